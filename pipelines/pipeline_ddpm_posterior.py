@@ -1,0 +1,165 @@
+"""PosteriorDDPMPipeline: DDPM sampling as a generator of steps.
+
+`denoise()` is the one sampling loop of the project (the idea of improved-diffusion's
+`p_sample_loop_progressive`): it yields a `DenoisingStep` per reverse step with x_t and x̂_0, so the app can
+stream, record and scrub every step. `__call__` just consumes it.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Iterator, Sequence
+
+import numpy as np
+import torch
+from diffusers import DiffusionPipeline, ImagePipelineOutput, UNet2DModel
+from diffusers.utils.torch_utils import randn_tensor
+
+from .scheduling_ddpm_posterior import PosteriorDDPMScheduler
+
+MAX_BATCH_SIZE = 64
+OUTPUT_TYPES = ("pil", "np", "pt")
+
+
+@dataclass
+class DenoisingStep:
+    """One reverse step x_t → x_{prev_t}. Tensors are (B, C, H, W) in model space (≈ [-1, 1]).
+
+    index: 0 … num_steps − 1, in sampling order.
+    timestep / prev_timestep: t and the next entry of the chain (−1 on the last step).
+    sample: x_{prev_t}, the new noisy image. pred_original_sample: x̂_0 predicted from x_t.
+    posterior_mean / posterior_variance: the Gaussian the sample was drawn from.
+    model_output: the UNet's raw output at (x_t, t).
+    """
+
+    index: int
+    num_steps: int
+    timestep: int
+    prev_timestep: int
+    sample: torch.Tensor
+    pred_original_sample: torch.Tensor
+    posterior_mean: torch.Tensor
+    posterior_variance: torch.Tensor
+    model_output: torch.Tensor
+
+
+def check_batch_size(batch_size) -> int:
+    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise ValueError(f"batch_size must be an integer in [1, {MAX_BATCH_SIZE}], got {batch_size!r}")
+    return int(batch_size)
+
+
+def to_unit_range(images: torch.Tensor) -> torch.Tensor:
+    """Model space [-1, 1] → [0, 1], clamped."""
+    return (images / 2 + 0.5).clamp(0, 1)
+
+
+class PosteriorDDPMPipeline(DiffusionPipeline):
+    """Unconditional DDPM/DDIM sampling with every step exposed.
+
+    unet: a diffusers `UNet2DModel`. scheduler: a `PosteriorDDPMScheduler` (a stock `DDPMScheduler` config is
+    converted on load, so stock diffusers DDPM folders load as they are).
+    """
+
+    model_cpu_offload_seq = "unet"
+
+    def __init__(self, unet: UNet2DModel, scheduler):
+        super().__init__()
+        if not isinstance(scheduler, PosteriorDDPMScheduler):
+            scheduler = PosteriorDDPMScheduler.from_config(scheduler.config)
+        self.register_modules(unet=unet, scheduler=scheduler)
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(channels, height, width) of the images this pipeline draws."""
+        size = self.unet.config.sample_size
+        h, w = (size, size) if isinstance(size, int) else tuple(size)
+        return (self.unet.config.in_channels, h, w)
+
+    def _model_output(self, x: torch.Tensor, t: int) -> torch.Tensor:
+        timestep = torch.tensor(t, dtype=torch.int64, device=x.device)
+        return self.unet(x, timestep).sample
+
+    def save_pretrained(self, save_directory, safe_serialization: bool = True, **kwargs) -> None:
+        """Write a stock diffusers DDPM folder (DDPMPipeline + DDPMScheduler config, safetensors weights), which
+        `diffusers.DDPMPipeline.from_pretrained` loads with no code of ours."""
+        from diffusers import DDPMPipeline, DDPMScheduler
+
+        if not safe_serialization:
+            raise ValueError("safe_serialization must be True: this project writes safetensors weights only")
+        stock = DDPMPipeline(unet=self.unet, scheduler=DDPMScheduler.from_config(self.scheduler.config))
+        stock.save_pretrained(save_directory, safe_serialization=True, **kwargs)
+
+    @torch.inference_mode()
+    def denoise(
+        self,
+        batch_size: int = 1,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        num_inference_steps: int | None = 1000,
+        eta: float = 1.0,
+        timesteps: Sequence[int] | None = None,
+        variance_type: str | None = None,
+        progress: bool = True,
+    ) -> Iterator[DenoisingStep]:
+        """Sample from pure noise, yielding every reverse step (see `DenoisingStep`).
+
+        batch_size in [1, 64]; num_inference_steps in [1, T] (respaced by the scheduler's timestep_spacing) or
+        custom `timesteps` (strictly descending, in [0, T)); eta in [0, 1]; variance_type overrides the
+        scheduler's (e.g. "fixed_large" for σ² = β_t). Noise is drawn in the order and shapes of diffusers'
+        DDPMPipeline, so one generator gives the same images in both.
+        """
+        batch_size = check_batch_size(batch_size)
+        if timesteps is not None:
+            num_inference_steps = None
+        plan = self.scheduler.timestep_plan(num_inference_steps=num_inference_steps, timesteps=timesteps).tolist()
+        self.scheduler.check_sampling_args(eta, variance_type)  # fail before any work, not at the first step
+        device = self._execution_device
+        x = randn_tensor((batch_size, *self.image_shape), generator=generator, device=device, dtype=self.unet.dtype)
+        chain = list(zip(plan, plan[1:] + [-1]))
+        iterator = self.progress_bar(chain) if progress else chain
+        for index, (t, prev_t) in enumerate(iterator):
+            model_output = self._model_output(x, t)
+            out = self.scheduler.step(
+                model_output, t, x, generator=generator, prev_timestep=prev_t, eta=eta, variance_type=variance_type
+            )
+            x = out.prev_sample
+            yield DenoisingStep(
+                index=index,
+                num_steps=len(chain),
+                timestep=t,
+                prev_timestep=prev_t,
+                sample=x,
+                pred_original_sample=out.pred_original_sample,
+                posterior_mean=out.posterior_mean,
+                posterior_variance=out.posterior_variance,
+                model_output=model_output,
+            )
+
+    def __call__(
+        self,
+        batch_size: int = 1,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        num_inference_steps: int | None = 1000,
+        eta: float = 1.0,
+        timesteps: Sequence[int] | None = None,
+        output_type: str = "pil",
+        return_dict: bool = True,
+        variance_type: str | None = None,
+    ) -> ImagePipelineOutput | tuple:
+        """Draw `batch_size` images. output_type: "pil" (list of PIL images), "np" ((B, H, W, C) float in [0, 1])
+        or "pt" ((B, C, H, W) float tensor in [0, 1])."""
+        if output_type not in OUTPUT_TYPES:
+            raise ValueError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}; got {output_type!r}")
+        x = None
+        for step in self.denoise(batch_size, generator, num_inference_steps, eta, timesteps, variance_type):
+            x = step.sample
+        images = to_unit_range(x)
+        if output_type != "pt":
+            images = images.cpu().permute(0, 2, 3, 1).numpy()
+            if output_type == "pil":
+                images = self.numpy_to_pil(images)
+        if not return_dict:
+            return (images,)
+        return ImagePipelineOutput(images=images)

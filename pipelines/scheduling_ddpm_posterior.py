@@ -1,0 +1,416 @@
+"""PosteriorDDPMScheduler: the DDPM forward process q(x_t|x_0), its posterior q(x_{t-1}|x_t,x_0), and the
+learned reverse step p_θ(x_{t-1}|x_t) — named as in Ho et al. (2020), "Denoising Diffusion Probabilistic Models".
+
+Drop-in for diffusers' `DDPMScheduler` (same config keys, `from_config` works both ways), with three differences:
+- `step()` is stateless: it reads only its arguments and the immutable schedule, so one instance can serve many
+  concurrent requests. The respaced chain is passed as `prev_timestep` (the pipeline always does).
+- η (eta) selects one member of the family of posteriors sharing DDPM's marginals (Song et al. 2021, eq. 16):
+  η = 1 is DDPM's posterior exactly, η = 0 is the deterministic DDIM step.
+- Bugs fixed: no noise on the final step whatever the spacing; `fixed_large_log` gives finite samples; bad step
+  counts and timesteps are refused with a ValueError that names the parameter and the allowed range.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import torch
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.schedulers.scheduling_ddpm import betas_for_alpha_bar, rescale_zero_terminal_snr
+from diffusers.schedulers.scheduling_utils import KarrasDiffusionSchedulers, SchedulerMixin
+from diffusers.utils import BaseOutput
+from diffusers.utils.torch_utils import randn_tensor
+
+BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid")
+VARIANCE_TYPES = ("fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log", "learned", "learned_range")
+PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
+TIMESTEP_SPACINGS = ("leading", "linspace", "trailing")
+
+
+@dataclass
+class PosteriorDDPMSchedulerOutput(BaseOutput):
+    """One reverse step. All tensors have the sample's shape (B, C, H, W).
+
+    prev_sample: x_{t-1}, drawn from N(posterior_mean, posterior_variance).
+    pred_original_sample: x̂_0 (after clipping/thresholding), eq. 15.
+    posterior_mean: μ_θ(x_t, t) = μ̃_t(x_t, x̂_0) for η = 1, eq. 7.
+    posterior_variance: σ_t² of the step actually taken (0 on the final step).
+    """
+
+    prev_sample: torch.Tensor
+    pred_original_sample: torch.Tensor
+    posterior_mean: torch.Tensor
+    posterior_variance: torch.Tensor
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _as_int(value, name: str) -> int:
+    """A Python int from an int or a one-element integer tensor; ValueError otherwise."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point():
+        return int(value.item())
+    if isinstance(value, np.integer):
+        return int(value)
+    if _is_int(value):
+        return int(value)
+    raise ValueError(f"{name} must be an integer, got {value!r}")
+
+
+def check_eta(eta) -> float:
+    """η must be a finite number in [0, 1]."""
+    if isinstance(eta, bool) or not isinstance(eta, numbers.Real) or not math.isfinite(float(eta)) or not 0.0 <= eta <= 1.0:
+        raise ValueError(f"eta must be a number in [0, 1] (0 = deterministic DDIM, 1 = DDPM posterior), got {eta!r}")
+    return float(eta)
+
+
+class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
+    """DDPM scheduler whose every formula is public: `add_noise`, `q_posterior`, `predict_x0`, `step`.
+
+    Accepts every config key of diffusers' `DDPMScheduler`; see its documentation for their meaning.
+    """
+
+    _compatibles = [e.name for e in KarrasDiffusionSchedulers] + ["DDPMScheduler", "DDIMScheduler"]
+    order = 1
+
+    @register_to_config
+    def __init__(
+        self,
+        num_train_timesteps: int = 1000,
+        beta_start: float = 0.0001,
+        beta_end: float = 0.02,
+        beta_schedule: str = "linear",
+        trained_betas: np.ndarray | list[float] | None = None,
+        variance_type: str = "fixed_small",
+        clip_sample: bool = True,
+        prediction_type: str = "epsilon",
+        thresholding: bool = False,
+        dynamic_thresholding_ratio: float = 0.995,
+        clip_sample_range: float = 1.0,
+        sample_max_value: float = 1.0,
+        timestep_spacing: str = "leading",
+        steps_offset: int = 0,
+        rescale_betas_zero_snr: bool = False,
+    ):
+        if not _is_int(num_train_timesteps) or num_train_timesteps < 1:
+            raise ValueError(f"num_train_timesteps must be an integer >= 1, got {num_train_timesteps!r}")
+        for name, value, allowed in (
+            ("beta_schedule", beta_schedule, BETA_SCHEDULES),
+            ("variance_type", variance_type, VARIANCE_TYPES),
+            ("prediction_type", prediction_type, PREDICTION_TYPES),
+            ("timestep_spacing", timestep_spacing, TIMESTEP_SPACINGS),
+        ):
+            if trained_betas is not None and name == "beta_schedule":
+                continue
+            if value not in allowed:
+                raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+        # β_t exactly as diffusers builds them (float32), so both schedulers share one schedule.
+        if trained_betas is not None:
+            betas = torch.tensor(trained_betas, dtype=torch.float32)
+        elif beta_schedule == "linear":
+            betas = torch.linspace(beta_start, beta_end, num_train_timesteps, dtype=torch.float32)
+        elif beta_schedule == "scaled_linear":
+            betas = torch.linspace(beta_start**0.5, beta_end**0.5, num_train_timesteps, dtype=torch.float32) ** 2
+        elif beta_schedule == "squaredcos_cap_v2":
+            betas = betas_for_alpha_bar(num_train_timesteps)
+        else:  # sigmoid (GeoDiff)
+            betas = torch.sigmoid(torch.linspace(-6, 6, num_train_timesteps)) * (beta_end - beta_start) + beta_start
+        if rescale_betas_zero_snr:
+            betas = rescale_zero_terminal_snr(betas)
+        if betas.ndim != 1 or len(betas) != num_train_timesteps or not bool(((betas > 0) & (betas <= 1)).all()):
+            raise ValueError(f"betas must be {num_train_timesteps} values in (0, 1]")
+
+        # The tables, computed once in float64 (α_t = 1 − β_t, ᾱ_t = Π α_s) and stored as float32.
+        betas64 = betas.double().numpy()
+        self._alphas_cumprod64 = np.cumprod(1.0 - betas64)
+        self.betas = betas
+        self.alphas = torch.from_numpy(1.0 - betas64).float()
+        self.alphas_cumprod = torch.from_numpy(self._alphas_cumprod64).float()
+        # Adjacent-chain posterior q(x_{t-1}|x_t,x_0) tables (eq. 6-7), as in improved-diffusion.
+        t = np.arange(num_train_timesteps)
+        coef1, coef2, var = self._pair_coefficients(t, t - 1)
+        self.posterior_mean_coef1 = torch.from_numpy(coef1).float()
+        self.posterior_mean_coef2 = torch.from_numpy(coef2).float()
+        self.posterior_variance = torch.from_numpy(var).float()
+
+        self.init_noise_sigma = 1.0
+        # diffusers-compatible mutable state, used only by `set_timesteps`/`previous_timestep` callers.
+        self.num_inference_steps = None
+        self.custom_timesteps = False
+        self.timesteps = torch.arange(num_train_timesteps - 1, -1, -1, dtype=torch.int64)
+
+    # ------------------------------------------------------------------ schedule helpers
+    def _alpha_bar(self, t):
+        """ᾱ_t in float64 for int or integer array t; ᾱ_t = 1 for t < 0 (the chain's end, x_0 itself)."""
+        t = np.asarray(t)
+        return np.where(t >= 0, self._alphas_cumprod64[np.clip(t, 0, None)], 1.0)
+
+    def _pair_coefficients(self, t, prev_t):
+        """For a step t → prev_t of a (respaced) chain: β'_t = 1 − ᾱ_t/ᾱ_prev and
+        posterior_mean_coef1/2 and β̃'_t of eq. 7: μ̃ = coef1·x_0 + coef2·x_t, β̃' = (1−ᾱ_prev)/(1−ᾱ_t)·β'_t."""
+        a_t, a_prev = self._alpha_bar(t), self._alpha_bar(prev_t)
+        beta = 1.0 - a_t / a_prev
+        coef1 = np.sqrt(a_prev) * beta / (1.0 - a_t)  # eq. 7
+        coef2 = np.sqrt(a_t / a_prev) * (1.0 - a_prev) / (1.0 - a_t)  # eq. 7
+        var = (1.0 - a_prev) / (1.0 - a_t) * beta  # eq. 7, β̃_t
+        return coef1, coef2, var
+
+    def _broadcast(self, values, t, like: torch.Tensor):
+        """Python float for a scalar t; a (B, 1, 1, …) float tensor for a per-sample t."""
+        values = np.asarray(values)
+        if values.ndim == 0:
+            return float(values)
+        out = torch.from_numpy(values).to(device=like.device, dtype=like.dtype)
+        return out.reshape(-1, *([1] * (like.ndim - 1)))
+
+    def _check_t(self, t, name: str = "timestep"):
+        """t as an int (scalar) or int64 numpy array (per sample), each in [0, T)."""
+        T = self.config.num_train_timesteps
+        if isinstance(t, torch.Tensor) and t.numel() > 1:
+            if t.is_floating_point():
+                raise ValueError(f"{name} must hold integers in [0, {T - 1}], got dtype {t.dtype}")
+            arr = t.detach().cpu().numpy().astype(np.int64).reshape(-1)
+            if arr.min() < 0 or arr.max() >= T:
+                raise ValueError(f"{name} must be in [0, {T - 1}], got values in [{arr.min()}, {arr.max()}]")
+            return arr
+        value = _as_int(t, name)
+        if not 0 <= value < T:
+            raise ValueError(f"{name} must be in [0, {T - 1}], got {value}")
+        return value
+
+    def _default_prev(self, t):
+        """The previous entry of the chain set by `set_timesteps`, else t − 1 (diffusers' rule)."""
+        if self.custom_timesteps or self.num_inference_steps:
+            plan = self.timesteps.tolist()
+            if t in plan:
+                i = plan.index(t)
+                return plan[i + 1] if i + 1 < len(plan) else -1
+        return t - 1
+
+    def previous_timestep(self, timestep) -> int:
+        """diffusers-compatible: the timestep before `timestep` in the chain set by `set_timesteps`."""
+        return self._default_prev(_as_int(timestep, "timestep"))
+
+    # ------------------------------------------------------------------ forward process
+    def add_noise(self, original_samples: torch.Tensor, noise: torch.Tensor, timesteps) -> torch.Tensor:
+        """q(x_t | x_0) = N(√ᾱ_t x_0, (1 − ᾱ_t) I), eq. 4: x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε.
+
+        timesteps: an int or a (B,) integer tensor, each in [0, T)."""
+        t = self._check_t(timesteps, "timesteps")
+        a = self._alpha_bar(t)
+        return self._broadcast(np.sqrt(a), t, original_samples) * original_samples + self._broadcast(
+            np.sqrt(1.0 - a), t, original_samples
+        ) * noise
+
+    q_sample = add_noise
+
+    def get_velocity(self, sample: torch.Tensor, noise: torch.Tensor, timesteps) -> torch.Tensor:
+        """v = √ᾱ_t ε − √(1 − ᾱ_t) x_0 (Salimans & Ho 2022), the v-prediction target."""
+        t = self._check_t(timesteps, "timesteps")
+        a = self._alpha_bar(t)
+        return self._broadcast(np.sqrt(a), t, sample) * noise - self._broadcast(np.sqrt(1.0 - a), t, sample) * sample
+
+    # ------------------------------------------------------------------ posterior
+    def q_posterior(self, x0: torch.Tensor, x_t: torch.Tensor, t, prev_t=None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and variance of q(x_{prev_t} | x_t, x_0) (eq. 6-7), for any prev_t < t of a respaced chain.
+
+        prev_t defaults to t − 1; prev_t < 0 means ᾱ_prev = 1 (the step to x_0). Returns (mean, variance),
+        the variance broadcastable to the mean: a 0-d tensor for scalar t, (B, 1, 1, 1) for per-sample t."""
+        t = self._check_t(t, "t")
+        prev_t = t - 1 if prev_t is None else (
+            np.asarray(prev_t.cpu() if isinstance(prev_t, torch.Tensor) else prev_t, dtype=np.int64)
+        )
+        if np.any(np.asarray(prev_t) >= np.asarray(t)):
+            raise ValueError("prev_t must be smaller than t")
+        coef1, coef2, var = self._pair_coefficients(t, prev_t)
+        mean = self._broadcast(coef1, t, x_t) * x0 + self._broadcast(coef2, t, x_t) * x_t
+        variance = self._broadcast(var, t, x_t)
+        if not isinstance(variance, torch.Tensor):
+            variance = torch.tensor(variance, dtype=x_t.dtype, device=x_t.device)
+        return mean, variance
+
+    def predict_x0(self, model_output: torch.Tensor, x_t: torch.Tensor, t) -> torch.Tensor:
+        """x̂_0 from the model's output: ε (eq. 15: x̂_0 = (x_t − √(1−ᾱ_t) ε) / √ᾱ_t), x_0 itself, or
+        v (x̂_0 = √ᾱ_t x_t − √(1−ᾱ_t) v). No clipping here; `step` clips or thresholds."""
+        t = self._check_t(t, "t")
+        a = self._alpha_bar(t)
+        kind = self.config.prediction_type
+        if kind == "epsilon":
+            return (x_t - self._broadcast(np.sqrt(1.0 - a), t, x_t) * model_output) / self._broadcast(np.sqrt(a), t, x_t)
+        if kind == "sample":
+            return model_output
+        return self._broadcast(np.sqrt(a), t, x_t) * x_t - self._broadcast(np.sqrt(1.0 - a), t, x_t) * model_output
+
+    def predict_epsilon(self, x0: torch.Tensor, x_t: torch.Tensor, t) -> torch.Tensor:
+        """ε̂ = (x_t − √ᾱ_t x̂_0) / √(1 − ᾱ_t): the noise implied by x̂_0 (eq. 4 solved for ε)."""
+        t = self._check_t(t, "t")
+        a = self._alpha_bar(t)
+        return (x_t - self._broadcast(np.sqrt(a), t, x_t) * x0) / self._broadcast(np.sqrt(1.0 - a), t, x_t)
+
+    def _threshold_sample(self, sample: torch.Tensor) -> torch.Tensor:
+        """Dynamic thresholding (Saharia et al. 2022): clamp to the per-image percentile s ≥ 1, divide by s."""
+        dtype = sample.dtype
+        batch, channels, *rest = sample.shape
+        flat = sample.float().reshape(batch, channels * int(np.prod(rest)))
+        s = torch.quantile(flat.abs(), self.config.dynamic_thresholding_ratio, dim=1)
+        s = torch.clamp(s, min=1, max=self.config.sample_max_value).unsqueeze(1)
+        return (torch.clamp(flat, -s, s) / s).reshape(sample.shape).to(dtype)
+
+    def clip_x0(self, x0: torch.Tensor) -> torch.Tensor:
+        """Clip or threshold x̂_0 as the config says (thresholding wins over clip_sample, as in diffusers)."""
+        if self.config.thresholding:
+            return self._threshold_sample(x0)
+        if self.config.clip_sample:
+            return x0.clamp(-self.config.clip_sample_range, self.config.clip_sample_range)
+        return x0
+
+    # ------------------------------------------------------------------ timesteps
+    def timestep_plan(self, num_inference_steps: int | None = None, timesteps: Sequence[int] | None = None) -> torch.Tensor:
+        """The descending timesteps of a sampling run (pure: changes nothing).
+
+        Either `num_inference_steps` in [1, T], spaced by `config.timestep_spacing` exactly as diffusers does,
+        or custom `timesteps`: strictly descending integers in [0, T). Neither → all T steps."""
+        T = self.config.num_train_timesteps
+        if num_inference_steps is not None and timesteps is not None:
+            raise ValueError("pass either num_inference_steps or timesteps, not both")
+        if timesteps is not None:
+            if isinstance(timesteps, torch.Tensor):
+                timesteps = timesteps.tolist()
+            if isinstance(timesteps, (str, bytes)) or not hasattr(timesteps, "__len__") or len(timesteps) == 0:
+                raise ValueError(f"timesteps must be a non-empty list of integers in [0, {T - 1}], got {timesteps!r}")
+            if not all(_is_int(v) or isinstance(v, np.integer) for v in timesteps):
+                raise ValueError(f"timesteps must be integers in [0, {T - 1}], got {list(timesteps)!r}")
+            plan = [int(v) for v in timesteps]
+            if min(plan) < 0 or max(plan) >= T:
+                raise ValueError(f"timesteps must be in [0, {T - 1}], got values from {min(plan)} to {max(plan)}")
+            if any(b >= a for a, b in zip(plan, plan[1:])):
+                raise ValueError(f"timesteps must be strictly descending, got {plan}")
+            return torch.tensor(plan, dtype=torch.int64)
+        if num_inference_steps is None:
+            num_inference_steps = T
+        if not _is_int(num_inference_steps) or not 1 <= num_inference_steps <= T:
+            raise ValueError(f"num_inference_steps must be an integer in [1, {T}], got {num_inference_steps!r}")
+        K = int(num_inference_steps)
+        spacing = self.config.timestep_spacing
+        if spacing == "linspace":
+            plan = np.linspace(0, T - 1, K).round()[::-1].copy().astype(np.int64)
+        elif spacing == "leading":
+            plan = (np.arange(0, K) * (T // K)).round()[::-1].copy().astype(np.int64) + self.config.steps_offset
+        else:  # trailing
+            plan = np.round(np.arange(T, 0, -T / K)).astype(np.int64) - 1
+        return torch.from_numpy(plan)
+
+    def set_timesteps(self, num_inference_steps: int | None = None, device=None, timesteps: Sequence[int] | None = None):
+        """diffusers-compatible: stores the plan on the instance. The pipeline uses `timestep_plan` instead."""
+        plan = self.timestep_plan(num_inference_steps=num_inference_steps, timesteps=timesteps)
+        self.custom_timesteps = timesteps is not None
+        self.num_inference_steps = len(plan)
+        self.timesteps = plan.to(device) if device is not None else plan
+
+    def scale_model_input(self, sample: torch.Tensor, timestep=None) -> torch.Tensor:
+        return sample
+
+    # ------------------------------------------------------------------ reverse step
+    def check_sampling_args(self, eta: float = 1.0, variance_type: str | None = None) -> tuple[float, str]:
+        """Validate η and the variance choice together; returns (eta, variance_type) with the default filled in."""
+        eta = check_eta(eta)
+        variance_type = self.config.variance_type if variance_type is None else variance_type
+        if variance_type not in VARIANCE_TYPES:
+            raise ValueError(f"variance_type must be one of {', '.join(VARIANCE_TYPES)}; got {variance_type!r}")
+        if eta != 1.0 and variance_type not in ("fixed_small", "fixed_small_log"):
+            raise ValueError(
+                f"eta must be 1 with variance_type={variance_type!r}: eta < 1 is defined for the posterior variance "
+                "β̃_t only (fixed_small)"
+            )
+        return eta, variance_type
+
+    def step(
+        self,
+        model_output: torch.Tensor,
+        timestep,
+        sample: torch.Tensor,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        return_dict: bool = True,
+        prev_timestep=None,
+        eta: float = 1.0,
+        variance_type: str | None = None,
+    ) -> PosteriorDDPMSchedulerOutput | tuple:
+        """One reverse step x_t → x_{prev_t} ~ p_θ(x_{prev_t} | x_t).
+
+        model_output: the UNet's output for x_t (ε, x_0 or v; with learned variances, twice the channels).
+        prev_timestep: the next entry of the respaced chain (−1 for the last step); None → `previous_timestep`.
+        eta: σ_t = η·√β̃'_t; 1 = DDPM posterior, 0 = deterministic DDIM.
+        variance_type: overrides the config's for this call only (e.g. "fixed_large" for σ_t² = β_t).
+        """
+        eta, variance_type = self.check_sampling_args(eta, variance_type)
+        t = self._check_t(timestep, "timestep")
+        if not isinstance(t, int):
+            raise ValueError("timestep must be a single integer for step()")
+        prev_t = self._default_prev(t) if prev_timestep is None else _as_int(prev_timestep, "prev_timestep")
+        if not -1 <= prev_t < t:
+            raise ValueError(f"prev_timestep must be in [-1, {t - 1}] for timestep {t}, got {prev_t}")
+        prev_t = max(prev_t, -1)
+
+        learned = variance_type in ("learned", "learned_range")
+        channels = sample.shape[1] if sample.ndim >= 2 else None
+        if learned and model_output.ndim == sample.ndim and model_output.shape[1] == 2 * channels:
+            model_output, predicted_variance = torch.split(model_output, channels, dim=1)
+        else:
+            predicted_variance = None
+        if model_output.shape != sample.shape:
+            raise ValueError(
+                f"model_output must have the sample's shape {tuple(sample.shape)}"
+                + (" (or twice its channels with learned variances)" if learned else "")
+                + f", got {tuple(model_output.shape)}"
+            )
+        if learned and predicted_variance is None:
+            raise ValueError(f"variance_type={variance_type!r} needs a model_output with {2 * channels} channels")
+
+        a_t = float(self._alpha_bar(t))
+        a_prev = float(self._alpha_bar(prev_t))
+        coef1, coef2, var_small = (float(v) for v in self._pair_coefficients(t, prev_t))
+        beta = 1.0 - a_t / a_prev  # β'_t of the respaced chain
+
+        x0 = self.clip_x0(self.predict_x0(model_output, sample, t))
+        sigma2 = eta**2 * var_small
+        if eta == 1.0:
+            mean = coef1 * x0 + coef2 * sample  # μ̃_t(x_t, x̂_0), eq. 7
+        else:  # Song et al. 2021, eq. 12: √ᾱ_prev x̂_0 + √(1 − ᾱ_prev − σ²) ε̂
+            eps = self.predict_epsilon(x0, sample, t)
+            mean = math.sqrt(a_prev) * x0 + math.sqrt(max(1.0 - a_prev - sigma2, 0.0)) * eps
+
+        # Σ_θ: fixed (β̃_t or β_t) or learned; no noise on the final step (prev_t < 0), whatever the spacing.
+        if variance_type in ("fixed_large", "fixed_large_log"):
+            variance = beta  # the log form is a storage choice; diffusers takes √log β here and gets NaN
+        elif variance_type == "learned":
+            variance = predicted_variance.clamp(min=1e-20)
+        elif variance_type == "learned_range":
+            min_log, max_log = math.log(max(var_small, 1e-20)), math.log(beta)
+            frac = (predicted_variance + 1) / 2  # improved-diffusion eq. 15
+            variance = torch.exp(frac * max_log + (1 - frac) * min_log)
+        else:
+            variance = max(sigma2, 1e-20) if eta > 0 else 0.0
+        if prev_t < 0 or (not isinstance(variance, torch.Tensor) and variance == 0.0):
+            prev_sample = mean
+            variance = torch.zeros((), dtype=sample.dtype, device=sample.device)
+        else:
+            noise = randn_tensor(sample.shape, generator=generator, device=sample.device, dtype=sample.dtype)
+            std = variance**0.5 if isinstance(variance, torch.Tensor) else math.sqrt(variance)
+            prev_sample = mean + std * noise
+            if not isinstance(variance, torch.Tensor):
+                variance = torch.tensor(variance, dtype=sample.dtype, device=sample.device)
+
+        if not return_dict:
+            return (prev_sample, x0, mean, variance)
+        return PosteriorDDPMSchedulerOutput(
+            prev_sample=prev_sample, pred_original_sample=x0, posterior_mean=mean, posterior_variance=variance
+        )
+
+    def __len__(self) -> int:
+        return self.config.num_train_timesteps

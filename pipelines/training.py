@@ -1,0 +1,428 @@
+"""The accelerate training loop: ε/x0/v regression on q(x_t|x_0) samples (Ho et al. 2020, Algorithm 1).
+
+One function, `train(config)`, used by `train.py` (and `accelerate launch train.py`). It handles mixed precision,
+gradient accumulation, DDP (through accelerate), EMA weights, atomic checkpoints with exact resume, sample grids,
+TensorBoard logs, and writes a stock diffusers DDPM folder with the EMA weights at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Sampler, TensorDataset
+
+CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
+DEFAULT_UNET = {
+    "block_out_channels": [16, 32, 64],
+    "down_block_types": ["DownBlock2D", "DownBlock2D", "AttnDownBlock2D"],
+    "up_block_types": ["AttnUpBlock2D", "UpBlock2D", "UpBlock2D"],
+    "layers_per_block": 1,
+    "norm_num_groups": 8,
+}
+
+
+class TrainingError(ValueError):
+    """A bad training setting or an I/O failure; the message names the input."""
+
+
+@dataclass
+class TrainConfig:
+    output_dir: str = "ddpm-model"
+    dataset: str = "mnist"
+    train_data_dir: str | None = None
+    dataset_name: str | None = None
+    resolution: int = 32
+    channels: int = 1
+    model_config: str | None = None  # a JSON file of UNet2DModel kwargs
+    block_out_channels: list[int] = field(default_factory=lambda: list(DEFAULT_UNET["block_out_channels"]))
+    layers_per_block: int = 1
+    attention: bool = True  # self-attention at the lowest resolution
+    ddpm_num_steps: int = 1000
+    ddpm_beta_schedule: str = "linear"
+    prediction_type: str = "epsilon"
+    snr_gamma: float | None = None
+    train_batch_size: int = 64
+    gradient_accumulation_steps: int = 1
+    learning_rate: float = 1e-3
+    lr_scheduler: str = "constant_with_warmup"
+    lr_warmup_steps: int = 500
+    adam_beta1: float = 0.9
+    adam_beta2: float = 0.999
+    adam_weight_decay: float = 0.0
+    adam_epsilon: float = 1e-8
+    max_grad_norm: float = 1.0
+    use_ema: bool = True
+    ema_max_decay: float = 0.9999
+    ema_inv_gamma: float = 1.0
+    ema_power: float = 0.75
+    max_train_steps: int | None = None
+    num_epochs: int = 100
+    checkpointing_steps: int = 500
+    checkpoints_total_limit: int | None = 3
+    resume_from_checkpoint: str | None = None
+    save_images_steps: int = 1000
+    num_inference_steps: int = 50  # for the sample grids
+    mixed_precision: str = "no"
+    seed: int = 0
+    num_threads: int | None = None
+    logger: str = "tensorboard"
+    push_to_hub: bool = False
+    hub_model_id: str | None = None
+    hub_token: str | None = None
+    command: str = ""  # the exact command line, recorded in the model card
+
+    def validate(self) -> None:
+        """Every numeric flag in its range; every choice one of its options."""
+
+        def positive_int(name, minimum=1):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+                raise TrainingError(f"--{name} must be an integer >= {minimum}, got {value!r}")
+
+        for name in ("train_batch_size", "gradient_accumulation_steps", "ddpm_num_steps", "num_epochs",
+                     "checkpointing_steps", "save_images_steps", "resolution", "layers_per_block"):
+            positive_int(name)
+        positive_int("lr_warmup_steps", 0)
+        if self.max_train_steps is not None:
+            positive_int("max_train_steps")
+        if self.checkpoints_total_limit is not None:
+            positive_int("checkpoints_total_limit")
+        if self.num_threads is not None:
+            positive_int("num_threads")
+        if self.channels not in (1, 3):
+            raise TrainingError(f"--channels must be 1 or 3, got {self.channels!r}")
+        for name in ("learning_rate", "adam_epsilon", "max_grad_norm", "ema_inv_gamma", "ema_power"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise TrainingError(f"--{name} must be a finite number > 0, got {value!r}")
+        for name in ("adam_beta1", "adam_beta2", "ema_max_decay"):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and 0 <= value < 1):
+                raise TrainingError(f"--{name} must be in [0, 1), got {value!r}")
+        if not (math.isfinite(self.adam_weight_decay) and self.adam_weight_decay >= 0):
+            raise TrainingError(f"--adam_weight_decay must be a finite number >= 0, got {self.adam_weight_decay!r}")
+        if self.snr_gamma is not None and not (math.isfinite(self.snr_gamma) and self.snr_gamma > 0):
+            raise TrainingError(f"--snr_gamma must be a finite number > 0, got {self.snr_gamma!r}")
+        choices = {
+            "prediction_type": ("epsilon", "sample", "v_prediction"),
+            "ddpm_beta_schedule": ("linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid"),
+            "mixed_precision": ("no", "fp16", "bf16"),
+            "logger": ("tensorboard", "none"),
+            "lr_scheduler": ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
+                             "constant_with_warmup"),
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise TrainingError(f"--{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
+        if not 1 <= self.num_inference_steps <= self.ddpm_num_steps:
+            # diffusers#2263: sampling with more steps than the model was trained on indexes past the schedule
+            raise TrainingError(f"--num_inference_steps must be in [1, {self.ddpm_num_steps}] "
+                                f"(--ddpm_num_steps), got {self.num_inference_steps}")
+        if any((not isinstance(c, int)) or c < 1 for c in self.block_out_channels):
+            raise TrainingError(f"--block_out_channels must be positive integers, got {self.block_out_channels!r}")
+        if self.push_to_hub and not self.hub_model_id:
+            raise TrainingError("--push_to_hub needs --hub_model_id USER/NAME")
+
+
+def unet_kwargs(config: TrainConfig) -> dict:
+    """UNet2DModel keyword arguments from --model_config or the flags."""
+    if config.model_config:
+        path = Path(config.model_config)
+        try:
+            kwargs = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as error:
+            raise TrainingError(f"--model_config {str(path)!r} is not a readable JSON file: {error}") from error
+        if not isinstance(kwargs, dict):
+            raise TrainingError(f"--model_config {str(path)!r} must hold a JSON object of UNet2DModel arguments")
+        kwargs = {k: v for k, v in kwargs.items() if not k.startswith("_")}
+    else:
+        n = len(config.block_out_channels)
+        attn = config.attention
+        kwargs = {
+            "block_out_channels": list(config.block_out_channels),
+            "down_block_types": ["DownBlock2D"] * (n - 1) + ["AttnDownBlock2D" if attn else "DownBlock2D"],
+            "up_block_types": ["AttnUpBlock2D" if attn else "UpBlock2D"] + ["UpBlock2D"] * (n - 1),
+            "layers_per_block": config.layers_per_block,
+            "norm_num_groups": math.gcd(8, *config.block_out_channels),
+        }
+    kwargs.update(sample_size=config.resolution, in_channels=config.channels, out_channels=config.channels)
+    return kwargs
+
+
+class EpochPermutation(Sampler):
+    """A seeded shuffle that depends only on (seed, epoch): resuming at any epoch replays the same order."""
+
+    def __init__(self, n: int, seed: int, epoch: int):
+        self.n, self.seed, self.epoch = n, seed, epoch
+
+    def __iter__(self):
+        generator = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=generator).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+def list_checkpoints(output_dir: str | os.PathLike) -> list[tuple[int, Path]]:
+    """Complete checkpoints, oldest first. Only `checkpoint-N` folders count: partial ones are `*.tmp`."""
+    root = Path(output_dir)
+    if not root.is_dir():
+        return []
+    found = []
+    for path in root.iterdir():
+        match = CHECKPOINT_RE.match(path.name)
+        if match and path.is_dir() and (path / "training_state.json").is_file():
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def resolve_checkpoint(config: TrainConfig) -> Path | None:
+    if not config.resume_from_checkpoint:
+        return None
+    if config.resume_from_checkpoint == "latest":
+        found = list_checkpoints(config.output_dir)
+        return found[-1][1] if found else None
+    path = Path(config.resume_from_checkpoint)
+    if not (path / "training_state.json").is_file():
+        raise TrainingError(f"--resume_from_checkpoint {str(path)!r} is not a complete checkpoint folder")
+    return path
+
+
+def snr_weights(scheduler, timesteps: torch.Tensor, gamma: float, prediction_type: str) -> torch.Tensor:
+    """Min-SNR-γ loss weights (Hang et al. 2023), expressed for the chosen regression target."""
+    alpha_bar = scheduler.alphas_cumprod.to(timesteps.device)[timesteps]
+    snr = alpha_bar / (1 - alpha_bar)
+    clipped = torch.clamp(snr, max=gamma)
+    if prediction_type == "epsilon":
+        return clipped / snr
+    if prediction_type == "v_prediction":
+        return clipped / (snr + 1)
+    return clipped
+
+
+def _save_checkpoint(accelerator, output_dir: Path, step: int, ema, config: TrainConfig) -> None:
+    """accelerate state + EMA to checkpoint-N.tmp, then one atomic rename to checkpoint-N."""
+    final = output_dir / f"checkpoint-{step}"
+    tmp = output_dir / f"checkpoint-{step}.tmp"
+    if accelerator.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    try:
+        accelerator.save_state(str(tmp), safe_serialization=True)
+        if accelerator.is_main_process:
+            if ema is not None:
+                ema.save_pretrained(str(tmp / "unet_ema"))
+            (tmp / "training_state.json").write_text(json.dumps({"global_step": step}))
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(tmp, final)
+    except OSError as error:
+        if accelerator.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+        raise TrainingError(f"could not write checkpoint {final} ({error.strerror or error}); "
+                            "the previous checkpoints are intact") from error
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process and config.checkpoints_total_limit:
+        for _, old in list_checkpoints(output_dir)[: -config.checkpoints_total_limit]:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def _make_pipeline(unet, scheduler):
+    from .pipeline_ddpm_posterior import PosteriorDDPMPipeline
+
+    pipe = PosteriorDDPMPipeline(unet=unet, scheduler=scheduler)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _sample_grid(unet, scheduler, config: TrainConfig, step: int, output_dir: Path, accelerator) -> None:
+    from .visualize import make_grid
+
+    pipe = _make_pipeline(unet, scheduler)
+    images = pipe(batch_size=16, generator=torch.Generator().manual_seed(config.seed),
+                  num_inference_steps=config.num_inference_steps, output_type="pt").images
+    grid = make_grid(images, nrow=4)
+    (output_dir / "samples").mkdir(parents=True, exist_ok=True)
+    grid.save(output_dir / "samples" / f"step-{step:07d}.png")
+    if config.logger == "tensorboard":
+        tracker = accelerator.get_tracker("tensorboard", unwrap=True)
+        tracker.add_images("samples", images.numpy(), step)
+
+
+def train(config: TrainConfig) -> Path:
+    """Train a UNet2DModel as configured; returns the output folder (a stock diffusers DDPM pipeline)."""
+    config.validate()
+    from accelerate import Accelerator
+    from accelerate.utils import GradientAccumulationPlugin, ProjectConfiguration, set_seed
+    from diffusers import UNet2DModel
+    from diffusers.optimization import get_scheduler
+    from diffusers.training_utils import EMAModel
+    from tqdm.auto import tqdm
+
+    from .data import check_resolution, load_training_data
+    from .scheduling_ddpm_posterior import PosteriorDDPMScheduler
+
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    output_dir = Path(config.output_dir)
+    kwargs = unet_kwargs(config)
+    check_resolution(config.resolution, len(kwargs.get("block_out_channels", (0, 0, 0, 0))) - 1)
+    images = load_training_data(config.dataset, config.train_data_dir, config.dataset_name, config.resolution,
+                                config.channels)
+
+    try:
+        accelerator = Accelerator(
+            mixed_precision=config.mixed_precision,
+            gradient_accumulation_plugin=GradientAccumulationPlugin(
+                num_steps=config.gradient_accumulation_steps, sync_with_dataloader=False),
+            log_with=None if config.logger == "none" else config.logger,
+            project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
+        )
+    except (ValueError, RuntimeError) as error:
+        raise TrainingError(f"--mixed_precision {config.mixed_precision}: {error}") from error
+    set_seed(config.seed)  # same seed on every rank: identical initial weights
+    try:
+        model = UNet2DModel(**kwargs)
+    except (TypeError, ValueError) as error:
+        raise TrainingError(f"UNet config is invalid: {error}") from error
+    noise_scheduler = PosteriorDDPMScheduler(num_train_timesteps=config.ddpm_num_steps,
+                                             beta_schedule=config.ddpm_beta_schedule,
+                                             prediction_type=config.prediction_type)
+    ema = None
+    if config.use_ema:
+        ema = EMAModel(model.parameters(), decay=config.ema_max_decay, use_ema_warmup=True,
+                       inv_gamma=config.ema_inv_gamma, power=config.ema_power, model_cls=UNet2DModel,
+                       model_config=model.config)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
+                                  betas=(config.adam_beta1, config.adam_beta2),
+                                  weight_decay=config.adam_weight_decay, eps=config.adam_epsilon)
+
+    dataset = TensorDataset(images)
+    per_process = config.train_batch_size
+    batches_per_epoch = len(dataset) // (per_process * accelerator.num_processes)
+    if batches_per_epoch == 0:
+        raise TrainingError(f"--train_batch_size {per_process} × {accelerator.num_processes} process(es) is larger "
+                            f"than the data set ({len(dataset)} images)")
+    steps_per_epoch = batches_per_epoch / config.gradient_accumulation_steps
+    max_steps = config.max_train_steps or math.ceil(config.num_epochs * steps_per_epoch)
+    # AcceleratedScheduler steps once per process per optimizer step: scale to keep the schedule in update steps.
+    lr_scheduler = get_scheduler(config.lr_scheduler, optimizer=optimizer,
+                                 num_warmup_steps=config.lr_warmup_steps * accelerator.num_processes,
+                                 num_training_steps=max_steps * accelerator.num_processes)
+    model, optimizer, lr_scheduler = accelerator.prepare(model, optimizer, lr_scheduler)
+
+    global_step = 0
+    checkpoint = resolve_checkpoint(config)
+    if checkpoint is not None:
+        accelerator.load_state(str(checkpoint))
+        if ema is not None:
+            loaded = EMAModel.from_pretrained(str(checkpoint / "unet_ema"), UNet2DModel)
+            ema.load_state_dict(loaded.state_dict())
+        global_step = json.loads((checkpoint / "training_state.json").read_text())["global_step"]
+        accelerator.print(f"resumed from {checkpoint} at step {global_step}")
+    if accelerator.is_main_process:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        for stale in output_dir.glob("checkpoint-*.tmp"):  # left by a killed run: never resumed from
+            shutil.rmtree(stale, ignore_errors=True)
+        if config.logger != "none":
+            accelerator.init_trackers("train", config={k: str(v) for k, v in asdict(config).items()
+                                                       if k != "hub_token"})
+
+    batches_done = global_step * config.gradient_accumulation_steps
+    epoch, skip = divmod(batches_done, batches_per_epoch)
+    progress = tqdm(total=max_steps, initial=global_step, disable=not accelerator.is_local_main_process,
+                    desc="train", dynamic_ncols=True)
+    start, images_seen = time.time(), 0
+    while global_step < max_steps:
+        loader = DataLoader(dataset, batch_size=per_process, drop_last=True,
+                            sampler=EpochPermutation(len(dataset), config.seed, epoch))
+        loader = accelerator.prepare(loader)
+        if skip:
+            loader = accelerator.skip_first_batches(loader, skip)  # resume mid-epoch: no re-reading
+            skip = 0
+        model.train()
+        for (clean,) in loader:
+            noise = torch.randn_like(clean)
+            timesteps = torch.randint(0, config.ddpm_num_steps, (clean.shape[0],), device=clean.device)
+            noisy = noise_scheduler.add_noise(clean, noise, timesteps)  # q(x_t | x_0), eq. 4
+            if config.prediction_type == "epsilon":
+                target = noise
+            elif config.prediction_type == "sample":
+                target = clean
+            else:
+                target = noise_scheduler.get_velocity(clean, noise, timesteps)
+            with accelerator.accumulate(model):
+                with accelerator.autocast():
+                    prediction = model(noisy, timesteps).sample
+                if config.snr_gamma is None:
+                    loss = F.mse_loss(prediction.float(), target.float())  # Algorithm 1, L_simple
+                else:
+                    per_sample = F.mse_loss(prediction.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
+                    loss = (per_sample * snr_weights(noise_scheduler, timesteps, config.snr_gamma,
+                                                     config.prediction_type)).mean()
+                accelerator.backward(loss)
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+                optimizer.step()
+                lr_scheduler.step()
+                optimizer.zero_grad()
+            images_seen += clean.shape[0] * accelerator.num_processes
+            if not accelerator.sync_gradients:
+                continue
+            global_step += 1
+            if ema is not None:
+                ema.step(model.parameters())
+            logs = {"loss": loss.detach().item(), "lr": lr_scheduler.get_last_lr()[0]}
+            if ema is not None:
+                logs["ema_decay"] = ema.cur_decay_value
+            progress.update(1)
+            progress.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{logs['lr']:.2e}")
+            if config.logger != "none":
+                accelerator.log(logs, step=global_step)
+            if global_step % config.checkpointing_steps == 0 or global_step == max_steps:
+                _save_checkpoint(accelerator, output_dir, global_step, ema, config)
+            if accelerator.is_main_process and (global_step % config.save_images_steps == 0
+                                                 or global_step == max_steps):
+                _sample_grid(_final_unet(accelerator, model, ema), noise_scheduler, config, global_step,
+                             output_dir, accelerator)
+            if global_step >= max_steps:
+                break
+        epoch += 1
+
+    progress.close()
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        pipe = _make_pipeline(_final_unet(accelerator, model, ema), noise_scheduler)
+        pipe.save_pretrained(str(output_dir))
+        elapsed = time.time() - start
+        summary = {"global_step": global_step, "images_seen_this_run": images_seen,
+                   "seconds_this_run": round(elapsed, 1), "num_processes": accelerator.num_processes,
+                   "config": {k: v for k, v in asdict(config).items() if k != "hub_token"}}
+        (output_dir / "training_summary.json").write_text(json.dumps(summary, indent=2))
+        if config.push_to_hub:
+            from .hub import push_to_hub
+
+            push_to_hub(output_dir, config.hub_model_id, token=config.hub_token)
+    accelerator.end_training()
+    return output_dir
+
+
+def _final_unet(accelerator, model, ema):
+    """The weights to sample from and save: the EMA copy when EMA is on."""
+    unet = accelerator.unwrap_model(model)
+    if ema is None:
+        return unet
+    from diffusers import UNet2DModel
+
+    ema_unet = UNet2DModel.from_config(unet.config)
+    ema.copy_to(ema_unet.parameters())
+    return ema_unet.eval()

@@ -1,0 +1,102 @@
+"""Train a DDPM UNet: `accelerate launch train.py --dataset mnist --output_dir DIR …` or `python train.py …`.
+
+Parses flags into `pipelines.training.TrainConfig` and calls `train`. Bad flags exit with a one-line message."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from dataclasses import fields
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from pipelines.training import TrainConfig
+
+    defaults = TrainConfig()
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    data = p.add_argument_group("data")
+    data.add_argument("--dataset", default=defaults.dataset, help="built-in data set: mnist (4,500 train digits)")
+    data.add_argument("--train_data_dir", help="a folder of your own images (png/jpg/webp)")
+    data.add_argument("--dataset_name", help="a 🤗 datasets image data set (Hub id or local path)")
+    data.add_argument("--resolution", type=int, default=defaults.resolution)
+    data.add_argument("--channels", type=int, default=defaults.channels, help="1 (grayscale) or 3 (RGB)")
+    model = p.add_argument_group("model")
+    model.add_argument("--model_config", help="JSON file of UNet2DModel arguments (overrides the flags below)")
+    model.add_argument("--block_out_channels", type=int, nargs="+", default=defaults.block_out_channels)
+    model.add_argument("--layers_per_block", type=int, default=defaults.layers_per_block)
+    model.add_argument("--no_attention", dest="attention", action="store_false",
+                       help="no self-attention at the lowest resolution")
+    model.add_argument("--ddpm_num_steps", type=int, default=defaults.ddpm_num_steps)
+    model.add_argument("--ddpm_beta_schedule", default=defaults.ddpm_beta_schedule)
+    model.add_argument("--prediction_type", default=defaults.prediction_type)
+    model.add_argument("--snr_gamma", type=float, default=None, help="min-SNR-γ loss weighting (e.g. 5)")
+    opt = p.add_argument_group("optimisation")
+    opt.add_argument("--train_batch_size", type=int, default=defaults.train_batch_size, help="per process")
+    opt.add_argument("--gradient_accumulation_steps", type=int, default=defaults.gradient_accumulation_steps)
+    opt.add_argument("--learning_rate", type=float, default=defaults.learning_rate)
+    opt.add_argument("--lr_scheduler", default=defaults.lr_scheduler)
+    opt.add_argument("--lr_warmup_steps", type=int, default=defaults.lr_warmup_steps)
+    opt.add_argument("--adam_beta1", type=float, default=defaults.adam_beta1)
+    opt.add_argument("--adam_beta2", type=float, default=defaults.adam_beta2)
+    opt.add_argument("--adam_weight_decay", type=float, default=defaults.adam_weight_decay)
+    opt.add_argument("--adam_epsilon", type=float, default=defaults.adam_epsilon)
+    opt.add_argument("--max_grad_norm", type=float, default=defaults.max_grad_norm)
+    opt.add_argument("--no_ema", dest="use_ema", action="store_false")
+    opt.add_argument("--ema_max_decay", type=float, default=defaults.ema_max_decay)
+    opt.add_argument("--ema_inv_gamma", type=float, default=defaults.ema_inv_gamma)
+    opt.add_argument("--ema_power", type=float, default=defaults.ema_power)
+    opt.add_argument("--mixed_precision", default=defaults.mixed_precision, help="no, fp16 or bf16")
+    opt.add_argument("--seed", type=int, default=defaults.seed)
+    opt.add_argument("--num_threads", type=int, default=None, help="torch CPU threads")
+    run = p.add_argument_group("run")
+    run.add_argument("--output_dir", default=defaults.output_dir)
+    run.add_argument("--max_train_steps", type=int, default=None, help="overrides --num_epochs")
+    run.add_argument("--num_epochs", type=int, default=defaults.num_epochs)
+    run.add_argument("--checkpointing_steps", type=int, default=defaults.checkpointing_steps)
+    run.add_argument("--checkpoints_total_limit", type=int, default=defaults.checkpoints_total_limit)
+    run.add_argument("--resume_from_checkpoint", default=None, help="'latest' or a checkpoint folder")
+    run.add_argument("--save_images_steps", type=int, default=defaults.save_images_steps)
+    run.add_argument("--num_inference_steps", type=int, default=defaults.num_inference_steps,
+                     help="steps for the sample grids (at most --ddpm_num_steps)")
+    run.add_argument("--logger", default=defaults.logger, help="tensorboard or none")
+    hub = p.add_argument_group("hub")
+    hub.add_argument("--push_to_hub", action="store_true")
+    hub.add_argument("--hub_model_id", default=None)
+    hub.add_argument("--hub_token", default=None, help="else HF_TOKEN or the login file")
+    return p
+
+
+def redact_token(argv: list[str]) -> list[str]:
+    """The command line without --hub_token and its value: a token is never recorded."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--hub_token":
+            skip = True
+        elif not arg.startswith("--hub_token="):
+            out.append(arg)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    from pipelines.data import DataError
+    from pipelines.training import TrainConfig, TrainingError, train
+
+    names = {f.name for f in fields(TrainConfig)}
+    config = TrainConfig(**{k: v for k, v in vars(args).items() if k in names},
+                         command="accelerate launch train.py " + shlex.join(redact_token(argv)))
+    try:
+        out = train(config)
+    except (TrainingError, DataError) as error:
+        print(f"train.py: error: {error}", file=sys.stderr)
+        return 2
+    print(f"saved the pipeline to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -82,6 +82,19 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
         timestep = torch.tensor(t, dtype=torch.int64, device=x.device)
         return self.unet(x, timestep).sample
 
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs) -> "PosteriorDDPMPipeline":
+        """Load a DDPM pipeline folder or Hub repo (stock diffusers layout: unet/ + scheduler/).
+
+        Only safetensors weights are loaded: a folder or repo with only pickle weights (.bin) is refused, never
+        unpickled. Remote code is never run."""
+        if kwargs.pop("use_safetensors", True) is not True:
+            raise ValueError("use_safetensors must be True: this project never loads pickle weights")
+        if kwargs.get("trust_remote_code"):
+            raise ValueError("trust_remote_code is not supported: this project never runs remote code")
+        kwargs.pop("custom_pipeline", None)
+        return super().from_pretrained(pretrained_model_name_or_path, use_safetensors=True, **kwargs)
+
     def save_pretrained(self, save_directory, safe_serialization: bool = True, **kwargs) -> None:
         """Write a stock diffusers DDPM folder (DDPMPipeline + DDPMScheduler config, safetensors weights), which
         `diffusers.DDPMPipeline.from_pretrained` loads with no code of ours."""

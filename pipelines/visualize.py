@@ -1,12 +1,22 @@
-"""Step records → pictures: image grids, filmstrips, GIF animations and schedule plots."""
+"""Step records → pictures: image grids, filmstrips, GIF animations and schedule plots.
+
+No Gradio here: the app (and training, for its sample grids) call these with tensors or with recorded steps.
+A recorded trajectory is a uint8 array of shape (K, B, H, W, C): K steps in sampling order, B images, as
+`to_uint8` makes them (so 16 images × 1000 steps × 32×32 is 16 MB).
+"""
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
+
+CAPTION_HEIGHT = 18
+BACKGROUND = 255
 
 
 def to_uint8(images: torch.Tensor, model_space: bool = False) -> np.ndarray:
@@ -17,19 +27,215 @@ def to_uint8(images: torch.Tensor, model_space: bool = False) -> np.ndarray:
     return array.astype(np.uint8)
 
 
-def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, scale: int = 1,
-              model_space: bool = False) -> Image.Image:
-    """(B, C, H, W) images in [0, 1] (or [-1, 1] with model_space) → one PIL image, `nrow` per row."""
-    array = to_uint8(images, model_space)
+def _to_pil(array: np.ndarray) -> Image.Image:
+    """(H, W, C) uint8 with C = 1 or 3 → a PIL image ("L" or "RGB")."""
+    return Image.fromarray(array[..., 0], mode="L") if array.shape[-1] == 1 else Image.fromarray(array, mode="RGB")
+
+
+def _scaled(image: Image.Image, scale: int) -> Image.Image:
+    # Nearest neighbour: a 32×32 digit blown up must stay crisp pixels, not a blur.
+    return image if scale == 1 else image.resize((image.width * scale, image.height * scale), Image.NEAREST)
+
+
+def grid_uint8(array: np.ndarray, nrow: int | None = None, padding: int = 2, scale: int = 1) -> Image.Image:
+    """(B, H, W, C) uint8 images → one PIL image on a white background, `nrow` per row (default ⌈√B⌉)."""
+    if array.ndim != 4 or array.dtype != np.uint8 or array.shape[-1] not in (1, 3):
+        raise ValueError(f"images must be a (B, H, W, 1|3) uint8 array, got {array.dtype} {array.shape}")
     b, h, w, c = array.shape
     nrow = nrow or math.ceil(math.sqrt(b))
     rows = math.ceil(b / nrow)
-    canvas = np.full((rows * (h + padding) + padding, nrow * (w + padding) + padding, c), 255, dtype=np.uint8)
+    canvas = np.full((rows * (h + padding) + padding, nrow * (w + padding) + padding, c), BACKGROUND, dtype=np.uint8)
     for i in range(b):
         r, col = divmod(i, nrow)
         y, x = padding + r * (h + padding), padding + col * (w + padding)
         canvas[y:y + h, x:x + w] = array[i]
-    image = Image.fromarray(canvas[..., 0] if c == 1 else canvas, mode="L" if c == 1 else "RGB")
-    if scale != 1:
-        image = image.resize((image.width * scale, image.height * scale), Image.NEAREST)
-    return image
+    return _scaled(_to_pil(canvas), scale)
+
+
+def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, scale: int = 1,
+              model_space: bool = False) -> Image.Image:
+    """(B, C, H, W) images in [0, 1] (or [-1, 1] with model_space) → one PIL image, `nrow` per row."""
+    return grid_uint8(to_uint8(images, model_space), nrow=nrow, padding=padding, scale=scale)
+
+
+def display_scale(array: np.ndarray, min_width: int = 256, nrow: int | None = None, padding: int = 2) -> int:
+    """The integer upscale that makes the grid of (B, H, W, C) images at least `min_width` pixels wide."""
+    b, _, w, _ = array.shape
+    nrow = nrow or math.ceil(math.sqrt(b))
+    width = nrow * (w + padding) + padding
+    return max(1, math.ceil(min_width / width))
+
+
+def evenly_spaced(num_steps: int, count: int) -> list[int]:
+    """`count` indices spread evenly over range(num_steps), always including the first and the last
+    (fewer when num_steps < count)."""
+    if num_steps < 1:
+        raise ValueError(f"num_steps must be >= 1, got {num_steps}")
+    if count < 1:
+        raise ValueError(f"count must be >= 1, got {count}")
+    if count == 1:
+        return [num_steps - 1]
+    return sorted({round(i * (num_steps - 1) / (count - 1)) for i in range(count)})
+
+
+def _font(size: int = 12) -> ImageFont.ImageFont:
+    # Pillow's bundled font: no file on disk or download needed.
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow built without FreeType: the fixed bitmap font
+        return ImageFont.load_default()
+
+
+def _draw_text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, font=None) -> None:
+    """Black text at xy; a combining circumflex (x̂) is drawn as a hat, since the bundled font has no glyph
+    for it."""
+    font = font or _font()
+    fill = 0 if draw.im.mode == "L" else (0, 0, 0)
+    x, y = xy
+    for i, char in enumerate(text):
+        if char == "\u0302":
+            continue
+        draw.text((x, y), char, fill=fill, font=font)
+        width = draw.textlength(char, font=font)
+        if i + 1 < len(text) and text[i + 1] == "\u0302":
+            top = y + font.getbbox(char)[1] - 2  # just above the letter
+            draw.line([(x + 1, top), (x + width / 2, top - 2), (x + width - 1, top)], fill=fill, width=1)
+        x += width
+
+
+def _with_caption(image: Image.Image, caption: str, height: int = CAPTION_HEIGHT) -> Image.Image:
+    """The image with a white caption strip above it."""
+    out = Image.new(image.mode, (image.width, image.height + height), color=BACKGROUND)
+    out.paste(image, (0, height))
+    _draw_text(ImageDraw.Draw(out), (4, 3), caption)
+    return out
+
+
+def _hstack(images: Sequence[Image.Image], gap: int = 6) -> Image.Image:
+    width = sum(im.width for im in images) + gap * (len(images) - 1)
+    height = max(im.height for im in images)
+    out = Image.new(images[0].mode, (width, height), color=BACKGROUND)
+    x = 0
+    for im in images:
+        out.paste(im, (x, 0))
+        x += im.width + gap
+    return out
+
+
+def _vstack(images: Sequence[Image.Image], gap: int = 0) -> Image.Image:
+    width = max(im.width for im in images)
+    height = sum(im.height for im in images) + gap * (len(images) - 1)
+    out = Image.new(images[0].mode, (width, height), color=BACKGROUND)
+    y = 0
+    for im in images:
+        out.paste(im, (0, y))
+        y += im.height + gap
+    return out
+
+
+def trajectory_frame(xt: np.ndarray, x0: np.ndarray, caption: str | None = None, scale: int = 2) -> Image.Image:
+    """One step as a picture: the x_t grid and the x̂_0 grid side by side, (B, H, W, C) uint8 each,
+    captioned "x_t" / "x̂0" and, above both, `caption` (e.g. "step 3 / 50, t = 939")."""
+    pair = _hstack([_with_caption(grid_uint8(xt, scale=scale), "x_t"), _with_caption(grid_uint8(x0, scale=scale), "x̂0")])
+    return _with_caption(pair, caption) if caption else pair
+
+
+def make_filmstrip(xt_steps: np.ndarray, x0_steps: np.ndarray, captions: Sequence[str], num_frames: int = 10,
+                   max_images: int = 4, scale: int = 2) -> Image.Image:
+    """~`num_frames` evenly spaced steps of a trajectory, left (noise) to right (image).
+
+    xt_steps, x0_steps: (K, B, H, W, C) uint8; captions: K strings (one per step). For each of the first
+    `max_images` images there are two rows, x_t then x̂_0; each column is one step, captioned."""
+    if xt_steps.shape != x0_steps.shape or xt_steps.ndim != 5:
+        raise ValueError(f"xt_steps and x0_steps must be equal (K, B, H, W, C) arrays, got {xt_steps.shape} "
+                         f"and {x0_steps.shape}")
+    if len(captions) != len(xt_steps):
+        raise ValueError(f"captions must have one entry per step ({len(xt_steps)}), got {len(captions)}")
+    picked = evenly_spaced(len(xt_steps), num_frames)
+    n = min(max_images, xt_steps.shape[1])
+    columns = []
+    for k in picked:
+        # One column: image i's x_t above its x̂_0, for each image, as a 1-wide grid.
+        rows = np.stack([frame for i in range(n) for frame in (xt_steps[k, i], x0_steps[k, i])])
+        columns.append(_with_caption(grid_uint8(rows, nrow=1, scale=scale), captions[k]))
+    labels_height = columns[0].height - CAPTION_HEIGHT
+    labels = Image.new(columns[0].mode, (34, columns[0].height), color=BACKGROUND)
+    draw = ImageDraw.Draw(labels)
+    cell = labels_height / (2 * n)
+    for j in range(2 * n):
+        _draw_text(draw, (2, CAPTION_HEIGHT + cell * j + cell / 2 - 6), "x_t" if j % 2 == 0 else "x̂0")
+    return _hstack([labels, *columns], gap=4)
+
+
+def save_gif(frames: Sequence[Image.Image], path: str | Path, frame_ms: int = 80, final_hold_ms: int = 1500) -> Path:
+    """Write an animated GIF that loops forever; the last frame is held `final_hold_ms` so the result is seen."""
+    if not frames:
+        raise ValueError("frames must not be empty")
+    path = Path(path)
+    durations = [frame_ms] * (len(frames) - 1) + [final_hold_ms]
+    frames[0].save(path, format="GIF", save_all=True, append_images=list(frames[1:]), duration=durations, loop=0,
+                   optimize=False, disposal=1)
+    return path
+
+
+def make_trajectory_gif(xt_steps: np.ndarray, x0_steps: np.ndarray, captions: Sequence[str], path: str | Path,
+                        max_frames: int = 60, scale: int = 2, frame_ms: int = 80) -> Path:
+    """The trajectory as an animated GIF of ≤ `max_frames` evenly spaced steps (x_t | x̂_0 side by side)."""
+    picked = evenly_spaced(len(xt_steps), max_frames)
+    frames = [trajectory_frame(xt_steps[k], x0_steps[k], captions[k], scale=scale) for k in picked]
+    return save_gif(frames, path, frame_ms=frame_ms)
+
+
+def schedule_curves(scheduler) -> dict[str, np.ndarray]:
+    """The noise schedule of a DDPM scheduler as float64 arrays over t = 0 … T−1: "t", "alphas_cumprod" (ᾱ_t),
+    "betas" (β_t), "posterior_variance" (β̃_t, eq. 7) and "snr" (ᾱ_t / (1 − ᾱ_t), Kingma et al. 2021)."""
+    alphas_cumprod = scheduler.alphas_cumprod.double().numpy()
+    return {
+        "t": np.arange(len(alphas_cumprod)),
+        "alphas_cumprod": alphas_cumprod,
+        "betas": scheduler.betas.double().numpy(),
+        "posterior_variance": scheduler.posterior_variance.double().numpy(),
+        "snr": alphas_cumprod / (1.0 - alphas_cumprod),  # signal-to-noise ratio of q(x_t | x_0)
+    }
+
+
+def plot_schedule(scheduler, t: int | None = None, timesteps: Sequence[int] | None = None):
+    """A matplotlib Figure of the schedule against t: ᾱ_t (linear axis) and β_t, β̃_t, SNR(t) (log axis).
+
+    t: marks that timestep (a vertical line and its values in the title). timesteps: the chain a run used,
+    drawn as ticks along the bottom. Uses `matplotlib.figure.Figure` directly (not pyplot): safe from worker
+    threads and nothing to close."""
+    from matplotlib.figure import Figure
+
+    curves = schedule_curves(scheduler)
+    ts = curves["t"]
+    fig = Figure(figsize=(9, 3.2), layout="constrained")
+    ax_lin, ax_log = fig.subplots(1, 2)
+    ax_lin.plot(ts, curves["alphas_cumprod"], color="C0", label="ᾱ_t")
+    ax_lin.plot(ts, 1 - curves["alphas_cumprod"], color="C0", ls=":", label="1 − ᾱ_t")
+    ax_lin.set_ylim(-0.02, 1.02)
+    ax_lin.set_xlabel("t")
+    ax_lin.set_title("signal ᾱ_t and noise 1 − ᾱ_t", fontsize=10)
+    # Zeros (β̃_0 = 0) cannot go on a log axis: mask them.
+    positive = lambda a: np.where(a > 0, a, np.nan)  # noqa: E731
+    ax_log.semilogy(ts, positive(curves["betas"]), color="C1", label="β_t")
+    ax_log.semilogy(ts, positive(curves["posterior_variance"]), color="C2", ls="--", label="β̃_t")
+    ax_log.semilogy(ts, positive(curves["snr"]), color="C3", label="SNR = ᾱ_t / (1 − ᾱ_t)")
+    ax_log.set_xlabel("t")
+    ax_log.set_title("variances and SNR (log scale)", fontsize=10)
+    for ax in (ax_lin, ax_log):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+        if timesteps is not None and len(timesteps):
+            ax.plot(list(timesteps), np.zeros(len(timesteps)), "|", color="0.4", ms=6,
+                    transform=ax.get_xaxis_transform(), label="_timesteps used")
+    if t is not None:
+        t = int(t)
+        for ax in (ax_lin, ax_log):
+            ax.axvline(t, color="k", lw=1)
+        fig.suptitle(
+            f"t = {t}:  ᾱ_t = {curves['alphas_cumprod'][t]:.4g},  β_t = {curves['betas'][t]:.3g},  "
+            f"β̃_t = {curves['posterior_variance'][t]:.3g},  SNR = {curves['snr'][t]:.3g}",
+            fontsize=10,
+        )
+    return fig

@@ -1,0 +1,154 @@
+"""Per-step cost of the exact reverse step q(x_{t-1} | x_t) against the data set's size N.
+
+The exact step compares x_t with every training image, so its cost grows linearly with N; a learned p_θ costs
+one network call whatever N is. This prints a table, writes JSON and a PNG plot:
+
+    OMP_NUM_THREADS=1 taskset -c 1 python bench/bench_exact_posterior.py            # full: N = 100 … 4,500
+    python bench/bench_exact_posterior.py --quick --output-dir /tmp/bench             # smoke test
+
+Subsets are the first N mnist train digits (32×32), batch 1, t = 500 (the weights are dense there: the cost is
+the same for any t, except late steps where most weights are exactly 0 and the mean is cheaper).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere in the repo
+
+from pipelines.exact_posterior import DEFAULT_SIZES, measure_step_cost, plot_step_cost  # noqa: E402
+
+QUICK_SIZES = (100, 250)
+DTYPES = {"float64": torch.float64, "float32": torch.float32}
+
+
+def machine_info() -> dict:
+    """Where the numbers come from: they only compare with numbers from the same machine and thread count."""
+    cpu_model = platform.processor() or ""
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu_model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu_model)
+    except OSError:
+        pass
+    affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+    return {
+        "platform": platform.platform(),
+        "cpu_model": cpu_model,
+        "cpu_count": os.cpu_count(),
+        "cpu_affinity": affinity,
+        "torch_version": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+        "python": platform.python_version(),
+        # Other processes share the cores: a high load average means wall times above the CPU times.
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+    }
+
+
+def model_step_ms(model: str, repeats: int) -> float | None:
+    """Median milliseconds of one p_θ step (UNet call + scheduler.step) of the model folder, batch 1."""
+    from pipelines import PosteriorDDPMPipeline
+
+    pipe = PosteriorDDPMPipeline.from_pretrained(model)
+    x = torch.randn((1, *pipe.image_shape), generator=torch.Generator().manual_seed(0))
+    t = torch.tensor(500)
+    times = []
+    with torch.inference_mode():
+        for i in range(repeats + 1):
+            start = time.perf_counter()
+            out = pipe.unet(x, t).sample
+            pipe.scheduler.step(out, 500, x, prev_timestep=499)
+            if i:  # the first call is a warm-up
+                times.append(time.perf_counter() - start)
+    return statistics.median(times) * 1e3
+
+
+def parse_sizes(text: str) -> tuple[int, ...]:
+    try:
+        sizes = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--sizes must be comma-separated integers, got {text!r}") from None
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"--sizes must be integers >= 1, got {text!r}")
+    return sizes
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help=f"smoke test: N = {QUICK_SIZES}, 1 repeat, float64 only")
+    parser.add_argument("--output-dir", default=str(Path(__file__).resolve().parent / "results"),
+                        help="where exact_posterior.json and exact_posterior.png go (default: bench/results)")
+    parser.add_argument("--sizes", type=parse_sizes, default=None,
+                        help=f"comma-separated N (default: {','.join(map(str, DEFAULT_SIZES))})")
+    parser.add_argument("--repeats", type=int, default=9, help="timed steps per N (median reported; default 9)")
+    parser.add_argument("--model", default=str(Path(__file__).resolve().parents[1] / "models" / "ddpm-mnist"),
+                        help="a model folder whose p_θ step is drawn as a flat line, if it exists")
+    args = parser.parse_args(argv)
+    if args.repeats < 1:
+        print(f"error: --repeats must be >= 1, got {args.repeats}", file=sys.stderr)
+        return 2
+
+    from pipelines.data import load_mnist
+
+    data = load_mnist("train")[0]
+    sizes = QUICK_SIZES if args.quick else (args.sizes or DEFAULT_SIZES)
+    if max(sizes) > len(data):
+        print(f"error: --sizes must be at most {len(data)} (the mnist train digits), got {max(sizes)}", file=sys.stderr)
+        return 2
+    repeats = 1 if args.quick else args.repeats
+    dtypes = {"float64": torch.float64} if args.quick else DTYPES
+
+    series = {}
+    for name, dtype in dtypes.items():
+        series[name] = measure_step_cost(data, sizes=sizes, repeats=repeats, dtype=dtype)
+    model_ms = None
+    if not args.quick and Path(args.model).is_dir():
+        model_ms = model_step_ms(args.model, repeats)
+
+    names = list(series)
+    header = f"{'N':>6} {'data MB':>8} " + " ".join(f"{n + ' ms':>12} {'(cpu ms)':>9}" for n in names)
+    print(f"exact q(x_t-1|x_t) per step, batch 1, 32x32, median of {repeats} (wall; cpu = this thread's CPU "
+          f"time), torch threads {torch.get_num_threads()}")
+    print(header)
+    for i, n in enumerate(sizes):
+        row = series[names[0]][i]
+        print(f"{n:>6} {row['data_bytes'] / 2**20:>8.1f} " + " ".join(
+            f"{series[k][i]['median_ms']:>12.2f} {series[k][i]['median_cpu_ms']:>9.2f}" for k in names))
+    if model_ms is not None:
+        print(f"model p_θ step ({args.model}): {model_ms:.2f} ms, independent of N")
+
+    out_dir = Path(args.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = {
+        "benchmark": "exact_posterior_step_cost",
+        "description": "milliseconds per exact reverse step DatasetPosterior.step(x_t, 500, 499), batch 1, "
+                       "first N mnist train digits (1x32x32)",
+        "quick": bool(args.quick),
+        "repeats": repeats,
+        "machine": machine_info(),
+        "series": series,
+        "model": None if model_ms is None else {"path": args.model, "median_ms": model_ms},
+    }
+    json_path = out_dir / "exact_posterior.json"
+    json_path.write_text(json.dumps(result, indent=2))
+    png_path = out_dir / "exact_posterior.png"
+    threads = torch.get_num_threads()
+    fig = plot_step_cost(series, model_ms,
+                         title=f"Exact reverse step: cost grows with N ({threads} thread{'s' if threads > 1 else ''})",
+                         keys=("median_ms", "median_cpu_ms"))
+    fig.savefig(png_path)
+    print(f"wrote {json_path} and {png_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

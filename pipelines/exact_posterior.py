@@ -1,0 +1,934 @@
+"""DatasetPosterior: the true reverse step q(x_{t-1} | x_t) when the data distribution is a finite data set.
+
+If the data are N images x_0^1 … x_0^N (uniform prior), Bayes' rule gives the reverse step in closed form:
+
+    q(x_0^i | x_t)     ∝ q(x_t | x_0^i) = N(x_t; √ᾱ_t x_0^i, (1 − ᾱ_t) I)                     (eq. 4)
+    q(x_{t-1} | x_t)   = Σ_i q(x_0^i | x_t) · q(x_{t-1} | x_t, x_0^i)                          (eq. 6–7)
+
+a mixture of N Gaussians with a shared variance β̃_t. Its mean is μ̃_t(x_t, E[x_0 | x_t]) because μ̃_t is linear
+in x_0, and E[x_0 | x_t] is the ideal denoiser. This answers "why learn p_θ(x_{t-1} | x_t)?": the exact step
+needs the whole data set at every step (O(N·D)), and sampling it can only give back training images.
+
+The module also holds the pure functions behind the app's "Why do we need p_θ?" and "Exact posterior sampler"
+tabs (`compare_estimates`, `explain_comparison`, `compare_samplers`, `nearest_neighbours`, `prepare_digit`,
+`measure_step_cost`, `plot_step_cost`), so the app only lays them out.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+from diffusers.utils import BaseOutput
+from diffusers.utils.torch_utils import randn_tensor
+
+from .pipeline_ddpm_posterior import DenoisingStep, check_batch_size
+from .scheduling_ddpm_posterior import PosteriorDDPMScheduler
+
+# Temporaries are (B, chunk) plus one (chunk, D) slice: about this many data elements per chunk.
+CHUNK_ELEMENTS = 1 << 20
+# A sample this close (L2 over all pixels, model space) to a training image is a copy of it.
+COPY_DISTANCE = 1e-3
+
+
+# ---------------------------------------------------------------------------------------------- validation
+def _is_int(value) -> bool:
+    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool)
+
+
+def _check_images(images, name: str, image_shape: tuple[int, ...] | None = None, batch_dims: int = 4) -> torch.Tensor:
+    """A float tensor (B, C, H, W) with finite values, matching `image_shape` (C, H, W) when given."""
+    if isinstance(images, np.ndarray):
+        images = torch.from_numpy(images)
+    if not isinstance(images, torch.Tensor):
+        raise ValueError(f"{name} must be a tensor of shape (B, C, H, W), got {type(images).__name__}")
+    if images.ndim != batch_dims or images.shape[0] < 1 or images.numel() == 0:
+        want = "(B, C, H, W)" if image_shape is None else f"(B, {', '.join(map(str, image_shape))})"
+        raise ValueError(f"{name} must have shape {want} with B >= 1, got {tuple(images.shape)}")
+    if image_shape is not None and tuple(images.shape[1:]) != tuple(image_shape):
+        raise ValueError(
+            f"{name} must have shape (B, {', '.join(map(str, image_shape))}) to match the data set's images "
+            f"(channels, height, width), got {tuple(images.shape)}"
+        )
+    if not images.is_floating_point():
+        images = images.float()
+    if not bool(torch.isfinite(images).all()):
+        raise ValueError(f"{name} must hold finite values (no NaN or inf)")
+    return images
+
+
+def _check_model_space(images: torch.Tensor, name: str, tolerance: float = 1e-4) -> None:
+    low, high = float(images.min()), float(images.max())
+    if low < -1 - tolerance or high > 1 + tolerance:
+        raise ValueError(f"{name} must hold values in [-1, 1] (model space), got values in [{low:.4g}, {high:.4g}]")
+
+
+def _check_chunk_size(chunk_size, dim: int) -> int:
+    if chunk_size is None:
+        return max(1, CHUNK_ELEMENTS // dim)
+    if not _is_int(chunk_size) or chunk_size < 1:
+        raise ValueError(f"chunk_size must be an integer >= 1 (data rows per chunk), got {chunk_size!r}")
+    return int(chunk_size)
+
+
+def _check_seed(seed) -> int:
+    if not _is_int(seed) or not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be an integer in [0, 2**63 - 1], got {seed!r}")
+    return int(seed)
+
+
+def _sq_distances(a: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor) -> torch.Tensor:
+    """‖a_j − b_i‖² for rows a (B, D) and b (n, D) by ‖a‖² − 2a·b + ‖b‖² (one matmul), clamped at 0."""
+    return ((a * a).sum(1, keepdim=True) - 2.0 * (a @ b.T) + b_sq).clamp_min_(0.0)
+
+
+# ---------------------------------------------------------------------------------------------- outputs
+@dataclass
+class ExactPosteriorOutput(BaseOutput):
+    """q(x_0 | x_t) and the moments of q(x_{prev_t} | x_t) over the data set. B = batch, N = data set size.
+
+    weights: (B, N) q(x_0^i | x_t), each row sums to 1.
+    pred_original_sample: (B, C, H, W) E[x_0 | x_t] = Σ_i w_i x_0^i, the ideal denoiser.
+    posterior_mean: (B, C, H, W) E[x_{prev_t} | x_t] = μ̃(x_t, E[x_0 | x_t]).
+    posterior_variance: β̃ of each mixture component (0-d, or (B, 1, 1, 1) for per-sample t); 0 when prev_t < 0.
+    max_weight: (B,) the largest weight. argmax_index: (B,) its data index.
+    effective_n: (B,) 1 / Σ_i w_i², the number of training images the posterior still hesitates between.
+    """
+
+    weights: torch.Tensor
+    pred_original_sample: torch.Tensor
+    posterior_mean: torch.Tensor
+    posterior_variance: torch.Tensor
+    max_weight: torch.Tensor
+    argmax_index: torch.Tensor
+    effective_n: torch.Tensor
+
+
+@dataclass
+class ExactPosteriorStepOutput(BaseOutput):
+    """One exact reverse step x_t → x_{prev_t} ~ q(x_{prev_t} | x_t) = Σ_i w_i N(μ̃(x_t, x_0^i), β̃ I).
+
+    prev_sample: (B, C, H, W) the draw. chosen_index: (B,) the mixture component i ~ Categorical(w) it came from.
+    The other fields are those of `ExactPosteriorOutput` (posterior_mean is the mixture mean, not the chosen
+    component's mean).
+    """
+
+    prev_sample: torch.Tensor
+    chosen_index: torch.Tensor
+    pred_original_sample: torch.Tensor
+    posterior_mean: torch.Tensor
+    posterior_variance: torch.Tensor
+    weights: torch.Tensor
+    max_weight: torch.Tensor
+    argmax_index: torch.Tensor
+    effective_n: torch.Tensor
+
+
+@dataclass
+class ExactDenoisingStep(DenoisingStep):
+    """A `DenoisingStep` of the exact sampler, so the pipeline's step viewers show it unchanged.
+
+    model_output is what a perfect model would output at (x_t, t) — the ε (or x_0, or v, per the scheduler's
+    prediction_type) implied by E[x_0 | x_t]. Extra fields, each (B,): chosen_index (the training image the step
+    moved towards), max_weight, argmax_index and effective_n of q(x_0 | x_t).
+    """
+
+    chosen_index: torch.Tensor = None
+    max_weight: torch.Tensor = None
+    argmax_index: torch.Tensor = None
+    effective_n: torch.Tensor = None
+
+
+# ---------------------------------------------------------------------------------------------- the posterior
+class DatasetPosterior:
+    """The exact reverse process of DDPM when the data distribution is uniform over N images.
+
+    data: (N, C, H, W) in [-1, 1]; None → the 4,500 mnist train digits (`pipelines.data.load_mnist("train")`).
+    scheduler: the `PosteriorDDPMScheduler` whose ᾱ_t define the forward process (None → the default 1000-step
+    linear schedule; a diffusers `DDPMScheduler` is converted from its config).
+    dtype: the precision of the computation. float64 (default) keeps the weights exact even at small t, where
+    the log-weights are ~10⁶ apart; float32 reads half the memory per step (somewhat faster, see bench/).
+    chunk_size: data rows per chunk (None → about 2²⁰ elements per chunk), which bounds the temporaries.
+    """
+
+    def __init__(
+        self,
+        data: torch.Tensor | None = None,
+        scheduler: PosteriorDDPMScheduler | None = None,
+        dtype: torch.dtype = torch.float64,
+        chunk_size: int | None = None,
+    ):
+        if data is None:
+            from .data import load_mnist
+
+            data = load_mnist("train")[0]
+        if isinstance(data, torch.Tensor) and data.ndim == 4 and data.shape[0] == 0:
+            raise ValueError(f"data must hold at least one image, got shape {tuple(data.shape)}")
+        data = _check_images(data, "data")
+        _check_model_space(data, "data")
+        if scheduler is None:
+            scheduler = PosteriorDDPMScheduler()
+        elif not isinstance(scheduler, PosteriorDDPMScheduler):
+            if not hasattr(scheduler, "config"):
+                raise ValueError(f"scheduler must be a PosteriorDDPMScheduler, got {type(scheduler).__name__}")
+            scheduler = PosteriorDDPMScheduler.from_config(scheduler.config)
+        if dtype not in (torch.float32, torch.float64):
+            raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
+
+        self.scheduler = scheduler
+        self.dtype = dtype
+        self.image_shape: tuple[int, int, int] = tuple(int(s) for s in data.shape[1:])
+        self.num_images = int(data.shape[0])
+        self.dim = int(np.prod(self.image_shape))
+        self.chunk_size = _check_chunk_size(chunk_size, self.dim)
+        # The data as rows x_0^i (N, D) and their squared norms ‖x_0^i‖², computed once: with them a step is a
+        # matmul (‖x_t − √ᾱ x_0^i‖² = ‖x_t‖² − 2√ᾱ x_t·x_0^i + ᾱ‖x_0^i‖²), not N image differences.
+        self._x0 = data.detach().reshape(self.num_images, self.dim).to(dtype).contiguous()
+        self._x0_sq = (self._x0 * self._x0).sum(1)
+        # ᾱ_t in float64, built from the scheduler's betas exactly as the scheduler builds its own table.
+        self._alphas_cumprod = torch.cumprod(1.0 - scheduler.betas.double(), 0)
+
+    # ------------------------------------------------------------------ properties
+    @property
+    def data(self) -> torch.Tensor:
+        """The data set, (N, C, H, W), in the computation dtype (a view, not a copy)."""
+        return self._x0.view(self.num_images, *self.image_shape)
+
+    @property
+    def num_train_timesteps(self) -> int:
+        return int(self.scheduler.config.num_train_timesteps)
+
+    def __len__(self) -> int:
+        return self.num_images
+
+    def __repr__(self) -> str:
+        return (f"DatasetPosterior(N={self.num_images}, image_shape={self.image_shape}, dtype={self.dtype}, "
+                f"T={self.num_train_timesteps})")
+
+    # ------------------------------------------------------------------ validation
+    def _check_t(self, t, batch: int, name: str = "t") -> torch.Tensor:
+        """t as a (B,) int64 tensor: one integer for the whole batch or one per sample, each in [0, T)."""
+        T = self.num_train_timesteps
+        if isinstance(t, torch.Tensor) and t.numel() > 1:
+            if t.is_floating_point() or t.ndim != 1 or t.numel() != batch:
+                raise ValueError(f"{name} must be an integer or {batch} integers (one per sample) in [0, {T - 1}], "
+                                 f"got a tensor of shape {tuple(t.shape)} and dtype {t.dtype}")
+            values = t.detach().cpu().to(torch.int64)
+        else:
+            if isinstance(t, torch.Tensor) and not t.is_floating_point() and t.numel() == 1:
+                t = int(t.item())
+            if not _is_int(t):
+                raise ValueError(f"{name} must be an integer in [0, {T - 1}], got {t!r}")
+            values = torch.full((batch,), int(t), dtype=torch.int64)
+        if int(values.min()) < 0 or int(values.max()) >= T:
+            shown = int(values[0]) if bool((values == values[0]).all()) else values.tolist()
+            raise ValueError(f"{name} must be in [0, {T - 1}], got {shown}")
+        return values
+
+    def _check_x_t(self, x_t) -> torch.Tensor:
+        return _check_images(x_t, "x_t", self.image_shape)
+
+    def _prev_of(self, t: torch.Tensor, prev_t, name: str = "prev_t"):
+        """prev_t for q_posterior: None → t − 1; otherwise an integer (or per-sample integers) in [-1, t − 1]."""
+        if prev_t is None:
+            return None
+        if isinstance(prev_t, torch.Tensor) and prev_t.numel() > 1:
+            if prev_t.is_floating_point() or prev_t.ndim != 1 or prev_t.numel() != len(t):
+                raise ValueError(f"{name} must be an integer or one integer per sample, got shape {tuple(prev_t.shape)}")
+            values = prev_t.detach().cpu().to(torch.int64)
+        else:
+            if isinstance(prev_t, torch.Tensor) and not prev_t.is_floating_point() and prev_t.numel() == 1:
+                prev_t = int(prev_t.item())
+            if not _is_int(prev_t):
+                raise ValueError(f"{name} must be an integer in [-1, t - 1], got {prev_t!r}")
+            values = torch.full_like(t, int(prev_t))
+        if bool((values < -1).any()) or bool((values >= t).any()):
+            raise ValueError(f"{name} must be in [-1, t - 1] (−1 = the step to x_0) for t = "
+                             f"{int(t[0]) if bool((t == t[0]).all()) else t.tolist()}, got "
+                             f"{int(values[0]) if bool((values == values[0]).all()) else values.tolist()}")
+        return values
+
+    # ------------------------------------------------------------------ q(x_0 | x_t)
+    def _logits(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """log q(x_t | x_0^i) up to a per-row constant, (B, N), in the computation dtype.
+
+        −‖x_t − √ᾱ x_0^i‖² / 2(1 − ᾱ) = [√ᾱ x_t·x_0^i − ᾱ‖x_0^i‖²/2] / (1 − ᾱ) − ‖x_t‖² / 2(1 − ᾱ); the last
+        term is the same for every i, so it is dropped (it cancels in the normalisation)."""
+        a = self._alphas_cumprod[t].to(self.dtype).unsqueeze(1)  # (B, 1)
+        scale_dot, scale_sq, inv = a.sqrt(), a / 2, 1.0 / (1.0 - a)
+        chunks = []
+        for start in range(0, self.num_images, self.chunk_size):
+            rows = self._x0[start:start + self.chunk_size]
+            chunks.append((scale_dot * (x @ rows.T) - scale_sq * self._x0_sq[start:start + self.chunk_size]) * inv)
+        return torch.cat(chunks, dim=1)
+
+    def _weighted_x0(self, weights: torch.Tensor) -> torch.Tensor:
+        """Σ_i w_i x_0^i for each row of weights (B, N) → (B, D), chunked like `_logits`.
+
+        Late in the chain most weights underflow to exactly 0; then only the images with a non-zero weight are
+        read (the same sum, term for term, at a fraction of the cost)."""
+        total = torch.zeros(weights.shape[0], self.dim, dtype=self.dtype)
+        support = torch.nonzero(weights.amax(dim=0) > 0).squeeze(1)
+        if len(support) * 4 < self.num_images:
+            for start in range(0, len(support), self.chunk_size):
+                rows = support[start:start + self.chunk_size]
+                total.addmm_(weights[:, rows], self._x0[rows])
+            return total
+        for start in range(0, self.num_images, self.chunk_size):
+            total += weights[:, start:start + self.chunk_size] @ self._x0[start:start + self.chunk_size]
+        return total
+
+    def x0_log_posterior(self, x_t: torch.Tensor, t) -> torch.Tensor:
+        """log q(x_0^i | x_t), (B, N), normalised by log-sum-exp (uniform prior over the data set).
+
+        x_t: (B, C, H, W), the data set's image shape. t: an integer in [0, T) or (B,) integers."""
+        x_t = self._check_x_t(x_t)
+        t = self._check_t(t, x_t.shape[0])
+        logits = self._logits(x_t.reshape(x_t.shape[0], -1).to(self.dtype), t)
+        return logits - torch.logsumexp(logits, dim=1, keepdim=True)
+
+    def x0_posterior(self, x_t: torch.Tensor, t) -> torch.Tensor:
+        """The weights q(x_0^i | x_t) ∝ exp(−‖x_t − √ᾱ_t x_0^i‖² / 2(1 − ᾱ_t)), shape (B, N), rows summing to 1."""
+        return self.x0_log_posterior(x_t, t).exp()
+
+    # ------------------------------------------------------------------ moments of q(x_{t-1} | x_t)
+    def posterior(self, x_t: torch.Tensor, t, prev_t=None) -> ExactPosteriorOutput:
+        """Everything about q(x_{prev_t} | x_t) except a draw: weights, E[x_0|x_t], the mixture mean, β̃.
+
+        t: integer in [0, T) or (B,) integers; prev_t: None (t − 1) or in [-1, t − 1] (a respaced chain).
+        Tensors come back in x_t's dtype, weights in the computation dtype."""
+        x_t = self._check_x_t(x_t)
+        B = x_t.shape[0]
+        t = self._check_t(t, B)
+        prev = self._prev_of(t, prev_t)
+        x = x_t.detach().reshape(B, -1).to(self.dtype)
+        logits = self._logits(x, t)
+        weights = torch.softmax(logits, dim=1)  # stable: subtracts the row max (log-sum-exp)
+        x0_mean = self._weighted_x0(weights).reshape(x_t.shape)
+        mean, variance = self._q_posterior(x0_mean, x.reshape(x_t.shape), t, prev)
+        max_weight, argmax = weights.max(dim=1)
+        return ExactPosteriorOutput(
+            weights=weights,
+            pred_original_sample=x0_mean.to(x_t.dtype),
+            posterior_mean=mean.to(x_t.dtype),
+            posterior_variance=variance.to(x_t.dtype),
+            max_weight=max_weight,
+            argmax_index=argmax,
+            effective_n=1.0 / (weights * weights).sum(1),
+        )
+
+    def _q_posterior(self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, prev) -> tuple[torch.Tensor, torch.Tensor]:
+        """The scheduler's q(x_{prev_t} | x_t, x_0) (eq. 6–7), called with a scalar t when the batch shares one."""
+        same_t = bool((t == t[0]).all()) and (prev is None or bool((prev == prev[0]).all()))
+        if same_t:
+            return self.scheduler.q_posterior(x0, x_t, int(t[0]), None if prev is None else int(prev[0]))
+        return self.scheduler.q_posterior(x0, x_t, t, None if prev is None else prev.numpy())
+
+    def predict_x0(self, x_t: torch.Tensor, t) -> torch.Tensor:
+        """E[x_0 | x_t] = Σ_i q(x_0^i | x_t) x_0^i, the ideal (minimum mean-squared error) denoiser, (B, C, H, W)."""
+        return self.posterior(x_t, t).pred_original_sample
+
+    def mean(self, x_t: torch.Tensor, t, prev_t=None) -> torch.Tensor:
+        """E[x_{prev_t} | x_t] = Σ_i w_i μ̃(x_t, x_0^i) = μ̃(x_t, E[x_0 | x_t]) (μ̃ is linear in x_0), (B, C, H, W)."""
+        return self.posterior(x_t, t, prev_t).posterior_mean
+
+    def ideal_model_output(self, x_t: torch.Tensor, t, pred_original_sample: torch.Tensor) -> torch.Tensor:
+        """What a perfect model would output at (x_t, t) for the scheduler's prediction_type, given E[x_0 | x_t]:
+        ε̂ = (x_t − √ᾱ_t x̂_0) / √(1 − ᾱ_t), x̂_0 itself, or v̂ = √ᾱ_t ε̂ − √(1 − ᾱ_t) x̂_0."""
+        kind = self.scheduler.config.prediction_type
+        if kind == "sample":
+            return pred_original_sample
+        eps = self.scheduler.predict_epsilon(pred_original_sample, x_t, t)
+        if kind == "epsilon":
+            return eps
+        return self.scheduler.get_velocity(pred_original_sample, eps, t)
+
+    # ------------------------------------------------------------------ sampling
+    def step(
+        self,
+        x_t: torch.Tensor,
+        t,
+        prev_t=None,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+    ) -> ExactPosteriorStepOutput:
+        """An exact draw x_{prev_t} ~ q(x_{prev_t} | x_t) = Σ_i w_i N(μ̃(x_t, x_0^i), β̃ I).
+
+        First i ~ Categorical(w) (one draw per sample), then Gaussian noise with the posterior variance β̃; on the
+        last step (prev_t < 0) the draw is x_0^i itself. t: one integer in [0, T); prev_t: None (t − 1) or in
+        [-1, t − 1]. generator: one, or one per sample, for reproducible draws."""
+        x_t = self._check_x_t(x_t)
+        B = x_t.shape[0]
+        if isinstance(t, torch.Tensor) and t.numel() > 1:
+            raise ValueError("t must be a single integer for step()")
+        if isinstance(prev_t, torch.Tensor) and prev_t.numel() > 1:
+            raise ValueError("prev_t must be a single integer for step()")
+        if isinstance(generator, list) and len(generator) != B:
+            raise ValueError(f"generator must be one torch.Generator or a list of {B} (one per sample), "
+                             f"got a list of {len(generator)}")
+        post = self.posterior(x_t, t, prev_t)
+        t_int = int(self._check_t(t, B)[0])
+        prev_int = t_int - 1 if prev_t is None else int(prev_t)
+
+        # i ~ Categorical(q(x_0 | x_t)): which training image this step moves towards.
+        if isinstance(generator, list):
+            chosen = torch.cat([torch.multinomial(post.weights[b], 1, generator=g) for b, g in enumerate(generator)])
+        else:
+            chosen = torch.multinomial(post.weights, 1, generator=generator).squeeze(1)
+        x0_chosen = self._x0[chosen].reshape(x_t.shape)
+        if prev_int < 0:
+            prev_sample = x0_chosen.to(x_t.dtype)  # ᾱ_prev = 1: the component is a point mass on x_0^i
+        else:
+            component_mean, variance = self.scheduler.q_posterior(x0_chosen, x_t.to(self.dtype), t_int, prev_int)
+            noise = randn_tensor(x_t.shape, generator=generator, device=x_t.device, dtype=x_t.dtype)
+            prev_sample = (component_mean + variance.sqrt() * noise.to(self.dtype)).to(x_t.dtype)
+        return ExactPosteriorStepOutput(
+            prev_sample=prev_sample,
+            chosen_index=chosen,
+            pred_original_sample=post.pred_original_sample,
+            posterior_mean=post.posterior_mean,
+            posterior_variance=post.posterior_variance,
+            weights=post.weights,
+            max_weight=post.max_weight,
+            argmax_index=post.argmax_index,
+            effective_n=post.effective_n,
+        )
+
+    @torch.inference_mode()
+    def denoise(
+        self,
+        batch_size: int = 1,
+        num_inference_steps: int | None = 1000,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        timesteps: Sequence[int] | None = None,
+        progress: bool = False,
+    ) -> Iterator[ExactDenoisingStep]:
+        """Sample from pure noise with the exact reverse process, yielding every step (see `ExactDenoisingStep`).
+
+        The chain is `scheduler.timestep_plan(num_inference_steps, timesteps)`; the exact posterior is exact for
+        any respacing, so even a few steps give training images. x_T is drawn first, in the pipeline's shape and
+        dtype (float32), so a generator seeded alike starts both samplers from the same noise."""
+        batch_size = check_batch_size(batch_size)
+        if timesteps is not None:
+            num_inference_steps = None
+        plan = self.scheduler.timestep_plan(num_inference_steps=num_inference_steps, timesteps=timesteps).tolist()
+        x = randn_tensor((batch_size, *self.image_shape), generator=generator, dtype=torch.float32)
+        chain = list(zip(plan, plan[1:] + [-1]))
+        if progress:
+            from tqdm.auto import tqdm
+
+            chain_iter = tqdm(chain, desc="exact posterior")
+        else:
+            chain_iter = chain
+        for index, (t, prev_t) in enumerate(chain_iter):
+            out = self.step(x, t, prev_t, generator=generator)
+            model_output = self.ideal_model_output(x, t, out.pred_original_sample)
+            x = out.prev_sample
+            yield ExactDenoisingStep(
+                index=index,
+                num_steps=len(chain),
+                timestep=t,
+                prev_timestep=prev_t,
+                sample=x,
+                pred_original_sample=out.pred_original_sample,
+                posterior_mean=out.posterior_mean,
+                posterior_variance=out.posterior_variance,
+                model_output=model_output,
+                chosen_index=out.chosen_index,
+                max_weight=out.max_weight,
+                argmax_index=out.argmax_index,
+                effective_n=out.effective_n,
+            )
+
+    def sample(
+        self,
+        batch_size: int = 1,
+        num_inference_steps: int | None = 1000,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        timesteps: Sequence[int] | None = None,
+    ) -> torch.Tensor:
+        """`batch_size` exact samples (B, C, H, W) in [-1, 1]: each is one of the training images."""
+        x = None
+        for record in self.denoise(batch_size, num_inference_steps, generator, timesteps):
+            x = record.sample
+        return x
+
+
+# ---------------------------------------------------------------------------------------------- tab helpers
+def nearest_neighbours(samples: torch.Tensor, data: torch.Tensor, chunk_size: int | None = None
+                       ) -> tuple[torch.Tensor, torch.Tensor]:
+    """For each sample (B, C, H, W), its nearest image in data (N, C, H, W) by L2 distance over all pixels.
+
+    Returns (indices (B,) int64, distances (B,) float64). The winner's distance is recomputed directly, so an
+    exact copy of a data image gives exactly 0."""
+    if isinstance(data, torch.Tensor) and data.ndim == 4 and data.shape[0] == 0:
+        raise ValueError("data must hold at least one image, got an empty data set")
+    data = _check_images(data, "data")
+    samples = _check_images(samples, "samples", tuple(data.shape[1:]))
+    d = int(np.prod(data.shape[1:]))
+    chunk = _check_chunk_size(chunk_size, d)
+    a = samples.detach().reshape(samples.shape[0], d).double()
+    best = torch.full((a.shape[0],), math.inf, dtype=torch.float64)
+    index = torch.zeros(a.shape[0], dtype=torch.int64)
+    for start in range(0, data.shape[0], chunk):
+        rows = data[start:start + chunk].detach().reshape(-1, d).double()
+        value, arg = _sq_distances(a, rows, (rows * rows).sum(1)).min(dim=1)
+        better = value < best
+        best = torch.where(better, value, best)
+        index = torch.where(better, arg + start, index)
+    winners = data.detach().reshape(-1, d)[index].double()
+    return index, (a - winners).norm(dim=1)
+
+
+def prepare_digit(image: Any, image_shape: tuple[int, int, int] = (1, 32, 32)) -> torch.Tensor:
+    """An uploaded or drawn digit → (1, C, H, W) in [-1, 1], like the training data (light digit, dark ground).
+
+    image: a PIL image, a numpy array (H, W), (H, W, 3) or (H, W, 4) (uint8 in [0, 255] or float in [0, 1]), or a
+    tensor already in model space ((C, H, W) or (1, C, H, W), values in [-1, 1]). A 28×28 digit is padded to
+    32×32 like MNIST; other sizes are resized. RGBA with transparency uses the alpha channel as the ink (sketch
+    pads); otherwise a light background (bright border) is inverted."""
+    channels, height, width = image_shape
+    if channels != 1:
+        raise ValueError(f"image_shape must have 1 channel for a digit, got {image_shape}")
+    if isinstance(image, torch.Tensor):
+        tensor = image.unsqueeze(0) if image.ndim == 3 else image
+        tensor = _check_images(tensor, "image", image_shape)
+        if tensor.shape[0] != 1:
+            raise ValueError(f"image must be a single image, got a batch of {tensor.shape[0]}")
+        _check_model_space(tensor, "image")
+        return tensor.float()
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        image = np.asarray(image.convert("RGBA") if image.mode in ("RGBA", "LA", "P") else image.convert("L"))
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"image must be a PIL image, a numpy array or a tensor, got {type(image).__name__}")
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)) or min(image.shape[:2]) < 4:
+        raise ValueError(f"image must be a 2-D array (H, W) or (H, W, 1|3|4) of at least 4×4 pixels, "
+                         f"got shape {image.shape}")
+    array = image.astype(np.float64)
+    if np.issubdtype(image.dtype, np.integer) or array.max() > 1.0:
+        array = array / 255.0
+    if not np.isfinite(array).all() or array.min() < 0 or array.max() > 1:
+        raise ValueError("image must hold values in [0, 255] (integers) or [0, 1] (floats)")
+    if array.ndim == 3 and array.shape[2] == 4 and array[..., 3].min() < 1.0:
+        ink = array[..., 3]  # a sketch: strokes are opaque, the ground is transparent
+    else:
+        gray = array if array.ndim == 2 else array[..., :3].mean(axis=2)
+        border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+        ink = 1.0 - gray if border.mean() > 0.5 else gray  # MNIST digits are light on a dark ground
+    pil = Image.fromarray((ink * 255).round().astype(np.uint8), mode="L")
+    if (height, width) == (32, 32):
+        pil = pil.resize((28, 28), Image.BILINEAR) if pil.size != (28, 28) else pil
+        array = np.pad(np.asarray(pil, dtype=np.float32) / 255.0, 2)  # 28 → 32 with dark padding, as in data.py
+    else:
+        array = np.asarray(pil.resize((width, height), Image.BILINEAR), dtype=np.float32) / 255.0
+    return torch.from_numpy(array * 2.0 - 1.0).reshape(1, 1, height, width)
+
+
+@dataclass
+class Estimate:
+    """One estimate of the reverse step at (x_t, t): of x_{t-1} (mean) and of x_0 (pred_original_sample)."""
+
+    name: str
+    title: str
+    formula: str
+    needs: str
+    mean: torch.Tensor
+    pred_original_sample: torch.Tensor
+    seconds: float
+
+
+@dataclass
+class PosteriorComparison:
+    """What the "Why do we need p_θ?" tab shows for one digit x_0 and one t (tensors (1, C, H, W))."""
+
+    t: int
+    prev_t: int
+    alpha_bar: float
+    x0: torch.Tensor
+    x_t: torch.Tensor
+    estimates: dict[str, Estimate]
+    mean_distances: dict[str, dict[str, float]]
+    x0_distances: dict[str, dict[str, float]]
+    num_data: int
+    num_pixels: int
+    num_parameters: int
+    max_weight: float
+    argmax_index: int
+    effective_n: float
+    top_indices: list[int]
+    top_weights: list[float]
+    step_noise_norm: float
+    source_index: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-safe summary (numbers and strings, no tensors) for the app's API."""
+        return {
+            "t": self.t,
+            "prev_t": self.prev_t,
+            "alpha_bar": self.alpha_bar,
+            "num_data": self.num_data,
+            "num_pixels": self.num_pixels,
+            "num_parameters": self.num_parameters,
+            "step_noise_norm": self.step_noise_norm,
+            "estimates": {
+                name: {"title": e.title, "formula": e.formula, "needs": e.needs, "seconds": e.seconds}
+                for name, e in self.estimates.items()
+            },
+            "mean_distances": self.mean_distances,
+            "x0_distances": self.x0_distances,
+            "exact_posterior": {
+                "max_weight": self.max_weight,
+                "argmax_index": self.argmax_index,
+                "effective_n": self.effective_n,
+                "top_indices": self.top_indices,
+                "top_weights": self.top_weights,
+                "source_index": self.source_index,
+            },
+        }
+
+
+ESTIMATE_NAMES = ("tractable", "exact", "model")
+
+
+def _pairwise(tensors: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
+    """L2 distance over all pixels between every pair of (1, C, H, W) tensors; symmetric, 0 on the diagonal."""
+    names = list(tensors)
+    out = {a: {} for a in names}
+    for i, a in enumerate(names):
+        out[a][a] = 0.0
+        for b in names[i + 1:]:
+            d = float((tensors[a].double() - tensors[b].double()).norm())
+            out[a][b] = out[b][a] = d
+    return out
+
+
+def _check_same_process(pipe, dataset_posterior: DatasetPosterior) -> None:
+    if not isinstance(dataset_posterior, DatasetPosterior):
+        raise ValueError(f"dataset_posterior must be a DatasetPosterior, got {type(dataset_posterior).__name__}")
+    if tuple(pipe.image_shape) != tuple(dataset_posterior.image_shape):
+        raise ValueError(f"dataset_posterior's images {dataset_posterior.image_shape} must match the model's "
+                         f"{tuple(pipe.image_shape)} (channels, height, width)")
+    a, b = pipe.scheduler.alphas_cumprod, dataset_posterior.scheduler.alphas_cumprod
+    if a.shape != b.shape or not torch.allclose(a, b, rtol=1e-6, atol=0):
+        raise ValueError("dataset_posterior's scheduler must have the model's noise schedule (ᾱ_t): build it with "
+                         "DatasetPosterior(data, pipe.scheduler)")
+
+
+@torch.inference_mode()
+def compare_estimates(
+    x0: torch.Tensor,
+    t: int,
+    pipe,
+    dataset_posterior: DatasetPosterior,
+    generator: torch.Generator | None = None,
+) -> PosteriorComparison:
+    """Three answers to "where does x_t go next?" for one digit x_0 and a step t → t − 1.
+
+    Draws x_t ~ q(x_t | x_0) (scheduler.add_noise), then computes
+      tractable: μ̃_t(x_t, x_0) — needs x_0, the answer itself;
+      exact:     E[x_{t-1} | x_t] over the data set — needs all N images;
+      model:     μ_θ(x_t, t) — needs only x_t (one UNet call, then scheduler.step with η = 1);
+    each with its x̂_0 and the seconds it took, plus the pairwise L2 distances (over all pixels, model space).
+    x0: (C, H, W) or (1, C, H, W) in [-1, 1]; t in [0, T)."""
+    _check_same_process(pipe, dataset_posterior)
+    scheduler = pipe.scheduler
+    T = int(scheduler.config.num_train_timesteps)
+    if not _is_int(t) or not 0 <= t < T:
+        raise ValueError(f"t must be an integer in [0, {T - 1}], got {t!r}")
+    t = int(t)
+    if isinstance(x0, torch.Tensor) and x0.ndim == 3:
+        x0 = x0.unsqueeze(0)
+    x0 = _check_images(x0, "x0", dataset_posterior.image_shape)
+    if x0.shape[0] != 1:
+        raise ValueError(f"x0 must be one image, got a batch of {x0.shape[0]}")
+    _check_model_space(x0, "x0")
+    device, dtype = pipe.unet.device, pipe.unet.dtype
+    x0 = x0.to(device=device, dtype=dtype)
+    prev_t = t - 1
+
+    noise = randn_tensor(x0.shape, generator=generator, device=device, dtype=dtype)
+    x_t = scheduler.add_noise(x0, noise, t)  # q(x_t | x_0), eq. 4
+
+    start = time.perf_counter()
+    tractable_mean, tractable_var = scheduler.q_posterior(x0, x_t, t, prev_t)  # μ̃_t(x_t, x_0), β̃_t, eq. 7
+    tractable_seconds = time.perf_counter() - start
+
+    start = time.perf_counter()
+    exact = dataset_posterior.posterior(x_t.cpu(), t, prev_t)
+    exact_seconds = time.perf_counter() - start
+
+    start = time.perf_counter()
+    model_output = pipe.unet(x_t, torch.tensor(t, dtype=torch.int64, device=device)).sample
+    out = scheduler.step(model_output, t, x_t, generator=generator, prev_timestep=prev_t, eta=1.0)
+    model_seconds = time.perf_counter() - start
+
+    N, D = dataset_posterior.num_images, dataset_posterior.dim
+    num_parameters = sum(p.numel() for p in pipe.unet.parameters())
+    estimates = {
+        "tractable": Estimate(
+            name="tractable",
+            title="Tractable posterior q(x_{t−1} | x_t, x_0)",
+            formula="μ̃_t(x_t, x_0) = √ᾱ_{t−1} β_t / (1 − ᾱ_t) · x_0 + √α_t (1 − ᾱ_{t−1}) / (1 − ᾱ_t) · x_t   (eq. 7)",
+            needs="x_t and the clean digit x_0 — the very image we are trying to generate",
+            mean=tractable_mean.cpu().float(),
+            pred_original_sample=x0.cpu().float(),
+            seconds=tractable_seconds,
+        ),
+        "exact": Estimate(
+            name="exact",
+            title="Exact reverse step q(x_{t−1} | x_t) over the data set",
+            formula="E[x_{t−1} | x_t] = Σ_i q(x_0^i | x_t) μ̃_t(x_t, x_0^i),  "
+                    "q(x_0^i | x_t) ∝ exp(−‖x_t − √ᾱ_t x_0^i‖² / 2(1 − ᾱ_t))",
+            needs=f"x_t and all N = {N:,} training images ({N * D:,} numbers), compared at every step",
+            mean=exact.posterior_mean.float(),
+            pred_original_sample=exact.pred_original_sample.float(),
+            seconds=exact_seconds,
+        ),
+        "model": Estimate(
+            name="model",
+            title="Learned reverse step p_θ(x_{t−1} | x_t)",
+            formula="μ_θ(x_t, t) = μ̃_t(x_t, x̂_0),  x̂_0 = (x_t − √(1 − ᾱ_t) ε_θ(x_t, t)) / √ᾱ_t   (eq. 11, 15)",
+            needs=f"x_t only — one call of the network ({num_parameters:,} parameters)",
+            mean=out.posterior_mean.cpu().float(),
+            pred_original_sample=out.pred_original_sample.cpu().float(),
+            seconds=model_seconds,
+        ),
+    }
+    x0_cpu = x0.cpu().float()
+    index, distance = nearest_neighbours(x0_cpu, dataset_posterior.data)
+    source = int(index[0]) if float(distance[0]) < COPY_DISTANCE else None
+    k = min(5, N)
+    top_w, top_i = exact.weights[0].topk(k)
+    return PosteriorComparison(
+        t=t,
+        prev_t=prev_t,
+        alpha_bar=float(dataset_posterior._alphas_cumprod[t]),
+        x0=x0_cpu,
+        x_t=x_t.cpu().float(),
+        estimates=estimates,
+        mean_distances=_pairwise({n: e.mean for n, e in estimates.items()}),
+        x0_distances=_pairwise({n: e.pred_original_sample for n, e in estimates.items()}),
+        num_data=N,
+        num_pixels=D,
+        num_parameters=num_parameters,
+        max_weight=float(exact.max_weight[0]),
+        argmax_index=int(exact.argmax_index[0]),
+        effective_n=float(exact.effective_n[0]),
+        top_indices=[int(i) for i in top_i],
+        top_weights=[float(w) for w in top_w],
+        step_noise_norm=math.sqrt(float(tractable_var) * D),  # ‖√β̃ ε‖ ≈ √(D β̃)
+        source_index=source,
+    )
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.1f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.0f} µs"
+
+
+def explain_comparison(c: PosteriorComparison) -> str:
+    """A few plain sentences (markdown) that answer "why learn p_θ?" from the numbers of one comparison."""
+    e = c.estimates
+    d = c.mean_distances
+    lines = [
+        f"At t = {c.t}, x_t keeps √ᾱ_t = {math.sqrt(c.alpha_bar):.3f} of the digit and "
+        f"√(1 − ᾱ_t) = {math.sqrt(1 - c.alpha_bar):.3f} noise.",
+        f"**Tractable** μ̃(x_t, x_0) took {_ms(e['tractable'].seconds)}, but it needs x_0 — the image we are "
+        "trying to generate. At sampling time we only have x_t, so this formula cannot drive a sampler.",
+    ]
+    who = (f"the source digit #{c.source_index}" if c.source_index is not None and c.argmax_index == c.source_index
+           else f"training image #{c.argmax_index}")
+    lines.append(
+        f"**Exact** E[x_{{t−1}} | x_t] needs no x_0, but it compared x_t with all {c.num_data:,} training images "
+        f"({c.num_data * c.num_pixels:,} numbers) in {_ms(e['exact'].seconds)} — for every step of every sample, "
+        f"growing with the data set. It puts {c.max_weight:.1%} of its weight on {who} "
+        f"(effective number of candidates {c.effective_n:,.1f})."
+    )
+    if c.max_weight > 0.99 and c.source_index is not None and c.argmax_index == c.source_index:
+        lines.append(f"Here it has recognised the digit, so it sits {d['exact']['tractable']:.3f} from the tractable "
+                     "mean: the exact sampler ends on a copy of a training image.")
+    elif c.max_weight > 0.99:
+        lines.append("It is already certain of one training image: the exact sampler can only return copies of "
+                     "training images, never a new digit.")
+    else:
+        lines.append(f"It still hesitates between about {c.effective_n:,.0f} images, so its mean blurs them "
+                     f"({d['exact']['tractable']:.3f} from the tractable mean).")
+    x0d = c.x0_distances
+    lines.append(
+        f"**Model** μ_θ(x_t, t) needs only x_t and one network call ({_ms(e['model'].seconds)}, "
+        f"{c.num_parameters:,} parameters, the same cost whatever the data set's size): what it learned from the "
+        f"data is in its weights. Its mean lands {d['model']['exact']:.3f} from the exact mean and "
+        f"{d['model']['tractable']:.3f} from the tractable one; its x̂_0 is {x0d['model']['exact']:.3f} from the "
+        f"exact E[x_0 | x_t] (L2 over all pixels; for scale, the noise one step adds has norm "
+        f"{c.step_noise_norm:.3f})."
+    )
+    return "\n\n".join(lines)
+
+
+@dataclass
+class SamplerComparison:
+    """The exact sampler and the model from the same seed, each sample with its nearest training image."""
+
+    seed: int
+    num_inference_steps: int
+    exact_samples: torch.Tensor
+    exact_nearest_indices: torch.Tensor
+    exact_nearest_distances: torch.Tensor
+    exact_seconds: float
+    model_samples: torch.Tensor
+    model_nearest_indices: torch.Tensor
+    model_nearest_distances: torch.Tensor
+    model_seconds: float
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-safe summary for the app's API."""
+        return {
+            "seed": self.seed,
+            "num_inference_steps": self.num_inference_steps,
+            "exact": {
+                "nearest_indices": self.exact_nearest_indices.tolist(),
+                "nearest_distances": self.exact_nearest_distances.tolist(),
+                "copies": int((self.exact_nearest_distances < COPY_DISTANCE).sum()),
+                "seconds": self.exact_seconds,
+            },
+            "model": {
+                "nearest_indices": self.model_nearest_indices.tolist(),
+                "nearest_distances": self.model_nearest_distances.tolist(),
+                "copies": int((self.model_nearest_distances < COPY_DISTANCE).sum()),
+                "seconds": self.model_seconds,
+            },
+            "copy_distance": COPY_DISTANCE,
+        }
+
+
+def compare_samplers(
+    pipe,
+    dataset_posterior: DatasetPosterior,
+    seed: int = 0,
+    num_images: int = 4,
+    num_inference_steps: int = 50,
+) -> SamplerComparison:
+    """Sample `num_images` with the exact q(x_{t-1} | x_t) and with p_θ (η = 1) from the same seed and step count.
+
+    Both start from the same x_T (a generator per sampler, seeded alike). Samples are (B, C, H, W) in [-1, 1];
+    nearest training images by L2 over all pixels (`nearest_neighbours` against dataset_posterior.data)."""
+    _check_same_process(pipe, dataset_posterior)
+    seed = _check_seed(seed)
+    num_images = check_batch_size(num_images)
+    if not _is_int(num_inference_steps) or not 1 <= num_inference_steps <= dataset_posterior.num_train_timesteps:
+        raise ValueError(f"num_inference_steps must be an integer in [1, {dataset_posterior.num_train_timesteps}], "
+                         f"got {num_inference_steps!r}")
+    start = time.perf_counter()
+    exact = dataset_posterior.sample(num_images, num_inference_steps, torch.Generator().manual_seed(seed))
+    exact_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    model = None
+    for record in pipe.denoise(num_images, torch.Generator().manual_seed(seed), num_inference_steps, eta=1.0,
+                               progress=False):
+        model = record.sample
+    model = model.cpu().float()
+    model_seconds = time.perf_counter() - start
+    exact_i, exact_d = nearest_neighbours(exact, dataset_posterior.data)
+    model_i, model_d = nearest_neighbours(model, dataset_posterior.data)
+    return SamplerComparison(
+        seed=seed,
+        num_inference_steps=int(num_inference_steps),
+        exact_samples=exact.float(),
+        exact_nearest_indices=exact_i,
+        exact_nearest_distances=exact_d,
+        exact_seconds=exact_seconds,
+        model_samples=model,
+        model_nearest_indices=model_i,
+        model_nearest_distances=model_d,
+        model_seconds=model_seconds,
+    )
+
+
+# ---------------------------------------------------------------------------------------------- cost vs N
+DEFAULT_SIZES = (100, 250, 500, 1000, 2000, 4500)
+
+
+def measure_step_cost(
+    data: torch.Tensor | None = None,
+    sizes: Sequence[int] = DEFAULT_SIZES,
+    repeats: int = 7,
+    batch_size: int = 1,
+    t: int = 500,
+    dtype: torch.dtype = torch.float64,
+    scheduler: PosteriorDDPMScheduler | None = None,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """Seconds per exact reverse step (`DatasetPosterior.step`) for the first n images of data, for each n.
+
+    One warm-up step, then `repeats` timed steps; returns one row per n with the median, min and max wall-clock
+    milliseconds, the median CPU milliseconds of this thread (what the step costs when the machine is shared;
+    with torch threads > 1 it undercounts) and the bytes the data set occupies. data: (N, C, H, W) in [-1, 1] (None → mnist train)."""
+    if data is None:
+        from .data import load_mnist
+
+        data = load_mnist("train")[0]
+    data = _check_images(data, "data")
+    if not _is_int(repeats) or repeats < 1:
+        raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
+    if isinstance(sizes, (str, bytes)) or not sizes or not all(_is_int(n) and 1 <= n <= len(data) for n in sizes):
+        raise ValueError(f"sizes must be integers in [1, {len(data)}] (the data set's size), got {sizes!r}")
+    batch_size = check_batch_size(batch_size)
+    generator = torch.Generator().manual_seed(_check_seed(seed))
+    rows = []
+    for n in sizes:
+        posterior = DatasetPosterior(data[:n], scheduler, dtype=dtype)
+        x_t = torch.randn((batch_size, *posterior.image_shape), generator=generator)
+        t_step = int(posterior._check_t(t, 1)[0])
+        posterior.step(x_t, t_step, t_step - 1, generator)  # warm-up: first-call allocations
+        times, cpu_times = [], []
+        for _ in range(repeats):
+            start, cpu_start = time.perf_counter(), time.thread_time()
+            posterior.step(x_t, t_step, t_step - 1, generator)
+            times.append(time.perf_counter() - start)
+            cpu_times.append(time.thread_time() - cpu_start)
+        rows.append({
+            "n": int(n),
+            "median_ms": statistics.median(times) * 1e3,
+            "min_ms": min(times) * 1e3,
+            "max_ms": max(times) * 1e3,
+            "median_cpu_ms": statistics.median(cpu_times) * 1e3,
+            "repeats": int(repeats),
+            "batch_size": batch_size,
+            "dtype": str(dtype).replace("torch.", ""),
+            "data_bytes": int(posterior._x0.numel() * posterior._x0.element_size()),
+        })
+    return rows
+
+
+def plot_step_cost(series: dict[str, list[dict[str, Any]]], model_ms: float | None = None, title: str | None = None,
+                   keys: Sequence[str] = ("median_ms",)):
+    """A matplotlib Figure of per-step milliseconds against N: one line per series (e.g. per dtype) and per key
+    ("median_ms" wall clock, solid; "median_cpu_ms" CPU time, dashed), and the model's per-step cost as a flat
+    line when given. Uses the Figure API only: no pyplot, no GUI backend."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.2), dpi=110)
+    ax = fig.add_subplot(1, 1, 1)
+    for i, (label, rows) in enumerate(series.items()):
+        for key in keys:
+            cpu = "cpu" in key
+            ax.plot([r["n"] for r in rows], [r[key] for r in rows], marker="o", color=f"C{i}",
+                    linestyle="--" if cpu else "-",
+                    label=f"exact q(x_{{t-1}}|x_t), {label}" + (", CPU time" if cpu else ", wall clock" if len(keys) > 1 else ""))
+    if model_ms is not None:
+        ax.axhline(model_ms, color="gray", linestyle=":", label=f"model p_θ: one UNet call ({model_ms:.1f} ms)")
+    ax.set_xlabel("N, training images the exact step must visit")
+    ax.set_ylabel("milliseconds per reverse step (median)")
+    ax.set_title(title or "Cost of one exact reverse step grows with the data set")
+    ax.grid(True, alpha=0.3)
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

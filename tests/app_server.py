@@ -1,0 +1,92 @@
+"""Helpers for the app tests: a tiny model folder, and `python app.py` served on a free loopback port in a
+subprocess (the way users start it), stopped cleanly afterwards."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+REPO = Path(__file__).resolve().parents[1]
+STARTUP_TIMEOUT_S = 300  # importing torch + gradio on a busy 2-core CI box can take a minute or more
+
+
+def save_tiny_pipeline(path: Path, sample_size: int = 32, channels: int = 1, seed: int = 0) -> Path:
+    """A randomly initialised DDPM pipeline folder (stock diffusers layout) with a tiny UNet, for fast tests."""
+    from conftest import make_tiny_unet
+
+    from pipelines import PosteriorDDPMPipeline, PosteriorDDPMScheduler
+
+    unet = make_tiny_unet(seed=seed, sample_size=sample_size, in_channels=channels, out_channels=channels)
+    PosteriorDDPMPipeline(unet=unet, scheduler=PosteriorDDPMScheduler(num_train_timesteps=1000)).save_pretrained(path)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def app_env() -> dict[str, str]:
+    """The environment the app runs in: offline, one thread per op (tiny models; and CI boxes are small)."""
+    env = dict(os.environ)
+    env.update(GRADIO_ANALYTICS_ENABLED="False", HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_OFFLINE="1",
+               OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    env.pop("GRADIO_SERVER_PORT", None)
+    env.pop("GRADIO_SERVER_NAME", None)
+    return env
+
+
+def run_app(*args: str, timeout: float = STARTUP_TIMEOUT_S) -> subprocess.CompletedProcess:
+    """`python app.py ARGS` to completion (for start-up errors)."""
+    return subprocess.run([sys.executable, "app.py", *args], cwd=REPO, env=app_env(), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@contextmanager
+def serve_app(model: Path | str, *args: str, log_path: Path | None = None) -> Iterator[str]:
+    """Start `python app.py --model MODEL` on a free loopback port; yield its URL once it answers; stop it.
+
+    The server's output goes to `log_path` (a temp file by default) and is included in the error if it fails
+    to start."""
+    port = free_port()
+    log_path = log_path or Path(os.environ.get("TMPDIR", "/tmp")) / f"ddpm-app-{port}.log"
+    log = open(log_path, "w")
+    process = subprocess.Popen(
+        [sys.executable, "app.py", "--model", str(model), "--host", "127.0.0.1", "--port", str(port), *args],
+        cwd=REPO, env=app_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"app.py exited with {process.returncode}:\n{log_path.read_text()}")
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    if response.status == 200:
+                        break
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"app.py did not answer on {url} in {STARTUP_TIMEOUT_S} s:\n{log_path.read_text()}")
+            time.sleep(0.5)
+        yield url
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)  # the app closes its server and removes its run folders
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        log.close()

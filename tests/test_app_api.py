@@ -1,0 +1,233 @@
+"""The demo's public API, as a `gradio_client` user sees it: `python app.py` in a subprocess on a free loopback
+port with a tiny random 32×32 model; plus the handlers in-process (other image shapes, the run store)."""
+
+import json
+import math
+import re
+
+import httpx
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from app_server import run_app, save_tiny_pipeline, serve_app
+
+TIMEOUT_S = 300  # per request; generous for busy CI machines, never reached when things work
+GOOD = dict(seed=0, num_images=1, num_inference_steps=1, eta=1.0, timestep_spacing="leading", variance="fixed_small")
+PARAMETERS = ["seed", "num_images", "num_inference_steps", "eta", "timestep_spacing", "variance"]
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    return save_tiny_pipeline(tmp_path_factory.mktemp("tiny-ddpm") / "model")
+
+
+@pytest.fixture(scope="module")
+def app_url(tiny_model_dir, tmp_path_factory):
+    with serve_app(tiny_model_dir, log_path=tmp_path_factory.mktemp("log") / "app.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    from gradio_client import Client
+
+    return Client(app_url, verbose=False)
+
+
+def sample(client, **overrides):
+    """Call /sample and wait for its final output: (x_t, x̂0, label, images, animation, grid, summary)."""
+    return client.submit(**{**GOOD, **overrides}, api_name="/sample").result(timeout=TIMEOUT_S)
+
+
+def pixels(path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image).copy()
+
+
+def gallery_pixels(images) -> list[np.ndarray]:
+    return [pixels(item["image"]) for item in images]
+
+
+# ------------------------------------------------------------------------------------------------- API surface
+def test_only_sample_is_public_and_its_parameters_are_named(client):
+    api = client.view_api(print_info=False, return_format="dict")
+    assert list(api["named_endpoints"]) == ["/sample"]  # scrubbing, the seed dice, etc. are private
+    assert api["unnamed_endpoints"] == {}
+    names = [p["parameter_name"] for p in api["named_endpoints"]["/sample"]["parameters"]]
+    assert names == PARAMETERS
+
+
+def test_sample_returns_the_images_the_animation_and_a_summary(client):
+    xt, x0, label, images, animation, grid, summary = sample(client, seed=3, num_images=3, num_inference_steps=4)
+    assert len(images) == 3
+    assert all(image.shape == (32, 32) for image in gallery_pixels(images))  # 1×32×32 model: grayscale 32×32
+    with Image.open(animation) as gif:
+        assert gif.format == "GIF" and gif.n_frames == 4  # one frame per step (4 ≤ the frame cap)
+    with Image.open(grid) as png:
+        assert png.format == "PNG"
+    assert label.startswith("step 4 / 4")
+    assert summary["seed"] == 3 and summary["num_images"] == 3 and summary["num_inference_steps"] == 4
+    assert summary["eta"] == 1.0 and summary["timestep_spacing"] == "leading" and summary["variance"] == "fixed_small"
+    timesteps = summary["timesteps"]
+    assert len(timesteps) == 4 and timesteps == sorted(timesteps, reverse=True) and timesteps[-1] == 0
+    assert summary["seconds"] >= 0
+    # The final x_t grid shows the final images: the first image sits at the grid's top-left corner.
+    first = gallery_pixels(images)[0]
+    scale = pixels(xt).shape[1] // pixels(grid).shape[1]
+    assert np.array_equal(pixels(xt)[2 * scale:(2 + 32) * scale:scale, 2 * scale:(2 + 32) * scale:scale], first)
+
+
+def test_a_12_step_request_streams_its_steps(client):
+    job = client.submit(**{**GOOD, "num_images": 2, "num_inference_steps": 12}, api_name="/sample")
+    updates = list(job)
+    labels = [update[2] for update in updates]
+    streamed = [label for label in labels if not label.startswith("step 12 / 12")]
+    assert len(streamed) >= 2, labels
+    steps = [int(label.split()[1]) for label in labels]
+    assert steps == sorted(steps) and steps[-1] == 12  # in order, ending with the last step
+    assert all(" t = " in label for label in labels)
+    assert len(updates[-1][3]) == 2  # the images come with the final update
+
+
+def test_same_seed_same_images_other_seed_different_whatever_runs_beside_it(client):
+    args = dict(num_images=2, num_inference_steps=5)
+    # Two runs at once (the queue lets 2 run concurrently), then the first seed again, alone.
+    jobs = [client.submit(**{**GOOD, **args, "seed": seed}, api_name="/sample") for seed in (11, 12)]
+    together = [job.result(timeout=TIMEOUT_S) for job in jobs]
+    alone = sample(client, **args, seed=11)
+    a, b, a_again = (gallery_pixels(out[3]) for out in (*together, alone))
+    assert all(np.array_equal(x, y) for x, y in zip(a, a_again))
+    assert not any(np.array_equal(x, y) for x, y in zip(a, b))
+    assert together[0][6]["seed"] == 11 and together[1][6]["seed"] == 12  # each client got its own run
+
+
+BAD_VALUES = [
+    ("num_inference_steps", 0),
+    ("num_inference_steps", 100000),
+    ("num_inference_steps", 2.5),
+    ("num_images", 0),
+    ("num_images", 10**5),
+    ("eta", -0.1),
+    ("eta", 1.5),
+    ("eta", None),  # what a browser sends for NaN
+    ("seed", -1),
+    ("seed", 1.5),
+    ("seed", "7"),
+    ("timestep_spacing", "sideways"),
+    ("variance", "learned"),
+]
+
+
+@pytest.mark.parametrize("name, value", BAD_VALUES, ids=[f"{n}={v!r}" for n, v in BAD_VALUES])
+def test_a_bad_value_is_refused_by_name_and_the_next_request_succeeds(client, name, value):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match=rf"^{name} must be .*(\[|one of)"):
+        sample(client, **{name: value})
+    assert len(sample(client)[3]) == 1
+
+
+def test_beta_t_variance_needs_eta_1(client):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match=r"variance fixed_large .* needs eta = 1"):
+        sample(client, variance="fixed_large", eta=0.5)
+    assert sample(client, variance="fixed_large", eta=1.0)[6]["variance"] == "fixed_large"
+
+
+def test_nan_eta_is_refused(app_url, client):
+    # gradio_client will not send NaN (not JSON), but a raw HTTP caller can: post it by hand.
+    body = json.dumps({"data": [0, 1, 1, math.nan, "leading", "fixed_small"]})
+    assert "NaN" in body
+    api = app_url.rstrip("/") + "/gradio_api/call/sample"
+    event_id = httpx.post(api, content=body, headers={"content-type": "application/json"}).json()["event_id"]
+    with httpx.stream("GET", f"{api}/{event_id}", timeout=TIMEOUT_S) as response:
+        text = "".join(response.iter_text())
+    assert "event: error" in text and "eta must be a number in [0, 1]" in text and "got nan" in text
+    assert len(sample(client)[3]) == 1
+
+
+# ------------------------------------------------------------------------------------------------- start-up
+def _not_a_ddpm_folder(tmp_path):
+    folder = tmp_path / "sd"
+    (folder / "unet").mkdir(parents=True)
+    (folder / "model_index.json").write_text(json.dumps({
+        "_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"],
+        "vae": ["diffusers", "AutoencoderKL"], "scheduler": ["diffusers", "PNDMScheduler"]}))
+    return folder
+
+
+@pytest.mark.parametrize("make_model, expected", [
+    (lambda tmp: tmp / "no-such-model", "no such folder|does not exist"),
+    (_not_a_ddpm_folder, "not an? (unconditional )?DDPM pipeline"),
+], ids=["missing", "not-ddpm"])
+def test_a_bad_model_exits_with_a_one_line_error(tmp_path, make_model, expected):
+    model = make_model(tmp_path)
+    result = run_app("--model", str(model), "--port", "1")
+    assert result.returncode != 0
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    assert str(model) in lines[0] and re.search(expected, lines[0]), lines[0]
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+# ------------------------------------------------------------------------------------------------- in-process
+@pytest.fixture(scope="module")
+def app_module():
+    import app
+
+    return app
+
+
+def test_the_app_adapts_to_rgb_models_and_shows_exactly_what_the_pipeline_draws(tmp_path, app_module):
+    """An RGB 3×24×24 model: the images have its shape, and are the pipeline's own output for that seed."""
+    model = save_tiny_pipeline(tmp_path / "rgb", sample_size=24, channels=3)
+    pipe = app_module.load_model(str(model), device="cpu")
+    ctx = app_module.AppContext(pipe=pipe, model_id="rgb", store=app_module.RunStore(root=tmp_path / "runs"))
+    tab = app_module.SampleTab(ctx)
+    outputs = list(tab.sample(seed=5, num_images=2, num_inference_steps=3, eta=1.0, timestep_spacing="leading",
+                              variance="fixed_small"))
+    images = [np.asarray(image) for image, _ in outputs[-1][3]]
+    assert [image.shape for image in images] == [(24, 24, 3)] * 2
+    expected = pipe(batch_size=2, generator=torch.Generator().manual_seed(5), num_inference_steps=3, eta=1.0,
+                    output_type="np").images
+    assert np.array_equal(np.stack(images), (expected * 255).round().astype(np.uint8))
+
+
+def test_scrubbing_shows_each_recorded_step(tmp_path, app_module, tiny_model_dir):
+    pipe = app_module.load_model(str(tiny_model_dir), device="cpu")
+    ctx = app_module.AppContext(pipe=pipe, model_id="tiny", store=app_module.RunStore(root=tmp_path / "runs"))
+    tab = app_module.SampleTab(ctx)
+    *_, final = tab.sample(seed=1, num_images=2, num_inference_steps=6, eta=0.0, timestep_spacing="trailing",
+                           variance="fixed_small")
+    record = final[-1]
+    slider, filmstrip, gif, _plot = tab.finish(record)
+    assert slider.maximum == 6 and slider.value == 6 and filmstrip.width > filmstrip.height
+    shown = [tab.scrub(k, record) for k in range(1, 7)]
+    assert [label.split(",")[0] for _, _, label, _ in shown] == [f"step {k} / 6" for k in range(1, 7)]
+    grids = [np.asarray(xt) for xt, *_ in shown]
+    assert all(not np.array_equal(a, b) for a, b in zip(grids, grids[1:]))  # each step its own picture
+    assert np.array_equal(grids[-1], np.asarray(final[0]))  # the last recorded step is the final image
+
+
+def test_run_folders_are_deleted_by_size_and_age_but_never_while_running(tmp_path, app_module):
+    import os
+    import time
+
+    store = app_module.RunStore(root=tmp_path / "runs", max_age_s=3600, max_bytes=1500)
+    with store.run() as running:
+        (running / "a.npy").write_bytes(b"x" * 1000)
+        with store.run() as second:
+            (second / "b.npy").write_bytes(b"x" * 1000)
+        os.utime(second, (time.time() - 10, time.time() - 10))
+        os.utime(running, (time.time() - 20, time.time() - 20))  # the oldest, but still running
+        with store.run() as third:
+            assert running.exists() and not second.exists()  # over 1500 bytes: oldest finished run goes
+        (third / "c.npy").write_bytes(b"x" * 10)
+        os.utime(third, (time.time() - 7200, time.time() - 7200))
+        store.prune()
+        assert not third.exists() and running.exists()  # older than max_age_s goes too
+    store.prune()
+    assert running.exists()  # 1000 bytes, young: kept

@@ -65,6 +65,7 @@ MAX_STREAMED_FRAMES = 50  # frames sent to the browser per run; every step is st
 FILMSTRIP_FRAMES = 10
 GIF_MAX_FRAMES = 60
 SAMPLE_CONCURRENCY = 2  # /sample runs at once; more wait in the queue
+UI_CONCURRENCY = 4  # scrubbing / finishing events at once
 QUEUE_MAX_SIZE = 32
 DELETE_CACHE = (600, 3600)  # gradio's cached files: every 10 min, delete those older than 1 h
 RUN_MAX_AGE_S = 3600  # our per-run folders (recorded steps, GIF, PNG): same age limit …
@@ -76,18 +77,18 @@ CSS = """
 """
 
 EXPLANATION = """
-**x_t** (left) is the noisy sample: pure Gaussian noise at t = T, an image at t = 0. Each step draws the next,
-less noisy x from p_θ(x_{t−1} | x_t) — the picture shown is the sample just drawn.
+**xₜ** (left) is the noisy sample: pure Gaussian noise at t = T, an image at t = 0. Each step draws the next,
+less noisy one from p_θ(xₜ₋₁ | xₜ); the picture shown is the sample just drawn.
 
-**x̂0** (right) is the network's one-shot guess of the final image from x_t (Ho et al. eq. 15): a blurry average
-of plausible digits early, sharp at the end. p_θ is the true posterior q(x_{t−1} | x_t, x0) with x0 replaced by x̂0.
+**x̂₀** (right) is the network's one-shot guess of the final image from xₜ (Ho et al. eq. 15): a blurry average
+of plausible digits early, sharp at the end. p_θ is the true posterior q(xₜ₋₁ | xₜ, x₀) with x₀ replaced by x̂₀.
 
 **η (eta)** scales the noise added at each step: 1 = DDPM's posterior (stochastic), 0 = DDIM (deterministic:
 the seed then fixes only the starting noise). With few steps, small η usually looks cleaner.
 
 **Steps** trade time for fidelity: the run visits K of the T training timesteps (the spacing decides which);
 the cost is linear in K, and the chain matches training exactly only at K = T. The **variance** is the noise
-of each step: β̃_t (the posterior's, eq. 7) or β_t (an upper bound; needs η = 1).
+of each step: β̃ₜ (the posterior's, eq. 7) or βₜ (an upper bound; needs η = 1).
 """
 
 
@@ -320,8 +321,11 @@ class SampleTab:
                                          elem_id="final-images", elem_classes="pixelated", interactive=False)
                     animation_view = gr.Image(label="trajectory", type="filepath", interactive=False,
                                               elem_id="animation", elem_classes="pixelated", height=300)
-                filmstrip = gr.Image(label="filmstrip: evenly spaced steps", type="pil", format="png",
-                                     interactive=False, elem_id="filmstrip", elem_classes="pixelated")
+                gr.Markdown(f"**Filmstrip**: {FILMSTRIP_FRAMES} evenly spaced steps of the run, noise (left) to "
+                            "image (right); for each of the first images, x_t above x̂0.")
+                # No label: it would sit on top of the strip's first caption.
+                filmstrip = gr.Image(show_label=False, type="pil", format="png", interactive=False,
+                                     elem_id="filmstrip", elem_classes="pixelated")
                 with gr.Row():
                     animation_file = gr.File(label="trajectory animation (GIF)", elem_id="animation-file")
                     grid_file = gr.File(label="final images (PNG grid)", elem_id="grid-file")
@@ -339,11 +343,13 @@ class SampleTab:
             show_progress="full",
             show_progress_on=[gallery],  # the bar goes where the result will be, never over the streamed images
         )
+        # UI-only events (not in the API): cheap, but they draw plots, so a few at a time, apart from /sample.
         run.success(self.finish, inputs=[record], outputs=[step_slider, filmstrip, animation_view, schedule],
-                    api_visibility="private", show_progress="hidden")
+                    api_visibility="private", show_progress="hidden", concurrency_limit=UI_CONCURRENCY,
+                    concurrency_id="ui")
         step_slider.change(self.scrub, inputs=[step_slider, record], outputs=[xt, x0, status, schedule],
                            api_visibility="private", show_progress="hidden", trigger_mode="always_last",
-                           concurrency_limit=None)
+                           concurrency_limit=UI_CONCURRENCY, concurrency_id="ui")
 
     # -- handlers -------------------------------------------------------------------------------------------
     def sample(self, seed, num_images, num_inference_steps, eta, timestep_spacing, variance,

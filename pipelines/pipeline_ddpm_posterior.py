@@ -93,7 +93,15 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
         if kwargs.get("trust_remote_code"):
             raise ValueError("trust_remote_code is not supported: this project never runs remote code")
         kwargs.pop("custom_pipeline", None)
-        return super().from_pretrained(pretrained_model_name_or_path, use_safetensors=True, **kwargs)
+        try:
+            return super().from_pretrained(pretrained_model_name_or_path, use_safetensors=True, **kwargs)
+        except OSError as error:
+            # diffusers says only that a .safetensors file is missing; say why a .bin next to it is not used
+            if "safetensors" not in str(error):
+                raise
+            raise OSError(f"{pretrained_model_name_or_path}: no safetensors weights. This project never loads "
+                          "pickle weights (.bin): unpickling a file can run arbitrary code. Convert them to "
+                          "safetensors first.") from error
 
     def save_pretrained(self, save_directory, safe_serialization: bool = True, **kwargs) -> None:
         """Write a stock diffusers DDPM folder (DDPMPipeline + DDPMScheduler config, safetensors weights), which

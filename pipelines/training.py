@@ -214,11 +214,13 @@ def _save_checkpoint(accelerator, output_dir: Path, step: int, ema, config: Trai
     """accelerate state + EMA to checkpoint-N.tmp, then one atomic rename to checkpoint-N."""
     final = output_dir / f"checkpoint-{step}"
     tmp = output_dir / f"checkpoint-{step}.tmp"
-    if accelerator.is_main_process:
-        shutil.rmtree(tmp, ignore_errors=True)
-    accelerator.wait_for_everyone()
     try:
+        if accelerator.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        accelerator.wait_for_everyone()  # every rank writes its RNG state into tmp
         accelerator.save_state(str(tmp), safe_serialization=True)
+        accelerator.wait_for_everyone()  # all ranks done writing before the rename
         if accelerator.is_main_process:
             if ema is not None:
                 ema.save_pretrained(str(tmp / "unet_ema"))
@@ -281,6 +283,9 @@ def train(config: TrainConfig) -> Path:
 
     try:
         accelerator = Accelerator(
+            # Without an accelerator, `accelerate launch --multi_gpu --num_processes N` (or torchrun) still gives
+            # N processes: cpu=True makes accelerate join them over gloo instead of running N separate trainings.
+            cpu=not torch.cuda.is_available(),
             mixed_precision=config.mixed_precision,
             gradient_accumulation_plugin=GradientAccumulationPlugin(
                 num_steps=config.gradient_accumulation_steps, sync_with_dataloader=False),
@@ -343,8 +348,11 @@ def train(config: TrainConfig) -> Path:
                     desc="train", dynamic_ncols=True)
     start, images_seen = time.time(), 0
     while global_step < max_steps:
+        # The loader's own generator: creating its iterator must not draw from the global RNG (which feeds the
+        # noise), or a resumed run would draw different noise than an uninterrupted one.
         loader = DataLoader(dataset, batch_size=per_process, drop_last=True,
-                            sampler=EpochPermutation(len(dataset), config.seed, epoch))
+                            sampler=EpochPermutation(len(dataset), config.seed, epoch),
+                            generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch))
         loader = accelerator.prepare(loader)
         if skip:
             loader = accelerator.skip_first_batches(loader, skip)  # resume mid-epoch: no re-reading
@@ -409,9 +417,13 @@ def train(config: TrainConfig) -> Path:
                    "config": {k: v for k, v in asdict(config).items() if k != "hub_token"}}
         (output_dir / "training_summary.json").write_text(json.dumps(summary, indent=2))
         if config.push_to_hub:
-            from .hub import push_to_hub
+            from .hub import HubError, push_to_hub
 
-            push_to_hub(output_dir, config.hub_model_id, token=config.hub_token)
+            try:
+                push_to_hub(output_dir, config.hub_model_id, token=config.hub_token)
+            except HubError as error:
+                raise HubError(f"{error} (the model is saved in {output_dir}: push it again with "
+                               f"python -m pipelines.hub push {output_dir} --repo-id {config.hub_model_id})") from None
     accelerator.end_training()
     return output_dir
 

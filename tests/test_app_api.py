@@ -231,3 +231,16 @@ def test_run_folders_are_deleted_by_size_and_age_but_never_while_running(tmp_pat
         assert not third.exists() and running.exists()  # older than max_age_s goes too
     store.prune()
     assert running.exists()  # 1000 bytes, young: kept
+
+
+def test_command_line_defaults_come_from_the_environment(monkeypatch, app_module):
+    monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
+    monkeypatch.delenv("DDPM_MODEL", raising=False)
+    monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
+    args = app_module.parse_args([])
+    assert (args.host, args.port, args.model) == ("127.0.0.1", 7860, "models/ddpm-mnist")
+    monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
+    monkeypatch.setenv("DDPM_MODEL", "some/model")
+    args = app_module.parse_args([])
+    assert (args.port, args.model) == (7999, "some/model")
+    assert app_module.parse_args(["--port", "8001"]).port == 8001  # the flag wins over the environment

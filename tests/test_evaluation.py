@@ -85,6 +85,7 @@ def test_noise_is_confident_yet_far_from_digits(reference):
     assert report["fid"] > 50 * report["fid_floor"]
     passed, failures = passes_bar(report)
     assert not passed and any("classifier-FID" in f for f in failures)
+    assert "bar: FAIL — classifier-FID" in format_table(report)
 
 
 def test_evaluate_images_rejects_bad_input(reference):

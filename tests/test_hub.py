@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -84,7 +85,7 @@ def folders(tmp_path_factory):
     bare = save_tiny_pipeline(base / "bare", seed=1)
     # a summary written by something that did not redact the token: the push must refuse it
     leaky = save_tiny_pipeline(base / "leaky")
-    (leaky / "training_summary.json").write_text(json.dumps({"config": {"command": f"train.py --hub_token {SENTINEL}"}}))
+    (leaky / "training_summary.json").write_text(json.dumps({"config": {"command": f"--hub_token {SENTINEL}"}}))
     # a card a person wrote: kept
     manual = save_tiny_pipeline(base / "manual")
     (manual / "README.md").write_text("---\nlicense: apache-2.0\ntags:\n- mnist-demo\n---\n# My own card\n\n"
@@ -95,7 +96,9 @@ def folders(tmp_path_factory):
     space = base / "project"
     for rel, content in {
         "app.py": b"print('demo')\n", "requirements.txt": b"torch\n",
-        "README.md": b"---\ntitle: demo\nsdk: gradio\nsdk_version: 6.31.0\napp_file: app.py\n---\n# demo\n",
+        "README.md": b"---\ntitle: demo\nsdk: gradio\nsdk_version: 6.31.0\napp_file: app.py\n---\n# demo\n"
+                     b"![the demo](docs/shot.png) ![badge](https://example.com/badge.svg)\n",
+        "docs/shot.png": b"png", "docs/notes.md": b"junk",
         "pipelines/__init__.py": b"", "pipelines/hub.py": b"", "pipelines/extra/mod.py": b"",
         "pipelines/__pycache__/hub.cpython-311.pyc": b"junk", "pipelines/notes.txt": b"junk",
         "tests/test_x.py": b"junk", "bench/bench_x.py": b"junk", ".git/config": b"junk", "runs/log.txt": b"junk",
@@ -296,7 +299,7 @@ def test_deploy_space_uploads_exactly_the_app(session, hub):
     expected = {"app.py", "requirements.txt", "README.md", "pipelines/__init__.py", "pipelines/hub.py",
                 *(f"models/ddpm-mnist/{name}" for name in
                   PIPELINE_FILES | {"README.md", "training_summary.json", "evaluation.json"}),
-                "models/mnist-judge/config.json", "models/mnist-judge/judge.safetensors"}
+                "docs/shot.png"}
     deployed = set(repo.files(repo.commits[-2]))  # the first deploy (the redeploy is the last commit)
     assert deployed == expected | {"pipelines/extra/mod.py", ".gitattributes"}
     ok(session, "redeploy")  # a file gone from the project is gone from the Space
@@ -319,6 +322,19 @@ def test_space_files_of_this_project_are_the_app_only():
         assert "__pycache__" not in name and "checkpoint" not in name and not name.endswith((".pyc", ".bin")), name
 
 
+def test_the_judge_goes_into_the_space_the_day_the_app_evaluates():
+    """models/mnist-judge stays out of the Space while nothing the app runs imports pipelines.evaluation."""
+    from pipelines.hub import SPACE_FILES
+
+    sources = [p for p in [ROOT / "app.py", *(ROOT / "pipelines").glob("*.py")]
+               if p.is_file() and p.name != "evaluation.py"]
+    importers = [p.name for p in sources
+                 if re.search(r"^\s*(from\s+(pipelines)?\.?evaluation\s+import|import\s+pipelines\.evaluation|"
+                              r"from\s+(pipelines|\.)\s+import\s+[^\n]*\bevaluation\b)", p.read_text(), re.M)]
+    shipped = any(rel.startswith("models/mnist-judge") for rel, _ in SPACE_FILES)
+    assert shipped == bool(importers), f"{importers} import pipelines.evaluation: add models/mnist-judge to SPACE_FILES"
+
+
 # ---- secrets and errors -----------------------------------------------------------------------------------------
 def test_the_token_appears_in_no_output_and_no_uploaded_file(session, hub):
     for text in session["outputs"]:
@@ -331,13 +347,12 @@ def test_the_token_appears_in_no_output_and_no_uploaded_file(session, hub):
     # a folder holding the token is refused before anything is created
     assert "contains your Hub token" in one_error_line(session["results"]["push_leaky"])
     assert ("model", "tester/leaky") not in hub.repos
-    for name in ("training_summary.json",):
-        assert SENTINEL not in (session["trained"] / name).read_text()
+    assert SENTINEL not in (session["trained"] / "training_summary.json").read_text()  # train.py --hub_token
 
 
 def test_rejected_token_missing_repo_and_foreign_namespace_are_one_line_errors(session):
     line = one_error_line(session["results"]["cli_wrong_token"])  # the real `python -m pipelines.hub`
-    assert "rejected the token given with --token (401 Unauthorized)" in line
+    assert "rejected the token given on the command line (401 Unauthorized)" in line
     assert "(404)" in one_error_line(session["results"]["check_missing"])
     assert "(403 Forbidden)" in one_error_line(session["results"]["push_forbidden"])
 
@@ -379,7 +394,8 @@ def test_push_refuses_a_folder_that_is_not_a_ddpm_pipeline(case, expected, tmp_p
         index["vqvae"] = ["diffusers", "VQModel"]
         (folder / "model_index.json").write_text(json.dumps(index))
     elif case == "pickle":
-        (folder / "unet" / "diffusion_pytorch_model.safetensors").rename(folder / "unet" / "diffusion_pytorch_model.bin")
+        weights = folder / "unet" / "diffusion_pytorch_model.safetensors"
+        weights.rename(weights.with_suffix(".bin"))
     elif case == "no-scheduler":
         shutil.rmtree(folder / "scheduler")
     rc = main(["push", str(folder), "--repo-id", "tester/x", "--token", SENTINEL])
@@ -436,3 +452,15 @@ def test_card_command_writes_a_card_into_the_folder_and_keeps_an_existing_one(tm
     assert (folder / "sample_grid.png").is_file()
     assert main(["card", str(folder)]) == 1  # never overwrites a README.md without --force
     assert "pass --force" in capsys.readouterr().err
+
+
+def test_offline_mode_gives_one_line_errors_for_hub_ids(tmp_path, stock_ddpm_dir, monkeypatch, capsys):
+    import huggingface_hub.constants
+
+    from pipelines.hub import HubError, load_pipeline, main
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(HubError, match="no folder 'someone/model', and no cached copy of the Hub repo"):
+        load_pipeline("someone/model", cache_dir=str(tmp_path / "empty-cache"))
+    rc = main(["push", str(stock_ddpm_dir), "--repo-id", "tester/x", "--token", SENTINEL])
+    assert "HF_HUB_OFFLINE=1 forbids Hub access" in one_error_line({"rc": rc, "err": capsys.readouterr().err})

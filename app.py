@@ -1,12 +1,15 @@
-"""The Gradio demo: sample from noise and watch every DDPM denoising step, live.
+"""The Gradio demo: sample from noise and watch every DDPM denoising step, live; then see why p_θ is learned
+(tractable vs exact data-set vs learned reverse step, and the exact sampler that can only copy its data).
 
     python app.py [--model PATH_OR_HUB_ID] [--host 127.0.0.1] [--port 7860]
 
-Layout + event wiring + API names only. Every image comes from `PosteriorDDPMPipeline.denoise` (the one
-sampling loop) and every picture from `pipelines.visualize`; there is no diffusion math in this file.
+Layout + event wiring + API names only. Every sample comes from `PosteriorDDPMPipeline.denoise` (the one
+sampling loop) or, on the posterior tabs, from `pipelines.exact_posterior`; every picture from
+`pipelines.visualize`; there is no diffusion math in this file.
 
 Adding a tab: write a class with a `title`, a `layout()` that builds its components and wires its handlers
 (methods of the class, so the API parameter names are the methods' parameter names), and add it to `TABS`.
+`build_demo` sets `tab.block` (its gr.Tab) before calling `layout()`, so a tab may react to being opened.
 """
 
 from __future__ import annotations
@@ -20,11 +23,13 @@ os.environ.setdefault("DIFFUSERS_NO_ADVISORY_WARNINGS", "1")
 
 import argparse
 import atexit
+import json
 import math
 import numbers
 import random
 import shutil
 import signal
+import statistics
 import sys
 import tempfile
 import threading
@@ -38,11 +43,22 @@ import gradio as gr
 import numpy as np
 import torch
 
-from pipelines import PosteriorDDPMPipeline, PosteriorDDPMScheduler
+from pipelines import DatasetPosterior, PosteriorDDPMPipeline, PosteriorDDPMScheduler
+from pipelines.exact_posterior import (
+    COPY_DISTANCE,
+    ESTIMATE_NAMES,
+    compare_estimates,
+    compare_samplers,
+    explain_comparison,
+    measure_step_cost,
+    plot_step_cost,
+    prepare_digit,
+)
 from pipelines.scheduling_ddpm_posterior import TIMESTEP_SPACINGS
 from pipelines.visualize import (
     display_scale,
     grid_uint8,
+    labelled_row,
     make_filmstrip,
     make_trajectory_gif,
     plot_schedule,
@@ -70,6 +86,25 @@ QUEUE_MAX_SIZE = 32
 DELETE_CACHE = (600, 3600)  # gradio's cached files: every 10 min, delete those older than 1 h
 RUN_MAX_AGE_S = 3600  # our per-run folders (recorded steps, GIF, PNG): same age limit …
 RUN_MAX_BYTES = 1 << 30  # … and at most 1 GiB in all, oldest deleted first
+
+# The two posterior tabs: the exact posterior runs over the mnist train digits, so they need an MNIST-shaped model.
+MNIST_SHAPE = (1, 32, 32)
+POSTERIOR_CONCURRENCY = 2  # /posterior is one UNet call and one pass over the data: cheap, but not free
+DEFAULT_POSTERIOR_T = 300
+GALLERY_PER_CLASS = 2  # the "pick a training digit" gallery: the first 2 train digits of each class
+DEFAULT_EXACT_NUM_IMAGES = 8
+# Uploads are checked from the file's size and header before any pixel is decoded. A digit needs few pixels.
+MAX_UPLOAD_BYTES = 2 << 20
+MAX_UPLOAD_SIDE = 1024
+MIN_UPLOAD_SIDE = 8
+UPLOAD_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP", "BMP": "BMP", "GIF": "GIF"}
+# gradio's own limit on any upload, above ours, so that ours (which names the input) is the one users meet.
+SERVER_MAX_FILE_SIZE = "10mb"
+SKETCH_CANVAS = (280, 280)  # 10× a 28×28 MNIST digit
+DISPLAY_SCALE = 4  # 32×32 digits shown at 128×128
+COST_BENCH_JSON = Path(__file__).resolve().parent / "bench" / "results" / "exact_posterior.json"
+QUICK_COST_SIZES = (100, 500, 1000, 2000, 4500)  # when the benchmark's JSON is missing: measured at first use
+QUICK_COST_REPEATS = 3
 
 CSS = """
 /* 32×32 digits shown large must stay crisp pixels */
@@ -239,17 +274,90 @@ def unchecked(component: gr.components.Component) -> gr.components.Component:
     return component
 
 
+def open_upload(payload, name: str = "image"):
+    """An uploaded image as a decoded PIL image, or None when nothing was sent; gr.Error naming `name` else.
+
+    The file's size, format and pixel dimensions are checked from its header (PIL opens lazily) before a pixel
+    is decoded, so a non-image or an oversized image costs nothing. `payload` is what gradio hands an unchecked
+    gr.Image: a FileData (a path in gradio's cache, or a data: URL), a dict of its fields, or a path."""
+    from PIL import Image, UnidentifiedImageError
+
+    if payload is None:
+        return None
+    *most, last = UPLOAD_FORMATS.values()
+    formats = f"{', '.join(most)} or {last}"
+    limit = f"{MAX_UPLOAD_BYTES / 2**20:g} MiB"
+    if isinstance(payload, dict):
+        path, url, orig_name = payload.get("path"), payload.get("url"), payload.get("orig_name")
+    elif isinstance(payload, (str, os.PathLike)):
+        path, url, orig_name = os.fspath(payload), None, None
+    else:
+        path, url, orig_name = (getattr(payload, key, None) for key in ("path", "url", "orig_name"))
+    shown = repr(orig_name or (Path(path).name if path else "the upload"))
+    if path:
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            raise gr.Error(f"{name} must be an image file ({formats}); {shown} cannot be read",
+                           print_exception=False) from None
+        if size > MAX_UPLOAD_BYTES:
+            raise gr.Error(f"{name} must be at most {limit}, got {size / 2**20:.1f} MiB ({shown})",
+                           print_exception=False)
+        source = path
+    elif isinstance(url, str) and url.startswith("data:") and "," in url:
+        import base64
+        import binascii
+        import io
+
+        encoded = url.split(",", 1)[1]
+        if len(encoded) * 3 // 4 > MAX_UPLOAD_BYTES:  # the decoded size, known before decoding
+            raise gr.Error(f"{name} must be at most {limit}, got {len(encoded) * 3 / 4 / 2**20:.1f} MiB",
+                           print_exception=False)
+        try:
+            source = io.BytesIO(base64.b64decode(encoded, validate=True))
+        except (binascii.Error, ValueError):
+            raise gr.Error(f"{name} must be an image file ({formats}); got a malformed data URL",
+                           print_exception=False) from None
+    else:
+        raise gr.Error(f"{name} must be an image file ({formats}), got {type(payload).__name__}",
+                       print_exception=False)
+    try:
+        image = Image.open(source)  # lazy: reads the header only
+    except (UnidentifiedImageError, OSError, ValueError):
+        raise gr.Error(f"{name} must be an image file ({formats}); {shown} is not one", print_exception=False) from None
+    if image.format not in UPLOAD_FORMATS and image.format != "MPO":  # MPO: how PIL reads many cameras' JPEGs
+        image.close()
+        raise gr.Error(f"{name} must be an image file ({formats}); {shown} is {image.format}",
+                       print_exception=False)
+    width, height = image.size
+    if not (MIN_UPLOAD_SIDE <= width <= MAX_UPLOAD_SIDE and MIN_UPLOAD_SIDE <= height <= MAX_UPLOAD_SIDE):
+        image.close()
+        raise gr.Error(f"{name} must be from {MIN_UPLOAD_SIDE}×{MIN_UPLOAD_SIDE} to {MAX_UPLOAD_SIDE}×"
+                       f"{MAX_UPLOAD_SIDE} pixels (a 28×28 digit is best), got {width}×{height}",
+                       print_exception=False)
+    try:
+        image.load()
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        raise gr.Error(f"{name}: {shown} could not be decoded: {_first_line(exc)}", print_exception=False) from None
+    return image
+
+
 # ---------------------------------------------------------------------------------------------- shared state
 @dataclass
 class AppContext:
     """What every tab shares: the one pipeline (loaded once; safe to share, its scheduler is stateless) and the
-    run store. `schedulers` holds one scheduler per timestep spacing, used only to plan timesteps."""
+    run store. `schedulers` holds one scheduler per timestep spacing, used only to plan timesteps. The mnist
+    train digits and the `DatasetPosterior` over them are built on first use (thread-safe) and shared."""
 
     pipe: PosteriorDDPMPipeline
     model_id: str
     store: RunStore = field(default_factory=RunStore)
     sample_concurrency: int = SAMPLE_CONCURRENCY
     schedulers: dict[str, PosteriorDDPMScheduler] = field(init=False)
+    _mnist_train: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, init=False, repr=False)
+    _dataset_posterior: DatasetPosterior | None = field(default=None, init=False, repr=False)
+    # Re-entrant: dataset_posterior() calls mnist_train() while holding it.
+    _lazy_lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
 
     def __post_init__(self):
         config = self.pipe.scheduler.config
@@ -262,6 +370,39 @@ class AppContext:
     def timestep_plan(self, spacing: str, num_inference_steps: int) -> list[int]:
         """The descending timesteps of a K-step run with this spacing (the scheduler's rule, not ours)."""
         return self.schedulers[spacing].timestep_plan(num_inference_steps).tolist()
+
+    # -- the mnist train digits and the exact posterior over them, built once, on first use, by one thread --
+    @property
+    def has_mnist_model(self) -> bool:
+        """Whether the model draws 1×32×32 images, the shape of the mnist digits the exact posterior runs over."""
+        return tuple(self.pipe.image_shape) == MNIST_SHAPE
+
+    def mnist_notice(self) -> str:
+        C, H, W = self.pipe.image_shape
+        return (f"This tab needs a 1-channel 32×32 MNIST model (such as {DEFAULT_MODEL}): it compares the model "
+                f"with the exact posterior over the 4,500 MNIST training digits. The loaded model {self.model_id} "
+                f"draws {C}×{H}×{W} images; start the app with --model {DEFAULT_MODEL}.")
+
+    def require_mnist_model(self) -> None:
+        if not self.has_mnist_model:
+            raise gr.Error(self.mnist_notice(), print_exception=False)
+
+    def mnist_train(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The mnist train split: images (4500, 1, 32, 32) in [-1, 1] and labels (4500,), loaded once."""
+        with self._lazy_lock:
+            if self._mnist_train is None:
+                from pipelines.data import load_mnist
+
+                self._mnist_train = load_mnist("train")
+            return self._mnist_train
+
+    def dataset_posterior(self) -> DatasetPosterior:
+        """The exact q(x_{t-1} | x_t) over the mnist train digits, with the model's noise schedule; built once
+        and shared (it is read-only after construction, so concurrent requests may use it)."""
+        with self._lazy_lock:
+            if self._dataset_posterior is None:
+                self._dataset_posterior = DatasetPosterior(self.mnist_train()[0], self.pipe.scheduler)
+            return self._dataset_posterior
 
 
 def step_label(k: int, num_steps: int, t: int, prev_t: int) -> str:
@@ -481,7 +622,389 @@ class SampleTab:
                 step_label(k, K, timesteps[k - 1], prev_t), plot)
 
 
-TABS: list[type] = [SampleTab]
+# ---------------------------------------------------------------------------------------------- tab: why p_θ
+POSTERIOR_INTRO = """
+**The question.** The forward process has a closed-form reverse step, q(xₜ₋₁ | xₜ, x₀) (Ho et al. eq. 6–7).
+Why learn p_θ(xₜ₋₁ | xₜ) at all? Pick a digit x₀ and a step t, draw xₜ ~ q(xₜ | x₀), and compare three ways to
+answer "where does xₜ go next?" — and what each one needs.
+"""
+
+
+def _md(text: str) -> str:
+    """Plain text for a gr.Markdown: escape what markdown would read as markup."""
+    return text.replace("\\", "\\\\").replace("*", "\\*")
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.1f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.0f} µs"
+
+
+def _l2(a: torch.Tensor, b: torch.Tensor) -> float:
+    """L2 distance over all pixels (model space), the metric of every distance on these tabs."""
+    return float((a.double() - b.double()).norm())
+
+
+def _digit_image(x: torch.Tensor, scale: int = DISPLAY_SCALE):
+    """(1, 1, H, W) in [-1, 1] → a PIL image, upscaled with crisp pixels."""
+    return grid_uint8(to_uint8(x, model_space=True), padding=0, scale=scale)
+
+
+class PosteriorTab:
+    """Tractable q(x_{t-1}|x_t,x0) vs the exact data-set posterior q(x_{t-1}|x_t) vs the model's p_θ(x_{t-1}|x_t)."""
+
+    title = "Why do we need p_θ?"
+
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
+        self.block = None  # the gr.Tab, set by build_demo
+
+    # -- layout ---------------------------------------------------------------------------------------------
+    def gallery_digits(self) -> tuple[list[int], list]:
+        """The first GALLERY_PER_CLASS train digits of each class: their indices and (image, caption) items."""
+        images, labels = self.ctx.mnist_train()
+        indices = sorted(int(i) for digit in range(10)
+                         for i in torch.nonzero(labels == digit).flatten()[:GALLERY_PER_CLASS])
+        items = [(_digit_image(images[i:i + 1], scale=1), f"#{i}") for i in indices]
+        return indices, items
+
+    def layout(self) -> None:
+        ctx = self.ctx
+        T = ctx.num_train_timesteps
+        self.gallery_indices, items = self.gallery_digits()
+        num_train = len(ctx.mnist_train()[1])
+        if not ctx.has_mnist_model:
+            gr.Markdown(f"⚠️ **{ctx.mnist_notice()}**", elem_id="posterior-notice")
+        gr.Markdown(POSTERIOR_INTRO)
+        gallery = gr.Gallery(items, label="pick a training digit (click one)", columns=len(items) // 2,
+                             height=260, allow_preview=False, format="png", interactive=False,
+                             elem_id="digit-gallery", elem_classes="pixelated")
+        with gr.Row():
+            with gr.Column(scale=1, min_width=300):
+                digit_index = gr.Number(0, label="digit_index", precision=None, elem_id="digit-index",
+                                        info=f"which training digit, 0 … {num_train - 1} (unless an image is given)")
+                with gr.Accordion("… or upload or draw your own digit", open=False):
+                    image = unchecked(gr.Image(
+                        label="image: an uploaded digit, used instead of digit_index", type="filepath",
+                        sources=["upload", "clipboard"], format="png", height=160, elem_id="digit-image",
+                        elem_classes="pixelated"))
+                    sketch = gr.Sketchpad(label="draw a digit (white ink on dark is what MNIST looks like; "
+                                                "any ink works)", canvas_size=SKETCH_CANVAS, type="numpy",
+                                          elem_id="digit-sketch")
+                    use_sketch = gr.Button("use my drawing", elem_id="use-sketch")
+                t = unchecked(gr.Slider(1, T - 1, value=min(DEFAULT_POSTERIOR_T, T - 1), step=1,
+                                        label=f"t: how noisy x_t is (1 … {T - 1})", elem_id="posterior-t"))
+                seed = gr.Number(0, label="seed", info=f"integer in [0, {MAX_SEED}]: fixes the noise of x_t",
+                                 precision=None, elem_id="posterior-seed")
+                button = gr.Button("Compare", variant="primary", elem_id="posterior-button",
+                                   interactive=ctx.has_mnist_model)
+            with gr.Column(scale=3):
+                with gr.Row():
+                    x0_view = gr.Image(label="x0: the digit", type="pil", format="png", interactive=False,
+                                       elem_id="posterior-x0", elem_classes="pixelated", height=180)
+                    xt_view = gr.Image(label="x_t ~ q(x_t | x0)", type="pil",
+                                       format="png", interactive=False, elem_id="posterior-xt",
+                                       elem_classes="pixelated", height=180)
+                    candidates = gr.Gallery(label="q(x0ⁱ | x_t): the training digits the exact posterior weighs "
+                                                  "most", columns=5, height=180, format="png", interactive=False,
+                                            allow_preview=False, object_fit="contain", elem_id="posterior-candidates",
+                                            scale=3, elem_classes="pixelated")
+                views, texts = [], []
+                with gr.Row(equal_height=False):
+                    for name, label in zip(ESTIMATE_NAMES, ("tractable μ̃(x_t, x0)", "exact E[x_{t−1} | x_t]",
+                                                            "model μ_θ(x_t, t)")):
+                        with gr.Column(min_width=220):
+                            views.append(gr.Image(label=f"{label}: x_{{t−1}} and x̂0", type="pil", format="png",
+                                                  interactive=False, elem_id=f"estimate-{name}",
+                                                  elem_classes="pixelated", height=180))
+                            texts.append(gr.Markdown(elem_id=f"estimate-{name}-text"))
+                answer = gr.Markdown(elem_id="posterior-answer")
+                summary = gr.JSON(label="summary", elem_id="posterior-summary")
+
+        inputs = [digit_index, t, seed, image]
+        outputs = [x0_view, xt_view, candidates, *views, *texts, answer, summary]
+        shared = dict(concurrency_limit=POSTERIOR_CONCURRENCY, concurrency_id="posterior")
+        button.click(self.posterior, inputs=inputs, outputs=outputs, api_name="posterior", **shared)
+        # UI-only ways in (not in the API): a gallery click, an upload, a drawing; each then runs the comparison.
+        gallery.select(self.pick_digit, outputs=[digit_index, image], api_visibility="private", queue=False
+                       ).success(self.posterior, inputs=inputs, outputs=outputs, api_visibility="private", **shared)
+        image.upload(self.posterior, inputs=inputs, outputs=outputs, api_visibility="private", **shared)
+        use_sketch.click(self.use_drawing, inputs=[sketch], outputs=[image], api_visibility="private",
+                         concurrency_limit=UI_CONCURRENCY, concurrency_id="ui"
+                         ).success(self.posterior, inputs=inputs, outputs=outputs, api_visibility="private",
+                                   **shared)
+
+    # -- handlers -------------------------------------------------------------------------------------------
+    def pick_digit(self, evt: gr.SelectData):
+        """A click on the gallery: that digit's index, and no uploaded image (which would win over the index)."""
+        return self.gallery_indices[evt.index], None
+
+    def use_drawing(self, sketch):
+        """The sketchpad's drawing → a 28×28 PNG for the image input, so the comparison uses it."""
+        composite = sketch.get("composite") if isinstance(sketch, dict) else None
+        if composite is None or getattr(composite, "size", 0) == 0:
+            raise gr.Error("sketch is empty: draw a digit first", print_exception=False)
+        try:
+            digit = prepare_digit(composite)  # (1, 1, 32, 32): the drawing made 28×28 and padded like MNIST
+        except ValueError as exc:
+            raise gr.Error(f"sketch: {exc}", print_exception=False) from None
+        if float(digit.max()) <= -1.0 + 1e-6:
+            raise gr.Error("sketch is empty: draw a digit first", print_exception=False)
+        # Without the 2-pixel padding: the 28×28 digit, which the image input pads back exactly.
+        pixels = to_uint8(digit[:, :, 2:-2, 2:-2], model_space=True)
+        with self.ctx.store.run() as folder:
+            path = folder / "drawing.png"
+            grid_uint8(pixels, padding=0).save(path)
+        return str(path)
+
+    def posterior(self, digit_index, t, seed, image=None):
+        """Three estimates of the reverse step x_t → x_{t-1} for one digit x0, and what each one needs.
+
+        Parameters:
+            digit_index: which mnist training digit is x0, 0 to 4499 (ignored when image is given)
+            t: the noise level of x_t, 1 to T − 1 (the step shown is t → t − 1)
+            seed: integer in [0, 4294967295]: fixes the draw of x_t (and of the model's step)
+            image: optional: an uploaded digit (PNG, JPEG, WebP, BMP or GIF, at most 2 MiB and 1024×1024;
+                28×28 like MNIST is best) used as x0 instead of digit_index
+        Returns:
+            x0, x_t, the training digits the exact posterior weighs most, one picture per estimate (its x_{t-1}
+            mean and its x̂0), one text per estimate (formula, input, time, distances), the answer in words, and
+            a JSON summary with every number shown.
+        """
+        ctx = self.ctx
+        ctx.require_mnist_model()
+        T = ctx.num_train_timesteps
+        images, labels = ctx.mnist_train()
+        digit_index = check_int("digit_index", digit_index, 0, len(images) - 1)
+        t = check_int("t", t, 1, T - 1)
+        seed = check_int("seed", seed, 0, MAX_SEED)
+        upload = open_upload(image, "image")
+        if upload is None:
+            x0 = images[digit_index:digit_index + 1]
+            source = {"source": "digit_index", "digit_index": digit_index, "label": int(labels[digit_index])}
+        else:
+            try:
+                x0 = prepare_digit(upload, MNIST_SHAPE)
+            except ValueError as exc:  # e.g. an image of an odd mode; prepare_digit's words name `image`
+                raise gr.Error(str(exc), print_exception=False) from None
+            finally:
+                upload.close()
+            source = {"source": "image"}
+        dataset_posterior = ctx.dataset_posterior()
+        try:
+            comparison = compare_estimates(x0, t, ctx.pipe, dataset_posterior,
+                                           generator=torch.Generator().manual_seed(seed))
+        except ValueError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+
+        estimates = comparison.estimates
+        x0_cpu = comparison.x0
+        distance_to_x0 = {n: _l2(e.mean, x0_cpu) for n, e in estimates.items()}
+        x0_error = {n: _l2(e.pred_original_sample, x0_cpu) for n, e in estimates.items()}
+        views = [labelled_row([to_uint8(e.mean, model_space=True)[0],
+                               to_uint8(e.pred_original_sample, model_space=True)[0]],
+                              ["x_t-1", "x̂0"], scale=DISPLAY_SCALE) for e in estimates.values()]
+        texts = [self._estimate_text(comparison, name, distance_to_x0[name]) for name in estimates]
+        data = dataset_posterior.data
+        candidates = [(_digit_image(data[i:i + 1].float(), scale=1), f"#{i}: {w:.1%}")
+                      for i, w in zip(comparison.top_indices, comparison.top_weights)]
+        summary = {**source, "seed": seed, **comparison.as_dict(), "distance_to_x0": distance_to_x0,
+                   "x0_error": x0_error, "model_id": ctx.model_id}
+        return (_digit_image(x0_cpu), _digit_image(comparison.x_t), candidates, *views, *texts,
+                explain_comparison(comparison), summary)
+
+    @staticmethod
+    def _estimate_text(comparison, name: str, distance_to_x0: float) -> str:
+        estimate = comparison.estimates[name]
+        others = [n for n in ESTIMATE_NAMES if n != name]
+        means = " · ".join(f"{n} {comparison.mean_distances[name][n]:.3f}" for n in others)
+        x0s = " · ".join(f"{n} {comparison.x0_distances[name][n]:.3f}" for n in others)
+        return (f"**{_md(estimate.title)}**\n\n`{estimate.formula}`\n\n"
+                f"- **needs:** {_md(estimate.needs)}\n"
+                f"- **took:** {_ms(estimate.seconds)}\n"
+                f"- **its x_{{t−1}} is from:** {means} · x0 {distance_to_x0:.3f}\n"
+                f"- **its x̂0 is from:** {x0s}")
+
+
+# ---------------------------------------------------------------------------------------------- tab: exact sampler
+EXACT_INTRO = """
+With a finite data set the true reverse step is known exactly: q(xₜ₋₁ | xₜ) = Σᵢ q(x₀ⁱ | xₜ) q(xₜ₋₁ | xₜ, x₀ⁱ),
+a mixture over all N training digits. Sample with it from pure noise and every chain ends **on a training digit,
+exactly**: it can only copy. The model p_θ, from the same noise and the same steps, draws digits of its own.
+Each sample is shown beside its nearest training digit (L2 distance over all 32×32 pixels, in [-1, 1] units).
+"""
+
+
+class ExactSamplerTab:
+    """The exact reverse process over the training digits vs p_θ from the same seed; and its cost against N."""
+
+    title = "Exact posterior sampler"
+
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
+        self.block = None  # the gr.Tab, set by build_demo
+        self._cost: tuple[dict, float | None, str] | None = None
+        self._cost_lock = threading.Lock()
+
+    def layout(self) -> None:
+        ctx = self.ctx
+        T = ctx.num_train_timesteps
+        if not ctx.has_mnist_model:
+            gr.Markdown(f"⚠️ **{ctx.mnist_notice()}**", elem_id="exact-notice")
+        with gr.Row():
+            with gr.Column(scale=1, min_width=300):
+                gr.Markdown(EXACT_INTRO)
+                seed = gr.Number(0, label="seed", info=f"integer in [0, {MAX_SEED}]; both samplers start from "
+                                                        "the same noise", precision=None, elem_id="exact-seed")
+                num_images = unchecked(gr.Slider(1, MAX_NUM_IMAGES, value=DEFAULT_EXACT_NUM_IMAGES, step=1,
+                                                 label="num_images", elem_id="exact-num-images"))
+                steps = unchecked(gr.Slider(1, T, value=min(DEFAULT_NUM_INFERENCE_STEPS, T), step=1,
+                                            label="num_inference_steps (K), the same for both",
+                                            elem_id="exact-num-steps"))
+                button = gr.Button("Sample with both", variant="primary", elem_id="exact-button",
+                                   interactive=ctx.has_mnist_model)
+            with gr.Column(scale=3):
+                caption = gr.Markdown(elem_id="exact-caption")
+                with gr.Row():
+                    exact_gallery = gr.Gallery(label="exact q(x_{t−1} | x_t): sample | nearest training digit",
+                                               columns=2, height="auto", format="png", interactive=False,
+                                               object_fit="contain",
+                                               elem_id="exact-gallery", elem_classes="pixelated")
+                    model_gallery = gr.Gallery(label="model p_θ(x_{t−1} | x_t): sample | nearest training digit",
+                                               columns=2, height="auto", format="png", interactive=False,
+                                               object_fit="contain",
+                                               elem_id="model-gallery", elem_classes="pixelated")
+                summary = gr.JSON(label="summary", elem_id="exact-summary")
+                cost = gr.Plot(label="cost of one reverse step against the data set's size N", format="png",
+                               elem_id="cost-plot")
+                cost_note = gr.Markdown(elem_id="cost-note")
+
+        button.click(self.exact_sample, inputs=[seed, num_images, steps],
+                     outputs=[exact_gallery, model_gallery, caption, summary], api_name="exact_sample",
+                     concurrency_limit=ctx.sample_concurrency, concurrency_id="sample", show_progress="full")
+        # The cost plot is drawn when the tab is opened (UI only): from the benchmark's JSON, or measured once.
+        if self.block is not None:
+            self.block.select(self.cost_plot, outputs=[cost, cost_note], api_visibility="private",
+                              show_progress="minimal", concurrency_limit=UI_CONCURRENCY, concurrency_id="ui")
+
+    # -- handlers -------------------------------------------------------------------------------------------
+    def exact_sample(self, seed, num_images, num_inference_steps):
+        """Sample with the exact q(x_{t-1} | x_t) over the training digits and with the model, same seed and steps.
+
+        Parameters:
+            seed: integer in [0, 4294967295]; both samplers start from the same x_T
+            num_images: how many images from each sampler, 1 to 16
+            num_inference_steps: K, the reverse steps of both samplers, 1 to T
+        Returns:
+            two galleries (exact, model) of "sample | nearest training digit" pictures captioned with the
+            distance, a caption with the numbers, and a JSON summary (nearest indices and distances, copies,
+            seconds).
+        """
+        ctx = self.ctx
+        ctx.require_mnist_model()
+        T = ctx.num_train_timesteps
+        seed = check_int("seed", seed, 0, MAX_SEED)
+        num_images = check_int("num_images", num_images, 1, MAX_NUM_IMAGES)
+        num_steps = check_int("num_inference_steps", num_inference_steps, 1, T)
+        dataset_posterior = ctx.dataset_posterior()
+        try:
+            result = compare_samplers(ctx.pipe, dataset_posterior, seed=seed, num_images=num_images,
+                                      num_inference_steps=num_steps)
+        except ValueError as exc:
+            raise gr.Error(str(exc), print_exception=False) from None
+        data = dataset_posterior.data
+
+        def pairs(samples, indices, distances, kind):
+            items = []
+            for k, (i, d) in enumerate(zip(indices.tolist(), distances.tolist())):
+                picture = labelled_row([to_uint8(samples[k:k + 1], model_space=True)[0],
+                                        to_uint8(data[i:i + 1].float(), model_space=True)[0]],
+                                       [f"{kind}", f"#{i}"], scale=3)
+                what = "copy of" if d < COPY_DISTANCE else "nearest"
+                items.append((picture, f"{what} #{i}, d = {d:.2f}"))
+            return items
+
+        summary = {**result.as_dict(), "num_images": num_images, "model_id": ctx.model_id}
+        return (pairs(result.exact_samples, result.exact_nearest_indices, result.exact_nearest_distances, "exact"),
+                pairs(result.model_samples, result.model_nearest_indices, result.model_nearest_distances, "model"),
+                self._caption(summary, num_images), summary)
+
+    @staticmethod
+    def _caption(summary: dict, num_images: int) -> str:
+        exact, model = summary["exact"], summary["model"]
+        exact_d, model_d = exact["nearest_distances"], model["nearest_distances"]
+        steps = summary["num_inference_steps"]
+        return (
+            f"Same seed ({summary['seed']}), same {steps} step{'s' if steps > 1 else ''}, same starting noise.\n\n"
+            f"- **exact q(x_{{t−1}} | x_t):** {exact['copies']}/{num_images} samples are copies of training "
+            f"digits (largest distance to the nearest {max(exact_d):.2f}), in {exact['seconds']:.2f} s\n"
+            f"- **model p_θ:** {model['copies']}/{num_images} copies; distance to the nearest training digit: "
+            f"median {statistics.median(model_d):.2f}, smallest {min(model_d):.2f}, in {model['seconds']:.2f} s\n\n"
+            f"A copy is a sample within {summary['copy_distance']:g} of a training digit. The exact sampler can only "
+            "give back what it was shown; a model that generalises draws new digits."
+        )
+
+    def cost_series(self) -> tuple[dict, float | None, str]:
+        """(series per dtype of rows {n, median_ms, …}, the model's ms per step, where the numbers come from);
+        the benchmark's JSON when present, else a quick measurement; computed once."""
+        with self._cost_lock:
+            if self._cost is None:
+                self._cost = self._load_or_measure_cost()
+            return self._cost
+
+    def _load_or_measure_cost(self) -> tuple[dict, float | None, str]:
+        series, source = None, ""
+        try:
+            result = json.loads(COST_BENCH_JSON.read_text())
+            series = {str(k): [dict(r) for r in rows] for k, rows in result["series"].items()}
+            if not series or not all(rows and all("n" in r and "median_ms" in r for r in rows)
+                                     for rows in series.values()):
+                series = None
+            machine = result.get("machine", {})
+            source = (f"exact step: bench/results/exact_posterior.json (bench/bench_exact_posterior.py on "
+                      f"{machine.get('cpu_model', 'unknown CPU')}, {machine.get('torch_threads', '?')} torch "
+                      f"thread(s), median of {result.get('repeats', '?')})")
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            series = None
+        if series is None:
+            rows = measure_step_cost(self.ctx.mnist_train()[0], sizes=QUICK_COST_SIZES, repeats=QUICK_COST_REPEATS,
+                                     scheduler=self.ctx.pipe.scheduler)
+            series = {"float64": rows}
+            source = (f"exact step: measured in this app at first use ({QUICK_COST_REPEATS} repeats per N; run "
+                      "bench/bench_exact_posterior.py for steadier numbers)")
+        return series, self._model_step_ms(), source
+
+    def _model_step_ms(self, repeats: int = 3) -> float | None:
+        """Median milliseconds of one p_θ step of the app's model (one UNet call + scheduler.step), batch 1."""
+        pipe = self.ctx.pipe
+        try:
+            device, dtype = pipe.unet.device, pipe.unet.dtype
+            x = torch.randn((1, *pipe.image_shape), generator=torch.Generator().manual_seed(0)).to(device, dtype)
+            t = self.ctx.num_train_timesteps // 2
+            timestep = torch.tensor(t, dtype=torch.int64, device=device)
+            times = []
+            with torch.inference_mode():
+                for i in range(repeats + 1):
+                    start = time.perf_counter()
+                    out = pipe.unet(x, timestep).sample
+                    pipe.scheduler.step(out, t, x, prev_timestep=t - 1)
+                    if device.type == "cuda":
+                        torch.cuda.synchronize()
+                    if i:  # the first call is a warm-up
+                        times.append(time.perf_counter() - start)
+            return statistics.median(times) * 1e3
+        except Exception:  # the plot is useful without the model's line
+            return None
+
+    def cost_plot(self):
+        """The per-step cost plot (a new Figure per call: figures are not shared between threads)."""
+        series, model_ms, source = self.cost_series()
+        figure = plot_step_cost(series, model_ms,
+                                title="Exact reverse step: its cost grows with N")
+        note = f"{source}. Model line: {self.ctx.model_id}, one UNet call + step, batch 1, measured in this app."
+        return figure, note if model_ms is not None else source + "."
+
+
+TABS: list[type] = [SampleTab, PosteriorTab, ExactSamplerTab]
 
 
 # ---------------------------------------------------------------------------------------------- app
@@ -493,12 +1016,14 @@ def build_demo(ctx: AppContext, tabs: list[type] | None = None) -> gr.Blocks:
             f"# DDPM, step by step\nModel **{ctx.model_id}**: {C}×{H}×{W} images, "
             f"T = {ctx.num_train_timesteps} training steps, "
             f"{ctx.pipe.scheduler.config.prediction_type} prediction. "
-            "Every image below is one step of the same sampling loop (`PosteriorDDPMPipeline.denoise`)."
+            "Every sample below comes from the same sampling loop (`PosteriorDDPMPipeline.denoise`); the last two "
+            "tabs ask why that loop needs a learned p_θ at all."
         )
         with gr.Tabs():
             for tab_class in tabs or TABS:
                 tab = tab_class(ctx)
-                with gr.Tab(tab.title):
+                with gr.Tab(tab.title) as block:
+                    tab.block = block  # a tab may wire its own select event (e.g. draw a plot when opened)
                     tab.layout()
     demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=1)
     return demo
@@ -542,7 +1067,7 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         demo.launch(server_name=args.host, server_port=args.port, theme=gr.themes.Default(), css=CSS,
-                    ssr_mode=False, show_error=False)
+                    ssr_mode=False, show_error=False, max_file_size=SERVER_MAX_FILE_SIZE)
     except OSError as exc:  # e.g. the port is taken
         print(f"app.py: error: cannot serve on {args.host}:{args.port}: {_first_line(exc)}", file=sys.stderr)
         sys.exit(1)

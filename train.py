@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
+import warnings
 from dataclasses import fields
 
 
@@ -89,6 +90,8 @@ def redact_token(argv: list[str]) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    # Warnings (e.g. skipped image files) as one plain line each, like the errors.
+    warnings.formatwarning = lambda message, category, *args, **kwargs: f"train.py: warning: {message}\n"
     args = build_parser().parse_args(argv)
     from pipelines.data import DataError
     from pipelines.hub import HubError, preflight_push

@@ -102,11 +102,11 @@ def load_image_folder(folder: str | os.PathLike, resolution: int = 32, channels:
                 tensors.append(_to_tensor(image, resolution, channels))
         except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
             bad.append(path.name)
+    if not tensors:
+        raise DataError(f"train_data_dir {str(folder)!r}: none of its {len(files)} image files could be read")
     if bad:
         warnings.warn(f"skipped {len(bad)} unreadable image file(s) in {str(folder)!r}: {', '.join(bad[:5])}"
                       + (" …" if len(bad) > 5 else ""))
-    if not tensors:
-        raise DataError(f"train_data_dir {str(folder)!r}: none of its {len(files)} image files could be read")
     return torch.stack(tensors)
 
 

@@ -57,7 +57,6 @@ IMAGE_SHAPE = (1, 32, 32)
 NUM_CLASSES = 10
 CONFIDENCE_THRESHOLD = 0.9
 FLOOR_SEED = 0  # fixes which train digits make the FID floor, so floors at equal N are comparable across runs
-DISTANCE_CHUNK = 256  # samples per chunk of the nearest-neighbour search: 256 × 4,500 distances at a time
 JUDGE_BATCH = 500
 MAX_NUM_SAMPLES = 100_000
 
@@ -154,18 +153,14 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     return max(value, 0.0)  # rounding can leave −1e-12 for identical sets
 
 
-def nearest_distances(images: torch.Tensor, reference: torch.Tensor, chunk: int = DISTANCE_CHUNK) -> torch.Tensor:
-    """L2 distance (N,) from each image to its nearest image in `reference` (M, ...), over flattened pixels.
+def nearest_distances(images: torch.Tensor, reference: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
+    """L2 distance (N,) from each image to its nearest image in `reference` (M, C, H, W), over all pixels.
 
-    Computed `chunk` rows at a time (memory chunk × M), in float64 so that an exact copy gives 0, not √rounding."""
-    ref = reference.reshape(len(reference), -1).double()
-    ref_sq = (ref * ref).sum(dim=1)
-    out = []
-    for part in images.reshape(len(images), -1).double().split(chunk):
-        # ‖a − b‖² = ‖a‖² + ‖b‖² − 2 a·b: one matrix product per chunk
-        d2 = (part * part).sum(dim=1, keepdim=True) + ref_sq[None] - 2 * part @ ref.T
-        out.append(d2.min(dim=1).values.clamp_min(0).sqrt())
-    return torch.cat(out)
+    One implementation of nearest neighbours for the project: `exact_posterior.nearest_neighbours` (chunked,
+    float64, an exact copy gives exactly 0)."""
+    from .exact_posterior import nearest_neighbours
+
+    return nearest_neighbours(images, reference, chunk_size=chunk)[1]
 
 
 def _median(values: torch.Tensor) -> float:

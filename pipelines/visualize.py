@@ -239,3 +239,18 @@ def plot_schedule(scheduler, t: int | None = None, timesteps: Sequence[int] | No
             fontsize=10,
         )
     return fig
+
+
+def labelled_row(images: Sequence[np.ndarray], captions: Sequence[str] | None = None, scale: int = 1,
+                 gap: int = 6) -> Image.Image:
+    """Images side by side, each (H, W, C) uint8 (C = 1 or 3, as `to_uint8` makes them), upscaled by `scale`
+    (nearest neighbour) and, with `captions` (one per image), captioned above — e.g. a sample beside its
+    nearest training image, or an estimate of x_{t-1} beside its x̂0."""
+    if not len(images):
+        raise ValueError("images must not be empty")
+    if captions is not None and len(captions) != len(images):
+        raise ValueError(f"captions must have one entry per image ({len(images)}), got {len(captions)}")
+    tiles = [grid_uint8(np.asarray(image)[None], padding=0, scale=scale) for image in images]
+    if captions is not None:
+        tiles = [_with_caption(tile, caption) for tile, caption in zip(tiles, captions)]
+    return _hstack(tiles, gap=gap)

@@ -53,7 +53,7 @@ def gallery_pixels(images) -> list[np.ndarray]:
 # ------------------------------------------------------------------------------------------------- API surface
 def test_only_sample_is_public_and_its_parameters_are_named(client):
     api = client.view_api(print_info=False, return_format="dict")
-    assert list(api["named_endpoints"]) == ["/sample"]  # scrubbing, the seed dice, etc. are private
+    assert list(api["named_endpoints"]) == ["/sample", "/posterior", "/exact_sample"]  # scrubbing, dice, gallery clicks, drawings, plots are private
     assert api["unnamed_endpoints"] == {}
     names = [p["parameter_name"] for p in api["named_endpoints"]["/sample"]["parameters"]]
     assert names == PARAMETERS

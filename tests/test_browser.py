@@ -1,7 +1,9 @@
 """The demo in a real browser: Debian's chromium driven by Playwright against `python app.py` (tiny model).
 
-Load the page, press Sample, watch x_t change while it runs, get the final images, scrub the step slider.
-A screenshot goes to tests/artifacts/. Skipped only when chromium itself is missing (CI installs it)."""
+Load the page, press Sample, watch x_t change while it runs, get the final images, scrub the step slider; open
+"Why do we need p_θ?", pick a digit and see the three estimates; open "Exact posterior sampler", see the cost
+plot, sample with both samplers and see their galleries. Screenshots go to tests/artifacts/. Skipped only when
+chromium itself is missing (CI installs it)."""
 
 import shutil
 from pathlib import Path
@@ -94,3 +96,53 @@ def test_sample_streams_steps_then_the_slider_scrubs_them(page, app_url):
     # Offline: the page loaded nothing from anywhere but the app itself (no fonts, CDNs or analytics).
     outside = [url for url in requests if not url.startswith((app_url, "data:", "blob:"))]
     assert outside == []
+
+
+def loaded_images(page, selector: str) -> int:
+    """How many <img> under `selector` have finished loading a real picture."""
+    return page.evaluate(f"() => [...document.querySelectorAll({selector!r})]"
+                         ".filter(img => img.complete && img.naturalWidth > 0).length")
+
+
+def test_why_p_theta_tab_shows_the_three_estimates_of_a_picked_digit(page, app_url):
+    page.goto(app_url)
+    page.get_by_role("tab", name="Why do we need p_θ?").click()
+    page.wait_for_selector("#digit-gallery img")
+    set_slider(page, "posterior-t", 40)
+    # A click on a gallery digit picks it (digit_index follows) and runs the comparison.
+    page.locator("#digit-gallery img").nth(3).click()
+    page.wait_for_function("() => document.querySelector('#posterior-answer').innerText.includes('At t = 40')")
+    for elem_id in ("posterior-x0", "posterior-xt", "estimate-tractable", "estimate-exact", "estimate-model"):
+        page.wait_for_function(f"() => {{ const img = document.querySelector('#{elem_id} img');"
+                               " return img && img.complete && img.naturalWidth > 0; }")
+    assert loaded_images(page, "#posterior-candidates img") >= 1
+    for name in ("tractable", "exact", "model"):
+        assert "needs" in page.locator(f"#estimate-{name}-text").inner_text()
+    picked = page.locator("#digit-index input").input_value()
+    assert picked not in ("", "0")  # the fourth gallery digit is not training digit #0
+    # The Compare button runs it again, from the (now picked) digit_index.
+    set_slider(page, "posterior-t", 900)
+    page.click("#posterior-button")
+    page.wait_for_function("() => document.querySelector('#posterior-answer').innerText.includes('At t = 900')")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-posterior.png"), full_page=True)
+
+
+def test_exact_sampler_tab_shows_both_samplers_and_the_cost_plot(page, app_url):
+    page.goto(app_url)
+    page.get_by_role("tab", name="Exact posterior sampler").click()
+    # Opening the tab draws the per-step cost against N.
+    page.wait_for_function("() => { const img = document.querySelector('#cost-plot img');"
+                           " return img && img.complete && img.naturalWidth > 0; }")
+    set_slider(page, "exact-num-images", 3)
+    set_slider(page, "exact-num-steps", 4)
+    page.click("#exact-button")
+    page.wait_for_function("() => document.querySelector('#exact-caption').innerText"
+                           ".includes('3/3 samples are copies')")
+    page.wait_for_function("() => document.querySelectorAll('#exact-gallery img').length === 3"
+                           " && document.querySelectorAll('#model-gallery img').length === 3")
+    page.wait_for_function("() => [...document.querySelectorAll('#exact-gallery img, #model-gallery img')]"
+                           ".every(img => img.complete && img.naturalWidth > 0)")
+    assert "copy of #" in page.locator("#exact-gallery").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-exact.png"), full_page=True)

@@ -100,13 +100,13 @@ def _one_line_error(result, *words):
 
 @pytest.mark.parametrize("args,words", [
     (["--train_batch_size", "0"], ["--train_batch_size", ">= 1"]),
-    (["--learning_rate", "-1e-4"], ["--learning_rate", "> 0"]),
+    (["--learning_rate=-1e-4"], ["--learning_rate", "> 0"]),
     (["--learning_rate", "nan"], ["--learning_rate"]),
     (["--prediction_type", "noise"], ["--prediction_type", "epsilon"]),
     (["--mixed_precision", "fp8"], ["--mixed_precision"]),
     (["--num_inference_steps", "2000"], ["--num_inference_steps", "[1, 1000]"]),
     (["--train_batch_size", "abc"], ["--train_batch_size", "invalid int"]),
-    (["--resolution", "30"], ["resolution", "multiple of 4"]),
+    (["--resolution", "31"], ["resolution", "multiple of 2"]),
 ])
 def test_bad_flags_exit_with_one_line(tmp_path, args, words):
     _one_line_error(run_train(["--output_dir", str(tmp_path / "x"), "--max_train_steps", "1", *TINY, *args]), *words)

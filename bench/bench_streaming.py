@@ -1,0 +1,190 @@
+"""Live streaming: `/sample` end to end through gradio_client vs the pipeline alone doing the same work.
+
+`python app.py --model M --port FREE` runs as a subprocess with the same torch thread count as this process
+(OMP_NUM_THREADS). Each timed app run is one `client.submit(…, api_name="/sample").result()`: the request, every
+streamed step, the final images, GIF and grid written and downloaded. Each pipeline run draws the same images in
+this process (same seed, num_images, steps, spacing, η = 1): `pipe(…, output_type="pil")`. The two alternate
+(rotated order each round), never overlap, so they never share the cores; medians are compared. Server start-up
+(process start to first answer, then the client's connection) is recorded apart, not in the ratio.
+Goal: app / pipeline ≤ 1.10.
+
+    python bench/bench_streaming.py --threads 2                      # full: 16 images at 10 and 50 steps
+    python bench/bench_streaming.py --quick --output-dir /tmp/bench  # tiny random model, 2 images, 3 steps
+
+Writes OUTPUT_DIR/streaming.json. It also holds, per app run, the seconds the app reports for its own loop (its
+summary's "seconds": sampling, recording every step, encoding the streamed frames), which splits the overhead into
+the loop's share and the rest (final GIF, grid and images, transport, download). Before timing, the app's first
+image is compared with the pipeline's (max pixel difference, recorded), so the two really do the same work.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import (  # noqa: E402
+    DEFAULT_MODEL, REPO, apply_threads, base_parser, check_model, format_table, goal, goal_lines, header, interleave,
+    load_pipeline, new_result, positive, ratio, resolve_model, summarize, write_result,
+)
+
+sys.path.insert(0, str(REPO / "tests"))
+from app_server import app_env, free_port  # noqa: E402  (the app tests' offline environment and free port)
+
+STEPS = (10, 50)
+GOAL = 1.10
+STARTUP_TIMEOUT_S = 300
+REQUEST_TIMEOUT_S = 1800
+
+
+def parse_args(argv=None):
+    parser = base_parser("bench_streaming.py", __doc__.split("\n\n")[0])
+    parser.add_argument("--num-images", type=int, default=16, help="num_images of every request (1 … 16)")
+    parser.add_argument("--steps", type=int, nargs="+", default=list(STEPS), help="num_inference_steps to time")
+    parser.add_argument("--repeats", type=int, default=5, help="timed runs of each side per step count")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    positive(parser, "repeats", args.repeats)
+    if not 1 <= args.num_images <= 16:
+        parser.error(f"--num-images must be in [1, 16] (the app's range), got {args.num_images}")
+    if any(k < 1 for k in args.steps):
+        parser.error(f"--steps must be integers >= 1, got {args.steps}")
+    check_model(parser, args)  # last: a typo in another flag is reported even without the model
+    return args
+
+
+@contextmanager
+def serve(model: str, threads: int, log_path: Path) -> Iterator[tuple[str, float]]:
+    """`python app.py --model MODEL` on a free loopback port with `threads` torch threads; yields (url, seconds
+    from process start to the first HTTP 200); stops it with SIGTERM (the app's clean shutdown)."""
+    port = free_port()
+    env = app_env()
+    env["OMP_NUM_THREADS"] = str(threads)  # the app never sets torch's threads: it takes them from here
+    url = f"http://127.0.0.1:{port}/"
+    start = time.perf_counter()
+    with open(log_path, "w") as log:
+        process = subprocess.Popen([sys.executable, "app.py", "--model", model, "--host", "127.0.0.1", "--port",
+                                    str(port)], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   start_new_session=True)
+        try:
+            while True:
+                if process.poll() is not None:
+                    raise RuntimeError(f"app.py exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
+                try:
+                    with urllib.request.urlopen(url, timeout=5) as response:
+                        if response.status == 200:
+                            break
+                except (urllib.error.URLError, ConnectionError, TimeoutError):
+                    pass
+                if time.perf_counter() - start > STARTUP_TIMEOUT_S:
+                    raise RuntimeError(f"app.py did not answer on {url} in {STARTUP_TIMEOUT_S} s:\n"
+                                       f"{log_path.read_text()[-3000:]}")
+                time.sleep(0.2)
+            yield url, time.perf_counter() - start
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    threads = apply_threads(args)
+    import numpy as np
+    import torch
+    from gradio_client import Client
+    from PIL import Image
+
+    with tempfile.TemporaryDirectory(prefix="bench-streaming-") as scratch:
+        scratch = Path(scratch)
+        model = resolve_model(args, scratch)
+        pipe = load_pipeline(model)
+        T = pipe.scheduler.config.num_train_timesteps
+        steps = [3] if args.quick else args.steps
+        if any(k > T for k in steps):
+            print(f"error: --steps must be in [1, {T}] (the model's training steps), got {steps}", file=sys.stderr)
+            return 2
+        num_images = 2 if args.quick else args.num_images
+        repeats = 1 if args.quick else args.repeats
+        spacing = pipe.scheduler.config.timestep_spacing
+        request = dict(seed=args.seed, num_images=num_images, eta=1.0, timestep_spacing=spacing,
+                       variance="fixed_small")
+        result = new_result(
+            "streaming", f"seconds for {num_images} images: /sample end to end through gradio_client (app.py in a "
+            "subprocess) vs the pipeline alone in this process; alternating, medians",
+            args, {"model": args.model or ("(tiny random pipeline)" if args.quick else DEFAULT_MODEL), **request,
+                   "steps": steps, "repeats": repeats, "server_threads": threads, "pipeline_output_type": "pil",
+                   "warmup": "none (quick)" if args.quick else "one 2-step run of each side before timing"})
+
+        server_seconds: dict[int, list[float]] = {}
+
+        def app_run(client, k):
+            out = client.submit(**request, num_inference_steps=k, api_name="/sample").result(timeout=REQUEST_TIMEOUT_S)
+            server_seconds.setdefault(k, []).append(out[6]["seconds"])
+            return out
+
+        def pipeline_run(k):
+            return pipe(batch_size=num_images, generator=torch.Generator().manual_seed(args.seed),
+                        num_inference_steps=k, eta=1.0, output_type="pil").images
+
+        connect_start = time.perf_counter()
+        with serve(model, threads, scratch / "app.log") as (url, ready_s):
+            client = Client(url, verbose=False, download_files=str(scratch / "downloads"), analytics_enabled=False)
+            result["startup"] = {"server_ready_s": ready_s,
+                                 "client_connect_s": time.perf_counter() - connect_start - ready_s}
+            if not args.quick:  # warm-up: first calls allocate, pick kernels, open connections
+                app_run(client, min(2, T)), pipeline_run(min(2, T))
+            rows = []
+            for k in steps:
+                # The same work: the app's first image equals the pipeline's, pixel for pixel (same seed, threads).
+                out = app_run(client, k)
+                with Image.open(out[3][0]["image"]) as im:
+                    app_pixels = np.asarray(im.convert("L" if pipe.image_shape[0] == 1 else "RGB"), dtype=np.int16)
+                ref = np.asarray(pipeline_run(k)[0], dtype=np.int16)
+                max_diff = int(np.abs(app_pixels.reshape(ref.shape) - ref).max())
+                server_seconds.clear()
+                times = interleave({"pipeline": lambda: pipeline_run(k), "app": lambda: app_run(client, k)},
+                                   repeats=repeats)
+                summary = {name: summarize(ts) for name, ts in times.items()}
+                summary["app_server_loop"] = summarize(server_seconds[k])
+                case = {"num_inference_steps": k, "repeats": repeats, "max_abs_pixel_diff_app_vs_pipeline": max_diff,
+                        "seconds": summary,
+                        "ratio_app_vs_pipeline": ratio(summary["app"]["median_s"], summary["pipeline"]["median_s"]),
+                        "ratio_server_loop_vs_pipeline": ratio(summary["app_server_loop"]["median_s"],
+                                                               summary["pipeline"]["median_s"])}
+                result["results"].append(case)
+                result["ratios"][f"{k} steps app/pipeline"] = case["ratio_app_vs_pipeline"]
+                result["ratios"][f"{k} steps server loop/pipeline"] = case["ratio_server_loop_vs_pipeline"]
+                result["goals"].append(goal(f"{k} steps app/pipeline", case["ratio_app_vs_pipeline"], GOAL))
+                rows.append([k, repeats, summary["pipeline"]["median_s"], summary["app"]["median_s"],
+                             summary["app_server_loop"]["median_s"], case["ratio_app_vs_pipeline"],
+                             case["ratio_server_loop_vs_pipeline"], max_diff])
+
+    print(header(result))
+    print(f"{num_images} images, median seconds over alternating runs; app server: {threads} torch thread(s), "
+          f"ready in {result['startup']['server_ready_s']:.1f} s, client connected in "
+          f"{result['startup']['client_connect_s']:.1f} s (not in the ratios)")
+    print(format_table(["steps", "runs", "pipeline s", "app s", "app loop s", "app/pipeline", "loop/pipeline",
+                        "max |Δpixel|"], rows))
+    print("app loop = the app's own timing of its loop (summary 'seconds': sampling, recording every step, encoding "
+          "the streamed frames); app - loop = final GIF/grid/images, transport and download")
+    print("\n".join(goal_lines(result["goals"])))
+    print(f"wrote {write_result(result, args, 'streaming')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

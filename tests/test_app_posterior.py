@@ -1,0 +1,313 @@
+"""The two posterior tabs' API, as a `gradio_client` user sees it: `/posterior` (tractable vs exact vs model
+estimates of one reverse step) and `/exact_sample` (the exact sampler copies training digits, the model does
+not), against `python app.py` on a free loopback port with a tiny random 1×32×32 model; plus, in-process, the
+drawing input and a model of another shape."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from app_server import save_tiny_pipeline, serve_app
+from pipelines.data import load_mnist
+
+TIMEOUT_S = 300  # per request; generous for busy CI machines, never reached when things work
+T = 1000  # the tiny model's training steps
+POSTERIOR = dict(digit_index=0, t=300, seed=0, image=None)
+EXACT = dict(seed=0, num_images=2, num_inference_steps=3)
+ESTIMATES = ["tractable", "exact", "model"]
+
+
+@pytest.fixture(scope="module")
+def tiny_model_dir(tmp_path_factory):
+    return save_tiny_pipeline(tmp_path_factory.mktemp("tiny-ddpm") / "model")
+
+
+@pytest.fixture(scope="module")
+def client(tiny_model_dir, tmp_path_factory):
+    from gradio_client import Client
+
+    with serve_app(tiny_model_dir, log_path=tmp_path_factory.mktemp("log") / "app.log") as url:
+        yield Client(url, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def train_digits():
+    return load_mnist("train")
+
+
+def posterior(client, **overrides):
+    """/posterior → (x0, x_t, candidates, 3 estimate pictures, 3 estimate texts, answer, summary)."""
+    from gradio_client import handle_file
+
+    args = {**POSTERIOR, **overrides}
+    if args["image"] is not None:
+        args["image"] = handle_file(str(args["image"]))
+    return client.submit(**args, api_name="/posterior").result(timeout=TIMEOUT_S)
+
+
+def exact_sample(client, **overrides):
+    """/exact_sample → (exact gallery, model gallery, caption, summary)."""
+    return client.submit(**{**EXACT, **overrides}, api_name="/exact_sample").result(timeout=TIMEOUT_S)
+
+
+def pixels(path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image).copy()
+
+
+def digit_png(path, digit: torch.Tensor, invert: bool = False):
+    """A (1, 1, 32, 32) training digit saved as the 28×28 grayscale PNG it came from (MNIST's 2-pixel padding
+    removed); `invert` draws it dark on white, as a scan or a drawing would be."""
+    array = ((digit[0, 0, 2:30, 2:30].numpy() + 1) * 127.5).round().astype(np.uint8)
+    Image.fromarray(255 - array if invert else array, mode="L").save(path)
+    return path
+
+
+# ------------------------------------------------------------------------------------------------- API surface
+def test_the_endpoints_and_their_parameter_names(client):
+    api = client.view_api(print_info=False, return_format="dict")
+    named = api["named_endpoints"]
+    assert {"/posterior", "/exact_sample"} <= set(named)
+    assert set(named) == {"/sample", "/posterior", "/exact_sample"}  # gallery clicks, drawings, plots: private
+    assert api["unnamed_endpoints"] == {}
+    assert [p["parameter_name"] for p in named["/posterior"]["parameters"]] == ["digit_index", "t", "seed", "image"]
+    assert [p["parameter_name"] for p in named["/exact_sample"]["parameters"]] == [
+        "seed", "num_images", "num_inference_steps"]
+
+
+# ------------------------------------------------------------------------------------------------- /posterior
+def test_posterior_shows_three_estimates_with_consistent_distances_and_an_answer_in_numbers(client):
+    x0, xt, candidates, *views, tractable, exact, model, answer, summary = posterior(client, digit_index=7, t=300)
+    assert summary["source"] == "digit_index" and summary["digit_index"] == 7 and summary["t"] == 300
+    assert pixels(x0).shape == pixels(xt).shape and pixels(x0).shape[0] >= 32
+    assert not np.array_equal(pixels(x0), pixels(xt))  # x_t is the digit plus noise
+    assert len(views) == 3 and all(pixels(view).shape[1] > pixels(view).shape[0] for view in views)  # x_t-1 | x̂0
+    assert 1 <= len(candidates) <= 5
+    assert set(summary["estimates"]) == set(ESTIMATES)
+    d = summary["mean_distances"]
+    for a in ESTIMATES:
+        assert d[a][a] == 0
+        for b in ESTIMATES:
+            assert d[a][b] == pytest.approx(d[b][a]) and d[a][b] >= 0
+    for a in ESTIMATES:  # the triangle inequality: these are distances between the same three images
+        for b in ESTIMATES:
+            for c in ESTIMATES:
+                assert d[a][c] <= d[a][b] + d[b][c] + 1e-9
+    # At t = 300 the digit is still recognisable: the exact posterior finds it among the 4,500 and agrees with
+    # the tractable mean, which knows x0.
+    exact_posterior = summary["exact_posterior"]
+    assert exact_posterior["argmax_index"] == 7 and exact_posterior["source_index"] == 7
+    assert exact_posterior["max_weight"] > 0.99
+    assert d["exact"]["tractable"] < 1e-3
+    # Each estimate's text shows its formula, its input, its time and its distances, as in the JSON.
+    for name, text in zip(ESTIMATES, (tractable, exact, model)):
+        others = [other for other in ESTIMATES if other != name]
+        assert "needs" in text and "took" in text
+        assert all(f"{other} {d[name][other]:.3f}" in text for other in others), text
+    assert "x_0" in tractable and "4,500" in exact and "x_t only" in model
+    # The answer is computed from these numbers, not written in advance.
+    assert f"{d['model']['exact']:.3f}" in answer and f"t = {summary['t']}" in answer
+    assert "4,500" in answer
+
+
+def test_the_tractable_mean_is_close_to_x0_at_small_t_and_far_at_large_t(client):
+    small = posterior(client, digit_index=3, t=1)[-1]
+    large = posterior(client, digit_index=3, t=900)[-1]
+    # At t = 1 the step adds noise of norm √(1024 β̃_1) ≈ 0.3: μ̃ sits within that of x0 (a digit is ~30 from noise).
+    assert small["distance_to_x0"]["tractable"] < small["step_noise_norm"] * 2 < 1.0
+    assert large["distance_to_x0"]["tractable"] > 20 * small["distance_to_x0"]["tractable"]
+    assert large["exact_posterior"]["effective_n"] > 2  # at t = 900 the exact posterior still hesitates
+
+
+def test_same_seed_same_x_t_other_seed_other_x_t(client):
+    a, b, c = (posterior(client, digit_index=5, t=500, seed=s) for s in (11, 11, 12))
+    assert np.array_equal(pixels(a[1]), pixels(b[1])) and a[-1]["mean_distances"] == b[-1]["mean_distances"]
+    assert not np.array_equal(pixels(a[1]), pixels(c[1]))
+
+
+@pytest.mark.parametrize("invert", [False, True], ids=["light-on-dark", "dark-on-light"])
+def test_an_uploaded_digit_is_used_instead_of_digit_index(client, train_digits, tmp_path, invert):
+    images, _ = train_digits
+    path = digit_png(tmp_path / "digit.png", images[42:43], invert=invert)
+    summary = posterior(client, digit_index=0, t=50, image=path)[-1]
+    assert summary["source"] == "image" and "digit_index" not in summary
+    # The upload is training digit #42, pixel for pixel: the exact posterior names it, not digit_index 0.
+    assert summary["exact_posterior"]["source_index"] == 42 and summary["exact_posterior"]["argmax_index"] == 42
+
+
+def test_a_rgb_photo_of_any_size_is_accepted_as_a_digit(client, tmp_path):
+    photo = np.full((60, 45, 3), 250, np.uint8)
+    photo[10:50, 20:26] = (20, 30, 40)  # a dark "1" on white
+    Image.fromarray(photo).save(tmp_path / "one.jpg", quality=95)
+    out = posterior(client, t=10, image=tmp_path / "one.jpg")
+    assert out[-1]["source"] == "image" and len(out) == 11
+
+
+def _not_an_image(tmp_path):
+    path = tmp_path / "digit.png"
+    path.write_text("this is not a picture")
+    return path
+
+
+def _too_many_pixels(tmp_path):
+    path = tmp_path / "huge.png"
+    Image.new("L", (4000, 20)).save(path)  # a few kB of PNG, but 4000 pixels wide
+    return path
+
+
+def _too_many_bytes(tmp_path):
+    path = tmp_path / "noise.bmp"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (1000, 1000, 3), dtype=np.uint8)).save(path)
+    return path  # 3 MB of BMP, within the pixel limit
+
+
+def _tiny(tmp_path):
+    path = tmp_path / "dot.png"
+    Image.new("L", (3, 3)).save(path)
+    return path
+
+
+BAD_POSTERIOR = [
+    ("t", 0, r"t must be an integer in \[1, 999\]"),
+    ("t", T, r"t must be an integer in \[1, 999\]"),
+    ("t", 2.5, r"t must be an integer in \[1, 999\]"),
+    ("digit_index", -1, r"digit_index must be an integer in \[0, 4499\]"),
+    ("digit_index", 4500, r"digit_index must be an integer in \[0, 4499\]"),
+    ("digit_index", "3", r"digit_index must be an integer in \[0, 4499\]"),
+    ("seed", -1, r"seed must be an integer in \[0, 4294967295\]"),
+    ("image", _not_an_image, r"image must be an image file \(PNG, JPEG, WebP, BMP or GIF\); 'digit.png' is not one"),
+    ("image", _too_many_pixels, r"image must be from 8×8 to 1024×1024 pixels .*got 4000×20"),
+    ("image", _too_many_bytes, r"image must be at most 2 MiB, got 2\.9 MiB"),
+    ("image", _tiny, r"image must be from 8×8 .*got 3×3"),
+]
+
+
+@pytest.mark.parametrize("name, value, message", BAD_POSTERIOR,
+                         ids=[f"{n}={getattr(v, '__name__', repr(v))}" for n, v, _ in BAD_POSTERIOR])
+def test_a_bad_posterior_input_is_refused_by_name_and_the_next_request_succeeds(client, tmp_path, name, value,
+                                                                                  message):
+    from gradio_client.exceptions import AppError
+
+    if callable(value):
+        value = value(tmp_path)
+    with pytest.raises(AppError, match=rf"^{message}"):
+        posterior(client, **{name: value})
+    assert posterior(client, t=5)[-1]["t"] == 5
+
+
+# ------------------------------------------------------------------------------------------------- /exact_sample
+def test_the_exact_sampler_copies_training_digits_and_the_model_does_not(client, train_digits):
+    exact, model, caption, summary = exact_sample(client, seed=3, num_images=3, num_inference_steps=4)
+    assert summary["seed"] == 3 and summary["num_images"] == 3 and summary["num_inference_steps"] == 4
+    assert len(exact) == len(model) == 3
+    exact_d, model_d = summary["exact"]["nearest_distances"], summary["model"]["nearest_distances"]
+    assert len(exact_d) == len(model_d) == 3
+    assert all(d < 1e-3 for d in exact_d) and summary["exact"]["copies"] == 3  # every exact sample is a copy
+    assert all(d > 1.0 for d in model_d) and summary["model"]["copies"] == 0  # the model draws its own
+    # Each picture is "sample | nearest training digit": the exact one's two halves are the same digit.
+    images, _ = train_digits
+    for item, index in zip(exact, summary["exact"]["nearest_indices"]):
+        assert f"#{index}" in item["caption"] and "copy" in item["caption"]
+        picture = pixels(item["image"])
+        assert picture.shape[1] > picture.shape[0]  # two digits side by side
+    assert all(f"d = {d:.2f}" in item["caption"] for item, d in zip(model, model_d))
+    assert "3/3 samples are copies" in caption and "0/3 copies" in caption
+    assert f"median {np.median(model_d):.2f}" in caption
+
+
+def test_exact_sample_is_reproducible_from_its_seed(client):
+    a, b, c = (exact_sample(client, seed=s)[-1] for s in (21, 21, 22))
+    for kind in ("exact", "model"):
+        assert a[kind]["nearest_indices"] == b[kind]["nearest_indices"]
+        assert a[kind]["nearest_distances"] == b[kind]["nearest_distances"]
+    assert a["exact"]["nearest_indices"] != c["exact"]["nearest_indices"]
+
+
+BAD_EXACT = [
+    ("num_images", 0, r"num_images must be an integer in \[1, 16\]"),
+    ("num_images", 17, r"num_images must be an integer in \[1, 16\]"),
+    ("num_inference_steps", 0, r"num_inference_steps must be an integer in \[1, 1000\]"),
+    ("num_inference_steps", 1001, r"num_inference_steps must be an integer in \[1, 1000\]"),
+    ("seed", -1, r"seed must be an integer in \[0, 4294967295\]"),
+    ("seed", 1.5, r"seed must be an integer in \[0, 4294967295\]"),
+]
+
+
+@pytest.mark.parametrize("name, value, message", BAD_EXACT, ids=[f"{n}={v!r}" for n, v, _ in BAD_EXACT])
+def test_a_bad_exact_sample_input_is_refused_by_name_and_the_next_request_succeeds(client, name, value, message):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match=rf"^{message}"):
+        exact_sample(client, **{name: value})
+    assert len(exact_sample(client, num_images=1, num_inference_steps=1)[0]) == 1
+
+
+# ------------------------------------------------------------------------------------------------- in-process
+@pytest.fixture(scope="module")
+def app_module():
+    import app
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def tiny_context(app_module, tiny_model_dir, tmp_path_factory):
+    pipe = app_module.load_model(str(tiny_model_dir), device="cpu")
+    return app_module.AppContext(pipe=pipe, model_id="tiny",
+                                 store=app_module.RunStore(root=tmp_path_factory.mktemp("runs")))
+
+
+def test_a_drawn_digit_is_used_as_x0(app_module, tiny_context, train_digits):
+    """A drawing of training digit #42 (black ink on a transparent 280×280 canvas, as the sketchpad sends it)
+    becomes the image input, and the exact posterior recognises digit #42 in it."""
+    images, _ = train_digits
+    ink = ((images[42, 0, 2:30, 2:30].numpy() + 1) * 127.5).round().astype(np.uint8)
+    canvas = np.zeros((280, 280, 4), np.uint8)
+    canvas[..., 3] = np.kron(ink, np.ones((10, 10), np.uint8))  # each MNIST pixel a 10×10 block of ink
+    tab = app_module.PosteriorTab(tiny_context)
+    path = tab.use_drawing({"background": None, "layers": [], "composite": canvas})
+    with Image.open(path) as drawn:
+        assert drawn.size == (28, 28)
+    summary = tab.posterior(0, 20, 0, image=path)[-1]
+    assert summary["source"] == "image" and summary["exact_posterior"]["argmax_index"] == 42
+
+
+def test_an_empty_drawing_is_refused(app_module, tiny_context):
+    import gradio as gr
+
+    tab = app_module.PosteriorTab(tiny_context)
+    for sketch in (None, {"background": None, "layers": [], "composite": np.zeros((280, 280, 4), np.uint8)}):
+        with pytest.raises(gr.Error, match="sketch is empty: draw a digit first"):
+            tab.use_drawing(sketch)
+
+
+def test_a_model_of_another_shape_gets_a_clear_message_not_a_crash(app_module, tmp_path):
+    """An RGB 24×24 model: the app builds, both tabs say they need a 1-channel 32×32 MNIST model, and their
+    handlers refuse with that message."""
+    import gradio as gr
+
+    model = save_tiny_pipeline(tmp_path / "rgb", sample_size=24, channels=3)
+    pipe = app_module.load_model(str(model), device="cpu")
+    ctx = app_module.AppContext(pipe=pipe, model_id="rgb", store=app_module.RunStore(root=tmp_path / "runs"))
+    demo = app_module.build_demo(ctx)
+    notices = [block.value for block in demo.blocks.values()
+               if isinstance(block, gr.Markdown) and "needs a 1-channel 32×32 MNIST model" in (block.value or "")]
+    assert len(notices) == 2 and all("3×24×24" in notice for notice in notices)
+    with pytest.raises(gr.Error, match="needs a 1-channel 32×32 MNIST model.*3×24×24"):
+        app_module.PosteriorTab(ctx).posterior(0, 10, 0)
+    with pytest.raises(gr.Error, match="needs a 1-channel 32×32 MNIST model"):
+        app_module.ExactSamplerTab(ctx).exact_sample(0, 1, 1)
+
+
+def test_the_cost_plot_comes_from_the_benchmark_or_a_quick_measurement(app_module, tiny_context, monkeypatch,
+                                                                      tmp_path):
+    tab = app_module.ExactSamplerTab(tiny_context)
+    monkeypatch.setattr(app_module, "COST_BENCH_JSON", tmp_path / "missing.json")
+    monkeypatch.setattr(app_module, "QUICK_COST_SIZES", (100, 300))
+    monkeypatch.setattr(app_module, "QUICK_COST_REPEATS", 1)
+    figure, note = tab.cost_plot()
+    lines = figure.axes[0].get_lines()
+    assert [list(line.get_xdata()) for line in lines if line.get_marker() == "o"] == [[100, 300]]
+    assert "measured in this app" in note and "tiny" in note  # and the model's own line is drawn
+    assert any("model p_θ" in line.get_label() for line in lines)

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -24,6 +23,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere in the repo
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
 
 from pipelines.exact_posterior import DEFAULT_SIZES, measure_step_cost, plot_step_cost  # noqa: E402
 
@@ -32,26 +32,11 @@ DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
 
 def machine_info() -> dict:
-    """Where the numbers come from: they only compare with numbers from the same machine and thread count."""
-    cpu_model = platform.processor() or ""
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu_model = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu_model)
-    except OSError:
-        pass
-    affinity = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    return {
-        "platform": platform.platform(),
-        "cpu_model": cpu_model,
-        "cpu_count": os.cpu_count(),
-        "cpu_affinity": affinity,
-        "torch_version": torch.__version__,
-        "torch_threads": torch.get_num_threads(),
-        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
-        "python": platform.python_version(),
-        # Other processes share the cores: a high load average means wall times above the CPU times.
-        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
-    }
+    """bench/common.py's machine record plus the thread settings this benchmark runs under."""
+    from common import machine_info as common_machine_info
+
+    return {**common_machine_info(), "torch_version": torch.__version__, "torch_threads": torch.get_num_threads(),
+            "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
 
 
 def model_step_ms(model: str, repeats: int) -> float | None:

@@ -19,13 +19,9 @@ image is compared with the pipeline's (max pixel difference, recorded), so the t
 
 from __future__ import annotations
 
-import signal
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -38,11 +34,10 @@ from common import (  # noqa: E402
 )
 
 sys.path.insert(0, str(REPO / "tests"))
-from app_server import app_env, free_port  # noqa: E402  (the app tests' offline environment and free port)
+from app_server import serve_app  # noqa: E402  (the app tests' server runner, offline environment)
 
 STEPS = (10, 50)
 GOAL = 1.10
-STARTUP_TIMEOUT_S = 300
 REQUEST_TIMEOUT_S = 1800
 
 
@@ -64,40 +59,11 @@ def parse_args(argv=None):
 
 @contextmanager
 def serve(model: str, threads: int, log_path: Path) -> Iterator[tuple[str, float]]:
-    """`python app.py --model MODEL` on a free loopback port with `threads` torch threads; yields (url, seconds
-    from process start to the first HTTP 200); stops it with SIGTERM (the app's clean shutdown)."""
-    port = free_port()
-    env = app_env()
-    env["OMP_NUM_THREADS"] = str(threads)  # the app never sets torch's threads: it takes them from here
-    url = f"http://127.0.0.1:{port}/"
+    """`python app.py --model MODEL` on a free loopback port with `threads` torch threads (the app takes them from
+    OMP_NUM_THREADS); yields (url, seconds from process start to the first HTTP 200); stops it with SIGTERM."""
     start = time.perf_counter()
-    with open(log_path, "w") as log:
-        process = subprocess.Popen([sys.executable, "app.py", "--model", model, "--host", "127.0.0.1", "--port",
-                                    str(port)], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
-        try:
-            while True:
-                if process.poll() is not None:
-                    raise RuntimeError(f"app.py exited with {process.returncode}:\n{log_path.read_text()[-3000:]}")
-                try:
-                    with urllib.request.urlopen(url, timeout=5) as response:
-                        if response.status == 200:
-                            break
-                except (urllib.error.URLError, ConnectionError, TimeoutError):
-                    pass
-                if time.perf_counter() - start > STARTUP_TIMEOUT_S:
-                    raise RuntimeError(f"app.py did not answer on {url} in {STARTUP_TIMEOUT_S} s:\n"
-                                       f"{log_path.read_text()[-3000:]}")
-                time.sleep(0.2)
-            yield url, time.perf_counter() - start
-        finally:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+    with serve_app(model, log_path=log_path, env={"OMP_NUM_THREADS": str(threads)}) as url:
+        yield url, time.perf_counter() - start
 
 
 def main(argv=None) -> int:

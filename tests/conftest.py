@@ -46,3 +46,11 @@ def stock_ddpm_dir(tmp_path_factory, tiny_unet):
     path = tmp_path_factory.mktemp("stock-ddpm")
     DDPMPipeline(unet=tiny_unet, scheduler=DDPMScheduler(num_train_timesteps=1000)).save_pretrained(path)
     return path
+
+
+@pytest.fixture(scope="session")
+def app_model_dir(tmp_path_factory):
+    """The tiny 1×32×32 pipeline folder the app tests serve (MNIST-shaped, so every tab works)."""
+    from app_server import save_tiny_pipeline
+
+    return save_tiny_pipeline(tmp_path_factory.mktemp("tiny-ddpm") / "model")

@@ -19,13 +19,8 @@ PARAMETERS = ["seed", "num_images", "num_inference_steps", "eta", "timestep_spac
 
 
 @pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory):
-    return save_tiny_pipeline(tmp_path_factory.mktemp("tiny-ddpm") / "model")
-
-
-@pytest.fixture(scope="module")
-def app_url(tiny_model_dir, tmp_path_factory):
-    with serve_app(tiny_model_dir, log_path=tmp_path_factory.mktemp("log") / "app.log") as url:
+def app_url(app_model_dir, tmp_path_factory):
+    with serve_app(app_model_dir, log_path=tmp_path_factory.mktemp("log") / "app.log") as url:
         yield url
 
 
@@ -196,8 +191,8 @@ def test_the_app_adapts_to_rgb_models_and_shows_exactly_what_the_pipeline_draws(
     assert np.array_equal(np.stack(images), (expected * 255).round().astype(np.uint8))
 
 
-def test_scrubbing_shows_each_recorded_step(tmp_path, app_module, tiny_model_dir):
-    pipe = app_module.load_model(str(tiny_model_dir), device="cpu")
+def test_scrubbing_shows_each_recorded_step(tmp_path, app_module, app_model_dir):
+    pipe = app_module.load_model(str(app_model_dir), device="cpu")
     ctx = app_module.AppContext(pipe=pipe, model_id="tiny", store=app_module.RunStore(root=tmp_path / "runs"))
     tab = app_module.SampleTab(ctx)
     *_, final = tab.sample(seed=1, num_images=2, num_inference_steps=6, eta=0.0, timestep_spacing="trailing",

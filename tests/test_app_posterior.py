@@ -19,15 +19,10 @@ ESTIMATES = ["tractable", "exact", "model"]
 
 
 @pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory):
-    return save_tiny_pipeline(tmp_path_factory.mktemp("tiny-ddpm") / "model")
-
-
-@pytest.fixture(scope="module")
-def client(tiny_model_dir, tmp_path_factory):
+def client(app_model_dir, tmp_path_factory):
     from gradio_client import Client
 
-    with serve_app(tiny_model_dir, log_path=tmp_path_factory.mktemp("log") / "app.log") as url:
+    with serve_app(app_model_dir, log_path=tmp_path_factory.mktemp("log") / "app.log") as url:
         yield Client(url, verbose=False)
 
 
@@ -252,8 +247,8 @@ def app_module():
 
 
 @pytest.fixture(scope="module")
-def tiny_context(app_module, tiny_model_dir, tmp_path_factory):
-    pipe = app_module.load_model(str(tiny_model_dir), device="cpu")
+def tiny_context(app_module, app_model_dir, tmp_path_factory):
+    pipe = app_module.load_model(str(app_model_dir), device="cpu")
     return app_module.AppContext(pipe=pipe, model_id="tiny",
                                  store=app_module.RunStore(root=tmp_path_factory.mktemp("runs")))
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app_server import save_tiny_pipeline, serve_app
+from app_server import serve_app
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -38,9 +38,8 @@ WATCH_XT = """() => {
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
-    model = save_tiny_pipeline(tmp_path_factory.mktemp("tiny-ddpm") / "model")
-    with serve_app(model, log_path=tmp_path_factory.mktemp("log") / "app.log") as url:
+def app_url(app_model_dir, tmp_path_factory):
+    with serve_app(app_model_dir, log_path=tmp_path_factory.mktemp("log") / "app.log") as url:
         yield url
 
 

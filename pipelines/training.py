@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
@@ -210,6 +211,20 @@ def snr_weights(scheduler, timesteps: torch.Tensor, gamma: float, prediction_typ
     return clipped
 
 
+def _write_failure(error: Exception, folder: Path) -> str:
+    """Why a write failed, in words: torch.save reports a full disk only as "unexpected pos N vs M"."""
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        free = None
+    if free is not None and free < 2**20:
+        return f"No space left on device: {free} bytes free"
+    text = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {text[0] if text else error!r}"
+
+
 def _save_checkpoint(accelerator, output_dir: Path, step: int, ema, config: TrainConfig) -> None:
     """accelerate state + EMA to checkpoint-N.tmp, then one atomic rename to checkpoint-N."""
     final = output_dir / f"checkpoint-{step}"
@@ -227,10 +242,13 @@ def _save_checkpoint(accelerator, output_dir: Path, step: int, ema, config: Trai
             (tmp / "training_state.json").write_text(json.dumps({"global_step": step}))
             shutil.rmtree(final, ignore_errors=True)
             os.replace(tmp, final)
-    except OSError as error:
+    except (OSError, RuntimeError, SafetensorError) as error:
+        # A full disk is an OSError from Python's own writes, but a RuntimeError from torch.save ("unexpected pos")
+        # and a SafetensorError from safetensors: each is a failed checkpoint write, reported in one line.
+        cause = _write_failure(error, output_dir)  # before the cleanup frees the space it measures
         if accelerator.is_main_process:
             shutil.rmtree(tmp, ignore_errors=True)
-        raise TrainingError(f"could not write checkpoint {final} ({error.strerror or error}); "
+        raise TrainingError(f"could not write checkpoint {final} ({cause}); "
                             "the previous checkpoints are intact") from error
     accelerator.wait_for_everyone()
     if accelerator.is_main_process and config.checkpoints_total_limit:
@@ -397,7 +415,11 @@ def train(config: TrainConfig) -> Path:
             if config.logger != "none":
                 accelerator.log(logs, step=global_step)
             if global_step % config.checkpointing_steps == 0 or global_step == max_steps:
-                _save_checkpoint(accelerator, output_dir, global_step, ema, config)
+                try:
+                    _save_checkpoint(accelerator, output_dir, global_step, ema, config)
+                except TrainingError:
+                    progress.close()  # end the bar's line, so the error is a line of its own
+                    raise
             if accelerator.is_main_process and (global_step % config.save_images_steps == 0
                                                  or global_step == max_steps):
                 _sample_grid(_final_unet(accelerator, model, ema), noise_scheduler, config, global_step,
@@ -435,6 +457,9 @@ def _final_unet(accelerator, model, ema):
         return unet
     from diffusers import UNet2DModel
 
-    ema_unet = UNet2DModel.from_config(unet.config)
+    # Building a UNet draws its (discarded) initial weights from the global RNG, which also feeds the training noise:
+    # without the fork, a sample grid at a checkpoint step would make a run resumed from that checkpoint diverge.
+    with torch.random.fork_rng(devices=[]):
+        ema_unet = UNet2DModel.from_config(unet.config)
     ema.copy_to(ema_unet.parameters())
     return ema_unet.eval()

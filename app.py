@@ -77,7 +77,10 @@ MAX_SEED = 2**32 - 1  # fits a JavaScript number exactly, so the browser never r
 DEFAULT_ETA = 1.0
 VARIANCES = {"fixed_small": "β̃_t (posterior variance)", "fixed_large": "β_t"}
 
-MAX_STREAMED_FRAMES = 50  # frames sent to the browser per run; every step is still recorded
+# The live view sends a frame at most every FRAME_INTERVAL_S (and always the first step): each frame is two PNGs
+# encoded, cached and downloaded by every viewer, so a fast model streaming every step spends more time showing
+# than sampling. Every step is still recorded for the slider and the GIF.
+FRAME_INTERVAL_S = 0.25
 FILMSTRIP_FRAMES = 10
 GIF_MAX_FRAMES = 60
 SAMPLE_CONCURRENCY = 2  # /sample runs at once; more wait in the queue
@@ -85,7 +88,7 @@ UI_CONCURRENCY = 4  # scrubbing / finishing events at once
 QUEUE_MAX_SIZE = 32
 DELETE_CACHE = (600, 3600)  # gradio's cached files: every 10 min, delete those older than 1 h
 RUN_MAX_AGE_S = 3600  # our per-run folders (recorded steps, GIF, PNG): same age limit …
-RUN_MAX_BYTES = 1 << 30  # … and at most 1 GiB in all, oldest deleted first
+DEFAULT_MAX_TEMP_MB = 1024  # … and a size bound on all temporary files (half runs, half served files)
 
 # The two posterior tabs: the exact posterior runs over the mnist train digits, so they need an MNIST-shaped model.
 MNIST_SHAPE = (1, 32, 32)
@@ -168,15 +171,20 @@ class RunStore:
     """Per-run folders under gradio's cache folder, deleted by age and total size so they never pile up.
 
     Each /sample run writes its recorded steps, GIF and PNG into its own folder; folders of runs still in
-    progress are never deleted. Gradio copies the files it serves into its own cache, which `delete_cache`
-    cleans."""
+    progress are never deleted. Gradio copies every file it serves (each streamed frame, each result) into its
+    own cache and `delete_cache` removes them only by age; `served_by` (the Blocks app, set by build_demo) lets
+    `prune` bound their total size as well, so the temporary files of a busy server stay under
+    `max_bytes + max_served_bytes` whatever the traffic."""
 
-    def __init__(self, root: Path | None = None, max_age_s: float = RUN_MAX_AGE_S, max_bytes: int = RUN_MAX_BYTES):
+    def __init__(self, root: Path | None = None, max_age_s: float = RUN_MAX_AGE_S,
+                 max_bytes: int = DEFAULT_MAX_TEMP_MB << 19, max_served_bytes: int = DEFAULT_MAX_TEMP_MB << 19):
         base = Path(gr.utils.get_upload_folder()) / "ddpm-demo"
         self.root = root or base / f"runs-{os.getpid()}"
         self.root.mkdir(parents=True, exist_ok=True)
         self.max_age_s = max_age_s
         self.max_bytes = max_bytes
+        self.max_served_bytes = max_served_bytes
+        self.served_by: gr.Blocks | None = None
         self._active: set[Path] = set()
         self._lock = threading.Lock()
         if root is None:
@@ -216,6 +224,49 @@ class RunStore:
             if now - mtime > self.max_age_s or total > self.max_bytes:
                 shutil.rmtree(folder, ignore_errors=True)
                 total -= size
+        if self.served_by is not None:
+            prune_served_files(self.served_by, self.max_served_bytes, keep=self.root.parent)
+
+
+def prune_served_files(blocks: gr.Blocks, max_bytes: int, keep: Path) -> None:
+    """Delete the oldest files in gradio's cache until their total is at most `max_bytes`.
+
+    Gradio writes each image it sends (every streamed frame, every gallery image) into a folder of its own under
+    its cache, and tracks only some of them for its age-based `delete_cache`: so walk the cache itself. Never
+    deleted: the folder `keep` (the run store, bounded on its own) and the components' `keep_in_cache` files
+    (their initial values, e.g. the digit gallery). Oldest first: those are the files clients fetched long ago."""
+    cache = Path(gr.utils.get_upload_folder())
+    kept = set()
+    for component in blocks.blocks.values():
+        kept.update(os.path.realpath(path) for path in getattr(component, "keep_in_cache", ()))
+    files = []
+    try:
+        folders = [entry for entry in os.scandir(cache) if entry.is_dir(follow_symlinks=False)]
+    except OSError:
+        return
+    for folder in folders:
+        if os.path.realpath(folder.path) == os.path.realpath(keep):
+            continue
+        try:
+            for entry in os.scandir(folder.path):
+                stat = entry.stat(follow_symlinks=False)
+                if entry.is_file(follow_symlinks=False) and os.path.realpath(entry.path) not in kept:
+                    files.append((stat.st_mtime, stat.st_size, entry.path))
+        except OSError:
+            continue  # deleted by a concurrent prune
+    total = sum(size for _, size, _ in files)
+    if total <= max_bytes:
+        return
+    files.sort()
+    for _, size, path in files:
+        if total <= max_bytes:
+            break
+        try:
+            os.remove(path)
+            os.rmdir(os.path.dirname(path))  # the file's own folder, once empty
+        except OSError:
+            pass  # already gone, or the folder holds another file
+        total -= size
 
 
 def _remove_dead_siblings(base: Path, own: Path) -> None:
@@ -236,9 +287,19 @@ def _remove_dead_siblings(base: Path, own: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- input checks
+def short_repr(value, limit: int = 60) -> str:
+    """repr(value) for a message, cut to `limit` characters: a request can send a megabyte-long string or list,
+    and the error must stay one short line."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int past Python's 4300-digit repr limit
+        return f"an integer of {value.bit_length()} bits"
+    return text if len(text) <= limit else f"{text[:limit - 1]}… ({len(text):,} characters)"
+
+
 def check_int(name: str, value, low: int, high: int) -> int:
     """An integer (or an integral float, as JSON numbers arrive) in [low, high]; gr.Error naming `name` else."""
-    message = f"{name} must be an integer in [{low}, {high}], got {value!r}"
+    message = f"{name} must be an integer in [{low}, {high}], got {short_repr(value)}"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise gr.Error(message, print_exception=False)
     if not isinstance(value, numbers.Integral):
@@ -254,14 +315,15 @@ def check_float(name: str, value, low: float, high: float, meaning: str = "") ->
     """A finite number in [low, high]; gr.Error naming `name` else."""
     if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
             or not low <= value <= high):
-        raise gr.Error(f"{name} must be a number in [{low:g}, {high:g}]{meaning}, got {value!r}",
+        raise gr.Error(f"{name} must be a number in [{low:g}, {high:g}]{meaning}, got {short_repr(value)}",
                        print_exception=False)
     return float(value)
 
 
 def check_choice(name: str, value, choices) -> str:
     if not isinstance(value, str) or value not in choices:
-        raise gr.Error(f"{name} must be one of {', '.join(choices)}; got {value!r}", print_exception=False)
+        raise gr.Error(f"{name} must be one of {', '.join(choices)}; got {short_repr(value)}",
+                       print_exception=False)
     return value
 
 
@@ -271,15 +333,65 @@ def unchecked(component: gr.components.Component) -> gr.components.Component:
     or Radio's preprocess returns it unchanged anyway. Set on the instance: subclassing a component makes
     gradio write a .pyi file next to this one."""
     component.preprocess = lambda payload: payload
+    if getattr(component, "data_model", None) is not None:
+        component.data_model = _lenient_data_model(component.data_model)
     return component
 
 
-def open_upload(payload, name: str = "image"):
+class OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line (no usage block): `app.py: error: …`, exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def non_empty(value: str) -> str:
+    """An argparse type: the string as given, refused when blank (an empty --model would load the current folder,
+    an empty --host would listen on every interface). argparse prefixes the message with "argument --flag: "."""
+    if not value.strip():
+        raise argparse.ArgumentTypeError("must not be empty")
+    return value
+
+
+NOT_A_FILE = "not_a_file"  # the key in a payload's meta that carries what was sent instead of a file
+
+
+def _lenient_data_model(model):
+    """`model` (e.g. gr.Image's ImageData), but a value that does not fit it (a bare path string, a number, a
+    list) reaches the handler, marked, instead of failing gradio's validation with no message at all (the server
+    runs with show_error=False). Same fields and schema title, so the API description does not change."""
+    from pydantic import ConfigDict, ValidationError, model_validator
+
+    class Lenient(model):
+        model_config = ConfigDict(title=model.__name__)
+
+        @model_validator(mode="before")
+        @classmethod
+        def _mark_what_does_not_fit(cls, value):
+            try:
+                model.model_validate(value)
+            except ValidationError:
+                sent = f"{short_repr(value)} ({type(value).__name__})"
+                return {"meta": {"_type": "gradio.FileData", NOT_A_FILE: sent}}
+            return value
+
+    return Lenient
+
+
+def _inside(path: str, folders) -> bool:
+    """Whether `path`, links resolved, lies inside one of `folders` (nothing is read from the file itself)."""
+    real = Path(os.path.realpath(path))
+    return any(real.is_relative_to(os.path.realpath(folder)) for folder in folders)
+
+
+def open_upload(payload, name: str = "image", allowed_dirs=None):
     """An uploaded image as a decoded PIL image, or None when nothing was sent; gr.Error naming `name` else.
 
     The file's size, format and pixel dimensions are checked from its header (PIL opens lazily) before a pixel
     is decoded, so a non-image or an oversized image costs nothing. `payload` is what gradio hands an unchecked
-    gr.Image: a FileData (a path in gradio's cache, or a data: URL), a dict of its fields, or a path."""
+    gr.Image: a FileData (a path in gradio's cache, or a data: URL), a dict of its fields, or a path. A path is
+    opened only inside `allowed_dirs` (default: gradio's upload folder): an API caller can send any path, and
+    the server must not read (or say whether it has) files nobody uploaded."""
     from PIL import Image, UnidentifiedImageError
 
     if payload is None:
@@ -288,13 +400,20 @@ def open_upload(payload, name: str = "image"):
     formats = f"{', '.join(most)} or {last}"
     limit = f"{MAX_UPLOAD_BYTES / 2**20:g} MiB"
     if isinstance(payload, dict):
-        path, url, orig_name = payload.get("path"), payload.get("url"), payload.get("orig_name")
+        path, url, orig_name, meta = (payload.get(key) for key in ("path", "url", "orig_name", "meta"))
     elif isinstance(payload, (str, os.PathLike)):
-        path, url, orig_name = os.fspath(payload), None, None
+        path, url, orig_name, meta = os.fspath(payload), None, None, None
     else:
-        path, url, orig_name = (getattr(payload, key, None) for key in ("path", "url", "orig_name"))
-    shown = repr(orig_name or (Path(path).name if path else "the upload"))
+        path, url, orig_name, meta = (getattr(payload, key, None) for key in ("path", "url", "orig_name", "meta"))
+    if isinstance(meta, dict) and NOT_A_FILE in meta:
+        raise gr.Error(f"{name} must be an uploaded image file ({formats}), got {meta[NOT_A_FILE]}; with "
+                       "gradio_client, pass handle_file(path)", print_exception=False)
+    shown = short_repr(orig_name or (Path(path).name if path else "the upload"))
     if path:
+        folders = (gr.utils.get_upload_folder(),) if allowed_dirs is None else tuple(allowed_dirs)
+        if not _inside(path, folders):
+            raise gr.Error(f"{name} must be a file uploaded to this app (with gradio_client, pass "
+                           f"handle_file(path)); {shown} was not uploaded", print_exception=False)
         try:
             size = os.path.getsize(path)
         except OSError:
@@ -318,9 +437,13 @@ def open_upload(payload, name: str = "image"):
         except (binascii.Error, ValueError):
             raise gr.Error(f"{name} must be an image file ({formats}); got a malformed data URL",
                            print_exception=False) from None
+    elif isinstance(url, str) and url:
+        # Links are not fetched: the server would download whatever an API caller names (SSRF).
+        raise gr.Error(f"{name} must be an uploaded image file ({formats}); links are not fetched, got "
+                       f"{short_repr(url)}", print_exception=False)
     else:
-        raise gr.Error(f"{name} must be an image file ({formats}), got {type(payload).__name__}",
-                       print_exception=False)
+        raise gr.Error(f"{name} must be an uploaded image file ({formats}); got a value with neither a path nor "
+                       "a data: URL", print_exception=False)
     try:
         image = Image.open(source)  # lazy: reads the header only
     except (UnidentifiedImageError, OSError, ValueError):
@@ -526,7 +649,6 @@ class SampleTab:
         xt_steps = np.empty((num_steps, num_images, H, W, C), dtype=np.uint8)
         x0_steps = np.empty_like(xt_steps)
         scale = display_scale(xt_steps[0])
-        stride = math.ceil(num_steps / MAX_STREAMED_FRAMES)
         # A generator per request, seeded: concurrent requests never share random state.
         generator = torch.Generator().manual_seed(seed)
         skip = gr.skip()
@@ -536,13 +658,15 @@ class SampleTab:
             try:
                 steps = ctx.pipe.denoise(batch_size=num_images, generator=generator, timesteps=timesteps, eta=eta,
                                          variance_type=variance, progress=False)
-                first = True
+                first, last_frame = True, -math.inf
                 for step in steps:
                     k = step.index
                     xt_steps[k] = to_uint8(step.sample, model_space=True)
                     x0_steps[k] = to_uint8(step.pred_original_sample, model_space=True)
                     progress((k + 1, num_steps), desc=step_label(k + 1, num_steps, *chain[k]), unit="steps")
-                    if k % stride == 0 and k < num_steps - 1:
+                    now = time.perf_counter()
+                    if now - last_frame >= FRAME_INTERVAL_S and k < num_steps - 1:
+                        last_frame = now
                         # The first frame clears the previous run's results; later ones leave them alone.
                         done = None if first else skip
                         yield (grid_uint8(xt_steps[k], scale=scale), grid_uint8(x0_steps[k], scale=scale),
@@ -777,7 +901,8 @@ class PosteriorTab:
         digit_index = check_int("digit_index", digit_index, 0, len(images) - 1)
         t = check_int("t", t, 1, T - 1)
         seed = check_int("seed", seed, 0, MAX_SEED)
-        upload = open_upload(image, "image")
+        # Uploads live in gradio's upload folder; drawings (use_drawing) in this app's run store.
+        upload = open_upload(image, "image", allowed_dirs=(gr.utils.get_upload_folder(), ctx.store.root))
         if upload is None:
             x0 = images[digit_index:digit_index + 1]
             source = {"source": "digit_index", "digit_index": digit_index, "label": int(labels[digit_index])}
@@ -1008,8 +1133,10 @@ TABS: list[type] = [SampleTab, PosteriorTab, ExactSamplerTab]
 
 
 # ---------------------------------------------------------------------------------------------- app
-def build_demo(ctx: AppContext, tabs: list[type] | None = None) -> gr.Blocks:
-    """The Blocks app: a header, then one tab per class in `tabs` (default TABS), queued."""
+def build_demo(ctx: AppContext, tabs: list[type] | None = None, queue_max_size: int = QUEUE_MAX_SIZE) -> gr.Blocks:
+    """The Blocks app: a header, then one tab per class in `tabs` (default TABS), queued: at most
+    `queue_max_size` requests wait; more are refused at once (gradio's "queue is full", which the browser shows as
+    "this application is currently busy")."""
     C, H, W = ctx.pipe.image_shape
     with gr.Blocks(title="DDPM, step by step", analytics_enabled=False, delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(
@@ -1025,21 +1152,41 @@ def build_demo(ctx: AppContext, tabs: list[type] | None = None) -> gr.Blocks:
                 with gr.Tab(tab.title) as block:
                     tab.block = block  # a tab may wire its own select event (e.g. draw a plot when opened)
                     tab.layout()
-    demo.queue(max_size=QUEUE_MAX_SIZE, default_concurrency_limit=1)
+    demo.queue(max_size=queue_max_size, default_concurrency_limit=1)
+    ctx.store.served_by = demo
     return demo
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="DDPM demo: watch every denoising step.")
-    parser.add_argument("--model", default=os.environ.get("DDPM_MODEL", DEFAULT_MODEL),
+    parser = OneLineParser(prog="app.py", description="DDPM demo: watch every denoising step.")
+    parser.add_argument("--model", default=os.environ.get("DDPM_MODEL", DEFAULT_MODEL), type=non_empty,
                         help=f"model folder or Hub repo id (env DDPM_MODEL; default {DEFAULT_MODEL})")
     parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", DEFAULT_HOST),
+                        type=non_empty,
                         help=f"address to listen on (env GRADIO_SERVER_NAME; default {DEFAULT_HOST})")
     parser.add_argument("--port", type=int, default=None,
                         help=f"port (env GRADIO_SERVER_PORT; default {DEFAULT_PORT})")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                         help="where the UNet runs (auto: cuda when available)")
+    parser.add_argument("--queue-max-size", type=int, default=None,
+                        help=f"requests that may wait; more are refused as busy (env DDPM_QUEUE_MAX_SIZE; default "
+                             f"{QUEUE_MAX_SIZE})")
+    parser.add_argument("--max-temp-mb", type=int, default=None,
+                        help="size bound on the temporary files (recorded runs and served images), oldest deleted "
+                             f"first (env DDPM_MAX_TEMP_MB; default {DEFAULT_MAX_TEMP_MB})")
     args = parser.parse_args(argv)
+    for flag, env, default, low, high in (("queue_max_size", "DDPM_QUEUE_MAX_SIZE", QUEUE_MAX_SIZE, 1, 10_000),
+                                          ("max_temp_mb", "DDPM_MAX_TEMP_MB", DEFAULT_MAX_TEMP_MB, 1, 1 << 20)):
+        option = "--" + flag.replace("_", "-")
+        if getattr(args, flag) is None:
+            value = os.environ.get(env, str(default))
+            try:
+                setattr(args, flag, int(value))
+            except ValueError:
+                parser.error(f"{env} must be an integer in [{low}, {high}], got {value!r}")
+            option = env
+        if not low <= getattr(args, flag) <= high:
+            parser.error(f"{option} must be in [{low}, {high}], got {getattr(args, flag)}")
     if args.port is None:
         env_port = os.environ.get("GRADIO_SERVER_PORT", str(DEFAULT_PORT))
         try:
@@ -1062,7 +1209,9 @@ def main(argv: list[str] | None = None) -> None:
     except ModelError as exc:
         print(f"app.py: error: --model {args.model}: {exc}", file=sys.stderr)
         sys.exit(2)
-    demo = build_demo(AppContext(pipe=pipe, model_id=args.model))
+    half = args.max_temp_mb << 19  # MB / 2, in bytes
+    store = RunStore(max_bytes=half, max_served_bytes=half)
+    demo = build_demo(AppContext(pipe=pipe, model_id=args.model, store=store), queue_max_size=args.queue_max_size)
     # SIGTERM (docker, Spaces, CI) shuts down like Ctrl-C: the server closes and the run folders are removed.
     signal.signal(signal.SIGTERM, _interrupt)
     try:

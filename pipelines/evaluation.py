@@ -671,7 +671,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(f"model {args.model!r} is not a folder (nor a Hub id of the form owner/name)")
     if args.judge is not None and not Path(args.judge).is_dir():
         return _fail(f"judge {args.judge!r} is not a folder")
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    # None (no flag) is the default device; an empty --device "" is a mistake, refused below like any bad name
+    device = args.device if args.device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(device)
     except RuntimeError as error:

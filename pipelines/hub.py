@@ -216,6 +216,7 @@ def _check_layout(files: Iterable[str], read_json: Callable[[str], dict], source
                            "a file can run arbitrary code. Convert them to safetensors first (load once where you "
                            "trust the file, then save_pretrained(..., safe_serialization=True))")
         raise HubError(f"{source} has no UNet weights: {WEIGHTS} is missing")
+    _check_scheduler_config(read_json("scheduler/scheduler_config.json"), source)
     config = read_json("unet/config.json")
     if config.get("_class_name", "UNet2DModel") != "UNet2DModel":
         raise HubError(f"{source}: unet/config.json is a {config.get('_class_name')}, not a UNet2DModel")
@@ -223,6 +224,20 @@ def _check_layout(files: Iterable[str], read_json: Callable[[str], dict], source
         raise HubError(f"{source}: the UNet outputs {config.get('out_channels')} channels for "
                        f"{config.get('in_channels')} in; learned-variance models are not supported")
     return config
+
+
+def _check_scheduler_config(config: dict, source: str) -> None:
+    """HubError naming the setting unless the scheduler config builds a PosteriorDDPMScheduler (its checks name the
+    key and the allowed values; diffusers' own schedulers fail later, deep in torch, on e.g. a negative step count)."""
+    import inspect
+
+    from .scheduling_ddpm_posterior import PosteriorDDPMScheduler
+
+    accepted = inspect.signature(PosteriorDDPMScheduler.__init__).parameters
+    try:
+        PosteriorDDPMScheduler(**{k: v for k, v in config.items() if k in accepted and k != "self"})
+    except (ValueError, TypeError, RuntimeError) as error:
+        raise HubError(f"{source}: scheduler/scheduler_config.json: {_first_line(error)}") from None
 
 
 def _read_local_json(folder: Path) -> Callable[[str], dict]:
@@ -279,6 +294,8 @@ def load_pipeline(path_or_repo_id: str | os.PathLike, **kwargs):
     from huggingface_hub import constants, try_to_load_from_cache
 
     target = os.fspath(path_or_repo_id)
+    if not target.strip():  # Path("") is the current folder: never load that by accident
+        raise HubError(f"model must be a model folder or a Hub repo id (USER/NAME), got {target!r}")
     local = Path(target)
     if local.exists():
         check_model_folder(local)
@@ -310,7 +327,8 @@ def load_pipeline(path_or_repo_id: str | os.PathLike, **kwargs):
 
             if isinstance(error, (HfHubHTTPError, OfflineModeIsEnabled, HubError)):
                 raise
-            raise HubError(f"could not load {target!r}: {_redact(_first_line(error), token)}") from None
+            text = _redact(_first_line(error), token)  # our loader's messages already start with the path
+            raise HubError(text if text.startswith(target) else f"could not load {target!r}: {text}") from None
 
 
 # ---- the model card -------------------------------------------------------------------------------------------
@@ -754,8 +772,15 @@ def _describe(pipe) -> str:
             f"{config.prediction_type} prediction")
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse, but a bad command line is one line (no usage block), exit status 2; subcommands inherit it."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m pipelines.hub", description=__doc__.split("\n\n")[0])
+    p = _OneLineParser(prog="python -m pipelines.hub", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
     push = sub.add_parser("push", help="push a model folder with a generated model card")
     push.add_argument("model_dir")
@@ -788,6 +813,9 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "card":
             print(f"wrote {write_model_card(args.model_dir, args.repo_id, force=args.force)}")
         elif args.command == "check":
+            from diffusers.utils import logging as diffusers_logging
+
+            diffusers_logging.disable_progress_bar()  # its "Loading pipeline components" bar would precede an error
             pipe = load_pipeline(args.model, **({"token": args.token} if args.token else {}))
             print(f"ok: {args.model}: {_describe(pipe)}")
         else:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+import re
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -49,6 +51,31 @@ def check_batch_size(batch_size) -> int:
     if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or not 1 <= batch_size <= MAX_BATCH_SIZE:
         raise ValueError(f"batch_size must be an integer in [1, {MAX_BATCH_SIZE}], got {batch_size!r}")
     return int(batch_size)
+
+
+def check_generator(generator, batch_size: int):
+    """None, a torch.Generator, or a list of them (one per image, or a single one); ValueError otherwise."""
+    if generator is None or isinstance(generator, torch.Generator):
+        return generator
+    if (isinstance(generator, list) and len(generator) in (1, batch_size)
+            and all(isinstance(g, torch.Generator) for g in generator)):
+        return generator
+    raise ValueError(f"generator must be a torch.Generator or a list of {batch_size} (batch_size) of them, got "
+                     f"{generator!r}")
+
+
+def _root_cause(error: BaseException) -> str:
+    """The innermost error's first line (diffusers wraps safetensors' own, precise message twice)."""
+    while error.__cause__ is not None or error.__context__ is not None:
+        error = error.__cause__ or error.__context__
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _shape(text: str) -> str:
+    """"torch.Size([8, 1, 3, 3])" → "(8, 1, 3, 3)"."""
+    inner = re.fullmatch(r"torch\.Size\(\[(.*)\]\)", text.strip())
+    return f"({inner.group(1)})" if inner else text
 
 
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:
@@ -93,15 +120,37 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
         if kwargs.get("trust_remote_code"):
             raise ValueError("trust_remote_code is not supported: this project never runs remote code")
         kwargs.pop("custom_pipeline", None)
+        path = pretrained_model_name_or_path
+        if not isinstance(path, (str, os.PathLike)) or not os.fspath(path).strip():
+            # "" would be the current folder to os.path and a malformed repo id to huggingface_hub
+            raise ValueError(f"pretrained_model_name_or_path must be a model folder or a Hub repo id (USER/NAME), "
+                             f"got {path!r}")
+        if os.path.isdir(path) and "subfolder" not in kwargs and "variant" not in kwargs:
+            from .hub import check_model_folder
+
+            # What a DDPM folder is (a UNet2DModel and a DDPM-family scheduler with valid settings, safetensors
+            # weights), checked before diffusers loads whatever model_index.json names.
+            check_model_folder(path)
         try:
-            return super().from_pretrained(pretrained_model_name_or_path, use_safetensors=True, **kwargs)
+            return super().from_pretrained(path, use_safetensors=True, **kwargs)
         except OSError as error:
+            if "Unable to load weights from checkpoint file" in str(error):
+                # The file is there but is not safetensors (corrupt, truncated, or another format renamed)
+                raise OSError(f"{path}: the UNet weights are not a valid safetensors file (corrupt or truncated?): "
+                              f"{_root_cause(error)}") from error
             # diffusers says only that a .safetensors file is missing; say why a .bin next to it is not used
             if "safetensors" not in str(error):
                 raise
-            raise OSError(f"{pretrained_model_name_or_path}: no safetensors weights. This project never loads "
+            raise OSError(f"{path}: no safetensors weights. This project never loads "
                           "pickle weights (.bin): unpickling a file can run arbitrary code. Convert them to "
                           "safetensors first.") from error
+        except ValueError as error:
+            mismatch = re.search(r"because (\S+) expected shape (.+?), but got (.+?)\.(\s|$)", str(error))
+            if mismatch is None:
+                raise
+            name, expected, found = mismatch.group(1, 2, 3)
+            raise ValueError(f"{path}: unet/config.json does not match the weights: {name} should have shape "
+                             f"{_shape(expected)} by the config, the safetensors file has {_shape(found)}") from error
 
     def save_pretrained(self, save_directory, safe_serialization: bool = True, **kwargs) -> None:
         """Write a stock diffusers DDPM folder (DDPMPipeline + DDPMScheduler config, safetensors weights), which
@@ -132,6 +181,7 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
         DDPMPipeline, so one generator gives the same images in both.
         """
         batch_size = check_batch_size(batch_size)
+        generator = check_generator(generator, batch_size)
         if timesteps is not None:
             num_inference_steps = None
         plan = self.scheduler.timestep_plan(num_inference_steps=num_inference_steps, timesteps=timesteps).tolist()

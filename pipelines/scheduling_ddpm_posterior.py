@@ -349,6 +349,9 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
         variance_type: overrides the config's for this call only (e.g. "fixed_large" for σ_t² = β_t).
         """
         eta, variance_type = self.check_sampling_args(eta, variance_type)
+        for name, value in (("model_output", model_output), ("sample", sample)):
+            if not isinstance(value, torch.Tensor):
+                raise ValueError(f"{name} must be a torch.Tensor of shape (B, C, H, W), got {type(value).__name__}")
         t = self._check_t(timestep, "timestep")
         if not isinstance(t, int):
             raise ValueError("timestep must be a single integer for step()")

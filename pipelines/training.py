@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -131,6 +132,14 @@ class TrainConfig:
                                 f"(--ddpm_num_steps), got {self.num_inference_steps}")
         if any((not isinstance(c, int)) or c < 1 for c in self.block_out_channels):
             raise TrainingError(f"--block_out_channels must be positive integers, got {self.block_out_channels!r}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise TrainingError(f"--seed must be an integer in [0, {2**32 - 1}], got {self.seed!r}")
+        # An empty path is not "no path": --output_dir "" would train (and prune checkpoints) in the current
+        # folder, and an empty --train_data_dir / --dataset_name would silently fall back to MNIST.
+        for name in ("output_dir", "train_data_dir", "dataset_name"):
+            value = getattr(self, name)
+            if value is not None and not str(value).strip():
+                raise TrainingError(f"--{name} must not be empty")
         if self.push_to_hub and not self.hub_model_id:
             raise TrainingError("--push_to_hub needs --hub_model_id USER/NAME")
 
@@ -223,6 +232,15 @@ def _write_failure(error: Exception, folder: Path) -> str:
         return f"No space left on device: {free} bytes free"
     text = str(error).strip().splitlines()
     return f"{type(error).__name__}: {text[0] if text else error!r}"
+
+
+@contextmanager
+def _writing(what: str, folder: Path):
+    """A failed write of `what` (a full disk, a read-only folder) as one TrainingError line."""
+    try:
+        yield
+    except (OSError, RuntimeError, SafetensorError) as error:
+        raise TrainingError(f"could not write {what} ({_write_failure(error, folder)})") from error
 
 
 def _save_checkpoint(accelerator, output_dir: Path, step: int, ema, config: TrainConfig) -> None:
@@ -414,16 +432,17 @@ def train(config: TrainConfig) -> Path:
             progress.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{logs['lr']:.2e}")
             if config.logger != "none":
                 accelerator.log(logs, step=global_step)
-            if global_step % config.checkpointing_steps == 0 or global_step == max_steps:
-                try:
+            try:
+                if global_step % config.checkpointing_steps == 0 or global_step == max_steps:
                     _save_checkpoint(accelerator, output_dir, global_step, ema, config)
-                except TrainingError:
-                    progress.close()  # end the bar's line, so the error is a line of its own
-                    raise
-            if accelerator.is_main_process and (global_step % config.save_images_steps == 0
-                                                 or global_step == max_steps):
-                _sample_grid(_final_unet(accelerator, model, ema), noise_scheduler, config, global_step,
-                             output_dir, accelerator)
+                if accelerator.is_main_process and (global_step % config.save_images_steps == 0
+                                                     or global_step == max_steps):
+                    with _writing(f"the sample grid of step {global_step} in {output_dir / 'samples'}", output_dir):
+                        _sample_grid(_final_unet(accelerator, model, ema), noise_scheduler, config, global_step,
+                                     output_dir, accelerator)
+            except TrainingError:
+                progress.close()  # end the bar's line, so the error is a line of its own
+                raise
             if global_step >= max_steps:
                 break
         epoch += 1
@@ -432,7 +451,9 @@ def train(config: TrainConfig) -> Path:
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         pipe = _make_pipeline(_final_unet(accelerator, model, ema), noise_scheduler)
-        pipe.save_pretrained(str(output_dir))
+        with _writing(f"the trained pipeline to {output_dir} (checkpoint-{global_step} holds the training state: "
+                      "free some space and resume with --resume_from_checkpoint latest)", output_dir):
+            pipe.save_pretrained(str(output_dir))
         elapsed = time.time() - start
         summary = {"global_step": global_step, "images_seen_this_run": images_seen,
                    "seconds_this_run": round(elapsed, 1), "num_processes": accelerator.num_processes,

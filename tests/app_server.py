@@ -30,6 +30,12 @@ def save_tiny_pipeline(path: Path, sample_size: int = 32, channels: int = 1, see
     return path
 
 
+class ServedApp(str):
+    """The app's URL, plus the server process's pid (for tests that watch its memory)."""
+
+    pid: int
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -53,7 +59,8 @@ def run_app(*args: str, timeout: float = STARTUP_TIMEOUT_S) -> subprocess.Comple
 
 
 @contextmanager
-def serve_app(model: Path | str, *args: str, log_path: Path | None = None, env: dict | None = None) -> Iterator[str]:
+def serve_app(model: Path | str, *args: str, log_path: Path | None = None,
+              env: dict | None = None) -> Iterator[ServedApp]:
     """Start `python app.py --model MODEL` on a free loopback port; yield its URL once it answers; stop it.
 
     The server's output goes to `log_path` (a temp file by default) and is included in the error if it fails
@@ -65,7 +72,8 @@ def serve_app(model: Path | str, *args: str, log_path: Path | None = None, env: 
         [sys.executable, "app.py", "--model", str(model), "--host", "127.0.0.1", "--port", str(port), *args],
         cwd=REPO, env={**app_env(), **(env or {})}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
-    url = f"http://127.0.0.1:{port}/"
+    url = ServedApp(f"http://127.0.0.1:{port}/")
+    url.pid = process.pid
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while True:

@@ -78,8 +78,9 @@ def test_a_12_step_request_streams_its_steps(client):
     job = client.submit(**{**GOOD, "num_images": 2, "num_inference_steps": 12}, api_name="/sample")
     updates = list(job)
     labels = [update[2] for update in updates]
-    streamed = [label for label in labels if not label.startswith("step 12 / 12")]
-    assert len(streamed) >= 2, labels
+    # The live view shows the first step at once, then at most a few frames a second (the tiny model is faster
+    # than that), then the last step with the results.
+    assert labels[0].startswith("step 1 / 12") and labels[-1].startswith("step 12 / 12"), labels
     steps = [int(label.split()[1]) for label in labels]
     assert steps == sorted(steps) and steps[-1] == 12  # in order, ending with the last step
     assert all(" t = " in label for label in labels)

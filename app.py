@@ -77,12 +77,14 @@ MAX_SEED = 2**32 - 1  # fits a JavaScript number exactly, so the browser never r
 DEFAULT_ETA = 1.0
 VARIANCES = {"fixed_small": "β̃_t (posterior variance)", "fixed_large": "β_t"}
 
-# The live view sends a frame at most every FRAME_INTERVAL_S (and always the first step): each frame is two PNGs
-# encoded, cached and downloaded by every viewer, so a fast model streaming every step spends more time showing
-# than sampling. Every step is still recorded for the slider and the GIF.
+# The live view sends a frame at most every FRAME_INTERVAL_S (and always the first step), and only while the
+# frames so far cost at most FRAME_BUDGET of the run's time: each frame is two PNGs encoded, cached and sent to
+# every viewer, so a fast model streaming every step spends more time showing than sampling
+# (bench/bench_streaming.py). Every step is still recorded for the slider and the GIF.
 FRAME_INTERVAL_S = 0.25
+FRAME_BUDGET = 0.05
 FILMSTRIP_FRAMES = 10
-GIF_MAX_FRAMES = 60
+GIF_MAX_FRAMES = 30  # evenly spaced; noisy frames compress badly (16 images × 60 frames: ~5 MB)
 SAMPLE_CONCURRENCY = 2  # /sample runs at once; more wait in the queue
 UI_CONCURRENCY = 4  # scrubbing / finishing events at once
 QUEUE_MAX_SIZE = 32
@@ -658,20 +660,24 @@ class SampleTab:
             try:
                 steps = ctx.pipe.denoise(batch_size=num_images, generator=generator, timesteps=timesteps, eta=eta,
                                          variance_type=variance, progress=False)
-                first, last_frame = True, -math.inf
+                first, last_frame, frame_seconds = True, -math.inf, 0.0
                 for step in steps:
                     k = step.index
                     xt_steps[k] = to_uint8(step.sample, model_space=True)
                     x0_steps[k] = to_uint8(step.pred_original_sample, model_space=True)
                     progress((k + 1, num_steps), desc=step_label(k + 1, num_steps, *chain[k]), unit="steps")
                     now = time.perf_counter()
-                    if now - last_frame >= FRAME_INTERVAL_S and k < num_steps - 1:
+                    if (k < num_steps - 1 and now - last_frame >= FRAME_INTERVAL_S
+                            and (first or frame_seconds <= FRAME_BUDGET * (now - start))):
                         last_frame = now
                         # The first frame clears the previous run's results; later ones leave them alone.
                         done = None if first else skip
                         yield (grid_uint8(xt_steps[k], scale=scale), grid_uint8(x0_steps[k], scale=scale),
                                step_label(k + 1, num_steps, *chain[k]), done, done, done, done, None if first else skip)
                         first = False
+                        # what the frame cost this run: encoding, caching and sending happen before the generator
+                        # resumes
+                        frame_seconds += time.perf_counter() - now
             except ValueError as exc:  # the pipeline's own checks, e.g. a scheduler that refuses a plan
                 raise gr.Error(str(exc), print_exception=False) from None
             seconds = time.perf_counter() - start

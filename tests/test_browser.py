@@ -69,7 +69,8 @@ def test_sample_streams_steps_then_the_slider_scrubs_them(page, app_url):
     page.on("request", lambda request: requests.append(request.url))
     page.goto(app_url)
     page.wait_for_selector("#sample-button")
-    set_slider(page, "num-steps", 30)
+    # 1000 steps: long enough for the live view (a few frames a second, at most 5 % of the run) to show several
+    set_slider(page, "num-steps", 1000)
     set_slider(page, "num-images", 4)
     page.evaluate(WATCH_XT)
 
@@ -81,14 +82,14 @@ def test_sample_streams_steps_then_the_slider_scrubs_them(page, app_url):
     assert len(while_running) >= 3, seen  # x_t appeared and then changed at least twice before the run ended
     page.wait_for_function("() => document.querySelectorAll('#final-images img').length === 4")
 
-    # The finish event enables the slider over the run's 30 steps; moving it shows that step's x_t.
+    # The finish event enables the slider over the run's 1000 steps; moving it shows that step's x_t.
     slider = page.locator("#step-slider input[type=range]")
     page.wait_for_function("() => { const s = document.querySelector('#step-slider input[type=range]');"
-                           " return s && !s.disabled && s.max === '30'; }")
+                           " return s && !s.disabled && s.max === '1000'; }")
     final_src = page.locator("#xt-image img").get_attribute("src")
     slider.fill("5")
     page.wait_for_function(f"() => document.querySelector('#xt-image img').src !== {final_src!r}")
-    page.wait_for_function("() => document.querySelector('#status textarea').value.startsWith('step 5 / 30')")
+    page.wait_for_function("() => document.querySelector('#status textarea').value.startsWith('step 5 / 1000')")
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "browser-sample.png"), full_page=True)

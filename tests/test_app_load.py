@@ -137,7 +137,9 @@ def test_50_requests_leave_memory_and_temporary_files_bounded(app_model_dir, tmp
     assert rss_end - rss_start < 200, f"resident memory grew {rss_end - rss_start:.0f} MB over 50 requests"
     # Without the bound, 50 runs would leave far more than the budget …
     assert 50 * one_run > 5 * budget_mb * 2**20, f"runs too small to test the bound: {one_run} B per run"
-    # … with it, the temporary files never exceed the budget plus the one run that was just served.
+    # … with it, the temporary files never exceed the budget plus the run just served (pruning happens as a run
+    # starts), whose size varies from run to run (GIF compressibility, frames sent): allow twice the first one's.
+    # Unbounded, 50 runs would leave ~50 × one_run.
     peak_bytes = max(size for size, _ in sizes)
-    assert peak_bytes <= budget_mb * 2**20 + one_run, (peak_bytes, budget_mb, one_run)
+    assert peak_bytes <= budget_mb * 2**20 + 2 * one_run, (peak_bytes, budget_mb, one_run)
     assert len(served[3]) == 2

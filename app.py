@@ -23,6 +23,7 @@ os.environ.setdefault("DIFFUSERS_NO_ADVISORY_WARNINGS", "1")
 
 import argparse
 import atexit
+import heapq
 import json
 import math
 import numbers
@@ -174,7 +175,7 @@ class RunStore:
 
     Each /sample run writes its recorded steps, GIF and PNG into its own folder; folders of runs still in
     progress are never deleted. Gradio copies every file it serves (each streamed frame, each result) into its
-    own cache and `delete_cache` removes them only by age; `served_by` (the Blocks app, set by build_demo) lets
+    own cache and `delete_cache` removes them only by age; `served` (a ServedFiles, set by build_demo) lets
     `prune` bound their total size as well, so the temporary files of a busy server stay under
     `max_bytes + max_served_bytes` whatever the traffic."""
 
@@ -186,7 +187,7 @@ class RunStore:
         self.max_age_s = max_age_s
         self.max_bytes = max_bytes
         self.max_served_bytes = max_served_bytes
-        self.served_by: gr.Blocks | None = None
+        self.served: ServedFiles | None = None  # set by build_demo
         self._active: set[Path] = set()
         self._lock = threading.Lock()
         if root is None:
@@ -226,49 +227,106 @@ class RunStore:
             if now - mtime > self.max_age_s or total > self.max_bytes:
                 shutil.rmtree(folder, ignore_errors=True)
                 total -= size
-        if self.served_by is not None:
-            prune_served_files(self.served_by, self.max_served_bytes, keep=self.root.parent)
+        if self.served is not None:
+            self.served.prune()
 
 
-def prune_served_files(blocks: gr.Blocks, max_bytes: int, keep: Path) -> None:
-    """Delete the oldest files in gradio's cache until their total is at most `max_bytes`.
+class ServedFiles:
+    """Gradio's cache folder kept under `max_bytes`: the oldest files are deleted first.
 
     Gradio writes each image it sends (every streamed frame, every gallery image) into a folder of its own under
-    its cache, and tracks only some of them for its age-based `delete_cache`: so walk the cache itself. Never
-    deleted: the folder `keep` (the run store, bounded on its own) and the components' `keep_in_cache` files
-    (their initial values, e.g. the digit gallery). Oldest first: those are the files clients fetched long ago."""
-    cache = Path(gr.utils.get_upload_folder())
-    kept = set()
-    for component in blocks.blocks.values():
-        kept.update(os.path.realpath(path) for path in getattr(component, "keep_in_cache", ()))
-    files = []
-    try:
-        folders = [entry for entry in os.scandir(cache) if entry.is_dir(follow_symlinks=False)]
-    except OSError:
-        return
-    for folder in folders:
-        if os.path.realpath(folder.path) == os.path.realpath(keep):
-            continue
+    its cache, and tracks only some of them for its age-based `delete_cache`: so the app bounds the cache itself.
+    Never deleted: the folder `keep` (the run store, bounded on its own) and the components' `keep_in_cache` files
+    (their initial values, e.g. the digit gallery).
+
+    `prune` runs on every request, so it must not walk the whole cache (4,000 cached files took 0.5 s a request,
+    bench_streaming.py): the index is incremental. Each prune lists the cache's top level (one scandir, no stat
+    per entry), reads only the folders it has not seen, and drops the ones that vanished; a full rescan every
+    RESCAN_S seconds also catches files added to or removed from folders it knows. A prune already running in
+    another thread is not waited for."""
+
+    RESCAN_S = 300.0
+
+    def __init__(self, blocks: gr.Blocks, max_bytes: int, keep: Path):
+        self.blocks = blocks
+        self.max_bytes = max_bytes
+        self.cache = os.path.realpath(gr.utils.get_upload_folder())
+        keep = os.path.realpath(keep)
+        self.keep_name = os.path.basename(keep) if os.path.dirname(keep) == self.cache else None
+        self._folders: dict[str, tuple[int, int, list[str]]] = {}  # name → (generation, bytes, its files)
+        self._oldest: list[tuple[float, int, str]] = []  # heap of (mtime, generation, name)
+        self._kept: set[str] = set()
+        self._total = 0
+        self._generation = 0
+        self._last_rescan = -math.inf
+        self._lock = threading.Lock()
+
+    @property
+    def total_bytes(self) -> int:
+        """The bytes of the cached files the index knows (after the last prune)."""
+        return self._total
+
+    def prune(self) -> None:
+        """Update the index, then delete the oldest folders' files until the total is at most max_bytes."""
+        if not self._lock.acquire(blocking=False):
+            return
         try:
-            for entry in os.scandir(folder.path):
-                stat = entry.stat(follow_symlinks=False)
-                if entry.is_file(follow_symlinks=False) and os.path.realpath(entry.path) not in kept:
-                    files.append((stat.st_mtime, stat.st_size, entry.path))
-        except OSError:
-            continue  # deleted by a concurrent prune
-    total = sum(size for _, size, _ in files)
-    if total <= max_bytes:
-        return
-    files.sort()
-    for _, size, path in files:
-        if total <= max_bytes:
-            break
+            self._update()
+            while self._total > self.max_bytes and self._oldest:
+                _, generation, name = heapq.heappop(self._oldest)
+                entry = self._folders.get(name)
+                if entry is None or entry[0] != generation:
+                    continue  # vanished or re-indexed since it was pushed
+                del self._folders[name]
+                self._total -= entry[1]
+                for path in entry[2]:
+                    try:
+                        os.remove(path)
+                    except OSError:
+                        pass  # already gone
+                try:
+                    os.rmdir(os.path.join(self.cache, name))  # once empty (a kept file stays)
+                except OSError:
+                    pass
+        finally:
+            self._lock.release()
+
+    def _update(self) -> None:
+        now = time.monotonic()
+        if now - self._last_rescan >= self.RESCAN_S:
+            self._last_rescan = now
+            self._folders.clear()
+            self._oldest.clear()
+            self._total = 0
+            self._kept = {os.path.realpath(path) for component in self.blocks.blocks.values()
+                          for path in getattr(component, "keep_in_cache", ())}
         try:
-            os.remove(path)
-            os.rmdir(os.path.dirname(path))  # the file's own folder, once empty
+            names = {entry.name for entry in os.scandir(self.cache) if entry.is_dir(follow_symlinks=False)}
         except OSError:
-            pass  # already gone, or the folder holds another file
-        total -= size
+            return
+        names.discard(self.keep_name)
+        for name in self._folders.keys() - names:  # deleted by gradio's delete_cache, or by hand
+            self._total -= self._folders.pop(name)[1]
+        for name in names - self._folders.keys():
+            self._index(name)
+
+    def _index(self, name: str) -> None:
+        files, size, newest = [], 0, 0.0
+        try:
+            for entry in os.scandir(os.path.join(self.cache, name)):
+                if entry.is_file(follow_symlinks=False) and entry.path not in self._kept:
+                    stat = entry.stat(follow_symlinks=False)
+                    files.append(entry.path)
+                    size += stat.st_size
+                    newest = max(newest, stat.st_mtime)
+        except OSError:
+            return  # deleted meanwhile
+        if not files:
+            return  # being written right now (gradio makes the folder, then the file), or kept files only: next time
+        self._generation += 1
+        self._folders[name] = (self._generation, size, files)
+        self._total += size
+        heapq.heappush(self._oldest, (newest, self._generation, name))
 
 
 def _remove_dead_siblings(base: Path, own: Path) -> None:
@@ -1159,7 +1217,7 @@ def build_demo(ctx: AppContext, tabs: list[type] | None = None, queue_max_size: 
                     tab.block = block  # a tab may wire its own select event (e.g. draw a plot when opened)
                     tab.layout()
     demo.queue(max_size=queue_max_size, default_concurrency_limit=1)
-    ctx.store.served_by = demo
+    ctx.store.served = ServedFiles(demo, ctx.store.max_served_bytes, keep=ctx.store.root.parent)
     return demo
 
 

@@ -2,13 +2,25 @@
 
 `python app.py --model M --port FREE` runs as a subprocess with the same torch thread count as this process
 (OMP_NUM_THREADS). Each timed app run is one `client.submit(…, api_name="/sample").result()`: the request, every
-streamed step, the final images, GIF and grid written and downloaded. Each pipeline run draws the same images in
-this process (same seed, num_images, steps, spacing, η = 1): `pipe(…, output_type="pil")`. The two alternate
-(rotated order each round), never overlap, so they never share the cores; medians are compared. Server start-up
-(process start to first answer, then the client's connection) is recorded apart, not in the ratio.
-Goal: app / pipeline ≤ 1.10.
+streamed step, the final images, GIF and grid written (and downloaded, for the clients that download). Each
+pipeline run draws the same images in this process (same seed, num_images, steps, spacing, η = 1):
+`pipe(…, output_type="pil")`. The runs alternate (rotated order each round), never overlap; medians are compared.
+Server start-up (process start to first answer, then the client's connection) is recorded apart, not in the ratios.
+Goal: app / pipeline ≤ 1.10, with gradio_client as a user gets it.
+
+Three clients time the same requests:
+- `app`: `Client(url)` as a user makes it: it downloads every file of every streamed update and of the result
+  (a 16-image 10-step run: ~28 files). gradio_client 2.7 opens a new httpx connection per file, and httpx loads
+  the CA bundle for each (encode/httpx#3627): ~50 ms of client CPU per file, even over plain http.
+- `app_shared_ssl`: the same downloads with `Client(url, ssl_verify=ssl.create_default_context())`: one SSL
+  context, loaded once: the user-side fix.
+- `app_no_download`: `Client(url, download_files=False)`: the server's work and the transport of the updates
+  only (a browser fetches the images itself, with its own connections).
+`--server-cpus` pins the server to other CPUs than this process (a client on another machine); without it the
+client's own CPU time competes with the server's.
 
     python bench/bench_streaming.py --threads 2                      # full: 16 images at 10 and 50 steps
+    taskset -c 1 python bench/bench_streaming.py --threads 1 --server-cpus 0   # server and client apart
     python bench/bench_streaming.py --quick --output-dir /tmp/bench  # tiny random model, 2 images, 3 steps
 
 Writes OUTPUT_DIR/streaming.json. It also holds, per app run, the seconds the app reports for its own loop (its
@@ -19,6 +31,8 @@ image is compared with the pipeline's (max pixel difference, recorded), so the t
 
 from __future__ import annotations
 
+import os
+import ssl
 import sys
 import tempfile
 import time
@@ -47,12 +61,18 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, nargs="+", default=list(STEPS), help="num_inference_steps to time")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs of each side per step count")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--server-cpus", type=int, nargs="+", default=None,
+                        help="pin the app server to these CPU numbers (default: wherever this process may run)")
     args = parser.parse_args(argv)
     positive(parser, "repeats", args.repeats)
     if not 1 <= args.num_images <= 16:
         parser.error(f"--num-images must be in [1, 16] (the app's range), got {args.num_images}")
     if any(k < 1 for k in args.steps):
         parser.error(f"--steps must be integers >= 1, got {args.steps}")
+    if args.server_cpus is not None:
+        allowed = sorted(os.sched_getaffinity(0) | set(range(os.cpu_count() or 1)))
+        if not set(args.server_cpus) <= set(allowed):
+            parser.error(f"--server-cpus must be CPU numbers in {allowed}, got {args.server_cpus}")
     check_model(parser, args)  # last: a typo in another flag is reported even without the model
     return args
 
@@ -64,6 +84,12 @@ def serve(model: str, threads: int, log_path: Path) -> Iterator[tuple[str, float
     start = time.perf_counter()
     with serve_app(model, log_path=log_path, env={"OMP_NUM_THREADS": str(threads)}) as url:
         yield url, time.perf_counter() - start
+
+
+def pin_process(pid: int, cpus: list[int]) -> None:
+    """Move every thread of process `pid` to `cpus` (threads it starts later inherit it)."""
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        os.sched_setaffinity(int(tid), cpus)
 
 
 def main(argv=None) -> int:
@@ -95,11 +121,13 @@ def main(argv=None) -> int:
                    "steps": steps, "repeats": repeats, "server_threads": threads, "pipeline_output_type": "pil",
                    "warmup": "none (quick)" if args.quick else "one 2-step run of each side before timing"})
 
-        server_seconds: dict[int, list[float]] = {}
+        server_seconds: dict[str, list[float]] = {}  # client name → the app's own loop seconds, per run
+        clients = ("app", "app_shared_ssl", "app_no_download")
 
-        def app_run(client, k):
-            out = client.submit(**request, num_inference_steps=k, api_name="/sample").result(timeout=REQUEST_TIMEOUT_S)
-            server_seconds.setdefault(k, []).append(out[6]["seconds"])
+        def app_run(name, k):
+            out = by_name[name].submit(**request, num_inference_steps=k, api_name="/sample").result(
+                timeout=REQUEST_TIMEOUT_S)
+            server_seconds.setdefault(name, []).append(out[6]["seconds"])
             return out
 
         def pipeline_run(k):
@@ -108,45 +136,65 @@ def main(argv=None) -> int:
 
         connect_start = time.perf_counter()
         with serve(model, threads, scratch / "app.log") as (url, ready_s):
-            client = Client(url, verbose=False, download_files=str(scratch / "downloads"), analytics_enabled=False)
+            if args.server_cpus is not None:
+                pin_process(url.pid, args.server_cpus)
+            downloads = str(scratch / "downloads")
+            by_name = {
+                "app": Client(url, verbose=False, download_files=downloads, analytics_enabled=False),
+                "app_shared_ssl": Client(url, verbose=False, download_files=downloads, analytics_enabled=False,
+                                         ssl_verify=ssl.create_default_context()),
+                "app_no_download": Client(url, verbose=False, download_files=False, analytics_enabled=False),
+            }
             result["startup"] = {"server_ready_s": ready_s,
                                  "client_connect_s": time.perf_counter() - connect_start - ready_s}
+            result["settings"]["server_cpus"] = args.server_cpus
+            result["settings"]["client_cpus"] = sorted(os.sched_getaffinity(0))
+            result["settings"]["clients"] = {
+                "app": "Client(url): downloads every file (a new connection and CA-bundle load per file)",
+                "app_shared_ssl": "Client(url, ssl_verify=ssl.create_default_context()): the same downloads",
+                "app_no_download": "Client(url, download_files=False): server + transport of the updates only"}
             if not args.quick:  # warm-up: first calls allocate, pick kernels, open connections
-                app_run(client, min(2, T)), pipeline_run(min(2, T))
+                for name in clients:
+                    app_run(name, min(2, T))
+                pipeline_run(min(2, T))
             rows = []
             for k in steps:
                 # The same work: the app's first image equals the pipeline's, pixel for pixel (same seed, threads).
-                out = app_run(client, k)
+                out = app_run("app", k)
                 with Image.open(out[3][0]["image"]) as im:
                     app_pixels = np.asarray(im.convert("L" if pipe.image_shape[0] == 1 else "RGB"), dtype=np.int16)
                 ref = np.asarray(pipeline_run(k)[0], dtype=np.int16)
                 max_diff = int(np.abs(app_pixels.reshape(ref.shape) - ref).max())
                 server_seconds.clear()
-                times = interleave({"pipeline": lambda: pipeline_run(k), "app": lambda: app_run(client, k)},
-                                   repeats=repeats)
+                fns = {"pipeline": lambda: pipeline_run(k)}
+                fns.update({name: (lambda name=name: app_run(name, k)) for name in clients})
+                times = interleave(fns, repeats=repeats)
                 summary = {name: summarize(ts) for name, ts in times.items()}
-                summary["app_server_loop"] = summarize(server_seconds[k])
+                summary["app_server_loop"] = summarize(server_seconds["app"])
+                summary["server_loop_by_client"] = {name: summarize(server_seconds[name]) for name in clients}
+                base = summary["pipeline"]["median_s"]
                 case = {"num_inference_steps": k, "repeats": repeats, "max_abs_pixel_diff_app_vs_pipeline": max_diff,
                         "seconds": summary,
-                        "ratio_app_vs_pipeline": ratio(summary["app"]["median_s"], summary["pipeline"]["median_s"]),
-                        "ratio_server_loop_vs_pipeline": ratio(summary["app_server_loop"]["median_s"],
-                                                               summary["pipeline"]["median_s"])}
+                        **{f"ratio_{name}_vs_pipeline": ratio(summary[name]["median_s"], base) for name in clients},
+                        "ratio_server_loop_vs_pipeline": ratio(summary["app_server_loop"]["median_s"], base)}
                 result["results"].append(case)
-                result["ratios"][f"{k} steps app/pipeline"] = case["ratio_app_vs_pipeline"]
+                for name in clients:
+                    result["ratios"][f"{k} steps {name}/pipeline"] = case[f"ratio_{name}_vs_pipeline"]
                 result["ratios"][f"{k} steps server loop/pipeline"] = case["ratio_server_loop_vs_pipeline"]
                 result["goals"].append(goal(f"{k} steps app/pipeline", case["ratio_app_vs_pipeline"], GOAL))
-                rows.append([k, repeats, summary["pipeline"]["median_s"], summary["app"]["median_s"],
-                             summary["app_server_loop"]["median_s"], case["ratio_app_vs_pipeline"],
+                rows.append([k, repeats, base, summary["app"]["median_s"], summary["app_server_loop"]["median_s"],
+                             *(case[f"ratio_{name}_vs_pipeline"] for name in clients),
                              case["ratio_server_loop_vs_pipeline"], max_diff])
 
     print(header(result))
     print(f"{num_images} images, median seconds over alternating runs; app server: {threads} torch thread(s), "
           f"ready in {result['startup']['server_ready_s']:.1f} s, client connected in "
           f"{result['startup']['client_connect_s']:.1f} s (not in the ratios)")
-    print(format_table(["steps", "runs", "pipeline s", "app s", "app loop s", "app/pipeline", "loop/pipeline",
-                        "max |Δpixel|"], rows))
+    print(format_table(["steps", "runs", "pipeline s", "app s", "app loop s", "app/pipeline", "shared ssl/pipeline",
+                        "no download/pipeline", "loop/pipeline", "max |Δpixel|"], rows))
     print("app loop = the app's own timing of its loop (summary 'seconds': sampling, recording every step, encoding "
-          "the streamed frames); app - loop = final GIF/grid/images, transport and download")
+          "the streamed frames); app - loop = final GIF/grid/images, transport and download; shared ssl: the same downloads with one SSL context "
+          "(encode/httpx#3627); no download: download_files=False")
     print("\n".join(goal_lines(result["goals"])))
     print(f"wrote {write_result(result, args, 'streaming')}")
     return 0

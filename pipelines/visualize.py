@@ -7,6 +7,7 @@ A recorded trajectory is a uint8 array of shape (K, B, H, W, C): K steps in samp
 
 from __future__ import annotations
 
+import functools
 import math
 from pathlib import Path
 from typing import Sequence
@@ -78,8 +79,9 @@ def evenly_spaced(num_steps: int, count: int) -> list[int]:
     return sorted({round(i * (num_steps - 1) / (count - 1)) for i in range(count)})
 
 
+@functools.lru_cache(maxsize=8)
 def _font(size: int = 12) -> ImageFont.ImageFont:
-    # Pillow's bundled font: no file on disk or download needed.
+    # Pillow's bundled font: no file on disk or download needed; loaded once per size (a GIF draws ~100 captions)
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow built without FreeType: the fixed bitmap font

@@ -160,6 +160,8 @@ def load_model(model: str, device: str = "auto") -> PosteriorDDPMPipeline:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     pipe.to(device)
+    if torch.device(device).type == "cpu":
+        pipe.use_channels_last()  # ~8 % less UNet time on CPU (bench/bench_sampling.py)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 

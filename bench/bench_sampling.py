@@ -4,6 +4,8 @@ The floor is the same number of bare UNet forwards on the same batch under torch
 scheduler and no loop bookkeeping: what no sampler can beat. The three share one UNet (the same weights in
 memory), run alternately in one process (rotated order each round), progress bars off, output_type="np", and
 their medians are compared. Goals: ours ≤ 1.02 × floor and ours ≤ 1.0 × diffusers.
+A fourth variant, the floor with a copy of the UNet stored channels-last (`PosteriorDDPMPipeline.use_channels_last`,
+what app.py does on CPU), measures that layout: floor_channels_last / floor.
 
     python bench/bench_sampling.py --threads 2                      # full: 16 images at 50 and 1000 steps
     python bench/bench_sampling.py --quick --output-dir /tmp/bench  # tiny random model, 2 images, 5 steps
@@ -14,6 +16,7 @@ absolute pixel difference is recorded, so the two really do the same work.
 
 from __future__ import annotations
 
+import copy
 import sys
 import tempfile
 from pathlib import Path
@@ -66,6 +69,7 @@ def main(argv=None) -> int:
         stock = DDPMPipeline(unet=ours.unet, scheduler=DDPMScheduler.from_pretrained(model, subfolder="scheduler"))
         stock.set_progress_bar_config(disable=True)
         unet = ours.unet
+        unet_channels_last = copy.deepcopy(unet).to(memory_format=torch.channels_last)
         shape = (num_images, *ours.image_shape)
 
         result = new_result(
@@ -80,13 +84,14 @@ def main(argv=None) -> int:
             plan = ours.scheduler.timestep_plan(k).tolist()
             x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
 
-            def floor():
+            def floor(net=unet):
                 with torch.inference_mode():
                     for t in plan:
-                        unet(x, torch.tensor(t)).sample
+                        net(x, torch.tensor(t)).sample
 
             return {
                 "floor": floor,
+                "floor_channels_last": lambda: floor(unet_channels_last),
                 "ours": lambda: ours(batch_size=num_images, generator=torch.Generator().manual_seed(0),
                                      num_inference_steps=k, output_type="np"),
                 "diffusers": lambda: stock(batch_size=num_images, generator=torch.Generator().manual_seed(0),
@@ -112,20 +117,22 @@ def main(argv=None) -> int:
                     "seconds": summary,
                     "ratio_ours_vs_floor": ratio(med["ours"], med["floor"]),
                     "ratio_ours_vs_diffusers": ratio(med["ours"], med["diffusers"]),
-                    "ratio_diffusers_vs_floor": ratio(med["diffusers"], med["floor"])}
+                    "ratio_diffusers_vs_floor": ratio(med["diffusers"], med["floor"]),
+                    "ratio_floor_channels_last_vs_floor": ratio(med["floor_channels_last"], med["floor"])}
             result["results"].append(case)
-            for key in ("ours_vs_floor", "ours_vs_diffusers", "diffusers_vs_floor"):
+            for key in ("ours_vs_floor", "ours_vs_diffusers", "diffusers_vs_floor", "floor_channels_last_vs_floor"):
                 result["ratios"][f"{k} steps {key.replace('_vs_', '/')}"] = case[f"ratio_{key}"]
             result["goals"].append(goal(f"{k} steps ours/floor", case["ratio_ours_vs_floor"], GOAL_VS_FLOOR))
             result["goals"].append(goal(f"{k} steps ours/diffusers", case["ratio_ours_vs_diffusers"],
                                         GOAL_VS_DIFFUSERS))
             rows.append([k, repeats, med["floor"], med["ours"], med["diffusers"], case["ratio_ours_vs_floor"],
-                         case["ratio_ours_vs_diffusers"], f"{case['max_abs_diff_vs_diffusers']['value']:.1e}"])
+                         case["ratio_ours_vs_diffusers"], case["ratio_floor_channels_last_vs_floor"],
+                         f"{case['max_abs_diff_vs_diffusers']['value']:.1e}"])
 
     print(header(result))
     print(f"{num_images} images, median seconds over interleaved runs, torch threads {threads}")
     print(format_table(["steps", "runs", "floor s", "ours s", "diffusers s", "ours/floor", "ours/diffusers",
-                        "max |Δpixel|"], rows))
+                        "channels-last floor/floor", "max |Δpixel|"], rows))
     print("\n".join(goal_lines(result["goals"])))
     print(f"wrote {write_result(result, args, 'sampling')}")
     return 0

@@ -103,7 +103,7 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-streaming-") as scratch:
         scratch = Path(scratch)
         model = resolve_model(args, scratch)
-        pipe = load_pipeline(model)
+        pipe = load_pipeline(model).use_channels_last()  # the app's layout on CPU: the same work
         T = pipe.scheduler.config.num_train_timesteps
         steps = [3] if args.quick else args.steps
         if any(k > T for k in steps):

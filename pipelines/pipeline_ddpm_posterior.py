@@ -105,6 +105,13 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
         h, w = (size, size) if isinstance(size, int) else tuple(size)
         return (self.unet.config.in_channels, h, w)
 
+    def use_channels_last(self) -> "PosteriorDDPMPipeline":
+        """Store the UNet's weights channels-last (NHWC), the layout oneDNN's CPU convolutions prefer: the default
+        model's UNet runs ~8 % faster on CPU (bench/bench_sampling.py, floor_channels_last / floor), with outputs
+        equal to ~1e-6. app.py does this on CPU. Returns the pipeline."""
+        self.unet.to(memory_format=torch.channels_last)
+        return self
+
     def _model_output(self, x: torch.Tensor, t: int) -> torch.Tensor:
         timestep = torch.tensor(t, dtype=torch.int64, device=x.device)
         return self.unet(x, timestep).sample

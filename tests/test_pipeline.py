@@ -121,6 +121,29 @@ def test_save_pretrained_writes_a_stock_folder(pipe, tmp_path):
     assert np.abs(a - b).max() <= 2e-4
 
 
+def test_channels_last_draws_the_same_images_and_still_saves_a_stock_folder(tiny_unet, tmp_path):
+    """The CPU layout app.py uses: the same images (to float noise), and save_pretrained still writes a folder
+    that stock diffusers loads (safetensors wants contiguous tensors)."""
+    import copy
+
+    plain = PosteriorDDPMPipeline(unet=tiny_unet, scheduler=PosteriorDDPMScheduler())
+    fast = PosteriorDDPMPipeline(unet=copy.deepcopy(tiny_unet), scheduler=PosteriorDDPMScheduler())
+    assert fast.use_channels_last() is fast
+    weight = fast.unet.conv_out.weight  # (1, 8, 3, 3): NHWC differs from NCHW (conv_in's 1 channel would not)
+    assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+    for p in (plain, fast):
+        p.set_progress_bar_config(disable=True)
+    kw = dict(batch_size=3, num_inference_steps=20, output_type="np")
+    a = plain(generator=torch.Generator().manual_seed(6), **kw).images
+    b = fast(generator=torch.Generator().manual_seed(6), **kw).images
+    assert np.abs(a - b).max() <= 2e-4
+    fast.save_pretrained(tmp_path)
+    stock = DDPMPipeline.from_pretrained(tmp_path)
+    stock.set_progress_bar_config(disable=True)
+    c = stock(batch_size=3, generator=torch.Generator().manual_seed(6), num_inference_steps=20, output_type="np").images
+    assert np.abs(a - c).max() <= 2e-4
+
+
 def test_pickle_only_folder_is_refused(tmp_path, tiny_unet):
     DDPMPipeline(unet=tiny_unet, scheduler=DDPMScheduler()).save_pretrained(tmp_path, safe_serialization=False)
     with pytest.raises((OSError, ValueError), match="safetensors"):

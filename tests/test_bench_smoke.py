@@ -68,7 +68,7 @@ def test_quick_run_writes_its_json(script, tmp_path):
     elif script == "bench_sampling.py":
         case = data["results"][0]
         assert case["max_abs_diff_vs_diffusers"]["value"] < 1e-4  # the same images from the same seed
-        assert {"floor", "ours", "diffusers"} == case["seconds"].keys()
+        assert {"floor", "ours", "diffusers", "floor_channels_last"} == case["seconds"].keys()
     elif script == "bench_streaming.py":
         assert data["startup"]["server_ready_s"] > 0  # recorded apart from the ratio
         case = data["results"][0]

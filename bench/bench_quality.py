@@ -67,6 +67,8 @@ def parse_args(argv=None):
     parser.add_argument("--time-repeats", type=int, default=3, help="timed 16-image runs per row (median)")
     parser.add_argument("--batch-size", type=int, default=64, help="sampling batch for the FID samples")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--layout", choices=("channels_last", "contiguous"), default="channels_last",
+                        help="the UNet weights' memory layout: channels_last is what app.py uses on CPU")
     parser.add_argument("--judge", default=None, help="judge folder (default models/mnist-judge)")
     args = parser.parse_args(argv)
     positive(parser, "num_samples", args.num_samples, 2)
@@ -200,6 +202,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench-quality-") as scratch:
         model = resolve_model(args, Path(scratch))
         pipe = load_pipeline(model)
+        if args.layout == "channels_last":
+            pipe.use_channels_last()  # the demo's speed: app.py samples with this layout on CPU
         T = pipe.scheduler.config.num_train_timesteps
         if any(k > T for k in [*steps, reference_steps]):
             print(f"error: --steps and --reference-steps must be in [1, {T}], got {steps} / {reference_steps}",
@@ -221,7 +225,7 @@ def main(argv=None) -> int:
                    "num_samples": num_samples, "steps": steps, "samplers": {k: list(v) for k, v in samplers.items()},
                    "reference_steps": reference_steps, "reference_json": args.reference_json,
                    "max_seconds": args.max_seconds, "time_repeats": time_repeats, "batch_size": batch_size,
-                   "seed": args.seed, "timestep_spacing": pipe.scheduler.config.timestep_spacing,
+                   "seed": args.seed, "layout": args.layout, "timestep_spacing": pipe.scheduler.config.timestep_spacing,
                    "calibration_seconds_per_step": {str(b): s for b, s in per_step.items()}})
 
         rows = result["results"]

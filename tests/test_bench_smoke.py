@@ -90,6 +90,9 @@ def test_quick_run_writes_its_json(script, tmp_path):
     ("bench_quality.py", ["--eta-mid", "1.5"], ["--eta-mid", "(0, 1)", "1.5"]),
     ("bench_training.py", ["--steps", "5", "--warmup", "5"], ["--warmup", "smaller than --steps"]),
     ("bench_sampling.py", ["--model", "/nonexistent/model"], ["--model", "/nonexistent/model", "not a model folder"]),
+    ("bench_streaming.py", ["--server-cpus", "999"], ["--server-cpus", "CPU numbers in", "999"]),
+    ("bench_streaming.py", ["--server-cpus", "-1"], ["--server-cpus", "-1"]),
+    ("bench_quality.py", ["--layout", "nhwc"], ["--layout", "nhwc", "channels_last", "contiguous"]),
 ])
 def test_bad_flags_fail_in_one_line(script, args, words, tmp_path):
     result = run_bench(script, "--output-dir", str(tmp_path), *args)

@@ -356,6 +356,7 @@ def evaluate_pipeline(
         "seed": int(seed),
         "batch_size": batch_size,
         "device": str(pipe.device),
+        "channels_last": pipe.unet.conv_in.weight.is_contiguous(memory_format=torch.channels_last),
         "sampling_seconds": seconds,
         "seconds_per_image": seconds / num_samples,
     })
@@ -687,6 +688,8 @@ def main(argv: list[str] | None = None) -> int:
     diffusers_logging.disable_progress_bar()
     try:
         pipe = PosteriorDDPMPipeline.from_pretrained(args.model).to(device)
+        if device.type == "cpu":  # the layout app.py samples with: ~10 % faster on CPU, same images to ~1e-4
+            pipe.use_channels_last()
     except Exception as error:  # a broken or missing folder, offline Hub: one line, not a traceback
         first = str(error).strip().splitlines()[0] if str(error).strip() else ""
         return _fail(f"model {args.model!r} could not be loaded: {type(error).__name__}: {first}")

@@ -147,4 +147,5 @@ def test_cli_writes_the_report(reference, tiny_model_dir, capsys):
     report = json.loads(written.read_text())
     assert REPORT_KEYS <= report.keys()
     assert (report["num_samples"], report["eta"], report["seed"]) == (8, 0.5, 1)
+    assert report["channels_last"] is True  # on CPU the CLI samples in the demo's layout
     assert "classifier-FID" in out and str(written) in out

@@ -34,7 +34,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--block_out_channels", type=int, nargs="+", default=defaults.block_out_channels)
     model.add_argument("--layers_per_block", type=int, default=defaults.layers_per_block)
     model.add_argument("--no_attention", dest="attention", action="store_false",
-                       help="no self-attention at the lowest resolution")
+                       help="no self-attention at the lowest resolution (without this flag it is on)",
+                       default=argparse.SUPPRESS)
     model.add_argument("--ddpm_num_steps", type=int, default=defaults.ddpm_num_steps)
     model.add_argument("--ddpm_beta_schedule", default=defaults.ddpm_beta_schedule)
     model.add_argument("--prediction_type", default=defaults.prediction_type)
@@ -88,18 +89,25 @@ def redact_token(argv: list[str]) -> list[str]:
     return out
 
 
+def parse_config(argv: list[str]):
+    """The flags as a `TrainConfig` (not yet validated); a malformed flag exits with a one-line message."""
+    args = build_parser().parse_args(argv)
+    from pipelines.training import TrainConfig
+
+    names = {f.name for f in fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in vars(args).items() if k in names},
+                       command="accelerate launch train.py " + shlex.join(redact_token(argv)))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     # Warnings (e.g. skipped image files) as one plain line each, like the errors.
     warnings.formatwarning = lambda message, category, *args, **kwargs: f"train.py: warning: {message}\n"
-    args = build_parser().parse_args(argv)
+    config = parse_config(argv)
     from pipelines.data import DataError
     from pipelines.hub import HubError, preflight_push
-    from pipelines.training import TrainConfig, TrainingError, train
+    from pipelines.training import TrainingError, train
 
-    names = {f.name for f in fields(TrainConfig)}
-    config = TrainConfig(**{k: v for k, v in vars(args).items() if k in names},
-                         command="accelerate launch train.py " + shlex.join(redact_token(argv)))
     try:
         config.validate()
         if config.push_to_hub:  # a missing or rejected token fails now, not after hours of training

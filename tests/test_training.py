@@ -137,3 +137,19 @@ def test_dataset_name_offline_fails_fast(tmp_path):
     result = run_train(["--output_dir", str(tmp_path / "x"), "--max_train_steps", "1",
                         "--dataset_name", "huggan/smithsonian_butterflies_subset", *TINY], timeout=120)
     _one_line_error(result, "dataset_name", "offline")
+
+
+@pytest.mark.parametrize("flags,down,up", [
+    ([], ["DownBlock2D", "DownBlock2D", "AttnDownBlock2D"], ["AttnUpBlock2D", "UpBlock2D", "UpBlock2D"]),
+    (["--no_attention"], ["DownBlock2D"] * 3, ["UpBlock2D"] * 3),
+    (["--block_out_channels", "16", "32", "64", "128"], ["DownBlock2D"] * 3 + ["AttnDownBlock2D"],
+     ["AttnUpBlock2D"] + ["UpBlock2D"] * 3),
+])
+def test_model_flags_build_the_unet_they_name(flags, down, up):
+    sys.path.insert(0, str(ROOT))
+    import train
+
+    from pipelines.training import unet_kwargs
+
+    kwargs = unet_kwargs(train.parse_config(["--output_dir", "x", *flags]))
+    assert (kwargs["down_block_types"], kwargs["up_block_types"]) == (down, up)

@@ -23,7 +23,8 @@ CLI:
     python -m pipelines.evaluation --model DIR [--num_samples 1000] [--num_inference_steps 1000] [--eta 1.0]
         [--variance_type fixed_small|fixed_large] [--seed 0] [--batch_size 64] [--device cpu|cuda]
         [--judge DIR] [--output JSON_PATH]
-  prints the table and writes the report as JSON; by default to
+  On CPU it samples with channels-last UNet weights, as app.py does. Prints the table and writes the report as
+  JSON; by default to
   DIR/evaluation-{num_samples}-samples-{num_inference_steps}-steps-eta-{eta}[-{variance_type}].json.
   Exit status: 0 = evaluated (whether or not the bar is met), 2 = bad input (one-line message).
 

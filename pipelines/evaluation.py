@@ -357,7 +357,7 @@ def evaluate_pipeline(
         "seed": int(seed),
         "batch_size": batch_size,
         "device": str(pipe.device),
-        "channels_last": pipe.unet.conv_in.weight.is_contiguous(memory_format=torch.channels_last),
+        "channels_last": pipe.is_channels_last,
         "sampling_seconds": seconds,
         "seconds_per_image": seconds / num_samples,
     })

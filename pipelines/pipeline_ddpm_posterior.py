@@ -112,6 +112,13 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
         self.unet.to(memory_format=torch.channels_last)
         return self
 
+    @property
+    def is_channels_last(self) -> bool:
+        """Whether the UNet's weights are channels-last (`use_channels_last`). Read from conv_out's weight: conv_in's,
+        with one input channel, is contiguous in both layouts at once."""
+        weight = self.unet.conv_out.weight
+        return weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+
     def _model_output(self, x: torch.Tensor, t: int) -> torch.Tensor:
         timestep = torch.tensor(t, dtype=torch.int64, device=x.device)
         return self.unet(x, timestep).sample

@@ -182,7 +182,7 @@ def test_the_app_adapts_to_rgb_models_and_shows_exactly_what_the_pipeline_draws(
     model = save_tiny_pipeline(tmp_path / "rgb", sample_size=24, channels=3)
     pipe = app_module.load_model(str(model), device="cpu")
     # On CPU the app stores the UNet channels-last (faster: bench_sampling.py); the images are still the pipeline's.
-    assert pipe.unet.conv_out.weight.is_contiguous(memory_format=torch.channels_last)
+    assert pipe.is_channels_last
     ctx = app_module.AppContext(pipe=pipe, model_id="rgb", store=app_module.RunStore(root=tmp_path / "runs"))
     tab = app_module.SampleTab(ctx)
     outputs = list(tab.sample(seed=5, num_images=2, num_inference_steps=3, eta=1.0, timestep_spacing="leading",

@@ -131,6 +131,7 @@ def test_channels_last_draws_the_same_images_and_still_saves_a_stock_folder(tiny
     assert fast.use_channels_last() is fast
     weight = fast.unet.conv_out.weight  # (1, 8, 3, 3): NHWC differs from NCHW (conv_in's 1 channel would not)
     assert weight.is_contiguous(memory_format=torch.channels_last) and not weight.is_contiguous()
+    assert fast.is_channels_last and not plain.is_channels_last
     for p in (plain, fast):
         p.set_progress_bar_config(disable=True)
     kw = dict(batch_size=3, num_inference_steps=20, output_type="np")

@@ -146,7 +146,6 @@ def test_dataset_name_offline_fails_fast(tmp_path):
      ["AttnUpBlock2D"] + ["UpBlock2D"] * 3),
 ])
 def test_model_flags_build_the_unet_they_name(flags, down, up):
-    sys.path.insert(0, str(ROOT))
     import train
 
     from pipelines.training import unet_kwargs

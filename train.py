@@ -10,12 +10,7 @@ import sys
 import warnings
 from dataclasses import fields
 
-
-class OneLineParser(argparse.ArgumentParser):
-    """argparse, but a bad flag is one line (no usage block): `train.py: error: …`, exit 2."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+from pipelines.checks import OneLineParser
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -25,7 +25,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere in the repo
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
 
-from pipelines.exact_posterior import DEFAULT_SIZES, measure_step_cost, plot_step_cost  # noqa: E402
+from pipelines.exact_posterior import DEFAULT_SIZES, measure_model_step_cost, measure_step_cost  # noqa: E402
+from pipelines.visualize import plot_step_cost  # noqa: E402
 
 QUICK_SIZES = (100, 250)
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -39,22 +40,11 @@ def machine_info() -> dict:
             "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
 
 
-def model_step_ms(model: str, repeats: int) -> float | None:
-    """Median milliseconds of one p_θ step (UNet call + scheduler.step) of the model folder, batch 1."""
+def model_step_ms(model: str, repeats: int) -> float:
+    """Median milliseconds of one p_θ step of the model folder (the library's protocol), batch 1."""
     from pipelines import PosteriorDDPMPipeline
 
-    pipe = PosteriorDDPMPipeline.from_pretrained(model)
-    x = torch.randn((1, *pipe.image_shape), generator=torch.Generator().manual_seed(0))
-    t = torch.tensor(500)
-    times = []
-    with torch.inference_mode():
-        for i in range(repeats + 1):
-            start = time.perf_counter()
-            out = pipe.unet(x, t).sample
-            pipe.scheduler.step(out, 500, x, prev_timestep=499)
-            if i:  # the first call is a warm-up
-                times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+    return measure_model_step_cost(PosteriorDDPMPipeline.from_pretrained(model), repeats=repeats)["median_ms"]
 
 
 def parse_sizes(text: str) -> tuple[int, ...]:

@@ -34,6 +34,8 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DIFFUSERS_NO_ADVISORY_WARNINGS", "1")
 
+from pipelines.checks import OneLineParser  # noqa: E402
+
 DEFAULT_MODEL = "models/ddpm-mnist"
 DEFAULT_OUTPUT_DIR = REPO / "bench" / "results"
 # A UNet2DModel small enough for a --quick run (1×32×32 like the default model, so the evaluation accepts it).
@@ -47,16 +49,9 @@ TINY_UNET = dict(
 
 
 # ---------------------------------------------------------------------------------------------- flags
-class Parser(argparse.ArgumentParser):
-    """argparse that reports a bad flag in one line (no usage block), exit status 2."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
-def base_parser(prog: str, description: str, model: bool = True) -> Parser:
+def base_parser(prog: str, description: str, model: bool = True) -> OneLineParser:
     """The flags every benchmark has: --quick, --output-dir, --threads, and --model where a model is used."""
-    parser = Parser(prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser = OneLineParser(prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--quick", action="store_true",
                         help="smoke test: tiny settings (seconds); numbers mean nothing; writes NAME-quick.json")
     parser.add_argument("--output-dir", default=str(DEFAULT_OUTPUT_DIR), help="where the JSON (and PNG) go")

@@ -12,10 +12,13 @@ import functools
 import os
 import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
+
+from .checks import check_images, check_model_space
 
 MNIST_TRAIN_PER_CLASS = 450
 SPLIT_SEED = 0
@@ -68,6 +71,51 @@ def load_mnist(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
     else:
         raise DataError(f"split must be one of train, heldout, all; got {split!r}")
     return _pad_and_scale(pixels[idx]), torch.from_numpy(labels[idx].astype(np.int64))
+
+
+def prepare_digit(image: Any, image_shape: tuple[int, int, int] = (1, 32, 32)) -> torch.Tensor:
+    """An uploaded or drawn digit → (1, C, H, W) in [-1, 1], like the training data (light digit, dark ground).
+
+    image: a PIL image, a numpy array (H, W), (H, W, 3) or (H, W, 4) (uint8 in [0, 255] or float in [0, 1]), or a
+    tensor already in model space ((C, H, W) or (1, C, H, W), values in [-1, 1]). A 28×28 digit is padded to
+    32×32 like MNIST; other sizes are resized. RGBA with transparency uses the alpha channel as the ink (sketch
+    pads); otherwise a light background (bright border) is inverted."""
+    channels, height, width = image_shape
+    if channels != 1:
+        raise ValueError(f"image_shape must have 1 channel for a digit, got {image_shape}")
+    if isinstance(image, torch.Tensor):
+        tensor = image.unsqueeze(0) if image.ndim == 3 else image
+        tensor = check_images(tensor, "image", image_shape)
+        if tensor.shape[0] != 1:
+            raise ValueError(f"image must be a single image, got a batch of {tensor.shape[0]}")
+        check_model_space(tensor, "image")
+        return tensor.float()
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        image = np.asarray(image.convert("RGBA") if image.mode in ("RGBA", "LA", "P") else image.convert("L"))
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"image must be a PIL image, a numpy array or a tensor, got {type(image).__name__}")
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)) or min(image.shape[:2]) < 4:
+        raise ValueError(f"image must be a 2-D array (H, W) or (H, W, 1|3|4) of at least 4×4 pixels, "
+                         f"got shape {image.shape}")
+    array = image.astype(np.float64)
+    if np.issubdtype(image.dtype, np.integer) or array.max() > 1.0:
+        array = array / 255.0
+    if not np.isfinite(array).all() or array.min() < 0 or array.max() > 1:
+        raise ValueError("image must hold values in [0, 255] (integers) or [0, 1] (floats)")
+    if array.ndim == 3 and array.shape[2] == 4 and array[..., 3].min() < 1.0:
+        ink = array[..., 3]  # a sketch: strokes are opaque, the ground is transparent
+    else:
+        gray = array if array.ndim == 2 else array[..., :3].mean(axis=2)
+        border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+        ink = 1.0 - gray if border.mean() > 0.5 else gray  # MNIST digits are light on a dark ground
+    pil = Image.fromarray((ink * 255).round().astype(np.uint8), mode="L")
+    if (height, width) == (32, 32):  # an MNIST-shaped model: the digit is 28×28, padded like the training digits
+        pil = pil.resize((28, 28), Image.BILINEAR) if pil.size != (28, 28) else pil
+        return _pad_and_scale(np.asarray(pil).reshape(1, 28 * 28))
+    array = np.asarray(pil.resize((width, height), Image.BILINEAR), dtype=np.float32) / 255.0
+    return torch.from_numpy(array * 2.0 - 1.0).reshape(1, 1, height, width)
 
 
 def _to_tensor(image: Image.Image, resolution: int, channels: int) -> torch.Tensor:

@@ -9,9 +9,10 @@ a mixture of N Gaussians with a shared variance β̃_t. Its mean is μ̃_t(x_t, 
 in x_0, and E[x_0 | x_t] is the ideal denoiser. This answers "why learn p_θ(x_{t-1} | x_t)?": the exact step
 needs the whole data set at every step (O(N·D)), and sampling it can only give back training images.
 
-The module also holds the pure functions behind the app's "Why do we need p_θ?" and "Exact posterior sampler"
-tabs (`compare_estimates`, `explain_comparison`, `compare_samplers`, `nearest_neighbours`, `prepare_digit`,
-`measure_step_cost`, `plot_step_cost`), so the app only lays them out.
+The comparisons built on it are here too, as numbers and tensors: `compare_estimates` (tractable vs exact vs
+model for one x_0 and t), `compare_samplers` (exact vs model samplers from the same noise), `nearest_neighbours`,
+and the cost of one step (`measure_step_cost` over N, `measure_model_step_cost` for the model). The app's tabs
+lay them out; their words live in ui/text.py, their plots in visualize.py.
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ import torch
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
-from .pipeline_ddpm_posterior import DenoisingStep, check_batch_size
+from .checks import check_batch_size, check_images, check_int, check_model_space, check_seed, is_int
+from .pipeline_ddpm_posterior import DenoisingStep
 from .scheduling_ddpm_posterior import PosteriorDDPMScheduler
 
 # Temporaries are (B, chunk) plus one (chunk, D) slice: about this many data elements per chunk.
@@ -38,49 +40,10 @@ COPY_DISTANCE = 1e-3
 
 
 # ---------------------------------------------------------------------------------------------- validation
-def _is_int(value) -> bool:
-    return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool)
-
-
-def _check_images(images, name: str, image_shape: tuple[int, ...] | None = None, batch_dims: int = 4) -> torch.Tensor:
-    """A float tensor (B, C, H, W) with finite values, matching `image_shape` (C, H, W) when given."""
-    if isinstance(images, np.ndarray):
-        images = torch.from_numpy(images)
-    if not isinstance(images, torch.Tensor):
-        raise ValueError(f"{name} must be a tensor of shape (B, C, H, W), got {type(images).__name__}")
-    if images.ndim != batch_dims or images.shape[0] < 1 or images.numel() == 0:
-        want = "(B, C, H, W)" if image_shape is None else f"(B, {', '.join(map(str, image_shape))})"
-        raise ValueError(f"{name} must have shape {want} with B >= 1, got {tuple(images.shape)}")
-    if image_shape is not None and tuple(images.shape[1:]) != tuple(image_shape):
-        raise ValueError(
-            f"{name} must have shape (B, {', '.join(map(str, image_shape))}) to match the data set's images "
-            f"(channels, height, width), got {tuple(images.shape)}"
-        )
-    if not images.is_floating_point():
-        images = images.float()
-    if not bool(torch.isfinite(images).all()):
-        raise ValueError(f"{name} must hold finite values (no NaN or inf)")
-    return images
-
-
-def _check_model_space(images: torch.Tensor, name: str, tolerance: float = 1e-4) -> None:
-    low, high = float(images.min()), float(images.max())
-    if low < -1 - tolerance or high > 1 + tolerance:
-        raise ValueError(f"{name} must hold values in [-1, 1] (model space), got values in [{low:.4g}, {high:.4g}]")
-
-
 def _check_chunk_size(chunk_size, dim: int) -> int:
     if chunk_size is None:
         return max(1, CHUNK_ELEMENTS // dim)
-    if not _is_int(chunk_size) or chunk_size < 1:
-        raise ValueError(f"chunk_size must be an integer >= 1 (data rows per chunk), got {chunk_size!r}")
-    return int(chunk_size)
-
-
-def _check_seed(seed) -> int:
-    if not _is_int(seed) or not 0 <= seed < 2**63:
-        raise ValueError(f"seed must be an integer in [0, 2**63 - 1], got {seed!r}")
-    return int(seed)
+    return check_int("chunk_size", chunk_size, 1, meaning=" (data rows per chunk)")
 
 
 def _sq_distances(a: torch.Tensor, b: torch.Tensor, b_sq: torch.Tensor) -> torch.Tensor:
@@ -170,8 +133,8 @@ class DatasetPosterior:
             data = load_mnist("train")[0]
         if isinstance(data, torch.Tensor) and data.ndim == 4 and data.shape[0] == 0:
             raise ValueError(f"data must hold at least one image, got shape {tuple(data.shape)}")
-        data = _check_images(data, "data")
-        _check_model_space(data, "data")
+        data = check_images(data, "data")
+        check_model_space(data, "data")
         if scheduler is None:
             scheduler = PosteriorDDPMScheduler()
         elif not isinstance(scheduler, PosteriorDDPMScheduler):
@@ -204,6 +167,16 @@ class DatasetPosterior:
     def num_train_timesteps(self) -> int:
         return int(self.scheduler.config.num_train_timesteps)
 
+    @property
+    def alphas_cumprod(self) -> torch.Tensor:
+        """ᾱ_t for t = 0 … T − 1, float64 (T,): the forward process q(x_t | x_0) = N(√ᾱ_t x_0, (1 − ᾱ_t) I)."""
+        return self._alphas_cumprod
+
+    @property
+    def data_bytes(self) -> int:
+        """The bytes the data set occupies in the computation dtype: what an exact step must read."""
+        return int(self._x0.numel() * self._x0.element_size())
+
     def __len__(self) -> int:
         return self.num_images
 
@@ -212,7 +185,7 @@ class DatasetPosterior:
                 f"T={self.num_train_timesteps})")
 
     # ------------------------------------------------------------------ validation
-    def _check_t(self, t, batch: int, name: str = "t") -> torch.Tensor:
+    def check_t(self, t, batch: int = 1, name: str = "t") -> torch.Tensor:
         """t as a (B,) int64 tensor: one integer for the whole batch or one per sample, each in [0, T)."""
         T = self.num_train_timesteps
         if isinstance(t, torch.Tensor) and t.numel() > 1:
@@ -223,7 +196,7 @@ class DatasetPosterior:
         else:
             if isinstance(t, torch.Tensor) and not t.is_floating_point() and t.numel() == 1:
                 t = int(t.item())
-            if not _is_int(t):
+            if not is_int(t):
                 raise ValueError(f"{name} must be an integer in [0, {T - 1}], got {t!r}")
             values = torch.full((batch,), int(t), dtype=torch.int64)
         if int(values.min()) < 0 or int(values.max()) >= T:
@@ -232,7 +205,7 @@ class DatasetPosterior:
         return values
 
     def _check_x_t(self, x_t) -> torch.Tensor:
-        return _check_images(x_t, "x_t", self.image_shape)
+        return check_images(x_t, "x_t", self.image_shape)
 
     def _prev_of(self, t: torch.Tensor, prev_t, name: str = "prev_t"):
         """prev_t for q_posterior: None → t − 1; otherwise an integer (or per-sample integers) in [-1, t − 1]."""
@@ -245,7 +218,7 @@ class DatasetPosterior:
         else:
             if isinstance(prev_t, torch.Tensor) and not prev_t.is_floating_point() and prev_t.numel() == 1:
                 prev_t = int(prev_t.item())
-            if not _is_int(prev_t):
+            if not is_int(prev_t):
                 raise ValueError(f"{name} must be an integer in [-1, t - 1], got {prev_t!r}")
             values = torch.full_like(t, int(prev_t))
         if bool((values < -1).any()) or bool((values >= t).any()):
@@ -289,7 +262,7 @@ class DatasetPosterior:
 
         x_t: (B, C, H, W), the data set's image shape. t: an integer in [0, T) or (B,) integers."""
         x_t = self._check_x_t(x_t)
-        t = self._check_t(t, x_t.shape[0])
+        t = self.check_t(t, x_t.shape[0])
         logits = self._logits(x_t.reshape(x_t.shape[0], -1).to(self.dtype), t)
         return logits - torch.logsumexp(logits, dim=1, keepdim=True)
 
@@ -305,7 +278,7 @@ class DatasetPosterior:
         Tensors come back in x_t's dtype, weights in the computation dtype."""
         x_t = self._check_x_t(x_t)
         B = x_t.shape[0]
-        t = self._check_t(t, B)
+        t = self.check_t(t, B)
         prev = self._prev_of(t, prev_t)
         x = x_t.detach().reshape(B, -1).to(self.dtype)
         logits = self._logits(x, t)
@@ -372,7 +345,7 @@ class DatasetPosterior:
             raise ValueError(f"generator must be one torch.Generator or a list of {B} (one per sample), "
                              f"got a list of {len(generator)}")
         post = self.posterior(x_t, t, prev_t)
-        t_int = int(self._check_t(t, B)[0])
+        t_int = int(self.check_t(t, B)[0])
         prev_int = t_int - 1 if prev_t is None else int(prev_t)
 
         # i ~ Categorical(q(x_0 | x_t)): which training image this step moves towards.
@@ -459,7 +432,12 @@ class DatasetPosterior:
         return x
 
 
-# ---------------------------------------------------------------------------------------------- tab helpers
+# ---------------------------------------------------------------------------------------------- comparisons
+def l2_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """L2 distance over all pixels (model space), the metric of every distance in these comparisons."""
+    return float((a.double() - b.double()).norm())
+
+
 def nearest_neighbours(samples: torch.Tensor, data: torch.Tensor, chunk_size: int | None = None
                        ) -> tuple[torch.Tensor, torch.Tensor]:
     """For each sample (B, C, H, W), its nearest image in data (N, C, H, W) by L2 distance over all pixels.
@@ -468,8 +446,8 @@ def nearest_neighbours(samples: torch.Tensor, data: torch.Tensor, chunk_size: in
     exact copy of a data image gives exactly 0."""
     if isinstance(data, torch.Tensor) and data.ndim == 4 and data.shape[0] == 0:
         raise ValueError("data must hold at least one image, got an empty data set")
-    data = _check_images(data, "data")
-    samples = _check_images(samples, "samples", tuple(data.shape[1:]))
+    data = check_images(data, "data")
+    samples = check_images(samples, "samples", tuple(data.shape[1:]))
     d = int(np.prod(data.shape[1:]))
     chunk = _check_chunk_size(chunk_size, d)
     a = samples.detach().reshape(samples.shape[0], d).double()
@@ -485,60 +463,11 @@ def nearest_neighbours(samples: torch.Tensor, data: torch.Tensor, chunk_size: in
     return index, (a - winners).norm(dim=1)
 
 
-def prepare_digit(image: Any, image_shape: tuple[int, int, int] = (1, 32, 32)) -> torch.Tensor:
-    """An uploaded or drawn digit → (1, C, H, W) in [-1, 1], like the training data (light digit, dark ground).
-
-    image: a PIL image, a numpy array (H, W), (H, W, 3) or (H, W, 4) (uint8 in [0, 255] or float in [0, 1]), or a
-    tensor already in model space ((C, H, W) or (1, C, H, W), values in [-1, 1]). A 28×28 digit is padded to
-    32×32 like MNIST; other sizes are resized. RGBA with transparency uses the alpha channel as the ink (sketch
-    pads); otherwise a light background (bright border) is inverted."""
-    channels, height, width = image_shape
-    if channels != 1:
-        raise ValueError(f"image_shape must have 1 channel for a digit, got {image_shape}")
-    if isinstance(image, torch.Tensor):
-        tensor = image.unsqueeze(0) if image.ndim == 3 else image
-        tensor = _check_images(tensor, "image", image_shape)
-        if tensor.shape[0] != 1:
-            raise ValueError(f"image must be a single image, got a batch of {tensor.shape[0]}")
-        _check_model_space(tensor, "image")
-        return tensor.float()
-    from PIL import Image
-
-    if isinstance(image, Image.Image):
-        image = np.asarray(image.convert("RGBA") if image.mode in ("RGBA", "LA", "P") else image.convert("L"))
-    if not isinstance(image, np.ndarray):
-        raise ValueError(f"image must be a PIL image, a numpy array or a tensor, got {type(image).__name__}")
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)) or min(image.shape[:2]) < 4:
-        raise ValueError(f"image must be a 2-D array (H, W) or (H, W, 1|3|4) of at least 4×4 pixels, "
-                         f"got shape {image.shape}")
-    array = image.astype(np.float64)
-    if np.issubdtype(image.dtype, np.integer) or array.max() > 1.0:
-        array = array / 255.0
-    if not np.isfinite(array).all() or array.min() < 0 or array.max() > 1:
-        raise ValueError("image must hold values in [0, 255] (integers) or [0, 1] (floats)")
-    if array.ndim == 3 and array.shape[2] == 4 and array[..., 3].min() < 1.0:
-        ink = array[..., 3]  # a sketch: strokes are opaque, the ground is transparent
-    else:
-        gray = array if array.ndim == 2 else array[..., :3].mean(axis=2)
-        border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
-        ink = 1.0 - gray if border.mean() > 0.5 else gray  # MNIST digits are light on a dark ground
-    pil = Image.fromarray((ink * 255).round().astype(np.uint8), mode="L")
-    if (height, width) == (32, 32):
-        pil = pil.resize((28, 28), Image.BILINEAR) if pil.size != (28, 28) else pil
-        array = np.pad(np.asarray(pil, dtype=np.float32) / 255.0, 2)  # 28 → 32 with dark padding, as in data.py
-    else:
-        array = np.asarray(pil.resize((width, height), Image.BILINEAR), dtype=np.float32) / 255.0
-    return torch.from_numpy(array * 2.0 - 1.0).reshape(1, 1, height, width)
-
-
 @dataclass
 class Estimate:
     """One estimate of the reverse step at (x_t, t): of x_{t-1} (mean) and of x_0 (pred_original_sample)."""
 
     name: str
-    title: str
-    formula: str
-    needs: str
     mean: torch.Tensor
     pred_original_sample: torch.Tensor
     seconds: float
@@ -577,10 +506,7 @@ class PosteriorComparison:
             "num_pixels": self.num_pixels,
             "num_parameters": self.num_parameters,
             "step_noise_norm": self.step_noise_norm,
-            "estimates": {
-                name: {"title": e.title, "formula": e.formula, "needs": e.needs, "seconds": e.seconds}
-                for name, e in self.estimates.items()
-            },
+            "estimates": {name: {"seconds": e.seconds} for name, e in self.estimates.items()},
             "mean_distances": self.mean_distances,
             "x0_distances": self.x0_distances,
             "exact_posterior": {
@@ -604,7 +530,7 @@ def _pairwise(tensors: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
     for i, a in enumerate(names):
         out[a][a] = 0.0
         for b in names[i + 1:]:
-            d = float((tensors[a].double() - tensors[b].double()).norm())
+            d = l2_distance(tensors[a], tensors[b])
             out[a][b] = out[b][a] = d
     return out
 
@@ -640,15 +566,15 @@ def compare_estimates(
     _check_same_process(pipe, dataset_posterior)
     scheduler = pipe.scheduler
     T = int(scheduler.config.num_train_timesteps)
-    if not _is_int(t) or not 0 <= t < T:
+    if not is_int(t) or not 0 <= t < T:
         raise ValueError(f"t must be an integer in [0, {T - 1}], got {t!r}")
     t = int(t)
     if isinstance(x0, torch.Tensor) and x0.ndim == 3:
         x0 = x0.unsqueeze(0)
-    x0 = _check_images(x0, "x0", dataset_posterior.image_shape)
+    x0 = check_images(x0, "x0", dataset_posterior.image_shape)
     if x0.shape[0] != 1:
         raise ValueError(f"x0 must be one image, got a batch of {x0.shape[0]}")
-    _check_model_space(x0, "x0")
+    check_model_space(x0, "x0")
     device, dtype = pipe.unet.device, pipe.unet.dtype
     x0 = x0.to(device=device, dtype=dtype)
     prev_t = t - 1
@@ -674,28 +600,18 @@ def compare_estimates(
     estimates = {
         "tractable": Estimate(
             name="tractable",
-            title="Tractable posterior q(x_{t−1} | x_t, x_0)",
-            formula="μ̃_t(x_t, x_0) = √ᾱ_{t−1} β_t / (1 − ᾱ_t) · x_0 + √α_t (1 − ᾱ_{t−1}) / (1 − ᾱ_t) · x_t   (eq. 7)",
-            needs="x_t and the clean digit x_0 — the very image we are trying to generate",
             mean=tractable_mean.cpu().float(),
             pred_original_sample=x0.cpu().float(),
             seconds=tractable_seconds,
         ),
         "exact": Estimate(
             name="exact",
-            title="Exact reverse step q(x_{t−1} | x_t) over the data set",
-            formula="E[x_{t−1} | x_t] = Σ_i q(x_0^i | x_t) μ̃_t(x_t, x_0^i),  "
-                    "q(x_0^i | x_t) ∝ exp(−‖x_t − √ᾱ_t x_0^i‖² / 2(1 − ᾱ_t))",
-            needs=f"x_t and all N = {N:,} training images ({N * D:,} numbers), compared at every step",
             mean=exact.posterior_mean.float(),
             pred_original_sample=exact.pred_original_sample.float(),
             seconds=exact_seconds,
         ),
         "model": Estimate(
             name="model",
-            title="Learned reverse step p_θ(x_{t−1} | x_t)",
-            formula="μ_θ(x_t, t) = μ̃_t(x_t, x̂_0),  x̂_0 = (x_t − √(1 − ᾱ_t) ε_θ(x_t, t)) / √ᾱ_t   (eq. 11, 15)",
-            needs=f"x_t only — one call of the network ({num_parameters:,} parameters)",
             mean=out.posterior_mean.cpu().float(),
             pred_original_sample=out.pred_original_sample.cpu().float(),
             seconds=model_seconds,
@@ -709,7 +625,7 @@ def compare_estimates(
     return PosteriorComparison(
         t=t,
         prev_t=prev_t,
-        alpha_bar=float(dataset_posterior._alphas_cumprod[t]),
+        alpha_bar=float(dataset_posterior.alphas_cumprod[t]),
         x0=x0_cpu,
         x_t=x_t.cpu().float(),
         estimates=estimates,
@@ -726,49 +642,6 @@ def compare_estimates(
         step_noise_norm=math.sqrt(float(tractable_var) * D),  # ‖√β̃ ε‖ ≈ √(D β̃)
         source_index=source,
     )
-
-
-def _ms(seconds: float) -> str:
-    return f"{seconds * 1e3:.1f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.0f} µs"
-
-
-def explain_comparison(c: PosteriorComparison) -> str:
-    """A few plain sentences (markdown) that answer "why learn p_θ?" from the numbers of one comparison."""
-    e = c.estimates
-    d = c.mean_distances
-    lines = [
-        f"At t = {c.t}, x_t keeps √ᾱ_t = {math.sqrt(c.alpha_bar):.3f} of the digit and "
-        f"√(1 − ᾱ_t) = {math.sqrt(1 - c.alpha_bar):.3f} noise.",
-        f"**Tractable** μ̃(x_t, x_0) took {_ms(e['tractable'].seconds)}, but it needs x_0 — the image we are "
-        "trying to generate. At sampling time we only have x_t, so this formula cannot drive a sampler.",
-    ]
-    who = (f"the source digit #{c.source_index}" if c.source_index is not None and c.argmax_index == c.source_index
-           else f"training image #{c.argmax_index}")
-    lines.append(
-        f"**Exact** E[x_{{t−1}} | x_t] needs no x_0, but it compared x_t with all {c.num_data:,} training images "
-        f"({c.num_data * c.num_pixels:,} numbers) in {_ms(e['exact'].seconds)} — for every step of every sample, "
-        f"growing with the data set. It puts {c.max_weight:.1%} of its weight on {who} "
-        f"(effective number of candidates {c.effective_n:,.1f})."
-    )
-    if c.max_weight > 0.99 and c.source_index is not None and c.argmax_index == c.source_index:
-        lines.append(f"Here it has recognised the digit, so it sits {d['exact']['tractable']:.3f} from the tractable "
-                     "mean: the exact sampler ends on a copy of a training image.")
-    elif c.max_weight > 0.99:
-        lines.append("It is already certain of one training image: the exact sampler can only return copies of "
-                     "training images, never a new digit.")
-    else:
-        lines.append(f"It still hesitates between about {c.effective_n:,.0f} images, so its mean blurs them "
-                     f"({d['exact']['tractable']:.3f} from the tractable mean).")
-    x0d = c.x0_distances
-    lines.append(
-        f"**Model** μ_θ(x_t, t) needs only x_t and one network call ({_ms(e['model'].seconds)}, "
-        f"{c.num_parameters:,} parameters, the same cost whatever the data set's size): what it learned from the "
-        f"data is in its weights. Its mean lands {d['model']['exact']:.3f} from the exact mean and "
-        f"{d['model']['tractable']:.3f} from the tractable one; its x̂_0 is {x0d['model']['exact']:.3f} from the "
-        f"exact E[x_0 | x_t] (L2 over all pixels; for scale, the noise one step adds has norm "
-        f"{c.step_noise_norm:.3f})."
-    )
-    return "\n\n".join(lines)
 
 
 @dataclass
@@ -819,9 +692,9 @@ def compare_samplers(
     Both start from the same x_T (a generator per sampler, seeded alike). Samples are (B, C, H, W) in [-1, 1];
     nearest training images by L2 over all pixels (`nearest_neighbours` against dataset_posterior.data)."""
     _check_same_process(pipe, dataset_posterior)
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     num_images = check_batch_size(num_images)
-    if not _is_int(num_inference_steps) or not 1 <= num_inference_steps <= dataset_posterior.num_train_timesteps:
+    if not is_int(num_inference_steps) or not 1 <= num_inference_steps <= dataset_posterior.num_train_timesteps:
         raise ValueError(f"num_inference_steps must be an integer in [1, {dataset_posterior.num_train_timesteps}], "
                          f"got {num_inference_steps!r}")
     start = time.perf_counter()
@@ -873,18 +746,18 @@ def measure_step_cost(
         from .data import load_mnist
 
         data = load_mnist("train")[0]
-    data = _check_images(data, "data")
-    if not _is_int(repeats) or repeats < 1:
+    data = check_images(data, "data")
+    if not is_int(repeats) or repeats < 1:
         raise ValueError(f"repeats must be an integer >= 1, got {repeats!r}")
-    if isinstance(sizes, (str, bytes)) or not sizes or not all(_is_int(n) and 1 <= n <= len(data) for n in sizes):
+    if isinstance(sizes, (str, bytes)) or not sizes or not all(is_int(n) and 1 <= n <= len(data) for n in sizes):
         raise ValueError(f"sizes must be integers in [1, {len(data)}] (the data set's size), got {sizes!r}")
     batch_size = check_batch_size(batch_size)
-    generator = torch.Generator().manual_seed(_check_seed(seed))
+    generator = torch.Generator().manual_seed(check_seed(seed))
     rows = []
     for n in sizes:
         posterior = DatasetPosterior(data[:n], scheduler, dtype=dtype)
         x_t = torch.randn((batch_size, *posterior.image_shape), generator=generator)
-        t_step = int(posterior._check_t(t, 1)[0])
+        t_step = int(posterior.check_t(t, 1)[0])
         posterior.step(x_t, t_step, t_step - 1, generator)  # warm-up: first-call allocations
         times, cpu_times = [], []
         for _ in range(repeats):
@@ -901,34 +774,32 @@ def measure_step_cost(
             "repeats": int(repeats),
             "batch_size": batch_size,
             "dtype": str(dtype).replace("torch.", ""),
-            "data_bytes": int(posterior._x0.numel() * posterior._x0.element_size()),
+            "data_bytes": posterior.data_bytes,
         })
     return rows
 
 
-def plot_step_cost(series: dict[str, list[dict[str, Any]]], model_ms: float | None = None, title: str | None = None,
-                   keys: Sequence[str] = ("median_ms",)):
-    """A matplotlib Figure of per-step milliseconds against N: one line per series (e.g. per dtype) and per key
-    ("median_ms" wall clock, solid; "median_cpu_ms" CPU time, dashed), and the model's per-step cost as a flat
-    line when given. Uses the Figure API only: no pyplot, no GUI backend."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.4, 4.2), dpi=110)
-    ax = fig.add_subplot(1, 1, 1)
-    for i, (label, rows) in enumerate(series.items()):
-        for key in keys:
-            cpu = "cpu" in key
-            ax.plot([r["n"] for r in rows], [r[key] for r in rows], marker="o", color=f"C{i}",
-                    linestyle="--" if cpu else "-",
-                    label=f"exact q(x_{{t-1}}|x_t), {label}" + (", CPU time" if cpu else ", wall clock" if len(keys) > 1 else ""))
-    if model_ms is not None:
-        ax.axhline(model_ms, color="gray", linestyle=":", label=f"model p_θ: one UNet call ({model_ms:.1f} ms)")
-    ax.set_xlabel("N, training images the exact step must visit")
-    ax.set_ylabel("milliseconds per reverse step (median)")
-    ax.set_title(title or "Cost of one exact reverse step grows with the data set")
-    ax.grid(True, alpha=0.3)
-    ax.set_xlim(left=0)
-    ax.set_ylim(bottom=0)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    return fig
+def measure_model_step_cost(pipe, repeats: int = 3, batch_size: int = 1, t: int | None = None) -> dict[str, Any]:
+    """Milliseconds of one p_θ reverse step of `pipe` (one UNet call + `scheduler.step`), the model's side of the
+    cost comparison: one warm-up, then the median, min and max of `repeats` timed steps at batch `batch_size`,
+    t = T // 2 unless given. Its cost does not depend on the size of the data set the model was trained on."""
+    repeats = check_int("repeats", repeats, 1)
+    batch_size = check_batch_size(batch_size)
+    T = int(pipe.scheduler.config.num_train_timesteps)
+    t = T // 2 if t is None else check_int("t", t, 1, T - 1)
+    device, dtype = pipe.unet.device, pipe.unet.dtype
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn((batch_size, *pipe.image_shape), generator=generator).to(device, dtype)
+    timestep = torch.tensor(t, dtype=torch.int64, device=device)
+    times = []
+    with torch.inference_mode():
+        for i in range(repeats + 1):
+            start = time.perf_counter()
+            out = pipe.unet(x, timestep).sample
+            pipe.scheduler.step(out, t, x, prev_timestep=t - 1)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            if i:  # the first call is a warm-up
+                times.append(time.perf_counter() - start)
+    return {"median_ms": statistics.median(times) * 1e3, "min_ms": min(times) * 1e3, "max_ms": max(times) * 1e3,
+            "repeats": repeats, "batch_size": batch_size, "t": t}

@@ -7,22 +7,33 @@ stream, record and scrub every step. `__call__` just consumes it.
 
 from __future__ import annotations
 
+import inspect
+import json
 import math
 import numbers
 import os
 import re
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from pathlib import Path
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 from diffusers import DiffusionPipeline, ImagePipelineOutput, UNet2DModel
 from diffusers.utils.torch_utils import randn_tensor
 
+from .checks import check_batch_size, first_line
 from .scheduling_ddpm_posterior import PosteriorDDPMScheduler
 
-MAX_BATCH_SIZE = 64
 OUTPUT_TYPES = ("pil", "np", "pt")
+WEIGHTS = "unet/diffusion_pytorch_model.safetensors"
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+# Schedulers whose config is DDPM's β schedule: PosteriorDDPMPipeline converts them to PosteriorDDPMScheduler.
+SCHEDULERS = ("DDPMScheduler", "DDIMScheduler", "PNDMScheduler")
+
+
+class ModelFolderError(ValueError):
+    """A folder or repo that is not a DDPM pipeline this project loads; the message says why, in one line."""
 
 
 @dataclass
@@ -47,12 +58,6 @@ class DenoisingStep:
     model_output: torch.Tensor
 
 
-def check_batch_size(batch_size) -> int:
-    if isinstance(batch_size, bool) or not isinstance(batch_size, numbers.Integral) or not 1 <= batch_size <= MAX_BATCH_SIZE:
-        raise ValueError(f"batch_size must be an integer in [1, {MAX_BATCH_SIZE}], got {batch_size!r}")
-    return int(batch_size)
-
-
 def check_generator(generator, batch_size: int):
     """None, a torch.Generator, or a list of them (one per image, or a single one); ValueError otherwise."""
     if generator is None or isinstance(generator, torch.Generator):
@@ -64,18 +69,83 @@ def check_generator(generator, batch_size: int):
                      f"{generator!r}")
 
 
-def _root_cause(error: BaseException) -> str:
-    """The innermost error's first line (diffusers wraps safetensors' own, precise message twice)."""
-    while error.__cause__ is not None or error.__context__ is not None:
-        error = error.__cause__ or error.__context__
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
-
-
 def _shape(text: str) -> str:
     """"torch.Size([8, 1, 3, 3])" → "(8, 1, 3, 3)"."""
     inner = re.fullmatch(r"torch\.Size\(\[(.*)\]\)", text.strip())
     return f"({inner.group(1)})" if inner else text
+
+
+# ---------------------------------------------------------------------------------------------- a DDPM folder
+def check_pipeline_layout(files: Iterable[str], read_json: Callable[[str], dict], source: str) -> dict:
+    """Raise ModelFolderError unless `files` form an unconditional DDPM pipeline with safetensors UNet weights.
+
+    files: the paths in the folder/repo; read_json(path) reads one of them. Returns the UNet config."""
+    files = set(files)
+    if "model_index.json" not in files:
+        raise ModelFolderError(f"{source} is not a diffusers pipeline: it has no model_index.json")
+    index = read_json("model_index.json")
+    components = {k: v for k, v in index.items() if not k.startswith("_") and isinstance(v, (list, tuple))}
+    unet, scheduler = components.pop("unet", None), components.pop("scheduler", None)
+    if list(unet or []) != ["diffusers", "UNet2DModel"] or not scheduler or components:
+        found = ", ".join(f"{k}: {v[-1]}" for k, v in index.items() if isinstance(v, (list, tuple)) and v)
+        raise ModelFolderError(f"{source} is not an unconditional DDPM pipeline: model_index.json must list a diffusers "
+                       f"UNet2DModel 'unet' and a 'scheduler', nothing else (it lists {found or 'nothing'})")
+    if scheduler[-1] not in SCHEDULERS:
+        raise ModelFolderError(f"{source}: scheduler {scheduler[-1]!r} is not a DDPM-family scheduler "
+                       f"({', '.join(SCHEDULERS)})")
+    for needed in ("unet/config.json", "scheduler/scheduler_config.json"):
+        if needed not in files:
+            raise ModelFolderError(f"{source} is not a complete DDPM pipeline: {needed} is missing")
+    if WEIGHTS not in files and f"{WEIGHTS}.index.json" not in files:
+        pickles = sorted(f for f in files if f.startswith("unet/") and f.endswith(PICKLE_SUFFIXES))
+        if pickles:
+            raise ModelFolderError(f"{source} has only pickle weights ({', '.join(pickles)}), which are refused: unpickling "
+                           "a file can run arbitrary code. Convert them to safetensors first (load once where you "
+                           "trust the file, then save_pretrained(..., safe_serialization=True))")
+        raise ModelFolderError(f"{source} has no UNet weights: {WEIGHTS} is missing")
+    _check_scheduler_config(read_json("scheduler/scheduler_config.json"), source)
+    config = read_json("unet/config.json")
+    if config.get("_class_name", "UNet2DModel") != "UNet2DModel":
+        raise ModelFolderError(f"{source}: unet/config.json is a {config.get('_class_name')}, not a UNet2DModel")
+    if config.get("in_channels", 3) != config.get("out_channels", 3):
+        raise ModelFolderError(f"{source}: the UNet outputs {config.get('out_channels')} channels for "
+                       f"{config.get('in_channels')} in; learned-variance models are not supported")
+    return config
+
+
+def _check_scheduler_config(config: dict, source: str) -> None:
+    """ModelFolderError naming the setting unless the scheduler config builds a PosteriorDDPMScheduler (its checks name the
+    key and the allowed values; diffusers' own schedulers fail later, deep in torch, on e.g. a negative step count)."""
+    accepted = inspect.signature(PosteriorDDPMScheduler.__init__).parameters
+    try:
+        PosteriorDDPMScheduler(**{k: v for k, v in config.items() if k in accepted and k != "self"})
+    except (ValueError, TypeError, RuntimeError) as error:
+        raise ModelFolderError(f"{source}: scheduler/scheduler_config.json: {first_line(error)}") from None
+
+
+def read_json_object(path: Path) -> dict:
+    """The JSON object in `path`; ModelFolderError (one line) if it is unreadable or not an object."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelFolderError(f"{path} is not a readable JSON file ({first_line(error)})") from None
+    if not isinstance(data, dict):
+        raise ModelFolderError(f"{path} must hold a JSON object")
+    return data
+
+
+def _folder_files(folder: Path) -> list[str]:
+    return [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
+
+
+def check_model_folder(model_dir: str | os.PathLike) -> dict:
+    """ModelFolderError unless `model_dir` is a DDPM pipeline folder (model_index.json, unet/config.json with safetensors
+    weights, scheduler/scheduler_config.json). Returns the UNet config."""
+    folder = Path(model_dir)
+    if not folder.is_dir():
+        raise ModelFolderError(f"model folder {str(folder)!r} does not exist" if not folder.exists()
+                       else f"{str(folder)!r} is a file, not a model folder")
+    return check_pipeline_layout(_folder_files(folder), lambda name: read_json_object(folder / name), f"folder {str(folder)!r}")
 
 
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:
@@ -140,8 +210,6 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
             raise ValueError(f"pretrained_model_name_or_path must be a model folder or a Hub repo id (USER/NAME), "
                              f"got {path!r}")
         if os.path.isdir(path) and "subfolder" not in kwargs and "variant" not in kwargs:
-            from .hub import check_model_folder
-
             # What a DDPM folder is (a UNet2DModel and a DDPM-family scheduler with valid settings, safetensors
             # weights), checked before diffusers loads whatever model_index.json names.
             check_model_folder(path)
@@ -151,7 +219,7 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
             if "Unable to load weights from checkpoint file" in str(error):
                 # The file is there but is not safetensors (corrupt, truncated, or another format renamed)
                 raise OSError(f"{path}: the UNet weights are not a valid safetensors file (corrupt or truncated?): "
-                              f"{_root_cause(error)}") from error
+                              f"{first_line(error, innermost=True)}") from error
             # diffusers says only that a .safetensors file is missing; say why a .bin next to it is not used
             if "safetensors" not in str(error):
                 raise

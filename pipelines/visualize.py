@@ -1,4 +1,4 @@
-"""Step records → pictures: image grids, filmstrips, GIF animations and schedule plots.
+"""Step records → pictures: image grids, filmstrips, GIF animations, schedule and cost plots.
 
 No Gradio here: the app (and training, for its sample grids) call these with tensors or with recorded steps.
 A recorded trajectory is a uint8 array of shape (K, B, H, W, C): K steps in sampling order, B images, as
@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import math
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -256,3 +256,36 @@ def labelled_row(images: Sequence[np.ndarray], captions: Sequence[str] | None = 
     if captions is not None:
         tiles = [_with_caption(tile, caption) for tile, caption in zip(tiles, captions)]
     return _hstack(tiles, gap=gap)
+
+
+def digit_image(x: torch.Tensor, scale: int = 4) -> Image.Image:
+    """One image (1, C, H, W) in [-1, 1] (model space) → a PIL image, upscaled by `scale` with crisp pixels."""
+    return grid_uint8(to_uint8(x, model_space=True), padding=0, scale=scale)
+
+
+def plot_step_cost(series: dict[str, list[dict[str, Any]]], model_ms: float | None = None, title: str | None = None,
+                   keys: Sequence[str] = ("median_ms",)):
+    """A matplotlib Figure of per-step milliseconds against N: one line per series (e.g. per dtype) and per key
+    ("median_ms" wall clock, solid; "median_cpu_ms" CPU time, dashed), and the model's per-step cost as a flat
+    line when given. Uses the Figure API only: no pyplot, no GUI backend."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.2), dpi=110)
+    ax = fig.add_subplot(1, 1, 1)
+    for i, (label, rows) in enumerate(series.items()):
+        for key in keys:
+            cpu = "cpu" in key
+            ax.plot([r["n"] for r in rows], [r[key] for r in rows], marker="o", color=f"C{i}",
+                    linestyle="--" if cpu else "-",
+                    label=f"exact q(x_{{t-1}}|x_t), {label}" + (", CPU time" if cpu else ", wall clock" if len(keys) > 1 else ""))
+    if model_ms is not None:
+        ax.axhline(model_ms, color="gray", linestyle=":", label=f"model p_θ: one UNet call ({model_ms:.1f} ms)")
+    ax.set_xlabel("N, training images the exact step must visit")
+    ax.set_ylabel("milliseconds per reverse step (median)")
+    ax.set_title(title or "Cost of one exact reverse step grows with the data set")
+    ax.grid(True, alpha=0.3)
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -320,8 +320,8 @@ CASES: list[Case] = [
          "seed must be an integer in [0, 2**63), got -1"),
     Case("pipelines.evaluation", "--seed", "huge", "2**64", ["--model", "{model}", "--seed", str(2**64)],
          "seed must be an integer in [0, 2**63), got 18446744073709551616"),
-    Case("pipelines.evaluation", "--batch_size", "huge", "10**9", ["--model", "{model}", "--batch_size", "1000000000"],
-         "batch_size must be an integer in [1, 64], got 1000000000"),
+    Case("pipelines.evaluation", "--batch_size", "out of range", "-1", ["--model", "{model}", "--batch_size", "-1"],
+         "batch_size must be an integer >= 1, got -1"),
     Case("pipelines.evaluation", "--batch_size", "wrong type", "1.5", ["--model", "{model}", "--batch_size", "1.5"],
          "argument --batch_size: invalid int value: '1.5'"),
     Case("pipelines.evaluation", "--device", "out of range", "tpu", ["--model", "{model}", "--device", "tpu"],
@@ -368,11 +368,9 @@ CASES: list[Case] = [
                    "file": "is neither a valid local path nor a valid repo id",
                    "hub-id-offline": "Cannot load model nobody/not-cached: the model is not fully cached locally"}),
     Case("pipe()", "batch_size", "wrong type", "True", {"batch_size": True},
-         "batch_size must be an integer in [1, 64], got True"),
+         "batch_size must be an integer >= 1, got True"),
     Case("pipe()", "batch_size", "wrong type", '"2"', {"batch_size": "2"},
-         "batch_size must be an integer in [1, 64], got '2'"),
-    Case("pipe()", "batch_size", "huge", "10**9", {"batch_size": 10**9},
-         "batch_size must be an integer in [1, 64], got 1000000000"),
+         "batch_size must be an integer >= 1, got '2'"),
     Case("pipe()", "num_inference_steps", "wrong type", '"10"', {"num_inference_steps": "10"},
          "num_inference_steps must be an integer in [1, 1000], got '10'"),
     Case("pipe()", "num_inference_steps", "NaN/inf", "math.inf", {"num_inference_steps": INF},
@@ -457,7 +455,7 @@ ELSEWHERE = {
                                    "an image, 4000×20 pixels, 3 MB of BMP, 3×3 pixels. /exact_sample: num_images 0, "
                                    "17; num_inference_steps 0, 1001; seed -1, 1.5. An empty drawing; a model of "
                                    "another shape on the posterior tabs.",
-    "tests/test_pipeline.py": "pipe(): batch_size 0, 65, 2.5; num_inference_steps 0, 1001; eta NaN, 1.01; "
+    "tests/test_pipeline.py": "pipe(): batch_size 0, 2.5; num_inference_steps 0, 1001; eta NaN, 1.01; "
                               "eta 0.5 with fixed_large; descending timesteps; output_type \"jpg\"; a pickle-only "
                               "folder; use_safetensors=False.",
     "tests/test_scheduler.py": "timestep_plan: bad step counts and timesteps; step(): wrong shapes, timestep "

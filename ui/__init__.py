@@ -1,0 +1,10 @@
+"""THE PAGE: everything a person sees of the demo. No diffusion math and no UNet calls: the tabs call the library
+(`pipelines`) and lay out what it returns. One module per tab (`tab_*.py`); `TABS` is the tab list app.py builds."""
+
+from .tab_exact import ExactSamplerTab
+from .tab_posterior import PosteriorTab
+from .tab_sample import SampleTab
+
+TABS: list[type] = [SampleTab, PosteriorTab, ExactSamplerTab]
+
+__all__ = ["TABS", "SampleTab", "PosteriorTab", "ExactSamplerTab"]

@@ -1,0 +1,182 @@
+"""Tab "Why do we need p_θ?": for one digit x_0 and a step t, the tractable q(x_{t-1} | x_t, x_0), the exact
+data-set posterior q(x_{t-1} | x_t) and the learned p_θ(x_{t-1} | x_t) side by side, with what each one needs."""
+
+from __future__ import annotations
+
+import gradio as gr
+import torch
+
+from pipelines.data import prepare_digit
+from pipelines.exact_posterior import compare_estimates, l2_distance
+from pipelines.visualize import digit_image, grid_uint8, labelled_row, to_uint8
+
+from . import text
+from .context import MNIST_SHAPE, UI_CONCURRENCY, AppContext
+from .inputs import MAX_SEED, check_int, check_seed, read_digit, unchecked, user_errors
+
+POSTERIOR_CONCURRENCY = 2  # /posterior is one UNet call and one pass over the data: cheap, but not free
+DEFAULT_POSTERIOR_T = 300
+GALLERY_PER_CLASS = 2  # the "pick a training digit" gallery: the first 2 train digits of each class
+SKETCH_CANVAS = (280, 280)  # 10× a 28×28 MNIST digit
+DISPLAY_SCALE = 4  # 32×32 digits shown at 128×128
+
+
+class PosteriorTab:
+    """Tractable q(x_{t-1}|x_t,x0) vs the exact data-set posterior q(x_{t-1}|x_t) vs the model's p_θ(x_{t-1}|x_t)."""
+
+    title = "Why do we need p_θ?"
+
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
+        self.block = None  # the gr.Tab, set by build_demo
+
+    # -- layout ---------------------------------------------------------------------------------------------
+    def gallery_digits(self) -> tuple[list[int], list]:
+        """The first GALLERY_PER_CLASS train digits of each class: their indices and (image, caption) items."""
+        images, labels = self.ctx.mnist_train()
+        indices = sorted(int(i) for digit in range(10)
+                         for i in torch.nonzero(labels == digit).flatten()[:GALLERY_PER_CLASS])
+        items = [(digit_image(images[i:i + 1], scale=1), f"#{i}") for i in indices]
+        return indices, items
+
+    def layout(self) -> None:
+        ctx = self.ctx
+        T = ctx.num_train_timesteps
+        self.gallery_indices, items = self.gallery_digits()
+        num_train = len(ctx.mnist_train()[1])
+        if not ctx.has_mnist_model:
+            gr.Markdown(f"⚠️ **{ctx.mnist_notice()}**", elem_id="posterior-notice")
+        gr.Markdown(text.POSTERIOR_INTRO)
+        gallery = gr.Gallery(items, label="pick a training digit (click one)", columns=len(items) // 2,
+                             height=260, allow_preview=False, format="png", interactive=False,
+                             elem_id="digit-gallery", elem_classes="pixelated")
+        with gr.Row():
+            with gr.Column(scale=1, min_width=300):
+                digit_index = gr.Number(0, label="digit_index", precision=None, elem_id="digit-index",
+                                        info=f"which training digit, 0 … {num_train - 1} (unless an image is given)")
+                with gr.Accordion("… or upload or draw your own digit", open=False):
+                    image = unchecked(gr.Image(
+                        label="image: an uploaded digit, used instead of digit_index", type="filepath",
+                        sources=["upload", "clipboard"], format="png", height=160, elem_id="digit-image",
+                        elem_classes="pixelated"))
+                    sketch = gr.Sketchpad(label="draw a digit (white ink on dark is what MNIST looks like; "
+                                                "any ink works)", canvas_size=SKETCH_CANVAS, type="numpy",
+                                          elem_id="digit-sketch")
+                    use_sketch = gr.Button("use my drawing", elem_id="use-sketch")
+                t = unchecked(gr.Slider(1, T - 1, value=min(DEFAULT_POSTERIOR_T, T - 1), step=1,
+                                        label=f"t: how noisy x_t is (1 … {T - 1})", elem_id="posterior-t"))
+                seed = gr.Number(0, label="seed", info=f"integer in [0, {MAX_SEED}]: fixes the noise of x_t",
+                                 precision=None, elem_id="posterior-seed")
+                button = gr.Button("Compare", variant="primary", elem_id="posterior-button",
+                                   interactive=ctx.has_mnist_model)
+            with gr.Column(scale=3):
+                with gr.Row():
+                    x0_view = gr.Image(label="x0: the digit", type="pil", format="png", interactive=False,
+                                       elem_id="posterior-x0", elem_classes="pixelated", height=180)
+                    xt_view = gr.Image(label="x_t ~ q(x_t | x0)", type="pil",
+                                       format="png", interactive=False, elem_id="posterior-xt",
+                                       elem_classes="pixelated", height=180)
+                    candidates = gr.Gallery(label="q(x0ⁱ | x_t): the training digits the exact posterior weighs "
+                                                  "most", columns=5, height=180, format="png", interactive=False,
+                                            allow_preview=False, object_fit="contain", elem_id="posterior-candidates",
+                                            scale=3, elem_classes="pixelated")
+                views, texts = [], []
+                with gr.Row(equal_height=False):
+                    for name, label in text.ESTIMATE_LABELS.items():
+                        with gr.Column(min_width=220):
+                            views.append(gr.Image(label=f"{label}: x_{{t−1}} and x̂0", type="pil", format="png",
+                                                  interactive=False, elem_id=f"estimate-{name}",
+                                                  elem_classes="pixelated", height=180))
+                            texts.append(gr.Markdown(elem_id=f"estimate-{name}-text"))
+                answer = gr.Markdown(elem_id="posterior-answer")
+                summary = gr.JSON(label="summary", elem_id="posterior-summary")
+
+        inputs = [digit_index, t, seed, image]
+        outputs = [x0_view, xt_view, candidates, *views, *texts, answer, summary]
+        shared = dict(concurrency_limit=POSTERIOR_CONCURRENCY, concurrency_id="posterior")
+        button.click(self.posterior, inputs=inputs, outputs=outputs, api_name="posterior", **shared)
+        # UI-only ways in (not in the API): a gallery click, an upload, a drawing; each then runs the comparison.
+        gallery.select(self.pick_digit, outputs=[digit_index, image], api_visibility="private", queue=False
+                       ).success(self.posterior, inputs=inputs, outputs=outputs, api_visibility="private", **shared)
+        image.upload(self.posterior, inputs=inputs, outputs=outputs, api_visibility="private", **shared)
+        use_sketch.click(self.use_drawing, inputs=[sketch], outputs=[image], api_visibility="private",
+                         concurrency_limit=UI_CONCURRENCY, concurrency_id="ui"
+                         ).success(self.posterior, inputs=inputs, outputs=outputs, api_visibility="private",
+                                   **shared)
+
+    # -- handlers -------------------------------------------------------------------------------------------
+    def pick_digit(self, evt: gr.SelectData):
+        """A click on the gallery: that digit's index, and no uploaded image (which would win over the index)."""
+        return self.gallery_indices[evt.index], None
+
+    @user_errors
+    def use_drawing(self, sketch):
+        """The sketchpad's drawing → a 28×28 PNG for the image input, so the comparison uses it."""
+        composite = sketch.get("composite") if isinstance(sketch, dict) else None
+        if composite is None or getattr(composite, "size", 0) == 0:
+            raise ValueError("sketch is empty: draw a digit first")
+        try:
+            digit = prepare_digit(composite)  # (1, 1, 32, 32): the drawing made 28×28 and padded like MNIST
+        except ValueError as exc:
+            raise ValueError(f"sketch: {exc}") from None
+        if float(digit.max()) <= -1.0 + 1e-6:
+            raise ValueError("sketch is empty: draw a digit first")
+        # Without the 2-pixel padding: the 28×28 digit, which the image input pads back exactly.
+        pixels = to_uint8(digit[:, :, 2:-2, 2:-2], model_space=True)
+        with self.ctx.store.run() as folder:
+            path = folder / "drawing.png"
+            grid_uint8(pixels, padding=0).save(path)
+        return str(path)
+
+    @user_errors
+    def posterior(self, digit_index, t, seed, image=None):
+        """Three estimates of the reverse step x_t → x_{t-1} for one digit x0, and what each one needs.
+
+        Parameters:
+            digit_index: which mnist training digit is x0, 0 to 4499 (ignored when image is given)
+            t: the noise level of x_t, 1 to T − 1 (the step shown is t → t − 1)
+            seed: integer in [0, 4294967295]: fixes the draw of x_t (and of the model's step)
+            image: optional: an uploaded digit (PNG, JPEG, WebP, BMP or GIF, at most 2 MiB and 1024×1024;
+                28×28 like MNIST is best) used as x0 instead of digit_index
+        Returns:
+            x0, x_t, the training digits the exact posterior weighs most, one picture per estimate (its x_{t-1}
+            mean and its x̂0), one text per estimate (formula, input, time, distances), the answer in words, and
+            a JSON summary with every number shown.
+        """
+        ctx = self.ctx
+        ctx.require_mnist_model()
+        T = ctx.num_train_timesteps
+        images, labels = ctx.mnist_train()
+        digit_index = check_int("digit_index", digit_index, 0, len(images) - 1)
+        t = check_int("t", t, 1, T - 1)
+        seed = check_seed(seed)
+        # Uploads live in gradio's upload folder; drawings (use_drawing) in this app's run store.
+        x0 = read_digit(image, MNIST_SHAPE, allowed_dirs=(gr.utils.get_upload_folder(), ctx.store.root))
+        if x0 is None:
+            x0 = images[digit_index:digit_index + 1]
+            source = {"source": "digit_index", "digit_index": digit_index, "label": int(labels[digit_index])}
+        else:
+            source = {"source": "image"}
+        dataset_posterior = ctx.dataset_posterior()
+        comparison = compare_estimates(x0, t, ctx.pipe, dataset_posterior,
+                                       generator=torch.Generator().manual_seed(seed))
+        texts = text.estimate_texts(comparison.num_data, comparison.num_pixels, comparison.num_parameters)
+
+        estimates = comparison.estimates
+        x0_cpu = comparison.x0
+        distance_to_x0 = {n: l2_distance(e.mean, x0_cpu) for n, e in estimates.items()}
+        x0_error = {n: l2_distance(e.pred_original_sample, x0_cpu) for n, e in estimates.items()}
+        views = [labelled_row([to_uint8(e.mean, model_space=True)[0],
+                               to_uint8(e.pred_original_sample, model_space=True)[0]],
+                              ["x_t-1", "x̂0"], scale=DISPLAY_SCALE) for e in estimates.values()]
+        estimate_texts = [text.estimate_text(comparison, texts[name], name, distance_to_x0[name])
+                          for name in estimates]
+        data = dataset_posterior.data
+        candidates = [(digit_image(data[i:i + 1].float(), scale=1), f"#{i}: {w:.1%}")
+                      for i, w in zip(comparison.top_indices, comparison.top_weights)]
+        summary = {**source, "seed": seed, **comparison.as_dict(), "distance_to_x0": distance_to_x0,
+                   "x0_error": x0_error, "model_id": ctx.model_id}
+        for name, entry in summary["estimates"].items():  # the API's summary names each estimate as the page does
+            summary["estimates"][name] = {**texts[name], **entry}
+        return (digit_image(x0_cpu), digit_image(comparison.x_t), candidates, *views, *estimate_texts,
+                text.explain_comparison(comparison), summary)

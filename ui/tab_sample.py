@@ -1,0 +1,242 @@
+"""Tab "Sample from noise": pure noise to images through `PosteriorDDPMPipeline.denoise`, x_t and x̂0 streamed
+while it runs; afterwards a slider scrubs every recorded step, with a filmstrip, the trajectory GIF and the
+noise schedule."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import torch
+
+from pipelines.scheduling_ddpm_posterior import TIMESTEP_SPACINGS
+from pipelines.visualize import display_scale, grid_uint8, make_filmstrip, make_trajectory_gif, plot_schedule, to_uint8
+
+from . import text
+from .context import DEFAULT_NUM_INFERENCE_STEPS, UI_CONCURRENCY, AppContext
+from .inputs import MAX_NUM_IMAGES, MAX_SEED, check_choice, check_float, check_int, check_seed, unchecked, user_errors
+
+DEFAULT_NUM_IMAGES = 16
+DEFAULT_ETA = 1.0
+# The live view sends a frame at most every FRAME_INTERVAL_S (and always the first step), and only while the
+# frames so far cost at most FRAME_BUDGET of the run's time: each frame is two PNGs encoded, cached and sent to
+# every viewer, so a fast model streaming every step spends more time showing than sampling
+# (bench/bench_streaming.py). Every step is still recorded for the slider and the GIF.
+FRAME_INTERVAL_S = 0.25
+FRAME_BUDGET = 0.05
+FILMSTRIP_FRAMES = 10
+GIF_MAX_FRAMES = 30  # evenly spaced; noisy frames compress badly
+
+
+class SampleTab:
+    """Sample from pure noise and watch x_t and x̂0 at every step; scrub, filmstrip, GIF, schedule plot."""
+
+    title = "Sample from noise"
+
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
+
+    # -- layout ---------------------------------------------------------------------------------------------
+    def layout(self) -> None:
+        ctx = self.ctx
+        config = ctx.pipe.scheduler.config
+        T = ctx.num_train_timesteps
+        default_variance = config.variance_type if config.variance_type in text.VARIANCES else "fixed_small"
+        with gr.Row():
+            with gr.Column(scale=1, min_width=300):
+                with gr.Row(equal_height=True):
+                    seed = gr.Number(0, label="seed", info=f"integer in [0, {MAX_SEED}]", precision=None,
+                                     elem_id="seed", scale=4)
+                    dice = gr.Button("random", elem_id="random-seed", scale=1, min_width=60)
+                num_images = unchecked(gr.Slider(1, MAX_NUM_IMAGES, value=DEFAULT_NUM_IMAGES, step=1,
+                                                 label="num_images", elem_id="num-images"))
+                steps = unchecked(gr.Slider(1, T, value=min(DEFAULT_NUM_INFERENCE_STEPS, T), step=1,
+                                            label="num_inference_steps (K)", elem_id="num-steps"))
+                eta = unchecked(gr.Slider(0.0, 1.0, value=DEFAULT_ETA, step=0.05,
+                                          label="eta (η): 0 = DDIM, deterministic … 1 = DDPM posterior",
+                                          elem_id="eta"))
+                spacing = unchecked(gr.Radio(list(TIMESTEP_SPACINGS), value=config.timestep_spacing,
+                                             label="timestep spacing", elem_id="spacing"))
+                variance = unchecked(gr.Radio([(label, key) for key, label in text.VARIANCES.items()],
+                                              value=default_variance, label="variance of each step",
+                                              elem_id="variance"))
+                button = gr.Button("Sample", variant="primary", elem_id="sample-button")
+                gr.Markdown(text.SAMPLE_EXPLANATION)
+            with gr.Column(scale=3):
+                status = gr.Textbox(label="step", interactive=False, elem_id="status",
+                                    placeholder="press Sample: the steps appear here as they happen")
+                with gr.Row():
+                    xt = gr.Image(label="x_t: the noisy sample", type="pil", format="png", interactive=False,
+                                  elem_id="xt-image", elem_classes="pixelated", height=300)
+                    x0 = gr.Image(label="x̂0: the model's guess of the clean image", type="pil", format="png",
+                                  interactive=False, elem_id="x0-image", elem_classes="pixelated", height=300)
+                step_slider = gr.Slider(1, 2, value=1, step=1, label="scrub the recorded steps (after a run)",
+                                        interactive=False, elem_id="step-slider")
+                schedule = gr.Plot(plot_schedule(ctx.pipe.scheduler), label="the noise schedule",
+                                   elem_id="schedule-plot", format="png")
+                with gr.Row():
+                    gallery = gr.Gallery(label="final images", columns=8, height="auto", format="png",
+                                         elem_id="final-images", elem_classes="pixelated", interactive=False)
+                    animation_view = gr.Image(label="trajectory", type="filepath", interactive=False,
+                                              elem_id="animation", elem_classes="pixelated", height=300)
+                gr.Markdown(text.filmstrip_caption(FILMSTRIP_FRAMES))
+                # No label: it would sit on top of the strip's first caption.
+                filmstrip = gr.Image(show_label=False, type="pil", format="png", interactive=False,
+                                     elem_id="filmstrip", elem_classes="pixelated")
+                with gr.Row():
+                    animation_file = gr.File(label="trajectory animation (GIF)", elem_id="animation-file")
+                    grid_file = gr.File(label="final images (PNG grid)", elem_id="grid-file")
+                summary = gr.JSON(label="summary", elem_id="summary")
+        record = gr.State(None)
+
+        dice.click(lambda: random.randint(0, MAX_SEED), outputs=seed, api_visibility="private", queue=False)
+        run = button.click(
+            self.sample,
+            inputs=[seed, num_images, steps, eta, spacing, variance],
+            outputs=[xt, x0, status, gallery, animation_file, grid_file, summary, record],
+            api_name="sample",
+            concurrency_limit=ctx.sample_concurrency,
+            concurrency_id="sample",
+            show_progress="full",
+            show_progress_on=[gallery],  # the bar goes where the result will be, never over the streamed images
+        )
+        # UI-only events (not in the API): cheap, but they draw plots, so a few at a time, apart from /sample.
+        run.success(self.finish, inputs=[record], outputs=[step_slider, filmstrip, animation_view, schedule],
+                    api_visibility="private", show_progress="hidden", concurrency_limit=UI_CONCURRENCY,
+                    concurrency_id="ui")
+        step_slider.change(self.scrub, inputs=[step_slider, record], outputs=[xt, x0, status, schedule],
+                           api_visibility="private", show_progress="hidden", trigger_mode="always_last",
+                           concurrency_limit=UI_CONCURRENCY, concurrency_id="ui")
+
+    # -- handlers -------------------------------------------------------------------------------------------
+    @user_errors
+    def sample(self, seed, num_images, num_inference_steps, eta, timestep_spacing, variance,
+               progress=gr.Progress()):
+        """Sample images from pure noise, streaming x_t and x̂0 every few steps.
+
+        Parameters:
+            seed: integer in [0, 4294967295]; the same seed gives the same images, bit for bit
+            num_images: how many images, 1 to 16
+            num_inference_steps: K, the number of reverse steps, 1 to T (the model's training steps)
+            eta: 0 (deterministic DDIM) to 1 (the DDPM posterior)
+            timestep_spacing: which K of the T timesteps to visit: leading, linspace or trailing
+            variance: the noise of each step: fixed_small (β̃_t) or fixed_large (β_t, needs eta = 1)
+        Returns:
+            x_t grid, x̂0 grid and "step k / K, t = …" while running; when done also the final images, the
+            trajectory GIF, a PNG grid of the images and a JSON summary (seed, steps, eta, timesteps, seconds).
+        """
+        ctx = self.ctx
+        T = ctx.num_train_timesteps
+        seed = check_seed(seed)
+        num_images = check_int("num_images", num_images, 1, MAX_NUM_IMAGES)
+        num_steps = check_int("num_inference_steps", num_inference_steps, 1, T)
+        eta = check_float("eta", eta, 0.0, 1.0, " (0 = deterministic DDIM, 1 = DDPM posterior)")
+        spacing = check_choice("timestep_spacing", timestep_spacing, TIMESTEP_SPACINGS)
+        variance = check_choice("variance", variance, tuple(text.VARIANCES))
+        timesteps = ctx.timestep_plan(spacing, num_steps)
+        chain = list(zip(timesteps, timesteps[1:] + [-1]))
+        C, H, W = ctx.pipe.image_shape
+        # Every step is recorded, as uint8: at most 16 images × 1000 steps × C×H×W bytes, twice.
+        xt_steps = np.empty((num_steps, num_images, H, W, C), dtype=np.uint8)
+        x0_steps = np.empty_like(xt_steps)
+        scale = display_scale(xt_steps[0])
+        # A generator per request, seeded: concurrent requests never share random state.
+        generator = torch.Generator().manual_seed(seed)
+        skip = gr.skip()
+
+        with ctx.store.run() as folder:
+            start = time.perf_counter()
+            steps = ctx.pipe.denoise(batch_size=num_images, generator=generator, timesteps=timesteps, eta=eta,
+                                     variance_type=variance, progress=False)
+            first, last_frame, frame_seconds = True, -math.inf, 0.0
+            for step in steps:
+                k = step.index
+                xt_steps[k] = to_uint8(step.sample, model_space=True)
+                x0_steps[k] = to_uint8(step.pred_original_sample, model_space=True)
+                progress((k + 1, num_steps), desc=text.step_label(k + 1, num_steps, *chain[k]), unit="steps")
+                now = time.perf_counter()
+                if (k < num_steps - 1 and now - last_frame >= FRAME_INTERVAL_S
+                        and (first or frame_seconds <= FRAME_BUDGET * (now - start))):
+                    last_frame = now
+                    # The first frame clears the previous run's results; later ones leave them alone.
+                    done = None if first else skip
+                    yield (grid_uint8(xt_steps[k], scale=scale), grid_uint8(x0_steps[k], scale=scale),
+                           text.step_label(k + 1, num_steps, *chain[k]), done, done, done, done, None if first else skip)
+                    first = False
+                    # what the frame cost this run: encoding, caching and sending happen before the generator
+                    # resumes
+                    frame_seconds += time.perf_counter() - now
+            seconds = time.perf_counter() - start
+
+            captions = [f"step {k + 1} / {num_steps}, t = {t}" for k, (t, _) in enumerate(chain)]
+            np.save(folder / "xt.npy", xt_steps)
+            np.save(folder / "x0.npy", x0_steps)
+            grid_path = folder / f"ddpm-seed{seed}.png"
+            grid_uint8(xt_steps[-1]).save(grid_path)
+            gif_path = make_trajectory_gif(xt_steps, x0_steps, captions, folder / f"ddpm-seed{seed}-trajectory.gif",
+                                           max_frames=GIF_MAX_FRAMES, scale=2)
+        images = [(grid_uint8(xt_steps[-1, i : i + 1], padding=0), f"#{i}") for i in range(num_images)]
+        summary = {
+            "seed": seed,
+            "num_images": num_images,
+            "num_inference_steps": num_steps,
+            "eta": eta,
+            "timestep_spacing": spacing,
+            "variance": variance,
+            "timesteps": timesteps,
+            "seconds": round(seconds, 3),
+            "model": ctx.model_id,
+            "image_shape": [C, H, W],
+        }
+        record = {"folder": str(folder), "timesteps": timesteps, "captions": captions, "gif": str(gif_path)}
+        final = f"{text.step_label(num_steps, num_steps, *chain[-1])} · done in {seconds:.2f} s"
+        yield (grid_uint8(xt_steps[-1], scale=scale), grid_uint8(x0_steps[-1], scale=scale), final, images,
+               str(gif_path), str(grid_path), summary, record)
+
+    def _load_step(self, record: dict, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        folder = Path(record["folder"])
+        try:
+            # mmap: scrubbing reads one step, not the whole recording
+            return np.load(folder / "xt.npy", mmap_mode="r")[k], np.load(folder / "x0.npy", mmap_mode="r")[k]
+        except (OSError, ValueError, IndexError):
+            gr.Warning("The recorded steps of this run were cleaned up; press Sample again.")
+            return None
+
+    def finish(self, record):
+        """After a run: enable the step slider, draw the filmstrip, play the GIF, mark the final t."""
+        if not record:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        K = len(record["timesteps"])
+        folder = Path(record["folder"])
+        try:
+            xt_steps = np.load(folder / "xt.npy", mmap_mode="r")
+            x0_steps = np.load(folder / "x0.npy", mmap_mode="r")
+            captions = [f"t = {t}" for t in record["timesteps"]]
+            filmstrip = make_filmstrip(xt_steps, x0_steps, captions, num_frames=FILMSTRIP_FRAMES)
+        except OSError:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        slider = gr.Slider(minimum=1, maximum=max(K, 2), value=K, step=1, interactive=K > 1,
+                           label=f"scrub the recorded steps: 1 … {K}")
+        plot = plot_schedule(self.ctx.pipe.scheduler, t=record["timesteps"][-1], timesteps=record["timesteps"])
+        return slider, filmstrip, record["gif"], plot
+
+    def scrub(self, step, record):
+        """Show recorded step `step` (1 … K): its x_t, x̂0, label, and its t on the schedule plot."""
+        if not record:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        timesteps = record["timesteps"]
+        K = len(timesteps)
+        k = min(max(int(round(float(step))), 1), K)
+        loaded = self._load_step(record, k - 1)
+        if loaded is None:
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        xt, x0 = (np.ascontiguousarray(a) for a in loaded)
+        scale = display_scale(xt)
+        prev_t = timesteps[k] if k < K else -1
+        plot = plot_schedule(self.ctx.pipe.scheduler, t=timesteps[k - 1], timesteps=timesteps)
+        return (grid_uint8(xt, scale=scale), grid_uint8(x0, scale=scale),
+                text.step_label(k, K, timesteps[k - 1], prev_t), plot)

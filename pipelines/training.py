@@ -256,7 +256,8 @@ def _save_checkpoint(accelerator, output_dir: Path, step: int, ema, config: Trai
         accelerator.wait_for_everyone()  # all ranks done writing before the rename
         if accelerator.is_main_process:
             if ema is not None:
-                ema.save_pretrained(str(tmp / "unet_ema"))
+                with torch.random.fork_rng(devices=[]):  # it builds a UNet: see _final_unet
+                    ema.save_pretrained(str(tmp / "unet_ema"))
             (tmp / "training_state.json").write_text(json.dumps({"global_step": step}))
             shutil.rmtree(final, ignore_errors=True)
             os.replace(tmp, final)
@@ -366,7 +367,8 @@ def train(config: TrainConfig) -> Path:
     if checkpoint is not None:
         accelerator.load_state(str(checkpoint))
         if ema is not None:
-            loaded = EMAModel.from_pretrained(str(checkpoint / "unet_ema"), UNet2DModel)
+            with torch.random.fork_rng(devices=[]):  # keep the noise RNG as load_state restored it
+                loaded = EMAModel.from_pretrained(str(checkpoint / "unet_ema"), UNet2DModel)
             ema.load_state_dict(loaded.state_dict())
         global_step = json.loads((checkpoint / "training_state.json").read_text())["global_step"]
         accelerator.print(f"resumed from {checkpoint} at step {global_step}")

@@ -193,9 +193,14 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
                 return plan[i + 1] if i + 1 < len(plan) else -1
         return t - 1
 
-    def previous_timestep(self, timestep) -> int:
-        """diffusers-compatible: the timestep before `timestep` in the chain set by `set_timesteps`."""
-        return self._default_prev(_as_int(timestep, "timestep"))
+    def previous_timestep(self, timestep) -> int | torch.Tensor:
+        """diffusers-compatible: the timestep before `timestep` in the chain set by `set_timesteps` (−1 after the
+        last), else timestep − 1. Returns what diffusers' DDPMScheduler returns: a 0-d int64 tensor when a chain is
+        set or `timestep` is a tensor, an int for an int with no chain (so code that calls `.item()` works)."""
+        prev = self._default_prev(_as_int(timestep, "timestep"))
+        if self.custom_timesteps or self.num_inference_steps or isinstance(timestep, torch.Tensor):
+            return torch.tensor(prev, dtype=torch.int64)
+        return prev
 
     # ------------------------------------------------------------------ forward process
     def add_noise(self, original_samples: torch.Tensor, noise: torch.Tensor, timesteps) -> torch.Tensor:

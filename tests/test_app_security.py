@@ -101,3 +101,22 @@ def test_the_hf_token_appears_in_no_response_and_no_log(server):
         seen.append(str(error))
     seen.append(log.read_text())
     assert all(SENTINEL not in text for text in seen)
+
+
+@pytest.mark.parametrize("name", ["lying BMP header (200000×200000)", "PNG with a short image-data chunk"])
+def test_crafted_uploads_get_a_message_naming_image_not_gradios_generic_error(server, tmp_path, name):
+    """Files that once escaped the upload check (PIL raised what it was not expected to) reach the API caller as
+    the app's own refusal, and the server goes on serving."""
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+    from test_inputs import CRAFTED
+
+    url, _ = server
+    path = tmp_path / ("upload.bmp" if "BMP" in name else "upload.png")
+    path.write_bytes(CRAFTED[name]())
+    client = Client(url, verbose=False, download_files=False)
+    with pytest.raises(AppError) as raised:
+        client.predict(digit_index=0, t=10, seed=0, image=handle_file(str(path)), api_name="/posterior")
+    message = str(raised.value)
+    assert message.startswith("image") and "upstream Gradio app has raised an exception" not in message, message
+    assert len(client.predict(**GOOD, api_name="/sample")[3]) == 2

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from .checks import check_images, check_model_space
+from .checks import check_images, check_model_space, first_line
 
 MNIST_TRAIN_PER_CLASS = 450
 SPLIT_SEED = 0
@@ -173,7 +173,7 @@ def load_hf_dataset(name: str, resolution: int = 32, channels: int = 1, split: s
         data = datasets.load_dataset(name, split=split)
     except Exception as error:  # network or format errors: one line, not a traceback
         raise DataError(f"dataset_name {name!r} could not be loaded: {type(error).__name__}: "
-                        f"{str(error).splitlines()[0] if str(error) else ''}") from error
+                        f"{first_line(error)}") from error
     column = image_column or next((c for c, f in data.features.items() if type(f).__name__ == "Image"), None)
     if column is None:
         raise DataError(f"dataset_name {name!r} has no image column (columns: {', '.join(data.column_names)})")

@@ -23,6 +23,8 @@ import torch.nn.functional as F
 from safetensors import SafetensorError
 from torch.utils.data import DataLoader, Sampler, TensorDataset
 
+from .checks import check_choice, check_int, check_seed, first_line
+
 CHECKPOINT_RE = re.compile(r"^checkpoint-(\d+)$")
 DEFAULT_UNET = {
     "block_out_channels": [16, 32, 64],
@@ -84,12 +86,17 @@ class TrainConfig:
     command: str = ""  # the exact command line, recorded in the model card
 
     def validate(self) -> None:
-        """Every numeric flag in its range; every choice one of its options."""
+        """Every numeric flag in its range; every choice one of its options (TrainingError naming the flag)."""
+        try:
+            self._validate()
+        except TrainingError:
+            raise
+        except ValueError as error:  # pipelines.checks' words, with the flag's name
+            raise TrainingError(str(error)) from None
 
+    def _validate(self) -> None:
         def positive_int(name, minimum=1):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-                raise TrainingError(f"--{name} must be an integer >= {minimum}, got {value!r}")
+            check_int(f"--{name}", getattr(self, name), minimum)
 
         for name in ("train_batch_size", "gradient_accumulation_steps", "ddpm_num_steps", "num_epochs",
                      "checkpointing_steps", "save_images_steps", "resolution", "layers_per_block"):
@@ -124,16 +131,14 @@ class TrainConfig:
                              "constant_with_warmup"),
         }
         for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise TrainingError(f"--{name} must be one of {', '.join(allowed)}; got {getattr(self, name)!r}")
+            check_choice(f"--{name}", getattr(self, name), allowed)
         if not 1 <= self.num_inference_steps <= self.ddpm_num_steps:
             # diffusers#2263: sampling with more steps than the model was trained on indexes past the schedule
             raise TrainingError(f"--num_inference_steps must be in [1, {self.ddpm_num_steps}] "
                                 f"(--ddpm_num_steps), got {self.num_inference_steps}")
         if any((not isinstance(c, int)) or c < 1 for c in self.block_out_channels):
             raise TrainingError(f"--block_out_channels must be positive integers, got {self.block_out_channels!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
-            raise TrainingError(f"--seed must be an integer in [0, {2**32 - 1}], got {self.seed!r}")
+        check_seed(self.seed, "--seed")
         # An empty path is not "no path": --output_dir "" would train (and prune checkpoints) in the current
         # folder, and an empty --train_data_dir / --dataset_name would silently fall back to MNIST.
         for name in ("output_dir", "train_data_dir", "dataset_name"):
@@ -230,8 +235,7 @@ def _write_failure(error: Exception, folder: Path) -> str:
         free = None
     if free is not None and free < 2**20:
         return f"No space left on device: {free} bytes free"
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0] if text else error!r}"
+    return f"{type(error).__name__}: {first_line(error)}"
 
 
 @contextmanager

@@ -30,7 +30,7 @@ def trajectories(config: dict, K: int, seed: int = 0, dtype=torch.float64):
     ref = DDPMScheduler(**config)
     ours = PosteriorDDPMScheduler(**config)
     if dtype == torch.float64:
-        ref.alphas_cumprod = torch.from_numpy(ours._alphas_cumprod64.copy())
+        ref.alphas_cumprod = alphas_cumprod64(ours)
         ref.one = torch.tensor(1.0, dtype=torch.float64)
     ref.set_timesteps(K)
     plan = ours.timestep_plan(K).tolist()
@@ -44,6 +44,12 @@ def trajectories(config: dict, K: int, seed: int = 0, dtype=torch.float64):
         out = ours.step(fake_model(x_ours, t, learned), t, x_ours, generator=g_ours, prev_timestep=prev)
         yield t, prev, out_ref, out
         x_ref, x_ours = out_ref.prev_sample, out.prev_sample
+
+
+def alphas_cumprod64(scheduler: PosteriorDDPMScheduler) -> torch.Tensor:
+    """ᾱ_t = Π_{s≤t} (1 − β_s) in float64, from the scheduler's public β_t: computed here, independently of the
+    scheduler's own tables (its float32 `alphas_cumprod` is off by up to 1.7e-4 of 1 − ᾱ_t near t = 0)."""
+    return torch.cumprod(1.0 - scheduler.betas.double(), dim=0)
 
 
 def rel_err(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -112,7 +118,7 @@ def test_eta_zero_is_diffusers_ddim(prediction, K):
 def test_q_posterior_is_bayes_rule_on_a_grid(t, prev_t):
     """q(x_prev | x_t, x0) ∝ q(x_t | x_prev) q(x_prev | x0), computed numerically on a fine 1-D grid."""
     s = PosteriorDDPMScheduler(beta_schedule="squaredcos_cap_v2")
-    a_t, a_p = s._alphas_cumprod64[t], s._alphas_cumprod64[prev_t]
+    a_t, a_p = alphas_cumprod64(s)[[t, prev_t]].tolist()
     x0 = 0.6
     x_t = math.sqrt(a_t) * x0 - 0.8 * math.sqrt(1 - a_t)  # a typical draw of q(x_t | x0)
     std_p = math.sqrt(1 - a_p)
@@ -133,7 +139,7 @@ def test_q_posterior_monte_carlo_and_chain_end():
     """Monte Carlo: draws of (x0 fixed) x_prev ~ q(x_prev|x0), x_t ~ q(x_t|x_prev), regress x_prev on x_t."""
     s = PosteriorDDPMScheduler()
     t, prev_t = 300, 200
-    a_t, a_p = s._alphas_cumprod64[t], s._alphas_cumprod64[prev_t]
+    a_t, a_p = alphas_cumprod64(s)[[t, prev_t]].tolist()
     g = torch.Generator().manual_seed(0)
     x0 = torch.full((400_000,), 0.3, dtype=torch.float64)
     x_prev = math.sqrt(a_p) * x0 + math.sqrt(1 - a_p) * torch.randn(x0.shape, generator=g, dtype=torch.float64)

@@ -73,6 +73,6 @@ def test_schedule_plot_shows_the_scheduler_tables_and_marks_t():
     assert np.allclose(curves["alphas_cumprod"], scheduler.alphas_cumprod.double().numpy())
     assert np.allclose(curves["snr"], curves["alphas_cumprod"] / (1 - curves["alphas_cumprod"]))
     figure = plot_schedule(scheduler, t=400, timesteps=[900, 400, 0])
-    assert "t = 400" in figure._suptitle.get_text()
+    assert "t = 400" in figure.get_suptitle()
     for ax in figure.axes:
         assert any(list(line.get_xdata()) == [400, 400] for line in ax.get_lines())  # the marker at t

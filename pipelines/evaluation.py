@@ -53,6 +53,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import checks
+
 DEFAULT_JUDGE_DIR = Path(__file__).resolve().parent.parent / "models" / "mnist-judge"
 IMAGE_SHAPE = (1, 32, 32)
 NUM_CLASSES = 10
@@ -238,19 +240,9 @@ def load_reference(judge: MnistJudge | None = None) -> Reference:
 
 
 def check_images(images) -> torch.Tensor:
-    """Samples must be a float tensor (N ≥ 2, 1, 32, 32) with finite values in [-1, 1] (model space)."""
-    if not isinstance(images, torch.Tensor) or images.dim() != 4 or tuple(images.shape[1:]) != IMAGE_SHAPE:
-        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        raise ValueError(f"images must be a tensor of shape (N, 1, 32, 32) in [-1, 1], got {shape}")
-    if len(images) < 2:
-        raise ValueError(f"images must hold at least 2 samples (FID needs a covariance), got {len(images)}")
-    images = images.detach().float().cpu()
-    if not torch.isfinite(images).all():
-        raise ValueError("images must be finite, got NaN or inf values")
-    lo, hi = float(images.min()), float(images.max())
-    if lo < -1.001 or hi > 1.001:
-        raise ValueError(f"images must be in [-1, 1] (model space), got values in [{lo:.3g}, {hi:.3g}]")
-    return images
+    """Samples must be a float tensor (N ≥ 2, 1, 32, 32) with finite values in [-1, 1] (model space): FID needs a
+    covariance. Returned detached, float32, on the CPU."""
+    return checks.check_images(images, "images", IMAGE_SHAPE, min_batch=2, model_space=True).detach().float().cpu()
 
 
 def fid_floor(num_samples: int, reference: Reference | None = None) -> float:
@@ -298,10 +290,7 @@ def evaluate_images(images: torch.Tensor, judge: MnistJudge | None = None) -> di
 
 
 def _check_num_samples(num_samples) -> int:
-    if isinstance(num_samples, bool) or not isinstance(num_samples, numbers.Integral) \
-            or not 2 <= num_samples <= MAX_NUM_SAMPLES:
-        raise ValueError(f"num_samples must be an integer in [2, {MAX_NUM_SAMPLES}] (FID needs 2), got {num_samples!r}")
-    return int(num_samples)
+    return checks.check_int("num_samples", num_samples, 2, MAX_NUM_SAMPLES, meaning=" (FID needs 2)")
 
 
 def evaluate_pipeline(
@@ -324,12 +313,11 @@ def evaluate_pipeline(
     ({"passed", "failures"} of `passes_bar`)."""
     from tqdm.auto import tqdm
 
-    from .pipeline_ddpm_posterior import check_batch_size, to_unit_range
+    from .pipeline_ddpm_posterior import to_unit_range
 
     num_samples = _check_num_samples(num_samples)
-    batch_size = check_batch_size(batch_size)
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**63:
-        raise ValueError(f"seed must be an integer in [0, 2**63), got {seed!r}")
+    batch_size = checks.check_batch_size(batch_size)
+    seed = checks.check_seed(seed)
     if tuple(pipe.image_shape) != IMAGE_SHAPE:
         raise ValueError(f"the evaluation judges 1×32×32 MNIST digits; this model draws {tuple(pipe.image_shape)}")
     pipe.scheduler.timestep_plan(num_inference_steps=num_inference_steps)  # raises on a bad step count
@@ -448,8 +436,7 @@ def train_judge(output_dir: str | os.PathLike = DEFAULT_JUDGE_DIR, seed: int = 0
     from tqdm.auto import tqdm
 
     for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("max_shift", max_shift, 0)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        checks.check_int(name, value, low)
     if not (isinstance(learning_rate, numbers.Real) and 0 < learning_rate < 1):
         raise ValueError(f"learning_rate must be a number in (0, 1), got {learning_rate!r}")
     splits = mnist_splits()
@@ -581,15 +568,8 @@ real digits moves between subsets.
 
 
 # ------------------------------------------------------------------------------------------------------ the CLI
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports a bad flag in one line (no usage block), exit status 2."""
-
-    def error(self, message: str):
-        self.exit(2, f"{self.prog}: error: {message}\n")
-
-
 def _build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m pipelines.evaluation", description="Sample a DDPM model folder and score it.",
+    p = checks.OneLineParser(prog="python -m pipelines.evaluation", description="Sample a DDPM model folder and score it.",
                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--model", required=True, help="a model folder (stock diffusers DDPM layout) or Hub id")
     p.add_argument("--num_samples", type=int, default=1000)
@@ -607,7 +587,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _build_train_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m pipelines.evaluation train-judge", description="Train the evaluation judge.",
+    p = checks.OneLineParser(prog="python -m pipelines.evaluation train-judge", description="Train the evaluation judge.",
                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--output_dir", default=str(DEFAULT_JUDGE_DIR.relative_to(Path.cwd()))
                    if DEFAULT_JUDGE_DIR.is_relative_to(Path.cwd()) else str(DEFAULT_JUDGE_DIR))
@@ -662,11 +642,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.num_inference_steps < 1:
             raise ValueError(f"num_inference_steps must be an integer >= 1, got {args.num_inference_steps}")
         check_eta(args.eta)
-        if not 0 <= args.seed < 2**63:
-            raise ValueError(f"seed must be an integer in [0, 2**63), got {args.seed}")
-        from .pipeline_ddpm_posterior import check_batch_size
-
-        check_batch_size(args.batch_size)
+        checks.check_seed(args.seed)
+        checks.check_batch_size(args.batch_size)
     except ValueError as error:
         return _fail(str(error))
     if not Path(args.model).is_dir() and not _looks_like_hub_id(args.model):
@@ -692,8 +669,7 @@ def main(argv: list[str] | None = None) -> int:
         if device.type == "cpu":  # the layout app.py samples with: ~10 % faster on CPU, same images to ~1e-4
             pipe.use_channels_last()
     except Exception as error:  # a broken or missing folder, offline Hub: one line, not a traceback
-        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
-        return _fail(f"model {args.model!r} could not be loaded: {type(error).__name__}: {first}")
+        return _fail(f"model {args.model!r} could not be loaded: {type(error).__name__}: {checks.first_line(error)}")
     finally:
         if bars_were_on:
             diffusers_logging.enable_progress_bar()

@@ -148,9 +148,9 @@ def test_noise_is_confident_yet_far_from_digits(reference):
 
 
 def test_evaluate_images_rejects_bad_input(reference):
-    with pytest.raises(ValueError, match=r"\(N, 1, 32, 32\)"):
+    with pytest.raises(ValueError, match=r"images must have shape \(B, 1, 32, 32\)"):
         evaluate_images(torch.zeros(4, 3, 32, 32))
-    with pytest.raises(ValueError, match="at least 2"):
+    with pytest.raises(ValueError, match="images must hold at least 2 images, got 1"):
         evaluate_images(torch.zeros(1, 1, 32, 32))
     with pytest.raises(ValueError, match=r"\[-1, 1\]"):
         evaluate_images(torch.full((4, 1, 32, 32), 255.0))

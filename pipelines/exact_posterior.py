@@ -10,15 +10,17 @@ in x_0, and E[x_0 | x_t] is the ideal denoiser. This answers "why learn p_θ(x_{
 needs the whole data set at every step (O(N·D)), and sampling it can only give back training images.
 
 The comparisons built on it are here too, as numbers and tensors: `compare_estimates` (tractable vs exact vs
-model for one x_0 and t), `compare_samplers` (exact vs model samplers from the same noise), `nearest_neighbours`,
-and the cost of one step (`measure_step_cost` over N, `measure_model_step_cost` for the model). The app's tabs
-lay them out; their words live in ui/text.py, their plots in visualize.py.
+model for one x_0 and t, with the training loss L_{t-1} of eq. 8 of each mean), `compare_samplers` (exact vs model
+samplers from the same noise, when the exact sampler commits to one image), `nearest_neighbours` and
+`heldout_nearest_distances` (how far real unseen images are from the training set), and the cost of one step
+(`measure_step_costs`: exact over N and the model under one protocol, extrapolated to larger data sets;
+`measure_step_cost` and `measure_model_step_cost`, each side alone). The app's tabs lay them out; their words live
+in ui/text.py, their plots in visualize.py.
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 import statistics
 import time
 from dataclasses import dataclass
@@ -29,7 +31,16 @@ import torch
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
-from .checks import check_batch_size, check_images, check_int, check_model_space, check_seed, is_int
+from .checks import (
+    check_batch_size,
+    check_float,
+    check_images,
+    check_int,
+    check_model_space,
+    check_seed,
+    is_int,
+    short_repr,
+)
 from .pipeline_ddpm_posterior import DenoisingStep
 from .scheduling_ddpm_posterior import PosteriorDDPMScheduler
 
@@ -37,6 +48,8 @@ from .scheduling_ddpm_posterior import PosteriorDDPMScheduler
 CHUNK_ELEMENTS = 1 << 20
 # A sample this close (L2 over all pixels, model space) to a training image is a copy of it.
 COPY_DISTANCE = 1e-3
+# The exact sampler has committed to one training image once q(x_0 | x_t) puts this much weight on it.
+COMMIT_WEIGHT = 0.99
 
 
 # ---------------------------------------------------------------------------------------------- validation
@@ -311,6 +324,59 @@ class DatasetPosterior:
         """E[x_{prev_t} | x_t] = Σ_i w_i μ̃(x_t, x_0^i) = μ̃(x_t, E[x_0 | x_t]) (μ̃ is linear in x_0), (B, C, H, W)."""
         return self.posterior(x_t, t, prev_t).posterior_mean
 
+    def _coef1(self, t: torch.Tensor, prev) -> torch.Tensor:
+        """posterior_mean_coef1 of the step t → prev_t (None: t − 1), float64 (B,): μ̃ = coef1·x_0 + coef2·x_t."""
+        prev = t - 1 if prev is None else prev
+        a_t = self._alphas_cumprod[t]
+        a_prev = torch.where(prev >= 0, self._alphas_cumprod[prev.clamp_min(0)], torch.ones_like(a_t))
+        return a_prev.sqrt() * (1.0 - a_t / a_prev) / (1.0 - a_t)  # eq. 7
+
+    def _x0_variance(self, weights: torch.Tensor, x0_mean: torch.Tensor) -> torch.Tensor:
+        """Σ_i w_i ‖x_0^i − m_b‖² for each row b of weights (B, N) and m (B, …), float64 (B,), over the images with a
+        non-zero weight. Summed as differences, not as Σ w‖x_0‖² − ‖m‖², which cancels once the weights commit."""
+        B = weights.shape[0]
+        m = x0_mean.reshape(B, self.dim).double()
+        total = torch.zeros(B, dtype=torch.float64)
+        support = torch.nonzero(weights.amax(dim=0) > 0).squeeze(1)
+        chunk = max(1, CHUNK_ELEMENTS // (self.dim * B))
+        for start in range(0, len(support), chunk):
+            rows = support[start:start + chunk]
+            sq = ((self._x0[rows].double().unsqueeze(0) - m.unsqueeze(1)) ** 2).sum(2)  # (B, n)
+            total += (weights[:, rows].double() * sq).sum(1)
+        return total
+
+    def x0_variance(self, x_t: torch.Tensor, t) -> torch.Tensor:
+        """tr Cov[x_0 | x_t] = Σ_i w_i ‖x_0^i − E[x_0 | x_t]‖² = Σ_i w_i ‖x_0^i‖² − ‖Σ_i w_i x_0^i‖², (B,) float64 ≥ 0.
+
+        How far, in squared L2 over all pixels, the images the posterior still hesitates between are from their
+        mean: 0 once it has committed to one image. x_t: (B, C, H, W); t: an integer in [0, T) or (B,) integers."""
+        x_t = self._check_x_t(x_t)
+        t = self.check_t(t, x_t.shape[0])
+        weights = torch.softmax(self._logits(x_t.detach().reshape(x_t.shape[0], -1).to(self.dtype), t), dim=1)
+        return self._x0_variance(weights, self._weighted_x0(weights))
+
+    def expected_sq_distance(self, x_t: torch.Tensor, t, mean: torch.Tensor, prev_t=None) -> torch.Tensor:
+        """E_{x_0 ~ q(x_0 | x_t)} ‖μ̃(x_t, x_0) − mean‖² over the data set, (B,) float64: how far a proposed mean of
+        x_{prev_t} is, on average, from the tractable means of the images x_t may have come from.
+
+        μ̃ is linear in x_0 (eq. 7: μ̃ = coef1·x_0 + coef2·x_t), so this is ‖E[x_{prev_t} | x_t] − mean‖² +
+        coef1²·tr Cov[x_0 | x_t] without forming the N means: the exact mean minimises it, and the second term is
+        what no mean can remove. x_t, mean: (B, C, H, W); t: integer in [0, T) or (B,) integers; prev_t: None (t − 1)
+        or in [-1, t − 1]."""
+        x_t = self._check_x_t(x_t)
+        B = x_t.shape[0]
+        mean = check_images(mean, "mean", self.image_shape)
+        if mean.shape[0] != B:
+            raise ValueError(f"mean must hold one image per x_t ({B}), got {mean.shape[0]}")
+        t = self.check_t(t, B)
+        prev = self._prev_of(t, prev_t)
+        x = x_t.detach().reshape(B, -1).to(self.dtype)
+        weights = torch.softmax(self._logits(x, t), dim=1)
+        x0_mean = self._weighted_x0(weights)
+        exact_mean, _ = self._q_posterior(x0_mean.double().reshape(x_t.shape), x_t.detach().double(), t, prev)
+        gap = ((exact_mean - mean.detach().double()) ** 2).reshape(B, -1).sum(1)
+        return gap + self._coef1(t, prev) ** 2 * self._x0_variance(weights, x0_mean)
+
     def ideal_model_output(self, x_t: torch.Tensor, t, pred_original_sample: torch.Tensor) -> torch.Tensor:
         """What a perfect model would output at (x_t, t) for the scheduler's prediction_type, given E[x_0 | x_t]:
         ε̂ = (x_t − √ᾱ_t x̂_0) / √(1 − ᾱ_t), x̂_0 itself, or v̂ = √ᾱ_t ε̂ − √(1 − ᾱ_t) x̂_0."""
@@ -475,7 +541,17 @@ class Estimate:
 
 @dataclass
 class PosteriorComparison:
-    """What the "Why do we need p_θ?" tab shows for one digit x_0 and one t (tensors (1, C, H, W))."""
+    """What the "Why do we need p_θ?" tab shows for one digit x_0 and one t (tensors (1, C, H, W)).
+
+    noise: the ε of x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε (eq. 4). sigma2: σ_t² = β̃_t, the variance of q(x_{t-1} | x_t, x_0)
+    (0 at t = 0). training_loss: L_{t-1}(μ) = ‖μ̃_t(x_t, x_0) − μ‖² / 2σ_t² (eq. 8, without its constant C), in nats
+    summed over pixels, for μ = each estimate's mean: {"this_x0": {name: L}, "expected": {name: E_{x_0 ~ q(x_0|x_t)}
+    L over the data set}}; None at t = 0, where σ_t² = 0 and eq. 8 does not apply. The model's μ is the mean its
+    step uses (x̂_0 clipped as the scheduler says). epsilon_mse: ‖ε − ε_θ‖² over pixels, ε_θ the noise the raw
+    network output implies (before any clipping); epsilon_loss_weight: β_t² / (2σ_t² α_t (1 − ᾱ_t)) (eq. 12), so
+    that weight · epsilon_mse is L_{t-1} of the unclipped μ_θ, equal to training_loss["this_x0"]["model"] when the
+    scheduler does not clip x̂_0 or the clip changes nothing (None at t = 0).
+    """
 
     t: int
     prev_t: int
@@ -495,13 +571,23 @@ class PosteriorComparison:
     top_weights: list[float]
     step_noise_norm: float
     source_index: int | None = None
+    noise: torch.Tensor | None = None
+    sigma2: float = 0.0
+    training_loss: dict[str, dict[str, float]] | None = None
+    epsilon_mse: float | None = None
+    epsilon_loss_weight: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-safe summary (numbers and strings, no tensors) for the app's API."""
+        weight, mse = self.epsilon_loss_weight, self.epsilon_mse
         return {
             "t": self.t,
             "prev_t": self.prev_t,
             "alpha_bar": self.alpha_bar,
+            "sigma2": self.sigma2,
+            "training_loss": self.training_loss,
+            "epsilon_loss": {"mse": mse, "weight": weight,
+                             "loss": None if weight is None or mse is None else weight * mse},
             "num_data": self.num_data,
             "num_pixels": self.num_pixels,
             "num_parameters": self.num_parameters,
@@ -561,8 +647,9 @@ def compare_estimates(
       tractable: μ̃_t(x_t, x_0) — needs x_0, the answer itself;
       exact:     E[x_{t-1} | x_t] over the data set — needs all N images;
       model:     μ_θ(x_t, t) — needs only x_t (one UNet call, then scheduler.step with η = 1);
-    each with its x̂_0 and the seconds it took, plus the pairwise L2 distances (over all pixels, model space).
-    x0: (C, H, W) or (1, C, H, W) in [-1, 1]; t in [0, T)."""
+    each with its x̂_0 and the seconds it took, plus the pairwise L2 distances (over all pixels, model space) and
+    the training loss L_{t-1} of each mean (eq. 8) for this x_0 and averaged over q(x_0 | x_t) (see
+    `PosteriorComparison`). x0: (C, H, W) or (1, C, H, W) in [-1, 1]; t in [0, T)."""
     _check_same_process(pipe, dataset_posterior)
     scheduler = pipe.scheduler
     T = int(scheduler.config.num_train_timesteps)
@@ -586,8 +673,9 @@ def compare_estimates(
     tractable_mean, tractable_var = scheduler.q_posterior(x0, x_t, t, prev_t)  # μ̃_t(x_t, x_0), β̃_t, eq. 7
     tractable_seconds = time.perf_counter() - start
 
+    x_t64 = x_t.detach().cpu().double()
     start = time.perf_counter()
-    exact = dataset_posterior.posterior(x_t.cpu(), t, prev_t)
+    exact = dataset_posterior.posterior(x_t64, t, prev_t)
     exact_seconds = time.perf_counter() - start
 
     start = time.perf_counter()
@@ -597,6 +685,17 @@ def compare_estimates(
 
     N, D = dataset_posterior.num_images, dataset_posterior.dim
     num_parameters = sum(p.numel() for p in pipe.unet.parameters())
+    training_loss, sigma2 = _training_loss(scheduler, dataset_posterior, x0, x_t64, t, exact,
+                                           out.pred_original_sample)
+    channels = x_t.shape[1]
+    raw_x0 = scheduler.predict_x0(model_output[:, :channels].detach().cpu().double(), x_t64, t)  # eq. 15, unclipped
+    eps_theta = scheduler.predict_epsilon(raw_x0, x_t64, t)
+    epsilon_mse = float(((noise.detach().cpu().double() - eps_theta) ** 2).sum())
+    epsilon_loss_weight = None
+    if sigma2 > 0:
+        a_t = float(dataset_posterior.alphas_cumprod[t])
+        alpha_t = a_t / float(dataset_posterior.alphas_cumprod[t - 1])
+        epsilon_loss_weight = (1 - alpha_t) ** 2 / (2 * sigma2 * alpha_t * (1 - a_t))  # eq. 12
     estimates = {
         "tractable": Estimate(
             name="tractable",
@@ -641,12 +740,47 @@ def compare_estimates(
         top_weights=[float(w) for w in top_w],
         step_noise_norm=math.sqrt(float(tractable_var) * D),  # ‖√β̃ ε‖ ≈ √(D β̃)
         source_index=source,
+        noise=noise.cpu().float(),
+        sigma2=sigma2,
+        training_loss=training_loss,
+        epsilon_mse=epsilon_mse,
+        epsilon_loss_weight=epsilon_loss_weight,
     )
+
+
+def _training_loss(scheduler, dataset_posterior: DatasetPosterior, x0: torch.Tensor, x_t64: torch.Tensor, t: int,
+                   exact: ExactPosteriorOutput, model_x0: torch.Tensor
+                   ) -> tuple[dict[str, dict[str, float]] | None, float]:
+    """(training_loss, σ_t²) of `PosteriorComparison`, in float64. Every candidate mean is μ̃(x_t, x̂_0) of its x̂_0
+    (the model's step at η = 1 included), so E_i‖μ̃(x_t, x_0^i) − μ‖² = ‖μ_exact − μ‖² + coef1²·tr Cov[x_0 | x_t]."""
+    tractable, variance = scheduler.q_posterior(x0.detach().cpu().double(), x_t64, t, t - 1)  # eq. 7
+    sigma2 = float(variance)
+    if sigma2 <= 0:
+        return None, 0.0
+    means = {
+        "model": scheduler.q_posterior(model_x0.detach().cpu().double(), x_t64, t, t - 1)[0],  # μ_θ, eq. 7 at x̂_0
+        "exact": exact.posterior_mean.double(),
+        "tractable": tractable,
+    }
+    t_vec = torch.tensor([t])
+    coef1 = float(dataset_posterior._coef1(t_vec, t_vec - 1)[0])
+    spread = coef1 ** 2 * float(dataset_posterior._x0_variance(exact.weights, exact.pred_original_sample)[0])
+    this_x0 = {name: float(((tractable - mu) ** 2).sum()) / (2 * sigma2) for name, mu in means.items()}  # eq. 8
+    expected = {name: (float(((means["exact"] - mu) ** 2).sum()) + spread) / (2 * sigma2)
+                for name, mu in means.items()}
+    return {"this_x0": this_x0, "expected": expected}, sigma2
 
 
 @dataclass
 class SamplerComparison:
-    """The exact sampler and the model from the same seed, each sample with its nearest training image."""
+    """The exact sampler and the model from the same seed, each sample with its nearest training image.
+
+    Samples are (B, C, H, W); nearest indices and distances (B,). K = the number of steps, timesteps their t.
+    exact_effective_n, exact_max_weight: (B, K) float64, 1 / Σ_i w_i² and max_i w_i of q(x_0 | x_t) at the input
+    x_t of each exact step. exact_commit_step: per sample, the index (0 … K − 1) of the first step whose largest
+    weight is >= COMMIT_WEIGHT, or None. heldout_nearest_distances: (M,) float64, each held-out real image's
+    distance to its nearest training image (the yardstick of a new image), or None when none were given.
+    """
 
     seed: int
     num_inference_steps: int
@@ -658,10 +792,16 @@ class SamplerComparison:
     model_nearest_indices: torch.Tensor
     model_nearest_distances: torch.Tensor
     model_seconds: float
+    timesteps: list[int] | None = None
+    exact_effective_n: torch.Tensor | None = None
+    exact_max_weight: torch.Tensor | None = None
+    exact_commit_step: list[int | None] | None = None
+    heldout_nearest_distances: torch.Tensor | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """A JSON-safe summary for the app's API."""
-        return {
+        """A JSON-safe summary for the app's API. "heldout_nearest_distance_median" (and "num_heldout") only when
+        held-out images were given."""
+        summary = {
             "seed": self.seed,
             "num_inference_steps": self.num_inference_steps,
             "exact": {
@@ -669,6 +809,10 @@ class SamplerComparison:
                 "nearest_distances": self.exact_nearest_distances.tolist(),
                 "copies": int((self.exact_nearest_distances < COPY_DISTANCE).sum()),
                 "seconds": self.exact_seconds,
+                "timesteps": None if self.timesteps is None else list(self.timesteps),
+                "effective_n": None if self.exact_effective_n is None else self.exact_effective_n.tolist(),
+                "max_weight": None if self.exact_max_weight is None else self.exact_max_weight.tolist(),
+                "commit_step": None if self.exact_commit_step is None else list(self.exact_commit_step),
             },
             "model": {
                 "nearest_indices": self.model_nearest_indices.tolist(),
@@ -677,7 +821,38 @@ class SamplerComparison:
                 "seconds": self.model_seconds,
             },
             "copy_distance": COPY_DISTANCE,
+            "commit_weight": COMMIT_WEIGHT,
         }
+        if self.heldout_nearest_distances is not None:
+            summary["heldout_nearest_distance_median"] = float(np.median(self.heldout_nearest_distances.numpy()))
+            summary["num_heldout"] = int(self.heldout_nearest_distances.numel())
+        return summary
+
+
+def heldout_nearest_distances(heldout: torch.Tensor, data: torch.Tensor, chunk_size: int | None = None
+                              ) -> torch.Tensor:
+    """The L2 distance (over all pixels, model space) from each held-out real image to its nearest image in data.
+
+    heldout: (M, C, H, W) in [-1, 1], images of the same distribution the model never saw; data: (N, C, H, W), the
+    training set. Returns (M,) float64: how far a genuinely new image is from the training set, the yardstick for
+    the nearest distances of generated samples."""
+    if isinstance(heldout, torch.Tensor) and heldout.ndim == 4 and heldout.shape[0] == 0:
+        raise ValueError("heldout must hold at least one image, got an empty tensor")
+    heldout = check_images(heldout, "heldout")
+    check_model_space(heldout, "heldout")
+    if isinstance(data, torch.Tensor) and data.ndim == 4 and tuple(heldout.shape[1:]) != tuple(data.shape[1:]):
+        raise ValueError(f"heldout must have the data's image shape {tuple(data.shape[1:])} (channels, height, "
+                         f"width), got {tuple(heldout.shape)}")
+    return nearest_neighbours(heldout, data, chunk_size)[1]
+
+
+def _commit_steps(max_weight: torch.Tensor) -> list[int | None]:
+    """Per row of max_weight (B, K), the first column >= COMMIT_WEIGHT, or None."""
+    steps = []
+    for row in max_weight:
+        hits = torch.nonzero(row >= COMMIT_WEIGHT).squeeze(1)
+        steps.append(int(hits[0]) if len(hits) else None)
+    return steps
 
 
 def compare_samplers(
@@ -686,20 +861,31 @@ def compare_samplers(
     seed: int = 0,
     num_images: int = 4,
     num_inference_steps: int = 50,
+    heldout: torch.Tensor | None = None,
 ) -> SamplerComparison:
     """Sample `num_images` with the exact q(x_{t-1} | x_t) and with p_θ (η = 1) from the same seed and step count.
 
     Both start from the same x_T (a generator per sampler, seeded alike). Samples are (B, C, H, W) in [-1, 1];
-    nearest training images by L2 over all pixels (`nearest_neighbours` against dataset_posterior.data)."""
+    nearest training images by L2 over all pixels (`nearest_neighbours` against dataset_posterior.data). Each
+    exact step's effective_n and max_weight of q(x_0 | x_t) are kept, and where each exact sample committed.
+    heldout: optional (M, C, H, W) real images in [-1, 1] outside the data set, whose nearest distances
+    (`heldout_nearest_distances`) say how far from the training set a new image lies."""
     _check_same_process(pipe, dataset_posterior)
     seed = check_seed(seed)
     num_images = check_batch_size(num_images)
     if not is_int(num_inference_steps) or not 1 <= num_inference_steps <= dataset_posterior.num_train_timesteps:
         raise ValueError(f"num_inference_steps must be an integer in [1, {dataset_posterior.num_train_timesteps}], "
                          f"got {num_inference_steps!r}")
+    heldout_d = None if heldout is None else heldout_nearest_distances(heldout, dataset_posterior.data)
     start = time.perf_counter()
-    exact = dataset_posterior.sample(num_images, num_inference_steps, torch.Generator().manual_seed(seed))
+    exact, timesteps, effective_n, max_weight = None, [], [], []
+    for record in dataset_posterior.denoise(num_images, num_inference_steps, torch.Generator().manual_seed(seed)):
+        exact = record.sample
+        timesteps.append(int(record.timestep))
+        effective_n.append(record.effective_n.double())
+        max_weight.append(record.max_weight.double())
     exact_seconds = time.perf_counter() - start
+    effective_n, max_weight = torch.stack(effective_n, dim=1), torch.stack(max_weight, dim=1)
     start = time.perf_counter()
     model = None
     for record in pipe.denoise(num_images, torch.Generator().manual_seed(seed), num_inference_steps, eta=1.0,
@@ -720,6 +906,11 @@ def compare_samplers(
         model_nearest_indices=model_i,
         model_nearest_distances=model_d,
         model_seconds=model_seconds,
+        timesteps=timesteps,
+        exact_effective_n=effective_n,
+        exact_max_weight=max_weight,
+        exact_commit_step=_commit_steps(max_weight),
+        heldout_nearest_distances=heldout_d,
     )
 
 
@@ -803,3 +994,178 @@ def measure_model_step_cost(pipe, repeats: int = 3, batch_size: int = 1, t: int 
                 times.append(time.perf_counter() - start)
     return {"median_ms": statistics.median(times) * 1e3, "min_ms": min(times) * 1e3, "max_ms": max(times) * 1e3,
             "repeats": repeats, "batch_size": batch_size, "t": t}
+
+
+# ---------------------------------------------------------------------------------------------- one cost protocol
+# Data sets an exact step would have to read at every step of every sample: (name, N images, D values per image).
+EXTRAPOLATION_SETS = (
+    ("CIFAR-10", 50_000, 32 * 32 * 3),
+    ("ImageNet 64×64", 1_281_167, 64 * 64 * 3),
+    ("LAION-400M at 64×64×3", 400_000_000, 64 * 64 * 3),
+)
+# The extrapolated data sets are counted as stored in float32.
+STORAGE_BYTES_PER_VALUE = 4
+
+
+@dataclass
+class StepCosts:
+    """The cost of one reverse step, exact over N images and the model's, measured under one protocol.
+
+    rows: one per requested size, {"N", "D", "ms", "min_ms", "max_ms", "repeats", "data_bytes"} — the median, min
+    and max wall-clock milliseconds of one `DatasetPosterior.step` over the first N images, and the bytes those
+    images occupy in the computation dtype. ms_per_element: c of ms ≈ c·N·D, fitted by least squares through the
+    origin on the rows of fit_sizes (the larger half of the sizes). model_ms, model_min_ms, model_max_ms,
+    model_repeats: one UNet call + `scheduler.step` on the same batch. extrapolated: {"name", "N", "D", "ms",
+    "bytes"} per target data set, ms = c·N·D (this batch size, the exact step's dtype, the data in memory),
+    bytes = N·D·STORAGE_BYTES_PER_VALUE (float32 storage). batch_size, t, dtype (of the exact step), torch_threads
+    (the same for both sides), model_device: the setting.
+    """
+
+    rows: list[dict[str, Any]]
+    ms_per_element: float
+    fit_sizes: list[int]
+    model_ms: float
+    model_min_ms: float
+    model_max_ms: float
+    model_repeats: int
+    extrapolated: list[dict[str, Any]]
+    batch_size: int
+    t: int
+    dtype: str
+    torch_threads: int
+    model_device: str
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-safe summary (numbers and strings)."""
+        return {
+            "rows": [dict(r) for r in self.rows],
+            "ms_per_element": self.ms_per_element,
+            "fit_sizes": list(self.fit_sizes),
+            "model_ms": self.model_ms,
+            "model_min_ms": self.model_min_ms,
+            "model_max_ms": self.model_max_ms,
+            "model_repeats": self.model_repeats,
+            "extrapolated": [dict(r) for r in self.extrapolated],
+            "storage_bytes_per_value": STORAGE_BYTES_PER_VALUE,
+            "batch_size": self.batch_size,
+            "t": self.t,
+            "dtype": self.dtype,
+            "torch_threads": self.torch_threads,
+            "model_device": self.model_device,
+        }
+
+
+def _timed_ms(step, repeats: int, min_seconds: float) -> list[float]:
+    """Milliseconds of each timed call of step(): one warm-up call, then at least `repeats` calls and at least
+    `min_seconds` in all (at most 100·repeats calls), so a fast step gets more repeats than a slow one."""
+    step()
+    times = []
+    began = time.perf_counter()
+    while len(times) < repeats or (time.perf_counter() - began < min_seconds and len(times) < 100 * repeats):
+        start = time.perf_counter()
+        step()
+        times.append((time.perf_counter() - start) * 1e3)
+    return times
+
+
+def _check_targets(targets) -> list[tuple[str, int, int]]:
+    message = f"targets must be (name, N, D) triples with N, D integers >= 1, got {short_repr(targets)}"
+    if isinstance(targets, (str, bytes)) or not isinstance(targets, Sequence):
+        raise ValueError(message)
+    out = []
+    for entry in targets:
+        if (not isinstance(entry, Sequence) or isinstance(entry, (str, bytes)) or len(entry) != 3
+                or not isinstance(entry[0], str) or not all(is_int(v) and v >= 1 for v in entry[1:])):
+            raise ValueError(message)
+        out.append((entry[0], int(entry[1]), int(entry[2])))
+    return out
+
+
+def measure_step_costs(
+    pipe,
+    data: torch.Tensor | None = None,
+    sizes: Sequence[int] = DEFAULT_SIZES,
+    repeats: int = 7,
+    batch_size: int = 1,
+    t: int = 500,
+    dtype: torch.dtype = torch.float64,
+    seed: int = 0,
+    min_seconds: float = 0.2,
+    targets: Sequence[tuple[str, int, int]] = EXTRAPOLATION_SETS,
+) -> StepCosts:
+    """Time one exact reverse step over the first n images of data (each n in sizes) and one model step, alike.
+
+    Both sides step the same batch x_t (batch_size images drawn from seed) at t → t − 1, with this process's torch
+    threads, one warm-up per point, then at least `repeats` timed steps and at least `min_seconds` per point (more
+    repeats where the step is fast); each point is the median. The exact step is `DatasetPosterior.step` in `dtype`
+    on the CPU; the model's is one UNet call + `pipe.scheduler.step` on the UNet's device (when data's images are
+    not the model's shape, the model steps a batch of its own shape, same size). The fit c of ms ≈ c·N·D is least
+    squares through the origin on the larger half of the sizes, where the fixed cost of a step no longer dominates;
+    it extrapolates to `targets` ((name, N, D) triples; default EXTRAPOLATION_SETS) as ms = c·N·D, bytes =
+    N·D·4 (float32 storage). data: (N, C, H, W) in [-1, 1] (None → mnist train); sizes: integers in [1, N]."""
+    if data is None:
+        from .data import load_mnist
+
+        data = load_mnist("train")[0]
+    data = check_images(data, "data")
+    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence) or not sizes or not all(
+            is_int(n) and 1 <= n <= len(data) for n in sizes):
+        raise ValueError(f"sizes must be integers in [1, {len(data)}] (the data set's size), got {short_repr(sizes)}")
+    repeats = check_int("repeats", repeats, 1)
+    batch_size = check_batch_size(batch_size)
+    T = int(pipe.scheduler.config.num_train_timesteps)
+    t = check_int("t", t, 1, T - 1)
+    if dtype not in (torch.float32, torch.float64):
+        raise ValueError(f"dtype must be torch.float32 or torch.float64, got {dtype!r}")
+    generator = torch.Generator().manual_seed(check_seed(seed))
+    min_seconds = check_float("min_seconds", min_seconds, 0.0, 600.0)
+    targets = _check_targets(targets)
+
+    image_shape = tuple(int(s) for s in data.shape[1:])
+    D = int(np.prod(image_shape))
+    x_t = torch.randn((batch_size, *image_shape), generator=generator)
+    rows = []
+    for n in sizes:
+        posterior = DatasetPosterior(data[:n], pipe.scheduler, dtype=dtype)
+        times = _timed_ms(lambda: posterior.step(x_t, t, t - 1, generator), repeats, min_seconds)
+        rows.append({"N": int(n), "D": D, "ms": statistics.median(times), "min_ms": min(times),
+                     "max_ms": max(times), "repeats": len(times), "data_bytes": posterior.data_bytes})
+
+    device, model_dtype = pipe.unet.device, pipe.unet.dtype
+    if tuple(pipe.image_shape) == image_shape:
+        x_model = x_t.to(device, model_dtype)
+    else:
+        x_model = torch.randn((batch_size, *pipe.image_shape), generator=generator).to(device, model_dtype)
+    timestep = torch.tensor(t, dtype=torch.int64, device=device)
+
+    def model_step():
+        with torch.inference_mode():
+            out = pipe.unet(x_model, timestep).sample
+            pipe.scheduler.step(out, t, x_model, prev_timestep=t - 1)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+
+    model_times = _timed_ms(model_step, repeats, min_seconds)
+
+    distinct = sorted(set(int(n) for n in sizes))
+    fit_sizes = distinct[len(distinct) // 2:]
+    fit = [r for r in rows if r["N"] in fit_sizes]
+    # least squares through the origin: c = Σ ms·x / Σ x², x = N·D
+    c = sum(r["ms"] * r["N"] * D for r in fit) / sum((r["N"] * D) ** 2 for r in fit)
+    extrapolated = [{"name": name, "N": n, "D": d, "ms": c * n * d, "bytes": n * d * STORAGE_BYTES_PER_VALUE}
+                    for name, n, d in targets]
+    return StepCosts(
+        rows=rows,
+        ms_per_element=c,
+        fit_sizes=fit_sizes,
+        model_ms=statistics.median(model_times),
+        model_min_ms=min(model_times),
+        model_max_ms=max(model_times),
+        model_repeats=len(model_times),
+        extrapolated=extrapolated,
+        batch_size=batch_size,
+        t=t,
+        dtype=str(dtype).replace("torch.", ""),
+        torch_threads=torch.get_num_threads(),
+        model_device=str(device),
+    )

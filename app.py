@@ -32,7 +32,7 @@ import torch
 from pipelines import PosteriorDDPMPipeline
 from pipelines.checks import OneLineParser, first_line, non_empty
 from ui import TABS, text
-from ui.context import DEFAULT_MODEL, AppContext
+from ui.context import DEFAULT_MODEL, FRAME_BUDGET, FRAME_INTERVAL_S, AppContext
 from ui.files import DEFAULT_MAX_TEMP_MB, RunStore, ServedFiles
 from ui.tab_exact import ExactSamplerTab  # noqa: F401 - TEMPORARY re-exports while tests move to ui.*
 from ui.tab_posterior import PosteriorTab  # noqa: F401
@@ -120,16 +120,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-temp-mb", type=int, default=None,
                         help="size bound on the temporary files (recorded runs and served images), oldest deleted "
                              f"first (env DDPM_MAX_TEMP_MB; default {DEFAULT_MAX_TEMP_MB})")
+    parser.add_argument("--frame-interval-s", type=float, default=None,
+                        help="the live view of /sample sends a frame at most every this many seconds (env "
+                             f"DDPM_FRAME_INTERVAL_S; default {FRAME_INTERVAL_S})")
+    parser.add_argument("--frame-budget", type=float, default=None,
+                        help="the live view sends frames only while they cost at most this fraction of the run's "
+                             f"time (env DDPM_FRAME_BUDGET; default {FRAME_BUDGET}); with --frame-interval-s 0 "
+                             "--frame-budget 1, every step's frame")
     args = parser.parse_args(argv)
     for flag, env, default, low, high in (("queue_max_size", "DDPM_QUEUE_MAX_SIZE", QUEUE_MAX_SIZE, 1, 10_000),
-                                          ("max_temp_mb", "DDPM_MAX_TEMP_MB", DEFAULT_MAX_TEMP_MB, 1, 1 << 20)):
+                                          ("max_temp_mb", "DDPM_MAX_TEMP_MB", DEFAULT_MAX_TEMP_MB, 1, 1 << 20),
+                                          ("frame_interval_s", "DDPM_FRAME_INTERVAL_S", FRAME_INTERVAL_S, 0, 60),
+                                          ("frame_budget", "DDPM_FRAME_BUDGET", FRAME_BUDGET, 0, 1)):
         option = "--" + flag.replace("_", "-")
         if getattr(args, flag) is None:
             value = os.environ.get(env, str(default))
+            kind, what = (float, "a number") if isinstance(default, float) else (int, "an integer")
             try:
-                setattr(args, flag, int(value))
+                setattr(args, flag, kind(value))
             except ValueError:
-                parser.error(f"{env} must be an integer in [{low}, {high}], got {value!r}")
+                parser.error(f"{env} must be {what} in [{low}, {high}], got {value!r}")
             option = env
         if not low <= getattr(args, flag) <= high:
             parser.error(f"{option} must be in [{low}, {high}], got {getattr(args, flag)}")
@@ -157,7 +167,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     half = args.max_temp_mb << 19  # MB / 2, in bytes
     store = RunStore(max_bytes=half, max_served_bytes=half)
-    demo = build_demo(AppContext(pipe=pipe, model_id=args.model, store=store), queue_max_size=args.queue_max_size)
+    ctx = AppContext(pipe=pipe, model_id=args.model, store=store, frame_interval_s=args.frame_interval_s,
+                     frame_budget=args.frame_budget)
+    demo = build_demo(ctx, queue_max_size=args.queue_max_size)
     # SIGTERM (docker, Spaces, CI) shuts down like Ctrl-C: the server closes and the run folders are removed.
     signal.signal(signal.SIGTERM, _interrupt)
     try:

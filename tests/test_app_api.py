@@ -5,6 +5,7 @@ import json
 import math
 import re
 
+import gradio as gr
 import httpx
 import numpy as np
 import pytest
@@ -12,6 +13,9 @@ import torch
 from PIL import Image
 
 from app_server import run_app, save_tiny_pipeline, serve_app
+from ui.context import AppContext
+from ui.files import RunStore, ServedFiles
+from ui.tab_sample import SampleTab
 
 TIMEOUT_S = 300  # per request; generous for busy CI machines, never reached when things work
 GOOD = dict(seed=0, num_images=1, num_inference_steps=1, eta=1.0, timestep_spacing="leading", variance="fixed_small")
@@ -62,12 +66,12 @@ def test_sample_returns_the_images_the_animation_and_a_summary(client):
         assert gif.format == "GIF" and gif.n_frames == 4  # one frame per step (4 ≤ the frame cap)
     with Image.open(grid) as png:
         assert png.format == "PNG"
-    assert label.startswith("step 4 / 4")
-    assert summary["seed"] == 3 and summary["num_images"] == 3 and summary["num_inference_steps"] == 4
-    assert summary["eta"] == 1.0 and summary["timestep_spacing"] == "leading" and summary["variance"] == "fixed_small"
-    timesteps = summary["timesteps"]
-    assert len(timesteps) == 4 and timesteps == sorted(timesteps, reverse=True) and timesteps[-1] == 0
-    assert summary["seconds"] >= 0
+    # The run visited the leading plan of 4 of T = 1000 steps; the label and the summary say so, and its time.
+    assert summary["timesteps"] == [750, 500, 250, 0]
+    assert label.startswith("step 4 / 4, t = 0 → x₀ · done in ")
+    shown_seconds = float(re.search(r"done in (\d+\.\d\d) s", label).group(1))
+    assert summary["seconds"] > 0 and abs(summary["seconds"] - shown_seconds) <= 0.0051
+    assert summary["image_shape"] == [1, 32, 32]
     # The final x_t grid shows the final images: the first image sits at the grid's top-left corner.
     first = gallery_pixels(images)[0]
     scale = pixels(xt).shape[1] // pixels(grid).shape[1]
@@ -83,7 +87,11 @@ def test_a_12_step_request_streams_its_steps(client):
     assert labels[0].startswith("step 1 / 12") and labels[-1].startswith("step 12 / 12"), labels
     steps = [int(label.split()[1]) for label in labels]
     assert steps == sorted(steps) and steps[-1] == 12  # in order, ending with the last step
-    assert all(" t = " in label for label in labels)
+    # each label names its step of the leading 12-step plan (T // 12 = 83 apart): "step k / 12, t = a → b"
+    plan = [83 * i for i in range(11, -1, -1)]
+    for k, label in zip(steps, labels):
+        after = str(plan[k]) if k < 12 else "x₀"
+        assert label.startswith(f"step {k} / 12, t = {plan[k - 1]} → {after}"), label
     assert len(updates[-1][3]) == 2  # the images come with the final update
 
 
@@ -97,6 +105,55 @@ def test_same_seed_same_images_other_seed_different_whatever_runs_beside_it(clie
     assert all(np.array_equal(x, y) for x, y in zip(a, a_again))
     assert not any(np.array_equal(x, y) for x, y in zip(a, b))
     assert together[0][6]["seed"] == 11 and together[1][6]["seed"] == 12  # each client got its own run
+
+
+# (eta, timestep_spacing, variance): each option's every value; A–E pairwise differ in exactly the options noted
+COMBOS = [
+    (1.0, "leading", "fixed_small"),  # A
+    (0.0, "linspace", "fixed_small"),  # B
+    (0.5, "trailing", "fixed_small"),  # C
+    (1.0, "trailing", "fixed_small"),  # D: C with another eta, A with another spacing
+    (1.0, "trailing", "fixed_large"),  # E: D with another variance
+]
+
+
+@pytest.fixture(scope="module")
+def library_pipe(app_model_dir):
+    """The library's pipeline from the folder the app serves, laid out as the app lays it out on CPU."""
+    from pipelines import PosteriorDDPMPipeline
+
+    pipe = PosteriorDDPMPipeline.from_pretrained(app_model_dir)
+    # Where and how app.load_model puts it (--device auto): the same float operations, so the same pixels.
+    pipe.to("cuda" if torch.cuda.is_available() else "cpu")
+    if pipe.device.type == "cpu":
+        pipe.use_channels_last()
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def test_sample_honours_eta_spacing_and_variance_pixel_for_pixel(client, library_pipe):
+    """Each /sample combination gives exactly the library's images for it: the app seeds one torch.Generator with
+    the seed, samples with the spacing's plan, eta and the variance (fixed_small β̃_t, fixed_large β_t)."""
+    from pipelines import PosteriorDDPMPipeline, PosteriorDDPMScheduler
+
+    seed, K = 21, 5
+    served = {}
+    for eta, spacing, variance in COMBOS:
+        out = sample(client, seed=seed, num_images=2, num_inference_steps=K, eta=eta, timestep_spacing=spacing,
+                     variance=variance)
+        served[eta, spacing, variance] = np.stack(gallery_pixels(out[3]))
+        scheduler = PosteriorDDPMScheduler.from_config(library_pipe.scheduler.config, timestep_spacing=spacing)
+        assert out[6]["timesteps"] == scheduler.timestep_plan(K).tolist()
+        pipe = PosteriorDDPMPipeline(unet=library_pipe.unet, scheduler=scheduler)
+        pipe.set_progress_bar_config(disable=True)
+        expected = pipe(batch_size=2, generator=torch.Generator().manual_seed(seed), num_inference_steps=K,
+                        eta=eta, variance_type=variance, output_type="np").images
+        expected = (expected[..., 0] * 255).round().astype(np.uint8)
+        assert np.array_equal(served[eta, spacing, variance], expected), (eta, spacing, variance)
+    # not trivially true: every combination draws other images than every other one, from the same seed
+    for i, a in enumerate(COMBOS):
+        for b in COMBOS[i + 1:]:
+            assert not np.array_equal(served[a][0], served[b][0]), (a, b)
 
 
 BAD_VALUES = [
@@ -128,15 +185,17 @@ def test_a_bad_value_is_refused_by_name_and_the_next_request_succeeds(client, na
 def test_beta_t_variance_needs_eta_1(client):
     from gradio_client.exceptions import AppError
 
-    with pytest.raises(AppError, match=r"variance fixed_large .* needs eta = 1"):
+    with pytest.raises(AppError, match=r"^(?=.*\beta\b.*\b1\b)(?=.*fixed_large)"):  # names eta, 1 and the variance
         sample(client, variance="fixed_large", eta=0.5)
-    assert sample(client, variance="fixed_large", eta=1.0)[6]["variance"] == "fixed_large"
+    # with eta = 1 it is accepted, and draws other images than β̃_t from the same seed (3 steps: 2 add noise)
+    large, small = (gallery_pixels(sample(client, num_inference_steps=3, variance=v)[3])
+                    for v in ("fixed_large", "fixed_small"))
+    assert not np.array_equal(large[0], small[0])
 
 
 def test_nan_eta_is_refused(app_url, client):
     # gradio_client will not send NaN (not JSON), but a raw HTTP caller can: post it by hand.
-    body = json.dumps({"data": [0, 1, 1, math.nan, "leading", "fixed_small"]})
-    assert "NaN" in body
+    body = json.dumps({"data": [0, 1, 1, math.nan, "leading", "fixed_small"]})  # Python writes NaN as NaN
     api = app_url.rstrip("/") + "/gradio_api/call/sample"
     event_id = httpx.post(api, content=body, headers={"content-type": "application/json"}).json()["event_id"]
     with httpx.stream("GET", f"{api}/{event_id}", timeout=TIMEOUT_S) as response:
@@ -183,8 +242,8 @@ def test_the_app_adapts_to_rgb_models_and_shows_exactly_what_the_pipeline_draws(
     pipe = app_module.load_model(str(model), device="cpu")
     # On CPU the app stores the UNet channels-last (faster: bench_sampling.py); the images are still the pipeline's.
     assert pipe.is_channels_last
-    ctx = app_module.AppContext(pipe=pipe, model_id="rgb", store=app_module.RunStore(root=tmp_path / "runs"))
-    tab = app_module.SampleTab(ctx)
+    ctx = AppContext(pipe=pipe, model_id="rgb", store=RunStore(root=tmp_path / "runs"))
+    tab = SampleTab(ctx)
     outputs = list(tab.sample(seed=5, num_images=2, num_inference_steps=3, eta=1.0, timestep_spacing="leading",
                               variance="fixed_small"))
     images = [np.asarray(image) for image, _ in outputs[-1][3]]
@@ -194,10 +253,26 @@ def test_the_app_adapts_to_rgb_models_and_shows_exactly_what_the_pipeline_draws(
     assert np.array_equal(np.stack(images), (expected * 255).round().astype(np.uint8))
 
 
+@pytest.mark.parametrize("interval, budget, frames", [
+    (0.0, 1.0, [1, 2, 3, 4, 5]),  # no throttle: every step's frame (the last comes with the results)
+    (60.0, 1.0, [1]),  # at most one frame a minute: the first step only
+    (0.0, 0.0, [1]),  # frames may cost nothing of the run's time: the first step only
+])
+def test_the_live_view_streams_as_its_throttle_says(tmp_path, app_module, app_model_dir, interval, budget, frames):
+    """--frame-interval-s and --frame-budget (AppContext.frame_interval_s / frame_budget): which steps stream."""
+    pipe = app_module.load_model(str(app_model_dir), device="cpu")
+    ctx = AppContext(pipe=pipe, model_id="tiny", store=RunStore(root=tmp_path / "runs"), frame_interval_s=interval,
+                     frame_budget=budget)
+    *streamed, final = SampleTab(ctx).sample(seed=0, num_images=2, num_inference_steps=6, eta=1.0,
+                                             timestep_spacing="leading", variance="fixed_small")
+    assert [int(label.split()[1]) for _, _, label, *_ in streamed] == frames
+    assert final[2].startswith("step 6 / 6") and len(final[3]) == 2
+
+
 def test_scrubbing_shows_each_recorded_step(tmp_path, app_module, app_model_dir):
     pipe = app_module.load_model(str(app_model_dir), device="cpu")
-    ctx = app_module.AppContext(pipe=pipe, model_id="tiny", store=app_module.RunStore(root=tmp_path / "runs"))
-    tab = app_module.SampleTab(ctx)
+    ctx = AppContext(pipe=pipe, model_id="tiny", store=RunStore(root=tmp_path / "runs"))
+    tab = SampleTab(ctx)
     *_, final = tab.sample(seed=1, num_images=2, num_inference_steps=6, eta=0.0, timestep_spacing="trailing",
                            variance="fixed_small")
     record = final[-1]
@@ -214,7 +289,7 @@ def test_run_folders_are_deleted_by_size_and_age_but_never_while_running(tmp_pat
     import os
     import time
 
-    store = app_module.RunStore(root=tmp_path / "runs", max_age_s=3600, max_bytes=1500)
+    store = RunStore(root=tmp_path / "runs", max_age_s=3600, max_bytes=1500)
     with store.run() as running:
         (running / "a.npy").write_bytes(b"x" * 1000)
         with store.run() as second:
@@ -240,7 +315,7 @@ def test_served_files_are_bounded_oldest_first_sparing_kept_files(tmp_path, monk
 
     cache = tmp_path / "cache"
     cache.mkdir()
-    monkeypatch.setattr(app_module.gr.utils, "get_upload_folder", lambda: str(cache))
+    monkeypatch.setattr(gr.utils, "get_upload_folder", lambda: str(cache))
     now = time.time()
 
     def cached(name, size, age):
@@ -257,7 +332,7 @@ def test_served_files_are_bounded_oldest_first_sparing_kept_files(tmp_path, monk
     store.mkdir()
     (store / "run.npy").write_bytes(b"x" * 5000)
     blocks = SimpleNamespace(blocks={1: SimpleNamespace(keep_in_cache={str(kept)}), 2: SimpleNamespace()})
-    served = app_module.ServedFiles(blocks, max_bytes=3500, keep=store)
+    served = ServedFiles(blocks, max_bytes=3500, keep=store)
 
     served.prune()
     assert [f.exists() for f in files] == [False, False, False, True, True, True]
@@ -285,3 +360,13 @@ def test_command_line_defaults_come_from_the_environment(monkeypatch, app_module
     args = app_module.parse_args([])
     assert (args.port, args.model) == (7999, "some/model")
     assert app_module.parse_args(["--port", "8001"]).port == 8001  # the flag wins over the environment
+    for name in ("DDPM_FRAME_INTERVAL_S", "DDPM_FRAME_BUDGET"):
+        monkeypatch.delenv(name, raising=False)
+    args = app_module.parse_args([])
+    assert (args.frame_interval_s, args.frame_budget) == (0.25, 0.05)  # the live view's throttle, by default
+    monkeypatch.setenv("DDPM_FRAME_INTERVAL_S", "0.5")
+    monkeypatch.setenv("DDPM_FRAME_BUDGET", "1")
+    args = app_module.parse_args([])
+    assert (args.frame_interval_s, args.frame_budget) == (0.5, 1.0)
+    args = app_module.parse_args(["--frame-interval-s", "0", "--frame-budget", "0.2"])
+    assert (args.frame_interval_s, args.frame_budget) == (0.0, 0.2)

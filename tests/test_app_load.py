@@ -2,19 +2,25 @@
 get alone, a full queue refuses the extra requests with a clear "busy" message and recovers, and a long-running
 server keeps its memory and its temporary files bounded.
 
-One tiny-model app server per test (`python app.py` in a subprocess, like users start it)."""
+One tiny-model app server per test: `python app.py` in a subprocess, like users start it; for the full queue, the
+app as app.py builds it, served in-process, so that the test can hold the running requests inside their UNet
+call until it has seen the refusals."""
 
 import os
 import threading
+import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from app_server import serve_app
+from app_server import free_port, serve_app
 
 TIMEOUT_S = 300  # per request; generous for a busy CI box, never reached when things work
+START_TIMEOUT_S = 60  # for a request to start, to be queued or to be refused: a tiny model's first step is instant
 
 
 def request(seed: int, **overrides) -> dict:
@@ -75,38 +81,77 @@ def test_8_clients_times_3_requests_at_once_each_equal_to_the_same_request_alone
     assert not np.array_equal(images_of(together[0])[0], images_of(together[1])[0])
 
 
+@contextmanager
+def served_in_process(pipe, tmp_path: Path, queue_max_size: int) -> Iterator[str]:
+    """The app as `python app.py --queue-max-size N` builds it (app.build_demo: the same tabs, queue and
+    concurrency limits), served from this process on a free loopback port, so that a test can hold its UNet."""
+    import app
+    from ui.context import AppContext
+    from ui.files import RunStore
+
+    ctx = AppContext(pipe=pipe, model_id="held", store=RunStore(root=tmp_path / "runs"))
+    demo = app.build_demo(ctx, queue_max_size=queue_max_size)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, ssr_mode=False,
+                show_error=False, max_file_size=app.SERVER_MAX_FILE_SIZE)
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+
+
+def wait_for(condition, what: str, timeout: float = START_TIMEOUT_S) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
 def test_more_requests_than_the_queue_holds_are_refused_as_busy_and_the_server_recovers(app_model_dir, tmp_path):
+    """2 /sample runs at once (the app's concurrency) and a queue of 2: with both runs held inside their first
+    UNet call and 2 requests waiting, every further request is refused at once with gradio's "queue is full";
+    released, the 4 accepted requests finish whole, and the next request is served."""
     import httpx
     from gradio_client import Client
+    from gradio_client.utils import Status
 
-    # 2 run at once (the /sample concurrency) and 2 may wait; slow requests keep them there while we knock.
-    slow = request(0, num_images=16, num_inference_steps=100)
-    with serve_app(app_model_dir, "--queue-max-size", "2", log_path=tmp_path / "app.log") as url:
+    import app
+
+    pipe = app.load_model(str(app_model_dir), device="cpu")
+    forward = pipe.unet.forward
+    gate, entered = threading.Event(), threading.Semaphore(0)
+
+    def held_forward(*args, **kwargs):  # the UNet waits for the gate: a run stays running until the test says
+        entered.release()
+        if not gate.wait(TIMEOUT_S):
+            raise TimeoutError("the test never opened the gate")
+        return forward(*args, **kwargs)
+
+    pipe.unet.forward = held_forward
+    args = request(0, num_images=2, num_inference_steps=3)
+    with served_in_process(pipe, tmp_path, queue_max_size=2) as url:
         client = Client(url, verbose=False)
-        accepted, refused = [], []
-        lock = threading.Lock()
-
-        def submit(seed):
-            job = client.submit(**{**slow, "seed": seed}, api_name="/sample")
-            try:
-                result = job.result(timeout=TIMEOUT_S)
-            except Exception as error:  # noqa: BLE001 - the busy refusal is what we look for
-                with lock:
-                    refused.append(f"{type(error).__name__}: {error}")
-            else:
-                with lock:
-                    accepted.append(result)
-
-        threads = [threading.Thread(target=submit, args=(seed,)) for seed in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(TIMEOUT_S)
-        assert refused, "8 slow requests against a queue of 2 (+2 running): some must be refused"
-        assert all("queue is full" in message.lower() for message in refused), refused
-        assert 4 <= len(accepted) <= 6 and len(accepted) + len(refused) == 8
-        assert all(len(result[3]) == 16 for result in accepted)  # the accepted ones finished, whole
-        # Once the queue has drained, the next request is served.
+        try:
+            running = [client.submit(**{**args, "seed": seed}, api_name="/sample") for seed in (0, 1)]
+            for _ in running:  # both runs are inside their first UNet call
+                assert entered.acquire(timeout=START_TIMEOUT_S), "a /sample run did not start"
+            waiting = [client.submit(**{**args, "seed": seed}, api_name="/sample") for seed in (2, 3)]
+            wait_for(lambda: all(job.status().code == Status.IN_QUEUE for job in waiting), "2 requests in the queue")
+            for seed in range(4, 8):  # the queue is full: each is refused at once, the held runs notwithstanding
+                job = client.submit(**{**args, "seed": seed}, api_name="/sample")
+                with pytest.raises(Exception, match="(?i)queue is full"):
+                    job.result(timeout=START_TIMEOUT_S)  # a refusal comes at once; a queued job would time out
+            assert not entered.acquire(blocking=False)  # no request but the 2 running reached the UNet
+            assert not any(job.done() for job in running + waiting)
+        finally:
+            gate.set()
+        accepted = [job.result(timeout=TIMEOUT_S) for job in running + waiting]
+        for seed, result in zip((0, 1, 2, 3), accepted):  # each finished whole: its label, images and summary
+            assert result[2].startswith("step 3 / 3") and "done in" in result[2]
+            assert len(images_of(result)) == 2 and result[6]["seed"] == seed
+            with Image.open(result[4]) as gif:
+                assert gif.n_frames == 3
         after = client.submit(**request(5), api_name="/sample").result(timeout=TIMEOUT_S)
         assert len(after[3]) == 2
         with httpx.Client(base_url=url, timeout=30) as http:

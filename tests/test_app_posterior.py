@@ -10,6 +10,11 @@ from PIL import Image
 
 from app_server import save_tiny_pipeline, serve_app
 from pipelines.data import load_mnist
+from pipelines.visualize import to_uint8
+from ui.context import AppContext
+from ui.files import RunStore
+from ui.tab_exact import ExactSamplerTab
+from ui.tab_posterior import PosteriorTab
 
 TIMEOUT_S = 300  # per request; generous for busy CI machines, never reached when things work
 T = 1000  # the tiny model's training steps
@@ -63,7 +68,6 @@ def digit_png(path, digit: torch.Tensor, invert: bool = False):
 def test_the_endpoints_and_their_parameter_names(client):
     api = client.view_api(print_info=False, return_format="dict")
     named = api["named_endpoints"]
-    assert {"/posterior", "/exact_sample"} <= set(named)
     assert set(named) == {"/sample", "/posterior", "/exact_sample"}  # gallery clicks, drawings, plots: private
     assert api["unnamed_endpoints"] == {}
     assert [p["parameter_name"] for p in named["/posterior"]["parameters"]] == ["digit_index", "t", "seed", "image"]
@@ -72,23 +76,62 @@ def test_the_endpoints_and_their_parameter_names(client):
 
 
 # ------------------------------------------------------------------------------------------------- /posterior
-def test_posterior_shows_three_estimates_with_consistent_distances_and_an_answer_in_numbers(client):
+@pytest.fixture(scope="module")
+def library_unet(app_model_dir):
+    """The served model's UNet, loaded by the library and laid out as the app lays it out on CPU."""
+    from pipelines import PosteriorDDPMPipeline
+
+    return PosteriorDDPMPipeline.from_pretrained(app_model_dir).use_channels_last().unet
+
+
+def expected_estimates(x0: torch.Tensor, t: int, seed: int, unet, data: torch.Tensor) -> dict:
+    """The three estimates of /posterior, computed here from the formulas (float64) and the protocol the tab
+    documents: x_t = √ᾱ_t x0 + √(1 − ᾱ_t) ε with ε the first draw of torch.Generator().manual_seed(seed)."""
+    import math
+
+    betas = torch.linspace(1e-4, 0.02, T, dtype=torch.float32).double()  # the tiny model's linear schedule
+    alphas_cumprod = torch.cumprod(1 - betas, 0)
+    a_t, a_prev = float(alphas_cumprod[t]), float(alphas_cumprod[t - 1])
+    beta = 1 - a_t / a_prev
+    coef1, coef2 = math.sqrt(a_prev) * beta / (1 - a_t), math.sqrt(a_t / a_prev) * (1 - a_prev) / (1 - a_t)  # eq. 7
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
+    x0 = x0.double()
+    x_t = math.sqrt(a_t) * x0 + math.sqrt(1 - a_t) * noise.double()  # eq. 4
+    with torch.inference_mode():
+        epsilon = unet(x_t.float(), torch.tensor(t)).sample.double()
+    model_x0 = ((x_t - math.sqrt(1 - a_t) * epsilon) / math.sqrt(a_t)).clamp(-1, 1)  # eq. 15, clipped
+    flat = data.double().reshape(len(data), -1)
+    logits = -((x_t.reshape(1, -1) - math.sqrt(a_t) * flat) ** 2).sum(1) / (2 * (1 - a_t))  # q(x0ⁱ | x_t)
+    exact_x0 = (torch.softmax(logits, 0) @ flat).reshape(x0.shape)
+    return {"x_t": x_t, "x0": x0,
+            "means": {"tractable": coef1 * x0 + coef2 * x_t, "exact": coef1 * exact_x0 + coef2 * x_t,
+                      "model": coef1 * model_x0 + coef2 * x_t},
+            "x0s": {"tractable": x0, "exact": exact_x0, "model": model_x0}}
+
+
+def test_posterior_shows_three_estimates_with_consistent_distances_and_an_answer_in_numbers(client, train_digits,
+                                                                                          library_unet):
     x0, xt, candidates, *views, tractable, exact, model, answer, summary = posterior(client, digit_index=7, t=300)
-    assert summary["source"] == "digit_index" and summary["digit_index"] == 7 and summary["t"] == 300
+    assert summary["source"] == "digit_index" and summary["t"] == 300
     assert pixels(x0).shape == pixels(xt).shape and pixels(x0).shape[0] >= 32
-    assert not np.array_equal(pixels(x0), pixels(xt))  # x_t is the digit plus noise
     assert len(views) == 3 and all(pixels(view).shape[1] > pixels(view).shape[0] for view in views)  # x_t-1 | x̂0
-    assert 1 <= len(candidates) <= 5
     assert set(summary["estimates"]) == set(ESTIMATES)
+    # Every distance is the one between the estimates computed here, from the formulas, for digit #7, t = 300
+    # and seed 0: the served numbers are about these images, not merely some numbers.
+    images, _ = train_digits
+    want = expected_estimates(images[7:8], 300, 0, library_unet, images)
+    shown_xt = pixels(xt)[::4, ::4].astype(int)  # the x_t picture, 4× upscaled: x_t itself, clamped to [-1, 1]
+    assert np.abs(shown_xt - to_uint8(want["x_t"].float(), model_space=True)[0, ..., 0]).max() <= 1
     d = summary["mean_distances"]
-    for a in ESTIMATES:
-        assert d[a][a] == 0
-        for b in ESTIMATES:
-            assert d[a][b] == pytest.approx(d[b][a]) and d[a][b] >= 0
-    for a in ESTIMATES:  # the triangle inequality: these are distances between the same three images
-        for b in ESTIMATES:
-            for c in ESTIMATES:
-                assert d[a][c] <= d[a][b] + d[b][c] + 1e-9
+    for i, a in enumerate(ESTIMATES):
+        assert summary["distance_to_x0"][a] == pytest.approx(float((want["means"][a] - want["x0"]).norm()),
+                                                             rel=1e-4, abs=1e-4)
+        for b in ESTIMATES[i + 1:]:
+            expected = float((want["means"][a] - want["means"][b]).norm())
+            assert d[a][b] == d[b][a] == pytest.approx(expected, rel=1e-4, abs=1e-4), (a, b)
+            assert summary["x0_distances"][a][b] == pytest.approx(
+                float((want["x0s"][a] - want["x0s"][b]).norm()), rel=1e-4, abs=1e-4), (a, b)
+    assert candidates[0]["caption"].startswith("#7: ")  # the training digit the exact posterior weighs most
     # At t = 300 the digit is still recognisable: the exact posterior finds it among the 4,500 and agrees with
     # the tractable mean, which knows x0.
     exact_posterior = summary["exact_posterior"]
@@ -192,21 +235,32 @@ def test_a_bad_posterior_input_is_refused_by_name_and_the_next_request_succeeds(
 
 
 # ------------------------------------------------------------------------------------------------- /exact_sample
+def tiles(picture: np.ndarray, scale: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """A "sample | nearest training digit" picture (two 32×32 digits, `scale`× upscaled, captioned above, side by
+    side) → the two digits, as (32, 32) uint8."""
+    side = 32 * scale
+    return picture[-side::scale, :side:scale], picture[-side::scale, -side::scale]
+
+
 def test_the_exact_sampler_copies_training_digits_and_the_model_does_not(client, train_digits):
     exact, model, caption, summary = exact_sample(client, seed=3, num_images=3, num_inference_steps=4)
-    assert summary["seed"] == 3 and summary["num_images"] == 3 and summary["num_inference_steps"] == 4
     assert len(exact) == len(model) == 3
     exact_d, model_d = summary["exact"]["nearest_distances"], summary["model"]["nearest_distances"]
     assert len(exact_d) == len(model_d) == 3
     assert all(d < 1e-3 for d in exact_d) and summary["exact"]["copies"] == 3  # every exact sample is a copy
     assert all(d > 1.0 for d in model_d) and summary["model"]["copies"] == 0  # the model draws its own
-    # Each picture is "sample | nearest training digit": the exact one's two halves are the same digit.
+    # Each picture is "sample | nearest training digit #i", and the distance is between those two digits: the
+    # exact one's two halves are the same digit, training digit #i; the model's are apart by d (to the 8-bit
+    # rounding of the pictures: at most √1024 · 1/255 over the 32×32 pixels).
     images, _ = train_digits
-    for item, index in zip(exact, summary["exact"]["nearest_indices"]):
-        assert f"#{index}" in item["caption"] and "copy" in item["caption"]
-        picture = pixels(item["image"])
-        assert picture.shape[1] > picture.shape[0]  # two digits side by side
-    assert all(f"d = {d:.2f}" in item["caption"] for item, d in zip(model, model_d))
+    for items, kind in ((exact, "exact"), (model, "model")):
+        for item, index, d in zip(items, summary[kind]["nearest_indices"], summary[kind]["nearest_distances"]):
+            assert f"#{index}, d = {d:.2f}" in item["caption"]
+            assert ("copy of" in item["caption"]) == (kind == "exact")
+            sample, nearest = tiles(pixels(item["image"]))
+            assert np.array_equal(nearest, to_uint8(images[index:index + 1], model_space=True)[0, ..., 0])
+            shown = float(np.linalg.norm((sample.astype(float) - nearest.astype(float)) * 2 / 255))
+            assert abs(shown - d) <= 0.13, (kind, index, shown, d)
     assert "3/3 samples are copies" in caption and "0/3 copies" in caption
     assert f"median {np.median(model_d):.2f}" in caption
 
@@ -249,8 +303,8 @@ def app_module():
 @pytest.fixture(scope="module")
 def tiny_context(app_module, app_model_dir, tmp_path_factory):
     pipe = app_module.load_model(str(app_model_dir), device="cpu")
-    return app_module.AppContext(pipe=pipe, model_id="tiny",
-                                 store=app_module.RunStore(root=tmp_path_factory.mktemp("runs")))
+    return AppContext(pipe=pipe, model_id="tiny",
+                                 store=RunStore(root=tmp_path_factory.mktemp("runs")))
 
 
 def test_a_drawn_digit_is_used_as_x0(app_module, tiny_context, train_digits):
@@ -260,7 +314,7 @@ def test_a_drawn_digit_is_used_as_x0(app_module, tiny_context, train_digits):
     ink = ((images[42, 0, 2:30, 2:30].numpy() + 1) * 127.5).round().astype(np.uint8)
     canvas = np.zeros((280, 280, 4), np.uint8)
     canvas[..., 3] = np.kron(ink, np.ones((10, 10), np.uint8))  # each MNIST pixel a 10×10 block of ink
-    tab = app_module.PosteriorTab(tiny_context)
+    tab = PosteriorTab(tiny_context)
     path = tab.use_drawing({"background": None, "layers": [], "composite": canvas})
     with Image.open(path) as drawn:
         assert drawn.size == (28, 28)
@@ -271,7 +325,7 @@ def test_a_drawn_digit_is_used_as_x0(app_module, tiny_context, train_digits):
 def test_an_empty_drawing_is_refused(app_module, tiny_context):
     import gradio as gr
 
-    tab = app_module.PosteriorTab(tiny_context)
+    tab = PosteriorTab(tiny_context)
     for sketch in (None, {"background": None, "layers": [], "composite": np.zeros((280, 280, 4), np.uint8)}):
         with pytest.raises(gr.Error, match="sketch is empty: draw a digit first"):
             tab.use_drawing(sketch)
@@ -284,23 +338,25 @@ def test_a_model_of_another_shape_gets_a_clear_message_not_a_crash(app_module, t
 
     model = save_tiny_pipeline(tmp_path / "rgb", sample_size=24, channels=3)
     pipe = app_module.load_model(str(model), device="cpu")
-    ctx = app_module.AppContext(pipe=pipe, model_id="rgb", store=app_module.RunStore(root=tmp_path / "runs"))
+    ctx = AppContext(pipe=pipe, model_id="rgb", store=RunStore(root=tmp_path / "runs"))
     demo = app_module.build_demo(ctx)
     notices = [block.value for block in demo.blocks.values()
                if isinstance(block, gr.Markdown) and "needs a 1-channel 32×32 MNIST model" in (block.value or "")]
     assert len(notices) == 2 and all("3×24×24" in notice for notice in notices)
     with pytest.raises(gr.Error, match="needs a 1-channel 32×32 MNIST model.*3×24×24"):
-        app_module.PosteriorTab(ctx).posterior(0, 10, 0)
+        PosteriorTab(ctx).posterior(0, 10, 0)
     with pytest.raises(gr.Error, match="needs a 1-channel 32×32 MNIST model"):
-        app_module.ExactSamplerTab(ctx).exact_sample(0, 1, 1)
+        ExactSamplerTab(ctx).exact_sample(0, 1, 1)
 
 
 def test_the_cost_plot_comes_from_the_benchmark_or_a_quick_measurement(app_module, tiny_context, monkeypatch,
                                                                       tmp_path):
-    tab = app_module.ExactSamplerTab(tiny_context)
-    monkeypatch.setattr(app_module, "COST_BENCH_JSON", tmp_path / "missing.json")
-    monkeypatch.setattr(app_module, "QUICK_COST_SIZES", (100, 300))
-    monkeypatch.setattr(app_module, "QUICK_COST_REPEATS", 1)
+    import ui.tab_exact
+
+    tab = ExactSamplerTab(tiny_context)
+    monkeypatch.setattr(ui.tab_exact, "COST_BENCH_JSON", tmp_path / "missing.json")
+    monkeypatch.setattr(ui.tab_exact, "QUICK_COST_SIZES", (100, 300))
+    monkeypatch.setattr(ui.tab_exact, "QUICK_COST_REPEATS", 1)
     figure, note = tab.cost_plot()
     lines = figure.axes[0].get_lines()
     assert [list(line.get_xdata()) for line in lines if line.get_marker() == "o"] == [[100, 300]]

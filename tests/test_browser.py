@@ -39,7 +39,9 @@ WATCH_XT = """() => {
 
 @pytest.fixture(scope="module")
 def app_url(app_model_dir, tmp_path_factory):
-    with serve_app(app_model_dir, log_path=tmp_path_factory.mktemp("log") / "app.log") as url:
+    # No frame throttle: the live view sends every step's frame, so what the page shows is known in advance.
+    with serve_app(app_model_dir, "--frame-interval-s", "0", "--frame-budget", "1",
+                   log_path=tmp_path_factory.mktemp("log") / "app.log") as url:
         yield url
 
 
@@ -69,27 +71,30 @@ def test_sample_streams_steps_then_the_slider_scrubs_them(page, app_url):
     page.on("request", lambda request: requests.append(request.url))
     page.goto(app_url)
     page.wait_for_selector("#sample-button")
-    # 1000 steps: long enough for the live view (a few frames a second, at most 5 % of the run) to show several
-    set_slider(page, "num-steps", 1000)
+    K = 6
+    set_slider(page, "num-steps", K)
     set_slider(page, "num-images", 4)
     page.evaluate(WATCH_XT)
 
     page.click("#sample-button")
     page.wait_for_function("() => document.querySelector('#status textarea').value.includes('done')")
 
+    # Unthrottled, the server streams steps 1 … K − 1 (then the last one with the results): the page showed each,
+    # in order, each its own x_t picture.
     seen = page.evaluate("window.__xt")
-    while_running = {entry["src"] for entry in seen if "done" not in entry["status"]}
-    assert len(while_running) >= 3, seen  # x_t appeared and then changed at least twice before the run ended
+    while_running = [entry for entry in seen if "done" not in entry["status"]]
+    assert [entry["status"].split(",")[0] for entry in while_running] == [f"step {k} / {K}" for k in range(1, K)], seen
+    assert len({entry["src"] for entry in while_running}) == K - 1, seen
     page.wait_for_function("() => document.querySelectorAll('#final-images img').length === 4")
 
-    # The finish event enables the slider over the run's 1000 steps; moving it shows that step's x_t.
+    # The finish event enables the slider over the run's K steps; moving it shows that step's x_t.
     slider = page.locator("#step-slider input[type=range]")
     page.wait_for_function("() => { const s = document.querySelector('#step-slider input[type=range]');"
-                           " return s && !s.disabled && s.max === '1000'; }")
+                           f" return s && !s.disabled && s.max === '{K}'; }}")
     final_src = page.locator("#xt-image img").get_attribute("src")
-    slider.fill("5")
+    slider.fill("2")
     page.wait_for_function(f"() => document.querySelector('#xt-image img').src !== {final_src!r}")
-    page.wait_for_function("() => document.querySelector('#status textarea').value.startsWith('step 5 / 1000')")
+    page.wait_for_function(f"() => document.querySelector('#status textarea').value.startsWith('step 2 / {K}')")
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "browser-sample.png"), full_page=True)

@@ -1,5 +1,6 @@
 """PosteriorDDPMPipeline: every step exposed, same images as diffusers, thread safety, stock folders both ways."""
 
+import copy
 import threading
 
 import numpy as np
@@ -7,6 +8,7 @@ import pytest
 import torch
 from diffusers import DDPMPipeline, DDPMScheduler
 
+from conftest import make_tiny_unet
 from pipelines import DenoisingStep, PosteriorDDPMPipeline, PosteriorDDPMScheduler
 
 
@@ -53,6 +55,92 @@ def test_same_images_as_stock_diffusers_ddpm_pipeline(tiny_unet, K, spacing):
     b = ours(batch_size=2, generator=torch.Generator().manual_seed(1), num_inference_steps=K, output_type="np").images
     assert a.shape == b.shape == (2, 8, 8, 1)
     assert np.abs(a - b).max() <= 2e-4
+
+
+def test_a_list_of_generators_gives_image_i_from_generator_i(pipe, tiny_unet):
+    """diffusers' protocol (randn_tensor): with one generator per image, image i draws its starting noise and
+    every step's noise from generator i alone, so it is the image that generator draws in a batch of one; and
+    the batch equals stock DDPMPipeline's for the same list. η < 1 steps draw their noise the same way."""
+    seeds = [7, 8, 9]
+
+    def gens():
+        return [torch.Generator().manual_seed(s) for s in seeds]
+
+    for eta in (1.0, 0.5):
+        batch = pipe(batch_size=3, generator=gens(), num_inference_steps=6, eta=eta, output_type="pt").images
+        for i, seed in enumerate(seeds):
+            alone = pipe(batch_size=1, generator=torch.Generator().manual_seed(seed), num_inference_steps=6,
+                         eta=eta, output_type="pt").images
+            assert (batch[i] - alone[0]).abs().max() <= 1e-5, (eta, i)
+        # not trivially true: the three generators draw three different images
+        assert all((batch[i] - batch[j]).abs().max() > 0.1 for i, j in ((0, 1), (0, 2), (1, 2)))
+    stock = DDPMPipeline(unet=tiny_unet, scheduler=DDPMScheduler())
+    stock.set_progress_bar_config(disable=True)
+    a = stock(batch_size=3, generator=gens(), num_inference_steps=6, output_type="np").images
+    b = pipe(batch_size=3, generator=gens(), num_inference_steps=6, output_type="np").images
+    assert np.abs(a - b).max() <= 2e-4
+
+
+def _learned_variance_unet(variance_type: str):
+    """A tiny UNet with twice the channels out (ε, then the variance output). For "learned" (the variance itself)
+    its variance channel is made positive and varying: conv_out's variance filter scaled down, its bias positive."""
+    unet = make_tiny_unet(seed=3, out_channels=2)
+    if variance_type == "learned":
+        with torch.no_grad():
+            unet.conv_out.weight[1] *= 0.01
+            unet.conv_out.bias[1] = 0.02
+    return unet
+
+
+@pytest.mark.parametrize("variance_type", ["learned_range", "learned"])
+def test_learned_variances_split_the_output_and_match_stock_diffusers(variance_type):
+    """A UNet that predicts ε and its variance (2× the channels): the pipeline splits the output, draws each
+    pixel with the variance the UNet gave it, and gets stock DDPMPipeline's images for the same generator."""
+    unet = _learned_variance_unet(variance_type)
+    ours = PosteriorDDPMPipeline(unet=unet, scheduler=PosteriorDDPMScheduler(variance_type=variance_type))
+    stock = DDPMPipeline(unet=unet, scheduler=DDPMScheduler(variance_type=variance_type))
+    ours.set_progress_bar_config(disable=True)
+    stock.set_progress_bar_config(disable=True)
+    K = 10
+    steps = list(ours.denoise(batch_size=2, generator=torch.Generator().manual_seed(4), num_inference_steps=K))
+    scheduler = ours.scheduler
+    alphas_cumprod = torch.cumprod(1 - scheduler.betas.double(), 0)  # ᾱ_t in float64 (1 − ᾱ_0 is 1e-4)
+    x_t = torch.randn((2, 1, 8, 8), generator=torch.Generator().manual_seed(4))  # the starting noise
+    for step in steps[:-1]:
+        assert step.model_output.shape == (2, 2, 8, 8) and step.sample.shape == (2, 1, 8, 8)
+        epsilon, predicted = step.model_output[:, :1], step.model_output[:, 1:].double()
+        # x̂0 from the ε half alone (eq. 15) …
+        x0 = scheduler.clip_x0(scheduler.predict_x0(epsilon, x_t, step.timestep))
+        assert torch.allclose(step.pred_original_sample, x0, atol=1e-6)
+        # … and the step's variance from the second half (improved-diffusion eq. 15 for learned_range)
+        a_t, a_prev = alphas_cumprod[step.timestep], alphas_cumprod[step.prev_timestep]
+        beta = 1 - a_t / a_prev
+        beta_tilde = (1 - a_prev) / (1 - a_t) * beta
+        if variance_type == "learned_range":
+            frac = (predicted + 1) / 2
+            expected = torch.exp(frac * torch.log(beta) + (1 - frac) * torch.log(beta_tilde))
+        else:
+            assert predicted.min() > 0 and predicted.std() > 0  # a positive, per-pixel variance
+            expected = predicted
+        assert step.posterior_variance.shape == step.sample.shape  # one variance per pixel, not a scalar
+        assert torch.allclose(step.posterior_variance.double(), expected, rtol=1e-5, atol=0)
+        x_t = step.sample
+    a = stock(batch_size=2, generator=torch.Generator().manual_seed(4), num_inference_steps=K, output_type="np").images
+    b = ours(batch_size=2, generator=torch.Generator().manual_seed(4), num_inference_steps=K, output_type="np").images
+    assert a.shape == b.shape == (2, 8, 8, 1) and np.isfinite(a).all()
+    assert np.abs(a - b).max() <= 2e-4
+    # not trivially true: the learned variances change the images. The same UNet's ε half alone, with the fixed
+    # β̃_t, draws others from the same noise.
+    epsilon_only = copy.deepcopy(unet)
+    conv = epsilon_only.conv_out
+    epsilon_only.conv_out = torch.nn.Conv2d(conv.in_channels, 1, conv.kernel_size, padding=conv.padding)
+    with torch.no_grad():
+        epsilon_only.conv_out.weight.copy_(conv.weight[:1])
+        epsilon_only.conv_out.bias.copy_(conv.bias[:1])
+    fixed = PosteriorDDPMPipeline(unet=epsilon_only, scheduler=PosteriorDDPMScheduler())
+    fixed.set_progress_bar_config(disable=True)
+    c = fixed(batch_size=2, generator=torch.Generator().manual_seed(4), num_inference_steps=K, output_type="np").images
+    assert np.abs(c - b).max() > 0.05
 
 
 def test_output_types(pipe):
@@ -154,9 +242,9 @@ def test_pickle_only_folder_is_refused(tmp_path, tiny_unet):
 
 
 @pytest.mark.parametrize("kwargs,match", [
-    (dict(batch_size=0), r"batch_size must be an integer in \[1, 64\]"),
-    (dict(batch_size=65), r"batch_size must be an integer in \[1, 64\]"),
-    (dict(batch_size=2.5), r"batch_size must be an integer in \[1, 64\]"),
+    (dict(batch_size=0), r"batch_size must be an integer >= 1, got 0"),  # no upper bound: memory is the limit
+    (dict(batch_size=2.5), r"batch_size must be an integer >= 1, got 2.5"),
+    (dict(generator=[torch.Generator()] * 2), r"generator must be a torch.Generator or a list of 1 \(batch_size\)"),
     (dict(num_inference_steps=0), r"num_inference_steps must be an integer in \[1, 1000\]"),
     (dict(num_inference_steps=1001), r"num_inference_steps must be an integer in \[1, 1000\]"),
     (dict(eta=float("nan")), r"eta must be a number in \[0, 1\]"),

@@ -19,6 +19,13 @@ DEFAULT_MODEL = "models/ddpm-mnist"
 DEFAULT_NUM_INFERENCE_STEPS = 40
 SAMPLE_CONCURRENCY = 2  # /sample and /exact_sample runs at once; more wait in the queue
 UI_CONCURRENCY = 4  # scrubbing / finishing / plotting events at once
+# The live view of /sample sends a frame at most every FRAME_INTERVAL_S (and always the first step), and only while
+# the frames so far cost at most FRAME_BUDGET of the run's time: each frame is two PNGs encoded, cached and sent to
+# every viewer, so a fast model streaming every step spends more time showing than sampling
+# (bench/bench_streaming.py). Every step is still recorded for the slider and the GIF. app.py's --frame-interval-s
+# and --frame-budget set them per server (0 and 1: every step's frame).
+FRAME_INTERVAL_S = 0.25
+FRAME_BUDGET = 0.05
 # The two posterior tabs: the exact posterior runs over the mnist train digits, so they need an MNIST-shaped model.
 MNIST_SHAPE = (1, 32, 32)
 
@@ -34,6 +41,8 @@ class AppContext:
     model_id: str
     store: RunStore = field(default_factory=RunStore)
     sample_concurrency: int = SAMPLE_CONCURRENCY
+    frame_interval_s: float = FRAME_INTERVAL_S
+    frame_budget: float = FRAME_BUDGET
     schedulers: dict[str, PosteriorDDPMScheduler] = field(init=False)
     _mnist_train: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, init=False, repr=False)
     _dataset_posterior: DatasetPosterior | None = field(default=None, init=False, repr=False)

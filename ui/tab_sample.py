@@ -22,12 +22,6 @@ from .inputs import MAX_NUM_IMAGES, MAX_SEED, check_choice, check_float, check_i
 
 DEFAULT_NUM_IMAGES = 16
 DEFAULT_ETA = 1.0
-# The live view sends a frame at most every FRAME_INTERVAL_S (and always the first step), and only while the
-# frames so far cost at most FRAME_BUDGET of the run's time: each frame is two PNGs encoded, cached and sent to
-# every viewer, so a fast model streaming every step spends more time showing than sampling
-# (bench/bench_streaming.py). Every step is still recorded for the slider and the GIF.
-FRAME_INTERVAL_S = 0.25
-FRAME_BUDGET = 0.05
 FILMSTRIP_FRAMES = 10
 GIF_MAX_FRAMES = 30  # evenly spaced; noisy frames compress badly
 
@@ -159,8 +153,8 @@ class SampleTab:
                 x0_steps[k] = to_uint8(step.pred_original_sample, model_space=True)
                 progress((k + 1, num_steps), desc=text.step_label(k + 1, num_steps, *chain[k]), unit="steps")
                 now = time.perf_counter()
-                if (k < num_steps - 1 and now - last_frame >= FRAME_INTERVAL_S
-                        and (first or frame_seconds <= FRAME_BUDGET * (now - start))):
+                if (k < num_steps - 1 and now - last_frame >= ctx.frame_interval_s
+                        and (first or frame_seconds <= ctx.frame_budget * (now - start))):
                     last_frame = now
                     # The first frame clears the previous run's results; later ones leave them alone.
                     done = None if first else skip

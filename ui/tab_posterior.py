@@ -13,12 +13,14 @@ from pipelines.visualize import digit_image, grid_uint8, labelled_row, to_uint8
 from . import text
 from .context import MNIST_SHAPE, UI_CONCURRENCY, AppContext
 from .inputs import MAX_SEED, check_int, check_seed, read_digit, unchecked, user_errors
+from .tab_exact import exact_step_ms, step_costs
 
 POSTERIOR_CONCURRENCY = 2  # /posterior is one UNet call and one pass over the data: cheap, but not free
 DEFAULT_POSTERIOR_T = 300
 GALLERY_PER_CLASS = 2  # the "pick a training digit" gallery: the first 2 train digits of each class
 SKETCH_CANVAS = (280, 280)  # 10× a 28×28 MNIST digit
 DISPLAY_SCALE = 4  # 32×32 digits shown at 128×128
+NUM_CANDIDATES = 5  # the training digits the exact posterior weighs most, shown under x_0 and x_t
 
 
 class PosteriorTab:
@@ -46,7 +48,7 @@ class PosteriorTab:
         num_train = len(ctx.mnist_train()[1])
         if not ctx.has_mnist_model:
             gr.Markdown(f"⚠️ **{ctx.mnist_notice()}**", elem_id="posterior-notice")
-        gr.Markdown(text.POSTERIOR_INTRO)
+        gr.Markdown(text.POSTERIOR_QUESTION, latex_delimiters=text.LATEX, elem_id="posterior-question")
         gallery = gr.Gallery(items, label="pick a training digit (click one)", columns=len(items) // 2,
                              height=260, allow_preview=False, format="png", interactive=False,
                              elem_id="digit-gallery", elem_classes="pixelated")
@@ -72,24 +74,33 @@ class PosteriorTab:
             with gr.Column(scale=3):
                 with gr.Row():
                     x0_view = gr.Image(label="x0: the digit", type="pil", format="png", interactive=False,
-                                       elem_id="posterior-x0", elem_classes="pixelated", height=180)
+                                       elem_id="posterior-x0", elem_classes="pixelated", height=180, buttons=[])
                     xt_view = gr.Image(label="x_t ~ q(x_t | x0)", type="pil",
                                        format="png", interactive=False, elem_id="posterior-xt",
-                                       elem_classes="pixelated", height=180)
-                    candidates = gr.Gallery(label="q(x0ⁱ | x_t): the training digits the exact posterior weighs "
-                                                  "most", columns=5, height=180, format="png", interactive=False,
-                                            allow_preview=False, object_fit="contain", elem_id="posterior-candidates",
-                                            scale=3, elem_classes="pixelated")
+                                       elem_classes="pixelated", height=180, buttons=[])
+                # Its own full-width row, as many columns as candidates: the strip fits (it was cut off at the
+                # right when it shared a row with x0 and x_t).
+                candidates = gr.Gallery(label=text.CANDIDATES_LABEL, columns=NUM_CANDIDATES, height=240,
+                                        format="png", interactive=False, allow_preview=False, object_fit="contain",
+                                        elem_id="posterior-candidates", elem_classes="pixelated", buttons=[])
+                gr.Markdown(text.PAIR_NOTE, latex_delimiters=text.LATEX, elem_id="pair-note")
                 views, texts = [], []
                 with gr.Row(equal_height=False):
                     for name, label in text.ESTIMATE_LABELS.items():
                         with gr.Column(min_width=220):
-                            views.append(gr.Image(label=f"{label}: x_{{t−1}} and x̂0", type="pil", format="png",
-                                                  interactive=False, elem_id=f"estimate-{name}",
-                                                  elem_classes="pixelated", height=180))
-                            texts.append(gr.Markdown(elem_id=f"estimate-{name}-text"))
-                answer = gr.Markdown(elem_id="posterior-answer")
-                summary = gr.JSON(label="summary", elem_id="posterior-summary")
+                            # No label badge and no buttons over the picture: they covered its own captions.
+                            views.append(gr.Image(label=f"{label}: x_{{t−1}} and x̂0", show_label=False,
+                                                  type="pil", format="png", interactive=False, buttons=[],
+                                                  elem_id=f"estimate-{name}", elem_classes="pixelated",
+                                                  height=None))
+                            texts.append(gr.Markdown(elem_id=f"estimate-{name}-text",
+                                                     latex_delimiters=text.LATEX))
+                answer = gr.Markdown(elem_id="posterior-answer", latex_delimiters=text.LATEX)
+        gr.Markdown(text.TRAINING_TARGET, latex_delimiters=text.LATEX, elem_id="training-target")
+        gr.Markdown(text.BAYES, latex_delimiters=text.LATEX, elem_id="posterior-bayes")
+        with gr.Accordion("JSON summary (every number on this tab; the API's last output)", open=False,
+                          elem_id="posterior-summary-accordion"):
+            summary = gr.JSON(label="summary", elem_id="posterior-summary")
 
         inputs = [digit_index, t, seed, image]
         outputs = [x0_view, xt_view, candidates, *views, *texts, answer, summary]
@@ -161,6 +172,11 @@ class PosteriorTab:
         comparison = compare_estimates(x0, t, ctx.pipe, dataset_posterior,
                                        generator=torch.Generator().manual_seed(seed))
         texts = text.estimate_texts(comparison.num_data, comparison.num_pixels, comparison.num_parameters)
+        # "took" for the exact and model steps: the app's one cost measurement (the Exact posterior sampler tab's
+        # numbers), not this request's single timing, which depends on whatever else the machine is doing.
+        costs = step_costs(ctx)
+        step_ms = {"exact": exact_step_ms(costs, comparison.num_data), "model": costs.model_ms,
+                   "N": comparison.num_data}
 
         estimates = comparison.estimates
         x0_cpu = comparison.x0
@@ -169,14 +185,22 @@ class PosteriorTab:
         views = [labelled_row([to_uint8(e.mean, model_space=True)[0],
                                to_uint8(e.pred_original_sample, model_space=True)[0]],
                               ["x_t-1", "x̂0"], scale=DISPLAY_SCALE) for e in estimates.values()]
-        estimate_texts = [text.estimate_text(comparison, texts[name], name, distance_to_x0[name])
+        estimate_texts = [text.estimate_text(comparison, texts[name], name, distance_to_x0[name],
+                                             text.took_text(name, estimates[name].seconds, step_ms))
                           for name in estimates]
         data = dataset_posterior.data
         candidates = [(digit_image(data[i:i + 1].float(), scale=1), f"#{i}: {w:.1%}")
                       for i, w in zip(comparison.top_indices, comparison.top_weights)]
         summary = {**source, "seed": seed, **comparison.as_dict(), "distance_to_x0": distance_to_x0,
                    "x0_error": x0_error, "model_id": ctx.model_id}
+        loss = comparison.training_loss  # L_{t-1} of eq. 8 in nats; None at t = 0
+        summary["training_loss"] = None if loss is None else {
+            part: {name: float(value) for name, value in loss[part].items()} for part in ("this_x0", "expected")}
+        summary["step_ms"] = {"exact": step_ms["exact"], "model": step_ms["model"],
+                              "tractable": estimates["tractable"].seconds * 1e3, "N": comparison.num_data,
+                              "source": "measure_step_costs, batch 1, median (the Exact posterior sampler tab's "
+                                        "cost measurement); tractable: this request"}
         for name, entry in summary["estimates"].items():  # the API's summary names each estimate as the page does
             summary["estimates"][name] = {**texts[name], **entry}
         return (digit_image(x0_cpu), digit_image(comparison.x_t), candidates, *views, *estimate_texts,
-                text.explain_comparison(comparison), summary)
+                text.explain_comparison(comparison, step_ms), summary)

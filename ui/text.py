@@ -53,75 +53,164 @@ def filmstrip_caption(num_frames: int) -> str:
             "of the first images, x_t above x̂0.")
 
 
+# ---------------------------------------------------------------------------------------------- numbers
+# gradio Markdown's math delimiters: $$…$$ on its own line, $…$ inline (KaTeX).
+LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
+
+
+def sci_tex(x: float, digits: int = 3) -> str:
+    """`sci` for use inside $…$: the same number as LaTeX without the delimiters."""
+    shown = sci(x, digits)
+    if shown.startswith(r"$\approx"):
+        return r"\approx 0"
+    return shown.strip("$").replace(",", "{,}")
+
+
+def sci(x: float | None, digits: int = 3) -> str:
+    """A number for the page: "0", "0.0123", "12.3", or LaTeX "$1.23\\times10^{-8}$" for tiny/huge values;
+    values below 10⁻¹² (float64 rounding, denormals at small t) are shown as "≈ 0"."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    if x == 0:
+        return "0"
+    if abs(x) < 1e-12:
+        return r"$\approx 0$ ($<10^{-12}$)"
+    if 1e-2 <= abs(x) < 1e5:
+        return f"{x:.{digits}g}" if abs(x) < 1 else f"{x:,.{max(0, digits - 1 - int(math.log10(abs(x))))}f}"
+    mantissa, exponent = f"{x:.{digits - 1}e}".split("e")
+    return rf"${mantissa}\times10^{{{int(exponent)}}}$"
+
+
+def duration(milliseconds: float) -> str:
+    """Milliseconds as the unit a person reads: "0.42 ms", "38 ms", "3.4 s", "2.1 min", "11.6 h", "4.3 days"."""
+    s = milliseconds / 1e3
+    for unit, size in (("days", 86400.0), ("h", 3600.0), ("min", 60.0), ("s", 1.0)):
+        if s >= size:
+            return f"{s / size:,.1f} {unit}"
+    return f"{milliseconds:.2g} ms" if milliseconds < 10 else f"{milliseconds:.0f} ms"
+
+
+def size_bytes(n: float) -> str:
+    """Bytes in decimal units: "4.6 MB", "614 MB", "63 GB", "19.7 TB"."""
+    for unit, size in (("PB", 1e15), ("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            value = n / size
+            return f"{value:.3g} {unit}" if value < 100 else f"{value:.0f} {unit}"
+    return f"{n:.0f} B"
+
+
 # ---------------------------------------------------------------------------------------------- tab: why p_θ
-POSTERIOR_INTRO = """
-**The question.** The forward process has a closed-form reverse step, q(xₜ₋₁ | xₜ, x₀) (Ho et al. eq. 6–7).
-Why learn p_θ(xₜ₋₁ | xₜ) at all? Pick a digit x₀ and a step t, draw xₜ ~ q(xₜ | x₀), and compare three ways to
-answer "where does xₜ go next?" — and what each one needs.
+POSTERIOR_QUESTION = r"""
+### The question: why learn $p_\theta(x_{t-1}\mid x_t)$ when $q(x_{t-1}\mid x_t,x_0)$ has a closed form?
+
+**Short answer:** that closed form (Ho et al. eq. 6–7) needs $x_0$, and at sampling time $x_0$ is exactly what we
+do not have. Without $x_0$, the true reverse step $q(x_{t-1}\mid x_t)$ is a mixture over the entire data set —
+computable for our 4,500 digits, hopeless for millions of images, and even then it only gives back training images.
+So DDPM uses $q(x_{t-1}\mid x_t,x_0)$ where $x_0$ *is* known: as the **training target** of $p_\theta$.
+
+Where to see each part:
+1. **$x_0$ is what we do not have** — this tab: pick a digit $x_0$ and a step $t$, press *Compare*; the tractable
+   estimate below is the only one that reads $x_0$.
+2. **The true reverse step is a mixture over the data set** — this tab (the *exact* estimate, its candidates, and
+   Bayes' rule below) and the **Exact posterior sampler** tab (its cost as the data set grows, and that it only
+   copies training digits).
+3. **The tractable posterior is the training target** — this tab, *What training does with*
+   $q(x_{t-1}\mid x_t,x_0)$, after *Compare*.
 """
+
+# Kept for callers of the old name.
+POSTERIOR_INTRO = POSTERIOR_QUESTION
 
 ESTIMATE_LABELS = {"tractable": "tractable μ̃(x_t, x0)", "exact": "exact E[x_{t−1} | x_t]",
                    "model": "model μ_θ(x_t, t)"}
+ESTIMATE_HEADINGS = {"tractable": r"tractable $\tilde\mu_t(x_t,x_0)$", "exact": r"exact $E[x_{t-1}\mid x_t]$",
+                     "model": r"model $\mu_\theta(x_t,t)$"}
+PAIR_NOTE = (r"Each picture: **left** its mean of $x_{t-1}$, **right** its guess $\hat x_0$ of the clean digit "
+             r"(pixels in $[-1,1]$ shown black to white).")
 
 
 def estimate_texts(num_data: int, num_pixels: int, num_parameters: int) -> dict[str, dict[str, str]]:
-    """Title, formula and what it needs, for each of the three estimates of the reverse step."""
+    """Title, formula (LaTeX) and what it needs, for each of the three estimates of the reverse step."""
     return {
         "tractable": {
-            "title": "Tractable posterior q(x_{t−1} | x_t, x_0)",
-            "formula": "μ̃_t(x_t, x_0) = √ᾱ_{t−1} β_t / (1 − ᾱ_t) · x_0 + √α_t (1 − ᾱ_{t−1}) / (1 − ᾱ_t) · x_t   "
-                       "(eq. 7)",
-            "needs": "x_t and the clean digit x_0 — the very image we are trying to generate",
+            "title": r"Tractable posterior $q(x_{t-1}\mid x_t,x_0)$",
+            "formula": r"$\tilde\mu_t(x_t,x_0)=\frac{\sqrt{\bar\alpha_{t-1}}\,\beta_t}{1-\bar\alpha_t}\,x_0"
+                       r"+\frac{\sqrt{\alpha_t}\,(1-\bar\alpha_{t-1})}{1-\bar\alpha_t}\,x_t$ (eq. 7)",
+            "needs": r"$x_t$ and the clean digit $x_0$ — the very image we are trying to generate",
         },
         "exact": {
-            "title": "Exact reverse step q(x_{t−1} | x_t) over the data set",
-            "formula": "E[x_{t−1} | x_t] = Σ_i q(x_0^i | x_t) μ̃_t(x_t, x_0^i),  "
-                       "q(x_0^i | x_t) ∝ exp(−‖x_t − √ᾱ_t x_0^i‖² / 2(1 − ᾱ_t))",
-            "needs": f"x_t and all N = {num_data:,} training images ({num_data * num_pixels:,} numbers), compared at "
-                     "every step",
+            "title": r"Exact reverse step $q(x_{t-1}\mid x_t)$ over the data set",
+            "formula": r"$E[x_{t-1}\mid x_t]=\sum_{i=1}^{N} w_i\,\tilde\mu_t(x_t,x_0^i)$, "
+                       r"$w_i=q(x_0^i\mid x_t)\propto\exp\!\big(-\frac{\lVert x_t-\sqrt{\bar\alpha_t}\,x_0^i\rVert^2}"
+                       r"{2(1-\bar\alpha_t)}\big)$",
+            "needs": rf"$x_t$ and all N = {num_data:,} training images ({num_data * num_pixels:,} numbers), "
+                     "compared at every step",
         },
         "model": {
-            "title": "Learned reverse step p_θ(x_{t−1} | x_t)",
-            "formula": "μ_θ(x_t, t) = μ̃_t(x_t, x̂_0),  x̂_0 = (x_t − √(1 − ᾱ_t) ε_θ(x_t, t)) / √ᾱ_t   (eq. 11, 15)",
-            "needs": f"x_t only — one call of the network ({num_parameters:,} parameters)",
+            "title": r"Learned reverse step $p_\theta(x_{t-1}\mid x_t)$",
+            "formula": r"$\mu_\theta(x_t,t)=\tilde\mu_t(x_t,\hat x_0)$, "
+                       r"$\hat x_0=\frac{x_t-\sqrt{1-\bar\alpha_t}\,\epsilon_\theta(x_t,t)}{\sqrt{\bar\alpha_t}}$ "
+                       "(eq. 11, 15)",
+            "needs": rf"$x_t$ only — one call of the network ({num_parameters:,} parameters)",
         },
     }
 
 
-def estimate_text(comparison, texts: dict[str, str], name: str, distance_to_x0: float) -> str:
-    """The markdown under one estimate's picture: formula, what it needs, time, distances to the others."""
+def estimate_text(comparison, texts: dict[str, str], name: str, distance_to_x0: float, took: str) -> str:
+    """The markdown under one estimate's picture: formula, what it needs, time, distances to the others
+    (L2 over all pixels, in [-1, 1] units)."""
     others = [n for n in comparison.estimates if n != name]
     means = " · ".join(f"{n} {comparison.mean_distances[name][n]:.3f}" for n in others)
     x0s = " · ".join(f"{n} {comparison.x0_distances[name][n]:.3f}" for n in others)
-    return (f"**{md(texts['title'])}**\n\n`{texts['formula']}`\n\n"
-            f"- **needs:** {md(texts['needs'])}\n"
-            f"- **took:** {ms(comparison.estimates[name].seconds)}\n"
-            f"- **its x_{{t−1}} is from:** {means} · x0 {distance_to_x0:.3f}\n"
-            f"- **its x̂0 is from:** {x0s}")
+    return (f"**{texts['title']}**\n\n{texts['formula']}\n\n"
+            f"- **needs:** {texts['needs']}\n"
+            f"- **took:** {took}\n"
+            rf"- **L2 distance of its $x_{{t-1}}$ to:** {means} · $x_0$ {distance_to_x0:.3f}" "\n"
+            rf"- **L2 distance of its $\hat x_0$ to:** {x0s}")
 
 
-def explain_comparison(c) -> str:
-    """A few plain sentences (markdown) that answer "why learn p_θ?" from the numbers of one comparison
-    (a `pipelines.exact_posterior.PosteriorComparison`)."""
+def took_text(name: str, seconds: float, step_ms: dict) -> str:
+    """"took" for one estimate: the shared cost measurement for the exact and model steps (the numbers the Exact
+    posterior sampler tab plots), this request's time for the tractable formula (a few vector operations)."""
+    if name == "tractable":
+        return f"{ms(seconds)} (this request)"
+    value = step_ms.get(name)
+    if value is None:
+        return f"{ms(seconds)} (this request)"
+    what = (f"one step over N = {step_ms['N']:,} digits" if name == "exact" else "one UNet call + step")
+    return f"{duration(value)} ({what}, median of the app's cost measurement)"
+
+
+def explain_comparison(c, step_ms: dict | None = None) -> str:
+    """A few plain sentences (markdown + LaTeX) that answer "why learn p_θ?" from the numbers of one comparison
+    (a `pipelines.exact_posterior.PosteriorComparison`), then what training does with q(x_{t-1}|x_t,x_0)."""
+    step_ms = step_ms or {}
     e = c.estimates
     d = c.mean_distances
+    exact_took = duration(step_ms["exact"]) if step_ms.get("exact") is not None else ms(e["exact"].seconds)
+    model_took = duration(step_ms["model"]) if step_ms.get("model") is not None else ms(e["model"].seconds)
     lines = [
-        f"At t = {c.t}, x_t keeps √ᾱ_t = {math.sqrt(c.alpha_bar):.3f} of the digit and "
-        f"√(1 − ᾱ_t) = {math.sqrt(1 - c.alpha_bar):.3f} noise.",
-        f"**Tractable** μ̃(x_t, x_0) took {ms(e['tractable'].seconds)}, but it needs x_0 — the image we are "
-        "trying to generate. At sampling time we only have x_t, so this formula cannot drive a sampler.",
+        "### What the three estimates need",
+        rf"At $t = {c.t}$, $x_t$ keeps $\sqrt{{\bar\alpha_t}} = {math.sqrt(c.alpha_bar):.3f}$ of the digit and "
+        rf"$\sqrt{{1-\bar\alpha_t}} = {math.sqrt(1 - c.alpha_bar):.3f}$ of noise (all distances below: L2 over "
+        rf"all {c.num_pixels:,} pixels, in $[-1,1]$ units; for scale, the noise one step adds has norm "
+        rf"$\sqrt{{D\tilde\beta_t}} = {c.step_noise_norm:.3f}$, and a digit is about 30 from pure noise).",
+        rf"**1. Tractable** $\tilde\mu_t(x_t,x_0)$ took {ms(e['tractable'].seconds)}, but it needs $x_0$ — the "
+        r"image we are trying to generate. At sampling time we only have $x_t$, so this formula cannot drive a "
+        "sampler.",
     ]
     who = (f"the source digit #{c.source_index}" if c.source_index is not None and c.argmax_index == c.source_index
            else f"training image #{c.argmax_index}")
     lines.append(
-        f"**Exact** E[x_{{t−1}} | x_t] needs no x_0, but it compared x_t with all {c.num_data:,} training images "
-        f"({c.num_data * c.num_pixels:,} numbers) in {ms(e['exact'].seconds)} — for every step of every sample, "
-        f"growing with the data set. It puts {c.max_weight:.1%} of its weight on {who} "
-        f"(effective number of candidates {c.effective_n:,.1f})."
+        rf"**2. Exact** $E[x_{{t-1}}\mid x_t]$ needs no $x_0$, but it compares $x_t$ with all {c.num_data:,} "
+        f"training images ({c.num_data * c.num_pixels:,} numbers): {exact_took} per step, for every step of every "
+        f"sample, growing with the data set (the *Exact posterior sampler* tab extrapolates it to millions of "
+        f"images). It puts {c.max_weight:.1%} of its weight on {who}; its effective number of candidates — how "
+        rf"many training digits still share the weight, $1/\sum_i w_i^2$ — is {c.effective_n:,.1f}."
     )
     if c.max_weight > 0.99 and c.source_index is not None and c.argmax_index == c.source_index:
-        lines.append(f"Here it has recognised the digit, so it sits {d['exact']['tractable']:.3f} from the tractable "
-                     "mean: the exact sampler ends on a copy of a training image.")
+        lines.append(f"Here it has recognised the digit, so its mean is {d['exact']['tractable']:.3f} from the "
+                     "tractable mean: the exact sampler ends on a copy of a training image.")
     elif c.max_weight > 0.99:
         lines.append("It is already certain of one training image: the exact sampler can only return copies of "
                      "training images, never a new digit.")
@@ -130,22 +219,137 @@ def explain_comparison(c) -> str:
                      f"({d['exact']['tractable']:.3f} from the tractable mean).")
     x0d = c.x0_distances
     lines.append(
-        f"**Model** μ_θ(x_t, t) needs only x_t and one network call ({ms(e['model'].seconds)}, "
+        rf"**3. Model** $\mu_\theta(x_t,t)$ needs only $x_t$ and one network call ({model_took}, "
         f"{c.num_parameters:,} parameters, the same cost whatever the data set's size): what it learned from the "
         f"data is in its weights. Its mean lands {d['model']['exact']:.3f} from the exact mean and "
-        f"{d['model']['tractable']:.3f} from the tractable one; its x̂_0 is {x0d['model']['exact']:.3f} from the "
-        f"exact E[x_0 | x_t] (L2 over all pixels; for scale, the noise one step adds has norm "
-        f"{c.step_noise_norm:.3f})."
+        f"{d['model']['tractable']:.3f} from the tractable one; its $\\hat x_0$ is {x0d['model']['exact']:.3f} "
+        r"from the exact $E[x_0\mid x_t]$."
     )
+    lines.append(training_loss_text(c))
     return "\n\n".join(lines)
 
 
+TRAINING_TARGET = r"""
+### What training does with $q(x_{t-1}\mid x_t,x_0)$
+
+During training we **do** have $x_0$: take a training image, draw $x_t\sim q(x_t\mid x_0)$ (eq. 4), and ask
+$p_\theta(x_{t-1}\mid x_t)=\mathcal N\big(\mu_\theta(x_t,t),\sigma_t^2 I\big)$ to match the tractable posterior.
+The loss term of step $t$ is (Ho et al. eq. 8)
+
+$$L_{t-1} = D_{\mathrm{KL}}\big(q(x_{t-1}\mid x_t,x_0)\,\big\|\,p_\theta(x_{t-1}\mid x_t)\big)
+= \frac{1}{2\sigma_t^2}\big\lVert\tilde\mu_t(x_t,x_0)-\mu_\theta(x_t,t)\big\rVert^2 + C,$$
+
+where $C$ does not depend on $\theta$ (it is 0 for $\sigma_t^2=\tilde\beta_t$, used here). With the
+ε-parametrisation $\mu_\theta(x_t,t)=\frac{1}{\sqrt{\alpha_t}}\big(x_t-\frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\,
+\epsilon_\theta(x_t,t)\big)$ (eq. 11) it is a weighted noise-prediction error (eq. 12), and Ho et al. train on it
+without the weight (eq. 14, $L_\text{simple}$):
+
+$$L_{t-1} = \frac{\beta_t^2}{2\sigma_t^2\alpha_t(1-\bar\alpha_t)}\,\big\lVert\epsilon-\epsilon_\theta(x_t,t)\big\rVert^2
++ C,\qquad x_t=\sqrt{\bar\alpha_t}\,x_0+\sqrt{1-\bar\alpha_t}\,\epsilon .$$
+
+**Why a target that needs $x_0$ teaches a step that does not.** The same $x_t$ could have come from many digits.
+Averaged over them, $x_0\sim q(x_0\mid x_t)$, and because $\tilde\mu_t$ is linear in $x_0$ with
+$E_{x_0\mid x_t}\,\tilde\mu_t(x_t,x_0)=E[x_{t-1}\mid x_t]$:
+
+$$E_{x_0\mid x_t}\big\lVert\tilde\mu_t(x_t,x_0)-\mu\big\rVert^2
+= \big\lVert E[x_{t-1}\mid x_t]-\mu\big\rVert^2 + E_{x_0\mid x_t}\big\lVert\tilde\mu_t(x_t,x_0)-E[x_{t-1}\mid x_t]\big\rVert^2 .$$
+
+The last term does not depend on $\mu$, so the averaged loss is smallest **exactly at the exact mean**
+$\mu=E[x_{t-1}\mid x_t]$. Minimising the tractable loss over many $(x_0, x_t)$ pairs teaches $\mu_\theta$ the
+exact mean without ever computing the mixture over the data set — and a network that generalises learns it for the
+distribution of digits, not only for the 4,500 it was shown. The table after *Compare* checks this on your digit.
+"""
+
+BAYES = r"""
+### Where the exact reverse step comes from: Bayes' rule
+
+By Bayes' rule the true reverse step is
+
+$$q(x_{t-1}\mid x_t)=\frac{q(x_t\mid x_{t-1})\,q(x_{t-1})}{q(x_t)} .$$
+
+The forward step $q(x_t\mid x_{t-1})=\mathcal N\big(x_t;\sqrt{1-\beta_t}\,x_{t-1},\beta_t I\big)$ is known (eq. 2),
+but $q(x_{t-1})=\int q(x_{t-1}\mid x_0)\,q(x_0)\,dx_0$ and $q(x_t)$ are marginals of the data distribution
+$q(x_0)$. **"We don't know $q(x_{t-1})$ or $q(x_t)$ — is that correct?" Yes:** for the true distribution of
+digits (or photos) nobody has $q(x_0)$, only samples from it, so this formula cannot be evaluated.
+
+What we can do is replace $q(x_0)$ by the empirical distribution of the $N$ training images,
+$\hat q(x_0)=\frac{1}{N}\sum_{i=1}^{N}\delta(x_0-x_0^i)$. Every marginal is then a finite mixture,
+$\hat q(x_t)=\frac{1}{N}\sum_i\mathcal N\big(x_t;\sqrt{\bar\alpha_t}\,x_0^i,(1-\bar\alpha_t)I\big)$ (eq. 4), and
+Bayes' rule gives the reverse step in closed form:
+
+$$\hat q(x_{t-1}\mid x_t)=\sum_{i=1}^{N} w_i\;q(x_{t-1}\mid x_t,x_0^i),\qquad
+w_i=q(x_0^i\mid x_t)=\frac{\exp\!\big(-\lVert x_t-\sqrt{\bar\alpha_t}\,x_0^i\rVert^2/2(1-\bar\alpha_t)\big)}
+{\sum_{j=1}^{N}\exp\!\big(-\lVert x_t-\sqrt{\bar\alpha_t}\,x_0^j\rVert^2/2(1-\bar\alpha_t)\big)} .$$
+
+That is the **exact** estimate on this page — exact **for the training set only**, not for the distribution of all
+digits. Its mean is $E[x_{t-1}\mid x_t]=\sum_i w_i\,\tilde\mu_t(x_t,x_0^i)$. Every step reads all $N$ training
+images, and a sampler built on it can only land on one of them (see the *Exact posterior sampler* tab).
+"""
+
+CANDIDATES_LABEL = "q(x0ⁱ | x_t): the training digits the exact posterior weighs most (#index: weight wᵢ)"
+
+
+def training_loss_text(c) -> str:
+    """The numbers of "What training does with q(x_{t-1}|x_t,x_0)" for one comparison: L_{t-1} (eq. 8, nats summed
+    over pixels, σ_t² = β̃_t) of the three means, for this x_0 and averaged over x_0 ~ q(x_0|x_t), and the result in
+    one sentence."""
+    head = r"### What training does with $q(x_{t-1}\mid x_t,x_0)$: the numbers"
+    loss = c.training_loss
+    if not loss:
+        return (head + "\n\nAt $t = 0$ the step has no noise ($\\sigma_t^2 = 0$) and eq. 8 does not apply; "
+                "pick $t \\geq 1$.")
+    this, expected = loss["this_x0"], loss["expected"]
+    lowest = min(expected.values())
+    # The exact mean is the minimiser (up to float64 rounding, which matters when all three coincide at small t).
+    best = "exact" if expected["exact"] <= lowest + 1e-9 * max(1.0, abs(lowest)) else min(expected, key=expected.get)
+    rows = [
+        "| mean $\\mu$ put into $L_{t-1}$ | for this $x_0$ (nats) | averaged over $x_0\\sim q(x_0\\mid x_t)$ (nats) |",
+        "|---|---:|---:|",
+    ]
+    for name in ("tractable", "exact", "model"):
+        mark = " **(smallest)**" if name == best else ""
+        rows.append(f"| {ESTIMATE_HEADINGS[name]} | {sci(this[name])} | {sci(expected[name])}{mark} |")
+    gap = expected["model"] - expected["exact"]
+    scale = c.num_pixels / 2
+    parts = [
+        head,
+        rf"$L_{{t-1}}=\lVert\tilde\mu_t(x_t,x_0)-\mu\rVert^2/2\sigma_t^2$ (eq. 8 without $C$), summed over the "
+        rf"{c.num_pixels:,} pixels, with $\sigma_t^2=\tilde\beta_t={sci_tex(c.sigma2)}$. For scale: a mean off by the "
+        rf"noise of one step (norm $\sqrt{{D\sigma_t^2}}$) costs $D/2 = {scale:,.0f}$ nats.",
+        "\n".join(rows),
+    ]
+    tie = abs(expected["tractable"] - expected["exact"]) <= 1e-9 * max(1.0, expected["exact"])
+    if best == "exact":
+        tied = (" (tied with the tractable mean: the posterior over $x_0$ has collapsed on this one digit, so "
+                "both means coincide)" if tie else "")
+        result = (rf"**Result:** averaged over the digits that could have produced this $x_t$, the exact mean has "
+                  rf"the smallest loss ({sci(expected['exact'])} nats){tied}, as the identity above says; the model's "
+                  rf"mean is {sci(gap)} nats above that minimum. The tractable mean scores 0 on this $x_0$ only "
+                  rf"because it was given the answer; averaged over $x_0$ it scores {sci(expected['tractable'])}.")
+    else:  # float64 rounding when all three means coincide (tiny t): say so rather than claim a winner
+        result = (rf"**Result:** here the three averaged losses agree to rounding (the posterior over $x_0$ has "
+                  rf"collapsed on one digit), so the exact mean's minimum cannot be told apart; the model's mean "
+                  rf"is {sci(gap)} nats from it.")
+    parts.append(result)
+    if c.epsilon_mse is not None and c.epsilon_loss_weight is not None:
+        parts.append(
+            rf"In the ε form: the network's noise error is $\lVert\epsilon-\epsilon_\theta\rVert^2 = "
+            rf"{sci_tex(c.epsilon_mse)}$ (what $L_\text{{simple}}$ trains on), and the eq. 12 weight is "
+            rf"$\beta_t^2/2\sigma_t^2\alpha_t(1-\bar\alpha_t) = {sci_tex(c.epsilon_loss_weight)}$. Their product need "
+            r"not equal the model's row above: this model clips $\hat x_0$ to $[-1,1]$ before taking "
+            r"$\tilde\mu_t$, and the table uses the mean its step really takes.")
+    return "\n\n".join(parts)
+
+
 # ---------------------------------------------------------------------------------------------- tab: exact sampler
-EXACT_INTRO = """
-With a finite data set the true reverse step is known exactly: q(xₜ₋₁ | xₜ) = Σᵢ q(x₀ⁱ | xₜ) q(xₜ₋₁ | xₜ, x₀ⁱ),
-a mixture over all N training digits. Sample with it from pure noise and every chain ends **on a training digit,
-exactly**: it can only copy. The model p_θ, from the same noise and the same steps, draws digits of its own.
-Each sample is shown beside its nearest training digit (L2 distance over all 32×32 pixels, in [-1, 1] units).
+EXACT_INTRO = r"""
+With a finite data set the true reverse step is known exactly (Bayes' rule with the empirical distribution, see
+the *Why do we need* $p_\theta$*?* tab):
+$q(x_{t-1}\mid x_t)=\sum_{i=1}^{N} w_i\,q(x_{t-1}\mid x_t,x_0^i)$, a mixture over all $N$ training digits with
+weights $w_i=q(x_0^i\mid x_t)$. Sample with it from pure noise and every chain ends **on a training digit,
+exactly**: it can only copy. The model $p_\theta$, from the same noise and the same steps, draws digits of its own.
+Each sample is shown beside its nearest training digit, with the L2 distance over all 32×32 pixels
+(in $[-1,1]$ units; a digit is about 30 from pure noise).
 """
 
 
@@ -154,13 +358,19 @@ def exact_caption(summary: dict, num_images: int) -> str:
     exact, model = summary["exact"], summary["model"]
     exact_d, model_d = exact["nearest_distances"], model["nearest_distances"]
     steps = summary["num_inference_steps"]
-    return (
+    lines = (
         f"Same seed ({summary['seed']}), same {steps} step{'s' if steps > 1 else ''}, same starting noise.\n\n"
-        f"- **exact q(x_{{t−1}} | x_t):** {exact['copies']}/{num_images} samples are copies of training "
-        f"digits (largest distance to the nearest {max(exact_d):.2f}), in {exact['seconds']:.2f} s\n"
-        f"- **model p_θ:** {model['copies']}/{num_images} copies; distance to the nearest training digit: "
-        f"median {statistics.median(model_d):.2f}, smallest {min(model_d):.2f}, in {model['seconds']:.2f} s\n\n"
-        f"A copy is a sample within {summary['copy_distance']:g} of a training digit. The exact sampler can only "
+        rf"- **exact $q(x_{{t-1}}\mid x_t)$:** {exact['copies']}/{num_images} samples are copies of training "
+        f"digits (largest L2 distance to the nearest training digit {max(exact_d):.2f}), in {exact['seconds']:.2f} s\n"
+        rf"- **model $p_\theta$:** {model['copies']}/{num_images} copies; L2 distance to the nearest training digit: "
+        f"median {statistics.median(model_d):.2f}, smallest {min(model_d):.2f}, in {model['seconds']:.2f} s\n"
+    )
+    heldout = summary.get("heldout_nearest_distance_median")
+    if heldout is not None:
+        lines += (f"- **for scale:** the {summary.get('num_heldout', 500):,} held-out real digits (never trained "
+                  f"on) lie at median {heldout:.2f} from their nearest training digit\n")
+    return lines + (
+        f"\nA copy is a sample within {summary['copy_distance']:g} of a training digit. The exact sampler can only "
         "give back what it was shown; a model that generalises draws new digits."
     )
 
@@ -170,18 +380,89 @@ def pair_caption(index: int, distance: float, copy_distance: float) -> str:
     return f"{what} #{index}, d = {distance:.2f}"
 
 
-COST_PLOT_TITLE = "Exact reverse step: its cost grows with N"
+COMMIT_INTRO = r"""
+### When does the exact sampler commit to one training digit?
+
+For each exact trajectory, against $t$ (sampling runs left to right, from noise at $t = T$ to the image at
+$t = 0$): the **effective number of candidates** $n_\text{eff}=1/\sum_i w_i^2$ — how many training digits the
+weights $w_i=q(x_0^i\mid x_t)$ are still spread over ($N$ when all are equally likely, 1 when one digit has all
+the weight) — and the **largest weight** $\max_i w_i$. A ● marks the step where one digit first takes ≥ 99 % of
+the weight: from there on the sample is that training digit plus shrinking noise.
+"""
 
 
-def cost_source_bench(machine: dict, repeats) -> str:
-    return (f"exact step: bench/results/exact_posterior.json (bench/bench_exact_posterior.py on "
-            f"{machine.get('cpu_model', 'unknown CPU')}, {machine.get('torch_threads', '?')} torch "
-            f"thread(s), median of {repeats})")
+def commit_caption(summary: dict) -> str:
+    """One sentence on where the exact trajectories committed."""
+    exact = summary.get("exact", {})
+    steps, timesteps = exact.get("commit_step") or [], exact.get("timesteps") or []
+    committed = [timesteps[k] for k in steps if k is not None and 0 <= k < len(timesteps)]
+    n = len(steps)
+    if not n:
+        return ""
+    if not committed:
+        return f"None of the {n} exact trajectories put ≥ 99 % on one digit before the last step."
+    return (f"{len(committed)} of {n} exact trajectories committed to one training digit, at $t$ = "
+            f"{', '.join(str(t) for t in committed)} (median $t$ = {statistics.median(committed):g}): long before "
+            "the image looks finished, the exact sampler has already chosen which training digit to copy.")
+
+
+DISTANCES_INTRO = r"""
+### A yardstick for "new"
+
+How far from the training set is a genuinely new digit? The 500 **held-out** real MNIST digits (never used for
+training) give the scale: their L2 distance to the nearest training digit, beside the same distance for this run's
+exact and model samples.
+"""
+
+
+def distances_caption(summary: dict) -> str:
+    """The medians of the three nearest-training-digit distance sets, compared in words."""
+    heldout = summary.get("heldout_nearest_distance_median")
+    exact_d = summary["exact"]["nearest_distances"]
+    model_d = summary["model"]["nearest_distances"]
+    if heldout is None:
+        return ""
+    e, m = statistics.median(exact_d), statistics.median(model_d)
+    if m < 0.5 * heldout:
+        verdict = "closer to training digits than real unseen digits are: it may be copying"
+    elif m <= 1.5 * heldout:
+        verdict = "about as far from the training set as real unseen digits: as new as a real new digit"
+    else:
+        verdict = ("farther from the training set than real digits are: new, but maybe not digit-like (look at "
+                   "the pictures)")
+    return (f"Median L2 distance to the nearest training digit: held-out real digits {heldout:.2f}, exact "
+            f"samples {e:.2f} (copies), model samples {m:.2f} — the model's samples are {verdict}.")
+
+
+COST_PLOT_TITLE = "One reverse step: exact cost grows with N·D, the model's does not"
+
+
+def cost_text(cost: dict, num_data: int, num_steps: int | None = None) -> str:
+    """What one exact step costs, measured and extrapolated, in words (markdown)."""
+    rows = {r["N"]: r["ms"] for r in cost["measured"]}
+    here = rows.get(num_data)
+    D = cost.get("D")
+    here = cost["ms_per_element"] * num_data * D if here is None and D else here
+    steps = num_steps or 1000
+    intro = (f"Measured in this app, batch of 1, the same protocol for both: one exact step over N = {num_data:,} "
+             f"digits takes **{duration(here)}**; one model step (a UNet call) **{duration(cost['model_ms'])}**, "
+             f"whatever N is. At {num_data:,} tiny 32×32 digits the exact step is cheap — that is why this page can "
+             "run it — but it reads every training image at every step, so it grows like $c\\cdot N\\cdot D$ "
+             f"($c$ = {sci(cost['ms_per_element'])} ms per number, fitted to the measured points):")
+    bullets = []
+    for e in cost["extrapolated"]:
+        name = e["name"] + (" (web-scale)" if "LAION" in e["name"] else "")
+        bullets.append(f"- **{name}**: N = {e['N']:,} images × D = {e['D']:,} numbers → {duration(e['ms'])} per "
+                       f"step, {duration(e['ms'] * steps)} for one {steps:,}-step sample, with "
+                       f"{size_bytes(e['bytes'])} of images in memory (float32)")
+    closing = ("**Feasible only for toy data — and even then it copies** (the galleries above). The model pays for "
+               "the data once, in training, and keeps what it learned in its weights.")
+    return "\n\n".join(["### What one exact step costs", intro, "\n".join(bullets), closing])
 
 
 def cost_source_measured(repeats: int) -> str:
-    return (f"exact step: measured in this app at first use ({repeats} repeats per N; run "
-            "bench/bench_exact_posterior.py for steadier numbers)")
+    return (f"Cost: measured in this app at first use (median of at least {repeats} steps per point, "
+            "pipelines.exact_posterior.measure_step_costs; bench/bench_exact_posterior.py gives steadier numbers)")
 
 
 def cost_note(source: str, model_id: str, model_ms: float | None) -> str:

@@ -34,9 +34,6 @@ from pipelines.checks import OneLineParser, first_line, non_empty
 from ui import TABS, text
 from ui.context import DEFAULT_MODEL, FRAME_BUDGET, FRAME_INTERVAL_S, AppContext
 from ui.files import DEFAULT_MAX_TEMP_MB, RunStore, ServedFiles
-from ui.tab_exact import ExactSamplerTab  # noqa: F401 - TEMPORARY re-exports while tests move to ui.*
-from ui.tab_posterior import PosteriorTab  # noqa: F401
-from ui.tab_sample import SampleTab  # noqa: F401
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860

@@ -48,7 +48,7 @@ from common import (  # noqa: E402
 )
 
 sys.path.insert(0, str(REPO / "tests"))
-from app_server import serve_app  # noqa: E402  (the app tests' server runner, offline environment)
+from helpers.app_server import serve_app  # noqa: E402  (the app tests' server runner, offline environment)
 
 STEPS = (10, 50)
 GOAL = 1.10

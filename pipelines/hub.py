@@ -70,6 +70,7 @@ SPACE_FILES = (
     ("requirements.txt", None),
     ("README.md", None),  # holds the Space's YAML header (sdk, app_file, …)
     ("pipelines", ("*.py", "*/*.py")),
+    ("ui", ("*.py",)),
     ("models/ddpm-mnist", MODEL_FILES),
 )
 

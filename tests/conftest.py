@@ -51,6 +51,6 @@ def stock_ddpm_dir(tmp_path_factory, tiny_unet):
 @pytest.fixture(scope="session")
 def app_model_dir(tmp_path_factory):
     """The tiny 1×32×32 pipeline folder the app tests serve (MNIST-shaped, so every tab works)."""
-    from app_server import save_tiny_pipeline
+    from helpers.app_server import save_tiny_pipeline
 
     return save_tiny_pipeline(tmp_path_factory.mktemp("tiny-ddpm") / "model")

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from app_server import free_port, serve_app
+from helpers.app_server import free_port, serve_app
 
 TIMEOUT_S = 300  # per request; generous for a busy CI box, never reached when things work
 START_TIMEOUT_S = 60  # for a request to start, to be queued or to be refused: a tiny model's first step is instant

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from app_server import save_tiny_pipeline, serve_app
+from helpers.app_server import save_tiny_pipeline, serve_app
 from pipelines.data import load_mnist
 from pipelines.visualize import to_uint8
 from ui.context import AppContext

@@ -11,7 +11,7 @@ from urllib.parse import quote, urlparse
 
 import pytest
 
-from app_server import REPO, serve_app
+from helpers.app_server import REPO, serve_app
 
 SENTINEL = "hf_SENTINELappTOKEN0123456789abcdefXYZ"  # must never be seen in any response or log
 TIMEOUT_S = 300

@@ -1,4 +1,4 @@
-"""The bad-input matrix (tests/bad_input_cases.py), run: every API endpoint, CLI flag and Python entry point fed a
+"""The bad-input matrix (tests/helpers/bad_input_cases.py), run: every API endpoint, CLI flag and Python entry point fed a
 bad value answers with one clear message naming the input; the app server answers the next good request; and
 docs/bad-input-matrix.md is exactly what the table generates.
 
@@ -20,8 +20,8 @@ import pytest
 import torch
 from PIL import Image
 
-from app_server import REPO, app_env, serve_app
-from bad_input_cases import (BROKEN_MODELS, CASES, DOC, ELSEWHERE, KINDS, MODEL_MESSAGES, SURFACES, Case, Expr,
+from helpers.app_server import REPO, app_env, serve_app
+from helpers.bad_input_cases import (BROKEN_MODELS, CASES, DOC, ELSEWHERE, KINDS, MODEL_MESSAGES, SURFACES, Case, Expr,
                              Upload, render)
 
 TIMEOUT_S = 300  # per request; generous for busy CI machines, never reached when things work
@@ -53,7 +53,7 @@ def evaluate(value, **names):
 
 # ------------------------------------------------------------------------------------------------- the table
 def test_the_doc_is_what_the_table_generates():
-    assert DOC.read_text(encoding="utf-8") == render(), "run: python tests/bad_input_cases.py"
+    assert DOC.read_text(encoding="utf-8") == render(), "run: python tests/helpers/bad_input_cases.py"
 
 
 def test_every_api_parameter_and_surface_is_in_the_matrix():

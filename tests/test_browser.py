@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from app_server import serve_app
+from helpers.app_server import serve_app
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"

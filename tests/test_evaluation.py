@@ -13,7 +13,7 @@ import scipy.linalg
 import torch
 
 from conftest import make_tiny_unet
-from hub_server import FakeHub
+from helpers.hub_server import FakeHub
 from pipelines import PosteriorDDPMPipeline, PosteriorDDPMScheduler
 from pipelines.evaluation import (
     evaluate_images,

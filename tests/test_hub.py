@@ -1,8 +1,8 @@
-"""The Hub workflow end to end against a local Hub-compatible HTTP endpoint (tests/hub_server.py), offline.
+"""The Hub workflow end to end against a local Hub-compatible HTTP endpoint (tests/helpers/hub_server.py), offline.
 
 huggingface_hub reads HF_ENDPOINT when it is imported, and other test modules may import it first in this
 process, so everything that talks to the endpoint runs in fresh processes started with HF_ENDPOINT set:
-`train.py --push_to_hub`, one real `python -m pipelines.hub` CLI, and tests/hub_client.py, which runs the other
+`train.py --push_to_hub`, one real `python -m pipelines.hub` CLI, and tests/helpers/hub_client.py, which runs the other
 CLI calls, pulls and card loads in one process (one torch import). Checks that need no network run in-process.
 """
 
@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from conftest import make_tiny_unet
-from hub_server import FakeHub
+from helpers.hub_server import FakeHub
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = ROOT / "models" / "ddpm-mnist"
@@ -100,6 +100,7 @@ def folders(tmp_path_factory):
                      b"![the demo](docs/shot.png) ![badge](https://example.com/badge.svg)\n",
         "docs/shot.png": b"png", "docs/notes.md": b"junk",
         "pipelines/__init__.py": b"", "pipelines/hub.py": b"", "pipelines/extra/mod.py": b"",
+        "ui/__init__.py": b"", "ui/tab_x.py": b"", "ui/__pycache__/tab_x.cpython-311.pyc": b"junk",
         "pipelines/__pycache__/hub.cpython-311.pyc": b"junk", "pipelines/notes.txt": b"junk",
         "tests/test_x.py": b"junk", "bench/bench_x.py": b"junk", ".git/config": b"junk", "runs/log.txt": b"junk",
         "checkpoint-5/model.safetensors": b"junk", ".env": b"junk",
@@ -178,7 +179,7 @@ def session(hub, folders, tmp_path_factory):
                   "seed": 0, "save": str(work / "default.npz")},
                  {"name": "card_default", "card": "tester/ddpm-mnist"}]
     (work / "jobs.json").write_text(json.dumps(jobs))
-    client = subprocess.run([sys.executable, str(ROOT / "tests" / "hub_client.py"), str(work / "jobs.json"),
+    client = subprocess.run([sys.executable, str(ROOT / "tests" / "helpers" / "hub_client.py"), str(work / "jobs.json"),
                              str(work / "results.json")], cwd=ROOT, env=env, capture_output=True, text=True,
                             timeout=600)
     outputs += [client.stdout, client.stderr]
@@ -297,6 +298,7 @@ def test_deploy_space_uploads_exactly_the_app(session, hub):
     repo = hub.repos[("space", "tester/demo")]
     assert repo.sdk == "gradio"
     expected = {"app.py", "requirements.txt", "README.md", "pipelines/__init__.py", "pipelines/hub.py",
+                "ui/__init__.py", "ui/tab_x.py",
                 *(f"models/ddpm-mnist/{name}" for name in
                   PIPELINE_FILES | {"README.md", "training_summary.json", "evaluation.json"}),
                 "docs/shot.png"}
@@ -314,8 +316,8 @@ def test_space_files_of_this_project_are_the_app_only():
             space_files(ROOT)
         pytest.skip("app.py or models/ddpm-mnist not there yet: checked that deploy-space refuses")
     files = space_files(ROOT)
-    assert {"app.py", "requirements.txt", "README.md", "pipelines/__init__.py", "pipelines/hub.py",
-            "models/ddpm-mnist/model_index.json", "models/ddpm-mnist/unet/diffusion_pytorch_model.safetensors"} \
+    assert {"app.py", "requirements.txt", "README.md", "pipelines/__init__.py", "pipelines/hub.py", "ui/__init__.py",
+            "ui/tab_sample.py", "models/ddpm-mnist/model_index.json", "models/ddpm-mnist/unet/diffusion_pytorch_model.safetensors"} \
         <= set(files)
     for name in files:
         assert not name.startswith(("tests/", "bench/", "scripts/", "runs/", ".")), name
@@ -326,13 +328,44 @@ def test_the_judge_goes_into_the_space_the_day_the_app_evaluates():
     """models/mnist-judge stays out of the Space while nothing the app runs imports pipelines.evaluation."""
     from pipelines.hub import SPACE_FILES
 
-    sources = [p for p in [ROOT / "app.py", *(ROOT / "pipelines").glob("*.py")]
+    sources = [p for p in [ROOT / "app.py", *(ROOT / "pipelines").glob("*.py"), *(ROOT / "ui").glob("*.py")]
                if p.is_file() and p.name != "evaluation.py"]
     importers = [p.name for p in sources
                  if re.search(r"^\s*(from\s+(pipelines)?\.?evaluation\s+import|import\s+pipelines\.evaluation|"
                               r"from\s+(pipelines|\.)\s+import\s+[^\n]*\bevaluation\b)", p.read_text(), re.M)]
     shipped = any(rel.startswith("models/mnist-judge") for rel, _ in SPACE_FILES)
     assert shipped == bool(importers), f"{importers} import pipelines.evaluation: add models/mnist-judge to SPACE_FILES"
+
+
+def test_the_deployed_file_set_alone_starts_the_app_and_serves_sample(hub, tmp_path):
+    """deploy-space of this project to the local Hub; the Space's files, and nothing else, copied into an empty
+    folder; `python app.py` there (imports resolve inside that folder) serves /sample with the shipped model."""
+    from gradio_client import Client
+
+    from helpers.app_server import serve_app
+
+    home = tmp_path / "hf-home"
+    home.mkdir()
+    env = {**client_env(hub, home), "HF_TOKEN": SENTINEL}
+    env.pop("PYTHONPATH")  # the deploy is a plain `python -m pipelines.hub` from the project folder
+    result = subprocess.run([sys.executable, "-m", "pipelines.hub", "deploy-space", "tester/live-demo"], cwd=ROOT,
+                            env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    space = tmp_path / "space"
+    for rel, content in hub.files("tester/live-demo", repo_type="space").items():
+        (space / rel).parent.mkdir(parents=True, exist_ok=True)
+        (space / rel).write_bytes(content)
+    assert (space / "ui" / "tab_sample.py").is_file() and not (space / "tests").exists()
+    where = subprocess.run([sys.executable, "-c", "import ui, pipelines; print(ui.__file__); print(pipelines.__file__)"],
+                           cwd=space, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+                           capture_output=True, text=True, timeout=120)
+    assert all(Path(line).is_relative_to(space) for line in where.stdout.split()), where.stdout + where.stderr
+    with serve_app("models/ddpm-mnist", cwd=space, log_path=tmp_path / "space.log") as url:
+        result = Client(url, verbose=False).predict(seed=0, num_images=2, num_inference_steps=3, eta=1.0,
+                                                    timestep_spacing="leading", variance="fixed_small",
+                                                    api_name="/sample")
+    assert len(result[3]) == 2 and result[6]["model"] == "models/ddpm-mnist"
+    assert "Traceback" not in (tmp_path / "space.log").read_text()
 
 
 # ---- secrets and errors -----------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """train.py end to end on a tiny UNet: stock output folder, exact resume, 2-process DDP, one-line errors; and
 `pipelines.training.train` in-process on an 8×8 image folder, against an independent few-line loop
-(tests/train_reference.py): the loss falls, each target and min-SNR-γ weighting, accumulation, EMA, checkpoints."""
+(tests/helpers/train_reference.py): the loss falls, each target and min-SNR-γ weighting, accumulation, EMA, checkpoints."""
 
 import json
 import os
@@ -159,7 +159,7 @@ def test_model_flags_build_the_unet_they_name(flags, down, up):
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# In-process runs of pipelines.training.train on 12 8×8 images, checked against tests/train_reference.py.
+# In-process runs of pipelines.training.train on 12 8×8 images, checked against tests/helpers/train_reference.py.
 #
 # Weights are compared through the function they compute (the UNet's output on fixed inputs), not entry by entry:
 # some parameters have an exactly zero gradient in exact arithmetic (a conv bias just before a GroupNorm of one
@@ -168,7 +168,7 @@ def test_model_flags_build_the_unet_they_name(flags, down, up):
 # A wrong target, weighting, accumulation or one step more or less changes the output by > 1e-2.
 
 from conftest import TINY_UNET  # noqa: E402
-from train_reference import alphas_cumprod, denoising_loss, min_snr_weight, reference_train  # noqa: E402
+from helpers.train_reference import alphas_cumprod, denoising_loss, min_snr_weight, reference_train  # noqa: E402
 
 RES, N_IMAGES, BATCH, SEED, WARMUP = 8, 12, 4, 7, 3  # 3 batches an epoch: runs cross epochs (and accumulations)
 REF_UNET = {**TINY_UNET, "sample_size": RES}

@@ -2,7 +2,7 @@
 exactly where an uninterrupted run ends; a checkpoint write that fails is one clear line and harms nothing.
 
 Each run is a real process (forked from a server that imported torch/diffusers/accelerate once, so the file runs in
-seconds, not minutes) running train.py's `main` with one fault from tests/fault_train.py; the kills are real
+seconds, not minutes) running train.py's `main` with one fault from tests/helpers/fault_train.py; the kills are real
 SIGKILLs (exit code -9).
 """
 
@@ -19,7 +19,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-import fault_train
+from helpers import fault_train
 from pipelines.training import TrainConfig, resolve_checkpoint
 from test_training import TINY, ema_weights
 

@@ -414,7 +414,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, body, content_type="application/octet-stream", headers=headers, head=head)
 
 
-if __name__ == "__main__":  # manual use: python tests/hub_server.py ROOT TOKEN=USER …
+if __name__ == "__main__":  # manual use: python tests/helpers/hub_server.py ROOT TOKEN=USER …
     import sys
 
     hub = FakeHub(sys.argv[1], dict(arg.split("=", 1) for arg in sys.argv[2:])).start()

@@ -1,6 +1,6 @@
 """Run train.py's `main` with one fault installed: the harness of tests/test_training_faults.py.
 
-    python tests/fault_train.py FAULT STEP [train.py flags ...]
+    python tests/helpers/fault_train.py FAULT STEP [train.py flags ...]
 
 FAULT (STEP is a global step, or the N of checkpoint-N):
   none           no fault: the reference run
@@ -29,13 +29,13 @@ import signal
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 FAULTS = ("none", "mid_step", "during_write", "before_rename", "after_rename", "enospc")
 # What a process that runs many faulted trainings (the tests' fork server) imports once, before forking.
-PRELOAD = ("fault_train", "torch", "accelerate", "accelerate.checkpointing", "diffusers.models.unets.unet_2d",
+PRELOAD = ("helpers.fault_train", "torch", "accelerate", "accelerate.checkpointing", "diffusers.models.unets.unet_2d",
            "diffusers.training_utils", "diffusers.optimization", "pipelines.training", "pipelines.data",
            "pipelines.pipeline_ddpm_posterior", "pipelines.visualize", "train")
 

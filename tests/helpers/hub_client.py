@@ -1,7 +1,7 @@
 """Runs Hub-client jobs for tests/test_hub.py in ONE fresh process, so huggingface_hub is imported with HF_ENDPOINT
 pointing at the local test hub (it reads the endpoint at import) and torch/diffusers are imported once.
 
-    HF_ENDPOINT=http://127.0.0.1:PORT python tests/hub_client.py JOBS.json RESULTS.json
+    HF_ENDPOINT=http://127.0.0.1:PORT python tests/helpers/hub_client.py JOBS.json RESULTS.json
 
 JOBS.json is a list of {"name": ..., <one of the ops below>}; RESULTS.json maps each name to its result.
   {"cli": [argv…], "env": {VAR: value or null}}  pipelines.hub.main(argv) with that environment; stdout and stderr

@@ -1,26 +1,25 @@
-"""The demo's public API, as a `gradio_client` user sees it: `python app.py` in a subprocess on a free loopback
-port with a tiny random 32×32 model; plus the handlers in-process (other image shapes, the run store)."""
+"""Tab "Sample from noise" (ui/tab_sample.py): /sample as a `gradio_client` user sees it — `python app.py` in a
+subprocess on a free loopback port with a tiny random 32×32 model — and its handlers in-process (other image
+shapes, the live view's throttle, scrubbing)."""
 
 import json
 import math
 import re
 
-import gradio as gr
 import httpx
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from app_server import run_app, save_tiny_pipeline, serve_app
+from helpers.app_server import save_tiny_pipeline, serve_app
 from ui.context import AppContext
-from ui.files import RunStore, ServedFiles
+from ui.files import RunStore
 from ui.tab_sample import SampleTab
 
 TIMEOUT_S = 300  # per request; generous for busy CI machines, never reached when things work
 GOOD = dict(seed=0, num_images=1, num_inference_steps=1, eta=1.0, timestep_spacing="leading", variance="fixed_small")
 PARAMETERS = ["seed", "num_images", "num_inference_steps", "eta", "timestep_spacing", "variance"]
-
 
 @pytest.fixture(scope="module")
 def app_url(app_model_dir, tmp_path_factory):
@@ -49,7 +48,6 @@ def gallery_pixels(images) -> list[np.ndarray]:
     return [pixels(item["image"]) for item in images]
 
 
-# ------------------------------------------------------------------------------------------------- API surface
 def test_only_sample_is_public_and_its_parameters_are_named(client):
     api = client.view_api(print_info=False, return_format="dict")
     assert list(api["named_endpoints"]) == ["/sample", "/posterior", "/exact_sample"]  # scrubbing, dice, gallery clicks, drawings, plots are private
@@ -204,38 +202,6 @@ def test_nan_eta_is_refused(app_url, client):
     assert len(sample(client)[3]) == 1
 
 
-# ------------------------------------------------------------------------------------------------- start-up
-def _not_a_ddpm_folder(tmp_path):
-    folder = tmp_path / "sd"
-    (folder / "unet").mkdir(parents=True)
-    (folder / "model_index.json").write_text(json.dumps({
-        "_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"],
-        "vae": ["diffusers", "AutoencoderKL"], "scheduler": ["diffusers", "PNDMScheduler"]}))
-    return folder
-
-
-@pytest.mark.parametrize("make_model, expected", [
-    (lambda tmp: tmp / "no-such-model", "no such folder|does not exist"),
-    (_not_a_ddpm_folder, "not an? (unconditional )?DDPM pipeline"),
-], ids=["missing", "not-ddpm"])
-def test_a_bad_model_exits_with_a_one_line_error(tmp_path, make_model, expected):
-    model = make_model(tmp_path)
-    result = run_app("--model", str(model), "--port", "1")
-    assert result.returncode != 0
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert str(model) in lines[0] and re.search(expected, lines[0]), lines[0]
-    assert "Traceback" not in result.stderr + result.stdout
-
-
-# ------------------------------------------------------------------------------------------------- in-process
-@pytest.fixture(scope="module")
-def app_module():
-    import app
-
-    return app
-
-
 def test_the_app_adapts_to_rgb_models_and_shows_exactly_what_the_pipeline_draws(tmp_path, app_module):
     """An RGB 3×24×24 model: the images have its shape, and are the pipeline's own output for that seed."""
     model = save_tiny_pipeline(tmp_path / "rgb", sample_size=24, channels=3)
@@ -285,88 +251,8 @@ def test_scrubbing_shows_each_recorded_step(tmp_path, app_module, app_model_dir)
     assert np.array_equal(grids[-1], np.asarray(final[0]))  # the last recorded step is the final image
 
 
-def test_run_folders_are_deleted_by_size_and_age_but_never_while_running(tmp_path, app_module):
-    import os
-    import time
+@pytest.fixture(scope="module")
+def app_module():
+    import app
 
-    store = RunStore(root=tmp_path / "runs", max_age_s=3600, max_bytes=1500)
-    with store.run() as running:
-        (running / "a.npy").write_bytes(b"x" * 1000)
-        with store.run() as second:
-            (second / "b.npy").write_bytes(b"x" * 1000)
-        os.utime(second, (time.time() - 10, time.time() - 10))
-        os.utime(running, (time.time() - 20, time.time() - 20))  # the oldest, but still running
-        with store.run() as third:
-            assert running.exists() and not second.exists()  # over 1500 bytes: oldest finished run goes
-        (third / "c.npy").write_bytes(b"x" * 10)
-        os.utime(third, (time.time() - 7200, time.time() - 7200))
-        store.prune()
-        assert not third.exists() and running.exists()  # older than max_age_s goes too
-    store.prune()
-    assert running.exists()  # 1000 bytes, young: kept
-
-
-def test_served_files_are_bounded_oldest_first_sparing_kept_files(tmp_path, monkeypatch, app_module):
-    """gradio's cache under a byte budget: the oldest folders go first; the run store and the components'
-    keep_in_cache files (e.g. the digit gallery) are never deleted; folders deleted by others leave the count."""
-    import os
-    import time
-    from types import SimpleNamespace
-
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    monkeypatch.setattr(gr.utils, "get_upload_folder", lambda: str(cache))
-    now = time.time()
-
-    def cached(name, size, age):
-        folder = cache / name
-        folder.mkdir()
-        path = folder / "image.png"
-        path.write_bytes(b"x" * size)
-        os.utime(path, (now - age, now - age))
-        return path
-
-    files = [cached(f"h{i}", 1000, age=100 - i) for i in range(6)]  # h0 oldest … h5 newest
-    kept = cached("gallery", 1000, age=1000)  # the oldest of all, but a component keeps it
-    store = cache / "ddpm-demo"
-    store.mkdir()
-    (store / "run.npy").write_bytes(b"x" * 5000)
-    blocks = SimpleNamespace(blocks={1: SimpleNamespace(keep_in_cache={str(kept)}), 2: SimpleNamespace()})
-    served = ServedFiles(blocks, max_bytes=3500, keep=store)
-
-    served.prune()
-    assert [f.exists() for f in files] == [False, False, False, True, True, True]
-    assert not (cache / "h0").exists()  # the emptied folder goes too
-    assert kept.exists() and (store / "run.npy").exists()
-    assert served.total_bytes == 3000
-
-    new = cached("h6", 1000, age=0)  # a request later: one more file, the oldest left goes
-    served.prune()
-    assert not files[3].exists() and files[4].exists() and new.exists() and served.total_bytes == 3000
-    os.remove(files[4])
-    os.rmdir(files[4].parent)  # gradio's own delete_cache removed one
-    served.prune()
-    assert served.total_bytes == 2000 and files[5].exists() and new.exists()
-
-
-def test_command_line_defaults_come_from_the_environment(monkeypatch, app_module):
-    monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
-    monkeypatch.delenv("DDPM_MODEL", raising=False)
-    monkeypatch.delenv("GRADIO_SERVER_PORT", raising=False)
-    args = app_module.parse_args([])
-    assert (args.host, args.port, args.model) == ("127.0.0.1", 7860, "models/ddpm-mnist")
-    monkeypatch.setenv("GRADIO_SERVER_PORT", "7999")
-    monkeypatch.setenv("DDPM_MODEL", "some/model")
-    args = app_module.parse_args([])
-    assert (args.port, args.model) == (7999, "some/model")
-    assert app_module.parse_args(["--port", "8001"]).port == 8001  # the flag wins over the environment
-    for name in ("DDPM_FRAME_INTERVAL_S", "DDPM_FRAME_BUDGET"):
-        monkeypatch.delenv(name, raising=False)
-    args = app_module.parse_args([])
-    assert (args.frame_interval_s, args.frame_budget) == (0.25, 0.05)  # the live view's throttle, by default
-    monkeypatch.setenv("DDPM_FRAME_INTERVAL_S", "0.5")
-    monkeypatch.setenv("DDPM_FRAME_BUDGET", "1")
-    args = app_module.parse_args([])
-    assert (args.frame_interval_s, args.frame_budget) == (0.5, 1.0)
-    args = app_module.parse_args(["--frame-interval-s", "0", "--frame-budget", "0.2"])
-    assert (args.frame_interval_s, args.frame_budget) == (0.0, 0.2)
+    return app

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 300  # importing torch + gradio on a busy 2-core CI box can take a minute or more
 
 
@@ -60,17 +60,18 @@ def run_app(*args: str, timeout: float = STARTUP_TIMEOUT_S) -> subprocess.Comple
 
 @contextmanager
 def serve_app(model: Path | str, *args: str, log_path: Path | None = None,
-              env: dict | None = None) -> Iterator[ServedApp]:
+              env: dict | None = None, cwd: Path | None = None) -> Iterator[ServedApp]:
     """Start `python app.py --model MODEL` on a free loopback port; yield its URL once it answers; stop it.
 
     The server's output goes to `log_path` (a temp file by default) and is included in the error if it fails
-    to start. `env` adds to (or overrides) the offline test environment, e.g. OMP_NUM_THREADS."""
+    to start. `env` adds to (or overrides) the offline test environment, e.g. OMP_NUM_THREADS. `cwd`: the folder
+    whose app.py runs (default: this repository)."""
     port = free_port()
     log_path = log_path or Path(os.environ.get("TMPDIR", "/tmp")) / f"ddpm-app-{port}.log"
     log = open(log_path, "w")
     process = subprocess.Popen(
         [sys.executable, "app.py", "--model", str(model), "--host", "127.0.0.1", "--port", str(port), *args],
-        cwd=REPO, env={**app_env(), **(env or {})}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=cwd or REPO, env={**app_env(), **(env or {})}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     url = ServedApp(f"http://127.0.0.1:{port}/")
     url.pid = process.pid

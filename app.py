@@ -76,7 +76,7 @@ def load_model(model: str, device: str = "auto") -> PosteriorDDPMPipeline:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     pipe.to(device)
     if torch.device(device).type == "cpu":
-        pipe.use_channels_last()  # ~10 % less UNet time on CPU (bench/bench_sampling.py)
+        pipe.use_channels_last()  # less UNet time on CPU (bench/bench_sampling.py)
     pipe.set_progress_bar_config(disable=True)
     return pipe
 
@@ -87,8 +87,11 @@ def build_demo(ctx: AppContext, tabs: list[type] | None = None, queue_max_size: 
     `queue_max_size` requests wait; more are refused at once (gradio's "queue is full", which the browser shows as
     "this application is currently busy")."""
     with gr.Blocks(title="DDPM, step by step", analytics_enabled=False, delete_cache=DELETE_CACHE) as demo:
-        gr.Markdown(text.header(ctx.model_id, ctx.pipe.image_shape, ctx.num_train_timesteps,
-                                ctx.pipe.scheduler.config.prediction_type))
+        gr.Markdown(
+            text.header(
+                ctx.model_id, ctx.pipe.image_shape, ctx.num_train_timesteps, ctx.pipe.scheduler.config.prediction_type
+            )
+        )
         with gr.Tabs():
             for tab_class in tabs or TABS:
                 tab = tab_class(ctx)
@@ -102,33 +105,60 @@ def build_demo(ctx: AppContext, tabs: list[type] | None = None, queue_max_size: 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = OneLineParser(prog="app.py", description="DDPM demo: watch every denoising step.")
-    parser.add_argument("--model", default=os.environ.get("DDPM_MODEL", DEFAULT_MODEL), type=non_empty,
-                        help=f"model folder or Hub repo id (env DDPM_MODEL; default {DEFAULT_MODEL})")
-    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", DEFAULT_HOST),
-                        type=non_empty,
-                        help=f"address to listen on (env GRADIO_SERVER_NAME; default {DEFAULT_HOST})")
-    parser.add_argument("--port", type=int, default=None,
-                        help=f"port (env GRADIO_SERVER_PORT; default {DEFAULT_PORT})")
-    parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
-                        help="where the UNet runs (auto: cuda when available)")
-    parser.add_argument("--queue-max-size", type=int, default=None,
-                        help=f"requests that may wait; more are refused as busy (env DDPM_QUEUE_MAX_SIZE; default "
-                             f"{QUEUE_MAX_SIZE})")
-    parser.add_argument("--max-temp-mb", type=int, default=None,
-                        help="size bound on the temporary files (recorded runs and served images), oldest deleted "
-                             f"first (env DDPM_MAX_TEMP_MB; default {DEFAULT_MAX_TEMP_MB})")
-    parser.add_argument("--frame-interval-s", type=float, default=None,
-                        help="the live view of /sample sends a frame at most every this many seconds (env "
-                             f"DDPM_FRAME_INTERVAL_S; default {FRAME_INTERVAL_S})")
-    parser.add_argument("--frame-budget", type=float, default=None,
-                        help="the live view sends frames only while they cost at most this fraction of the run's "
-                             f"time (env DDPM_FRAME_BUDGET; default {FRAME_BUDGET}); with --frame-interval-s 0 "
-                             "--frame-budget 1, every step's frame")
+    parser.add_argument(
+        "--model",
+        default=os.environ.get("DDPM_MODEL", DEFAULT_MODEL),
+        type=non_empty,
+        help=f"model folder or Hub repo id (env DDPM_MODEL; default {DEFAULT_MODEL})",
+    )
+    parser.add_argument(
+        "--host",
+        default=os.environ.get("GRADIO_SERVER_NAME", DEFAULT_HOST),
+        type=non_empty,
+        help=f"address to listen on (env GRADIO_SERVER_NAME; default {DEFAULT_HOST})",
+    )
+    parser.add_argument("--port", type=int, default=None, help=f"port (env GRADIO_SERVER_PORT; default {DEFAULT_PORT})")
+    parser.add_argument(
+        "--device",
+        default="auto",
+        choices=("auto", "cpu", "cuda"),
+        help="where the UNet runs (auto: cuda when available)",
+    )
+    parser.add_argument(
+        "--queue-max-size",
+        type=int,
+        default=None,
+        help=f"requests that may wait; more are refused as busy (env DDPM_QUEUE_MAX_SIZE; default {QUEUE_MAX_SIZE})",
+    )
+    parser.add_argument(
+        "--max-temp-mb",
+        type=int,
+        default=None,
+        help="size bound on the temporary files (recorded runs and served images), oldest deleted "
+        f"first (env DDPM_MAX_TEMP_MB; default {DEFAULT_MAX_TEMP_MB})",
+    )
+    parser.add_argument(
+        "--frame-interval-s",
+        type=float,
+        default=None,
+        help="the live view of /sample sends a frame at most every this many seconds (env "
+        f"DDPM_FRAME_INTERVAL_S; default {FRAME_INTERVAL_S})",
+    )
+    parser.add_argument(
+        "--frame-budget",
+        type=float,
+        default=None,
+        help="the live view sends frames only while they cost at most this fraction of the run's "
+        f"time (env DDPM_FRAME_BUDGET; default {FRAME_BUDGET}); with --frame-interval-s 0 "
+        "--frame-budget 1, every step's frame",
+    )
     args = parser.parse_args(argv)
-    for flag, env, default, low, high in (("queue_max_size", "DDPM_QUEUE_MAX_SIZE", QUEUE_MAX_SIZE, 1, 10_000),
-                                          ("max_temp_mb", "DDPM_MAX_TEMP_MB", DEFAULT_MAX_TEMP_MB, 1, 1 << 20),
-                                          ("frame_interval_s", "DDPM_FRAME_INTERVAL_S", FRAME_INTERVAL_S, 0, 60),
-                                          ("frame_budget", "DDPM_FRAME_BUDGET", FRAME_BUDGET, 0, 1)):
+    for flag, env, default, low, high in (
+        ("queue_max_size", "DDPM_QUEUE_MAX_SIZE", QUEUE_MAX_SIZE, 1, 10_000),
+        ("max_temp_mb", "DDPM_MAX_TEMP_MB", DEFAULT_MAX_TEMP_MB, 1, 1 << 20),
+        ("frame_interval_s", "DDPM_FRAME_INTERVAL_S", FRAME_INTERVAL_S, 0, 60),
+        ("frame_budget", "DDPM_FRAME_BUDGET", FRAME_BUDGET, 0, 1),
+    ):
         option = "--" + flag.replace("_", "-")
         if getattr(args, flag) is None:
             value = os.environ.get(env, str(default))
@@ -164,14 +194,26 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     half = args.max_temp_mb << 19  # MB / 2, in bytes
     store = RunStore(max_bytes=half, max_served_bytes=half)
-    ctx = AppContext(pipe=pipe, model_id=args.model, store=store, frame_interval_s=args.frame_interval_s,
-                     frame_budget=args.frame_budget)
+    ctx = AppContext(
+        pipe=pipe,
+        model_id=args.model,
+        store=store,
+        frame_interval_s=args.frame_interval_s,
+        frame_budget=args.frame_budget,
+    )
     demo = build_demo(ctx, queue_max_size=args.queue_max_size)
     # SIGTERM (docker, Spaces, CI) shuts down like Ctrl-C: the server closes and the run folders are removed.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        demo.launch(server_name=args.host, server_port=args.port, theme=gr.themes.Default(), css=CSS,
-                    ssr_mode=False, show_error=False, max_file_size=SERVER_MAX_FILE_SIZE)
+        demo.launch(
+            server_name=args.host,
+            server_port=args.port,
+            theme=gr.themes.Default(),
+            css=CSS,
+            ssr_mode=False,
+            show_error=False,
+            max_file_size=SERVER_MAX_FILE_SIZE,
+        )
     except OSError as exc:  # e.g. the port is taken
         print(f"app.py: error: cannot serve on {args.host}:{args.port}: {first_line(exc)}", file=sys.stderr)
         sys.exit(1)

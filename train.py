@@ -28,9 +28,13 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--model_config", help="JSON file of UNet2DModel arguments (overrides the flags below)")
     model.add_argument("--block_out_channels", type=int, nargs="+", default=defaults.block_out_channels)
     model.add_argument("--layers_per_block", type=int, default=defaults.layers_per_block)
-    model.add_argument("--no_attention", dest="attention", action="store_false",
-                       help="no self-attention at the lowest resolution (without this flag it is on)",
-                       default=argparse.SUPPRESS)
+    model.add_argument(
+        "--no_attention",
+        dest="attention",
+        action="store_false",
+        help="no self-attention at the lowest resolution (without this flag it is on)",
+        default=argparse.SUPPRESS,
+    )
     model.add_argument("--ddpm_num_steps", type=int, default=defaults.ddpm_num_steps)
     model.add_argument("--ddpm_beta_schedule", default=defaults.ddpm_beta_schedule)
     model.add_argument("--prediction_type", default=defaults.prediction_type)
@@ -61,8 +65,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--checkpoints_total_limit", type=int, default=defaults.checkpoints_total_limit)
     run.add_argument("--resume_from_checkpoint", default=None, help="'latest' or a checkpoint folder")
     run.add_argument("--save_images_steps", type=int, default=defaults.save_images_steps)
-    run.add_argument("--num_inference_steps", type=int, default=defaults.num_inference_steps,
-                     help="steps for the sample grids (at most --ddpm_num_steps)")
+    run.add_argument(
+        "--num_inference_steps",
+        type=int,
+        default=defaults.num_inference_steps,
+        help="steps for the sample grids (at most --ddpm_num_steps)",
+    )
     run.add_argument("--logger", default=defaults.logger, help="tensorboard or none")
     hub = p.add_argument_group("hub")
     hub.add_argument("--push_to_hub", action="store_true")
@@ -90,8 +98,10 @@ def parse_config(argv: list[str]):
     from pipelines.training import TrainConfig
 
     names = {f.name for f in fields(TrainConfig)}
-    return TrainConfig(**{k: v for k, v in vars(args).items() if k in names},
-                       command="accelerate launch train.py " + shlex.join(redact_token(argv)))
+    return TrainConfig(
+        **{k: v for k, v in vars(args).items() if k in names},
+        command="accelerate launch train.py " + shlex.join(redact_token(argv)),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

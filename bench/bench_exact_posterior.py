@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -36,8 +34,12 @@ def machine_info() -> dict:
     """bench/common.py's machine record plus the thread settings this benchmark runs under."""
     from common import machine_info as common_machine_info
 
-    return {**common_machine_info(), "torch_version": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "omp_num_threads": os.environ.get("OMP_NUM_THREADS")}
+    return {
+        **common_machine_info(),
+        "torch_version": torch.__version__,
+        "torch_threads": torch.get_num_threads(),
+        "omp_num_threads": os.environ.get("OMP_NUM_THREADS"),
+    }
 
 
 def model_step_ms(model: str, repeats: int) -> float:
@@ -60,13 +62,23 @@ def parse_sizes(text: str) -> tuple[int, ...]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help=f"smoke test: N = {QUICK_SIZES}, 1 repeat, float64 only")
-    parser.add_argument("--output-dir", default=str(Path(__file__).resolve().parent / "results"),
-                        help="where exact_posterior.json and exact_posterior.png go (default: bench/results)")
-    parser.add_argument("--sizes", type=parse_sizes, default=None,
-                        help=f"comma-separated N (default: {','.join(map(str, DEFAULT_SIZES))})")
+    parser.add_argument(
+        "--output-dir",
+        default=str(Path(__file__).resolve().parent / "results"),
+        help="where exact_posterior.json and exact_posterior.png go (default: bench/results)",
+    )
+    parser.add_argument(
+        "--sizes",
+        type=parse_sizes,
+        default=None,
+        help=f"comma-separated N (default: {','.join(map(str, DEFAULT_SIZES))})",
+    )
     parser.add_argument("--repeats", type=int, default=9, help="timed steps per N (median reported; default 9)")
-    parser.add_argument("--model", default=str(Path(__file__).resolve().parents[1] / "models" / "ddpm-mnist"),
-                        help="a model folder whose p_θ step is drawn as a flat line, if it exists")
+    parser.add_argument(
+        "--model",
+        default=str(Path(__file__).resolve().parents[1] / "models" / "ddpm-mnist"),
+        help="a model folder whose p_θ step is drawn as a flat line, if it exists",
+    )
     args = parser.parse_args(argv)
     if args.repeats < 1:
         print(f"error: --repeats must be >= 1, got {args.repeats}", file=sys.stderr)
@@ -91,13 +103,17 @@ def main(argv: list[str] | None = None) -> int:
 
     names = list(series)
     header = f"{'N':>6} {'data MB':>8} " + " ".join(f"{n + ' ms':>12} {'(cpu ms)':>9}" for n in names)
-    print(f"exact q(x_t-1|x_t) per step, batch 1, 32x32, median of {repeats} (wall; cpu = this thread's CPU "
-          f"time), torch threads {torch.get_num_threads()}")
+    print(
+        f"exact q(x_t-1|x_t) per step, batch 1, 32x32, median of {repeats} (wall; cpu = this thread's CPU "
+        f"time), torch threads {torch.get_num_threads()}"
+    )
     print(header)
     for i, n in enumerate(sizes):
         row = series[names[0]][i]
-        print(f"{n:>6} {row['data_bytes'] / 2**20:>8.1f} " + " ".join(
-            f"{series[k][i]['median_ms']:>12.2f} {series[k][i]['median_cpu_ms']:>9.2f}" for k in names))
+        print(
+            f"{n:>6} {row['data_bytes'] / 2**20:>8.1f} "
+            + " ".join(f"{series[k][i]['median_ms']:>12.2f} {series[k][i]['median_cpu_ms']:>9.2f}" for k in names)
+        )
     if model_ms is not None:
         print(f"model p_θ step ({args.model}): {model_ms:.2f} ms, independent of N")
 
@@ -106,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "benchmark": "exact_posterior_step_cost",
         "description": "milliseconds per exact reverse step DatasetPosterior.step(x_t, 500, 499), batch 1, "
-                       "first N mnist train digits (1x32x32)",
+        "first N mnist train digits (1x32x32)",
         "quick": bool(args.quick),
         "repeats": repeats,
         "machine": machine_info(),
@@ -117,9 +133,12 @@ def main(argv: list[str] | None = None) -> int:
     json_path.write_text(json.dumps(result, indent=2))
     png_path = out_dir / "exact_posterior.png"
     threads = torch.get_num_threads()
-    fig = plot_step_cost(series, model_ms,
-                         title=f"Exact reverse step: cost grows with N ({threads} thread{'s' if threads > 1 else ''})",
-                         keys=("median_ms", "median_cpu_ms"))
+    fig = plot_step_cost(
+        series,
+        model_ms,
+        title=f"Exact reverse step: cost grows with N ({threads} thread{'s' if threads > 1 else ''})",
+        keys=("median_ms", "median_cpu_ms"),
+    )
     fig.savefig(png_path)
     print(f"wrote {json_path} and {png_path}")
     return 0

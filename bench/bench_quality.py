@@ -31,8 +31,22 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
-    DEFAULT_MODEL, apply_threads, base_parser, check_model, format_table, goal, goal_lines, header, load_pipeline,
-    new_result, output_path, positive, ratio, resolve_model, summarize, write_result,
+    DEFAULT_MODEL,
+    apply_threads,
+    base_parser,
+    check_model,
+    format_table,
+    goal,
+    goal_lines,
+    header,
+    load_pipeline,
+    new_result,
+    output_path,
+    positive,
+    ratio,
+    resolve_model,
+    summarize,
+    write_result,
 )
 
 STEPS = (10, 20, 50, 100, 250, 1000)
@@ -47,28 +61,54 @@ SAMPLERS = {
     "eta_mid": ("η={eta}", 0.5, "fixed_small"),
 }
 DDPM = ("ddpm_small", "ddpm_large")
-REPORT_KEYS = ("num_samples", "fid", "fid_floor", "fid_ratio", "confident_rate", "min_class_fraction",
-               "class_counts", "memorization_ratio", "sampling_seconds", "seconds_per_image", "batch_size", "seed")
+REPORT_KEYS = (
+    "num_samples",
+    "fid",
+    "fid_floor",
+    "fid_ratio",
+    "confident_rate",
+    "min_class_fraction",
+    "class_counts",
+    "memorization_ratio",
+    "sampling_seconds",
+    "seconds_per_image",
+    "batch_size",
+    "seed",
+)
 
 
 def parse_args(argv=None):
     parser = base_parser("bench_quality.py", __doc__.split("\n\n")[0])
     parser.add_argument("--num-samples", type=int, default=500, help="samples per row for the FID (quick: 8)")
     parser.add_argument("--steps", type=int, nargs="+", default=list(STEPS), help="step counts to measure")
-    parser.add_argument("--samplers", nargs="+", choices=list(SAMPLERS), default=list(SAMPLERS),
-                        help="which samplers")
+    parser.add_argument("--samplers", nargs="+", choices=list(SAMPLERS), default=list(SAMPLERS), help="which samplers")
     parser.add_argument("--eta-mid", type=float, default=0.5, help="the η of the in-between sampler, in (0, 1)")
-    parser.add_argument("--reference-steps", type=int, default=1000,
-                        help="also measure DDPM β̃_t at this many steps (the goal's reference); 0 = don't")
-    parser.add_argument("--reference-json", default=None,
-                        help="take the reference FID from this pipelines.evaluation JSON instead of measuring it")
-    parser.add_argument("--max-seconds", type=float, default=None,
-                        help="skip rows whose predicted cost (sampling for the FID + timing) exceeds this")
+    parser.add_argument(
+        "--reference-steps",
+        type=int,
+        default=1000,
+        help="also measure DDPM β̃_t at this many steps (the goal's reference); 0 = don't",
+    )
+    parser.add_argument(
+        "--reference-json",
+        default=None,
+        help="take the reference FID from this pipelines.evaluation JSON instead of measuring it",
+    )
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=None,
+        help="skip rows whose predicted cost (sampling for the FID + timing) exceeds this",
+    )
     parser.add_argument("--time-repeats", type=int, default=3, help="timed 16-image runs per row (median)")
     parser.add_argument("--batch-size", type=int, default=64, help="sampling batch for the FID samples")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--layout", choices=("channels_last", "contiguous"), default="channels_last",
-                        help="the UNet weights' memory layout: channels_last is what app.py uses on CPU")
+    parser.add_argument(
+        "--layout",
+        choices=("channels_last", "contiguous"),
+        default="channels_last",
+        help="the UNet weights' memory layout: channels_last is what app.py uses on CPU",
+    )
     parser.add_argument("--judge", default=None, help="judge folder (default models/mnist-judge)")
     args = parser.parse_args(argv)
     positive(parser, "num_samples", args.num_samples, 2)
@@ -107,32 +147,48 @@ def reference_from_json(path: str, num_samples: int) -> dict:
     if missing:
         raise SystemExit(f"error: --reference-json {path}: not a pipelines.evaluation report (no {', '.join(missing)})")
     if report["num_samples"] != num_samples:
-        raise SystemExit(f"error: --reference-json {path} has num_samples {report['num_samples']}, but this run uses "
-                         f"--num-samples {num_samples}: FIDs from different sample counts do not compare")
+        raise SystemExit(
+            f"error: --reference-json {path} has num_samples {report['num_samples']}, but this run uses "
+            f"--num-samples {num_samples}: FIDs from different sample counts do not compare"
+        )
     if report["eta"] != 1.0:
         raise SystemExit(f"error: --reference-json {path} has eta {report['eta']}: the reference is DDPM, eta = 1")
     return report
 
 
-def choose_reference(rows: list[dict], reference_steps: int, reference_json: dict | None = None,
-                     reference_json_path: str | None = None) -> dict | None:
+def choose_reference(
+    rows: list[dict], reference_steps: int, reference_json: dict | None = None, reference_json_path: str | None = None
+) -> dict | None:
     """The FID the goal compares with: the --reference-json report's; else the best measured DDPM (η = 1) row at
     `reference_steps`; else, flagged with fallback=True, the best measured DDPM row at any step count; else None."""
     ddpm_rows = [r for r in rows if r["status"] == "measured" and r["sampler"] in DDPM]
     at_reference = [r for r in ddpm_rows if r["num_inference_steps"] == reference_steps]
     if reference_json is not None:
-        return {"fid": reference_json["fid"], "source": f"--reference-json {reference_json_path}",
-                "num_inference_steps": reference_json["num_inference_steps"], "fallback": False}
+        return {
+            "fid": reference_json["fid"],
+            "source": f"--reference-json {reference_json_path}",
+            "num_inference_steps": reference_json["num_inference_steps"],
+            "fallback": False,
+        }
     if at_reference:
         best = min(at_reference, key=lambda r: r["fid"])
-        return {"fid": best["fid"], "source": f"{best['label']}, {reference_steps} steps (measured here)",
-                "num_inference_steps": reference_steps, "fallback": False, "row": [best["sampler"], reference_steps]}
+        return {
+            "fid": best["fid"],
+            "source": f"{best['label']}, {reference_steps} steps (measured here)",
+            "num_inference_steps": reference_steps,
+            "fallback": False,
+            "row": [best["sampler"], reference_steps],
+        }
     if ddpm_rows:
         best = min(ddpm_rows, key=lambda r: r["fid"])
-        return {"fid": best["fid"], "num_inference_steps": best["num_inference_steps"], "fallback": True,
-                "source": f"{best['label']}, {best['num_inference_steps']} steps: the best measured DDPM row (the "
-                          f"{reference_steps or 'reference'}-step DDPM row was skipped or not asked for)",
-                "row": [best["sampler"], best["num_inference_steps"]]}
+        return {
+            "fid": best["fid"],
+            "num_inference_steps": best["num_inference_steps"],
+            "fallback": True,
+            "source": f"{best['label']}, {best['num_inference_steps']} steps: the best measured DDPM row (the "
+            f"{reference_steps or 'reference'}-step DDPM row was skipped or not asked for)",
+            "row": [best["sampler"], best["num_inference_steps"]],
+        }
     return None
 
 
@@ -157,8 +213,10 @@ def plot(rows: list[dict], reference_fid: float | None, path: Path, title: str) 
 
     fig, ax = plt.subplots(figsize=(8, 5), dpi=120)
     for key in SAMPLERS:
-        done = sorted((r for r in rows if r["sampler"] == key and r["status"] == "measured"),
-                      key=lambda r: r["num_inference_steps"])
+        done = sorted(
+            (r for r in rows if r["sampler"] == key and r["status"] == "measured"),
+            key=lambda r: r["num_inference_steps"],
+        )
         if not done:
             continue
         xs, ys = [r["seconds_16_images"]["median_s"] for r in done], [r["fid"] for r in done]
@@ -206,8 +264,10 @@ def main(argv=None) -> int:
             pipe.use_channels_last()  # the demo's speed: app.py samples with this layout on CPU
         T = pipe.scheduler.config.num_train_timesteps
         if any(k > T for k in [*steps, reference_steps]):
-            print(f"error: --steps and --reference-steps must be in [1, {T}], got {steps} / {reference_steps}",
-                  file=sys.stderr)
+            print(
+                f"error: --steps and --reference-steps must be in [1, {T}], got {steps} / {reference_steps}",
+                file=sys.stderr,
+            )
             return 2
         judge = load_judge(args.judge) if args.judge else None
         load_reference(judge)  # the judge's features of the data set: once, before any clock starts
@@ -219,24 +279,43 @@ def main(argv=None) -> int:
         plan.sort(key=lambda row: (row[1], list(SAMPLERS).index(row[0])))
         per_step = {b: seconds_per_step(pipe, b) for b in sorted({batch_size, DEMO_IMAGES})}
         result = new_result(
-            "quality_per_second", f"classifier-FID and confident rate of {num_samples} samples, and median wall "
+            "quality_per_second",
+            f"classifier-FID and confident rate of {num_samples} samples, and median wall "
             f"seconds for {DEMO_IMAGES} images, per sampler and step count",
-            args, {"model": args.model or ("(tiny random pipeline)" if args.quick else DEFAULT_MODEL),
-                   "num_samples": num_samples, "steps": steps, "samplers": {k: list(v) for k, v in samplers.items()},
-                   "reference_steps": reference_steps, "reference_json": args.reference_json,
-                   "max_seconds": args.max_seconds, "time_repeats": time_repeats, "batch_size": batch_size,
-                   "seed": args.seed, "layout": args.layout, "timestep_spacing": pipe.scheduler.config.timestep_spacing,
-                   "calibration_seconds_per_step": {str(b): s for b, s in per_step.items()}})
+            args,
+            {
+                "model": args.model or ("(tiny random pipeline)" if args.quick else DEFAULT_MODEL),
+                "num_samples": num_samples,
+                "steps": steps,
+                "samplers": {k: list(v) for k, v in samplers.items()},
+                "reference_steps": reference_steps,
+                "reference_json": args.reference_json,
+                "max_seconds": args.max_seconds,
+                "time_repeats": time_repeats,
+                "batch_size": batch_size,
+                "seed": args.seed,
+                "layout": args.layout,
+                "timestep_spacing": pipe.scheduler.config.timestep_spacing,
+                "calibration_seconds_per_step": {str(b): s for b, s in per_step.items()},
+            },
+        )
 
         rows = result["results"]
         result["complete"] = False
         for key, k in plan:
             label, eta, variance_type = samplers.get(key, SAMPLERS[key])
             sizes = [min(batch_size, num_samples - s) for s in range(0, num_samples, batch_size)]
-            predicted = k * (sum(per_step[batch_size] * n / batch_size for n in sizes)
-                             + time_repeats * per_step[DEMO_IMAGES])
-            row = {"sampler": key, "label": label, "eta": eta, "variance_type": variance_type,
-                   "num_inference_steps": k, "predicted_seconds": predicted}
+            predicted = k * (
+                sum(per_step[batch_size] * n / batch_size for n in sizes) + time_repeats * per_step[DEMO_IMAGES]
+            )
+            row = {
+                "sampler": key,
+                "label": label,
+                "eta": eta,
+                "variance_type": variance_type,
+                "num_inference_steps": k,
+                "predicted_seconds": predicted,
+            }
             if args.max_seconds is not None and predicted > args.max_seconds:
                 row["status"] = f"skipped: predicted {predicted:.0f} s > --max-seconds {args.max_seconds:g}"
                 rows.append(row)
@@ -244,20 +323,34 @@ def main(argv=None) -> int:
                 write_result(result, args, "quality")
                 continue
             started = time.perf_counter()
-            report = evaluate_pipeline(pipe, num_samples, k, eta, variance_type, args.seed, batch_size, judge=judge,
-                                       progress=False)
+            report = evaluate_pipeline(
+                pipe, num_samples, k, eta, variance_type, args.seed, batch_size, judge=judge, progress=False
+            )
             times = []
             for r in range(time_repeats):
                 start = time.perf_counter()
-                pipe(batch_size=DEMO_IMAGES, generator=torch.Generator().manual_seed(args.seed + r),
-                     num_inference_steps=k, eta=eta, variance_type=variance_type, output_type="pil")
+                pipe(
+                    batch_size=DEMO_IMAGES,
+                    generator=torch.Generator().manual_seed(args.seed + r),
+                    num_inference_steps=k,
+                    eta=eta,
+                    variance_type=variance_type,
+                    output_type="pil",
+                )
                 times.append(time.perf_counter() - start)
-            row.update({k_: report[k_] for k_ in REPORT_KEYS}, status="measured", seconds_16_images=summarize(times),
-                       row_seconds=time.perf_counter() - started)
+            row.update(
+                {k_: report[k_] for k_ in REPORT_KEYS},
+                status="measured",
+                seconds_16_images=summarize(times),
+                row_seconds=time.perf_counter() - started,
+            )
             rows.append(row)
-            print(f"{label} {k} steps: FID {row['fid']:.3f}, confident {row['confident_rate']:.3f}, "
-                  f"{row['seconds_16_images']['median_s']:.2f} s / {DEMO_IMAGES} images "
-                  f"(row took {row['row_seconds']:.0f} s, predicted {predicted:.0f} s)", flush=True)
+            print(
+                f"{label} {k} steps: FID {row['fid']:.3f}, confident {row['confident_rate']:.3f}, "
+                f"{row['seconds_16_images']['median_s']:.2f} s / {DEMO_IMAGES} images "
+                f"(row took {row['row_seconds']:.0f} s, predicted {predicted:.0f} s)",
+                flush=True,
+            )
             write_result(result, args, "quality")  # partial (complete: false): a long run keeps what it measured
 
     # ---- the goal: ≤ 5 s for 16 images and FID ≤ the 1000-step DDPM's
@@ -280,15 +373,29 @@ def main(argv=None) -> int:
     result["complete"] = True
     result["reference"] = reference
     result["meets_goal"] = [[r["sampler"], r["num_inference_steps"]] for r in winners]
-    result["recommended"] = None if best is None else {
-        "sampler": best["sampler"], "label": best["label"], "eta": best["eta"], "variance_type": best["variance_type"],
-        "num_inference_steps": best["num_inference_steps"], "fid": best["fid"],
-        "seconds_16_images": best["seconds_16_images"]["median_s"]}
+    result["recommended"] = (
+        None
+        if best is None
+        else {
+            "sampler": best["sampler"],
+            "label": best["label"],
+            "eta": best["eta"],
+            "variance_type": best["variance_type"],
+            "num_inference_steps": best["num_inference_steps"],
+            "fid": best["fid"],
+            "seconds_16_images": best["seconds_16_images"]["median_s"],
+        }
+    )
     fastest_ok = min((r["seconds_16_images"]["median_s"] for r in measured), default=math.inf)
     fast = [r["fid"] for r in measured if r["meets_time"]]
     # met exactly when some row draws 16 images in ≤ 5 s with FID ≤ the reference's
-    result["goals"].append(goal(f"lowest FID among rows with {DEMO_IMAGES} images <= {GOAL_SECONDS:g} s, / reference",
-                                ratio(min(fast), reference["fid"]) if fast and reference else math.inf, 1.0))
+    result["goals"].append(
+        goal(
+            f"lowest FID among rows with {DEMO_IMAGES} images <= {GOAL_SECONDS:g} s, / reference",
+            ratio(min(fast), reference["fid"]) if fast and reference else math.inf,
+            1.0,
+        )
+    )
     result["goals"][-1]["reference_fallback"] = bool(reference and reference["fallback"])
 
     # ---- print
@@ -297,34 +404,68 @@ def main(argv=None) -> int:
         if r["status"] != "measured":
             table.append([r["label"], r["num_inference_steps"], "", "", "", "", "", "", r["status"]])
             continue
-        table.append([r["label"], r["num_inference_steps"], r["fid"], r["fid_ratio"], r["confident_rate"],
-                      r["seconds_16_images"]["median_s"], "yes" if r["meets_time"] else "no",
-                      "-" if r["meets_fid"] is None else "yes" if r["meets_fid"] else "no",
-                      "reference" if reference and reference.get("row") == [r["sampler"], r["num_inference_steps"]]
-                      else ""])
+        table.append(
+            [
+                r["label"],
+                r["num_inference_steps"],
+                r["fid"],
+                r["fid_ratio"],
+                r["confident_rate"],
+                r["seconds_16_images"]["median_s"],
+                "yes" if r["meets_time"] else "no",
+                "-" if r["meets_fid"] is None else "yes" if r["meets_fid"] else "no",
+                "reference" if reference and reference.get("row") == [r["sampler"], r["num_inference_steps"]] else "",
+            ]
+        )
     print(header(result))
-    print(f"{num_samples} samples per row (FID against the 500 held-out digits; floor = {num_samples} train digits), "
-          f"{DEMO_IMAGES}-image time = median of {time_repeats}, torch threads {threads}")
-    print(format_table(["sampler", "steps", "FID", "FID/floor", "confident", f"s/{DEMO_IMAGES} img",
-                        f"<={GOAL_SECONDS:g}s", "FID<=ref", "note"], table))
+    print(
+        f"{num_samples} samples per row (FID against the 500 held-out digits; floor = {num_samples} train digits), "
+        f"{DEMO_IMAGES}-image time = median of {time_repeats}, torch threads {threads}"
+    )
+    print(
+        format_table(
+            [
+                "sampler",
+                "steps",
+                "FID",
+                "FID/floor",
+                "confident",
+                f"s/{DEMO_IMAGES} img",
+                f"<={GOAL_SECONDS:g}s",
+                "FID<=ref",
+                "note",
+            ],
+            table,
+        )
+    )
     if reference is None:
         print("no DDPM row was measured: no reference FID, the goal cannot be judged")
     else:
         flag = f"  ** FLAG: not the {reference_steps or 1000}-step DDPM **" if reference["fallback"] else ""
         print(f"reference FID {reference['fid']:.3f}: {reference['source']}{flag}")
         if best:
-            print(f"meets '{DEMO_IMAGES} digits in <= {GOAL_SECONDS:g} s with FID no worse than the reference': "
-                  + ", ".join(f"{r['label']} {r['num_inference_steps']} steps" for r in winners))
-            print(f"recommended demo setting: {best['label']}, {best['num_inference_steps']} steps "
-                  f"(FID {best['fid']:.3f}, {best['seconds_16_images']['median_s']:.2f} s)")
+            print(
+                f"meets '{DEMO_IMAGES} digits in <= {GOAL_SECONDS:g} s with FID no worse than the reference': "
+                + ", ".join(f"{r['label']} {r['num_inference_steps']} steps" for r in winners)
+            )
+            print(
+                f"recommended demo setting: {best['label']}, {best['num_inference_steps']} steps "
+                f"(FID {best['fid']:.3f}, {best['seconds_16_images']['median_s']:.2f} s)"
+            )
         else:
-            print(f"no measured setting meets '{DEMO_IMAGES} digits in <= {GOAL_SECONDS:g} s with FID no worse than "
-                  f"the reference' (fastest measured: {fastest_ok:.2f} s)")
+            print(
+                f"no measured setting meets '{DEMO_IMAGES} digits in <= {GOAL_SECONDS:g} s with FID no worse than "
+                f"the reference' (fastest measured: {fastest_ok:.2f} s)"
+            )
     print("\n".join(goal_lines(result["goals"])))
     png = output_path(args, "quality", ".png")
-    plot(rows, reference["fid"] if reference else None, png,
-         f"Quality per second: {num_samples} samples, torch threads {threads}"
-         + (" (QUICK: numbers mean nothing)" if args.quick else ""))
+    plot(
+        rows,
+        reference["fid"] if reference else None,
+        png,
+        f"Quality per second: {num_samples} samples, torch threads {threads}"
+        + (" (QUICK: numbers mean nothing)" if args.quick else ""),
+    )
     result["plot"] = png.name
     print(f"wrote {write_result(result, args, 'quality')} and {png}")
     return 0

@@ -24,8 +24,22 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
-    DEFAULT_MODEL, apply_threads, base_parser, check_model, format_table, goal, goal_lines, header, interleave,
-    load_pipeline, new_result, positive, ratio, resolve_model, summarize, write_result,
+    DEFAULT_MODEL,
+    apply_threads,
+    base_parser,
+    check_model,
+    format_table,
+    goal,
+    goal_lines,
+    header,
+    interleave,
+    load_pipeline,
+    new_result,
+    positive,
+    ratio,
+    resolve_model,
+    summarize,
+    write_result,
 )
 
 STEPS = (50, 1000)
@@ -37,8 +51,12 @@ def parse_args(argv=None):
     parser = base_parser("bench_sampling.py", __doc__.split("\n\n")[0])
     parser.add_argument("--num-images", type=int, default=16, help="batch size of every run")
     parser.add_argument("--steps", type=int, nargs="+", default=list(STEPS), help="num_inference_steps to time")
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="timed runs of each variant per step count (default: 7, or 3 above 100 steps)")
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="timed runs of each variant per step count (default: 7, or 3 above 100 steps)",
+    )
     args = parser.parse_args(argv)
     positive(parser, "num_images", args.num_images)
     positive(parser, "repeats", args.repeats)
@@ -73,12 +91,20 @@ def main(argv=None) -> int:
         shape = (num_images, *ours.image_shape)
 
         result = new_result(
-            "sampling", f"seconds to draw {num_images} images: PosteriorDDPMPipeline vs diffusers DDPMPipeline vs "
+            "sampling",
+            f"seconds to draw {num_images} images: PosteriorDDPMPipeline vs diffusers DDPMPipeline vs "
             "the floor (bare UNet forwards under inference_mode); one shared UNet, interleaved, medians",
-            args, {"model": args.model or ("(tiny random pipeline)" if args.quick else DEFAULT_MODEL),
-                   "num_images": num_images, "steps": steps, "output_type": "np", "eta": 1.0,
-                   "variance_type": ours.scheduler.config.variance_type,
-                   "warmup": "one 2-step run of each variant before timing"})
+            args,
+            {
+                "model": args.model or ("(tiny random pipeline)" if args.quick else DEFAULT_MODEL),
+                "num_images": num_images,
+                "steps": steps,
+                "output_type": "np",
+                "eta": 1.0,
+                "variance_type": ours.scheduler.config.variance_type,
+                "warmup": "one 2-step run of each variant before timing",
+            },
+        )
 
         def variants(k: int) -> dict:
             plan = ours.scheduler.timestep_plan(k).tolist()
@@ -92,10 +118,18 @@ def main(argv=None) -> int:
             return {
                 "floor": floor,
                 "floor_channels_last": lambda: floor(unet_channels_last),
-                "ours": lambda: ours(batch_size=num_images, generator=torch.Generator().manual_seed(0),
-                                     num_inference_steps=k, output_type="np"),
-                "diffusers": lambda: stock(batch_size=num_images, generator=torch.Generator().manual_seed(0),
-                                           num_inference_steps=k, output_type="np"),
+                "ours": lambda: ours(
+                    batch_size=num_images,
+                    generator=torch.Generator().manual_seed(0),
+                    num_inference_steps=k,
+                    output_type="np",
+                ),
+                "diffusers": lambda: stock(
+                    batch_size=num_images,
+                    generator=torch.Generator().manual_seed(0),
+                    num_inference_steps=k,
+                    output_type="np",
+                ),
             }
 
         for fn in variants(min(2, T)).values():  # warm-up: allocator, oneDNN kernels
@@ -104,35 +138,70 @@ def main(argv=None) -> int:
         for k in steps:
             repeats = (3 if args.quick else 7 if k <= 100 else 3) if args.repeats is None else args.repeats
             check_k = min(k, 5)
-            a = ours(batch_size=num_images, generator=torch.Generator().manual_seed(0),
-                     num_inference_steps=check_k, output_type="np").images
-            b = stock(batch_size=num_images, generator=torch.Generator().manual_seed(0),
-                      num_inference_steps=check_k, output_type="np").images
+            a = ours(
+                batch_size=num_images,
+                generator=torch.Generator().manual_seed(0),
+                num_inference_steps=check_k,
+                output_type="np",
+            ).images
+            b = stock(
+                batch_size=num_images,
+                generator=torch.Generator().manual_seed(0),
+                num_inference_steps=check_k,
+                output_type="np",
+            ).images
             times = interleave(variants(k), repeats=repeats)
             summary = {name: summarize(ts) for name, ts in times.items()}
             med = {name: s["median_s"] for name, s in summary.items()}
-            case = {"num_inference_steps": k, "repeats": repeats,
-                    "max_abs_diff_vs_diffusers": {"num_inference_steps": check_k,
-                                                  "value": float(abs(a - b).max())},
-                    "seconds": summary,
-                    "ratio_ours_vs_floor": ratio(med["ours"], med["floor"]),
-                    "ratio_ours_vs_diffusers": ratio(med["ours"], med["diffusers"]),
-                    "ratio_diffusers_vs_floor": ratio(med["diffusers"], med["floor"]),
-                    "ratio_floor_channels_last_vs_floor": ratio(med["floor_channels_last"], med["floor"])}
+            case = {
+                "num_inference_steps": k,
+                "repeats": repeats,
+                "max_abs_diff_vs_diffusers": {"num_inference_steps": check_k, "value": float(abs(a - b).max())},
+                "seconds": summary,
+                "ratio_ours_vs_floor": ratio(med["ours"], med["floor"]),
+                "ratio_ours_vs_diffusers": ratio(med["ours"], med["diffusers"]),
+                "ratio_diffusers_vs_floor": ratio(med["diffusers"], med["floor"]),
+                "ratio_floor_channels_last_vs_floor": ratio(med["floor_channels_last"], med["floor"]),
+            }
             result["results"].append(case)
             for key in ("ours_vs_floor", "ours_vs_diffusers", "diffusers_vs_floor", "floor_channels_last_vs_floor"):
                 result["ratios"][f"{k} steps {key.replace('_vs_', '/')}"] = case[f"ratio_{key}"]
             result["goals"].append(goal(f"{k} steps ours/floor", case["ratio_ours_vs_floor"], GOAL_VS_FLOOR))
-            result["goals"].append(goal(f"{k} steps ours/diffusers", case["ratio_ours_vs_diffusers"],
-                                        GOAL_VS_DIFFUSERS))
-            rows.append([k, repeats, med["floor"], med["ours"], med["diffusers"], case["ratio_ours_vs_floor"],
-                         case["ratio_ours_vs_diffusers"], case["ratio_floor_channels_last_vs_floor"],
-                         f"{case['max_abs_diff_vs_diffusers']['value']:.1e}"])
+            result["goals"].append(
+                goal(f"{k} steps ours/diffusers", case["ratio_ours_vs_diffusers"], GOAL_VS_DIFFUSERS)
+            )
+            rows.append(
+                [
+                    k,
+                    repeats,
+                    med["floor"],
+                    med["ours"],
+                    med["diffusers"],
+                    case["ratio_ours_vs_floor"],
+                    case["ratio_ours_vs_diffusers"],
+                    case["ratio_floor_channels_last_vs_floor"],
+                    f"{case['max_abs_diff_vs_diffusers']['value']:.1e}",
+                ]
+            )
 
     print(header(result))
     print(f"{num_images} images, median seconds over interleaved runs, torch threads {threads}")
-    print(format_table(["steps", "runs", "floor s", "ours s", "diffusers s", "ours/floor", "ours/diffusers",
-                        "channels-last floor/floor", "max |Δpixel|"], rows))
+    print(
+        format_table(
+            [
+                "steps",
+                "runs",
+                "floor s",
+                "ours s",
+                "diffusers s",
+                "ours/floor",
+                "ours/diffusers",
+                "channels-last floor/floor",
+                "max |Δpixel|",
+            ],
+            rows,
+        )
+    )
     print("\n".join(goal_lines(result["goals"])))
     print(f"wrote {write_result(result, args, 'sampling')}")
     return 0

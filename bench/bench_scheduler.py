@@ -20,8 +20,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
-    apply_threads, base_parser, format_table, goal, goal_lines, header, interleave, new_result, positive, ratio,
-    summarize, write_result,
+    apply_threads,
+    base_parser,
+    format_table,
+    goal,
+    goal_lines,
+    header,
+    interleave,
+    new_result,
+    positive,
+    ratio,
+    summarize,
+    write_result,
 )
 
 SHAPES = ((16, 1, 32, 32), (16, 3, 64, 64))
@@ -33,8 +43,9 @@ GOAL = 1.0
 def parse_args(argv=None):
     parser = base_parser("bench_scheduler.py", __doc__.split("\n\n")[0], model=False)
     parser.add_argument("--repeats", type=int, default=15, help="timed passes of each scheduler per case")
-    parser.add_argument("--chains", type=int, nargs="+", default=list(CHAINS),
-                        help="step counts K of the chains (1 … 1000)")
+    parser.add_argument(
+        "--chains", type=int, nargs="+", default=list(CHAINS), help="step counts K of the chains (1 … 1000)"
+    )
     args = parser.parse_args(argv)
     positive(parser, "repeats", args.repeats)
     if any(not 1 <= k <= 1000 for k in args.chains):
@@ -62,10 +73,12 @@ def measure_case(shape, num_steps: int, repeats: int) -> dict:
 
     # The same work: one step each from the same generator state gives the same x_{t-1} (up to float rounding).
     t, prev_t = chain[len(chain) // 2]
-    a = ours.step(model_output, t, sample, generator=torch.Generator().manual_seed(1), prev_timestep=prev_t,
-                  eta=1.0).prev_sample
-    b = stock.step(model_output, stock_timesteps[len(chain) // 2], sample,
-                   generator=torch.Generator().manual_seed(1)).prev_sample
+    a = ours.step(
+        model_output, t, sample, generator=torch.Generator().manual_seed(1), prev_timestep=prev_t, eta=1.0
+    ).prev_sample
+    b = stock.step(
+        model_output, stock_timesteps[len(chain) // 2], sample, generator=torch.Generator().manual_seed(1)
+    ).prev_sample
     max_abs_diff = float((a - b).abs().max())
 
     ours_gen, stock_gen = torch.Generator().manual_seed(2), torch.Generator().manual_seed(2)
@@ -96,10 +109,18 @@ def main(argv=None) -> int:
     chains = QUICK_CHAINS if args.quick else tuple(args.chains)
     repeats = 3 if args.quick else args.repeats
     result = new_result(
-        "scheduler_step", "seconds per scheduler step, ours (PosteriorDDPMScheduler.step, eta=1, prev_timestep) vs "
+        "scheduler_step",
+        "seconds per scheduler step, ours (PosteriorDDPMScheduler.step, eta=1, prev_timestep) vs "
         "diffusers DDPMScheduler.step, same inputs; median over passes of a K-step chain",
-        args, {"shapes": [list(s) for s in SHAPES], "chains": list(chains), "repeats": repeats, "warmup": 1,
-               "scheduler_config": "diffusers defaults (T=1000, linear, fixed_small, clip_sample)"})
+        args,
+        {
+            "shapes": [list(s) for s in SHAPES],
+            "chains": list(chains),
+            "repeats": repeats,
+            "warmup": 1,
+            "scheduler_config": "diffusers defaults (T=1000, linear, fixed_small, clip_sample)",
+        },
+    )
     rows = []
     for shape in SHAPES:
         for k in chains:
@@ -109,8 +130,15 @@ def main(argv=None) -> int:
             result["ratios"][f"{name} ours/diffusers"] = case["ratio_ours_vs_diffusers"]
             result["goals"].append(goal(f"{name} ours/diffusers", case["ratio_ours_vs_diffusers"], GOAL))
             s = case["seconds_per_step"]
-            rows.append([name, s["ours"]["median_s"] * 1e6, s["diffusers"]["median_s"] * 1e6,
-                         case["ratio_ours_vs_diffusers"], f"{case['max_abs_diff_prev_sample']:.1e}"])
+            rows.append(
+                [
+                    name,
+                    s["ours"]["median_s"] * 1e6,
+                    s["diffusers"]["median_s"] * 1e6,
+                    case["ratio_ours_vs_diffusers"],
+                    f"{case['max_abs_diff_prev_sample']:.1e}",
+                ]
+            )
     print(header(result))
     print(f"median µs per step over {repeats} interleaved passes, torch threads {threads}")
     print(format_table(["case", "ours µs", "diffusers µs", "ours/diffusers", "max |Δx|"], rows))

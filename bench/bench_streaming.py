@@ -43,8 +43,23 @@ from typing import Iterator
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
-    DEFAULT_MODEL, REPO, apply_threads, base_parser, check_model, format_table, goal, goal_lines, header, interleave,
-    load_pipeline, new_result, positive, ratio, resolve_model, summarize, write_result,
+    DEFAULT_MODEL,
+    REPO,
+    apply_threads,
+    base_parser,
+    check_model,
+    format_table,
+    goal,
+    goal_lines,
+    header,
+    interleave,
+    load_pipeline,
+    new_result,
+    positive,
+    ratio,
+    resolve_model,
+    summarize,
+    write_result,
 )
 
 sys.path.insert(0, str(REPO / "tests"))
@@ -61,8 +76,13 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, nargs="+", default=list(STEPS), help="num_inference_steps to time")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs of each side per step count")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--server-cpus", type=int, nargs="+", default=None,
-                        help="pin the app server to these CPU numbers (default: wherever this process may run)")
+    parser.add_argument(
+        "--server-cpus",
+        type=int,
+        nargs="+",
+        default=None,
+        help="pin the app server to these CPU numbers (default: wherever this process may run)",
+    )
     args = parser.parse_args(argv)
     positive(parser, "repeats", args.repeats)
     if not 1 <= args.num_images <= 16:
@@ -112,27 +132,43 @@ def main(argv=None) -> int:
         num_images = 2 if args.quick else args.num_images
         repeats = 1 if args.quick else args.repeats
         spacing = pipe.scheduler.config.timestep_spacing
-        request = dict(seed=args.seed, num_images=num_images, eta=1.0, timestep_spacing=spacing,
-                       variance="fixed_small")
+        request = dict(seed=args.seed, num_images=num_images, eta=1.0, timestep_spacing=spacing, variance="fixed_small")
         result = new_result(
-            "streaming", f"seconds for {num_images} images: /sample end to end through gradio_client (app.py in a "
+            "streaming",
+            f"seconds for {num_images} images: /sample end to end through gradio_client (app.py in a "
             "subprocess) vs the pipeline alone in this process; alternating, medians",
-            args, {"model": args.model or ("(tiny random pipeline)" if args.quick else DEFAULT_MODEL), **request,
-                   "steps": steps, "repeats": repeats, "server_threads": threads, "pipeline_output_type": "pil",
-                   "warmup": "none (quick)" if args.quick else "one 2-step run of each side before timing"})
+            args,
+            {
+                "model": args.model or ("(tiny random pipeline)" if args.quick else DEFAULT_MODEL),
+                **request,
+                "steps": steps,
+                "repeats": repeats,
+                "server_threads": threads,
+                "pipeline_output_type": "pil",
+                "warmup": "none (quick)" if args.quick else "one 2-step run of each side before timing",
+            },
+        )
 
         server_seconds: dict[str, list[float]] = {}  # client name → the app's own loop seconds, per run
         clients = ("app", "app_shared_ssl", "app_no_download")
 
         def app_run(name, k):
-            out = by_name[name].submit(**request, num_inference_steps=k, api_name="/sample").result(
-                timeout=REQUEST_TIMEOUT_S)
+            out = (
+                by_name[name]
+                .submit(**request, num_inference_steps=k, api_name="/sample")
+                .result(timeout=REQUEST_TIMEOUT_S)
+            )
             server_seconds.setdefault(name, []).append(out[6]["seconds"])
             return out
 
         def pipeline_run(k):
-            return pipe(batch_size=num_images, generator=torch.Generator().manual_seed(args.seed),
-                        num_inference_steps=k, eta=1.0, output_type="pil").images
+            return pipe(
+                batch_size=num_images,
+                generator=torch.Generator().manual_seed(args.seed),
+                num_inference_steps=k,
+                eta=1.0,
+                output_type="pil",
+            ).images
 
         connect_start = time.perf_counter()
         with serve(model, threads, scratch / "app.log") as (url, ready_s):
@@ -141,18 +177,26 @@ def main(argv=None) -> int:
             downloads = str(scratch / "downloads")
             by_name = {
                 "app": Client(url, verbose=False, download_files=downloads, analytics_enabled=False),
-                "app_shared_ssl": Client(url, verbose=False, download_files=downloads, analytics_enabled=False,
-                                         ssl_verify=ssl.create_default_context()),
+                "app_shared_ssl": Client(
+                    url,
+                    verbose=False,
+                    download_files=downloads,
+                    analytics_enabled=False,
+                    ssl_verify=ssl.create_default_context(),
+                ),
                 "app_no_download": Client(url, verbose=False, download_files=False, analytics_enabled=False),
             }
-            result["startup"] = {"server_ready_s": ready_s,
-                                 "client_connect_s": time.perf_counter() - connect_start - ready_s}
+            result["startup"] = {
+                "server_ready_s": ready_s,
+                "client_connect_s": time.perf_counter() - connect_start - ready_s,
+            }
             result["settings"]["server_cpus"] = args.server_cpus
             result["settings"]["client_cpus"] = sorted(os.sched_getaffinity(0))
             result["settings"]["clients"] = {
                 "app": "Client(url): downloads every file (a new connection and CA-bundle load per file)",
                 "app_shared_ssl": "Client(url, ssl_verify=ssl.create_default_context()): the same downloads",
-                "app_no_download": "Client(url, download_files=False): server + transport of the updates only"}
+                "app_no_download": "Client(url, download_files=False): server + transport of the updates only",
+            }
             if not args.quick:  # warm-up: first calls allocate, pick kernels, open connections
                 for name in clients:
                     app_run(name, min(2, T))
@@ -173,28 +217,61 @@ def main(argv=None) -> int:
                 summary["app_server_loop"] = summarize(server_seconds["app"])
                 summary["server_loop_by_client"] = {name: summarize(server_seconds[name]) for name in clients}
                 base = summary["pipeline"]["median_s"]
-                case = {"num_inference_steps": k, "repeats": repeats, "max_abs_pixel_diff_app_vs_pipeline": max_diff,
-                        "seconds": summary,
-                        **{f"ratio_{name}_vs_pipeline": ratio(summary[name]["median_s"], base) for name in clients},
-                        "ratio_server_loop_vs_pipeline": ratio(summary["app_server_loop"]["median_s"], base)}
+                case = {
+                    "num_inference_steps": k,
+                    "repeats": repeats,
+                    "max_abs_pixel_diff_app_vs_pipeline": max_diff,
+                    "seconds": summary,
+                    **{f"ratio_{name}_vs_pipeline": ratio(summary[name]["median_s"], base) for name in clients},
+                    "ratio_server_loop_vs_pipeline": ratio(summary["app_server_loop"]["median_s"], base),
+                }
                 result["results"].append(case)
                 for name in clients:
                     result["ratios"][f"{k} steps {name}/pipeline"] = case[f"ratio_{name}_vs_pipeline"]
                 result["ratios"][f"{k} steps server loop/pipeline"] = case["ratio_server_loop_vs_pipeline"]
                 result["goals"].append(goal(f"{k} steps app/pipeline", case["ratio_app_vs_pipeline"], GOAL))
-                rows.append([k, repeats, base, summary["app"]["median_s"], summary["app_server_loop"]["median_s"],
-                             *(case[f"ratio_{name}_vs_pipeline"] for name in clients),
-                             case["ratio_server_loop_vs_pipeline"], max_diff])
+                rows.append(
+                    [
+                        k,
+                        repeats,
+                        base,
+                        summary["app"]["median_s"],
+                        summary["app_server_loop"]["median_s"],
+                        *(case[f"ratio_{name}_vs_pipeline"] for name in clients),
+                        case["ratio_server_loop_vs_pipeline"],
+                        max_diff,
+                    ]
+                )
 
     print(header(result))
-    print(f"{num_images} images, median seconds over alternating runs; app server: {threads} torch thread(s), "
-          f"ready in {result['startup']['server_ready_s']:.1f} s, client connected in "
-          f"{result['startup']['client_connect_s']:.1f} s (not in the ratios)")
-    print(format_table(["steps", "runs", "pipeline s", "app s", "app loop s", "app/pipeline", "shared ssl/pipeline",
-                        "no download/pipeline", "loop/pipeline", "max |Δpixel|"], rows))
-    print("app loop = the app's own timing of its loop (summary 'seconds': sampling, recording every step, encoding "
-          "the streamed frames); app - loop = final GIF/grid/images, transport and download; shared ssl: the same downloads with one SSL context "
-          "(encode/httpx#3627); no download: download_files=False")
+    print(
+        f"{num_images} images, median seconds over alternating runs; app server: {threads} torch thread(s), "
+        f"ready in {result['startup']['server_ready_s']:.1f} s, client connected in "
+        f"{result['startup']['client_connect_s']:.1f} s (not in the ratios)"
+    )
+    print(
+        format_table(
+            [
+                "steps",
+                "runs",
+                "pipeline s",
+                "app s",
+                "app loop s",
+                "app/pipeline",
+                "shared ssl/pipeline",
+                "no download/pipeline",
+                "loop/pipeline",
+                "max |Δpixel|",
+            ],
+            rows,
+        )
+    )
+    print(
+        "app loop = the app's own timing of its loop (summary 'seconds': sampling, recording every step, encoding "
+        "the streamed frames); app - loop = final GIF/grid/images, transport and download; "
+        "shared ssl: the same downloads with one SSL context "
+        "(encode/httpx#3627); no download: download_files=False"
+    )
     print("\n".join(goal_lines(result["goals"])))
     print(f"wrote {write_result(result, args, 'streaming')}")
     return 0

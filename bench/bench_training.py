@@ -31,8 +31,19 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
-    TINY_UNET, apply_threads, base_parser, format_table, goal, goal_lines, header, interleave, new_result, positive,
-    ratio, summarize, write_result,
+    TINY_UNET,
+    apply_threads,
+    base_parser,
+    format_table,
+    goal,
+    goal_lines,
+    header,
+    interleave,
+    new_result,
+    positive,
+    ratio,
+    summarize,
+    write_result,
 )
 
 GOAL = 0.95
@@ -100,8 +111,9 @@ def main(argv=None) -> int:
     from pipelines.training import DEFAULT_UNET, TrainConfig, train, unet_kwargs
 
     diffusers_logging.set_verbosity_error()
-    batch, steps, warmup, rounds = (8, 6, 2, 2) if args.quick else (args.batch_size, args.steps, args.warmup,
-                                                                    args.rounds)
+    batch, steps, warmup, rounds = (
+        (8, 6, 2, 2) if args.quick else (args.batch_size, args.steps, args.warmup, args.rounds)
+    )
 
     with tempfile.TemporaryDirectory(prefix="bench-training-") as scratch:
         scratch = Path(scratch)
@@ -109,21 +121,46 @@ def main(argv=None) -> int:
         if args.quick:
             model_config = scratch / "tiny-unet.json"
             model_config.write_text(json.dumps(TINY_UNET))
-        base = TrainConfig(output_dir=str(scratch / "run"), dataset="mnist", train_batch_size=batch,
-                           max_train_steps=steps, logger="none", checkpointing_steps=NEVER, save_images_steps=NEVER,
-                           checkpoints_total_limit=1, num_inference_steps=1, mixed_precision="no", seed=0,
-                           num_threads=threads, model_config=str(model_config) if model_config else None)
+        base = TrainConfig(
+            output_dir=str(scratch / "run"),
+            dataset="mnist",
+            train_batch_size=batch,
+            max_train_steps=steps,
+            logger="none",
+            checkpointing_steps=NEVER,
+            save_images_steps=NEVER,
+            checkpoints_total_limit=1,
+            num_inference_steps=1,
+            mixed_precision="no",
+            seed=0,
+            num_threads=threads,
+            model_config=str(model_config) if model_config else None,
+        )
         kwargs = unet_kwargs(base)
         images = load_training_data("mnist", None, None, base.resolution, base.channels)
         result = new_result(
-            "training_throughput", "steady-state images/s: pipelines.training.train (train.py) vs a bare PyTorch "
+            "training_throughput",
+            "steady-state images/s: pipelines.training.train (train.py) vs a bare PyTorch "
             "loop, same UNet, batch, precision (float32); alternating runs, medians",
-            args, {"unet": kwargs, "unet_is_default": all(kwargs.get(k) == v for k, v in DEFAULT_UNET.items()),
-                   "batch_size": batch, "steps_per_run": steps, "warmup_steps": warmup, "rounds": rounds,
-                   "mixed_precision": "no", "train_py": {"use_ema": base.use_ema, "max_grad_norm": base.max_grad_norm,
-                                                         "lr_scheduler": base.lr_scheduler, "logger": "none"},
-                   "bare": "AdamW(same lr, betas, eps, weight decay), DDPMScheduler.add_noise, MSE on ε; no EMA, "
-                           "no clipping, no LR schedule"})
+            args,
+            {
+                "unet": kwargs,
+                "unet_is_default": all(kwargs.get(k) == v for k, v in DEFAULT_UNET.items()),
+                "batch_size": batch,
+                "steps_per_run": steps,
+                "warmup_steps": warmup,
+                "rounds": rounds,
+                "mixed_precision": "no",
+                "train_py": {
+                    "use_ema": base.use_ema,
+                    "max_grad_norm": base.max_grad_norm,
+                    "lr_scheduler": base.lr_scheduler,
+                    "logger": "none",
+                },
+                "bare": "AdamW(same lr, betas, eps, weight decay), DDPMScheduler.add_noise, MSE on ε; no EMA, "
+                "no clipping, no LR schedule",
+            },
+        )
 
         def run_train_py() -> float:
             stamps: list[float] = []
@@ -137,15 +174,20 @@ def main(argv=None) -> int:
         def run_bare() -> float:
             torch.manual_seed(0)
             model = UNet2DModel(**kwargs).train()
-            noise_scheduler = DDPMScheduler(num_train_timesteps=base.ddpm_num_steps,
-                                            beta_schedule=base.ddpm_beta_schedule)
-            optimizer = torch.optim.AdamW(model.parameters(), lr=base.learning_rate,
-                                          betas=(base.adam_beta1, base.adam_beta2),
-                                          weight_decay=base.adam_weight_decay, eps=base.adam_epsilon)
+            noise_scheduler = DDPMScheduler(
+                num_train_timesteps=base.ddpm_num_steps, beta_schedule=base.ddpm_beta_schedule
+            )
+            optimizer = torch.optim.AdamW(
+                model.parameters(),
+                lr=base.learning_rate,
+                betas=(base.adam_beta1, base.adam_beta2),
+                weight_decay=base.adam_weight_decay,
+                eps=base.adam_epsilon,
+            )
             order = torch.randperm(len(images))
             stamps = []
             for step in range(steps):
-                index = order[(step * batch) % (len(images) - batch):][:batch]
+                index = order[(step * batch) % (len(images) - batch) :][:batch]
                 clean = images[index]
                 noise = torch.randn_like(clean)
                 timesteps = torch.randint(0, base.ddpm_num_steps, (batch,))
@@ -162,16 +204,27 @@ def main(argv=None) -> int:
     summary = {name: summarize(ts) for name, ts in times.items()}
     images_per_s = {name: batch / s["median_s"] for name, s in summary.items()}
     value = ratio(images_per_s["train_py"], images_per_s["bare"])
-    result["results"].append({"seconds_per_step": summary, "images_per_second": images_per_s,
-                              "images_per_second_per_round": {n: [batch / t for t in ts] for n, ts in times.items()},
-                              "ratio_train_py_vs_bare": value})
+    result["results"].append(
+        {
+            "seconds_per_step": summary,
+            "images_per_second": images_per_s,
+            "images_per_second_per_round": {n: [batch / t for t in ts] for n, ts in times.items()},
+            "ratio_train_py_vs_bare": value,
+        }
+    )
     result["ratios"]["train.py/bare images per s"] = value
     result["goals"].append(goal("train.py/bare images per s", value, GOAL, ">="))
     print(header(result))
-    print(f"batch {batch}, {steps - warmup} steady steps of {steps} per run, {rounds} runs each, median; "
-          f"torch threads {threads}; UNet {kwargs['block_out_channels']}")
-    print(format_table(["loop", "s/step", "images/s", "runs"],
-                       [[name, summary[name]["median_s"], images_per_s[name], rounds] for name in summary]))
+    print(
+        f"batch {batch}, {steps - warmup} steady steps of {steps} per run, {rounds} runs each, median; "
+        f"torch threads {threads}; UNet {kwargs['block_out_channels']}"
+    )
+    print(
+        format_table(
+            ["loop", "s/step", "images/s", "runs"],
+            [[name, summary[name]["median_s"], images_per_s[name], rounds] for name in summary],
+        )
+    )
     print(f"train.py / bare: {value:.3f}")
     print("\n".join(goal_lines(result["goals"])))
     print(f"wrote {write_result(result, args, 'training')}")

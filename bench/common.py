@@ -52,15 +52,25 @@ TINY_UNET = dict(
 def base_parser(prog: str, description: str, model: bool = True) -> OneLineParser:
     """The flags every benchmark has: --quick, --output-dir, --threads, and --model where a model is used."""
     parser = OneLineParser(prog=prog, description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke test: tiny settings (seconds); numbers mean nothing; writes NAME-quick.json")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke test: tiny settings (seconds); numbers mean nothing; writes NAME-quick.json",
+    )
     parser.add_argument("--output-dir", default=str(DEFAULT_OUTPUT_DIR), help="where the JSON (and PNG) go")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch.set_num_threads(N) (default: torch's own choice, which follows OMP_NUM_THREADS)")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch.set_num_threads(N) (default: torch's own choice, which follows OMP_NUM_THREADS)",
+    )
     if model:
-        parser.add_argument("--model", default=None,
-                            help=f"model folder (default {DEFAULT_MODEL}; with --quick and no --model: a tiny "
-                                 "random pipeline in a temp folder)")
+        parser.add_argument(
+            "--model",
+            default=None,
+            help=f"model folder (default {DEFAULT_MODEL}; with --quick and no --model: a tiny "
+            "random pipeline in a temp folder)",
+        )
     return parser
 
 
@@ -132,8 +142,11 @@ def new_result(benchmark: str, description: str, args: argparse.Namespace, setti
         "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "machine": machine_info(),
         "versions": versions(),
-        "threads": {"torch": torch.get_num_threads(), "requested": args.threads,
-                    "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS")},
+        "threads": {
+            "torch": torch.get_num_threads(),
+            "requested": args.threads,
+            "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
+        },
         "settings": settings,
         "results": [],
         "ratios": {},
@@ -142,8 +155,9 @@ def new_result(benchmark: str, description: str, args: argparse.Namespace, setti
 
 
 # ---------------------------------------------------------------------------------------------- timing
-def interleave(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 0,
-               self_timed: bool = False) -> dict[str, list[float]]:
+def interleave(
+    fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 0, self_timed: bool = False
+) -> dict[str, list[float]]:
     """Run each function `repeats` times, interleaved, and return its wall times in seconds.
 
     Round r runs the functions in a rotated order (A B, B A, A B, …): each one runs in every position (equally
@@ -168,8 +182,13 @@ def interleave(fns: dict[str, Callable[[], object]], repeats: int, warmup: int =
 
 def summarize(times: Sequence[float]) -> dict[str, Any]:
     """Median (the number we compare), min, max and every raw time, in seconds."""
-    return {"n": len(times), "median_s": statistics.median(times), "min_s": min(times), "max_s": max(times),
-            "times_s": list(times)}
+    return {
+        "n": len(times),
+        "median_s": statistics.median(times),
+        "min_s": min(times),
+        "max_s": max(times),
+        "times_s": list(times),
+    }
 
 
 def ratio(numerator: float, denominator: float) -> float:
@@ -184,8 +203,10 @@ def goal(name: str, value: float, target: float, op: str = "<=") -> dict[str, An
 
 
 def goal_lines(goals: Iterable[dict[str, Any]]) -> list[str]:
-    return [f"goal {g['name']}: {g['value']:.3f} {g['op']} {g['target']:g} -> {'met' if g['met'] else 'MISSED'}"
-            for g in goals]
+    return [
+        f"goal {g['name']}: {g['value']:.3f} {g['op']} {g['target']:g} -> {'met' if g['met'] else 'MISSED'}"
+        for g in goals
+    ]
 
 
 # ---------------------------------------------------------------------------------------------- output
@@ -220,6 +241,7 @@ def write_result(result: dict[str, Any], args: argparse.Namespace, name: str) ->
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A plain-text table: text left-aligned, numbers right-aligned (floats with 3 significant decimals)."""
+
     def cell(v):
         if v is None:
             return ""
@@ -237,9 +259,11 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     text = [[cell(v) for v in row] for row in rows]
     widths = [max(width(h), *(width(r[i]) for r in text)) if text else width(h) for i, h in enumerate(headers)]
     # a column of numbers (blank cells allowed, e.g. a skipped row) is right-aligned
-    numeric = [any(isinstance(row[i], (int, float)) for row in rows)
-               and all(isinstance(row[i], (int, float)) or row[i] in ("", None) for row in rows)
-               for i in range(len(headers))]
+    numeric = [
+        any(isinstance(row[i], (int, float)) for row in rows)
+        and all(isinstance(row[i], (int, float)) or row[i] in ("", None) for row in rows)
+        for i in range(len(headers))
+    ]
 
     def line(values):
         return "  ".join(pad(v, w, num) for v, w, num in zip(values, widths, numeric)).rstrip()
@@ -250,9 +274,11 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 def header(result: dict[str, Any]) -> str:
     """The lines printed above a table: what ran, where, with how many threads."""
     m, v, t = result["machine"], result["versions"], result["threads"]
-    return (f"{result['benchmark']}{' (QUICK: smoke test, numbers mean nothing)' if result['quick'] else ''}\n"
-            f"{m['cpu_model']}, {m['cpu_count']} cores (affinity {m['cpu_affinity']}), load {m['load_average']}; "
-            f"torch {v['torch']}, diffusers {v['diffusers']}; torch threads {t['torch']}")
+    return (
+        f"{result['benchmark']}{' (QUICK: smoke test, numbers mean nothing)' if result['quick'] else ''}\n"
+        f"{m['cpu_model']}, {m['cpu_count']} cores (affinity {m['cpu_affinity']}), load {m['load_average']}; "
+        f"torch {v['torch']}, diffusers {v['diffusers']}; torch threads {t['torch']}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------- models
@@ -282,8 +308,10 @@ def check_model(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
     """Refuse a --model that is not a model folder before anything slow is imported (one line, exit 2)."""
     path = model_path(args)
     if path is not None and not (path / "model_index.json").is_file():
-        parser.error(f"--model {args.model or DEFAULT_MODEL}: not a model folder (no model_index.json); train the "
-                     "default model first, pass --model PATH, or use --quick")
+        parser.error(
+            f"--model {args.model or DEFAULT_MODEL}: not a model folder (no model_index.json); train the "
+            "default model first, pass --model PATH, or use --quick"
+        )
 
 
 def resolve_model(args: argparse.Namespace, scratch: Path) -> str:

@@ -31,7 +31,7 @@ def short_repr(value, limit: int = 60) -> str:
         text = repr(value)
     except ValueError:  # an int past Python's 4300-digit repr limit
         return f"an integer of {value.bit_length()} bits"
-    return text if len(text) <= limit else f"{text[:limit - 1]}… ({len(text):,} characters)"
+    return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(text):,} characters)"
 
 
 def first_line(error: BaseException, innermost: bool = False) -> str:
@@ -77,8 +77,9 @@ def _range(low, high) -> str:
     return ""
 
 
-def check_int(name: str, value, low: int | None = None, high: int | None = None, integral_floats: bool = False,
-              meaning: str = "") -> int:
+def check_int(
+    name: str, value, low: int | None = None, high: int | None = None, integral_floats: bool = False, meaning: str = ""
+) -> int:
     """An integer in [low, high] (either bound may be None); ValueError naming `name` and the range otherwise.
 
     integral_floats: also accept 3.0 for 3 (JSON numbers from a browser or an API client arrive as floats)."""
@@ -86,8 +87,13 @@ def check_int(name: str, value, low: int | None = None, high: int | None = None,
     if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point():
         value = int(value.item())
     if not is_int(value):
-        if not (integral_floats and isinstance(value, numbers.Real) and not isinstance(value, bool)
-                and math.isfinite(value) and float(value).is_integer()):
+        if not (
+            integral_floats
+            and isinstance(value, numbers.Real)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and float(value).is_integer()
+        ):
             raise ValueError(message)
     value = int(value)
     if (low is not None and value < low) or (high is not None and value > high):
@@ -97,8 +103,12 @@ def check_int(name: str, value, low: int | None = None, high: int | None = None,
 
 def check_float(name: str, value, low: float, high: float, meaning: str = "") -> float:
     """A finite number in [low, high]; ValueError naming `name` and the range otherwise."""
-    if (isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating)) or not math.isfinite(value)
-            or not low <= value <= high):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (numbers.Real, np.floating))
+        or not math.isfinite(value)
+        or not low <= value <= high
+    ):
         raise ValueError(f"{name} must be a number in [{low:g}, {high:g}]{meaning}, got {short_repr(value)}")
     return float(value)
 
@@ -122,8 +132,13 @@ def check_batch_size(batch_size, name: str = "batch_size") -> int:
 
 
 # ---------------------------------------------------------------------------------------------- images
-def check_images(images, name: str = "images", image_shape: tuple[int, ...] | None = None, min_batch: int = 1,
-                 model_space: bool = False) -> torch.Tensor:
+def check_images(
+    images,
+    name: str = "images",
+    image_shape: tuple[int, ...] | None = None,
+    min_batch: int = 1,
+    model_space: bool = False,
+) -> torch.Tensor:
     """A float tensor (B, C, H, W) of finite values, B >= min_batch, matching `image_shape` (C, H, W) when given;
     with model_space, every value in [-1, 1] (within MODEL_SPACE_TOLERANCE). numpy arrays are accepted."""
     if isinstance(images, np.ndarray):

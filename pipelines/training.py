@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from safetensors import SafetensorError
@@ -98,8 +97,16 @@ class TrainConfig:
         def positive_int(name, minimum=1):
             check_int(f"--{name}", getattr(self, name), minimum)
 
-        for name in ("train_batch_size", "gradient_accumulation_steps", "ddpm_num_steps", "num_epochs",
-                     "checkpointing_steps", "save_images_steps", "resolution", "layers_per_block"):
+        for name in (
+            "train_batch_size",
+            "gradient_accumulation_steps",
+            "ddpm_num_steps",
+            "num_epochs",
+            "checkpointing_steps",
+            "save_images_steps",
+            "resolution",
+            "layers_per_block",
+        ):
             positive_int(name)
         positive_int("lr_warmup_steps", 0)
         if self.max_train_steps is not None:
@@ -127,15 +134,23 @@ class TrainConfig:
             "ddpm_beta_schedule": ("linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid"),
             "mixed_precision": ("no", "fp16", "bf16"),
             "logger": ("tensorboard", "none"),
-            "lr_scheduler": ("linear", "cosine", "cosine_with_restarts", "polynomial", "constant",
-                             "constant_with_warmup"),
+            "lr_scheduler": (
+                "linear",
+                "cosine",
+                "cosine_with_restarts",
+                "polynomial",
+                "constant",
+                "constant_with_warmup",
+            ),
         }
         for name, allowed in choices.items():
             check_choice(f"--{name}", getattr(self, name), allowed)
         if not 1 <= self.num_inference_steps <= self.ddpm_num_steps:
             # diffusers#2263: sampling with more steps than the model was trained on indexes past the schedule
-            raise TrainingError(f"--num_inference_steps must be in [1, {self.ddpm_num_steps}] "
-                                f"(--ddpm_num_steps), got {self.num_inference_steps}")
+            raise TrainingError(
+                f"--num_inference_steps must be in [1, {self.ddpm_num_steps}] "
+                f"(--ddpm_num_steps), got {self.num_inference_steps}"
+            )
         if any((not isinstance(c, int)) or c < 1 for c in self.block_out_channels):
             raise TrainingError(f"--block_out_channels must be positive integers, got {self.block_out_channels!r}")
         check_seed(self.seed, "--seed")
@@ -271,8 +286,9 @@ def _save_checkpoint(accelerator, output_dir: Path, step: int, ema, config: Trai
         cause = _write_failure(error, output_dir)  # before the cleanup frees the space it measures
         if accelerator.is_main_process:
             shutil.rmtree(tmp, ignore_errors=True)
-        raise TrainingError(f"could not write checkpoint {final} ({cause}); "
-                            "the previous checkpoints are intact") from error
+        raise TrainingError(
+            f"could not write checkpoint {final} ({cause}); the previous checkpoints are intact"
+        ) from error
     accelerator.wait_for_everyone()
     if accelerator.is_main_process and config.checkpoints_total_limit:
         for _, old in list_checkpoints(output_dir)[: -config.checkpoints_total_limit]:
@@ -291,8 +307,12 @@ def _sample_grid(unet, scheduler, config: TrainConfig, step: int, output_dir: Pa
     from .visualize import make_grid
 
     pipe = _make_pipeline(unet, scheduler)
-    images = pipe(batch_size=16, generator=torch.Generator().manual_seed(config.seed),
-                  num_inference_steps=config.num_inference_steps, output_type="pt").images
+    images = pipe(
+        batch_size=16,
+        generator=torch.Generator().manual_seed(config.seed),
+        num_inference_steps=config.num_inference_steps,
+        output_type="pt",
+    ).images
     grid = make_grid(images, nrow=4)
     (output_dir / "samples").mkdir(parents=True, exist_ok=True)
     grid.save(output_dir / "samples" / f"step-{step:07d}.png")
@@ -319,8 +339,9 @@ def train(config: TrainConfig) -> Path:
     output_dir = Path(config.output_dir)
     kwargs = unet_kwargs(config)
     check_resolution(config.resolution, len(kwargs.get("block_out_channels", (0, 0, 0, 0))) - 1)
-    images = load_training_data(config.dataset, config.train_data_dir, config.dataset_name, config.resolution,
-                                config.channels)
+    images = load_training_data(
+        config.dataset, config.train_data_dir, config.dataset_name, config.resolution, config.channels
+    )
 
     try:
         accelerator = Accelerator(
@@ -329,7 +350,8 @@ def train(config: TrainConfig) -> Path:
             cpu=not torch.cuda.is_available(),
             mixed_precision=config.mixed_precision,
             gradient_accumulation_plugin=GradientAccumulationPlugin(
-                num_steps=config.gradient_accumulation_steps, sync_with_dataloader=False),
+                num_steps=config.gradient_accumulation_steps, sync_with_dataloader=False
+            ),
             log_with=None if config.logger == "none" else config.logger,
             project_config=ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "logs")),
         )
@@ -340,30 +362,47 @@ def train(config: TrainConfig) -> Path:
         model = UNet2DModel(**kwargs)
     except (TypeError, ValueError) as error:
         raise TrainingError(f"UNet config is invalid: {error}") from error
-    noise_scheduler = PosteriorDDPMScheduler(num_train_timesteps=config.ddpm_num_steps,
-                                             beta_schedule=config.ddpm_beta_schedule,
-                                             prediction_type=config.prediction_type)
+    noise_scheduler = PosteriorDDPMScheduler(
+        num_train_timesteps=config.ddpm_num_steps,
+        beta_schedule=config.ddpm_beta_schedule,
+        prediction_type=config.prediction_type,
+    )
     ema = None
     if config.use_ema:
-        ema = EMAModel(model.parameters(), decay=config.ema_max_decay, use_ema_warmup=True,
-                       inv_gamma=config.ema_inv_gamma, power=config.ema_power, model_cls=UNet2DModel,
-                       model_config=model.config)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate,
-                                  betas=(config.adam_beta1, config.adam_beta2),
-                                  weight_decay=config.adam_weight_decay, eps=config.adam_epsilon)
+        ema = EMAModel(
+            model.parameters(),
+            decay=config.ema_max_decay,
+            use_ema_warmup=True,
+            inv_gamma=config.ema_inv_gamma,
+            power=config.ema_power,
+            model_cls=UNet2DModel,
+            model_config=model.config,
+        )
+    optimizer = torch.optim.AdamW(
+        model.parameters(),
+        lr=config.learning_rate,
+        betas=(config.adam_beta1, config.adam_beta2),
+        weight_decay=config.adam_weight_decay,
+        eps=config.adam_epsilon,
+    )
 
     dataset = TensorDataset(images)
     per_process = config.train_batch_size
     batches_per_epoch = len(dataset) // (per_process * accelerator.num_processes)
     if batches_per_epoch == 0:
-        raise TrainingError(f"--train_batch_size {per_process} × {accelerator.num_processes} process(es) is larger "
-                            f"than the data set ({len(dataset)} images)")
+        raise TrainingError(
+            f"--train_batch_size {per_process} × {accelerator.num_processes} process(es) is larger "
+            f"than the data set ({len(dataset)} images)"
+        )
     steps_per_epoch = batches_per_epoch / config.gradient_accumulation_steps
     max_steps = config.max_train_steps or math.ceil(config.num_epochs * steps_per_epoch)
     # AcceleratedScheduler steps once per process per optimizer step: scale to keep the schedule in update steps.
-    lr_scheduler = get_scheduler(config.lr_scheduler, optimizer=optimizer,
-                                 num_warmup_steps=config.lr_warmup_steps * accelerator.num_processes,
-                                 num_training_steps=max_steps * accelerator.num_processes)
+    lr_scheduler = get_scheduler(
+        config.lr_scheduler,
+        optimizer=optimizer,
+        num_warmup_steps=config.lr_warmup_steps * accelerator.num_processes,
+        num_training_steps=max_steps * accelerator.num_processes,
+    )
     model, optimizer, lr_scheduler = accelerator.prepare(model, optimizer, lr_scheduler)
 
     global_step = 0
@@ -381,20 +420,30 @@ def train(config: TrainConfig) -> Path:
         for stale in output_dir.glob("checkpoint-*.tmp"):  # left by a killed run: never resumed from
             shutil.rmtree(stale, ignore_errors=True)
         if config.logger != "none":
-            accelerator.init_trackers("train", config={k: str(v) for k, v in asdict(config).items()
-                                                       if k != "hub_token"})
+            accelerator.init_trackers(
+                "train", config={k: str(v) for k, v in asdict(config).items() if k != "hub_token"}
+            )
 
     batches_done = global_step * config.gradient_accumulation_steps
     epoch, skip = divmod(batches_done, batches_per_epoch)
-    progress = tqdm(total=max_steps, initial=global_step, disable=not accelerator.is_local_main_process,
-                    desc="train", dynamic_ncols=True)
+    progress = tqdm(
+        total=max_steps,
+        initial=global_step,
+        disable=not accelerator.is_local_main_process,
+        desc="train",
+        dynamic_ncols=True,
+    )
     start, images_seen = time.time(), 0
     while global_step < max_steps:
         # The loader's own generator: creating its iterator must not draw from the global RNG (which feeds the
         # noise), or a resumed run would draw different noise than an uninterrupted one.
-        loader = DataLoader(dataset, batch_size=per_process, drop_last=True,
-                            sampler=EpochPermutation(len(dataset), config.seed, epoch),
-                            generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch))
+        loader = DataLoader(
+            dataset,
+            batch_size=per_process,
+            drop_last=True,
+            sampler=EpochPermutation(len(dataset), config.seed, epoch),
+            generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch),
+        )
         loader = accelerator.prepare(loader)
         if skip:
             loader = accelerator.skip_first_batches(loader, skip)  # resume mid-epoch: no re-reading
@@ -417,8 +466,9 @@ def train(config: TrainConfig) -> Path:
                     loss = F.mse_loss(prediction.float(), target.float())  # Algorithm 1, L_simple
                 else:
                     per_sample = F.mse_loss(prediction.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
-                    loss = (per_sample * snr_weights(noise_scheduler, timesteps, config.snr_gamma,
-                                                     config.prediction_type)).mean()
+                    loss = (
+                        per_sample * snr_weights(noise_scheduler, timesteps, config.snr_gamma, config.prediction_type)
+                    ).mean()
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:
                     accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
@@ -441,11 +491,18 @@ def train(config: TrainConfig) -> Path:
             try:
                 if global_step % config.checkpointing_steps == 0 or global_step == max_steps:
                     _save_checkpoint(accelerator, output_dir, global_step, ema, config)
-                if accelerator.is_main_process and (global_step % config.save_images_steps == 0
-                                                     or global_step == max_steps):
+                if accelerator.is_main_process and (
+                    global_step % config.save_images_steps == 0 or global_step == max_steps
+                ):
                     with _writing(f"the sample grid of step {global_step} in {output_dir / 'samples'}", output_dir):
-                        _sample_grid(_final_unet(accelerator, model, ema), noise_scheduler, config, global_step,
-                                     output_dir, accelerator)
+                        _sample_grid(
+                            _final_unet(accelerator, model, ema),
+                            noise_scheduler,
+                            config,
+                            global_step,
+                            output_dir,
+                            accelerator,
+                        )
             except TrainingError:
                 progress.close()  # end the bar's line, so the error is a line of its own
                 raise
@@ -457,13 +514,20 @@ def train(config: TrainConfig) -> Path:
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         pipe = _make_pipeline(_final_unet(accelerator, model, ema), noise_scheduler)
-        with _writing(f"the trained pipeline to {output_dir} (checkpoint-{global_step} holds the training state: "
-                      "free some space and resume with --resume_from_checkpoint latest)", output_dir):
+        with _writing(
+            f"the trained pipeline to {output_dir} (checkpoint-{global_step} holds the training state: "
+            "free some space and resume with --resume_from_checkpoint latest)",
+            output_dir,
+        ):
             pipe.save_pretrained(str(output_dir))
         elapsed = time.time() - start
-        summary = {"global_step": global_step, "images_seen_this_run": images_seen,
-                   "seconds_this_run": round(elapsed, 1), "num_processes": accelerator.num_processes,
-                   "config": {k: v for k, v in asdict(config).items() if k != "hub_token"}}
+        summary = {
+            "global_step": global_step,
+            "images_seen_this_run": images_seen,
+            "seconds_this_run": round(elapsed, 1),
+            "num_processes": accelerator.num_processes,
+            "config": {k: v for k, v in asdict(config).items() if k != "hub_token"},
+        }
         (output_dir / "training_summary.json").write_text(json.dumps(summary, indent=2))
         if config.push_to_hub:
             from .hub import HubError, push_to_hub
@@ -471,8 +535,10 @@ def train(config: TrainConfig) -> Path:
             try:
                 push_to_hub(output_dir, config.hub_model_id, token=config.hub_token)
             except HubError as error:
-                raise HubError(f"{error} (the model is saved in {output_dir}: push it again with "
-                               f"python -m pipelines.hub push {output_dir} --repo-id {config.hub_model_id})") from None
+                raise HubError(
+                    f"{error} (the model is saved in {output_dir}: push it again with "
+                    f"python -m pipelines.hub push {output_dir} --repo-id {config.hub_model_id})"
+                ) from None
     accelerator.end_training()
     return output_dir
 

@@ -49,12 +49,13 @@ def grid_uint8(array: np.ndarray, nrow: int | None = None, padding: int = 2, sca
     for i in range(b):
         r, col = divmod(i, nrow)
         y, x = padding + r * (h + padding), padding + col * (w + padding)
-        canvas[y:y + h, x:x + w] = array[i]
+        canvas[y : y + h, x : x + w] = array[i]
     return _scaled(_to_pil(canvas), scale)
 
 
-def make_grid(images: torch.Tensor, nrow: int | None = None, padding: int = 2, scale: int = 1,
-              model_space: bool = False) -> Image.Image:
+def make_grid(
+    images: torch.Tensor, nrow: int | None = None, padding: int = 2, scale: int = 1, model_space: bool = False
+) -> Image.Image:
     """(B, C, H, W) images in [0, 1] (or [-1, 1] with model_space) → one PIL image, `nrow` per row."""
     return grid_uint8(to_uint8(images, model_space), nrow=nrow, padding=padding, scale=scale)
 
@@ -138,19 +139,28 @@ def _vstack(images: Sequence[Image.Image], gap: int = 0) -> Image.Image:
 def trajectory_frame(xt: np.ndarray, x0: np.ndarray, caption: str | None = None, scale: int = 2) -> Image.Image:
     """One step as a picture: the x_t grid and the x̂_0 grid side by side, (B, H, W, C) uint8 each,
     captioned "x_t" / "x̂0" and, above both, `caption` (e.g. "step 3 / 50, t = 939")."""
-    pair = _hstack([_with_caption(grid_uint8(xt, scale=scale), "x_t"), _with_caption(grid_uint8(x0, scale=scale), "x̂0")])
+    pair = _hstack(
+        [_with_caption(grid_uint8(xt, scale=scale), "x_t"), _with_caption(grid_uint8(x0, scale=scale), "x̂0")]
+    )
     return _with_caption(pair, caption) if caption else pair
 
 
-def make_filmstrip(xt_steps: np.ndarray, x0_steps: np.ndarray, captions: Sequence[str], num_frames: int = 10,
-                   max_images: int = 4, scale: int = 2) -> Image.Image:
+def make_filmstrip(
+    xt_steps: np.ndarray,
+    x0_steps: np.ndarray,
+    captions: Sequence[str],
+    num_frames: int = 10,
+    max_images: int = 4,
+    scale: int = 2,
+) -> Image.Image:
     """~`num_frames` evenly spaced steps of a trajectory, left (noise) to right (image).
 
     xt_steps, x0_steps: (K, B, H, W, C) uint8; captions: K strings (one per step). For each of the first
     `max_images` images there are two rows, x_t then x̂_0; each column is one step, captioned."""
     if xt_steps.shape != x0_steps.shape or xt_steps.ndim != 5:
-        raise ValueError(f"xt_steps and x0_steps must be equal (K, B, H, W, C) arrays, got {xt_steps.shape} "
-                         f"and {x0_steps.shape}")
+        raise ValueError(
+            f"xt_steps and x0_steps must be equal (K, B, H, W, C) arrays, got {xt_steps.shape} and {x0_steps.shape}"
+        )
     if len(captions) != len(xt_steps):
         raise ValueError(f"captions must have one entry per step ({len(xt_steps)}), got {len(captions)}")
     picked = evenly_spaced(len(xt_steps), num_frames)
@@ -175,13 +185,28 @@ def save_gif(frames: Sequence[Image.Image], path: str | Path, frame_ms: int = 80
         raise ValueError("frames must not be empty")
     path = Path(path)
     durations = [frame_ms] * (len(frames) - 1) + [final_hold_ms]
-    frames[0].save(path, format="GIF", save_all=True, append_images=list(frames[1:]), duration=durations, loop=0,
-                   optimize=False, disposal=1)
+    frames[0].save(
+        path,
+        format="GIF",
+        save_all=True,
+        append_images=list(frames[1:]),
+        duration=durations,
+        loop=0,
+        optimize=False,
+        disposal=1,
+    )
     return path
 
 
-def make_trajectory_gif(xt_steps: np.ndarray, x0_steps: np.ndarray, captions: Sequence[str], path: str | Path,
-                        max_frames: int = 60, scale: int = 2, frame_ms: int = 80) -> Path:
+def make_trajectory_gif(
+    xt_steps: np.ndarray,
+    x0_steps: np.ndarray,
+    captions: Sequence[str],
+    path: str | Path,
+    max_frames: int = 60,
+    scale: int = 2,
+    frame_ms: int = 80,
+) -> Path:
     """The trajectory as an animated GIF of ≤ `max_frames` evenly spaced steps (x_t | x̂_0 side by side)."""
     picked = evenly_spaced(len(xt_steps), max_frames)
     frames = [trajectory_frame(xt_steps[k], x0_steps[k], captions[k], scale=scale) for k in picked]
@@ -229,8 +254,15 @@ def plot_schedule(scheduler, t: int | None = None, timesteps: Sequence[int] | No
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="best")
         if timesteps is not None and len(timesteps):
-            ax.plot(list(timesteps), np.zeros(len(timesteps)), "|", color="0.4", ms=6,
-                    transform=ax.get_xaxis_transform(), label="_timesteps used")
+            ax.plot(
+                list(timesteps),
+                np.zeros(len(timesteps)),
+                "|",
+                color="0.4",
+                ms=6,
+                transform=ax.get_xaxis_transform(),
+                label="_timesteps used",
+            )
     if t is not None:
         t = int(t)
         for ax in (ax_lin, ax_log):
@@ -243,8 +275,9 @@ def plot_schedule(scheduler, t: int | None = None, timesteps: Sequence[int] | No
     return fig
 
 
-def labelled_row(images: Sequence[np.ndarray], captions: Sequence[str] | None = None, scale: int = 1,
-                 gap: int = 6) -> Image.Image:
+def labelled_row(
+    images: Sequence[np.ndarray], captions: Sequence[str] | None = None, scale: int = 1, gap: int = 6
+) -> Image.Image:
     """Images side by side, each (H, W, C) uint8 (C = 1 or 3, as `to_uint8` makes them), upscaled by `scale`
     (nearest neighbour) and, with `captions` (one per image), captioned above — e.g. a sample beside its
     nearest training image, or an estimate of x_{t-1} beside its x̂0."""
@@ -263,8 +296,12 @@ def digit_image(x: torch.Tensor, scale: int = 4) -> Image.Image:
     return grid_uint8(to_uint8(x, model_space=True), padding=0, scale=scale)
 
 
-def plot_step_cost(series: dict[str, list[dict[str, Any]]], model_ms: float | None = None, title: str | None = None,
-                   keys: Sequence[str] = ("median_ms",)):
+def plot_step_cost(
+    series: dict[str, list[dict[str, Any]]],
+    model_ms: float | None = None,
+    title: str | None = None,
+    keys: Sequence[str] = ("median_ms",),
+):
     """A matplotlib Figure of per-step milliseconds against N: one line per series (e.g. per dtype) and per key
     ("median_ms" wall clock, solid; "median_cpu_ms" CPU time, dashed), and the model's per-step cost as a flat
     line when given. Uses the Figure API only: no pyplot, no GUI backend."""
@@ -275,9 +312,15 @@ def plot_step_cost(series: dict[str, list[dict[str, Any]]], model_ms: float | No
     for i, (label, rows) in enumerate(series.items()):
         for key in keys:
             cpu = "cpu" in key
-            ax.plot([r["n"] for r in rows], [r[key] for r in rows], marker="o", color=f"C{i}",
-                    linestyle="--" if cpu else "-",
-                    label=f"exact q(x_{{t-1}}|x_t), {label}" + (", CPU time" if cpu else ", wall clock" if len(keys) > 1 else ""))
+            ax.plot(
+                [r["n"] for r in rows],
+                [r[key] for r in rows],
+                marker="o",
+                color=f"C{i}",
+                linestyle="--" if cpu else "-",
+                label=f"exact q(x_{{t-1}}|x_t), {label}"
+                + (", CPU time" if cpu else ", wall clock" if len(keys) > 1 else ""),
+            )
     if model_ms is not None:
         ax.axhline(model_ms, color="gray", linestyle=":", label=f"model p_θ: one UNet call ({model_ms:.1f} ms)")
     ax.set_xlabel("N, training images the exact step must visit")

@@ -12,16 +12,27 @@ from helpers.app_server import run_app
 def _not_a_ddpm_folder(tmp_path):
     folder = tmp_path / "sd"
     (folder / "unet").mkdir(parents=True)
-    (folder / "model_index.json").write_text(json.dumps({
-        "_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"],
-        "vae": ["diffusers", "AutoencoderKL"], "scheduler": ["diffusers", "PNDMScheduler"]}))
+    (folder / "model_index.json").write_text(
+        json.dumps(
+            {
+                "_class_name": "StableDiffusionPipeline",
+                "unet": ["diffusers", "UNet2DConditionModel"],
+                "vae": ["diffusers", "AutoencoderKL"],
+                "scheduler": ["diffusers", "PNDMScheduler"],
+            }
+        )
+    )
     return folder
 
 
-@pytest.mark.parametrize("make_model, expected", [
-    (lambda tmp: tmp / "no-such-model", "no such folder|does not exist"),
-    (_not_a_ddpm_folder, "not an? (unconditional )?DDPM pipeline"),
-], ids=["missing", "not-ddpm"])
+@pytest.mark.parametrize(
+    "make_model, expected",
+    [
+        (lambda tmp: tmp / "no-such-model", "no such folder|does not exist"),
+        (_not_a_ddpm_folder, "not an? (unconditional )?DDPM pipeline"),
+    ],
+    ids=["missing", "not-ddpm"],
+)
 def test_a_bad_model_exits_with_a_one_line_error(tmp_path, make_model, expected):
     model = make_model(tmp_path)
     result = run_app("--model", str(model), "--port", "1")

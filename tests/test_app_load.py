@@ -24,8 +24,9 @@ START_TIMEOUT_S = 60  # for a request to start, to be queued or to be refused: a
 
 
 def request(seed: int, **overrides) -> dict:
-    args = dict(seed=seed, num_images=2, num_inference_steps=4, eta=1.0, timestep_spacing="leading",
-                variance="fixed_small")
+    args = dict(
+        seed=seed, num_images=2, num_inference_steps=4, eta=1.0, timestep_spacing="leading", variance="fixed_small"
+    )
     return {**args, **overrides}
 
 
@@ -63,8 +64,14 @@ def test_8_clients_times_3_requests_at_once_each_equal_to_the_same_request_alone
     from gradio_client import Client
 
     # 8 × 3 = 24 requests: every /sample variant the UI offers, each with its own seed.
-    variants = [dict(), dict(eta=0.0), dict(eta=0.5, timestep_spacing="trailing"), dict(variance="fixed_large"),
-                dict(timestep_spacing="linspace", num_inference_steps=6), dict(num_images=3)]
+    variants = [
+        dict(),
+        dict(eta=0.0),
+        dict(eta=0.5, timestep_spacing="trailing"),
+        dict(variance="fixed_large"),
+        dict(timestep_spacing="linspace", num_inference_steps=6),
+        dict(num_images=3),
+    ]
     requests = [request(100 + i, **variants[i % len(variants)]) for i in range(24)]
     with serve_app(app_model_dir, log_path=tmp_path / "app.log") as url:
         clients = [Client(url, verbose=False) for _ in range(8)]
@@ -92,8 +99,15 @@ def served_in_process(pipe, tmp_path: Path, queue_max_size: int) -> Iterator[str
     ctx = AppContext(pipe=pipe, model_id="held", store=RunStore(root=tmp_path / "runs"))
     demo = app.build_demo(ctx, queue_max_size=queue_max_size)
     port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, ssr_mode=False,
-                show_error=False, max_file_size=app.SERVER_MAX_FILE_SIZE)
+    demo.launch(
+        server_name="127.0.0.1",
+        server_port=port,
+        prevent_thread_lock=True,
+        quiet=True,
+        ssr_mode=False,
+        show_error=False,
+        max_file_size=app.SERVER_MAX_FILE_SIZE,
+    )
     try:
         yield f"http://127.0.0.1:{port}/"
     finally:

@@ -90,7 +90,13 @@ def test_the_hf_token_appears_in_no_response_and_no_log(server):
     url, log = server
     seen = []
     with httpx.Client(base_url=url, timeout=60) as http:
-        for path in ("/", "/config", "/gradio_api/info", "/gradio_api/info?all_endpoints=true", "/gradio_api/startup-events"):
+        for path in (
+            "/",
+            "/config",
+            "/gradio_api/info",
+            "/gradio_api/info?all_endpoints=true",
+            "/gradio_api/startup-events",
+        ):
             response = http.get(path)
             seen.append(response.text)
     client = Client(url, verbose=False, download_files=False)

@@ -1,5 +1,5 @@
-"""The bad-input matrix (tests/helpers/bad_input_cases.py), run: every API endpoint, CLI flag and Python entry point fed a
-bad value answers with one clear message naming the input; the app server answers the next good request; and
+"""The bad-input matrix (tests/helpers/bad_input_cases.py), run: every API endpoint, CLI flag and Python entry point
+fed a bad value answers with one clear message naming the input; the app server answers the next good request; and
 docs/bad-input-matrix.md is exactly what the table generates.
 
 One app server for the whole module (a tiny random 1×32×32 model); CLIs are called in-process (their `main` /
@@ -21,23 +21,53 @@ import torch
 from PIL import Image
 
 from helpers.app_server import REPO, app_env, serve_app
-from helpers.bad_input_cases import (BROKEN_MODELS, CASES, DOC, ELSEWHERE, KINDS, MODEL_MESSAGES, SURFACES, Case, Expr,
-                             Upload, render)
+from helpers.bad_input_cases import (
+    BROKEN_MODELS,
+    CASES,
+    DOC,
+    ELSEWHERE,
+    KINDS,
+    MODEL_MESSAGES,
+    SURFACES,
+    Case,
+    Expr,
+    Upload,
+    render,
+)
 
 TIMEOUT_S = 300  # per request; generous for busy CI machines, never reached when things work
 GOOD = {
-    "/sample": dict(seed=0, num_images=1, num_inference_steps=1, eta=1.0, timestep_spacing="leading",
-                    variance="fixed_small"),
+    "/sample": dict(
+        seed=0, num_images=1, num_inference_steps=1, eta=1.0, timestep_spacing="leading", variance="fixed_small"
+    ),
     "/posterior": dict(digit_index=0, t=5, seed=0, image=None),
     "/exact_sample": dict(seed=0, num_images=1, num_inference_steps=1),
 }
-TINY_TRAIN = ["--block_out_channels", "8", "16", "--train_batch_size", "8", "--num_inference_steps", "2",
-              "--logger", "none", "--lr_warmup_steps", "5", "--seed", "7", "--max_train_steps", "1"]
+TINY_TRAIN = [
+    "--block_out_channels",
+    "8",
+    "16",
+    "--train_batch_size",
+    "8",
+    "--num_inference_steps",
+    "2",
+    "--logger",
+    "none",
+    "--lr_warmup_steps",
+    "5",
+    "--seed",
+    "7",
+    "--max_train_steps",
+    "1",
+]
 
 
 def params(*surfaces: str) -> list:
-    return [pytest.param(case, id=case.id, marks=[pytest.mark.xfail(reason=case.xfail)] if case.xfail else [])
-            for case in CASES if case.surface in surfaces]
+    return [
+        pytest.param(case, id=case.id, marks=[pytest.mark.xfail(reason=case.xfail)] if case.xfail else [])
+        for case in CASES
+        if case.surface in surfaces
+    ]
 
 
 def evaluate(value, **names):
@@ -105,9 +135,16 @@ def broken_models(app_model_dir, tmp_path_factory) -> dict[str, str]:
     _write_json(folder / "scheduler/scheduler_config.json", lambda c: c.update(num_train_timesteps=-5))
     folder = root / "not-ddpm"
     (folder / "unet").mkdir(parents=True)
-    (folder / "model_index.json").write_text(json.dumps({
-        "_class_name": "StableDiffusionPipeline", "unet": ["diffusers", "UNet2DConditionModel"],
-        "vae": ["diffusers", "AutoencoderKL"], "scheduler": ["diffusers", "PNDMScheduler"]}))
+    (folder / "model_index.json").write_text(
+        json.dumps(
+            {
+                "_class_name": "StableDiffusionPipeline",
+                "unet": ["diffusers", "UNet2DConditionModel"],
+                "vae": ["diffusers", "AutoencoderKL"],
+                "scheduler": ["diffusers", "PNDMScheduler"],
+            }
+        )
+    )
     folder = copy("pickle-only")
     (folder / weights).rename((folder / weights).with_suffix(".bin"))
     for kind in BROKEN_MODELS:
@@ -189,8 +226,9 @@ def upload(http: httpx.Client, url: str, path: Path) -> httpx.Response:
 
 
 @pytest.mark.parametrize("case", params("/sample", "/posterior", "/exact_sample"))
-def test_a_bad_api_value_is_refused_by_name_and_the_server_answers_the_next_request(http, app_url, case: Case,
-                                                                                     tmp_path):
+def test_a_bad_api_value_is_refused_by_name_and_the_server_answers_the_next_request(
+    http, app_url, case: Case, tmp_path
+):
     value = evaluate(case.value)
     reaches_the_endpoint = True
     if isinstance(value, Upload):
@@ -266,8 +304,12 @@ def test_train_cli(case: Case, broken_models, app_model_dir, tmp_path, capsys):
     import train
 
     # The tiny run's flags first, so that a case that were accepted would train one tiny step, not hours.
-    argv = ["--output_dir", str(tmp_path / "out"), *TINY_TRAIN,
-            *resolve(case.value, broken_models, app_model_dir, tmp_path)]
+    argv = [
+        "--output_dir",
+        str(tmp_path / "out"),
+        *TINY_TRAIN,
+        *resolve(case.value, broken_models, app_model_dir, tmp_path),
+    ]
     status = run_main(train.main, argv)
     captured = capsys.readouterr()
     assert one_line(status, captured.err, captured.out, case.message).startswith("train.py: error: ")
@@ -279,8 +321,16 @@ def test_evaluation_cli(case: Case, broken_models, app_model_dir, tmp_path, caps
 
     argv = resolve(case.value, broken_models, app_model_dir, tmp_path)
     if argv[:1] == ["--model"]:  # a case that were accepted would score 2 one-step samples, not 1000 × 1000 steps
-        argv = ["--num_samples", "2", "--num_inference_steps", "1", "--no_progress",
-                "--output", str(tmp_path / "report.json"), *argv]
+        argv = [
+            "--num_samples",
+            "2",
+            "--num_inference_steps",
+            "1",
+            "--no_progress",
+            "--output",
+            str(tmp_path / "report.json"),
+            *argv,
+        ]
     status = run_main(evaluation.main, argv)
     captured = capsys.readouterr()
     assert one_line(status, captured.err, captured.out, case.message).startswith("python -m pipelines.evaluation")
@@ -298,8 +348,14 @@ def test_hub_cli(case: Case, broken_models, app_model_dir, tmp_path, capsys):
 def test_hub_check_of_a_mismatched_config_is_one_line_in_a_real_process(broken_models):
     """The one real process here (python -m pipelines.hub's own wiring, progress bars and all); app.py's is in
     tests/test_app_api.py. Every other CLI case calls the same `main` in-process."""
-    result = subprocess.run([sys.executable, "-m", "pipelines.hub", "check", broken_models["config-mismatch"]],
-                            cwd=REPO, env=app_env(), capture_output=True, text=True, timeout=TIMEOUT_S)
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.hub", "check", broken_models["config-mismatch"]],
+        cwd=REPO,
+        env=app_env(),
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
     assert result.returncode == 1
     line = one_line(result.returncode, result.stderr, result.stdout, MODEL_MESSAGES["config-mismatch"])
     assert line.startswith("pipelines.hub: error: ")

@@ -25,15 +25,34 @@ SCRIPTS = {
     "bench_training.py": (["--threads", "1"], "training-quick.json"),
     "bench_exact_posterior.py": ([], "exact_posterior.json"),
 }
-COMMON_KEYS = {"benchmark", "description", "quick", "command", "started_at", "finished_at", "machine", "versions",
-               "threads", "settings", "results", "ratios", "goals"}
+COMMON_KEYS = {
+    "benchmark",
+    "description",
+    "quick",
+    "command",
+    "started_at",
+    "finished_at",
+    "machine",
+    "versions",
+    "threads",
+    "settings",
+    "results",
+    "ratios",
+    "goals",
+}
 
 
 def run_bench(script: str, *args: str, timeout: float = TIMEOUT_S) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "GRADIO_ANALYTICS_ENABLED": "False",
-           "HF_HUB_DISABLE_TELEMETRY": "1", "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, str(BENCH / script), *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=timeout)
+    env = {
+        **os.environ,
+        "OMP_NUM_THREADS": "1",
+        "GRADIO_ANALYTICS_ENABLED": "False",
+        "HF_HUB_DISABLE_TELEMETRY": "1",
+        "HF_HUB_OFFLINE": "1",
+    }
+    return subprocess.run(
+        [sys.executable, str(BENCH / script), *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_every_bench_script_has_a_smoke_run():
@@ -85,15 +104,22 @@ def test_quick_run_writes_its_json(script, tmp_path):
         assert case["images_per_second"]["train_py"] > 0 and case["images_per_second"]["bare"] > 0
 
 
-@pytest.mark.parametrize("script, args, words", [
-    ("bench_sampling.py", ["--repeats", "0"], ["--repeats", ">= 1", "0"]),
-    ("bench_quality.py", ["--eta-mid", "1.5"], ["--eta-mid", "(0, 1)", "1.5"]),
-    ("bench_training.py", ["--steps", "5", "--warmup", "5"], ["--warmup", "smaller than --steps"]),
-    ("bench_sampling.py", ["--model", "/nonexistent/model"], ["--model", "/nonexistent/model", "not a model folder"]),
-    ("bench_streaming.py", ["--server-cpus", "999"], ["--server-cpus", "CPU numbers in", "999"]),
-    ("bench_streaming.py", ["--server-cpus", "-1"], ["--server-cpus", "-1"]),
-    ("bench_quality.py", ["--layout", "nhwc"], ["--layout", "nhwc", "channels_last", "contiguous"]),
-])
+@pytest.mark.parametrize(
+    "script, args, words",
+    [
+        ("bench_sampling.py", ["--repeats", "0"], ["--repeats", ">= 1", "0"]),
+        ("bench_quality.py", ["--eta-mid", "1.5"], ["--eta-mid", "(0, 1)", "1.5"]),
+        ("bench_training.py", ["--steps", "5", "--warmup", "5"], ["--warmup", "smaller than --steps"]),
+        (
+            "bench_sampling.py",
+            ["--model", "/nonexistent/model"],
+            ["--model", "/nonexistent/model", "not a model folder"],
+        ),
+        ("bench_streaming.py", ["--server-cpus", "999"], ["--server-cpus", "CPU numbers in", "999"]),
+        ("bench_streaming.py", ["--server-cpus", "-1"], ["--server-cpus", "-1"]),
+        ("bench_quality.py", ["--layout", "nhwc"], ["--layout", "nhwc", "channels_last", "contiguous"]),
+    ],
+)
 def test_bad_flags_fail_in_one_line(script, args, words, tmp_path):
     result = run_bench(script, "--output-dir", str(tmp_path), *args)
     assert result.returncode != 0
@@ -105,8 +131,14 @@ def test_bad_flags_fail_in_one_line(script, args, words, tmp_path):
 
 # ---- the quality table's verdict, on made-up rows (the real ones take hours)
 def _row(sampler, steps, fid, seconds, status="measured"):
-    return {"sampler": sampler, "label": sampler, "num_inference_steps": steps, "fid": fid, "status": status,
-            "seconds_16_images": {"median_s": seconds}}
+    return {
+        "sampler": sampler,
+        "label": sampler,
+        "num_inference_steps": steps,
+        "fid": fid,
+        "status": status,
+        "seconds_16_images": {"median_s": seconds},
+    }
 
 
 @pytest.fixture(scope="module")
@@ -118,8 +150,13 @@ def quality():
 
 
 def test_quality_goal_is_judged_against_the_1000_step_ddpm(quality):
-    rows = [_row("ddpm_small", 1000, 10.0, 80.0), _row("ddpm_large", 1000, 12.0, 80.0),
-            _row("ddim", 50, 9.0, 4.0), _row("ddim", 20, 11.0, 1.5), _row("ddpm_small", 100, 9.5, 8.0)]
+    rows = [
+        _row("ddpm_small", 1000, 10.0, 80.0),
+        _row("ddpm_large", 1000, 12.0, 80.0),
+        _row("ddim", 50, 9.0, 4.0),
+        _row("ddim", 20, 11.0, 1.5),
+        _row("ddpm_small", 100, 9.5, 8.0),
+    ]
     reference = quality.choose_reference(rows, 1000)
     assert reference["fid"] == 10.0 and reference["fallback"] is False and reference["row"] == ["ddpm_small", 1000]
     winners, best = quality.rows_meeting_goal(rows, reference)
@@ -128,8 +165,12 @@ def test_quality_goal_is_judged_against_the_1000_step_ddpm(quality):
 
 
 def test_quality_without_the_1000_step_row_falls_back_and_flags_it(quality):
-    rows = [_row("ddpm_small", 1000, 0.0, 0.0, status="skipped: predicted 9000 s > --max-seconds 1800"),
-            _row("ddpm_small", 100, 12.0, 8.0), _row("ddpm_large", 50, 11.0, 4.0), _row("ddim", 20, 11.5, 1.5)]
+    rows = [
+        _row("ddpm_small", 1000, 0.0, 0.0, status="skipped: predicted 9000 s > --max-seconds 1800"),
+        _row("ddpm_small", 100, 12.0, 8.0),
+        _row("ddpm_large", 50, 11.0, 4.0),
+        _row("ddim", 20, 11.5, 1.5),
+    ]
     reference = quality.choose_reference(rows, 1000)
     assert reference["fallback"] is True and reference["fid"] == 11.0 and reference["row"] == ["ddpm_large", 50]
     assert "best measured DDPM row" in reference["source"]

@@ -20,8 +20,10 @@ def test_integers_in_range_pass_as_python_ints(value):
     assert result == int(value) and type(result) is int
 
 
-@pytest.mark.parametrize("value, shown", [(-1, "-1"), (2**32, "4294967296"), (True, "True"), (1.0, "1.0"),
-                                          ("3", "'3'"), (None, "None"), (math.nan, "nan")])
+@pytest.mark.parametrize(
+    "value, shown",
+    [(-1, "-1"), (2**32, "4294967296"), (True, "True"), (1.0, "1.0"), ("3", "'3'"), (None, "None"), (math.nan, "nan")],
+)
 def test_a_bad_seed_is_refused_with_the_one_range(value, shown):
     with pytest.raises(ValueError, match=rf"^seed must be an integer in \[0, 4294967295\], got {shown}$"):
         checks.check_seed(value)
@@ -81,8 +83,10 @@ def test_first_line_of_an_error():
 
 
 def test_the_one_line_parser_in_a_real_process():
-    code = ("from pipelines.checks import OneLineParser; p = OneLineParser(prog='tool'); "
-            "p.add_argument('--n', type=int); p.parse_args(['--n', 'x'])")
+    code = (
+        "from pipelines.checks import OneLineParser; p = OneLineParser(prog='tool'); "
+        "p.add_argument('--n', type=int); p.parse_args(['--n', 'x'])"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 2
     assert result.stderr == "tool: error: argument --n: invalid int value: 'x' (see --help)\n"

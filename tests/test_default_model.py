@@ -90,8 +90,19 @@ def test_the_quality_check_fails_a_damaged_copy(shipped, reference):
 # ---- the model card quotes the reports beside the model --------------------------------------------------------
 def card_rows() -> list[dict]:
     """The rows of the card's evaluation table, as strings keyed by column."""
-    columns = ["sampler", "steps", "seed", "samples", "device", "fid", "floor", "ratio", "confident", "min_class",
-               "memorization"]
+    columns = [
+        "sampler",
+        "steps",
+        "seed",
+        "samples",
+        "device",
+        "fid",
+        "floor",
+        "ratio",
+        "confident",
+        "min_class",
+        "memorization",
+    ]
     rows = []
     for line in CARD.read_text().splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -109,14 +120,18 @@ def quotes(quoted: str, value: float) -> bool:
     text = quoted.replace("%", "").strip()
     scale = 100 if "%" in quoted else 1
     decimals = len(text.split(".")[1]) if "." in text else 0
-    return abs(float(text) - value * scale) <= 0.5 * 10 ** -decimals + 1e-9
+    return abs(float(text) - value * scale) <= 0.5 * 10**-decimals + 1e-9
 
 
 def report_for(row: dict, all_reports: dict[str, dict]) -> tuple[str, dict]:
     device = "cpu" if row["device"].startswith("CPU") else "cuda"
-    matches = [(name, r) for name, r in all_reports.items()
-               if (r["num_inference_steps"], r["seed"], r["num_samples"]) ==
-               (int(row["steps"]), int(row["seed"]), int(row["samples"])) and r["device"].startswith(device)]
+    matches = [
+        (name, r)
+        for name, r in all_reports.items()
+        if (r["num_inference_steps"], r["seed"], r["num_samples"])
+        == (int(row["steps"]), int(row["seed"]), int(row["samples"]))
+        and r["device"].startswith(device)
+    ]
     assert len(matches) == 1, f"card row {row} is backed by {len(matches)} JSON reports: {[m[0] for m in matches]}"
     return matches[0]
 
@@ -128,13 +143,22 @@ def test_every_number_in_the_card_table_is_its_json_report(reference):
     for row in rows:
         name, r = report_for(row, all_reports)
         backed.add(name)
-        for column, key in [("fid", "fid"), ("floor", "fid_floor"), ("ratio", "fid_ratio"),
-                            ("confident", "confident_rate"), ("min_class", "min_class_fraction"),
-                            ("memorization", "memorization_ratio")]:
+        for column, key in [
+            ("fid", "fid"),
+            ("floor", "fid_floor"),
+            ("ratio", "fid_ratio"),
+            ("confident", "confident_rate"),
+            ("min_class", "min_class_fraction"),
+            ("memorization", "memorization_ratio"),
+        ]:
             assert quotes(row[column], r[key]), f"{name}: card says {column} {row[column]}, JSON has {r[key]}"
         # the settings the card's header states, the file name's, and the shipped judge
-        assert (r["eta"], r["batch_size"], r["variance_type"], r["model"]) == (1.0, 64, "fixed_small",
-                                                                             "models/ddpm-mnist"), name
+        assert (r["eta"], r["batch_size"], r["variance_type"], r["model"]) == (
+            1.0,
+            64,
+            "fixed_small",
+            "models/ddpm-mnist",
+        ), name
         assert name.startswith(f"evaluation-{r['num_samples']}-samples-{r['num_inference_steps']}-steps-eta-1"), name
         assert (f"seed-{r['seed']}" in name) == (r["seed"] != 0), name
         assert r["judge"]["path"] == "models/mnist-judge", name
@@ -144,14 +168,19 @@ def test_every_number_in_the_card_table_is_its_json_report(reference):
 
 def test_the_cards_bar_verdict_and_ranges_are_the_reports():
     text = " ".join(CARD.read_text().split())  # one line: sentences wrap anywhere
-    by_row = {(int(r["steps"]), int(r["seed"]), int(r["samples"]), r["device"][:3]): report_for(r, reports())[1]
-              for r in card_rows()}
+    by_row = {
+        (int(r["steps"]), int(r["seed"]), int(r["samples"]), r["device"][:3]): report_for(r, reports())[1]
+        for r in card_rows()
+    }
     at_1000, at_default = by_row[(1000, 0, 1000, "GPU")], by_row[(40, 0, 1000, "CPU")]
 
     num = r"(\d+\.\d+)"
-    bar = re.search(rf"\*\*met\*\*.*?at 1000 steps FID {num}× its floor, {num} confident, every digit ≥ "
-                    rf"(\d+\.\d+ %), memorization {num}; at the demo's default \(40 steps, on CPU\) {num}×, "
-                    rf"{num}, ≥ (\d+\.\d+ %), {num}", text)
+    bar = re.search(
+        rf"\*\*met\*\*.*?at 1000 steps FID {num}× its floor, {num} confident, every digit ≥ "
+        rf"(\d+\.\d+ %), memorization {num}; at the demo's default \(40 steps, on CPU\) {num}×, "
+        rf"{num}, ≥ (\d+\.\d+ %), {num}",
+        text,
+    )
     assert bar, "the card's bar sentence was not found"
     for r, quoted in ((at_1000, bar.groups()[:4]), (at_default, bar.groups()[4:])):
         assert r["bar"]["passed"] is True

@@ -45,7 +45,7 @@ def test_no_import_cycle_in_the_library_or_the_page():
 
     def visit(node, stack):
         if node in stack:
-            cycles.append(stack[stack.index(node):] + [node])
+            cycles.append(stack[stack.index(node) :] + [node])
             return
         for nxt in sorted(graph[node]):
             visit(nxt, stack + [node])
@@ -59,8 +59,12 @@ def test_the_library_never_imports_gradio():
     for name, path in modules().items():
         if name.startswith("pipelines"):
             tree = ast.parse(path.read_text(encoding="utf-8"))
-            names = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-                     for alias in node.names}
+            names = {
+                alias.name.split(".")[0]
+                for node in ast.walk(tree)
+                if isinstance(node, ast.Import)
+                for alias in node.names
+            }
             names |= {(node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
             assert "gradio" not in names and "ui" not in names, name
 

@@ -28,8 +28,19 @@ from pipelines.evaluation import (
 )
 
 REPO = Path(__file__).resolve().parent.parent
-REPORT_KEYS = {"num_samples", "fid", "fid_floor", "fid_ratio", "confident_rate", "class_counts", "class_fractions",
-               "min_class_fraction", "memorization_ratio", "nearest_train_median", "heldout_nearest_train_median"}
+REPORT_KEYS = {
+    "num_samples",
+    "fid",
+    "fid_floor",
+    "fid_ratio",
+    "confident_rate",
+    "class_counts",
+    "class_fractions",
+    "min_class_fraction",
+    "memorization_ratio",
+    "nearest_train_median",
+    "heldout_nearest_train_median",
+}
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +116,12 @@ def test_frechet_distance_matches_scipy_for_full_covariances(seed):
     assert frechet_distance(mu1, sigma1, mu2, sigma2) == pytest.approx(expected, rel=1e-8)
     assert frechet_distance(mu2, sigma2, mu1, sigma1) == pytest.approx(expected, rel=1e-8)
     # the case discriminates: the commuting-matrix shortcut tr(Σ1^½ Σ2^½) is far off here
-    shortcut = (((mu1 - mu2) ** 2).sum() + np.trace(sigma1) + np.trace(sigma2)
-                - 2 * np.trace(scipy.linalg.sqrtm(sigma1).real @ scipy.linalg.sqrtm(sigma2).real))
+    shortcut = (
+        ((mu1 - mu2) ** 2).sum()
+        + np.trace(sigma1)
+        + np.trace(sigma2)
+        - 2 * np.trace(scipy.linalg.sqrtm(sigma1).real @ scipy.linalg.sqrtm(sigma2).real)
+    )
     assert abs(shortcut - expected) > 0.01 * expected
 
 
@@ -163,30 +178,42 @@ def test_pipeline_report_scores_the_pipelines_own_seeded_images(reference, tiny_
     # `seed`, back in [-1, 1]. The report's numbers are those images' numbers.
     generator = torch.Generator().manual_seed(3)
     tiny_pipe.set_progress_bar_config(disable=True)
-    images = torch.cat([tiny_pipe(batch_size=b, generator=generator, num_inference_steps=2, output_type="pt").images
-                        for b in (4, 2)]) * 2 - 1
+    images = (
+        torch.cat(
+            [
+                tiny_pipe(batch_size=b, generator=generator, num_inference_steps=2, output_type="pt").images
+                for b in (4, 2)
+            ]
+        )
+        * 2
+        - 1
+    )
     expected = evaluate_images(images)
     for key in ("fid", "fid_floor", "confident_rate", "class_counts", "memorization_ratio"):
         assert report[key] == pytest.approx(expected[key], rel=1e-9), key
     assert report["variance_type"] == "fixed_small"  # resolved from the scheduler config when not given
     assert report["bar"]["passed"] is False and report["bar"]["failures"]  # an untrained UNet draws noise
-    other_seed = evaluate_pipeline(tiny_pipe, num_samples=6, num_inference_steps=2, batch_size=4, seed=4,
-                                   progress=False)
+    other_seed = evaluate_pipeline(
+        tiny_pipe, num_samples=6, num_inference_steps=2, batch_size=4, seed=4, progress=False
+    )
     assert other_seed["fid"] != report["fid"]
     table = format_table(report)
     assert f"{report['fid']:.3f}" in table and "bar: FAIL — " + report["bar"]["failures"][0] in table
 
 
-@pytest.mark.parametrize("flags, words", [
-    (["--num_samples", "0"], "num_samples"),
-    (["--num_inference_steps", "-3"], "num_inference_steps"),
-    (["--num_inference_steps", "5000"], "num_inference_steps"),  # above the model's 1000 train steps
-    (["--eta", "2"], "eta"),
-    (["--eta", "0.5", "--variance_type", "fixed_large"], "eta"),
-    (["--batch_size", "0"], "batch_size"),
-    (["--variance_type", "learned_range"], "variance_type"),
-    (["--num_samples", "many"], "num_samples"),
-])
+@pytest.mark.parametrize(
+    "flags, words",
+    [
+        (["--num_samples", "0"], "num_samples"),
+        (["--num_inference_steps", "-3"], "num_inference_steps"),
+        (["--num_inference_steps", "5000"], "num_inference_steps"),  # above the model's 1000 train steps
+        (["--eta", "2"], "eta"),
+        (["--eta", "0.5", "--variance_type", "fixed_large"], "eta"),
+        (["--batch_size", "0"], "batch_size"),
+        (["--variance_type", "learned_range"], "variance_type"),
+        (["--num_samples", "many"], "num_samples"),
+    ],
+)
 def test_cli_bad_flags_exit_with_one_line(tiny_model_dir, capsys, flags, words):
     try:
         status = main(["--model", str(tiny_model_dir), *flags])
@@ -198,15 +225,34 @@ def test_cli_bad_flags_exit_with_one_line(tiny_model_dir, capsys, flags, words):
 
 
 def test_cli_missing_model_folder_is_one_line_in_a_real_process(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "pipelines.evaluation", "--model", str(tmp_path / "nope")],
-                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.evaluation", "--model", str(tmp_path / "nope")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "model" in result.stderr and "nope" in result.stderr
 
 
 def test_cli_writes_the_report(reference, tiny_model_dir, capsys):
-    status = main(["--model", str(tiny_model_dir), "--num_samples", "8", "--num_inference_steps", "2",
-                   "--batch_size", "4", "--eta", "0.5", "--seed", "1"])
+    status = main(
+        [
+            "--model",
+            str(tiny_model_dir),
+            "--num_samples",
+            "8",
+            "--num_inference_steps",
+            "2",
+            "--batch_size",
+            "4",
+            "--eta",
+            "0.5",
+            "--seed",
+            "1",
+        ]
+    )
     out = capsys.readouterr().out
     assert status == 0
     written = tiny_model_dir / "evaluation-8-samples-2-steps-eta-0.5.json"
@@ -214,10 +260,13 @@ def test_cli_writes_the_report(reference, tiny_model_dir, capsys):
     assert REPORT_KEYS <= report.keys()
     assert report["channels_last"] is True  # on CPU the CLI samples in the demo's layout
     # the flags reached the sampler: the same numbers as the library with those settings
-    expected = cli_report_of_the_same_images(tiny_model_dir, num_samples=8, num_inference_steps=2, batch_size=4,
-                                             eta=0.5, seed=1)
-    assert (report["fid"], report["class_counts"]) == (pytest.approx(expected["fid"], rel=1e-6),
-                                                       expected["class_counts"])
+    expected = cli_report_of_the_same_images(
+        tiny_model_dir, num_samples=8, num_inference_steps=2, batch_size=4, eta=0.5, seed=1
+    )
+    assert (report["fid"], report["class_counts"]) == (
+        pytest.approx(expected["fid"], rel=1e-6),
+        expected["class_counts"],
+    )
     assert f"{report['fid']:.3f}" in out and str(written) in out
 
 
@@ -233,14 +282,30 @@ def test_train_judge_cli_writes_a_judge_that_reads_unseen_digits(reference, trai
 
 def test_cli_scores_with_the_judge_it_is_given(reference, tiny_model_dir, trained_judge, tmp_path):
     output = tmp_path / "report.json"
-    status = main(["--model", str(tiny_model_dir), "--judge", str(trained_judge), "--num_samples", "8",
-                   "--num_inference_steps", "2", "--batch_size", "4", "--output", str(output), "--no_progress"])
+    status = main(
+        [
+            "--model",
+            str(tiny_model_dir),
+            "--judge",
+            str(trained_judge),
+            "--num_samples",
+            "8",
+            "--num_inference_steps",
+            "2",
+            "--batch_size",
+            "4",
+            "--output",
+            str(output),
+            "--no_progress",
+        ]
+    )
     assert status == 0
     report = json.loads(output.read_text())
     given = load_judge(trained_judge)
     assert report["judge"]["path"] == str(trained_judge)
     assert report["judge"]["heldout_accuracy"] == pytest.approx(
-        judge_accuracy(given, reference.heldout_images, reference.heldout_labels))
+        judge_accuracy(given, reference.heldout_images, reference.heldout_labels)
+    )
     shipped = cli_report_of_the_same_images(tiny_model_dir, num_samples=8, num_inference_steps=2, batch_size=4)
     assert report["fid"] != pytest.approx(shipped["fid"], rel=1e-3)  # another judge, other features
 
@@ -248,26 +313,59 @@ def test_cli_scores_with_the_judge_it_is_given(reference, tiny_model_dir, traine
 def test_cli_evaluates_a_hub_model_by_its_id(reference, tiny_model_dir, tmp_path):
     """--model owner/name downloads from the Hub (the local test endpoint) and writes the report in the current
     folder. huggingface_hub reads HF_ENDPOINT at import, hence a fresh process."""
-    pipeline_files = {p.relative_to(tiny_model_dir).as_posix(): p.read_bytes() for p in tiny_model_dir.rglob("*")
-                      if p.is_file() and not p.name.startswith("evaluation-")}
+    pipeline_files = {
+        p.relative_to(tiny_model_dir).as_posix(): p.read_bytes()
+        for p in tiny_model_dir.rglob("*")
+        if p.is_file() and not p.name.startswith("evaluation-")
+    }
     run = tmp_path / "run"
     run.mkdir()
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("HF_HUB_OFFLINE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("HF_HUB_OFFLINE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH")
+    }
     with FakeHub(tmp_path / "hub", tokens={}) as hub:
         hub.put("tester/tiny-ddpm-32", pipeline_files)
-        env.update(HF_ENDPOINT=hub.url, HF_HUB_DISABLE_XET="1", HF_HOME=str(tmp_path / "hf-home"),
-                   PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
-        result = subprocess.run([sys.executable, "-m", "pipelines.evaluation", "--model", "tester/tiny-ddpm-32",
-                                 "--num_samples", "8", "--num_inference_steps", "2", "--batch_size", "4", "--seed",
-                                 "2", "--no_progress"], cwd=run, env=env, capture_output=True, text=True, timeout=300)
+        env.update(
+            HF_ENDPOINT=hub.url,
+            HF_HUB_DISABLE_XET="1",
+            HF_HOME=str(tmp_path / "hf-home"),
+            PYTHONPATH=str(REPO),
+            OMP_NUM_THREADS="1",
+        )
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pipelines.evaluation",
+                "--model",
+                "tester/tiny-ddpm-32",
+                "--num_samples",
+                "8",
+                "--num_inference_steps",
+                "2",
+                "--batch_size",
+                "4",
+                "--seed",
+                "2",
+                "--no_progress",
+            ],
+            cwd=run,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         served = [path for method, path, status in hub.requests if method == "GET" and status == 200]
     assert result.returncode == 0, result.stderr[-2000:]
-    assert any("/tester/tiny-ddpm-32/resolve/" in p and p.endswith("/unet/diffusion_pytorch_model.safetensors")
-               for p in served), served
+    assert any(
+        "/tester/tiny-ddpm-32/resolve/" in p and p.endswith("/unet/diffusion_pytorch_model.safetensors") for p in served
+    ), served
     report = json.loads((run / "evaluation-8-samples-2-steps-eta-1.json").read_text())
     assert report["model"] == "tester/tiny-ddpm-32"
-    expected = cli_report_of_the_same_images(tiny_model_dir, num_samples=8, num_inference_steps=2, batch_size=4,
-                                             seed=2)
-    assert (report["fid"], report["class_counts"]) == (pytest.approx(expected["fid"], rel=1e-6),
-                                                       expected["class_counts"])
+    expected = cli_report_of_the_same_images(tiny_model_dir, num_samples=8, num_inference_steps=2, batch_size=4, seed=2)
+    assert (report["fid"], report["class_counts"]) == (
+        pytest.approx(expected["fid"], rel=1e-6),
+        expected["class_counts"],
+    )

@@ -60,14 +60,19 @@ def brute_force(data, x_t, t, prev_t, scheduler):
     D = x.shape[1]
     weights, means = [], []
     for row in x:
-        logp = torch.stack([
-            -((row - math.sqrt(a_t) * x0_i) ** 2).sum() / (2 * (1 - a_t)) - D / 2 * math.log(2 * math.pi * (1 - a_t))
-            for x0_i in x0
-        ])
+        logp = torch.stack(
+            [
+                -((row - math.sqrt(a_t) * x0_i) ** 2).sum() / (2 * (1 - a_t))
+                - D / 2 * math.log(2 * math.pi * (1 - a_t))
+                for x0_i in x0
+            ]
+        )
         w = torch.exp(logp - torch.logsumexp(logp, 0))
         beta = 1 - a_t / a_prev
-        mu = [math.sqrt(a_prev) * beta / (1 - a_t) * x0_i + math.sqrt(a_t / a_prev) * (1 - a_prev) / (1 - a_t) * row
-              for x0_i in x0]
+        mu = [
+            math.sqrt(a_prev) * beta / (1 - a_t) * x0_i + math.sqrt(a_t / a_prev) * (1 - a_prev) / (1 - a_t) * row
+            for x0_i in x0
+        ]
         weights.append(w)
         means.append(sum(w_i * mu_i for w_i, mu_i in zip(w, mu)))
     return torch.stack(weights), torch.stack(means).reshape(x_t.shape)
@@ -80,8 +85,9 @@ def noisy(data, scheduler, t, seed=1, batch=3):
 
 
 # ------------------------------------------------------------------------------------------ the posterior
-@pytest.mark.parametrize("t,prev_t", [(999, 998), (500, 499), (120, 119), (40, 39), (3, 2), (0, -1), (700, 300),
-                                      (250, -1)])
+@pytest.mark.parametrize(
+    "t,prev_t", [(999, 998), (500, 499), (120, 119), (40, 39), (3, 2), (0, -1), (700, 300), (250, -1)]
+)
 def test_weights_and_mixture_mean_match_brute_force(data, scheduler, posterior, t, prev_t):
     x_t = noisy(data, scheduler, t)
     weights_ref, mean_ref = brute_force(data, x_t, t, prev_t, scheduler)
@@ -121,8 +127,8 @@ def test_per_sample_timesteps(data, scheduler, posterior):
     t = torch.tensor([900, 200, 5])
     weights = posterior.x0_posterior(x_t, t)
     for b in range(3):
-        assert torch.allclose(weights[b], posterior.x0_posterior(x_t[b:b + 1], int(t[b]))[0])
-        mean_b = posterior.mean(x_t[b:b + 1], int(t[b]))
+        assert torch.allclose(weights[b], posterior.x0_posterior(x_t[b : b + 1], int(t[b]))[0])
+        mean_b = posterior.mean(x_t[b : b + 1], int(t[b]))
         assert torch.allclose(posterior.mean(x_t, t)[b], mean_b[0], atol=1e-6)
 
 
@@ -236,35 +242,44 @@ def test_default_data_is_the_mnist_train_split():
     assert mnist.x0_posterior(x_t, 500).shape == (1, 4500)
 
 
-@pytest.mark.parametrize("call,match", [
-    (lambda p, x: p.x0_posterior(x, 1000), r"t must be in \[0, 999\], got 1000"),
-    (lambda p, x: p.x0_posterior(x, -1), r"t must be in \[0, 999\], got -1"),
-    (lambda p, x: p.mean(x, 2.5), r"t must be an integer"),
-    (lambda p, x: p.x0_posterior(x, torch.tensor([1, 2])), r"t must be an integer or 3 integers"),
-    (lambda p, x: p.step(x, 10, 10), r"prev_t must be in \[-1, t - 1\]"),
-    (lambda p, x: p.mean(x, 10, -2), r"prev_t must be in \[-1, t - 1\]"),
-    (lambda p, x: p.x0_posterior(torch.zeros(3, 1, 16, 16), 5), r"x_t must have shape \(B, 1, 8, 8\)"),
-    (lambda p, x: p.x0_posterior(torch.zeros(3, 3, 8, 8), 5), r"x_t must have shape \(B, 1, 8, 8\)"),
-    (lambda p, x: p.x0_posterior(torch.zeros(1, 8, 8), 5), r"x_t must have shape"),
-    (lambda p, x: p.x0_posterior(torch.full((1, 1, 8, 8), float("nan")), 5), r"x_t must hold finite"),
-    (lambda p, x: p.step(x, 10, generator=[torch.Generator()]), r"generator must be one torch.Generator or a list of 3"),
-    (lambda p, x: p.sample(0, 10), r"batch_size must be an integer >= 1, got 0"),
-    (lambda p, x: p.sample(1, 0), r"num_inference_steps must be an integer in \[1, 1000\]"),
-])
+@pytest.mark.parametrize(
+    "call,match",
+    [
+        (lambda p, x: p.x0_posterior(x, 1000), r"t must be in \[0, 999\], got 1000"),
+        (lambda p, x: p.x0_posterior(x, -1), r"t must be in \[0, 999\], got -1"),
+        (lambda p, x: p.mean(x, 2.5), r"t must be an integer"),
+        (lambda p, x: p.x0_posterior(x, torch.tensor([1, 2])), r"t must be an integer or 3 integers"),
+        (lambda p, x: p.step(x, 10, 10), r"prev_t must be in \[-1, t - 1\]"),
+        (lambda p, x: p.mean(x, 10, -2), r"prev_t must be in \[-1, t - 1\]"),
+        (lambda p, x: p.x0_posterior(torch.zeros(3, 1, 16, 16), 5), r"x_t must have shape \(B, 1, 8, 8\)"),
+        (lambda p, x: p.x0_posterior(torch.zeros(3, 3, 8, 8), 5), r"x_t must have shape \(B, 1, 8, 8\)"),
+        (lambda p, x: p.x0_posterior(torch.zeros(1, 8, 8), 5), r"x_t must have shape"),
+        (lambda p, x: p.x0_posterior(torch.full((1, 1, 8, 8), float("nan")), 5), r"x_t must hold finite"),
+        (
+            lambda p, x: p.step(x, 10, generator=[torch.Generator()]),
+            r"generator must be one torch.Generator or a list of 3",
+        ),
+        (lambda p, x: p.sample(0, 10), r"batch_size must be an integer >= 1, got 0"),
+        (lambda p, x: p.sample(1, 0), r"num_inference_steps must be an integer in \[1, 1000\]"),
+    ],
+)
 def test_bad_inputs_raise_value_error_naming_the_parameter(posterior, data, scheduler, call, match):
     with pytest.raises(ValueError, match=match):
         call(posterior, noisy(data, scheduler, 10))
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(data=torch.zeros(0, 1, 8, 8)), r"data must hold at least one image"),
-    (dict(data=torch.zeros(8, 8)), r"data must have shape \(B, C, H, W\)"),
-    (dict(data=torch.full((2, 1, 8, 8), 255.0)), r"data must hold values in \[-1, 1\]"),
-    (dict(data=[[0.0]]), r"data must be a tensor"),
-    (dict(data=torch.zeros(2, 1, 8, 8), chunk_size=0), r"chunk_size must be an integer >= 1"),
-    (dict(data=torch.zeros(2, 1, 8, 8), dtype=torch.float16), r"dtype must be torch.float32 or torch.float64"),
-    (dict(data=torch.zeros(2, 1, 8, 8), scheduler="ddpm"), r"scheduler must be a PosteriorDDPMScheduler"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(data=torch.zeros(0, 1, 8, 8)), r"data must hold at least one image"),
+        (dict(data=torch.zeros(8, 8)), r"data must have shape \(B, C, H, W\)"),
+        (dict(data=torch.full((2, 1, 8, 8), 255.0)), r"data must hold values in \[-1, 1\]"),
+        (dict(data=[[0.0]]), r"data must be a tensor"),
+        (dict(data=torch.zeros(2, 1, 8, 8), chunk_size=0), r"chunk_size must be an integer >= 1"),
+        (dict(data=torch.zeros(2, 1, 8, 8), dtype=torch.float16), r"dtype must be torch.float32 or torch.float64"),
+        (dict(data=torch.zeros(2, 1, 8, 8), scheduler="ddpm"), r"scheduler must be a PosteriorDDPMScheduler"),
+    ],
+)
 def test_bad_construction_raises_value_error(kwargs, match):
     with pytest.raises(ValueError, match=match):
         DatasetPosterior(**kwargs)
@@ -307,7 +322,9 @@ def test_compare_estimates(pipe, posterior, data, scheduler):
             for b in table:
                 assert table[a][b] == table[b][a]
                 direct = float((getattr(c.estimates[a], attr) - getattr(c.estimates[b], attr)).double().norm())
-                assert l2_distance(getattr(c.estimates[a], attr), getattr(c.estimates[b], attr)) == pytest.approx(direct)
+                assert l2_distance(getattr(c.estimates[a], attr), getattr(c.estimates[b], attr)) == pytest.approx(
+                    direct
+                )
                 assert table[a][b] == pytest.approx(direct, abs=1e-6)
     assert c.source_index == 3 and c.argmax_index == 3 and c.max_weight > 0.99
     summary = json.loads(json.dumps(c.as_dict()))
@@ -334,7 +351,9 @@ def test_nearest_neighbours(data):
     samples = data[[5, 2, 17]] + 0.01 * torch.randn((3, *SHAPE), generator=torch.Generator().manual_seed(0))
     index, distance = nearest_neighbours(samples, data, chunk_size=4)
     assert index.tolist() == [5, 2, 17]
-    assert torch.allclose(distance, torch.cdist(samples.reshape(3, -1).double(), data.reshape(N, -1).double()).min(1).values)
+    assert torch.allclose(
+        distance, torch.cdist(samples.reshape(3, -1).double(), data.reshape(N, -1).double()).min(1).values
+    )
     index, distance = nearest_neighbours(data[[4, 9]], data)
     assert index.tolist() == [4, 9] and distance.tolist() == [0.0, 0.0]
     with pytest.raises(ValueError, match=r"samples must have shape \(B, 1, 8, 8\)"):
@@ -422,7 +441,7 @@ def test_training_loss_matches_brute_force_over_the_data_set(pipe, posterior, da
     means = {"model": model_mean(pipe, c.x_t, t)[0], "exact": exact_mean, "tractable": tractable}
     assert torch.allclose(means["model"].float(), c.estimates["model"].mean, atol=1e-5)
     # μ̃(x_t, x_0^i) of every training image, one by one, and the average of ‖μ̃_i − μ‖² under q(x_0^i | x_t)
-    mu_i = [scheduler.q_posterior(data[i:i + 1].double(), x_t, t, t - 1)[0] for i in range(N)]
+    mu_i = [scheduler.q_posterior(data[i : i + 1].double(), x_t, t, t - 1)[0] for i in range(N)]
     for name, mu in means.items():
         this = float(((tractable - mu) ** 2).sum()) / (2 * sigma2)
         expected = sum(float(weights[0, i]) * float(((mu_i[i] - mu) ** 2).sum()) for i in range(N)) / (2 * sigma2)
@@ -457,7 +476,7 @@ def test_model_training_loss_is_the_weighted_epsilon_mse(tiny_unet, posterior, d
     beta, alpha, sigma2, _, _ = step_coefficients(pipe.scheduler, t, t - 1)
     _, eps = model_mean(pipe, c.x_t, t, clip=False)
     mse = float(((noise.double() - eps) ** 2).sum())
-    weight = beta ** 2 / (2 * sigma2 * alpha * (1 - alpha_bar(pipe.scheduler, t)))
+    weight = beta**2 / (2 * sigma2 * alpha * (1 - alpha_bar(pipe.scheduler, t)))
     assert c.epsilon_mse == pytest.approx(mse, rel=1e-6)
     assert c.epsilon_loss_weight == pytest.approx(weight, rel=1e-9)
     assert c.training_loss["this_x0"]["model"] == pytest.approx(weight * mse, rel=1e-4)
@@ -494,7 +513,7 @@ def test_x0_variance_in_float32_and_per_sample_t(posterior, data, scheduler):
     t = torch.tensor([900, 300, 5])
     per_sample = posterior.expected_sq_distance(x_t, t, x_t)
     for b in range(3):
-        one = posterior.expected_sq_distance(x_t[b:b + 1], int(t[b]), x_t[b:b + 1])
+        one = posterior.expected_sq_distance(x_t[b : b + 1], int(t[b]), x_t[b : b + 1])
         assert float(per_sample[b]) == pytest.approx(float(one[0]), rel=1e-9)
 
 
@@ -509,7 +528,7 @@ def test_compare_samplers_records_when_the_exact_sampler_commits(pipe, posterior
     assert torch.allclose(c.exact_max_weight[:, -1], torch.ones(3, dtype=torch.float64), atol=1e-9)
     # Σ w² lies between max w² and max w: 1 / max w <= effective_n <= 1 / max w²
     w, n_eff = c.exact_max_weight, c.exact_effective_n
-    assert (1 / w <= n_eff * (1 + 1e-9)).all() and (n_eff <= (1 / w ** 2) * (1 + 1e-9)).all()
+    assert (1 / w <= n_eff * (1 + 1e-9)).all() and (n_eff <= (1 / w**2) * (1 + 1e-9)).all()
     for b, k in enumerate(c.exact_commit_step):
         assert k is not None and float(w[b, k]) >= COMMIT_WEIGHT and (w[b, :k] < COMMIT_WEIGHT).all()
     records = list(posterior.denoise(3, 5, torch.Generator().manual_seed(3)))
@@ -557,8 +576,7 @@ def test_heldout_nearest_distances_give_the_known_offsets(pipe, posterior, data)
 # ------------------------------------------------------------------------------------------ one cost protocol
 def test_measure_step_costs_one_protocol_and_a_linear_extrapolation(pipe, data):
     targets = [("a", 1000, 64), ("twice a", 2000, 64), *EXTRAPOLATION_SETS]
-    costs = measure_step_costs(pipe, data, sizes=(5, 10, 20), repeats=2, batch_size=2, min_seconds=0,
-                               targets=targets)
+    costs = measure_step_costs(pipe, data, sizes=(5, 10, 20), repeats=2, batch_size=2, min_seconds=0, targets=targets)
     assert isinstance(costs, StepCosts)
     assert [r["N"] for r in costs.rows] == [5, 10, 20] and all(r["D"] == 64 for r in costs.rows)
     assert all(0 < r["min_ms"] <= r["ms"] <= r["max_ms"] and r["repeats"] >= 2 for r in costs.rows)
@@ -591,22 +609,25 @@ def test_measure_step_costs_takes_more_repeats_where_the_step_is_fast(pipe, data
     assert costs.ms_per_element == pytest.approx(costs.rows[0]["ms"] / (20 * 64), rel=1e-12)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(sizes=(0,)), r"sizes must be integers in \[1, 20\]"),
-    (dict(sizes=(5, 21)), r"sizes must be integers in \[1, 20\]"),
-    (dict(sizes=()), r"sizes must be integers"),
-    (dict(sizes="5"), r"sizes must be integers"),
-    (dict(repeats=0), r"repeats must be an integer >= 1, got 0"),
-    (dict(batch_size=0), r"batch_size must be an integer >= 1, got 0"),
-    (dict(t=1000), r"t must be an integer in \[1, 999\], got 1000"),
-    (dict(t=0), r"t must be an integer in \[1, 999\], got 0"),
-    (dict(dtype=torch.float16), r"dtype must be torch.float32 or torch.float64"),
-    (dict(seed=-1), r"seed must be an integer in \[0, 4294967295\], got -1"),
-    (dict(min_seconds=-1), r"min_seconds must be a number in \[0, 600\]"),
-    (dict(targets=[("x", 0, 64)]), r"targets must be \(name, N, D\) triples"),
-    (dict(targets="CIFAR"), r"targets must be \(name, N, D\) triples"),
-    (dict(data=torch.zeros(8, 8)), r"data must have shape \(B, C, H, W\)"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(sizes=(0,)), r"sizes must be integers in \[1, 20\]"),
+        (dict(sizes=(5, 21)), r"sizes must be integers in \[1, 20\]"),
+        (dict(sizes=()), r"sizes must be integers"),
+        (dict(sizes="5"), r"sizes must be integers"),
+        (dict(repeats=0), r"repeats must be an integer >= 1, got 0"),
+        (dict(batch_size=0), r"batch_size must be an integer >= 1, got 0"),
+        (dict(t=1000), r"t must be an integer in \[1, 999\], got 1000"),
+        (dict(t=0), r"t must be an integer in \[1, 999\], got 0"),
+        (dict(dtype=torch.float16), r"dtype must be torch.float32 or torch.float64"),
+        (dict(seed=-1), r"seed must be an integer in \[0, 4294967295\], got -1"),
+        (dict(min_seconds=-1), r"min_seconds must be a number in \[0, 600\]"),
+        (dict(targets=[("x", 0, 64)]), r"targets must be \(name, N, D\) triples"),
+        (dict(targets="CIFAR"), r"targets must be \(name, N, D\) triples"),
+        (dict(data=torch.zeros(8, 8)), r"data must have shape \(B, C, H, W\)"),
+    ],
+)
 def test_measure_step_costs_refuses_bad_arguments(pipe, data, kwargs, match):
     with pytest.raises(ValueError, match=match):
         measure_step_costs(pipe, **{"data": data, "sizes": (5,), "repeats": 1, "min_seconds": 0, **kwargs})

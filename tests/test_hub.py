@@ -27,8 +27,12 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODEL = ROOT / "models" / "ddpm-mnist"
 SENTINEL = "hf_SENTINELtoken0123456789abcdefXYZ"  # the tester's token: must never be seen anywhere
 WRONG = "hf_WRONGtoken9876543210zyxwvutsrqABC"  # a token the hub does not know: 401, and never seen either
-PIPELINE_FILES = {"model_index.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors",
-                  "scheduler/scheduler_config.json"}
+PIPELINE_FILES = {
+    "model_index.json",
+    "unet/config.json",
+    "unet/diffusion_pytorch_model.safetensors",
+    "scheduler/scheduler_config.json",
+}
 TRAIN_COMMAND = "accelerate launch train.py --dataset mnist --max_train_steps 10 --output_dir tiny"
 
 
@@ -56,10 +60,20 @@ def one_error_line(result: dict) -> str:
 
 
 def client_env(hub: FakeHub, home: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "TRANSFORMERS_OFFLINE")}
-    env.update(HF_ENDPOINT=hub.url, HF_HUB_DISABLE_XET="1", HF_HUB_OFFLINE="0", HF_HOME=str(home),
-               HF_HUB_DISABLE_TELEMETRY="1", PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_TOKEN_PATH", "TRANSFORMERS_OFFLINE")
+    }
+    env.update(
+        HF_ENDPOINT=hub.url,
+        HF_HUB_DISABLE_XET="1",
+        HF_HUB_OFFLINE="0",
+        HF_HOME=str(home),
+        HF_HUB_DISABLE_TELEMETRY="1",
+        PYTHONPATH=str(ROOT),
+        OMP_NUM_THREADS="1",
+    )
     return env
 
 
@@ -71,11 +85,27 @@ def folders(tmp_path_factory):
     tiny = save_tiny_pipeline(base / "tiny")
     (tiny / "samples").mkdir()
     (tiny / "samples" / "step-0000010.png").write_bytes(png((34, 34)))
-    (tiny / "training_summary.json").write_text(json.dumps({
-        "global_step": 10, "images_seen_this_run": 80, "seconds_this_run": 3.5, "num_processes": 1,
-        "config": {"dataset": "mnist", "learning_rate": 0.001, "num_inference_steps": 2, "command": TRAIN_COMMAND}}))
-    (tiny / "evaluation.json").write_text(json.dumps({
-        "num_samples": 16, "classifier_fid": 12.34567, "confident_rate": 0.9375, "class_histogram": [2] * 8}))
+    (tiny / "training_summary.json").write_text(
+        json.dumps(
+            {
+                "global_step": 10,
+                "images_seen_this_run": 80,
+                "seconds_this_run": 3.5,
+                "num_processes": 1,
+                "config": {
+                    "dataset": "mnist",
+                    "learning_rate": 0.001,
+                    "num_inference_steps": 2,
+                    "command": TRAIN_COMMAND,
+                },
+            }
+        )
+    )
+    (tiny / "evaluation.json").write_text(
+        json.dumps(
+            {"num_samples": 16, "classifier_fid": 12.34567, "confident_rate": 0.9375, "class_histogram": [2] * 8}
+        )
+    )
     (tiny / "checkpoint-10").mkdir()
     (tiny / "checkpoint-10" / "optimizer.bin").write_bytes(b"junk")
     (tiny / "logs").mkdir()
@@ -88,23 +118,37 @@ def folders(tmp_path_factory):
     (leaky / "training_summary.json").write_text(json.dumps({"config": {"command": f"--hub_token {SENTINEL}"}}))
     # a card a person wrote: kept
     manual = save_tiny_pipeline(base / "manual")
-    (manual / "README.md").write_text("---\nlicense: apache-2.0\ntags:\n- mnist-demo\n---\n# My own card\n\n"
-                                      "Words a person wrote. ![grid](figures/grid.png)\n")
+    (manual / "README.md").write_text(
+        "---\nlicense: apache-2.0\ntags:\n- mnist-demo\n---\n# My own card\n\n"
+        "Words a person wrote. ![grid](figures/grid.png)\n"
+    )
     (manual / "figures").mkdir()
     (manual / "figures" / "grid.png").write_bytes(png())
     # two project trees for deploy-space: everything a real checkout holds that a Space must not get
     space = base / "project"
     for rel, content in {
-        "app.py": b"print('demo')\n", "requirements.txt": b"torch\n",
+        "app.py": b"print('demo')\n",
+        "requirements.txt": b"torch\n",
         "README.md": b"---\ntitle: demo\nsdk: gradio\nsdk_version: 6.31.0\napp_file: app.py\n---\n# demo\n"
-                     b"![the demo](docs/shot.png) ![badge](https://example.com/badge.svg)\n",
-        "docs/shot.png": b"png", "docs/notes.md": b"junk",
-        "pipelines/__init__.py": b"", "pipelines/hub.py": b"", "pipelines/extra/mod.py": b"",
-        "ui/__init__.py": b"", "ui/tab_x.py": b"", "ui/__pycache__/tab_x.cpython-311.pyc": b"junk",
-        "pipelines/__pycache__/hub.cpython-311.pyc": b"junk", "pipelines/notes.txt": b"junk",
-        "tests/test_x.py": b"junk", "bench/bench_x.py": b"junk", ".git/config": b"junk", "runs/log.txt": b"junk",
-        "checkpoint-5/model.safetensors": b"junk", ".env": b"junk",
-        "models/mnist-judge/config.json": b"{}", "models/mnist-judge/judge.safetensors": b"weights",
+        b"![the demo](docs/shot.png) ![badge](https://example.com/badge.svg)\n",
+        "docs/shot.png": b"png",
+        "docs/notes.md": b"junk",
+        "pipelines/__init__.py": b"",
+        "pipelines/hub.py": b"",
+        "pipelines/extra/mod.py": b"",
+        "ui/__init__.py": b"",
+        "ui/tab_x.py": b"",
+        "ui/__pycache__/tab_x.cpython-311.pyc": b"junk",
+        "pipelines/__pycache__/hub.cpython-311.pyc": b"junk",
+        "pipelines/notes.txt": b"junk",
+        "tests/test_x.py": b"junk",
+        "bench/bench_x.py": b"junk",
+        ".git/config": b"junk",
+        "runs/log.txt": b"junk",
+        "checkpoint-5/model.safetensors": b"junk",
+        ".env": b"junk",
+        "models/mnist-judge/config.json": b"{}",
+        "models/mnist-judge/judge.safetensors": b"weights",
         "models/mnist-judge/train.log": b"junk",
     }.items():
         (space / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -134,61 +178,142 @@ def session(hub, folders, tmp_path_factory):
 
     trained = work / "trained"
     train = subprocess.run(
-        [sys.executable, "train.py", "--output_dir", str(trained), "--block_out_channels", "8", "16",
-         "--max_train_steps", "2", "--train_batch_size", "8", "--save_images_steps", "2", "--checkpointing_steps",
-         "2", "--num_inference_steps", "2", "--logger", "none", "--push_to_hub", "--hub_model_id", "tester/trained",
-         "--hub_token", SENTINEL],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+        [
+            sys.executable,
+            "train.py",
+            "--output_dir",
+            str(trained),
+            "--block_out_channels",
+            "8",
+            "16",
+            "--max_train_steps",
+            "2",
+            "--train_batch_size",
+            "8",
+            "--save_images_steps",
+            "2",
+            "--checkpointing_steps",
+            "2",
+            "--num_inference_steps",
+            "2",
+            "--logger",
+            "none",
+            "--push_to_hub",
+            "--hub_model_id",
+            "tester/trained",
+            "--hub_token",
+            SENTINEL,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     outputs += [train.stdout, train.stderr]
 
     tiny = folders["tiny"]
-    hub.put("tester/pickle-only", {
-        "model_index.json": (tiny / "model_index.json").read_bytes(),
-        "unet/config.json": (tiny / "unet" / "config.json").read_bytes(),
-        "unet/diffusion_pytorch_model.bin": b"not unpickled, ever",
-        "scheduler/scheduler_config.json": (tiny / "scheduler" / "scheduler_config.json").read_bytes()})
+    hub.put(
+        "tester/pickle-only",
+        {
+            "model_index.json": (tiny / "model_index.json").read_bytes(),
+            "unet/config.json": (tiny / "unet" / "config.json").read_bytes(),
+            "unet/diffusion_pytorch_model.bin": b"not unpickled, ever",
+            "scheduler/scheduler_config.json": (tiny / "scheduler" / "scheduler_config.json").read_bytes(),
+        },
+    )
     (home / "token").write_text(SENTINEL)  # the login file: jobs without HF_TOKEN use it
     with_token = {"HF_TOKEN": SENTINEL}
     jobs = [
         {"name": "push", "cli": ["push", str(tiny), "--repo-id", "tester/tiny"], "env": with_token},
         {"name": "push_again", "cli": ["push", str(tiny), "--repo-id", "tester/tiny"], "env": with_token},
-        {"name": "push_bare", "cli": ["push", str(folders["bare"]), "--repo-id", "tester/bare", "--private"],
-         "env": {"HF_TOKEN": None}},
+        {
+            "name": "push_bare",
+            "cli": ["push", str(folders["bare"]), "--repo-id", "tester/bare", "--private"],
+            "env": {"HF_TOKEN": None},
+        },
         {"name": "push_leaky", "cli": ["push", str(folders["leaky"]), "--repo-id", "tester/leaky"], "env": with_token},
-        {"name": "push_manual", "cli": ["push", str(folders["manual"]), "--repo-id", "tester/manual"],
-         "env": with_token},
+        {
+            "name": "push_manual",
+            "cli": ["push", str(folders["manual"]), "--repo-id", "tester/manual"],
+            "env": with_token,
+        },
         {"name": "push_forbidden", "cli": ["push", str(tiny), "--repo-id", "someone-else/tiny"], "env": with_token},
         {"name": "check_missing", "cli": ["check", "tester/missing"], "env": with_token},
         {"name": "check_pickle", "cli": ["check", "tester/pickle-only"], "env": with_token},
         {"name": "check_tiny", "cli": ["check", "tester/tiny"], "env": {"HF_TOKEN": None}},
         {"name": "deploy", "cli": ["deploy-space", "tester/demo", "--root", str(folders["space"])], "env": with_token},
-        {"name": "redeploy", "cli": ["deploy-space", "tester/demo", "--root", str(folders["space2"])],
-         "env": with_token},
-        {"name": "pull_tiny", "pull": "tester/tiny", "local": str(tiny), "steps": 3, "seed": 7,
-         "save": str(work / "tiny.npz")},
+        {
+            "name": "redeploy",
+            "cli": ["deploy-space", "tester/demo", "--root", str(folders["space2"])],
+            "env": with_token,
+        },
+        {
+            "name": "pull_tiny",
+            "pull": "tester/tiny",
+            "local": str(tiny),
+            "steps": 3,
+            "seed": 7,
+            "save": str(work / "tiny.npz"),
+        },
         {"name": "card_tiny", "card": "tester/tiny"},
         {"name": "card_manual", "card": "tester/manual"},
     ]
     if train.returncode == 0:
-        jobs.append({"name": "pull_trained", "pull": "tester/trained", "local": str(trained), "steps": 2, "seed": 3,
-                     "save": str(work / "trained.npz")})
+        jobs.append(
+            {
+                "name": "pull_trained",
+                "pull": "tester/trained",
+                "local": str(trained),
+                "steps": 2,
+                "seed": 3,
+                "save": str(work / "trained.npz"),
+            }
+        )
     if (DEFAULT_MODEL / "model_index.json").is_file():
-        jobs += [{"name": "push_default", "cli": ["push", str(DEFAULT_MODEL), "--repo-id", "tester/ddpm-mnist"],
-                  "env": with_token},
-                 {"name": "pull_default", "pull": "tester/ddpm-mnist", "local": str(DEFAULT_MODEL), "steps": 3,
-                  "seed": 0, "save": str(work / "default.npz")},
-                 {"name": "card_default", "card": "tester/ddpm-mnist"}]
+        jobs += [
+            {
+                "name": "push_default",
+                "cli": ["push", str(DEFAULT_MODEL), "--repo-id", "tester/ddpm-mnist"],
+                "env": with_token,
+            },
+            {
+                "name": "pull_default",
+                "pull": "tester/ddpm-mnist",
+                "local": str(DEFAULT_MODEL),
+                "steps": 3,
+                "seed": 0,
+                "save": str(work / "default.npz"),
+            },
+            {"name": "card_default", "card": "tester/ddpm-mnist"},
+        ]
     (work / "jobs.json").write_text(json.dumps(jobs))
-    client = subprocess.run([sys.executable, str(ROOT / "tests" / "helpers" / "hub_client.py"), str(work / "jobs.json"),
-                             str(work / "results.json")], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=600)
+    client = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "tests" / "helpers" / "hub_client.py"),
+            str(work / "jobs.json"),
+            str(work / "results.json"),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     outputs += [client.stdout, client.stderr]
     assert client.returncode == 0, client.stderr[-3000:]
     results = json.loads((work / "results.json").read_text())
 
     # the real entry point, with a token the hub rejects
-    cli = subprocess.run([sys.executable, "-m", "pipelines.hub", "push", str(tiny), "--repo-id", "tester/other",
-                          "--token", WRONG], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    cli = subprocess.run(
+        [sys.executable, "-m", "pipelines.hub", "push", str(tiny), "--repo-id", "tester/other", "--token", WRONG],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     results["cli_wrong_token"] = {"rc": cli.returncode, "out": cli.stdout, "err": cli.stderr}
     outputs += [cli.stdout, cli.stderr]
     for result in results.values():
@@ -209,7 +334,12 @@ def test_push_uploads_the_pipeline_with_its_card_and_nothing_else(session, hub, 
     result = ok(session, "push")
     assert result["out"].strip() == f"pushed {folders['tiny']} to {hub.url}/tester/tiny"
     assert set(hub.files("tester/tiny")) == PIPELINE_FILES | {
-        ".gitattributes", "README.md", "sample_grid.png", "training_summary.json", "evaluation.json"}
+        ".gitattributes",
+        "README.md",
+        "sample_grid.png",
+        "training_summary.json",
+        "evaluation.json",
+    }
     ok(session, "push_again")  # pushing again to an existing repo works (and changes nothing)
     repo = hub.repos[("model", "tester/tiny")]
     assert repo.private is False
@@ -261,8 +391,9 @@ def test_a_hand_written_card_is_kept_with_its_images(session, hub):
     card = ok(session, "card_manual")
     assert card["text"].strip() == "# My own card\n\nWords a person wrote. ![grid](figures/grid.png)"
     assert card["data"]["license"] == "apache-2.0"  # the author's choice wins
-    assert card["data"]["library_name"] == "diffusers" and card["data"]["pipeline_tag"] == \
-        "unconditional-image-generation"
+    assert (
+        card["data"]["library_name"] == "diffusers" and card["data"]["pipeline_tag"] == "unconditional-image-generation"
+    )
     assert {"mnist-demo", "diffusers"} <= set(card["data"]["tags"])
     assert "figures/grid.png" in hub.files("tester/manual")
 
@@ -297,11 +428,20 @@ def test_deploy_space_uploads_exactly_the_app(session, hub):
     assert result["out"].strip() == f"deployed the demo to {hub.url}/spaces/tester/demo"
     repo = hub.repos[("space", "tester/demo")]
     assert repo.sdk == "gradio"
-    expected = {"app.py", "requirements.txt", "README.md", "pipelines/__init__.py", "pipelines/hub.py",
-                "ui/__init__.py", "ui/tab_x.py",
-                *(f"models/ddpm-mnist/{name}" for name in
-                  PIPELINE_FILES | {"README.md", "training_summary.json", "evaluation.json"}),
-                "docs/shot.png"}
+    expected = {
+        "app.py",
+        "requirements.txt",
+        "README.md",
+        "pipelines/__init__.py",
+        "pipelines/hub.py",
+        "ui/__init__.py",
+        "ui/tab_x.py",
+        *(
+            f"models/ddpm-mnist/{name}"
+            for name in PIPELINE_FILES | {"README.md", "training_summary.json", "evaluation.json"}
+        ),
+        "docs/shot.png",
+    }
     deployed = set(repo.files(repo.commits[-2]))  # the first deploy (the redeploy is the last commit)
     assert deployed == expected | {"pipelines/extra/mod.py", ".gitattributes"}
     ok(session, "redeploy")  # a file gone from the project is gone from the Space
@@ -316,9 +456,17 @@ def test_space_files_of_this_project_are_the_app_only():
             space_files(ROOT)
         pytest.skip("app.py or models/ddpm-mnist not there yet: checked that deploy-space refuses")
     files = space_files(ROOT)
-    assert {"app.py", "requirements.txt", "README.md", "pipelines/__init__.py", "pipelines/hub.py", "ui/__init__.py",
-            "ui/tab_sample.py", "models/ddpm-mnist/model_index.json", "models/ddpm-mnist/unet/diffusion_pytorch_model.safetensors"} \
-        <= set(files)
+    assert {
+        "app.py",
+        "requirements.txt",
+        "README.md",
+        "pipelines/__init__.py",
+        "pipelines/hub.py",
+        "ui/__init__.py",
+        "ui/tab_sample.py",
+        "models/ddpm-mnist/model_index.json",
+        "models/ddpm-mnist/unet/diffusion_pytorch_model.safetensors",
+    } <= set(files)
     for name in files:
         assert not name.startswith(("tests/", "bench/", "scripts/", "runs/", ".")), name
         assert "__pycache__" not in name and "checkpoint" not in name and not name.endswith((".pyc", ".bin")), name
@@ -328,11 +476,21 @@ def test_the_judge_goes_into_the_space_the_day_the_app_evaluates():
     """models/mnist-judge stays out of the Space while nothing the app runs imports pipelines.evaluation."""
     from pipelines.hub import SPACE_FILES
 
-    sources = [p for p in [ROOT / "app.py", *(ROOT / "pipelines").glob("*.py"), *(ROOT / "ui").glob("*.py")]
-               if p.is_file() and p.name != "evaluation.py"]
-    importers = [p.name for p in sources
-                 if re.search(r"^\s*(from\s+(pipelines)?\.?evaluation\s+import|import\s+pipelines\.evaluation|"
-                              r"from\s+(pipelines|\.)\s+import\s+[^\n]*\bevaluation\b)", p.read_text(), re.M)]
+    sources = [
+        p
+        for p in [ROOT / "app.py", *(ROOT / "pipelines").glob("*.py"), *(ROOT / "ui").glob("*.py")]
+        if p.is_file() and p.name != "evaluation.py"
+    ]
+    importers = [
+        p.name
+        for p in sources
+        if re.search(
+            r"^\s*(from\s+(pipelines)?\.?evaluation\s+import|import\s+pipelines\.evaluation|"
+            r"from\s+(pipelines|\.)\s+import\s+[^\n]*\bevaluation\b)",
+            p.read_text(),
+            re.M,
+        )
+    ]
     shipped = any(rel.startswith("models/mnist-judge") for rel, _ in SPACE_FILES)
     assert shipped == bool(importers), f"{importers} import pipelines.evaluation: add models/mnist-judge to SPACE_FILES"
 
@@ -348,22 +506,39 @@ def test_the_deployed_file_set_alone_starts_the_app_and_serves_sample(hub, tmp_p
     home.mkdir()
     env = {**client_env(hub, home), "HF_TOKEN": SENTINEL}
     env.pop("PYTHONPATH")  # the deploy is a plain `python -m pipelines.hub` from the project folder
-    result = subprocess.run([sys.executable, "-m", "pipelines.hub", "deploy-space", "tester/live-demo"], cwd=ROOT,
-                            env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "pipelines.hub", "deploy-space", "tester/live-demo"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr
     space = tmp_path / "space"
     for rel, content in hub.files("tester/live-demo", repo_type="space").items():
         (space / rel).parent.mkdir(parents=True, exist_ok=True)
         (space / rel).write_bytes(content)
     assert (space / "ui" / "tab_sample.py").is_file() and not (space / "tests").exists()
-    where = subprocess.run([sys.executable, "-c", "import ui, pipelines; print(ui.__file__); print(pipelines.__file__)"],
-                           cwd=space, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
-                           capture_output=True, text=True, timeout=120)
+    where = subprocess.run(
+        [sys.executable, "-c", "import ui, pipelines; print(ui.__file__); print(pipelines.__file__)"],
+        cwd=space,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert all(Path(line).is_relative_to(space) for line in where.stdout.split()), where.stdout + where.stderr
     with serve_app("models/ddpm-mnist", cwd=space, log_path=tmp_path / "space.log") as url:
-        result = Client(url, verbose=False).predict(seed=0, num_images=2, num_inference_steps=3, eta=1.0,
-                                                    timestep_spacing="leading", variance="fixed_small",
-                                                    api_name="/sample")
+        result = Client(url, verbose=False).predict(
+            seed=0,
+            num_images=2,
+            num_inference_steps=3,
+            eta=1.0,
+            timestep_spacing="leading",
+            variance="fixed_small",
+            api_name="/sample",
+        )
     assert len(result[3]) == 2 and result[6]["model"] == "models/ddpm-mnist"
     assert "Traceback" not in (tmp_path / "space.log").read_text()
 
@@ -408,12 +583,15 @@ def _write(folder: Path, files: dict[str, str | bytes]) -> Path:
     return folder
 
 
-@pytest.mark.parametrize("case, expected", [
-    ("empty", "no model_index.json"),
-    ("latent", "not an unconditional DDPM pipeline"),
-    ("pickle", "only pickle weights"),
-    ("no-scheduler", "scheduler/scheduler_config.json is missing"),
-])
+@pytest.mark.parametrize(
+    "case, expected",
+    [
+        ("empty", "no model_index.json"),
+        ("latent", "not an unconditional DDPM pipeline"),
+        ("pickle", "only pickle weights"),
+        ("no-scheduler", "scheduler/scheduler_config.json is missing"),
+    ],
+)
 def test_push_refuses_a_folder_that_is_not_a_ddpm_pipeline(case, expected, tmp_path, stock_ddpm_dir, capsys):
     from pipelines.hub import main
 

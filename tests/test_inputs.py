@@ -54,7 +54,7 @@ def mutations(data: bytes, rng: np.random.Generator):
     for _ in range(6):
         changed = bytearray(data)
         position = int(rng.integers(0, min(n, 64)))
-        changed[position:position + 4] = b"\xff\xff\xff\x7f"
+        changed[position : position + 4] = b"\xff\xff\xff\x7f"
         yield f"huge number at {position}", bytes(changed)
     yield "junk after the magic bytes", data[:8] + bytes(rng.integers(0, 256, 500, dtype=np.uint8))
 
@@ -75,7 +75,7 @@ def short_idat_png() -> bytes:
     Image.fromarray(digit_pixels()).convert("RGB").save(buffer, format="PNG")
     data = bytearray(buffer.getvalue())
     at = data.index(b"IDAT") - 4
-    data[at:at + 4] = struct.pack(">I", struct.unpack(">I", data[at:at + 4])[0] - 50)
+    data[at : at + 4] = struct.pack(">I", struct.unpack(">I", data[at : at + 4])[0] - 50)
     return bytes(data)
 
 

@@ -34,13 +34,17 @@ def test_denoise_yields_every_step(pipe):
 def test_call_and_denoise_give_the_same_images_bit_for_bit(pipe):
     for K, eta in [(10, 1.0), (10, 0.0), (25, 0.3)]:
         last = None
-        for step in pipe.denoise(batch_size=2, generator=torch.Generator().manual_seed(5), num_inference_steps=K, eta=eta):
+        for step in pipe.denoise(
+            batch_size=2, generator=torch.Generator().manual_seed(5), num_inference_steps=K, eta=eta
+        ):
             last = step.sample
-        images = pipe(batch_size=2, generator=torch.Generator().manual_seed(5), num_inference_steps=K, eta=eta,
-                      output_type="pt").images
+        images = pipe(
+            batch_size=2, generator=torch.Generator().manual_seed(5), num_inference_steps=K, eta=eta, output_type="pt"
+        ).images
         assert torch.equal(images, (last / 2 + 0.5).clamp(0, 1))
-        again = pipe(batch_size=2, generator=torch.Generator().manual_seed(5), num_inference_steps=K, eta=eta,
-                     output_type="pt").images
+        again = pipe(
+            batch_size=2, generator=torch.Generator().manual_seed(5), num_inference_steps=K, eta=eta, output_type="pt"
+        ).images
         assert torch.equal(images, again)
 
 
@@ -69,8 +73,13 @@ def test_a_list_of_generators_gives_image_i_from_generator_i(pipe, tiny_unet):
     for eta in (1.0, 0.5):
         batch = pipe(batch_size=3, generator=gens(), num_inference_steps=6, eta=eta, output_type="pt").images
         for i, seed in enumerate(seeds):
-            alone = pipe(batch_size=1, generator=torch.Generator().manual_seed(seed), num_inference_steps=6,
-                         eta=eta, output_type="pt").images
+            alone = pipe(
+                batch_size=1,
+                generator=torch.Generator().manual_seed(seed),
+                num_inference_steps=6,
+                eta=eta,
+                output_type="pt",
+            ).images
             assert (batch[i] - alone[0]).abs().max() <= 1e-5, (eta, i)
         # not trivially true: the three generators draw three different images
         assert all((batch[i] - batch[j]).abs().max() > 0.1 for i, j in ((0, 1), (0, 2), (1, 2)))
@@ -160,8 +169,13 @@ def test_eight_threads_share_one_pipeline(pipe):
     jobs = [(seed, steps) for seed, steps in zip(range(100, 108), [3, 5, 8, 13, 4, 6, 9, 12])]
 
     def run(seed, steps):
-        return pipe(batch_size=2, generator=torch.Generator().manual_seed(seed), num_inference_steps=steps,
-                    eta=0.5 if steps % 2 else 1.0, output_type="pt").images
+        return pipe(
+            batch_size=2,
+            generator=torch.Generator().manual_seed(seed),
+            num_inference_steps=steps,
+            eta=0.5 if steps % 2 else 1.0,
+            output_type="pt",
+        ).images
 
     alone = {job: run(*job) for job in jobs}
     together, errors = {}, []
@@ -241,18 +255,21 @@ def test_pickle_only_folder_is_refused(tmp_path, tiny_unet):
         PosteriorDDPMPipeline.from_pretrained(tmp_path, use_safetensors=False)
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(batch_size=0), r"batch_size must be an integer >= 1, got 0"),  # no upper bound: memory is the limit
-    (dict(batch_size=2.5), r"batch_size must be an integer >= 1, got 2.5"),
-    (dict(generator=[torch.Generator()] * 2), r"generator must be a torch.Generator or a list of 1 \(batch_size\)"),
-    (dict(num_inference_steps=0), r"num_inference_steps must be an integer in \[1, 1000\]"),
-    (dict(num_inference_steps=1001), r"num_inference_steps must be an integer in \[1, 1000\]"),
-    (dict(eta=float("nan")), r"eta must be a number in \[0, 1\]"),
-    (dict(eta=1.01), r"eta must be a number in \[0, 1\]"),
-    (dict(eta=0.5, variance_type="fixed_large"), "eta must be 1 with variance_type"),
-    (dict(timesteps=[5, 9]), "strictly descending"),
-    (dict(output_type="jpg"), "output_type must be one of pil, np, pt"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(batch_size=0), r"batch_size must be an integer >= 1, got 0"),  # no upper bound: memory is the limit
+        (dict(batch_size=2.5), r"batch_size must be an integer >= 1, got 2.5"),
+        (dict(generator=[torch.Generator()] * 2), r"generator must be a torch.Generator or a list of 1 \(batch_size\)"),
+        (dict(num_inference_steps=0), r"num_inference_steps must be an integer in \[1, 1000\]"),
+        (dict(num_inference_steps=1001), r"num_inference_steps must be an integer in \[1, 1000\]"),
+        (dict(eta=float("nan")), r"eta must be a number in \[0, 1\]"),
+        (dict(eta=1.01), r"eta must be a number in \[0, 1\]"),
+        (dict(eta=0.5, variance_type="fixed_large"), "eta must be 1 with variance_type"),
+        (dict(timesteps=[5, 9]), "strictly descending"),
+        (dict(output_type="jpg"), "output_type must be one of pil, np, pt"),
+    ],
+)
 def test_bad_arguments_raise_before_any_work(pipe, kwargs, match):
     with pytest.raises(ValueError, match=match):
         pipe(**kwargs)

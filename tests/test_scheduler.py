@@ -64,16 +64,29 @@ PARITY_CASES = [
         ["fixed_small", "fixed_large", "learned_range"],
         ["clip", "threshold"],
     )
-    for spacing, K in [("leading", 1000), ("leading", 50), ("linspace", 50), ("trailing", 50),
-                       ("leading", 13), ("linspace", 13), ("trailing", 13)]
+    for spacing, K in [
+        ("leading", 1000),
+        ("leading", 50),
+        ("linspace", 50),
+        ("trailing", 50),
+        ("leading", 13),
+        ("linspace", 13),
+        ("trailing", 13),
+    ]
 ]
 
 
 @pytest.mark.parametrize("schedule,prediction,variance,spacing,clip,K", PARITY_CASES)
 def test_trajectory_matches_diffusers(schedule, prediction, variance, spacing, clip, K):
-    config = dict(beta_schedule=schedule, prediction_type=prediction, variance_type=variance,
-                  timestep_spacing=spacing, clip_sample=clip == "clip", thresholding=clip == "threshold",
-                  sample_max_value=2.0)
+    config = dict(
+        beta_schedule=schedule,
+        prediction_type=prediction,
+        variance_type=variance,
+        timestep_spacing=spacing,
+        clip_sample=clip == "clip",
+        thresholding=clip == "threshold",
+        sample_max_value=2.0,
+    )
     worst = 0.0
     for t, prev, out_ref, out in trajectories(config, K):
         if prev < 0 and t > 0 and variance != "fixed_small":
@@ -82,8 +95,11 @@ def test_trajectory_matches_diffusers(schedule, prediction, variance, spacing, c
             assert rel_err(out.pred_original_sample, out_ref.pred_original_sample) <= 2e-4
             assert torch.equal(out.prev_sample, out.posterior_mean)
             continue
-        worst = max(worst, rel_err(out.prev_sample, out_ref.prev_sample),
-                    rel_err(out.pred_original_sample, out_ref.pred_original_sample))
+        worst = max(
+            worst,
+            rel_err(out.prev_sample, out_ref.prev_sample),
+            rel_err(out.pred_original_sample, out_ref.pred_original_sample),
+        )
     assert worst <= 2e-4
 
 
@@ -129,8 +145,9 @@ def test_q_posterior_is_bayes_rule_on_a_grid(t, prev_t):
     w /= w.sum()
     mean_num = float((w * grid).sum())
     var_num = float((w * (grid - mean_num) ** 2).sum())
-    mean, var = s.q_posterior(torch.tensor([[[[x0]]]], dtype=torch.float64), torch.tensor([[[[x_t]]]], dtype=torch.float64),
-                              t, prev_t)
+    mean, var = s.q_posterior(
+        torch.tensor([[[[x0]]]], dtype=torch.float64), torch.tensor([[[[x_t]]]], dtype=torch.float64), t, prev_t
+    )
     assert float(mean) == pytest.approx(mean_num, rel=1e-4, abs=1e-6)
     assert float(var) == pytest.approx(var_num, rel=1e-3, abs=1e-9)
 
@@ -143,9 +160,13 @@ def test_q_posterior_monte_carlo_and_chain_end():
     g = torch.Generator().manual_seed(0)
     x0 = torch.full((400_000,), 0.3, dtype=torch.float64)
     x_prev = math.sqrt(a_p) * x0 + math.sqrt(1 - a_p) * torch.randn(x0.shape, generator=g, dtype=torch.float64)
-    x_t = math.sqrt(a_t / a_p) * x_prev + math.sqrt(1 - a_t / a_p) * torch.randn(x0.shape, generator=g, dtype=torch.float64)
+    x_t = math.sqrt(a_t / a_p) * x_prev + math.sqrt(1 - a_t / a_p) * torch.randn(
+        x0.shape, generator=g, dtype=torch.float64
+    )
     mean, var = s.q_posterior(x0, x_t, torch.full((400_000,), t), prev_t)
-    residual = x_prev - mean  # the posterior mean is E[x_prev | x_t, x0]: residuals are centred with the posterior variance
+    residual = (
+        x_prev - mean
+    )  # the posterior mean is E[x_prev | x_t, x0]: residuals are centred with the posterior variance
     assert abs(float(residual.mean())) < 3e-3
     assert float(residual.var()) == pytest.approx(float(var.flatten()[0]), rel=1e-2)
     # prev_t < 0: the step to x0 itself — mean x0, variance 0
@@ -194,7 +215,9 @@ def test_fixed_large_log_gives_finite_samples():
     out = s.step(torch.zeros_like(x), 500, x, generator=torch.Generator().manual_seed(0), prev_timestep=499)
     assert torch.isfinite(out.prev_sample).all()
     assert float(out.posterior_variance) == pytest.approx(float(s.betas[500]), rel=1e-5)
-    assert float((out.prev_sample - out.posterior_mean).std()) == pytest.approx(math.sqrt(float(s.betas[500])), rel=0.05)
+    assert float((out.prev_sample - out.posterior_mean).std()) == pytest.approx(
+        math.sqrt(float(s.betas[500])), rel=0.05
+    )
 
 
 def test_eta_interpolates_the_variance():
@@ -208,8 +231,10 @@ def test_eta_interpolates_the_variance():
 
 
 def test_from_config_both_ways_and_save_load(tmp_path):
-    for stock in (DDPMScheduler(beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction"),
-                  DDIMScheduler(beta_schedule="scaled_linear", timestep_spacing="trailing")):
+    for stock in (
+        DDPMScheduler(beta_schedule="squaredcos_cap_v2", prediction_type="v_prediction"),
+        DDIMScheduler(beta_schedule="scaled_linear", timestep_spacing="trailing"),
+    ):
         ours = PosteriorDDPMScheduler.from_config(stock.config)
         assert ours.config.beta_schedule == stock.config.beta_schedule
         assert ours.config.timestep_spacing == stock.config.timestep_spacing
@@ -241,14 +266,17 @@ def test_bad_num_inference_steps(bad):
         PosteriorDDPMScheduler().timestep_plan(bad)
 
 
-@pytest.mark.parametrize("bad,match", [
-    ([500, 500, 1], "strictly descending"),
-    ([1, 500], "strictly descending"),
-    ([1000, 5], r"in \[0, 999\]"),
-    ([10, -1], r"in \[0, 999\]"),
-    ([], "non-empty"),
-    ([10.5, 3], "integers"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        ([500, 500, 1], "strictly descending"),
+        ([1, 500], "strictly descending"),
+        ([1000, 5], r"in \[0, 999\]"),
+        ([10, -1], r"in \[0, 999\]"),
+        ([], "non-empty"),
+        ([10.5, 3], "integers"),
+    ],
+)
 def test_bad_custom_timesteps(bad, match):
     with pytest.raises(ValueError, match=match):
         PosteriorDDPMScheduler().timestep_plan(timesteps=bad)

@@ -21,6 +21,7 @@ TIMEOUT_S = 300  # per request; generous for busy CI machines, never reached whe
 GOOD = dict(seed=0, num_images=1, num_inference_steps=1, eta=1.0, timestep_spacing="leading", variance="fixed_small")
 PARAMETERS = ["seed", "num_images", "num_inference_steps", "eta", "timestep_spacing", "variance"]
 
+
 @pytest.fixture(scope="module")
 def app_url(app_model_dir, tmp_path_factory):
     with serve_app(app_model_dir, log_path=tmp_path_factory.mktemp("log") / "app.log") as url:
@@ -50,7 +51,11 @@ def gallery_pixels(images) -> list[np.ndarray]:
 
 def test_only_sample_is_public_and_its_parameters_are_named(client):
     api = client.view_api(print_info=False, return_format="dict")
-    assert list(api["named_endpoints"]) == ["/sample", "/posterior", "/exact_sample"]  # scrubbing, dice, gallery clicks, drawings, plots are private
+    assert list(api["named_endpoints"]) == [
+        "/sample",
+        "/posterior",
+        "/exact_sample",
+    ]  # scrubbing, dice, gallery clicks, drawings, plots are private
     assert api["unnamed_endpoints"] == {}
     names = [p["parameter_name"] for p in api["named_endpoints"]["/sample"]["parameters"]]
     assert names == PARAMETERS
@@ -73,7 +78,7 @@ def test_sample_returns_the_images_the_animation_and_a_summary(client):
     # The final x_t grid shows the final images: the first image sits at the grid's top-left corner.
     first = gallery_pixels(images)[0]
     scale = pixels(xt).shape[1] // pixels(grid).shape[1]
-    assert np.array_equal(pixels(xt)[2 * scale:(2 + 32) * scale:scale, 2 * scale:(2 + 32) * scale:scale], first)
+    assert np.array_equal(pixels(xt)[2 * scale : (2 + 32) * scale : scale, 2 * scale : (2 + 32) * scale : scale], first)
 
 
 def test_a_12_step_request_streams_its_steps(client):
@@ -137,20 +142,27 @@ def test_sample_honours_eta_spacing_and_variance_pixel_for_pixel(client, library
     seed, K = 21, 5
     served = {}
     for eta, spacing, variance in COMBOS:
-        out = sample(client, seed=seed, num_images=2, num_inference_steps=K, eta=eta, timestep_spacing=spacing,
-                     variance=variance)
+        out = sample(
+            client, seed=seed, num_images=2, num_inference_steps=K, eta=eta, timestep_spacing=spacing, variance=variance
+        )
         served[eta, spacing, variance] = np.stack(gallery_pixels(out[3]))
         scheduler = PosteriorDDPMScheduler.from_config(library_pipe.scheduler.config, timestep_spacing=spacing)
         assert out[6]["timesteps"] == scheduler.timestep_plan(K).tolist()
         pipe = PosteriorDDPMPipeline(unet=library_pipe.unet, scheduler=scheduler)
         pipe.set_progress_bar_config(disable=True)
-        expected = pipe(batch_size=2, generator=torch.Generator().manual_seed(seed), num_inference_steps=K,
-                        eta=eta, variance_type=variance, output_type="np").images
+        expected = pipe(
+            batch_size=2,
+            generator=torch.Generator().manual_seed(seed),
+            num_inference_steps=K,
+            eta=eta,
+            variance_type=variance,
+            output_type="np",
+        ).images
         expected = (expected[..., 0] * 255).round().astype(np.uint8)
         assert np.array_equal(served[eta, spacing, variance], expected), (eta, spacing, variance)
     # not trivially true: every combination draws other images than every other one, from the same seed
     for i, a in enumerate(COMBOS):
-        for b in COMBOS[i + 1:]:
+        for b in COMBOS[i + 1 :]:
             assert not np.array_equal(served[a][0], served[b][0]), (a, b)
 
 
@@ -186,8 +198,9 @@ def test_beta_t_variance_needs_eta_1(client):
     with pytest.raises(AppError, match=r"^(?=.*\beta\b.*\b1\b)(?=.*fixed_large)"):  # names eta, 1 and the variance
         sample(client, variance="fixed_large", eta=0.5)
     # with eta = 1 it is accepted, and draws other images than β̃_t from the same seed (3 steps: 2 add noise)
-    large, small = (gallery_pixels(sample(client, num_inference_steps=3, variance=v)[3])
-                    for v in ("fixed_large", "fixed_small"))
+    large, small = (
+        gallery_pixels(sample(client, num_inference_steps=3, variance=v)[3]) for v in ("fixed_large", "fixed_small")
+    )
     assert not np.array_equal(large[0], small[0])
 
 
@@ -210,27 +223,40 @@ def test_the_app_adapts_to_rgb_models_and_shows_exactly_what_the_pipeline_draws(
     assert pipe.is_channels_last
     ctx = AppContext(pipe=pipe, model_id="rgb", store=RunStore(root=tmp_path / "runs"))
     tab = SampleTab(ctx)
-    outputs = list(tab.sample(seed=5, num_images=2, num_inference_steps=3, eta=1.0, timestep_spacing="leading",
-                              variance="fixed_small"))
+    outputs = list(
+        tab.sample(
+            seed=5, num_images=2, num_inference_steps=3, eta=1.0, timestep_spacing="leading", variance="fixed_small"
+        )
+    )
     images = [np.asarray(image) for image, _ in outputs[-1][3]]
     assert [image.shape for image in images] == [(24, 24, 3)] * 2
-    expected = pipe(batch_size=2, generator=torch.Generator().manual_seed(5), num_inference_steps=3, eta=1.0,
-                    output_type="np").images
+    expected = pipe(
+        batch_size=2, generator=torch.Generator().manual_seed(5), num_inference_steps=3, eta=1.0, output_type="np"
+    ).images
     assert np.array_equal(np.stack(images), (expected * 255).round().astype(np.uint8))
 
 
-@pytest.mark.parametrize("interval, budget, frames", [
-    (0.0, 1.0, [1, 2, 3, 4, 5]),  # no throttle: every step's frame (the last comes with the results)
-    (60.0, 1.0, [1]),  # at most one frame a minute: the first step only
-    (0.0, 0.0, [1]),  # frames may cost nothing of the run's time: the first step only
-])
+@pytest.mark.parametrize(
+    "interval, budget, frames",
+    [
+        (0.0, 1.0, [1, 2, 3, 4, 5]),  # no throttle: every step's frame (the last comes with the results)
+        (60.0, 1.0, [1]),  # at most one frame a minute: the first step only
+        (0.0, 0.0, [1]),  # frames may cost nothing of the run's time: the first step only
+    ],
+)
 def test_the_live_view_streams_as_its_throttle_says(tmp_path, app_module, app_model_dir, interval, budget, frames):
     """--frame-interval-s and --frame-budget (AppContext.frame_interval_s / frame_budget): which steps stream."""
     pipe = app_module.load_model(str(app_model_dir), device="cpu")
-    ctx = AppContext(pipe=pipe, model_id="tiny", store=RunStore(root=tmp_path / "runs"), frame_interval_s=interval,
-                     frame_budget=budget)
-    *streamed, final = SampleTab(ctx).sample(seed=0, num_images=2, num_inference_steps=6, eta=1.0,
-                                             timestep_spacing="leading", variance="fixed_small")
+    ctx = AppContext(
+        pipe=pipe,
+        model_id="tiny",
+        store=RunStore(root=tmp_path / "runs"),
+        frame_interval_s=interval,
+        frame_budget=budget,
+    )
+    *streamed, final = SampleTab(ctx).sample(
+        seed=0, num_images=2, num_inference_steps=6, eta=1.0, timestep_spacing="leading", variance="fixed_small"
+    )
     assert [int(label.split()[1]) for _, _, label, *_ in streamed] == frames
     assert final[2].startswith("step 6 / 6") and len(final[3]) == 2
 
@@ -239,8 +265,9 @@ def test_scrubbing_shows_each_recorded_step(tmp_path, app_module, app_model_dir)
     pipe = app_module.load_model(str(app_model_dir), device="cpu")
     ctx = AppContext(pipe=pipe, model_id="tiny", store=RunStore(root=tmp_path / "runs"))
     tab = SampleTab(ctx)
-    *_, final = tab.sample(seed=1, num_images=2, num_inference_steps=6, eta=0.0, timestep_spacing="trailing",
-                           variance="fixed_small")
+    *_, final = tab.sample(
+        seed=1, num_images=2, num_inference_steps=6, eta=0.0, timestep_spacing="trailing", variance="fixed_small"
+    )
     record = final[-1]
     slider, filmstrip, gif, _plot = tab.finish(record)
     assert slider.maximum == 6 and slider.value == 6 and filmstrip.width > filmstrip.height

@@ -1,6 +1,7 @@
 """train.py end to end on a tiny UNet: stock output folder, exact resume, 2-process DDP, one-line errors; and
 `pipelines.training.train` in-process on an 8×8 image folder, against an independent few-line loop
-(tests/helpers/train_reference.py): the loss falls, each target and min-SNR-γ weighting, accumulation, EMA, checkpoints."""
+(tests/helpers/train_reference.py): the loss falls, each target and min-SNR-γ weighting, accumulation, EMA,
+checkpoints."""
 
 import json
 import os
@@ -14,8 +15,21 @@ from PIL import Image
 from safetensors.torch import load_file
 
 ROOT = Path(__file__).resolve().parents[1]
-TINY = ["--block_out_channels", "8", "16", "--train_batch_size", "8", "--num_inference_steps", "2",
-        "--logger", "none", "--lr_warmup_steps", "5", "--seed", "7"]
+TINY = [
+    "--block_out_channels",
+    "8",
+    "16",
+    "--train_batch_size",
+    "8",
+    "--num_inference_steps",
+    "2",
+    "--logger",
+    "none",
+    "--lr_warmup_steps",
+    "5",
+    "--seed",
+    "7",
+]
 
 
 def run_train(args, timeout=600, launcher=None):
@@ -30,8 +44,21 @@ def ema_weights(folder: Path) -> dict:
 
 def test_tiny_run_writes_a_stock_ddpm_folder(tmp_path):
     out = tmp_path / "run"
-    result = run_train(["--output_dir", str(out), "--max_train_steps", "20", "--checkpointing_steps", "10",
-                        "--save_images_steps", "20", *TINY, "--logger", "tensorboard"])
+    result = run_train(
+        [
+            "--output_dir",
+            str(out),
+            "--max_train_steps",
+            "20",
+            "--checkpointing_steps",
+            "10",
+            "--save_images_steps",
+            "20",
+            *TINY,
+            "--logger",
+            "tensorboard",
+        ]
+    )
     assert result.returncode == 0, result.stderr[-2000:]
     from diffusers import DDPMPipeline
 
@@ -55,8 +82,17 @@ def test_resume_is_exact(tmp_path):
     assert full.returncode == 0, full.stderr[-2000:]
     first = run_train(["--output_dir", str(tmp_path / "split"), "--max_train_steps", "10", *common])
     assert first.returncode == 0, first.stderr[-2000:]
-    second = run_train(["--output_dir", str(tmp_path / "split"), "--max_train_steps", "20",
-                        "--resume_from_checkpoint", "latest", *common])
+    second = run_train(
+        [
+            "--output_dir",
+            str(tmp_path / "split"),
+            "--max_train_steps",
+            "20",
+            "--resume_from_checkpoint",
+            "latest",
+            *common,
+        ]
+    )
     assert second.returncode == 0, second.stderr[-2000:]
     assert "resumed from" in second.stdout + second.stderr
     # resumed, not retrained from scratch (which, being deterministic, would also give the same weights)
@@ -69,8 +105,19 @@ def test_resume_is_exact(tmp_path):
     raw_b = load_file(tmp_path / "split" / "checkpoint-20" / "model.safetensors")
     assert all(torch.allclose(raw_a[k], raw_b[k], atol=1e-6) for k in raw_a)
     # and the seed matters: a different seed gives different weights
-    other = run_train(["--output_dir", str(tmp_path / "other"), "--max_train_steps", "10", *common[:-2],
-                       "--seed", "8", "--save_images_steps", "1000"])
+    other = run_train(
+        [
+            "--output_dir",
+            str(tmp_path / "other"),
+            "--max_train_steps",
+            "10",
+            *common[:-2],
+            "--seed",
+            "8",
+            "--save_images_steps",
+            "1000",
+        ]
+    )
     assert other.returncode == 0
     c = ema_weights(tmp_path / "other")
     d = load_file(tmp_path / "split" / "checkpoint-10" / "unet_ema" / "diffusion_pytorch_model.safetensors")
@@ -79,11 +126,36 @@ def test_resume_is_exact(tmp_path):
 
 def test_two_process_ddp_on_cpu(tmp_path):
     out = tmp_path / "ddp"
-    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-                "--main_process_port", "0"]
-    result = run_train(["--output_dir", str(out), "--max_train_steps", "4", "--checkpointing_steps", "2",
-                        "--save_images_steps", "4", *TINY], launcher=launcher)
+    launcher = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        "--main_process_port",
+        "0",
+    ]
+    result = run_train(
+        [
+            "--output_dir",
+            str(out),
+            "--max_train_steps",
+            "4",
+            "--checkpointing_steps",
+            "2",
+            "--save_images_steps",
+            "4",
+            *TINY,
+        ],
+        launcher=launcher,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads((out / "training_summary.json").read_text())
     assert summary["num_processes"] == 2 and summary["global_step"] == 4
@@ -102,24 +174,28 @@ def _one_line_error(result, *words):
         assert word in lines[0], lines[0]
 
 
-@pytest.mark.parametrize("args,words", [
-    (["--train_batch_size", "0"], ["--train_batch_size", ">= 1"]),
-    (["--learning_rate=-1e-4"], ["--learning_rate", "> 0"]),
-    (["--learning_rate", "nan"], ["--learning_rate"]),
-    (["--prediction_type", "noise"], ["--prediction_type", "epsilon"]),
-    (["--mixed_precision", "fp8"], ["--mixed_precision"]),
-    (["--num_inference_steps", "2000"], ["--num_inference_steps", "[1, 1000]"]),
-    (["--train_batch_size", "abc"], ["--train_batch_size", "invalid int"]),
-    (["--resolution", "31"], ["resolution", "multiple of 2"]),
-])
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["--train_batch_size", "0"], ["--train_batch_size", ">= 1"]),
+        (["--learning_rate=-1e-4"], ["--learning_rate", "> 0"]),
+        (["--learning_rate", "nan"], ["--learning_rate"]),
+        (["--prediction_type", "noise"], ["--prediction_type", "epsilon"]),
+        (["--mixed_precision", "fp8"], ["--mixed_precision"]),
+        (["--num_inference_steps", "2000"], ["--num_inference_steps", "[1, 1000]"]),
+        (["--train_batch_size", "abc"], ["--train_batch_size", "invalid int"]),
+        (["--resolution", "31"], ["resolution", "multiple of 2"]),
+    ],
+)
 def test_bad_flags_exit_with_one_line(tmp_path, args, words):
     _one_line_error(run_train(["--output_dir", str(tmp_path / "x"), "--max_train_steps", "1", *TINY, *args]), *words)
 
 
 def test_bad_data_folders(tmp_path):
     base = ["--output_dir", str(tmp_path / "x"), "--max_train_steps", "2", "--resolution", "16", *TINY]
-    _one_line_error(run_train([*base, "--train_data_dir", str(tmp_path / "missing")]), "train_data_dir",
-                    "does not exist")
+    _one_line_error(
+        run_train([*base, "--train_data_dir", str(tmp_path / "missing")]), "train_data_dir", "does not exist"
+    )
     (tmp_path / "empty").mkdir()
     _one_line_error(run_train([*base, "--train_data_dir", str(tmp_path / "empty")]), "train_data_dir", "no images")
     broken = tmp_path / "broken"
@@ -132,24 +208,53 @@ def test_bad_data_folders(tmp_path):
     for i in range(10):
         Image.new("RGB", (20, 24), (i * 20, 0, 0)).save(mixed / f"{i}.jpg")
     (mixed / "bad.webp").write_bytes(b"garbage")
-    ok = run_train([*base, "--train_data_dir", str(mixed), "--train_batch_size", "4", "--channels", "3",
-                    "--save_images_steps", "1000", "--checkpointing_steps", "1000"])
+    ok = run_train(
+        [
+            *base,
+            "--train_data_dir",
+            str(mixed),
+            "--train_batch_size",
+            "4",
+            "--channels",
+            "3",
+            "--save_images_steps",
+            "1000",
+            "--checkpointing_steps",
+            "1000",
+        ]
+    )
     assert ok.returncode == 0, ok.stderr[-2000:]
     assert "skipped 1 unreadable image file" in ok.stderr
 
 
 def test_dataset_name_offline_fails_fast(tmp_path):
-    result = run_train(["--output_dir", str(tmp_path / "x"), "--max_train_steps", "1",
-                        "--dataset_name", "huggan/smithsonian_butterflies_subset", *TINY], timeout=120)
+    result = run_train(
+        [
+            "--output_dir",
+            str(tmp_path / "x"),
+            "--max_train_steps",
+            "1",
+            "--dataset_name",
+            "huggan/smithsonian_butterflies_subset",
+            *TINY,
+        ],
+        timeout=120,
+    )
     _one_line_error(result, "dataset_name", "offline")
 
 
-@pytest.mark.parametrize("flags,down,up", [
-    ([], ["DownBlock2D", "DownBlock2D", "AttnDownBlock2D"], ["AttnUpBlock2D", "UpBlock2D", "UpBlock2D"]),
-    (["--no_attention"], ["DownBlock2D"] * 3, ["UpBlock2D"] * 3),
-    (["--block_out_channels", "16", "32", "64", "128"], ["DownBlock2D"] * 3 + ["AttnDownBlock2D"],
-     ["AttnUpBlock2D"] + ["UpBlock2D"] * 3),
-])
+@pytest.mark.parametrize(
+    "flags,down,up",
+    [
+        ([], ["DownBlock2D", "DownBlock2D", "AttnDownBlock2D"], ["AttnUpBlock2D", "UpBlock2D", "UpBlock2D"]),
+        (["--no_attention"], ["DownBlock2D"] * 3, ["UpBlock2D"] * 3),
+        (
+            ["--block_out_channels", "16", "32", "64", "128"],
+            ["DownBlock2D"] * 3 + ["AttnDownBlock2D"],
+            ["AttnUpBlock2D"] + ["UpBlock2D"] * 3,
+        ),
+    ],
+)
 def test_model_flags_build_the_unet_they_name(flags, down, up):
     import train
     from pipelines.training import unet_kwargs
@@ -186,8 +291,10 @@ def tiny_data(tmp_path_factory):
     folder = root / "images"
     folder.mkdir()
     yy, xx = np.mgrid[0:RES, 0:RES]
-    arrays = [((np.sin(xx * (1 + i % 3) / 2 + i) * np.cos(yy / 2 + i / 3) + 1) * 127.5).astype(np.uint8)
-              for i in range(N_IMAGES)]
+    arrays = [
+        ((np.sin(xx * (1 + i % 3) / 2 + i) * np.cos(yy / 2 + i / 3) + 1) * 127.5).astype(np.uint8)
+        for i in range(N_IMAGES)
+    ]
     for i, array in enumerate(arrays):
         Image.fromarray(array, "L").save(folder / f"{i:02d}.png")
     images = load_image_folder(folder, RES, 1)
@@ -203,10 +310,21 @@ def train_tiny(tiny_data, out, **overrides):
     """train() in this process on the tiny folder; returns the output folder."""
     from pipelines.training import TrainConfig, train
 
-    config = dict(output_dir=str(out), train_data_dir=str(tiny_data["folder"]), resolution=RES,
-                  model_config=str(tiny_data["model_config"]), train_batch_size=BATCH, lr_warmup_steps=WARMUP,
-                  seed=SEED, num_inference_steps=1, logger="none", checkpointing_steps=1000,
-                  save_images_steps=1000, max_train_steps=10, use_ema=False)
+    config = dict(
+        output_dir=str(out),
+        train_data_dir=str(tiny_data["folder"]),
+        resolution=RES,
+        model_config=str(tiny_data["model_config"]),
+        train_batch_size=BATCH,
+        lr_warmup_steps=WARMUP,
+        seed=SEED,
+        num_inference_steps=1,
+        logger="none",
+        checkpointing_steps=1000,
+        save_images_steps=1000,
+        max_train_steps=10,
+        use_ema=False,
+    )
     config.update(overrides)
     return train(TrainConfig(**config))
 
@@ -295,8 +413,11 @@ def test_snr_weights_are_min_snr_gamma(prediction_type):
     assert torch.allclose(abar, alphas_cumprod(1000), rtol=1e-6)  # the linear schedule of Ho et al.
     snr = abar / (1 - abar)
     gamma = 5.0
-    want = {"epsilon": torch.clamp(snr, max=gamma) / snr, "sample": torch.clamp(snr, max=gamma),
-            "v_prediction": torch.clamp(snr, max=gamma) / (snr + 1)}[prediction_type]
+    want = {
+        "epsilon": torch.clamp(snr, max=gamma) / snr,
+        "sample": torch.clamp(snr, max=gamma),
+        "v_prediction": torch.clamp(snr, max=gamma) / (snr + 1),
+    }[prediction_type]
     got = snr_weights(scheduler, t, gamma, prediction_type).double()
     assert got.shape == (1000,)
     assert torch.allclose(got, want, rtol=1e-5)
@@ -326,10 +447,11 @@ def test_gradient_accumulation_equals_a_bigger_batch(tiny_data, tmp_path):
 
 def test_checkpoints_total_limit_keeps_the_newest(tiny_data, tmp_path):
     """Limit 2, a checkpoint every 5 of 20 steps: checkpoint-15 and checkpoint-20 remain, each its own step."""
-    out = train_tiny(tiny_data, tmp_path / "run", max_train_steps=20, checkpointing_steps=5,
-                     checkpoints_total_limit=2)
-    assert sorted(p.name for p in out.iterdir() if p.name.startswith("checkpoint")) == ["checkpoint-15",
-                                                                                         "checkpoint-20"]
+    out = train_tiny(tiny_data, tmp_path / "run", max_train_steps=20, checkpointing_steps=5, checkpoints_total_limit=2)
+    assert sorted(p.name for p in out.iterdir() if p.name.startswith("checkpoint")) == [
+        "checkpoint-15",
+        "checkpoint-20",
+    ]
     for step in (15, 20):
         assert json.loads((out / f"checkpoint-{step}" / "training_state.json").read_text()) == {"global_step": step}
     raw15, _, _ = reference(tiny_data, steps=15)
@@ -353,8 +475,9 @@ def test_no_ema_saves_the_raw_trained_weights(tiny_data, tmp_path):
 
     pipe = DDPMPipeline.from_pretrained(out)
     pipe.set_progress_bar_config(disable=True)
-    images = pipe(batch_size=1, generator=torch.Generator().manual_seed(0), num_inference_steps=2,
-                  output_type="np").images
+    images = pipe(
+        batch_size=1, generator=torch.Generator().manual_seed(0), num_inference_steps=2, output_type="np"
+    ).images
     assert images.shape == (1, RES, RES, 1)
 
 
@@ -371,11 +494,15 @@ def test_ema_is_what_is_saved_by_default(tiny_data, tmp_path):
 def test_resume_from_an_explicit_checkpoint_path(tiny_data, tmp_path):
     """--resume_from_checkpoint DIR/checkpoint-5 into a new folder: trains only steps 6–10 (mid-epoch) and ends
     exactly where the uninterrupted run ends (raw and EMA weights), which is where the reference ends."""
-    first = train_tiny(tiny_data, tmp_path / "first", use_ema=True, checkpointing_steps=5,
-                       checkpoints_total_limit=None)
+    first = train_tiny(tiny_data, tmp_path / "first", use_ema=True, checkpointing_steps=5, checkpoints_total_limit=None)
     assert (first / "checkpoint-5").is_dir() and (first / "checkpoint-10").is_dir()
-    resumed = train_tiny(tiny_data, tmp_path / "resumed", use_ema=True, checkpointing_steps=5,
-                         resume_from_checkpoint=str(first / "checkpoint-5"))
+    resumed = train_tiny(
+        tiny_data,
+        tmp_path / "resumed",
+        use_ema=True,
+        checkpointing_steps=5,
+        resume_from_checkpoint=str(first / "checkpoint-5"),
+    )
     summary = summary_of(resumed)
     assert (summary["global_step"], summary["images_seen_this_run"]) == (10, 5 * BATCH)
     a, b = load_file(saved_unet(first)), load_file(saved_unet(resumed))

@@ -18,14 +18,23 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+from test_training import TINY, ema_weights
 
 from helpers import fault_train
 from pipelines.training import TrainConfig, resolve_checkpoint
-from test_training import TINY, ema_weights
 
 STEPS, EVERY = 6, 2  # checkpoints 2, 4, 6; sample grids at the same steps, as with the defaults (500 / 1000)
-FLAGS = [*TINY, "--max_train_steps", str(STEPS), "--checkpointing_steps", str(EVERY),
-         "--save_images_steps", str(EVERY), "--num_threads", "1"]
+FLAGS = [
+    *TINY,
+    "--max_train_steps",
+    str(STEPS),
+    "--checkpointing_steps",
+    str(EVERY),
+    "--save_images_steps",
+    str(EVERY),
+    "--num_threads",
+    "1",
+]
 Result = namedtuple("Result", "returncode stdout stderr")
 
 
@@ -42,8 +51,9 @@ def launch(tmp_path_factory):
         count += 1
         stdout, stderr = logs / f"{count}.out", logs / f"{count}.err"
         argv = ["--output_dir", str(output_dir), *FLAGS] + (["--resume_from_checkpoint", "latest"] if resume else [])
-        process = context.Process(target=fault_train.child,
-                                  args=(fault, step, argv, str(stdout), str(stderr), snapshot and str(snapshot)))
+        process = context.Process(
+            target=fault_train.child, args=(fault, step, argv, str(stdout), str(stderr), snapshot and str(snapshot))
+        )
         process.start()
         process.join(300)
         if process.exitcode is None:
@@ -74,8 +84,12 @@ def assert_resumes_exactly(launch, out: Path, reference: Path, from_step: int) -
     result = launch(out, resume=True)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"resumed from {out / f'checkpoint-{from_step}'} at step {from_step}" in result.stdout + result.stderr
-    for name in ("model_index.json", "scheduler/scheduler_config.json", "unet/config.json",
-                 "unet/diffusion_pytorch_model.safetensors"):
+    for name in (
+        "model_index.json",
+        "scheduler/scheduler_config.json",
+        "unet/config.json",
+        "unet/diffusion_pytorch_model.safetensors",
+    ):
         assert (out / name).is_file(), name
     assert not list(out.glob("*.tmp")), "a partial checkpoint was left behind"
     assert latest(out) == out / f"checkpoint-{STEPS}"
@@ -89,16 +103,19 @@ def assert_resumes_exactly(launch, out: Path, reference: Path, from_step: int) -
         assert torch.allclose(raw_a[key], raw_b[key], atol=1e-6), f"weights differ from the uninterrupted run: {key}"
 
 
-@pytest.mark.parametrize("fault,step,partial,resume_step", [
-    # killed inside the optimizer step of step 3: checkpoint-2 is the last one, nothing of step 3 is on disk
-    ("mid_step", 3, None, 2),
-    # killed while checkpoint-4.tmp holds the weights and half the optimizer state
-    ("during_write", 4, "checkpoint-4.tmp", 2),
-    # killed with checkpoint-4.tmp complete, training_state.json included, one rename away from counting
-    ("before_rename", 4, "checkpoint-4.tmp", 2),
-    # killed right after the rename: checkpoint-4 is complete and is the one to resume from
-    ("after_rename", 4, None, 4),
-])
+@pytest.mark.parametrize(
+    "fault,step,partial,resume_step",
+    [
+        # killed inside the optimizer step of step 3: checkpoint-2 is the last one, nothing of step 3 is on disk
+        ("mid_step", 3, None, 2),
+        # killed while checkpoint-4.tmp holds the weights and half the optimizer state
+        ("during_write", 4, "checkpoint-4.tmp", 2),
+        # killed with checkpoint-4.tmp complete, training_state.json included, one rename away from counting
+        ("before_rename", 4, "checkpoint-4.tmp", 2),
+        # killed right after the rename: checkpoint-4 is complete and is the one to resume from
+        ("after_rename", 4, None, 4),
+    ],
+)
 def test_sigkill_then_resume_latest(launch, reference, tmp_path, fault, step, partial, resume_step):
     out = tmp_path / "run"
     killed = launch(out, fault, step)
@@ -140,8 +157,9 @@ def small_tmpfs(tmp_path):
     mount.mkdir()
     if shutil.which("mount") is None or os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root and mount(8)")
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)], capture_output=True,
-                          text=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)], capture_output=True, text=True
+    )
     if done.returncode != 0:
         pytest.skip(f"mounting a tmpfs is not permitted here: {done.stderr.strip()}")
 
@@ -165,8 +183,9 @@ def test_full_disk_leaves_the_previous_checkpoint_intact(launch, reference, smal
     assert failed.returncode == 2, (failed.returncode, failed.stderr[-2000:])  # train.py's error exit
     line = one_error_line(failed.stderr)
     assert "checkpoint-4" in line and "No space left on device" in line, line
-    reference_hashes = {p: h for p, h in fault_train.checkpoint_hashes(reference).items()
-                        if p.startswith("checkpoint-2/")}
+    reference_hashes = {
+        p: h for p, h in fault_train.checkpoint_hashes(reference).items() if p.startswith("checkpoint-2/")
+    }
     assert fault_train.checkpoint_hashes(out) == reference_hashes, "checkpoint-2 is not the one the run wrote"
     assert not (out / "checkpoint-4.tmp").exists() and not (out / "checkpoint-4").exists()
     resize(64 * 2**20)  # space freed: resume from latest

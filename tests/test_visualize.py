@@ -32,7 +32,7 @@ def test_grid_places_every_image_with_padding(channels, mode):
     for i in range(5):
         r, c = divmod(i, 3)
         y, x = 2 + r * 7, 2 + c * 6
-        assert np.array_equal(array[y:y + 5, x:x + 4], images[i])
+        assert np.array_equal(array[y : y + 5, x : x + 4], images[i])
     assert (array[0] == 255).all() and (array[:, 0] == 255).all()  # white padding
 
 

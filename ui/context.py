@@ -69,9 +69,11 @@ class AppContext:
 
     def mnist_notice(self) -> str:
         C, H, W = self.pipe.image_shape
-        return (f"This tab needs a 1-channel 32×32 MNIST model (such as {DEFAULT_MODEL}): it compares the model "
-                f"with the exact posterior over the 4,500 MNIST training digits. The loaded model {self.model_id} "
-                f"draws {C}×{H}×{W} images; start the app with --model {DEFAULT_MODEL}.")
+        return (
+            f"This tab needs a 1-channel 32×32 MNIST model (such as {DEFAULT_MODEL}): it compares the model "
+            f"with the exact posterior over the 4,500 MNIST training digits. The loaded model {self.model_id} "
+            f"draws {C}×{H}×{W} images; start the app with --model {DEFAULT_MODEL}."
+        )
 
     def require_mnist_model(self) -> None:
         """ValueError (shown on the page) when the model is not MNIST-shaped."""

@@ -30,8 +30,13 @@ class RunStore:
     `prune` bound their total size as well, so the temporary files of a busy server stay under
     `max_bytes + max_served_bytes` whatever the traffic."""
 
-    def __init__(self, root: Path | None = None, max_age_s: float = RUN_MAX_AGE_S,
-                 max_bytes: int = DEFAULT_MAX_TEMP_MB << 19, max_served_bytes: int = DEFAULT_MAX_TEMP_MB << 19):
+    def __init__(
+        self,
+        root: Path | None = None,
+        max_age_s: float = RUN_MAX_AGE_S,
+        max_bytes: int = DEFAULT_MAX_TEMP_MB << 19,
+        max_served_bytes: int = DEFAULT_MAX_TEMP_MB << 19,
+    ):
         base = Path(gr.utils.get_upload_folder()) / "ddpm-demo"
         self.root = root or base / f"runs-{os.getpid()}"
         self.root.mkdir(parents=True, exist_ok=True)
@@ -149,8 +154,11 @@ class ServedFiles:
             self._folders.clear()
             self._oldest.clear()
             self._total = 0
-            self._kept = {os.path.realpath(path) for component in self.blocks.blocks.values()
-                          for path in getattr(component, "keep_in_cache", ())}
+            self._kept = {
+                os.path.realpath(path)
+                for component in self.blocks.blocks.values()
+                for path in getattr(component, "keep_in_cache", ())
+            }
         try:
             names = {entry.name for entry in os.scandir(self.cache) if entry.is_dir(follow_symlinks=False)}
         except OSError:

@@ -27,8 +27,18 @@ MAX_UPLOAD_SIDE = 1024
 MIN_UPLOAD_SIDE = 8
 UPLOAD_FORMATS = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP", "BMP": "BMP", "GIF": "GIF"}
 
-__all__ = ["MAX_NUM_IMAGES", "MAX_SEED", "user_errors", "check_int", "check_seed", "check_float", "check_choice",
-           "unchecked", "open_upload", "read_digit"]
+__all__ = [
+    "MAX_NUM_IMAGES",
+    "MAX_SEED",
+    "user_errors",
+    "check_int",
+    "check_seed",
+    "check_float",
+    "check_choice",
+    "unchecked",
+    "open_upload",
+    "read_digit",
+]
 
 
 # ---------------------------------------------------------------------------------------------- errors
@@ -42,6 +52,7 @@ def user_errors(handler):
         raise gr.Error(str(error), print_exception=False) from None
 
     if inspect.isgeneratorfunction(handler):
+
         @functools.wraps(handler)
         def stream(*args, **kwargs):
             try:
@@ -141,14 +152,18 @@ def open_upload(payload, name: str = "image", allowed_dirs=None):
     else:
         path, url, orig_name, meta = (getattr(payload, key, None) for key in ("path", "url", "orig_name", "meta"))
     if isinstance(meta, dict) and NOT_A_FILE in meta:
-        raise ValueError(f"{name} must be an uploaded image file ({formats}), got {meta[NOT_A_FILE]}; with "
-                         "gradio_client, pass handle_file(path)")
+        raise ValueError(
+            f"{name} must be an uploaded image file ({formats}), got {meta[NOT_A_FILE]}; with "
+            "gradio_client, pass handle_file(path)"
+        )
     shown = short_repr(orig_name or (Path(path).name if isinstance(path, str) and path else "the upload"))
     if isinstance(path, str) and path:
         folders = (gr.utils.get_upload_folder(),) if allowed_dirs is None else tuple(allowed_dirs)
         if not _inside(path, folders):
-            raise ValueError(f"{name} must be a file uploaded to this app (with gradio_client, pass "
-                             f"handle_file(path)); {shown} was not uploaded")
+            raise ValueError(
+                f"{name} must be a file uploaded to this app (with gradio_client, pass "
+                f"handle_file(path)); {shown} was not uploaded"
+            )
         try:
             size = os.path.getsize(path)
         except OSError:
@@ -166,11 +181,13 @@ def open_upload(payload, name: str = "image", allowed_dirs=None):
             raise ValueError(f"{name} must be an image file ({formats}); got a malformed data URL") from None
     elif isinstance(url, str) and url:
         # Links are not fetched: the server would download whatever an API caller names (SSRF).
-        raise ValueError(f"{name} must be an uploaded image file ({formats}); links are not fetched, got "
-                         f"{short_repr(url)}")
+        raise ValueError(
+            f"{name} must be an uploaded image file ({formats}); links are not fetched, got {short_repr(url)}"
+        )
     else:
-        raise ValueError(f"{name} must be an uploaded image file ({formats}); got a value with neither a path nor "
-                         "a data: URL")
+        raise ValueError(
+            f"{name} must be an uploaded image file ({formats}); got a value with neither a path nor a data: URL"
+        )
     try:
         image = Image.open(source)  # lazy: reads the header only
     except Exception:  # noqa: BLE001 - PIL's header parsers raise many types (SyntaxError, struct.error, …)
@@ -181,8 +198,10 @@ def open_upload(payload, name: str = "image", allowed_dirs=None):
     width, height = image.size
     if not (MIN_UPLOAD_SIDE <= width <= MAX_UPLOAD_SIDE and MIN_UPLOAD_SIDE <= height <= MAX_UPLOAD_SIDE):
         image.close()
-        raise ValueError(f"{name} must be from {MIN_UPLOAD_SIDE}×{MIN_UPLOAD_SIDE} to {MAX_UPLOAD_SIDE}×"
-                         f"{MAX_UPLOAD_SIDE} pixels (a 28×28 digit is best), got {width}×{height}")
+        raise ValueError(
+            f"{name} must be from {MIN_UPLOAD_SIDE}×{MIN_UPLOAD_SIDE} to {MAX_UPLOAD_SIDE}×"
+            f"{MAX_UPLOAD_SIDE} pixels (a 28×28 digit is best), got {width}×{height}"
+        )
     try:
         image.load()
     except Exception as exc:  # noqa: BLE001 - a crafted body can fail the decoder in any of its ways

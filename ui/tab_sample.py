@@ -43,44 +43,119 @@ class SampleTab:
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
                 with gr.Row(equal_height=True):
-                    seed = gr.Number(0, label="seed", info=f"integer in [0, {MAX_SEED}]", precision=None,
-                                     elem_id="seed", scale=4)
+                    seed = gr.Number(
+                        0, label="seed", info=f"integer in [0, {MAX_SEED}]", precision=None, elem_id="seed", scale=4
+                    )
                     dice = gr.Button("random", elem_id="random-seed", scale=1, min_width=60)
-                num_images = unchecked(gr.Slider(1, MAX_NUM_IMAGES, value=DEFAULT_NUM_IMAGES, step=1,
-                                                 label="num_images", elem_id="num-images"))
-                steps = unchecked(gr.Slider(1, T, value=min(DEFAULT_NUM_INFERENCE_STEPS, T), step=1,
-                                            label="num_inference_steps (K)", elem_id="num-steps"))
-                eta = unchecked(gr.Slider(0.0, 1.0, value=DEFAULT_ETA, step=0.05,
-                                          label="eta (η): 0 = DDIM, deterministic … 1 = DDPM posterior",
-                                          elem_id="eta"))
-                spacing = unchecked(gr.Radio(list(TIMESTEP_SPACINGS), value=config.timestep_spacing,
-                                             label="timestep spacing", elem_id="spacing"))
-                variance = unchecked(gr.Radio([(label, key) for key, label in text.VARIANCES.items()],
-                                              value=default_variance, label="variance of each step",
-                                              elem_id="variance"))
+                num_images = unchecked(
+                    gr.Slider(
+                        1, MAX_NUM_IMAGES, value=DEFAULT_NUM_IMAGES, step=1, label="num_images", elem_id="num-images"
+                    )
+                )
+                steps = unchecked(
+                    gr.Slider(
+                        1,
+                        T,
+                        value=min(DEFAULT_NUM_INFERENCE_STEPS, T),
+                        step=1,
+                        label="num_inference_steps (K)",
+                        elem_id="num-steps",
+                    )
+                )
+                eta = unchecked(
+                    gr.Slider(
+                        0.0,
+                        1.0,
+                        value=DEFAULT_ETA,
+                        step=0.05,
+                        label="eta (η): 0 = DDIM, deterministic … 1 = DDPM posterior",
+                        elem_id="eta",
+                    )
+                )
+                spacing = unchecked(
+                    gr.Radio(
+                        list(TIMESTEP_SPACINGS),
+                        value=config.timestep_spacing,
+                        label="timestep spacing",
+                        elem_id="spacing",
+                    )
+                )
+                variance = unchecked(
+                    gr.Radio(
+                        [(label, key) for key, label in text.VARIANCES.items()],
+                        value=default_variance,
+                        label="variance of each step",
+                        elem_id="variance",
+                    )
+                )
                 button = gr.Button("Sample", variant="primary", elem_id="sample-button")
                 gr.Markdown(text.SAMPLE_EXPLANATION)
             with gr.Column(scale=3):
-                status = gr.Textbox(label="step", interactive=False, elem_id="status",
-                                    placeholder="press Sample: the steps appear here as they happen")
+                status = gr.Textbox(
+                    label="step",
+                    interactive=False,
+                    elem_id="status",
+                    placeholder="press Sample: the steps appear here as they happen",
+                )
                 with gr.Row():
-                    xt = gr.Image(label="x_t: the noisy sample", type="pil", format="png", interactive=False,
-                                  elem_id="xt-image", elem_classes="pixelated", height=300)
-                    x0 = gr.Image(label="x̂0: the model's guess of the clean image", type="pil", format="png",
-                                  interactive=False, elem_id="x0-image", elem_classes="pixelated", height=300)
-                step_slider = gr.Slider(1, 2, value=1, step=1, label="scrub the recorded steps (after a run)",
-                                        interactive=False, elem_id="step-slider")
-                schedule = gr.Plot(plot_schedule(ctx.pipe.scheduler), label="the noise schedule",
-                                   elem_id="schedule-plot", format="png")
+                    xt = gr.Image(
+                        label="x_t: the noisy sample",
+                        type="pil",
+                        format="png",
+                        interactive=False,
+                        elem_id="xt-image",
+                        elem_classes="pixelated",
+                        height=300,
+                    )
+                    x0 = gr.Image(
+                        label="x̂0: the model's guess of the clean image",
+                        type="pil",
+                        format="png",
+                        interactive=False,
+                        elem_id="x0-image",
+                        elem_classes="pixelated",
+                        height=300,
+                    )
+                step_slider = gr.Slider(
+                    1,
+                    2,
+                    value=1,
+                    step=1,
+                    label="scrub the recorded steps (after a run)",
+                    interactive=False,
+                    elem_id="step-slider",
+                )
+                schedule = gr.Plot(
+                    plot_schedule(ctx.pipe.scheduler), label="the noise schedule", elem_id="schedule-plot", format="png"
+                )
                 with gr.Row():
-                    gallery = gr.Gallery(label="final images", columns=8, height="auto", format="png",
-                                         elem_id="final-images", elem_classes="pixelated", interactive=False)
-                    animation_view = gr.Image(label="trajectory", type="filepath", interactive=False,
-                                              elem_id="animation", elem_classes="pixelated", height=300)
+                    gallery = gr.Gallery(
+                        label="final images",
+                        columns=8,
+                        height="auto",
+                        format="png",
+                        elem_id="final-images",
+                        elem_classes="pixelated",
+                        interactive=False,
+                    )
+                    animation_view = gr.Image(
+                        label="trajectory",
+                        type="filepath",
+                        interactive=False,
+                        elem_id="animation",
+                        elem_classes="pixelated",
+                        height=300,
+                    )
                 gr.Markdown(text.filmstrip_caption(FILMSTRIP_FRAMES))
                 # No label: it would sit on top of the strip's first caption.
-                filmstrip = gr.Image(show_label=False, type="pil", format="png", interactive=False,
-                                     elem_id="filmstrip", elem_classes="pixelated")
+                filmstrip = gr.Image(
+                    show_label=False,
+                    type="pil",
+                    format="png",
+                    interactive=False,
+                    elem_id="filmstrip",
+                    elem_classes="pixelated",
+                )
                 with gr.Row():
                     animation_file = gr.File(label="trajectory animation (GIF)", elem_id="animation-file")
                     grid_file = gr.File(label="final images (PNG grid)", elem_id="grid-file")
@@ -99,17 +174,29 @@ class SampleTab:
             show_progress_on=[gallery],  # the bar goes where the result will be, never over the streamed images
         )
         # UI-only events (not in the API): cheap, but they draw plots, so a few at a time, apart from /sample.
-        run.success(self.finish, inputs=[record], outputs=[step_slider, filmstrip, animation_view, schedule],
-                    api_visibility="private", show_progress="hidden", concurrency_limit=UI_CONCURRENCY,
-                    concurrency_id="ui")
-        step_slider.change(self.scrub, inputs=[step_slider, record], outputs=[xt, x0, status, schedule],
-                           api_visibility="private", show_progress="hidden", trigger_mode="always_last",
-                           concurrency_limit=UI_CONCURRENCY, concurrency_id="ui")
+        run.success(
+            self.finish,
+            inputs=[record],
+            outputs=[step_slider, filmstrip, animation_view, schedule],
+            api_visibility="private",
+            show_progress="hidden",
+            concurrency_limit=UI_CONCURRENCY,
+            concurrency_id="ui",
+        )
+        step_slider.change(
+            self.scrub,
+            inputs=[step_slider, record],
+            outputs=[xt, x0, status, schedule],
+            api_visibility="private",
+            show_progress="hidden",
+            trigger_mode="always_last",
+            concurrency_limit=UI_CONCURRENCY,
+            concurrency_id="ui",
+        )
 
     # -- handlers -------------------------------------------------------------------------------------------
     @user_errors
-    def sample(self, seed, num_images, num_inference_steps, eta, timestep_spacing, variance,
-               progress=gr.Progress()):
+    def sample(self, seed, num_images, num_inference_steps, eta, timestep_spacing, variance, progress=gr.Progress()):
         """Sample images from pure noise, streaming x_t and x̂0 every few steps.
 
         Parameters:
@@ -144,8 +231,14 @@ class SampleTab:
 
         with ctx.store.run() as folder:
             start = time.perf_counter()
-            steps = ctx.pipe.denoise(batch_size=num_images, generator=generator, timesteps=timesteps, eta=eta,
-                                     variance_type=variance, progress=False)
+            steps = ctx.pipe.denoise(
+                batch_size=num_images,
+                generator=generator,
+                timesteps=timesteps,
+                eta=eta,
+                variance_type=variance,
+                progress=False,
+            )
             first, last_frame, frame_seconds = True, -math.inf, 0.0
             for step in steps:
                 k = step.index
@@ -153,13 +246,24 @@ class SampleTab:
                 x0_steps[k] = to_uint8(step.pred_original_sample, model_space=True)
                 progress((k + 1, num_steps), desc=text.step_label(k + 1, num_steps, *chain[k]), unit="steps")
                 now = time.perf_counter()
-                if (k < num_steps - 1 and now - last_frame >= ctx.frame_interval_s
-                        and (first or frame_seconds <= ctx.frame_budget * (now - start))):
+                if (
+                    k < num_steps - 1
+                    and now - last_frame >= ctx.frame_interval_s
+                    and (first or frame_seconds <= ctx.frame_budget * (now - start))
+                ):
                     last_frame = now
                     # The first frame clears the previous run's results; later ones leave them alone.
                     done = None if first else skip
-                    yield (grid_uint8(xt_steps[k], scale=scale), grid_uint8(x0_steps[k], scale=scale),
-                           text.step_label(k + 1, num_steps, *chain[k]), done, done, done, done, None if first else skip)
+                    yield (
+                        grid_uint8(xt_steps[k], scale=scale),
+                        grid_uint8(x0_steps[k], scale=scale),
+                        text.step_label(k + 1, num_steps, *chain[k]),
+                        done,
+                        done,
+                        done,
+                        done,
+                        None if first else skip,
+                    )
                     first = False
                     # what the frame cost this run: encoding, caching and sending happen before the generator
                     # resumes
@@ -171,8 +275,14 @@ class SampleTab:
             np.save(folder / "x0.npy", x0_steps)
             grid_path = folder / f"ddpm-seed{seed}.png"
             grid_uint8(xt_steps[-1]).save(grid_path)
-            gif_path = make_trajectory_gif(xt_steps, x0_steps, captions, folder / f"ddpm-seed{seed}-trajectory.gif",
-                                           max_frames=GIF_MAX_FRAMES, scale=2)
+            gif_path = make_trajectory_gif(
+                xt_steps,
+                x0_steps,
+                captions,
+                folder / f"ddpm-seed{seed}-trajectory.gif",
+                max_frames=GIF_MAX_FRAMES,
+                scale=2,
+            )
         images = [(grid_uint8(xt_steps[-1, i : i + 1], padding=0), f"#{i}") for i in range(num_images)]
         summary = {
             "seed": seed,
@@ -188,8 +298,16 @@ class SampleTab:
         }
         record = {"folder": str(folder), "timesteps": timesteps, "captions": captions, "gif": str(gif_path)}
         final = f"{text.step_label(num_steps, num_steps, *chain[-1])} · done in {seconds:.2f} s"
-        yield (grid_uint8(xt_steps[-1], scale=scale), grid_uint8(x0_steps[-1], scale=scale), final, images,
-               str(gif_path), str(grid_path), summary, record)
+        yield (
+            grid_uint8(xt_steps[-1], scale=scale),
+            grid_uint8(x0_steps[-1], scale=scale),
+            final,
+            images,
+            str(gif_path),
+            str(grid_path),
+            summary,
+            record,
+        )
 
     def _load_step(self, record: dict, k: int) -> tuple[np.ndarray, np.ndarray] | None:
         folder = Path(record["folder"])
@@ -213,8 +331,9 @@ class SampleTab:
             filmstrip = make_filmstrip(xt_steps, x0_steps, captions, num_frames=FILMSTRIP_FRAMES)
         except OSError:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        slider = gr.Slider(minimum=1, maximum=max(K, 2), value=K, step=1, interactive=K > 1,
-                           label=f"scrub the recorded steps: 1 … {K}")
+        slider = gr.Slider(
+            minimum=1, maximum=max(K, 2), value=K, step=1, interactive=K > 1, label=f"scrub the recorded steps: 1 … {K}"
+        )
         plot = plot_schedule(self.ctx.pipe.scheduler, t=record["timesteps"][-1], timesteps=record["timesteps"])
         return slider, filmstrip, record["gif"], plot
 
@@ -232,5 +351,9 @@ class SampleTab:
         scale = display_scale(xt)
         prev_t = timesteps[k] if k < K else -1
         plot = plot_schedule(self.ctx.pipe.scheduler, t=timesteps[k - 1], timesteps=timesteps)
-        return (grid_uint8(xt, scale=scale), grid_uint8(x0, scale=scale),
-                text.step_label(k, K, timesteps[k - 1], prev_t), plot)
+        return (
+            grid_uint8(xt, scale=scale),
+            grid_uint8(x0, scale=scale),
+            text.step_label(k, K, timesteps[k - 1], prev_t),
+            plot,
+        )

@@ -22,7 +22,6 @@ STARTUP_TIMEOUT_S = 300  # importing torch + gradio on a busy 2-core CI box can 
 def save_tiny_pipeline(path: Path, sample_size: int = 32, channels: int = 1, seed: int = 0) -> Path:
     """A randomly initialised DDPM pipeline folder (stock diffusers layout) with a tiny UNet, for fast tests."""
     from conftest import make_tiny_unet
-
     from pipelines import PosteriorDDPMPipeline, PosteriorDDPMScheduler
 
     unet = make_tiny_unet(seed=seed, sample_size=sample_size, in_channels=channels, out_channels=channels)
@@ -45,8 +44,13 @@ def free_port() -> int:
 def app_env() -> dict[str, str]:
     """The environment the app runs in: offline, one thread per op (tiny models; and CI boxes are small)."""
     env = dict(os.environ)
-    env.update(GRADIO_ANALYTICS_ENABLED="False", HF_HUB_DISABLE_TELEMETRY="1", HF_HUB_OFFLINE="1",
-               OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
+    env.update(
+        GRADIO_ANALYTICS_ENABLED="False",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        HF_HUB_OFFLINE="1",
+        OMP_NUM_THREADS="1",
+        PYTHONUNBUFFERED="1",
+    )
     env.pop("GRADIO_SERVER_PORT", None)
     env.pop("GRADIO_SERVER_NAME", None)
     return env
@@ -54,13 +58,15 @@ def app_env() -> dict[str, str]:
 
 def run_app(*args: str, timeout: float = STARTUP_TIMEOUT_S) -> subprocess.CompletedProcess:
     """`python app.py ARGS` to completion (for start-up errors)."""
-    return subprocess.run([sys.executable, "app.py", *args], cwd=REPO, env=app_env(), capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "app.py", *args], cwd=REPO, env=app_env(), capture_output=True, text=True, timeout=timeout
+    )
 
 
 @contextmanager
-def serve_app(model: Path | str, *args: str, log_path: Path | None = None,
-              env: dict | None = None, cwd: Path | None = None) -> Iterator[ServedApp]:
+def serve_app(
+    model: Path | str, *args: str, log_path: Path | None = None, env: dict | None = None, cwd: Path | None = None
+) -> Iterator[ServedApp]:
     """Start `python app.py --model MODEL` on a free loopback port; yield its URL once it answers; stop it.
 
     The server's output goes to `log_path` (a temp file by default) and is included in the error if it fails
@@ -71,7 +77,11 @@ def serve_app(model: Path | str, *args: str, log_path: Path | None = None,
     log = open(log_path, "w")
     process = subprocess.Popen(
         [sys.executable, "app.py", "--model", str(model), "--host", "127.0.0.1", "--port", str(port), *args],
-        cwd=cwd or REPO, env={**app_env(), **(env or {})}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=cwd or REPO,
+        env={**app_env(), **(env or {})},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     url = ServedApp(f"http://127.0.0.1:{port}/")
     url.pid = process.pid

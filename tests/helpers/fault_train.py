@@ -35,9 +35,20 @@ if str(ROOT) not in sys.path:
 
 FAULTS = ("none", "mid_step", "during_write", "before_rename", "after_rename", "enospc")
 # What a process that runs many faulted trainings (the tests' fork server) imports once, before forking.
-PRELOAD = ("helpers.fault_train", "torch", "accelerate", "accelerate.checkpointing", "diffusers.models.unets.unet_2d",
-           "diffusers.training_utils", "diffusers.optimization", "pipelines.training", "pipelines.data",
-           "pipelines.pipeline_ddpm_posterior", "pipelines.visualize", "train")
+PRELOAD = (
+    "helpers.fault_train",
+    "torch",
+    "accelerate",
+    "accelerate.checkpointing",
+    "diffusers.models.unets.unet_2d",
+    "diffusers.training_utils",
+    "diffusers.optimization",
+    "pipelines.training",
+    "pipelines.data",
+    "pipelines.pipeline_ddpm_posterior",
+    "pipelines.visualize",
+    "train",
+)
 
 
 def _die() -> None:
@@ -52,8 +63,12 @@ def checkpoint_hashes(output_dir: str | os.PathLike) -> dict[str, str]:
     from pipelines.training import list_checkpoints
 
     root = Path(output_dir)
-    return {str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for _, folder in list_checkpoints(root) for path in sorted(folder.rglob("*")) if path.is_file()}
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for _, folder in list_checkpoints(root)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
 
 
 def install(fault: str, step: int, snapshot: str | None = None) -> None:
@@ -113,8 +128,9 @@ def install(fault: str, step: int, snapshot: str | None = None) -> None:
         os.replace = faulty_replace
 
 
-def child(fault: str, step: int, argv: list[str], stdout_path: str, stderr_path: str,
-          snapshot: str | None = None) -> None:
+def child(
+    fault: str, step: int, argv: list[str], stdout_path: str, stderr_path: str, snapshot: str | None = None
+) -> None:
     """Entry point of a forked test process: stdout/stderr to files, FAULT installed, then train.py's main."""
     for fd, path in ((1, stdout_path), (2, stderr_path)):
         target = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)

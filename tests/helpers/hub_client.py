@@ -86,8 +86,12 @@ def run_pull(job: dict) -> dict:
 
     def draw(pipe):
         pipe.set_progress_bar_config(disable=True)
-        return pipe(batch_size=2, generator=torch.Generator().manual_seed(job["seed"]),
-                    num_inference_steps=job["steps"], output_type="np").images
+        return pipe(
+            batch_size=2,
+            generator=torch.Generator().manual_seed(job["seed"]),
+            num_inference_steps=job["steps"],
+            output_type="np",
+        ).images
 
     hub = draw(PosteriorDDPMPipeline.from_pretrained(job["pull"]))
     local = draw(PosteriorDDPMPipeline.from_pretrained(job["local"]))

@@ -131,8 +131,9 @@ class FakeHub:
     def put(self, repo_id: str, files: dict[str, bytes], repo_type: str = "model", private: bool = False) -> str:
         """Create the repo if needed and commit `files` directly; returns the commit sha."""
         with self.lock:
-            repo = self.repos.get((repo_type, repo_id)) or self._create(repo_type, repo_id, repo_id.split("/")[0],
-                                                                        private, None)
+            repo = self.repos.get((repo_type, repo_id)) or self._create(
+                repo_type, repo_id, repo_id.split("/")[0], private, None
+            )
             return self._commit(repo, "seeded by the test", dict(files), set())
 
     # ---- storage ---------------------------------------------------------------------------------------------
@@ -178,8 +179,14 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     # ---- plumbing --------------------------------------------------------------------------------------------
-    def _send(self, status: int, body: bytes = b"", content_type: str = "application/json",
-              headers: dict[str, str] | None = None, head: bool = False) -> None:
+    def _send(
+        self,
+        status: int,
+        body: bytes = b"",
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+        head: bool = False,
+    ) -> None:
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
@@ -342,8 +349,15 @@ class _Handler(BaseHTTPRequestHandler):
                 raise HubError(400, f"unsupported commit operation {key!r}")
         oid = self.state._commit(repo, summary, additions, deletions)
         prefix = "" if repo.repo_type == "model" else f"{repo.repo_type}s/"
-        self._json(200, {"success": True, "commitOid": oid, "pullRequestUrl": None,
-                         "commitUrl": f"http://{self.headers.get('Host')}/{prefix}{repo.repo_id}/commit/{oid}"})
+        self._json(
+            200,
+            {
+                "success": True,
+                "commitOid": oid,
+                "pullRequestUrl": None,
+                "commitUrl": f"http://{self.headers.get('Host')}/{prefix}{repo.repo_id}/commit/{oid}",
+            },
+        )
 
     def _info(self, repo: Repo, commit: str, blobs: bool) -> dict:
         files = repo.files(commit)
@@ -366,13 +380,27 @@ class _Handler(BaseHTTPRequestHandler):
                 content = p.read_bytes()
                 entry.update(size=len(content), blobId=git_blob_oid(content))
             siblings.append(entry)
-        info = {"_id": hashlib.sha1(repo.repo_id.encode()).hexdigest()[:24], "id": repo.repo_id,
-                "author": repo.owner, "sha": commit, "private": repo.private, "disabled": False, "gated": False,
-                "createdAt": repo.created_at, "lastModified": repo.created_at, "likes": 0, "downloads": 0,
-                "siblings": siblings, "tags": list((card_data or {}).get("tags") or [])}
+        info = {
+            "_id": hashlib.sha1(repo.repo_id.encode()).hexdigest()[:24],
+            "id": repo.repo_id,
+            "author": repo.owner,
+            "sha": commit,
+            "private": repo.private,
+            "disabled": False,
+            "gated": False,
+            "createdAt": repo.created_at,
+            "lastModified": repo.created_at,
+            "likes": 0,
+            "downloads": 0,
+            "siblings": siblings,
+            "tags": list((card_data or {}).get("tags") or []),
+        }
         if repo.repo_type == "model":
-            info.update(cardData=card_data, pipeline_tag=(card_data or {}).get("pipeline_tag"),
-                        library_name=(card_data or {}).get("library_name"))
+            info.update(
+                cardData=card_data,
+                pipeline_tag=(card_data or {}).get("pipeline_tag"),
+                library_name=(card_data or {}).get("library_name"),
+            )
         elif repo.repo_type == "space":
             info.update(cardData=card_data, sdk=repo.sdk, runtime={"stage": "BUILDING", "hardware": None})
         return info
@@ -386,13 +414,19 @@ class _Handler(BaseHTTPRequestHandler):
         for path, p in files.items():
             if not path.startswith(prefix):
                 continue
-            parts = path[len(prefix):].split("/")
+            parts = path[len(prefix) :].split("/")
             for depth in range(1, len(parts)):
                 folder = prefix + "/".join(parts[:depth])
                 if folder not in folders and (recursive or depth == 1):
                     folders.add(folder)
-                    entries.append({"type": "directory", "oid": hashlib.sha1(folder.encode()).hexdigest(),
-                                    "size": 0, "path": folder})
+                    entries.append(
+                        {
+                            "type": "directory",
+                            "oid": hashlib.sha1(folder.encode()).hexdigest(),
+                            "size": 0,
+                            "path": folder,
+                        }
+                    )
             if recursive or len(parts) == 1:
                 content = p.read_bytes()
                 entries.append({"type": "file", "oid": git_blob_oid(content), "size": len(content), "path": path})
@@ -409,7 +443,7 @@ class _Handler(BaseHTTPRequestHandler):
         if match:  # resumed downloads
             start = int(match.group(1))
             end = int(match.group(2)) if match.group(2) else len(content) - 1
-            status, body = 206, content[start:end + 1]
+            status, body = 206, content[start : end + 1]
             headers["Content-Range"] = f"bytes {start}-{min(end, len(content) - 1)}/{len(content)}"
         self._send(status, body, content_type="application/octet-stream", headers=headers, head=head)
 

@@ -35,10 +35,24 @@ def min_snr_weight(snr: torch.Tensor, gamma: float, prediction_type: str) -> tor
     return {"epsilon": clipped / snr, "sample": clipped, "v_prediction": clipped / (snr + 1)}[prediction_type]
 
 
-def reference_train(images: torch.Tensor, unet_kwargs: dict, *, seed: int, steps: int, batch_size: int,
-                    accumulation: int = 1, prediction_type: str = "epsilon", snr_gamma: float | None = None,
-                    lr: float = 1e-3, warmup: int = 0, max_grad_norm: float = 1.0, num_train_timesteps: int = 1000,
-                    ema_max_decay: float | None = None, ema_inv_gamma: float = 1.0, ema_power: float = 0.75):
+def reference_train(
+    images: torch.Tensor,
+    unet_kwargs: dict,
+    *,
+    seed: int,
+    steps: int,
+    batch_size: int,
+    accumulation: int = 1,
+    prediction_type: str = "epsilon",
+    snr_gamma: float | None = None,
+    lr: float = 1e-3,
+    warmup: int = 0,
+    max_grad_norm: float = 1.0,
+    num_train_timesteps: int = 1000,
+    ema_max_decay: float | None = None,
+    ema_inv_gamma: float = 1.0,
+    ema_power: float = 0.75,
+):
     """Train from scratch; returns (raw state_dict, EMA state_dict or None, the loss of each optimizer step)."""
     from diffusers import UNet2DModel
 
@@ -54,7 +68,7 @@ def reference_train(images: torch.Tensor, unet_kwargs: dict, *, seed: int, steps
         while True:
             order = torch.randperm(len(images), generator=torch.Generator().manual_seed(seed * 100_003 + epoch))
             for i in range(len(images) // batch_size):
-                yield images[order[i * batch_size:(i + 1) * batch_size]]
+                yield images[order[i * batch_size : (i + 1) * batch_size]]
             epoch += 1
 
     stream, losses = micro_batches(), []
@@ -68,9 +82,9 @@ def reference_train(images: torch.Tensor, unet_kwargs: dict, *, seed: int, steps
         x0, noise, t = torch.cat(x0s), torch.cat(noises), torch.cat(ts)
         a = abar[t].view(-1, 1, 1, 1)
         x_t = (a.sqrt() * x0 + (1 - a).sqrt() * noise).float()  # q(x_t | x0), eq. 4
-        target = {"epsilon": noise,
-                  "sample": x0,
-                  "v_prediction": (a.sqrt() * noise - (1 - a).sqrt() * x0).float()}[prediction_type]  # v: Salimans & Ho
+        target = {"epsilon": noise, "sample": x0, "v_prediction": (a.sqrt() * noise - (1 - a).sqrt() * x0).float()}[
+            prediction_type
+        ]  # v: Salimans & Ho
         per_sample = ((model(x_t, t).sample - target) ** 2).mean(dim=(1, 2, 3))
         if snr_gamma is not None:
             snr = (abar[t] / (1 - abar[t])).float()
@@ -93,8 +107,9 @@ def reference_train(images: torch.Tensor, unet_kwargs: dict, *, seed: int, steps
     return raw, ema_state, losses
 
 
-def denoising_loss(model, images: torch.Tensor, *, seed: int = 1234, draws: int = 8,
-                   num_train_timesteps: int = 1000) -> float:
+def denoising_loss(
+    model, images: torch.Tensor, *, seed: int = 1234, draws: int = 8, num_train_timesteps: int = 1000
+) -> float:
     """E‖ε − ε_θ(x_t, t)‖² over `draws` fixed (ε, t) per image, t spread over [0, T): a fixed yardstick."""
     abar = alphas_cumprod(num_train_timesteps)
     generator = torch.Generator().manual_seed(seed)

@@ -55,8 +55,9 @@ def step_costs(ctx: AppContext) -> StepCosts:
     key = (id(ctx), sizes, QUICK_COST_REPEATS, QUICK_COST_MIN_SECONDS)
     with _costs_lock:
         if key not in _costs:
-            _costs[key] = measure_step_costs(ctx.pipe, data, sizes=sizes, repeats=QUICK_COST_REPEATS,
-                                             min_seconds=QUICK_COST_MIN_SECONDS)
+            _costs[key] = measure_step_costs(
+                ctx.pipe, data, sizes=sizes, repeats=QUICK_COST_REPEATS, min_seconds=QUICK_COST_MIN_SECONDS
+            )
             weakref.finalize(ctx, _costs.pop, key, None)
         return _costs[key]
 
@@ -98,18 +99,35 @@ def plot_step_costs(costs: StepCosts, title: str | None = None):
     targets = costs.extrapolated
     n_max = max([*ns, *(e["N"] for e in targets)])
     grid = np.logspace(math.log10(min(ns)), math.log10(n_max) + 0.15, 50)
-    ax.plot(ns, [r["ms"] for r in costs.rows], marker="o", linestyle="none", color="C0", zorder=3,
-            label=f"exact q(x_{{t-1}}|x_t), measured (D = {D0:,})")
+    ax.plot(
+        ns,
+        [r["ms"] for r in costs.rows],
+        marker="o",
+        linestyle="none",
+        color="C0",
+        zorder=3,
+        label=f"exact q(x_{{t-1}}|x_t), measured (D = {D0:,})",
+    )
     ax.plot(grid, c * grid * D0, color="C0", linewidth=1, label=f"fit c·N·D, c = {c:.2g} ms per number")
-    for i, D in enumerate(sorted({e["D"] for e in targets} - {D0})):
-        ax.plot(grid, c * grid * D, color="C0", linewidth=0.8, linestyle="--", alpha=0.6,
-                label=f"c·N·D for D = {D:,}" if i == 0 else f"c·N·D for D = {D:,}")
+    for D in sorted({e["D"] for e in targets} - {D0}):
+        ax.plot(grid, c * grid * D, color="C0", linewidth=0.8, linestyle="--", alpha=0.6, label=f"c·N·D for D = {D:,}")
     for e in targets:
         ax.plot([e["N"]], [e["ms"]], marker="*", markersize=12, linestyle="none", color="C3", zorder=3)
-        ax.annotate(f"{e['name']}{' (web-scale)' if 'LAION' in e['name'] else ''}\n{text.duration(e['ms'])} / step, {text.size_bytes(e['bytes'])}",
-                    (e["N"], e["ms"]), textcoords="offset points", xytext=(-8, 6), ha="right", fontsize=7.5)
-    ax.axhline(costs.model_ms, color="gray", linestyle=":",
-               label=f"model p_θ: one UNet call ({text.duration(costs.model_ms)}), any N")
+        name = e["name"] + (" (web-scale)" if "LAION" in e["name"] else "")
+        ax.annotate(
+            f"{name}\n{text.duration(e['ms'])} / step, {text.size_bytes(e['bytes'])}",
+            (e["N"], e["ms"]),
+            textcoords="offset points",
+            xytext=(-8, 6),
+            ha="right",
+            fontsize=7.5,
+        )
+    ax.axhline(
+        costs.model_ms,
+        color="gray",
+        linestyle=":",
+        label=f"model p_θ: one UNet call ({text.duration(costs.model_ms)}), any N",
+    )
     ax.set_xscale("log")
     ax.set_yscale("log")
     low = min([costs.model_ms, *(r["ms"] for r in costs.rows)])
@@ -167,13 +185,25 @@ def plot_nearest_distances(heldout, exact, model):
     heldout = np.asarray(heldout, dtype=float)
     top_value = max([float(heldout.max()), *exact, *model, 1.0])
     bins = np.linspace(0, top_value * 1.05, 40)
-    counts, _, _ = ax.hist(heldout, bins=bins, color="C2", alpha=0.6,
-                           label=f"held-out real digits (500 never trained on), median {np.median(heldout):.2f}")
+    counts, _, _ = ax.hist(
+        heldout,
+        bins=bins,
+        color="C2",
+        alpha=0.6,
+        label=f"held-out real digits (500 never trained on), median {np.median(heldout):.2f}",
+    )
     height = max(float(counts.max()), 1.0)
     for values, y, color, name in ((exact, 1.4, "C0", "exact samples"), (model, 1.2, "C1", "model samples")):
         if len(values):
-            ax.plot(values, [height * y] * len(values), marker="|", markersize=14, linestyle="none", color=color,
-                    label=f"{name}, median {statistics.median(values):.2f}")
+            ax.plot(
+                values,
+                [height * y] * len(values),
+                marker="|",
+                markersize=14,
+                linestyle="none",
+                color=color,
+                label=f"{name}, median {statistics.median(values):.2f}",
+            )
             ax.axvline(statistics.median(values), color=color, linestyle="--", linewidth=0.8)
     ax.axvline(float(np.median(heldout)), color="C2", linestyle="--", linewidth=0.8)
     ax.set_ylim(0, height * 2.1)
@@ -216,53 +246,119 @@ class ExactSamplerTab:
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
                 gr.Markdown(text.EXACT_INTRO, latex_delimiters=text.LATEX, elem_id="exact-intro")
-                seed = gr.Number(0, label="seed", info=f"integer in [0, {MAX_SEED}]; both samplers start from "
-                                                        "the same noise", precision=None, elem_id="exact-seed")
-                num_images = unchecked(gr.Slider(1, MAX_NUM_IMAGES, value=DEFAULT_EXACT_NUM_IMAGES, step=1,
-                                                 label="num_images", elem_id="exact-num-images"))
-                steps = unchecked(gr.Slider(1, T, value=min(DEFAULT_NUM_INFERENCE_STEPS, T), step=1,
-                                            label="num_inference_steps (K), the same for both",
-                                            elem_id="exact-num-steps"))
-                button = gr.Button("Sample with both", variant="primary", elem_id="exact-button",
-                                   interactive=ctx.has_mnist_model)
+                seed = gr.Number(
+                    0,
+                    label="seed",
+                    info=f"integer in [0, {MAX_SEED}]; both samplers start from the same noise",
+                    precision=None,
+                    elem_id="exact-seed",
+                )
+                num_images = unchecked(
+                    gr.Slider(
+                        1,
+                        MAX_NUM_IMAGES,
+                        value=DEFAULT_EXACT_NUM_IMAGES,
+                        step=1,
+                        label="num_images",
+                        elem_id="exact-num-images",
+                    )
+                )
+                steps = unchecked(
+                    gr.Slider(
+                        1,
+                        T,
+                        value=min(DEFAULT_NUM_INFERENCE_STEPS, T),
+                        step=1,
+                        label="num_inference_steps (K), the same for both",
+                        elem_id="exact-num-steps",
+                    )
+                )
+                button = gr.Button(
+                    "Sample with both", variant="primary", elem_id="exact-button", interactive=ctx.has_mnist_model
+                )
             with gr.Column(scale=3):
                 caption = gr.Markdown(elem_id="exact-caption", latex_delimiters=text.LATEX)
                 with gr.Row():
                     # height=None: the gallery grows with its rows (a fixed or "auto" height cut the third off).
-                    exact_gallery = gr.Gallery(label="exact q(x_{t−1} | x_t): sample | nearest training digit",
-                                               columns=2, height=None, format="png", interactive=False,
-                                               object_fit="contain", allow_preview=False,
-                                               elem_id="exact-gallery", elem_classes="pixelated")
-                    model_gallery = gr.Gallery(label="model p_θ(x_{t−1} | x_t): sample | nearest training digit",
-                                               columns=2, height=None, format="png", interactive=False,
-                                               object_fit="contain", allow_preview=False,
-                                               elem_id="model-gallery", elem_classes="pixelated")
+                    exact_gallery = gr.Gallery(
+                        label="exact q(x_{t−1} | x_t): sample | nearest training digit",
+                        columns=2,
+                        height=None,
+                        format="png",
+                        interactive=False,
+                        object_fit="contain",
+                        allow_preview=False,
+                        elem_id="exact-gallery",
+                        elem_classes="pixelated",
+                    )
+                    model_gallery = gr.Gallery(
+                        label="model p_θ(x_{t−1} | x_t): sample | nearest training digit",
+                        columns=2,
+                        height=None,
+                        format="png",
+                        interactive=False,
+                        object_fit="contain",
+                        allow_preview=False,
+                        elem_id="model-gallery",
+                        elem_classes="pixelated",
+                    )
                 gr.Markdown(text.COMMIT_INTRO, latex_delimiters=text.LATEX, elem_id="commit-intro")
-                commit_plot = gr.Plot(label="effective number of candidates and largest weight against t",
-                                      format="png", show_label=False, elem_id="commit-plot")
+                commit_plot = gr.Plot(
+                    label="effective number of candidates and largest weight against t",
+                    format="png",
+                    show_label=False,
+                    elem_id="commit-plot",
+                )
                 commit_note = gr.Markdown(elem_id="commit-note", latex_delimiters=text.LATEX)
                 gr.Markdown(text.DISTANCES_INTRO, latex_delimiters=text.LATEX, elem_id="distances-intro")
-                distance_plot = gr.Plot(label="L2 distance to the nearest training digit", format="png",
-                                        show_label=False, elem_id="distance-plot")
+                distance_plot = gr.Plot(
+                    label="L2 distance to the nearest training digit",
+                    format="png",
+                    show_label=False,
+                    elem_id="distance-plot",
+                )
                 distance_note = gr.Markdown(elem_id="distance-note", latex_delimiters=text.LATEX)
                 cost_intro = gr.Markdown(elem_id="cost-text", latex_delimiters=text.LATEX)
-                cost = gr.Plot(label="cost of one reverse step against the data set's size N (log–log)",
-                               format="png", show_label=False, elem_id="cost-plot")
+                cost = gr.Plot(
+                    label="cost of one reverse step against the data set's size N (log–log)",
+                    format="png",
+                    show_label=False,
+                    elem_id="cost-plot",
+                )
                 cost_note = gr.Markdown(elem_id="cost-note")
-                with gr.Accordion("JSON summary (every number on this tab; the API's last output)", open=False,
-                                  elem_id="exact-summary-accordion"):
+                with gr.Accordion(
+                    "JSON summary (every number on this tab; the API's last output)",
+                    open=False,
+                    elem_id="exact-summary-accordion",
+                ):
                     summary = gr.JSON(label="summary", elem_id="exact-summary")
 
-        button.click(self.exact_sample, inputs=[seed, num_images, steps],
-                     outputs=[exact_gallery, model_gallery, caption, summary], api_name="exact_sample",
-                     concurrency_limit=ctx.sample_concurrency, concurrency_id="sample", show_progress="full"
-                     ).success(self.run_plots, inputs=[summary], outputs=[commit_plot, commit_note, distance_plot,
-                                                                         distance_note],
-                               api_visibility="private", concurrency_limit=UI_CONCURRENCY, concurrency_id="ui")
+        button.click(
+            self.exact_sample,
+            inputs=[seed, num_images, steps],
+            outputs=[exact_gallery, model_gallery, caption, summary],
+            api_name="exact_sample",
+            concurrency_limit=ctx.sample_concurrency,
+            concurrency_id="sample",
+            show_progress="full",
+        ).success(
+            self.run_plots,
+            inputs=[summary],
+            outputs=[commit_plot, commit_note, distance_plot, distance_note],
+            api_visibility="private",
+            concurrency_limit=UI_CONCURRENCY,
+            concurrency_id="ui",
+        )
         # The cost plot is drawn when the tab is opened (UI only), from the app's one measurement.
         if self.block is not None and ctx.has_mnist_model:
-            self.block.select(self.cost_view, outputs=[cost, cost_note, cost_intro], api_visibility="private",
-                              show_progress="minimal", concurrency_limit=UI_CONCURRENCY, concurrency_id="ui")
+            self.block.select(
+                self.cost_view,
+                outputs=[cost, cost_note, cost_intro],
+                api_visibility="private",
+                show_progress="minimal",
+                concurrency_limit=UI_CONCURRENCY,
+                concurrency_id="ui",
+            )
 
     # -- shared numbers -------------------------------------------------------------------------------------
     def heldout_distances(self) -> np.ndarray:
@@ -298,27 +394,41 @@ class ExactSamplerTab:
         num_images = check_int("num_images", num_images, 1, MAX_NUM_IMAGES)
         num_steps = check_int("num_inference_steps", num_inference_steps, 1, T)
         dataset_posterior = ctx.dataset_posterior()
-        result = compare_samplers(ctx.pipe, dataset_posterior, seed=seed, num_images=num_images,
-                                  num_inference_steps=num_steps)
+        result = compare_samplers(
+            ctx.pipe, dataset_posterior, seed=seed, num_images=num_images, num_inference_steps=num_steps
+        )
         data = dataset_posterior.data
         heldout = self.heldout_distances()
 
         def pairs(samples, indices, distances, kind):
             items = []
             for k, (i, d) in enumerate(zip(indices.tolist(), distances.tolist())):
-                picture = labelled_row([to_uint8(samples[k:k + 1], model_space=True)[0],
-                                        to_uint8(data[i:i + 1].float(), model_space=True)[0]],
-                                       [f"{kind}", f"#{i}"], scale=PAIR_SCALE)
+                picture = labelled_row(
+                    [
+                        to_uint8(samples[k : k + 1], model_space=True)[0],
+                        to_uint8(data[i : i + 1].float(), model_space=True)[0],
+                    ],
+                    [f"{kind}", f"#{i}"],
+                    scale=PAIR_SCALE,
+                )
                 items.append((picture, text.pair_caption(i, d, COPY_DISTANCE)))
             return items
 
-        summary = {**result.as_dict(), "num_images": num_images, "model_id": ctx.model_id,
-                   "num_data": len(dataset_posterior),
-                   "heldout_nearest_distance_median": float(np.median(heldout)), "num_heldout": int(len(heldout)),
-                   "cost": cost_summary(step_costs(ctx))}
-        return (pairs(result.exact_samples, result.exact_nearest_indices, result.exact_nearest_distances, "exact"),
-                pairs(result.model_samples, result.model_nearest_indices, result.model_nearest_distances, "model"),
-                text.exact_caption(summary, num_images), summary)
+        summary = {
+            **result.as_dict(),
+            "num_images": num_images,
+            "model_id": ctx.model_id,
+            "num_data": len(dataset_posterior),
+            "heldout_nearest_distance_median": float(np.median(heldout)),
+            "num_heldout": int(len(heldout)),
+            "cost": cost_summary(step_costs(ctx)),
+        }
+        return (
+            pairs(result.exact_samples, result.exact_nearest_indices, result.exact_nearest_distances, "exact"),
+            pairs(result.model_samples, result.model_nearest_indices, result.model_nearest_distances, "model"),
+            text.exact_caption(summary, num_images),
+            summary,
+        )
 
     def run_plots(self, summary):
         """UI only: the commit plot and the distance strip of the run whose summary the page shows. The summary
@@ -338,20 +448,33 @@ class ExactSamplerTab:
         except (KeyError, TypeError, ValueError, IndexError):
             return empty
         num_data = len(self.ctx.mnist_train()[0])
-        clean = {"exact": {"commit_step": commit, "timesteps": timesteps, "nearest_distances": exact_d},
-                 "model": {"nearest_distances": model_d},
-                 "heldout_nearest_distance_median": float(np.median(self.heldout_distances()))}
-        return (plot_commit(timesteps, effective_n, max_weight, commit, num_data), text.commit_caption(clean),
-                plot_nearest_distances(self.heldout_distances(), exact_d, model_d), text.distances_caption(clean))
+        clean = {
+            "exact": {"commit_step": commit, "timesteps": timesteps, "nearest_distances": exact_d},
+            "model": {"nearest_distances": model_d},
+            "heldout_nearest_distance_median": float(np.median(self.heldout_distances())),
+        }
+        return (
+            plot_commit(timesteps, effective_n, max_weight, commit, num_data),
+            text.commit_caption(clean),
+            plot_nearest_distances(self.heldout_distances(), exact_d, model_d),
+            text.distances_caption(clean),
+        )
 
     def cost_plot(self):
         """The per-step cost plot and its source note (a new Figure per call)."""
         costs = step_costs(self.ctx)
-        return (plot_step_costs(costs),
-                text.cost_note(text.cost_source_measured(QUICK_COST_REPEATS), self.ctx.model_id, costs.model_ms))
+        return (
+            plot_step_costs(costs),
+            text.cost_note(text.cost_source_measured(QUICK_COST_REPEATS), self.ctx.model_id, costs.model_ms),
+        )
 
     def cost_view(self):
         """UI only: the cost plot, its note and the cost text, drawn when the tab is opened."""
         figure, note = self.cost_plot()
-        return figure, note, text.cost_text(cost_summary(step_costs(self.ctx)), len(self.ctx.mnist_train()[0]),
-                                            DEFAULT_NUM_INFERENCE_STEPS)
+        return (
+            figure,
+            note,
+            text.cost_text(
+                cost_summary(step_costs(self.ctx)), len(self.ctx.mnist_train()[0]), DEFAULT_NUM_INFERENCE_STEPS
+            ),
+        )

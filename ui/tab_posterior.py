@@ -36,9 +36,10 @@ class PosteriorTab:
     def gallery_digits(self) -> tuple[list[int], list]:
         """The first GALLERY_PER_CLASS train digits of each class: their indices and (image, caption) items."""
         images, labels = self.ctx.mnist_train()
-        indices = sorted(int(i) for digit in range(10)
-                         for i in torch.nonzero(labels == digit).flatten()[:GALLERY_PER_CLASS])
-        items = [(digit_image(images[i:i + 1], scale=1), f"#{i}") for i in indices]
+        indices = sorted(
+            int(i) for digit in range(10) for i in torch.nonzero(labels == digit).flatten()[:GALLERY_PER_CLASS]
+        )
+        items = [(digit_image(images[i : i + 1], scale=1), f"#{i}") for i in indices]
         return indices, items
 
     def layout(self) -> None:
@@ -49,57 +50,129 @@ class PosteriorTab:
         if not ctx.has_mnist_model:
             gr.Markdown(f"⚠️ **{ctx.mnist_notice()}**", elem_id="posterior-notice")
         gr.Markdown(text.POSTERIOR_QUESTION, latex_delimiters=text.LATEX, elem_id="posterior-question")
-        gallery = gr.Gallery(items, label="pick a training digit (click one)", columns=len(items) // 2,
-                             height=260, allow_preview=False, format="png", interactive=False,
-                             elem_id="digit-gallery", elem_classes="pixelated")
+        gallery = gr.Gallery(
+            items,
+            label="pick a training digit (click one)",
+            columns=len(items) // 2,
+            height=260,
+            allow_preview=False,
+            format="png",
+            interactive=False,
+            elem_id="digit-gallery",
+            elem_classes="pixelated",
+        )
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
-                digit_index = gr.Number(0, label="digit_index", precision=None, elem_id="digit-index",
-                                        info=f"which training digit, 0 … {num_train - 1} (unless an image is given)")
+                digit_index = gr.Number(
+                    0,
+                    label="digit_index",
+                    precision=None,
+                    elem_id="digit-index",
+                    info=f"which training digit, 0 … {num_train - 1} (unless an image is given)",
+                )
                 with gr.Accordion("… or upload or draw your own digit", open=False):
-                    image = unchecked(gr.Image(
-                        label="image: an uploaded digit, used instead of digit_index", type="filepath",
-                        sources=["upload", "clipboard"], format="png", height=160, elem_id="digit-image",
-                        elem_classes="pixelated"))
-                    sketch = gr.Sketchpad(label="draw a digit (white ink on dark is what MNIST looks like; "
-                                                "any ink works)", canvas_size=SKETCH_CANVAS, type="numpy",
-                                          elem_id="digit-sketch")
+                    image = unchecked(
+                        gr.Image(
+                            label="image: an uploaded digit, used instead of digit_index",
+                            type="filepath",
+                            sources=["upload", "clipboard"],
+                            format="png",
+                            height=160,
+                            elem_id="digit-image",
+                            elem_classes="pixelated",
+                        )
+                    )
+                    sketch = gr.Sketchpad(
+                        label="draw a digit (white ink on dark is what MNIST looks like; any ink works)",
+                        canvas_size=SKETCH_CANVAS,
+                        type="numpy",
+                        elem_id="digit-sketch",
+                    )
                     use_sketch = gr.Button("use my drawing", elem_id="use-sketch")
-                t = unchecked(gr.Slider(1, T - 1, value=min(DEFAULT_POSTERIOR_T, T - 1), step=1,
-                                        label=f"t: how noisy x_t is (1 … {T - 1})", elem_id="posterior-t"))
-                seed = gr.Number(0, label="seed", info=f"integer in [0, {MAX_SEED}]: fixes the noise of x_t",
-                                 precision=None, elem_id="posterior-seed")
-                button = gr.Button("Compare", variant="primary", elem_id="posterior-button",
-                                   interactive=ctx.has_mnist_model)
+                t = unchecked(
+                    gr.Slider(
+                        1,
+                        T - 1,
+                        value=min(DEFAULT_POSTERIOR_T, T - 1),
+                        step=1,
+                        label=f"t: how noisy x_t is (1 … {T - 1})",
+                        elem_id="posterior-t",
+                    )
+                )
+                seed = gr.Number(
+                    0,
+                    label="seed",
+                    info=f"integer in [0, {MAX_SEED}]: fixes the noise of x_t",
+                    precision=None,
+                    elem_id="posterior-seed",
+                )
+                button = gr.Button(
+                    "Compare", variant="primary", elem_id="posterior-button", interactive=ctx.has_mnist_model
+                )
             with gr.Column(scale=3):
                 with gr.Row():
-                    x0_view = gr.Image(label="x0: the digit", type="pil", format="png", interactive=False,
-                                       elem_id="posterior-x0", elem_classes="pixelated", height=180, buttons=[])
-                    xt_view = gr.Image(label="x_t ~ q(x_t | x0)", type="pil",
-                                       format="png", interactive=False, elem_id="posterior-xt",
-                                       elem_classes="pixelated", height=180, buttons=[])
+                    x0_view = gr.Image(
+                        label="x0: the digit",
+                        type="pil",
+                        format="png",
+                        interactive=False,
+                        elem_id="posterior-x0",
+                        elem_classes="pixelated",
+                        height=180,
+                        buttons=[],
+                    )
+                    xt_view = gr.Image(
+                        label="x_t ~ q(x_t | x0)",
+                        type="pil",
+                        format="png",
+                        interactive=False,
+                        elem_id="posterior-xt",
+                        elem_classes="pixelated",
+                        height=180,
+                        buttons=[],
+                    )
                 # Its own full-width row, as many columns as candidates: the strip fits (it was cut off at the
                 # right when it shared a row with x0 and x_t).
-                candidates = gr.Gallery(label=text.CANDIDATES_LABEL, columns=NUM_CANDIDATES, height=240,
-                                        format="png", interactive=False, allow_preview=False, object_fit="contain",
-                                        elem_id="posterior-candidates", elem_classes="pixelated", buttons=[])
+                candidates = gr.Gallery(
+                    label=text.CANDIDATES_LABEL,
+                    columns=NUM_CANDIDATES,
+                    height=240,
+                    format="png",
+                    interactive=False,
+                    allow_preview=False,
+                    object_fit="contain",
+                    elem_id="posterior-candidates",
+                    elem_classes="pixelated",
+                    buttons=[],
+                )
                 gr.Markdown(text.PAIR_NOTE, latex_delimiters=text.LATEX, elem_id="pair-note")
                 views, texts = [], []
                 with gr.Row(equal_height=False):
                     for name, label in text.ESTIMATE_LABELS.items():
                         with gr.Column(min_width=220):
                             # No label badge and no buttons over the picture: they covered its own captions.
-                            views.append(gr.Image(label=f"{label}: x_{{t−1}} and x̂0", show_label=False,
-                                                  type="pil", format="png", interactive=False, buttons=[],
-                                                  elem_id=f"estimate-{name}", elem_classes="pixelated",
-                                                  height=None))
-                            texts.append(gr.Markdown(elem_id=f"estimate-{name}-text",
-                                                     latex_delimiters=text.LATEX))
+                            views.append(
+                                gr.Image(
+                                    label=f"{label}: x_{{t−1}} and x̂0",
+                                    show_label=False,
+                                    type="pil",
+                                    format="png",
+                                    interactive=False,
+                                    buttons=[],
+                                    elem_id=f"estimate-{name}",
+                                    elem_classes="pixelated",
+                                    height=None,
+                                )
+                            )
+                            texts.append(gr.Markdown(elem_id=f"estimate-{name}-text", latex_delimiters=text.LATEX))
                 answer = gr.Markdown(elem_id="posterior-answer", latex_delimiters=text.LATEX)
         gr.Markdown(text.TRAINING_TARGET, latex_delimiters=text.LATEX, elem_id="training-target")
         gr.Markdown(text.BAYES, latex_delimiters=text.LATEX, elem_id="posterior-bayes")
-        with gr.Accordion("JSON summary (every number on this tab; the API's last output)", open=False,
-                          elem_id="posterior-summary-accordion"):
+        with gr.Accordion(
+            "JSON summary (every number on this tab; the API's last output)",
+            open=False,
+            elem_id="posterior-summary-accordion",
+        ):
             summary = gr.JSON(label="summary", elem_id="posterior-summary")
 
         inputs = [digit_index, t, seed, image]
@@ -107,13 +180,18 @@ class PosteriorTab:
         shared = dict(concurrency_limit=POSTERIOR_CONCURRENCY, concurrency_id="posterior")
         button.click(self.posterior, inputs=inputs, outputs=outputs, api_name="posterior", **shared)
         # UI-only ways in (not in the API): a gallery click, an upload, a drawing; each then runs the comparison.
-        gallery.select(self.pick_digit, outputs=[digit_index, image], api_visibility="private", queue=False
-                       ).success(self.posterior, inputs=inputs, outputs=outputs, api_visibility="private", **shared)
+        gallery.select(self.pick_digit, outputs=[digit_index, image], api_visibility="private", queue=False).success(
+            self.posterior, inputs=inputs, outputs=outputs, api_visibility="private", **shared
+        )
         image.upload(self.posterior, inputs=inputs, outputs=outputs, api_visibility="private", **shared)
-        use_sketch.click(self.use_drawing, inputs=[sketch], outputs=[image], api_visibility="private",
-                         concurrency_limit=UI_CONCURRENCY, concurrency_id="ui"
-                         ).success(self.posterior, inputs=inputs, outputs=outputs, api_visibility="private",
-                                   **shared)
+        use_sketch.click(
+            self.use_drawing,
+            inputs=[sketch],
+            outputs=[image],
+            api_visibility="private",
+            concurrency_limit=UI_CONCURRENCY,
+            concurrency_id="ui",
+        ).success(self.posterior, inputs=inputs, outputs=outputs, api_visibility="private", **shared)
 
     # -- handlers -------------------------------------------------------------------------------------------
     def pick_digit(self, evt: gr.SelectData):
@@ -152,7 +230,9 @@ class PosteriorTab:
         Returns:
             x0, x_t, the training digits the exact posterior weighs most, one picture per estimate (its x_{t-1}
             mean and its x̂0), one text per estimate (formula, input, time, distances), the answer in words, and
-            a JSON summary with every number shown.
+            a JSON summary with every number shown: among them training_loss {"this_x0", "expected"} (L_{t-1} of
+            eq. 8 in nats for each mean, σ_t² = β̃_t) and step_ms (the app's one cost measurement of the exact and
+            model steps, the numbers /exact_sample's summary["cost"] quotes).
         """
         ctx = self.ctx
         ctx.require_mnist_model()
@@ -164,43 +244,81 @@ class PosteriorTab:
         # Uploads live in gradio's upload folder; drawings (use_drawing) in this app's run store.
         x0 = read_digit(image, MNIST_SHAPE, allowed_dirs=(gr.utils.get_upload_folder(), ctx.store.root))
         if x0 is None:
-            x0 = images[digit_index:digit_index + 1]
+            x0 = images[digit_index : digit_index + 1]
             source = {"source": "digit_index", "digit_index": digit_index, "label": int(labels[digit_index])}
         else:
             source = {"source": "image"}
         dataset_posterior = ctx.dataset_posterior()
-        comparison = compare_estimates(x0, t, ctx.pipe, dataset_posterior,
-                                       generator=torch.Generator().manual_seed(seed))
+        comparison = compare_estimates(
+            x0, t, ctx.pipe, dataset_posterior, generator=torch.Generator().manual_seed(seed)
+        )
         texts = text.estimate_texts(comparison.num_data, comparison.num_pixels, comparison.num_parameters)
         # "took" for the exact and model steps: the app's one cost measurement (the Exact posterior sampler tab's
         # numbers), not this request's single timing, which depends on whatever else the machine is doing.
         costs = step_costs(ctx)
-        step_ms = {"exact": exact_step_ms(costs, comparison.num_data), "model": costs.model_ms,
-                   "N": comparison.num_data}
+        step_ms = {
+            "exact": exact_step_ms(costs, comparison.num_data),
+            "model": costs.model_ms,
+            "N": comparison.num_data,
+        }
 
         estimates = comparison.estimates
         x0_cpu = comparison.x0
         distance_to_x0 = {n: l2_distance(e.mean, x0_cpu) for n, e in estimates.items()}
         x0_error = {n: l2_distance(e.pred_original_sample, x0_cpu) for n, e in estimates.items()}
-        views = [labelled_row([to_uint8(e.mean, model_space=True)[0],
-                               to_uint8(e.pred_original_sample, model_space=True)[0]],
-                              ["x_t-1", "x̂0"], scale=DISPLAY_SCALE) for e in estimates.values()]
-        estimate_texts = [text.estimate_text(comparison, texts[name], name, distance_to_x0[name],
-                                             text.took_text(name, estimates[name].seconds, step_ms))
-                          for name in estimates]
+        views = [
+            labelled_row(
+                [to_uint8(e.mean, model_space=True)[0], to_uint8(e.pred_original_sample, model_space=True)[0]],
+                ["x_t-1", "x̂0"],
+                scale=DISPLAY_SCALE,
+            )
+            for e in estimates.values()
+        ]
+        estimate_texts = [
+            text.estimate_text(
+                comparison,
+                texts[name],
+                name,
+                distance_to_x0[name],
+                text.took_text(name, estimates[name].seconds, step_ms),
+            )
+            for name in estimates
+        ]
         data = dataset_posterior.data
-        candidates = [(digit_image(data[i:i + 1].float(), scale=1), f"#{i}: {w:.1%}")
-                      for i, w in zip(comparison.top_indices, comparison.top_weights)]
-        summary = {**source, "seed": seed, **comparison.as_dict(), "distance_to_x0": distance_to_x0,
-                   "x0_error": x0_error, "model_id": ctx.model_id}
+        candidates = [
+            (digit_image(data[i : i + 1].float(), scale=1), f"#{i}: {w:.1%}")
+            for i, w in zip(comparison.top_indices, comparison.top_weights)
+        ]
+        summary = {
+            **source,
+            "seed": seed,
+            **comparison.as_dict(),
+            "distance_to_x0": distance_to_x0,
+            "x0_error": x0_error,
+            "model_id": ctx.model_id,
+        }
         loss = comparison.training_loss  # L_{t-1} of eq. 8 in nats; None at t = 0
-        summary["training_loss"] = None if loss is None else {
-            part: {name: float(value) for name, value in loss[part].items()} for part in ("this_x0", "expected")}
-        summary["step_ms"] = {"exact": step_ms["exact"], "model": step_ms["model"],
-                              "tractable": estimates["tractable"].seconds * 1e3, "N": comparison.num_data,
-                              "source": "measure_step_costs, batch 1, median (the Exact posterior sampler tab's "
-                                        "cost measurement); tractable: this request"}
+        summary["training_loss"] = (
+            None
+            if loss is None
+            else {part: {name: float(value) for name, value in loss[part].items()} for part in ("this_x0", "expected")}
+        )
+        summary["step_ms"] = {
+            "exact": step_ms["exact"],
+            "model": step_ms["model"],
+            "tractable": estimates["tractable"].seconds * 1e3,
+            "N": comparison.num_data,
+            "source": "measure_step_costs, batch 1, median (the Exact posterior sampler tab's "
+            "cost measurement); tractable: this request",
+        }
         for name, entry in summary["estimates"].items():  # the API's summary names each estimate as the page does
             summary["estimates"][name] = {**texts[name], **entry}
-        return (digit_image(x0_cpu), digit_image(comparison.x_t), candidates, *views, *estimate_texts,
-                text.explain_comparison(comparison, step_ms), summary)
+        return (
+            digit_image(x0_cpu),
+            digit_image(comparison.x_t),
+            candidates,
+            *views,
+            *estimate_texts,
+            text.explain_comparison(comparison, step_ms),
+            summary,
+        )

@@ -8,12 +8,15 @@ import statistics
 
 VARIANCES = {"fixed_small": "β̃_t (posterior variance)", "fixed_large": "β_t"}
 
+
 # ---------------------------------------------------------------------------------------------- page
 def header(model_id: str, image_shape, num_train_timesteps: int, prediction_type: str) -> str:
     C, H, W = image_shape
-    return (f"# DDPM, step by step\nModel **{model_id}**: {C}×{H}×{W} images, T = {num_train_timesteps} training "
-            f"steps, {prediction_type} prediction. Every sample below comes from the same sampling loop "
-            "(`PosteriorDDPMPipeline.denoise`); the last two tabs ask why that loop needs a learned p_θ at all.")
+    return (
+        f"# DDPM, step by step\nModel **{model_id}**: {C}×{H}×{W} images, T = {num_train_timesteps} training "
+        f"steps, {prediction_type} prediction. Every sample below comes from the same sampling loop "
+        "(`PosteriorDDPMPipeline.denoise`); the last two tabs ask why that loop needs a learned p_θ at all."
+    )
 
 
 def ms(seconds: float) -> str:
@@ -44,13 +47,15 @@ of each step: β̃ₜ (the posterior's, eq. 7) or βₜ (an upper bound; needs �
 
 
 def step_label(k: int, num_steps: int, t: int, prev_t: int) -> str:
-    """"step k / K, t = 779 → 759": step k took x at t to the sample shown (x₀ on the last step)."""
+    """ "step k / K, t = 779 → 759": step k took x at t to the sample shown (x₀ on the last step)."""
     return f"step {k} / {num_steps}, t = {t} → {prev_t if prev_t >= 0 else 'x₀'}"
 
 
 def filmstrip_caption(num_frames: int) -> str:
-    return (f"**Filmstrip**: {num_frames} evenly spaced steps of the run, noise (left) to image (right); for each "
-            "of the first images, x_t above x̂0.")
+    return (
+        f"**Filmstrip**: {num_frames} evenly spaced steps of the run, noise (left) to image (right); for each "
+        "of the first images, x_t above x̂0."
+    )
 
 
 # ---------------------------------------------------------------------------------------------- numbers
@@ -121,12 +126,16 @@ Where to see each part:
 # Kept for callers of the old name.
 POSTERIOR_INTRO = POSTERIOR_QUESTION
 
-ESTIMATE_LABELS = {"tractable": "tractable μ̃(x_t, x0)", "exact": "exact E[x_{t−1} | x_t]",
-                   "model": "model μ_θ(x_t, t)"}
-ESTIMATE_HEADINGS = {"tractable": r"tractable $\tilde\mu_t(x_t,x_0)$", "exact": r"exact $E[x_{t-1}\mid x_t]$",
-                     "model": r"model $\mu_\theta(x_t,t)$"}
-PAIR_NOTE = (r"Each picture: **left** its mean of $x_{t-1}$, **right** its guess $\hat x_0$ of the clean digit "
-             r"(pixels in $[-1,1]$ shown black to white).")
+ESTIMATE_LABELS = {"tractable": "tractable μ̃(x_t, x0)", "exact": "exact E[x_{t−1} | x_t]", "model": "model μ_θ(x_t, t)"}
+ESTIMATE_HEADINGS = {
+    "tractable": r"tractable $\tilde\mu_t(x_t,x_0)$",
+    "exact": r"exact $E[x_{t-1}\mid x_t]$",
+    "model": r"model $\mu_\theta(x_t,t)$",
+}
+PAIR_NOTE = (
+    r"Each picture: **left** its mean of $x_{t-1}$, **right** its guess $\hat x_0$ of the clean digit "
+    r"(pixels in $[-1,1]$ shown black to white)."
+)
 
 
 def estimate_texts(num_data: int, num_pixels: int, num_parameters: int) -> dict[str, dict[str, str]]:
@@ -135,22 +144,22 @@ def estimate_texts(num_data: int, num_pixels: int, num_parameters: int) -> dict[
         "tractable": {
             "title": r"Tractable posterior $q(x_{t-1}\mid x_t,x_0)$",
             "formula": r"$\tilde\mu_t(x_t,x_0)=\frac{\sqrt{\bar\alpha_{t-1}}\,\beta_t}{1-\bar\alpha_t}\,x_0"
-                       r"+\frac{\sqrt{\alpha_t}\,(1-\bar\alpha_{t-1})}{1-\bar\alpha_t}\,x_t$ (eq. 7)",
+            r"+\frac{\sqrt{\alpha_t}\,(1-\bar\alpha_{t-1})}{1-\bar\alpha_t}\,x_t$ (eq. 7)",
             "needs": r"$x_t$ and the clean digit $x_0$ — the very image we are trying to generate",
         },
         "exact": {
             "title": r"Exact reverse step $q(x_{t-1}\mid x_t)$ over the data set",
             "formula": r"$E[x_{t-1}\mid x_t]=\sum_{i=1}^{N} w_i\,\tilde\mu_t(x_t,x_0^i)$, "
-                       r"$w_i=q(x_0^i\mid x_t)\propto\exp\!\big(-\frac{\lVert x_t-\sqrt{\bar\alpha_t}\,x_0^i\rVert^2}"
-                       r"{2(1-\bar\alpha_t)}\big)$",
+            r"$w_i=q(x_0^i\mid x_t)\propto\exp\!\big(-\frac{\lVert x_t-\sqrt{\bar\alpha_t}\,x_0^i\rVert^2}"
+            r"{2(1-\bar\alpha_t)}\big)$",
             "needs": rf"$x_t$ and all N = {num_data:,} training images ({num_data * num_pixels:,} numbers), "
-                     "compared at every step",
+            "compared at every step",
         },
         "model": {
             "title": r"Learned reverse step $p_\theta(x_{t-1}\mid x_t)$",
             "formula": r"$\mu_\theta(x_t,t)=\tilde\mu_t(x_t,\hat x_0)$, "
-                       r"$\hat x_0=\frac{x_t-\sqrt{1-\bar\alpha_t}\,\epsilon_\theta(x_t,t)}{\sqrt{\bar\alpha_t}}$ "
-                       "(eq. 11, 15)",
+            r"$\hat x_0=\frac{x_t-\sqrt{1-\bar\alpha_t}\,\epsilon_\theta(x_t,t)}{\sqrt{\bar\alpha_t}}$ "
+            "(eq. 11, 15)",
             "needs": rf"$x_t$ only — one call of the network ({num_parameters:,} parameters)",
         },
     }
@@ -162,22 +171,25 @@ def estimate_text(comparison, texts: dict[str, str], name: str, distance_to_x0: 
     others = [n for n in comparison.estimates if n != name]
     means = " · ".join(f"{n} {comparison.mean_distances[name][n]:.3f}" for n in others)
     x0s = " · ".join(f"{n} {comparison.x0_distances[name][n]:.3f}" for n in others)
-    return (f"**{texts['title']}**\n\n{texts['formula']}\n\n"
-            f"- **needs:** {texts['needs']}\n"
-            f"- **took:** {took}\n"
-            rf"- **L2 distance of its $x_{{t-1}}$ to:** {means} · $x_0$ {distance_to_x0:.3f}" "\n"
-            rf"- **L2 distance of its $\hat x_0$ to:** {x0s}")
+    return (
+        f"**{texts['title']}**\n\n{texts['formula']}\n\n"
+        f"- **needs:** {texts['needs']}\n"
+        f"- **took:** {took}\n"
+        rf"- **L2 distance of its $x_{{t-1}}$ to:** {means} · $x_0$ {distance_to_x0:.3f}"
+        "\n"
+        rf"- **L2 distance of its $\hat x_0$ to:** {x0s}"
+    )
 
 
 def took_text(name: str, seconds: float, step_ms: dict) -> str:
-    """"took" for one estimate: the shared cost measurement for the exact and model steps (the numbers the Exact
+    """ "took" for one estimate: the shared cost measurement for the exact and model steps (the numbers the Exact
     posterior sampler tab plots), this request's time for the tractable formula (a few vector operations)."""
     if name == "tractable":
         return f"{ms(seconds)} (this request)"
     value = step_ms.get(name)
     if value is None:
         return f"{ms(seconds)} (this request)"
-    what = (f"one step over N = {step_ms['N']:,} digits" if name == "exact" else "one UNet call + step")
+    what = f"one step over N = {step_ms['N']:,} digits" if name == "exact" else "one UNet call + step"
     return f"{duration(value)} ({what}, median of the app's cost measurement)"
 
 
@@ -199,8 +211,11 @@ def explain_comparison(c, step_ms: dict | None = None) -> str:
         r"image we are trying to generate. At sampling time we only have $x_t$, so this formula cannot drive a "
         "sampler.",
     ]
-    who = (f"the source digit #{c.source_index}" if c.source_index is not None and c.argmax_index == c.source_index
-           else f"training image #{c.argmax_index}")
+    who = (
+        f"the source digit #{c.source_index}"
+        if c.source_index is not None and c.argmax_index == c.source_index
+        else f"training image #{c.argmax_index}"
+    )
     lines.append(
         rf"**2. Exact** $E[x_{{t-1}}\mid x_t]$ needs no $x_0$, but it compares $x_t$ with all {c.num_data:,} "
         f"training images ({c.num_data * c.num_pixels:,} numbers): {exact_took} per step, for every step of every "
@@ -209,14 +224,20 @@ def explain_comparison(c, step_ms: dict | None = None) -> str:
         rf"many training digits still share the weight, $1/\sum_i w_i^2$ — is {c.effective_n:,.1f}."
     )
     if c.max_weight > 0.99 and c.source_index is not None and c.argmax_index == c.source_index:
-        lines.append(f"Here it has recognised the digit, so its mean is {d['exact']['tractable']:.3f} from the "
-                     "tractable mean: the exact sampler ends on a copy of a training image.")
+        lines.append(
+            f"Here it has recognised the digit, so its mean is {d['exact']['tractable']:.3f} from the "
+            "tractable mean: the exact sampler ends on a copy of a training image."
+        )
     elif c.max_weight > 0.99:
-        lines.append("It is already certain of one training image: the exact sampler can only return copies of "
-                     "training images, never a new digit.")
+        lines.append(
+            "It is already certain of one training image: the exact sampler can only return copies of "
+            "training images, never a new digit."
+        )
     else:
-        lines.append(f"It still hesitates between about {c.effective_n:,.0f} images, so its mean blurs them "
-                     f"({d['exact']['tractable']:.3f} from the tractable mean).")
+        lines.append(
+            f"It still hesitates between about {c.effective_n:,.0f} images, so its mean blurs them "
+            f"({d['exact']['tractable']:.3f} from the tractable mean)."
+        )
     x0d = c.x0_distances
     lines.append(
         rf"**3. Model** $\mu_\theta(x_t,t)$ needs only $x_t$ and one network call ({model_took}, "
@@ -252,7 +273,8 @@ Averaged over them, $x_0\sim q(x_0\mid x_t)$, and because $\tilde\mu_t$ is linea
 $E_{x_0\mid x_t}\,\tilde\mu_t(x_t,x_0)=E[x_{t-1}\mid x_t]$:
 
 $$E_{x_0\mid x_t}\big\lVert\tilde\mu_t(x_t,x_0)-\mu\big\rVert^2
-= \big\lVert E[x_{t-1}\mid x_t]-\mu\big\rVert^2 + E_{x_0\mid x_t}\big\lVert\tilde\mu_t(x_t,x_0)-E[x_{t-1}\mid x_t]\big\rVert^2 .$$
+= \big\lVert E[x_{t-1}\mid x_t]-\mu\big\rVert^2
++ E_{x_0\mid x_t}\big\lVert\tilde\mu_t(x_t,x_0)-E[x_{t-1}\mid x_t]\big\rVert^2 .$$
 
 The last term does not depend on $\mu$, so the averaged loss is smallest **exactly at the exact mean**
 $\mu=E[x_{t-1}\mid x_t]$. Minimising the tractable loss over many $(x_0, x_t)$ pairs teaches $\mu_\theta$ the
@@ -296,8 +318,10 @@ def training_loss_text(c) -> str:
     head = r"### What training does with $q(x_{t-1}\mid x_t,x_0)$: the numbers"
     loss = c.training_loss
     if not loss:
-        return (head + "\n\nAt $t = 0$ the step has no noise ($\\sigma_t^2 = 0$) and eq. 8 does not apply; "
-                "pick $t \\geq 1$.")
+        return (
+            head + "\n\nAt $t = 0$ the step has no noise ($\\sigma_t^2 = 0$) and eq. 8 does not apply; "
+            "pick $t \\geq 1$."
+        )
     this, expected = loss["this_x0"], loss["expected"]
     lowest = min(expected.values())
     # The exact mean is the minimiser (up to float64 rounding, which matters when all three coincide at small t).
@@ -320,16 +344,24 @@ def training_loss_text(c) -> str:
     ]
     tie = abs(expected["tractable"] - expected["exact"]) <= 1e-9 * max(1.0, expected["exact"])
     if best == "exact":
-        tied = (" (tied with the tractable mean: the posterior over $x_0$ has collapsed on this one digit, so "
-                "both means coincide)" if tie else "")
-        result = (rf"**Result:** averaged over the digits that could have produced this $x_t$, the exact mean has "
-                  rf"the smallest loss ({sci(expected['exact'])} nats){tied}, as the identity above says; the model's "
-                  rf"mean is {sci(gap)} nats above that minimum. The tractable mean scores 0 on this $x_0$ only "
-                  rf"because it was given the answer; averaged over $x_0$ it scores {sci(expected['tractable'])}.")
+        tied = (
+            " (tied with the tractable mean: the posterior over $x_0$ has collapsed on this one digit, so "
+            "both means coincide)"
+            if tie
+            else ""
+        )
+        result = (
+            rf"**Result:** averaged over the digits that could have produced this $x_t$, the exact mean has "
+            rf"the smallest loss ({sci(expected['exact'])} nats){tied}, as the identity above says; the model's "
+            rf"mean is {sci(gap)} nats above that minimum. The tractable mean scores 0 on this $x_0$ only "
+            rf"because it was given the answer; averaged over $x_0$ it scores {sci(expected['tractable'])}."
+        )
     else:  # float64 rounding when all three means coincide (tiny t): say so rather than claim a winner
-        result = (rf"**Result:** here the three averaged losses agree to rounding (the posterior over $x_0$ has "
-                  rf"collapsed on one digit), so the exact mean's minimum cannot be told apart; the model's mean "
-                  rf"is {sci(gap)} nats from it.")
+        result = (
+            rf"**Result:** here the three averaged losses agree to rounding (the posterior over $x_0$ has "
+            rf"collapsed on one digit), so the exact mean's minimum cannot be told apart; the model's mean "
+            rf"is {sci(gap)} nats from it."
+        )
     parts.append(result)
     if c.epsilon_mse is not None and c.epsilon_loss_weight is not None:
         parts.append(
@@ -337,7 +369,8 @@ def training_loss_text(c) -> str:
             rf"{sci_tex(c.epsilon_mse)}$ (what $L_\text{{simple}}$ trains on), and the eq. 12 weight is "
             rf"$\beta_t^2/2\sigma_t^2\alpha_t(1-\bar\alpha_t) = {sci_tex(c.epsilon_loss_weight)}$. Their product need "
             r"not equal the model's row above: this model clips $\hat x_0$ to $[-1,1]$ before taking "
-            r"$\tilde\mu_t$, and the table uses the mean its step really takes.")
+            r"$\tilde\mu_t$, and the table uses the mean its step really takes."
+        )
     return "\n\n".join(parts)
 
 
@@ -367,8 +400,10 @@ def exact_caption(summary: dict, num_images: int) -> str:
     )
     heldout = summary.get("heldout_nearest_distance_median")
     if heldout is not None:
-        lines += (f"- **for scale:** the {summary.get('num_heldout', 500):,} held-out real digits (never trained "
-                  f"on) lie at median {heldout:.2f} from their nearest training digit\n")
+        lines += (
+            f"- **for scale:** the {summary.get('num_heldout', 500):,} held-out real digits (never trained "
+            f"on) lie at median {heldout:.2f} from their nearest training digit\n"
+        )
     return lines + (
         f"\nA copy is a sample within {summary['copy_distance']:g} of a training digit. The exact sampler can only "
         "give back what it was shown; a model that generalises draws new digits."
@@ -401,9 +436,11 @@ def commit_caption(summary: dict) -> str:
         return ""
     if not committed:
         return f"None of the {n} exact trajectories put ≥ 99 % on one digit before the last step."
-    return (f"{len(committed)} of {n} exact trajectories committed to one training digit, at $t$ = "
-            f"{', '.join(str(t) for t in committed)} (median $t$ = {statistics.median(committed):g}): long before "
-            "the image looks finished, the exact sampler has already chosen which training digit to copy.")
+    return (
+        f"{len(committed)} of {n} exact trajectories committed to one training digit, at $t$ = "
+        f"{', '.join(str(t) for t in committed)} (median $t$ = {statistics.median(committed):g}): long before "
+        "the image looks finished, the exact sampler has already chosen which training digit to copy."
+    )
 
 
 DISTANCES_INTRO = r"""
@@ -428,10 +465,13 @@ def distances_caption(summary: dict) -> str:
     elif m <= 1.5 * heldout:
         verdict = "about as far from the training set as real unseen digits: as new as a real new digit"
     else:
-        verdict = ("farther from the training set than real digits are: new, but maybe not digit-like (look at "
-                   "the pictures)")
-    return (f"Median L2 distance to the nearest training digit: held-out real digits {heldout:.2f}, exact "
-            f"samples {e:.2f} (copies), model samples {m:.2f} — the model's samples are {verdict}.")
+        verdict = (
+            "farther from the training set than real digits are: new, but maybe not digit-like (look at the pictures)"
+        )
+    return (
+        f"Median L2 distance to the nearest training digit: held-out real digits {heldout:.2f}, exact "
+        f"samples {e:.2f} (copies), model samples {m:.2f} — the model's samples are {verdict}."
+    )
 
 
 COST_PLOT_TITLE = "One reverse step: exact cost grows with N·D, the model's does not"
@@ -444,25 +484,33 @@ def cost_text(cost: dict, num_data: int, num_steps: int | None = None) -> str:
     D = cost.get("D")
     here = cost["ms_per_element"] * num_data * D if here is None and D else here
     steps = num_steps or 1000
-    intro = (f"Measured in this app, batch of 1, the same protocol for both: one exact step over N = {num_data:,} "
-             f"digits takes **{duration(here)}**; one model step (a UNet call) **{duration(cost['model_ms'])}**, "
-             f"whatever N is. At {num_data:,} tiny 32×32 digits the exact step is cheap — that is why this page can "
-             "run it — but it reads every training image at every step, so it grows like $c\\cdot N\\cdot D$ "
-             f"($c$ = {sci(cost['ms_per_element'])} ms per number, fitted to the measured points):")
+    intro = (
+        f"Measured in this app, batch of 1, the same protocol for both: one exact step over N = {num_data:,} "
+        f"digits takes **{duration(here)}**; one model step (a UNet call) **{duration(cost['model_ms'])}**, "
+        f"whatever N is. At {num_data:,} tiny 32×32 digits the exact step is cheap — that is why this page can "
+        "run it — but it reads every training image at every step, so it grows like $c\\cdot N\\cdot D$ "
+        f"($c$ = {sci(cost['ms_per_element'])} ms per number, fitted to the measured points):"
+    )
     bullets = []
     for e in cost["extrapolated"]:
         name = e["name"] + (" (web-scale)" if "LAION" in e["name"] else "")
-        bullets.append(f"- **{name}**: N = {e['N']:,} images × D = {e['D']:,} numbers → {duration(e['ms'])} per "
-                       f"step, {duration(e['ms'] * steps)} for one {steps:,}-step sample, with "
-                       f"{size_bytes(e['bytes'])} of images in memory (float32)")
-    closing = ("**Feasible only for toy data — and even then it copies** (the galleries above). The model pays for "
-               "the data once, in training, and keeps what it learned in its weights.")
+        bullets.append(
+            f"- **{name}**: N = {e['N']:,} images × D = {e['D']:,} numbers → {duration(e['ms'])} per "
+            f"step, {duration(e['ms'] * steps)} for one {steps:,}-step sample, with "
+            f"{size_bytes(e['bytes'])} of images in memory (float32)"
+        )
+    closing = (
+        "**Feasible only for toy data — and even then it copies** (the galleries above). The model pays for "
+        "the data once, in training, and keeps what it learned in its weights."
+    )
     return "\n\n".join(["### What one exact step costs", intro, "\n".join(bullets), closing])
 
 
 def cost_source_measured(repeats: int) -> str:
-    return (f"Cost: measured in this app at first use (median of at least {repeats} steps per point, "
-            "pipelines.exact_posterior.measure_step_costs; bench/bench_exact_posterior.py gives steadier numbers)")
+    return (
+        f"Cost: measured in this app at first use (median of at least {repeats} steps per point, "
+        "pipelines.exact_posterior.measure_step_costs; bench/bench_exact_posterior.py gives steadier numbers)"
+    )
 
 
 def cost_note(source: str, model_id: str, model_ms: float | None) -> str:

@@ -1,0 +1,167 @@
+"""The "Exact posterior sampler" tab (ui/tab_exact.py) with the tiny random 1×32×32 model: the summary's
+effective number of candidates per step, the held-out yardstick, the one cost protocol (measured once, the
+extrapolation linear in N·D) and its plots; and, through the API, that /posterior and /exact_sample quote the same
+cost numbers."""
+
+import math
+import time
+
+import numpy as np
+import pytest
+
+from helpers.app_server import serve_app
+from pipelines.data import load_mnist
+from pipelines.exact_posterior import COMMIT_WEIGHT, heldout_nearest_distances
+from ui import text
+from ui.context import AppContext
+from ui.files import RunStore
+from ui.tab_exact import ExactSamplerTab, exact_step_ms, step_costs
+
+TIMEOUT_S = 300
+N = 4500  # the mnist train split
+
+
+@pytest.fixture(scope="module")
+def ctx(app_model_dir, tmp_path_factory):
+    import app
+
+    pipe = app.load_model(str(app_model_dir), device="cpu")
+    return AppContext(pipe=pipe, model_id="tiny", store=RunStore(root=tmp_path_factory.mktemp("runs")))
+
+
+@pytest.fixture(scope="module")
+def tab(ctx):
+    return ExactSamplerTab(ctx)
+
+
+@pytest.fixture(scope="module")
+def run(tab):
+    """One /exact_sample: 3 images, 5 steps (exact trajectories commit well before t = 0)."""
+    return tab.exact_sample(0, 3, 5)
+
+
+def test_effective_n_is_one_list_per_sample_one_value_per_step_from_about_n_down_to_one(run):
+    summary = run[-1]
+    exact = summary["exact"]
+    effective_n, max_weight, timesteps = exact["effective_n"], exact["max_weight"], exact["timesteps"]
+    assert len(timesteps) == 5 and timesteps == sorted(timesteps, reverse=True) and timesteps[-1] == 0
+    assert len(effective_n) == len(max_weight) == 3
+    assert all(len(row) == 5 for row in (*effective_n, *max_weight))
+    for n_eff, w_max, commit in zip(effective_n, max_weight, exact["commit_step"]):
+        assert all(1 - 1e-9 <= v <= N * (1 + 1e-9) for v in n_eff)
+        assert n_eff[0] > 0.5 * N  # at the first step x_t is nearly noise: most digits are about as likely
+        assert n_eff[-1] < 1.5 and w_max[-1] >= COMMIT_WEIGHT  # by the last step one digit has the weight
+        assert commit is not None and w_max[commit] >= COMMIT_WEIGHT
+        assert all(w < COMMIT_WEIGHT for w in w_max[:commit])
+        assert all(1 / w <= n + 1e-6 for n, w in zip(n_eff, w_max))  # 1/Σw² ≤ 1/max w
+
+
+def test_the_heldout_yardstick_is_the_median_distance_of_the_500_heldout_digits(run, ctx):
+    summary = run[-1]
+    heldout = load_mnist("heldout")[0]
+    want = float(np.median(heldout_nearest_distances(heldout, ctx.dataset_posterior().data).numpy()))
+    assert summary["num_heldout"] == 500
+    assert summary["heldout_nearest_distance_median"] == pytest.approx(want, rel=1e-9)
+    assert 3 < want < 20  # a real unseen digit is far from any training digit; a copy is at 0
+    assert f"median {want:.2f}" in run[2]  # the caption quotes it
+
+
+def test_the_cost_summary_is_measured_once_and_its_extrapolation_is_linear_in_n_times_d(run, ctx):
+    cost = run[-1]["cost"]
+    assert set(cost) >= {"measured", "ms_per_element", "model_ms", "extrapolated"}
+    assert [r["N"] for r in cost["measured"]] == sorted(r["N"] for r in cost["measured"])
+    assert cost["measured"][-1]["N"] == N and all(r["ms"] > 0 for r in cost["measured"])
+    assert cost["model_ms"] > 0 and cost["ms_per_element"] > 0
+    names = [e["name"] for e in cost["extrapolated"]]
+    assert names[0] == "CIFAR-10" and any("ImageNet" in n for n in names) and any("LAION" in n for n in names)
+    for e in cost["extrapolated"]:
+        assert set(e) == {"name", "N", "D", "ms", "bytes"}
+        assert e["ms"] / (e["N"] * e["D"]) == pytest.approx(cost["ms_per_element"], rel=1e-12)
+        assert e["bytes"] == e["N"] * e["D"] * 4
+    # Measured once per process: a second run quotes the very same numbers.
+    start = time.perf_counter()
+    again = ExactSamplerTab(ctx).exact_sample(1, 1, 1)[-1]["cost"]
+    assert again == cost
+    assert time.perf_counter() - start < 30
+
+
+def test_measuring_costs_takes_a_few_seconds_at_most(app_model_dir, tmp_path):
+    import app
+
+    fresh = AppContext(
+        pipe=app.load_model(str(app_model_dir), device="cpu"), model_id="tiny", store=RunStore(root=tmp_path / "runs")
+    )
+    fresh.mnist_train()
+    start = time.perf_counter()
+    costs = step_costs(fresh)
+    assert time.perf_counter() - start < 10  # about 1 s on an idle 2-core machine
+    assert exact_step_ms(costs, N) == costs.rows[-1]["ms"]
+
+
+def test_the_cost_plot_is_log_log_with_measured_points_fit_extrapolation_and_the_model(tab):
+    figure, note = tab.cost_plot()
+    ax = figure.axes[0]
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    lines = ax.get_lines()
+    measured = [list(line.get_xdata()) for line in lines if line.get_marker() == "o"]
+    assert measured == [[250, 500, 1000, 2000, N]]
+    stars = [line.get_xdata()[0] for line in lines if line.get_marker() == "*"]
+    assert len(stars) == 3
+    labels = [line.get_label() for line in lines]
+    assert any(label.startswith("fit c·N·D") for label in labels) and any("model p_θ" in label for label in labels)
+    annotations = " ".join(child.get_text() for child in ax.texts)
+    assert "LAION-400M" in annotations and "web-scale" in annotations and "TB" in annotations
+    assert "measured in this app" in note and "tiny" in note
+
+
+def test_the_cost_text_says_the_exact_step_is_cheap_here_and_hopeless_at_scale(tab, ctx):
+    _, _, words = tab.cost_view()
+    assert "4,500" in words and "cheap" in words and "Feasible only for toy data" in words and "copies" in words
+    assert "web-scale" in words and "TB" in words
+
+
+def test_the_run_plots_draw_each_trajectory_and_ignore_a_malformed_summary(tab, run):
+    commit, commit_note, distances, distances_note = tab.run_plots(run[-1])
+    top, bottom = commit.axes
+    assert top.get_yscale() == "log"
+    assert len([line for line in top.get_lines() if line.get_marker() in ("None", "", None)]) >= 3
+    assert "3 of 3 exact trajectories committed" in commit_note
+    assert "held-out real digits" in distances_note and "median" in distances_note.lower()
+    assert tab.run_plots({"exact": {"timesteps": "x"}}) == (None, "", None, "")
+    assert tab.run_plots(None) == (None, "", None, "")
+    short = {**run[-1], "exact": {**run[-1]["exact"], "effective_n": [[1.0] * 4] * 3}}  # 4 values for 5 steps
+    assert tab.run_plots(short) == (None, "", None, "")
+    endless = {**run[-1], "exact": {**run[-1]["exact"], "timesteps": list(range(10_000))}}  # more steps than T
+    assert tab.run_plots(endless) == (None, "", None, "")
+
+
+def test_the_commit_and_yardstick_texts_define_their_terms():
+    assert "effective number of candidates" in text.COMMIT_INTRO and r"1/\sum_i w_i^2" in text.COMMIT_INTRO
+    assert "99 %" in text.COMMIT_INTRO and "held-out" in text.DISTANCES_INTRO
+
+
+# ------------------------------------------------------------------------------------------------- the API
+@pytest.fixture(scope="module")
+def client(app_model_dir, tmp_path_factory):
+    from gradio_client import Client
+
+    with serve_app(app_model_dir, log_path=tmp_path_factory.mktemp("log") / "app.log") as url:
+        yield Client(url, verbose=False)
+
+
+def test_both_endpoints_quote_the_same_cost_numbers_and_the_new_summary_fields(client):
+    posterior = client.submit(digit_index=7, t=300, seed=0, image=None, api_name="/posterior").result(timeout=TIMEOUT_S)
+    exact = client.submit(seed=0, num_images=2, num_inference_steps=3, api_name="/exact_sample").result(
+        timeout=TIMEOUT_S
+    )
+    assert len(posterior) == 11 and len(exact) == 4  # the outputs are unchanged
+    p, e = posterior[-1], exact[-1]
+    loss = p["training_loss"]
+    assert set(loss) == {"this_x0", "expected"}
+    assert all(isinstance(v, float) and math.isfinite(v) for part in loss.values() for v in part.values())
+    assert loss["expected"]["exact"] <= min(loss["expected"].values()) * (1 + 1e-9) + 1e-12
+    cost = e["cost"]
+    measured = {r["N"]: r["ms"] for r in cost["measured"]}
+    assert p["step_ms"]["exact"] == measured[N] and p["step_ms"]["model"] == cost["model_ms"]
+    assert len(e["exact"]["effective_n"]) == 2 and all(len(row) == 3 for row in e["exact"]["effective_n"])
+    assert e["heldout_nearest_distance_median"] > 3

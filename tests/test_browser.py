@@ -17,8 +17,10 @@ ARTIFACTS = Path(__file__).parent / "artifacts"
 TIMEOUT_MS = 300_000  # generous for busy CI machines; never reached when things work
 
 if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
-    pytest.skip(f"chromium not found at {CHROMIUM} (install it: apt-get install chromium, as scripts/test.sh does)",
-                allow_module_level=True)
+    pytest.skip(
+        f"chromium not found at {CHROMIUM} (install it: apt-get install chromium, as scripts/test.sh does)",
+        allow_module_level=True,
+    )
 
 from playwright.sync_api import sync_playwright  # noqa: E402  (after the skip: a clear reason beats an ImportError)
 
@@ -40,8 +42,14 @@ WATCH_XT = """() => {
 @pytest.fixture(scope="module")
 def app_url(app_model_dir, tmp_path_factory):
     # No frame throttle: the live view sends every step's frame, so what the page shows is known in advance.
-    with serve_app(app_model_dir, "--frame-interval-s", "0", "--frame-budget", "1",
-                   log_path=tmp_path_factory.mktemp("log") / "app.log") as url:
+    with serve_app(
+        app_model_dir,
+        "--frame-interval-s",
+        "0",
+        "--frame-budget",
+        "1",
+        log_path=tmp_path_factory.mktemp("log") / "app.log",
+    ) as url:
         yield url
 
 
@@ -51,8 +59,13 @@ def page():
         browser = p.chromium.launch(
             executable_path=CHROMIUM if Path(CHROMIUM).exists() else shutil.which("chromium"),
             headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                  "--disable-sync"],
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
         page.set_default_timeout(TIMEOUT_MS)
@@ -89,8 +102,10 @@ def test_sample_streams_steps_then_the_slider_scrubs_them(page, app_url):
 
     # The finish event enables the slider over the run's K steps; moving it shows that step's x_t.
     slider = page.locator("#step-slider input[type=range]")
-    page.wait_for_function("() => { const s = document.querySelector('#step-slider input[type=range]');"
-                           f" return s && !s.disabled && s.max === '{K}'; }}")
+    page.wait_for_function(
+        "() => { const s = document.querySelector('#step-slider input[type=range]');"
+        f" return s && !s.disabled && s.max === '{K}'; }}"
+    )
     final_src = page.locator("#xt-image img").get_attribute("src")
     slider.fill("2")
     page.wait_for_function(f"() => document.querySelector('#xt-image img').src !== {final_src!r}")
@@ -105,8 +120,27 @@ def test_sample_streams_steps_then_the_slider_scrubs_them(page, app_url):
 
 def loaded_images(page, selector: str) -> int:
     """How many <img> under `selector` have finished loading a real picture."""
-    return page.evaluate(f"() => [...document.querySelectorAll({selector!r})]"
-                         ".filter(img => img.complete && img.naturalWidth > 0).length")
+    return page.evaluate(
+        f"() => [...document.querySelectorAll({selector!r})].filter(img => img.complete && img.naturalWidth > 0).length"
+    )
+
+
+def assert_inside(page, items: str, container: str) -> None:
+    """Every element matching `items` lies within the bounding box of `container` (1 px slack): not cut off."""
+    box = page.locator(container).bounding_box()
+    for i in range(page.locator(items).count()):
+        item = page.locator(items).nth(i).bounding_box()
+        assert item is not None and box is not None, (items, i)
+        assert box["x"] - 1 <= item["x"] and item["x"] + item["width"] <= box["x"] + box["width"] + 1, (items, i)
+        assert box["y"] - 1 <= item["y"] and item["y"] + item["height"] <= box["y"] + box["height"] + 1, (items, i)
+
+
+def assert_no_overflow(page, selector: str) -> None:
+    """No element matching `selector` is wider inside than its box (scrollWidth > clientWidth: clipped text)."""
+    widths = page.evaluate(
+        f"() => [...document.querySelectorAll({selector!r})].map(el => [el.id, el.scrollWidth, el.clientWidth])"
+    )
+    assert widths and all(scroll <= client + 1 for _, scroll, client in widths), widths
 
 
 def test_why_p_theta_tab_shows_the_three_estimates_of_a_picked_digit(page, app_url):
@@ -116,10 +150,13 @@ def test_why_p_theta_tab_shows_the_three_estimates_of_a_picked_digit(page, app_u
     set_slider(page, "posterior-t", 40)
     # A click on a gallery digit picks it (digit_index follows) and runs the comparison.
     page.locator("#digit-gallery img").nth(3).click()
-    page.wait_for_function("() => document.querySelector('#posterior-answer').innerText.includes('At t = 40')")
+    # The answer's math is KaTeX: "$t = 40$" is in its TeX annotation, not in its innerText.
+    page.wait_for_function("() => document.querySelector('#posterior-answer').innerHTML.includes('t = 40')")
     for elem_id in ("posterior-x0", "posterior-xt", "estimate-tractable", "estimate-exact", "estimate-model"):
-        page.wait_for_function(f"() => {{ const img = document.querySelector('#{elem_id} img');"
-                               " return img && img.complete && img.naturalWidth > 0; }")
+        page.wait_for_function(
+            f"() => {{ const img = document.querySelector('#{elem_id} img');"
+            " return img && img.complete && img.naturalWidth > 0; }"
+        )
     assert loaded_images(page, "#posterior-candidates img") >= 1
     for name in ("tractable", "exact", "model"):
         assert "needs" in page.locator(f"#estimate-{name}-text").inner_text()
@@ -128,7 +165,38 @@ def test_why_p_theta_tab_shows_the_three_estimates_of_a_picked_digit(page, app_u
     # The Compare button runs it again, from the (now picked) digit_index.
     set_slider(page, "posterior-t", 900)
     page.click("#posterior-button")
-    page.wait_for_function("() => document.querySelector('#posterior-answer').innerText.includes('At t = 900')")
+    page.wait_for_function("() => document.querySelector('#posterior-answer').innerHTML.includes('t = 900')")
+    page.wait_for_function(
+        "() => document.querySelectorAll('#posterior-candidates img').length === 5"
+        " && [...document.querySelectorAll('#posterior-candidates img')]"
+        ".every(img => img.complete && img.naturalWidth > 0)"
+    )
+    # Every formula is rendered by KaTeX, none failed to parse.
+    for elem_id in (
+        "posterior-question",
+        "posterior-answer",
+        "training-target",
+        "posterior-bayes",
+        "estimate-exact-text",
+    ):
+        assert page.locator(f"#{elem_id} .katex").count() > 0, elem_id
+    assert page.locator(".katex-error").count() == 0
+    assert "What training does with" in page.locator("#posterior-answer").inner_text()
+    assert "(smallest)" in page.locator("#posterior-answer").inner_text()
+    # Nothing clipped: the five candidates lie inside their strip; each estimate's picture (with its x_t-1 / x̂0
+    # captions at the top) lies inside its box, no label badge over it; no text overflows sideways.
+    assert_inside(page, "#posterior-candidates img", "#posterior-candidates")
+    for name in ("tractable", "exact", "model"):
+        assert_inside(page, f"#estimate-{name} img", f"#estimate-{name}")
+        assert (
+            page.locator(f"#estimate-{name} label").count() == 0
+            or not page.locator(f"#estimate-{name} label").first.is_visible()
+        )
+    assert_no_overflow(
+        page,
+        "#posterior-answer, #estimate-tractable-text, #estimate-exact-text, "
+        "#estimate-model-text, #training-target, #posterior-bayes",
+    )
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "browser-posterior.png"), full_page=True)
 
@@ -137,17 +205,36 @@ def test_exact_sampler_tab_shows_both_samplers_and_the_cost_plot(page, app_url):
     page.goto(app_url)
     page.get_by_role("tab", name="Exact posterior sampler").click()
     # Opening the tab draws the per-step cost against N.
-    page.wait_for_function("() => { const img = document.querySelector('#cost-plot img');"
-                           " return img && img.complete && img.naturalWidth > 0; }")
-    set_slider(page, "exact-num-images", 3)
+    page.wait_for_function(
+        "() => { const img = document.querySelector('#cost-plot img');"
+        " return img && img.complete && img.naturalWidth > 0; }"
+    )
+    set_slider(page, "exact-num-images", 6)  # three rows of two: the third row must not be cut off
     set_slider(page, "exact-num-steps", 4)
     page.click("#exact-button")
-    page.wait_for_function("() => document.querySelector('#exact-caption').innerText"
-                           ".includes('3/3 samples are copies')")
-    page.wait_for_function("() => document.querySelectorAll('#exact-gallery img').length === 3"
-                           " && document.querySelectorAll('#model-gallery img').length === 3")
-    page.wait_for_function("() => [...document.querySelectorAll('#exact-gallery img, #model-gallery img')]"
-                           ".every(img => img.complete && img.naturalWidth > 0)")
+    page.wait_for_function(
+        "() => document.querySelector('#exact-caption').innerText.includes('6/6 samples are copies')"
+    )
+    page.wait_for_function(
+        "() => document.querySelectorAll('#exact-gallery img').length === 6"
+        " && document.querySelectorAll('#model-gallery img').length === 6"
+    )
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#exact-gallery img, #model-gallery img')]"
+        ".every(img => img.complete && img.naturalWidth > 0)"
+    )
     assert "copy of #" in page.locator("#exact-gallery").inner_text()
+    for gallery in ("exact-gallery", "model-gallery"):
+        assert_inside(page, f"#{gallery} img", f"#{gallery}")
+    # After the run: when each exact trajectory committed, and the held-out yardstick.
+    for elem_id in ("commit-plot", "distance-plot"):
+        page.wait_for_function(
+            f"() => {{ const img = document.querySelector('#{elem_id} img');"
+            " return img && img.complete && img.naturalWidth > 0; }"
+        )
+    assert "held-out real digits" in page.locator("#distance-note").inner_text()
+    assert page.locator("#exact-intro .katex").count() > 0 and page.locator("#commit-intro .katex").count() > 0
+    assert page.locator(".katex-error").count() == 0
+    assert "Feasible only for toy data" in page.locator("#cost-text").inner_text()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "browser-exact.png"), full_page=True)

@@ -23,8 +23,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere in the repo
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
 
-from pipelines.exact_posterior import DEFAULT_SIZES, measure_model_step_cost, measure_step_cost  # noqa: E402
-from pipelines.visualize import plot_step_cost  # noqa: E402
+from pipelines.exact_posterior import DEFAULT_SIZES, measure_step_cost, measure_step_costs  # noqa: E402
+from pipelines.visualize import plot_step_cost, plot_step_costs  # noqa: E402
 
 QUICK_SIZES = (100, 250)
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -42,11 +42,13 @@ def machine_info() -> dict:
     }
 
 
-def model_step_ms(model: str, repeats: int) -> float:
-    """Median milliseconds of one p_θ step of the model folder (the library's protocol), batch 1."""
+def step_costs(model: str, data: torch.Tensor, sizes, repeats: int, quick: bool) -> dict:
+    """The app's cost protocol (`measure_step_costs`: exact steps over N and the model's step, same batch, threads
+    and repeats, medians; the c·N·D fit and its extrapolation), as the JSON the page's numbers come from."""
     from pipelines import PosteriorDDPMPipeline
 
-    return measure_model_step_cost(PosteriorDDPMPipeline.from_pretrained(model), repeats=repeats)["median_ms"]
+    pipe = PosteriorDDPMPipeline.from_pretrained(model)
+    return measure_step_costs(pipe, data, sizes=sizes, repeats=repeats, min_seconds=0.0 if quick else 0.2)
 
 
 def parse_sizes(text: str) -> tuple[int, ...]:
@@ -97,9 +99,10 @@ def main(argv: list[str] | None = None) -> int:
     series = {}
     for name, dtype in dtypes.items():
         series[name] = measure_step_cost(data, sizes=sizes, repeats=repeats, dtype=dtype)
-    model_ms = None
-    if not args.quick and Path(args.model).is_dir():
-        model_ms = model_step_ms(args.model, repeats)
+    model_ms, costs = None, None
+    if Path(args.model).is_dir():
+        costs = step_costs(args.model, data, sizes, repeats, args.quick)
+        model_ms = costs.model_ms
 
     names = list(series)
     header = f"{'N':>6} {'data MB':>8} " + " ".join(f"{n + ' ms':>12} {'(cpu ms)':>9}" for n in names)
@@ -114,8 +117,13 @@ def main(argv: list[str] | None = None) -> int:
             f"{n:>6} {row['data_bytes'] / 2**20:>8.1f} "
             + " ".join(f"{series[k][i]['median_ms']:>12.2f} {series[k][i]['median_cpu_ms']:>9.2f}" for k in names)
         )
-    if model_ms is not None:
-        print(f"model p_θ step ({args.model}): {model_ms:.2f} ms, independent of N")
+    if costs is not None:
+        print(f"model p_θ step ({args.model}): {model_ms:.2f} ms, independent of N (the app's protocol)")
+        print(f"fit: {costs.ms_per_element:.3g} ms per number (N·D); extrapolated:")
+        for e in costs.extrapolated:
+            print(
+                f"  {e['name']:<24} N = {e['N']:>13,}  D = {e['D']:>6,}  {e['ms']:>14,.0f} ms  {e['bytes']:>18,} bytes"
+            )
 
     out_dir = Path(args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -128,6 +136,8 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info(),
         "series": series,
         "model": None if model_ms is None else {"path": args.model, "median_ms": model_ms},
+        # the protocol the app's tabs quote (pipelines.exact_posterior.measure_step_costs)
+        "step_costs": None if costs is None else costs.as_dict(),
     }
     json_path = out_dir / "exact_posterior.json"
     json_path.write_text(json.dumps(result, indent=2))
@@ -140,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         keys=("median_ms", "median_cpu_ms"),
     )
     fig.savefig(png_path)
+    if costs is not None:
+        plot_step_costs(costs).savefig(out_dir / "exact_posterior_scale.png")
     print(f"wrote {json_path} and {png_path}")
     return 0
 

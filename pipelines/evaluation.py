@@ -366,8 +366,8 @@ def evaluate_pipeline(
 
 
 def passes_bar(report: dict[str, Any]) -> tuple[bool, list[str]]:
-    """Check a report against the bar the shipped model must meet: fid ≤ 4 × fid_floor, confident_rate ≥ 0.90, every digit
-    ≥ 5% of samples, memorization_ratio ≥ 0.9. Returns (passed, failures: one sentence per failed check)."""
+    """Check a report against the bar the shipped model must meet: fid ≤ 4 × fid_floor, confident_rate ≥ 0.90,
+    every digit ≥ 5% of samples, memorization_ratio ≥ 0.9. Returns (passed, failures: one sentence per failed check)."""
     failures = []
     limit = BAR_FID_RATIO * report["fid_floor"]
     if not report["fid"] <= limit:

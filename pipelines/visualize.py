@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+import statistics
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -330,5 +331,157 @@ def plot_step_cost(
     ax.set_xlim(left=0)
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------- exact sampler
+def format_duration(milliseconds: float) -> str:
+    """Milliseconds as the unit a person reads: "0.42 ms", "38 ms", "3.4 s", "2.1 min", "11.6 h", "4.3 days"."""
+    s = milliseconds / 1e3
+    for unit, size in (("days", 86400.0), ("h", 3600.0), ("min", 60.0), ("s", 1.0)):
+        if s >= size:
+            return f"{s / size:,.1f} {unit}"
+    return f"{milliseconds:.2g} ms" if milliseconds < 10 else f"{milliseconds:.0f} ms"
+
+
+def format_bytes(n: float) -> str:
+    """Bytes in decimal units: "4.6 MB", "614 MB", "63 GB", "19.7 TB"."""
+    for unit, size in (("PB", 1e15), ("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= size:
+            value = n / size
+            return f"{value:.3g} {unit}" if value < 100 else f"{value:.0f} {unit}"
+    return f"{n:.0f} B"
+
+
+# Figure API only (no pyplot): a new Figure per call, so concurrent requests never share one.
+# Figure API only (no pyplot): a new Figure per call, so concurrent requests never share one.
+def plot_step_costs(costs, title: str | None = None):
+    """`costs`: a `pipelines.exact_posterior.StepCosts`. Log–log: measured exact-step ms against N (●), the
+    fitted c·N·D line for each image size, the
+    extrapolated data sets (★, labelled with time per step and memory), and the model's constant line."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.6, 4.8), dpi=110)
+    ax = fig.add_subplot(1, 1, 1)
+    c = costs.ms_per_element
+    D0 = costs.rows[0]["D"]
+    ns = [r["N"] for r in costs.rows]
+    targets = costs.extrapolated
+    n_max = max([*ns, *(e["N"] for e in targets)])
+    grid = np.logspace(math.log10(min(ns)), math.log10(n_max) + 0.15, 50)
+    ax.plot(
+        ns,
+        [r["ms"] for r in costs.rows],
+        marker="o",
+        linestyle="none",
+        color="C0",
+        zorder=3,
+        label=f"exact q(x_{{t-1}}|x_t), measured (D = {D0:,})",
+    )
+    ax.plot(grid, c * grid * D0, color="C0", linewidth=1, label=f"fit c·N·D, c = {c:.2g} ms per number")
+    for D in sorted({e["D"] for e in targets} - {D0}):
+        ax.plot(grid, c * grid * D, color="C0", linewidth=0.8, linestyle="--", alpha=0.6, label=f"c·N·D for D = {D:,}")
+    for e in targets:
+        ax.plot([e["N"]], [e["ms"]], marker="*", markersize=12, linestyle="none", color="C3", zorder=3)
+        name = e["name"] + (" (web-scale)" if "LAION" in e["name"] else "")
+        ax.annotate(
+            f"{name}\n{format_duration(e['ms'])} / step, {format_bytes(e['bytes'])}",
+            (e["N"], e["ms"]),
+            textcoords="offset points",
+            xytext=(-8, 6),
+            ha="right",
+            fontsize=7.5,
+        )
+    ax.axhline(
+        costs.model_ms,
+        color="gray",
+        linestyle=":",
+        label=f"model p_θ: one UNet call ({format_duration(costs.model_ms)}), any N",
+    )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    low = min([costs.model_ms, *(r["ms"] for r in costs.rows)])
+    ax.set_ylim(low / 3, max(e["ms"] for e in targets) * 50 if targets else None)
+    ax.set_xlabel("N, training images the exact step must read (log scale)")
+    ax.set_ylabel("milliseconds per reverse step (median, log scale)")
+    ax.set_title(title or "One reverse step: the exact cost grows with N·D", fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=7.5, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_commit(timesteps, effective_n, max_weight, commit_step, num_data: int, commit_weight: float = 0.99):
+    """Two panels against t (T on the left, 0 on the right): each exact trajectory's effective number of
+    candidates 1/Σw² (log scale) and its largest weight, with a ● where it first reaches commit_weight."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.6, 4.6), dpi=110)
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    for b, (n_eff, w_max) in enumerate(zip(effective_n, max_weight)):
+        color = f"C{b % 10}"
+        top.plot(timesteps, n_eff, color=color, linewidth=1.2, label=f"sample {b + 1}")
+        bottom.plot(timesteps, w_max, color=color, linewidth=1.2)
+        k = commit_step[b] if b < len(commit_step) else None
+        if k is not None and 0 <= k < len(timesteps):
+            top.plot([timesteps[k]], [n_eff[k]], marker="o", color=color, markersize=6)
+            bottom.plot([timesteps[k]], [w_max[k]], marker="o", color=color, markersize=6)
+    top.set_yscale("log")
+    top.set_ylim(0.8, num_data * 1.5)
+    top.axhline(num_data, color="gray", linestyle=":", linewidth=0.8)
+    top.set_ylabel("effective candidates\n1 / Σ wᵢ² (log)")
+    top.set_title(f"Exact sampler: how many of the N = {num_data:,} training digits are still in play", fontsize=10)
+    bottom.axhline(commit_weight, color="gray", linestyle="--", linewidth=0.8, label=f"{commit_weight:.0%}")
+    bottom.set_ylim(0, 1.05)
+    bottom.set_ylabel("largest weight\nmax wᵢ")
+    bottom.set_xlabel("t of the step's input x_t (sampling runs left → right, noise → image)")
+    top.set_xlim(max(timesteps) + 0.5 if timesteps else 1, min(timesteps) - 0.5 if timesteps else 0)
+    for ax in (top, bottom):
+        ax.grid(True, alpha=0.3)
+    if len(effective_n) <= 8:
+        top.legend(fontsize=7, loc="lower left", ncol=2)
+    bottom.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_nearest_distances(heldout, exact, model):
+    """A histogram of the held-out real digits' distances to their nearest training digit, with this run's exact
+    and model samples as strips of ticks above it, and a line at each median."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.6, 3.4), dpi=110)
+    ax = fig.add_subplot(1, 1, 1)
+    heldout = np.asarray(heldout, dtype=float)
+    top_value = max([float(heldout.max()), *exact, *model, 1.0])
+    bins = np.linspace(0, top_value * 1.05, 40)
+    counts, _, _ = ax.hist(
+        heldout,
+        bins=bins,
+        color="C2",
+        alpha=0.6,
+        label=f"held-out real digits (500 never trained on), median {np.median(heldout):.2f}",
+    )
+    height = max(float(counts.max()), 1.0)
+    for values, y, color, name in ((exact, 1.4, "C0", "exact samples"), (model, 1.2, "C1", "model samples")):
+        if len(values):
+            ax.plot(
+                values,
+                [height * y] * len(values),
+                marker="|",
+                markersize=14,
+                linestyle="none",
+                color=color,
+                label=f"{name}, median {statistics.median(values):.2f}",
+            )
+            ax.axvline(statistics.median(values), color=color, linestyle="--", linewidth=0.8)
+    ax.axvline(float(np.median(heldout)), color="C2", linestyle="--", linewidth=0.8)
+    ax.set_ylim(0, height * 2.1)
+    ax.set_xlim(left=-0.02 * top_value)
+    ax.set_xlabel("L2 distance to the nearest training digit (32×32 pixels, [-1, 1] units)")
+    ax.set_ylabel("held-out digits (count)")
+    ax.legend(fontsize=7.5, loc="upper right")
+    ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return fig

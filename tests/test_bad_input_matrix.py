@@ -347,7 +347,7 @@ def test_hub_cli(case: Case, broken_models, app_model_dir, tmp_path, capsys):
 
 def test_hub_check_of_a_mismatched_config_is_one_line_in_a_real_process(broken_models):
     """The one real process here (python -m pipelines.hub's own wiring, progress bars and all); app.py's is in
-    tests/test_app_api.py. Every other CLI case calls the same `main` in-process."""
+    tests/test_app.py. Every other CLI case calls the same `main` in-process."""
     result = subprocess.run(
         [sys.executable, "-m", "pipelines.hub", "check", broken_models["config-mismatch"]],
         cwd=REPO,

@@ -8,10 +8,12 @@ import time
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from helpers.app_server import serve_app
 from pipelines.data import load_mnist
 from pipelines.exact_posterior import COMMIT_WEIGHT, heldout_nearest_distances
+from pipelines.visualize import to_uint8
 from ui import text
 from ui.context import AppContext
 from ui.files import RunStore
@@ -165,3 +167,79 @@ def test_both_endpoints_quote_the_same_cost_numbers_and_the_new_summary_fields(c
     assert p["step_ms"]["exact"] == measured[N] and p["step_ms"]["model"] == cost["model_ms"]
     assert len(e["exact"]["effective_n"]) == 2 and all(len(row) == 3 for row in e["exact"]["effective_n"])
     assert e["heldout_nearest_distance_median"] > 3
+
+
+# ------------------------------------------------------------------------------ the API: copies, reproducibility
+EXACT = dict(seed=0, num_images=2, num_inference_steps=3)
+
+
+def exact_sample(client, **overrides):
+    """/exact_sample → (exact gallery, model gallery, caption, summary)."""
+    return client.submit(**{**EXACT, **overrides}, api_name="/exact_sample").result(timeout=TIMEOUT_S)
+
+
+def tiles(picture: np.ndarray, scale: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """A "sample | nearest training digit" picture (two 32×32 digits, `scale`× upscaled, captioned above, side by
+    side) → the two digits, as (32, 32) uint8."""
+    side = 32 * scale
+    return picture[-side::scale, :side:scale], picture[-side::scale, -side::scale]
+
+
+def test_the_exact_sampler_copies_training_digits_and_the_model_does_not(client, train_digits):
+    exact, model, caption, summary = exact_sample(client, seed=3, num_images=3, num_inference_steps=4)
+    assert len(exact) == len(model) == 3
+    exact_d, model_d = summary["exact"]["nearest_distances"], summary["model"]["nearest_distances"]
+    assert len(exact_d) == len(model_d) == 3
+    assert all(d < 1e-3 for d in exact_d) and summary["exact"]["copies"] == 3  # every exact sample is a copy
+    assert all(d > 1.0 for d in model_d) and summary["model"]["copies"] == 0  # the model draws its own
+    # Each picture is "sample | nearest training digit #i", and the distance is between those two digits: the
+    # exact one's two halves are the same digit, training digit #i; the model's are apart by d (to the 8-bit
+    # rounding of the pictures: at most √1024 · 1/255 over the 32×32 pixels).
+    images, _ = train_digits
+    for items, kind in ((exact, "exact"), (model, "model")):
+        for item, index, d in zip(items, summary[kind]["nearest_indices"], summary[kind]["nearest_distances"]):
+            assert f"#{index}, d = {d:.2f}" in item["caption"]
+            assert ("copy of" in item["caption"]) == (kind == "exact")
+            sample, nearest = tiles(pixels(item["image"]))
+            assert np.array_equal(nearest, to_uint8(images[index : index + 1], model_space=True)[0, ..., 0])
+            shown = float(np.linalg.norm((sample.astype(float) - nearest.astype(float)) * 2 / 255))
+            assert abs(shown - d) <= 0.13, (kind, index, shown, d)
+    assert "3/3 samples are copies" in caption and "0/3 copies" in caption
+    assert f"median {np.median(model_d):.2f}" in caption
+
+
+def test_exact_sample_is_reproducible_from_its_seed(client):
+    a, b, c = (exact_sample(client, seed=s)[-1] for s in (21, 21, 22))
+    for kind in ("exact", "model"):
+        assert a[kind]["nearest_indices"] == b[kind]["nearest_indices"]
+        assert a[kind]["nearest_distances"] == b[kind]["nearest_distances"]
+    assert a["exact"]["nearest_indices"] != c["exact"]["nearest_indices"]
+
+
+BAD_EXACT = [
+    ("num_images", 0, r"num_images must be an integer in \[1, 16\]"),
+    ("num_images", 17, r"num_images must be an integer in \[1, 16\]"),
+    ("num_inference_steps", 0, r"num_inference_steps must be an integer in \[1, 1000\]"),
+    ("num_inference_steps", 1001, r"num_inference_steps must be an integer in \[1, 1000\]"),
+    ("seed", -1, r"seed must be an integer in \[0, 4294967295\]"),
+    ("seed", 1.5, r"seed must be an integer in \[0, 4294967295\]"),
+]
+
+
+@pytest.mark.parametrize("name, value, message", BAD_EXACT, ids=[f"{n}={v!r}" for n, v, _ in BAD_EXACT])
+def test_a_bad_exact_sample_input_is_refused_by_name_and_the_next_request_succeeds(client, name, value, message):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError, match=rf"^{message}"):
+        exact_sample(client, **{name: value})
+    assert len(exact_sample(client, num_images=1, num_inference_steps=1)[0]) == 1
+
+
+@pytest.fixture(scope="module")
+def train_digits():
+    return load_mnist("train")
+
+
+def pixels(path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image).copy()

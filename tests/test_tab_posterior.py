@@ -5,12 +5,18 @@ numbers from the app's one cost measurement, the page's LaTeX and layout."""
 import math
 
 import gradio as gr
+import numpy as np
 import pytest
+import torch
+from PIL import Image
 
+from helpers.app_server import save_tiny_pipeline, serve_app
+from pipelines.data import load_mnist
+from pipelines.visualize import to_uint8
 from ui import text
 from ui.context import AppContext
 from ui.files import RunStore
-from ui.tab_exact import exact_step_ms, step_costs
+from ui.tab_exact import ExactSamplerTab, exact_step_ms, step_costs
 from ui.tab_posterior import PosteriorTab
 
 ESTIMATES = ("tractable", "exact", "model")
@@ -126,3 +132,283 @@ def test_a_training_loss_of_none_at_t_0_is_explained_not_shown_as_numbers():
         training_loss = None
 
     assert "does not apply" in text.training_loss_text(AtZero())
+
+
+# ------------------------------------------------------------------------------------------ the API and the handlers
+TIMEOUT_S = 300  # per request; generous for busy CI machines, never reached when things work
+T = 1000  # the tiny model's training steps
+POSTERIOR = dict(digit_index=0, t=300, seed=0, image=None)
+
+
+@pytest.fixture(scope="module")
+def client(app_model_dir, tmp_path_factory):
+    from gradio_client import Client
+
+    with serve_app(app_model_dir, log_path=tmp_path_factory.mktemp("log") / "app.log") as url:
+        yield Client(url, verbose=False)
+
+
+def posterior(client, **overrides):
+    """/posterior → (x0, x_t, candidates, 3 estimate pictures, 3 estimate texts, answer, summary)."""
+    from gradio_client import handle_file
+
+    args = {**POSTERIOR, **overrides}
+    if args["image"] is not None:
+        args["image"] = handle_file(str(args["image"]))
+    return client.submit(**args, api_name="/posterior").result(timeout=TIMEOUT_S)
+
+
+def digit_png(path, digit: torch.Tensor, invert: bool = False):
+    """A (1, 1, 32, 32) training digit saved as the 28×28 grayscale PNG it came from (MNIST's 2-pixel padding
+    removed); `invert` draws it dark on white, as a scan or a drawing would be."""
+    array = ((digit[0, 0, 2:30, 2:30].numpy() + 1) * 127.5).round().astype(np.uint8)
+    Image.fromarray(255 - array if invert else array, mode="L").save(path)
+    return path
+
+
+def test_the_endpoints_and_their_parameter_names(client):
+    api = client.view_api(print_info=False, return_format="dict")
+    named = api["named_endpoints"]
+    assert set(named) == {"/sample", "/posterior", "/exact_sample"}  # gallery clicks, drawings, plots: private
+    assert api["unnamed_endpoints"] == {}
+    assert [p["parameter_name"] for p in named["/posterior"]["parameters"]] == ["digit_index", "t", "seed", "image"]
+    assert [p["parameter_name"] for p in named["/exact_sample"]["parameters"]] == [
+        "seed",
+        "num_images",
+        "num_inference_steps",
+    ]
+
+
+@pytest.fixture(scope="module")
+def library_unet(app_model_dir):
+    """The served model's UNet, loaded by the library and laid out as the app lays it out on CPU."""
+    from pipelines import PosteriorDDPMPipeline
+
+    return PosteriorDDPMPipeline.from_pretrained(app_model_dir).use_channels_last().unet
+
+
+def expected_estimates(x0: torch.Tensor, t: int, seed: int, unet, data: torch.Tensor) -> dict:
+    """The three estimates of /posterior, computed here from the formulas (float64) and the protocol the tab
+    documents: x_t = √ᾱ_t x0 + √(1 − ᾱ_t) ε with ε the first draw of torch.Generator().manual_seed(seed)."""
+    import math
+
+    betas = torch.linspace(1e-4, 0.02, T, dtype=torch.float32).double()  # the tiny model's linear schedule
+    alphas_cumprod = torch.cumprod(1 - betas, 0)
+    a_t, a_prev = float(alphas_cumprod[t]), float(alphas_cumprod[t - 1])
+    beta = 1 - a_t / a_prev
+    coef1, coef2 = math.sqrt(a_prev) * beta / (1 - a_t), math.sqrt(a_t / a_prev) * (1 - a_prev) / (1 - a_t)  # eq. 7
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
+    x0 = x0.double()
+    x_t = math.sqrt(a_t) * x0 + math.sqrt(1 - a_t) * noise.double()  # eq. 4
+    with torch.inference_mode():
+        epsilon = unet(x_t.float(), torch.tensor(t)).sample.double()
+    model_x0 = ((x_t - math.sqrt(1 - a_t) * epsilon) / math.sqrt(a_t)).clamp(-1, 1)  # eq. 15, clipped
+    flat = data.double().reshape(len(data), -1)
+    logits = -((x_t.reshape(1, -1) - math.sqrt(a_t) * flat) ** 2).sum(1) / (2 * (1 - a_t))  # q(x0ⁱ | x_t)
+    exact_x0 = (torch.softmax(logits, 0) @ flat).reshape(x0.shape)
+    return {
+        "x_t": x_t,
+        "x0": x0,
+        "means": {
+            "tractable": coef1 * x0 + coef2 * x_t,
+            "exact": coef1 * exact_x0 + coef2 * x_t,
+            "model": coef1 * model_x0 + coef2 * x_t,
+        },
+        "x0s": {"tractable": x0, "exact": exact_x0, "model": model_x0},
+    }
+
+
+def test_posterior_shows_three_estimates_with_consistent_distances_and_an_answer_in_numbers(
+    client, train_digits, library_unet
+):
+    x0, xt, candidates, *views, tractable, exact, model, answer, summary = posterior(client, digit_index=7, t=300)
+    assert summary["source"] == "digit_index" and summary["t"] == 300
+    assert pixels(x0).shape == pixels(xt).shape and pixels(x0).shape[0] >= 32
+    assert len(views) == 3 and all(pixels(view).shape[1] > pixels(view).shape[0] for view in views)  # x_t-1 | x̂0
+    assert set(summary["estimates"]) == set(ESTIMATES)
+    # Every distance is the one between the estimates computed here, from the formulas, for digit #7, t = 300
+    # and seed 0: the served numbers are about these images, not merely some numbers.
+    images, _ = train_digits
+    want = expected_estimates(images[7:8], 300, 0, library_unet, images)
+    shown_xt = pixels(xt)[::4, ::4].astype(int)  # the x_t picture, 4× upscaled: x_t itself, clamped to [-1, 1]
+    assert np.abs(shown_xt - to_uint8(want["x_t"].float(), model_space=True)[0, ..., 0]).max() <= 1
+    d = summary["mean_distances"]
+    for i, a in enumerate(ESTIMATES):
+        assert summary["distance_to_x0"][a] == pytest.approx(
+            float((want["means"][a] - want["x0"]).norm()), rel=1e-4, abs=1e-4
+        )
+        for b in ESTIMATES[i + 1 :]:
+            expected = float((want["means"][a] - want["means"][b]).norm())
+            assert d[a][b] == d[b][a] == pytest.approx(expected, rel=1e-4, abs=1e-4), (a, b)
+            assert summary["x0_distances"][a][b] == pytest.approx(
+                float((want["x0s"][a] - want["x0s"][b]).norm()), rel=1e-4, abs=1e-4
+            ), (a, b)
+    assert candidates[0]["caption"].startswith("#7: ")  # the training digit the exact posterior weighs most
+    # At t = 300 the digit is still recognisable: the exact posterior finds it among the 4,500 and agrees with
+    # the tractable mean, which knows x0.
+    exact_posterior = summary["exact_posterior"]
+    assert exact_posterior["argmax_index"] == 7 and exact_posterior["source_index"] == 7
+    assert exact_posterior["max_weight"] > 0.99
+    assert d["exact"]["tractable"] < 1e-3
+    # Each estimate's text shows its formula, its input, its time and its distances, as in the JSON.
+    for name, shown in zip(ESTIMATES, (tractable, exact, model)):
+        others = [other for other in ESTIMATES if other != name]
+        assert "needs" in shown and "took" in shown
+        assert all(f"{other} {d[name][other]:.3f}" in shown for other in others), shown
+    assert "x_0" in tractable and "4,500" in exact and "$x_t$ only" in model
+    # The answer is computed from these numbers, not written in advance.
+    assert f"{d['model']['exact']:.3f}" in answer and f"t = {summary['t']}" in answer
+    assert "4,500" in answer
+
+
+def test_the_tractable_mean_is_close_to_x0_at_small_t_and_far_at_large_t(client):
+    small = posterior(client, digit_index=3, t=1)[-1]
+    large = posterior(client, digit_index=3, t=900)[-1]
+    # At t = 1 the step adds noise of norm √(1024 β̃_1) ≈ 0.3: μ̃ sits within that of x0 (a digit is ~30 from noise).
+    assert small["distance_to_x0"]["tractable"] < small["step_noise_norm"] * 2 < 1.0
+    assert large["distance_to_x0"]["tractable"] > 20 * small["distance_to_x0"]["tractable"]
+    assert large["exact_posterior"]["effective_n"] > 2  # at t = 900 the exact posterior still hesitates
+
+
+def test_same_seed_same_x_t_other_seed_other_x_t(client):
+    a, b, c = (posterior(client, digit_index=5, t=500, seed=s) for s in (11, 11, 12))
+    assert np.array_equal(pixels(a[1]), pixels(b[1])) and a[-1]["mean_distances"] == b[-1]["mean_distances"]
+    assert not np.array_equal(pixels(a[1]), pixels(c[1]))
+
+
+@pytest.mark.parametrize("invert", [False, True], ids=["light-on-dark", "dark-on-light"])
+def test_an_uploaded_digit_is_used_instead_of_digit_index(client, train_digits, tmp_path, invert):
+    images, _ = train_digits
+    path = digit_png(tmp_path / "digit.png", images[42:43], invert=invert)
+    summary = posterior(client, digit_index=0, t=50, image=path)[-1]
+    assert summary["source"] == "image" and "digit_index" not in summary
+    # The upload is training digit #42, pixel for pixel: the exact posterior names it, not digit_index 0.
+    assert summary["exact_posterior"]["source_index"] == 42 and summary["exact_posterior"]["argmax_index"] == 42
+
+
+def test_a_rgb_photo_of_any_size_is_accepted_as_a_digit(client, tmp_path):
+    photo = np.full((60, 45, 3), 250, np.uint8)
+    photo[10:50, 20:26] = (20, 30, 40)  # a dark "1" on white
+    Image.fromarray(photo).save(tmp_path / "one.jpg", quality=95)
+    out = posterior(client, t=10, image=tmp_path / "one.jpg")
+    assert out[-1]["source"] == "image" and len(out) == 11
+
+
+def _not_an_image(tmp_path):
+    path = tmp_path / "digit.png"
+    path.write_text("this is not a picture")
+    return path
+
+
+def _too_many_pixels(tmp_path):
+    path = tmp_path / "huge.png"
+    Image.new("L", (4000, 20)).save(path)  # a few kB of PNG, but 4000 pixels wide
+    return path
+
+
+def _too_many_bytes(tmp_path):
+    path = tmp_path / "noise.bmp"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (1000, 1000, 3), dtype=np.uint8)).save(path)
+    return path  # 3 MB of BMP, within the pixel limit
+
+
+def _tiny(tmp_path):
+    path = tmp_path / "dot.png"
+    Image.new("L", (3, 3)).save(path)
+    return path
+
+
+BAD_POSTERIOR = [
+    ("t", 0, r"t must be an integer in \[1, 999\]"),
+    ("t", T, r"t must be an integer in \[1, 999\]"),
+    ("t", 2.5, r"t must be an integer in \[1, 999\]"),
+    ("digit_index", -1, r"digit_index must be an integer in \[0, 4499\]"),
+    ("digit_index", 4500, r"digit_index must be an integer in \[0, 4499\]"),
+    ("digit_index", "3", r"digit_index must be an integer in \[0, 4499\]"),
+    ("seed", -1, r"seed must be an integer in \[0, 4294967295\]"),
+    ("image", _not_an_image, r"image must be an image file \(PNG, JPEG, WebP, BMP or GIF\); 'digit.png' is not one"),
+    ("image", _too_many_pixels, r"image must be from 8×8 to 1024×1024 pixels .*got 4000×20"),
+    ("image", _too_many_bytes, r"image must be at most 2 MiB, got 2\.9 MiB"),
+    ("image", _tiny, r"image must be from 8×8 .*got 3×3"),
+]
+
+
+@pytest.mark.parametrize(
+    "name, value, message", BAD_POSTERIOR, ids=[f"{n}={getattr(v, '__name__', repr(v))}" for n, v, _ in BAD_POSTERIOR]
+)
+def test_a_bad_posterior_input_is_refused_by_name_and_the_next_request_succeeds(client, tmp_path, name, value, message):
+    from gradio_client.exceptions import AppError
+
+    if callable(value):
+        value = value(tmp_path)
+    with pytest.raises(AppError, match=rf"^{message}"):
+        posterior(client, **{name: value})
+    assert posterior(client, t=5)[-1]["t"] == 5
+
+
+@pytest.fixture(scope="module")
+def app_module():
+    import app
+
+    return app
+
+
+@pytest.fixture(scope="module")
+def tiny_context(app_module, app_model_dir, tmp_path_factory):
+    pipe = app_module.load_model(str(app_model_dir), device="cpu")
+    return AppContext(pipe=pipe, model_id="tiny", store=RunStore(root=tmp_path_factory.mktemp("runs")))
+
+
+def test_a_drawn_digit_is_used_as_x0(app_module, tiny_context, train_digits):
+    """A drawing of training digit #42 (black ink on a transparent 280×280 canvas, as the sketchpad sends it)
+    becomes the image input, and the exact posterior recognises digit #42 in it."""
+    images, _ = train_digits
+    ink = ((images[42, 0, 2:30, 2:30].numpy() + 1) * 127.5).round().astype(np.uint8)
+    canvas = np.zeros((280, 280, 4), np.uint8)
+    canvas[..., 3] = np.kron(ink, np.ones((10, 10), np.uint8))  # each MNIST pixel a 10×10 block of ink
+    tab = PosteriorTab(tiny_context)
+    path = tab.use_drawing({"background": None, "layers": [], "composite": canvas})
+    with Image.open(path) as drawn:
+        assert drawn.size == (28, 28)
+    summary = tab.posterior(0, 20, 0, image=path)[-1]
+    assert summary["source"] == "image" and summary["exact_posterior"]["argmax_index"] == 42
+
+
+def test_an_empty_drawing_is_refused(app_module, tiny_context):
+    import gradio as gr
+
+    tab = PosteriorTab(tiny_context)
+    for sketch in (None, {"background": None, "layers": [], "composite": np.zeros((280, 280, 4), np.uint8)}):
+        with pytest.raises(gr.Error, match="sketch is empty: draw a digit first"):
+            tab.use_drawing(sketch)
+
+
+def test_a_model_of_another_shape_gets_a_clear_message_not_a_crash(app_module, tmp_path):
+    """An RGB 24×24 model: the app builds, both tabs say they need a 1-channel 32×32 MNIST model, and their
+    handlers refuse with that message."""
+    import gradio as gr
+
+    model = save_tiny_pipeline(tmp_path / "rgb", sample_size=24, channels=3)
+    pipe = app_module.load_model(str(model), device="cpu")
+    ctx = AppContext(pipe=pipe, model_id="rgb", store=RunStore(root=tmp_path / "runs"))
+    demo = app_module.build_demo(ctx)
+    notices = [
+        block.value
+        for block in demo.blocks.values()
+        if isinstance(block, gr.Markdown) and "needs a 1-channel 32×32 MNIST model" in (block.value or "")
+    ]
+    assert len(notices) == 2 and all("3×24×24" in notice for notice in notices)
+    with pytest.raises(gr.Error, match="needs a 1-channel 32×32 MNIST model.*3×24×24"):
+        PosteriorTab(ctx).posterior(0, 10, 0)
+    with pytest.raises(gr.Error, match="needs a 1-channel 32×32 MNIST model"):
+        ExactSamplerTab(ctx).exact_sample(0, 1, 1)
+
+
+@pytest.fixture(scope="module")
+def train_digits():
+    return load_mnist("train")
+
+
+def pixels(path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image).copy()

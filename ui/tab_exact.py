@@ -8,10 +8,8 @@ measurement (`pipelines.exact_posterior.measure_step_costs`), taken once per pro
 from __future__ import annotations
 
 import math
-import statistics
 import threading
 import weakref
-from pathlib import Path
 
 import gradio as gr
 import numpy as np
@@ -24,16 +22,13 @@ from pipelines.exact_posterior import (
     heldout_nearest_distances,
     measure_step_costs,
 )
-from pipelines.visualize import labelled_row, to_uint8
+from pipelines.visualize import labelled_row, plot_commit, plot_nearest_distances, plot_step_costs, to_uint8
 
 from . import text
 from .context import DEFAULT_NUM_INFERENCE_STEPS, UI_CONCURRENCY, AppContext
 from .inputs import MAX_NUM_IMAGES, MAX_SEED, check_int, check_seed, unchecked, user_errors
 
 DEFAULT_EXACT_NUM_IMAGES = 8
-# The benchmark's JSON is another protocol (other machine, other repeats): the page quotes only this process's
-# measurement, so that every "ms" on it is comparable. Kept as a name for callers that point it elsewhere.
-COST_BENCH_JSON = Path(__file__).resolve().parent.parent / "bench" / "results" / "exact_posterior.json"
 # The one cost protocol: exact steps over the first N train digits for each N, and the model's step, batch 1;
 # at least QUICK_COST_REPEATS timed steps and QUICK_COST_MIN_SECONDS per point (about a second in all on 2 cores).
 QUICK_COST_SIZES = (250, 500, 1000, 2000, 4500)
@@ -82,138 +77,6 @@ def cost_summary(costs: StepCosts) -> dict:
         "torch_threads": costs.torch_threads,
         "dtype": costs.dtype,
     }
-
-
-# ---------------------------------------------------------------------------------------------- plots
-# Figure API only (no pyplot): a new Figure per call, so concurrent requests never share one.
-def plot_step_costs(costs: StepCosts, title: str | None = None):
-    """Log–log: measured exact-step ms against N (●), the fitted c·N·D line for each image size, the
-    extrapolated data sets (★, labelled with time per step and memory), and the model's constant line."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7.6, 4.8), dpi=110)
-    ax = fig.add_subplot(1, 1, 1)
-    c = costs.ms_per_element
-    D0 = costs.rows[0]["D"]
-    ns = [r["N"] for r in costs.rows]
-    targets = costs.extrapolated
-    n_max = max([*ns, *(e["N"] for e in targets)])
-    grid = np.logspace(math.log10(min(ns)), math.log10(n_max) + 0.15, 50)
-    ax.plot(
-        ns,
-        [r["ms"] for r in costs.rows],
-        marker="o",
-        linestyle="none",
-        color="C0",
-        zorder=3,
-        label=f"exact q(x_{{t-1}}|x_t), measured (D = {D0:,})",
-    )
-    ax.plot(grid, c * grid * D0, color="C0", linewidth=1, label=f"fit c·N·D, c = {c:.2g} ms per number")
-    for D in sorted({e["D"] for e in targets} - {D0}):
-        ax.plot(grid, c * grid * D, color="C0", linewidth=0.8, linestyle="--", alpha=0.6, label=f"c·N·D for D = {D:,}")
-    for e in targets:
-        ax.plot([e["N"]], [e["ms"]], marker="*", markersize=12, linestyle="none", color="C3", zorder=3)
-        name = e["name"] + (" (web-scale)" if "LAION" in e["name"] else "")
-        ax.annotate(
-            f"{name}\n{text.duration(e['ms'])} / step, {text.size_bytes(e['bytes'])}",
-            (e["N"], e["ms"]),
-            textcoords="offset points",
-            xytext=(-8, 6),
-            ha="right",
-            fontsize=7.5,
-        )
-    ax.axhline(
-        costs.model_ms,
-        color="gray",
-        linestyle=":",
-        label=f"model p_θ: one UNet call ({text.duration(costs.model_ms)}), any N",
-    )
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    low = min([costs.model_ms, *(r["ms"] for r in costs.rows)])
-    ax.set_ylim(low / 3, max(e["ms"] for e in targets) * 50 if targets else None)
-    ax.set_xlabel("N, training images the exact step must read (log scale)")
-    ax.set_ylabel("milliseconds per reverse step (median, log scale)")
-    ax.set_title(title or text.COST_PLOT_TITLE, fontsize=10)
-    ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=7.5, loc="upper left")
-    fig.tight_layout()
-    return fig
-
-
-def plot_commit(timesteps, effective_n, max_weight, commit_step, num_data: int):
-    """Two panels against t (T on the left, 0 on the right): each exact trajectory's effective number of
-    candidates 1/Σw² (log scale) and its largest weight, with a ● where it first reaches COMMIT_WEIGHT."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7.6, 4.6), dpi=110)
-    top, bottom = fig.subplots(2, 1, sharex=True)
-    for b, (n_eff, w_max) in enumerate(zip(effective_n, max_weight)):
-        color = f"C{b % 10}"
-        top.plot(timesteps, n_eff, color=color, linewidth=1.2, label=f"sample {b + 1}")
-        bottom.plot(timesteps, w_max, color=color, linewidth=1.2)
-        k = commit_step[b] if b < len(commit_step) else None
-        if k is not None and 0 <= k < len(timesteps):
-            top.plot([timesteps[k]], [n_eff[k]], marker="o", color=color, markersize=6)
-            bottom.plot([timesteps[k]], [w_max[k]], marker="o", color=color, markersize=6)
-    top.set_yscale("log")
-    top.set_ylim(0.8, num_data * 1.5)
-    top.axhline(num_data, color="gray", linestyle=":", linewidth=0.8)
-    top.set_ylabel("effective candidates\n1 / Σ wᵢ² (log)")
-    top.set_title(f"Exact sampler: how many of the N = {num_data:,} training digits are still in play", fontsize=10)
-    bottom.axhline(COMMIT_WEIGHT, color="gray", linestyle="--", linewidth=0.8, label=f"{COMMIT_WEIGHT:.0%}")
-    bottom.set_ylim(0, 1.05)
-    bottom.set_ylabel("largest weight\nmax wᵢ")
-    bottom.set_xlabel("t of the step's input x_t (sampling runs left → right, noise → image)")
-    top.set_xlim(max(timesteps) + 0.5 if timesteps else 1, min(timesteps) - 0.5 if timesteps else 0)
-    for ax in (top, bottom):
-        ax.grid(True, alpha=0.3)
-    if len(effective_n) <= 8:
-        top.legend(fontsize=7, loc="lower left", ncol=2)
-    bottom.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    return fig
-
-
-def plot_nearest_distances(heldout, exact, model):
-    """A histogram of the held-out real digits' distances to their nearest training digit, with this run's exact
-    and model samples as strips of ticks above it, and a line at each median."""
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(7.6, 3.4), dpi=110)
-    ax = fig.add_subplot(1, 1, 1)
-    heldout = np.asarray(heldout, dtype=float)
-    top_value = max([float(heldout.max()), *exact, *model, 1.0])
-    bins = np.linspace(0, top_value * 1.05, 40)
-    counts, _, _ = ax.hist(
-        heldout,
-        bins=bins,
-        color="C2",
-        alpha=0.6,
-        label=f"held-out real digits (500 never trained on), median {np.median(heldout):.2f}",
-    )
-    height = max(float(counts.max()), 1.0)
-    for values, y, color, name in ((exact, 1.4, "C0", "exact samples"), (model, 1.2, "C1", "model samples")):
-        if len(values):
-            ax.plot(
-                values,
-                [height * y] * len(values),
-                marker="|",
-                markersize=14,
-                linestyle="none",
-                color=color,
-                label=f"{name}, median {statistics.median(values):.2f}",
-            )
-            ax.axvline(statistics.median(values), color=color, linestyle="--", linewidth=0.8)
-    ax.axvline(float(np.median(heldout)), color="C2", linestyle="--", linewidth=0.8)
-    ax.set_ylim(0, height * 2.1)
-    ax.set_xlim(left=-0.02 * top_value)
-    ax.set_xlabel("L2 distance to the nearest training digit (32×32 pixels, [-1, 1] units)")
-    ax.set_ylabel("held-out digits (count)")
-    ax.legend(fontsize=7.5, loc="upper right")
-    ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    return fig
 
 
 def _numbers(values, limit: int) -> list[float]:
@@ -454,7 +317,7 @@ class ExactSamplerTab:
             "heldout_nearest_distance_median": float(np.median(self.heldout_distances())),
         }
         return (
-            plot_commit(timesteps, effective_n, max_weight, commit, num_data),
+            plot_commit(timesteps, effective_n, max_weight, commit, num_data, commit_weight=COMMIT_WEIGHT),
             text.commit_caption(clean),
             plot_nearest_distances(self.heldout_distances(), exact_d, model_d),
             text.distances_caption(clean),
@@ -464,7 +327,7 @@ class ExactSamplerTab:
         """The per-step cost plot and its source note (a new Figure per call)."""
         costs = step_costs(self.ctx)
         return (
-            plot_step_costs(costs),
+            plot_step_costs(costs, title=text.COST_PLOT_TITLE),
             text.cost_note(text.cost_source_measured(QUICK_COST_REPEATS), self.ctx.model_id, costs.model_ms),
         )
 

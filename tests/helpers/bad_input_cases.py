@@ -541,7 +541,7 @@ CASES: list[Case] = [
         "--model",
         lambda m: ["--model", m, "--port", "1"],
         [k for k in BROKEN_MODELS if k not in ("missing", "not-ddpm")],
-    ),  # those two: test_app_api.py
+    ),  # those two: test_app.py
     # ---- train.py (every case fails before any training step) ---------------------------------------------------
     Case(
         "train.py",
@@ -1132,10 +1132,11 @@ ELSEWHERE = {
     'null, NaN; seed -1, 1.5, "7"; timestep_spacing "sideways"; variance '
     '"learned"; fixed_large with eta < 1.',
     "tests/test_app.py": "`python app.py --model`: a missing folder, a non-DDPM folder (real processes).",
-    "tests/test_app_posterior.py": '/posterior: t 0, 1000, 2.5; digit_index -1, 4500, "3"; seed -1; image: not '
-    "an image, 4000×20 pixels, 3 MB of BMP, 3×3 pixels. /exact_sample: num_images 0, "
-    "17; num_inference_steps 0, 1001; seed -1, 1.5. An empty drawing; a model of "
-    "another shape on the posterior tabs.",
+    "tests/test_tab_posterior.py": '/posterior: t 0, 1000, 2.5; digit_index -1, 4500, "3"; seed -1; image: not '
+    "an image, 4000×20 pixels, 3 MB of BMP, 3×3 pixels. An empty drawing; a model of another shape on the posterior "
+    "tabs.",
+    "tests/test_tab_exact.py": "/exact_sample: num_images 0, 17; num_inference_steps 0, 1001; seed -1, 1.5.",
+    "tests/test_inputs.py": "uploads: every format and mode PIL writes, cut, with flipped bytes, with lying headers.",
     "tests/test_pipeline.py": "pipe(): batch_size 0, 2.5; num_inference_steps 0, 1001; eta NaN, 1.01; "
     'eta 0.5 with fixed_large; descending timesteps; output_type "jpg"; a pickle-only '
     "folder; use_safetensors=False.",

@@ -54,3 +54,14 @@ def app_model_dir(tmp_path_factory):
     from helpers.app_server import save_tiny_pipeline
 
     return save_tiny_pipeline(tmp_path_factory.mktemp("tiny-ddpm") / "model")
+
+
+@pytest.fixture(scope="module")
+def ctx(app_model_dir, tmp_path_factory):
+    """The app's shared context over the tiny MNIST-shaped model, loaded as app.py loads it (in-process tab tests)."""
+    import app
+    from ui.context import AppContext
+    from ui.files import RunStore
+
+    pipe = app.load_model(str(app_model_dir), device="cpu")
+    return AppContext(pipe=pipe, model_id="tiny", store=RunStore(root=tmp_path_factory.mktemp("runs")))

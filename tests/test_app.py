@@ -1,28 +1,15 @@
 """app.py, the entry point: a bad --model exits with one line; the command line's defaults come from the
 environment (the flags win)."""
 
-import json
 import re
 
 import pytest
 
-from helpers.app_server import run_app
+from helpers.app_server import run_app, write_stable_diffusion_index
 
 
 def _not_a_ddpm_folder(tmp_path):
-    folder = tmp_path / "sd"
-    (folder / "unet").mkdir(parents=True)
-    (folder / "model_index.json").write_text(
-        json.dumps(
-            {
-                "_class_name": "StableDiffusionPipeline",
-                "unet": ["diffusers", "UNet2DConditionModel"],
-                "vae": ["diffusers", "AutoencoderKL"],
-                "scheduler": ["diffusers", "PNDMScheduler"],
-            }
-        )
-    )
-    return folder
+    return write_stable_diffusion_index(tmp_path / "sd")
 
 
 @pytest.mark.parametrize(

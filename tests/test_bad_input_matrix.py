@@ -20,7 +20,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers.app_server import REPO, app_env, serve_app
+from helpers.app_server import REPO, app_env, serve_app, write_stable_diffusion_index
 from helpers.bad_input_cases import (
     BROKEN_MODELS,
     CASES,
@@ -133,18 +133,7 @@ def broken_models(app_model_dir, tmp_path_factory) -> dict[str, str]:
     (folder / "unet/config.json").write_text("{ not json")
     folder = copy("bad-scheduler")
     _write_json(folder / "scheduler/scheduler_config.json", lambda c: c.update(num_train_timesteps=-5))
-    folder = root / "not-ddpm"
-    (folder / "unet").mkdir(parents=True)
-    (folder / "model_index.json").write_text(
-        json.dumps(
-            {
-                "_class_name": "StableDiffusionPipeline",
-                "unet": ["diffusers", "UNet2DConditionModel"],
-                "vae": ["diffusers", "AutoencoderKL"],
-                "scheduler": ["diffusers", "PNDMScheduler"],
-            }
-        )
-    )
+    write_stable_diffusion_index(root / "not-ddpm")
     folder = copy("pickle-only")
     (folder / weights).rename((folder / weights).with_suffix(".bin"))
     for kind in BROKEN_MODELS:

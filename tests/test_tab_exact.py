@@ -24,14 +24,6 @@ N = 4500  # the mnist train split
 
 
 @pytest.fixture(scope="module")
-def ctx(app_model_dir, tmp_path_factory):
-    import app
-
-    pipe = app.load_model(str(app_model_dir), device="cpu")
-    return AppContext(pipe=pipe, model_id="tiny", store=RunStore(root=tmp_path_factory.mktemp("runs")))
-
-
-@pytest.fixture(scope="module")
 def tab(ctx):
     return ExactSamplerTab(ctx)
 

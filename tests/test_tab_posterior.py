@@ -23,14 +23,6 @@ ESTIMATES = ("tractable", "exact", "model")
 
 
 @pytest.fixture(scope="module")
-def ctx(app_model_dir, tmp_path_factory):
-    import app
-
-    pipe = app.load_model(str(app_model_dir), device="cpu")
-    return AppContext(pipe=pipe, model_id="tiny", store=RunStore(root=tmp_path_factory.mktemp("runs")))
-
-
-@pytest.fixture(scope="module")
 def tab(ctx):
     return PosteriorTab(ctx)
 
@@ -353,20 +345,14 @@ def app_module():
     return app
 
 
-@pytest.fixture(scope="module")
-def tiny_context(app_module, app_model_dir, tmp_path_factory):
-    pipe = app_module.load_model(str(app_model_dir), device="cpu")
-    return AppContext(pipe=pipe, model_id="tiny", store=RunStore(root=tmp_path_factory.mktemp("runs")))
-
-
-def test_a_drawn_digit_is_used_as_x0(app_module, tiny_context, train_digits):
+def test_a_drawn_digit_is_used_as_x0(app_module, ctx, train_digits):
     """A drawing of training digit #42 (black ink on a transparent 280×280 canvas, as the sketchpad sends it)
     becomes the image input, and the exact posterior recognises digit #42 in it."""
     images, _ = train_digits
     ink = ((images[42, 0, 2:30, 2:30].numpy() + 1) * 127.5).round().astype(np.uint8)
     canvas = np.zeros((280, 280, 4), np.uint8)
     canvas[..., 3] = np.kron(ink, np.ones((10, 10), np.uint8))  # each MNIST pixel a 10×10 block of ink
-    tab = PosteriorTab(tiny_context)
+    tab = PosteriorTab(ctx)
     path = tab.use_drawing({"background": None, "layers": [], "composite": canvas})
     with Image.open(path) as drawn:
         assert drawn.size == (28, 28)
@@ -374,10 +360,10 @@ def test_a_drawn_digit_is_used_as_x0(app_module, tiny_context, train_digits):
     assert summary["source"] == "image" and summary["exact_posterior"]["argmax_index"] == 42
 
 
-def test_an_empty_drawing_is_refused(app_module, tiny_context):
+def test_an_empty_drawing_is_refused(app_module, ctx):
     import gradio as gr
 
-    tab = PosteriorTab(tiny_context)
+    tab = PosteriorTab(ctx)
     for sketch in (None, {"background": None, "layers": [], "composite": np.zeros((280, 280, 4), np.uint8)}):
         with pytest.raises(gr.Error, match="sketch is empty: draw a digit first"):
             tab.use_drawing(sketch)

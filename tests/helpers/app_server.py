@@ -29,6 +29,24 @@ def save_tiny_pipeline(path: Path, sample_size: int = 32, channels: int = 1, see
     return path
 
 
+def write_stable_diffusion_index(folder: Path) -> Path:
+    """A folder whose model_index.json names a Stable Diffusion pipeline: a diffusers folder that is not DDPM."""
+    import json
+
+    (folder / "unet").mkdir(parents=True)
+    (folder / "model_index.json").write_text(
+        json.dumps(
+            {
+                "_class_name": "StableDiffusionPipeline",
+                "unet": ["diffusers", "UNet2DConditionModel"],
+                "vae": ["diffusers", "AutoencoderKL"],
+                "scheduler": ["diffusers", "PNDMScheduler"],
+            }
+        )
+    )
+    return folder
+
+
 class ServedApp(str):
     """The app's URL, plus the server process's pid (for tests that watch its memory)."""
 

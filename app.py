@@ -44,6 +44,8 @@ SERVER_MAX_FILE_SIZE = "10mb"
 CSS = """
 /* 32×32 digits shown large must stay crisp pixels */
 .pixelated img { image-rendering: pixelated; }
+/* the final images: as tall as their rows (gradio's default fixed height left an empty area under them) */
+#final-images .grid-wrap.fixed-height { height: auto; min-height: 0; max-height: none; }
 """
 
 

@@ -246,8 +246,11 @@ def plot_schedule(scheduler, t: int | None = None, timesteps: Sequence[int] | No
     ax_lin.set_title("signal ᾱ_t and noise 1 − ᾱ_t", fontsize=10)
     # Zeros (β̃_0 = 0) cannot go on a log axis: mask them.
     positive = lambda a: np.where(a > 0, a, np.nan)  # noqa: E731
-    ax_log.semilogy(ts, positive(curves["betas"]), color="C1", label="β_t")
-    ax_log.semilogy(ts, positive(curves["posterior_variance"]), color="C2", ls="--", label="β̃_t")
+    # β̃_t ≈ β_t except near t = 0: a wide β_t under a thin dashed β̃_t keeps both visible where they coincide.
+    ax_log.semilogy(ts, positive(curves["betas"]), color="C1", lw=4, alpha=0.45, label="β_t")
+    ax_log.semilogy(
+        ts, positive(curves["posterior_variance"]), color="C2", ls="--", lw=1.2, label="β̃_t (≈ β_t for t ≫ 0)"
+    )
     ax_log.semilogy(ts, positive(curves["snr"]), color="C3", label="SNR = ᾱ_t / (1 − ᾱ_t)")
     ax_log.set_xlabel("t")
     ax_log.set_title("variances and SNR (log scale)", fontsize=10)

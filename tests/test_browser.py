@@ -99,6 +99,12 @@ def test_sample_streams_steps_then_the_slider_scrubs_them(page, app_url):
     assert [entry["status"].split(",")[0] for entry in while_running] == [f"step {k} / {K}" for k in range(1, K)], seen
     assert len({entry["src"] for entry in while_running}) == K - 1, seen
     page.wait_for_function("() => document.querySelectorAll('#final-images img').length === 4")
+    # The final images' box is as tall as their one row: no empty area under them (gradio's fixed height left one).
+    box, grid = page.evaluate(
+        "() => [document.querySelector('#final-images').getBoundingClientRect().height,"
+        " document.querySelector('#final-images .grid-container').getBoundingClientRect().height]"
+    )
+    assert box <= grid + 40, (box, grid)
 
     # The finish event enables the slider over the run's K steps; moving it shows that step's x_t.
     slider = page.locator("#step-slider input[type=range]")

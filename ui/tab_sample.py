@@ -89,10 +89,12 @@ class SampleTab:
                     )
                 )
                 button = gr.Button("Sample", variant="primary", elem_id="sample-button")
-                gr.Markdown(text.SAMPLE_EXPLANATION)
+                gr.Markdown(text.SAMPLE_EXPLANATION, latex_delimiters=text.LATEX)
             with gr.Column(scale=3):
                 status = gr.Textbox(
                     label="step",
+                    info="the step whose x_t and x̂0 are shown (a few frames a second); the bar over the final "
+                    "images counts every step computed",
                     interactive=False,
                     elem_id="status",
                     placeholder="press Sample: the steps appear here as they happen",
@@ -128,16 +130,18 @@ class SampleTab:
                 schedule = gr.Plot(
                     plot_schedule(ctx.pipe.scheduler), label="the noise schedule", elem_id="schedule-plot", format="png"
                 )
+                # Alone in its row, as tall as its rows: beside the trajectory it was stretched to that image's
+                # height and showed one row of images above an empty area.
+                gallery = gr.Gallery(
+                    label="final images",
+                    columns=8,
+                    height="auto",
+                    format="png",
+                    elem_id="final-images",
+                    elem_classes="pixelated",
+                    interactive=False,
+                )
                 with gr.Row():
-                    gallery = gr.Gallery(
-                        label="final images",
-                        columns=8,
-                        height="auto",
-                        format="png",
-                        elem_id="final-images",
-                        elem_classes="pixelated",
-                        interactive=False,
-                    )
                     animation_view = gr.Image(
                         label="trajectory",
                         type="filepath",
@@ -159,7 +163,8 @@ class SampleTab:
                 with gr.Row():
                     animation_file = gr.File(label="trajectory animation (GIF)", elem_id="animation-file")
                     grid_file = gr.File(label="final images (PNG grid)", elem_id="grid-file")
-                summary = gr.JSON(label="summary", elem_id="summary")
+                with gr.Accordion("JSON summary (the API's last output)", open=False):
+                    summary = gr.JSON(label="summary", elem_id="summary")
         record = gr.State(None)
 
         dice.click(lambda: random.randint(0, MAX_SEED), outputs=seed, api_visibility="private", queue=False)

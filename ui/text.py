@@ -32,19 +32,23 @@ def md(text: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- tab: sample
-SAMPLE_EXPLANATION = """
-**xₜ** (left) is the noisy sample: pure Gaussian noise at t = T, an image at t = 0. Each step draws the next,
-less noisy one from p_θ(xₜ₋₁ | xₜ); the picture shown is the sample just drawn.
+SAMPLE_EXPLANATION = r"""
+**$x_t$** (left) is the noisy sample: pure Gaussian noise at $t = T$, an image at $t = 0$. Each step draws the
+next, less noisy one from $p_\theta(x_{t-1}\mid x_t)$; the picture shown is the sample just drawn.
 
-**x̂₀** (right) is the network's one-shot guess of the final image from xₜ (Ho et al. eq. 15): a blurry average
-of plausible digits early, sharp at the end. p_θ is the true posterior q(xₜ₋₁ | xₜ, x₀) with x₀ replaced by x̂₀.
+**$\hat x_0$** (right) is the network's one-shot guess of the final image from $x_t$ (Ho et al. eq. 15),
+$\hat x_0 = \big(x_t - \sqrt{1-\bar\alpha_t}\,\epsilon_\theta(x_t, t)\big)/\sqrt{\bar\alpha_t}$: a blurry average of
+plausible digits early, sharp at the end. $p_\theta$ is the tractable posterior $q(x_{t-1}\mid x_t, x_0)$ with
+$x_0$ replaced by $\hat x_0$.
 
-**η (eta)** scales the noise added at each step: 1 = DDPM's posterior (stochastic), 0 = DDIM (deterministic:
-the seed then fixes only the starting noise). With few steps, small η usually looks cleaner.
+**$\eta$ (eta)** scales the noise added at each step: $1$ = DDPM's posterior (stochastic), $0$ = DDIM
+(deterministic: the seed then fixes only the starting noise). With few steps, small $\eta$ usually looks cleaner.
 
-**Steps** trade time for fidelity: the run visits K of the T training timesteps (the spacing decides which);
-the cost is linear in K, and the chain matches training exactly only at K = T. The **variance** is the noise
-of each step: β̃ₜ (the posterior's, eq. 7) or βₜ (an upper bound; needs η = 1).
+**Steps** trade time for fidelity: the run visits $K$ of the $T$ training timesteps (the spacing decides which);
+the cost is linear in $K$, and the chain matches training exactly only at $K = T$. The **variance** is the noise
+of each step: $\tilde\beta_t = \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\beta_t$ (the posterior's, eq. 7) or
+$\beta_t$ (an upper bound; needs $\eta = 1$). The two differ only near $t = 0$, which is why their curves in the
+schedule plot lie on top of each other elsewhere.
 """
 
 

@@ -273,3 +273,16 @@ def test_pickle_only_folder_is_refused(tmp_path, tiny_unet):
 def test_bad_arguments_raise_before_any_work(pipe, kwargs, match):
     with pytest.raises(ValueError, match=match):
         pipe(**kwargs)
+
+
+def test_the_library_has_no_batch_cap_and_batches_like_diffusers(pipe, tiny_unet):
+    """A user evaluating on a big machine samples 100 images in one call, as with diffusers' DDPMPipeline; the
+    demo's 1–16 limit is its own input's (ui/inputs.py), not the library's."""
+    images = pipe(batch_size=100, num_inference_steps=2, generator=torch.Generator().manual_seed(0), output_type="np")
+    stock = DDPMPipeline(unet=tiny_unet, scheduler=DDPMScheduler(num_train_timesteps=1000))
+    stock.set_progress_bar_config(disable=True)
+    expected = stock(
+        batch_size=100, num_inference_steps=2, generator=torch.Generator().manual_seed(0), output_type="np"
+    )
+    assert images.images.shape == expected.images.shape == (100, 8, 8, 1)
+    assert np.allclose(images.images, expected.images, atol=1e-5)

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_training import TINY
 
 from helpers.app_server import REPO, app_env, serve_app, write_stable_diffusion_index
 from helpers.bad_input_cases import (
@@ -43,23 +44,7 @@ GOOD = {
     "/posterior": dict(digit_index=0, t=5, seed=0, image=None),
     "/exact_sample": dict(seed=0, num_images=1, num_inference_steps=1),
 }
-TINY_TRAIN = [
-    "--block_out_channels",
-    "8",
-    "16",
-    "--train_batch_size",
-    "8",
-    "--num_inference_steps",
-    "2",
-    "--logger",
-    "none",
-    "--lr_warmup_steps",
-    "5",
-    "--seed",
-    "7",
-    "--max_train_steps",
-    "1",
-]
+TINY_TRAIN = [*TINY, "--max_train_steps", "1"]  # train.py flags of the tiny runs in test_training.py
 
 
 def params(*surfaces: str) -> list:

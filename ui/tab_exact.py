@@ -79,6 +79,22 @@ def cost_summary(costs: StepCosts) -> dict:
     }
 
 
+def pair_gallery(label: str, elem_id: str) -> gr.Gallery:
+    """A gallery of "sample | nearest training digit" pictures, two a row. height=None: it grows with its rows (a
+    fixed or "auto" height cut the third row off)."""
+    return gr.Gallery(
+        label=label,
+        columns=2,
+        height=None,
+        format="png",
+        interactive=False,
+        object_fit="contain",
+        allow_preview=False,
+        elem_id=elem_id,
+        elem_classes="pixelated",
+    )
+
+
 def _numbers(values, limit: int) -> list[float]:
     """A list of at most `limit` finite floats from a client-sent JSON value, or ValueError."""
     if not isinstance(values, list) or len(values) > limit:
@@ -142,28 +158,11 @@ class ExactSamplerTab:
             with gr.Column(scale=3):
                 caption = gr.Markdown(elem_id="exact-caption", latex_delimiters=text.LATEX)
                 with gr.Row():
-                    # height=None: the gallery grows with its rows (a fixed or "auto" height cut the third off).
-                    exact_gallery = gr.Gallery(
-                        label="exact q(x_{t−1} | x_t): sample | nearest training digit",
-                        columns=2,
-                        height=None,
-                        format="png",
-                        interactive=False,
-                        object_fit="contain",
-                        allow_preview=False,
-                        elem_id="exact-gallery",
-                        elem_classes="pixelated",
+                    exact_gallery = pair_gallery(
+                        "exact q(x_{t−1} | x_t): sample | nearest training digit", "exact-gallery"
                     )
-                    model_gallery = gr.Gallery(
-                        label="model p_θ(x_{t−1} | x_t): sample | nearest training digit",
-                        columns=2,
-                        height=None,
-                        format="png",
-                        interactive=False,
-                        object_fit="contain",
-                        allow_preview=False,
-                        elem_id="model-gallery",
-                        elem_classes="pixelated",
+                    model_gallery = pair_gallery(
+                        "model p_θ(x_{t−1} | x_t): sample | nearest training digit", "model-gallery"
                     )
                 gr.Markdown(text.COMMIT_INTRO, latex_delimiters=text.LATEX, elem_id="commit-intro")
                 commit_plot = gr.Plot(

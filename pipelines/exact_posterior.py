@@ -804,6 +804,8 @@ class SamplerComparison:
     x_t of each exact step. exact_commit_step: per sample, the index (0 … K − 1) of the first step whose largest
     weight is >= COMMIT_WEIGHT, or None. heldout_nearest_distances: (M,) float64, each held-out real image's
     distance to its nearest training image (the yardstick of a new image), or None when none were given.
+    exact_trajectories, model_trajectories: (K + 1, num_trajectories, C, H, W), x_T then every step's sample of the
+    first num_trajectories samples, or None when none were asked for.
     """
 
     seed: int
@@ -821,6 +823,8 @@ class SamplerComparison:
     exact_max_weight: torch.Tensor | None = None
     exact_commit_step: list[int | None] | None = None
     heldout_nearest_distances: torch.Tensor | None = None
+    exact_trajectories: torch.Tensor | None = None
+    model_trajectories: torch.Tensor | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-safe summary for the app's API. "heldout_nearest_distance_median" (and "num_heldout") only when
@@ -887,6 +891,7 @@ def compare_samplers(
     num_images: int = 4,
     num_inference_steps: int = 50,
     heldout: torch.Tensor | None = None,
+    num_trajectories: int = 0,
 ) -> SamplerComparison:
     """Sample `num_images` with the exact q(x_{t-1} | x_t) and with p_θ (η = 1) from the same seed and step count.
 
@@ -894,10 +899,12 @@ def compare_samplers(
     nearest training images by L2 over all pixels (`nearest_neighbours` against dataset_posterior.data). Each
     exact step's effective_n and max_weight of q(x_0 | x_t) are kept, and where each exact sample committed.
     heldout: optional (M, C, H, W) real images in [-1, 1] outside the data set, whose nearest distances
-    (`heldout_nearest_distances`) say how far from the training set a new image lies."""
+    (`heldout_nearest_distances`) say how far from the training set a new image lies. num_trajectories: keep every
+    step of the first that many samples of each sampler (x_T included)."""
     _check_same_process(pipe, dataset_posterior)
     seed = check_seed(seed)
     num_images = check_batch_size(num_images)
+    num_trajectories = check_int("num_trajectories", num_trajectories, 0, num_images, meaning=" (at most num_images)")
     if not is_int(num_inference_steps) or not 1 <= num_inference_steps <= dataset_posterior.num_train_timesteps:
         raise ValueError(
             f"num_inference_steps must be an integer in [1, {dataset_posterior.num_train_timesteps}], "
@@ -905,20 +912,22 @@ def compare_samplers(
         )
     heldout_d = None if heldout is None else heldout_nearest_distances(heldout, dataset_posterior.data)
     start = time.perf_counter()
-    exact, timesteps, effective_n, max_weight = None, [], [], []
+    exact, timesteps, effective_n, max_weight, exact_path = None, [], [], [], []
     for record in dataset_posterior.denoise(num_images, num_inference_steps, torch.Generator().manual_seed(seed)):
         exact = record.sample
+        exact_path.append(exact[:num_trajectories].float())
         timesteps.append(int(record.timestep))
         effective_n.append(record.effective_n.double())
         max_weight.append(record.max_weight.double())
     exact_seconds = time.perf_counter() - start
     effective_n, max_weight = torch.stack(effective_n, dim=1), torch.stack(max_weight, dim=1)
     start = time.perf_counter()
-    model = None
+    model, model_path = None, []
     for record in pipe.denoise(
         num_images, torch.Generator().manual_seed(seed), num_inference_steps, eta=1.0, progress=False
     ):
         model = record.sample
+        model_path.append(model[:num_trajectories].cpu().float())
     model = model.cpu().float()
     model_seconds = time.perf_counter() - start
     exact_i, exact_d = nearest_neighbours(exact, dataset_posterior.data)
@@ -939,7 +948,22 @@ def compare_samplers(
         exact_max_weight=max_weight,
         exact_commit_step=_commit_steps(max_weight),
         heldout_nearest_distances=heldout_d,
+        exact_trajectories=_with_start(
+            exact_path, num_trajectories, (num_images, *dataset_posterior.image_shape), seed
+        ),
+        model_trajectories=_with_start(
+            model_path, num_trajectories, (num_images, *dataset_posterior.image_shape), seed
+        ),
     )
+
+
+def _with_start(path: list[torch.Tensor], count: int, shape: tuple, seed: int) -> torch.Tensor | None:
+    """x_T (the first draw of a generator seeded alike, as both samplers start; drawn whole, then cut, since torch
+    draws small and large tensors differently) stacked before the recorded steps."""
+    if count == 0:
+        return None
+    start = randn_tensor(shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float32)[:count]
+    return torch.stack([start, *path])
 
 
 # ---------------------------------------------------------------------------------------------- cost vs N

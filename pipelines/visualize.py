@@ -488,3 +488,332 @@ def plot_nearest_distances(heldout, exact, model):
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return fig
+
+
+# ---------------------------------------------------------------------------------------------- the 2-D world
+PLANE_LIMIT = 2.0  # the plane view shows [-2, 2]²: the data in [-1, 1]² and where x_t at large t usually lies
+PLANE_PIXELS = 520  # the plane view is PLANE_PIXELS² with the axes filling it, so a click maps linearly to (x, y)
+EXACT_COLOR, MODEL_COLOR, TRACTABLE_COLOR, DATA_COLOR = "C0", "C1", "C2", "0.6"
+
+
+def figure_image(fig) -> Image.Image:
+    """A matplotlib Figure rendered to an RGB PIL image (Agg), at the figure's size and dpi."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3].copy())
+
+
+def plane_to_pixel(x: float, y: float, pixels: int = PLANE_PIXELS, limit: float = PLANE_LIMIT) -> tuple[float, float]:
+    """A point of the plane view → its pixel (column, row), row 0 at the top."""
+    return (x + limit) / (2 * limit) * pixels, (limit - y) / (2 * limit) * pixels
+
+
+def pixel_to_plane(column: float, row: float, pixels: int = PLANE_PIXELS, limit: float = PLANE_LIMIT):
+    """A pixel of the plane view (column, row; as gradio's Image.select reports a click) → the point (x, y)."""
+    return column / pixels * 2 * limit - limit, limit - row / pixels * 2 * limit
+
+
+def _ellipse(ax, mean, cov, color, linestyle, label, scales=(1, 2)):
+    """1σ and 2σ ellipses of N(mean, cov) (2-D)."""
+    from matplotlib.patches import Ellipse
+
+    values, vectors = np.linalg.eigh(np.asarray(cov, dtype=float))
+    angle = math.degrees(math.atan2(vectors[1, 1], vectors[0, 1]))
+    for k, scale in enumerate(scales):
+        ax.add_patch(
+            Ellipse(
+                tuple(np.asarray(mean, dtype=float)),
+                2 * scale * math.sqrt(max(values[1], 0.0)),
+                2 * scale * math.sqrt(max(values[0], 0.0)),
+                angle=angle,
+                fill=False,
+                color=color,
+                linestyle=linestyle,
+                linewidth=1.6 if k == 0 else 1.0,
+                label=label if k == 0 else None,
+            )
+        )
+
+
+def _window(step) -> tuple[float, float, float]:
+    """Centre (x, y) and half-width of the zoomed view of one reverse step: the exact mixture ± 4σ and p_θ's mean."""
+    centre = step.exact_mean.numpy()
+    spread = math.sqrt(float(np.linalg.eigvalsh(step.exact_cov.numpy()).max()))
+    half = max(
+        4.0 * spread, 4.0 * math.sqrt(step.model_variance), 1.3 * float(np.abs(step.model_mean.numpy() - centre).max())
+    )
+    return float(centre[0]), float(centre[1]), half
+
+
+def plot_toy_plane(points, step, limit: float = PLANE_LIMIT, pixels: int = PLANE_PIXELS) -> Image.Image:
+    """The whole plane [-limit, limit]² (axes fill the picture, so a click is a point): the N training points, x_t,
+    the means μ̃(x_t, x_0^i) of the mixture's components shaded by their weight, the exact and p_θ means with
+    arrows from x_t, the heaviest x_0, and the zoomed view's square. `step`: a `pipelines.toy2d.ToyReverseStep`."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(pixels / 100, pixels / 100), dpi=100)
+    ax = fig.add_axes((0, 0, 1, 1))
+    pts = np.asarray(points, dtype=float)
+    ax.scatter(
+        pts[:, 0], pts[:, 1], s=6, color=DATA_COLOR, label=f"training points $x_0^i$ (N = {len(pts):,})", zorder=1
+    )
+    weights = step.weights.numpy()
+    heavy = weights >= 1e-3 * weights.max()
+    means = step.component_means.numpy()
+    ax.scatter(
+        means[heavy, 0],
+        means[heavy, 1],
+        s=3 + 30 * weights[heavy] / weights.max(),
+        c=weights[heavy],
+        cmap="Blues",
+        vmin=0,
+        vmax=weights.max(),
+        edgecolors="none",
+        label=r"component means $\tilde\mu(x_t, x_0^i)$, darker = heavier",
+        zorder=2,
+    )
+    heaviest = pts[step.heaviest_index]
+    ax.scatter(
+        [heaviest[0]],
+        [heaviest[1]],
+        s=90,
+        facecolors="none",
+        edgecolors=TRACTABLE_COLOR,
+        linewidths=1.8,
+        label=f"heaviest $x_0$ (weight {weights[step.heaviest_index]:.1%})",
+        zorder=3,
+    )
+    x_t = step.x_t.numpy()
+    for end, color in ((step.exact_mean.numpy(), EXACT_COLOR), (step.model_mean.numpy(), MODEL_COLOR)):
+        ax.annotate("", xy=tuple(end), xytext=tuple(x_t), arrowprops=dict(arrowstyle="->", color=color, lw=1.4))
+    ax.scatter(
+        *step.exact_mean.numpy(),
+        marker="o",
+        s=40,
+        color=EXACT_COLOR,
+        label=r"exact mean $E[x_{t-\Delta} \mid x_t]$",
+        zorder=4,
+    )
+    ax.scatter(
+        *step.model_mean.numpy(),
+        marker="s",
+        s=30,
+        color=MODEL_COLOR,
+        label=r"$p_\theta$ mean $\mu_\theta(x_t, t)$",
+        zorder=4,
+    )
+    ax.scatter(
+        [x_t[0]],
+        [x_t[1]],
+        marker="X",
+        s=110,
+        color="C3",
+        edgecolors="white",
+        label="$x_t$ (click to move it)",
+        zorder=5,
+    )
+    cx, cy, half = _window(step)
+    if half < limit:
+        from matplotlib.patches import Rectangle
+
+        ax.add_patch(
+            Rectangle(
+                (cx - half, cy - half),
+                2 * half,
+                2 * half,
+                fill=False,
+                color="0.3",
+                linestyle=":",
+                label="zoomed view (right)",
+            )
+        )
+    ax.set_xlim(-limit, limit)
+    ax.set_ylim(-limit, limit)
+    ticks = [v for v in np.arange(-limit, limit + 1e-9, 0.5) if abs(v) < limit - 1e-9]
+    ax.set_xticks(ticks)
+    ax.set_yticks(ticks)
+    ax.tick_params(direction="in", pad=-3, labelsize=7)
+    for label in ax.get_yticklabels():  # labels inside the axes, which fill the picture
+        label.set_horizontalalignment("left")
+    for label in ax.get_xticklabels():
+        label.set_verticalalignment("bottom")
+    ax.grid(True, alpha=0.25)
+    ax.legend(fontsize=7, loc="lower left", framealpha=0.85)
+    ax.text(
+        0.99,
+        0.99,
+        f"t = {step.t}, t − Δ = {step.prev_t}",
+        transform=ax.transAxes,
+        ha="right",
+        va="top",
+        fontsize=9,
+        bbox=dict(facecolor="white", alpha=0.85, edgecolor="0.8"),
+    )
+    return figure_image(fig)
+
+
+def plot_toy_step(step, resolution: int = 160):
+    """The zoomed reverse step: the exact density q(x_{t-Δ} | x_t) as a heat map with contours, p_θ's Gaussian
+    (1σ, 2σ), the moment-matched Gaussian of the mixture (the best any Gaussian can do) and the tractable
+    q(x_{t-Δ} | x_t, x_0) of the heaviest x_0, with the KL numbers in the legend."""
+    from matplotlib.figure import Figure
+
+    from .toy2d import mixture_log_density
+
+    cx, cy, half = _window(step)
+    xs = np.linspace(cx - half, cx + half, resolution)
+    ys = np.linspace(cy - half, cy + half, resolution)
+    grid = torch.from_numpy(np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2))
+    density = mixture_log_density(grid, step.weights, step.component_means, step.component_variance).exp()
+    density = density.reshape(resolution, resolution).numpy()
+    fig = Figure(figsize=(5.6, 5.2), dpi=100)
+    ax = fig.add_subplot(1, 1, 1)
+    image = ax.imshow(density, origin="lower", extent=(xs[0], xs[-1], ys[0], ys[-1]), cmap="Greys", aspect="equal")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03, label=r"exact density $q(x_{t-\Delta} \mid x_t)$")
+    if density.max() > 0:
+        ax.contour(xs, ys, density, levels=density.max() * np.array([0.05, 0.3, 0.7]), colors="0.25", linewidths=0.6)
+    var = step.component_variance
+    _ellipse(
+        ax,
+        step.model_mean.numpy(),
+        step.model_variance * np.eye(2),
+        MODEL_COLOR,
+        "-",
+        rf"$p_\theta$: KL(exact $\|$ $p_\theta$) = {step.kl_model.nats:.3g} nats",
+    )
+    _ellipse(
+        ax,
+        step.exact_mean.numpy(),
+        step.exact_cov.numpy(),
+        EXACT_COLOR,
+        "--",
+        rf"moment-matched Gaussian: KL(exact $\|$ it) = {step.kl_gaussian.nats:.3g} nats",
+    )
+    _ellipse(
+        ax,
+        step.tractable_mean.numpy(),
+        var * np.eye(2),
+        TRACTABLE_COLOR,
+        ":",
+        rf"tractable $q(x_{{t-\Delta}} \mid x_t, x_0)$, heaviest $x_0$ "
+        f"({float(step.weights[step.heaviest_index]):.1%})",
+    )
+    ax.scatter(*step.exact_mean.numpy(), marker="o", s=30, color=EXACT_COLOR, zorder=4)
+    ax.scatter(*step.model_mean.numpy(), marker="s", s=24, color=MODEL_COLOR, zorder=4)
+    ax.set_xlim(xs[0], xs[-1])
+    ax.set_ylim(ys[0], ys[-1])
+    ax.set_xlabel(r"first coordinate of $x_{t-\Delta}$")
+    ax.set_ylabel("second coordinate")
+    ax.set_title(
+        f"One reverse step t = {step.t} → {step.prev_t} (Δ = {step.t - step.prev_t}), zoomed\n"
+        "ellipses: 1σ (thick) and 2σ (thin)",
+        fontsize=9,
+    )
+    ax.legend(fontsize=7, loc="upper left", framealpha=0.85)
+    ax.ticklabel_format(useOffset=False)
+    fig.tight_layout()
+    return fig
+
+
+def plot_toy_samplers(points, comparison, copy_distance: float):
+    """Exact and p_θ samples from the same noise over the training points, a few trajectories x_T → x_0 of each,
+    and each sample's distance to its nearest training point. `comparison`: a `SamplerComparison` of 2-D points."""
+    from matplotlib.figure import Figure
+
+    pts = np.asarray(points, dtype=float)
+    fig = Figure(figsize=(12.6, 4.4), dpi=100)
+    axes = [fig.add_subplot(1, 3, k + 1) for k in range(3)]
+    runs = (
+        (
+            r"exact $q(x_{t-1} \mid x_t)$",
+            comparison.exact_samples,
+            comparison.exact_trajectories,
+            comparison.exact_nearest_distances,
+            EXACT_COLOR,
+        ),
+        (
+            r"learned $p_\theta$",
+            comparison.model_samples,
+            comparison.model_trajectories,
+            comparison.model_nearest_distances,
+            MODEL_COLOR,
+        ),
+    )
+    for ax, (name, samples, paths, distances, color) in zip(axes, runs):
+        s = samples.reshape(-1, 2).numpy()
+        copies = float((distances < copy_distance).double().mean())
+        ax.scatter(pts[:, 0], pts[:, 1], s=14, color=DATA_COLOR, label=f"training points (N = {len(pts):,})")
+        ax.scatter(s[:, 0], s[:, 1], s=4, color=color, zorder=3, label=f"{len(s):,} samples: {copies:.0%} copies")
+        if paths is not None:
+            for k in range(paths.shape[1]):
+                path = paths[:, k].reshape(-1, 2).numpy()
+                ax.plot(
+                    path[:, 0],
+                    path[:, 1],
+                    color="0.25",
+                    linewidth=0.5,
+                    alpha=0.5,
+                    zorder=1,
+                    label=f"{paths.shape[1]} trajectories $x_T \\to x_0$" if k == 0 else None,
+                )
+                ax.scatter(*path[0], marker=".", s=20, color="0.2")
+        ax.set_xlim(-PLANE_LIMIT, PLANE_LIMIT)
+        ax.set_ylim(-PLANE_LIMIT, PLANE_LIMIT)
+        ax.set_aspect("equal")
+        ax.set_title(f"{name}, {comparison.num_inference_steps} steps", fontsize=10)
+        ax.legend(fontsize=7, loc="lower left", framealpha=0.85)
+        ax.grid(True, alpha=0.25)
+    ax = axes[2]
+    top = max(float(comparison.exact_nearest_distances.max()), float(comparison.model_nearest_distances.max()), 1e-3)
+    bins = np.linspace(0, top * 1.02, 40)
+    for name, distances, color in (
+        ("exact", comparison.exact_nearest_distances, EXACT_COLOR),
+        (r"$p_\theta$", comparison.model_nearest_distances, MODEL_COLOR),
+    ):
+        d = distances.numpy()
+        ax.hist(d, bins=bins, color=color, alpha=0.55, label=f"{name}: median {np.median(d):.3g}")
+    ax.set_xlabel("distance to the nearest training point")
+    ax.set_ylabel("samples (count)")
+    ax.set_title(f"New points or copies? (copy: distance < {copy_distance:g})", fontsize=10)
+    ax.legend(fontsize=7.5)
+    ax.grid(True, alpha=0.25)
+    fig.tight_layout()
+    return fig
+
+
+def plot_toy_training(losses, points, samples, step: int, num_steps: int):
+    """Live training: the ε-MSE loss per step (raw and a running mean over 100 steps) and p_θ's current samples."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10.4, 4.0), dpi=100)
+    ax = fig.add_subplot(1, 2, 1)
+    losses = np.asarray(losses, dtype=float)
+    if len(losses):
+        steps = np.arange(1, len(losses) + 1)
+        ax.plot(steps, losses, color=MODEL_COLOR, alpha=0.25, linewidth=0.6, label="loss of each batch (256 points)")
+        window = min(100, len(losses))
+        running = np.convolve(losses, np.ones(window) / window, mode="valid")
+        ax.plot(steps[window - 1 :], running, color=MODEL_COLOR, linewidth=1.6, label=f"running mean ({window} steps)")
+        ax.set_ylim(0, max(1.05, float(np.percentile(losses, 99))))
+    ax.set_xlim(0, num_steps)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel(r"loss: mean of $(\epsilon - \epsilon_\theta(x_t, t))^2$ per coordinate")
+    ax.set_title(rf"Training $p_\theta$: step {step:,} of {num_steps:,}", fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7.5)
+    ax = fig.add_subplot(1, 2, 2)
+    pts = np.asarray(points, dtype=float)
+    ax.scatter(pts[:, 0], pts[:, 1], s=10, color=DATA_COLOR, label=f"training points (N = {len(pts):,})")
+    if samples is not None:
+        s = np.asarray(samples, dtype=float)
+        ax.scatter(s[:, 0], s[:, 1], s=4, color=MODEL_COLOR, label=rf"{len(s)} samples of $p_\theta$ now")
+    ax.set_xlim(-1.5, 1.5)
+    ax.set_ylim(-1.5, 1.5)
+    ax.set_aspect("equal")
+    ax.grid(True, alpha=0.25)
+    ax.legend(fontsize=7.5, loc="lower left")
+    ax.set_title("Samples of the model being trained", fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -4,7 +4,8 @@
 from .tab_exact import ExactSamplerTab
 from .tab_posterior import PosteriorTab
 from .tab_sample import SampleTab
+from .tab_toy import ToyTab
 
-TABS: list[type] = [SampleTab, PosteriorTab, ExactSamplerTab]
+TABS: list[type] = [SampleTab, PosteriorTab, ExactSamplerTab, ToyTab]
 
-__all__ = ["TABS", "SampleTab", "PosteriorTab", "ExactSamplerTab"]
+__all__ = ["TABS", "SampleTab", "PosteriorTab", "ExactSamplerTab", "ToyTab"]

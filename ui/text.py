@@ -509,3 +509,159 @@ def cost_note(source: str, model_id: str, model_ms: float | None) -> str:
     if model_ms is None:
         return source + "."
     return f"{source}. Model line: {model_id}, one UNet call + step, batch 1, measured in this app."
+
+
+# ---------------------------------------------------------------------------------------------- tab: 2-D world
+TOY_INTRO = r"""
+## The same question in two dimensions, where every density can be drawn
+Here a data set is $N$ points $x_0^1,\dots,x_0^N$ in the plane, and the forward process is the image
+model's ($T = 1000$, $\beta_t$ linear from $10^{-4}$ to $0.02$):
+$q(x_t\mid x_0)=\mathcal N(\sqrt{\bar\alpha_t}\,x_0,\,(1-\bar\alpha_t)I)$.
+By Bayes' rule the **true reverse step** over these points is a mixture with one Gaussian per training point:
+
+$$q(x_{t-\Delta}\mid x_t)=\sum_{i=1}^{N} w_i\; q(x_{t-\Delta}\mid x_t, x_0^i),\qquad
+w_i = q(x_0^i\mid x_t)\propto \exp\Big(-\frac{\lVert x_t-\sqrt{\bar\alpha_t}\,x_0^i\rVert^2}{2(1-\bar\alpha_t)}\Big).$$
+
+Each component is the **tractable posterior**, mean $\tilde\mu(x_t, x_0^i)$ and variance
+$\tilde\beta=\frac{1-\bar\alpha_{t-\Delta}}{1-\bar\alpha_t}\big(1-\frac{\bar\alpha_t}{\bar\alpha_{t-\Delta}}\big)$
+(Ho et al. eq. 7, for a step of $\Delta$). The **learned** step is one Gaussian,
+$p_\theta(x_{t-\Delta}\mid x_t)=\mathcal N(\mu_\theta(x_t,t),\,\tilde\beta I)$, with $\mu_\theta$ from a small
+network $\epsilon_\theta(x_t,t)$ (an MLP), sampled by the same loop and scheduler as the digits.
+"""
+
+TOY_STEP_INTRO = r"""
+### 1. One reverse step: when is one Gaussian enough?
+Place $x_t$ (click the plane, or use the sliders) and choose $t$ and the stride $\Delta$. **Left**, the whole plane:
+the training points, $x_t$, and the component means $\tilde\mu(x_t,x_0^i)$ shaded by their weight $w_i$. **Right**,
+zoomed on the step: the exact density (grey), $p_\theta$'s Gaussian (orange), the **best Gaussian** (blue, dashed: the
+mixture's own mean and covariance — moment matching gives the Gaussian closest to the mixture in
+$\mathrm{KL}(\text{exact}\,\Vert\,\cdot)$, so no Gaussian $p_\theta$ can do better), and the tractable
+$q(x_{t-\Delta}\mid x_t, x_0)$ of the heaviest $x_0$ (green, dotted): the training target for that one point.
+"""
+
+TOY_SAMPLE_INTRO = r"""
+### 2. The exact sampler and $p_\theta$ from the same noise: copies or new points?
+$M$ points start from the same $x_T$; one sampler draws every step from the exact mixture above, the other from
+$p_\theta$, $K$ steps each. The exact process can only end **on** a training point (its last step is a draw of one
+$x_0^i$), however many points it is given: it returns the data set, never a new point. $p_\theta$ has learned a smooth
+$\epsilon_\theta$ from the same $N$ points and fills in the shape between them.
+"""
+
+TOY_TRAIN_INTRO = r"""
+### 3. Train $p_\theta$ yourself
+Training never computes the mixture. Each step draws training points $x_0$, times $t$ and noise $\epsilon$, and
+regresses $\epsilon_\theta(x_t,t)$ on $\epsilon$ (Ho et al. eq. 14). That is the loss $L_{t-1}$ comparing $p_\theta$
+with the tractable $q(x_{t-1}\mid x_t,x_0)$ of **one** $x_0$; averaged over the $x_0$ that could have produced $x_t$
+it is smallest at the exact mean $\sum_i w_i\,\tilde\mu(x_t,x_0^i)$ — so $p_\theta$ learns the exact step's mean without
+ever computing it, and the loss stays above 0 (several $x_0$ fit one $x_t$). Try a small $N$ (say 16), train, then
+sample above. **Your model drives only your views** (this browser session, or one `gradio_client.Client`); everyone
+else keeps the shipped one. One training runs at a time on the server; others wait in the queue.
+"""
+
+
+def nats(value: float, error: float | None = None) -> str:
+    """A KL in nats for the page: 3 significant digits, ± its standard error when given."""
+    shown = f"{value:.3g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+    return shown if error is None else f"{shown} ± {error:.1g}"
+
+
+def toy_model_line(info: dict) -> str:
+    """Which p_θ drives the views of a data set."""
+    where = (
+        "shipped weights (`models/toy2d/`)"
+        if info["source"] == "shipped"
+        else f"**trained in this session** (final loss {info['final_loss']:.4f})"
+    )
+    return (
+        f"**$p_\\theta$ for {info['dataset']}:** {where}, trained on N = {info['num_points']:,} points for "
+        f"{info['train_steps']:,} steps, seed {info['seed']}."
+    )
+
+
+def toy_step_text(summary: dict) -> str:
+    """The numbers of one reverse step and the sentences they support."""
+    t, prev_t = summary["t"], summary["prev_t"]
+    lines = [
+        f"**At $x_t$ = ({summary['x_t'][0]:.2f}, {summary['x_t'][1]:.2f}), step $t$ = {t} → {prev_t} "
+        f"($\\Delta$ = {summary['stride']}), N = {summary['num_points']:,} points:**",
+        f"- $\\mathrm{{KL}}(\\text{{exact}}\\,\\Vert\\,p_\\theta)$ = "
+        f"**{nats(summary['kl_model_nats'], summary['kl_model_standard_error'])} nats**; "
+        f"$\\mathrm{{KL}}(\\text{{exact}}\\,\\Vert\\,\\text{{best Gaussian}})$ = "
+        f"**{nats(summary['kl_gaussian_nats'], summary['kl_gaussian_standard_error'])} nats**. "
+        f"How computed: {summary['kl_method']}, the mean of $\\log q_{{\\text{{exact}}}}-\\log q$ over them "
+        "(with a control variate), ± one standard error.",
+        f"- Components with weight ≥ {summary['heavy_weight']:.0%}: **{summary['num_heavy']}** of "
+        f"{summary['num_points']:,}; effective number $1/\\sum_i w_i^2$ = {summary['exact_effective_n']:.1f}. "
+        f"Each component's standard deviation $\\sqrt{{\\tilde\\beta}}$ = {summary['component_std']:.3g}.",
+        "",
+        "| stride $\\Delta$ | step | $\\mathrm{KL}(\\text{exact}\\,\\Vert\\,\\text{best Gaussian})$, nats "
+        "| components ≥ 1 % |",
+        "|---:|---|---:|---:|",
+    ]
+    for row in summary["stride_table"]:
+        lines.append(
+            f"| {row['stride']} | {t} → {row['prev_t']} | {nats(row['kl_gaussian_nats'], row['standard_error'])} | "
+            f"{row['num_heavy']} |"
+        )
+    table = summary["stride_table"]
+    small, big = table[0], table[-1]
+    lines.append("")
+    if small["kl_gaussian_nats"] < 0.01 and big["kl_gaussian_nats"] > 0.1:
+        lines.append(
+            f"From this $x_t$, a step of $\\Delta$ = {small['stride']} is nearly Gaussian (the best Gaussian misses "
+            f"by {nats(small['kl_gaussian_nats'])} nats), a step of $\\Delta$ = {big['stride']} is not "
+            f"({nats(big['kl_gaussian_nats'])} nats: it lands on several separate parts of the data). That is why "
+            "one Gaussian $p_\\theta$ is enough for DDPM's many small steps (Sohl-Dickstein et al. 2015: the reverse "
+            "of a small Gaussian step is itself nearly Gaussian), and why a few big steps blur: one Gaussian must "
+            "cover several modes."
+        )
+    elif big["kl_gaussian_nats"] <= 0.1:
+        lines.append(
+            f"From this $x_t$ even $\\Delta$ = {big['stride']} is nearly Gaussian "
+            f"({nats(big['kl_gaussian_nats'])} nats): every point the step could head for lies in one direction. "
+            "Move $x_t$ between two parts of the data, or lower $t$, to see a step split."
+        )
+    else:
+        lines.append(
+            f"Here even $\\Delta$ = {small['stride']} is not quite Gaussian ({nats(small['kl_gaussian_nats'])} "
+            "nats): near $t$ = 0 the weights pick out single training points."
+        )
+    lines.append(
+        "\n$\\mathrm{KL}(\\text{exact}\\,\\Vert\\,p_\\theta) = \\mathrm{KL}(\\text{exact}\\,\\Vert\\,\\text{best})"
+        " + \\mathrm{KL}(\\text{best}\\,\\Vert\\,p_\\theta)$: the first part no Gaussian can remove; the second, "
+        f"**{nats(summary['kl_best_to_model_nats'])} nats** (closed form between two Gaussians), is what this "
+        f"$p_\\theta$ misses — its mean is {summary['model_mean_error']:.3g} from the exact mean, "
+        f"{summary['model_mean_error'] / summary['model_std']:.2g} of its standard deviations."
+    )
+    return "\n".join(lines)
+
+
+def toy_sample_text(summary: dict) -> str:
+    """Copies vs new points, from the numbers of one run of both samplers."""
+    M, N = summary["num_samples"], summary["num_points"]
+    exact_median = statistics.median(summary["exact_nearest_distances"])
+    model_median = statistics.median(summary["model_nearest_distances"])
+    return (
+        f"**Exact sampler:** {summary['exact_copy_fraction']:.0%} of {M:,} samples are copies of a training point "
+        f"(distance < {summary['copy_distance']:g}); they hit {summary['exact_distinct_points']:,} distinct points of "
+        f"N = {N:,}; median distance to the nearest training point {exact_median:.3g}.\n\n"
+        f"**$p_\\theta$:** {summary['model_copy_fraction']:.0%} copies; median distance {model_median:.3g}, "
+        f"against a typical gap of {summary['training_spacing_median']:.3g} between neighbouring training points. "
+        f"Both used K = {summary['num_inference_steps']} steps from the same noise (seed {summary['seed']}); "
+        f"exact {summary['exact_seconds']:.2f} s, $p_\\theta$ {summary['model_seconds']:.2f} s."
+    )
+
+
+def toy_train_text(summary: dict) -> str:
+    """The live training's status line."""
+    loss = "" if summary["loss"] is None else f", loss of the last batch {summary['loss']:.4f}"
+    if not summary["done"]:
+        return (
+            f"Training $p_\\theta$ on N = {summary['num_points']:,} points of {summary['dataset']}: step "
+            f"{summary['step']:,} of {summary['train_steps']:,}{loss}, {summary['seconds']:.1f} s."
+        )
+    return (
+        f"**Done:** {summary['train_steps']:,} steps on N = {summary['num_points']:,} points in "
+        f"{summary['seconds']:.1f} s{loss}. The views of {summary['dataset']} above now use this model (for this "
+        "session only); press **Use the shipped p_θ again** to go back."
+    )

@@ -1,0 +1,450 @@
+"""Tab "2-D world": the whole answer where every density can be drawn. The exact reverse step q(x_{t-Δ} | x_t)
+over N points against p_θ's Gaussian (and the best Gaussian) for a chosen x_t, t and stride; the exact and the
+learned samplers from the same noise (copies vs new points); and training p_θ live, for this session only.
+
+The library computes (`pipelines.toy2d`: data, ε-MLP, training, reverse-step numbers; `compare_samplers` and
+`DatasetPosterior` as for the digits); this module checks inputs, keeps the per-session model and lays out."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import OrderedDict
+
+import gradio as gr
+import torch
+
+from pipelines import toy2d
+from pipelines.exact_posterior import COPY_DISTANCE, DatasetPosterior, compare_samplers
+from pipelines.visualize import (
+    PLANE_LIMIT,
+    figure_image,
+    pixel_to_plane,
+    plot_toy_plane,
+    plot_toy_samplers,
+    plot_toy_step,
+    plot_toy_training,
+)
+
+from . import text
+from .context import UI_CONCURRENCY, AppContext
+from .inputs import MAX_SEED, check_choice, check_float, check_int, check_seed, unchecked, user_errors
+
+# Limits that protect the demo.
+MAX_TOY_SAMPLES = 2000
+DEFAULT_TOY_SAMPLES = 500
+DEFAULT_TOY_STEPS = 100  # K of the samplers view
+DEFAULT_T, DEFAULT_STRIDE, DEFAULT_X, DEFAULT_Y = 300, 100, 0.0, 0.0
+NUM_TRAJECTORIES = 4
+STREAM_INTERVAL_S = 0.5  # live training sends a picture at most this often
+PREVIEW_SAMPLES, PREVIEW_STEPS = 300, 50  # the live training's sample scatter
+MAX_CACHED_POSTERIORS = 8
+SHIPPED = "shipped"
+
+
+class ToyTab:
+    """The 2-D world: reverse step, samplers, live training."""
+
+    title = "2-D world"
+
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
+        self.block = None
+        self._lock = threading.Lock()
+        self._posteriors: OrderedDict[tuple[str, int], DatasetPosterior] = OrderedDict()
+        self._shipped: dict[str, toy2d.ToyEpsilonMLP] = {}
+        self.scheduler = toy2d.toy_scheduler()
+
+    # -- shared pieces --------------------------------------------------------------------------------------
+    def posterior(self, dataset: str, num_points: int) -> DatasetPosterior:
+        """The exact reverse process over the first N points of a data set (a few kept, most recent first)."""
+        key = (dataset, num_points)
+        with self._lock:
+            if key not in self._posteriors:
+                points = toy2d.as_images(toy2d.load_points(dataset, num_points))
+                self._posteriors[key] = DatasetPosterior(points, self.scheduler)
+                while len(self._posteriors) > MAX_CACHED_POSTERIORS:
+                    self._posteriors.popitem(last=False)
+            self._posteriors.move_to_end(key)
+            return self._posteriors[key]
+
+    def model_for(self, state: dict | None, dataset: str) -> tuple[toy2d.ToyEpsilonMLP, dict]:
+        """This session's trained p_θ for the data set if it trained one, else the shipped one; and what it is."""
+        mine = (state or {}).get(dataset)
+        if mine is not None:
+            return mine["model"], {key: value for key, value in mine.items() if key != "model"}
+        with self._lock:
+            if dataset not in self._shipped:
+                self._shipped[dataset] = toy2d.load_toy_model(dataset)
+        return self._shipped[dataset], {
+            "source": SHIPPED,
+            "dataset": dataset,
+            "num_points": toy2d.DEFAULT_NUM_POINTS,
+            "train_steps": toy2d.SHIPPED_TRAIN_STEPS,
+            "seed": 0,
+        }
+
+    def _common(self, dataset, num_points, seed) -> tuple[str, int, int]:
+        dataset = check_choice("dataset", dataset, toy2d.DATASETS)
+        num_points = check_int("num_points", num_points, toy2d.MIN_POINTS, toy2d.MAX_POINTS)
+        return dataset, num_points, check_seed(seed)
+
+    # -- handlers -------------------------------------------------------------------------------------------
+    @user_errors
+    def toy_step(self, dataset, num_points, t, stride, x, y, seed, state=None):
+        """One reverse step x_t → x_{t−stride} in 2-D: the exact density over the N points against p_θ.
+
+        Parameters:
+            dataset: two_moons, eight_gaussians or spiral
+            num_points: N, the training points (the first N of the data set's fixed 4,000), 4 to 4000
+            t: the step's start, 1 to T − 1
+            stride: Δ, the step goes t → t − Δ; 1 to t
+            x: first coordinate of x_t, −2 to 2
+            y: second coordinate of x_t, −2 to 2
+            seed: integer in [0, 4294967295], fixes the Monte-Carlo draws of the KL estimates
+        Returns:
+            the plane (training points, x_t, the mixture's component means by weight, both means), the zoomed
+            step (exact density, p_θ's and the moment-matched Gaussian's 1σ/2σ ellipses, the tractable posterior
+            of the heaviest x_0), a text with the numbers, and a JSON summary (see README).
+        """
+        dataset, num_points, seed = self._common(dataset, num_points, seed)
+        T = self.scheduler.config.num_train_timesteps
+        t = check_int("t", t, 1, T - 1)
+        stride = toy2d.check_stride(stride, t, integral_floats=True)
+        x = check_float("x", x, -PLANE_LIMIT, PLANE_LIMIT, " (first coordinate of x_t)")
+        y = check_float("y", y, -PLANE_LIMIT, PLANE_LIMIT, " (second coordinate of x_t)")
+        posterior = self.posterior(dataset, num_points)
+        model, model_info = self.model_for(state, dataset)
+        step = toy2d.reverse_step(posterior, model, (x, y), t, t - stride, seed=seed)
+        table = toy2d.stride_table(posterior, (x, y), t, seed=seed)
+        points = toy2d.as_points(posterior.data).float()
+        summary = {
+            "dataset": dataset,
+            "num_points": num_points,
+            "seed": seed,
+            "model": model_info,
+            "scheduler": {key: _json_safe(value) for key, value in self.scheduler.config.items()},
+            "points": points.tolist(),
+            "t": t,
+            "prev_t": step.prev_t,
+            "stride": stride,
+            "x_t": step.x_t.tolist(),
+            "exact_mean": step.exact_mean.tolist(),
+            "exact_cov": step.exact_cov.tolist(),
+            "exact_top": step.top(10),
+            "exact_effective_n": float(1.0 / (step.weights * step.weights).sum()),
+            "num_heavy": step.num_heavy,
+            "heavy_weight": toy2d.HEAVY_WEIGHT,
+            "component_std": step.component_variance**0.5,
+            "tractable_mean": step.tractable_mean.tolist(),
+            "model_mean": step.model_mean.tolist(),
+            "model_std": step.model_variance**0.5,
+            "kl_model_nats": step.kl_model.nats,
+            "kl_model_standard_error": step.kl_model.standard_error,
+            "kl_gaussian_nats": step.kl_gaussian.nats,
+            "kl_gaussian_standard_error": step.kl_gaussian.standard_error,
+            "kl_best_to_model_nats": step.kl_best_to_model,
+            "model_mean_error": float((step.model_mean - step.exact_mean).norm()),
+            "kl_method": f"Monte-Carlo, {step.kl_model.num_draws:,} draws from the exact mixture (seeded)",
+            "stride_table": table,
+        }
+        return (
+            plot_toy_plane(points, step),
+            figure_image(plot_toy_step(step)),
+            text.toy_step_text(summary),
+            summary,
+        )
+
+    @user_errors
+    def toy_sample(self, dataset, num_points, num_samples, num_inference_steps, seed, state=None):
+        """M points with the exact reverse process over the N points and with p_θ, from the same noise.
+
+        Parameters:
+            dataset: two_moons, eight_gaussians or spiral
+            num_points: N, the training points, 4 to 4000
+            num_samples: M, points drawn by each sampler, 1 to 2000
+            num_inference_steps: K, the reverse steps of both samplers, 1 to T
+            seed: integer in [0, 4294967295]; both samplers start from the same x_T
+        Returns:
+            a picture (both scatters over the training points with a few trajectories, and the histogram of
+            nearest-training-point distances), a text with the numbers, and a JSON summary (see README).
+        """
+        dataset, num_points, seed = self._common(dataset, num_points, seed)
+        num_samples = check_int("num_samples", num_samples, 1, MAX_TOY_SAMPLES)
+        num_steps = check_int("num_inference_steps", num_inference_steps, 1, self.scheduler.config.num_train_timesteps)
+        posterior = self.posterior(dataset, num_points)
+        model, model_info = self.model_for(state, dataset)
+        result = compare_samplers(
+            toy2d.toy_pipeline(model, self.scheduler),
+            posterior,
+            seed=seed,
+            num_images=num_samples,
+            num_inference_steps=num_steps,
+            num_trajectories=min(NUM_TRAJECTORIES, num_samples),
+        )
+        points = toy2d.as_points(posterior.data).float()
+        summary = {
+            "dataset": dataset,
+            "num_points": num_points,
+            "num_samples": num_samples,
+            "num_inference_steps": num_steps,
+            "seed": seed,
+            "model": model_info,
+            "exact_samples": toy2d.as_points(result.exact_samples).tolist(),
+            "model_samples": toy2d.as_points(result.model_samples).tolist(),
+            "exact_nearest_distances": result.exact_nearest_distances.tolist(),
+            "model_nearest_distances": result.model_nearest_distances.tolist(),
+            "exact_copy_fraction": float((result.exact_nearest_distances < COPY_DISTANCE).double().mean()),
+            "model_copy_fraction": float((result.model_nearest_distances < COPY_DISTANCE).double().mean()),
+            "exact_distinct_points": int(
+                result.exact_nearest_indices[result.exact_nearest_distances < COPY_DISTANCE].unique().numel()
+            ),
+            "copy_distance": COPY_DISTANCE,
+            "training_spacing_median": float(toy2d.nearest_other_distances(points).median()),
+            "exact_seconds": result.exact_seconds,
+            "model_seconds": result.model_seconds,
+        }
+        return figure_image(plot_toy_samplers(points, result, COPY_DISTANCE)), text.toy_sample_text(summary), summary
+
+    @user_errors
+    def toy_train(self, dataset, num_points, train_steps, seed, state=None, progress=gr.Progress()):
+        """Train a new p_θ on the N points, streaming the loss curve and samples; it then drives this session's
+        views of that data set (other users keep theirs). One training at a time on the server; others queue.
+
+        Parameters:
+            dataset: two_moons, eight_gaussians or spiral
+            num_points: N, the training points, 4 to 4000
+            train_steps: optimizer steps, 100 to 20000 (batch 256, Adam, cosine learning-rate decay)
+            seed: integer in [0, 4294967295]; fixes the initial weights and every batch
+        Returns (streamed, every ~0.5 s):
+            a picture (loss curve, current samples), a status text and a JSON summary; the last one has every
+            step's loss (losses) and done = true.
+        """
+        dataset, num_points, seed = self._common(dataset, num_points, seed)
+        train_steps = check_int("train_steps", train_steps, toy2d.MIN_TRAIN_STEPS, toy2d.MAX_TRAIN_STEPS)
+        state = dict(state or {})
+        points = toy2d.load_points(dataset, num_points)
+        model = toy2d.new_toy_model(seed)
+        pipe = toy2d.toy_pipeline(model, self.scheduler)
+        losses: list[float] = []
+        start = last = time.perf_counter()
+
+        def update(step: int, done: bool, new_state: dict):
+            preview = pipe(PREVIEW_SAMPLES, torch.Generator().manual_seed(seed), PREVIEW_STEPS, output_type="pt")
+            samples = toy2d.as_points(preview.images * 2 - 1)
+            summary = {
+                "dataset": dataset,
+                "num_points": num_points,
+                "train_steps": train_steps,
+                "seed": seed,
+                "step": step,
+                "done": done,
+                "seconds": time.perf_counter() - start,
+                "loss": losses[-1] if losses else None,
+                "losses": list(losses) if done else None,
+            }
+            figure = plot_toy_training(losses, points, samples.tolist(), step, train_steps)
+            return figure_image(figure), text.toy_train_text(summary), summary, new_state
+
+        for record in toy2d.train_toy(model, points, train_steps, seed, self.scheduler):
+            losses.append(record.loss)
+            progress((record.step, train_steps), desc="training p_θ", unit="steps")
+            if time.perf_counter() - last >= STREAM_INTERVAL_S and record.step < train_steps:
+                yield update(record.step, False, state)
+                last = time.perf_counter()
+        state[dataset] = {
+            "model": model,
+            "source": "trained in this session",
+            "dataset": dataset,
+            "num_points": num_points,
+            "train_steps": train_steps,
+            "seed": seed,
+            "final_loss": sum(losses[-100:]) / len(losses[-100:]),
+        }
+        yield update(train_steps, True, state)
+
+    def forget(self, dataset, state):
+        """UI only: back to the shipped p_θ for this data set."""
+        state = dict(state or {})
+        state.pop(dataset, None)
+        return state, text.toy_model_line(self.model_for(state, dataset)[1]) if dataset in toy2d.DATASETS else ""
+
+    def model_line(self, dataset, state):
+        """UI only: which p_θ drives the views of this data set."""
+        if dataset not in toy2d.DATASETS:
+            return ""
+        return text.toy_model_line(self.model_for(state, dataset)[1])
+
+    @staticmethod
+    def clicked(evt: gr.SelectData):
+        """UI only: a click on the plane picture → the point (x, y) it shows, rounded to 0.01."""
+        column, row = evt.index
+        x, y = pixel_to_plane(float(column), float(row))
+        clamp = lambda v: round(min(max(v, -PLANE_LIMIT), PLANE_LIMIT), 2)  # noqa: E731
+        return clamp(x), clamp(y)
+
+    # -- layout ---------------------------------------------------------------------------------------------
+    def layout(self) -> None:
+        T = self.scheduler.config.num_train_timesteps
+        state = gr.State({}, time_to_live=3600)
+        gr.Markdown(text.TOY_INTRO, latex_delimiters=text.LATEX, elem_id="toy-intro")
+        with gr.Row():
+            dataset = gr.Dropdown(
+                list(toy2d.DATASETS), value=toy2d.DEFAULT_DATASET, label="dataset", elem_id="toy-dataset"
+            )
+            num_points = unchecked(
+                gr.Slider(
+                    toy2d.MIN_POINTS,
+                    toy2d.MAX_POINTS,
+                    value=toy2d.DEFAULT_NUM_POINTS,
+                    step=1,
+                    precision=0,
+                    label="num_points (N, training points)",
+                    elem_id="toy-num-points",
+                )
+            )
+            seed = gr.Number(0, label="seed", info=f"integer in [0, {MAX_SEED}]", precision=0, elem_id="toy-seed")
+        model_line = gr.Markdown(
+            text.toy_model_line(self.model_for({}, toy2d.DEFAULT_DATASET)[1]), elem_id="toy-model-line"
+        )
+
+        gr.Markdown(text.TOY_STEP_INTRO, latex_delimiters=text.LATEX, elem_id="toy-step-intro")
+        with gr.Row():
+            t = unchecked(gr.Slider(1, T - 1, value=DEFAULT_T, step=1, precision=0, label="t", elem_id="toy-t"))
+            stride = unchecked(
+                gr.Slider(
+                    1,
+                    T - 1,
+                    value=DEFAULT_STRIDE,
+                    step=1,
+                    precision=0,
+                    label="stride (Δ: the step goes t → t − Δ)",
+                    elem_id="toy-stride",
+                )
+            )
+            x = unchecked(
+                gr.Slider(
+                    -PLANE_LIMIT,
+                    PLANE_LIMIT,
+                    value=DEFAULT_X,
+                    step=0.01,
+                    label="x (first coordinate of x_t)",
+                    elem_id="toy-x",
+                )
+            )
+            y = unchecked(
+                gr.Slider(
+                    -PLANE_LIMIT,
+                    PLANE_LIMIT,
+                    value=DEFAULT_Y,
+                    step=0.01,
+                    label="y (second coordinate of x_t)",
+                    elem_id="toy-y",
+                )
+            )
+        step_button = gr.Button("Draw the reverse step", variant="primary", elem_id="toy-step-button")
+        with gr.Row():
+            plane = gr.Image(
+                label="the plane: click to place x_t",
+                type="pil",
+                format="png",
+                interactive=False,
+                elem_id="toy-plane",
+                show_download_button=False,
+            )
+            zoom = gr.Image(label="the step, zoomed", type="pil", format="png", interactive=False, elem_id="toy-zoom")
+        step_text = gr.Markdown(elem_id="toy-step-text", latex_delimiters=text.LATEX)
+        with gr.Accordion("JSON summary of the step (the API's last output)", open=False):
+            step_summary = gr.JSON(label="summary", elem_id="toy-step-summary")
+
+        gr.Markdown(text.TOY_SAMPLE_INTRO, latex_delimiters=text.LATEX, elem_id="toy-sample-intro")
+        with gr.Row():
+            num_samples = unchecked(
+                gr.Slider(
+                    1,
+                    MAX_TOY_SAMPLES,
+                    value=DEFAULT_TOY_SAMPLES,
+                    step=1,
+                    precision=0,
+                    label="num_samples (M, points per sampler)",
+                    elem_id="toy-num-samples",
+                )
+            )
+            num_steps = unchecked(
+                gr.Slider(
+                    1,
+                    T,
+                    value=DEFAULT_TOY_STEPS,
+                    step=1,
+                    precision=0,
+                    label="num_inference_steps (K, the same for both)",
+                    elem_id="toy-steps",
+                )
+            )
+        sample_button = gr.Button("Sample with both", variant="primary", elem_id="toy-sample-button")
+        samplers = gr.Image(
+            label="exact vs p_θ from the same noise",
+            type="pil",
+            format="png",
+            interactive=False,
+            elem_id="toy-samplers",
+        )
+        sample_text = gr.Markdown(elem_id="toy-sample-text", latex_delimiters=text.LATEX)
+        with gr.Accordion("JSON summary of the samplers (the API's last output)", open=False):
+            sample_summary = gr.JSON(label="summary", elem_id="toy-sample-summary")
+
+        gr.Markdown(text.TOY_TRAIN_INTRO, latex_delimiters=text.LATEX, elem_id="toy-train-intro")
+        with gr.Row():
+            train_steps = unchecked(
+                gr.Slider(
+                    toy2d.MIN_TRAIN_STEPS,
+                    toy2d.MAX_TRAIN_STEPS,
+                    value=toy2d.DEFAULT_TRAIN_STEPS,
+                    step=100,
+                    precision=0,
+                    label="train_steps",
+                    elem_id="toy-train-steps",
+                )
+            )
+            train_button = gr.Button("Train p_θ", variant="primary", elem_id="toy-train-button")
+            forget_button = gr.Button("Use the shipped p_θ again", elem_id="toy-forget-button")
+        training = gr.Image(label="training p_θ", type="pil", format="png", interactive=False, elem_id="toy-training")
+        train_text = gr.Markdown(elem_id="toy-train-text", latex_delimiters=text.LATEX)
+        with gr.Accordion("JSON summary of the training (the API's last output)", open=False):
+            train_summary = gr.JSON(label="summary", elem_id="toy-train-summary")
+
+        # -- wiring -----------------------------------------------------------------------------------------
+        step_inputs = [dataset, num_points, t, stride, x, y, seed, state]
+        step_outputs = [plane, zoom, step_text, step_summary]
+        ui = dict(concurrency_limit=UI_CONCURRENCY, concurrency_id="ui")
+        step_button.click(self.toy_step, step_inputs, step_outputs, api_name="toy_step", **ui)
+        plane.select(self.clicked, None, [x, y], api_visibility="private", queue=False).then(
+            self.toy_step, step_inputs, step_outputs, api_visibility="private", **ui
+        )
+        sample_button.click(
+            self.toy_sample,
+            [dataset, num_points, num_samples, num_steps, seed, state],
+            [samplers, sample_text, sample_summary],
+            api_name="toy_sample",
+            **ui,
+        )
+        train_button.click(
+            self.toy_train,
+            [dataset, num_points, train_steps, seed, state],
+            [training, train_text, train_summary, state],
+            api_name="toy_train",
+            concurrency_limit=1,
+            concurrency_id="toy_train",
+        ).then(self.model_line, [dataset, state], model_line, api_visibility="private", queue=False)
+        forget_button.click(self.forget, [dataset, state], [state, model_line], api_visibility="private", queue=False)
+        dataset.change(self.model_line, [dataset, state], model_line, api_visibility="private", queue=False)
+        if self.block is not None:  # the first picture when the tab is opened, with the shipped weights
+            self.block.select(self.toy_step, step_inputs, step_outputs, api_visibility="private", **ui)
+
+
+def _json_safe(value):
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return value

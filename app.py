@@ -34,6 +34,7 @@ from pipelines.checks import OneLineParser, first_line, non_empty
 from ui import TABS, text
 from ui.context import DEFAULT_MODEL, FRAME_BUDGET, FRAME_INTERVAL_S, AppContext
 from ui.files import DEFAULT_MAX_TEMP_MB, RunStore, ServedFiles
+from ui.inputs import name_api_outputs
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -100,6 +101,7 @@ def build_demo(ctx: AppContext, tabs: list[type] | None = None, queue_max_size: 
                 with gr.Tab(tab.title) as block:
                     tab.block = block  # a tab may wire its own select event (e.g. draw a plot when opened)
                     tab.layout()
+    name_api_outputs(demo)  # the outputs' API names (ui.inputs.api_outputs), in view_api() and the README
     demo.queue(max_size=queue_max_size, default_concurrency_limit=1)
     ctx.store.served = ServedFiles(demo, ctx.store.max_served_bytes, keep=ctx.store.root.parent)
     return demo

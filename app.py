@@ -7,9 +7,10 @@ This file is the entry point only: the command line, loading the model, `build_d
 `ui` package (one module per tab, listed in `ui.TABS`); every number on it comes from the library `pipelines`.
 
 Adding a tab: write `ui/tab_NAME.py` with a class that has a `title`, a `layout()` that builds its components
-and wires its handlers (methods of the class, so the API parameter names are the methods' parameter names), and
-add it to `ui.TABS`. `build_demo` sets `tab.block` (its gr.Tab) before calling `layout()`, so a tab may react to
-being opened.
+and wires its handlers (methods of the class, so the API parameter names are the methods' parameter names; whole
+numbers typed with `ui.inputs.integer_input`, outputs named with `ui.inputs.api_outputs`), and add it to `ui.TABS`
+and its endpoints to the README's "Calling it from Python" tables (tests/test_api.py holds them equal).
+`build_demo` sets `tab.block` (its gr.Tab) before calling `layout()`, so a tab may react to being opened.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from pipelines.checks import OneLineParser, first_line, non_empty
 from ui import TABS, text
 from ui.context import DEFAULT_MODEL, FRAME_BUDGET, FRAME_INTERVAL_S, AppContext
 from ui.files import DEFAULT_MAX_TEMP_MB, RunStore, ServedFiles
+from ui.inputs import name_api_outputs
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
@@ -100,6 +102,7 @@ def build_demo(ctx: AppContext, tabs: list[type] | None = None, queue_max_size: 
                 with gr.Tab(tab.title) as block:
                     tab.block = block  # a tab may wire its own select event (e.g. draw a plot when opened)
                     tab.layout()
+    name_api_outputs(demo)  # the outputs' API names (ui.inputs.api_outputs), in view_api() and the README
     demo.queue(max_size=queue_max_size, default_concurrency_limit=1)
     ctx.store.served = ServedFiles(demo, ctx.store.max_served_bytes, keep=ctx.store.root.parent)
     return demo

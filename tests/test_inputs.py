@@ -154,3 +154,50 @@ def test_user_errors_turns_value_errors_into_gr_errors_and_keeps_the_signature()
         next(stream)
     with pytest.raises(KeyError):  # only ValueError is the user's: a bug stays a bug
         user_errors(lambda: {}["x"])()
+
+
+# ------------------------------------------------------------------------------------------------ the API's view
+def test_integer_and_number_inputs_are_typed_with_their_range_and_reach_the_handler_as_sent():
+    import gradio as gr
+
+    from ui.inputs import integer_input, number_input
+
+    with gr.Blocks():
+        seed = integer_input(gr.Number(0, label="seed", precision=None), 0, 9)
+        steps = integer_input(gr.Slider(1, 50, value=4, step=1, label="steps"))
+        eta = number_input(gr.Slider(0.0, 1.0, value=1.0, label="eta"))
+        with pytest.raises(TypeError, match="give low and high"):
+            integer_input(gr.Number(0, label="n"))
+    assert seed.api_info() == {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 9,
+        "additional_description": "integer in [0, 9]",
+    }
+    assert steps.api_info_as_input()["additional_description"] == "integer in [1, 50]"
+    assert eta.api_info()["type"] == "number" and eta.api_info()["maximum"] == 1.0
+    # only the description is typed: 2.5, "4" and 99 reach the handler, whose check names the input
+    assert [steps.preprocess(v) for v in (2.5, "4", 99)] == [2.5, "4", 99]
+    assert [seed.preprocess(v) for v in (2.5, "4", -1)] == [2.5, "4", -1]
+
+
+def test_api_outputs_name_the_outputs_in_the_api_info_whatever_their_labels():
+    import gradio as gr
+
+    from ui.inputs import api_outputs, integer_input, name_api_outputs
+
+    with gr.Blocks() as demo:
+        n = integer_input(gr.Slider(1, 3, value=2, step=1, label="n"))
+        picture = gr.Image(label="a picture: with words")
+        words = gr.Markdown()
+        hidden = gr.State()
+        unnamed = gr.Textbox()
+        gr.Button().click(
+            lambda n: (None, "", None, ""), [n], [*api_outputs(image=picture, text=words), hidden, unnamed]
+        )
+        gr.Button().click(lambda n: "", [n], [unnamed], api_name="other")
+    name_api_outputs(demo)
+    info = demo.get_api_info()["named_endpoints"]
+    assert [r["label"] for r in info["/lambda"]["returns"]] == ["image", "text", "value_" + str(unnamed._id)]
+    assert [r["label"] for r in info["/other"]["returns"]] == ["value_" + str(unnamed._id)]
+    assert info["/lambda"]["parameters"][0]["python_type"] == {"type": "int", "description": "integer in [1, 3]"}

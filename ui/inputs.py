@@ -36,6 +36,11 @@ __all__ = [
     "check_float",
     "check_choice",
     "unchecked",
+    "integer_input",
+    "number_input",
+    "api_output",
+    "api_outputs",
+    "name_api_outputs",
     "open_upload",
     "read_digit",
 ]
@@ -96,6 +101,75 @@ def unchecked(component: gr.components.Component) -> gr.components.Component:
     if getattr(component, "data_model", None) is not None:
         component.data_model = _lenient_data_model(component.data_model)
     return component
+
+
+# ---------------------------------------------------------------------------------------------- the API's view
+def _typed(component: gr.components.Component, kind: str, words: str, low, high) -> gr.components.Component:
+    low = getattr(component, "minimum", None) if low is None else low
+    high = getattr(component, "maximum", None) if high is None else high
+    if low is None or high is None:
+        raise TypeError(f"{component.label}: give low and high (only a Slider has its own range)")
+    schema = {
+        "type": kind,
+        "minimum": low,
+        "maximum": high,
+        # what view_api() prints after the parameter's type
+        "additional_description": f"{words} in [{low}, {high}]",
+    }
+    component.api_info = component.api_info_as_input = lambda: dict(schema)
+    return unchecked(component)
+
+
+def integer_input(component: gr.components.Component, low: int | None = None, high: int | None = None):
+    """`component` (a gr.Number or gr.Slider that holds a whole number) as the API shows it: `int` in
+    `Client.view_api()`, "integer in [low, high]" as its description and JSON-schema minimum / maximum (the
+    OpenAPI page too). `low` / `high` default to a Slider's own range. Also `unchecked`: the value reaches the
+    handler as sent (3.0 from the browser, 2.5 or "4" from an API caller), so that the handler's `check_int` is
+    the one message a caller meets. Only the description changes; gradio checks nothing against it.
+
+        seed = integer_input(gr.Number(0, label="seed", precision=None), 0, MAX_SEED)
+        steps = integer_input(gr.Slider(1, T, value=40, step=1, label="num_inference_steps"))"""
+    return _typed(component, "integer", "integer", low, high)
+
+
+def number_input(component: gr.components.Component, low: float | None = None, high: float | None = None):
+    """`integer_input` for a real number: `float` in view_api(), "number in [low, high]" as its description."""
+    return _typed(component, "number", "number", low, high)
+
+
+def api_output(component: gr.components.Component, name: str) -> gr.components.Component:
+    """Name `component`, an output of an API endpoint, `name` in the API (view_api(), the page's "Use via API",
+    the README) whatever its label on the page; gradio would name it after its label (sanitized) or, with no
+    label, `value_<id>`. `name_api_outputs(demo)` applies the names."""
+    component._api_output_name = name
+    return component
+
+
+def api_outputs(**named: gr.components.Component) -> list[gr.components.Component]:
+    """The outputs of an endpoint in order, each named in the API by its keyword (`api_output`):
+    `outputs=api_outputs(x_t=xt_image, summary=summary_json)`."""
+    return [api_output(component, name) for name, component in named.items()]
+
+
+def name_api_outputs(demo: gr.Blocks) -> gr.Blocks:
+    """Make `demo`'s API info name every output marked with `api_output` by that name. gradio reads the info
+    through `Blocks.get_api_info` (the /info route, which gradio_client's view_api() and the page's API view
+    read), an override point it supports; this wraps it on the instance."""
+    get_api_info = demo.get_api_info
+
+    def named_api_info(*args, **kwargs):
+        info = get_api_info(*args, **kwargs)
+        for fn in demo.fns.values():
+            endpoint = info["named_endpoints"].get(f"/{fn.api_name}")
+            if endpoint is None:
+                continue
+            outputs = [block for block in fn.outputs if not block.skip_api]
+            for block, returned in zip(outputs, endpoint["returns"]):
+                returned["label"] = getattr(block, "_api_output_name", returned["label"])
+        return info
+
+    demo.get_api_info = named_api_info
+    return demo
 
 
 NOT_A_FILE = "not_a_file"  # the key in a payload's meta that carries what was sent instead of a file

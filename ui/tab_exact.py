@@ -26,7 +26,7 @@ from pipelines.visualize import labelled_row, plot_commit, plot_nearest_distance
 
 from . import text
 from .context import DEFAULT_NUM_INFERENCE_STEPS, UI_CONCURRENCY, AppContext
-from .inputs import MAX_NUM_IMAGES, MAX_SEED, check_int, check_seed, unchecked, user_errors
+from .inputs import MAX_NUM_IMAGES, MAX_SEED, api_outputs, check_int, check_seed, integer_input, user_errors
 
 DEFAULT_EXACT_NUM_IMAGES = 8
 # The one cost protocol: exact steps over the first N train digits for each N, and the model's step, batch 1;
@@ -125,14 +125,18 @@ class ExactSamplerTab:
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
                 gr.Markdown(text.EXACT_INTRO, latex_delimiters=text.LATEX, elem_id="exact-intro")
-                seed = gr.Number(
+                seed = integer_input(
+                    gr.Number(
+                        0,
+                        label="seed",
+                        info=f"integer in [0, {MAX_SEED}]; both samplers start from the same noise",
+                        precision=None,
+                        elem_id="exact-seed",
+                    ),
                     0,
-                    label="seed",
-                    info=f"integer in [0, {MAX_SEED}]; both samplers start from the same noise",
-                    precision=None,
-                    elem_id="exact-seed",
+                    MAX_SEED,
                 )
-                num_images = unchecked(
+                num_images = integer_input(
                     gr.Slider(
                         1,
                         MAX_NUM_IMAGES,
@@ -142,7 +146,7 @@ class ExactSamplerTab:
                         elem_id="exact-num-images",
                     )
                 )
-                steps = unchecked(
+                steps = integer_input(
                     gr.Slider(
                         1,
                         T,
@@ -198,7 +202,7 @@ class ExactSamplerTab:
         button.click(
             self.exact_sample,
             inputs=[seed, num_images, steps],
-            outputs=[exact_gallery, model_gallery, caption, summary],
+            outputs=api_outputs(exact=exact_gallery, model=model_gallery, caption=caption, summary=summary),
             api_name="exact_sample",
             concurrency_limit=ctx.sample_concurrency,
             concurrency_id="sample",

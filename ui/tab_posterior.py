@@ -12,7 +12,7 @@ from pipelines.visualize import digit_image, grid_uint8, labelled_row, to_uint8
 
 from . import text
 from .context import MNIST_SHAPE, UI_CONCURRENCY, AppContext
-from .inputs import MAX_SEED, check_int, check_seed, read_digit, unchecked, user_errors
+from .inputs import MAX_SEED, api_outputs, check_int, check_seed, integer_input, read_digit, unchecked, user_errors
 from .tab_exact import exact_step_ms, step_costs
 
 POSTERIOR_CONCURRENCY = 2  # /posterior is one UNet call and one pass over the data: cheap, but not free
@@ -63,12 +63,16 @@ class PosteriorTab:
         )
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
-                digit_index = gr.Number(
+                digit_index = integer_input(
+                    gr.Number(
+                        0,
+                        label="digit_index",
+                        precision=None,
+                        elem_id="digit-index",
+                        info=f"which training digit, 0 … {num_train - 1} (unless an image is given)",
+                    ),
                     0,
-                    label="digit_index",
-                    precision=None,
-                    elem_id="digit-index",
-                    info=f"which training digit, 0 … {num_train - 1} (unless an image is given)",
+                    num_train - 1,
                 )
                 with gr.Accordion("… or upload or draw your own digit", open=False):
                     image = unchecked(
@@ -89,7 +93,7 @@ class PosteriorTab:
                         elem_id="digit-sketch",
                     )
                     use_sketch = gr.Button("use my drawing", elem_id="use-sketch")
-                t = unchecked(
+                t = integer_input(
                     gr.Slider(
                         1,
                         T - 1,
@@ -99,12 +103,16 @@ class PosteriorTab:
                         elem_id="posterior-t",
                     )
                 )
-                seed = gr.Number(
+                seed = integer_input(
+                    gr.Number(
+                        0,
+                        label="seed",
+                        info=f"integer in [0, {MAX_SEED}]: fixes the noise of x_t",
+                        precision=None,
+                        elem_id="posterior-seed",
+                    ),
                     0,
-                    label="seed",
-                    info=f"integer in [0, {MAX_SEED}]: fixes the noise of x_t",
-                    precision=None,
-                    elem_id="posterior-seed",
+                    MAX_SEED,
                 )
                 button = gr.Button(
                     "Compare", variant="primary", elem_id="posterior-button", interactive=ctx.has_mnist_model
@@ -176,7 +184,16 @@ class PosteriorTab:
             summary = gr.JSON(label="summary", elem_id="posterior-summary")
 
         inputs = [digit_index, t, seed, image]
-        outputs = [x0_view, xt_view, candidates, *views, *texts, answer, summary]
+        # The API's names of its outputs (README, view_api()).
+        outputs = api_outputs(
+            x0=x0_view,
+            x_t=xt_view,
+            candidates=candidates,
+            **{f"{name}_image": view for name, view in zip(text.ESTIMATE_LABELS, views)},
+            **{f"{name}_text": box for name, box in zip(text.ESTIMATE_LABELS, texts)},
+            answer=answer,
+            summary=summary,
+        )
         shared = dict(concurrency_limit=POSTERIOR_CONCURRENCY, concurrency_id="posterior")
         button.click(self.posterior, inputs=inputs, outputs=outputs, api_name="posterior", **shared)
         # UI-only ways in (not in the API): a gallery click, an upload, a drawing; each then runs the comparison.

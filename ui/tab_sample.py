@@ -18,7 +18,19 @@ from pipelines.visualize import display_scale, grid_uint8, make_filmstrip, make_
 
 from . import text
 from .context import DEFAULT_NUM_INFERENCE_STEPS, UI_CONCURRENCY, AppContext
-from .inputs import MAX_NUM_IMAGES, MAX_SEED, check_choice, check_float, check_int, check_seed, unchecked, user_errors
+from .inputs import (
+    MAX_NUM_IMAGES,
+    MAX_SEED,
+    api_outputs,
+    check_choice,
+    check_float,
+    check_int,
+    check_seed,
+    integer_input,
+    number_input,
+    unchecked,
+    user_errors,
+)
 
 DEFAULT_NUM_IMAGES = 16
 DEFAULT_ETA = 1.0
@@ -43,16 +55,20 @@ class SampleTab:
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
                 with gr.Row(equal_height=True):
-                    seed = gr.Number(
-                        0, label="seed", info=f"integer in [0, {MAX_SEED}]", precision=None, elem_id="seed", scale=4
+                    seed = integer_input(
+                        gr.Number(
+                            0, label="seed", info=f"integer in [0, {MAX_SEED}]", precision=None, elem_id="seed", scale=4
+                        ),
+                        0,
+                        MAX_SEED,
                     )
                     dice = gr.Button("random", elem_id="random-seed", scale=1, min_width=60)
-                num_images = unchecked(
+                num_images = integer_input(
                     gr.Slider(
                         1, MAX_NUM_IMAGES, value=DEFAULT_NUM_IMAGES, step=1, label="num_images", elem_id="num-images"
                     )
                 )
-                steps = unchecked(
+                steps = integer_input(
                     gr.Slider(
                         1,
                         T,
@@ -62,7 +78,7 @@ class SampleTab:
                         elem_id="num-steps",
                     )
                 )
-                eta = unchecked(
+                eta = number_input(
                     gr.Slider(
                         0.0,
                         1.0,
@@ -171,7 +187,19 @@ class SampleTab:
         run = button.click(
             self.sample,
             inputs=[seed, num_images, steps, eta, spacing, variance],
-            outputs=[xt, x0, status, gallery, animation_file, grid_file, summary, record],
+            # The API's names of its outputs (README, view_api()); the State is not part of the API.
+            outputs=[
+                *api_outputs(
+                    x_t=xt,
+                    x0_hat=x0,
+                    step=status,
+                    images=gallery,
+                    animation=animation_file,
+                    grid=grid_file,
+                    summary=summary,
+                ),
+                record,
+            ],
             api_name="sample",
             concurrency_limit=ctx.sample_concurrency,
             concurrency_id="sample",
@@ -212,8 +240,10 @@ class SampleTab:
             timestep_spacing: which K of the T timesteps to visit: leading, linspace or trailing
             variance: the noise of each step: fixed_small (β̃_t) or fixed_large (β_t, needs eta = 1)
         Returns:
-            x_t grid, x̂0 grid and "step k / K, t = …" while running; when done also the final images, the
-            trajectory GIF, a PNG grid of the images and a JSON summary (seed, steps, eta, timesteps, seconds).
+            x_t, x0_hat (grids) and step ("step k / K, t = …") in every update; images, animation, grid and
+            summary are empty while it runs (images [], the others None) and, in the final update, the final
+            images, the trajectory GIF, a PNG grid of the images and a JSON summary (seed, steps, eta,
+            timesteps, seconds).
         """
         ctx = self.ctx
         T = ctx.num_train_timesteps
@@ -232,7 +262,6 @@ class SampleTab:
         scale = display_scale(xt_steps[0])
         # A generator per request, seeded: concurrent requests never share random state.
         generator = torch.Generator().manual_seed(seed)
-        skip = gr.skip()
 
         with ctx.store.run() as folder:
             start = time.perf_counter()
@@ -257,17 +286,18 @@ class SampleTab:
                     and (first or frame_seconds <= ctx.frame_budget * (now - start))
                 ):
                     last_frame = now
-                    # The first frame clears the previous run's results; later ones leave them alone.
-                    done = None if first else skip
+                    # Every frame is a complete update: the results are empty until the final one (None; a
+                    # client sees [] for the gallery). gr.skip() here would reach API clients as
+                    # {"__type__": "update"} placeholders.
                     yield (
                         grid_uint8(xt_steps[k], scale=scale),
                         grid_uint8(x0_steps[k], scale=scale),
                         text.step_label(k + 1, num_steps, *chain[k]),
-                        done,
-                        done,
-                        done,
-                        done,
-                        None if first else skip,
+                        None,
+                        None,
+                        None,
+                        None,
+                        None,
                     )
                     first = False
                     # what the frame cost this run: encoding, caching and sending happen before the generator

@@ -72,6 +72,7 @@ SPACE_FILES = (
     ("pipelines", ("*.py", "*/*.py")),
     ("ui", ("*.py",)),
     ("models/ddpm-mnist", MODEL_FILES),
+    ("models/toy2d", ("*/config.json", "*/*.safetensors")),  # the 2-D world's shipped p_θ
 )
 
 

@@ -643,11 +643,11 @@ def plot_toy_plane(points, step, limit: float = PLANE_LIMIT, pixels: int = PLANE
     ax.legend(fontsize=7, loc="lower left", framealpha=0.85)
     ax.text(
         0.99,
-        0.99,
+        0.01,
         f"t = {step.t}, t − Δ = {step.prev_t}",
         transform=ax.transAxes,
         ha="right",
-        va="top",
+        va="bottom",
         fontsize=9,
         bbox=dict(facecolor="white", alpha=0.85, edgecolor="0.8"),
     )
@@ -670,8 +670,20 @@ def plot_toy_step(step, resolution: int = 160):
     density = density.reshape(resolution, resolution).numpy()
     fig = Figure(figsize=(5.6, 5.2), dpi=100)
     ax = fig.add_subplot(1, 1, 1)
-    image = ax.imshow(density, origin="lower", extent=(xs[0], xs[-1], ys[0], ys[-1]), cmap="Greys", aspect="equal")
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.03, label=r"exact density $q(x_{t-\Delta} \mid x_t)$")
+    from matplotlib.colors import PowerNorm
+
+    # A square-root colour scale, so that narrow spikes and the wide parts of a mixture both show.
+    image = ax.imshow(
+        density,
+        origin="lower",
+        extent=(xs[0], xs[-1], ys[0], ys[-1]),
+        cmap="Greys",
+        aspect="equal",
+        norm=PowerNorm(0.5, vmin=0.0),
+    )
+    fig.colorbar(
+        image, ax=ax, fraction=0.046, pad=0.03, label=r"exact density $q(x_{t-\Delta} \mid x_t)$ (square-root scale)"
+    )
     if density.max() > 0:
         ax.contour(xs, ys, density, levels=density.max() * np.array([0.05, 0.3, 0.7]), colors="0.25", linewidths=0.6)
     var = step.component_variance
@@ -713,7 +725,7 @@ def plot_toy_step(step, resolution: int = 160):
     )
     ax.legend(fontsize=7, loc="upper left", framealpha=0.85)
     ax.ticklabel_format(useOffset=False)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.95))  # room for the picture's buttons
     return fig
 
 
@@ -779,7 +791,7 @@ def plot_toy_samplers(points, comparison, copy_distance: float):
     ax.set_title(f"New points or copies? (copy: distance < {copy_distance:g})", fontsize=10)
     ax.legend(fontsize=7.5)
     ax.grid(True, alpha=0.25)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.95))  # room for the picture's buttons
     return fig
 
 
@@ -815,5 +827,5 @@ def plot_toy_training(losses, points, samples, step: int, num_steps: int):
     ax.grid(True, alpha=0.25)
     ax.legend(fontsize=7.5, loc="lower left")
     ax.set_title("Samples of the model being trained", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.95))  # room for the picture's buttons
     return fig

@@ -41,6 +41,9 @@ TIMEOUT_S = 300  # per request or snippet; generous for busy CI machines, never 
 FAST_ARGS = {
     "/sample": dict(num_images=2, num_inference_steps=3),
     "/exact_sample": dict(num_images=2, num_inference_steps=3),
+    "/toy_step": dict(num_points=16),
+    "/toy_sample": dict(num_points=16, num_samples=8, num_inference_steps=5),
+    "/toy_train": dict(num_points=16, train_steps=100),
 }
 PYTHON_TYPES = {"int": "int", "float": "float", "str": "str", "file": "filepath"}  # README type → view_api's
 

@@ -28,13 +28,23 @@ from pipelines.visualize import (
 
 from . import text
 from .context import UI_CONCURRENCY, AppContext
-from .inputs import MAX_SEED, check_choice, check_float, check_int, check_seed, unchecked, user_errors
+from .inputs import (
+    MAX_SEED,
+    api_outputs,
+    check_choice,
+    check_float,
+    check_int,
+    check_seed,
+    integer_input,
+    number_input,
+    user_errors,
+)
 
 # Limits that protect the demo.
 MAX_TOY_SAMPLES = 2000
 DEFAULT_TOY_SAMPLES = 500
 DEFAULT_TOY_STEPS = 100  # K of the samplers view
-DEFAULT_T, DEFAULT_STRIDE, DEFAULT_X, DEFAULT_Y = 300, 100, 0.0, 0.0
+DEFAULT_T, DEFAULT_STRIDE, DEFAULT_X, DEFAULT_Y = 60, 50, 0.0, 0.0  # a step that splits into two modes
 NUM_TRAJECTORIES = 4
 STREAM_INTERVAL_S = 0.5  # live training sends a picture at most this often
 PREVIEW_SAMPLES, PREVIEW_STEPS = 300, 50  # the live training's sample scatter
@@ -76,13 +86,7 @@ class ToyTab:
         with self._lock:
             if dataset not in self._shipped:
                 self._shipped[dataset] = toy2d.load_toy_model(dataset)
-        return self._shipped[dataset], {
-            "source": SHIPPED,
-            "dataset": dataset,
-            "num_points": toy2d.DEFAULT_NUM_POINTS,
-            "train_steps": toy2d.SHIPPED_TRAIN_STEPS,
-            "seed": 0,
-        }
+        return self._shipped[dataset], shipped_info(dataset)
 
     def _common(self, dataset, num_points, seed) -> tuple[str, int, int]:
         dataset = check_choice("dataset", dataset, toy2d.DATASETS)
@@ -292,37 +296,41 @@ class ToyTab:
             dataset = gr.Dropdown(
                 list(toy2d.DATASETS), value=toy2d.DEFAULT_DATASET, label="dataset", elem_id="toy-dataset"
             )
-            num_points = unchecked(
+            num_points = integer_input(
                 gr.Slider(
                     toy2d.MIN_POINTS,
                     toy2d.MAX_POINTS,
                     value=toy2d.DEFAULT_NUM_POINTS,
                     step=1,
-                    precision=0,
                     label="num_points (N, training points)",
                     elem_id="toy-num-points",
                 )
             )
-            seed = gr.Number(0, label="seed", info=f"integer in [0, {MAX_SEED}]", precision=0, elem_id="toy-seed")
+            seed = integer_input(
+                gr.Number(0, label="seed", info=f"integer in [0, {MAX_SEED}]", precision=None, elem_id="toy-seed"),
+                0,
+                MAX_SEED,
+            )
         model_line = gr.Markdown(
-            text.toy_model_line(self.model_for({}, toy2d.DEFAULT_DATASET)[1]), elem_id="toy-model-line"
+            text.toy_model_line(shipped_info(toy2d.DEFAULT_DATASET)),
+            elem_id="toy-model-line",
+            latex_delimiters=text.LATEX,
         )
 
         gr.Markdown(text.TOY_STEP_INTRO, latex_delimiters=text.LATEX, elem_id="toy-step-intro")
         with gr.Row():
-            t = unchecked(gr.Slider(1, T - 1, value=DEFAULT_T, step=1, precision=0, label="t", elem_id="toy-t"))
-            stride = unchecked(
+            t = integer_input(gr.Slider(1, T - 1, value=DEFAULT_T, step=1, label="t", elem_id="toy-t"))
+            stride = integer_input(
                 gr.Slider(
                     1,
                     T - 1,
                     value=DEFAULT_STRIDE,
                     step=1,
-                    precision=0,
                     label="stride (Δ: the step goes t → t − Δ)",
                     elem_id="toy-stride",
                 )
             )
-            x = unchecked(
+            x = number_input(
                 gr.Slider(
                     -PLANE_LIMIT,
                     PLANE_LIMIT,
@@ -332,7 +340,7 @@ class ToyTab:
                     elem_id="toy-x",
                 )
             )
-            y = unchecked(
+            y = number_input(
                 gr.Slider(
                     -PLANE_LIMIT,
                     PLANE_LIMIT,
@@ -350,7 +358,6 @@ class ToyTab:
                 format="png",
                 interactive=False,
                 elem_id="toy-plane",
-                show_download_button=False,
             )
             zoom = gr.Image(label="the step, zoomed", type="pil", format="png", interactive=False, elem_id="toy-zoom")
         step_text = gr.Markdown(elem_id="toy-step-text", latex_delimiters=text.LATEX)
@@ -359,24 +366,22 @@ class ToyTab:
 
         gr.Markdown(text.TOY_SAMPLE_INTRO, latex_delimiters=text.LATEX, elem_id="toy-sample-intro")
         with gr.Row():
-            num_samples = unchecked(
+            num_samples = integer_input(
                 gr.Slider(
                     1,
                     MAX_TOY_SAMPLES,
                     value=DEFAULT_TOY_SAMPLES,
                     step=1,
-                    precision=0,
                     label="num_samples (M, points per sampler)",
                     elem_id="toy-num-samples",
                 )
             )
-            num_steps = unchecked(
+            num_steps = integer_input(
                 gr.Slider(
                     1,
                     T,
                     value=DEFAULT_TOY_STEPS,
                     step=1,
-                    precision=0,
                     label="num_inference_steps (K, the same for both)",
                     elem_id="toy-steps",
                 )
@@ -395,13 +400,12 @@ class ToyTab:
 
         gr.Markdown(text.TOY_TRAIN_INTRO, latex_delimiters=text.LATEX, elem_id="toy-train-intro")
         with gr.Row():
-            train_steps = unchecked(
+            train_steps = integer_input(
                 gr.Slider(
                     toy2d.MIN_TRAIN_STEPS,
                     toy2d.MAX_TRAIN_STEPS,
                     value=toy2d.DEFAULT_TRAIN_STEPS,
                     step=100,
-                    precision=0,
                     label="train_steps",
                     elem_id="toy-train-steps",
                 )
@@ -415,7 +419,7 @@ class ToyTab:
 
         # -- wiring -----------------------------------------------------------------------------------------
         step_inputs = [dataset, num_points, t, stride, x, y, seed, state]
-        step_outputs = [plane, zoom, step_text, step_summary]
+        step_outputs = api_outputs(plane=plane, step=zoom, text=step_text, summary=step_summary)
         ui = dict(concurrency_limit=UI_CONCURRENCY, concurrency_id="ui")
         step_button.click(self.toy_step, step_inputs, step_outputs, api_name="toy_step", **ui)
         plane.select(self.clicked, None, [x, y], api_visibility="private", queue=False).then(
@@ -424,14 +428,14 @@ class ToyTab:
         sample_button.click(
             self.toy_sample,
             [dataset, num_points, num_samples, num_steps, seed, state],
-            [samplers, sample_text, sample_summary],
+            api_outputs(picture=samplers, text=sample_text, summary=sample_summary),
             api_name="toy_sample",
             **ui,
         )
         train_button.click(
             self.toy_train,
             [dataset, num_points, train_steps, seed, state],
-            [training, train_text, train_summary, state],
+            [*api_outputs(picture=training, text=train_text, summary=train_summary), state],
             api_name="toy_train",
             concurrency_limit=1,
             concurrency_id="toy_train",
@@ -440,6 +444,17 @@ class ToyTab:
         dataset.change(self.model_line, [dataset, state], model_line, api_visibility="private", queue=False)
         if self.block is not None:  # the first picture when the tab is opened, with the shipped weights
             self.block.select(self.toy_step, step_inputs, step_outputs, api_visibility="private", **ui)
+
+
+def shipped_info(dataset: str) -> dict:
+    """What the shipped p_θ of a data set is (without loading it)."""
+    return {
+        "source": SHIPPED,
+        "dataset": dataset,
+        "num_points": toy2d.DEFAULT_NUM_POINTS,
+        "train_steps": toy2d.SHIPPED_TRAIN_STEPS,
+        "seed": 0,
+    }
 
 
 def _json_safe(value):

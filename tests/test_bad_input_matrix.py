@@ -43,6 +43,9 @@ GOOD = {
     ),
     "/posterior": dict(digit_index=0, t=5, seed=0, image=None),
     "/exact_sample": dict(seed=0, num_images=1, num_inference_steps=1),
+    "/toy_step": dict(dataset="two_moons", num_points=4, t=5, stride=1, x=0.0, y=0.0, seed=0),
+    "/toy_sample": dict(dataset="two_moons", num_points=4, num_samples=2, num_inference_steps=2, seed=0),
+    "/toy_train": dict(dataset="two_moons", num_points=4, train_steps=100, seed=0),
 }
 TINY_TRAIN = [*TINY, "--max_train_steps", "1"]  # train.py flags of the tiny runs in test_training.py
 
@@ -199,7 +202,9 @@ def upload(http: httpx.Client, url: str, path: Path) -> httpx.Response:
         return http.post(f"{url}gradio_api/upload", files={"files": (path.name, f)})
 
 
-@pytest.mark.parametrize("case", params("/sample", "/posterior", "/exact_sample"))
+@pytest.mark.parametrize(
+    "case", params("/sample", "/posterior", "/exact_sample", "/toy_step", "/toy_sample", "/toy_train")
+)
 def test_a_bad_api_value_is_refused_by_name_and_the_server_answers_the_next_request(
     http, app_url, case: Case, tmp_path
 ):

@@ -37,6 +37,7 @@ from .inputs import (
     check_seed,
     integer_input,
     number_input,
+    unchecked,
     user_errors,
 )
 
@@ -293,8 +294,8 @@ class ToyTab:
         state = gr.State({}, time_to_live=3600)
         gr.Markdown(text.TOY_INTRO, latex_delimiters=text.LATEX, elem_id="toy-intro")
         with gr.Row():
-            dataset = gr.Dropdown(
-                list(toy2d.DATASETS), value=toy2d.DEFAULT_DATASET, label="dataset", elem_id="toy-dataset"
+            dataset = unchecked(  # our check names the parameter and lists the choices
+                gr.Dropdown(list(toy2d.DATASETS), value=toy2d.DEFAULT_DATASET, label="dataset", elem_id="toy-dataset")
             )
             num_points = integer_input(
                 gr.Slider(

@@ -71,6 +71,9 @@ SURFACES = {
     "/sample": "API endpoint (gradio_client / HTTP); also the Sample tab's controls",
     "/posterior": "API endpoint; also the “Why do we need p_θ?” tab's controls and its image upload",
     "/exact_sample": "API endpoint; also the exact-sampler tab's controls",
+    "/toy_step": "API endpoint; also the 2-D world tab's reverse-step controls",
+    "/toy_sample": "API endpoint; also the 2-D world tab's samplers controls",
+    "/toy_train": "API endpoint; also the 2-D world tab's training controls",
     "app.py": "`python app.py` flags (`--model` also loads the model: every broken folder below)",
     "train.py": "`python train.py` / `accelerate launch train.py` flags",
     "pipelines.evaluation": "`python -m pipelines.evaluation` flags",
@@ -160,6 +163,41 @@ SEED = "seed must be an integer in [0, 4294967295], got "
 IMAGE_TYPES = "image must be an uploaded image file (PNG, JPEG, WebP, BMP or GIF)"
 ETA = "eta must be a number in [0, 1] (0 = deterministic DDIM, 1 = DDPM posterior), got "
 NAN, INF = math.nan, math.inf
+
+
+def _toy_rows(ints: dict[str, str], floats: dict[str, str], seed: bool = True) -> list[tuple]:
+    """The 2-D world's inputs: for each integer (name → its allowed-range message) and real number, a string,
+    NaN or a huge number, and null; the data set: a number, null and a megabyte-long name."""
+    datasets = "dataset must be one of two_moons, eight_gaussians, spiral; got "
+    rows = [
+        ("dataset", "wrong type", "5", 5, datasets + "5"),
+        ("dataset", "huge", '"x" * 10**6', "x" * 10**6, datasets + "'xxxx"),
+        ("dataset", "empty", "null", None, datasets + "None"),
+    ]
+    for name, message in ints.items():
+        rows += [
+            (name, "wrong type", '"3"', "3", message + "'3'"),
+            (name, "wrong type", "2.5", 2.5, message + "2.5"),
+            (name, "NaN/inf", "NaN", NAN, message + "nan"),
+            (name, "empty", "null", None, message + "None"),
+        ]
+    for name, message in floats.items():
+        rows += [
+            (name, "wrong type", '"0"', "0", message + "'0'"),
+            (name, "NaN/inf", "Infinity", INF, message + "inf"),
+            (name, "huge", "1e300", 1e300, message + "1e+300"),
+            (name, "empty", "null", None, message + "None"),
+        ]
+    if seed:
+        rows += [
+            ("seed", "wrong type", '"0"', "0", SEED + "'0'"),
+            ("seed", "NaN/inf", "Infinity", INF, SEED + "inf"),
+            ("seed", "empty", "null", None, SEED + "None"),
+        ]
+    return rows
+
+
+POINTS = "num_points must be an integer in [4, 4000], got "
 
 CASES: list[Case] = [
     # ---- /sample (seed, num_images, num_inference_steps, eta, timestep_spacing, variance); T = 1000 --------------
@@ -395,6 +433,48 @@ CASES: list[Case] = [
                 Upload("over_server_limit"),
                 "File size exceeded maximum allowed size of 10485760 bytes",
             ),
+        ],
+    ),
+    # ---- the 2-D world (good request: N = 4, t = 5, stride 1; 100 training steps) --------------------------------
+    *_api(
+        "/toy_step",
+        _toy_rows(
+            {
+                "num_points": POINTS,
+                "t": "t must be an integer in [1, 999], got ",
+                "stride": "stride must be an integer in [1, 5] (prev_t = t − stride >= 0 at t = 5), got ",
+            },
+            {
+                "x": "x must be a number in [-2, 2] (first coordinate of x_t), got ",
+                "y": "y must be a number in [-2, 2] (second coordinate of x_t), got ",
+            },
+        )
+        + [
+            (
+                "stride",
+                "out of range",
+                "6 (> t = 5)",
+                6,
+                "stride must be an integer in [1, 5] (prev_t = t − stride >= 0 at t = 5), got 6",
+            )
+        ],
+    ),
+    *_api(
+        "/toy_sample",
+        _toy_rows(
+            {
+                "num_points": POINTS,
+                "num_samples": "num_samples must be an integer in [1, 2000], got ",
+                "num_inference_steps": "num_inference_steps must be an integer in [1, 1000], got ",
+            },
+            {},
+        ),
+    ),
+    *_api(
+        "/toy_train",
+        _toy_rows({"num_points": POINTS, "train_steps": "train_steps must be an integer in [100, 20000], got "}, {})
+        + [
+            ("train_steps", "out of range", "20001", 20001, "train_steps must be an integer in [100, 20000], got 20001")
         ],
     ),
     # ---- /exact_sample (seed, num_images, num_inference_steps) -------------------------------------------------

@@ -1,0 +1,96 @@
+"""The 2-D world's library (pipelines/toy2d.py): the exact mixture against brute force, the KL estimates against
+closed forms, small steps Gaussian and big ones not, exact samples are copies, training lowers the loss."""
+
+import math
+
+import pytest
+import torch
+
+from pipelines import toy2d
+from pipelines.exact_posterior import COPY_DISTANCE, DatasetPosterior, compare_samplers
+
+
+@pytest.fixture(scope="module")
+def moons():
+    points = toy2d.load_points("two_moons", 64)
+    return points, DatasetPosterior(toy2d.as_images(points), toy2d.toy_scheduler())
+
+
+def test_points_are_nested_seeded_subsets_inside_model_space():
+    small, big = toy2d.load_points("spiral", 16), toy2d.load_points("spiral", 400)
+    assert torch.equal(small, big[:16]) and float(big.abs().max()) <= toy2d.EXTENT + 1e-6
+    with pytest.raises(ValueError, match=r"num_points must be an integer in \[4, 4000\]"):
+        toy2d.load_points("spiral", 3)
+
+
+def test_exact_step_is_bayes_rule_over_the_points_by_brute_force(moons):
+    points, posterior = moons
+    x_t, t, prev_t = torch.tensor([0.1, -0.2], dtype=torch.float64), 120, 70
+    weights, means, variance = toy2d.exact_step(posterior, x_t, t, prev_t)
+    a = torch.cumprod(1 - toy2d.toy_scheduler().betas.double(), 0)
+    logits = -((x_t - a[t].sqrt() * points.double()) ** 2).sum(1) / (2 * (1 - a[t]))
+    assert torch.allclose(weights, torch.softmax(logits, 0), atol=1e-10)
+    coef1 = a[prev_t].sqrt() * (1 - a[t] / a[prev_t]) / (1 - a[t])
+    coef2 = (a[t] / a[prev_t]).sqrt() * (1 - a[prev_t]) / (1 - a[t])
+    assert torch.allclose(means, coef1 * points.double() + coef2 * x_t, atol=1e-6)
+    assert math.isclose(variance, float((1 - a[prev_t]) / (1 - a[t]) * (1 - a[t] / a[prev_t])), rel_tol=1e-5)
+    # the mixture density at a point, summed by hand
+    x = torch.tensor([[0.05, -0.1]], dtype=torch.float64)
+    by_hand = (weights * torch.exp(-((x - means) ** 2).sum(1) / (2 * variance)) / (2 * math.pi * variance)).sum()
+    assert math.isclose(
+        float(toy2d.mixture_log_density(x, weights, means, variance)), float(by_hand.log()), rel_tol=1e-9
+    )
+
+
+def test_kl_of_a_gaussian_to_itself_is_zero_and_to_another_is_the_closed_form():
+    mean, var = torch.tensor([[0.3, -0.1]], dtype=torch.float64), 0.04
+    cov = var * torch.eye(2, dtype=torch.float64)
+    other_mean, other_cov = torch.tensor([0.5, 0.0], dtype=torch.float64), 0.09 * torch.eye(2, dtype=torch.float64)
+    same, other = toy2d.kl_mixture_to_gaussians(torch.ones(1), mean, var, [(mean[0], cov), (other_mean, other_cov)])
+    assert abs(same.nats) < 1e-12  # float rounding of two ways to compute one log-density
+    exact = toy2d.gaussian_kl(mean[0], cov, other_mean, other_cov)
+    assert abs(other.nats - exact) < 4 * other.standard_error + 1e-3
+
+
+def test_kl_of_two_far_components_to_their_moment_match_is_its_closed_form_limit():
+    # p = ½N(−a, s²I) + ½N(a, s²I) with a ≫ s: H(p) → H(N(0, s²I)) + log 2, so KL(p ‖ q*) → ½log(1 + a²/s²) − log 2
+    a, s2 = 1.0, 0.01
+    means = torch.tensor([[-a, 0.0], [a, 0.0]], dtype=torch.float64)
+    weights = torch.tensor([0.5, 0.5], dtype=torch.float64)
+    best = toy2d.moment_matched(weights, means, s2)
+    (kl,) = toy2d.kl_mixture_to_gaussians(weights, means, s2, [best], num_draws=20_000)
+    limit = 0.5 * math.log(1 + a * a / s2) - math.log(2)
+    assert abs(kl.nats - limit) < 4 * kl.standard_error + 1e-3, (kl, limit)
+
+
+def test_one_small_step_is_nearly_gaussian_and_a_big_one_is_not(moons):
+    _, posterior = moons
+    rows = toy2d.stride_table(posterior, (0.0, 0.0), 500, strides=(1, 500))
+    assert rows[0]["kl_gaussian_nats"] < 1e-4 and rows[1]["kl_gaussian_nats"] > 0.5, rows
+
+
+def test_the_kl_to_p_theta_splits_into_the_best_gaussian_plus_its_gap(moons):
+    _, posterior = moons
+    step = toy2d.reverse_step(posterior, toy2d.load_toy_model("two_moons"), (0.0, 0.0), 60, 10, num_draws=20_000)
+    split = step.kl_gaussian.nats + step.kl_best_to_model
+    assert abs(step.kl_model.nats - split) < 4 * (step.kl_model.standard_error + step.kl_gaussian.standard_error)
+
+
+def test_exact_samples_are_copies_and_the_shipped_model_makes_new_points(moons):
+    points, posterior = moons
+    pipe = toy2d.toy_pipeline(toy2d.load_toy_model("two_moons"))
+    result = compare_samplers(pipe, posterior, seed=0, num_images=64, num_inference_steps=20, num_trajectories=2)
+    assert bool((result.exact_nearest_distances < COPY_DISTANCE).all())
+    assert float((result.model_nearest_distances < COPY_DISTANCE).double().mean()) < 0.1
+    assert result.exact_trajectories.shape == (21, 2, 2, 1, 1)
+    assert torch.equal(result.exact_trajectories[0], result.model_trajectories[0])  # the same x_T
+
+
+def test_training_lowers_the_loss_and_is_repeatable():
+    points = toy2d.load_points("eight_gaussians", 32)
+    first = [r.loss for r in toy2d.train_toy(toy2d.new_toy_model(1), points, 300, seed=1)]
+    again = [r.loss for r in toy2d.train_toy(toy2d.new_toy_model(1), points, 300, seed=1)]
+    assert first == again
+    assert sum(first[-50:]) / 50 < 0.8 * sum(first[:50]) / 50
+    with pytest.raises(ValueError, match=r"train_steps must be an integer in \[100, 20000\]"):
+        next(toy2d.train_toy(toy2d.new_toy_model(0), points, 20_001))

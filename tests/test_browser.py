@@ -244,3 +244,20 @@ def test_exact_sampler_tab_shows_both_samplers_and_the_cost_plot(page, app_url):
     assert "Feasible only for toy data" in page.locator("#cost-text").inner_text()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "browser-exact.png"), full_page=True)
+
+
+def test_toy_tab_draws_on_first_open_and_a_click_on_the_plane_moves_x_t(page, app_url):
+    page.goto(app_url)
+    page.get_by_role("tab", name="2-D world").click()
+    page.wait_for_selector("#toy-plane img")  # drawn when the tab opens, with the shipped weights
+    page.wait_for_selector("#toy-step-text table")
+    before = page.locator("#toy-plane img").get_attribute("src")
+    box = page.locator("#toy-plane img").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.75, box["y"] + box["height"] * 0.25)  # the point (1, 1)
+    page.wait_for_function("s => document.querySelector('#toy-plane img').src !== s", arg=before)
+    assert float(page.locator("#toy-x input[type=number]").input_value()) == pytest.approx(1.0, abs=0.02)
+    assert float(page.locator("#toy-y input[type=number]").input_value()) == pytest.approx(1.0, abs=0.02)
+    assert "(1.00, 1.00)" in page.locator("#toy-step-text").inner_text()
+    assert page.locator("#toy-model-line .katex").count() > 0  # the model line's math is rendered
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-toy.png"), full_page=True)

@@ -719,7 +719,7 @@ def space_files(root: str | os.PathLike = PROJECT_ROOT) -> dict[str, Path]:
         if patterns is None:
             files[rel] = path
             continue
-        if rel.startswith("models/"):
+        if patterns is MODEL_FILES:  # the DDPM pipeline (models/toy2d holds plain ToyEpsilonMLP folders)
             _check_folder(path)
         files.update({f"{rel}/{name}": p for name, p in _select(path, patterns).items()})
     from huggingface_hub import metadata_load

@@ -138,6 +138,9 @@ def folders(tmp_path_factory):
         "pipelines/extra/mod.py": b"",
         "ui/__init__.py": b"",
         "ui/tab_x.py": b"",
+        "models/toy2d/spiral/config.json": b"{}",
+        "models/toy2d/spiral/diffusion_pytorch_model.safetensors": b"weights",
+        "models/toy2d/notes.txt": b"junk",
         "ui/__pycache__/tab_x.cpython-311.pyc": b"junk",
         "pipelines/__pycache__/hub.cpython-311.pyc": b"junk",
         "pipelines/notes.txt": b"junk",
@@ -436,6 +439,8 @@ def test_deploy_space_uploads_exactly_the_app(session, hub):
         "pipelines/hub.py",
         "ui/__init__.py",
         "ui/tab_x.py",
+        "models/toy2d/spiral/config.json",
+        "models/toy2d/spiral/diffusion_pytorch_model.safetensors",
         *(
             f"models/ddpm-mnist/{name}"
             for name in PIPELINE_FILES | {"README.md", "training_summary.json", "evaluation.json"}
@@ -466,6 +471,8 @@ def test_space_files_of_this_project_are_the_app_only():
         "ui/tab_sample.py",
         "models/ddpm-mnist/model_index.json",
         "models/ddpm-mnist/unet/diffusion_pytorch_model.safetensors",
+        "models/toy2d/two_moons/config.json",
+        "models/toy2d/two_moons/diffusion_pytorch_model.safetensors",
     } <= set(files)
     for name in files:
         assert not name.startswith(("tests/", "bench/", "scripts/", "runs/", ".")), name

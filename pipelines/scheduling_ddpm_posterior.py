@@ -47,6 +47,16 @@ class PosteriorDDPMSchedulerOutput(BaseOutput):
     posterior_variance: torch.Tensor
 
 
+@dataclass
+class ReverseGaussian(BaseOutput):
+    """p_θ(x_{prev_t} | x_t) = N(mean, variance·I) and the x̂_0 its mean was built from (sample-shaped tensors; the
+    variance a 0-d tensor, or sample-shaped for learned variances)."""
+
+    mean: torch.Tensor
+    variance: torch.Tensor
+    pred_original_sample: torch.Tensor
+
+
 def _is_int(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
@@ -349,36 +359,20 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
             )
         return eta, variance_type
 
-    def step(
-        self,
-        model_output: torch.Tensor,
-        timestep,
-        sample: torch.Tensor,
-        generator: torch.Generator | list[torch.Generator] | None = None,
-        return_dict: bool = True,
-        prev_timestep=None,
-        eta: float = 1.0,
-        variance_type: str | None = None,
-    ) -> PosteriorDDPMSchedulerOutput | tuple:
-        """One reverse step x_t → x_{prev_t} ~ p_θ(x_{prev_t} | x_t).
+    def posterior_coefficients(self, t, prev_t=None) -> tuple[float, float, float]:
+        """(posterior_mean_coef1, posterior_mean_coef2, β̃) of the step t → prev_t of a respaced chain, eq. 7:
+        μ̃ = coef1·x_0 + coef2·x_t and β̃ = (1 − ᾱ_prev)/(1 − ᾱ_t)·(1 − ᾱ_t/ᾱ_prev). prev_t None → t − 1; −1 → x_0."""
+        t = self._check_t(t, "t")
+        prev_t = t - 1 if prev_t is None else _as_int(prev_t, "prev_t")
+        if not -1 <= prev_t < t:
+            raise ValueError(f"prev_t must be in [-1, {t - 1}] for t {t}, got {prev_t}")
+        return tuple(float(v) for v in self._pair_coefficients(t, prev_t))
 
-        model_output: the UNet's output for x_t (ε, x_0 or v; with learned variances, twice the channels).
-        prev_timestep: the next entry of the respaced chain (−1 for the last step); None → `previous_timestep`.
-        eta: σ_t = η·√β̃'_t; 1 = DDPM posterior, 0 = deterministic DDIM.
-        variance_type: overrides the config's for this call only (e.g. "fixed_large" for σ_t² = β_t).
-        """
-        eta, variance_type = self.check_sampling_args(eta, variance_type)
+    def _split_model_output(self, model_output, sample, variance_type: str):
+        """(the ε/x_0/v part, the learned-variance part or None), checked against the sample's shape."""
         for name, value in (("model_output", model_output), ("sample", sample)):
             if not isinstance(value, torch.Tensor):
                 raise ValueError(f"{name} must be a torch.Tensor of shape (B, C, H, W), got {type(value).__name__}")
-        t = self._check_t(timestep, "timestep")
-        if not isinstance(t, int):
-            raise ValueError("timestep must be a single integer for step()")
-        prev_t = self._default_prev(t) if prev_timestep is None else _as_int(prev_timestep, "prev_timestep")
-        if not -1 <= prev_t < t:
-            raise ValueError(f"prev_timestep must be in [-1, {t - 1}] for timestep {t}, got {prev_t}")
-        prev_t = max(prev_t, -1)
-
         learned = variance_type in ("learned", "learned_range")
         channels = sample.shape[1] if sample.ndim >= 2 else None
         if learned and model_output.ndim == sample.ndim and model_output.shape[1] == 2 * channels:
@@ -393,6 +387,34 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
             )
         if learned and predicted_variance is None:
             raise ValueError(f"variance_type={variance_type!r} needs a model_output with {2 * channels} channels")
+        return model_output, predicted_variance
+
+    def p_mean_variance(
+        self,
+        model_output: torch.Tensor,
+        sample: torch.Tensor,
+        timestep,
+        prev_timestep=None,
+        eta: float = 1.0,
+        variance_type: str | None = None,
+    ) -> ReverseGaussian:
+        """p_θ(x_{prev_t} | x_t) = N(μ_θ, σ² I): its mean, variance and the x̂_0 it was built from (improved-diffusion's
+        `p_mean_variance`). Pure: draws nothing. `step` samples from it.
+
+        model_output: the network's output for x_t = `sample` (ε, x_0 or v; learned variances: twice the channels).
+        prev_timestep: the next entry of the respaced chain (−1 for the last step); None → `previous_timestep`.
+        eta: σ² = η²·β̃'_t; 1 = DDPM posterior, 0 = deterministic DDIM.
+        variance_type: overrides the config's for this call only (e.g. "fixed_large" for σ² = β_t).
+        The final step (prev_t = −1) has variance 0: its mean is the sample, as in Ho et al.'s sampler.
+        """
+        eta, variance_type = self.check_sampling_args(eta, variance_type)
+        model_output, predicted_variance = self._split_model_output(model_output, sample, variance_type)
+        t = self._check_t(timestep, "timestep")
+        if not isinstance(t, int):
+            raise ValueError("timestep must be a single integer for step()")
+        prev_t = self._default_prev(t) if prev_timestep is None else _as_int(prev_timestep, "prev_timestep")
+        if not -1 <= prev_t < t:
+            raise ValueError(f"prev_timestep must be in [-1, {t - 1}] for timestep {t}, got {prev_t}")
 
         a_t = float(self._alpha_bar(t))
         a_prev = float(self._alpha_bar(prev_t))
@@ -407,8 +429,10 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
             eps = self.predict_epsilon(x0, sample, t)
             mean = math.sqrt(a_prev) * x0 + math.sqrt(max(1.0 - a_prev - sigma2, 0.0)) * eps
 
-        # Σ_θ: fixed (β̃_t or β_t) or learned; no noise on the final step (prev_t < 0), whatever the spacing.
-        if variance_type in ("fixed_large", "fixed_large_log"):
+        # Σ_θ: fixed (β̃_t or β_t) or learned; none on the final step (prev_t < 0), whatever the spacing.
+        if prev_t < 0:
+            variance = 0.0
+        elif variance_type in ("fixed_large", "fixed_large_log"):
             variance = beta  # the log form is a storage choice; diffusers takes √log β here and gets NaN
         elif variance_type == "learned":
             variance = predicted_variance.clamp(min=1e-20)
@@ -418,20 +442,38 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
             variance = torch.exp(frac * max_log + (1 - frac) * min_log)
         else:
             variance = max(sigma2, 1e-20) if eta > 0 else 0.0
-        if prev_t < 0 or (not isinstance(variance, torch.Tensor) and variance == 0.0):
+        if not isinstance(variance, torch.Tensor):
+            variance = torch.tensor(variance, dtype=sample.dtype, device=sample.device)
+        return ReverseGaussian(mean=mean, variance=variance, pred_original_sample=x0)
+
+    def step(
+        self,
+        model_output: torch.Tensor,
+        timestep,
+        sample: torch.Tensor,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        return_dict: bool = True,
+        prev_timestep=None,
+        eta: float = 1.0,
+        variance_type: str | None = None,
+    ) -> PosteriorDDPMSchedulerOutput | tuple:
+        """One reverse step x_t → x_{prev_t} ~ p_θ(x_{prev_t} | x_t): a draw from `p_mean_variance` (same arguments);
+        no draw where its variance is 0 (the final step, η = 0)."""
+        gaussian = self.p_mean_variance(model_output, sample, timestep, prev_timestep, eta, variance_type)
+        mean, variance = gaussian.mean, gaussian.variance
+        if variance.numel() == 1 and float(variance) == 0.0:
             prev_sample = mean
-            variance = torch.zeros((), dtype=sample.dtype, device=sample.device)
         else:
             noise = randn_tensor(sample.shape, generator=generator, device=sample.device, dtype=sample.dtype)
-            std = variance**0.5 if isinstance(variance, torch.Tensor) else math.sqrt(variance)
-            prev_sample = mean + std * noise
-            if not isinstance(variance, torch.Tensor):
-                variance = torch.tensor(variance, dtype=sample.dtype, device=sample.device)
+            prev_sample = mean + variance.sqrt() * noise
 
         if not return_dict:
-            return (prev_sample, x0, mean, variance)
+            return (prev_sample, gaussian.pred_original_sample, mean, variance)
         return PosteriorDDPMSchedulerOutput(
-            prev_sample=prev_sample, pred_original_sample=x0, posterior_mean=mean, posterior_variance=variance
+            prev_sample=prev_sample,
+            pred_original_sample=gaussian.pred_original_sample,
+            posterior_mean=mean,
+            posterior_variance=variance,
         )
 
     def __len__(self) -> int:

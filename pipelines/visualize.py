@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageDraw, ImageFont
 
+from .render import figure_image  # the one locked renderer; re-exported for the 2-D plots
+
 CAPTION_HEIGHT = 18
 BACKGROUND = 255
 
@@ -492,17 +494,9 @@ def plot_nearest_distances(heldout, exact, model):
 
 # ---------------------------------------------------------------------------------------------- the 2-D world
 PLANE_LIMIT = 2.0  # the plane view shows [-2, 2]²: the data in [-1, 1]² and where x_t at large t usually lies
+
 PLANE_PIXELS = 520  # the plane view is PLANE_PIXELS² with the axes filling it, so a click maps linearly to (x, y)
 EXACT_COLOR, MODEL_COLOR, TRACTABLE_COLOR, DATA_COLOR = "C0", "C1", "C2", "0.6"
-
-
-def figure_image(fig) -> Image.Image:
-    """A matplotlib Figure rendered to an RGB PIL image (Agg), at the figure's size and dpi."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-
-    canvas = FigureCanvasAgg(fig)
-    canvas.draw()
-    return Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3].copy())
 
 
 def plane_to_pixel(x: float, y: float, pixels: int = PLANE_PIXELS, limit: float = PLANE_LIMIT) -> tuple[float, float]:

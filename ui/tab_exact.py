@@ -26,6 +26,7 @@ from pipelines.visualize import labelled_row, plot_commit, plot_nearest_distance
 
 from . import text
 from .context import DEFAULT_NUM_INFERENCE_STEPS, UI_CONCURRENCY, AppContext
+from .figures import plot_output
 from .inputs import MAX_NUM_IMAGES, MAX_SEED, api_outputs, check_int, check_seed, integer_input, user_errors
 
 DEFAULT_EXACT_NUM_IMAGES = 8
@@ -320,9 +321,9 @@ class ExactSamplerTab:
             "heldout_nearest_distance_median": float(np.median(self.heldout_distances())),
         }
         return (
-            plot_commit(timesteps, effective_n, max_weight, commit, num_data, commit_weight=COMMIT_WEIGHT),
+            plot_output(plot_commit, timesteps, effective_n, max_weight, commit, num_data, commit_weight=COMMIT_WEIGHT),
             text.commit_caption(clean),
-            plot_nearest_distances(self.heldout_distances(), exact_d, model_d),
+            plot_output(plot_nearest_distances, self.heldout_distances(), exact_d, model_d),
             text.distances_caption(clean),
         )
 
@@ -330,7 +331,7 @@ class ExactSamplerTab:
         """The per-step cost plot and its source note (a new Figure per call)."""
         costs = step_costs(self.ctx)
         return (
-            plot_step_costs(costs, title=text.COST_PLOT_TITLE),
+            plot_output(plot_step_costs, costs, title=text.COST_PLOT_TITLE),
             text.cost_note(text.cost_source_measured(QUICK_COST_REPEATS), self.ctx.model_id, costs.model_ms),
         )
 

@@ -18,6 +18,7 @@ from pipelines.visualize import display_scale, grid_uint8, make_filmstrip, make_
 
 from . import text
 from .context import DEFAULT_NUM_INFERENCE_STEPS, UI_CONCURRENCY, AppContext
+from .figures import plot_output
 from .inputs import (
     MAX_NUM_IMAGES,
     MAX_SEED,
@@ -144,7 +145,10 @@ class SampleTab:
                     elem_id="step-slider",
                 )
                 schedule = gr.Plot(
-                    plot_schedule(ctx.pipe.scheduler), label="the noise schedule", elem_id="schedule-plot", format="png"
+                    plot_output(plot_schedule, ctx.pipe.scheduler),
+                    label="the noise schedule",
+                    elem_id="schedule-plot",
+                    format="png",
                 )
                 # Alone in its row, as tall as its rows: beside the trajectory it was stretched to that image's
                 # height and showed one row of images above an empty area.
@@ -369,7 +373,9 @@ class SampleTab:
         slider = gr.Slider(
             minimum=1, maximum=max(K, 2), value=K, step=1, interactive=K > 1, label=f"scrub the recorded steps: 1 … {K}"
         )
-        plot = plot_schedule(self.ctx.pipe.scheduler, t=record["timesteps"][-1], timesteps=record["timesteps"])
+        plot = plot_output(
+            plot_schedule, self.ctx.pipe.scheduler, t=record["timesteps"][-1], timesteps=record["timesteps"]
+        )
         return slider, filmstrip, record["gif"], plot
 
     def scrub(self, step, record):
@@ -385,7 +391,7 @@ class SampleTab:
         xt, x0 = (np.ascontiguousarray(a) for a in loaded)
         scale = display_scale(xt)
         prev_t = timesteps[k] if k < K else -1
-        plot = plot_schedule(self.ctx.pipe.scheduler, t=timesteps[k - 1], timesteps=timesteps)
+        plot = plot_output(plot_schedule, self.ctx.pipe.scheduler, t=timesteps[k - 1], timesteps=timesteps)
         return (
             grid_uint8(xt, scale=scale),
             grid_uint8(x0, scale=scale),

@@ -18,7 +18,6 @@ from pipelines import toy2d
 from pipelines.exact_posterior import COPY_DISTANCE, DatasetPosterior, compare_samplers
 from pipelines.visualize import (
     PLANE_LIMIT,
-    figure_image,
     pixel_to_plane,
     plot_toy_plane,
     plot_toy_samplers,
@@ -28,6 +27,7 @@ from pipelines.visualize import (
 
 from . import text
 from .context import UI_CONCURRENCY, AppContext
+from .figures import drawn
 from .inputs import (
     MAX_SEED,
     api_outputs,
@@ -154,8 +154,8 @@ class ToyTab:
             "stride_table": table,
         }
         return (
-            plot_toy_plane(points, step),
-            figure_image(plot_toy_step(step)),
+            drawn(plot_toy_plane, points, step),
+            drawn(plot_toy_step, step),
             text.toy_step_text(summary),
             summary,
         )
@@ -209,7 +209,7 @@ class ToyTab:
             "exact_seconds": result.exact_seconds,
             "model_seconds": result.model_seconds,
         }
-        return figure_image(plot_toy_samplers(points, result, COPY_DISTANCE)), text.toy_sample_text(summary), summary
+        return drawn(plot_toy_samplers, points, result, COPY_DISTANCE), text.toy_sample_text(summary), summary
 
     @user_errors
     def toy_train(self, dataset, num_points, train_steps, seed, state=None, progress=gr.Progress()):
@@ -248,8 +248,8 @@ class ToyTab:
                 "loss": losses[-1] if losses else None,
                 "losses": list(losses) if done else None,
             }
-            figure = plot_toy_training(losses, points, samples.tolist(), step, train_steps)
-            return figure_image(figure), text.toy_train_text(summary), summary, new_state
+            figure = drawn(plot_toy_training, losses, points, samples.tolist(), step, train_steps)
+            return figure, text.toy_train_text(summary), summary, new_state
 
         for record in toy2d.train_toy(model, points, train_steps, seed, self.scheduler):
             losses.append(record.loss)

@@ -9,12 +9,51 @@ from __future__ import annotations
 
 import io
 import threading
+import time
 from typing import Callable
 
 import numpy as np
 from PIL import Image
 
-RENDER_LOCK = threading.RLock()
+
+class _RenderLock:
+    """A re-entrant lock that also counts, for the benchmarks, how long callers waited for it and held it (seconds,
+    outermost acquisitions only)."""
+
+    def __init__(self):
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        self._stats_lock = threading.Lock()
+        self.waited_s = self.held_s = 0.0
+        self.acquisitions = 0
+
+    def __enter__(self):
+        depth = getattr(self._local, "depth", 0)
+        start = time.perf_counter()
+        self._lock.acquire()
+        if depth == 0:
+            self._local.since = time.perf_counter()
+            with self._stats_lock:
+                self.waited_s += self._local.since - start
+                self.acquisitions += 1
+        self._local.depth = depth + 1
+        return self
+
+    def __exit__(self, *exc):
+        self._local.depth -= 1
+        if self._local.depth == 0:
+            with self._stats_lock:
+                self.held_s += time.perf_counter() - self._local.since
+        self._lock.release()
+        return False
+
+    def stats(self) -> dict[str, float]:
+        """{"acquisitions", "waited_s", "held_s"} since the process started."""
+        with self._stats_lock:
+            return {"acquisitions": self.acquisitions, "waited_s": self.waited_s, "held_s": self.held_s}
+
+
+RENDER_LOCK = _RenderLock()
 
 
 def figure_image(fig) -> Image.Image:

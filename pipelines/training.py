@@ -429,9 +429,8 @@ def _setup(config: TrainConfig) -> _Run:
             f"--train_batch_size {per_process} × {accelerator.num_processes} process(es) is larger "
             f"than the data set ({len(dataset)} images)"
         )
-    max_steps = config.max_train_steps or math.ceil(
-        config.num_epochs * batches_per_epoch / config.gradient_accumulation_steps
-    )
+    steps_per_epoch = batches_per_epoch / config.gradient_accumulation_steps
+    max_steps = config.max_train_steps or math.ceil(config.num_epochs * steps_per_epoch)
     # AcceleratedScheduler steps once per process per optimizer step: scale to keep the schedule in update steps.
     lr_scheduler = get_scheduler(
         config.lr_scheduler,

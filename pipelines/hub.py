@@ -549,7 +549,8 @@ def read_space_manifest(root: str | os.PathLike = PROJECT_ROOT) -> dict[str, tup
     try:
         entries = json.loads(path.read_text(encoding="utf-8")).get("files")
     except (OSError, ValueError, AttributeError) as error:
-        raise HubError(f"the Space's manifest {path} cannot be read ({first_line(error)})") from None
+        why = error.strerror if isinstance(error, OSError) and error.strerror else first_line(error)
+        raise HubError(f"the Space's manifest {path} cannot be read ({why})") from None
     manifest: dict[str, tuple[str, ...] | None] = {}
     for rel, value in (entries or {}).items() if isinstance(entries, dict) else ():
         globs = value if isinstance(value, list) and all(isinstance(g, str) for g in value) else None

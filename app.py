@@ -65,7 +65,8 @@ def load_model(model: str, device: str = "auto") -> PosteriorDDPMPipeline:
     missing, say so rather than ask the Hub for a repo of that name."""
     from diffusers.utils import logging as diffusers_logging
 
-    from pipelines.hub import HubError, load_pipeline
+    from pipelines.hub_errors import HubError
+    from pipelines.pipeline_ddpm_posterior import load_pipeline
 
     if model == DEFAULT_MODEL and not Path(model).exists():
         raise ModelError(f"model folder {model} does not exist: train it (see README) or pass --model PATH_OR_HUB_ID")

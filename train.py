@@ -1,6 +1,7 @@
 """Train a DDPM UNet: `accelerate launch train.py --dataset mnist --output_dir DIR …` or `python train.py …`.
 
-Parses flags into `pipelines.training.TrainConfig` and calls `train`. Bad flags exit with a one-line message."""
+Parses flags into `pipelines.training.TrainConfig`, calls `train`, then pushes to the Hub when asked
+(`pipelines.hub.push_to_hub`). Bad flags exit with a one-line message."""
 
 from __future__ import annotations
 
@@ -118,11 +119,31 @@ def main(argv: list[str] | None = None) -> int:
         if config.push_to_hub:  # a missing or rejected token fails now, not after hours of training
             preflight_push(config.hub_model_id, config.hub_token, "--hub_token", "--hub_model_id")
         out = train(config)
+        if config.push_to_hub:
+            push(out, config)
     except (TrainingError, DataError, HubError) as error:
         print(f"train.py: error: {error}", file=sys.stderr)
         return 2
     print(f"saved the pipeline to {out}")
     return 0
+
+
+def push(output_dir, config) -> None:
+    """Push the trained pipeline to config.hub_model_id, from the main process only (under `accelerate launch` every
+    process runs this script); a failed push says how to push the saved model again."""
+    from accelerate import PartialState
+
+    from pipelines.hub import HubError, push_to_hub
+
+    if not PartialState().is_main_process:
+        return
+    try:
+        push_to_hub(output_dir, config.hub_model_id, token=config.hub_token)
+    except HubError as error:
+        raise HubError(
+            f"{error} (the model is saved in {output_dir}: push it again with "
+            f"python -m pipelines.hub push {output_dir} --repo-id {config.hub_model_id})"
+        ) from None
 
 
 if __name__ == "__main__":

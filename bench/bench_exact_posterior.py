@@ -1,7 +1,8 @@
 """Per-step cost of the exact reverse step q(x_{t-1} | x_t) against the data set's size N.
 
 The exact step compares x_t with every training image, so its cost grows linearly with N; a learned p_θ costs
-one network call whatever N is. This prints a table, writes JSON and a PNG plot:
+one network call whatever N is. Both are timed by the app's one protocol (`pipelines.step_costs.measure_step_costs`),
+once per dtype of the exact step. This prints a table, writes JSON and a PNG plot:
 
     OMP_NUM_THREADS=1 taskset -c 1 python bench/bench_exact_posterior.py            # full: N = 100 … 4,500
     python bench/bench_exact_posterior.py --quick --output-dir /tmp/bench             # smoke test
@@ -23,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere in the repo
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
 
-from pipelines.exact_posterior import DEFAULT_SIZES, measure_step_cost, measure_step_costs  # noqa: E402
+from pipelines.step_costs import DEFAULT_SIZES, measure_step_costs  # noqa: E402
 from pipelines.visualize import plot_step_cost, plot_step_costs  # noqa: E402
 
 QUICK_SIZES = (100, 250)
@@ -42,13 +43,17 @@ def machine_info() -> dict:
     }
 
 
-def step_costs(model: str, data: torch.Tensor, sizes, repeats: int, quick: bool) -> dict:
-    """The app's cost protocol (`measure_step_costs`: exact steps over N and the model's step, same batch, threads
-    and repeats, medians; the c·N·D fit and its extrapolation), as the JSON the page's numbers come from."""
+def step_costs(model: str, data: torch.Tensor, sizes, repeats: int, quick: bool, dtypes: dict) -> dict:
+    """{dtype name: the app's cost protocol (`measure_step_costs`: exact steps over N and the model's step, same
+    batch, threads and repeats, medians; the c·N·D fit and its extrapolation)} for each dtype of the exact step."""
     from pipelines import PosteriorDDPMPipeline
 
     pipe = PosteriorDDPMPipeline.from_pretrained(model)
-    return measure_step_costs(pipe, data, sizes=sizes, repeats=repeats, min_seconds=0.0 if quick else 0.2)
+    min_seconds = 0.0 if quick else 0.2
+    return {
+        name: measure_step_costs(pipe, data, sizes=sizes, repeats=repeats, dtype=dtype, min_seconds=min_seconds)
+        for name, dtype in dtypes.items()
+    }
 
 
 def parse_sizes(text: str) -> tuple[int, ...]:
@@ -79,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--model",
         default=str(Path(__file__).resolve().parents[1] / "models" / "ddpm-mnist"),
-        help="a model folder whose p_θ step is drawn as a flat line, if it exists",
+        help="the model folder whose p_θ step is timed beside the exact step (drawn as a flat line)",
     )
     args = parser.parse_args(argv)
     if args.repeats < 1:
@@ -96,34 +101,36 @@ def main(argv: list[str] | None = None) -> int:
     repeats = 1 if args.quick else args.repeats
     dtypes = {"float64": torch.float64} if args.quick else DTYPES
 
-    series = {}
-    for name, dtype in dtypes.items():
-        series[name] = measure_step_cost(data, sizes=sizes, repeats=repeats, dtype=dtype)
-    model_ms, costs = None, None
-    if Path(args.model).is_dir():
-        costs = step_costs(args.model, data, sizes, repeats, args.quick)
-        model_ms = costs.model_ms
+    if not Path(args.model).is_dir():
+        print(f"error: --model {args.model!r} is not a model folder", file=sys.stderr)
+        return 2
+    by_dtype = step_costs(args.model, data, sizes, repeats, args.quick, dtypes)
+    series = {
+        name: [
+            {"n": r["N"], "median_ms": r["ms"], **{k: r[k] for k in ("min_ms", "max_ms", "repeats", "data_bytes")}}
+            for r in c.rows
+        ]
+        for name, c in by_dtype.items()
+    }
+    costs = by_dtype["float64"]
+    model_ms = costs.model_ms
 
     names = list(series)
-    header = f"{'N':>6} {'data MB':>8} " + " ".join(f"{n + ' ms':>12} {'(cpu ms)':>9}" for n in names)
     print(
-        f"exact q(x_t-1|x_t) per step, batch 1, 32x32, median of {repeats} (wall; cpu = this thread's CPU "
-        f"time), torch threads {torch.get_num_threads()}"
+        f"exact q(x_t-1|x_t) per step, batch 1, 32x32, median of >= {repeats} (wall clock), "
+        f"torch threads {torch.get_num_threads()}"
     )
-    print(header)
+    print(f"{'N':>6} {'data MB':>8} " + " ".join(f"{n + ' ms':>12}" for n in names))
     for i, n in enumerate(sizes):
         row = series[names[0]][i]
         print(
             f"{n:>6} {row['data_bytes'] / 2**20:>8.1f} "
-            + " ".join(f"{series[k][i]['median_ms']:>12.2f} {series[k][i]['median_cpu_ms']:>9.2f}" for k in names)
+            + " ".join(f"{series[k][i]['median_ms']:>12.2f}" for k in names)
         )
-    if costs is not None:
-        print(f"model p_θ step ({args.model}): {model_ms:.2f} ms, independent of N (the app's protocol)")
-        print(f"fit: {costs.ms_per_element:.3g} ms per number (N·D); extrapolated:")
-        for e in costs.extrapolated:
-            print(
-                f"  {e['name']:<24} N = {e['N']:>13,}  D = {e['D']:>6,}  {e['ms']:>14,.0f} ms  {e['bytes']:>18,} bytes"
-            )
+    print(f"model p_θ step ({args.model}): {model_ms:.2f} ms, independent of N")
+    print(f"fit (float64): {costs.ms_per_element:.3g} ms per number (N·D); extrapolated:")
+    for e in costs.extrapolated:
+        print(f"  {e['name']:<24} N = {e['N']:>13,}  D = {e['D']:>6,}  {e['ms']:>14,.0f} ms  {e['bytes']:>18,} bytes")
 
     out_dir = Path(args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -135,9 +142,10 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": repeats,
         "machine": machine_info(),
         "series": series,
-        "model": None if model_ms is None else {"path": args.model, "median_ms": model_ms},
-        # the protocol the app's tabs quote (pipelines.exact_posterior.measure_step_costs)
-        "step_costs": None if costs is None else costs.as_dict(),
+        "model": {"path": args.model, "median_ms": model_ms},
+        # the protocol the app's tabs quote (pipelines.step_costs.measure_step_costs), float64 as the app runs it
+        "step_costs": costs.as_dict(),
+        "step_costs_by_dtype": {name: c.as_dict() for name, c in by_dtype.items()},
     }
     json_path = out_dir / "exact_posterior.json"
     json_path.write_text(json.dumps(result, indent=2))
@@ -147,11 +155,9 @@ def main(argv: list[str] | None = None) -> int:
         series,
         model_ms,
         title=f"Exact reverse step: cost grows with N ({threads} thread{'s' if threads > 1 else ''})",
-        keys=("median_ms", "median_cpu_ms"),
     )
     fig.savefig(png_path)
-    if costs is not None:
-        plot_step_costs(costs).savefig(out_dir / "exact_posterior_scale.png")
+    plot_step_costs(costs).savefig(out_dir / "exact_posterior_scale.png")
     print(f"wrote {json_path} and {png_path}")
     return 0
 

@@ -146,12 +146,13 @@ def check_images(
     want = "(B, C, H, W)" if image_shape is None else f"(B, {', '.join(map(str, image_shape))})"
     if not isinstance(images, torch.Tensor):
         raise ValueError(f"{name} must be a tensor of shape {want}, got {type(images).__name__}")
-    if images.ndim != 4 or images.numel() == 0:
+    if images.ndim != 4 or 0 in images.shape[1:]:
         raise ValueError(f"{name} must have shape {want} with B >= 1, got {tuple(images.shape)}")
     if image_shape is not None and tuple(images.shape[1:]) != tuple(image_shape):
         raise ValueError(f"{name} must have shape {want} (channels, height, width), got {tuple(images.shape)}")
     if images.shape[0] < min_batch:
-        raise ValueError(f"{name} must hold at least {min_batch} images, got {images.shape[0]}")
+        least = "one image" if min_batch == 1 else f"{min_batch} images"
+        raise ValueError(f"{name} must hold at least {least}, got {images.shape[0]}")
     if not images.is_floating_point():
         images = images.float()
     if not bool(torch.isfinite(images).all()):

@@ -1,7 +1,7 @@
-"""Offline quality metrics for MNIST samples, judged by a small CNN the project trains itself.
+"""Offline quality metrics for MNIST samples, judged by a small CNN the project trains itself, and their CLI.
 
-The judge (`MnistJudge`, weights in models/mnist-judge/, safetensors only) classifies 1×32×32 digits in [-1, 1];
-its penultimate layer gives the features for a classifier-FID. For N samples (N, 1, 32, 32) in [-1, 1]:
+The judge (judge.py: `MnistJudge`, weights in models/mnist-judge/, safetensors only) classifies 1×32×32 digits in
+[-1, 1]; its penultimate layer gives the features for a classifier-FID. For N samples (N, 1, 32, 32) in [-1, 1]:
 
 - classifier-FID: Fréchet distance between the judge features of the samples and of the 500 held-out digits,
   with its floor: the FID of N real train digits (a fixed seeded subset, N capped at 4,500) against the same
@@ -37,30 +37,34 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import numbers
 import os
-import platform
 import sys
 import threading
 import time
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
 from . import checks
+from .judge import (
+    DEFAULT_JUDGE_DIR,
+    IMAGE_SHAPE,
+    NUM_CLASSES,
+    MnistJudge,
+    judge_outputs,
+    load_judge,
+    train_judge,
+    write_judge_readme,
+)
+from .neighbours import nearest_distances
 
-DEFAULT_JUDGE_DIR = Path(__file__).resolve().parent.parent / "models" / "mnist-judge"
-IMAGE_SHAPE = (1, 32, 32)
-NUM_CLASSES = 10
 CONFIDENCE_THRESHOLD = 0.9
 FLOOR_SEED = 0  # fixes which train digits make the FID floor, so floors at equal N are comparable across runs
-JUDGE_BATCH = 500
+FLOOR_SIZES = (100, 500, 1000, 4500)  # the floors the judge's README lists
 MAX_NUM_SAMPLES = 100_000
 
 # The bar of the shipped default model.
@@ -68,74 +72,6 @@ BAR_FID_RATIO = 4.0
 BAR_CONFIDENT_RATE = 0.90
 BAR_MIN_CLASS_FRACTION = 0.05
 BAR_MEMORIZATION_RATIO = 0.9
-
-
-# --------------------------------------------------------------------------------------------------- the judge
-class MnistJudge(nn.Module):
-    """A small VGG-style digit classifier: (N, 1, 32, 32) in [-1, 1] → logits (N, 10).
-
-    Three stages of two 3×3 conv + BatchNorm + ReLU and a 2×2 max-pool (32 → 16 → 8 → 4), then
-    Linear → ReLU to `feature_dim` (the FID features, `features()`), then Linear to the 10 classes."""
-
-    def __init__(self, channels: Sequence[int] = (16, 32, 64), feature_dim: int = 64, num_classes: int = NUM_CLASSES):
-        super().__init__()
-        layers: list[nn.Module] = []
-        c_in = IMAGE_SHAPE[0]
-        for c in channels:
-            for _ in range(2):
-                layers += [nn.Conv2d(c_in, c, 3, padding=1, bias=False), nn.BatchNorm2d(c), nn.ReLU(inplace=True)]
-                c_in = c
-            layers.append(nn.MaxPool2d(2))
-        self.body = nn.Sequential(*layers)
-        side = IMAGE_SHAPE[1] // 2 ** len(channels)
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(c_in * side * side, feature_dim), nn.ReLU(inplace=True))
-        self.dropout = nn.Dropout(0.3)  # active in training only
-        self.classifier = nn.Linear(feature_dim, num_classes)
-        self.config = {"channels": list(channels), "feature_dim": int(feature_dim), "num_classes": int(num_classes)}
-
-    def features(self, images: torch.Tensor) -> torch.Tensor:
-        """The penultimate activations (N, feature_dim): what the classifier sees, and what FID compares."""
-        return self.head(self.body(images))
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(self.features(images)))
-
-
-def load_judge(path: str | os.PathLike | None = None) -> MnistJudge:
-    """The judge from a folder with config.json + model.safetensors (default: models/mnist-judge), in eval mode
-    on the CPU. Weights are read with safetensors only, never unpickled."""
-    from safetensors.torch import load_file
-
-    folder = Path(path) if path is not None else DEFAULT_JUDGE_DIR
-    config_file, weights_file = folder / "config.json", folder / "model.safetensors"
-    if not config_file.is_file() or not weights_file.is_file():
-        raise ValueError(
-            f"judge {str(folder)!r} must be a folder with config.json and model.safetensors "
-            "(train one with: python -m pipelines.evaluation train-judge)"
-        )
-    config = json.loads(config_file.read_text())
-    judge = MnistJudge(
-        channels=config["channels"],
-        feature_dim=config["feature_dim"],
-        num_classes=config.get("num_classes", NUM_CLASSES),
-    )
-    judge.load_state_dict(load_file(str(weights_file)))
-    repo = DEFAULT_JUDGE_DIR.parent.parent
-    # Reports name the judge relative to the repo: shipped JSON should not carry this machine's paths.
-    judge.path = str(folder.resolve().relative_to(repo)) if folder.resolve().is_relative_to(repo) else str(folder)
-    judge.training_info = config.get("training", {})
-    return judge.eval()
-
-
-@torch.inference_mode()
-def judge_outputs(judge: MnistJudge, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(features (N, feature_dim) float64, softmax probabilities (N, 10) float64), in batches of 500 on the CPU."""
-    feats, probs = [], []
-    for batch in images.split(JUDGE_BATCH):
-        f = judge.features(batch.float().cpu())
-        feats.append(f.double())
-        probs.append(judge.classifier(f).double().softmax(dim=1))
-    return torch.cat(feats), torch.cat(probs)
 
 
 # ------------------------------------------------------------------------------------------------ the metrics
@@ -162,16 +98,6 @@ def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma
     return max(value, 0.0)  # rounding can leave −1e-12 for identical sets
 
 
-def nearest_distances(images: torch.Tensor, reference: torch.Tensor, chunk: int | None = None) -> torch.Tensor:
-    """L2 distance (N,) from each image to its nearest image in `reference` (M, C, H, W), over all pixels.
-
-    One implementation of nearest neighbours for the project: `exact_posterior.nearest_neighbours` (chunked,
-    float64, an exact copy gives exactly 0)."""
-    from .exact_posterior import nearest_neighbours
-
-    return nearest_neighbours(images, reference, chunk_size=chunk)[1]
-
-
 def _median(values: torch.Tensor) -> float:
     return float(np.median(values.cpu().numpy()))  # the mean of the two middle values for even N (torch: the lower)
 
@@ -195,21 +121,6 @@ class Reference:
 _cache_lock = threading.Lock()
 _references: "weakref.WeakKeyDictionary[MnistJudge, Reference]" = weakref.WeakKeyDictionary()
 _default_judge: MnistJudge | None = None
-_mnist_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-
-
-def mnist_splits() -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
-    """{"train": (images, labels), "heldout": (images, labels)} of the fixed mnist split, loaded once per process."""
-    from .data import load_mnist, mnist_split
-
-    with _cache_lock:
-        if not _mnist_cache:
-            # One load of all 5,000 indexed by the split, rather than load_mnist twice: parsing the CSV is slow.
-            images, labels = load_mnist("all")
-            for name, (idx, _) in mnist_split().items():
-                index = torch.from_numpy(np.asarray(idx, dtype=np.int64))
-                _mnist_cache[name] = (images[index], labels[index])
-        return dict(_mnist_cache)
 
 
 def load_reference(judge: MnistJudge | None = None) -> Reference:
@@ -223,9 +134,10 @@ def load_reference(judge: MnistJudge | None = None) -> Reference:
     with _cache_lock:
         if judge in _references:
             return _references[judge]
-    splits = mnist_splits()
-    train_images, _ = splits["train"]
-    heldout_images, heldout_labels = splits["heldout"]
+    from .data import load_mnist
+
+    train_images, _ = load_mnist("train")
+    heldout_images, heldout_labels = load_mnist("heldout")
     train_features, _ = judge_outputs(judge, train_images)
     heldout_features, heldout_probs = judge_outputs(judge, heldout_images)
     mu, sigma = feature_statistics(heldout_features)
@@ -252,8 +164,8 @@ def check_images(images) -> torch.Tensor:
 
 
 def fid_floor(num_samples: int, reference: Reference | None = None) -> float:
-    """The classifier-FID of `num_samples` real train digits (a fixed seeded subset, capped at 4,500) against
-    the held-out reference: what a perfect generator scores at this sample count."""
+    """The classifier-FID of `num_samples` real train digits (a fixed seeded subset, capped at the train split's
+    size) against the held-out reference: what a perfect generator scores at this sample count."""
     reference = reference or load_reference()
     n = min(int(num_samples), len(reference.train_features))
     subset = torch.randperm(len(reference.train_features), generator=torch.Generator().manual_seed(FLOOR_SEED))[:n]
@@ -274,6 +186,7 @@ def evaluate_images(images: torch.Tensor, judge: MnistJudge | None = None) -> di
     mu, sigma = feature_statistics(features)
     fid = frechet_distance(mu, sigma, reference.heldout_mu, reference.heldout_sigma)
     floor = fid_floor(n, reference)
+    floor_n = min(n, len(reference.train_features))
     confidence, labels = probs.max(dim=1)
     counts = torch.bincount(labels, minlength=NUM_CLASSES).tolist()
     nearest_median = _median(nearest_distances(images, reference.train_images))
@@ -281,6 +194,7 @@ def evaluate_images(images: torch.Tensor, judge: MnistJudge | None = None) -> di
         "num_samples": n,
         "fid": fid,
         "fid_floor": floor,
+        "fid_floor_num_train": floor_n,
         "fid_ratio": fid / floor if floor > 0 else math.inf,
         "confident_rate": float((confidence >= CONFIDENCE_THRESHOLD).double().mean()),
         "confidence_threshold": CONFIDENCE_THRESHOLD,
@@ -408,7 +322,12 @@ def format_table(report: dict[str, Any]) -> str:
             f"<= {BAR_FID_RATIO:g} x floor = {floor_limit:.3f}",
             ok(report["fid"] <= floor_limit),
         ),
-        (f"FID floor ({min(report['num_samples'], 4500)} train digits)", f"{report['fid_floor']:.3f}", "", ""),
+        (
+            f"FID floor ({report.get('fid_floor_num_train', report['num_samples'])} train digits)",
+            f"{report['fid_floor']:.3f}",
+            "",
+            "",
+        ),
         ("FID / floor", f"{report['fid_ratio']:.2f}", f"<= {BAR_FID_RATIO:g}", ""),
         (
             f"confident rate (p >= {report['confidence_threshold']:g})",
@@ -450,183 +369,26 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-# ------------------------------------------------------------------------------------------ training the judge
-def _shift(images: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
-    """Random integer translations of up to ±max_shift pixels, the background (−1) filling in."""
-    n, _, h, w = images.shape
-    padded = F.pad(images, (max_shift,) * 4, value=-1.0)
-    dx, dy = (torch.randint(0, 2 * max_shift + 1, (2, n), generator=generator)).tolist()
-    return torch.stack([padded[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(n)])
-
-
-@torch.inference_mode()
-def judge_accuracy(judge: MnistJudge, images: torch.Tensor, labels: torch.Tensor) -> float:
-    """Fraction of `images` the judge labels correctly."""
-    _, probs = judge_outputs(judge.eval(), images)
-    return float((probs.argmax(dim=1) == labels).double().mean())
-
-
-def train_judge(
-    output_dir: str | os.PathLike = DEFAULT_JUDGE_DIR,
-    seed: int = 0,
-    epochs: int = 6,
-    batch_size: int = 128,
-    learning_rate: float = 4e-3,
-    max_shift: int = 2,
-    command: str | None = None,
-    progress: bool = True,
-) -> dict[str, Any]:
-    """Train the judge on the 4,500 train digits (AdamW + one-cycle LR, random ±max_shift px shifts) and write
-    output_dir/{model.safetensors, config.json, README.md}. Same seed and thread count → same weights on a CPU.
-    Returns the training record (held-out accuracy, seconds, …) that config.json also holds."""
-    from safetensors.torch import save_file
-    from tqdm.auto import tqdm
-
-    for name, value, low in (("epochs", epochs, 1), ("batch_size", batch_size, 1), ("max_shift", max_shift, 0)):
-        checks.check_int(name, value, low)
-    if not (isinstance(learning_rate, numbers.Real) and 0 < learning_rate < 1):
-        raise ValueError(f"learning_rate must be a number in (0, 1), got {learning_rate!r}")
-    splits = mnist_splits()
-    train_images, train_labels = splits["train"]
-    heldout_images, heldout_labels = splits["heldout"]
-
-    torch.manual_seed(seed)  # the weight init
-    generator = torch.Generator().manual_seed(seed)  # shuffling and shifts
-    judge = MnistJudge()
-    steps_per_epoch = math.ceil(len(train_images) / batch_size)
-    optimizer = torch.optim.AdamW(judge.parameters(), lr=learning_rate, weight_decay=5e-4)
-    schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=learning_rate, epochs=epochs, steps_per_epoch=steps_per_epoch
-    )
-    start, start_cpu = time.perf_counter(), time.process_time()
-    bar = tqdm(total=epochs * steps_per_epoch, desc="training judge", disable=not progress)
-    for epoch in range(epochs):
-        judge.train()
-        order = torch.randperm(len(train_images), generator=generator)
-        for index in order.split(batch_size):
-            x = _shift(train_images[index], max_shift, generator) if max_shift else train_images[index]
-            loss = F.cross_entropy(judge(x), train_labels[index])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            bar.update(1)
-            bar.set_postfix(epoch=epoch + 1, loss=f"{loss.item():.3f}")
-    bar.close()
-    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
-    judge.eval()
-    accuracy = judge_accuracy(judge, heldout_images, heldout_labels)
-    train_accuracy = judge_accuracy(judge, train_images, train_labels)
-
-    out = Path(output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    record = {
-        "command": command
-        or f"OMP_NUM_THREADS=1 python -m pipelines.evaluation train-judge --output_dir {out} "
-        f"--seed {seed} --epochs {epochs} --batch_size {batch_size} "
-        f"--learning_rate {learning_rate:g} --max_shift {max_shift}",
-        "seed": seed,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "learning_rate": learning_rate,
-        "max_shift": max_shift,
-        "heldout_accuracy": accuracy,
-        "train_accuracy": train_accuracy,
-        "train_seconds": round(seconds, 1),
-        "train_cpu_seconds": round(cpu_seconds, 1),
-        "torch_threads": torch.get_num_threads(),
-        "torch_version": torch.__version__,
-        "platform": platform.platform(),
-    }
-    state = {k: v.contiguous() for k, v in judge.state_dict().items()}
-    save_file(state, str(out / "model.safetensors"), metadata={"format": "pt"})
-    config = {
-        "architecture": "MnistJudge",
-        **judge.config,
-        "input": "(N, 1, 32, 32) float in [-1, 1]",
-        "training": record,
-    }
-    (out / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    judge.path = str(out)
-    _write_judge_readme(out, judge, record)
-    return record
-
-
 def sanity_reports(judge: MnistJudge | None = None) -> dict[str, dict[str, Any]]:
-    """The metrics of known image sets, which show what the numbers mean: the 500 held-out digits (the
-    reference itself), 500 and 1,000 train digits (copies: memorization ratio 0), uniform noise (FID huge)."""
+    """The metrics of known image sets, which show what the numbers mean: the held-out digits (the reference
+    itself), 500 and 1,000 train digits (copies: memorization ratio 0), uniform noise (FID huge). Each report
+    carries "bar": {"passed", "failures"} of `passes_bar`."""
     reference = load_reference(judge)
     train = reference.train_images
     pick = torch.randperm(len(train), generator=torch.Generator().manual_seed(FLOOR_SEED + 1))
     noise = torch.rand((1000, *IMAGE_SHAPE), generator=torch.Generator().manual_seed(0)) * 2 - 1
-    return {
-        "held-out digits (500)": evaluate_images(reference.heldout_images, reference.judge),
+    reports = {
+        f"held-out digits ({len(reference.heldout_images)})": evaluate_images(
+            reference.heldout_images, reference.judge
+        ),
         "train digits (500)": evaluate_images(train[pick[:500]], reference.judge),
         "train digits (1000)": evaluate_images(train[pick[:1000]], reference.judge),
         "uniform noise (1000)": evaluate_images(noise, reference.judge),
     }
-
-
-def _write_judge_readme(out: Path, judge: MnistJudge, record: dict[str, Any]) -> None:
-    import hashlib
-
-    digest = hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
-    n_params = sum(p.numel() for p in judge.parameters())
-    rows = []
-    for name, r in sanity_reports(judge).items():
-        rows.append(
-            f"| {name} | {r['fid']:.3f} | {r['fid_floor']:.3f} | {r['confident_rate']:.3f} | "
-            f"{r['min_class_fraction']:.3f} | {r['memorization_ratio']:.3f} | "
-            f"{'pass' if passes_bar(r)[0] else 'fail'} |"
-        )
-    floors = ", ".join(f"N={n}: {fid_floor(n, load_reference(judge)):.3f}" for n in (100, 500, 1000, 4500))
-    channels, dim = judge.config["channels"], judge.config["feature_dim"]
-    text = f"""# mnist-judge: the digit classifier behind the project's evaluation
-
-A small CNN (`pipelines.evaluation.MnistJudge`, {n_params:,} parameters): three stages of 2 × (conv 3×3, BatchNorm,
-ReLU) and a 2×2 max-pool at channels {channels}, then a {dim}-d ReLU layer (the classifier-FID features) and a
-linear classifier. Input: (N, 1, 32, 32) in [-1, 1], as `pipelines.data.load_mnist` gives.
-
-- Trained on the 4,500 train digits of the fixed mnist split only: {record["epochs"]} epochs, batch \
-{record["batch_size"]}, AdamW + one-cycle LR (max {record["learning_rate"]:g}), random ±{record["max_shift"]} px \
-shifts, seed {record["seed"]}.
-- **Held-out accuracy: {record["heldout_accuracy"]:.1%}** on the 500 held-out digits (train: \
-{record["train_accuracy"]:.1%}).
-- Training time: {record["train_seconds"]} s wall, {record["train_cpu_seconds"]} s CPU, {record["torch_threads"]} \
-thread(s), torch {record["torch_version"]} (the wall time grows with whatever else shares the core; the CPU time is \
-the cost).
-- Weights: `model.safetensors` (safetensors only; read by `pipelines.evaluation.load_judge`), sha256 `{digest}`.
-
-Reproduce (same seed and thread count → the same weights on a CPU; compare the sha256):
-
-```bash
-{record["command"]}
-```
-
-## Use
-
-```bash
-python -m pipelines.evaluation --model models/ddpm-mnist --num_samples 1000 --num_inference_steps 1000 --eta 1
-```
-or from Python: `evaluate_images(images)` for a tensor (N, 1, 32, 32) in [-1, 1], `evaluate_pipeline(pipe, …)`,
-`format_table(report)`, `passes_bar(report)` (all in `pipelines.evaluation`).
-
-## What the metrics read on known image sets
-
-From `pipelines.evaluation.sanity_reports()`, against the 500 held-out digits; the floor is the FID of the
-same number of train digits. Held-out digits are the reference itself (FID 0, memorization ratio 1 by
-construction); train digits are exact copies of training data (memorization ratio 0 — the metric catches
-copying); noise is confidently "classified" yet its FID is enormous.
-
-FID floor (N train digits against the 500 held-out): {floors}.
-The "train digits" rows below use another random subset than the floor's: their FID shows how much the FID of
-real digits moves between subsets.
-
-| images | classifier-FID | FID floor | confident rate | min class fraction | memorization ratio | bar |
-|---|---|---|---|---|---|---|
-{chr(10).join(rows)}
-"""
-    (out / "README.md").write_text(text)
+    for report in reports.values():
+        passed, failures = passes_bar(report)
+        report["bar"] = {"passed": passed, "failures": failures}
+    return reports
 
 
 # ------------------------------------------------------------------------------------------------------ the CLI
@@ -702,32 +464,35 @@ def _looks_like_hub_id(model: str) -> bool:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    """The CLI (see the module docstring). Returns the exit status: 0 done, 2 bad input."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["train-judge"]:
-        args = _build_train_parser().parse_args(argv[1:])
-        try:  # the recorded command spells out every flag, so it reproduces even if the defaults change
-            record = train_judge(
-                args.output_dir,
-                seed=args.seed,
-                epochs=args.epochs,
-                batch_size=args.batch_size,
-                learning_rate=args.learning_rate,
-                max_shift=args.max_shift,
-            )
-        except ValueError as error:
-            return _fail(str(error))
-        print(
-            f"judge written to {args.output_dir}: held-out accuracy {record['heldout_accuracy']:.2%}, "
-            f"{record['train_seconds']} s"
+def _train_judge_command(argv: list[str]) -> int:
+    """`train-judge`: train the judge, then describe it in its README with the metrics measured with it."""
+    args = _build_train_parser().parse_args(argv)
+    try:  # the recorded command spells out every flag, so it reproduces even if the defaults change
+        record = train_judge(
+            args.output_dir,
+            seed=args.seed,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            max_shift=args.max_shift,
         )
-        return 0
+    except ValueError as error:
+        return _fail(str(error))
+    judge = load_judge(args.output_dir)
+    floors = {n: fid_floor(n, load_reference(judge)) for n in FLOOR_SIZES}
+    write_judge_readme(args.output_dir, judge, record, sanity_reports(judge), floors)
+    print(
+        f"judge written to {args.output_dir}: held-out accuracy {record['heldout_accuracy']:.2%}, "
+        f"{record['train_seconds']} s"
+    )
+    return 0
 
-    args = _build_parser().parse_args(argv)
+
+def _check_flags(args) -> str | None:
+    """Everything that needs no model, so a typo fails in a second: the error message, or None."""
     from .scheduling_ddpm_posterior import check_eta
 
-    try:  # everything that needs no model first, so a typo fails in a second
+    try:
         _check_num_samples(args.num_samples)
         if args.num_inference_steps < 1:
             raise ValueError(f"num_inference_steps must be an integer >= 1, got {args.num_inference_steps}")
@@ -735,34 +500,52 @@ def main(argv: list[str] | None = None) -> int:
         checks.check_seed(args.seed)
         checks.check_batch_size(args.batch_size)
     except ValueError as error:
-        return _fail(str(error))
+        return str(error)
     if not Path(args.model).is_dir() and not _looks_like_hub_id(args.model):
-        return _fail(f"model {args.model!r} is not a folder (nor a Hub id of the form owner/name)")
+        return f"model {args.model!r} is not a folder (nor a Hub id of the form owner/name)"
     if args.judge is not None and not Path(args.judge).is_dir():
-        return _fail(f"judge {args.judge!r} is not a folder")
+        return f"judge {args.judge!r} is not a folder"
+    return None
+
+
+def _load_model(model: str, device: torch.device):
+    """The pipeline on `device` (channels-last weights on a CPU, the layout app.py samples with); diffusers'
+    "Loading pipeline components" bar is silenced, since it would precede an error about the flags."""
+    from diffusers.utils import logging as diffusers_logging
+
+    from .pipeline_ddpm_posterior import PosteriorDDPMPipeline
+
+    bars_were_on = diffusers_logging.is_progress_bar_enabled()
+    diffusers_logging.disable_progress_bar()
+    try:
+        pipe = PosteriorDDPMPipeline.from_pretrained(model).to(device)
+        if device.type == "cpu":  # bench/bench_sampling.py
+            pipe.use_channels_last()
+        return pipe
+    finally:
+        if bars_were_on:
+            diffusers_logging.enable_progress_bar()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The CLI (see the module docstring). Returns the exit status: 0 done, 2 bad input."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["train-judge"]:
+        return _train_judge_command(argv[1:])
+    args = _build_parser().parse_args(argv)
+    problem = _check_flags(args)
+    if problem:
+        return _fail(problem)
     # None (no flag) is the default device; an empty --device "" is a mistake, refused below like any bad name
     device = args.device if args.device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(device)
     except RuntimeError as error:
         return _fail(f"device {args.device!r} is not a torch device: {error}")
-
-    from diffusers.utils import logging as diffusers_logging
-
-    from .pipeline_ddpm_posterior import PosteriorDDPMPipeline
-
-    # diffusers' "Loading pipeline components" bar would precede an error about the flags; ours shows progress.
-    bars_were_on = diffusers_logging.is_progress_bar_enabled()
-    diffusers_logging.disable_progress_bar()
     try:
-        pipe = PosteriorDDPMPipeline.from_pretrained(args.model).to(device)
-        if device.type == "cpu":  # the layout app.py samples with (bench/bench_sampling.py)
-            pipe.use_channels_last()
+        pipe = _load_model(args.model, device)
     except Exception as error:  # a broken or missing folder, offline Hub: one line, not a traceback
         return _fail(f"model {args.model!r} could not be loaded: {type(error).__name__}: {checks.first_line(error)}")
-    finally:
-        if bars_were_on:
-            diffusers_logging.enable_progress_bar()
     try:
         judge = load_judge(args.judge) if args.judge else None
         report = evaluate_pipeline(

@@ -1,8 +1,9 @@
 """The accelerate training loop: ε/x0/v regression on q(x_t|x_0) samples (Ho et al. 2020, Algorithm 1).
 
-One function, `train(config)`, used by `train.py` (and `accelerate launch train.py`). It handles mixed precision,
-gradient accumulation, DDP (through accelerate), EMA weights, atomic checkpoints with exact resume, sample grids,
-TensorBoard logs, and writes a stock diffusers DDPM folder with the EMA weights at the end.
+One function, `train(config)`, used by `train.py` (and `accelerate launch train.py`), in four phases: setup,
+resume, the loop, save. It handles mixed precision, gradient accumulation, DDP (through accelerate), EMA weights,
+atomic checkpoints with exact resume, sample grids, TensorBoard logs, and writes a stock diffusers DDPM folder with
+the EMA weights at the end. Pushing to the Hub is train.py's (`pipelines.hub.push_to_hub`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -321,30 +323,42 @@ def _sample_grid(unet, scheduler, config: TrainConfig, step: int, output_dir: Pa
         tracker.add_images("samples", images.numpy(), step)
 
 
+@dataclass
+class _Run:
+    """What the phases of a training run share: the accelerate objects, the data and the schedule of steps."""
+
+    config: TrainConfig
+    output_dir: Path
+    accelerator: Any
+    model: Any
+    ema: Any
+    optimizer: Any
+    lr_scheduler: Any
+    noise_scheduler: Any
+    dataset: TensorDataset
+    batches_per_epoch: int
+    max_steps: int
+    global_step: int = 0
+
+
 def train(config: TrainConfig) -> Path:
     """Train a UNet2DModel as configured; returns the output folder (a stock diffusers DDPM pipeline)."""
     config.validate()
+    run = _setup(config)
+    _resume(run)
+    start = time.time()
+    images_seen = _loop(run)
+    _save(run, images_seen, time.time() - start)
+    run.accelerator.end_training()
+    return run.output_dir
+
+
+def _accelerator(config: TrainConfig, output_dir: Path):
     from accelerate import Accelerator
-    from accelerate.utils import GradientAccumulationPlugin, ProjectConfiguration, set_seed
-    from diffusers import UNet2DModel
-    from diffusers.optimization import get_scheduler
-    from diffusers.training_utils import EMAModel
-    from tqdm.auto import tqdm
-
-    from .data import check_resolution, load_training_data
-    from .scheduling_ddpm_posterior import PosteriorDDPMScheduler
-
-    if config.num_threads:
-        torch.set_num_threads(config.num_threads)
-    output_dir = Path(config.output_dir)
-    kwargs = unet_kwargs(config)
-    check_resolution(config.resolution, len(kwargs.get("block_out_channels", (0, 0, 0, 0))) - 1)
-    images = load_training_data(
-        config.dataset, config.train_data_dir, config.dataset_name, config.resolution, config.channels
-    )
+    from accelerate.utils import GradientAccumulationPlugin, ProjectConfiguration
 
     try:
-        accelerator = Accelerator(
+        return Accelerator(
             # Without an accelerator, `accelerate launch --multi_gpu --num_processes N` (or torchrun) still gives
             # N processes: cpu=True makes accelerate join them over gloo instead of running N separate trainings.
             cpu=not torch.cuda.is_available(),
@@ -357,6 +371,29 @@ def train(config: TrainConfig) -> Path:
         )
     except (ValueError, RuntimeError) as error:
         raise TrainingError(f"--mixed_precision {config.mixed_precision}: {error}") from error
+
+
+def _setup(config: TrainConfig) -> _Run:
+    """The data, the accelerator, the UNet (and its EMA copy), the noise schedule, the optimizer and LR schedule."""
+    from accelerate.utils import set_seed
+    from diffusers import UNet2DModel
+    from diffusers.optimization import get_scheduler
+    from diffusers.training_utils import EMAModel
+
+    from .data import check_resolution, load_training_data
+    from .scheduling_ddpm_posterior import PosteriorDDPMScheduler
+
+    if config.num_threads:
+        torch.set_num_threads(config.num_threads)
+    output_dir = Path(config.output_dir)
+    kwargs = unet_kwargs(config)
+    check_resolution(config.resolution, len(kwargs.get("block_out_channels", (0, 0, 0, 0))) - 1)
+    dataset = TensorDataset(
+        load_training_data(
+            config.dataset, config.train_data_dir, config.dataset_name, config.resolution, config.channels
+        )
+    )
+    accelerator = _accelerator(config, output_dir)
     set_seed(config.seed)  # same seed on every rank: identical initial weights
     try:
         model = UNet2DModel(**kwargs)
@@ -385,8 +422,6 @@ def train(config: TrainConfig) -> Path:
         weight_decay=config.adam_weight_decay,
         eps=config.adam_epsilon,
     )
-
-    dataset = TensorDataset(images)
     per_process = config.train_batch_size
     batches_per_epoch = len(dataset) // (per_process * accelerator.num_processes)
     if batches_per_epoch == 0:
@@ -404,143 +439,152 @@ def train(config: TrainConfig) -> Path:
         num_training_steps=max_steps * accelerator.num_processes,
     )
     model, optimizer, lr_scheduler = accelerator.prepare(model, optimizer, lr_scheduler)
+    return _Run(
+        config, output_dir, accelerator, model, ema, optimizer, lr_scheduler, noise_scheduler, dataset,
+        batches_per_epoch, max_steps,
+    )  # fmt: skip
 
-    global_step = 0
+
+def _resume(run: _Run) -> None:
+    """Load the checkpoint to resume from (if any), clear stale temporaries and start the trackers."""
+    from diffusers import UNet2DModel
+    from diffusers.training_utils import EMAModel
+
+    config, accelerator = run.config, run.accelerator
     checkpoint = resolve_checkpoint(config)
     if checkpoint is not None:
         accelerator.load_state(str(checkpoint))
-        if ema is not None:
+        if run.ema is not None:
             with torch.random.fork_rng(devices=[]):  # keep the noise RNG as load_state restored it
                 loaded = EMAModel.from_pretrained(str(checkpoint / "unet_ema"), UNet2DModel)
-            ema.load_state_dict(loaded.state_dict())
-        global_step = json.loads((checkpoint / "training_state.json").read_text())["global_step"]
-        accelerator.print(f"resumed from {checkpoint} at step {global_step}")
+            run.ema.load_state_dict(loaded.state_dict())
+        run.global_step = json.loads((checkpoint / "training_state.json").read_text())["global_step"]
+        accelerator.print(f"resumed from {checkpoint} at step {run.global_step}")
     if accelerator.is_main_process:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        for stale in output_dir.glob("checkpoint-*.tmp"):  # left by a killed run: never resumed from
+        run.output_dir.mkdir(parents=True, exist_ok=True)
+        for stale in run.output_dir.glob("checkpoint-*.tmp"):  # left by a killed run: never resumed from
             shutil.rmtree(stale, ignore_errors=True)
         if config.logger != "none":
             accelerator.init_trackers(
                 "train", config={k: str(v) for k, v in asdict(config).items() if k != "hub_token"}
             )
 
-    batches_done = global_step * config.gradient_accumulation_steps
-    epoch, skip = divmod(batches_done, batches_per_epoch)
+
+def _loss(run: _Run, clean: torch.Tensor) -> torch.Tensor:
+    """The regression loss of one batch (Algorithm 1): L_simple, or its min-SNR-γ weighting."""
+    config = run.config
+    noise = torch.randn_like(clean)
+    timesteps = torch.randint(0, config.ddpm_num_steps, (clean.shape[0],), device=clean.device)
+    noisy = run.noise_scheduler.add_noise(clean, noise, timesteps)  # q(x_t | x_0), eq. 4
+    if config.prediction_type == "epsilon":
+        target = noise
+    elif config.prediction_type == "sample":
+        target = clean
+    else:
+        target = run.noise_scheduler.get_velocity(clean, noise, timesteps)
+    with run.accelerator.autocast():
+        prediction = run.model(noisy, timesteps).sample
+    if config.snr_gamma is None:
+        return F.mse_loss(prediction.float(), target.float())  # Algorithm 1, L_simple
+    per_sample = F.mse_loss(prediction.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
+    return (per_sample * snr_weights(run.noise_scheduler, timesteps, config.snr_gamma, config.prediction_type)).mean()
+
+
+def _loop(run: _Run) -> int:
+    """Optimizer steps until max_steps, resuming mid-epoch where a checkpoint left off; returns the images seen."""
+    from tqdm.auto import tqdm
+
+    config, accelerator = run.config, run.accelerator
+    epoch, skip = divmod(run.global_step * config.gradient_accumulation_steps, run.batches_per_epoch)
     progress = tqdm(
-        total=max_steps,
-        initial=global_step,
+        total=run.max_steps,
+        initial=run.global_step,
         disable=not accelerator.is_local_main_process,
         desc="train",
         dynamic_ncols=True,
     )
-    start, images_seen = time.time(), 0
-    while global_step < max_steps:
+    images_seen = 0
+    while run.global_step < run.max_steps:
         # The loader's own generator: creating its iterator must not draw from the global RNG (which feeds the
         # noise), or a resumed run would draw different noise than an uninterrupted one.
         loader = DataLoader(
-            dataset,
-            batch_size=per_process,
+            run.dataset,
+            batch_size=config.train_batch_size,
             drop_last=True,
-            sampler=EpochPermutation(len(dataset), config.seed, epoch),
+            sampler=EpochPermutation(len(run.dataset), config.seed, epoch),
             generator=torch.Generator().manual_seed(config.seed * 100_003 + epoch),
         )
         loader = accelerator.prepare(loader)
         if skip:
             loader = accelerator.skip_first_batches(loader, skip)  # resume mid-epoch: no re-reading
             skip = 0
-        model.train()
+        run.model.train()
         for (clean,) in loader:
-            noise = torch.randn_like(clean)
-            timesteps = torch.randint(0, config.ddpm_num_steps, (clean.shape[0],), device=clean.device)
-            noisy = noise_scheduler.add_noise(clean, noise, timesteps)  # q(x_t | x_0), eq. 4
-            if config.prediction_type == "epsilon":
-                target = noise
-            elif config.prediction_type == "sample":
-                target = clean
-            else:
-                target = noise_scheduler.get_velocity(clean, noise, timesteps)
-            with accelerator.accumulate(model):
-                with accelerator.autocast():
-                    prediction = model(noisy, timesteps).sample
-                if config.snr_gamma is None:
-                    loss = F.mse_loss(prediction.float(), target.float())  # Algorithm 1, L_simple
-                else:
-                    per_sample = F.mse_loss(prediction.float(), target.float(), reduction="none").mean(dim=(1, 2, 3))
-                    loss = (
-                        per_sample * snr_weights(noise_scheduler, timesteps, config.snr_gamma, config.prediction_type)
-                    ).mean()
+            with accelerator.accumulate(run.model):
+                loss = _loss(run, clean)
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:
-                    accelerator.clip_grad_norm_(model.parameters(), config.max_grad_norm)
-                optimizer.step()
-                lr_scheduler.step()
-                optimizer.zero_grad()
+                    accelerator.clip_grad_norm_(run.model.parameters(), config.max_grad_norm)
+                run.optimizer.step()
+                run.lr_scheduler.step()
+                run.optimizer.zero_grad()
             images_seen += clean.shape[0] * accelerator.num_processes
             if not accelerator.sync_gradients:
                 continue
-            global_step += 1
-            if ema is not None:
-                ema.step(model.parameters())
-            logs = {"loss": loss.detach().item(), "lr": lr_scheduler.get_last_lr()[0]}
-            if ema is not None:
-                logs["ema_decay"] = ema.cur_decay_value
-            progress.update(1)
-            progress.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{logs['lr']:.2e}")
-            if config.logger != "none":
-                accelerator.log(logs, step=global_step)
+            run.global_step += 1
             try:
-                if global_step % config.checkpointing_steps == 0 or global_step == max_steps:
-                    _save_checkpoint(accelerator, output_dir, global_step, ema, config)
-                if accelerator.is_main_process and (
-                    global_step % config.save_images_steps == 0 or global_step == max_steps
-                ):
-                    with _writing(f"the sample grid of step {global_step} in {output_dir / 'samples'}", output_dir):
-                        _sample_grid(
-                            _final_unet(accelerator, model, ema),
-                            noise_scheduler,
-                            config,
-                            global_step,
-                            output_dir,
-                            accelerator,
-                        )
+                _after_step(run, loss, progress)
             except TrainingError:
                 progress.close()  # end the bar's line, so the error is a line of its own
                 raise
-            if global_step >= max_steps:
+            if run.global_step >= run.max_steps:
                 break
         epoch += 1
-
     progress.close()
-    accelerator.wait_for_everyone()
-    if accelerator.is_main_process:
-        pipe = _make_pipeline(_final_unet(accelerator, model, ema), noise_scheduler)
-        with _writing(
-            f"the trained pipeline to {output_dir} (checkpoint-{global_step} holds the training state: "
-            "free some space and resume with --resume_from_checkpoint latest)",
-            output_dir,
-        ):
-            pipe.save_pretrained(str(output_dir))
-        elapsed = time.time() - start
-        summary = {
-            "global_step": global_step,
-            "images_seen_this_run": images_seen,
-            "seconds_this_run": round(elapsed, 1),
-            "num_processes": accelerator.num_processes,
-            "config": {k: v for k, v in asdict(config).items() if k != "hub_token"},
-        }
-        (output_dir / "training_summary.json").write_text(json.dumps(summary, indent=2))
-        if config.push_to_hub:
-            from .hub import HubError, push_to_hub
+    return images_seen
 
-            try:
-                push_to_hub(output_dir, config.hub_model_id, token=config.hub_token)
-            except HubError as error:
-                raise HubError(
-                    f"{error} (the model is saved in {output_dir}: push it again with "
-                    f"python -m pipelines.hub push {output_dir} --repo-id {config.hub_model_id})"
-                ) from None
-    accelerator.end_training()
-    return output_dir
+
+def _after_step(run: _Run, loss: torch.Tensor, progress) -> None:
+    """After an optimizer step: the EMA update, logs, and the checkpoint and sample grid when they are due."""
+    config, accelerator, step = run.config, run.accelerator, run.global_step
+    if run.ema is not None:
+        run.ema.step(run.model.parameters())
+    logs = {"loss": loss.detach().item(), "lr": run.lr_scheduler.get_last_lr()[0]}
+    if run.ema is not None:
+        logs["ema_decay"] = run.ema.cur_decay_value
+    progress.update(1)
+    progress.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{logs['lr']:.2e}")
+    if config.logger != "none":
+        accelerator.log(logs, step=step)
+    if step % config.checkpointing_steps == 0 or step == run.max_steps:
+        _save_checkpoint(accelerator, run.output_dir, step, run.ema, config)
+    if accelerator.is_main_process and (step % config.save_images_steps == 0 or step == run.max_steps):
+        with _writing(f"the sample grid of step {step} in {run.output_dir / 'samples'}", run.output_dir):
+            unet = _final_unet(accelerator, run.model, run.ema)
+            _sample_grid(unet, run.noise_scheduler, config, step, run.output_dir, accelerator)
+
+
+def _save(run: _Run, images_seen: int, seconds: float) -> None:
+    """The trained pipeline (EMA weights when EMA is on) and training_summary.json, from the main process."""
+    accelerator = run.accelerator
+    accelerator.wait_for_everyone()
+    if not accelerator.is_main_process:
+        return
+    pipe = _make_pipeline(_final_unet(accelerator, run.model, run.ema), run.noise_scheduler)
+    with _writing(
+        f"the trained pipeline to {run.output_dir} (checkpoint-{run.global_step} holds the training state: "
+        "free some space and resume with --resume_from_checkpoint latest)",
+        run.output_dir,
+    ):
+        pipe.save_pretrained(str(run.output_dir))
+    summary = {
+        "global_step": run.global_step,
+        "images_seen_this_run": images_seen,
+        "seconds_this_run": round(seconds, 1),
+        "num_processes": accelerator.num_processes,
+        "config": {k: v for k, v in asdict(run.config).items() if k != "hub_token"},
+    }
+    (run.output_dir / "training_summary.json").write_text(json.dumps(summary, indent=2))
 
 
 def _final_unet(accelerator, model, ema):

@@ -83,3 +83,26 @@ def test_every_tab_module_is_in_the_tab_list():
     assert {cls.__module__.rsplit(".", 1)[1] for cls in ui.TABS} == tab_modules
     for cls in ui.TABS:
         assert isinstance(cls.title, str) and callable(cls.layout)
+
+
+# Modules of pipelines/ another change of the same clean-up is splitting; a name leaves this set once its module is
+# within the bounds below.
+PENDING_SPLIT = {"pipelines.visualize"}
+MAX_MODULE_LINES, MAX_FUNCTION_LINES = 700, 80
+
+
+def test_library_modules_and_functions_stay_readable():
+    """One concept per file: no module of pipelines/ over 700 lines, no function over 80."""
+    long = []
+    for name, path in modules().items():
+        if not name.startswith("pipelines") or name in PENDING_SPLIT:
+            continue
+        source = path.read_text(encoding="utf-8")
+        if len(source.splitlines()) > MAX_MODULE_LINES:
+            long.append(f"{name}: {len(source.splitlines())} lines")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    long.append(f"{name}.{node.name}: {length} lines")
+    assert not long, long

@@ -20,12 +20,11 @@ from pipelines.evaluation import (
     evaluate_pipeline,
     format_table,
     frechet_distance,
-    judge_accuracy,
-    load_judge,
     load_reference,
     main,
     passes_bar,
 )
+from pipelines.judge import judge_accuracy, load_judge
 
 REPO = Path(__file__).resolve().parent.parent
 REPORT_KEYS = {

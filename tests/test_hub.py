@@ -127,6 +127,7 @@ def folders(tmp_path_factory):
     # two project trees for deploy-space: everything a real checkout holds that a Space must not get
     space = base / "project"
     for rel, content in {
+        "space.json": (ROOT / "space.json").read_bytes(),  # the project's own manifest
         "app.py": b"print('demo')\n",
         "requirements.txt": b"torch\n",
         "README.md": b"---\ntitle: demo\nsdk: gradio\nsdk_version: 6.31.0\napp_file: app.py\n---\n# demo\n"
@@ -480,26 +481,42 @@ def test_space_files_of_this_project_are_the_app_only():
 
 
 def test_the_judge_goes_into_the_space_the_day_the_app_evaluates():
-    """models/mnist-judge stays out of the Space while nothing the app runs imports pipelines.evaluation."""
-    from pipelines.hub import SPACE_FILES
+    """models/mnist-judge stays out of the Space (space.json) while nothing the app runs imports pipelines.evaluation
+    or pipelines.judge."""
+    from pipelines.hub import read_space_manifest
 
     sources = [
         p
         for p in [ROOT / "app.py", *(ROOT / "pipelines").glob("*.py"), *(ROOT / "ui").glob("*.py")]
-        if p.is_file() and p.name != "evaluation.py"
+        if p.is_file() and p.name not in ("evaluation.py", "judge.py")
     ]
     importers = [
         p.name
         for p in sources
         if re.search(
-            r"^\s*(from\s+(pipelines)?\.?evaluation\s+import|import\s+pipelines\.evaluation|"
-            r"from\s+(pipelines|\.)\s+import\s+[^\n]*\bevaluation\b)",
+            r"^\s*(from\s+(pipelines)?\.?(evaluation|judge)\s+import|import\s+pipelines\.(evaluation|judge)|"
+            r"from\s+(pipelines|\.)\s+import\s+[^\n]*\b(evaluation|judge)\b)",
             p.read_text(),
             re.M,
         )
     ]
-    shipped = any(rel.startswith("models/mnist-judge") for rel, _ in SPACE_FILES)
-    assert shipped == bool(importers), f"{importers} import pipelines.evaluation: add models/mnist-judge to SPACE_FILES"
+    shipped = any(rel.startswith("models/mnist-judge") for rel in read_space_manifest(ROOT))
+    assert shipped == bool(importers), f"{importers} import the judge: add models/mnist-judge to space.json"
+
+
+def test_the_space_manifest_comes_from_the_project_root(tmp_path):
+    """deploy-space reads the file list from the root it deploys; a missing or malformed space.json is one line."""
+    from pipelines.hub import HubError, read_space_manifest, space_files
+
+    with pytest.raises(HubError, match=r"the Space's manifest .*space.json cannot be read"):
+        space_files(tmp_path)
+    (tmp_path / "space.json").write_text(json.dumps({"files": {"app.py": 3}}))
+    with pytest.raises(HubError, match=r"'app.py' must map to null, 'ddpm-pipeline' or a list of globs, got 3"):
+        read_space_manifest(tmp_path)
+    (tmp_path / "space.json").write_text(json.dumps({"files": {"app.py": None, "ui": ["*.py"]}}))
+    assert read_space_manifest(tmp_path) == {"app.py": None, "ui": ("*.py",)}
+    with pytest.raises(HubError, match=r"the Space needs app.py, which is missing"):
+        space_files(tmp_path)
 
 
 def test_the_deployed_file_set_alone_starts_the_app_and_serves_sample(hub, tmp_path):
@@ -644,7 +661,8 @@ def test_push_refuses_a_malformed_repo_id(repo_id, stock_ddpm_dir, capsys):
 
 def test_load_pipeline_gives_clean_errors_and_loads_stock_folders(tmp_path, stock_ddpm_dir):
     from pipelines import PosteriorDDPMPipeline
-    from pipelines.hub import HubError, load_pipeline
+    from pipelines.hub_errors import HubError
+    from pipelines.pipeline_ddpm_posterior import load_pipeline
 
     with pytest.raises(HubError, match="no such folder"):
         load_pipeline(tmp_path / "missing")
@@ -675,7 +693,9 @@ def test_card_command_writes_a_card_into_the_folder_and_keeps_an_existing_one(tm
 def test_offline_mode_gives_one_line_errors_for_hub_ids(tmp_path, stock_ddpm_dir, monkeypatch, capsys):
     import huggingface_hub.constants
 
-    from pipelines.hub import HubError, load_pipeline, main
+    from pipelines.hub import main
+    from pipelines.hub_errors import HubError
+    from pipelines.pipeline_ddpm_posterior import load_pipeline
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(HubError, match="no folder 'someone/model', and no cached copy of the Hub repo"):

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from helpers.app_server import serve_app
+from pipelines.comparisons import COMMIT_WEIGHT, heldout_nearest_distances
 from pipelines.data import load_mnist
-from pipelines.exact_posterior import COMMIT_WEIGHT, heldout_nearest_distances
 from pipelines.visualize import to_uint8
 from ui import text
 from ui.context import AppContext

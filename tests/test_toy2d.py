@@ -7,7 +7,9 @@ import pytest
 import torch
 
 from pipelines import toy2d
-from pipelines.exact_posterior import COPY_DISTANCE, DatasetPosterior, compare_samplers
+from pipelines.comparisons import compare_samplers
+from pipelines.exact_posterior import DatasetPosterior
+from pipelines.neighbours import COPY_DISTANCE
 
 
 @pytest.fixture(scope="module")

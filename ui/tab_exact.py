@@ -14,14 +14,9 @@ import weakref
 import gradio as gr
 import numpy as np
 
-from pipelines.exact_posterior import (
-    COMMIT_WEIGHT,
-    COPY_DISTANCE,
-    StepCosts,
-    compare_samplers,
-    heldout_nearest_distances,
-    measure_step_costs,
-)
+from pipelines.comparisons import COMMIT_WEIGHT, compare_samplers, heldout_nearest_distances
+from pipelines.neighbours import COPY_DISTANCE
+from pipelines.step_costs import StepCosts, measure_step_costs
 from pipelines.visualize import labelled_row, plot_commit, plot_nearest_distances, plot_step_costs, to_uint8
 
 from . import text

@@ -6,8 +6,9 @@ from __future__ import annotations
 import gradio as gr
 import torch
 
+from pipelines.comparisons import compare_estimates
 from pipelines.data import prepare_digit
-from pipelines.exact_posterior import compare_estimates, l2_distance
+from pipelines.neighbours import l2_distance
 from pipelines.visualize import digit_image, grid_uint8, labelled_row, to_uint8
 
 from . import text

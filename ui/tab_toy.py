@@ -15,7 +15,9 @@ import gradio as gr
 import torch
 
 from pipelines import toy2d
-from pipelines.exact_posterior import COPY_DISTANCE, DatasetPosterior, compare_samplers
+from pipelines.comparisons import compare_samplers
+from pipelines.exact_posterior import DatasetPosterior
+from pipelines.neighbours import COPY_DISTANCE
 from pipelines.visualize import (
     PLANE_LIMIT,
     pixel_to_plane,

@@ -888,7 +888,7 @@ CASES: list[Case] = [
         "missing model",
         "a missing folder",
         ["deploy-space", "me/space", "--root", "{tmp}/none"],
-        "the Space needs app.py, which is missing",
+        "none/space.json cannot be read (No such file or directory)",
     ),
     Case(
         "pipelines.hub", "card MODEL_DIR", "missing model", "a missing folder", ["card", "{tmp}/none"], "does not exist"

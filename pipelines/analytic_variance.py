@@ -6,13 +6,51 @@ For a step t → s (s < t, any respacing) with η-variance λ² and ᾱ cumulati
 
 (Bao et al. Theorem 1 with the score −ε/√β̄_t). For DDPM (λ² = β̃) this is β̃ + β_{t|s}² / (α_{t|s} β̄_t) · (1 − Γ_t).
 Γ_t ∈ [0, 1] since E‖E[ε | x_t]‖² ≤ E‖ε‖² = d, so λ² ≤ σ*² ≤ λ² + (√(β̄_t/α_{t|s}) − √(β̄_s − λ²))².
+
+Three ways to Γ_t live here:
+- the model's, estimated by Monte-Carlo over the training split and stored beside the weights in GAMMA_FILE
+  (`estimate_gamma`, `save_gamma`, `load_gamma`; the command `python -m pipelines.analytic_variance --model DIR`);
+- the exact one of a finite data set (`exact_gamma`): E[ε | x_t] is a mixture mean, so
+  1 − Γ_t = E_{x_t} tr Cov[ε | x_t] / d = ᾱ_t / β̄_t · E_{x_t} tr Cov[x_0 | x_t] / d;
+- and, for one x_t, the per-dimension variance of the true reverse step q(x_s | x_t) itself
+  (`exact_step_variance`): β̃ + coef1² · tr Cov[x_0 | x_t] / d, whose average over x_t ~ q(x_t) is σ*² with the
+  exact Γ_t (η = 1).
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
+import os
+import shlex
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+import numpy as np
+import torch
+
+from .checks import OneLineParser, check_int, check_seed, first_line
+
+if TYPE_CHECKING:
+    from .exact_posterior import DatasetPosterior
+    from .pipeline_ddpm_posterior import PosteriorDDPMPipeline
+
+# The file in a model folder that holds Γ_t (a stock diffusers loader ignores it).
+GAMMA_FILE = "analytic_variance.json"
+# The step into the chain's last noisy state keeps its noise within this many quantisation bins (Bao et al.'s
+# released sampler: clip_pixel = 2); see PosteriorDDPMScheduler.analytic_variance.
+CLIP_PIXELS = 2
+MAX_IMAGES = 4500
 
 
+def make_command(folder) -> str:
+    """The command that writes GAMMA_FILE for `folder`."""
+    return f"python -m pipelines.analytic_variance --model {shlex.quote(str(folder))}"
+
+
+# ---------------------------------------------------------------------------------------------- the formula
 def optimal_variance(alpha_bar_t: float, alpha_bar_s: float, gamma_t: float, eta: float = 1.0) -> float:
     """σ*² of the step t → s from ᾱ_t, ᾱ_s (ᾱ_s = 1 for the step to x_0), Γ_t and η (λ² = η² β̃).
 
@@ -25,3 +63,198 @@ def optimal_variance(alpha_bar_t: float, alpha_bar_s: float, gamma_t: float, eta
     lam2 = eta**2 * beta_tilde
     gap = math.sqrt(beta_bar_t / alpha_ts) - math.sqrt(max(beta_bar_s - lam2, 0.0))
     return lam2 + gap**2 * (1.0 - min(max(float(gamma_t), 0.0), 1.0))
+
+
+def check_gamma(gamma, num_train_timesteps: int) -> np.ndarray:
+    """Γ_t for every t in [0, T) as a float64 array: a list, array or tensor of T finite numbers >= 0."""
+    message = f"gamma must hold {num_train_timesteps} finite numbers >= 0 (Γ_t for t in [0, {num_train_timesteps - 1}])"
+    if isinstance(gamma, torch.Tensor):
+        gamma = gamma.detach().cpu().double().numpy()
+    try:
+        table = np.asarray(gamma, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"{message}, got {type(gamma).__name__}") from None
+    if table.shape != (num_train_timesteps,):
+        raise ValueError(f"{message}, got shape {table.shape}")
+    if not np.all(np.isfinite(table)) or np.any(table < 0):
+        raise ValueError(f"{message}, got values from {np.nanmin(table)!r} to {np.nanmax(table)!r}")
+    return table
+
+
+# ---------------------------------------------------------------------------------------------- the file
+def load_gamma(folder, num_train_timesteps: int | None = None) -> np.ndarray:
+    """Γ_t (T,) from `folder`/GAMMA_FILE; ValueError naming the command that makes it when the file is missing.
+    num_train_timesteps: the T the table must cover (None: any length)."""
+    path = Path(folder) / GAMMA_FILE
+    if not path.is_file():
+        raise ValueError(
+            f'variance_type="analytic" needs Γ_t, and {str(folder)!r} has no {GAMMA_FILE}; make it with: '
+            f"{make_command(folder)}"
+        )
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+        gamma = record["gamma"]
+        if not isinstance(gamma, list):
+            raise TypeError("its gamma is not a list")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ValueError(
+            f"{path} is not a readable Γ_t file ({first_line(error)}); remake it with: {make_command(folder)}"
+        ) from None
+    return check_gamma(gamma, len(gamma) if num_train_timesteps is None else num_train_timesteps)
+
+
+def save_gamma(folder, record: dict[str, Any]) -> Path:
+    """Write `record` (from `estimate_gamma`) to `folder`/GAMMA_FILE; returns the path."""
+    path = Path(folder) / GAMMA_FILE
+    path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    return path
+
+
+# ---------------------------------------------------------------------------------------------- the estimate
+@torch.inference_mode()
+def estimate_gamma(
+    pipe: "PosteriorDDPMPipeline",
+    images: torch.Tensor,
+    num_images: int = 64,
+    seed: int = 0,
+    batch_size: int = 250,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Γ_t = E ‖ε_θ(x_t, t)‖² / d for every t in [0, T), by Monte-Carlo: for each t, `num_images` training images
+    drawn without replacement, x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε (eq. 4) with fresh ε. Batches mix timesteps.
+
+    Returns {"gamma": [T], "standard_error": [T] (of each Γ_t's mean), "num_images_per_timestep", "seed"}.
+    Only ε-prediction models (Γ_t needs ε_θ; x̂_0 or v outputs are converted with the scheduler's formulas)."""
+    from tqdm.auto import tqdm
+
+    scheduler = pipe.scheduler
+    T = scheduler.config.num_train_timesteps
+    num_images = check_int("num_images", num_images, 1, len(images), meaning=" (training images per timestep)")
+    seed = check_seed(seed)
+    generator = torch.Generator().manual_seed(seed)
+    picks = torch.stack([torch.randperm(len(images), generator=generator)[:num_images] for _ in range(T)])
+    ts = torch.arange(T).repeat_interleave(num_images)
+    idx = picks.reshape(-1)
+    device, dtype = pipe.device, pipe.unet.dtype
+    values = torch.empty(len(ts), dtype=torch.float64)
+    starts = range(0, len(ts), batch_size)
+    for start in tqdm(starts, desc="Γ_t", disable=not progress):
+        t, x0 = ts[start : start + batch_size], images[idx[start : start + batch_size]]
+        noise = torch.randn(x0.shape, generator=generator)
+        x_t = scheduler.add_noise(x0, noise, t).to(device, dtype)
+        out = pipe.unet(x_t, t.to(device)).sample.float().cpu()
+        if scheduler.config.prediction_type != "epsilon":
+            out = _as_epsilon(scheduler, out, x_t.float().cpu(), t)
+        values[start : start + len(t)] = out.reshape(len(t), -1).pow(2).mean(1).double()
+    per_t = values.reshape(T, num_images)
+    sem = per_t.std(1, unbiased=True) / math.sqrt(num_images) if num_images > 1 else torch.full((T,), float("nan"))
+    return {
+        "gamma": [round(float(v), 6) for v in per_t.mean(1)],
+        "standard_error": [round(float(v), 6) for v in sem],
+        "num_images_per_timestep": num_images,
+        "seed": seed,
+    }
+
+
+def _as_epsilon(scheduler, out: torch.Tensor, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """ε̂ for per-sample t from an x_0 or v output (eq. 4 solved for ε)."""
+    eps = []
+    for b in range(len(t)):
+        x0 = scheduler.predict_x0(out[b : b + 1], x_t[b : b + 1], int(t[b]))
+        eps.append(scheduler.predict_epsilon(x0, x_t[b : b + 1], int(t[b])))
+    return torch.cat(eps)
+
+
+# ---------------------------------------------------------------------------------------------- the exact answer
+def exact_step_variance(posterior: "DatasetPosterior", x_t: torch.Tensor, t: int, prev_t: int) -> torch.Tensor:
+    """Per-dimension variance of the true reverse step q(x_{prev_t} | x_t) over the data set, (B,) float64:
+    tr Cov / d of the mixture Σ_i w_i N(μ̃(x_t, x_0^i), β̃ I) = β̃ + coef1² · tr Cov[x_0 | x_t] / d (μ̃ is linear in
+    x_0 with weight coef1, eq. 7). prev_t = −1 (the step to x_0): the spread of the x_0^i alone."""
+    coef1, _, beta_tilde = posterior.scheduler.posterior_coefficients(t, prev_t)
+    spread = posterior.x0_variance(x_t, t) / posterior.dim
+    return beta_tilde + coef1**2 * spread
+
+
+def exact_gamma(
+    posterior: "DatasetPosterior", timesteps: Sequence[int], num_samples: int = 64, seed: int = 0
+) -> dict[str, list[float]]:
+    """The exact Γ_t of the data set for each t in `timesteps`: Γ_t = 1 − ᾱ_t/β̄_t · E tr Cov[x_0 | x_t] / d
+    (= E ‖E[ε | x_t]‖² / d, the law of total variance on ε), the expectation over x_t ~ q(x_t) by Monte-Carlo:
+    `num_samples` draws x_0^i uniform, ε ~ N(0, I) per t. Returns {"gamma": [...], "standard_error": [...]}."""
+    num_samples = check_int("num_samples", num_samples, 1, meaning=" (x_t draws per timestep)")
+    generator = torch.Generator().manual_seed(check_seed(seed))
+    data = posterior.data
+    gammas, errors = [], []
+    for t in timesteps:
+        t = check_int("t", t, 0, posterior.num_train_timesteps - 1)
+        x0 = data[torch.randint(len(data), (num_samples,), generator=generator)].float()
+        noise = torch.randn(x0.shape, generator=generator)
+        x_t = posterior.scheduler.add_noise(x0, noise, t)
+        a = float(posterior.alphas_cumprod[t])
+        per_x = 1.0 - a / (1.0 - a) * posterior.x0_variance(x_t, t) / posterior.dim
+        gammas.append(float(per_x.mean()))
+        errors.append(float(per_x.std() / math.sqrt(num_samples)) if num_samples > 1 else float("nan"))
+    return {"gamma": gammas, "standard_error": errors}
+
+
+# ---------------------------------------------------------------------------------------------- the CLI
+def _build_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(
+        prog="python -m pipelines.analytic_variance",
+        description=f"Estimate Γ_t (Bao et al.'s analytic variance) for a DDPM folder; writes FOLDER/{GAMMA_FILE}.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("--model", required=True, help="a DDPM model folder (stock diffusers layout)")
+    p.add_argument("--num-images", type=int, default=64, help=f"training images per timestep, in [1, {MAX_IMAGES}]")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=250, help="UNet batch (timesteps are mixed in a batch)")
+    p.add_argument("--no-progress", action="store_true")
+    return p
+
+
+def _fail(message: str) -> int:
+    print(f"python -m pipelines.analytic_variance: error: {message}", file=sys.stderr)
+    return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The CLI: 0 done, 2 bad input."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _build_parser().parse_args(argv)
+    try:
+        check_int("--num-images", args.num_images, 1, MAX_IMAGES, meaning=" (training images per timestep)")
+        check_seed(args.seed, "--seed")
+        check_int("--batch-size", args.batch_size, 1, 4096)
+    except ValueError as error:
+        return _fail(str(error))
+    from diffusers.utils import logging as diffusers_logging
+
+    from .data import load_mnist
+    from .pipeline_ddpm_posterior import PosteriorDDPMPipeline, check_model_folder
+
+    diffusers_logging.disable_progress_bar()  # diffusers' loading bar; ours shows the estimate's progress
+    try:
+        check_model_folder(args.model)
+        pipe = PosteriorDDPMPipeline.from_pretrained(args.model)
+    except Exception as error:  # a broken or missing folder: one line, not a traceback
+        return _fail(f"--model {args.model!r} could not be loaded: {first_line(error)}")
+    pipe.set_progress_bar_config(disable=True)
+    if pipe.device.type == "cpu":
+        pipe.use_channels_last()
+    images = load_mnist("train")[0]
+    record = estimate_gamma(pipe, images, args.num_images, args.seed, args.batch_size, not args.no_progress)
+    command = f"python -m pipelines.analytic_variance --model {shlex.quote(args.model)} "
+    command += f"--num-images {args.num_images} --seed {args.seed}"
+    record = {"command": command, "data": "mnist train split (4,500 digits)", **record}
+    path = save_gamma(args.model, record)
+    sem = np.asarray(record["standard_error"])
+    print(
+        f"wrote {path}: Γ_t for {len(sem)} timesteps, {args.num_images} images each; "
+        f"standard error median {np.median(sem):.2e}, max {np.max(sem):.2e}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    sys.exit(main())

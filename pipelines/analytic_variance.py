@@ -199,6 +199,20 @@ def exact_step_variance(posterior: "DatasetPosterior", x_t: torch.Tensor, t: int
 
 
 @torch.inference_mode()
+def sampled_trajectory(pipe: "PosteriorDDPMPipeline", num_inference_steps: int, seed: int = 0):
+    """(the chain's timesteps, the x_t each step started from (K, C, H, W) float64) of one image drawn by
+    `pipe.denoise` (the scheduler's variance, η = 1) from `seed`: the noise, then each step's sample."""
+    seed = check_seed(seed)
+    plan = pipe.scheduler.timestep_plan(num_inference_steps).tolist()
+    generator = torch.Generator().manual_seed(seed)
+    steps = list(pipe.denoise(1, generator, num_inference_steps, progress=False))
+    # denoise's first draw from a fresh generator is x_T (diffusers' order), so the same seed gives it back
+    noise = torch.randn((1, *pipe.image_shape), generator=torch.Generator().manual_seed(seed))
+    inputs = [noise.to(steps[0].sample.dtype)] + [s.sample.cpu() for s in steps[:-1]]
+    return plan, torch.cat(inputs).double()
+
+
+@torch.inference_mode()
 def chain_variances(
     posterior: "DatasetPosterior",
     timesteps: Sequence[int],

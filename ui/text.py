@@ -8,7 +8,7 @@ import statistics
 
 from pipelines.visualize import format_bytes, format_duration
 
-VARIANCES = {"fixed_small": "β̃_t (posterior variance)", "fixed_large": "β_t"}
+VARIANCES = {"fixed_small": "β̃_t (posterior variance)", "fixed_large": "β_t", "analytic": "σ*² (Analytic-DPM, optimal)"}
 
 
 # ---------------------------------------------------------------------------------------------- page

@@ -7,6 +7,8 @@ For a step t → s (s < t, any respacing) with η-variance λ² and ᾱ cumulati
 (Bao et al. Theorem 1 with the score −ε/√β̄_t). For DDPM (λ² = β̃) this is β̃ + β_{t|s}² / (α_{t|s} β̄_t) · (1 − Γ_t).
 Γ_t ∈ [0, 1] since E‖E[ε | x_t]‖² ≤ E‖ε‖² = d, so λ² ≤ σ*² ≤ λ² + (√(β̄_t/α_{t|s}) − √(β̄_s − λ²))².
 
+The formula (`optimal_variance`) and the Γ_t file (GAMMA_FILE, `load_gamma`, `save_gamma`) live in the leaf module
+pipelines/optimal_variance.py, which the scheduler and the pipeline import; they are re-exported here.
 Three ways to Γ_t live here:
 - the model's, estimated by Monte-Carlo over the training split and stored beside the weights in GAMMA_FILE
   (`estimate_gamma`, `save_gamma`, `load_gamma`; the command `python -m pipelines.analytic_variance --model DIR`);
@@ -20,95 +22,30 @@ Three ways to Γ_t live here:
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import shlex
 import sys
 import weakref
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from .checks import OneLineParser, check_int, check_seed, first_line
+from .exact_posterior import DatasetPosterior
+from .optimal_variance import (  # noqa: F401  (re-exported: the formula and the file are part of this API)
+    CLIP_PIXELS,
+    GAMMA_FILE,
+    check_gamma,
+    load_gamma,
+    make_command,
+    optimal_variance,
+    save_gamma,
+)
+from .pipeline_ddpm_posterior import PosteriorDDPMPipeline, check_model_folder
 
-if TYPE_CHECKING:
-    from .exact_posterior import DatasetPosterior
-    from .pipeline_ddpm_posterior import PosteriorDDPMPipeline
-
-# The file in a model folder that holds Γ_t (a stock diffusers loader ignores it).
-GAMMA_FILE = "analytic_variance.json"
-# The step into the chain's last noisy state keeps its noise within this many quantisation bins (Bao et al.'s
-# released sampler: clip_pixel = 2); see PosteriorDDPMScheduler.analytic_variance.
-CLIP_PIXELS = 2
 MAX_IMAGES = 4500
-
-
-def make_command(folder) -> str:
-    """The command that writes GAMMA_FILE for `folder`."""
-    return f"python -m pipelines.analytic_variance --model {shlex.quote(str(folder))}"
-
-
-# ---------------------------------------------------------------------------------------------- the formula
-def optimal_variance(alpha_bar_t: float, alpha_bar_s: float, gamma_t: float, eta: float = 1.0) -> float:
-    """σ*² of the step t → s from ᾱ_t, ᾱ_s (ᾱ_s = 1 for the step to x_0), Γ_t and η (λ² = η² β̃).
-
-    Γ_t is clipped to [0, 1] (its range; a Monte-Carlo estimate can leave it by a little)."""
-    if not 0.0 < alpha_bar_t < alpha_bar_s <= 1.0:
-        raise ValueError(f"need 0 < alpha_bar_t < alpha_bar_s <= 1, got {alpha_bar_t!r} and {alpha_bar_s!r}")
-    alpha_ts = alpha_bar_t / alpha_bar_s  # α_{t|s}
-    beta_bar_t, beta_bar_s = 1.0 - alpha_bar_t, 1.0 - alpha_bar_s
-    beta_tilde = beta_bar_s / beta_bar_t * (1.0 - alpha_ts)  # eq. 7 for the respaced step
-    lam2 = eta**2 * beta_tilde
-    gap = math.sqrt(beta_bar_t / alpha_ts) - math.sqrt(max(beta_bar_s - lam2, 0.0))
-    return lam2 + gap**2 * (1.0 - min(max(float(gamma_t), 0.0), 1.0))
-
-
-def check_gamma(gamma, num_train_timesteps: int) -> np.ndarray:
-    """Γ_t for every t in [0, T) as a float64 array: a list, array or tensor of T finite numbers >= 0."""
-    message = f"gamma must hold {num_train_timesteps} finite numbers >= 0 (Γ_t for t in [0, {num_train_timesteps - 1}])"
-    if isinstance(gamma, torch.Tensor):
-        gamma = gamma.detach().cpu().double().numpy()
-    try:
-        table = np.asarray(gamma, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{message}, got {type(gamma).__name__}") from None
-    if table.shape != (num_train_timesteps,):
-        raise ValueError(f"{message}, got shape {table.shape}")
-    if not np.all(np.isfinite(table)) or np.any(table < 0):
-        raise ValueError(f"{message}, got values from {np.nanmin(table)!r} to {np.nanmax(table)!r}")
-    return table
-
-
-# ---------------------------------------------------------------------------------------------- the file
-def load_gamma(folder, num_train_timesteps: int | None = None) -> np.ndarray:
-    """Γ_t (T,) from `folder`/GAMMA_FILE; ValueError naming the command that makes it when the file is missing.
-    num_train_timesteps: the T the table must cover (None: any length)."""
-    path = Path(folder) / GAMMA_FILE
-    if not path.is_file():
-        raise ValueError(
-            f'variance_type="analytic" needs Γ_t, and {str(folder)!r} has no {GAMMA_FILE}; make it with: '
-            f"{make_command(folder)}"
-        )
-    try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-        gamma = record["gamma"]
-        if not isinstance(gamma, list):
-            raise TypeError("its gamma is not a list")
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
-        raise ValueError(
-            f"{path} is not a readable Γ_t file ({first_line(error)}); remake it with: {make_command(folder)}"
-        ) from None
-    return check_gamma(gamma, len(gamma) if num_train_timesteps is None else num_train_timesteps)
-
-
-def save_gamma(folder, record: dict[str, Any]) -> Path:
-    """Write `record` (from `estimate_gamma`) to `folder`/GAMMA_FILE; returns the path."""
-    path = Path(folder) / GAMMA_FILE
-    path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    return path
 
 
 # ---------------------------------------------------------------------------------------------- the estimate
@@ -324,7 +261,6 @@ def main(argv: list[str] | None = None) -> int:
     from diffusers.utils import logging as diffusers_logging
 
     from .data import load_mnist
-    from .pipeline_ddpm_posterior import PosteriorDDPMPipeline, check_model_folder
 
     diffusers_logging.disable_progress_bar()  # diffusers' loading bar; ours shows the estimate's progress
     try:

@@ -19,8 +19,8 @@ import torch
 from diffusers import DiffusionPipeline, ImagePipelineOutput, UNet2DModel
 from diffusers.utils.torch_utils import randn_tensor
 
-from .analytic_variance import check_gamma, load_gamma
 from .checks import check_batch_size, first_line
+from .optimal_variance import check_gamma, load_gamma
 from .scheduling_ddpm_posterior import PosteriorDDPMScheduler
 
 OUTPUT_TYPES = ("pil", "np", "pt")

@@ -20,7 +20,7 @@ from .inputs import MAX_SEED, api_outputs, check_int, check_seed, integer_input,
 
 NUM_DRAWS = 8  # x_t ~ q(x_t) per step
 CACHE_SIZE = 16  # chains kept (step count, seed)
-MAX_VARIANCE_STEPS = 200  # one batched exact pass over (NUM_DRAWS + 1) x_t per step stays a few seconds
+MAX_VARIANCE_STEPS = 200  # the exact pass reads (NUM_DRAWS + 1) x_t per step: its cost grows with K
 CLOSE = 0.05  # "the right width": within 5 % of the true variance
 
 INTRO = r"""

@@ -239,7 +239,7 @@ def plot(rows: list[dict], reference_fid: float | None, path: Path, title: str) 
             continue
         xs, ys = [r["seconds_16_images"]["median_s"] for r in done], [r["fid"] for r in done]
         eta = f"{done[0]['eta']:g}"
-        ax.plot(xs, ys, marker="o", label=PLOT_LABELS[key].format(eta=eta))
+        ax.plot(xs, ys, marker="o", label=PLOT_LABELS[key].replace("{eta}", eta))
         for r, x, y in zip(done, xs, ys):
             ax.annotate(str(r["num_inference_steps"]), (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
     if reference_fid is not None:

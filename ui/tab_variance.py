@@ -30,14 +30,20 @@ The true reverse step $q(x_s \mid x_t)$ is a mixture, not a Gaussian; $p_\theta$
 $\mathcal N(\mu_\theta, \sigma^2 I)$. Its mean is learned; its variance is a choice: the posterior's own
 $\tilde\beta$ (DDPM's `fixed_small`), the step's $\beta$ (`fixed_large`), or Bao et al.'s (2022) KL-optimal
 
-$$\sigma^{*2} = \tilde\beta + \frac{\beta_{t|s}^2}{\alpha_{t|s}\,\bar\beta_t}\,(1-\Gamma_t),
-\qquad \Gamma_t = \mathbb E_{x_t\sim q(x_t)} \frac{\lVert \epsilon_\theta(x_t,t)\rVert^2}{d},$$
+$$\sigma^{*2} = \tilde\beta + \frac{\beta_{t|s}^2}{\alpha_{t|s}\,\bar\beta_t}\,(1-\Gamma_t),$$
+
+$$\Gamma_t = \mathbb E_{x_t\sim q(x_t)} \frac{\lVert \epsilon_\theta(x_t,t)\rVert^2}{d},$$
 
 the average over $x_t$ of the true step's per-pixel variance when $\epsilon_\theta$ is exact (`analytic`). Over
 the 4,500 training digits the true step is computable: its variance is
 $\tilde\beta + c_1^2\,\mathrm{tr}\,\mathrm{Cov}[x_0 \mid x_t]/d$ ($c_1$ the weight of $x_0$ in $\tilde\mu$).
 The plot shows it at every step of the chain, at $x_t$ drawn from $q(x_t)$ and along one sampled trajectory.
 """
+
+
+def times(ratio: float) -> str:
+    """A ratio as words show it: "3.87×", "1,050×"."""
+    return f"{ratio:.3g}×" if ratio < 100 else f"{ratio:,.0f}×"
 
 
 def caption(record: dict, num_train_timesteps: int) -> str:
@@ -55,7 +61,7 @@ def caption(record: dict, num_train_timesteps: int) -> str:
     stride = num_train_timesteps / K
     parts = [
         f"Along this {K}-step chain (strides of about {stride:.0f} timesteps) the true step's per-pixel variance "
-        f"runs from ${true.min():.3g}$ to ${true.max():.3g}$."
+        f"runs from {true.min():.3g} to {true.max():.3g}."
     ]
     if abs(small[worst_small] - 1) <= CLOSE:
         parts.append(
@@ -69,7 +75,7 @@ def caption(record: dict, num_train_timesteps: int) -> str:
             "posterior's own variance."
         )
     parts.append(
-        rf"$\beta$ is up to {large[worst_large]:.3g}× too wide (at $t = {ts[worst_large]}$, where $\tilde\beta$ and "
+        rf"$\beta$ is up to {times(large[worst_large])} too wide (at $t = {ts[worst_large]}$, where $\tilde\beta$ and "
         r"$\beta$ part). $\sigma^{*2}$ with the exact $\Gamma_t$ is the mean true variance itself (Bao et al.'s "
         "theorem; the circles sit on the blue line)."
     )
@@ -77,7 +83,7 @@ def caption(record: dict, num_train_timesteps: int) -> str:
         along = np.asarray(record["true_trajectory"])[noisy] / np.asarray(record["beta_tilde"])[noisy]
         widest = int(np.argmax(along))
         parts.append(
-            rf"At the $x_t$ of the sampled trajectory (×) the true step is up to {along[widest]:.3g}× "
+            rf"At the $x_t$ of the sampled trajectory (×) the true step is up to {times(along[widest])} "
             rf"$\tilde\beta$ (at $t = {ts[widest]}$): a sample of the model is no training digit, so the exact "
             "posterior over them decides later there than at a noised training digit."
         )
@@ -85,7 +91,7 @@ def caption(record: dict, num_train_timesteps: int) -> str:
         model = np.asarray(record["sigma2_model"])[noisy] / true
         worst = int(np.argmax(np.abs(model - 1)))
         parts.append(
-            rf"With the model's $\Gamma_t$, $\sigma^{{*2}}$ is up to {model[worst]:.3g}× the true variance "
+            rf"With the model's $\Gamma_t$, $\sigma^{{*2}}$ is up to {times(model[worst])} the true variance "
             rf"(at $t = {ts[worst]}$): the model, which generalises, is less sure of $\epsilon$ than the exact "
             r"posterior over 4,500 digits, which has already picked one digit there ($\Gamma_t \to 1$, "
             r"$\sigma^{*2} \to \tilde\beta$)."
@@ -145,6 +151,7 @@ class VarianceTab:
                     type="pil",
                     format="png",
                     interactive=False,
+                    show_label=False,
                     elem_id="variance-plot",
                 )
                 note = gr.Markdown(elem_id="variance-caption", latex_delimiters=text.LATEX)

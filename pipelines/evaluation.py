@@ -21,7 +21,7 @@ Python:
 
 CLI:
     python -m pipelines.evaluation --model DIR [--num_samples 1000] [--num_inference_steps 1000] [--eta 1.0]
-        [--variance_type fixed_small|fixed_large] [--seed 0] [--batch_size 64] [--device cpu|cuda]
+        [--variance_type fixed_small|fixed_large|analytic] [--seed 0] [--batch_size 64] [--device cpu|cuda]
         [--judge DIR] [--output JSON_PATH]
   On CPU it samples with channels-last UNet weights, as app.py does. Prints the table and writes the report as
   JSON; by default to
@@ -404,9 +404,10 @@ def _build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eta", type=float, default=1.0, help="0 = deterministic DDIM, 1 = DDPM posterior")
     p.add_argument(
         "--variance_type",
-        choices=("fixed_small", "fixed_large"),
+        choices=("fixed_small", "fixed_large", "analytic"),
         default=None,
-        help="σ_t² = β̃_t (fixed_small) or β_t (fixed_large); default: the model's scheduler config",
+        help="σ_t² = β̃_t (fixed_small), β_t (fixed_large) or Bao et al.'s σ*² (analytic, needs the folder's "
+        "analytic_variance.json); default: the model's scheduler config",
     )
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch_size", type=int, default=64)

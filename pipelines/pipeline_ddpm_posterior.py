@@ -20,6 +20,7 @@ from diffusers import DiffusionPipeline, ImagePipelineOutput, UNet2DModel
 from diffusers.utils.torch_utils import randn_tensor
 
 from .checks import check_batch_size, first_line
+from .optimal_variance import check_gamma, load_gamma
 from .scheduling_ddpm_posterior import PosteriorDDPMScheduler
 
 OUTPUT_TYPES = ("pil", "np", "pt")
@@ -181,6 +182,25 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
         if not isinstance(scheduler, PosteriorDDPMScheduler):
             scheduler = PosteriorDDPMScheduler.from_config(scheduler.config)
         self.register_modules(unet=unet, scheduler=scheduler)
+        self._analytic_gamma = None
+
+    def set_analytic_gamma(self, gamma) -> "PosteriorDDPMPipeline":
+        """Use this Γ_t table (T values, `pipelines.analytic_variance`) for variance_type="analytic". Returns self."""
+        self._analytic_gamma = check_gamma(gamma, self.scheduler.config.num_train_timesteps)
+        return self
+
+    def analytic_gamma(self):
+        """Γ_t for every t (T,): the table set by `set_analytic_gamma`, else read once from the model folder's
+        analytic_variance.json. ValueError naming the command that makes the file when there is none."""
+        if self._analytic_gamma is None:
+            folder = getattr(self.config, "_name_or_path", None)
+            if not folder or not os.path.isdir(folder):
+                raise ValueError(
+                    'variance_type="analytic" needs Γ_t: this pipeline was not loaded from a model folder; pass a '
+                    "table to set_analytic_gamma (python -m pipelines.analytic_variance --model FOLDER makes one)"
+                )
+            self._analytic_gamma = load_gamma(folder, self.scheduler.config.num_train_timesteps)
+        return self._analytic_gamma
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -280,7 +300,9 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
 
         batch_size in [1, 64]; num_inference_steps in [1, T] (respaced by the scheduler's timestep_spacing) or
         custom `timesteps` (strictly descending, in [0, T)); eta in [0, 1]; variance_type overrides the
-        scheduler's (e.g. "fixed_large" for σ² = β_t). Noise is drawn in the order and shapes of diffusers'
+        scheduler's (e.g. "fixed_large" for σ² = β_t, "analytic" for Bao et al.'s optimal σ*² from the folder's
+        analytic_variance.json, see `analytic_gamma`; the step into the last timestep has its σ clipped, see
+        `PosteriorDDPMScheduler.analytic_variance`). Noise is drawn in the order and shapes of diffusers'
         DDPMPipeline, so one generator gives the same images in both.
         """
         batch_size = check_batch_size(batch_size)
@@ -288,7 +310,8 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
         if timesteps is not None:
             num_inference_steps = None
         plan = self.scheduler.timestep_plan(num_inference_steps=num_inference_steps, timesteps=timesteps).tolist()
-        self.scheduler.check_sampling_args(eta, variance_type)  # fail before any work, not at the first step
+        _, chosen = self.scheduler.check_sampling_args(eta, variance_type)  # fail before any work
+        gamma = self.analytic_gamma() if chosen == "analytic" else None
         device = self._execution_device
         x = randn_tensor((batch_size, *self.image_shape), generator=generator, device=device, dtype=self.unet.dtype)
         chain = list(zip(plan, plan[1:] + [-1]))
@@ -296,7 +319,15 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
         for index, (t, prev_t) in enumerate(iterator):
             model_output = self._model_output(x, t)
             out = self.scheduler.step(
-                model_output, t, x, generator=generator, prev_timestep=prev_t, eta=eta, variance_type=variance_type
+                model_output,
+                t,
+                x,
+                generator=generator,
+                prev_timestep=prev_t,
+                eta=eta,
+                variance_type=variance_type,
+                gamma=gamma,
+                last_timestep=plan[-1],
             )
             x = out.prev_sample
             yield DenoisingStep(

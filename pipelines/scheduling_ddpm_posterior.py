@@ -6,6 +6,8 @@ Drop-in for diffusers' `DDPMScheduler` (same config keys, `from_config` works bo
   concurrent requests. The respaced chain is passed as `prev_timestep` (the pipeline always does).
 - η (eta) selects one member of the family of posteriors sharing DDPM's marginals (Song et al. 2021, eq. 16):
   η = 1 is DDPM's posterior exactly, η = 0 is the deterministic DDIM step.
+- `variance_type="analytic"` (per call) is Bao et al.'s KL-optimal variance σ*² (Analytic-DPM), from a table Γ_t
+  passed as `gamma` (see pipelines/analytic_variance.py).
 - Bugs fixed: no noise on the final step whatever the spacing; `fixed_large_log` gives finite samples; bad step
   counts and timesteps are refused with a ValueError that names the parameter and the allowed range.
 """
@@ -25,8 +27,15 @@ from diffusers.schedulers.scheduling_utils import KarrasDiffusionSchedulers, Sch
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
+from .optimal_variance import CLIP_PIXELS, check_gamma, optimal_variance
+
 BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid")
 VARIANCE_TYPES = ("fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log", "learned", "learned_range")
+# What a sampling call may choose: the config's kinds plus "analytic" (σ*², needs Γ_t; never a config value, so a
+# saved config stays loadable by diffusers' DDPMScheduler).
+SAMPLING_VARIANCE_TYPES = VARIANCE_TYPES + ("analytic",)
+# η < 1 is defined for these: the posterior family's λ² = η²β̃ (Song et al. 2021) and σ*² built on it.
+ETA_VARIANCE_TYPES = ("fixed_small", "fixed_small_log", "analytic")
 PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
 TIMESTEP_SPACINGS = ("leading", "linspace", "trailing")
 
@@ -350,12 +359,14 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
         """Validate η and the variance choice together; returns (eta, variance_type) with the default filled in."""
         eta = check_eta(eta)
         variance_type = self.config.variance_type if variance_type is None else variance_type
-        if variance_type not in VARIANCE_TYPES:
-            raise ValueError(f"variance_type must be one of {', '.join(VARIANCE_TYPES)}; got {variance_type!r}")
-        if eta != 1.0 and variance_type not in ("fixed_small", "fixed_small_log"):
+        if not isinstance(variance_type, str) or variance_type not in SAMPLING_VARIANCE_TYPES:
+            raise ValueError(
+                f"variance_type must be one of {', '.join(SAMPLING_VARIANCE_TYPES)}; got {variance_type!r}"
+            )
+        if eta != 1.0 and variance_type not in ETA_VARIANCE_TYPES:
             raise ValueError(
                 f"eta must be 1 with variance_type={variance_type!r}: eta < 1 is defined for the posterior variance "
-                "β̃_t only (fixed_small)"
+                "β̃_t (fixed_small) and the analytic variance built on it only"
             )
         return eta, variance_type
 
@@ -397,6 +408,8 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
         prev_timestep=None,
         eta: float = 1.0,
         variance_type: str | None = None,
+        gamma=None,
+        last_timestep: int | None = None,
     ) -> ReverseGaussian:
         """p_θ(x_{prev_t} | x_t) = N(μ_θ, σ² I): its mean, variance and the x̂_0 it was built from (improved-diffusion's
         `p_mean_variance`). Pure: draws nothing. `step` samples from it.
@@ -404,10 +417,19 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
         model_output: the network's output for x_t = `sample` (ε, x_0 or v; learned variances: twice the channels).
         prev_timestep: the next entry of the respaced chain (−1 for the last step); None → `previous_timestep`.
         eta: σ² = η²·β̃'_t; 1 = DDPM posterior, 0 = deterministic DDIM.
-        variance_type: overrides the config's for this call only (e.g. "fixed_large" for σ² = β_t).
+        variance_type: overrides the config's for this call only (e.g. "fixed_large" for σ² = β_t, "analytic" for
+            Bao et al.'s KL-optimal σ*², see `analytic_variance`).
+        gamma: with "analytic" only: Γ_t for every t in [0, T) (`pipelines.analytic_variance.load_gamma`).
+        last_timestep: with "analytic" only: the chain's last entry before x_0 (None → the plan set by
+            `set_timesteps`, else 0); the step into it has its σ clipped (see `analytic_variance`).
         The final step (prev_t = −1) has variance 0: its mean is the sample, as in Ho et al.'s sampler.
         """
         eta, variance_type = self.check_sampling_args(eta, variance_type)
+        if variance_type == "analytic" and gamma is None:
+            raise ValueError(
+                'variance_type="analytic" needs gamma, Γ_t for every t (python -m pipelines.analytic_variance '
+                "--model FOLDER writes it; pipelines.analytic_variance.load_gamma reads it)"
+            )
         model_output, predicted_variance = self._split_model_output(model_output, sample, variance_type)
         t = self._check_t(timestep, "timestep")
         if not isinstance(t, int):
@@ -432,6 +454,8 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
         # Σ_θ: fixed (β̃_t or β_t) or learned; none on the final step (prev_t < 0), whatever the spacing.
         if prev_t < 0:
             variance = 0.0
+        elif variance_type == "analytic":
+            variance = self.analytic_variance(t, prev_t, gamma, eta, last_timestep)
         elif variance_type in ("fixed_large", "fixed_large_log"):
             variance = beta  # the log form is a storage choice; diffusers takes √log β here and gets NaN
         elif variance_type == "learned":
@@ -446,6 +470,39 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
             variance = torch.tensor(variance, dtype=sample.dtype, device=sample.device)
         return ReverseGaussian(mean=mean, variance=variance, pred_original_sample=x0)
 
+    def analytic_variance(self, t, prev_t, gamma, eta: float = 1.0, last_timestep: int | None = None) -> float:
+        """σ*² of the step t → prev_t (Bao et al. 2022, Theorem 1; `optimal_variance`) from Γ_t = gamma[t], λ² = η²β̃,
+        with the two clippings of the paper's sampler:
+
+        1. The data range. σ*² − λ² is a coefficient times Cov[x_0 | x_t] per dimension, which Γ_t estimates as
+           (1 − ᾱ_t)/ᾱ_t · (1 − Γ_t). For data in [−r, r] that covariance is at most r² (Bao et al. Theorem 2's
+           bound (b − a)²/4), so it is clipped to [0, r²] (r = clip_sample_range; only when clip_sample is set).
+        2. The pixel grid. The noise of the step into the chain's last noisy state (prev_t = last_timestep) passes
+           almost unchanged into x_0, whose final step adds none. Its σ is clipped so that the noise's mean
+           absolute value σ·√(2/π) is at most CLIP_PIXELS quantisation bins (2r/255 each):
+           σ ≤ CLIP_PIXELS · (2r/255) · √(π/2) (the released Analytic-DPM sampler: clip_sigma_idx 1, clip_pixel 2).
+
+        prev_t = −1 (the step to x_0) gives 0. last_timestep None → the plan set by `set_timesteps`, else 0."""
+        t = self._check_t(t, "t")
+        prev_t = _as_int(prev_t, "prev_t")
+        if not -1 <= prev_t < t:
+            raise ValueError(f"prev_t must be in [-1, {t - 1}] for t {t}, got {prev_t}")
+        if prev_t < 0:
+            return 0.0
+        table = check_gamma(gamma, self.config.num_train_timesteps)
+        if last_timestep is None:
+            planned = self.custom_timesteps or self.num_inference_steps
+            last_timestep = int(self.timesteps[-1]) if planned else 0
+        a_t, a_prev = float(self._alpha_bar(t)), float(self._alpha_bar(prev_t))
+        gamma_t = float(table[t])
+        if self.config.clip_sample:  # 1: (1 − ᾱ_t)/ᾱ_t · (1 − Γ_t) ≤ r²
+            gamma_t = max(gamma_t, 1.0 - self.config.clip_sample_range**2 * a_t / (1.0 - a_t))
+        variance = optimal_variance(a_t, a_prev, gamma_t, eta)
+        if prev_t == _as_int(last_timestep, "last_timestep"):  # 2
+            r = self.config.clip_sample_range
+            variance = min(variance, (CLIP_PIXELS * 2.0 * r / 255.0 * math.sqrt(math.pi / 2.0)) ** 2)
+        return variance
+
     def step(
         self,
         model_output: torch.Tensor,
@@ -456,10 +513,14 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
         prev_timestep=None,
         eta: float = 1.0,
         variance_type: str | None = None,
+        gamma=None,
+        last_timestep: int | None = None,
     ) -> PosteriorDDPMSchedulerOutput | tuple:
         """One reverse step x_t → x_{prev_t} ~ p_θ(x_{prev_t} | x_t): a draw from `p_mean_variance` (same arguments);
         no draw where its variance is 0 (the final step, η = 0)."""
-        gaussian = self.p_mean_variance(model_output, sample, timestep, prev_timestep, eta, variance_type)
+        gaussian = self.p_mean_variance(
+            model_output, sample, timestep, prev_timestep, eta, variance_type, gamma, last_timestep
+        )
         mean, variance = gaussian.mean, gaussian.variance
         if variance.numel() == 1 and float(variance) == 0.0:
             prev_sample = mean

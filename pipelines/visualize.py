@@ -229,8 +229,10 @@ def schedule_curves(scheduler) -> dict[str, np.ndarray]:
     }
 
 
-def plot_schedule(scheduler, t: int | None = None, timesteps: Sequence[int] | None = None):
+def plot_schedule(scheduler, t: int | None = None, timesteps: Sequence[int] | None = None, sigma_star=None):
     """A matplotlib Figure of the schedule against t: ᾱ_t (linear axis) and β_t, β̃_t, SNR(t) (log axis).
+
+    sigma_star: (t of each step, its σ*²) of an analytic-variance chain, drawn as markers on the log axis.
 
     t: marks that timestep (a vertical line and its values in the title). timesteps: the chain a run used,
     drawn as ticks along the bottom. Uses `matplotlib.figure.Figure` directly (not pyplot): safe from worker
@@ -254,6 +256,10 @@ def plot_schedule(scheduler, t: int | None = None, timesteps: Sequence[int] | No
         ts, positive(curves["posterior_variance"]), color="C2", ls="--", lw=1.2, label="β̃_t (≈ β_t for t ≫ 0)"
     )
     ax_log.semilogy(ts, positive(curves["snr"]), color="C3", label="SNR = ᾱ_t / (1 − ᾱ_t)")
+    if sigma_star is not None and len(sigma_star[0]):
+        ax_log.semilogy(
+            sigma_star[0], positive(np.asarray(sigma_star[1])), "o", color="C4", ms=3, label="σ*² of the chain's steps"
+        )
     ax_log.set_xlabel("t")
     ax_log.set_title("variances and SNR (log scale)", fontsize=10)
     for ax in (ax_lin, ax_log):

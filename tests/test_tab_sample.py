@@ -55,6 +55,7 @@ def test_only_sample_is_public_and_its_parameters_are_named(client):
         "/sample",
         "/posterior",
         "/exact_sample",
+        "/variance",
         "/toy_step",
         "/toy_sample",
         "/toy_train",

@@ -39,6 +39,14 @@ FILMSTRIP_FRAMES = 10
 GIF_MAX_FRAMES = 30  # evenly spaced; noisy frames compress badly
 
 
+def analytic_curve(pipe, timesteps: list[int], eta: float) -> tuple[list[int], list[float]]:
+    """(t, σ*²) of each noisy step of the chain, as the sampler uses them (`analytic_variance`), for the schedule
+    plot."""
+    gamma, chain = pipe.analytic_gamma(), list(zip(timesteps, timesteps[1:] + [-1]))
+    values = [pipe.scheduler.analytic_variance(t, s, gamma, eta, timesteps[-1]) for t, s in chain if s >= 0]
+    return [t for t, s in chain if s >= 0], values
+
+
 class SampleTab:
     """Sample from pure noise and watch x_t and x̂0 at every step; scrub, filmstrip, GIF, schedule plot."""
 
@@ -242,7 +250,8 @@ class SampleTab:
             num_inference_steps: K, the number of reverse steps, 1 to T (the model's training steps)
             eta: 0 (deterministic DDIM) to 1 (the DDPM posterior)
             timestep_spacing: which K of the T timesteps to visit: leading, linspace or trailing
-            variance: the noise of each step: fixed_small (β̃_t) or fixed_large (β_t, needs eta = 1)
+            variance: the noise of each step: fixed_small (β̃_t), fixed_large (β_t, needs eta = 1) or analytic
+                (Bao et al.'s optimal σ*², from the model folder's analytic_variance.json)
         Returns:
             x_t, x0_hat (grids) and step ("step k / K, t = …") in every update; images, animation, grid and
             summary are empty while it runs (images [], the others None) and, in the final update, the final
@@ -336,6 +345,8 @@ class SampleTab:
             "image_shape": [C, H, W],
         }
         record = {"folder": str(folder), "timesteps": timesteps, "captions": captions, "gif": str(gif_path)}
+        if variance == "analytic":  # the schedule plot marks each step's σ*²
+            record["sigma_star"] = analytic_curve(ctx.pipe, timesteps, eta)
         final = f"{text.step_label(num_steps, num_steps, *chain[-1])} · done in {seconds:.2f} s"
         yield (
             grid_uint8(xt_steps[-1], scale=scale),
@@ -374,7 +385,11 @@ class SampleTab:
             minimum=1, maximum=max(K, 2), value=K, step=1, interactive=K > 1, label=f"scrub the recorded steps: 1 … {K}"
         )
         plot = plot_output(
-            plot_schedule, self.ctx.pipe.scheduler, t=record["timesteps"][-1], timesteps=record["timesteps"]
+            plot_schedule,
+            self.ctx.pipe.scheduler,
+            t=record["timesteps"][-1],
+            timesteps=record["timesteps"],
+            sigma_star=record.get("sigma_star"),
         )
         return slider, filmstrip, record["gif"], plot
 
@@ -391,7 +406,13 @@ class SampleTab:
         xt, x0 = (np.ascontiguousarray(a) for a in loaded)
         scale = display_scale(xt)
         prev_t = timesteps[k] if k < K else -1
-        plot = plot_output(plot_schedule, self.ctx.pipe.scheduler, t=timesteps[k - 1], timesteps=timesteps)
+        plot = plot_output(
+            plot_schedule,
+            self.ctx.pipe.scheduler,
+            t=timesteps[k - 1],
+            timesteps=timesteps,
+            sigma_star=record.get("sigma_star"),
+        )
         return (
             grid_uint8(xt, scale=scale),
             grid_uint8(x0, scale=scale),

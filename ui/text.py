@@ -8,7 +8,7 @@ import statistics
 
 from pipelines.visualize import format_bytes, format_duration
 
-VARIANCES = {"fixed_small": "β̃_t (posterior variance)", "fixed_large": "β_t"}
+VARIANCES = {"fixed_small": "β̃_t (posterior variance)", "fixed_large": "β_t", "analytic": "σ*² (Analytic-DPM, optimal)"}
 
 
 # ---------------------------------------------------------------------------------------------- page
@@ -17,7 +17,7 @@ def header(model_id: str, image_shape, num_train_timesteps: int, prediction_type
     return (
         f"# DDPM, step by step\nModel **{model_id}**: {C}×{H}×{W} images, T = {num_train_timesteps} training "
         f"steps, {prediction_type} prediction. Every sample below comes from the same sampling loop "
-        "(`PosteriorDDPMPipeline.denoise`); the last three tabs ask why that loop needs a learned p_θ at all."
+        "(`PosteriorDDPMPipeline.denoise`); the other tabs ask why that loop needs a learned p_θ at all."
     )
 
 

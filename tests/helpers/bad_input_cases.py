@@ -1052,7 +1052,7 @@ CASES: list[Case] = [
         '"bogus"',
         {"variance_type": "bogus"},
         "variance_type must be one of fixed_small, fixed_small_log, fixed_large, fixed_large_log, learned, "
-        "learned_range; got 'bogus'",
+        "learned_range, analytic; got 'bogus'",
     ),
     Case(
         "pipe()",

@@ -1,0 +1,111 @@
+"""The "Which variance for p_θ?" tab (ui/tab_variance.py) with the tiny random 1×32×32 model, and σ*² (variance
+"analytic") through /sample: the served images are the library's, pixel for pixel."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from helpers.app_server import serve_app
+from helpers.figure_layout import assert_layout_ok
+from pipelines.analytic_variance import GAMMA_FILE
+from pipelines.visualize_variance import plot_chain_variances
+from ui.tab_variance import VarianceTab
+
+TIMEOUT_S = 300
+
+
+@pytest.fixture(scope="module")
+def gamma_dir(app_model_dir, tmp_path_factory):
+    """The tiny model folder with a Γ_t file (Γ rising from 0.6 to 1: a model less sure of ε at small t)."""
+    folder = tmp_path_factory.mktemp("with-gamma") / "model"
+    shutil.copytree(app_model_dir, folder)
+    (folder / GAMMA_FILE).write_text(json.dumps({"gamma": np.linspace(0.6, 1.0, 1000).tolist()}))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def gamma_ctx(gamma_dir, tmp_path_factory):
+    import app
+    from ui.context import AppContext
+    from ui.files import RunStore
+
+    pipe = app.load_model(str(gamma_dir), device="cpu")
+    return AppContext(pipe=pipe, model_id="tiny+gamma", store=RunStore(root=tmp_path_factory.mktemp("runs")))
+
+
+def test_the_chain_summary_holds_every_variance_per_step(gamma_ctx):
+    tab = VarianceTab(gamma_ctx)
+    image, words, summary = tab.variance(6, 0)
+    K = 6
+    assert isinstance(image, Image.Image)
+    assert summary["timesteps"] == gamma_ctx.pipe.scheduler.timestep_plan(K).tolist()
+    for key in ("beta_tilde", "beta", "sigma2_exact", "sigma2_model", "gamma_exact", "true_trajectory"):
+        assert len(summary[key]) == K, key
+    true_mean = np.asarray(summary["true_q"]).mean(1)
+    # Bao et al.: σ*² with the exact Γ_t is the x_t-average of the true step's variance (η = 1)
+    assert np.allclose(summary["sigma2_exact"], true_mean, rtol=1e-9, atol=1e-15)
+    noisy = slice(0, K - 1)  # the last step goes to x_0: no noise in any sampler
+    assert all(b >= s > 0 for b, s in zip(summary["beta"][noisy], summary["beta_tilde"][noisy]))
+    assert all(v >= s * (1 - 1e-6) for v, s in zip(summary["sigma2_model"][noisy], summary["beta_tilde"][noisy]))
+    assert summary["sigma2_model"][-1] == 0.0 and summary["gamma_missing_command"] is None
+    assert "6-step chain" in words and r"$\tilde\beta$" in words
+    assert tab.variance(6, 0)[2] is summary  # cached per (K, seed)
+
+
+def test_the_plot_draws_every_curve_unclipped(gamma_ctx):
+    summary = VarianceTab(gamma_ctx).variance(4, 1)[2]
+    fig = plot_chain_variances(summary)
+    assert_layout_ok(fig)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert len(labels) == 6 and any("model" in label for label in labels)
+
+
+def test_without_a_gamma_file_the_caption_names_the_command(ctx):
+    image, words, summary = VarianceTab(ctx).variance(3, 0)
+    assert summary["sigma2_model"] == [] and "python -m pipelines.analytic_variance --model" in words
+
+
+@pytest.mark.parametrize("steps, seed", [(0, 0), (201, 0), (2.5, 0), (5, -1)])
+def test_bad_values_are_refused_by_name(ctx, steps, seed):
+    import gradio as gr
+
+    with pytest.raises(gr.Error, match="num_inference_steps must be|seed must be"):
+        VarianceTab(ctx).variance(steps, seed)
+
+
+@pytest.fixture(scope="module")
+def client(gamma_dir, tmp_path_factory):
+    from gradio_client import Client
+
+    with serve_app(gamma_dir, log_path=tmp_path_factory.mktemp("log") / "app.log") as url:
+        yield Client(url, verbose=False)
+
+
+def test_sample_with_sigma_star_is_the_library_pixel_for_pixel(client, gamma_dir):
+    from pipelines import PosteriorDDPMPipeline
+
+    pipe = PosteriorDDPMPipeline.from_pretrained(gamma_dir).use_channels_last()
+    pipe.set_progress_bar_config(disable=True)
+    for eta in (1.0, 0.0):
+        out = client.submit(
+            seed=4,
+            num_images=2,
+            num_inference_steps=5,
+            eta=eta,
+            timestep_spacing="leading",
+            variance="analytic",
+            api_name="/sample",
+        ).result(timeout=TIMEOUT_S)
+        served = np.stack([np.asarray(Image.open(item["image"])) for item in out[3]])
+        expected = pipe(2, torch.Generator().manual_seed(4), 5, eta, variance_type="analytic", output_type="np").images
+        assert np.array_equal(served, (expected[..., 0] * 255).round().astype(np.uint8)), eta
+        assert out[6]["variance"] == "analytic"
+
+
+def test_the_variance_endpoint(client):
+    image, words, summary = client.predict(num_inference_steps=4, seed=0, api_name="/variance")
+    assert Image.open(image).size[0] > 400 and len(summary["sigma2_model"]) == 4 and "4-step chain" in words

@@ -163,12 +163,9 @@ class ExactSamplerTab:
             with gr.Column(scale=3):
                 caption = gr.Markdown(elem_id="exact-caption", latex_delimiters=text.LATEX)
                 with gr.Row():
-                    exact_gallery = pair_gallery(
-                        "exact q(x_{t−1} | x_t): sample | nearest training digit", "exact-gallery"
-                    )
-                    model_gallery = pair_gallery(
-                        "model p_θ(x_{t−1} | x_t): sample | nearest training digit", "model-gallery"
-                    )
+                    # Plain-text labels (a gallery's label is not Markdown): Unicode, not TeX.
+                    exact_gallery = pair_gallery(text.EXACT_GALLERY_LABEL, "exact-gallery")
+                    model_gallery = pair_gallery(text.MODEL_GALLERY_LABEL, "model-gallery")
                 gr.Markdown(text.COMMIT_INTRO, latex_delimiters=text.LATEX, elem_id="commit-intro")
                 commit_plot = gr.Plot(
                     label="effective number of candidates and largest weight against t",

@@ -110,15 +110,15 @@ class SampleTab:
             with gr.Column(scale=3):
                 status = gr.Textbox(
                     label="step",
-                    info="the step whose x_t and x̂0 are shown (a few frames a second); the bar over the final "
-                    "images counts every step computed",
+                    info="the step whose xₜ and x̂₀ are shown, a few frames a second; the bar over the final images "
+                    "counts the same steps",
                     interactive=False,
                     elem_id="status",
                     placeholder="press Sample: the steps appear here as they happen",
                 )
                 with gr.Row():
                     xt = gr.Image(
-                        label="x_t: the noisy sample",
+                        label="xₜ: the noisy sample",
                         type="pil",
                         format="png",
                         interactive=False,
@@ -127,7 +127,7 @@ class SampleTab:
                         height=300,
                     )
                     x0 = gr.Image(
-                        label="x̂0: the model's guess of the clean image",
+                        label="x̂₀: the model's guess of the clean image",
                         type="pil",
                         format="png",
                         interactive=False,
@@ -161,14 +161,17 @@ class SampleTab:
                     elem_classes="pixelated",
                     interactive=False,
                 )
+                # Its title is Markdown: gradio's label badge sat over the frame's own title ("step 1 / 40, …"). No
+                # fixed height: scaled down, the pixelated view dropped rows of the captions' letters.
+                gr.Markdown(text.TRAJECTORY_TITLE, elem_id="animation-title")
                 with gr.Row():
                     animation_view = gr.Image(
                         label="trajectory",
+                        show_label=False,
                         type="filepath",
                         interactive=False,
                         elem_id="animation",
                         elem_classes="pixelated",
-                        height=300,
                     )
                 gr.Markdown(text.filmstrip_caption(FILMSTRIP_FRAMES))
                 # No label: it would sit on top of the strip's first caption.
@@ -282,7 +285,6 @@ class SampleTab:
                 k = step.index
                 xt_steps[k] = to_uint8(step.sample, model_space=True)
                 x0_steps[k] = to_uint8(step.pred_original_sample, model_space=True)
-                progress((k + 1, num_steps), desc=text.step_label(k + 1, num_steps, *chain[k]), unit="steps")
                 now = time.perf_counter()
                 if (
                     k < num_steps - 1
@@ -290,6 +292,8 @@ class SampleTab:
                     and (first or frame_seconds <= ctx.frame_budget * (now - start))
                 ):
                     last_frame = now
+                    # One counter: the bar moves with the frames, so it always names the step the pictures show.
+                    progress((k + 1, num_steps), desc=text.step_label(k + 1, num_steps, *chain[k]), unit="steps")
                     # Every frame is a complete update: the results are empty until the final one (None; a
                     # client sees [] for the gallery). gr.skip() here would reach API clients as
                     # {"__type__": "update"} placeholders.

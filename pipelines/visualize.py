@@ -128,12 +128,12 @@ def _caption_height(font=None) -> int:
 
 
 def _with_caption(image: Image.Image, caption: str, font=None) -> Image.Image:
-    """The image with a white caption strip above it, widened (image left-aligned) when the caption is wider."""
+    """The image with a white caption strip above it, widened (the image centred) when the caption is wider."""
     font = font or _font()
     height = _caption_height(font)
     width = max(image.width, int(math.ceil(_text_width(caption, font))) + 2 * CAPTION_PAD)
     out = Image.new(image.mode, (width, image.height + height), color=BACKGROUND)
-    out.paste(image, (0, height))
+    out.paste(image, ((width - image.width) // 2, height))
     top = font.getbbox(_LINE_SAMPLE)[1]
     _draw_text(ImageDraw.Draw(out), (CAPTION_PAD, CAPTION_PAD + HAT_HEIGHT + 2 - top), caption, font)
     return out

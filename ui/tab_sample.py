@@ -116,25 +116,32 @@ class SampleTab:
                     elem_id="status",
                     placeholder="press Sample: the steps appear here as they happen",
                 )
+                # Titles as Markdown above the pictures: gradio's label badge sat on the pictures' top-left corner.
                 with gr.Row():
-                    xt = gr.Image(
-                        label="xₜ: the noisy sample",
-                        type="pil",
-                        format="png",
-                        interactive=False,
-                        elem_id="xt-image",
-                        elem_classes="pixelated",
-                        height=300,
-                    )
-                    x0 = gr.Image(
-                        label="x̂₀: the model's guess of the clean image",
-                        type="pil",
-                        format="png",
-                        interactive=False,
-                        elem_id="x0-image",
-                        elem_classes="pixelated",
-                        height=300,
-                    )
+                    with gr.Column(min_width=200):
+                        gr.Markdown(text.XT_TITLE, elem_id="xt-title")
+                        xt = gr.Image(
+                            label="xₜ: the noisy sample",
+                            show_label=False,
+                            type="pil",
+                            format="png",
+                            interactive=False,
+                            elem_id="xt-image",
+                            elem_classes="pixelated",
+                            height=300,
+                        )
+                    with gr.Column(min_width=200):
+                        gr.Markdown(text.X0_TITLE, elem_id="x0-title")
+                        x0 = gr.Image(
+                            label="x̂₀: the model's guess of the clean image",
+                            show_label=False,
+                            type="pil",
+                            format="png",
+                            interactive=False,
+                            elem_id="x0-image",
+                            elem_classes="pixelated",
+                            height=300,
+                        )
                 step_slider = gr.Slider(
                     1,
                     2,
@@ -147,13 +154,16 @@ class SampleTab:
                 schedule = gr.Plot(
                     plot_output(plot_schedule, ctx.pipe.scheduler),
                     label="the noise schedule",
+                    show_label=False,  # the figure has its own titles; the badge sat on its corner
                     elem_id="schedule-plot",
                     format="png",
                 )
                 # Alone in its row, as tall as its rows: beside the trajectory it was stretched to that image's
                 # height and showed one row of images above an empty area.
+                gr.Markdown(text.FINAL_IMAGES_TITLE, elem_id="final-images-title")
                 gallery = gr.Gallery(
                     label="final images",
+                    show_label=False,
                     columns=8,
                     height="auto",
                     format="png",

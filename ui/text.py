@@ -52,6 +52,9 @@ def step_label(k: int, num_steps: int, t: int, prev_t: int) -> str:
     return f"step {k} / {num_steps}, t = {t} → {prev_t if prev_t >= 0 else 'x₀'}"
 
 
+XT_TITLE = "**xₜ**: the noisy sample"
+X0_TITLE = "**x̂₀**: the model's guess of the clean image"
+FINAL_IMAGES_TITLE = "**Final images** (the last step's x₀; the bar here counts the steps while it runs)"
 TRAJECTORY_TITLE = (
     "**Trajectory**: the run as an animation, xₜ (left) and x̂₀ (right) at evenly spaced steps, ending on the result."
 )

@@ -110,8 +110,7 @@ class SampleTab:
             with gr.Column(scale=3):
                 status = gr.Textbox(
                     label="step",
-                    info="the step whose xₜ and x̂₀ are shown, a few frames a second; the bar over the final images "
-                    "counts the same steps",
+                    info="the step whose xₜ and x̂₀ are shown, a few frames a second while it runs",
                     interactive=False,
                     elem_id="status",
                     placeholder="press Sample: the steps appear here as they happen",
@@ -220,8 +219,10 @@ class SampleTab:
             api_name="sample",
             concurrency_limit=ctx.sample_concurrency,
             concurrency_id="sample",
+            # One step counter on the page, the status box: the overlay where the result will be shows only the
+            # queue position and the time (a second, bar counter ran ahead of or behind the pictures).
             show_progress="full",
-            show_progress_on=[gallery],  # the bar goes where the result will be, never over the streamed images
+            show_progress_on=[gallery],  # never over the streamed images
         )
         # UI-only events (not in the API): cheap, but they draw plots, so a few at a time, apart from /sample.
         run.success(
@@ -246,7 +247,7 @@ class SampleTab:
 
     # -- handlers -------------------------------------------------------------------------------------------
     @user_errors
-    def sample(self, seed, num_images, num_inference_steps, eta, timestep_spacing, variance, progress=gr.Progress()):
+    def sample(self, seed, num_images, num_inference_steps, eta, timestep_spacing, variance):
         """Sample images from pure noise, streaming x_t and x̂0 every few steps.
 
         Parameters:
@@ -302,8 +303,6 @@ class SampleTab:
                     and (first or frame_seconds <= ctx.frame_budget * (now - start))
                 ):
                     last_frame = now
-                    # One counter: the bar moves with the frames, so it always names the step the pictures show.
-                    progress((k + 1, num_steps), desc=text.step_label(k + 1, num_steps, *chain[k]), unit="steps")
                     # Every frame is a complete update: the results are empty until the final one (None; a
                     # client sees [] for the gallery). gr.skip() here would reach API clients as
                     # {"__type__": "update"} placeholders.

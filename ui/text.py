@@ -54,7 +54,7 @@ def step_label(k: int, num_steps: int, t: int, prev_t: int) -> str:
 
 XT_TITLE = "**xₜ**: the noisy sample"
 X0_TITLE = "**x̂₀**: the model's guess of the clean image"
-FINAL_IMAGES_TITLE = "**Final images** (the last step's x₀; the bar here counts the steps while it runs)"
+FINAL_IMAGES_TITLE = "**Final images** (the last step's x₀)"
 TRAJECTORY_TITLE = (
     "**Trajectory**: the run as an animation, xₜ (left) and x̂₀ (right) at evenly spaced steps, ending on the result."
 )
@@ -63,7 +63,7 @@ TRAJECTORY_TITLE = (
 def filmstrip_caption(num_frames: int) -> str:
     return (
         f"**Filmstrip**: {num_frames} evenly spaced steps of the run, noise (left) to image (right); for each "
-        "of the first images, x_t above x̂0."
+        "of the first images, xₜ above x̂₀."
     )
 
 

@@ -521,7 +521,7 @@ def plot_nearest_distances(heldout, exact, model):
                 f"{len(values)} {name}",
                 (min(values), height * y),
                 textcoords="offset points",
-                xytext=(-2, 9),
+                xytext=(5, 8),
                 va="bottom",
                 fontsize=7.5,
                 color=color,

@@ -19,7 +19,6 @@ from PIL import Image, ImageDraw, ImageFont
 
 from .render import figure_image  # the one locked renderer; re-exported for the 2-D plots
 
-CAPTION_HEIGHT = 18
 BACKGROUND = 255
 
 
@@ -105,15 +104,38 @@ def _draw_text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, fo
         width = draw.textlength(char, font=font)
         if i + 1 < len(text) and text[i + 1] == "\u0302":
             top = y + font.getbbox(char)[1] - 2  # just above the letter
-            draw.line([(x + 1, top), (x + width / 2, top - 2), (x + width - 1, top)], fill=fill, width=1)
+            draw.line([(x + 1, top), (x + width / 2, top - HAT_HEIGHT), (x + width - 1, top)], fill=fill, width=1)
         x += width
 
 
-def _with_caption(image: Image.Image, caption: str, height: int = CAPTION_HEIGHT) -> Image.Image:
-    """The image with a white caption strip above it."""
-    out = Image.new(image.mode, (image.width, image.height + height), color=BACKGROUND)
-    out.paste(image, (0, height))
-    _draw_text(ImageDraw.Draw(out), (4, 3), caption)
+HAT_HEIGHT = 2  # the hat of x̂ rises this far above its letter, which sits 2 px lower
+CAPTION_PAD = 3  # white pixels around a caption's ink, on every side
+# Every caption strip has the height of the tallest line the font draws (capitals, the hat of x̂, descenders and
+# the underscore of "x_t"), so strips side by side line up and nothing of a caption touches the image below it.
+_LINE_SAMPLE = "Ag|_y"
+
+
+def _text_width(text: str, font=None) -> float:
+    font = font or _font()
+    return sum(font.getlength(char) for char in text if char != "\u0302")
+
+
+def _caption_height(font=None) -> int:
+    """The height of a caption strip: the font's tallest line plus the hat's rise, CAPTION_PAD above and below."""
+    font = font or _font()
+    _, top, _, bottom = font.getbbox(_LINE_SAMPLE)
+    return int(math.ceil(bottom - top)) + HAT_HEIGHT + 2 + 2 * CAPTION_PAD
+
+
+def _with_caption(image: Image.Image, caption: str, font=None) -> Image.Image:
+    """The image with a white caption strip above it, widened (the image centred) when the caption is wider."""
+    font = font or _font()
+    height = _caption_height(font)
+    width = max(image.width, int(math.ceil(_text_width(caption, font))) + 2 * CAPTION_PAD)
+    out = Image.new(image.mode, (width, image.height + height), color=BACKGROUND)
+    out.paste(image, ((width - image.width) // 2, height))
+    top = font.getbbox(_LINE_SAMPLE)[1]
+    _draw_text(ImageDraw.Draw(out), (CAPTION_PAD, CAPTION_PAD + HAT_HEIGHT + 2 - top), caption, font)
     return out
 
 
@@ -173,12 +195,20 @@ def make_filmstrip(
         # One column: image i's x_t above its x̂_0, for each image, as a 1-wide grid.
         rows = np.stack([frame for i in range(n) for frame in (xt_steps[k, i], x0_steps[k, i])])
         columns.append(_with_caption(grid_uint8(rows, nrow=1, scale=scale), captions[k]))
-    labels_height = columns[0].height - CAPTION_HEIGHT
-    labels = Image.new(columns[0].mode, (34, columns[0].height), color=BACKGROUND)
+    caption_height = _caption_height()
+    font = _font()
+    names = ("x_t", "x̂0")
+    labels = Image.new(
+        columns[0].mode,
+        (int(math.ceil(max(_text_width(name, font) for name in names))) + 2 * CAPTION_PAD, columns[0].height),
+        color=BACKGROUND,
+    )
     draw = ImageDraw.Draw(labels)
-    cell = labels_height / (2 * n)
+    cell = (columns[0].height - caption_height) / (2 * n)
+    _, top, _, bottom = font.getbbox(_LINE_SAMPLE)
     for j in range(2 * n):
-        _draw_text(draw, (2, CAPTION_HEIGHT + cell * j + cell / 2 - 6), "x_t" if j % 2 == 0 else "x̂0")
+        y = caption_height + cell * j + (cell - (bottom - top)) / 2 - top
+        _draw_text(draw, (CAPTION_PAD, y), names[j % 2], font)
     return _hstack([labels, *columns], gap=4)
 
 
@@ -243,24 +273,34 @@ def plot_schedule(scheduler, t: int | None = None, timesteps: Sequence[int] | No
     ts = curves["t"]
     fig = Figure(figsize=(9, 3.2), layout="constrained")
     ax_lin, ax_log = fig.subplots(1, 2)
-    ax_lin.plot(ts, curves["alphas_cumprod"], color="C0", label="ᾱ_t")
-    ax_lin.plot(ts, 1 - curves["alphas_cumprod"], color="C0", ls=":", label="1 − ᾱ_t")
+    ax_lin.plot(ts, curves["alphas_cumprod"], color="C0", label=r"$\bar\alpha_t$")
+    ax_lin.plot(ts, 1 - curves["alphas_cumprod"], color="C0", ls=":", label=r"$1-\bar\alpha_t$")
     ax_lin.set_ylim(-0.02, 1.02)
-    ax_lin.set_xlabel("t")
-    ax_lin.set_title("signal ᾱ_t and noise 1 − ᾱ_t", fontsize=10)
+    ax_lin.set_xlabel("$t$")
+    ax_lin.set_title(r"signal $\bar\alpha_t$ and noise $1-\bar\alpha_t$", fontsize=10)
     # Zeros (β̃_0 = 0) cannot go on a log axis: mask them.
     positive = lambda a: np.where(a > 0, a, np.nan)  # noqa: E731
     # β̃_t ≈ β_t except near t = 0: a wide β_t under a thin dashed β̃_t keeps both visible where they coincide.
-    ax_log.semilogy(ts, positive(curves["betas"]), color="C1", lw=4, alpha=0.45, label="β_t")
+    ax_log.semilogy(ts, positive(curves["betas"]), color="C1", lw=4, alpha=0.45, label=r"$\beta_t$")
     ax_log.semilogy(
-        ts, positive(curves["posterior_variance"]), color="C2", ls="--", lw=1.2, label="β̃_t (≈ β_t for t ≫ 0)"
+        ts,
+        positive(curves["posterior_variance"]),
+        color="C2",
+        ls="--",
+        lw=1.2,
+        label=r"$\tilde\beta_t$ ($\approx\beta_t$ for $t \gg 0$)",
     )
-    ax_log.semilogy(ts, positive(curves["snr"]), color="C3", label="SNR = ᾱ_t / (1 − ᾱ_t)")
+    ax_log.semilogy(ts, positive(curves["snr"]), color="C3", label=r"SNR $=\bar\alpha_t/(1-\bar\alpha_t)$")
     if sigma_star is not None and len(sigma_star[0]):
         ax_log.semilogy(
-            sigma_star[0], positive(np.asarray(sigma_star[1])), "o", color="C4", ms=3, label="σ*² of the chain's steps"
+            sigma_star[0],
+            positive(np.asarray(sigma_star[1])),
+            "o",
+            color="C4",
+            ms=3,
+            label=r"$\sigma^{*2}$ of the chain's steps",
         )
-    ax_log.set_xlabel("t")
+    ax_log.set_xlabel("$t$")
     ax_log.set_title("variances and SNR (log scale)", fontsize=10)
     for ax in (ax_lin, ax_log):
         ax.grid(alpha=0.3)
@@ -280,8 +320,8 @@ def plot_schedule(scheduler, t: int | None = None, timesteps: Sequence[int] | No
         for ax in (ax_lin, ax_log):
             ax.axvline(t, color="k", lw=1)
         fig.suptitle(
-            f"t = {t}:  ᾱ_t = {curves['alphas_cumprod'][t]:.4g},  β_t = {curves['betas'][t]:.3g},  "
-            f"β̃_t = {curves['posterior_variance'][t]:.3g},  SNR = {curves['snr'][t]:.3g}",
+            rf"$t$ = {t}:  $\bar\alpha_t$ = {curves['alphas_cumprod'][t]:.4g},  $\beta_t$ = {curves['betas'][t]:.3g},  "
+            rf"$\tilde\beta_t$ = {curves['posterior_variance'][t]:.3g},  SNR = {curves['snr'][t]:.3g}",
             fontsize=10,
         )
     return fig
@@ -330,11 +370,11 @@ def plot_step_cost(
                 marker="o",
                 color=f"C{i}",
                 linestyle="--" if cpu else "-",
-                label=f"exact q(x_{{t-1}}|x_t), {label}"
+                label=rf"exact $q(x_{{t-1}}\mid x_t)$, {label}"
                 + (", CPU time" if cpu else ", wall clock" if len(keys) > 1 else ""),
             )
     if model_ms is not None:
-        ax.axhline(model_ms, color="gray", linestyle=":", label=f"model p_θ: one UNet call ({model_ms:.1f} ms)")
+        ax.axhline(model_ms, color="gray", linestyle=":", label=rf"model $p_\theta$: one UNet call ({model_ms:.1f} ms)")
     ax.set_xlabel("N, training images the exact step must visit")
     ax.set_ylabel("milliseconds per reverse step (median)")
     ax.set_title(title or "Cost of one exact reverse step grows with the data set")
@@ -366,7 +406,6 @@ def format_bytes(n: float) -> str:
 
 
 # Figure API only (no pyplot): a new Figure per call, so concurrent requests never share one.
-# Figure API only (no pyplot): a new Figure per call, so concurrent requests never share one.
 def plot_step_costs(costs, title: str | None = None):
     """`costs`: a `pipelines.exact_posterior.StepCosts`. Log–log: measured exact-step ms against N (●), the
     fitted c·N·D line for each image size, the
@@ -388,7 +427,7 @@ def plot_step_costs(costs, title: str | None = None):
         linestyle="none",
         color="C0",
         zorder=3,
-        label=f"exact q(x_{{t-1}}|x_t), measured (D = {D0:,})",
+        label=rf"exact $q(x_{{t-1}}\mid x_t)$, measured (D = {D0:,})",
     )
     ax.plot(grid, c * grid * D0, color="C0", linewidth=1, label=f"fit c·N·D, c = {c:.2g} ms per number")
     for D in sorted({e["D"] for e in targets} - {D0}):
@@ -408,7 +447,7 @@ def plot_step_costs(costs, title: str | None = None):
         costs.model_ms,
         color="gray",
         linestyle=":",
-        label=f"model p_θ: one UNet call ({format_duration(costs.model_ms)}), any N",
+        label=rf"model $p_\theta$: one UNet call ({format_duration(costs.model_ms)}), any N",
     )
     ax.set_xscale("log")
     ax.set_yscale("log")
@@ -441,12 +480,12 @@ def plot_commit(timesteps, effective_n, max_weight, commit_step, num_data: int, 
     top.set_yscale("log")
     top.set_ylim(0.8, num_data * 1.5)
     top.axhline(num_data, color="gray", linestyle=":", linewidth=0.8)
-    top.set_ylabel("effective candidates\n1 / Σ wᵢ² (log)")
+    top.set_ylabel("effective candidates\n" r"$1/\sum_i w_i^2$ (log)")
     top.set_title(f"Exact sampler: how many of the N = {num_data:,} training digits are still in play", fontsize=10)
     bottom.axhline(commit_weight, color="gray", linestyle="--", linewidth=0.8, label=f"{commit_weight:.0%}")
     bottom.set_ylim(0, 1.05)
-    bottom.set_ylabel("largest weight\nmax wᵢ")
-    bottom.set_xlabel("t of the step's input x_t (sampling runs left → right, noise → image)")
+    bottom.set_ylabel("largest weight\n" r"$\max_i w_i$")
+    bottom.set_xlabel(r"$t$ of the step's input $x_t$ (sampling runs left → right, noise → image)")
     top.set_xlim(max(timesteps) + 0.5 if timesteps else 1, min(timesteps) - 0.5 if timesteps else 0)
     for ax in (top, bottom):
         ax.grid(True, alpha=0.3)
@@ -459,7 +498,8 @@ def plot_commit(timesteps, effective_n, max_weight, commit_step, num_data: int, 
 
 def plot_nearest_distances(heldout, exact, model):
     """A histogram of the held-out real digits' distances to their nearest training digit, with this run's exact
-    and model samples as strips of ticks above it, and a line at each median."""
+    and model samples as strips of ticks above it (each strip named, with how many samples it holds, above its left
+    end), and a line at each median. The x axis starts left of 0, so ticks at 0 (copies) stand clear of it."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7.6, 3.4), dpi=110)
@@ -472,24 +512,34 @@ def plot_nearest_distances(heldout, exact, model):
         bins=bins,
         color="C2",
         alpha=0.6,
-        label=f"held-out real digits (500 never trained on), median {np.median(heldout):.2f}",
+        label=f"held-out real digits ({len(heldout):,} never trained on), median {np.median(heldout):.2f}",
     )
     height = max(float(counts.max()), 1.0)
-    for values, y, color, name in ((exact, 1.4, "C0", "exact samples"), (model, 1.2, "C1", "model samples")):
+    for values, y, color, name in ((exact, 1.45, "C0", "exact"), (model, 1.2, "C1", "model")):
         if len(values):
             ax.plot(
                 values,
                 [height * y] * len(values),
                 marker="|",
                 markersize=14,
+                markeredgewidth=2,
                 linestyle="none",
                 color=color,
-                label=f"{name}, median {statistics.median(values):.2f}",
+                label=f"{name} samples, median {statistics.median(values):.2f}",
             )
-            ax.axvline(statistics.median(values), color=color, linestyle="--", linewidth=0.8)
+            ax.axvline(statistics.median(values), color=color, linestyle=":", linewidth=0.8)
+            ax.annotate(
+                f"{len(values)} {name}",
+                (min(values), height * y),
+                textcoords="offset points",
+                xytext=(5, 8),
+                va="bottom",
+                fontsize=7.5,
+                color=color,
+            )
     ax.axvline(float(np.median(heldout)), color="C2", linestyle="--", linewidth=0.8)
-    ax.set_ylim(0, height * 2.1)
-    ax.set_xlim(left=-0.02 * top_value)
+    ax.set_ylim(0, height * 2.3)
+    ax.set_xlim(-0.05 * top_value, top_value * 1.08)
     ax.set_xlabel("L2 distance to the nearest training digit (32×32 pixels, [-1, 1] units)")
     ax.set_ylabel("held-out digits (count)")
     ax.legend(fontsize=7.5, loc="upper right")

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from helpers.app_server import serve_app
+from ui import TABS
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -31,8 +32,14 @@ WATCH_XT = """() => {
     const img = document.querySelector('#xt-image img');
     const status = document.querySelector('#status textarea');
     const last = window.__xt[window.__xt.length - 1];
-    if (img && img.src && (!last || last.src !== img.src))
-      window.__xt.push({src: img.src, status: status ? status.value : ''});
+    if (img && img.src && (!last || last.src !== img.src)) {
+      // Seen, not merely sent: what the browser shows at the picture's centre is the picture (no overlay on it).
+      const r = img.getBoundingClientRect();
+      const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+      const seen = !!hit && (hit === img || img.contains(hit) || hit.contains(img));
+      const bar = document.querySelector('#final-images .progress-level-inner, #final-images .progress-text');
+      window.__xt.push({src: img.src, status: status ? status.value : '', seen, bar: bar ? bar.innerText : null});
+    }
   };
   new MutationObserver(look).observe(document.body, {subtree: true, childList: true, attributes: true,
                                                      attributeFilter: ['src']});
@@ -98,6 +105,10 @@ def test_sample_streams_steps_then_the_slider_scrubs_them(page, app_url):
     while_running = [entry for entry in seen if "done" not in entry["status"]]
     assert [entry["status"].split(",")[0] for entry in while_running] == [f"step {k} / {K}" for k in range(1, K)], seen
     assert len({entry["src"] for entry in while_running}) == K - 1, seen
+    assert all(entry["seen"] for entry in while_running), seen  # no progress overlay over the live x_t
+    # One step counter: the status box; no progress bar counts steps of its own (it ran ahead of the pictures).
+    counters = [(entry["status"], entry["bar"]) for entry in while_running]
+    assert not any(bar and "steps" in bar for _, bar in counters), counters
     page.wait_for_function("() => document.querySelectorAll('#final-images img').length === 4")
     # The final images' box is as tall as their one row: no empty area under them (gradio's fixed height left one).
     box, grid = page.evaluate(
@@ -261,3 +272,136 @@ def test_toy_tab_draws_on_first_open_and_a_click_on_the_plane_moves_x_t(page, ap
     assert page.locator("#toy-model-line .katex").count() > 0  # the model line's math is rendered
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "browser-toy.png"), full_page=True)
+
+
+# ---------------------------------------------------------------------------------------------- the page guard
+# Every problem a student would see on the open tab, in words: a picture, gallery item or label outside its box, a
+# label badge over a picture, a picture covered at its centre (a progress overlay), a picture that did not load,
+# text cut short, raw TeX outside rendered math, a formula KaTeX could not parse.
+PAGE_PROBLEMS = r"""() => {
+  const problems = [];
+  const visible = el => el.checkVisibility({checkOpacity: true, checkVisibilityCSS: true})
+    && el.getBoundingClientRect().width > 0 && el.getBoundingClientRect().height > 0;
+  const root = [...document.querySelectorAll('.tabitem')].find(visible) || document.body;
+  const describe = el => {
+    const owner = el.closest('[id]');
+    const words = (el.innerText || el.alt || el.getAttribute('aria-label') || '').trim().slice(0, 40);
+    return `${el.tagName.toLowerCase()}.${[...el.classList].join('.')} "${words}" in #${owner ? owner.id : '?'}`;
+  };
+  const inside = (a, b) => a.left >= b.left - 1 && a.right <= b.right + 1 && a.top >= b.top - 1
+    && a.bottom <= b.bottom + 1;
+  const overlap = (a, b) => Math.min(a.right, b.right) - Math.max(a.left, b.left) > 1
+    && Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 1;
+  const pageWidth = document.documentElement.clientWidth;
+  const labels = '[data-testid="block-label"], [data-testid="block-info"], .caption-label';
+  for (const el of root.querySelectorAll('img, .thumbnail-item, ' + labels)) {
+    if (!visible(el)) continue;
+    const r = el.getBoundingClientRect();
+    const block = el.parentElement && el.parentElement.closest('.block');
+    if (block && !inside(r, block.getBoundingClientRect()))
+      problems.push(`${describe(el)} leaves its box`);
+    if (r.left < -1 || r.right > pageWidth + 1) problems.push(`${describe(el)} leaves the page`);
+    if (el.matches(labels) && el.scrollWidth > el.clientWidth + 1)
+      problems.push(`${describe(el)} is cut short (${el.scrollWidth} > ${el.clientWidth} px)`);
+    if (el.tagName === 'IMG' && !(el.complete && el.naturalWidth > 0)) problems.push(`${describe(el)} did not load`);
+  }
+  // A label badge must not sit on a picture of its own block.
+  for (const badge of root.querySelectorAll('[data-testid="block-label"]')) {
+    if (!visible(badge)) continue;
+    const block = badge.closest('.block');
+    for (const img of block ? block.querySelectorAll('img') : [])
+      if (visible(img) && overlap(badge.getBoundingClientRect(), img.getBoundingClientRect()))
+        problems.push(`the label ${describe(badge)} covers a picture`);
+  }
+  // Seen: at each picture's centre the browser shows the picture, not an overlay.
+  for (const img of root.querySelectorAll('img')) {
+    if (!visible(img)) continue;
+    img.scrollIntoView({block: 'center', inline: 'center'});
+    const r = img.getBoundingClientRect();
+    const hit = document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2);
+    if (!hit || !(hit === img || img.contains(hit) || hit.contains(img)))
+      problems.push(`${describe(img)} is covered by ${hit ? describe(hit) : 'nothing'}`);
+  }
+  window.scrollTo(0, 0);
+  // Raw TeX outside rendered math (KaTeX keeps its source in .katex's annotation, which is not checked).
+  const tex = /_\{|\\(mid|frac|tilde|hat|bar|sqrt|mathcal|theta|epsilon)\b/;
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+    const parent = node.parentElement;
+    if (!parent || parent.closest('.katex, script, style, code, pre') || !visible(parent)) continue;
+    if (tex.test(node.textContent))
+      problems.push(`raw TeX "${node.textContent.trim().slice(0, 60)}" in ${describe(parent)}`);
+  }
+  for (const field of root.querySelectorAll('input[type=text], textarea'))
+    if (visible(field) && tex.test(field.value)) problems.push(`raw TeX in the field ${describe(field)}`);
+  for (const error of root.querySelectorAll('.katex-error'))
+    problems.push(`KaTeX could not parse "${error.textContent.slice(0, 60)}"`);
+  return problems;
+}"""
+
+# Done when nothing on the open tab is pending: no progress bar, timer or overlay left.
+SETTLED = r"""() => {
+  const root = [...document.querySelectorAll('.tabitem')].find(el => el.checkVisibility()) || document.body;
+  const busy = '.pending, .progress-text, .progress-level-inner, .eta-bar, .progress-level, .meta-text'
+    + ', .meta-text-center';
+  const pending = [...root.querySelectorAll(busy)].some(el => el.checkVisibility());
+  const loading = [...root.querySelectorAll('img')].some(img => img.checkVisibility() && !img.complete);
+  return !pending && !loading;
+}"""
+
+
+def tab_slug(title: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in title.lower().replace("θ", "theta")).strip("-").replace("--", "-")
+
+
+def settle(page) -> None:
+    """Wait until the open tab has nothing pending (twice, 0.5 s apart: a chained event starts after the first)."""
+    for _ in range(2):
+        page.wait_for_timeout(500)
+        page.wait_for_function(SETTLED)
+
+
+def page_problems(page) -> list[str]:
+    return page.evaluate(PAGE_PROBLEMS)
+
+
+TAB_TITLES = [tab.title for tab in TABS]
+# When a tab's main button has finished (a tab not named here: when nothing on it is pending).
+DONE = {
+    "Sample from noise": "() => document.querySelector('#status textarea').value.includes('done')"
+    " && !!document.querySelector('#filmstrip img')",
+    "Why do we need p_θ?": "() => document.querySelector('#posterior-answer').innerText.includes('Result')",
+    "Exact posterior sampler": "() => document.querySelector('#exact-caption').innerText.includes('copies')"
+    " && !!document.querySelector('#distance-plot img')",
+}
+# The 2-D world is being fixed elsewhere (its plane plot, its live training view): its faults are known.
+TOY_XFAIL = "the 2-D world's pictures are being fixed by the 2-D world's own work; this guard reports what is left"
+
+
+@pytest.mark.parametrize(
+    "title",
+    [
+        pytest.param(title, marks=pytest.mark.xfail(reason=TOY_XFAIL, strict=False)) if title == "2-D world" else title
+        for title in TAB_TITLES
+    ],
+)
+def test_every_tab_is_whole_and_readable_before_and_after_its_button(page, app_url, title):
+    """Each tab at its defaults, before and after its main (first primary) button: every picture, gallery item and
+    label inside its box and seen, no label badge over a picture, no text cut short, no raw TeX, no KaTeX error.
+    A screenshot of each state goes to tests/artifacts/tab-<title>-{before,after}.png."""
+    page.goto(app_url)
+    page.get_by_role("tab", name=title).click()
+    settle(page)
+    ARTIFACTS.mkdir(exist_ok=True)
+    slug = tab_slug(title)
+    page.screenshot(path=str(ARTIFACTS / f"tab-{slug}-before.png"), full_page=True)
+    before = page_problems(page)
+    panel = page.locator(".tabitem:visible")
+    panel.locator("button.primary").first.click()
+    page.wait_for_timeout(500)
+    if title in DONE:
+        page.wait_for_function(DONE[title])
+    settle(page)
+    page.screenshot(path=str(ARTIFACTS / f"tab-{slug}-after.png"), full_page=True)
+    after = page_problems(page)
+    assert not before and not after, {"before": before, "after": after}

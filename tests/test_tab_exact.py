@@ -92,7 +92,20 @@ def test_measuring_costs_takes_a_few_seconds_at_most(app_model_dir, tmp_path):
     assert exact_step_ms(costs, N) == costs.rows[-1]["ms"]
 
 
-def test_the_cost_plot_is_log_log_with_measured_points_fit_extrapolation_and_the_model(tab):
+@pytest.fixture
+def figures(monkeypatch):
+    """The tab's plots as matplotlib Figures (not the PNGs the page gets), to read their axes and lines."""
+    import ui.tab_exact
+
+    monkeypatch.setattr(ui.tab_exact, "plot_output", lambda plot, *args, **kwargs: plot(*args, **kwargs))
+
+
+def test_the_page_gets_each_plot_as_a_png(tab):
+    figure, _ = tab.cost_plot()
+    assert figure.plot.startswith("data:image/png;base64,")
+
+
+def test_the_cost_plot_is_log_log_with_measured_points_fit_extrapolation_and_the_model(tab, figures):
     figure, note = tab.cost_plot()
     ax = figure.axes[0]
     assert ax.get_xscale() == ax.get_yscale() == "log"
@@ -102,7 +115,8 @@ def test_the_cost_plot_is_log_log_with_measured_points_fit_extrapolation_and_the
     stars = [line.get_xdata()[0] for line in lines if line.get_marker() == "*"]
     assert len(stars) == 3
     labels = [line.get_label() for line in lines]
-    assert any(label.startswith("fit c·N·D") for label in labels) and any("model p_θ" in label for label in labels)
+    assert any(label.startswith("fit c·N·D") for label in labels)
+    assert any("model $p_\\theta$" in label for label in labels)
     annotations = " ".join(child.get_text() for child in ax.texts)
     assert "LAION-400M" in annotations and "web-scale" in annotations and "TB" in annotations
     assert "measured in this app" in note and "tiny" in note
@@ -114,7 +128,7 @@ def test_the_cost_text_says_the_exact_step_is_cheap_here_and_hopeless_at_scale(t
     assert "web-scale" in words and "TB" in words
 
 
-def test_the_run_plots_draw_each_trajectory_and_ignore_a_malformed_summary(tab, run):
+def test_the_run_plots_draw_each_trajectory_and_ignore_a_malformed_summary(tab, run, figures):
     commit, commit_note, distances, distances_note = tab.run_plots(run[-1])
     top, bottom = commit.axes
     assert top.get_yscale() == "log"

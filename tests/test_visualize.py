@@ -10,12 +10,14 @@ from pipelines import PosteriorDDPMScheduler
 from pipelines.visualize import (
     evenly_spaced,
     grid_uint8,
+    labelled_row,
     make_filmstrip,
     make_grid,
     make_trajectory_gif,
     plot_schedule,
     schedule_curves,
     to_uint8,
+    trajectory_frame,
 )
 
 
@@ -73,6 +75,70 @@ def test_schedule_plot_shows_the_scheduler_tables_and_marks_t():
     assert np.allclose(curves["alphas_cumprod"], scheduler.alphas_cumprod.double().numpy())
     assert np.allclose(curves["snr"], curves["alphas_cumprod"] / (1 - curves["alphas_cumprod"]))
     figure = plot_schedule(scheduler, t=400, timesteps=[900, 400, 0])
-    assert "t = 400" in figure.get_suptitle()
+    assert "$t$ = 400" in figure.get_suptitle()
     for ax in figure.axes:
         assert any(list(line.get_xdata()) == [400, 400] for line in ax.get_lines())  # the marker at t
+
+
+# ---------------------------------------------------------------------------------------------- text in pictures
+def ink_box(picture: Image.Image, top: int = 0, bottom: int | None = None):
+    """The bounding box (left, top, right, bottom) of the dark pixels in rows [top, bottom) of a picture."""
+    gray = np.asarray(picture.convert("L"))[top:bottom]
+    rows, cols = np.nonzero(gray < 128)
+    assert len(rows), "no text drawn"
+    return int(cols.min()), int(rows.min()) + top, int(cols.max()) + 1, int(rows.max()) + 1 + top
+
+
+WHITE = np.full((32, 32, 1), 255, dtype=np.uint8)
+CAPTIONS = ["step 1 / 40, t = 975", "x_t", "x_t-1", "x̂0", "t = 999", "#4499", "exact", "copy of #4499, d = 0.00"]
+
+
+@pytest.mark.parametrize("caption", CAPTIONS)
+@pytest.mark.parametrize("scale", [1, 3])
+def test_a_caption_lies_whole_in_its_strip_above_the_image(caption, scale):
+    """Every pixel of the caption's ink is inside the picture, clear of its edges and of the image below it (a
+    white image here, so any dark pixel is text), however short the image is."""
+    picture = labelled_row([WHITE], [caption], scale=scale)
+    strip = picture.height - 32 * scale
+    left, top, right, bottom = ink_box(picture)
+    assert left >= 1 and top >= 1 and right <= picture.width - 1 and bottom <= strip - 1, (caption, picture.size)
+
+
+def test_the_underscore_of_x_t_is_drawn_inside_the_strip():
+    """ "x_t" must not read as "x t": its ink reaches below the baseline of "xt" (the underscore), inside the strip."""
+    low = {name: ink_box(labelled_row([WHITE], [name], scale=2))[3] for name in ("x_t", "xt")}
+    picture = labelled_row([WHITE], ["x_t"], scale=2)
+    assert low["xt"] < low["x_t"] <= picture.height - 64 - 1
+
+
+def test_the_hat_of_x_hat_0_is_drawn_inside_the_strip():
+    hat, plain = (ink_box(labelled_row([WHITE], [name]))[1] for name in ("x̂0", "x0"))
+    assert 1 <= hat < plain
+
+
+def test_trajectory_frame_title_and_captions_are_whole():
+    """The app's frame: 16 images, scale 2, titled "step 1 / 40, t = 975" above the "x_t" and "x̂0" captions."""
+    white = np.full((16, 32, 32, 1), 255, dtype=np.uint8)
+    frame = trajectory_frame(white, white, "step 1 / 40, t = 975", scale=2)
+    left, top, right, bottom = ink_box(frame)
+    assert left >= 1 and top >= 1 and right <= frame.width - 1
+    grid = grid_uint8(white, scale=2)
+    # title strip + caption strip + grid: all ink in the two strips above the grids
+    assert bottom <= frame.height - grid.height - 1
+    # the title's ink and the captions' ink do not touch: a white row separates them
+    gray = np.asarray(frame.convert("L"))[: frame.height - grid.height]
+    ink_rows = np.nonzero((gray < 128).any(axis=1))[0]
+    assert (np.diff(ink_rows) > 1).any(), "title and captions run into each other"
+
+
+def test_a_long_caption_widens_its_picture_instead_of_being_cut():
+    picture = labelled_row([WHITE], ["a caption much wider than a 32-pixel digit"], scale=1)
+    assert picture.width > 32
+    assert ink_box(picture)[2] <= picture.width - 1
+
+
+def test_filmstrip_row_names_and_step_captions_are_whole():
+    white = np.full((30, 3, 32, 32, 1), 255, dtype=np.uint8)
+    strip = make_filmstrip(white, white, [f"t = {999 - k}" for k in range(30)], num_frames=10, max_images=2)
+    left, top, right, bottom = ink_box(strip)
+    assert left >= 1 and top >= 1 and right <= strip.width - 1 and bottom <= strip.height - 1

@@ -76,10 +76,13 @@ def cost_summary(costs: StepCosts) -> dict:
 
 
 def pair_gallery(label: str, elem_id: str) -> gr.Gallery:
-    """A gallery of "sample | nearest training digit" pictures, two a row. height=None: it grows with its rows (a
-    fixed or "auto" height cut the third row off)."""
+    """A gallery of "sample | nearest training digit" pictures, two a row, titled by a Markdown line above it (the
+    label badge sat on the first pictures). height=None: it grows with its rows (a fixed or "auto" height cut the
+    third row off)."""
+    gr.Markdown(f"**{label}**", elem_id=f"{elem_id}-title")
     return gr.Gallery(
         label=label,
+        show_label=False,
         columns=2,
         height=None,
         format="png",
@@ -158,12 +161,11 @@ class ExactSamplerTab:
             with gr.Column(scale=3):
                 caption = gr.Markdown(elem_id="exact-caption", latex_delimiters=text.LATEX)
                 with gr.Row():
-                    exact_gallery = pair_gallery(
-                        "exact q(x_{t−1} | x_t): sample | nearest training digit", "exact-gallery"
-                    )
-                    model_gallery = pair_gallery(
-                        "model p_θ(x_{t−1} | x_t): sample | nearest training digit", "model-gallery"
-                    )
+                    # Plain-text labels (a gallery's label is not Markdown): Unicode, not TeX.
+                    with gr.Column():
+                        exact_gallery = pair_gallery(text.EXACT_GALLERY_LABEL, "exact-gallery")
+                    with gr.Column():
+                        model_gallery = pair_gallery(text.MODEL_GALLERY_LABEL, "model-gallery")
                 gr.Markdown(text.COMMIT_INTRO, latex_delimiters=text.LATEX, elem_id="commit-intro")
                 commit_plot = gr.Plot(
                     label="effective number of candidates and largest weight against t",

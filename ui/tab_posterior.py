@@ -22,6 +22,7 @@ GALLERY_PER_CLASS = 2  # the "pick a training digit" gallery: the first 2 train 
 SKETCH_CANVAS = (280, 280)  # 10× a 28×28 MNIST digit
 DISPLAY_SCALE = 4  # 32×32 digits shown at 128×128
 NUM_CANDIDATES = 5  # the training digits the exact posterior weighs most, shown under x_0 and x_t
+CANDIDATE_SCALE = 3  # each candidate shown 3× with its "#index: weight" above it
 
 
 class PosteriorTab:
@@ -50,10 +51,14 @@ class PosteriorTab:
         num_train = len(ctx.mnist_train()[1])
         if not ctx.has_mnist_model:
             gr.Markdown(f"⚠️ **{ctx.mnist_notice()}**", elem_id="posterior-notice")
-        gr.Markdown(text.POSTERIOR_QUESTION, latex_delimiters=text.LATEX, elem_id="posterior-question")
+        gr.Markdown(text.posterior_question(num_train), latex_delimiters=text.LATEX, elem_id="posterior-question")
+        # The galleries' titles are Markdown above them, not gradio's label badge, which sat over the top of the
+        # first row of pictures.
+        gr.Markdown(text.DIGIT_GALLERY_TITLE, elem_id="digit-gallery-title")
         gallery = gr.Gallery(
             items,
-            label="pick a training digit (click one)",
+            label=text.DIGIT_GALLERY_TITLE,
+            show_label=False,
             columns=len(items) // 2,
             height=260,
             allow_preview=False,
@@ -121,7 +126,7 @@ class PosteriorTab:
             with gr.Column(scale=3):
                 with gr.Row():
                     x0_view = gr.Image(
-                        label="x0: the digit",
+                        label="x₀: the digit",
                         type="pil",
                         format="png",
                         interactive=False,
@@ -131,7 +136,7 @@ class PosteriorTab:
                         buttons=[],
                     )
                     xt_view = gr.Image(
-                        label="x_t ~ q(x_t | x0)",
+                        label="xₜ ~ q(xₜ | x₀)",
                         type="pil",
                         format="png",
                         interactive=False,
@@ -142,8 +147,12 @@ class PosteriorTab:
                     )
                 # Its own full-width row, as many columns as candidates: the strip fits (it was cut off at the
                 # right when it shared a row with x0 and x_t).
+                gr.Markdown(text.CANDIDATES_TITLE, latex_delimiters=text.LATEX, elem_id="posterior-candidates-title")
+                # Each candidate's "#index: weight" is drawn into its picture: a gradio caption was cut off
+                # ("#75: 0.0…") when the strip was narrow.
                 candidates = gr.Gallery(
-                    label=text.CANDIDATES_LABEL,
+                    label="the training digits the exact posterior weighs most",
+                    show_label=False,
                     columns=NUM_CANDIDATES,
                     height=240,
                     format="png",
@@ -162,7 +171,7 @@ class PosteriorTab:
                             # No label badge and no buttons over the picture: they covered its own captions.
                             views.append(
                                 gr.Image(
-                                    label=f"{label}: x_{{t−1}} and x̂0",
+                                    label=f"{label}: xₜ₋₁ and x̂₀",
                                     show_label=False,
                                     type="pil",
                                     format="png",
@@ -175,7 +184,7 @@ class PosteriorTab:
                             )
                             texts.append(gr.Markdown(elem_id=f"estimate-{name}-text", latex_delimiters=text.LATEX))
                 answer = gr.Markdown(elem_id="posterior-answer", latex_delimiters=text.LATEX)
-        gr.Markdown(text.TRAINING_TARGET, latex_delimiters=text.LATEX, elem_id="training-target")
+        gr.Markdown(text.training_target(num_train), latex_delimiters=text.LATEX, elem_id="training-target")
         gr.Markdown(text.BAYES, latex_delimiters=text.LATEX, elem_id="posterior-bayes")
         with gr.Accordion(
             "JSON summary (every number on this tab; the API's last output)",
@@ -212,6 +221,10 @@ class PosteriorTab:
         ).success(self.posterior, inputs=inputs, outputs=outputs, api_visibility="private", **shared)
 
     # -- handlers -------------------------------------------------------------------------------------------
+    def x0_coefficient(self, t: int) -> float:
+        """The weight of x_0 in the tractable mean μ̃_t of the step t → t − 1 (eq. 7), from the model's scheduler."""
+        return self.ctx.pipe.scheduler.posterior_coefficients(t, t - 1)[0]
+
     def pick_digit(self, evt: gr.SelectData):
         """A click on the gallery: that digit's index, and no uploaded image (which would win over the index)."""
         return self.gallery_indices[evt.index], None
@@ -304,7 +317,14 @@ class PosteriorTab:
         ]
         data = dataset_posterior.data
         candidates = [
-            (digit_image(data[i : i + 1].float(), scale=1), f"#{i}: {w:.1%}")
+            (
+                labelled_row(
+                    [to_uint8(data[i : i + 1].float(), model_space=True)[0]],
+                    [text.candidate_caption(i, w)],
+                    scale=CANDIDATE_SCALE,
+                ),
+                text.candidate_caption(i, w),  # for API clients; the page shows the one drawn in the picture
+            )
             for i, w in zip(comparison.top_indices, comparison.top_weights)
         ]
         summary = {
@@ -337,6 +357,6 @@ class PosteriorTab:
             candidates,
             *views,
             *estimate_texts,
-            text.explain_comparison(comparison, step_ms),
+            text.explain_comparison(comparison, step_ms, x0_coefficient=self.x0_coefficient(t)),
             summary,
         )

@@ -118,31 +118,37 @@ class SampleTab:
             with gr.Column(scale=3):
                 status = gr.Textbox(
                     label="step",
-                    info="the step whose x_t and x̂0 are shown (a few frames a second); the bar over the final "
-                    "images counts every step computed",
+                    info="the step whose xₜ and x̂₀ are shown, a few frames a second while it runs",
                     interactive=False,
                     elem_id="status",
                     placeholder="press Sample: the steps appear here as they happen",
                 )
+                # Titles as Markdown above the pictures: gradio's label badge sat on the pictures' top-left corner.
                 with gr.Row():
-                    xt = gr.Image(
-                        label="x_t: the noisy sample",
-                        type="pil",
-                        format="png",
-                        interactive=False,
-                        elem_id="xt-image",
-                        elem_classes="pixelated",
-                        height=300,
-                    )
-                    x0 = gr.Image(
-                        label="x̂0: the model's guess of the clean image",
-                        type="pil",
-                        format="png",
-                        interactive=False,
-                        elem_id="x0-image",
-                        elem_classes="pixelated",
-                        height=300,
-                    )
+                    with gr.Column(min_width=200):
+                        gr.Markdown(text.XT_TITLE, elem_id="xt-title")
+                        xt = gr.Image(
+                            label="xₜ: the noisy sample",
+                            show_label=False,
+                            type="pil",
+                            format="png",
+                            interactive=False,
+                            elem_id="xt-image",
+                            elem_classes="pixelated",
+                            height=300,
+                        )
+                    with gr.Column(min_width=200):
+                        gr.Markdown(text.X0_TITLE, elem_id="x0-title")
+                        x0 = gr.Image(
+                            label="x̂₀: the model's guess of the clean image",
+                            show_label=False,
+                            type="pil",
+                            format="png",
+                            interactive=False,
+                            elem_id="x0-image",
+                            elem_classes="pixelated",
+                            height=300,
+                        )
                 step_slider = gr.Slider(
                     1,
                     2,
@@ -155,13 +161,16 @@ class SampleTab:
                 schedule = gr.Plot(
                     plot_output(plot_schedule, ctx.pipe.scheduler),
                     label="the noise schedule",
+                    show_label=False,  # the figure has its own titles; the badge sat on its corner
                     elem_id="schedule-plot",
                     format="png",
                 )
                 # Alone in its row, as tall as its rows: beside the trajectory it was stretched to that image's
                 # height and showed one row of images above an empty area.
+                gr.Markdown(text.FINAL_IMAGES_TITLE, elem_id="final-images-title")
                 gallery = gr.Gallery(
                     label="final images",
+                    show_label=False,
                     columns=8,
                     height="auto",
                     format="png",
@@ -169,14 +178,17 @@ class SampleTab:
                     elem_classes="pixelated",
                     interactive=False,
                 )
+                # Its title is Markdown: gradio's label badge sat over the frame's own title ("step 1 / 40, …"). No
+                # fixed height: scaled down, the pixelated view dropped rows of the captions' letters.
+                gr.Markdown(text.TRAJECTORY_TITLE, elem_id="animation-title")
                 with gr.Row():
                     animation_view = gr.Image(
                         label="trajectory",
+                        show_label=False,
                         type="filepath",
                         interactive=False,
                         elem_id="animation",
                         elem_classes="pixelated",
-                        height=300,
                     )
                 gr.Markdown(text.filmstrip_caption(FILMSTRIP_FRAMES))
                 # No label: it would sit on top of the strip's first caption.
@@ -215,8 +227,10 @@ class SampleTab:
             api_name="sample",
             concurrency_limit=ctx.sample_concurrency,
             concurrency_id="sample",
+            # One step counter on the page, the status box: the overlay where the result will be shows only the
+            # queue position and the time (a second, bar counter ran ahead of or behind the pictures).
             show_progress="full",
-            show_progress_on=[gallery],  # the bar goes where the result will be, never over the streamed images
+            show_progress_on=[gallery],  # never over the streamed images
         )
         # UI-only events (not in the API): cheap, but they draw plots, so a few at a time, apart from /sample.
         run.success(
@@ -241,7 +255,7 @@ class SampleTab:
 
     # -- handlers -------------------------------------------------------------------------------------------
     @user_errors
-    def sample(self, seed, num_images, num_inference_steps, eta, timestep_spacing, variance, progress=gr.Progress()):
+    def sample(self, seed, num_images, num_inference_steps, eta, timestep_spacing, variance):
         """Sample images from pure noise, streaming x_t and x̂0 every few steps.
 
         Parameters:
@@ -291,7 +305,6 @@ class SampleTab:
                 k = step.index
                 xt_steps[k] = to_uint8(step.sample, model_space=True)
                 x0_steps[k] = to_uint8(step.pred_original_sample, model_space=True)
-                progress((k + 1, num_steps), desc=text.step_label(k + 1, num_steps, *chain[k]), unit="steps")
                 now = time.perf_counter()
                 if (
                     k < num_steps - 1

@@ -26,11 +26,6 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1e3:.1f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.0f} µs"
 
 
-def md(text: str) -> str:
-    """Plain text for a gr.Markdown: escape what markdown would read as markup."""
-    return text.replace("\\", "\\\\").replace("*", "\\*")
-
-
 # ---------------------------------------------------------------------------------------------- tab: sample
 SAMPLE_EXPLANATION = r"""
 **$x_t$** (left) is the noisy sample: pure Gaussian noise at $t = T$, an image at $t = 0$. Each step draws the
@@ -57,10 +52,18 @@ def step_label(k: int, num_steps: int, t: int, prev_t: int) -> str:
     return f"step {k} / {num_steps}, t = {t} → {prev_t if prev_t >= 0 else 'x₀'}"
 
 
+XT_TITLE = "**xₜ**: the noisy sample"
+X0_TITLE = "**x̂₀**: the model's guess of the clean image"
+FINAL_IMAGES_TITLE = "**Final images** (the last step's x₀)"
+TRAJECTORY_TITLE = (
+    "**Trajectory**: the run as an animation, xₜ (left) and x̂₀ (right) at evenly spaced steps, ending on the result."
+)
+
+
 def filmstrip_caption(num_frames: int) -> str:
     return (
         f"**Filmstrip**: {num_frames} evenly spaced steps of the run, noise (left) to image (right); for each "
-        "of the first images, x_t above x̂0."
+        "of the first images, xₜ above x̂₀."
     )
 
 
@@ -102,7 +105,7 @@ POSTERIOR_QUESTION = r"""
 
 **Short answer:** that closed form (Ho et al. eq. 6–7) needs $x_0$, and at sampling time $x_0$ is exactly what we
 do not have. Without $x_0$, the true reverse step $q(x_{t-1}\mid x_t)$ is a mixture over the entire data set —
-computable for our 4,500 digits, hopeless for millions of images, and even then it only gives back training images.
+computable for our {num_data} digits, hopeless for millions of images, and even then it only gives back training images.
 So DDPM uses $q(x_{t-1}\mid x_t,x_0)$ where $x_0$ *is* known: as the **training target** of $p_\theta$.
 
 Where to see each part:
@@ -115,10 +118,13 @@ Where to see each part:
    $q(x_{t-1}\mid x_t,x_0)$, after *Compare*.
 """
 
-# Kept for callers of the old name.
-POSTERIOR_INTRO = POSTERIOR_QUESTION
 
-ESTIMATE_LABELS = {"tractable": "tractable μ̃(x_t, x0)", "exact": "exact E[x_{t−1} | x_t]", "model": "model μ_θ(x_t, t)"}
+def posterior_question(num_data: int) -> str:
+    """The Why tab's opening question and short answer, for a data set of num_data training digits."""
+    return POSTERIOR_QUESTION.replace("{num_data}", f"{num_data:,}")
+
+
+ESTIMATE_LABELS = {"tractable": "tractable μ̃(xₜ, x₀)", "exact": "exact E[xₜ₋₁ | xₜ]", "model": "model μ_θ(xₜ, t)"}
 ESTIMATE_HEADINGS = {
     "tractable": r"tractable $\tilde\mu_t(x_t,x_0)$",
     "exact": r"exact $E[x_{t-1}\mid x_t]$",
@@ -185,9 +191,10 @@ def took_text(name: str, seconds: float, step_ms: dict) -> str:
     return f"{duration(value)} ({what}, median of the app's cost measurement)"
 
 
-def explain_comparison(c, step_ms: dict | None = None) -> str:
+def explain_comparison(c, step_ms: dict | None = None, x0_coefficient: float | None = None) -> str:
     """A few plain sentences (markdown + LaTeX) that answer "why learn p_θ?" from the numbers of one comparison
-    (a `pipelines.exact_posterior.PosteriorComparison`), then what training does with q(x_{t-1}|x_t,x_0)."""
+    (a `pipelines.exact_posterior.PosteriorComparison`), then what training does with q(x_{t-1}|x_t,x_0).
+    x0_coefficient: the weight of x_0 in μ̃_t at this step (the scheduler's posterior_mean_coef1, eq. 7)."""
     step_ms = step_ms or {}
     e = c.estimates
     d = c.mean_distances
@@ -213,7 +220,8 @@ def explain_comparison(c, step_ms: dict | None = None) -> str:
         f"training images ({c.num_data * c.num_pixels:,} numbers): {exact_took} per step, for every step of every "
         f"sample, growing with the data set (the *Exact posterior sampler* tab extrapolates it to millions of "
         f"images). It puts {c.max_weight:.1%} of its weight on {who}; its effective number of candidates — how "
-        rf"many training digits still share the weight, $1/\sum_i w_i^2$ — is {c.effective_n:,.1f}."
+        rf"many training digits still share the weight, $1/\sum_i w_i^2$ ($N$ when all are equally likely, 1 when "
+        rf"one has it all) — is {c.effective_n:,.1f}."
     )
     if c.max_weight > 0.99 and c.source_index is not None and c.argmax_index == c.source_index:
         lines.append(
@@ -238,8 +246,24 @@ def explain_comparison(c, step_ms: dict | None = None) -> str:
         f"{d['model']['tractable']:.3f} from the tractable one; its $\\hat x_0$ is {x0d['model']['exact']:.3f} "
         r"from the exact $E[x_0\mid x_t]$."
     )
+    if x0_coefficient is not None:
+        lines.append(x0_coefficient_text(x0d["model"]["exact"], d["model"]["exact"], x0_coefficient))
     lines.append(training_loss_text(c))
     return "\n\n".join(lines)
+
+
+def x0_coefficient_text(x0_distance: float, mean_distance: float, coefficient: float) -> str:
+    """Why the model's x̂0 can be far from the exact one while its x_{t-1} is close: both means are μ̃_t of their
+    x̂0, and μ̃_t weighs x̂0 by `coefficient`."""
+    return (
+        r"**Why its $\hat x_0$ can be far off while its $x_{t-1}$ is close:** both means are "
+        r"$\tilde\mu_t(x_t,\hat x_0)=c_0\,\hat x_0+c_t\,x_t$ of their own $\hat x_0$ (eq. 7), with "
+        rf"$c_0=\sqrt{{\bar\alpha_{{t-1}}}}\,\beta_t/(1-\bar\alpha_t)={sci_tex(coefficient, 3)}$ at this $t$. A "
+        rf"difference in $\hat x_0$ reaches $x_{{t-1}}$ multiplied by $c_0$: {x0_distance:.3f} × "
+        rf"${sci_tex(coefficient, 3)}$ ≈ {x0_distance * coefficient:.3f}, the {mean_distance:.3f} above. One step "
+        r"only nudges $x_t$ towards its guess of the clean digit; $c_0$ grows towards 1 as $t$ nears 0, where a "
+        r"wrong $\hat x_0$ would show."
+    )
 
 
 TRAINING_TARGET = r"""
@@ -253,7 +277,8 @@ $$L_{t-1} = D_{\mathrm{KL}}\big(q(x_{t-1}\mid x_t,x_0)\,\big\|\,p_\theta(x_{t-1}
 = \frac{1}{2\sigma_t^2}\big\lVert\tilde\mu_t(x_t,x_0)-\mu_\theta(x_t,t)\big\rVert^2 + C,$$
 
 where $C$ does not depend on $\theta$ (it is 0 for $\sigma_t^2=\tilde\beta_t$, used here). With the
-ε-parametrisation $\mu_\theta(x_t,t)=\frac{1}{\sqrt{\alpha_t}}\big(x_t-\frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\,
+ε-parametrisation — the network predicts the noise $\epsilon$ that was mixed into $x_t$, and the mean is computed
+from that prediction — $\mu_\theta(x_t,t)=\frac{1}{\sqrt{\alpha_t}}\big(x_t-\frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\,
 \epsilon_\theta(x_t,t)\big)$ (eq. 11) it is a weighted noise-prediction error (eq. 12), and Ho et al. train on it
 without the weight (eq. 14, $L_\text{simple}$):
 
@@ -271,8 +296,14 @@ $$E_{x_0\mid x_t}\big\lVert\tilde\mu_t(x_t,x_0)-\mu\big\rVert^2
 The last term does not depend on $\mu$, so the averaged loss is smallest **exactly at the exact mean**
 $\mu=E[x_{t-1}\mid x_t]$. Minimising the tractable loss over many $(x_0, x_t)$ pairs teaches $\mu_\theta$ the
 exact mean without ever computing the mixture over the data set — and a network that generalises learns it for the
-distribution of digits, not only for the 4,500 it was shown. The table after *Compare* checks this on your digit.
+distribution of digits, not only for the {num_data} it was shown. The table after *Compare* checks this on your digit.
 """
+
+
+def training_target(num_data: int) -> str:
+    """What training does with q(x_{t-1}|x_t,x_0), for a model trained on num_data digits."""
+    return TRAINING_TARGET.replace("{num_data}", f"{num_data:,}")
+
 
 BAYES = r"""
 ### Where the exact reverse step comes from: Bayes' rule
@@ -300,7 +331,16 @@ digits. Its mean is $E[x_{t-1}\mid x_t]=\sum_i w_i\,\tilde\mu_t(x_t,x_0^i)$. Eve
 images, and a sampler built on it can only land on one of them (see the *Exact posterior sampler* tab).
 """
 
-CANDIDATES_LABEL = "q(x0ⁱ | x_t): the training digits the exact posterior weighs most (#index: weight wᵢ)"
+DIGIT_GALLERY_TITLE = "**Pick a training digit** (click one): it becomes x₀ and the comparison runs."
+CANDIDATES_TITLE = (
+    r"**The training digits the exact posterior weighs most**, $w_i=q(x_0^i\mid x_t)$ (above each: #index: weight)"
+)
+
+
+def candidate_caption(index: int, weight: float) -> str:
+    """ "#75: 12.3%" — a candidate's index and its weight w_i, with digits even when the weight is tiny."""
+    shown = f"{weight:.1%}" if weight >= 1e-3 else f"{weight * 100:.1e}%"
+    return f"#{index}: {shown}"
 
 
 def training_loss_text(c) -> str:
@@ -318,28 +358,39 @@ def training_loss_text(c) -> str:
     lowest = min(expected.values())
     # The exact mean is the minimiser (up to float64 rounding, which matters when all three coincide at small t).
     best = "exact" if expected["exact"] <= lowest + 1e-9 * max(1.0, abs(lowest)) else min(expected, key=expected.get)
+    # Ties as the reader sees them: every mean whose averaged loss shows the same digits as the smallest.
+    smallest = [name for name in ("tractable", "exact", "model") if sci(expected[name]) == sci(expected[best])]
     rows = [
         "| mean $\\mu$ put into $L_{t-1}$ | for this $x_0$ (nats) | averaged over $x_0\\sim q(x_0\\mid x_t)$ (nats) |",
         "|---|---:|---:|",
     ]
     for name in ("tractable", "exact", "model"):
-        mark = " **(smallest)**" if name == best else ""
+        mark = (
+            ""
+            if name not in smallest
+            else " **(smallest)**"
+            if len(smallest) == 1
+            else " **(tied for smallest to the digits shown)**"
+        )
         rows.append(f"| {ESTIMATE_HEADINGS[name]} | {sci(this[name])} | {sci(expected[name])}{mark} |")
     gap = expected["model"] - expected["exact"]
     scale = c.num_pixels / 2
     parts = [
         head,
         rf"$L_{{t-1}}=\lVert\tilde\mu_t(x_t,x_0)-\mu\rVert^2/2\sigma_t^2$ (eq. 8 without $C$), summed over the "
-        rf"{c.num_pixels:,} pixels, with $\sigma_t^2=\tilde\beta_t={sci_tex(c.sigma2)}$. For scale: a mean off by the "
+        rf"{c.num_pixels:,} pixels, with $\sigma_t^2=\tilde\beta_t={sci_tex(c.sigma2)}$, in **nats** (the unit of a "
+        r"KL divergence taken with the natural log, as in a Gaussian's $-\ln$ density; 1 nat ≈ 1.44 bits). For scale: "
+        r"a mean off by the "
         rf"noise of one step (norm $\sqrt{{D\sigma_t^2}}$) costs $D/2 = {scale:,.0f}$ nats.",
         "\n".join(rows),
     ]
-    tie = abs(expected["tractable"] - expected["exact"]) <= 1e-9 * max(1.0, expected["exact"])
     if best == "exact":
+        others = [name for name in smallest if name != "exact"]
         tied = (
-            " (tied with the tractable mean: the posterior over $x_0$ has collapsed on this one digit, so "
-            "both means coincide)"
-            if tie
+            f" (the {' and '.join(others)} mean{'s' if len(others) > 1 else ''} show{'' if len(others) > 1 else 's'}"
+            " the same digits: the posterior over $x_0$ has all but collapsed on this one digit, so the means "
+            "nearly coincide; in full precision the exact one is smaller)"
+            if others
             else ""
         )
         result = (
@@ -356,14 +407,33 @@ def training_loss_text(c) -> str:
         )
     parts.append(result)
     if c.epsilon_mse is not None and c.epsilon_loss_weight is not None:
-        parts.append(
-            rf"In the ε form: the network's noise error is $\lVert\epsilon-\epsilon_\theta\rVert^2 = "
-            rf"{sci_tex(c.epsilon_mse)}$ (what $L_\text{{simple}}$ trains on), and the eq. 12 weight is "
-            rf"$\beta_t^2/2\sigma_t^2\alpha_t(1-\bar\alpha_t) = {sci_tex(c.epsilon_loss_weight)}$. Their product need "
-            r"not equal the model's row above: this model clips $\hat x_0$ to $[-1,1]$ before taking "
-            r"$\tilde\mu_t$, and the table uses the mean its step really takes."
-        )
+        parts.append(epsilon_form_text(c.epsilon_mse, c.epsilon_loss_weight, this["model"]))
     return "\n\n".join(parts)
+
+
+def epsilon_form_text(epsilon_mse: float, weight: float, model_loss: float) -> str:
+    """The model's row of the loss table in the ε form (eq. 12): weight × ‖ε − ε_θ‖², and whether that product is
+    the row — it is exactly when clipping x̂0 to [-1, 1] changed nothing."""
+    product = epsilon_mse * weight
+    agree = abs(product - model_loss) <= 0.02 * max(abs(model_loss), 1e-300)
+    head = (
+        r"In the ε form (the network predicts the noise $\epsilon$ in $x_t$; the mean follows from it, eq. 11): "
+        rf"the network's noise error is $\lVert\epsilon-\epsilon_\theta\rVert^2 = {sci_tex(epsilon_mse)}$ (what "
+        rf"$L_\text{{simple}}$ trains on), and the eq. 12 weight is "
+        rf"$\beta_t^2/2\sigma_t^2\alpha_t(1-\bar\alpha_t) = {sci_tex(weight)}$; their product, "
+        rf"${sci_tex(product)}$ nats, is "
+    )
+    if agree:
+        return head + (
+            rf"the model's row for this $x_0$ (${sci_tex(model_loss)}$) to within rounding. The two are equal "
+            r"whenever the model's $\hat x_0$ lies inside $[-1,1]$; when it does not, this model clips $\hat x_0$ "
+            r"before taking $\tilde\mu_t$, and the table keeps the mean its step really takes."
+        )
+    return head + (
+        rf"not the model's row for this $x_0$ (${sci_tex(model_loss)}$): this model clips $\hat x_0$ to $[-1,1]$ "
+        r"before taking $\tilde\mu_t$, and here clipping moved it, so the mean its step really takes (the "
+        r"table's) is not the one eq. 12 describes. Without clipping the two are equal."
+    )
 
 
 # ---------------------------------------------------------------------------------------------- tab: exact sampler
@@ -376,6 +446,11 @@ exactly**: it can only copy. The model $p_\theta$, from the same noise and the s
 Each sample is shown beside its nearest training digit, with the L2 distance over all 32×32 pixels
 (in $[-1,1]$ units; a digit is about 30 from pure noise).
 """
+
+
+# Gallery labels are plain text, not Markdown: Unicode symbols, never TeX.
+EXACT_GALLERY_LABEL = "exact q(xₜ₋₁ | xₜ): sample | nearest training digit"
+MODEL_GALLERY_LABEL = "model p_θ(xₜ₋₁ | xₜ): sample | nearest training digit"
 
 
 def exact_caption(summary: dict, num_images: int) -> str:
@@ -393,7 +468,7 @@ def exact_caption(summary: dict, num_images: int) -> str:
     heldout = summary.get("heldout_nearest_distance_median")
     if heldout is not None:
         lines += (
-            f"- **for scale:** the {summary.get('num_heldout', 500):,} held-out real digits (never trained "
+            f"- **for scale:** the {summary['num_heldout']:,} held-out real digits (never trained "
             f"on) lie at median {heldout:.2f} from their nearest training digit\n"
         )
     return lines + (
@@ -438,9 +513,9 @@ def commit_caption(summary: dict) -> str:
 DISTANCES_INTRO = r"""
 ### A yardstick for "new"
 
-How far from the training set is a genuinely new digit? The 500 **held-out** real MNIST digits (never used for
-training) give the scale: their L2 distance to the nearest training digit, beside the same distance for this run's
-exact and model samples.
+How far from the training set is a genuinely new digit? The **held-out** real MNIST digits (never used for
+training; how many is in the legend) give the scale: their L2 distance to the nearest training digit, beside the
+same distance for this run's exact and model samples.
 """
 
 

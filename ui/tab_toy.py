@@ -16,7 +16,7 @@ import torch
 
 from pipelines import toy2d
 from pipelines.exact_posterior import COPY_DISTANCE, DatasetPosterior, compare_samplers
-from pipelines.visualize import (
+from pipelines.visualize_toy import (
     PLANE_LIMIT,
     pixel_to_plane,
     plot_toy_plane,
@@ -113,52 +113,14 @@ class ToyTab:
             of the heaviest x_0), a text with the numbers, and a JSON summary (see README).
         """
         dataset, num_points, seed = self._common(dataset, num_points, seed)
-        T = self.scheduler.config.num_train_timesteps
-        t = check_int("t", t, 1, T - 1)
+        t = check_int("t", t, 1, self.scheduler.config.num_train_timesteps - 1)
         stride = toy2d.check_stride(stride, t, integral_floats=True)
         x = check_float("x", x, -PLANE_LIMIT, PLANE_LIMIT, " (first coordinate of x_t)")
         y = check_float("y", y, -PLANE_LIMIT, PLANE_LIMIT, " (second coordinate of x_t)")
-        posterior = self.posterior(dataset, num_points)
         model, model_info = self.model_for(state, dataset)
-        step = toy2d.reverse_step(posterior, model, (x, y), t, t - stride, seed=seed)
-        table = toy2d.stride_table(posterior, (x, y), t, seed=seed)
-        points = toy2d.as_points(posterior.data).float()
-        summary = {
-            "dataset": dataset,
-            "num_points": num_points,
-            "seed": seed,
-            "model": model_info,
-            "scheduler": {key: _json_safe(value) for key, value in self.scheduler.config.items()},
-            "points": points.tolist(),
-            "t": t,
-            "prev_t": step.prev_t,
-            "stride": stride,
-            "x_t": step.x_t.tolist(),
-            "exact_mean": step.exact_mean.tolist(),
-            "exact_cov": step.exact_cov.tolist(),
-            "exact_top": step.top(10),
-            "exact_effective_n": float(1.0 / (step.weights * step.weights).sum()),
-            "num_heavy": step.num_heavy,
-            "heavy_weight": toy2d.HEAVY_WEIGHT,
-            "component_std": step.component_variance**0.5,
-            "tractable_mean": step.tractable_mean.tolist(),
-            "model_mean": step.model_mean.tolist(),
-            "model_std": step.model_variance**0.5,
-            "kl_model_nats": step.kl_model.nats,
-            "kl_model_standard_error": step.kl_model.standard_error,
-            "kl_gaussian_nats": step.kl_gaussian.nats,
-            "kl_gaussian_standard_error": step.kl_gaussian.standard_error,
-            "kl_best_to_model_nats": step.kl_best_to_model,
-            "model_mean_error": float((step.model_mean - step.exact_mean).norm()),
-            "kl_method": f"Monte-Carlo, {step.kl_model.num_draws:,} draws from the exact mixture (seeded)",
-            "stride_table": table,
-        }
-        return (
-            drawn(plot_toy_plane, points, step),
-            drawn(plot_toy_step, step),
-            text.toy_step_text(summary),
-            summary,
-        )
+        view = toy2d.toy_step_view(self.posterior(dataset, num_points), model, (x, y), t, stride, seed)
+        summary = {"dataset": dataset, "model": model_info, **view.as_dict()}
+        return drawn(plot_toy_plane, view), drawn(plot_toy_step, view), text.toy_step_text(summary), summary
 
     @user_errors
     def toy_sample(self, dataset, num_points, num_samples, num_inference_steps, seed, state=None):
@@ -212,18 +174,18 @@ class ToyTab:
         return drawn(plot_toy_samplers, points, result, COPY_DISTANCE), text.toy_sample_text(summary), summary
 
     @user_errors
-    def toy_train(self, dataset, num_points, train_steps, seed, state=None, progress=gr.Progress()):
+    def toy_train(self, dataset, num_points, train_steps, seed, state=None):
         """Train a new p_θ on the N points, streaming the loss curve and samples; it then drives this session's
         views of that data set (other users keep theirs). One training at a time on the server; others queue.
 
         Parameters:
             dataset: two_moons, eight_gaussians or spiral
             num_points: N, the training points, 4 to 4000
-            train_steps: optimizer steps, 100 to 20000 (batch 256, Adam, cosine learning-rate decay)
+            train_steps: optimizer updates, 100 to 20000 (batch 256, Adam, cosine learning-rate decay)
             seed: integer in [0, 4294967295]; fixes the initial weights and every batch
-        Returns (streamed, every ~0.5 s):
+        Returns (streamed: at once, then every ~0.5 s):
             a picture (loss curve, current samples), a status text and a JSON summary; the last one has every
-            step's loss (losses) and done = true.
+            update's loss (losses) and done = true.
         """
         dataset, num_points, seed = self._common(dataset, num_points, seed)
         train_steps = check_int("train_steps", train_steps, toy2d.MIN_TRAIN_STEPS, toy2d.MAX_TRAIN_STEPS)
@@ -232,9 +194,9 @@ class ToyTab:
         model = toy2d.new_toy_model(seed)
         pipe = toy2d.toy_pipeline(model, self.scheduler)
         losses: list[float] = []
-        start = last = time.perf_counter()
+        start = time.perf_counter()
 
-        def update(step: int, done: bool, new_state: dict):
+        def update(done: bool, new_state: dict):
             preview = pipe(PREVIEW_SAMPLES, torch.Generator().manual_seed(seed), PREVIEW_STEPS, output_type="pt")
             samples = toy2d.as_points(preview.images * 2 - 1)
             summary = {
@@ -242,20 +204,23 @@ class ToyTab:
                 "num_points": num_points,
                 "train_steps": train_steps,
                 "seed": seed,
-                "step": step,
+                "step": len(losses),
                 "done": done,
                 "seconds": time.perf_counter() - start,
                 "loss": losses[-1] if losses else None,
                 "losses": list(losses) if done else None,
             }
-            figure = drawn(plot_toy_training, losses, points, samples.tolist(), step, train_steps)
+            figure = drawn(
+                plot_toy_training, losses, points, samples.tolist(), len(losses), train_steps, toy2d.TRAIN_BATCH_SIZE
+            )
             return figure, text.toy_train_text(summary), summary, new_state
 
-        for record in toy2d.train_toy(model, points, train_steps, seed, self.scheduler):
-            losses.append(record.loss)
-            progress((record.step, train_steps), desc="training p_θ", unit="steps")
-            if time.perf_counter() - last >= STREAM_INTERVAL_S and record.step < train_steps:
-                yield update(record.step, False, state)
+        yield update(False, state)  # the first picture at once: the untrained model
+        last = time.perf_counter()
+        for progress in toy2d.train_toy(model, points, train_steps, seed, self.scheduler):
+            losses.append(progress.loss)
+            if time.perf_counter() - last >= STREAM_INTERVAL_S and progress.update < train_steps:
+                yield update(False, state)
                 last = time.perf_counter()
         state[dataset] = {
             "model": model,
@@ -266,7 +231,7 @@ class ToyTab:
             "seed": seed,
             "final_loss": sum(losses[-100:]) / len(losses[-100:]),
         }
-        yield update(train_steps, True, state)
+        yield update(True, state)
 
     def forget(self, dataset, state):
         """UI only: back to the shipped p_θ for this data set."""
@@ -440,6 +405,7 @@ class ToyTab:
             api_name="toy_train",
             concurrency_limit=1,
             concurrency_id="toy_train",
+            show_progress="hidden",  # the streamed picture and its status line are the progress: nothing covers them
         ).then(self.model_line, [dataset, state], model_line, api_visibility="private", queue=False)
         forget_button.click(self.forget, [dataset, state], [state, model_line], api_visibility="private", queue=False)
         dataset.change(self.model_line, [dataset, state], model_line, api_visibility="private", queue=False)
@@ -456,11 +422,3 @@ def shipped_info(dataset: str) -> dict:
         "train_steps": toy2d.SHIPPED_TRAIN_STEPS,
         "seed": 0,
     }
-
-
-def _json_safe(value):
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return value

@@ -558,13 +558,14 @@ $\epsilon_\theta$ from the same $N$ points and fills in the shape between them.
 
 TOY_TRAIN_INTRO = r"""
 ### 3. Train $p_\theta$ yourself
-Training never computes the mixture. Each step draws training points $x_0$, times $t$ and noise $\epsilon$, and
-regresses $\epsilon_\theta(x_t,t)$ on $\epsilon$ (Ho et al. eq. 14). That is the loss $L_{t-1}$ comparing $p_\theta$
-with the tractable $q(x_{t-1}\mid x_t,x_0)$ of **one** $x_0$; averaged over the $x_0$ that could have produced $x_t$
-it is smallest at the exact mean $\sum_i w_i\,\tilde\mu(x_t,x_0^i)$ — so $p_\theta$ learns the exact step's mean without
-ever computing it, and the loss stays above 0 (several $x_0$ fit one $x_t$). Try a small $N$ (say 16), train, then
-sample above. **Your model drives only your views** (this browser session, or one `gradio_client.Client`); everyone
-else keeps the shipped one. One training runs at a time on the server; others wait in the queue.
+Training never computes the mixture. Each optimizer update draws training points $x_0$, times $t$ and noise
+$\epsilon$, and regresses $\epsilon_\theta(x_t,t)$ on $\epsilon$ (Ho et al. eq. 14). That is the loss $L_{t-1}$
+comparing $p_\theta$ with the tractable $q(x_{t-1}\mid x_t,x_0)$ of **one** $x_0$; averaged over the $x_0$ that could
+have produced $x_t$ it is smallest at the exact mean $\sum_i w_i\,\tilde\mu(x_t,x_0^i)$ — so $p_\theta$ learns the
+exact step's mean without ever computing it, and the loss stays above 0 (several $x_0$ fit one $x_t$). Try a small $N$
+(say 16), train, then sample above. **Your model drives only your views** (this browser session, or one
+`gradio_client.Client`); everyone else keeps the shipped one. One training runs at a time on the server; others wait
+in the queue. The picture updates about twice a second while it trains; the line under it counts the updates.
 """
 
 
@@ -711,11 +712,11 @@ def toy_train_text(summary: dict) -> str:
     loss = "" if summary["loss"] is None else f", loss of the last batch {summary['loss']:.4f}"
     if not summary["done"]:
         return (
-            f"Training $p_\\theta$ on N = {summary['num_points']:,} points of {summary['dataset']}: step "
-            f"{summary['step']:,} of {summary['train_steps']:,}{loss}, {summary['seconds']:.1f} s."
+            f"Training $p_\\theta$ on N = {summary['num_points']:,} points of {summary['dataset']}: update "
+            f"{summary['step']:,} of {summary['train_steps']:,}{loss}, {summary['seconds']:.1f} s so far."
         )
     return (
-        f"**Done:** {summary['train_steps']:,} steps on N = {summary['num_points']:,} points in "
+        f"**Done:** {summary['train_steps']:,} updates on N = {summary['num_points']:,} points in "
         f"{summary['seconds']:.1f} s{loss}. The views of {summary['dataset']} above now use this model (for this "
         "session only); press **Use the shipped p_θ again** to go back."
     )

@@ -80,13 +80,13 @@ def mixture_log_density(
     return out - math.log(2.0 * math.pi * variance)
 
 
-PRUNE_EXPONENT = 30.0  # a component whose term is e^-30 of the largest one at a point is left out there
-_CELLS_PER_SIDE = 8
+PRUNE_EXPONENT = 20.0  # a component whose term is below e^-20 of the largest one at a point is left out there
+_CELLS_PER_SIDE = 12
 _PRUNE_FROM = 1 << 22  # rows × components below which one matrix product is faster than cells
 
 
 def _cells(x: torch.Tensor):
-    """The rows of x (M, 2) grouped by an 8×8 grid over their bounding box: (row indices, cell low, cell high)."""
+    """The rows of x (M, 2) grouped by a 12×12 grid over their bounding box: (row indices, cell low, cell high)."""
     low, high = x.min(0).values, x.max(0).values
     size = (high - low).clamp_min(1e-12) / _CELLS_PER_SIDE
     index = ((x - low) / size).floor().clamp(0, _CELLS_PER_SIDE - 1).long()
@@ -157,7 +157,8 @@ def kl_mixture_to_gaussians(
 ) -> list[KLEstimate]:
     """KL(p ‖ q) for the mixture p = Σ_i w_i N(m_i, variance·I) and each Gaussian q = N(mean, cov) in gaussians,
     from the same draws x ~ p (seeded): num_draws of them, or with tolerance = (nats, fraction) only as many as it
-    takes (from MIN_KL_DRAWS, doubling, at most num_draws) for every standard error to be at most that many nats
+    takes (MIN_KL_DRAWS first, then as many more as the standard errors say are missing, at most num_draws) for
+    every standard error to be at most that many nats
     or that fraction of its estimate, whichever is larger.
 
     The estimate is the mean of log p(x) − log q(x) (unbiased) plus c·(r − 1) with r = q(x)/p(x), a control
@@ -181,7 +182,9 @@ def kl_mixture_to_gaussians(
             e.standard_error <= max(tolerance[0], tolerance[1] * abs(e.nats)) for e in estimates
         ):
             return estimates
-        batch = min(drawn, num_draws - drawn)
+        # the standard error falls as 1/√draws: draw about as many more as that says are missing (+10 %)
+        worst = max((e.standard_error / max(tolerance[0], tolerance[1] * abs(e.nats))) ** 2 for e in estimates)
+        batch = int(min(max(math.ceil(drawn * (1.1 * worst - 1.0)), MIN_KL_DRAWS // 4), num_draws - drawn))
 
 
 def _kl_estimate(log_r: torch.Tensor) -> KLEstimate:

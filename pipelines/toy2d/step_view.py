@@ -113,8 +113,9 @@ def model_variances(scheduler: PosteriorDDPMScheduler, t: int, prev_t: int, gamm
 
 @dataclass
 class StepKLs:
-    """The step t → prev_t at x_t: the exact mixture's moments and KL(exact ‖ ·) to the best Gaussian, to p_θ with
-    the configured variance, and to p_θ with each of VARIANCES (Monte-Carlo, the same draws)."""
+    """The step t → prev_t at x_t: the exact mixture's moments and KL(exact ‖ ·) to the best Gaussian (Monte-Carlo),
+    to p_θ with the configured variance and to p_θ with each of VARIANCES (that plus KL(best ‖ p_θ) in closed form:
+    the same standard error)."""
 
     prev_t: int
     component_means: torch.Tensor
@@ -249,11 +250,17 @@ def _step_kls(posterior, x_t, t, prev_t, weights, keep, eps, gamma_t, model, num
     exact_mean, exact_cov = moment_matched(weights, means, variance)
     model_mean, model_variance, _ = model_step(model, posterior.scheduler, x_t, t, prev_t, eps)
     variances = model_variances(posterior.scheduler, t, prev_t, gamma_t)
-    eye = torch.eye(2, dtype=torch.float64)
-    gaussians = [(exact_mean, exact_cov), (model_mean, model_variance * eye)]
-    gaussians += [(model_mean, variances[name] * eye) for name in VARIANCES]
     w = weights[keep] / weights[keep].sum()  # the components that can matter (`significant`)
-    kls = kl_mixture_to_gaussians(w, means[keep], variance, gaussians, num_draws, seed, KL_TOLERANCE)
+    (best,) = kl_mixture_to_gaussians(
+        w, means[keep], variance, [(exact_mean, exact_cov)], num_draws, seed, KL_TOLERANCE
+    )
+
+    def to_model(model_variance: float) -> KLEstimate:
+        # KL(exact ‖ q) = KL(exact ‖ best) + KL(best ‖ q) for every Gaussian q, exactly: log best − log q is
+        # quadratic in x, so its mean under the exact step equals its mean under the best Gaussian (same moments).
+        gap = gaussian_kl(exact_mean, exact_cov, model_mean, model_variance * torch.eye(2, dtype=torch.float64))
+        return KLEstimate(best.nats + gap, best.standard_error, best.num_draws)
+
     return StepKLs(
         prev_t=prev_t,
         component_means=means,
@@ -263,9 +270,9 @@ def _step_kls(posterior, x_t, t, prev_t, weights, keep, eps, gamma_t, model, num
         model_mean=model_mean,
         model_variance=model_variance,
         variances=variances,
-        kl_gaussian=kls[0],
-        kl_model=kls[1],
-        kl_by_variance=dict(zip(VARIANCES, kls[2:])),
+        kl_gaussian=best,
+        kl_model=to_model(model_variance),
+        kl_by_variance={name: to_model(variances[name]) for name in VARIANCES},
     )
 
 

@@ -52,6 +52,7 @@ FRAME_SHARE = 0.2  # … and spends at most about this share of its time making 
 PREVIEW_SAMPLES, PREVIEW_STEPS = 300, 50  # the live training's sample scatter
 MAX_CACHED_POSTERIORS = 8
 SHIPPED = "shipped"
+UI_QUEUE = dict(concurrency_limit=UI_CONCURRENCY, concurrency_id="ui")  # the page's shared queue for these clicks
 
 
 class ToyTab:
@@ -263,7 +264,6 @@ class ToyTab:
 
     # -- layout ---------------------------------------------------------------------------------------------
     def layout(self) -> None:
-        T = self.scheduler.config.num_train_timesteps
         state = gr.State({}, time_to_live=3600)
         gr.Markdown(text.TOY_INTRO, latex_delimiters=text.LATEX, elem_id="toy-intro")
         with gr.Row():
@@ -290,7 +290,14 @@ class ToyTab:
             elem_id="toy-model-line",
             latex_delimiters=text.LATEX,
         )
+        self._step_section(dataset, num_points, seed, state)
+        self._sample_section(dataset, num_points, seed, state)
+        self._train_section(dataset, num_points, seed, state, model_line)
+        dataset.change(self.model_line, [dataset, state], model_line, api_visibility="private", queue=False)
 
+    def _step_section(self, dataset, num_points, seed, state) -> None:
+        """1. One reverse step: the plane (a click places x_t), the zoomed step, the numbers; drawn on opening."""
+        T = self.scheduler.config.num_train_timesteps
         gr.Markdown(text.TOY_STEP_INTRO, latex_delimiters=text.LATEX, elem_id="toy-step-intro")
         with gr.Row():
             t = integer_input(gr.Slider(1, T - 1, value=DEFAULT_T, step=1, label="t", elem_id="toy-t"))
@@ -337,7 +344,18 @@ class ToyTab:
         step_text = gr.Markdown(elem_id="toy-step-text", latex_delimiters=text.LATEX)
         with gr.Accordion("JSON summary of the step (the API's last output)", open=False):
             step_summary = gr.JSON(label="summary", elem_id="toy-step-summary")
+        step_inputs = [dataset, num_points, t, stride, x, y, seed, state]
+        step_outputs = api_outputs(plane=plane, step=zoom, text=step_text, summary=step_summary)
+        step_button.click(self.toy_step, step_inputs, step_outputs, api_name="toy_step", **UI_QUEUE)
+        plane.select(self.clicked, None, [x, y], api_visibility="private", queue=False).then(
+            self.toy_step, step_inputs, step_outputs, api_visibility="private", **UI_QUEUE
+        )
+        if self.block is not None:  # the first picture when the tab is opened, with the shipped weights
+            self.block.select(self.toy_step, step_inputs, step_outputs, api_visibility="private", **UI_QUEUE)
 
+    def _sample_section(self, dataset, num_points, seed, state) -> None:
+        """2. The exact sampler and p_θ from the same noise."""
+        T = self.scheduler.config.num_train_timesteps
         gr.Markdown(text.TOY_SAMPLE_INTRO, latex_delimiters=text.LATEX, elem_id="toy-sample-intro")
         with gr.Row():
             num_samples = integer_input(
@@ -371,7 +389,16 @@ class ToyTab:
         sample_text = gr.Markdown(elem_id="toy-sample-text", latex_delimiters=text.LATEX)
         with gr.Accordion("JSON summary of the samplers (the API's last output)", open=False):
             sample_summary = gr.JSON(label="summary", elem_id="toy-sample-summary")
+        sample_button.click(
+            self.toy_sample,
+            [dataset, num_points, num_samples, num_steps, seed, state],
+            api_outputs(picture=samplers, text=sample_text, summary=sample_summary),
+            api_name="toy_sample",
+            **UI_QUEUE,
+        )
 
+    def _train_section(self, dataset, num_points, seed, state, model_line) -> None:
+        """3. Train p_θ live (streamed, nothing covering the picture); it then drives this session's views."""
         gr.Markdown(text.TOY_TRAIN_INTRO, latex_delimiters=text.LATEX, elem_id="toy-train-intro")
         with gr.Row():
             train_steps = integer_input(
@@ -390,22 +417,6 @@ class ToyTab:
         train_text = gr.Markdown(elem_id="toy-train-text", latex_delimiters=text.LATEX)
         with gr.Accordion("JSON summary of the training (the API's last output)", open=False):
             train_summary = gr.JSON(label="summary", elem_id="toy-train-summary")
-
-        # -- wiring -----------------------------------------------------------------------------------------
-        step_inputs = [dataset, num_points, t, stride, x, y, seed, state]
-        step_outputs = api_outputs(plane=plane, step=zoom, text=step_text, summary=step_summary)
-        ui = dict(concurrency_limit=UI_CONCURRENCY, concurrency_id="ui")
-        step_button.click(self.toy_step, step_inputs, step_outputs, api_name="toy_step", **ui)
-        plane.select(self.clicked, None, [x, y], api_visibility="private", queue=False).then(
-            self.toy_step, step_inputs, step_outputs, api_visibility="private", **ui
-        )
-        sample_button.click(
-            self.toy_sample,
-            [dataset, num_points, num_samples, num_steps, seed, state],
-            api_outputs(picture=samplers, text=sample_text, summary=sample_summary),
-            api_name="toy_sample",
-            **ui,
-        )
         train_button.click(
             self.toy_train,
             [dataset, num_points, train_steps, seed, state],
@@ -416,9 +427,6 @@ class ToyTab:
             show_progress="hidden",  # the streamed picture and its status line are the progress: nothing covers them
         ).then(self.model_line, [dataset, state], model_line, api_visibility="private", queue=False)
         forget_button.click(self.forget, [dataset, state], [state, model_line], api_visibility="private", queue=False)
-        dataset.change(self.model_line, [dataset, state], model_line, api_visibility="private", queue=False)
-        if self.block is not None:  # the first picture when the tab is opened, with the shipped weights
-            self.block.select(self.toy_step, step_inputs, step_outputs, api_visibility="private", **ui)
 
 
 def shipped_info(dataset: str) -> dict:

@@ -605,7 +605,9 @@ def toy_step_text(summary: dict) -> str:
         "with a **control variate** (a quantity with known mean 0, here $q/q_{\\text{exact}}-1$, added with the "
         "weight that cancels most of the noise), ± one standard error.",
         f"- Components with weight ≥ {summary['heavy_weight']:.0%}: **{summary['num_heavy']}** of "
-        f"{summary['num_points']:,}; **effective number** $1/\\sum_i w_i^2$ = {summary['exact_effective_n']:.1f} "
+        f"{summary['num_points']:,}, the heaviest (training point #{summary['exact_top'][0][0]}, circled green) "
+        f"{summary['exact_top'][0][1]:.1%}; **effective number** $1/\\sum_i w_i^2$ = "
+        f"{summary['exact_effective_n']:.1f} "
         "(how many equally weighted training points would give the same spread of weights: 1 when one $x_0$ has all "
         f"the weight, N when all are equal). Each component's standard deviation $\\sqrt{{\\tilde\\beta}}$ = "
         f"{summary['component_std']:.3g}.",

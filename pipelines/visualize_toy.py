@@ -1,6 +1,7 @@
 """Pictures of the 2-D world: the plane (a click on it is a point), the zoomed reverse step, the two samplers, live
 training. Each draws only what it is given (a `pipelines.toy2d.ToyStepView`, a `SamplerComparison`, losses) and
-returns a matplotlib Figure; callers render it (the app under `pipelines.render`'s lock)."""
+returns a matplotlib Figure; callers render it (the app under `pipelines.render`'s lock). Layouts are fixed (no
+tight_layout) and titles sit at y = 1 (nothing is drawn above the axes), so matplotlib lays each text out once."""
 
 from __future__ import annotations
 
@@ -118,7 +119,7 @@ def plot_toy_plane(view, limit: float = PLANE_LIMIT):
     ax.set_yticks(ticks)
     ax.tick_params(labelsize=8)
     ax.grid(True, alpha=0.25)
-    ax.set_title(f"The plane, and the step t = {view.t} → {view.prev_t} (Δ = {view.stride})", fontsize=10)
+    ax.set_title(f"The plane, and the step t = {view.t} → {view.prev_t} (Δ = {view.stride})", fontsize=10, y=1.0)
     fig.legend(
         *ax.get_legend_handles_labels(),
         loc="lower center",
@@ -196,6 +197,7 @@ def plot_toy_step(view):
         f"One reverse step t = {view.t} → {view.prev_t} (Δ = {view.stride}), zoomed\n"
         "ellipses: 1σ (thick) and 2σ (thin)",
         fontsize=9,
+        y=1.0,
     )
     fig.legend(*ax.get_legend_handles_labels(), loc="lower center", bbox_to_anchor=(0.5, 0.01), fontsize=7.5)
     return fig
@@ -248,7 +250,7 @@ def plot_toy_samplers(points, comparison, copy_distance: float):
         ax.set_xlim(-PLANE_LIMIT, PLANE_LIMIT)
         ax.set_ylim(-PLANE_LIMIT, PLANE_LIMIT)
         ax.set_aspect("equal")
-        ax.set_title(f"{name}, {comparison.num_inference_steps} steps", fontsize=10)
+        ax.set_title(f"{name}, {comparison.num_inference_steps} steps", fontsize=10, y=1.0)
         ax.legend(fontsize=7, loc="upper left", framealpha=0.85)
         ax.grid(True, alpha=0.25)
     ax = axes[2]
@@ -262,7 +264,7 @@ def plot_toy_samplers(points, comparison, copy_distance: float):
         ax.hist(d, bins=bins, color=color, alpha=0.55, label=f"{name}: median {np.median(d):.3g}")
     ax.set_xlabel("distance to the nearest training point")
     ax.set_ylabel("samples (count)")
-    ax.set_title(f"New points or copies? (copy: distance < {copy_distance:g})", fontsize=10)
+    ax.set_title(f"New points or copies? (copy: distance < {copy_distance:g})", fontsize=10, y=1.0)
     ax.legend(fontsize=7.5)
     ax.grid(True, alpha=0.25)
     return fig
@@ -289,7 +291,7 @@ def plot_toy_training(losses, points, samples, update: int, num_updates: int, ba
     ax.set_xlim(0, num_updates)
     ax.set_xlabel("optimizer update")
     ax.set_ylabel(r"mean of $(\epsilon - \epsilon_\theta(x_t, t))^2$ per coordinate")
-    ax.set_title(rf"Training $p_\theta$: update {update:,} of {num_updates:,}", fontsize=10)
+    ax.set_title(rf"Training $p_\theta$: update {update:,} of {num_updates:,}", fontsize=10, y=1.0)
     ax.grid(True, alpha=0.3)
     ax = fig.add_subplot(1, 2, 2)
     pts = np.asarray(points, dtype=float)
@@ -302,5 +304,5 @@ def plot_toy_training(losses, points, samples, update: int, num_updates: int, ba
     ax.set_aspect("equal")
     ax.grid(True, alpha=0.25)
     ax.legend(fontsize=7.5, loc="upper left")
-    ax.set_title("Samples of the model being trained", fontsize=10)
+    ax.set_title("Samples of the model being trained", fontsize=10, y=1.0)
     return fig

@@ -7,6 +7,7 @@ to its last update, and its first update is timed too (how long until the page s
 is the old `bench_toy_train.py`: the in-process row is the handler with nothing streamed to a browser.
 
     python bench/bench_latency.py                       # the shipped model, 5 repeats (the training: 3)
+    python bench/bench_latency.py --only /toy_step,/toy_sample,/toy_train --name latency-2d   # the 2-D world only
     python bench/bench_latency.py --quick --output-dir /tmp/bench    # a tiny model, 1 repeat: a smoke test
 """
 
@@ -108,6 +109,8 @@ def server_caller(client, api_name: str, kwargs: dict):
 def main() -> None:
     parser = base_parser("bench_latency.py", __doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed clicks per endpoint (after one warm-up)")
+    parser.add_argument("--only", default="", help="comma-separated endpoints to time (default: every one)")
+    parser.add_argument("--name", default="latency", help="the result file's name (NAME.json)")
     args = parser.parse_args()
     positive(parser, "--repeats", args.repeats)
     check_model(parser, args)
@@ -127,6 +130,11 @@ def main() -> None:
         demo = app.build_demo(ctx)
         api = endpoints(demo.get_api_info())
         clicks = CLICKS + [(name, name, {}) for name in api if name not in {c[1] for c in CLICKS}]
+        only = {name.strip() for name in args.only.split(",") if name.strip()}
+        unknown = only - set(api)
+        if unknown:
+            parser.error(f"--only {args.only}: not endpoints of this app: {', '.join(sorted(unknown))}")
+        clicks = [click for click in clicks if not only or click[1] in only]
         result = new_result(
             "latency",
             __doc__.splitlines()[0],
@@ -186,7 +194,7 @@ def main() -> None:
         )
     )
     print("\n".join(goal_lines(result["goals"])))
-    print(write_result(result, args, "latency"))
+    print(write_result(result, args, args.name))
 
 
 if __name__ == "__main__":

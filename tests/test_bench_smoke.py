@@ -24,7 +24,7 @@ SCRIPTS = {
     "bench_quality.py": (["--threads", "1"], "quality-quick.json"),
     "bench_training.py": (["--threads", "1"], "training-quick.json"),
     "bench_exact_posterior.py": ([], "exact_posterior.json"),
-    "bench_toy_train.py": (["--threads", "1"], "toy_train-quick.json"),
+    "bench_latency.py": (["--threads", "1"], "latency-quick.json"),
 }
 COMMON_KEYS = {
     "benchmark",

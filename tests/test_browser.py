@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from helpers.app_server import serve_app
+from pipelines.visualize_toy import PLANE_HEIGHT, PLANE_WIDTH, plane_to_pixel
 from ui import TABS
 
 CHROMIUM = "/usr/bin/chromium"
@@ -264,7 +265,8 @@ def test_toy_tab_draws_on_first_open_and_a_click_on_the_plane_moves_x_t(page, ap
     page.wait_for_selector("#toy-step-text table")
     before = page.locator("#toy-plane img").get_attribute("src")
     box = page.locator("#toy-plane img").bounding_box()
-    page.mouse.click(box["x"] + box["width"] * 0.75, box["y"] + box["height"] * 0.25)  # the point (1, 1)
+    column, row = plane_to_pixel(1.0, 1.0)  # the point (1, 1), where the picture draws it
+    page.mouse.click(box["x"] + box["width"] * column / PLANE_WIDTH, box["y"] + box["height"] * row / PLANE_HEIGHT)
     page.wait_for_function("s => document.querySelector('#toy-plane img').src !== s", arg=before)
     assert float(page.locator("#toy-x input[type=number]").input_value()) == pytest.approx(1.0, abs=0.02)
     assert float(page.locator("#toy-y input[type=number]").input_value()) == pytest.approx(1.0, abs=0.02)

@@ -21,6 +21,9 @@ def test_training_in_one_session_leaves_the_other_on_the_shipped_model(app_url):
     updates = list(mine.submit("spiral", 16, 200, 3, api_name="/toy_train"))
     final = updates[-1][2]
     assert final["done"] and len(final["losses"]) == 200 and all(not u[2]["done"] for u in updates[:-1])
+    steps = [u[2]["step"] for u in updates]
+    assert steps[0] == 0 and steps == sorted(steps) and steps[-1] == 200  # a picture at once, then in order
+    assert f"update {steps[1]:,} of 200" in updates[1][1] if len(updates) > 2 else "200 updates" in updates[-1][1]
     after = mine.predict("spiral", 16, 60, 50, 0.0, 0.0, 0, api_name="/toy_step")[3]
     assert after["model"]["source"] == "trained in this session" and after["model"]["train_steps"] == 200
     assert after["model_mean"] != before["model_mean"]

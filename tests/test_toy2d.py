@@ -1,5 +1,6 @@
-"""The 2-D world's library (pipelines/toy2d.py): the exact mixture against brute force, the KL estimates against
-closed forms, small steps Gaussian and big ones not, exact samples are copies, training lowers the loss."""
+"""The 2-D world's library (pipelines/toy2d/): the exact mixture against brute force, the KL estimates against
+closed forms, small steps Gaussian and big ones not, the KL to p_θ split into its parts, the optimal variance beats
+β̃, exact samples are copies, training lowers the loss."""
 
 import math
 
@@ -67,15 +68,76 @@ def test_kl_of_two_far_components_to_their_moment_match_is_its_closed_form_limit
 
 def test_one_small_step_is_nearly_gaussian_and_a_big_one_is_not(moons):
     _, posterior = moons
-    rows = toy2d.stride_table(posterior, (0.0, 0.0), 500, strides=(1, 500))
+    view = toy2d.toy_step_view(posterior, toy2d.load_toy_model("two_moons"), (0.0, 0.0), 500, 500, strides=(1,))
+    rows = view.as_dict()["stride_table"]
+    assert [r["stride"] for r in rows] == [1, 500]
     assert rows[0]["kl_gaussian_nats"] < 1e-4 and rows[1]["kl_gaussian_nats"] > 0.5, rows
 
 
-def test_the_kl_to_p_theta_splits_into_the_best_gaussian_plus_its_gap(moons):
+@pytest.fixture(scope="module")
+def default_view(moons):
     _, posterior = moons
-    step = toy2d.reverse_step(posterior, toy2d.load_toy_model("two_moons"), (0.0, 0.0), 60, 10, num_draws=20_000)
-    split = step.kl_gaussian.nats + step.kl_best_to_model
-    assert abs(step.kl_model.nats - split) < 4 * (step.kl_model.standard_error + step.kl_gaussian.standard_error)
+    return toy2d.toy_step_view(posterior, toy2d.load_toy_model("two_moons"), (0.0, 0.0), 60, 50, num_draws=20_000)
+
+
+def test_the_kl_to_p_theta_is_the_best_gaussians_plus_its_gap_as_direct_draws_confirm(moons, default_view):
+    # the view uses KL(exact ‖ p_θ) = KL(exact ‖ best) + KL(best ‖ p_θ); a direct Monte-Carlo estimate agrees
+    _, posterior = moons
+    step = default_view.step
+    eye = torch.eye(2, dtype=torch.float64)
+    direct = toy2d.kl_mixture_to_gaussians(
+        default_view.weights,
+        step.component_means,
+        step.component_variance,
+        [(step.model_mean, step.variances[name] * eye) for name in toy2d.VARIANCES],
+        num_draws=40_000,
+        seed=1,
+    )
+    for name, estimate in zip(toy2d.VARIANCES, direct):
+        shown = step.kl_by_variance[name]
+        assert abs(estimate.nats - shown.nats) < 4 * (estimate.standard_error + shown.standard_error), name
+    assert step.kl_model.nats == pytest.approx(step.kl_gaussian.nats + default_view.kl_best_to_model)
+
+
+def test_the_gap_splits_exactly_into_a_mean_part_and_a_variance_part(default_view):
+    summary = default_view.as_dict()
+    parts = summary["kl_model_mean_nats"] + summary["kl_model_variance_nats"]
+    assert parts == pytest.approx(summary["kl_best_to_model_nats"], rel=1e-9)
+    # the mean part is the closed form ‖μ_θ − μ‖² / 2σ², from the numbers the page quotes
+    assert summary["kl_model_mean_nats"] == pytest.approx(0.5 * summary["model_mean_error_stds"] ** 2, rel=1e-9)
+    # at the default point p_θ's β̃ is far too narrow: the variance, not the mean, is what p_θ misses
+    assert summary["kl_model_variance_nats"] > 10 * summary["kl_model_mean_nats"]
+
+
+def test_the_optimal_variance_beats_beta_tilde_for_moderate_strides(default_view):
+    summary = default_view.as_dict()
+    table = {(r["stride"], r["variance"]): r for r in summary["variance_table"]}
+    assert {r["variance"] for r in summary["variance_table"]} == set(toy2d.VARIANCES)
+    for stride in (10, 50):
+        analytic, tilde = table[stride, "analytic"], table[stride, "beta_tilde"]
+        assert analytic["kl_model_nats"] + 4 * analytic["standard_error"] < tilde["kl_model_nats"], (analytic, tilde)
+        # σ*² lies between the two fixed choices (Bao et al.: β̃ ≤ σ*² ≤ β for DDPM)
+        assert tilde["variance_value"] < analytic["variance_value"] < table[stride, "beta"]["variance_value"]
+    assert summary["model_std_analytic"] ** 2 == pytest.approx(table[50, "analytic"]["variance_value"])
+    assert 0.0 < summary["gamma_t"] < 1.0
+
+
+def test_the_view_computes_the_weights_once_and_reuses_them_for_every_stride(moons, monkeypatch):
+    _, posterior = moons
+    calls = []
+    original = DatasetPosterior.x0_posterior
+    monkeypatch.setattr(DatasetPosterior, "x0_posterior", lambda self, *a: calls.append(a) or original(self, *a))
+    view = toy2d.toy_step_view(posterior, toy2d.load_toy_model("two_moons"), (0.1, 0.2), 300, 100, num_draws=2000)
+    assert len(calls) == 1 and [r.prev_t for r in view.stride_rows] == [299, 290, 200, 0]
+
+
+def test_the_density_grid_is_the_mixture_density(default_view):
+    step = default_view.step
+    xs, ys, density = default_view.density_xs, default_view.density_ys, default_view.density
+    j, k = len(xs) // 3, len(ys) // 2
+    point = torch.tensor([[float(xs[j]), float(ys[k])]], dtype=torch.float64)
+    expected = toy2d.mixture_log_density(point, default_view.weights, step.component_means, step.component_variance)
+    assert math.isclose(float(density[k, j]), float(expected.exp()), rel_tol=1e-6)
 
 
 def test_exact_samples_are_copies_and_the_shipped_model_makes_new_points(moons):
@@ -90,9 +152,31 @@ def test_exact_samples_are_copies_and_the_shipped_model_makes_new_points(moons):
 
 def test_training_lowers_the_loss_and_is_repeatable():
     points = toy2d.load_points("eight_gaussians", 32)
-    first = [r.loss for r in toy2d.train_toy(toy2d.new_toy_model(1), points, 300, seed=1)]
-    again = [r.loss for r in toy2d.train_toy(toy2d.new_toy_model(1), points, 300, seed=1)]
+    first = [p.loss for p in toy2d.train_toy(toy2d.new_toy_model(1), points, 300, seed=1)]
+    again = [p.loss for p in toy2d.train_toy(toy2d.new_toy_model(1), points, 300, seed=1)]
     assert first == again
     assert sum(first[-50:]) / 50 < 0.8 * sum(first[:50]) / 50
     with pytest.raises(ValueError, match=r"train_steps must be an integer in \[100, 20000\]"):
         next(toy2d.train_toy(toy2d.new_toy_model(0), points, 20_001))
+
+
+def test_the_pruned_mixture_density_equals_the_full_sum():
+    points = toy2d.load_points("spiral", 4000).double()
+    weights = torch.softmax(-((points - 0.2) ** 2).sum(1) / 0.05, 0)
+    x = toy2d.sample_mixture(weights, points, 1e-3, 2000, torch.Generator().manual_seed(0))
+    fast = toy2d.mixture_log_density(x, weights, points, 1e-3, dtype=torch.float32)
+    rows = x[:50]
+    full = torch.logsumexp(
+        torch.log(weights) - ((rows[:, None, :] - points[None]) ** 2).sum(-1) / 2e-3 - math.log(2 * math.pi * 1e-3), 1
+    )
+    assert torch.allclose(fast[:50], full, atol=1e-4)
+
+
+def test_kl_draws_stop_once_the_standard_error_is_within_the_tolerance():
+    means = torch.tensor([[-0.3, 0.0], [0.3, 0.0]], dtype=torch.float64)
+    weights = torch.tensor([0.5, 0.5], dtype=torch.float64)
+    best = toy2d.moment_matched(weights, means, 0.01)
+    (loose,) = toy2d.kl_mixture_to_gaussians(weights, means, 0.01, [best], 10_000, tolerance=(0.05, 0.0))
+    (tight,) = toy2d.kl_mixture_to_gaussians(weights, means, 0.01, [best], 10_000, tolerance=(0.002, 0.0))
+    assert loose.num_draws < tight.num_draws <= 10_000 and loose.standard_error <= 0.05
+    assert abs(loose.nats - tight.nats) < 4 * loose.standard_error

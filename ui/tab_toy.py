@@ -18,7 +18,7 @@ from pipelines import toy2d
 from pipelines.comparisons import compare_samplers
 from pipelines.exact_posterior import DatasetPosterior
 from pipelines.neighbours import COPY_DISTANCE
-from pipelines.visualize import (
+from pipelines.visualize_toy import (
     PLANE_LIMIT,
     pixel_to_plane,
     plot_toy_plane,
@@ -50,9 +50,11 @@ DEFAULT_TOY_STEPS = 100  # K of the samplers view
 DEFAULT_T, DEFAULT_STRIDE, DEFAULT_X, DEFAULT_Y = 60, 50, 0.0, 0.0  # a step that splits into two modes
 NUM_TRAJECTORIES = 4
 STREAM_INTERVAL_S = 0.5  # live training sends a picture at most this often
+FRAME_SHARE = 0.2  # … and spends at most about this share of its time making pictures
 PREVIEW_SAMPLES, PREVIEW_STEPS = 300, 50  # the live training's sample scatter
 MAX_CACHED_POSTERIORS = 8
 SHIPPED = "shipped"
+UI_QUEUE = dict(concurrency_limit=UI_CONCURRENCY, concurrency_id="ui")  # the page's shared queue for these clicks
 
 
 class ToyTab:
@@ -115,52 +117,14 @@ class ToyTab:
             of the heaviest x_0), a text with the numbers, and a JSON summary (see README).
         """
         dataset, num_points, seed = self._common(dataset, num_points, seed)
-        T = self.scheduler.config.num_train_timesteps
-        t = check_int("t", t, 1, T - 1)
+        t = check_int("t", t, 1, self.scheduler.config.num_train_timesteps - 1)
         stride = toy2d.check_stride(stride, t, integral_floats=True)
         x = check_float("x", x, -PLANE_LIMIT, PLANE_LIMIT, " (first coordinate of x_t)")
         y = check_float("y", y, -PLANE_LIMIT, PLANE_LIMIT, " (second coordinate of x_t)")
-        posterior = self.posterior(dataset, num_points)
         model, model_info = self.model_for(state, dataset)
-        step = toy2d.reverse_step(posterior, model, (x, y), t, t - stride, seed=seed)
-        table = toy2d.stride_table(posterior, (x, y), t, seed=seed)
-        points = toy2d.as_points(posterior.data).float()
-        summary = {
-            "dataset": dataset,
-            "num_points": num_points,
-            "seed": seed,
-            "model": model_info,
-            "scheduler": {key: _json_safe(value) for key, value in self.scheduler.config.items()},
-            "points": points.tolist(),
-            "t": t,
-            "prev_t": step.prev_t,
-            "stride": stride,
-            "x_t": step.x_t.tolist(),
-            "exact_mean": step.exact_mean.tolist(),
-            "exact_cov": step.exact_cov.tolist(),
-            "exact_top": step.top(10),
-            "exact_effective_n": float(1.0 / (step.weights * step.weights).sum()),
-            "num_heavy": step.num_heavy,
-            "heavy_weight": toy2d.HEAVY_WEIGHT,
-            "component_std": step.component_variance**0.5,
-            "tractable_mean": step.tractable_mean.tolist(),
-            "model_mean": step.model_mean.tolist(),
-            "model_std": step.model_variance**0.5,
-            "kl_model_nats": step.kl_model.nats,
-            "kl_model_standard_error": step.kl_model.standard_error,
-            "kl_gaussian_nats": step.kl_gaussian.nats,
-            "kl_gaussian_standard_error": step.kl_gaussian.standard_error,
-            "kl_best_to_model_nats": step.kl_best_to_model,
-            "model_mean_error": float((step.model_mean - step.exact_mean).norm()),
-            "kl_method": f"Monte-Carlo, {step.kl_model.num_draws:,} draws from the exact mixture (seeded)",
-            "stride_table": table,
-        }
-        return (
-            drawn(plot_toy_plane, points, step),
-            drawn(plot_toy_step, step),
-            text.toy_step_text(summary),
-            summary,
-        )
+        view = toy2d.toy_step_view(self.posterior(dataset, num_points), model, (x, y), t, stride, seed)
+        summary = {"dataset": dataset, "model": model_info, **view.as_dict()}
+        return drawn(plot_toy_plane, view), drawn(plot_toy_step, view), text.toy_step_text(summary), summary
 
     @user_errors
     def toy_sample(self, dataset, num_points, num_samples, num_inference_steps, seed, state=None):
@@ -214,18 +178,18 @@ class ToyTab:
         return drawn(plot_toy_samplers, points, result, COPY_DISTANCE), text.toy_sample_text(summary), summary
 
     @user_errors
-    def toy_train(self, dataset, num_points, train_steps, seed, state=None, progress=gr.Progress()):
+    def toy_train(self, dataset, num_points, train_steps, seed, state=None):
         """Train a new p_θ on the N points, streaming the loss curve and samples; it then drives this session's
         views of that data set (other users keep theirs). One training at a time on the server; others queue.
 
         Parameters:
             dataset: two_moons, eight_gaussians or spiral
             num_points: N, the training points, 4 to 4000
-            train_steps: optimizer steps, 100 to 20000 (batch 256, Adam, cosine learning-rate decay)
+            train_steps: optimizer updates, 100 to 20000 (batch 256, Adam, cosine learning-rate decay)
             seed: integer in [0, 4294967295]; fixes the initial weights and every batch
-        Returns (streamed, every ~0.5 s):
+        Returns (streamed: at once, then every ~0.5 s):
             a picture (loss curve, current samples), a status text and a JSON summary; the last one has every
-            step's loss (losses) and done = true.
+            update's loss (losses) and done = true.
         """
         dataset, num_points, seed = self._common(dataset, num_points, seed)
         train_steps = check_int("train_steps", train_steps, toy2d.MIN_TRAIN_STEPS, toy2d.MAX_TRAIN_STEPS)
@@ -234,9 +198,9 @@ class ToyTab:
         model = toy2d.new_toy_model(seed)
         pipe = toy2d.toy_pipeline(model, self.scheduler)
         losses: list[float] = []
-        start = last = time.perf_counter()
+        start = time.perf_counter()
 
-        def update(step: int, done: bool, new_state: dict):
+        def update(done: bool, new_state: dict):
             preview = pipe(PREVIEW_SAMPLES, torch.Generator().manual_seed(seed), PREVIEW_STEPS, output_type="pt")
             samples = toy2d.as_points(preview.images * 2 - 1)
             summary = {
@@ -244,21 +208,31 @@ class ToyTab:
                 "num_points": num_points,
                 "train_steps": train_steps,
                 "seed": seed,
-                "step": step,
+                "step": len(losses),
                 "done": done,
                 "seconds": time.perf_counter() - start,
                 "loss": losses[-1] if losses else None,
                 "losses": list(losses) if done else None,
             }
-            figure = drawn(plot_toy_training, losses, points, samples.tolist(), step, train_steps)
+            figure = drawn(
+                plot_toy_training, losses, points, samples.tolist(), len(losses), train_steps, toy2d.TRAIN_BATCH_SIZE
+            )
             return figure, text.toy_train_text(summary), summary, new_state
 
-        for record in toy2d.train_toy(model, points, train_steps, seed, self.scheduler):
-            losses.append(record.loss)
-            progress((record.step, train_steps), desc="training p_θ", unit="steps")
-            if time.perf_counter() - last >= STREAM_INTERVAL_S and record.step < train_steps:
-                yield update(record.step, False, state)
+        # The first picture at once (the untrained model), then one every STREAM_INTERVAL_S — or, on a busy
+        # machine, every FRAME_SHARE⁻¹ times what the last picture took to make, so pictures never slow training
+        # by more than about that share.
+        made = time.perf_counter()
+        yield update(False, state)
+        last = time.perf_counter()
+        wait = max(STREAM_INTERVAL_S, (last - made) / FRAME_SHARE)
+        for progress in toy2d.train_toy(model, points, train_steps, seed, self.scheduler):
+            losses.append(progress.loss)
+            if time.perf_counter() - last >= wait and progress.update < train_steps:
+                made = time.perf_counter()
+                yield update(False, state)
                 last = time.perf_counter()
+                wait = max(STREAM_INTERVAL_S, (last - made) / FRAME_SHARE)
         state[dataset] = {
             "model": model,
             "source": "trained in this session",
@@ -268,7 +242,7 @@ class ToyTab:
             "seed": seed,
             "final_loss": sum(losses[-100:]) / len(losses[-100:]),
         }
-        yield update(train_steps, True, state)
+        yield update(True, state)
 
     def forget(self, dataset, state):
         """UI only: back to the shipped p_θ for this data set."""
@@ -292,7 +266,6 @@ class ToyTab:
 
     # -- layout ---------------------------------------------------------------------------------------------
     def layout(self) -> None:
-        T = self.scheduler.config.num_train_timesteps
         state = gr.State({}, time_to_live=3600)
         gr.Markdown(text.TOY_INTRO, latex_delimiters=text.LATEX, elem_id="toy-intro")
         with gr.Row():
@@ -319,7 +292,14 @@ class ToyTab:
             elem_id="toy-model-line",
             latex_delimiters=text.LATEX,
         )
+        self._step_section(dataset, num_points, seed, state)
+        self._sample_section(dataset, num_points, seed, state)
+        self._train_section(dataset, num_points, seed, state, model_line)
+        dataset.change(self.model_line, [dataset, state], model_line, api_visibility="private", queue=False)
 
+    def _step_section(self, dataset, num_points, seed, state) -> None:
+        """1. One reverse step: the plane (a click places x_t), the zoomed step, the numbers; drawn on opening."""
+        T = self.scheduler.config.num_train_timesteps
         gr.Markdown(text.TOY_STEP_INTRO, latex_delimiters=text.LATEX, elem_id="toy-step-intro")
         with gr.Row():
             t = integer_input(gr.Slider(1, T - 1, value=DEFAULT_T, step=1, label="t", elem_id="toy-t"))
@@ -366,7 +346,18 @@ class ToyTab:
         step_text = gr.Markdown(elem_id="toy-step-text", latex_delimiters=text.LATEX)
         with gr.Accordion("JSON summary of the step (the API's last output)", open=False):
             step_summary = gr.JSON(label="summary", elem_id="toy-step-summary")
+        step_inputs = [dataset, num_points, t, stride, x, y, seed, state]
+        step_outputs = api_outputs(plane=plane, step=zoom, text=step_text, summary=step_summary)
+        step_button.click(self.toy_step, step_inputs, step_outputs, api_name="toy_step", **UI_QUEUE)
+        plane.select(self.clicked, None, [x, y], api_visibility="private", queue=False).then(
+            self.toy_step, step_inputs, step_outputs, api_visibility="private", **UI_QUEUE
+        )
+        if self.block is not None:  # the first picture when the tab is opened, with the shipped weights
+            self.block.select(self.toy_step, step_inputs, step_outputs, api_visibility="private", **UI_QUEUE)
 
+    def _sample_section(self, dataset, num_points, seed, state) -> None:
+        """2. The exact sampler and p_θ from the same noise."""
+        T = self.scheduler.config.num_train_timesteps
         gr.Markdown(text.TOY_SAMPLE_INTRO, latex_delimiters=text.LATEX, elem_id="toy-sample-intro")
         with gr.Row():
             num_samples = integer_input(
@@ -400,7 +391,16 @@ class ToyTab:
         sample_text = gr.Markdown(elem_id="toy-sample-text", latex_delimiters=text.LATEX)
         with gr.Accordion("JSON summary of the samplers (the API's last output)", open=False):
             sample_summary = gr.JSON(label="summary", elem_id="toy-sample-summary")
+        sample_button.click(
+            self.toy_sample,
+            [dataset, num_points, num_samples, num_steps, seed, state],
+            api_outputs(picture=samplers, text=sample_text, summary=sample_summary),
+            api_name="toy_sample",
+            **UI_QUEUE,
+        )
 
+    def _train_section(self, dataset, num_points, seed, state, model_line) -> None:
+        """3. Train p_θ live (streamed, nothing covering the picture); it then drives this session's views."""
         gr.Markdown(text.TOY_TRAIN_INTRO, latex_delimiters=text.LATEX, elem_id="toy-train-intro")
         with gr.Row():
             train_steps = integer_input(
@@ -409,7 +409,7 @@ class ToyTab:
                     toy2d.MAX_TRAIN_STEPS,
                     value=toy2d.DEFAULT_TRAIN_STEPS,
                     step=100,
-                    label="train_steps",
+                    label="train_steps (optimizer updates)",
                     elem_id="toy-train-steps",
                 )
             )
@@ -419,22 +419,6 @@ class ToyTab:
         train_text = gr.Markdown(elem_id="toy-train-text", latex_delimiters=text.LATEX)
         with gr.Accordion("JSON summary of the training (the API's last output)", open=False):
             train_summary = gr.JSON(label="summary", elem_id="toy-train-summary")
-
-        # -- wiring -----------------------------------------------------------------------------------------
-        step_inputs = [dataset, num_points, t, stride, x, y, seed, state]
-        step_outputs = api_outputs(plane=plane, step=zoom, text=step_text, summary=step_summary)
-        ui = dict(concurrency_limit=UI_CONCURRENCY, concurrency_id="ui")
-        step_button.click(self.toy_step, step_inputs, step_outputs, api_name="toy_step", **ui)
-        plane.select(self.clicked, None, [x, y], api_visibility="private", queue=False).then(
-            self.toy_step, step_inputs, step_outputs, api_visibility="private", **ui
-        )
-        sample_button.click(
-            self.toy_sample,
-            [dataset, num_points, num_samples, num_steps, seed, state],
-            api_outputs(picture=samplers, text=sample_text, summary=sample_summary),
-            api_name="toy_sample",
-            **ui,
-        )
         train_button.click(
             self.toy_train,
             [dataset, num_points, train_steps, seed, state],
@@ -442,11 +426,9 @@ class ToyTab:
             api_name="toy_train",
             concurrency_limit=1,
             concurrency_id="toy_train",
+            show_progress="hidden",  # the streamed picture and its status line are the progress: nothing covers them
         ).then(self.model_line, [dataset, state], model_line, api_visibility="private", queue=False)
         forget_button.click(self.forget, [dataset, state], [state, model_line], api_visibility="private", queue=False)
-        dataset.change(self.model_line, [dataset, state], model_line, api_visibility="private", queue=False)
-        if self.block is not None:  # the first picture when the tab is opened, with the shipped weights
-            self.block.select(self.toy_step, step_inputs, step_outputs, api_visibility="private", **ui)
 
 
 def shipped_info(dataset: str) -> dict:
@@ -458,11 +440,3 @@ def shipped_info(dataset: str) -> dict:
         "train_steps": toy2d.SHIPPED_TRAIN_STEPS,
         "seed": 0,
     }
-
-
-def _json_safe(value):
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return value

@@ -459,11 +459,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         seed = check_int("--seed", args.seed, 0, (2**32 - 2) // 2)
     except ValueError as error:
         parser.error(str(error))
+    torch.set_num_threads(1)  # a 64-wide MLP on batches of 256: more threads only contend
     command = "python -m pipelines.transition " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     start = time.perf_counter()
 
     def report(fraction: float, message: str) -> None:
-        print(f"[{fraction:6.1%}] {message}", flush=True)
+        if message.endswith(f" {train_steps}/{train_steps}"):  # each pair's end of training
+            print(f"[{fraction:6.1%}] {message} ({time.perf_counter() - start:.0f} s)", flush=True)
 
     rows = run_ladder(dataset, ladder, train_steps, num_samples, seed, report, args.output)
     table = {

@@ -31,6 +31,7 @@ def plot_transition(rows: Sequence[dict[str, Any]], live_rows: Sequence[dict[str
     Right: the median distance between A's and B's samples from the same noise, divided by the data's spacing,
     for the models and for the exact processes. live_rows: pairs trained in this session, drawn as big markers."""
     from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter, NullFormatter
 
     fig = Figure(figsize=(10.4, 4.2), dpi=100)
     left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
@@ -54,8 +55,12 @@ def plot_transition(rows: Sequence[dict[str, Any]], live_rows: Sequence[dict[str
             n, _column(live_rows, "pair_distance_over_spacing"), "*", color=LIVE_COLOR, markersize=13,
             label="trained here",
         )  # fmt: skip
+    ladder = sorted({int(r["num_points"]) for r in [*rows, *live_rows]})
     for ax in (left, right):
         ax.set_xscale("log")
+        if ladder:
+            ax.set_xticks(ladder, [f"{n:,}" for n in ladder], fontsize=8)
+            ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("N, training points of each model")
         ax.grid(True, which="both", alpha=0.25)
         if rows or live_rows:
@@ -64,6 +69,8 @@ def plot_transition(rows: Sequence[dict[str, Any]], live_rows: Sequence[dict[str
     left.set_ylabel(r"fraction of copies ($d_1 / d_2 < 1/3$)")
     left.set_title("Copies of its own training set", fontsize=10)
     right.set_yscale("log")
+    right.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    right.yaxis.set_minor_formatter(NullFormatter())
     right.set_ylabel(r"median $\|x_A - x_B\|$ / data spacing")
     right.set_title("Do the two models agree? (same noise)", fontsize=10)
     if title:

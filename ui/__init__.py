@@ -5,7 +5,8 @@ from .tab_exact import ExactSamplerTab
 from .tab_posterior import PosteriorTab
 from .tab_sample import SampleTab
 from .tab_toy import ToyTab
+from .tab_transition import TransitionTab
 
-TABS: list[type] = [SampleTab, PosteriorTab, ExactSamplerTab, ToyTab]
+TABS: list[type] = [SampleTab, PosteriorTab, ExactSamplerTab, ToyTab, TransitionTab]
 
-__all__ = ["TABS", "SampleTab", "PosteriorTab", "ExactSamplerTab", "ToyTab"]
+__all__ = ["TABS", "SampleTab", "PosteriorTab", "ExactSamplerTab", "ToyTab", "TransitionTab"]

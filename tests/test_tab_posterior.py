@@ -162,7 +162,16 @@ def test_the_endpoints_and_their_parameter_names(client):
     api = client.view_api(print_info=False, return_format="dict")
     named = api["named_endpoints"]
     # gallery clicks, drawings, plots, the toy plane's clicks: private
-    assert set(named) == {"/sample", "/posterior", "/exact_sample", "/toy_step", "/toy_sample", "/toy_train"}
+    assert set(named) == {
+        "/sample",
+        "/posterior",
+        "/exact_sample",
+        "/toy_step",
+        "/toy_sample",
+        "/toy_train",
+        "/transition",
+        "/transition_train",
+    }
     assert api["unnamed_endpoints"] == {}
     assert [p["parameter_name"] for p in named["/posterior"]["parameters"]] == ["digit_index", "t", "seed", "image"]
     assert [p["parameter_name"] for p in named["/exact_sample"]["parameters"]] == [

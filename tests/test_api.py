@@ -44,6 +44,7 @@ FAST_ARGS = {
     "/toy_step": dict(num_points=16),
     "/toy_sample": dict(num_points=16, num_samples=8, num_inference_steps=5),
     "/toy_train": dict(num_points=16, train_steps=100),
+    "/transition_train": dict(num_points=4, train_steps=100, num_samples=8),
 }
 PYTHON_TYPES = {"int": "int", "float": "float", "str": "str", "file": "filepath"}  # README type → view_api's
 

@@ -224,6 +224,8 @@ def test_the_endpoints_and_their_parameter_names(client):
         "/toy_step",
         "/toy_sample",
         "/toy_train",
+        "/transition",
+        "/transition_train",
     }
     assert api["unnamed_endpoints"] == {}
     assert [p["parameter_name"] for p in named["/posterior"]["parameters"]] == ["digit_index", "t", "seed", "image"]

@@ -59,6 +59,8 @@ def test_only_sample_is_public_and_its_parameters_are_named(client):
         "/toy_step",
         "/toy_sample",
         "/toy_train",
+        "/transition",
+        "/transition_train",
     ]  # scrubbing, dice, gallery clicks, drawings, plots, the toy plane's clicks are private
     assert api["unnamed_endpoints"] == {}
     names = [p["parameter_name"] for p in api["named_endpoints"]["/sample"]["parameters"]]

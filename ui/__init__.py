@@ -5,8 +5,9 @@ from .tab_exact import ExactSamplerTab
 from .tab_posterior import PosteriorTab
 from .tab_sample import SampleTab
 from .tab_toy import ToyTab
+from .tab_transition import TransitionTab
 from .tab_variance import VarianceTab
 
-TABS: list[type] = [SampleTab, PosteriorTab, ExactSamplerTab, VarianceTab, ToyTab]
+TABS: list[type] = [SampleTab, PosteriorTab, ExactSamplerTab, VarianceTab, ToyTab, TransitionTab]
 
-__all__ = ["TABS", "SampleTab", "PosteriorTab", "ExactSamplerTab", "ToyTab", "VarianceTab"]
+__all__ = ["TABS", "SampleTab", "PosteriorTab", "ExactSamplerTab", "VarianceTab", "ToyTab", "TransitionTab"]

@@ -1,0 +1,84 @@
+"""Tab "Copies or new points?" through gradio_client against a live app: /transition returns the shipped table,
+a pair trained live is added to that session's plot only, bad values are refused by name; and the sentence under
+the plot says what the numbers say."""
+
+import os
+
+import pytest
+
+from helpers.app_server import serve_app
+from pipelines import transition
+from ui.tab_transition import transition_sentence
+
+ROW_KEYS = {"num_points", "copy_fraction", "pair_distance_median", "spacing", "pair_distance_over_spacing", "exact"}
+
+
+@pytest.fixture(scope="module")
+def app_url(app_model_dir, tmp_path_factory):
+    with serve_app(app_model_dir, log_path=tmp_path_factory.mktemp("transition-log") / "app.log") as url:
+        yield url
+
+
+def test_transition_returns_the_shipped_table(app_url):
+    from gradio_client import Client
+
+    picture, text, table = Client(app_url, verbose=False).predict("two_moons", api_name="/transition")
+    assert os.path.isfile(picture)
+    shipped = transition.load_table("two_moons")
+    assert table["rows"] == shipped["rows"] and table["command"] == shipped["command"] and table["live_rows"] == []
+    for row in table["rows"]:
+        assert ROW_KEYS <= set(row) and set(row["copy_fraction"]) == {"a", "b"}
+        assert set(row["exact"]) >= {"copy_fraction", "pair_distance_median", "pair_distance_over_spacing"}
+    assert "never agree" in text and f"N = {shipped['rows'][-1]['num_points']:,}" in text
+
+
+def test_a_pair_trained_live_is_added_to_this_sessions_plot_only(app_url):
+    from gradio_client import Client
+
+    mine, theirs = Client(app_url, verbose=False), Client(app_url, verbose=False)
+    updates = list(mine.submit("two_moons", 4, 100, 8, 2, api_name="/transition_train"))
+    final = updates[-1][2]
+    assert final["done"] and all(not u[2]["done"] for u in updates[:-1])
+    row = final["row"]
+    assert ROW_KEYS <= set(row) and row["num_points"] == 4 and row["num_samples"] == 8 and row["seed"] == 2
+    assert row["exact"]["copy_fraction"] == {"a": 1.0, "b": 1.0}
+    assert mine.predict("two_moons", api_name="/transition")[2]["live_rows"] == [row]
+    assert theirs.predict("two_moons", api_name="/transition")[2]["live_rows"] == []
+
+
+@pytest.mark.parametrize(
+    "endpoint, args, words",
+    [
+        ("/transition", ("moons",), "dataset must be one of"),
+        ("/transition_train", ("two_moons", 3000, 100, 8, 0), "num_points must be an integer in [4, 2000]"),
+        ("/transition_train", ("two_moons", 4, 50, 8, 0), "train_steps must be an integer in [100, 20000]"),
+        ("/transition_train", ("two_moons", 4, 100, 4, 0), "num_samples must be an integer in [8, 1024]"),
+        ("/transition_train", ("two_moons", 4, 100, 8, -1), "seed must be an integer in [0, 2147483647]"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_the_parameter(app_url, endpoint, args, words):
+    from gradio_client import Client
+
+    with pytest.raises(Exception) as error:
+        Client(app_url, verbose=False).predict(*args, api_name=endpoint)
+    assert words in str(error.value)
+
+
+def _row(n: int, copies: float, ratio: float, exact_ratio: float = 5.0) -> dict:
+    return transition.TransitionRow(
+        "two_moons", n, 100, 0, 8, 0.01, copies, copies, 0.01, 0.01, ratio * 0.01, 1.0, 1.0, exact_ratio * 0.01
+    ).as_dict()
+
+
+def test_the_sentence_states_what_the_numbers_say():
+    text = transition_sentence([_row(4, 1.0, 50.0), _row(8, 0.9, 30.0), _row(64, 0.5, 9.0), _row(2000, 0.1, 1.2)])
+    assert "up to $N = 8$ at least 90%" in text
+    assert "From $N = 2,000$ at most 10%" in text and "1.2 against 5.0 at $N = 2,000$" in text
+    assert "copy 100%" in text and "never agree" in text
+
+
+def test_the_sentence_does_not_claim_a_transition_the_numbers_do_not_show():
+    text = transition_sentence([_row(4, 1.0, 50.0), _row(2000, 0.6, 9.0)])
+    assert "have not yet reached" in text and "generalise" not in text
+    text = transition_sentence([_row(4, 1.0, 50.0), _row(2000, 0.1, 4.0, exact_ratio=5.0)])  # new, not agreeing
+    assert "not learned the same density" in text and "generalise" not in text

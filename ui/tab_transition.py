@@ -1,0 +1,345 @@
+"""Tab "Copies or new points?": when a trained p_θ copies its training points and when it makes new ones.
+
+Two p_θ of one recipe, trained on two disjoint N-point subsets of a 2-D data set and sampled from the same noise:
+the shipped table over a ladder of N (`pipelines.transition`, models/transition2d/), its plot and a sentence
+built from its numbers; the two shipped models' samples side by side at a chosen N; and training a pair live,
+for this session only, which adds a point to this user's plot. The page's words live here (not in ui/text.py)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import gradio as gr
+
+from pipelines import toy2d, transition
+from pipelines.visualize_transition import plot_pair_samples, plot_transition
+
+from .context import UI_CONCURRENCY, AppContext
+from .figures import drawn
+from .inputs import api_outputs, check_choice, check_int, integer_input, unchecked, user_errors
+
+LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
+STREAM_INTERVAL_S = 0.5
+DEFAULT_LIVE_POINTS, DEFAULT_LIVE_STEPS, DEFAULT_LIVE_SAMPLES = 64, 2000, 256
+MAX_LIVE_ROWS = 20  # live pairs kept per data set and session
+PAIR_SAMPLES = 256  # samples per model in the side-by-side view
+COPY_HIGH, COPY_LOW = 0.8, 0.2  # "copies" / "does not copy" in the sentence under the plot
+AGREE_FRACTION = 0.75  # "the two models agree": their pair distance at most 3/4 of the exact processes'
+
+INTRO = r"""
+## Copies or new points?
+
+The exact reverse process over N training points can only return one of them (tab "2-D world"). Does a trained
+$p_\theta$ make new points because it is a network, or because it has seen enough data? The test of
+Kadkhodaie et al. (ICLR 2024): split the data set's 4,000 points into two **disjoint** subsets A and B of N points
+each, train one $p_\theta$ on each with the same recipe, and sample both **from the same noise** (the same
+$x_T$ and the same $z$ at every step). If each model copies its own subset, the two samples differ, since A and B
+share no point. If both have learned the same smooth density, the two samples nearly coincide.
+
+A sample $x$ is a **copy** when its nearest training point of its own subset is much closer than the second
+nearest (Gu et al., TMLR 2025): $d_1 / d_2 < 1/3$, with $d_1 = \min_i \|x - x_0^i\|$ and $d_2$ the second smallest
+distance. Agreement is the median of $\|x_A - x_B\|$ over the noises, divided by the data's **spacing** (the median
+distance from a point of the 4,000-point pool to its nearest other point). The exact processes of A and B, sampled
+from the same noise, are the reference: each returns a point of its own subset, so they never agree.
+"""
+
+PAIR_INTRO = r"""
+### One pair, side by side
+The two shipped models at one N of the ladder, 256 samples each from the same noises (seed 0): each over its own
+subset, then both together with the first pairs from the same noise joined by a segment.
+"""
+
+TRAIN_INTRO = r"""
+### Train the pair at this N
+Trains the two models of the recipe (data set, N, steps, seed) here, then samples both and both exact processes
+from the same noises and adds the point (a star) to **your** plot. Other users keep theirs; one training runs at a
+time on the server, others wait in the queue.
+"""
+
+
+def _mean_copies(row: dict) -> float:
+    return (row["copy_fraction"]["a"] + row["copy_fraction"]["b"]) / 2
+
+
+def _ratios(row: dict) -> tuple[float, float]:
+    return row["pair_distance_over_spacing"], row["exact"]["pair_distance_over_spacing"]
+
+
+def _agree(row: dict) -> bool:
+    model, exact = _ratios(row)
+    return model <= AGREE_FRACTION * exact
+
+
+def transition_sentence(rows: list[dict]) -> str:
+    """What the table says, in one paragraph built from its numbers."""
+    if not rows:
+        return "No rows yet."
+    rows = sorted(rows, key=lambda r: r["num_points"])
+    first, last = rows[0], rows[-1]
+    copying = [r for r in rows if _mean_copies(r) >= COPY_HIGH]
+    new = [r for r in rows if _mean_copies(r) <= COPY_LOW]
+    exact_ratio = [r["exact"]["pair_distance_over_spacing"] for r in rows]
+    exact_copies = min(min(r["exact"]["copy_fraction"].values()) for r in rows)
+    parts = []
+    if copying:
+        least = min(min(r["copy_fraction"].values()) for r in copying)
+        parts.append(
+            f"With few points a trained $p_\\theta$ copies too: up to $N = {copying[-1]['num_points']:,}$ at least "
+            f"{least:.0%} of the samples of each model are copies of its own training points ($d_1/d_2 < 1/3$), "
+            f"and the two models, from the same noise, land {_ratios(first)[0]:.0f} spacings apart at "
+            f"$N = {first['num_points']:,}$ ({_ratios(first)[1]:.0f} for the exact processes)."
+        )
+    else:
+        parts.append(f"At $N = {first['num_points']:,}$, {_mean_copies(first):.0%} of the samples are copies.")
+    if new:
+        since = new[0]
+        later = rows[rows.index(since) :]
+        parts.append(
+            f"From $N = {since['num_points']:,}$ at most {max(_mean_copies(r) for r in later):.0%} are copies: "
+            f"the models make new points."
+        )
+        agreeing = [r for r in later if _agree(r)]
+        if agreeing and _agree(last):
+            pairs = ", ".join(
+                f"{_ratios(r)[0]:.1f} against {_ratios(r)[1]:.1f} at $N = {r['num_points']:,}$" for r in agreeing
+            )
+            parts.append(
+                f"From $N = {agreeing[0]['num_points']:,}$ the two models, trained on disjoint points, also agree "
+                f"more than the exact processes: their samples from the same noise are {pairs} spacings apart "
+                f"(models against exact processes). They sample much the same learned density rather than their "
+                f"own points — they generalise, though the two samples are not yet identical."
+            )
+        else:
+            model, exact = _ratios(last)
+            parts.append(
+                f"But at $N = {last['num_points']:,}$ the two models' samples from the same noise are still "
+                f"{model:.1f} spacings apart, not clearly closer than the exact processes' ({exact:.1f}): they have "
+                f"not learned the same density."
+            )
+    else:
+        parts.append(
+            f"Even at $N = {last['num_points']:,}$, {_mean_copies(last):.0%} of the samples are copies: with this "
+            f"recipe the models have not yet reached the N where the two agree."
+        )
+    parts.append(
+        f"The exact processes of A and B copy {exact_copies:.0%} of the time at every N and stay "
+        f"{min(exact_ratio):.1f} to {max(exact_ratio):.0f} spacings apart: they never agree."
+    )
+    return " ".join(parts)
+
+
+class TransitionTab:
+    """The shipped transition table, one pair side by side, and training a pair live."""
+
+    title = "Copies or new points?"
+
+    def __init__(self, ctx: AppContext):
+        self.ctx = ctx
+        self.block = None
+        self._lock = threading.Lock()
+        self._models: dict[tuple[str, int], tuple] = {}
+
+    # -- shared pieces --------------------------------------------------------------------------------------
+    def datasets(self) -> list[str]:
+        return transition.shipped_datasets()
+
+    def _dataset(self, dataset) -> str:
+        choices = self.datasets() or list(toy2d.DATASETS)
+        return check_choice("dataset", dataset, choices)
+
+    def shipped_pair(self, dataset: str, num_points: int) -> tuple:
+        """The shipped (model A, indices A, model B, indices B) at N (loaded once, shared read-only)."""
+        key = (dataset, num_points)
+        with self._lock:
+            if key not in self._models:
+                folder = transition.pair_folder(transition.DEFAULT_OUTPUT, dataset, num_points)
+                self._models[key] = (
+                    *transition.load_pair_model(folder, "a"),
+                    *transition.load_pair_model(folder, "b"),
+                )
+            return self._models[key]
+
+    def _table(self, dataset: str, state: dict | None) -> tuple[dict, list[dict]]:
+        try:
+            table = transition.load_table(dataset)
+        except FileNotFoundError:
+            table = {"dataset": dataset, "command": None, "wall_seconds": None, "rows": []}
+        return table, list((state or {}).get(dataset, []))
+
+    def _picture(self, table: dict, live: list[dict]):
+        return drawn(plot_transition, table["rows"], live, f"{table['dataset']}: two models on disjoint subsets")
+
+    # -- handlers -------------------------------------------------------------------------------------------
+    @user_errors
+    def transition_table(self, dataset, state=None):
+        """The shipped copy-to-new table of a 2-D data set, its plot and what it says.
+
+        Parameters:
+            dataset: a data set with a shipped table (two_moons, …)
+        Returns:
+            the plot (copy fractions and pair distance / spacing against N, the exact processes' line, and this
+            session's live pairs), the sentence the numbers support, and the table (see README).
+        """
+        dataset = self._dataset(dataset)
+        table, live = self._table(dataset, state)
+        summary = {**table, "live_rows": live}
+        text = transition_sentence(table["rows"]) if table["rows"] else "No shipped table for this data set yet."
+        return self._picture(table, live), text, summary
+
+    @user_errors
+    def pair_samples(self, dataset, num_points):
+        """UI only: the two shipped models of the pair at N, sampled from the same noises, side by side."""
+        dataset = self._dataset(dataset)
+        table = transition.load_table(dataset)
+        ladder = [row["num_points"] for row in table["rows"]]
+        num_points = check_int("num_points", num_points, transition.MIN_POINTS, transition.MAX_POINTS)
+        if num_points not in ladder:
+            raise ValueError(f"num_points must be one of the shipped ladder {ladder}, got {num_points}")
+        model_a, indices_a, model_b, indices_b = self.shipped_pair(dataset, num_points)
+        pool = transition.pool(dataset)
+        samples_a = transition.sample_model(model_a, PAIR_SAMPLES, 0)
+        samples_b = transition.sample_model(model_b, PAIR_SAMPLES, 0)
+        copies = (
+            transition.copy_fraction(samples_a, pool[indices_a]),
+            transition.copy_fraction(samples_b, pool[indices_b]),
+        )
+        return drawn(plot_pair_samples, pool[indices_a], pool[indices_b], samples_a, samples_b, num_points, copies)
+
+    @user_errors
+    def transition_train(self, dataset, num_points, train_steps, num_samples, seed, state=None):
+        """Train the pair at N (two p_θ on disjoint subsets, one recipe), then measure it; the new row is added to
+        this session's plot. Streamed; one training at a time on the server, others queue.
+
+        Parameters:
+            dataset: two_moons, eight_gaussians or spiral
+            num_points: N, points per subset, 4 to 2000
+            train_steps: optimizer steps of each model, 100 to 20000
+            num_samples: M, samples per model and per exact process, 8 to 1024
+            seed: subsets, initial weights, batches and sampling noise; 0 to 2147483647
+        Returns (streamed, every ~0.5 s):
+            the plot, a status text and a summary: step, done and, when done, the new row (as /transition's).
+        """
+        dataset = self._dataset(dataset)
+        num_points = check_int("num_points", num_points, transition.MIN_POINTS, transition.MAX_POINTS)
+        train_steps = check_int("train_steps", train_steps, transition.MIN_TRAIN_STEPS, transition.MAX_TRAIN_STEPS)
+        num_samples = check_int("num_samples", num_samples, transition.MIN_SAMPLES, transition.MAX_SAMPLES)
+        seed = check_int("seed", seed, 0, MAX_PAIR_SEED)
+        state = {key: list(rows) for key, rows in (state or {}).items()}
+        table, live = self._table(dataset, state)
+        picture = self._picture(table, live)
+        pair = transition.TransitionPair(dataset, num_points, train_steps, seed)
+        start = last = time.perf_counter()
+
+        def status(step: int, done: bool, row: dict | None = None) -> dict:
+            return {
+                "dataset": dataset,
+                "num_points": num_points,
+                "train_steps": train_steps,
+                "num_samples": num_samples,
+                "seed": seed,
+                "step": step,
+                "done": done,
+                "seconds": time.perf_counter() - start,
+                "row": row,
+            }
+
+        for record in pair.train():
+            if time.perf_counter() - last >= STREAM_INTERVAL_S:
+                text = f"Training both models: step {record.step:,} of {train_steps:,}."
+                yield picture, text, status(record.step, False), state
+                last = time.perf_counter()
+        yield (
+            picture,
+            "Sampling both models and both exact processes from the same noise…",
+            status(train_steps, False),
+            state,
+        )
+        row = pair.measure(num_samples, seed).as_dict()
+        state[dataset] = [*live, row][-MAX_LIVE_ROWS:]
+        text = (
+            f"N = {num_points:,}: copies {row['copy_fraction']['a']:.0%} (A), {row['copy_fraction']['b']:.0%} (B); "
+            f"the two models' samples from the same noise are {row['pair_distance_over_spacing']:.1f} spacings apart "
+            f"(exact processes: {row['exact']['pair_distance_over_spacing']:.1f})."
+        )
+        yield self._picture(table, state[dataset]), text, status(train_steps, True, row), state
+
+    def forget(self, dataset, state):
+        """UI only: drop this session's live pairs of the data set."""
+        state = dict(state or {})
+        state.pop(dataset, None)
+        return state
+
+    # -- layout ---------------------------------------------------------------------------------------------
+    def layout(self) -> None:
+        shipped = self.datasets()
+        default = shipped[0] if shipped else toy2d.DEFAULT_DATASET
+        state = gr.State({}, time_to_live=3600)
+        gr.Markdown(INTRO, latex_delimiters=LATEX, elem_id="transition-intro")
+        dataset = unchecked(
+            gr.Dropdown(shipped or [default], value=default, label="dataset", elem_id="transition-dataset")
+        )
+        show = gr.Button("Show the table", variant="primary", elem_id="transition-button")
+        picture = gr.Image(label="copies and agreement against N", type="pil", format="png", interactive=False,
+                           elem_id="transition-plot")  # fmt: skip
+        sentence = gr.Markdown(elem_id="transition-text", latex_delimiters=LATEX)
+        with gr.Accordion("The table (the API's last output)", open=False):
+            table = gr.JSON(label="table", elem_id="transition-table")
+
+        gr.Markdown(PAIR_INTRO, latex_delimiters=LATEX, elem_id="transition-pair-intro")
+        ladder = [row["num_points"] for row in transition.load_table(default)["rows"]] if shipped else [4]
+        pair_n = unchecked(
+            gr.Dropdown(ladder, value=ladder[0], label="num_points (N of the shipped ladder)", elem_id="transition-n")
+        )
+        pair_button = gr.Button("Sample the shipped pair", elem_id="transition-pair-button")
+        pair_picture = gr.Image(label="the pair from the same noise", type="pil", format="png", interactive=False,
+                                elem_id="transition-pair")  # fmt: skip
+
+        gr.Markdown(TRAIN_INTRO, latex_delimiters=LATEX, elem_id="transition-train-intro")
+        with gr.Row():
+            num_points = integer_input(
+                gr.Slider(transition.MIN_POINTS, transition.MAX_POINTS, value=DEFAULT_LIVE_POINTS, step=1,
+                          label="num_points (N, points per subset)", elem_id="transition-train-n")
+            )  # fmt: skip
+            train_steps = integer_input(
+                gr.Slider(transition.MIN_TRAIN_STEPS, transition.MAX_TRAIN_STEPS, value=DEFAULT_LIVE_STEPS,
+                          step=100, label="train_steps (each model)", elem_id="transition-train-steps")
+            )  # fmt: skip
+            num_samples = integer_input(
+                gr.Slider(transition.MIN_SAMPLES, transition.MAX_SAMPLES, value=DEFAULT_LIVE_SAMPLES, step=1,
+                          label="num_samples (M)", elem_id="transition-train-samples")
+            )  # fmt: skip
+            seed = integer_input(
+                gr.Number(0, label="seed", info=f"integer in [0, {MAX_PAIR_SEED}]", precision=None,
+                          elem_id="transition-seed"),
+                0,
+                MAX_PAIR_SEED,
+            )  # fmt: skip
+        with gr.Row():
+            train_button = gr.Button("Train the pair at this N", variant="primary", elem_id="transition-train-button")
+            forget_button = gr.Button("Forget my pairs", elem_id="transition-forget-button")
+        train_text = gr.Markdown(elem_id="transition-train-text", latex_delimiters=LATEX)
+        with gr.Accordion("JSON summary of the training (the API's last output)", open=False):
+            train_summary = gr.JSON(label="summary", elem_id="transition-train-summary")
+
+        ui = dict(concurrency_limit=UI_CONCURRENCY, concurrency_id="ui")
+        show_outputs = api_outputs(picture=picture, text=sentence, table=table)
+        show.click(self.transition_table, [dataset, state], show_outputs, api_name="transition", **ui)
+        dataset.change(self.transition_table, [dataset, state], show_outputs, api_visibility="private", **ui)
+        pair_button.click(self.pair_samples, [dataset, pair_n], pair_picture, api_visibility="private", **ui)
+        train_button.click(
+            self.transition_train,
+            [dataset, num_points, train_steps, num_samples, seed, state],
+            [*api_outputs(picture=picture, text=train_text, summary=train_summary), state],
+            api_name="transition_train",
+            concurrency_limit=1,
+            concurrency_id="toy_train",
+        )
+        forget_button.click(self.forget, [dataset, state], state, api_visibility="private", queue=False).then(
+            self.transition_table, [dataset, state], show_outputs, api_visibility="private", **ui
+        )
+        if self.block is not None:  # the shipped plot when the tab is opened
+            self.block.select(self.transition_table, [dataset, state], show_outputs, api_visibility="private", **ui)
+
+
+MAX_PAIR_SEED = (2**32 - 2) // 2  # the pair's models use seeds 2·seed and 2·seed + 1

@@ -3,7 +3,7 @@
 The app as `python app.py` builds it (app.build_demo), served from this process on a free loopback port, so that
 the bench can read the render lock's own counters (`pipelines.render.RENDER_LOCK.stats()`: how long callers waited
 for it and held it). A mix of clicks — the 2-D reverse step at five settings, the 2-D samplers at three, `/sample`,
-`/posterior` and `/exact_sample` — each with its own gradio_client session and seed:
+`/posterior`, `/exact_sample`, `/variance` and `/transition` — each with its own gradio_client session and seed:
 - alone: one after another, each click's latency (request → final result, downloads included);
 - together: all submitted at the same moment (plus one live `/toy_train`), each click's latency and the wall time.
 The lock serialises drawing only; the numbers are computed outside it. Its cost under load is the time clicks spent
@@ -36,6 +36,8 @@ from common import (  # noqa: E402
     base_parser,
     check_model,
     format_table,
+    goal,
+    goal_lines,
     header,
     new_result,
     resolve_model,
@@ -57,8 +59,16 @@ CALLS = [
     ("/sample", dict(seed=9, num_images=4, num_inference_steps=20)),
     ("/posterior", dict(digit_index=11, t=300, seed=10)),
     ("/exact_sample", dict(seed=11, num_images=4, num_inference_steps=20)),
+    ("/variance", dict(num_inference_steps=10, seed=13)),
+    ("/transition", dict(dataset="two_moons")),
 ]
 TRAIN = dict(dataset="spiral", num_points=64, train_steps=600, seed=12)
+QUICK = {
+    "/toy_step": {"num_points": 16},
+    "/toy_sample": {"num_samples": 8, "num_inference_steps": 5},
+    "/sample": {"num_images": 1, "num_inference_steps": 4},
+    "/transition": {},
+}
 REQUEST_TIMEOUT_S = 1800
 
 
@@ -85,11 +95,13 @@ def main(argv: list[str] | None = None) -> None:
 
     from pipelines.render import RENDER_LOCK
 
-    calls = [
-        (name, {**kw, **({"num_inference_steps": 4} if args.quick and "num_images" in kw else {})})
-        for name, kw in CALLS
-    ]
-    result = new_result("concurrency", __doc__.splitlines()[0], args, {"calls": calls, "train": TRAIN})
+    calls = CALLS
+    train = TRAIN
+    if args.quick:  # one click of four kinds, few steps: a smoke test of the script
+        calls = [(name, {**kw, **QUICK.get(name, {})}) for name, kw in CALLS if name in QUICK]
+        calls = list({name: (name, kw) for name, kw in calls}.values())
+        train = {**TRAIN, "train_steps": 100}
+    result = new_result("concurrency", __doc__.splitlines()[0], args, {"calls": calls, "train": train})
     with tempfile.TemporaryDirectory() as scratch:
         model = resolve_model(args, Path(scratch))
         url, demo = serve(model, Path(scratch))
@@ -104,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
                 alone.append(time.perf_counter() - start)
             before = RENDER_LOCK.stats()
             clients = [Client(url, verbose=False) for _ in calls]
-            training = Client(url, verbose=False).submit(**TRAIN, api_name="/toy_train")
+            training = Client(url, verbose=False).submit(**train, api_name="/toy_train")
             barrier = threading.Barrier(len(calls))
 
             def click(client, name, kw):
@@ -134,6 +146,16 @@ def main(argv: list[str] | None = None) -> None:
         "render_lock_waited_s": lock["waited_s"],
         "render_lock_waited_share_of_wall": lock["waited_s"] / (len(calls) * wall) if wall else None,
     }
+    result["ratios"] = {
+        "together_wall_over_alone_sum": wall / sum(alone),
+        "lock_waited_over_click_time": lock["waited_s"] / sum(together),
+    }
+    result["goals"] = [
+        goal("all at once (wall) / one after another (sum)", result["ratios"]["together_wall_over_alone_sum"], 1.0),
+        goal(
+            "time waiting for the render lock / the clicks' time", result["ratios"]["lock_waited_over_click_time"], 0.25
+        ),
+    ]
     path = write_result(result, args, "concurrency")
     print(header(result))
     rows = [
@@ -141,6 +163,7 @@ def main(argv: list[str] | None = None) -> None:
     ]
     print(format_table(["endpoint", "arguments", "alone s", "together s"], rows))
     print(format_table(["measure", "value"], [[k, v] for k, v in result["totals"].items()]))
+    print("\n".join(goal_lines(result["goals"])))
     print(f"wrote {path}")
 
 

@@ -49,9 +49,11 @@ QUICK_SETTINGS = {  # --quick: tiny settings, so the smoke run takes seconds per
     "/toy_step": {"num_points": 16},
     "/toy_sample": {"num_points": 16, "num_samples": 8, "num_inference_steps": 5},
     "/toy_train": {"num_points": 16, "train_steps": 100},
+    "/variance": {"num_inference_steps": 5},
+    "/transition_train": {"num_points": 4, "train_steps": 100, "num_samples": 8},
 }
 GOALS = {"/toy_step, N = 4000": 0.5, "/toy_sample": 0.8, "/toy_train": 12.0}  # seconds, p50 through the server
-SLOW = {"/toy_train"}  # fewer repeats: a run is ~10 s
+SLOW = {"/toy_train", "/transition_train"}  # fewer repeats: a run is ~10 s or more
 
 
 def percentile(times: list[float], q: float) -> float:

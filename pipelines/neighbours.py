@@ -1,9 +1,12 @@
-"""Distances between samples and a reference set, and the copy rule built on them.
+"""Distances between samples and a reference set, and the copy rules built on them.
 
 Every distance in the project is the L2 distance over all values of a sample (all pixels of an image in model
 space, both coordinates of a 2-D point). One squared-distance expansion (`sq_distances`), one chunked k-nearest
-search (`nearest_neighbours`), one copy rule (`is_copy`, `copy_summary`): a sample is a copy of a reference item
-when its nearest one lies within COPY_DISTANCE.
+search (`nearest_neighbours`), and two copy rules:
+- `is_copy` / `copy_summary`: a copy when the nearest reference item lies within COPY_DISTANCE (the exact
+  sampler's outputs, which land on training items);
+- Gu et al.'s ratio rule (TMLR 2025; `nearest_two`, `is_copy_by_ratio`, `copy_fraction_by_ratio`): a copy when
+  the nearest item is closer than COPY_RATIO times the second-nearest (the memorisation transition).
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from .checks import check_int
 CHUNK_ELEMENTS = 1 << 20
 # A sample this close (L2 over all values, model space) to a reference item is a copy of it.
 COPY_DISTANCE = 1e-3
+# Gu et al. (TMLR 2025): a copy when d_nearest / d_second_nearest < 1/3.
+COPY_RATIO = 1.0 / 3.0
 
 
 def chunk_rows(chunk_size, dim: int, rows: int = 1) -> int:
@@ -114,3 +119,25 @@ def copy_summary(distances: torch.Tensor, indices: torch.Tensor) -> dict[str, An
         "copy_fraction": count / max(int(copies.numel()), 1),
         "distinct_copies": int(torch.as_tensor(indices)[copies].unique().numel()),
     }
+
+
+def nearest_two(queries: torch.Tensor, reference: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For each query (M, …): its distance to the nearest (d1) and the second-nearest (d2) item of reference (N ≥ 2,
+    …) and the nearest item's index: (d1 (M,), d2 (M,), index (M,)), float64 (`nearest_neighbours` with k = 2)."""
+    if isinstance(reference, torch.Tensor) and len(reference) < 2:
+        raise ValueError(f"reference must hold at least 2 items for a second-nearest distance, got {len(reference)}")
+    distances, indices = nearest_neighbours(torch.as_tensor(queries), torch.as_tensor(reference), k=2)
+    return distances[:, 0], distances[:, 1], indices[:, 0]
+
+
+def is_copy_by_ratio(d1, d2) -> torch.Tensor:
+    """Gu et al.'s rule, elementwise: d1 / d2 < COPY_RATIO (written d1 < COPY_RATIO · d2, so d2 = 0 is never a
+    copy of nothing)."""
+    d1, d2 = torch.as_tensor(d1, dtype=torch.float64), torch.as_tensor(d2, dtype=torch.float64)
+    return d1 < COPY_RATIO * d2
+
+
+def copy_fraction_by_ratio(samples: torch.Tensor, reference: torch.Tensor) -> float:
+    """The fraction of samples (M, …) that copy an item of reference (N ≥ 2, …) by Gu et al.'s ratio rule."""
+    d1, d2, _ = nearest_two(samples, reference)
+    return float(is_copy_by_ratio(d1, d2).double().mean())

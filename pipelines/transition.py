@@ -34,40 +34,7 @@ import torch
 from . import toy2d
 from .checks import check_choice, check_int, check_seed
 from .exact_posterior import DatasetPosterior
-
-# ---------------------------------------------------------------------------------------------- the copy rule
-COPY_RATIO = 1.0 / 3.0  # Gu et al. (TMLR 2025): a copy when d_nearest / d_second_nearest < 1/3
-# Differences, not the ‖a‖² − 2a·b + ‖b‖² expansion: a sample on a training point must read 0, not ±rounding.
-EXACT_DISTANCES = "donot_use_mm_for_euclid_dist"
-
-
-def nearest_two(queries, reference, chunk: int = 1024) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """For each query row (M, D), its distance to the nearest (d1) and second-nearest (d2) row of reference (N, D),
-    N >= 2, and the nearest row's index: (d1 (M,), d2 (M,), index (M,)), distances float64, L2."""
-    q = torch.as_tensor(queries).double().reshape(len(queries), -1)
-    r = torch.as_tensor(reference).double().reshape(len(reference), -1)
-    if len(r) < 2:
-        raise ValueError(f"reference must hold at least 2 points for a second-nearest distance, got {len(r)}")
-    d1, d2, index = [], [], []
-    for start in range(0, len(q), chunk):
-        dist, idx = torch.cdist(q[start : start + chunk], r, compute_mode=EXACT_DISTANCES).topk(2, dim=1, largest=False)
-        d1.append(dist[:, 0])
-        d2.append(dist[:, 1])
-        index.append(idx[:, 0])
-    return torch.cat(d1), torch.cat(d2), torch.cat(index)
-
-
-def is_copy(d1, d2) -> torch.Tensor:
-    """Gu et al.'s rule, elementwise: d1 / d2 < 1/3 (written d1 < d2 / 3, so d2 = 0 is never a copy of nothing)."""
-    d1, d2 = torch.as_tensor(d1, dtype=torch.float64), torch.as_tensor(d2, dtype=torch.float64)
-    return d1 < COPY_RATIO * d2
-
-
-def copy_fraction(samples, reference) -> float:
-    """The fraction of samples (M, D) that are copies of a row of reference (N, D) by `is_copy`."""
-    d1, d2, _ = nearest_two(samples, reference)
-    return float(is_copy(d1, d2).double().mean())
-
+from .neighbours import copy_fraction_by_ratio, is_copy_by_ratio, nearest_two
 
 # ---------------------------------------------------------------------------------------------- the data
 MIN_POINTS = 4
@@ -323,13 +290,13 @@ class TransitionPair:
             seed=self.seed,
             num_samples=num_samples,
             spacing=spacing(self.dataset),
-            copy_fraction_a=float(is_copy(d1_a, d2_a).double().mean()),
-            copy_fraction_b=float(is_copy(d1_b, d2_b).double().mean()),
+            copy_fraction_a=float(is_copy_by_ratio(d1_a, d2_a).double().mean()),
+            copy_fraction_b=float(is_copy_by_ratio(d1_b, d2_b).double().mean()),
             nearest_median_a=float(d1_a.median()),
             nearest_median_b=float(d1_b.median()),
             pair_distance_median=float((model_a - model_b).norm(dim=1).median()),
-            exact_copy_fraction_a=copy_fraction(exact_a, a),
-            exact_copy_fraction_b=copy_fraction(exact_b, b),
+            exact_copy_fraction_a=copy_fraction_by_ratio(exact_a, a),
+            exact_copy_fraction_b=copy_fraction_by_ratio(exact_b, b),
             exact_pair_distance_median=float((exact_a - exact_b).norm(dim=1).median()),
             train_seconds_a=self.train_seconds_a,
             train_seconds_b=self.train_seconds_b,

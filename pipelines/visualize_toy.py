@@ -213,8 +213,10 @@ def plot_toy_samplers(points, comparison, copy_distance: float):
     # fixed margins (no tight_layout: laying the text out twice costs more than drawing the points)
     fig.subplots_adjust(left=0.045, right=0.99, bottom=0.11, top=0.88, wspace=0.22)
     axes = [fig.add_subplot(1, 3, k + 1) for k in range(3)]
+    counts = comparison.as_dict()  # the copy rule's counts, as the API reports them
     runs = (
         (
+            "exact",
             r"exact $q(x_{t-1} \mid x_t)$",
             comparison.exact_samples,
             comparison.exact_trajectories,
@@ -222,6 +224,7 @@ def plot_toy_samplers(points, comparison, copy_distance: float):
             EXACT_COLOR,
         ),
         (
+            "model",
             r"learned $p_\theta$",
             comparison.model_samples,
             comparison.model_trajectories,
@@ -229,9 +232,9 @@ def plot_toy_samplers(points, comparison, copy_distance: float):
             MODEL_COLOR,
         ),
     )
-    for ax, (name, samples, paths, distances, color) in zip(axes, runs):
+    for ax, (key, name, samples, paths, distances, color) in zip(axes, runs):
         s = samples.reshape(-1, 2).numpy()
-        copies = float((distances < copy_distance).double().mean())
+        copies = counts[key]["copy_fraction"]
         ax.scatter(pts[:, 0], pts[:, 1], s=14, color=DATA_COLOR, label=f"training points (N = {len(pts):,})")
         ax.scatter(s[:, 0], s[:, 1], s=4, color=color, zorder=3, label=f"{len(s):,} samples: {copies:.0%} copies")
         if paths is not None:

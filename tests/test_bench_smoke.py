@@ -24,7 +24,8 @@ SCRIPTS = {
     "bench_quality.py": (["--threads", "1"], "quality-quick.json"),
     "bench_training.py": (["--threads", "1"], "training-quick.json"),
     "bench_exact_posterior.py": ([], "exact_posterior.json"),
-    "bench_latency.py": (["--threads", "1"], "latency-quick.json"),
+    "bench_latency.py": (["--threads", "1", "--only", "/toy_step,/sample,/toy_train"], "latency-quick.json"),
+    "bench_concurrency.py": (["--threads", "1"], "concurrency-quick.json"),
 }
 COMMON_KEYS = {
     "benchmark",

@@ -376,17 +376,9 @@ DONE = {
     "Exact posterior sampler": "() => document.querySelector('#exact-caption').innerText.includes('copies')"
     " && !!document.querySelector('#distance-plot img')",
 }
-# The 2-D world is being fixed elsewhere (its plane plot, its live training view): its faults are known.
-TOY_XFAIL = "the 2-D world's pictures are being fixed by the 2-D world's own work; this guard reports what is left"
 
 
-@pytest.mark.parametrize(
-    "title",
-    [
-        pytest.param(title, marks=pytest.mark.xfail(reason=TOY_XFAIL, strict=False)) if title == "2-D world" else title
-        for title in TAB_TITLES
-    ],
-)
+@pytest.mark.parametrize("title", TAB_TITLES)
 def test_every_tab_is_whole_and_readable_before_and_after_its_button(page, app_url, title):
     """Each tab at its defaults, before and after its main (first primary) button: every picture, gallery item and
     label inside its box and seen, no label badge over a picture, no text cut short, no raw TeX, no KaTeX error.

@@ -28,6 +28,8 @@ CALLS = [
     ("/sample", dict(seed=9, num_images=2, num_inference_steps=4)),
     ("/posterior", dict(digit_index=11, t=300, seed=10)),
     ("/exact_sample", dict(seed=11, num_images=2, num_inference_steps=6)),
+    ("/variance", dict(num_inference_steps=10, seed=13)),
+    ("/transition", dict(dataset="two_moons")),
 ]
 TRAIN = dict(dataset="spiral", num_points=64, train_steps=600, seed=12)
 

@@ -139,7 +139,7 @@ def test_reported_fid_is_the_frechet_distance_of_the_judge_features(reference):
         feats = reference.judge.features(images).double().numpy()
         held = reference.judge.features(reference.heldout_images).double().numpy()
     expected = scipy_frechet(feats.mean(0), np.cov(feats, rowvar=False), held.mean(0), np.cov(held, rowvar=False))
-    assert evaluate_images(images)["fid"] == pytest.approx(expected, rel=1e-6)
+    assert evaluate_images(images)["fid"] == pytest.approx(expected, rel=1e-5)  # float32 features, batched
 
 
 def test_train_digits_pass_every_limit_but_memorization(reference):

@@ -6,7 +6,9 @@ import torch
 
 from helpers.figure_layout import assert_layout_ok
 from pipelines import toy2d
-from pipelines.exact_posterior import COPY_DISTANCE, DatasetPosterior, compare_samplers
+from pipelines.comparisons import compare_samplers
+from pipelines.exact_posterior import DatasetPosterior
+from pipelines.neighbours import COPY_DISTANCE
 from pipelines.visualize_toy import (
     PLANE_AXES_LEFT,
     PLANE_AXES_SIZE,

@@ -154,6 +154,7 @@ class ToyTab:
             num_trajectories=min(NUM_TRAJECTORIES, num_samples),
         )
         points = toy2d.as_points(posterior.data).float()
+        copies = result.as_dict()  # the one copy rule's counts (pipelines.neighbours.copy_summary)
         summary = {
             "dataset": dataset,
             "num_points": num_points,
@@ -165,11 +166,9 @@ class ToyTab:
             "model_samples": toy2d.as_points(result.model_samples).tolist(),
             "exact_nearest_distances": result.exact_nearest_distances.tolist(),
             "model_nearest_distances": result.model_nearest_distances.tolist(),
-            "exact_copy_fraction": float((result.exact_nearest_distances < COPY_DISTANCE).double().mean()),
-            "model_copy_fraction": float((result.model_nearest_distances < COPY_DISTANCE).double().mean()),
-            "exact_distinct_points": int(
-                result.exact_nearest_indices[result.exact_nearest_distances < COPY_DISTANCE].unique().numel()
-            ),
+            "exact_copy_fraction": copies["exact"]["copy_fraction"],
+            "model_copy_fraction": copies["model"]["copy_fraction"],
+            "exact_distinct_points": copies["exact"]["distinct_copies"],
             "copy_distance": COPY_DISTANCE,
             "training_spacing_median": float(toy2d.nearest_other_distances(points).median()),
             "exact_seconds": result.exact_seconds,
@@ -336,13 +335,21 @@ class ToyTab:
         step_button = gr.Button("Draw the reverse step", variant="primary", elem_id="toy-step-button")
         with gr.Row():
             plane = gr.Image(
+                show_label=False,
                 label="the plane: click to place x_t",
                 type="pil",
                 format="png",
                 interactive=False,
                 elem_id="toy-plane",
             )
-            zoom = gr.Image(label="the step, zoomed", type="pil", format="png", interactive=False, elem_id="toy-zoom")
+            zoom = gr.Image(
+                show_label=False,
+                label="the step, zoomed",
+                type="pil",
+                format="png",
+                interactive=False,
+                elem_id="toy-zoom",
+            )
         step_text = gr.Markdown(elem_id="toy-step-text", latex_delimiters=text.LATEX)
         with gr.Accordion("JSON summary of the step (the API's last output)", open=False):
             step_summary = gr.JSON(label="summary", elem_id="toy-step-summary")
@@ -382,6 +389,7 @@ class ToyTab:
             )
         sample_button = gr.Button("Sample with both", variant="primary", elem_id="toy-sample-button")
         samplers = gr.Image(
+            show_label=False,
             label="exact vs p_θ from the same noise",
             type="pil",
             format="png",
@@ -415,7 +423,9 @@ class ToyTab:
             )
             train_button = gr.Button("Train p_θ", variant="primary", elem_id="toy-train-button")
             forget_button = gr.Button("Use the shipped p_θ again", elem_id="toy-forget-button")
-        training = gr.Image(label="training p_θ", type="pil", format="png", interactive=False, elem_id="toy-training")
+        training = gr.Image(
+            show_label=False, label="training p_θ", type="pil", format="png", interactive=False, elem_id="toy-training"
+        )
         train_text = gr.Markdown(elem_id="toy-train-text", latex_delimiters=text.LATEX)
         with gr.Accordion("JSON summary of the training (the API's last output)", open=False):
             train_summary = gr.JSON(label="summary", elem_id="toy-train-summary")

@@ -13,6 +13,7 @@ import time
 import gradio as gr
 
 from pipelines import toy2d, transition
+from pipelines.neighbours import copy_fraction_by_ratio
 from pipelines.visualize_transition import plot_pair_samples, plot_transition
 
 from .context import UI_CONCURRENCY, AppContext
@@ -201,8 +202,8 @@ class TransitionTab:
         samples_a = transition.sample_model(model_a, PAIR_SAMPLES, 0)
         samples_b = transition.sample_model(model_b, PAIR_SAMPLES, 0)
         copies = (
-            transition.copy_fraction(samples_a, pool[indices_a]),
-            transition.copy_fraction(samples_b, pool[indices_b]),
+            copy_fraction_by_ratio(samples_a, pool[indices_a]),
+            copy_fraction_by_ratio(samples_b, pool[indices_b]),
         )
         return drawn(plot_pair_samples, pool[indices_a], pool[indices_b], samples_a, samples_b, num_points, copies)
 
@@ -280,8 +281,14 @@ class TransitionTab:
             gr.Dropdown(shipped or [default], value=default, label="dataset", elem_id="transition-dataset")
         )
         show = gr.Button("Show the table", variant="primary", elem_id="transition-button")
-        picture = gr.Image(label="copies and agreement against N", type="pil", format="png", interactive=False,
-                           elem_id="transition-plot")  # fmt: skip
+        picture = gr.Image(
+            show_label=False,
+            label="copies and agreement against N",
+            type="pil",
+            format="png",
+            interactive=False,
+            elem_id="transition-plot",
+        )
         sentence = gr.Markdown(elem_id="transition-text", latex_delimiters=LATEX)
         with gr.Accordion("The table (the API's last output)", open=False):
             table = gr.JSON(label="table", elem_id="transition-table")
@@ -292,8 +299,14 @@ class TransitionTab:
             gr.Dropdown(ladder, value=ladder[0], label="num_points (N of the shipped ladder)", elem_id="transition-n")
         )
         pair_button = gr.Button("Sample the shipped pair", elem_id="transition-pair-button")
-        pair_picture = gr.Image(label="the pair from the same noise", type="pil", format="png", interactive=False,
-                                elem_id="transition-pair")  # fmt: skip
+        pair_picture = gr.Image(
+            show_label=False,
+            label="the pair from the same noise",
+            type="pil",
+            format="png",
+            interactive=False,
+            elem_id="transition-pair",
+        )
 
         gr.Markdown(TRAIN_INTRO, latex_delimiters=LATEX, elem_id="transition-train-intro")
         with gr.Row():

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from ..checks import check_choice, check_int
+from ..neighbours import nearest_neighbours
 
 POOL_SIZE = 4000  # each data set is a fixed pool of 4,000 points; N points are the first N of its seeded shuffle
 MIN_POINTS, MAX_POINTS, DEFAULT_NUM_POINTS = 4, POOL_SIZE, 256
@@ -83,13 +84,9 @@ def as_points(images: torch.Tensor) -> torch.Tensor:
     return images.reshape(images.shape[0], 2)
 
 
-def nearest_other_distances(points: torch.Tensor, chunk: int = 512) -> torch.Tensor:
-    """Each point's distance to its nearest other point of the set (N, 2) → (N,) float64: the data's own spacing,
-    the yardstick for "is a sample a new point or a copy?". A single point gives inf."""
-    p = torch.as_tensor(points).double().reshape(-1, 2)
-    out = torch.empty(len(p), dtype=torch.float64)
-    for start in range(0, len(p), chunk):
-        d = torch.cdist(p[start : start + chunk], p)
-        d[torch.arange(d.shape[0]), torch.arange(start, start + d.shape[0])] = math.inf
-        out[start : start + chunk] = d.min(1).values
-    return out
+def nearest_other_distances(points: torch.Tensor) -> torch.Tensor:
+    """Each point's distance to its nearest other point of the set (N ≥ 2, 2) → (N,) float64: the data's own
+    spacing, the yardstick for "is a sample a new point or a copy?" (`neighbours.nearest_neighbours`)."""
+    return nearest_neighbours(
+        torch.as_tensor(points).reshape(-1, 2), torch.as_tensor(points).reshape(-1, 2), exclude_self=True
+    )[0][:, 0]

@@ -55,6 +55,7 @@ MODEL_FILES = (
     "scheduler/scheduler_config.json",
     "training_summary.json",
     "evaluation*.json",
+    "analytic_variance.json",  # Γ_t for variance_type="analytic" (pipelines.analytic_variance)
     "README.md",
     SAMPLE_GRID,
 )

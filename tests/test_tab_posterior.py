@@ -10,7 +10,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers.app_server import save_tiny_pipeline, serve_app
+from helpers.app_server import PUBLIC_ENDPOINTS, save_tiny_pipeline, serve_app
 from pipelines.data import load_mnist
 from pipelines.visualize import to_uint8
 from ui import text
@@ -216,17 +216,7 @@ def test_the_endpoints_and_their_parameter_names(client):
     api = client.view_api(print_info=False, return_format="dict")
     named = api["named_endpoints"]
     # gallery clicks, drawings, plots, the toy plane's clicks: private
-    assert set(named) == {
-        "/sample",
-        "/posterior",
-        "/exact_sample",
-        "/variance",
-        "/toy_step",
-        "/toy_sample",
-        "/toy_train",
-        "/transition",
-        "/transition_train",
-    }
+    assert set(named) == set(PUBLIC_ENDPOINTS)
     assert api["unnamed_endpoints"] == {}
     assert [p["parameter_name"] for p in named["/posterior"]["parameters"]] == ["digit_index", "t", "seed", "image"]
     assert [p["parameter_name"] for p in named["/exact_sample"]["parameters"]] == [

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers.app_server import save_tiny_pipeline, serve_app
+from helpers.app_server import PUBLIC_ENDPOINTS, save_tiny_pipeline, serve_app
 from ui.context import AppContext
 from ui.files import RunStore
 from ui.tab_sample import SampleTab
@@ -51,17 +51,9 @@ def gallery_pixels(images) -> list[np.ndarray]:
 
 def test_only_sample_is_public_and_its_parameters_are_named(client):
     api = client.view_api(print_info=False, return_format="dict")
-    assert list(api["named_endpoints"]) == [
-        "/sample",
-        "/posterior",
-        "/exact_sample",
-        "/variance",
-        "/toy_step",
-        "/toy_sample",
-        "/toy_train",
-        "/transition",
-        "/transition_train",
-    ]  # scrubbing, dice, gallery clicks, drawings, plots, the toy plane's clicks are private
+    assert (
+        list(api["named_endpoints"]) == PUBLIC_ENDPOINTS
+    )  # scrubbing, dice, gallery clicks, drawings, plots, the toy plane's clicks are private
     assert api["unnamed_endpoints"] == {}
     names = [p["parameter_name"] for p in api["named_endpoints"]["/sample"]["parameters"]]
     assert names == PARAMETERS

@@ -16,7 +16,19 @@ from pathlib import Path
 from typing import Iterator
 
 REPO = Path(__file__).resolve().parents[2]
-STARTUP_TIMEOUT_S = 300  # importing torch + gradio on a busy 2-core CI box can take a minute or more
+STARTUP_TIMEOUT_S = 300
+# The app's named API endpoints, in the page's order: what gradio_client users can call (everything else is private).
+PUBLIC_ENDPOINTS = [
+    "/sample",
+    "/posterior",
+    "/exact_sample",
+    "/variance",
+    "/toy_step",
+    "/toy_sample",
+    "/toy_train",
+    "/transition",
+    "/transition_train",
+]  # importing torch + gradio on a busy 2-core CI box can take a minute or more
 
 
 def save_tiny_pipeline(path: Path, sample_size: int = 32, channels: int = 1, seed: int = 0) -> Path:

@@ -25,6 +25,20 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--dataset_name", help="a 🤗 datasets image data set (Hub id or local path)")
     data.add_argument("--resolution", type=int, default=defaults.resolution)
     data.add_argument("--channels", type=int, default=defaults.channels, help="1 (grayscale) or 3 (RGB)")
+    data.add_argument(
+        "--heldout_fraction",
+        type=float,
+        default=defaults.heldout_fraction,
+        help="seeded part of a folder / 🤗 data set never trained on (the yardstick); mnist keeps its 500 held-out",
+    )
+    data.add_argument("--subset_size", type=int, default=None, help="train on only this many training images …")
+    data.add_argument(
+        "--subset_index",
+        type=int,
+        default=defaults.subset_index,
+        help="… block number K of a seeded permutation (blocks never share an image)",
+    )
+    data.add_argument("--subset_seed", type=int, default=defaults.subset_seed, help="the permutation's seed")
     model = p.add_argument_group("model")
     model.add_argument("--model_config", help="JSON file of UNet2DModel arguments (overrides the flags below)")
     model.add_argument("--block_out_channels", type=int, nargs="+", default=defaults.block_out_channels)

@@ -48,6 +48,10 @@ class TrainConfig:
     dataset_name: str | None = None
     resolution: int = 32
     channels: int = 1
+    heldout_fraction: float = 0.1  # a folder's or 🤗 data set's seeded held-out part (mnist keeps its 4,500/500 split)
+    subset_size: int | None = None  # train on a seeded block of this many training images …
+    subset_index: int = 0  # … the block with this index (blocks never share an image)
+    subset_seed: int = 0
     model_config: str | None = None  # a JSON file of UNet2DModel kwargs
     block_out_channels: list[int] = field(default_factory=lambda: list(DEFAULT_UNET["block_out_channels"]))
     layers_per_block: int = 1
@@ -117,6 +121,12 @@ class TrainConfig:
             positive_int("checkpoints_total_limit")
         if self.num_threads is not None:
             positive_int("num_threads")
+        if self.subset_size is not None:
+            positive_int("subset_size")
+        positive_int("subset_index", 0)
+        check_seed(self.subset_seed, "--subset_seed")
+        if not (isinstance(self.heldout_fraction, (int, float)) and 0 <= self.heldout_fraction < 1):
+            raise TrainingError(f"--heldout_fraction must be in [0, 1), got {self.heldout_fraction!r}")
         if self.channels not in (1, 3):
             raise TrainingError(f"--channels must be 1 or 3, got {self.channels!r}")
         for name in ("learning_rate", "adam_epsilon", "max_grad_norm", "ema_inv_gamma", "ema_power"):
@@ -338,6 +348,7 @@ class _Run:
     dataset: TensorDataset
     batches_per_epoch: int
     max_steps: int
+    data_record: Any = None  # pipelines.training_data.DataRecord, saved beside the model
     global_step: int = 0
 
 
@@ -380,19 +391,27 @@ def _setup(config: TrainConfig) -> _Run:
     from diffusers.optimization import get_scheduler
     from diffusers.training_utils import EMAModel
 
-    from .data import check_resolution, load_training_data
+    from .data import check_resolution
     from .scheduling_ddpm_posterior import PosteriorDDPMScheduler
+    from .training_data import prepare_training_data
 
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     output_dir = Path(config.output_dir)
     kwargs = unet_kwargs(config)
     check_resolution(config.resolution, len(kwargs.get("block_out_channels", (0, 0, 0, 0))) - 1)
-    dataset = TensorDataset(
-        load_training_data(
-            config.dataset, config.train_data_dir, config.dataset_name, config.resolution, config.channels
-        )
+    images, record = prepare_training_data(
+        config.dataset,
+        config.train_data_dir,
+        config.dataset_name,
+        config.resolution,
+        config.channels,
+        config.heldout_fraction,
+        config.subset_size,
+        config.subset_index,
+        config.subset_seed,
     )
+    dataset = TensorDataset(images)
     accelerator = _accelerator(config, output_dir)
     set_seed(config.seed)  # same seed on every rank: identical initial weights
     try:
@@ -441,7 +460,7 @@ def _setup(config: TrainConfig) -> _Run:
     model, optimizer, lr_scheduler = accelerator.prepare(model, optimizer, lr_scheduler)
     return _Run(
         config, output_dir, accelerator, model, ema, optimizer, lr_scheduler, noise_scheduler, dataset,
-        batches_per_epoch, max_steps,
+        batches_per_epoch, max_steps, record,
     )  # fmt: skip
 
 
@@ -577,6 +596,10 @@ def _save(run: _Run, images_seen: int, seconds: float) -> None:
         run.output_dir,
     ):
         pipe.save_pretrained(str(run.output_dir))
+        if run.data_record is not None:
+            from .training_data import save_record
+
+            save_record(run.output_dir, run.data_record)
     summary = {
         "global_step": run.global_step,
         "images_seen_this_run": images_seen,

@@ -65,3 +65,19 @@ def ctx(app_model_dir, tmp_path_factory):
 
     pipe = app.load_model(str(app_model_dir), device="cpu")
     return AppContext(pipe=pipe, model_id="tiny", store=RunStore(root=tmp_path_factory.mktemp("runs")))
+
+
+@pytest.fixture(scope="session")
+def shapes_dir(tmp_path_factory):
+    """A folder of 120 generated 3×32×32 coloured-shape PNGs (a user's own images)."""
+    from helpers.shapes import make_shapes_folder
+
+    return make_shapes_folder(tmp_path_factory.mktemp("shapes") / "images", count=120)
+
+
+@pytest.fixture(scope="session")
+def rgb_model_dir(tmp_path_factory, shapes_dir):
+    """A tiny RGB model trained by train.py on `shapes_dir` (it records its data in training_data.json)."""
+    from helpers.shapes import train_tiny_rgb_model
+
+    return train_tiny_rgb_model(shapes_dir, tmp_path_factory.mktemp("rgb-model") / "model")

@@ -324,6 +324,7 @@ def train_tiny(tiny_data, out, **overrides):
         save_images_steps=1000,
         max_train_steps=10,
         use_ema=False,
+        heldout_fraction=0.0,  # the reference trains on every image of the folder
     )
     config.update(overrides)
     return train(TrainConfig(**config))

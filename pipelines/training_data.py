@@ -211,3 +211,126 @@ def load_recorded_data(record: DataRecord, check_hash: bool = True) -> tuple[tor
             "pass the data it was trained on with --data"
         )
     return train, held
+
+
+# -- the data a loaded model is compared with: its record, a bundle shipped beside it, or --data ---------------------
+BUNDLE_FILE = "training_images.safetensors"  # the train / held-out images as uint8, for a Space that lacks the source
+
+
+@dataclass
+class ModelData:
+    """The training images a model is compared with, its held-out images (maybe none) and where they came from."""
+
+    train: torch.Tensor  # (N, C, H, W) in [-1, 1]
+    heldout: torch.Tensor  # (M, C, H, W), M may be 0
+    record: DataRecord | None
+    description: str  # one line for the page: "4,500 images of mnist (held out: 500)"
+
+    @property
+    def nbytes(self) -> int:
+        return self.train.numel() * self.train.element_size()
+
+
+def _to_uint8(images: torch.Tensor) -> torch.Tensor:
+    return ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).contiguous()
+
+
+def save_bundle(folder: str | os.PathLike, train: torch.Tensor, heldout: torch.Tensor) -> Path:
+    """Write the images beside the model as 8-bit pixels (`training_images.safetensors`, keys train and heldout)."""
+    from safetensors.torch import save_file
+
+    path = Path(folder) / BUNDLE_FILE
+    save_file({"train": _to_uint8(train), "heldout": _to_uint8(heldout)}, str(path))
+    return path
+
+
+def load_bundle(path: str | os.PathLike) -> tuple[torch.Tensor, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    try:
+        tensors = load_file(str(path))
+    except Exception as error:  # a truncated or foreign file: one line
+        raise DataError(f"{path} is not a readable image bundle: {error}") from None
+    if "train" not in tensors:
+        raise DataError(f"{path} holds no 'train' images")
+    scale = lambda t: t.float() / 127.5 - 1.0  # noqa: E731
+    return scale(tensors["train"]), scale(tensors.get("heldout", tensors["train"][:0]))
+
+
+def _describe(train: torch.Tensor, heldout: torch.Tensor, where: str) -> str:
+    return f"{len(train):,} training images from {where} (held out: {len(heldout):,})"
+
+
+def resolve_model_data(
+    model_dir: str | os.PathLike | None,
+    image_shape: tuple[int, int, int],
+    data: str | None = None,
+    flag: str = "--data",
+) -> ModelData:
+    """The images a model (drawing `image_shape` = (C, H, W)) is compared with.
+
+    - `data` given: "mnist", a folder of images or a 🤗 data set id/path (a folder holding `training_images.safetensors`
+      uses that). If the model folder has a record of the same source, its train / held-out indices apply (and
+      its content hash is checked); otherwise every image counts as training data and none is held out.
+    - no `data`: the bundle beside the model, else the source its record names.
+    DataError naming `flag` when nothing is found, the source changed, or the shape differs from the model's."""
+    folder = Path(model_dir) if model_dir is not None else None
+    record = read_record(folder) if folder is not None and folder.is_dir() else None
+    channels, height, width = image_shape
+    if data is None:
+        if folder is not None and (folder / BUNDLE_FILE).is_file():
+            train, heldout = load_bundle(folder / BUNDLE_FILE)
+            result = ModelData(train, heldout, record, _describe(train, heldout, "the bundle beside the model"))
+        elif record is None:
+            raise DataError(
+                f"the model records no training data (no {RECORD_FILE}): pass {flag} with its images "
+                "(a folder, a 🤗 data set id, or mnist)"
+            )
+        else:
+            try:
+                train, heldout = load_recorded_data(record)
+            except DataError as error:
+                raise DataError(f"{error} (the model's {RECORD_FILE} names {record.source!r}; pass {flag})") from None
+            result = ModelData(train, heldout, record, _describe(train, heldout, f"{record.kind} {record.source}"))
+    else:
+        result = _data_from_flag(data, record, channels, height, flag)
+    shape = tuple(result.train.shape[1:])
+    if shape != (channels, height, width):
+        raise DataError(
+            f"{flag}: the images are {'×'.join(map(str, shape))} but the model draws {channels}×{height}×{width}"
+        )
+    return result
+
+
+def _data_from_flag(data: str, record: DataRecord | None, channels: int, size: int, flag: str) -> ModelData:
+    if not str(data).strip():
+        raise DataError(f"{flag} must not be empty")
+    path = Path(data)
+    if data == "mnist":
+        kind, source = "mnist", "mnist"
+    elif path.is_dir() and (path / BUNDLE_FILE).is_file():
+        train, heldout = load_bundle(path / BUNDLE_FILE)
+        return ModelData(train, heldout, record, _describe(train, heldout, str(path)))
+    elif path.is_dir():
+        if not any(p.suffix.lower() in (".png", ".jpg", ".jpeg", ".webp", ".bmp") for p in path.rglob("*")):
+            raise DataError(f"{flag} {data!r} holds no images (png/jpg/jpeg/webp/bmp)")
+        kind, source = "folder", str(path.resolve())
+    elif path.exists() or "/" not in str(data) or str(data).startswith((".", "/")):
+        raise DataError(f"{flag} {data!r}: no such folder (and not a 🤗 data set id of the form USER/NAME or mnist)")
+    else:
+        kind, source = "hf_dataset", str(data)
+    try:
+        images = _source_images(kind, source, size, channels)
+    except DataError as error:
+        raise DataError(f"{flag}: {error}") from None
+    if record is not None and record.kind == kind and record.num_source_images == len(images):
+        same = DataRecord.from_dict({**record.as_dict(), "source": source})
+        train, heldout = load_recorded_data(same, check_hash=False)
+        if same.content_hash and content_hash(train) != same.content_hash:
+            raise DataError(f"{flag} {data!r} is not the data the model was trained on (content hash differs)")
+        return ModelData(train, heldout, record, _describe(train, heldout, str(data)))
+    if kind == "mnist":
+        split = mnist_split()
+        train, heldout = images[torch.from_numpy(split["train"][0])], images[torch.from_numpy(split["heldout"][0])]
+        return ModelData(train, heldout, record, _describe(train, heldout, "mnist"))
+    return ModelData(images, images[:0], record, _describe(images, images[:0], str(data)))

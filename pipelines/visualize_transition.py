@@ -111,3 +111,44 @@ def plot_pair_samples(points_a, points_b, samples_a, samples_b, num_points: int,
         ax.legend(fontsize=7, loc="lower left")
     fig.tight_layout()
     return fig
+
+
+def mnist_pair_picture(examples: dict[str, Any], num_points: int, copies: tuple[float, float] | None = None):
+    """One MNIST pair as a PIL image: a column per noise; rows: model A's sample, its nearest digit in block A (with
+    d₁/d₂ and the verdict under it), model B's sample from the same noise, its nearest digit in block B.
+
+    examples: `pipelines.transition_mnist.pair_examples` ({"a"/"b": samples, nearest, ratio, distance})."""
+    from PIL import Image, ImageDraw
+
+    from .neighbours import COPY_RATIO
+    from .visualize import _font, _text_width, labelled_row, to_uint8
+
+    font = _font(13)
+    rows = []
+    for name in ("a", "b"):
+        part = examples[name]
+        count = len(part["ratio"])
+        samples = to_uint8(part["samples"], model_space=True)
+        nearest = to_uint8(part["nearest"], model_space=True)
+        verdicts = [f"{r:.2f} {'copy' if r < COPY_RATIO else 'new'}" for r in part["ratio"]]
+        rows.append(
+            (f"model {name.upper()}: sample", labelled_row(list(samples), [f"noise {k + 1}" for k in range(count)], 3))
+        )
+        rows.append((f"nearest in block {name.upper()}, d₁/d₂", labelled_row(list(nearest), verdicts, 3)))
+    label_width = int(max(_text_width(label, font) for label, _ in rows)) + 16
+    title = f"N = {num_points:,} digits per block; each column: one noise, both models"
+    if copies is not None:
+        title += f" (copies of 64: A {copies[0]:.0%}, B {copies[1]:.0%})"
+    title_height = 28
+    width = max(label_width + max(row.width for _, row in rows), int(_text_width(title, font)) + 16)
+    gap = 8
+    height = title_height + sum(row.height + gap for _, row in rows)
+    canvas = Image.new("RGB", (width, height), "white")
+    draw = ImageDraw.Draw(canvas)
+    draw.text((8, 6), title, fill="black", font=font)
+    y = title_height
+    for label, row in rows:
+        canvas.paste(row.convert("RGB"), (label_width, y))
+        draw.text((8, y + row.height // 2), label, fill="black", font=font, anchor="lm")
+        y += row.height + gap
+    return canvas

@@ -12,9 +12,9 @@ import time
 
 import gradio as gr
 
-from pipelines import toy2d, transition
+from pipelines import toy2d, transition, transition_mnist
 from pipelines.neighbours import copy_fraction_by_ratio
-from pipelines.visualize_transition import plot_pair_samples, plot_transition
+from pipelines.visualize_transition import mnist_pair_picture, plot_pair_samples, plot_transition
 
 from .context import UI_CONCURRENCY, AppContext
 from .figures import drawn
@@ -25,6 +25,8 @@ STREAM_INTERVAL_S = 0.5
 DEFAULT_LIVE_POINTS, DEFAULT_LIVE_STEPS, DEFAULT_LIVE_SAMPLES = 64, 2000, 256
 MAX_LIVE_ROWS = 20  # live pairs kept per data set and session
 PAIR_SAMPLES = 256  # samples per model in the side-by-side view
+MNIST_PAIR_EXAMPLES = 6  # same-noise columns in the MNIST side-by-side view
+MNIST_COPY_SAMPLES = 64  # samples per model behind the MNIST view's copy fractions
 COPY_HIGH, COPY_LOW = 0.8, 0.2  # "copies" / "does not copy" in the sentence under the plot
 AGREE_FRACTION = 0.75  # "the two models agree": their pair distance at most 3/4 of the exact processes'
 
@@ -43,12 +45,17 @@ nearest (Gu et al., TMLR 2025): $d_1 / d_2 < 1/3$, with $d_1 = \min_i \|x - x_0^
 distance. Agreement is the median of $\|x_A - x_B\|$ over the noises, divided by the data's **spacing** (the median
 distance from a point of the 4,000-point pool to its nearest other point). The exact processes of A and B, sampled
 from the same noise, are the reference: each returns a point of its own subset, so they never agree.
+
+The same test runs on **mnist** (choose it below): small UNets trained by `train.py` on two disjoint blocks of
+N of the 4,500 training digits, for N = 16, 256 and 2,250 (the commands and training times are in
+`models/transition-mnist/README.md`). There a "point" is a 32×32 image and every distance is over its 1,024 pixels.
 """
 
 PAIR_INTRO = r"""
 ### One pair, side by side
-The two shipped models at one N of the ladder, 256 samples each from the same noises (seed 0): each over its own
-subset, then both together with the first pairs from the same noise joined by a segment.
+The two shipped models at one N of the ladder, sampled from the same noises (seed 0). In 2-D: 256 samples each over
+its own subset, then both together with the first pairs from the same noise joined by a segment. On mnist: one column
+per noise; under each model's sample, its nearest digit in its own block with $d_1/d_2$ ("copy" when below 1/3).
 """
 
 TRAIN_INTRO = r"""
@@ -72,8 +79,8 @@ def _agree(row: dict) -> bool:
     return model <= AGREE_FRACTION * exact
 
 
-def transition_sentence(rows: list[dict]) -> str:
-    """What the table says, in one paragraph built from its numbers."""
+def transition_sentence(rows: list[dict], noun: str = "points") -> str:
+    """What the table says, in one paragraph built from its numbers (noun: "points" in 2-D, "digits" for MNIST)."""
     if not rows:
         return "No rows yet."
     rows = sorted(rows, key=lambda r: r["num_points"])
@@ -87,7 +94,7 @@ def transition_sentence(rows: list[dict]) -> str:
         least = min(min(r["copy_fraction"].values()) for r in copying)
         parts.append(
             f"With few points a trained $p_\\theta$ copies too: up to $N = {copying[-1]['num_points']:,}$ at least "
-            f"{least:.0%} of the samples of each model are copies of its own training points ($d_1/d_2 < 1/3$), "
+            f"{least:.0%} of the samples of each model are copies of its own training {noun} ($d_1/d_2 < 1/3$), "
             f"and the two models, from the same noise, land {_ratios(first)[0]:.0f} spacings apart at "
             f"$N = {first['num_points']:,}$ ({_ratios(first)[1]:.0f} for the exact processes)."
         )
@@ -98,7 +105,7 @@ def transition_sentence(rows: list[dict]) -> str:
         later = rows[rows.index(since) :]
         parts.append(
             f"From $N = {since['num_points']:,}$ at most {max(_mean_copies(r) for r in later):.0%} are copies: "
-            f"the models make new points."
+            f"the models make new {noun}."
         )
         agreeing = [r for r in later if _agree(r)]
         if agreeing and _agree(last):
@@ -106,10 +113,10 @@ def transition_sentence(rows: list[dict]) -> str:
                 f"{_ratios(r)[0]:.1f} against {_ratios(r)[1]:.1f} at $N = {r['num_points']:,}$" for r in agreeing
             )
             parts.append(
-                f"From $N = {agreeing[0]['num_points']:,}$ the two models, trained on disjoint points, also agree "
+                f"From $N = {agreeing[0]['num_points']:,}$ the two models, trained on disjoint {noun}, also agree "
                 f"more than the exact processes: their samples from the same noise are {pairs} spacings apart "
                 f"(models against exact processes). They sample much the same learned density rather than their "
-                f"own points — they generalise, though the two samples are not yet identical."
+                f"own {noun} — they generalise, though the two samples are not yet identical."
             )
         else:
             model, exact = _ratios(last)
@@ -143,7 +150,9 @@ class TransitionTab:
 
     # -- shared pieces --------------------------------------------------------------------------------------
     def datasets(self) -> list[str]:
-        return transition.shipped_datasets()
+        """The data sets with a shipped table: the 2-D ones, then mnist (models/transition-mnist)."""
+        mnist = (transition_mnist.DEFAULT_FOLDER / transition.TABLE_NAME).is_file()
+        return transition.shipped_datasets() + ([transition_mnist.DATASET] if mnist else [])
 
     def _dataset(self, dataset) -> str:
         choices = self.datasets() or list(toy2d.DATASETS)
@@ -163,7 +172,8 @@ class TransitionTab:
 
     def _table(self, dataset: str, state: dict | None) -> tuple[dict, list[dict]]:
         try:
-            table = transition.load_table(dataset)
+            is_mnist = dataset == transition_mnist.DATASET
+            table = transition_mnist.load_table() if is_mnist else transition.load_table(dataset)
         except FileNotFoundError:
             table = {"dataset": dataset, "command": None, "wall_seconds": None, "rows": []}
         return table, list((state or {}).get(dataset, []))
@@ -177,7 +187,7 @@ class TransitionTab:
         """The shipped copy-to-new table of a 2-D data set, its plot and what it says.
 
         Parameters:
-            dataset: a data set with a shipped table (two_moons, …)
+            dataset: a data set with a shipped table (two_moons, …, mnist)
         Returns:
             the plot (copy fractions and pair distance / spacing against N, the exact processes' line, and this
             session's live pairs), the sentence the numbers support, and the table (see README).
@@ -185,18 +195,26 @@ class TransitionTab:
         dataset = self._dataset(dataset)
         table, live = self._table(dataset, state)
         summary = {**table, "live_rows": live}
-        text = transition_sentence(table["rows"]) if table["rows"] else "No shipped table for this data set yet."
+        noun = "digits" if dataset == transition_mnist.DATASET else "points"
+        text = transition_sentence(table["rows"], noun) if table["rows"] else "No shipped table for this data set yet."
         return self._picture(table, live), text, summary
 
     @user_errors
     def pair_samples(self, dataset, num_points):
         """UI only: the two shipped models of the pair at N, sampled from the same noises, side by side."""
         dataset = self._dataset(dataset)
-        table = transition.load_table(dataset)
-        ladder = [row["num_points"] for row in table["rows"]]
-        num_points = check_int("num_points", num_points, transition.MIN_POINTS, transition.MAX_POINTS)
+        ladder = self.ladder(dataset)
+        num_points = check_int("num_points", num_points, 1, 10**6)
         if num_points not in ladder:
             raise ValueError(f"num_points must be one of the shipped ladder {ladder}, got {num_points}")
+        if dataset == transition_mnist.DATASET:
+            a, b = transition_mnist.pair_folders()[num_points]
+            examples = transition_mnist.pair_examples(a, b, MNIST_PAIR_EXAMPLES)
+            copies = tuple(
+                copy_fraction_by_ratio(transition_mnist.sample_model(pipe, MNIST_COPY_SAMPLES, 0), data)
+                for pipe, data in (transition_mnist.load_model(str(a)), transition_mnist.load_model(str(b)))
+            )
+            return mnist_pair_picture(examples, num_points, copies)
         model_a, indices_a, model_b, indices_b = self.shipped_pair(dataset, num_points)
         pool = transition.pool(dataset)
         samples_a = transition.sample_model(model_a, PAIR_SAMPLES, 0)
@@ -206,6 +224,19 @@ class TransitionTab:
             copy_fraction_by_ratio(samples_b, pool[indices_b]),
         )
         return drawn(plot_pair_samples, pool[indices_a], pool[indices_b], samples_a, samples_b, num_points, copies)
+
+    def ladder(self, dataset: str) -> list[int]:
+        """The N of a data set's shipped table."""
+        table = self._table(dataset, None)[0]
+        return [row["num_points"] for row in table["rows"]]
+
+    def ladder_choices(self, dataset):
+        """UI only: the N dropdown of the side-by-side view follows the data set."""
+        try:
+            ladder = self.ladder(self._dataset(dataset))
+        except ValueError:
+            return gr.update()
+        return gr.update(choices=ladder, value=ladder[0] if ladder else None)
 
     @user_errors
     def transition_train(self, dataset, num_points, train_steps, num_samples, seed, state=None):
@@ -221,7 +252,7 @@ class TransitionTab:
         Returns (streamed, every ~0.5 s):
             the plot, a status text and a summary: step, done and, when done, the new row (as /transition's).
         """
-        dataset = self._dataset(dataset)
+        dataset = check_choice("dataset", dataset, list(toy2d.DATASETS))  # MNIST pairs train for hours: shipped only
         num_points = check_int("num_points", num_points, transition.MIN_POINTS, transition.MAX_POINTS)
         train_steps = check_int("train_steps", train_steps, transition.MIN_TRAIN_STEPS, transition.MAX_TRAIN_STEPS)
         num_samples = check_int("num_samples", num_samples, transition.MIN_SAMPLES, transition.MAX_SAMPLES)
@@ -294,7 +325,7 @@ class TransitionTab:
             table = gr.JSON(label="table", elem_id="transition-table")
 
         gr.Markdown(PAIR_INTRO, latex_delimiters=LATEX, elem_id="transition-pair-intro")
-        ladder = [row["num_points"] for row in transition.load_table(default)["rows"]] if shipped else [4]
+        ladder = self.ladder(default) if shipped else [4]
         pair_n = unchecked(
             gr.Dropdown(ladder, value=ladder[0], label="num_points (N of the shipped ladder)", elem_id="transition-n")
         )
@@ -339,6 +370,7 @@ class TransitionTab:
         show_outputs = api_outputs(picture=picture, text=sentence, table=table)
         show.click(self.transition_table, [dataset, state], show_outputs, api_name="transition", **ui)
         dataset.change(self.transition_table, [dataset, state], show_outputs, api_visibility="private", **ui)
+        dataset.change(self.ladder_choices, dataset, pair_n, api_visibility="private", queue=False)
         pair_button.click(self.pair_samples, [dataset, pair_n], pair_picture, api_visibility="private", **ui)
         train_button.click(
             self.transition_train,

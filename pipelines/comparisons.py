@@ -20,7 +20,15 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from .checks import check_batch_size, check_images, check_int, check_seed, is_int
 from .exact_posterior import DatasetPosterior
-from .neighbours import COPY_DISTANCE, copy_summary, l2_distance, nearest_distances, nearest_neighbours
+from .neighbours import (
+    COPY_DISTANCE,
+    COPY_RATIO,
+    COPY_RULE,
+    copy_summary,
+    l2_distance,
+    nearest_distances,
+    nearest_neighbours,
+)
 
 # The exact sampler has committed to one training image once q(x_0 | x_t) puts this much weight on it.
 COMMIT_WEIGHT = 0.99
@@ -289,6 +297,8 @@ class SamplerComparison:
     heldout_nearest_distances: torch.Tensor | None = None
     exact_trajectories: torch.Tensor | None = None
     model_trajectories: torch.Tensor | None = None
+    exact_second_distances: torch.Tensor | None = None  # (B,) distance to the second-nearest training image
+    model_second_distances: torch.Tensor | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-safe summary for the app's API. "heldout_nearest_distance_median" (and "num_heldout") only when
@@ -299,7 +309,8 @@ class SamplerComparison:
             "exact": {
                 "nearest_indices": self.exact_nearest_indices.tolist(),
                 "nearest_distances": self.exact_nearest_distances.tolist(),
-                **copy_summary(self.exact_nearest_distances, self.exact_nearest_indices),
+                "second_distances": _listed(self.exact_second_distances),
+                **copy_summary(self.exact_nearest_distances, self.exact_second_distances, self.exact_nearest_indices),
                 "seconds": self.exact_seconds,
                 "timesteps": None if self.timesteps is None else list(self.timesteps),
                 "effective_n": None if self.exact_effective_n is None else self.exact_effective_n.tolist(),
@@ -309,9 +320,12 @@ class SamplerComparison:
             "model": {
                 "nearest_indices": self.model_nearest_indices.tolist(),
                 "nearest_distances": self.model_nearest_distances.tolist(),
-                **copy_summary(self.model_nearest_distances, self.model_nearest_indices),
+                "second_distances": _listed(self.model_second_distances),
+                **copy_summary(self.model_nearest_distances, self.model_second_distances, self.model_nearest_indices),
                 "seconds": self.model_seconds,
             },
+            "copy_rule": COPY_RULE,
+            "copy_ratio": COPY_RATIO,
             "copy_distance": COPY_DISTANCE,
             "commit_weight": COMMIT_WEIGHT,
         }
@@ -319,6 +333,10 @@ class SamplerComparison:
             summary["heldout_nearest_distance_median"] = float(np.median(self.heldout_nearest_distances.numpy()))
             summary["num_heldout"] = int(self.heldout_nearest_distances.numel())
         return summary
+
+
+def _listed(values: torch.Tensor | None) -> list[float] | None:
+    return None if values is None else values.tolist()
 
 
 def heldout_nearest_distances(heldout: torch.Tensor, data: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
@@ -391,17 +409,20 @@ def compare_samplers(
         model_path.append(model[:num_trajectories].cpu().float())
     model = model.cpu().float()
     model_seconds = time.perf_counter() - start
-    (exact_d, exact_i), (model_d, model_i) = (nearest_neighbours(x, dataset_posterior.data) for x in (exact, model))
+    k = min(2, dataset_posterior.num_images)  # the nearest two: the copy rule is d1 / d2 < 1/3
+    (exact_d, exact_i), (model_d, model_i) = (nearest_neighbours(x, dataset_posterior.data, k) for x in (exact, model))
     return SamplerComparison(
         seed=seed,
         num_inference_steps=int(num_inference_steps),
         exact_samples=exact.float(),
         exact_nearest_indices=exact_i[:, 0],
         exact_nearest_distances=exact_d[:, 0],
+        exact_second_distances=exact_d[:, -1] if k == 2 else None,
         exact_seconds=exact_seconds,
         model_samples=model,
         model_nearest_indices=model_i[:, 0],
         model_nearest_distances=model_d[:, 0],
+        model_second_distances=model_d[:, -1] if k == 2 else None,
         model_seconds=model_seconds,
         timesteps=timesteps,
         exact_effective_n=effective_n,

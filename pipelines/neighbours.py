@@ -2,11 +2,10 @@
 
 Every distance in the project is the L2 distance over all values of a sample (all pixels of an image in model
 space, both coordinates of a 2-D point). One squared-distance expansion (`sq_distances`), one chunked k-nearest
-search (`nearest_neighbours`), and two copy rules:
-- `is_copy` / `copy_summary`: a copy when the nearest reference item lies within COPY_DISTANCE (the exact
-  sampler's outputs, which land on training items);
-- Gu et al.'s ratio rule (TMLR 2025; `nearest_two`, `is_copy_by_ratio`, `copy_fraction_by_ratio`): a copy when
-  the nearest item is closer than COPY_RATIO times the second-nearest (the memorisation transition).
+search (`nearest_neighbours`), and the project's one copy rule, Gu et al.'s ratio (TMLR 2025; `nearest_two`,
+`is_copy_by_ratio`, `copy_fraction_by_ratio`, `copy_summary`): a sample is a copy when its nearest reference item is
+closer than COPY_RATIO = 1/3 times the second-nearest. The absolute distance is always kept beside it, and
+`is_exact_copy` (within COPY_DISTANCE: pixel-exact, what the exact sampler returns) is reported as its own count.
 """
 
 from __future__ import annotations
@@ -22,8 +21,9 @@ from .checks import check_int
 CHUNK_ELEMENTS = 1 << 20
 # A sample this close (L2 over all values, model space) to a reference item is a copy of it.
 COPY_DISTANCE = 1e-3
-# Gu et al. (TMLR 2025): a copy when d_nearest / d_second_nearest < 1/3.
+# The project's one copy rule, Gu et al. (TMLR 2025): a copy when d_nearest / d_second_nearest < 1/3.
 COPY_RATIO = 1.0 / 3.0
+COPY_RULE = "d1 / d2 < 1/3 (nearest / second-nearest training distance; Gu et al., TMLR 2025)"
 
 
 def chunk_rows(chunk_size, dim: int, rows: int = 1) -> int:
@@ -104,20 +104,23 @@ def nearest_distances(queries: torch.Tensor, reference: torch.Tensor, chunk_size
     return nearest_neighbours(queries, reference, chunk_size=chunk_size)[0][:, 0]
 
 
-def is_copy(distances: torch.Tensor) -> torch.Tensor:
-    """The copy rule: True where a sample's nearest reference item lies within COPY_DISTANCE."""
+def is_exact_copy(distances: torch.Tensor) -> torch.Tensor:
+    """Pixel-exact copies: True where a sample's nearest reference item lies within COPY_DISTANCE (what the exact
+    sampler returns). Reported beside the copy rule, never instead of it."""
     return torch.as_tensor(distances) < COPY_DISTANCE
 
 
-def copy_summary(distances: torch.Tensor, indices: torch.Tensor) -> dict[str, Any]:
-    """How many samples are copies of a reference item (the copy rule on their nearest distances (B,) and indices
-    (B,)): {"copies": count, "copy_fraction": count / B, "distinct_copies": how many different items were copied}."""
-    copies = is_copy(distances)
+def copy_summary(d1: torch.Tensor, d2: torch.Tensor | None, indices: torch.Tensor) -> dict[str, Any]:
+    """The copy rule's counts for samples with nearest distances d1 (B,), second-nearest d2 (B,) and nearest indices
+    (B,): {"copies", "copy_fraction", "distinct_copies" (how many different items were copied), "exact_copies"
+    (d1 < COPY_DISTANCE, pixel-exact)}. With one reference item (d2 None) only a pixel-exact copy counts."""
+    copies = is_exact_copy(d1) if d2 is None else is_copy_by_ratio(d1, d2)
     count = int(copies.sum())
     return {
         "copies": count,
         "copy_fraction": count / max(int(copies.numel()), 1),
         "distinct_copies": int(torch.as_tensor(indices)[copies].unique().numel()),
+        "exact_copies": int(is_exact_copy(d1).sum()),
     }
 
 

@@ -130,7 +130,7 @@ def sample_exact(points: torch.Tensor, num_samples: int, seed: int) -> torch.Ten
 class TransitionRow:
     """One N of the transition. Distances are L2 in the [-1, 1]² model space; spacing is `spacing(dataset)`.
 
-    copy_fraction_a/b: the fraction of model A's/B's samples that copy a point of its own subset (`is_copy`).
+    copy_fraction_a/b: the fraction of model A's/B's samples that copy a point of its own subset (`is_copy_by_ratio`).
     nearest_median_a/b: the median d1 of those samples to their own subset. pair_distance_median: the median over
     the M noises of ‖x_A − x_B‖, A's and B's samples from the same noise. exact_*: the same for the exact reverse
     processes of A and B. train_seconds_a/b: wall time of each model's training."""

@@ -203,9 +203,10 @@ def plot_toy_step(view):
     return fig
 
 
-def plot_toy_samplers(points, comparison, copy_distance: float):
+def plot_toy_samplers(points, comparison, copy_ratio: float = 1 / 3):
     """Exact and p_θ samples from the same noise over the training points, a few trajectories x_T → x_0 of each,
-    and each sample's distance to its nearest training point. `comparison`: a `SamplerComparison` of 2-D points."""
+    and each sample's ratio d₁/d₂ of its nearest to its second-nearest training point — the copy rule
+    (Gu et al.): a copy when below copy_ratio. `comparison`: a `SamplerComparison` of 2-D points."""
     from matplotlib.figure import Figure
 
     pts = np.asarray(points, dtype=float)
@@ -236,7 +237,8 @@ def plot_toy_samplers(points, comparison, copy_distance: float):
         s = samples.reshape(-1, 2).numpy()
         copies = counts[key]["copy_fraction"]
         ax.scatter(pts[:, 0], pts[:, 1], s=14, color=DATA_COLOR, label=f"training points (N = {len(pts):,})")
-        ax.scatter(s[:, 0], s[:, 1], s=4, color=color, zorder=3, label=f"{len(s):,} samples: {copies:.0%} copies")
+        label = f"{len(s):,} samples: {copies:.0%} copies ($d_1/d_2 < 1/3$)"
+        ax.scatter(s[:, 0], s[:, 1], s=4, color=color, zorder=3, label=label)
         if paths is not None:
             for k in range(paths.shape[1]):
                 path = paths[:, k].reshape(-1, 2).numpy()
@@ -257,17 +259,19 @@ def plot_toy_samplers(points, comparison, copy_distance: float):
         ax.legend(fontsize=7, loc="upper left", framealpha=0.85)
         ax.grid(True, alpha=0.25)
     ax = axes[2]
-    top = max(float(comparison.exact_nearest_distances.max()), float(comparison.model_nearest_distances.max()), 1e-3)
-    bins = np.linspace(0, top * 1.02, 40)
-    for name, distances, color in (
-        ("exact", comparison.exact_nearest_distances, EXACT_COLOR),
-        (r"$p_\theta$", comparison.model_nearest_distances, MODEL_COLOR),
+    bins = np.linspace(0, 1, 41)
+    for name, d1, d2, color in (
+        ("exact", comparison.exact_nearest_distances, comparison.exact_second_distances, EXACT_COLOR),
+        (r"$p_\theta$", comparison.model_nearest_distances, comparison.model_second_distances, MODEL_COLOR),
     ):
-        d = distances.numpy()
-        ax.hist(d, bins=bins, color=color, alpha=0.55, label=f"{name}: median {np.median(d):.3g}")
-    ax.set_xlabel("distance to the nearest training point")
+        d1 = d1.numpy()
+        ratio = d1 / np.maximum(d2.numpy(), 1e-12)
+        label = f"{name}: median $d_1$ {np.median(d1):.3g}"
+        ax.hist(np.clip(ratio, 0, 1), bins=bins, color=color, alpha=0.55, label=label)
+    ax.axvline(copy_ratio, color="black", linestyle="--", linewidth=1, label="copy below $d_1/d_2 = 1/3$")
+    ax.set_xlabel(r"$d_1/d_2$: nearest / second-nearest training distance")
     ax.set_ylabel("samples (count)")
-    ax.set_title(f"New points or copies? (copy: distance < {copy_distance:g})", fontsize=10, y=1.0)
+    ax.set_title("New points or copies? (Gu et al.'s rule)", fontsize=10, y=1.0)
     ax.legend(fontsize=7.5)
     ax.grid(True, alpha=0.25)
     return fig

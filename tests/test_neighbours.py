@@ -9,7 +9,8 @@ import torch
 from pipelines.neighbours import (
     COPY_DISTANCE,
     copy_summary,
-    is_copy,
+    is_copy_by_ratio,
+    is_exact_copy,
     l2_distance,
     nearest_distances,
     nearest_neighbours,
@@ -95,9 +96,14 @@ def test_bad_inputs_name_the_parameter(images, call, match):
 
 
 def test_the_copy_rule_on_hand_built_cases():
-    distances = torch.tensor([0.0, COPY_DISTANCE / 2, COPY_DISTANCE, 0.5, 2.0])
+    # the one rule is d1 / d2 < 1/3; pixel-exact copies (d1 < COPY_DISTANCE) are counted beside it
+    d1 = torch.tensor([0.0, COPY_DISTANCE / 2, 0.3, 0.34, 2.0])
+    d2 = torch.tensor([1.0, 1.0, 1.0, 1.0, 2.1])
     indices = torch.tensor([3, 3, 8, 1, 2])
-    assert is_copy(distances).tolist() == [True, True, False, False, False]  # within COPY_DISTANCE, strictly
-    assert copy_summary(distances, indices) == {"copies": 2, "copy_fraction": 0.4, "distinct_copies": 1}
-    none = copy_summary(torch.tensor([1.0, 2.0]), torch.tensor([0, 1]))
-    assert none == {"copies": 0, "copy_fraction": 0.0, "distinct_copies": 0}
+    assert is_exact_copy(d1).tolist() == [True, True, False, False, False]  # within COPY_DISTANCE, strictly
+    assert is_copy_by_ratio(d1, d2).tolist() == [True, True, True, False, False]
+    assert copy_summary(d1, d2, indices) == {"copies": 3, "copy_fraction": 0.6, "distinct_copies": 2, "exact_copies": 2}
+    # one reference item (no second-nearest): only a pixel-exact copy counts
+    assert copy_summary(d1, None, indices)["copies"] == 2
+    none = copy_summary(torch.tensor([1.0, 2.0]), torch.tensor([1.5, 2.5]), torch.tensor([0, 1]))
+    assert none == {"copies": 0, "copy_fraction": 0.0, "distinct_copies": 0, "exact_copies": 0}

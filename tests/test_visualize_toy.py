@@ -8,7 +8,6 @@ from helpers.figure_layout import assert_layout_ok
 from pipelines import toy2d
 from pipelines.comparisons import compare_samplers
 from pipelines.exact_posterior import DatasetPosterior
-from pipelines.neighbours import COPY_DISTANCE
 from pipelines.visualize_toy import (
     PLANE_AXES_LEFT,
     PLANE_AXES_SIZE,
@@ -63,7 +62,7 @@ def test_the_samplers_picture_is_whole(posterior, model):
         toy2d.toy_pipeline(model), posterior, seed=0, num_images=64, num_inference_steps=10, num_trajectories=2
     )
     points = toy2d.as_points(posterior.data)
-    assert_layout_ok(plot_toy_samplers(points, comparison, COPY_DISTANCE), "samplers")
+    assert_layout_ok(plot_toy_samplers(points, comparison), "samplers")
 
 
 @pytest.mark.parametrize("done", [0, 40, 300])

@@ -17,7 +17,7 @@ import torch
 from pipelines import toy2d
 from pipelines.comparisons import compare_samplers
 from pipelines.exact_posterior import DatasetPosterior
-from pipelines.neighbours import COPY_DISTANCE
+from pipelines.neighbours import COPY_DISTANCE, COPY_RULE
 from pipelines.visualize_toy import (
     PLANE_LIMIT,
     pixel_to_plane,
@@ -166,15 +166,20 @@ class ToyTab:
             "model_samples": toy2d.as_points(result.model_samples).tolist(),
             "exact_nearest_distances": result.exact_nearest_distances.tolist(),
             "model_nearest_distances": result.model_nearest_distances.tolist(),
+            "exact_second_distances": result.exact_second_distances.tolist(),
+            "model_second_distances": result.model_second_distances.tolist(),
             "exact_copy_fraction": copies["exact"]["copy_fraction"],
             "model_copy_fraction": copies["model"]["copy_fraction"],
             "exact_distinct_points": copies["exact"]["distinct_copies"],
+            "copy_rule": COPY_RULE,
+            "exact_pixel_copies": copies["exact"]["exact_copies"],
+            "model_pixel_copies": copies["model"]["exact_copies"],
             "copy_distance": COPY_DISTANCE,
             "training_spacing_median": float(toy2d.nearest_other_distances(points).median()),
             "exact_seconds": result.exact_seconds,
             "model_seconds": result.model_seconds,
         }
-        return drawn(plot_toy_samplers, points, result, COPY_DISTANCE), text.toy_sample_text(summary), summary
+        return drawn(plot_toy_samplers, points, result), text.toy_sample_text(summary), summary
 
     @user_errors
     def toy_train(self, dataset, num_points, train_steps, seed, state=None):

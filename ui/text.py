@@ -769,16 +769,19 @@ def _split_sentence(summary: dict) -> str:
 
 
 def toy_sample_text(summary: dict) -> str:
-    """Copies vs new points, from the numbers of one run of both samplers."""
+    """Copies vs new points, from the numbers of one run of both samplers (the copy rule: d₁/d₂ < 1/3)."""
     M, N = summary["num_samples"], summary["num_points"]
     exact_median = statistics.median(summary["exact_nearest_distances"])
     model_median = statistics.median(summary["model_nearest_distances"])
     return (
-        f"**Exact sampler:** {summary['exact_copy_fraction']:.0%} of {M:,} samples are copies of a training point "
-        f"(distance < {summary['copy_distance']:g}); they hit {summary['exact_distinct_points']:,} distinct points of "
-        f"N = {N:,}; median distance to the nearest training point {exact_median:.3g}.\n\n"
-        f"**$p_\\theta$:** {summary['model_copy_fraction']:.0%} copies; median distance {model_median:.3g}, "
-        f"against a typical gap of {summary['training_spacing_median']:.3g} between neighbouring training points. "
+        f"A sample is a **copy** when its nearest training point is less than a third as far as the second nearest "
+        f"($d_1/d_2 < 1/3$, Gu et al. 2025).\n\n"
+        f"**Exact sampler:** {summary['exact_copy_fraction']:.0%} of {M:,} samples are copies "
+        f"({summary['exact_pixel_copies']:,} lie exactly on a training point, $d_1$ < {summary['copy_distance']:g}); "
+        f"they hit {summary['exact_distinct_points']:,} distinct points of N = {N:,}; median $d_1$ {exact_median:.3g}."
+        f"\n\n**$p_\\theta$:** {summary['model_copy_fraction']:.0%} copies by the same rule "
+        f"({summary['model_pixel_copies']:,} exactly on a point); median $d_1$ {model_median:.3g}, against a typical "
+        f"gap of {summary['training_spacing_median']:.3g} between neighbouring training points. "
         f"Both used K = {summary['num_inference_steps']} steps from the same noise (seed {summary['seed']}); "
         f"exact {summary['exact_seconds']:.2f} s, $p_\\theta$ {summary['model_seconds']:.2f} s."
     )

@@ -208,13 +208,29 @@ def _check_flags(args) -> None:
         raise ValueError("--data must not be empty (a folder, a 🤗 data set id, or mnist)")
 
 
+def _load_model(model: str, device: torch.device):
+    """The pipeline on `device` (channels-last weights on a CPU, as app.py samples), loaded safely
+    (`load_pipeline`: a folder or a Hub id, safetensors only); diffusers' loading bar silenced."""
+    from diffusers.utils import logging as diffusers_logging
+
+    from .pipeline_ddpm_posterior import load_pipeline
+
+    bars_were_on = diffusers_logging.is_progress_bar_enabled()
+    diffusers_logging.disable_progress_bar()
+    try:
+        pipe = load_pipeline(model).to(device)
+    finally:
+        if bars_were_on:
+            diffusers_logging.enable_progress_bar()
+    if device.type == "cpu":
+        pipe.use_channels_last()
+    return pipe
+
+
 def _load(args):
     """(pipe, data) or ValueError naming the flag."""
-    from .evaluation import _load_model, _looks_like_hub_id
     from .training_data import resolve_model_data
 
-    if not Path(args.model).is_dir() and not _looks_like_hub_id(args.model):
-        raise ValueError(f"--model {args.model!r} is not a folder (nor a Hub id of the form owner/name)")
     device = args.device if args.device is not None else ("cuda" if torch.cuda.is_available() else "cpu")
     try:
         device = torch.device(device)
@@ -223,7 +239,7 @@ def _load(args):
     try:
         pipe = _load_model(args.model, device)
     except Exception as error:  # a broken or missing folder, offline Hub: one line
-        raise ValueError(f"--model {args.model!r} could not be loaded: {checks.first_line(error)}") from None
+        raise ValueError(f"--model {args.model!r}: {checks.first_line(error)}") from None
     T = pipe.scheduler.config.num_train_timesteps
     checks.check_int("--num_inference_steps", args.num_inference_steps, 1, T, meaning=" (the model's T)")
     folder = args.model if Path(args.model).is_dir() else None

@@ -128,3 +128,20 @@ def test_a_model_without_a_record_gets_the_data_from_the_flag(tmp_path, capsys, 
     assert rc == 0, err  # the folder's images, made 1×8×8 like the model's: all of them training data
     report = json.loads(output.read_text())
     assert report["num_train"] == 120 and report["heldout"] is None and "no yardstick" in out
+
+
+def test_the_shipped_models_card_quotes_its_memorization_report():
+    path = MNIST_MODEL / "memorization-200-samples-100-steps.json"
+    if not path.is_file():
+        pytest.skip("models/ddpm-mnist has no memorization report")
+    report = json.loads(path.read_text())
+    s, h = report["samples"], report["heldout"]
+    text = " ".join((MNIST_MODEL / "README.md").read_text().split())  # one line: sentences wrap anywhere
+    assert report["flagged"] is False and report["command"] in text
+    assert f"in {report['wall_seconds']:.0f} s wall ({report['sampling_seconds']:.0f} s of sampling" in text
+    assert f"**{s['copies']} of {s['count']} samples ({100 * s['copy_fraction']:.1f} %) are copies**" in text
+    assert f"d₁/d₂ = {s['ratio']['min']:.2f}; the median is {s['ratio']['median']:.2f}" in text
+    assert f"{h['copies']} of {h['count']} held-out digits" in text
+    assert f"their median d₁ is {h['nearest_distance']['median']:.2f} against the samples' " in text
+    assert f"{s['nearest_distance']['median']:.2f} (ratio {report['median_distance_ratio']:.2f}" in text
+    assert (MNIST_MODEL / report["picture"]).is_file() and f"]({report['picture']})" in text

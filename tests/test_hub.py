@@ -719,6 +719,37 @@ def test_the_deployed_file_set_alone_starts_the_app_and_serves_sample(hub, tmp_p
     assert "Traceback" not in (tmp_path / "space.log").read_text()
 
 
+def test_a_space_deployed_with_a_users_model_serves_it(hub, folders, tmp_path):
+    """deploy-space --model of this project: the Space's files alone, with the Space variable DDPM_MODEL as the
+    app's environment (as the Space runs it), serve /sample from the user's RGB model."""
+    from gradio_client import Client
+
+    from helpers.app_server import serve_app
+
+    home = tmp_path / "hf-home"
+    home.mkdir()
+    env = {**client_env(hub, home), "HF_TOKEN": SENTINEL}
+    env.pop("PYTHONPATH")
+    command = [
+        sys.executable,
+        "-m",
+        "pipelines.hub",
+        "deploy-space",
+        "tester/live-user",
+        "--model",
+        str(folders["user"]),
+    ]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    served = hub.repos[("space", "tester/live-user")].variables["DDPM_MODEL"]["value"]
+    space = space_copy(hub, "tester/live-user", tmp_path / "space")
+    assert not (space / "models" / "ddpm-mnist").exists() and (space / served / "training_images.safetensors").is_file()
+    with serve_app(served, cwd=space, env={"DDPM_MODEL": served}, log_path=tmp_path / "space.log") as url:
+        result = Client(url, verbose=False).predict(seed=0, num_images=2, num_inference_steps=2, api_name="/sample")
+    assert len(result[3]) == 2 and result[6]["model"] == served and result[6]["image_shape"] == [3, 32, 32]
+    assert "Traceback" not in (tmp_path / "space.log").read_text()
+
+
 # ---- secrets and errors -----------------------------------------------------------------------------------------
 def test_the_token_appears_in_no_output_and_no_uploaded_file(session, hub):
     for text in session["outputs"]:

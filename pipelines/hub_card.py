@@ -135,7 +135,8 @@ def _memorization_section(folder: Path) -> str:
             )
             if h:
                 text += (
-                    f"Yardstick, the {h['count']:,} held-out images the model never saw: {h['copy_fraction']:.1%} "
+                    f"Yardstick, the {h['count']:,} held-out image{'s' * (h['count'] != 1)} the model never saw: "
+                    f"{h['copy_fraction']:.1%} "
                     f"of them pass as copies, median nearest distance {h['nearest_distance']['median']:.2f}. "
                 )
             else:

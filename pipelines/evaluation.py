@@ -8,8 +8,11 @@ The judge (judge.py: `MnistJudge`, weights in models/mnist-judge/, safetensors o
   reference. Finite samples alone put the floor above 0; fid_ratio = fid / fid_floor.
 - confident rate: the fraction of samples whose judge max-softmax is ≥ 0.9.
 - class histogram: counts and fractions of the judge's labels, and the smallest fraction (mode dropping).
-- memorization ratio: median over samples of the L2 distance to the nearest train digit ÷ the same median over
-  the held-out digits. ≈ 1: new digits; ≪ 1: copies of the training set; ≫ 1: not digit-like.
+- copies by the project's one copy rule (Gu et al., TMLR 2025; `neighbours.is_copy_by_ratio`): the fraction of
+  samples whose nearest train digit is closer than 1/3 of the second-nearest (`copy_fraction`).
+- memorization ratio, a second number by another rule (the median-distance ratio, not the copy rule): median over
+  samples of the L2 distance to the nearest train digit ÷ the same median over the held-out digits. ≈ 1: new
+  digits; ≪ 1: copies of the training set; ≫ 1: not digit-like.
 
 A classifier is confident even on noise: the confident rate alone proves nothing, FID and memorization keep it
 honest. `passes_bar` checks the bar of the shipped model.
@@ -30,6 +33,9 @@ CLI:
 
     OMP_NUM_THREADS=1 python -m pipelines.evaluation train-judge [--output_dir models/mnist-judge] [--seed 0]
   trains the judge on the 4,500 train digits and writes model.safetensors, config.json and README.md.
+
+    python -m pipelines.evaluation memorization --model DIR [--data D] [--num_samples K] …
+  the memorization report of any model (pipelines/memorization.py): the copy rule and the held-out yardstick.
 """
 
 from __future__ import annotations
@@ -60,7 +66,7 @@ from .judge import (
     train_judge,
     write_judge_readme,
 )
-from .neighbours import nearest_distances
+from .neighbours import COPY_RATIO, is_copy_by_ratio, nearest_distances, nearest_two
 
 CONFIDENCE_THRESHOLD = 0.9
 FLOOR_SEED = 0  # fixes which train digits make the FID floor, so floors at equal N are comparable across runs
@@ -178,7 +184,8 @@ def evaluate_images(images: torch.Tensor, judge: MnistJudge | None = None) -> di
 
     Returns a JSON-ready dict: num_samples; fid, fid_floor, fid_ratio; confident_rate (max-softmax ≥
     confidence_threshold); class_counts, class_fractions (10 each, by judge label), min_class_fraction;
-    memorization_ratio, nearest_train_median, heldout_nearest_train_median; judge (path, held-out accuracy)."""
+    copy_fraction and copy_rule (the project's one copy rule); memorization_ratio (another rule, named in
+    memorization_ratio_rule), nearest_train_median, heldout_nearest_train_median; judge (path, held-out accuracy)."""
     images = check_images(images)
     reference = load_reference(judge)
     features, probs = judge_outputs(reference.judge, images)
@@ -189,7 +196,8 @@ def evaluate_images(images: torch.Tensor, judge: MnistJudge | None = None) -> di
     floor_n = min(n, len(reference.train_features))
     confidence, labels = probs.max(dim=1)
     counts = torch.bincount(labels, minlength=NUM_CLASSES).tolist()
-    nearest_median = _median(nearest_distances(images, reference.train_images))
+    d1, d2, _ = nearest_two(images, reference.train_images)
+    nearest_median = _median(d1)
     return {
         "num_samples": n,
         "fid": fid,
@@ -201,7 +209,11 @@ def evaluate_images(images: torch.Tensor, judge: MnistJudge | None = None) -> di
         "class_counts": counts,
         "class_fractions": [c / n for c in counts],
         "min_class_fraction": min(counts) / n,
+        "copy_fraction": float(is_copy_by_ratio(d1, d2).double().mean()),
+        "copy_rule": f"Gu et al. (TMLR 2025): nearest train digit < {COPY_RATIO:.4g} × the second-nearest",
         "memorization_ratio": nearest_median / reference.heldout_nearest_median,
+        "memorization_ratio_rule": "median nearest-train distance of the samples ÷ that of the held-out digits "
+        "(not the copy rule)",
         "nearest_train_median": nearest_median,
         "heldout_nearest_train_median": reference.heldout_nearest_median,
         "judge": {
@@ -341,8 +353,13 @@ def format_table(report: dict[str, Any]) -> str:
             f">= {BAR_MIN_CLASS_FRACTION:.2f}",
             ok(report["min_class_fraction"] >= BAR_MIN_CLASS_FRACTION),
         ),
+        *(
+            [("copies (Gu et al.: d1/d2 < 1/3)", f"{report['copy_fraction']:.3f}", "", "")]
+            if "copy_fraction" in report
+            else []
+        ),
         (
-            "memorization ratio",
+            "memorization ratio (median d1 ÷ held-out's)",
             f"{report['memorization_ratio']:.3f}",
             f">= {BAR_MEMORIZATION_RATIO}",
             ok(report["memorization_ratio"] >= BAR_MEMORIZATION_RATIO),
@@ -533,6 +550,10 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["train-judge"]:
         return _train_judge_command(argv[1:])
+    if argv[:1] == ["memorization"]:
+        from .memorization import run
+
+        return run(argv[1:])
     args = _build_parser().parse_args(argv)
     problem = _check_flags(args)
     if problem:

@@ -147,6 +147,8 @@ def test_train_digits_pass_every_limit_but_memorization(reference):
     caught by the memorization ratio alone."""
     copies = evaluate_images(some_train_digits(reference))
     assert copies["memorization_ratio"] == 0.0  # each is its own nearest train digit
+    assert copies["copy_fraction"] == 1.0 and "Gu et al." in copies["copy_rule"]  # the one copy rule agrees
+    assert "not the copy rule" in copies["memorization_ratio_rule"]  # the other number says which rule it is
     passed, failures = passes_bar(copies)
     assert not passed and len(failures) == 1 and "memorization" in failures[0], failures
 
@@ -156,6 +158,7 @@ def test_noise_is_confident_yet_far_from_digits(reference):
     report = evaluate_images(noise)
     assert report["confident_rate"] > 0.9  # sure of noise (all "8"s): the confident rate alone proves nothing
     assert report["fid"] > 50 * report["fid_floor"] and report["memorization_ratio"] > 2
+    assert report["copy_fraction"] == 0.0  # far from every digit, and no nearer one than the rest
     passed, failures = passes_bar(report)
     assert not passed and any("classifier-FID" in f for f in failures)
     assert "bar: FAIL — classifier-FID" in format_table(report)

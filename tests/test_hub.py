@@ -79,7 +79,7 @@ def client_env(hub: FakeHub, home: Path) -> dict[str, str]:
 
 # ---- the folders and the one session against the hub ------------------------------------------------------------
 @pytest.fixture(scope="module")
-def folders(tmp_path_factory):
+def folders(tmp_path_factory, rgb_model_dir):
     base = tmp_path_factory.mktemp("hub-folders")
     # a trained-looking model: training grid, summary, evaluation, plus what must never be uploaded
     tiny = save_tiny_pipeline(base / "tiny")
@@ -162,7 +162,24 @@ def folders(tmp_path_factory):
     space2 = base / "project-2"
     shutil.copytree(space, space2)
     (space2 / "pipelines" / "extra" / "mod.py").unlink()
-    return {"tiny": tiny, "bare": bare, "leaky": leaky, "manual": manual, "space": space, "space2": space2}
+    # a user's model: train.py on a folder of RGB shapes (it records its data), with a memorization report
+    user = shutil.copytree(rgb_model_dir, base / "shapes-model")
+    from pipelines.evaluation import main as evaluation_main
+
+    report = ["memorization", "--model", str(user), "--num_samples", "4", "--num_inference_steps", "2", "--no_progress"]
+    assert evaluation_main(report) == 0
+    plain = shutil.copytree(rgb_model_dir, base / "plain-model")  # the same model, its record lost
+    (plain / "training_data.json").unlink()
+    return {
+        "tiny": tiny,
+        "bare": bare,
+        "leaky": leaky,
+        "manual": manual,
+        "space": space,
+        "space2": space2,
+        "user": user,
+        "plain": plain,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +189,7 @@ def hub(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def session(hub, folders, tmp_path_factory):
+def session(hub, folders, tmp_path_factory, shapes_dir):
     """train.py --push_to_hub, then every client job in one process, then one real CLI call; returns the results."""
     work = tmp_path_factory.mktemp("hub-session")
     home = work / "hf-home"
@@ -262,6 +279,56 @@ def session(hub, folders, tmp_path_factory):
         },
         {"name": "card_tiny", "card": "tester/tiny"},
         {"name": "card_manual", "card": "tester/manual"},
+        {"name": "push_user", "cli": ["push", str(folders["user"]), "--repo-id", "tester/shapes"], "env": with_token},
+        {
+            "name": "pull_user",
+            "pull": "tester/shapes",
+            "local": str(folders["user"]),
+            "steps": 2,
+            "seed": 1,
+            "save": str(work / "user.npz"),
+        },
+        {"name": "card_user", "card": "tester/shapes"},
+        {
+            "name": "deploy_user",
+            "cli": [
+                "deploy-space",
+                "tester/shapes-demo",
+                "--root",
+                str(folders["space"]),
+                "--model",
+                str(folders["user"]),
+            ],
+            "env": with_token,
+        },
+        {
+            "name": "deploy_user_data",
+            "cli": [
+                "deploy-space",
+                "tester/plain-demo",
+                "--root",
+                str(folders["space"]),
+                "--model",
+                str(folders["plain"]),
+                "--data",
+                str(shapes_dir),
+            ],
+            "env": with_token,
+        },  # fmt: skip
+        {
+            "name": "deploy_too_big",
+            "cli": [
+                "deploy-space",
+                "tester/big-demo",
+                "--root",
+                str(folders["space"]),
+                "--model",
+                str(folders["user"]),
+                "--max-data-mb",
+                "0.1",
+            ],
+            "env": with_token,
+        },  # fmt: skip
     ]
     if train.returncode == 0:
         jobs.append(
@@ -415,6 +482,24 @@ def test_train_py_push_to_hub_end_to_end(session, hub):
     np.testing.assert_array_equal(images["hub"], images["local"])
 
 
+def test_a_users_model_goes_up_with_its_data_record_and_memorization_report(session, hub, folders):
+    ok(session, "push_user")
+    files = hub.files("tester/shapes")
+    report = "memorization-4-samples-2-steps"
+    assert PIPELINE_FILES | {"training_data.json", f"{report}.json", f"{report}.png", "README.md"} <= set(files)
+    assert files["training_data.json"] == (folders["user"] / "training_data.json").read_bytes()
+    # stock diffusers still loads the repo (and ignores the extra files), drawing our pipeline's images
+    images = np.load(ok(session, "pull_user")["saved"])
+    np.testing.assert_allclose(images["stock"], images["hub"], atol=1e-5)
+    text = ok(session, "card_user")["text"]
+    result = json.loads((folders["user"] / f"{report}.json").read_text())
+    copies = f"**{result['samples']['copies']} of 4 samples ({result['samples']['copy_fraction']:.1%}) are copies**"
+    assert "## Is it copying? The memorization report" in text and copies in text
+    assert "Yardstick, the 12 held-out images the model never saw" in text
+    assert result["command"] in text and f"![closest pairs and the copy rule]({report}.png)" in text
+    assert "| training data (`training_data.json`) | 108 images of folder `images`, 12 held out" in text
+
+
 @pytest.mark.skipif(not (DEFAULT_MODEL / "model_index.json").is_file(), reason="models/ddpm-mnist not trained yet")
 def test_default_model_round_trip(session, hub):
     ok(session, "push_default")
@@ -452,6 +537,73 @@ def test_deploy_space_uploads_exactly_the_app(session, hub):
     assert deployed == expected | {"pipelines/extra/mod.py", ".gitattributes"}
     ok(session, "redeploy")  # a file gone from the project is gone from the Space
     assert set(hub.files("tester/demo", repo_type="space")) == expected | {".gitattributes"}
+    assert repo.variables["DDPM_MODEL"]["value"] == "models/ddpm-mnist"  # app.py's --model in the Space
+
+
+def space_copy(hub: FakeHub, space_id: str, folder: Path) -> Path:
+    """The Space's files, as the Space holds them, in a local folder."""
+    for rel, content in hub.files(space_id, repo_type="space").items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        (folder / rel).write_bytes(content)
+    return folder
+
+
+def folder_pixels(folder: Path) -> np.ndarray:
+    from PIL import Image
+
+    return np.stack([np.asarray(Image.open(p).convert("RGB")) for p in sorted(folder.glob("*.png"))])
+
+
+def as_pixels(images) -> np.ndarray:
+    return ((images.permute(0, 2, 3, 1) + 1) * 127.5).round().numpy().astype(np.uint8)
+
+
+def test_deploy_space_with_a_users_model_carries_its_training_images(session, hub, folders, shapes_dir, tmp_path):
+    """The user's model replaces the default one, with its record and its images as a bundle: the Space's app
+    (DDPM_MODEL) finds the training and held-out images with no --data flag, pixel for pixel the folder's."""
+    from pipelines.training_data import resolve_model_data
+
+    assert ok(session, "deploy_user")["out"].strip() == (
+        f"deployed the demo to {hub.url}/spaces/tester/shapes-demo with {folders['user']}"
+    )
+    repo = hub.repos[("space", "tester/shapes-demo")]
+    served = repo.variables["DDPM_MODEL"]["value"]
+    assert served == "models/shapes-model"
+    files = set(hub.files("tester/shapes-demo", repo_type="space"))
+    assert {
+        f"{served}/{name}" for name in PIPELINE_FILES | {"training_data.json", "training_images.safetensors"}
+    } <= files
+    assert not any(name.startswith("models/ddpm-mnist") for name in files) and "app.py" in files
+    space = space_copy(hub, "tester/shapes-demo", tmp_path / "space")
+    shutil.move(shapes_dir, tmp_path / "moved")  # the Space has no copy of the user's folder: the bundle must do
+    try:
+        data = resolve_model_data(space / served, (3, 32, 32))
+    finally:
+        shutil.move(tmp_path / "moved", shapes_dir)
+    record = json.loads((folders["user"] / "training_data.json").read_text())
+    pixels = folder_pixels(shapes_dir)
+    np.testing.assert_array_equal(as_pixels(data.train), pixels[record["train_indices"]])
+    np.testing.assert_array_equal(as_pixels(data.heldout), pixels[record["heldout_indices"]])
+    assert len(data.train) == 108 and len(data.heldout) == 12 and "bundle" in data.description
+
+
+def test_deploy_space_of_a_model_without_a_record_bundles_the_data_flag(session, hub, shapes_dir, tmp_path):
+    from pipelines.training_data import resolve_model_data
+
+    ok(session, "deploy_user_data")
+    assert hub.repos[("space", "tester/plain-demo")].variables["DDPM_MODEL"]["value"] == "models/plain-model"
+    data = resolve_model_data(
+        space_copy(hub, "tester/plain-demo", tmp_path / "space") / "models/plain-model", (3, 32, 32)
+    )
+    np.testing.assert_array_equal(as_pixels(data.train), folder_pixels(shapes_dir))  # all 120: none held out
+    assert len(data.heldout) == 0
+
+
+def test_deploy_space_refuses_training_images_above_the_bound(session, hub):
+    line = one_error_line(session["results"]["deploy_too_big"])
+    assert "--max-data-mb: the training images (108 + 12 held out, 3×32×32, 8-bit) take 0.4 MB, above the bound " \
+        "of 0.1 MB" in line  # fmt: skip
+    assert ("space", "tester/big-demo") not in hub.repos  # refused before anything was created
 
 
 def test_space_files_of_this_project_are_the_app_only():
@@ -564,6 +716,37 @@ def test_the_deployed_file_set_alone_starts_the_app_and_serves_sample(hub, tmp_p
             api_name="/sample",
         )
     assert len(result[3]) == 2 and result[6]["model"] == "models/ddpm-mnist"
+    assert "Traceback" not in (tmp_path / "space.log").read_text()
+
+
+def test_a_space_deployed_with_a_users_model_serves_it(hub, folders, tmp_path):
+    """deploy-space --model of this project: the Space's files alone, with the Space variable DDPM_MODEL as the
+    app's environment (as the Space runs it), serve /sample from the user's RGB model."""
+    from gradio_client import Client
+
+    from helpers.app_server import serve_app
+
+    home = tmp_path / "hf-home"
+    home.mkdir()
+    env = {**client_env(hub, home), "HF_TOKEN": SENTINEL}
+    env.pop("PYTHONPATH")
+    command = [
+        sys.executable,
+        "-m",
+        "pipelines.hub",
+        "deploy-space",
+        "tester/live-user",
+        "--model",
+        str(folders["user"]),
+    ]
+    result = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    served = hub.repos[("space", "tester/live-user")].variables["DDPM_MODEL"]["value"]
+    space = space_copy(hub, "tester/live-user", tmp_path / "space")
+    assert not (space / "models" / "ddpm-mnist").exists() and (space / served / "training_images.safetensors").is_file()
+    with serve_app(served, cwd=space, env={"DDPM_MODEL": served}, log_path=tmp_path / "space.log") as url:
+        result = Client(url, verbose=False).predict(seed=0, num_images=2, num_inference_steps=2, api_name="/sample")
+    assert len(result[3]) == 2 and result[6]["model"] == served and result[6]["image_shape"] == [3, 32, 32]
     assert "Traceback" not in (tmp_path / "space.log").read_text()
 
 

@@ -54,6 +54,7 @@ class Repo:
     sdk: str | None
     folder: Path
     commits: list[str] = field(default_factory=list)  # oldest first; the last one is `main`
+    variables: dict[str, dict] = field(default_factory=dict)  # a Space's variables (its app's environment)
     created_at: str = field(default_factory=lambda: time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()))
 
     @property
@@ -312,6 +313,12 @@ class _Handler(BaseHTTPRequestHandler):
                 oid = git_blob_oid(existing[path].read_bytes()) if path in existing else None
                 files.append({"path": path, "uploadMode": "regular", "shouldIgnore": False, "oid": oid})
             return self._json(200, {"files": files, "commitOid": commit})
+        if repo_type == "space" and rest == "variables":  # HfApi.add_space_variable / get_space_variables
+            repo = self._repo(repo_type, repo_id, user, write=method == "POST")
+            if method == "POST":
+                item = json.loads(self._body())
+                repo.variables[item["key"]] = {"value": item["value"], "description": item.get("description")}
+            return self._json(200, repo.variables)
         if method == "POST" and rest.startswith("commit/"):
             repo = self._repo(repo_type, repo_id, user, write=True)
             self._revision(repo, unquote(rest.removeprefix("commit/")))

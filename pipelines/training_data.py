@@ -291,7 +291,14 @@ def resolve_model_data(
                 train, heldout = load_recorded_data(record)
             except DataError as error:
                 raise DataError(f"{error} (the model's {RECORD_FILE} names {record.source!r}; pass {flag})") from None
-            result = ModelData(train, heldout, record, _describe(train, heldout, f"{record.kind} {record.source}"))
+            result = ModelData(
+                train,
+                heldout,
+                record,
+                _describe(
+                    train, heldout, record.source if record.kind == "mnist" else f"{record.kind} {record.source}"
+                ),
+            )
     else:
         result = _data_from_flag(data, record, channels, height, flag)
     shape = tuple(result.train.shape[1:])

@@ -46,6 +46,9 @@ GOOD = {
     "/toy_step": dict(dataset="two_moons", num_points=4, t=5, stride=1, x=0.0, y=0.0, seed=0),
     "/toy_sample": dict(dataset="two_moons", num_points=4, num_samples=2, num_inference_steps=2, seed=0),
     "/toy_train": dict(dataset="two_moons", num_points=4, train_steps=100, seed=0),
+    "/variance": dict(num_inference_steps=2, seed=0),
+    "/transition": dict(dataset="two_moons"),
+    "/transition_train": dict(dataset="two_moons", num_points=4, train_steps=100, num_samples=8, seed=0),
 }
 TINY_TRAIN = [*TINY, "--max_train_steps", "1"]  # train.py flags of the tiny runs in test_training.py
 
@@ -203,7 +206,18 @@ def upload(http: httpx.Client, url: str, path: Path) -> httpx.Response:
 
 
 @pytest.mark.parametrize(
-    "case", params("/sample", "/posterior", "/exact_sample", "/toy_step", "/toy_sample", "/toy_train")
+    "case",
+    params(
+        "/sample",
+        "/posterior",
+        "/exact_sample",
+        "/toy_step",
+        "/toy_sample",
+        "/toy_train",
+        "/variance",
+        "/transition",
+        "/transition_train",
+    ),
 )
 def test_a_bad_api_value_is_refused_by_name_and_the_server_answers_the_next_request(
     http, app_url, case: Case, tmp_path

@@ -74,6 +74,9 @@ SURFACES = {
     "/toy_step": "API endpoint; also the 2-D world tab's reverse-step controls",
     "/toy_sample": "API endpoint; also the 2-D world tab's samplers controls",
     "/toy_train": "API endpoint; also the 2-D world tab's training controls",
+    "/variance": "API endpoint; also the “Which variance for p_θ?” tab's controls",
+    "/transition": "API endpoint; also the “Copies or new points?” tab's table controls",
+    "/transition_train": "API endpoint; also the “Copies or new points?” tab's live pair training",
     "app.py": "`python app.py` flags (`--model` also loads the model: every broken folder below)",
     "train.py": "`python train.py` / `accelerate launch train.py` flags",
     "pipelines.evaluation": "`python -m pipelines.evaluation` flags",
@@ -198,6 +201,10 @@ def _toy_rows(ints: dict[str, str], floats: dict[str, str], seed: bool = True) -
 
 
 POINTS = "num_points must be an integer in [4, 4000], got "
+VARIANCE_STEPS = "num_inference_steps must be an integer in [1, 200], got "
+SHIPPED_TABLES = "dataset must be one of two_moons"  # … and every other data set with a shipped table
+TOY_DATASETS = "dataset must be one of two_moons, eight_gaussians, spiral; got "
+PAIR_SEED = "seed must be an integer in [0, 2147483647], got "
 
 CASES: list[Case] = [
     # ---- /sample (seed, num_images, num_inference_steps, eta, timestep_spacing, variance); T = 1000 --------------
@@ -477,6 +484,60 @@ CASES: list[Case] = [
             ("train_steps", "out of range", "20001", 20001, "train_steps must be an integer in [100, 20000], got 20001")
         ],
     ),
+    *_api(
+        "/variance",
+        [
+            *(
+                ("num_inference_steps", kind, shown, value, VARIANCE_STEPS + got)
+                for kind, shown, value, got in (
+                    ("wrong type", '"3"', "3", "'3'"),
+                    ("wrong type", "2.5", 2.5, "2.5"),
+                    ("NaN/inf", "NaN", NAN, "nan"),
+                    ("empty", "null", None, "None"),
+                    ("out of range", "0", 0, "0"),
+                    ("huge", "10**6", 10**6, "1000000"),
+                )
+            ),
+            ("seed", "wrong type", '"0"', "0", SEED + "'0'"),
+            ("seed", "NaN/inf", "Infinity", INF, SEED + "inf"),
+            ("seed", "empty", "null", None, SEED + "None"),
+        ],
+    ),
+    *_api(
+        "/transition",
+        [
+            ("dataset", "wrong type", "5", 5, SHIPPED_TABLES),
+            ("dataset", "huge", '"x" * 10**6', "x" * 10**6, SHIPPED_TABLES),
+            ("dataset", "empty", "null", None, SHIPPED_TABLES),
+            ("dataset", "out of range", '"circles"', "circles", SHIPPED_TABLES),
+        ],
+    ),
+    *_api(
+        "/transition_train",
+        _toy_rows(
+            {
+                "num_points": "num_points must be an integer in [4, 2000], got ",
+                "train_steps": "train_steps must be an integer in [100, 20000], got ",
+                "num_samples": "num_samples must be an integer in [8, 1024], got ",
+            },
+            {},
+            seed=False,
+        )
+        + [
+            ("dataset", "out of range", '"mnist" (shipped only)', "mnist", TOY_DATASETS + "'mnist'"),
+            (
+                "num_points",
+                "out of range",
+                "2001 (2N > pool)",
+                2001,
+                "num_points must be an integer in [4, 2000], got 2001",
+            ),
+            ("seed", "wrong type", '"0"', "0", PAIR_SEED + "'0'"),
+            ("seed", "out of range", "2**31", 2**31, PAIR_SEED + "2147483648"),
+            ("seed", "NaN/inf", "Infinity", INF, PAIR_SEED + "inf"),
+            ("seed", "empty", "null", None, PAIR_SEED + "None"),
+        ],
+    ),
     # ---- /exact_sample (seed, num_images, num_inference_steps) -------------------------------------------------
     *_api(
         "/exact_sample",
@@ -654,6 +715,46 @@ CASES: list[Case] = [
         "--ema_max_decay must be in [0, 1), got 1.0",
     ),
     Case("train.py", "--channels", "out of range", "2", ["--channels", "2"], "--channels must be 1 or 3, got 2"),
+    Case(
+        "train.py",
+        "--subset_size",
+        "out of range",
+        "0",
+        ["--subset_size", "0"],
+        "--subset_size must be an integer >= 1",
+    ),
+    Case(
+        "train.py",
+        "--subset_size",
+        "huge",
+        "2250 with --subset_index 2",
+        ["--subset_size", "2250", "--subset_index", "2"],
+        "subset_size 2250 × (subset_index 2 + 1) = 6750 is more than the 4500 training images",
+    ),
+    Case(
+        "train.py",
+        "--subset_size",
+        "wrong type",
+        "abc",
+        ["--subset_size", "abc"],
+        "argument --subset_size: invalid int value: 'abc'",
+    ),
+    Case(
+        "train.py",
+        "--subset_index",
+        "out of range",
+        "-1",
+        ["--subset_index", "-1"],
+        "--subset_index must be an integer >= 0",
+    ),
+    Case(
+        "train.py",
+        "--heldout_fraction",
+        "out of range",
+        "1",
+        ["--heldout_fraction", "1"],
+        "--heldout_fraction must be in [0, 1), got 1.0",
+    ),
     Case(
         "train.py",
         "--block_out_channels",

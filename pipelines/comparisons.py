@@ -20,7 +20,16 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from .checks import check_batch_size, check_images, check_int, check_seed, is_int
 from .exact_posterior import DatasetPosterior
-from .neighbours import COPY_DISTANCE, copy_summary, l2_distance, nearest_distances, nearest_neighbours
+from .neighbours import (
+    COPY_DISTANCE,
+    COPY_RATIO,
+    copy_summary,
+    is_copy,
+    is_copy_by_ratio,
+    l2_distance,
+    nearest_distances,
+    nearest_neighbours,
+)
 
 # The exact sampler has committed to one training image once q(x_0 | x_t) puts this much weight on it.
 COMMIT_WEIGHT = 0.99
@@ -289,6 +298,8 @@ class SamplerComparison:
     heldout_nearest_distances: torch.Tensor | None = None
     exact_trajectories: torch.Tensor | None = None
     model_trajectories: torch.Tensor | None = None
+    exact_second_distances: torch.Tensor | None = None
+    model_second_distances: torch.Tensor | None = None
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-safe summary for the app's API. "heldout_nearest_distance_median" (and "num_heldout") only when
@@ -299,7 +310,7 @@ class SamplerComparison:
             "exact": {
                 "nearest_indices": self.exact_nearest_indices.tolist(),
                 "nearest_distances": self.exact_nearest_distances.tolist(),
-                **copy_summary(self.exact_nearest_distances, self.exact_nearest_indices),
+                **_copies(self.exact_nearest_distances, self.exact_second_distances, self.exact_nearest_indices),
                 "seconds": self.exact_seconds,
                 "timesteps": None if self.timesteps is None else list(self.timesteps),
                 "effective_n": None if self.exact_effective_n is None else self.exact_effective_n.tolist(),
@@ -309,9 +320,11 @@ class SamplerComparison:
             "model": {
                 "nearest_indices": self.model_nearest_indices.tolist(),
                 "nearest_distances": self.model_nearest_distances.tolist(),
-                **copy_summary(self.model_nearest_distances, self.model_nearest_indices),
+                **_copies(self.model_nearest_distances, self.model_second_distances, self.model_nearest_indices),
                 "seconds": self.model_seconds,
             },
+            "copy_rule": "Gu et al.: a copy when d1 / d2 < 1/3 (nearest / second-nearest training image)",
+            "copy_ratio": COPY_RATIO,
             "copy_distance": COPY_DISTANCE,
             "commit_weight": COMMIT_WEIGHT,
         }
@@ -319,6 +332,24 @@ class SamplerComparison:
             summary["heldout_nearest_distance_median"] = float(np.median(self.heldout_nearest_distances.numpy()))
             summary["num_heldout"] = int(self.heldout_nearest_distances.numel())
         return summary
+
+
+def _copies(d1: torch.Tensor, d2: torch.Tensor | None, indices: torch.Tensor) -> dict[str, Any]:
+    """The copy counts of a set of samples by the project's one rule, Gu et al.'s ratio d1 / d2 < COPY_RATIO (with
+    one training image there is no second-nearest: then the absolute rule, d1 < COPY_DISTANCE); the ratios, and
+    how many lie within COPY_DISTANCE (exact pixel copies) beside them."""
+    if d2 is None:
+        return copy_summary(d1, indices)
+    copies = is_copy_by_ratio(d1, d2)
+    count = int(copies.sum())
+    return {
+        "second_distances": d2.tolist(),
+        "ratios": [float(a / b) if b > 0 else None for a, b in zip(d1.tolist(), d2.tolist())],
+        "copies": count,
+        "copy_fraction": count / max(int(copies.numel()), 1),
+        "distinct_copies": int(indices[copies].unique().numel()),
+        "pixel_copies": int(is_copy(d1).sum()),
+    }
 
 
 def heldout_nearest_distances(heldout: torch.Tensor, data: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
@@ -391,7 +422,8 @@ def compare_samplers(
         model_path.append(model[:num_trajectories].cpu().float())
     model = model.cpu().float()
     model_seconds = time.perf_counter() - start
-    (exact_d, exact_i), (model_d, model_i) = (nearest_neighbours(x, dataset_posterior.data) for x in (exact, model))
+    k = min(2, len(dataset_posterior))  # nearest and second-nearest: the copy rule's ratio
+    (exact_d, exact_i), (model_d, model_i) = (nearest_neighbours(x, dataset_posterior.data, k) for x in (exact, model))
     return SamplerComparison(
         seed=seed,
         num_inference_steps=int(num_inference_steps),
@@ -408,6 +440,8 @@ def compare_samplers(
         exact_max_weight=max_weight,
         exact_commit_step=_commit_steps(max_weight),
         heldout_nearest_distances=heldout_d,
+        exact_second_distances=exact_d[:, 1] if k == 2 else None,
+        model_second_distances=model_d[:, 1] if k == 2 else None,
         exact_trajectories=_with_start(
             exact_path, num_trajectories, (num_images, *dataset_posterior.image_shape), seed
         ),

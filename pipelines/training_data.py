@@ -22,13 +22,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .data import SPLIT_SEED, DataError, load_hf_dataset, load_image_folder, mnist_split
+from .checks import first_line
+from .data import IMAGE_SUFFIXES, SPLIT_SEED, DataError, load_hf_dataset, load_image_folder, mnist_split
 
 RECORD_FILE = "training_data.json"
 DEFAULT_HELDOUT_FRACTION = 0.1
@@ -291,7 +293,12 @@ def resolve_model_data(
                 train, heldout = load_recorded_data(record)
             except DataError as error:
                 raise DataError(f"{error} (the model's {RECORD_FILE} names {record.source!r}; pass {flag})") from None
-            result = ModelData(train, heldout, record, _describe(train, heldout, f"{record.kind} {record.source}"))
+            result = ModelData(
+                train,
+                heldout,
+                record,
+                _describe(train, heldout, "mnist" if record.kind == "mnist" else f"{record.kind} {record.source}"),
+            )
     else:
         result = _data_from_flag(data, record, channels, height, flag)
     shape = tuple(result.train.shape[1:])
@@ -334,3 +341,64 @@ def _data_from_flag(data: str, record: DataRecord | None, channels: int, size: i
         train, heldout = images[torch.from_numpy(split["train"][0])], images[torch.from_numpy(split["heldout"][0])]
         return ModelData(train, heldout, record, _describe(train, heldout, "mnist"))
     return ModelData(images, images[:0], record, _describe(images, images[:0], str(data)))
+
+
+# -- where a model's data files are, for a local folder or a Hub repo ------------------------------------------------
+def model_data_folder(model: str | os.PathLike) -> Path | None:
+    """The folder that holds a model's `training_data.json` / `training_images.safetensors`: the model folder itself,
+    or for a Hub repo id (USER/NAME) the cache folder those two files are downloaded into (each may be missing: a
+    stock repo has neither). None when there is no such folder or the repo has neither file."""
+    path = Path(model)
+    if path.is_dir():
+        return path
+    if path.exists() or not re.fullmatch(r"[\w.-]+/[\w.-]+", str(model)) or str(model).startswith("."):
+        return None
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+
+    found = None
+    for name in (RECORD_FILE, BUNDLE_FILE):
+        try:
+            found = Path(hf_hub_download(str(model), name)).parent
+        except (EntryNotFoundError, LocalEntryNotFoundError):
+            continue  # no such file (or offline and not cached): no record, not an error
+        except HfHubHTTPError as error:
+            raise DataError(f"cannot fetch {name} from the Hub repo {model}: {first_line(error)}") from None
+    return found
+
+
+# -- memory: what holding a data set for the exact posterior costs ---------------------------------------------------
+# Measured peak resident memory of the app's exact-posterior work per value of the N × D training images (the
+# float32 images, the float64 copy the exact posterior computes with, and the chunked temporaries of a step and a
+# nearest-neighbour search); README has the measurement.
+BYTES_PER_VALUE = 12
+# The bound on that memory: a free CPU Space has 16 GB, and the app, the model, gradio and the temporary files need
+# the rest.
+MEMORY_BOUND_BYTES = 6 * 10**9
+
+
+def data_memory_bytes(num_images: int, image_shape: tuple[int, int, int]) -> int:
+    """The memory the exact posterior needs for num_images images of image_shape (C, H, W)."""
+    return int(num_images) * int(np.prod(image_shape)) * BYTES_PER_VALUE
+
+
+def check_data_memory(
+    num_images: int, image_shape: tuple[int, int, int], flag: str = "--data", bound: int = MEMORY_BOUND_BYTES
+) -> None:
+    """DataError naming `flag` when num_images images of image_shape need more memory than `bound` bytes."""
+    need = data_memory_bytes(num_images, image_shape)
+    if need > bound:
+        c, h, w = image_shape
+        most = bound // (int(np.prod(image_shape)) * BYTES_PER_VALUE)
+        raise DataError(
+            f"{flag}: {num_images:,} images of {c}×{h}×{w} need {need / 1e9:.1f} GB for the exact posterior; the bound "
+            f"is {bound / 1e9:.0f} GB (at most {most:,} images of this size on a 16 GB machine): pass a smaller set"
+        )
+
+
+def count_source_images(data: str | os.PathLike) -> int | None:
+    """How many image files a --data folder holds (without decoding them), None when it is not a folder."""
+    path = Path(data)
+    if not path.is_dir():
+        return None
+    return sum(1 for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)

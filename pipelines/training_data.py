@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
 from .checks import first_line
 from .data import IMAGE_SUFFIXES, SPLIT_SEED, DataError, load_hf_dataset, load_image_folder, mnist_split
@@ -383,16 +384,18 @@ def data_memory_bytes(num_images: int, image_shape: tuple[int, int, int]) -> int
 
 
 def check_data_memory(
-    num_images: int, image_shape: tuple[int, int, int], flag: str = "--data", bound: int = MEMORY_BOUND_BYTES
+    num_images: int, image_shape: tuple[int, int, int], flag: str = "--data", bound: int | None = None
 ) -> None:
-    """DataError naming `flag` when num_images images of image_shape need more memory than `bound` bytes."""
+    """DataError naming `flag` when num_images images of image_shape need more memory than `bound` bytes (default
+    MEMORY_BOUND_BYTES)."""
+    bound = MEMORY_BOUND_BYTES if bound is None else bound
     need = data_memory_bytes(num_images, image_shape)
     if need > bound:
         c, h, w = image_shape
         most = bound // (int(np.prod(image_shape)) * BYTES_PER_VALUE)
         raise DataError(
-            f"{flag}: {num_images:,} images of {c}×{h}×{w} need {need / 1e9:.1f} GB for the exact posterior; the bound "
-            f"is {bound / 1e9:.0f} GB (at most {most:,} images of this size on a 16 GB machine): pass a smaller set"
+            f"{flag}: {num_images:,} images of {c}×{h}×{w} need {need / 1e9:.3g} GB for the exact posterior; the bound "
+            f"is {bound / 1e9:.3g} GB (at most {most:,} images of this size, for a 16 GB machine): pass a smaller set"
         )
 
 
@@ -402,3 +405,34 @@ def count_source_images(data: str | os.PathLike) -> int | None:
     if not path.is_dir():
         return None
     return sum(1 for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def check_folder_images(folder: str | os.PathLike, image_shape: tuple[int, int, int], flag: str = "--data") -> None:
+    """DataError naming `flag` unless every image file of `folder` already has the model's size and channels (read
+    from the file headers only). For a folder that is not the one a model's record names: nothing then says how it
+    was resized, so images of another size or colour are refused rather than silently converted."""
+    channels, height, width = image_shape
+    files = sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    sizes, colours = {}, {}
+    for path in files:
+        try:
+            with Image.open(path) as image:
+                size, grey = image.size, image.mode in ("1", "L", "LA", "I", "I;16", "F")
+        except (OSError, ValueError, Image.DecompressionBombError):
+            continue  # unreadable files are skipped (and counted) when the folder is loaded
+        if size != (width, height):
+            sizes.setdefault(size, path.name)
+        if grey != (channels == 1):
+            colours.setdefault(grey, path.name)
+    if sizes:
+        (w, h), name = next(iter(sizes.items()))
+        raise DataError(
+            f"{flag} {str(folder)!r}: {name} is {w}×{h} but the model draws {width}×{height} images: pass the images "
+            f"at {width}×{height} (as train.py --resolution {width} made them)"
+        )
+    if colours:
+        grey, name = next(iter(colours.items()))
+        raise DataError(
+            f"{flag} {str(folder)!r}: {name} is {'grayscale' if grey else 'colour'} but the model draws "
+            f"{channels} channel{'s' if channels > 1 else ''} ({'RGB' if channels == 3 else 'grayscale'})"
+        )

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -17,6 +18,7 @@ from pipelines.training_data import (
     BUNDLE_FILE,
     ModelData,
     check_data_memory,
+    check_folder_images,
     count_source_images,
     model_data_folder,
     read_record,
@@ -107,8 +109,11 @@ class AppContext:
             check_data_memory(record.num_images, shape, "the model's training data")
         elif self.data is not None:
             count = count_source_images(self.data)
-            if count:
+            if count and not Path(self.data, BUNDLE_FILE).is_file():
                 check_data_memory(count, shape)
+                recorded = record is not None and record.kind == "folder" and record.num_source_images == count
+                if not recorded:  # not the folder the model records: its images must already fit the model
+                    check_folder_images(self.data, shape)
         if self.data is None and record is None and shape == MNIST_SHAPE and not bundled:
             result = resolve_model_data(None, shape, "mnist")  # a stock 1×32×32 model: the bundled digits, as always
             result.description += " (the model records no training data; --data names another set)"

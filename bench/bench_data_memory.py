@@ -48,23 +48,27 @@ def rss_bytes() -> int:
     return 0
 
 
-def one_run(folder: str, num_images: int) -> dict:
-    """In this process: load the data as the app does, click each data tab once, report the memory."""
+def make_bundle(folder: str, num_images: int) -> None:
+    """N random training images and 10 % held out, as the bundle beside the model (in its own process, so that
+    making them does not count in the measured process's peak)."""
     import torch
 
+    from pipelines.training_data import save_bundle
+
+    held = max(1, num_images // 10)
+    images = torch.rand((num_images + held, *SHAPE), generator=torch.Generator().manual_seed(0)) * 2 - 1
+    save_bundle(folder, images[:num_images], images[num_images:])
+
+
+def one_run(folder: str, num_images: int) -> dict:
+    """In this process: load the data as the app does, click each data tab once, report the memory."""
     sys.path.insert(0, str(REPO))
     import app
-    from pipelines.training_data import save_bundle
     from ui.context import AppContext
     from ui.files import RunStore
     from ui.tab_exact import ExactSamplerTab
     from ui.tab_posterior import PosteriorTab
 
-    held = max(1, num_images // 10)
-    generator = torch.Generator().manual_seed(0)
-    images = torch.rand((num_images + held, *SHAPE), generator=generator) * 2 - 1
-    save_bundle(folder, images[:num_images], images[num_images:])
-    del images
     pipe = app.load_model(folder, device="cpu")
     ctx = AppContext(pipe=pipe, model_id=folder, store=RunStore(root=Path(folder) / "runs"))
     before = rss_bytes()
@@ -91,8 +95,12 @@ def one_run(folder: str, num_images: int) -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = base_parser("bench_data_memory.py", __doc__.splitlines()[0], model=False)
     parser.add_argument("--one", nargs=2, metavar=("FOLDER", "N"), help=argparse_hidden())
+    parser.add_argument("--make", nargs=2, metavar=("FOLDER", "N"), help=argparse_hidden())
     args = parser.parse_args(argv)
     apply_threads(args)
+    if args.make:
+        make_bundle(args.make[0], int(args.make[1]))
+        return 0
     if args.one:
         print(json.dumps(one_run(args.one[0], int(args.one[1]))))
         return 0
@@ -101,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     for n in sizes:
         with tempfile.TemporaryDirectory() as scratch:
             folder = save_tiny_pipeline(Path(scratch) / "model", sample_size=SHAPE[1], channels=SHAPE[0])
+            subprocess.run([sys.executable, __file__, "--make", str(folder), str(n)], check=True)
             run = subprocess.run(
                 [sys.executable, __file__, "--one", str(folder), str(n)]
                 + (["--threads", str(args.threads)] if args.threads else []),

@@ -36,13 +36,16 @@ _costs_lock = threading.Lock()
 
 
 def step_costs(ctx: AppContext) -> StepCosts:
-    """The app's cost measurement for this context: one exact step over the first N mnist train digits (each N in
+    """The app's cost measurement for this context: one exact step over the first N training images (each N in
     QUICK_COST_SIZES, at most all of them) and one model step, under one protocol
     (`measure_step_costs`). Measured once per context and settings, at first use, by one thread; later calls
     (from either tab) get the same numbers."""
     data = ctx.train_images()
     n = len(data)
-    sizes = tuple(sorted({min(int(size), n) for size in QUICK_COST_SIZES} | {max(1, n // 4), max(1, n // 2), n}))
+    sizes = {min(int(size), n) for size in QUICK_COST_SIZES} | {n}
+    if len(sizes) < 3:  # a small data set: a quarter, half and all of it, so the fit has three points
+        sizes |= {max(1, n // 4), max(1, n // 2)}
+    sizes = tuple(sorted(sizes))
     key = (id(ctx), sizes, QUICK_COST_REPEATS, QUICK_COST_MIN_SECONDS)
     with _costs_lock:
         if key not in _costs:

@@ -28,6 +28,11 @@ def to_uint8(images: torch.Tensor, model_space: bool = False) -> np.ndarray:
     return array.astype(np.uint8)
 
 
+def _background(mode: str):
+    """The white of a PIL mode: 255 for "L", (255, 255, 255) for "RGB" (a bare 255 would be red there)."""
+    return BACKGROUND if mode in ("L", "1", "P") else (BACKGROUND,) * len(mode)
+
+
 def _to_pil(array: np.ndarray) -> Image.Image:
     """(H, W, C) uint8 with C = 1 or 3 → a PIL image ("L" or "RGB")."""
     return Image.fromarray(array[..., 0], mode="L") if array.shape[-1] == 1 else Image.fromarray(array, mode="RGB")
@@ -130,7 +135,7 @@ def _with_caption(image: Image.Image, caption: str, font=None) -> Image.Image:
     font = font or _font()
     height = _caption_height(font)
     width = max(image.width, int(math.ceil(_text_width(caption, font))) + 2 * CAPTION_PAD)
-    out = Image.new(image.mode, (width, image.height + height), color=BACKGROUND)
+    out = Image.new(image.mode, (width, image.height + height), color=_background(image.mode))
     out.paste(image, ((width - image.width) // 2, height))
     top = font.getbbox(_LINE_SAMPLE)[1]
     _draw_text(ImageDraw.Draw(out), (CAPTION_PAD, CAPTION_PAD + HAT_HEIGHT + 2 - top), caption, font)
@@ -140,7 +145,7 @@ def _with_caption(image: Image.Image, caption: str, font=None) -> Image.Image:
 def _hstack(images: Sequence[Image.Image], gap: int = 6) -> Image.Image:
     width = sum(im.width for im in images) + gap * (len(images) - 1)
     height = max(im.height for im in images)
-    out = Image.new(images[0].mode, (width, height), color=BACKGROUND)
+    out = Image.new(images[0].mode, (width, height), color=_background(images[0].mode))
     x = 0
     for im in images:
         out.paste(im, (x, 0))
@@ -151,7 +156,7 @@ def _hstack(images: Sequence[Image.Image], gap: int = 6) -> Image.Image:
 def _vstack(images: Sequence[Image.Image], gap: int = 0) -> Image.Image:
     width = max(im.width for im in images)
     height = sum(im.height for im in images) + gap * (len(images) - 1)
-    out = Image.new(images[0].mode, (width, height), color=BACKGROUND)
+    out = Image.new(images[0].mode, (width, height), color=_background(images[0].mode))
     y = 0
     for im in images:
         out.paste(im, (0, y))
@@ -199,7 +204,7 @@ def make_filmstrip(
     labels = Image.new(
         columns[0].mode,
         (int(math.ceil(max(_text_width(name, font) for name in names))) + 2 * CAPTION_PAD, columns[0].height),
-        color=BACKGROUND,
+        color=_background(columns[0].mode),
     )
     draw = ImageDraw.Draw(labels)
     cell = (columns[0].height - caption_height) / (2 * n)

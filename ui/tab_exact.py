@@ -296,7 +296,7 @@ class ExactSamplerTab:
                         to_uint8(samples[k : k + 1], model_space=True)[0],
                         to_uint8(data[i : i + 1].float(), model_space=True)[0],
                     ],
-                    [f"{kind}", f"#{i}"],
+                    [f"{kind}", text.pair_label(i, d)],
                     scale=PAIR_SCALE,
                 )
                 items.append((picture, text.pair_caption(i, d, d2)))

@@ -524,12 +524,17 @@ NO_HELDOUT = (
 
 
 def pair_caption(index: int, distance: float, second: float | None = None) -> str:
-    """ "copy of #12, d₁ = 0.00, d₁/d₂ = 0.00": the copy verdict (Gu et al.'s ratio) with the absolute distance."""
+    """ "copy of #12: d₁/d₂ 0.00": the copy verdict by Gu et al.'s ratio (the absolute distance d₁ is drawn in the
+    picture, above the nearest image: `pair_label`)."""
     if second is None or second <= 0:
-        return f"nearest #{index}, d₁ = {distance:.2f}"
+        return f"nearest #{index}: d₁ {distance:.2f}"
     ratio = distance / second
-    what = "copy of" if ratio < 1 / 3 else "nearest"
-    return f"{what} #{index}, d₁ = {distance:.2f}, d₁/d₂ = {ratio:.2f}"
+    return f"{'copy of' if ratio < 1 / 3 else 'nearest'} #{index}: d₁/d₂ {ratio:.2f}"
+
+
+def pair_label(index: int, distance: float) -> str:
+    """ "#12 d₁ 0.00": drawn above the nearest training image of a pair, its index and its L2 distance d₁."""
+    return f"#{index} d₁ {distance:.2f}" if distance < 100 else f"#{index} d₁ {distance:.1f}"
 
 
 COMMIT_INTRO = r"""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import ssl
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -266,3 +267,61 @@ def test_the_app_refuses_too_much_data_before_loading_it(rgb_model_dir, tmp_path
     assert "108 images of 3×32×32 need" in ctx.data_notice()
     monkeypatch.undo()
     assert torch.is_tensor(context(rgb_model_dir, None, tmp_path).train_images())  # with the real bound: loads
+
+
+# ---------------------------------------------------------------------------------------------- a Hub model
+HUB_SCRIPT = """
+import json, sys
+from huggingface_hub import HfApi
+token, model, stock = sys.argv[1:4]
+api = HfApi()
+for repo, folder in (("tester/rgb", model), ("tester/stock", stock)):
+    api.create_repo(repo, token=token)
+    api.upload_folder(folder_path=folder, repo_id=repo, token=token, ignore_patterns=["checkpoint-*", "samples/*"])
+import app
+from pipelines.training_data import model_data_folder
+from ui.context import AppContext
+ctx = AppContext(pipe=app.load_model("tester/rgb", device="cpu"), model_id="tester/rgb")
+data = ctx.load_data()
+stock_ctx = AppContext(pipe=app.load_model("tester/stock", device="cpu"), model_id="tester/stock")
+print(json.dumps({
+    "description": data.description, "train": len(data.train), "heldout": len(data.heldout),
+    "stock_folder": model_data_folder("tester/stock"), "stock_notice": stock_ctx.data_notice(),
+}))
+"""
+
+
+def test_a_hub_model_brings_its_record_and_bundle(rgb_model_dir, bare_model, tmp_path):
+    """A Hub repo holding the model, its record and its image bundle: the app fetches both files with huggingface_hub
+    and runs on the bundle (the source folder need not exist where the app runs); a stock repo has neither: the
+    tabs' notice, not an error."""
+    import subprocess
+    import sys
+
+    from helpers.hub_server import FakeHub
+    from pipelines.training_data import load_recorded_data, read_record, save_bundle
+
+    model = tmp_path / "with-bundle"
+    shutil.copytree(rgb_model_dir, model, ignore=shutil.ignore_patterns("checkpoint-*", "samples"))
+    save_bundle(model, *load_recorded_data(read_record(model)))
+    token = "hf_TESTtoken0123456789abcdefXYZ"
+    with FakeHub(tmp_path / "hub", tokens={token: "tester"}) as hub:
+        env = {
+            **{k: v for k, v in __import__("os").environ.items() if k not in ("HF_TOKEN", "HF_HUB_OFFLINE")},
+            "HF_ENDPOINT": hub.url,
+            "HF_HUB_DISABLE_XET": "1",
+            "HF_HOME": str(tmp_path / "hf-home"),
+            "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+            "OMP_NUM_THREADS": "1",
+        }
+        done = subprocess.run(
+            [sys.executable, "-c", HUB_SCRIPT, token, str(model), str(bare_model)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["train"] == 108 and out["heldout"] == 12 and "bundle" in out["description"]
+    assert out["stock_folder"] is None and "--data FOLDER_OR_DATASET_ID" in out["stock_notice"]

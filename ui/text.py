@@ -485,7 +485,7 @@ MODEL_GALLERY_LABEL = "model p_θ(xₜ₋₁ | xₜ): sample | nearest training 
 COPY_RULE = (
     "A **copy**, by the project's one rule (Gu et al. 2025): a sample whose nearest training digit is closer than "
     "1/3 of its second-nearest, d₁/d₂ < 1/3 — a relative test, so it means the same for any image size; the absolute "
-    "distance d₁ (L2 in [-1, 1] units) is shown beside it, and d₁ = 0 is a pixel copy."
+    "distance d₁ (L2 in [-1, 1] units) is shown beside it (d= above each nearest image), and d₁ = 0 is a pixel copy."
 )
 
 
@@ -533,8 +533,9 @@ def pair_caption(index: int, distance: float, second: float | None = None) -> st
 
 
 def pair_label(index: int, distance: float) -> str:
-    """ "#12 d₁ 0.00": drawn above the nearest training image of a pair, its index and its L2 distance d₁."""
-    return f"#{index} d₁ {distance:.2f}" if distance < 100 else f"#{index} d₁ {distance:.1f}"
+    """ "#12 d=0.00": drawn above the nearest training image of a pair, its index and its L2 distance d₁ (the
+    pictures' font has no subscripts)."""
+    return f"#{index} d={distance:.2f}" if distance < 100 else f"#{index} d={distance:.1f}"
 
 
 COMMIT_INTRO = r"""

@@ -218,13 +218,14 @@ def main(argv: list[str] | None = None) -> None:
         data=args.data,
     )
     try:
-        ctx.load_data()  # at start: a bad --data stops here; no data at all leaves the tabs a notice
+        data = ctx.load_data()  # at start: a bad --data stops here; no data at all leaves the tabs a notice
     except ValueError as exc:
         message = first_line(exc)
         if not message.startswith("--data"):
             message = f"--data {args.data}: {message}"
         print(f"app.py: error: {message}", file=sys.stderr)
         sys.exit(2)
+    print(f"app.py: posterior tabs: {data.description if data else ctx.data_notice()}", file=sys.stderr)
     demo = build_demo(ctx, queue_max_size=args.queue_max_size)
     # SIGTERM (docker, Spaces, CI) shuts down like Ctrl-C: the server closes and the run folders are removed.
     signal.signal(signal.SIGTERM, _interrupt)

@@ -29,6 +29,8 @@ from common import (  # noqa: E402
     apply_threads,
     base_parser,
     format_table,
+    goal,
+    goal_lines,
     header,
     new_result,
     save_tiny_pipeline,
@@ -118,12 +120,22 @@ def main(argv: list[str] | None = None) -> int:
                 check=True,
             )
             result["results"].append(json.loads(run.stdout.strip().splitlines()[-1]))
+    from pipelines.training_data import BYTES_PER_VALUE
+
+    runs = result["results"]
+    result["ratios"] = {"bytes_per_value_at_largest_n": runs[-1]["bytes_per_value"]}
+    if len(runs) > 1:  # the slope between the two largest N: what one more image costs
+        slope = (runs[-1]["peak_above_before_mb"] - runs[-2]["peak_above_before_mb"]) * 1e6
+        result["ratios"]["marginal_bytes_per_value"] = slope / (runs[-1]["values"] - runs[-2]["values"])
+    # The app's bound assumes BYTES_PER_VALUE: the measurement at the largest N must not exceed it.
+    result["goals"] = [goal("bytes per value at the largest N", runs[-1]["bytes_per_value"], BYTES_PER_VALUE)]
     print(header(result))
     rows = [
         [r["N"], "×".join(map(str, r["shape"])), r["values"] / 1e6, r["peak_above_before_mb"], r["bytes_per_value"]]
         for r in result["results"]
     ]
     print(format_table(["N", "C×H×W", "N·D (millions)", "peak above start (MB)", "bytes per value"], rows))
+    print("\n".join(goal_lines(result["goals"])))
     print(f"wrote {write_result(result, args, 'data_memory')}")
     return 0
 

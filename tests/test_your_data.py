@@ -325,3 +325,12 @@ def test_a_hub_model_brings_its_record_and_bundle(rgb_model_dir, bare_model, tmp
     out = json.loads(done.stdout.strip().splitlines()[-1])
     assert out["train"] == 108 and out["heldout"] == 12 and "bundle" in out["description"]
     assert out["stock_folder"] is None and "--data FOLDER_OR_DATASET_ID" in out["stock_notice"]
+
+
+def test_a_model_above_64x64_gets_the_notice_not_a_crash(tmp_path):
+    from helpers.app_server import save_tiny_pipeline
+
+    model = save_tiny_pipeline(tmp_path / "big", sample_size=96, channels=3)
+    ctx = context(model, None, tmp_path)
+    assert ctx.load_data() is None
+    assert "up to 64×64" in ctx.data_notice() and "3×96×96" in ctx.data_notice()

@@ -42,6 +42,8 @@ FRAME_BUDGET = 0.05
 # A model that records no training data and draws this shape is compared with the bundled MNIST digits (as the
 # demo always did); any other model needs its record, a bundle beside it, or --data.
 MNIST_SHAPE = (1, 32, 32)
+# The largest images the posterior tabs compare (a free CPU Space holds about 25,000 of 3×64×64: see README).
+MAX_DATA_SIDE = 64
 
 
 @dataclass
@@ -101,9 +103,15 @@ class AppContext:
             return self._model_data
 
     def _resolve(self) -> ModelData:
+        shape = self.image_shape
+        if max(shape[1:]) > MAX_DATA_SIDE:
+            raise DataError(
+                f"{'--data: ' if self.data is not None else ''}the posterior tabs compare images up to "
+                f"{MAX_DATA_SIDE}×{MAX_DATA_SIDE} (the exact posterior's cost and memory grow with N·D); the model "
+                f"draws {'×'.join(map(str, shape))}"
+            )
         folder = model_data_folder(self.model_id)
         record = read_record(folder) if folder is not None else None
-        shape = self.image_shape
         bundled = folder is not None and (folder / BUNDLE_FILE).is_file()
         if self.data is None and record is not None and not bundled:
             check_data_memory(record.num_images, shape, "the model's training data")

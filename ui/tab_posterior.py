@@ -273,11 +273,13 @@ class PosteriorTab:
         """Three estimates of the reverse step x_t → x_{t-1} for one digit x0, and what each one needs.
 
         Parameters:
-            digit_index: which mnist training digit is x0, 0 to 4499 (ignored when image is given)
+            digit_index: which training image is x0 (a digit of the default MNIST model), 0 to N − 1 (4499 for
+                MNIST; ignored when image is given)
             t: the noise level of x_t, 1 to T − 1 (the step shown is t → t − 1)
             seed: integer in [0, 4294967295]: fixes the draw of x_t (and of the model's step)
             image: optional: an uploaded digit (PNG, JPEG, WebP, BMP or GIF, at most 2 MiB and 1024×1024;
-                28×28 like MNIST is best) used as x0 instead of digit_index
+                28×28 like MNIST is best; for a model of other data any image, resized and center-cropped to its
+                size) used as x0 instead of digit_index
         Returns:
             x0, x_t, the training digits the exact posterior weighs most, one picture per estimate (its x_{t-1}
             mean and its x̂0), one text per estimate (formula, input, time, distances), the answer in words, and

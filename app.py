@@ -1,7 +1,7 @@
 """The Gradio demo: sample from noise and watch every DDPM denoising step, live; then see why p_θ is learned
 (tractable vs exact data-set vs learned reverse step, and the exact sampler that can only copy its data).
 
-    python app.py [--model PATH_OR_HUB_ID] [--host 127.0.0.1] [--port 7860]
+    python app.py [--model PATH_OR_HUB_ID] [--data PATH_OR_ID] [--host 127.0.0.1] [--port 7860]
 
 This file is the entry point only: the command line, loading the model, `build_demo` and launch. The page is the
 `ui` package (one module per tab, listed in `ui.TABS`); every number on it comes from the library `pipelines`.
@@ -120,6 +120,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help=f"model folder or Hub repo id (env DDPM_MODEL; default {DEFAULT_MODEL})",
     )
     parser.add_argument(
+        "--data",
+        default=os.environ.get("DDPM_DATA") or None,
+        type=non_empty,
+        help="the images the model was trained on, for the posterior tabs: a folder, a 🤗 data set id or mnist (env "
+        "DDPM_DATA; default: what the model folder records, or the bundled MNIST digits for a 1×32×32 model)",
+    )
+    parser.add_argument(
         "--host",
         default=os.environ.get("GRADIO_SERVER_NAME", DEFAULT_HOST),
         type=non_empty,
@@ -208,7 +215,17 @@ def main(argv: list[str] | None = None) -> None:
         store=store,
         frame_interval_s=args.frame_interval_s,
         frame_budget=args.frame_budget,
+        data=args.data,
     )
+    try:
+        data = ctx.load_data()  # at start: a bad --data stops here; no data at all leaves the tabs a notice
+    except ValueError as exc:
+        message = first_line(exc)
+        if not message.startswith("--data"):
+            message = f"--data {args.data}: {message}"
+        print(f"app.py: error: {message}", file=sys.stderr)
+        sys.exit(2)
+    print(f"app.py: posterior tabs: {data.description if data else ctx.data_notice()}", file=sys.stderr)
     demo = build_demo(ctx, queue_max_size=args.queue_max_size)
     # SIGTERM (docker, Spaces, CI) shuts down like Ctrl-C: the server closes and the run folders are removed.
     signal.signal(signal.SIGTERM, _interrupt)

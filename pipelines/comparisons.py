@@ -309,8 +309,7 @@ class SamplerComparison:
             "exact": {
                 "nearest_indices": self.exact_nearest_indices.tolist(),
                 "nearest_distances": self.exact_nearest_distances.tolist(),
-                "second_distances": _listed(self.exact_second_distances),
-                **copy_summary(self.exact_nearest_distances, self.exact_second_distances, self.exact_nearest_indices),
+                **_copies(self.exact_nearest_distances, self.exact_second_distances, self.exact_nearest_indices),
                 "seconds": self.exact_seconds,
                 "timesteps": None if self.timesteps is None else list(self.timesteps),
                 "effective_n": None if self.exact_effective_n is None else self.exact_effective_n.tolist(),
@@ -320,8 +319,7 @@ class SamplerComparison:
             "model": {
                 "nearest_indices": self.model_nearest_indices.tolist(),
                 "nearest_distances": self.model_nearest_distances.tolist(),
-                "second_distances": _listed(self.model_second_distances),
-                **copy_summary(self.model_nearest_distances, self.model_second_distances, self.model_nearest_indices),
+                **_copies(self.model_nearest_distances, self.model_second_distances, self.model_nearest_indices),
                 "seconds": self.model_seconds,
             },
             "copy_rule": COPY_RULE,
@@ -335,8 +333,15 @@ class SamplerComparison:
         return summary
 
 
-def _listed(values: torch.Tensor | None) -> list[float] | None:
-    return None if values is None else values.tolist()
+def _copies(d1: torch.Tensor, d2: torch.Tensor | None, indices: torch.Tensor) -> dict[str, Any]:
+    """`copy_summary` (the project's one rule, d1 / d2 < COPY_RATIO, and the pixel-exact copies beside it), plus
+    each sample's second-nearest distance and ratio d1 / d2 (None without a second-nearest)."""
+    ratios = None if d2 is None else [float(a / b) if b > 0 else None for a, b in zip(d1.tolist(), d2.tolist())]
+    return {
+        "second_distances": None if d2 is None else d2.tolist(),
+        "ratios": ratios,
+        **copy_summary(d1, d2, indices),
+    }
 
 
 def heldout_nearest_distances(heldout: torch.Tensor, data: torch.Tensor, chunk_size: int | None = None) -> torch.Tensor:
@@ -409,7 +414,7 @@ def compare_samplers(
         model_path.append(model[:num_trajectories].cpu().float())
     model = model.cpu().float()
     model_seconds = time.perf_counter() - start
-    k = min(2, dataset_posterior.num_images)  # the nearest two: the copy rule is d1 / d2 < 1/3
+    k = min(2, len(dataset_posterior))  # nearest and second-nearest: the copy rule's ratio
     (exact_d, exact_i), (model_d, model_i) = (nearest_neighbours(x, dataset_posterior.data, k) for x in (exact, model))
     return SamplerComparison(
         seed=seed,
@@ -417,18 +422,18 @@ def compare_samplers(
         exact_samples=exact.float(),
         exact_nearest_indices=exact_i[:, 0],
         exact_nearest_distances=exact_d[:, 0],
-        exact_second_distances=exact_d[:, -1] if k == 2 else None,
         exact_seconds=exact_seconds,
         model_samples=model,
         model_nearest_indices=model_i[:, 0],
         model_nearest_distances=model_d[:, 0],
-        model_second_distances=model_d[:, -1] if k == 2 else None,
         model_seconds=model_seconds,
         timesteps=timesteps,
         exact_effective_n=effective_n,
         exact_max_weight=max_weight,
         exact_commit_step=_commit_steps(max_weight),
         heldout_nearest_distances=heldout_d,
+        exact_second_distances=exact_d[:, 1] if k == 2 else None,
+        model_second_distances=model_d[:, 1] if k == 2 else None,
         exact_trajectories=_with_start(
             exact_path, num_trajectories, (num_images, *dataset_posterior.image_shape), seed
         ),

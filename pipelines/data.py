@@ -40,6 +40,11 @@ def _mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
     return data[:, :-1], data[:, -1].astype(int)
 
 
+def mnist_labels() -> np.ndarray:
+    """The labels (5000,) of the bundled digits, in the order of their pixels (a record's indices point into it)."""
+    return _mnist_arrays()[1]
+
+
 def _pad_and_scale(pixels: np.ndarray) -> torch.Tensor:
     """(N, 784) uint8-valued → (N, 1, 32, 32) float32 in [-1, 1], background −1."""
     images = torch.from_numpy(pixels.reshape(-1, 1, 28, 28).astype(np.float32) / 127.5 - 1.0)
@@ -117,6 +122,22 @@ def prepare_digit(image: Any, image_shape: tuple[int, int, int] = (1, 32, 32)) -
         return _pad_and_scale(np.asarray(pil).reshape(1, 28 * 28))
     array = np.asarray(pil.resize((width, height), Image.BILINEAR), dtype=np.float32) / 255.0
     return torch.from_numpy(array * 2.0 - 1.0).reshape(1, 1, height, width)
+
+
+def prepare_image(image: Image.Image, image_shape: tuple[int, int, int]) -> torch.Tensor:
+    """An uploaded image → (1, C, H, W) in [-1, 1], made like an image of a training folder (short side resized
+    to the model's size, center-cropped, grayscale or RGB as the model draws). For MNIST digits use
+    `prepare_digit`, which pads and inverts like the bundled digits."""
+    channels, height, width = image_shape
+    if height != width or channels not in (1, 3):
+        raise ValueError(f"image_shape must be (1 or 3, S, S), got {image_shape}")
+    if not isinstance(image, Image.Image):
+        raise ValueError(f"image must be a PIL image, got {type(image).__name__}")
+    if image.mode in ("RGBA", "LA", "P"):  # transparency over black, like no ink
+        image = image.convert("RGBA")
+        ground = Image.new("RGBA", image.size, (0, 0, 0, 255))
+        image = Image.alpha_composite(ground, image)
+    return _to_tensor(image, height, channels)[None]
 
 
 def _to_tensor(image: Image.Image, resolution: int, channels: int) -> torch.Tensor:

@@ -112,7 +112,7 @@ def is_exact_copy(distances: torch.Tensor) -> torch.Tensor:
 
 def copy_summary(d1: torch.Tensor, d2: torch.Tensor | None, indices: torch.Tensor) -> dict[str, Any]:
     """The copy rule's counts for samples with nearest distances d1 (B,), second-nearest d2 (B,) and nearest indices
-    (B,): {"copies", "copy_fraction", "distinct_copies" (how many different items were copied), "exact_copies"
+    (B,): {"copies", "copy_fraction", "distinct_copies" (how many different items were copied), "pixel_copies"
     (d1 < COPY_DISTANCE, pixel-exact)}. With one reference item (d2 None) only a pixel-exact copy counts."""
     copies = is_exact_copy(d1) if d2 is None else is_copy_by_ratio(d1, d2)
     count = int(copies.sum())
@@ -120,7 +120,7 @@ def copy_summary(d1: torch.Tensor, d2: torch.Tensor | None, indices: torch.Tenso
         "copies": count,
         "copy_fraction": count / max(int(copies.numel()), 1),
         "distinct_copies": int(torch.as_tensor(indices)[copies].unique().numel()),
-        "exact_copies": int(is_exact_copy(d1).sum()),
+        "pixel_copies": int(is_exact_copy(d1).sum()),
     }
 
 

@@ -22,13 +22,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 
-from .data import SPLIT_SEED, DataError, load_hf_dataset, load_image_folder, mnist_split
+from .checks import first_line
+from .data import IMAGE_SUFFIXES, SPLIT_SEED, DataError, load_hf_dataset, load_image_folder, mnist_split
 
 RECORD_FILE = "training_data.json"
 DEFAULT_HELDOUT_FRACTION = 0.1
@@ -295,9 +298,7 @@ def resolve_model_data(
                 train,
                 heldout,
                 record,
-                _describe(
-                    train, heldout, record.source if record.kind == "mnist" else f"{record.kind} {record.source}"
-                ),
+                _describe(train, heldout, "mnist" if record.kind == "mnist" else f"{record.kind} {record.source}"),
             )
     else:
         result = _data_from_flag(data, record, channels, height, flag)
@@ -341,3 +342,97 @@ def _data_from_flag(data: str, record: DataRecord | None, channels: int, size: i
         train, heldout = images[torch.from_numpy(split["train"][0])], images[torch.from_numpy(split["heldout"][0])]
         return ModelData(train, heldout, record, _describe(train, heldout, "mnist"))
     return ModelData(images, images[:0], record, _describe(images, images[:0], str(data)))
+
+
+# -- where a model's data files are, for a local folder or a Hub repo ------------------------------------------------
+def model_data_folder(model: str | os.PathLike) -> Path | None:
+    """The folder that holds a model's `training_data.json` / `training_images.safetensors`: the model folder itself,
+    or for a Hub repo id (USER/NAME) the cache folder those two files are downloaded into (each may be missing: a
+    stock repo has neither). None when there is no such folder or the repo has neither file."""
+    path = Path(model)
+    if path.is_dir():
+        return path
+    if path.exists() or not re.fullmatch(r"[\w.-]+/[\w.-]+", str(model)) or str(model).startswith("."):
+        return None
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError, LocalEntryNotFoundError
+
+    found = None
+    for name in (RECORD_FILE, BUNDLE_FILE):
+        try:
+            found = Path(hf_hub_download(str(model), name)).parent
+        except (EntryNotFoundError, LocalEntryNotFoundError):
+            continue  # no such file (or offline and not cached): no record, not an error
+        except HfHubHTTPError as error:
+            raise DataError(f"cannot fetch {name} from the Hub repo {model}: {first_line(error)}") from None
+    return found
+
+
+# -- memory: what holding a data set for the exact posterior costs ---------------------------------------------------
+# The posterior tabs' peak resident memory per value of the N × D training images, as bench/bench_data_memory.py
+# measures it (the float32 images, the float64 copy the exact posterior computes with, the app's cost measurement's
+# own copies and the chunked temporaries of a sampler run and a nearest-neighbour search; README has the numbers).
+BYTES_PER_VALUE = 32
+# The bound on that memory: a free CPU Space has 16 GB; the rest is for the app itself (torch, gradio, the model:
+# about 0.6 GB) and headroom.
+MEMORY_BOUND_BYTES = 10 * 10**9
+
+
+def data_memory_bytes(num_images: int, image_shape: tuple[int, int, int]) -> int:
+    """The memory the exact posterior needs for num_images images of image_shape (C, H, W)."""
+    return int(num_images) * int(np.prod(image_shape)) * BYTES_PER_VALUE
+
+
+def check_data_memory(
+    num_images: int, image_shape: tuple[int, int, int], flag: str = "--data", bound: int | None = None
+) -> None:
+    """DataError naming `flag` when num_images images of image_shape need more memory than `bound` bytes (default
+    MEMORY_BOUND_BYTES)."""
+    bound = MEMORY_BOUND_BYTES if bound is None else bound
+    need = data_memory_bytes(num_images, image_shape)
+    if need > bound:
+        c, h, w = image_shape
+        most = bound // (int(np.prod(image_shape)) * BYTES_PER_VALUE)
+        raise DataError(
+            f"{flag}: {num_images:,} images of {c}×{h}×{w} need {need / 1e9:.3g} GB for the exact posterior; the bound "
+            f"is {bound / 1e9:.3g} GB (at most {most:,} images of this size, for a 16 GB machine): pass a smaller set"
+        )
+
+
+def count_source_images(data: str | os.PathLike) -> int | None:
+    """How many image files a --data folder holds (without decoding them), None when it is not a folder."""
+    path = Path(data)
+    if not path.is_dir():
+        return None
+    return sum(1 for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def check_folder_images(folder: str | os.PathLike, image_shape: tuple[int, int, int], flag: str = "--data") -> None:
+    """DataError naming `flag` unless every image file of `folder` already has the model's size and channels (read
+    from the file headers only). For a folder that is not the one a model's record names: nothing then says how it
+    was resized, so images of another size or colour are refused rather than silently converted."""
+    channels, height, width = image_shape
+    files = sorted(p for p in Path(folder).rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    sizes, colours = {}, {}
+    for path in files:
+        try:
+            with Image.open(path) as image:
+                size, grey = image.size, image.mode in ("1", "L", "LA", "I", "I;16", "F")
+        except (OSError, ValueError, Image.DecompressionBombError):
+            continue  # unreadable files are skipped (and counted) when the folder is loaded
+        if size != (width, height):
+            sizes.setdefault(size, path.name)
+        if grey != (channels == 1):
+            colours.setdefault(grey, path.name)
+    if sizes:
+        (w, h), name = next(iter(sizes.items()))
+        raise DataError(
+            f"{flag} {str(folder)!r}: {name} is {w}×{h} but the model draws {width}×{height} images: pass the images "
+            f"at {width}×{height} (as train.py --resolution {width} made them)"
+        )
+    if colours:
+        grey, name = next(iter(colours.items()))
+        raise DataError(
+            f"{flag} {str(folder)!r}: {name} is {'grayscale' if grey else 'colour'} but the model draws "
+            f"{channels} channel{'s' if channels > 1 else ''} ({'RGB' if channels == 3 else 'grayscale'})"
+        )

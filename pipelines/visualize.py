@@ -28,6 +28,11 @@ def to_uint8(images: torch.Tensor, model_space: bool = False) -> np.ndarray:
     return array.astype(np.uint8)
 
 
+def _background(mode: str):
+    """The white of a PIL mode: 255 for "L", (255, 255, 255) for "RGB" (a bare 255 would be red there)."""
+    return BACKGROUND if mode in ("L", "1", "P") else (BACKGROUND,) * len(mode)
+
+
 def _to_pil(array: np.ndarray) -> Image.Image:
     """(H, W, C) uint8 with C = 1 or 3 → a PIL image ("L" or "RGB")."""
     return Image.fromarray(array[..., 0], mode="L") if array.shape[-1] == 1 else Image.fromarray(array, mode="RGB")
@@ -130,7 +135,7 @@ def _with_caption(image: Image.Image, caption: str, font=None) -> Image.Image:
     font = font or _font()
     height = _caption_height(font)
     width = max(image.width, int(math.ceil(_text_width(caption, font))) + 2 * CAPTION_PAD)
-    out = Image.new(image.mode, (width, image.height + height), color=BACKGROUND)
+    out = Image.new(image.mode, (width, image.height + height), color=_background(image.mode))
     out.paste(image, ((width - image.width) // 2, height))
     top = font.getbbox(_LINE_SAMPLE)[1]
     _draw_text(ImageDraw.Draw(out), (CAPTION_PAD, CAPTION_PAD + HAT_HEIGHT + 2 - top), caption, font)
@@ -140,7 +145,7 @@ def _with_caption(image: Image.Image, caption: str, font=None) -> Image.Image:
 def _hstack(images: Sequence[Image.Image], gap: int = 6) -> Image.Image:
     width = sum(im.width for im in images) + gap * (len(images) - 1)
     height = max(im.height for im in images)
-    out = Image.new(images[0].mode, (width, height), color=BACKGROUND)
+    out = Image.new(images[0].mode, (width, height), color=_background(images[0].mode))
     x = 0
     for im in images:
         out.paste(im, (x, 0))
@@ -151,7 +156,7 @@ def _hstack(images: Sequence[Image.Image], gap: int = 6) -> Image.Image:
 def _vstack(images: Sequence[Image.Image], gap: int = 0) -> Image.Image:
     width = max(im.width for im in images)
     height = sum(im.height for im in images) + gap * (len(images) - 1)
-    out = Image.new(images[0].mode, (width, height), color=BACKGROUND)
+    out = Image.new(images[0].mode, (width, height), color=_background(images[0].mode))
     y = 0
     for im in images:
         out.paste(im, (0, y))
@@ -199,7 +204,7 @@ def make_filmstrip(
     labels = Image.new(
         columns[0].mode,
         (int(math.ceil(max(_text_width(name, font) for name in names))) + 2 * CAPTION_PAD, columns[0].height),
-        color=BACKGROUND,
+        color=_background(columns[0].mode),
     )
     draw = ImageDraw.Draw(labels)
     cell = (columns[0].height - caption_height) / (2 * n)
@@ -404,10 +409,11 @@ def format_bytes(n: float) -> str:
 
 
 # Figure API only (no pyplot): a new Figure per call, so concurrent requests never share one.
-def plot_step_costs(costs, title: str | None = None):
+def plot_step_costs(costs, title: str | None = None, mark: str | None = None):
     """`costs`: a `pipelines.exact_posterior.StepCosts`. Log–log: measured exact-step ms against N (●), the
     fitted c·N·D line for each image size, the
-    extrapolated data sets (★, labelled with time per step and memory), and the model's constant line."""
+    extrapolated data sets (★, labelled with time per step and memory), and the model's constant line.
+    mark: a label for the largest measured point (the data set the exact step ran over, e.g. its N and D)."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7.6, 4.8), dpi=110)
@@ -428,6 +434,12 @@ def plot_step_costs(costs, title: str | None = None):
         label=rf"exact $q(x_{{t-1}}\mid x_t)$, measured (D = {D0:,})",
     )
     ax.plot(grid, c * grid * D0, color="C0", linewidth=1, label=f"fit c·N·D, c = {c:.2g} ms per number")
+    if mark:
+        last = costs.rows[-1]
+        ax.plot([last["N"]], [last["ms"]], marker="D", markersize=8, linestyle="none", color="C2", zorder=4)
+        ax.annotate(
+            mark, (last["N"], last["ms"]), textcoords="offset points", xytext=(6, -12), fontsize=7.5, color="C2"
+        )
     for D in sorted({e["D"] for e in targets} - {D0}):
         ax.plot(grid, c * grid * D, color="C0", linewidth=0.8, linestyle="--", alpha=0.6, label=f"c·N·D for D = {D:,}")
     for e in targets:
@@ -460,7 +472,9 @@ def plot_step_costs(costs, title: str | None = None):
     return fig
 
 
-def plot_commit(timesteps, effective_n, max_weight, commit_step, num_data: int, commit_weight: float = 0.99):
+def plot_commit(
+    timesteps, effective_n, max_weight, commit_step, num_data: int, commit_weight: float = 0.99, noun: str = "digit"
+):
     """Two panels against t (T on the left, 0 on the right): each exact trajectory's effective number of
     candidates 1/Σw² (log scale) and its largest weight, with a ● where it first reaches commit_weight."""
     from matplotlib.figure import Figure
@@ -479,7 +493,7 @@ def plot_commit(timesteps, effective_n, max_weight, commit_step, num_data: int, 
     top.set_ylim(0.8, num_data * 1.5)
     top.axhline(num_data, color="gray", linestyle=":", linewidth=0.8)
     top.set_ylabel("effective candidates\n" r"$1/\sum_i w_i^2$ (log)")
-    top.set_title(f"Exact sampler: how many of the N = {num_data:,} training digits are still in play", fontsize=10)
+    top.set_title(f"Exact sampler: how many of the N = {num_data:,} training {noun}s are still in play", fontsize=10)
     bottom.axhline(commit_weight, color="gray", linestyle="--", linewidth=0.8, label=f"{commit_weight:.0%}")
     bottom.set_ylim(0, 1.05)
     bottom.set_ylabel("largest weight\n" r"$\max_i w_i$")
@@ -494,25 +508,30 @@ def plot_commit(timesteps, effective_n, max_weight, commit_step, num_data: int, 
     return fig
 
 
-def plot_nearest_distances(heldout, exact, model):
-    """A histogram of the held-out real digits' distances to their nearest training digit, with this run's exact
+def plot_nearest_distances(heldout, exact, model, noun: str = "digit", image_shape: tuple[int, int, int] = (1, 32, 32)):
+    """A histogram of the held-out real images' distances to their nearest training image, with this run's exact
     and model samples as strips of ticks above it (each strip named, with how many samples it holds, above its left
-    end), and a line at each median. The x axis starts left of 0, so ticks at 0 (copies) stand clear of it."""
+    end), and a line at each median. The x axis starts left of 0, so ticks at 0 (copies) stand clear of it. With no
+    held-out images (an empty `heldout`) only the strips are drawn. noun: what one image is ("digit", "image");
+    image_shape: (C, H, W), named in the axis label."""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(7.6, 3.4), dpi=110)
     ax = fig.add_subplot(1, 1, 1)
     heldout = np.asarray(heldout, dtype=float)
-    top_value = max([float(heldout.max()), *exact, *model, 1.0])
+    top_value = max([*heldout.tolist(), *exact, *model, 1.0])
     bins = np.linspace(0, top_value * 1.05, 40)
-    counts, _, _ = ax.hist(
-        heldout,
-        bins=bins,
-        color="C2",
-        alpha=0.6,
-        label=f"held-out real digits ({len(heldout):,} never trained on), median {np.median(heldout):.2f}",
-    )
-    height = max(float(counts.max()), 1.0)
+    height = 1.0
+    if len(heldout):
+        counts, _, _ = ax.hist(
+            heldout,
+            bins=bins,
+            color="C2",
+            alpha=0.6,
+            label=f"held-out real {noun}s ({len(heldout):,} never trained on), median {np.median(heldout):.2f}",
+        )
+        height = max(float(counts.max()), 1.0)
+        ax.axvline(float(np.median(heldout)), color="C2", linestyle="--", linewidth=0.8)
     for values, y, color, name in ((exact, 1.45, "C0", "exact"), (model, 1.2, "C1", "model")):
         if len(values):
             ax.plot(
@@ -535,11 +554,14 @@ def plot_nearest_distances(heldout, exact, model):
                 fontsize=7.5,
                 color=color,
             )
-    ax.axvline(float(np.median(heldout)), color="C2", linestyle="--", linewidth=0.8)
     ax.set_ylim(0, height * 2.3)
     ax.set_xlim(-0.05 * top_value, top_value * 1.08)
-    ax.set_xlabel("L2 distance to the nearest training digit (32×32 pixels, [-1, 1] units)")
-    ax.set_ylabel("held-out digits (count)")
+    c, h, w = image_shape
+    size = f"{h}×{w} pixels" if c == 1 else f"{c}×{h}×{w} values"
+    ax.set_xlabel(f"L2 distance to the nearest training {noun} ({size}, [-1, 1] units)")
+    ax.set_ylabel(f"held-out {noun}s (count)" if len(heldout) else "no held-out images")
+    if not len(heldout):
+        ax.set_yticks([])
     ax.legend(fontsize=7.5, loc="upper right")
     ax.grid(True, alpha=0.3)
     fig.tight_layout()

@@ -283,8 +283,8 @@ def test_app_cli(case: Case, broken_models, app_model_dir, tmp_path, monkeypatch
     for name, value in case.env.items():
         monkeypatch.setenv(name, value)
     argv = resolve(case.value, broken_models, app_model_dir, tmp_path)
-    if "{broken:" in str(case.value):
-        status = run_main(app.main, argv)  # parses, then loads the model
+    if "{broken:" in str(case.value) or "--data" in case.value:
+        status = run_main(app.main, argv)  # parses, then loads the model (and --data)
     else:
         status = run_main(app.parse_args, argv)
     captured = capsys.readouterr()

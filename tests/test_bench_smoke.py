@@ -26,6 +26,7 @@ SCRIPTS = {
     "bench_exact_posterior.py": ([], "exact_posterior.json"),
     "bench_latency.py": (["--threads", "1", "--only", "/toy_step,/sample,/toy_train"], "latency-quick.json"),
     "bench_concurrency.py": (["--threads", "1"], "concurrency-quick.json"),
+    "bench_data_memory.py": (["--threads", "1"], "data_memory-quick.json"),
 }
 COMMON_KEYS = {
     "benchmark",

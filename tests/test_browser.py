@@ -383,11 +383,31 @@ def test_every_tab_is_whole_and_readable_before_and_after_its_button(page, app_u
     """Each tab at its defaults, before and after its main (first primary) button: every picture, gallery item and
     label inside its box and seen, no label badge over a picture, no text cut short, no raw TeX, no KaTeX error.
     A screenshot of each state goes to tests/artifacts/tab-<title>-{before,after}.png."""
-    page.goto(app_url)
+    check_tab(page, app_url, title, tab_slug(title))
+
+
+# The tabs that compare the model with its training images.
+DATA_TABS = ["Why do we need p_θ?", "Exact posterior sampler", "Which variance for p_θ?"]
+
+
+@pytest.fixture(scope="module")
+def rgb_app_url(rgb_model_dir, tmp_path_factory):
+    """The app on the tiny RGB model train.py made from the coloured shapes (its own data, from its record)."""
+    with serve_app(rgb_model_dir, log_path=tmp_path_factory.mktemp("log") / "app.log") as url:
+        yield url
+
+
+@pytest.mark.parametrize("title", DATA_TABS)
+def test_the_data_tabs_on_a_users_rgb_model_are_whole_and_readable(page, rgb_app_url, title):
+    """The same guard on a model trained on a folder of RGB images: screenshots tab-rgb-<title>-{before,after}.png."""
+    check_tab(page, rgb_app_url, title, "rgb-" + tab_slug(title))
+
+
+def check_tab(page, url: str, title: str, slug: str) -> None:
+    page.goto(url)
     page.get_by_role("tab", name=title).click()
     settle(page)
     ARTIFACTS.mkdir(exist_ok=True)
-    slug = tab_slug(title)
     page.screenshot(path=str(ARTIFACTS / f"tab-{slug}-before.png"), full_page=True)
     before = page_problems(page)
     panel = page.locator(".tabitem:visible")

@@ -102,8 +102,8 @@ def test_the_copy_rule_on_hand_built_cases():
     indices = torch.tensor([3, 3, 8, 1, 2])
     assert is_exact_copy(d1).tolist() == [True, True, False, False, False]  # within COPY_DISTANCE, strictly
     assert is_copy_by_ratio(d1, d2).tolist() == [True, True, True, False, False]
-    assert copy_summary(d1, d2, indices) == {"copies": 3, "copy_fraction": 0.6, "distinct_copies": 2, "exact_copies": 2}
+    assert copy_summary(d1, d2, indices) == {"copies": 3, "copy_fraction": 0.6, "distinct_copies": 2, "pixel_copies": 2}
     # one reference item (no second-nearest): only a pixel-exact copy counts
     assert copy_summary(d1, None, indices)["copies"] == 2
     none = copy_summary(torch.tensor([1.0, 2.0]), torch.tensor([1.5, 2.5]), torch.tensor([0, 1]))
-    assert none == {"copies": 0, "copy_fraction": 0.0, "distinct_copies": 0, "exact_copies": 0}
+    assert none == {"copies": 0, "copy_fraction": 0.0, "distinct_copies": 0, "pixel_copies": 0}

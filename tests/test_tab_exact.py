@@ -204,7 +204,7 @@ def test_the_exact_sampler_copies_training_digits_and_the_model_does_not(client,
     images, _ = train_digits
     for items, kind in ((exact, "exact"), (model, "model")):
         for item, index, d in zip(items, summary[kind]["nearest_indices"], summary[kind]["nearest_distances"]):
-            assert f"#{index}, d = {d:.2f}" in item["caption"]
+            assert f"#{index}: d₁/d₂ " in item["caption"]  # the copy rule's ratio (d₁ is drawn in the picture)
             assert ("copy of" in item["caption"]) == (kind == "exact")
             sample, nearest = tiles(pixels(item["image"]))
             assert np.array_equal(nearest, to_uint8(images[index : index + 1], model_space=True)[0, ..., 0])

@@ -425,8 +425,8 @@ def test_an_empty_drawing_is_refused(app_module, ctx):
 
 
 def test_a_model_of_another_shape_gets_a_clear_message_not_a_crash(app_module, tmp_path):
-    """An RGB 24×24 model: the app builds, the three tabs that compare with the MNIST digits (Why, Exact, Which
-    variance) say they need a 1-channel 32×32 MNIST model, and their handlers refuse with that message."""
+    """An RGB 24×24 model with no record of its data: the app builds, the three tabs that compare with the training
+    images (Why, Exact, Which variance) say which flag to pass, and their handlers refuse with that message."""
     import gradio as gr
 
     model = save_tiny_pipeline(tmp_path / "rgb", sample_size=24, channels=3)
@@ -436,12 +436,12 @@ def test_a_model_of_another_shape_gets_a_clear_message_not_a_crash(app_module, t
     notices = [
         block.value
         for block in demo.blocks.values()
-        if isinstance(block, gr.Markdown) and "needs a 1-channel 32×32 MNIST model" in (block.value or "")
+        if isinstance(block, gr.Markdown) and "--data FOLDER_OR_DATASET_ID" in (block.value or "")
     ]
     assert len(notices) == 3 and all("3×24×24" in notice for notice in notices)
-    with pytest.raises(gr.Error, match="needs a 1-channel 32×32 MNIST model.*3×24×24"):
+    with pytest.raises(gr.Error, match="the app has none for rgb \\(3×24×24\\).*--data"):
         PosteriorTab(ctx).posterior(0, 10, 0)
-    with pytest.raises(gr.Error, match="needs a 1-channel 32×32 MNIST model"):
+    with pytest.raises(gr.Error, match="--data FOLDER_OR_DATASET_ID"):
         ExactSamplerTab(ctx).exact_sample(0, 1, 1)
 
 

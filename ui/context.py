@@ -1,16 +1,29 @@
 """AppContext: what every tab shares — the one loaded pipeline (its scheduler is stateless, so concurrent
-requests share it), the run store, and, built on first use, the MNIST train digits and the exact posterior over
-them. Also the settings every tab reads (concurrency, the default step count)."""
+requests share it), the run store, and, built on first use, the model's training images and the exact posterior
+over them. Also the settings every tab reads (concurrency, the default step count)."""
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
+import numpy as np
 import torch
 
 from pipelines import DatasetPosterior, PosteriorDDPMPipeline, PosteriorDDPMScheduler
+from pipelines.data import DataError, mnist_labels, mnist_split
 from pipelines.scheduling_ddpm_posterior import TIMESTEP_SPACINGS
+from pipelines.training_data import (
+    BUNDLE_FILE,
+    ModelData,
+    check_data_memory,
+    check_folder_images,
+    count_source_images,
+    model_data_folder,
+    read_record,
+    resolve_model_data,
+)
 
 from .files import RunStore
 
@@ -26,16 +39,23 @@ UI_CONCURRENCY = 4  # scrubbing / finishing / plotting events at once
 # and --frame-budget set them per server (0 and 1: every step's frame).
 FRAME_INTERVAL_S = 0.25
 FRAME_BUDGET = 0.05
-# The two posterior tabs: the exact posterior runs over the mnist train digits, so they need an MNIST-shaped model.
+# A model that records no training data and draws this shape is compared with the bundled MNIST digits (as the
+# demo always did); any other model needs its record, a bundle beside it, or --data.
 MNIST_SHAPE = (1, 32, 32)
+# The largest images the posterior tabs compare (a free CPU Space holds about 25,000 of 3×64×64: see README).
+MAX_DATA_SIDE = 64
 
 
 @dataclass
 class AppContext:
-    """The pipeline, its name, the run store, and the lazily built MNIST data and `DatasetPosterior`.
+    """The pipeline, its name, the run store, and — built on first use — the model's training images and the
+    `DatasetPosterior` over them.
 
-    `schedulers` holds one scheduler per timestep spacing, used only to plan timesteps. The mnist train digits
-    and the `DatasetPosterior` over them are built on first use (thread-safe) and shared: both are read-only."""
+    `schedulers` holds one scheduler per timestep spacing, used only to plan timesteps. The data comes from
+    `pipelines.training_data.resolve_model_data`: `data` (app.py's --data) when given, else the model folder's (or
+    Hub repo's) record or bundle; a 1×32×32 model without either gets the bundled MNIST digits. `load_data()` resolves
+    it once (thread-safe): app.py calls it at start, so a bad --data stops the app with one line; with no data to be
+    found the tabs show `data_notice()` instead. Everything built from it is read-only and shared."""
 
     pipe: PosteriorDDPMPipeline
     model_id: str
@@ -43,10 +63,13 @@ class AppContext:
     sample_concurrency: int = SAMPLE_CONCURRENCY
     frame_interval_s: float = FRAME_INTERVAL_S
     frame_budget: float = FRAME_BUDGET
+    data: str | None = None  # app.py's --data: a folder, a 🤗 data set id, or mnist
     schedulers: dict[str, PosteriorDDPMScheduler] = field(init=False)
-    _mnist_train: tuple[torch.Tensor, torch.Tensor] | None = field(default=None, init=False, repr=False)
+    _model_data: ModelData | None = field(default=None, init=False, repr=False)
+    _data_notice: str | None = field(default=None, init=False, repr=False)
+    _labels: torch.Tensor | None = field(default=None, init=False, repr=False)
     _dataset_posterior: DatasetPosterior | None = field(default=None, init=False, repr=False)
-    # Re-entrant: dataset_posterior() calls mnist_train() while holding it.
+    # Re-entrant: dataset_posterior() calls load_data() while holding it.
     _lazy_lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
 
     def __post_init__(self):
@@ -57,42 +80,127 @@ class AppContext:
     def num_train_timesteps(self) -> int:
         return int(self.pipe.scheduler.config.num_train_timesteps)
 
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(int(s) for s in self.pipe.image_shape)
+
     def timestep_plan(self, spacing: str, num_inference_steps: int) -> list[int]:
         """The descending timesteps of a K-step run with this spacing (the scheduler's rule, not ours)."""
         return self.schedulers[spacing].timestep_plan(num_inference_steps).tolist()
 
-    # -- the mnist train digits and the exact posterior over them, built once, on first use, by one thread --
-    @property
-    def has_mnist_model(self) -> bool:
-        """Whether the model draws 1×32×32 images, the shape of the mnist digits the exact posterior runs over."""
-        return tuple(self.pipe.image_shape) == MNIST_SHAPE
+    # -- the training images and the exact posterior over them, built once, on first use, by one thread --
+    def load_data(self) -> ModelData | None:
+        """The model's training images, resolved once. With --data, a DataError (one line naming --data) when they
+        cannot be used; without it, None when none are found (then `data_notice()` says which flag to pass)."""
+        with self._lazy_lock:
+            if self._model_data is None and self._data_notice is None:
+                try:
+                    self._model_data = self._resolve()
+                except DataError as error:
+                    if self.data is not None:
+                        raise
+                    self._data_notice = self._notice(str(error))
+            return self._model_data
 
-    def mnist_notice(self) -> str:
-        C, H, W = self.pipe.image_shape
+    def _resolve(self) -> ModelData:
+        shape = self.image_shape
+        if max(shape[1:]) > MAX_DATA_SIDE:
+            raise DataError(
+                f"{'--data: ' if self.data is not None else ''}the posterior tabs compare images up to "
+                f"{MAX_DATA_SIDE}×{MAX_DATA_SIDE} (the exact posterior's cost and memory grow with N·D); the model "
+                f"draws {'×'.join(map(str, shape))}"
+            )
+        folder = model_data_folder(self.model_id)
+        record = read_record(folder) if folder is not None else None
+        bundled = folder is not None and (folder / BUNDLE_FILE).is_file()
+        if self.data is None and record is not None and not bundled:
+            check_data_memory(record.num_images, shape, "the model's training data")
+        elif self.data is not None:
+            count = count_source_images(self.data)
+            if count and not Path(self.data, BUNDLE_FILE).is_file():
+                check_data_memory(count, shape)
+                recorded = record is not None and record.kind == "folder" and record.num_source_images == count
+                if not recorded:  # not the folder the model records: its images must already fit the model
+                    check_folder_images(self.data, shape)
+        if self.data is None and record is None and shape == MNIST_SHAPE and not bundled:
+            result = resolve_model_data(None, shape, "mnist")  # a stock 1×32×32 model: the bundled digits, as always
+            result.description += " (the model records no training data; --data names another set)"
+        else:
+            result = resolve_model_data(folder, shape, self.data)
+        check_data_memory(len(result.train), shape, "--data" if self.data is not None else "the model's training data")
+        return result
+
+    def _notice(self, reason: str) -> str:
+        C, H, W = self.image_shape
         return (
-            f"This tab needs a 1-channel 32×32 MNIST model (such as {DEFAULT_MODEL}): it compares the model "
-            f"with the exact posterior over the 4,500 MNIST training digits. The loaded model {self.model_id} "
-            f"draws {C}×{H}×{W} images; start the app with --model {DEFAULT_MODEL}."
+            f"This tab compares the model with the images it was trained on, and the app has none for "
+            f"{self.model_id} ({C}×{H}×{W}): {reason.rstrip('.')}. Start the app with "
+            f"`python app.py --model {self.model_id} --data FOLDER_OR_DATASET_ID` (a folder of its training images, "
+            "a 🤗 data set id, or mnist); the Sample tab works without it."
         )
 
-    def require_mnist_model(self) -> None:
-        """ValueError (shown on the page) when the model is not MNIST-shaped."""
-        if not self.has_mnist_model:
-            raise ValueError(self.mnist_notice())
+    @property
+    def has_data(self) -> bool:
+        """Whether the data tabs can run (the model's training images were found)."""
+        return self.load_data() is not None
 
-    def mnist_train(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """The mnist train split: images (4500, 1, 32, 32) in [-1, 1] and labels (4500,), loaded once."""
+    def data_notice(self) -> str:
+        """Why the data tabs cannot run, and the flag that fixes it ("" when they can)."""
+        self.load_data()
+        return self._data_notice or ""
+
+    def require_data(self) -> ModelData:
+        """The model's training images, or ValueError (shown on the page) saying which flag to pass."""
+        data = self.load_data()
+        if data is None:
+            raise ValueError(self._data_notice)
+        return data
+
+    @property
+    def is_mnist(self) -> bool:
+        """Whether the training images are the bundled MNIST digits (so they have labels, and the page says digit)."""
+        data = self.load_data()
+        return data is not None and self._mnist_indices(data) is not None
+
+    def _mnist_indices(self, data: ModelData):
+        record = data.record
+        if self.data not in (None, "mnist"):
+            return None
+        if record is not None and record.kind == "mnist" and len(data.train) == record.num_images:
+            return record.train_indices
+        if (self.data == "mnist" or record is None) and len(data.train) == len(mnist_split()["train"][0]):
+            return mnist_split()["train"][0]
+        return None
+
+    @property
+    def noun(self) -> str:
+        """What one training image is called on the page: "digit" for MNIST, "image" for any other data."""
+        return "digit" if self.is_mnist else "image"
+
+    def train_images(self) -> torch.Tensor:
+        """The training images (N, C, H, W) in [-1, 1]; ValueError with the notice when there are none."""
+        return self.require_data().train
+
+    def heldout_images(self) -> torch.Tensor:
+        """The held-out images (M, C, H, W), M may be 0 (none held out)."""
+        return self.require_data().heldout
+
+    def train_labels(self) -> torch.Tensor | None:
+        """The MNIST labels of the training digits (N,), or None for any other data (it has no labels)."""
         with self._lazy_lock:
-            if self._mnist_train is None:
-                from pipelines.data import load_mnist
+            if self._labels is None and self.is_mnist:
+                indices = self._mnist_indices(self.load_data())
+                self._labels = torch.from_numpy(mnist_labels()[np.asarray(indices)].astype(np.int64))
+            return self._labels
 
-                self._mnist_train = load_mnist("train")
-            return self._mnist_train
+    def mnist_train(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(training images, their MNIST labels or None): the name the MNIST-only demo used."""
+        return self.train_images(), self.train_labels()
 
     def dataset_posterior(self) -> DatasetPosterior:
-        """The exact q(x_{t-1} | x_t) over the mnist train digits, with the model's noise schedule; built once
-        and shared (it is read-only after construction, so concurrent requests may use it)."""
+        """The exact q(x_{t-1} | x_t) over the training images, with the model's noise schedule; built once and
+        shared (it is read-only after construction, so concurrent requests may use it)."""
         with self._lazy_lock:
             if self._dataset_posterior is None:
-                self._dataset_posterior = DatasetPosterior(self.mnist_train()[0], self.pipe.scheduler)
+                self._dataset_posterior = DatasetPosterior(self.train_images(), self.pipe.scheduler)
             return self._dataset_posterior

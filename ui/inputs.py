@@ -17,7 +17,7 @@ import torch
 
 from pipelines import checks
 from pipelines.checks import MAX_SEED, first_line, short_repr
-from pipelines.data import prepare_digit
+from pipelines.data import prepare_digit, prepare_image
 
 # Limits that protect the demo (the library has none of its own: memory is its caller's limit).
 MAX_NUM_IMAGES = 16
@@ -284,8 +284,12 @@ def open_upload(payload, name: str = "image", allowed_dirs=None):
     return image
 
 
-def read_digit(payload, image_shape: tuple[int, int, int], allowed_dirs=None) -> torch.Tensor | None:
+def read_digit(
+    payload, image_shape: tuple[int, int, int], allowed_dirs=None, digit: bool = True
+) -> torch.Tensor | None:
     """An uploaded digit as (1, C, H, W) in [-1, 1] like the training digits, or None when nothing was sent.
+    digit=False: any image, made like an image of a training folder (resized and center-cropped to the model's
+    size, grayscale or RGB as it draws: `pipelines.data.prepare_image`).
 
     Opening, decoding and converting are one guarded step: whatever the file does to PIL on the way (a mode that
     fails to convert, a frame that fails to seek), the caller gets a ValueError naming `image`."""
@@ -293,10 +297,12 @@ def read_digit(payload, image_shape: tuple[int, int, int], allowed_dirs=None) ->
     if upload is None:
         return None
     try:
-        return prepare_digit(upload, image_shape)
+        return prepare_digit(upload, image_shape) if digit else prepare_image(upload, image_shape)
     except ValueError as exc:  # prepare_digit's words name `image`
         raise ValueError(str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - see above
-        raise ValueError(f"image: the upload could not be converted to a digit: {first_line(exc)}") from None
+        raise ValueError(
+            f"image: the upload could not be converted to a{' digit' if digit else 'n image'}: {first_line(exc)}"
+        ) from None
     finally:
         upload.close()

@@ -15,7 +15,6 @@ import gradio as gr
 import numpy as np
 
 from pipelines.comparisons import COMMIT_WEIGHT, compare_samplers, heldout_nearest_distances
-from pipelines.neighbours import COPY_DISTANCE
 from pipelines.step_costs import StepCosts, measure_step_costs
 from pipelines.visualize import labelled_row, plot_commit, plot_nearest_distances, plot_step_costs, to_uint8
 
@@ -37,17 +36,26 @@ _costs_lock = threading.Lock()
 
 
 def step_costs(ctx: AppContext) -> StepCosts:
-    """The app's cost measurement for this context: one exact step over the first N mnist train digits (each N in
+    """The app's cost measurement for this context: one exact step over the first N training images (each N in
     QUICK_COST_SIZES, at most all of them) and one model step, under one protocol
     (`measure_step_costs`). Measured once per context and settings, at first use, by one thread; later calls
     (from either tab) get the same numbers."""
-    data = ctx.mnist_train()[0]
-    sizes = tuple(sorted({min(int(n), len(data)) for n in QUICK_COST_SIZES}))
+    data = ctx.train_images()
+    n = len(data)
+    sizes = {min(int(size), n) for size in QUICK_COST_SIZES} | {n}
+    if len(sizes) < 3:  # a small data set: a quarter, half and all of it, so the fit has three points
+        sizes |= {max(1, n // 4), max(1, n // 2)}
+    sizes = tuple(sorted(sizes))
     key = (id(ctx), sizes, QUICK_COST_REPEATS, QUICK_COST_MIN_SECONDS)
     with _costs_lock:
         if key not in _costs:
             _costs[key] = measure_step_costs(
-                ctx.pipe, data, sizes=sizes, repeats=QUICK_COST_REPEATS, min_seconds=QUICK_COST_MIN_SECONDS
+                ctx.pipe,
+                data,
+                sizes=sizes,
+                t=min(500, ctx.num_train_timesteps // 2),  # mid-chain (500 of the usual 1,000 steps)
+                repeats=QUICK_COST_REPEATS,
+                min_seconds=QUICK_COST_MIN_SECONDS,
             )
             weakref.finalize(ctx, _costs.pop, key, None)
         return _costs[key]
@@ -73,6 +81,12 @@ def cost_summary(costs: StepCosts) -> dict:
         "torch_threads": costs.torch_threads,
         "dtype": costs.dtype,
     }
+
+
+def data_line(ctx: AppContext) -> str:
+    """Which images the tab compares the model with (one line above its controls)."""
+    data = ctx.require_data()
+    return f"**Data:** {data.description}; the model {ctx.model_id} draws {'×'.join(map(str, ctx.image_shape))}."
 
 
 def pair_gallery(label: str, elem_id: str) -> gr.Gallery:
@@ -116,14 +130,20 @@ class ExactSamplerTab:
         self._heldout: np.ndarray | None = None
         self._heldout_lock = threading.Lock()
 
+    def words(self, markdown: str) -> str:
+        """The page's words for this model's data (digit for MNIST, image otherwise)."""
+        return text.for_data(markdown, self.ctx.noun, self.ctx.image_shape)
+
     def layout(self) -> None:
         ctx = self.ctx
         T = ctx.num_train_timesteps
-        if not ctx.has_mnist_model:
-            gr.Markdown(f"⚠️ **{ctx.mnist_notice()}**", elem_id="exact-notice")
+        if not ctx.has_data:
+            gr.Markdown(f"⚠️ **{ctx.data_notice()}**", elem_id="exact-notice")
+        else:
+            gr.Markdown(self.words(data_line(ctx)), elem_id="exact-data")
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
-                gr.Markdown(text.EXACT_INTRO, latex_delimiters=text.LATEX, elem_id="exact-intro")
+                gr.Markdown(self.words(text.EXACT_INTRO), latex_delimiters=text.LATEX, elem_id="exact-intro")
                 seed = integer_input(
                     gr.Number(
                         0,
@@ -156,17 +176,17 @@ class ExactSamplerTab:
                     )
                 )
                 button = gr.Button(
-                    "Sample with both", variant="primary", elem_id="exact-button", interactive=ctx.has_mnist_model
+                    "Sample with both", variant="primary", elem_id="exact-button", interactive=ctx.has_data
                 )
             with gr.Column(scale=3):
                 caption = gr.Markdown(elem_id="exact-caption", latex_delimiters=text.LATEX)
                 with gr.Row():
                     # Plain-text labels (a gallery's label is not Markdown): Unicode, not TeX.
                     with gr.Column():
-                        exact_gallery = pair_gallery(text.EXACT_GALLERY_LABEL, "exact-gallery")
+                        exact_gallery = pair_gallery(self.words(text.EXACT_GALLERY_LABEL), "exact-gallery")
                     with gr.Column():
-                        model_gallery = pair_gallery(text.MODEL_GALLERY_LABEL, "model-gallery")
-                gr.Markdown(text.COMMIT_INTRO, latex_delimiters=text.LATEX, elem_id="commit-intro")
+                        model_gallery = pair_gallery(self.words(text.MODEL_GALLERY_LABEL), "model-gallery")
+                gr.Markdown(self.words(text.COMMIT_INTRO), latex_delimiters=text.LATEX, elem_id="commit-intro")
                 commit_plot = gr.Plot(
                     label="effective number of candidates and largest weight against t",
                     format="png",
@@ -174,9 +194,9 @@ class ExactSamplerTab:
                     elem_id="commit-plot",
                 )
                 commit_note = gr.Markdown(elem_id="commit-note", latex_delimiters=text.LATEX)
-                gr.Markdown(text.DISTANCES_INTRO, latex_delimiters=text.LATEX, elem_id="distances-intro")
+                gr.Markdown(self.words(text.DISTANCES_INTRO), latex_delimiters=text.LATEX, elem_id="distances-intro")
                 distance_plot = gr.Plot(
-                    label="L2 distance to the nearest training digit",
+                    label=self.words("L2 distance to the nearest training digit"),
                     format="png",
                     show_label=False,
                     elem_id="distance-plot",
@@ -214,7 +234,7 @@ class ExactSamplerTab:
             concurrency_id="ui",
         )
         # The cost plot is drawn when the tab is opened (UI only), from the app's one measurement.
-        if self.block is not None and ctx.has_mnist_model:
+        if self.block is not None and ctx.has_data:
             self.block.select(
                 self.cost_view,
                 outputs=[cost, cost_note, cost_intro],
@@ -226,13 +246,16 @@ class ExactSamplerTab:
 
     # -- shared numbers -------------------------------------------------------------------------------------
     def heldout_distances(self) -> np.ndarray:
-        """(500,) each held-out real digit's L2 distance to its nearest train digit; computed once."""
+        """(M,) each held-out real image's L2 distance to its nearest training image (500 for MNIST; M = 0 when the
+        data holds none out); computed once."""
         with self._heldout_lock:
             if self._heldout is None:
-                from pipelines.data import load_mnist
-
-                heldout = load_mnist("heldout")[0]
-                self._heldout = heldout_nearest_distances(heldout, self.ctx.dataset_posterior().data).numpy()
+                heldout = self.ctx.heldout_images()
+                self._heldout = (
+                    heldout_nearest_distances(heldout, self.ctx.dataset_posterior().data).numpy()
+                    if len(heldout)
+                    else np.zeros(0)
+                )
             return self._heldout
 
     # -- handlers -------------------------------------------------------------------------------------------
@@ -252,11 +275,11 @@ class ExactSamplerTab:
             the held-out yardstick (heldout_nearest_distance_median); and the cost of one step (cost).
         """
         ctx = self.ctx
-        ctx.require_mnist_model()
         T = ctx.num_train_timesteps
         seed = check_seed(seed)
         num_images = check_int("num_images", num_images, 1, MAX_NUM_IMAGES)
         num_steps = check_int("num_inference_steps", num_inference_steps, 1, T)
+        ctx.require_data()
         dataset_posterior = ctx.dataset_posterior()
         result = compare_samplers(
             ctx.pipe, dataset_posterior, seed=seed, num_images=num_images, num_inference_steps=num_steps
@@ -264,18 +287,19 @@ class ExactSamplerTab:
         data = dataset_posterior.data
         heldout = self.heldout_distances()
 
-        def pairs(samples, indices, distances, kind):
+        def pairs(samples, indices, distances, seconds, kind):
             items = []
-            for k, (i, d) in enumerate(zip(indices.tolist(), distances.tolist())):
+            seconds = [None] * len(distances) if seconds is None else seconds.tolist()
+            for k, (i, d, d2) in enumerate(zip(indices.tolist(), distances.tolist(), seconds)):
                 picture = labelled_row(
                     [
                         to_uint8(samples[k : k + 1], model_space=True)[0],
                         to_uint8(data[i : i + 1].float(), model_space=True)[0],
                     ],
-                    [f"{kind}", f"#{i}"],
+                    [f"{kind}", text.pair_label(i, d)],
                     scale=PAIR_SCALE,
                 )
-                items.append((picture, text.pair_caption(i, d, COPY_DISTANCE)))
+                items.append((picture, text.pair_caption(i, d, d2)))
             return items
 
         summary = {
@@ -283,14 +307,20 @@ class ExactSamplerTab:
             "num_images": num_images,
             "model_id": ctx.model_id,
             "num_data": len(dataset_posterior),
-            "heldout_nearest_distance_median": float(np.median(heldout)),
+            "data": ctx.require_data().description,
+            "heldout_nearest_distance_median": float(np.median(heldout)) if len(heldout) else None,
             "num_heldout": int(len(heldout)),
             "cost": cost_summary(step_costs(ctx)),
         }
+        r = result
         return (
-            pairs(result.exact_samples, result.exact_nearest_indices, result.exact_nearest_distances, "exact"),
-            pairs(result.model_samples, result.model_nearest_indices, result.model_nearest_distances, "model"),
-            text.exact_caption(summary, num_images),
+            pairs(
+                r.exact_samples, r.exact_nearest_indices, r.exact_nearest_distances, r.exact_second_distances, "exact"
+            ),
+            pairs(
+                r.model_samples, r.model_nearest_indices, r.model_nearest_distances, r.model_second_distances, "model"
+            ),
+            self.words(text.exact_caption(summary, num_images)),
             summary,
         )
 
@@ -311,24 +341,37 @@ class ExactSamplerTab:
                 return empty
         except (KeyError, TypeError, ValueError, IndexError):
             return empty
-        num_data = len(self.ctx.mnist_train()[0])
+        if not self.ctx.has_data:
+            return empty
+        num_data = len(self.ctx.train_images())
+        heldout = self.heldout_distances()
         clean = {
             "exact": {"commit_step": commit, "timesteps": timesteps, "nearest_distances": exact_d},
             "model": {"nearest_distances": model_d},
-            "heldout_nearest_distance_median": float(np.median(self.heldout_distances())),
+            "heldout_nearest_distance_median": float(np.median(heldout)) if len(heldout) else None,
         }
+        noun, shape = self.ctx.noun, self.ctx.image_shape
         return (
-            plot_output(plot_commit, timesteps, effective_n, max_weight, commit, num_data, commit_weight=COMMIT_WEIGHT),
-            text.commit_caption(clean),
-            plot_output(plot_nearest_distances, self.heldout_distances(), exact_d, model_d),
-            text.distances_caption(clean),
+            plot_output(
+                plot_commit,
+                timesteps,
+                effective_n,
+                max_weight,
+                commit,
+                num_data,
+                commit_weight=COMMIT_WEIGHT,
+                noun=noun,
+            ),
+            self.words(text.commit_caption(clean)),
+            plot_output(plot_nearest_distances, heldout, exact_d, model_d, noun=noun, image_shape=shape),
+            self.words(text.distances_caption(clean)),
         )
 
     def cost_plot(self):
         """The per-step cost plot and its source note (a new Figure per call)."""
         costs = step_costs(self.ctx)
         return (
-            plot_output(plot_step_costs, costs, title=text.COST_PLOT_TITLE),
+            plot_output(plot_step_costs, costs, title=text.COST_PLOT_TITLE, mark=self.data_mark(costs)),
             text.cost_note(text.cost_source_measured(QUICK_COST_REPEATS), self.ctx.model_id, costs.model_ms),
         )
 
@@ -338,7 +381,14 @@ class ExactSamplerTab:
         return (
             figure,
             note,
-            text.cost_text(
-                cost_summary(step_costs(self.ctx)), len(self.ctx.mnist_train()[0]), DEFAULT_NUM_INFERENCE_STEPS
+            self.words(
+                text.cost_text(
+                    cost_summary(step_costs(self.ctx)), len(self.ctx.train_images()), DEFAULT_NUM_INFERENCE_STEPS
+                )
             ),
         )
+
+    def data_mark(self, costs: StepCosts) -> str:
+        """The label of the measured point at the model's own data set (its N and D) on the cost plot."""
+        what = "MNIST digits" if self.ctx.is_mnist else "your data"
+        return f"{what}: N = {costs.rows[-1]['N']:,}, D = {costs.rows[-1]['D']:,}"

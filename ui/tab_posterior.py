@@ -12,17 +12,18 @@ from pipelines.neighbours import l2_distance
 from pipelines.visualize import digit_image, grid_uint8, labelled_row, to_uint8
 
 from . import text
-from .context import MNIST_SHAPE, UI_CONCURRENCY, AppContext
+from .context import UI_CONCURRENCY, AppContext
 from .inputs import MAX_SEED, api_outputs, check_int, check_seed, integer_input, read_digit, unchecked, user_errors
 from .tab_exact import exact_step_ms, step_costs
 
 POSTERIOR_CONCURRENCY = 2  # /posterior is one UNet call and one pass over the data: cheap, but not free
 DEFAULT_POSTERIOR_T = 300
 GALLERY_PER_CLASS = 2  # the "pick a training digit" gallery: the first 2 train digits of each class
+GALLERY_SIZE = 20  # other data has no classes: its first 20 training images
 SKETCH_CANVAS = (280, 280)  # 10× a 28×28 MNIST digit
-DISPLAY_SCALE = 4  # 32×32 digits shown at 128×128
+DISPLAY_PIXELS = 128  # estimates shown 128 pixels wide (a 32×32 digit 4×, a 64×64 image 2×)
 NUM_CANDIDATES = 5  # the training digits the exact posterior weighs most, shown under x_0 and x_t
-CANDIDATE_SCALE = 3  # each candidate shown 3× with its "#index: weight" above it
+CANDIDATE_PIXELS = 96  # each candidate shown 96 pixels wide (3× a 32×32 digit) with its "#index: weight" above it
 
 
 class PosteriorTab:
@@ -35,12 +36,25 @@ class PosteriorTab:
         self.block = None  # the gr.Tab, set by build_demo
 
     # -- layout ---------------------------------------------------------------------------------------------
+    def words(self, markdown: str) -> str:
+        """The page's words for this model's data (digit for MNIST, image otherwise)."""
+        return text.for_data(markdown, self.ctx.noun, self.ctx.image_shape)
+
+    def scale(self, pixels: int) -> int:
+        return max(1, pixels // self.ctx.image_shape[-1])
+
     def gallery_digits(self) -> tuple[list[int], list]:
-        """The first GALLERY_PER_CLASS train digits of each class: their indices and (image, caption) items."""
+        """The gallery to pick x_0 from: for MNIST the first GALLERY_PER_CLASS train digits of each class, for other
+        data its first GALLERY_SIZE training images; their indices and (image, caption) items (none without data)."""
+        if not self.ctx.has_data:
+            return [], []
         images, labels = self.ctx.mnist_train()
-        indices = sorted(
-            int(i) for digit in range(10) for i in torch.nonzero(labels == digit).flatten()[:GALLERY_PER_CLASS]
-        )
+        if labels is None:
+            indices = list(range(min(GALLERY_SIZE, len(images))))
+        else:
+            indices = sorted(
+                int(i) for digit in range(10) for i in torch.nonzero(labels == digit).flatten()[:GALLERY_PER_CLASS]
+            )
         items = [(digit_image(images[i : i + 1], scale=1), f"#{i}") for i in indices]
         return indices, items
 
@@ -48,18 +62,21 @@ class PosteriorTab:
         ctx = self.ctx
         T = ctx.num_train_timesteps
         self.gallery_indices, items = self.gallery_digits()
-        num_train = len(ctx.mnist_train()[1])
-        if not ctx.has_mnist_model:
-            gr.Markdown(f"⚠️ **{ctx.mnist_notice()}**", elem_id="posterior-notice")
-        gr.Markdown(text.posterior_question(num_train), latex_delimiters=text.LATEX, elem_id="posterior-question")
+        num_train = len(ctx.train_images()) if ctx.has_data else 1
+        words = self.words
+        if not ctx.has_data:
+            gr.Markdown(f"⚠️ **{ctx.data_notice()}**", elem_id="posterior-notice")
+        gr.Markdown(
+            words(text.posterior_question(num_train)), latex_delimiters=text.LATEX, elem_id="posterior-question"
+        )
         # The galleries' titles are Markdown above them, not gradio's label badge, which sat over the top of the
         # first row of pictures.
-        gr.Markdown(text.DIGIT_GALLERY_TITLE, elem_id="digit-gallery-title")
+        gr.Markdown(words(text.DIGIT_GALLERY_TITLE), elem_id="digit-gallery-title")
         gallery = gr.Gallery(
             items,
-            label=text.DIGIT_GALLERY_TITLE,
+            label=words(text.DIGIT_GALLERY_TITLE),
             show_label=False,
-            columns=len(items) // 2,
+            columns=max(1, (len(items) + 1) // 2),
             height=260,
             allow_preview=False,
             format="png",
@@ -75,15 +92,17 @@ class PosteriorTab:
                         label="digit_index",
                         precision=None,
                         elem_id="digit-index",
-                        info=f"which training digit, 0 … {num_train - 1} (unless an image is given)",
+                        info=words(f"which training digit, 0 … {num_train - 1} (unless an image is given)"),
                     ),
                     0,
                     num_train - 1,
                 )
-                with gr.Accordion("… or upload or draw your own digit", open=False):
+                own = "… or upload or draw your own digit" if ctx.is_mnist else "… or upload your own image"
+                with gr.Accordion(own, open=False):
                     image = unchecked(
                         gr.Image(
-                            label="image: an uploaded digit, used instead of digit_index",
+                            label=words("image: an uploaded digit, used instead of digit_index")
+                            + ("" if ctx.is_mnist else f" (resized and cropped to {ctx.image_shape[-1]}²)"),
                             type="filepath",
                             sources=["upload", "clipboard"],
                             format="png",
@@ -97,8 +116,9 @@ class PosteriorTab:
                         canvas_size=SKETCH_CANVAS,
                         type="numpy",
                         elem_id="digit-sketch",
+                        visible=ctx.is_mnist,  # drawing a digit is for the MNIST data
                     )
-                    use_sketch = gr.Button("use my drawing", elem_id="use-sketch")
+                    use_sketch = gr.Button("use my drawing", elem_id="use-sketch", visible=ctx.is_mnist)
                 t = integer_input(
                     gr.Slider(
                         1,
@@ -120,13 +140,11 @@ class PosteriorTab:
                     0,
                     MAX_SEED,
                 )
-                button = gr.Button(
-                    "Compare", variant="primary", elem_id="posterior-button", interactive=ctx.has_mnist_model
-                )
+                button = gr.Button("Compare", variant="primary", elem_id="posterior-button", interactive=ctx.has_data)
             with gr.Column(scale=3):
                 with gr.Row():
                     x0_view = gr.Image(
-                        label="x₀: the digit",
+                        label=words("x₀: the digit"),
                         type="pil",
                         format="png",
                         interactive=False,
@@ -147,11 +165,13 @@ class PosteriorTab:
                     )
                 # Its own full-width row, as many columns as candidates: the strip fits (it was cut off at the
                 # right when it shared a row with x0 and x_t).
-                gr.Markdown(text.CANDIDATES_TITLE, latex_delimiters=text.LATEX, elem_id="posterior-candidates-title")
+                gr.Markdown(
+                    words(text.CANDIDATES_TITLE), latex_delimiters=text.LATEX, elem_id="posterior-candidates-title"
+                )
                 # Each candidate's "#index: weight" is drawn into its picture: a gradio caption was cut off
                 # ("#75: 0.0…") when the strip was narrow.
                 candidates = gr.Gallery(
-                    label="the training digits the exact posterior weighs most",
+                    label=words("the training digits the exact posterior weighs most"),
                     show_label=False,
                     columns=NUM_CANDIDATES,
                     height=240,
@@ -163,7 +183,7 @@ class PosteriorTab:
                     elem_classes="pixelated",
                     buttons=[],
                 )
-                gr.Markdown(text.PAIR_NOTE, latex_delimiters=text.LATEX, elem_id="pair-note")
+                gr.Markdown(words(text.PAIR_NOTE), latex_delimiters=text.LATEX, elem_id="pair-note")
                 views, texts = [], []
                 with gr.Row(equal_height=False):
                     for name, label in text.ESTIMATE_LABELS.items():
@@ -184,8 +204,8 @@ class PosteriorTab:
                             )
                             texts.append(gr.Markdown(elem_id=f"estimate-{name}-text", latex_delimiters=text.LATEX))
                 answer = gr.Markdown(elem_id="posterior-answer", latex_delimiters=text.LATEX)
-        gr.Markdown(text.training_target(num_train), latex_delimiters=text.LATEX, elem_id="training-target")
-        gr.Markdown(text.BAYES, latex_delimiters=text.LATEX, elem_id="posterior-bayes")
+        gr.Markdown(words(text.training_target(num_train)), latex_delimiters=text.LATEX, elem_id="training-target")
+        gr.Markdown(words(text.BAYES), latex_delimiters=text.LATEX, elem_id="posterior-bayes")
         with gr.Accordion(
             "JSON summary (every number on this tab; the API's last output)",
             open=False,
@@ -253,11 +273,13 @@ class PosteriorTab:
         """Three estimates of the reverse step x_t → x_{t-1} for one digit x0, and what each one needs.
 
         Parameters:
-            digit_index: which mnist training digit is x0, 0 to 4499 (ignored when image is given)
+            digit_index: which training image is x0 (a digit of the default MNIST model), 0 to N − 1 (4499 for
+                MNIST; ignored when image is given)
             t: the noise level of x_t, 1 to T − 1 (the step shown is t → t − 1)
             seed: integer in [0, 4294967295]: fixes the draw of x_t (and of the model's step)
             image: optional: an uploaded digit (PNG, JPEG, WebP, BMP or GIF, at most 2 MiB and 1024×1024;
-                28×28 like MNIST is best) used as x0 instead of digit_index
+                28×28 like MNIST is best; for a model of other data any image, resized and center-cropped to its
+                size) used as x0 instead of digit_index
         Returns:
             x0, x_t, the training digits the exact posterior weighs most, one picture per estimate (its x_{t-1}
             mean and its x̂0), one text per estimate (formula, input, time, distances), the answer in words, and
@@ -266,17 +288,21 @@ class PosteriorTab:
             model steps, the numbers /exact_sample's summary["cost"] quotes).
         """
         ctx = self.ctx
-        ctx.require_mnist_model()
+        ctx.require_data()
         T = ctx.num_train_timesteps
         images, labels = ctx.mnist_train()
         digit_index = check_int("digit_index", digit_index, 0, len(images) - 1)
         t = check_int("t", t, 1, T - 1)
         seed = check_seed(seed)
         # Uploads live in gradio's upload folder; drawings (use_drawing) in this app's run store.
-        x0 = read_digit(image, MNIST_SHAPE, allowed_dirs=(gr.utils.get_upload_folder(), ctx.store.root))
+        words = self.words
+        uploads = (gr.utils.get_upload_folder(), ctx.store.root)
+        x0 = read_digit(image, ctx.image_shape, allowed_dirs=uploads, digit=ctx.is_mnist)
         if x0 is None:
             x0 = images[digit_index : digit_index + 1]
-            source = {"source": "digit_index", "digit_index": digit_index, "label": int(labels[digit_index])}
+            source = {"source": "digit_index", "digit_index": digit_index}
+            if labels is not None:  # MNIST: the digit's class
+                source["label"] = int(labels[digit_index])
         else:
             source = {"source": "image"}
         dataset_posterior = ctx.dataset_posterior()
@@ -301,17 +327,19 @@ class PosteriorTab:
             labelled_row(
                 [to_uint8(e.mean, model_space=True)[0], to_uint8(e.pred_original_sample, model_space=True)[0]],
                 ["x_t-1", "x̂0"],
-                scale=DISPLAY_SCALE,
+                scale=self.scale(DISPLAY_PIXELS),
             )
             for e in estimates.values()
         ]
         estimate_texts = [
-            text.estimate_text(
-                comparison,
-                texts[name],
-                name,
-                distance_to_x0[name],
-                text.took_text(name, estimates[name].seconds, step_ms),
+            words(
+                text.estimate_text(
+                    comparison,
+                    texts[name],
+                    name,
+                    distance_to_x0[name],
+                    text.took_text(name, estimates[name].seconds, step_ms),
+                )
             )
             for name in estimates
         ]
@@ -321,7 +349,7 @@ class PosteriorTab:
                 labelled_row(
                     [to_uint8(data[i : i + 1].float(), model_space=True)[0]],
                     [text.candidate_caption(i, w)],
-                    scale=CANDIDATE_SCALE,
+                    scale=self.scale(CANDIDATE_PIXELS),
                 ),
                 text.candidate_caption(i, w),  # for API clients; the page shows the one drawn in the picture
             )
@@ -352,11 +380,11 @@ class PosteriorTab:
         for name, entry in summary["estimates"].items():  # the API's summary names each estimate as the page does
             summary["estimates"][name] = {**texts[name], **entry}
         return (
-            digit_image(x0_cpu),
-            digit_image(comparison.x_t),
+            digit_image(x0_cpu, scale=self.scale(DISPLAY_PIXELS)),
+            digit_image(comparison.x_t, scale=self.scale(DISPLAY_PIXELS)),
             candidates,
             *views,
             *estimate_texts,
-            text.explain_comparison(comparison, step_ms, x0_coefficient=self.x0_coefficient(t)),
+            words(text.explain_comparison(comparison, step_ms, x0_coefficient=self.x0_coefficient(t))),
             summary,
         )

@@ -1,5 +1,5 @@
 """Tab "Which variance for p_θ?": along the demo's chain, the per-pixel variance of the true reverse step (exact,
-over the 4,500 training digits) against the variances a Gaussian p_θ can use — β̃, β and Bao et al.'s optimal σ*²
+over the model's training images) against the variances a Gaussian p_θ can use — β̃, β and Bao et al.'s optimal σ*²
 (with the model's Γ_t and with the exact one) — and a sentence built from the numbers. API: /variance."""
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ $$\sigma^{*2} = \tilde\beta + \frac{\beta_{t|s}^2}{\alpha_{t|s}\,\bar\beta_t}\,(
 $$\Gamma_t = \mathbb E_{x_t\sim q(x_t)} \frac{\lVert \epsilon_\theta(x_t,t)\rVert^2}{d},$$
 
 the average over $x_t$ of the true step's per-pixel variance when $\epsilon_\theta$ is exact (`analytic`). Over
-the 4,500 training digits the true step is computable: its variance is
+the {num_data} training digits the true step is computable: its variance is
 $\tilde\beta + c_1^2\,\mathrm{tr}\,\mathrm{Cov}[x_0 \mid x_t]/d$ ($c_1$ the weight of $x_0$ in $\tilde\mu$).
 The plot shows it at every step of the chain, at $x_t$ drawn from $q(x_t)$ and along one sampled trajectory.
 """
@@ -93,7 +93,7 @@ def caption(record: dict, num_train_timesteps: int) -> str:
         parts.append(
             rf"With the model's $\Gamma_t$, $\sigma^{{*2}}$ is up to {times(model[worst])} the true variance "
             rf"(at $t = {ts[worst]}$): the model, which generalises, is less sure of $\epsilon$ than the exact "
-            r"posterior over 4,500 digits, which has already picked one digit there ($\Gamma_t \to 1$, "
+            r"posterior over the training digits, which has already picked one digit there ($\Gamma_t \to 1$, "
             r"$\sigma^{*2} \to \tilde\beta$)."
         )
     return " ".join(parts)
@@ -113,11 +113,16 @@ class VarianceTab:
     def layout(self) -> None:
         ctx = self.ctx
         high = min(MAX_VARIANCE_STEPS, ctx.num_train_timesteps)
-        if not ctx.has_mnist_model:
-            gr.Markdown(f"⚠️ **{ctx.mnist_notice()}**", elem_id="variance-notice")
+        if not ctx.has_data:
+            gr.Markdown(f"⚠️ **{ctx.data_notice()}**", elem_id="variance-notice")
+        num_data = f"{len(ctx.train_images()):,}" if ctx.has_data else "N"
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
-                gr.Markdown(INTRO, latex_delimiters=text.LATEX, elem_id="variance-intro")
+                gr.Markdown(
+                    self.words(INTRO.replace("{num_data}", num_data)),
+                    latex_delimiters=text.LATEX,
+                    elem_id="variance-intro",
+                )
                 steps = integer_input(
                     gr.Slider(
                         1,
@@ -143,7 +148,7 @@ class VarianceTab:
                     "Compare the variances",
                     variant="primary",
                     elem_id="variance-button",
-                    interactive=ctx.has_mnist_model,
+                    interactive=ctx.has_data,
                 )
             with gr.Column(scale=3):
                 plot = gr.Image(
@@ -166,6 +171,10 @@ class VarianceTab:
             concurrency_id="ui",
             show_progress="minimal",
         )
+
+    def words(self, markdown: str) -> str:
+        """The page's words for this model's data (digit for MNIST, image otherwise)."""
+        return text.for_data(markdown, self.ctx.noun, self.ctx.image_shape)
 
     def chain(self, num_inference_steps: int, seed: int) -> dict:
         """`chain_variances` for the demo's K-step chain and seed, with the model's Γ_t when its folder has one;
@@ -198,9 +207,9 @@ class VarianceTab:
             "num_inference_steps", num_inference_steps, 1, min(MAX_VARIANCE_STEPS, self.ctx.num_train_timesteps)
         )
         seed = check_seed(seed)
-        self.ctx.require_mnist_model()
+        self.ctx.require_data()
         record = self.chain(K, seed)
-        words = caption(record, self.ctx.num_train_timesteps)
+        words = self.words(caption(record, self.ctx.num_train_timesteps))
         if record["gamma_missing_command"]:
             words += (
                 rf" (No $\sigma^{{*2}}$ with the model's $\Gamma_t$: the model folder has no {GAMMA_FILE}; "

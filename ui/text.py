@@ -4,6 +4,7 @@ beyond formatting: the tabs pass in what `pipelines` computed."""
 from __future__ import annotations
 
 import math
+import re
 import statistics
 
 from pipelines.visualize import format_bytes, format_duration
@@ -97,6 +98,34 @@ def sci(x: float | None, digits: int = 3) -> str:
 
 duration = format_duration  # milliseconds as a person reads them
 size_bytes = format_bytes  # bytes in decimal units
+
+
+# ---------------------------------------------------------------------------------------------- the model's data
+# Phrases where "digits" are decimal digits, not images: kept as they are.
+_NUMERIC_DIGITS = ("the same digits", "digits shown", "digits even when")
+
+
+def for_data(markdown: str, noun: str = "digit", image_shape: tuple[int, int, int] | None = None) -> str:
+    """The page's words for the model's data: the bundled MNIST data says digit, any other data says image, and the
+    sizes are the model's (C×H×W) rather than MNIST's 32×32."""
+    if noun == "digit" or not markdown:
+        return markdown
+    kept = {phrase: f"\x00{i}\x00" for i, phrase in enumerate(_NUMERIC_DIGITS)}
+    for phrase, mark in kept.items():
+        markdown = markdown.replace(phrase, mark)
+    markdown = markdown.replace("real MNIST digits", "real images").replace(" MNIST ", " ")
+    markdown = markdown.replace("; a digit is about 30 from pure noise", "").replace(
+        ", and a digit is about 30 from pure noise", ""
+    )
+    if image_shape is not None:
+        c, h, w = image_shape
+        markdown = markdown.replace("tiny 32×32 digits", f"{c}×{h}×{w} images")
+        markdown = markdown.replace("32×32 pixels", f"{c}×{h}×{w} values" if c > 1 else f"{h}×{w} pixels")
+    markdown = re.sub(r"\bdigit(s?)\b", r"image\1", markdown)
+    markdown = re.sub(r"\b([Aa]) image", r"\1n image", markdown)
+    for phrase, mark in kept.items():
+        markdown = markdown.replace(mark, phrase)
+    return markdown
 
 
 # ---------------------------------------------------------------------------------------------- tab: why p_θ
@@ -453,17 +482,26 @@ EXACT_GALLERY_LABEL = "exact q(xₜ₋₁ | xₜ): sample | nearest training dig
 MODEL_GALLERY_LABEL = "model p_θ(xₜ₋₁ | xₜ): sample | nearest training digit"
 
 
+COPY_RULE = (
+    "A **copy**, by the project's one rule (Gu et al. 2025): a sample whose nearest training digit is closer than "
+    "1/3 of its second-nearest, d₁/d₂ < 1/3 — a relative test, so it means the same for any image size; the absolute "
+    "distance d₁ (L2 in [-1, 1] units) is shown beside it (d= above each nearest image), and d₁ = 0 is a pixel copy."
+)
+
+
 def exact_caption(summary: dict, num_images: int) -> str:
-    """The numbers of one /exact_sample run in words."""
+    """The numbers of one /exact_sample run in words (copies by Gu et al.'s ratio rule, distances beside them)."""
     exact, model = summary["exact"], summary["model"]
     exact_d, model_d = exact["nearest_distances"], model["nearest_distances"]
     steps = summary["num_inference_steps"]
     lines = (
         f"Same seed ({summary['seed']}), same {steps} step{'s' if steps > 1 else ''}, same starting noise.\n\n"
         rf"- **exact $q(x_{{t-1}}\mid x_t)$:** {exact['copies']}/{num_images} samples are copies of training "
-        f"digits (largest L2 distance to the nearest training digit {max(exact_d):.2f}), in {exact['seconds']:.2f} s\n"
-        rf"- **model $p_\theta$:** {model['copies']}/{num_images} copies; L2 distance to the nearest training digit: "
-        f"median {statistics.median(model_d):.2f}, smallest {min(model_d):.2f}, in {model['seconds']:.2f} s\n"
+        f"digits by d₁/d₂ < 1/3 (largest L2 distance d₁ to the nearest training digit {max(exact_d):.2f}), in "
+        f"{exact['seconds']:.2f} s\n"
+        rf"- **model $p_\theta$:** {model['copies']}/{num_images} copies by d₁/d₂ < 1/3; L2 distance d₁ to the nearest "
+        f"training digit: median {statistics.median(model_d):.2f}, smallest {min(model_d):.2f}, in "
+        f"{model['seconds']:.2f} s\n"
     )
     heldout = summary.get("heldout_nearest_distance_median")
     if heldout is not None:
@@ -471,15 +509,33 @@ def exact_caption(summary: dict, num_images: int) -> str:
             f"- **for scale:** the {summary['num_heldout']:,} held-out real digits (never trained "
             f"on) lie at median {heldout:.2f} from their nearest training digit\n"
         )
+    else:
+        lines += f"- **for scale:** {NO_HELDOUT}\n"
     return lines + (
-        f"\nA copy is a sample within {summary['copy_distance']:g} of a training digit. The exact sampler can only "
-        "give back what it was shown; a model that generalises draws new digits."
+        f"\n{COPY_RULE} The exact sampler can only give back what it was shown; a model that generalises draws new "
+        "digits."
     )
 
 
-def pair_caption(index: int, distance: float, copy_distance: float) -> str:
-    what = "copy of" if distance < copy_distance else "nearest"
-    return f"{what} #{index}, d = {distance:.2f}"
+NO_HELDOUT = (
+    "no held-out images: the model's data holds none (train.py holds out --heldout_fraction of a folder, 10 % by "
+    "default), so there is no yardstick of how far a genuinely new image lies"
+)
+
+
+def pair_caption(index: int, distance: float, second: float | None = None) -> str:
+    """ "copy of #12: d₁/d₂ 0.00": the copy verdict by Gu et al.'s ratio (the absolute distance d₁ is drawn in the
+    picture, above the nearest image: `pair_label`)."""
+    if second is None or second <= 0:
+        return f"nearest #{index}: d₁ {distance:.2f}"
+    ratio = distance / second
+    return f"{'copy of' if ratio < 1 / 3 else 'nearest'} #{index}: d₁/d₂ {ratio:.2f}"
+
+
+def pair_label(index: int, distance: float) -> str:
+    """ "#12 d=0.00": drawn above the nearest training image of a pair, its index and its L2 distance d₁ (the
+    pictures' font has no subscripts)."""
+    return f"#{index} d={distance:.2f}" if distance < 100 else f"#{index} d={distance:.1f}"
 
 
 COMMIT_INTRO = r"""
@@ -525,7 +581,8 @@ def distances_caption(summary: dict) -> str:
     exact_d = summary["exact"]["nearest_distances"]
     model_d = summary["model"]["nearest_distances"]
     if heldout is None:
-        return ""
+        median = statistics.median(model_d)
+        return f"Median L2 distance to the nearest training digit: model samples {median:.2f}; {NO_HELDOUT}."
     e, m = statistics.median(exact_d), statistics.median(model_d)
     if m < 0.5 * heldout:
         verdict = "closer to training digits than real unseen digits are: it may be copying"

@@ -677,6 +677,33 @@ CASES: list[Case] = [
     Case("app.py", "--model", "empty", '""', ["--model", ""], "argument --model: must not be empty"),
     Case("app.py", "--device", "out of range", "tpu", ["--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
     Case("app.py", "--bogus", "wrong type", "an unknown flag", ["--bogus"], "unrecognized arguments: --bogus"),
+    # --data: checked at start, after the model loads (tests/test_your_data.py: images of the wrong size or
+    # channels, a data set whose content hash changed, the memory bound)
+    Case("app.py", "--data", "empty", '""', ["--model", "{model}", "--data", ""], "argument --data: must not be empty"),
+    Case(
+        "app.py",
+        "--data",
+        "missing model",
+        "a folder that does not exist",
+        ["--model", "{model}", "--data", "{tmp}/nope", "--port", "1"],
+        "no such folder (and not a 🤗 data set id of the form USER/NAME or mnist)",
+    ),
+    Case(
+        "app.py",
+        "--data",
+        "empty",
+        "an empty folder",
+        ["--model", "{model}", "--data", "{tmp}", "--port", "1"],
+        "holds no images (png/jpg/jpeg/webp/bmp)",
+    ),
+    Case(
+        "app.py",
+        "--data",
+        "wrong type",
+        "digits (neither a folder nor USER/NAME)",
+        ["--model", "{model}", "--data", "digits", "--port", "1"],
+        "--data 'digits': no such folder",
+    ),
     *_model_cases(
         "app.py",
         "--model",
@@ -1443,6 +1470,8 @@ ELSEWHERE = {
     "an image, 4000×20 pixels, 3 MB of BMP, 3×3 pixels. An empty drawing; a model of another shape on the posterior "
     "tabs.",
     "tests/test_tab_exact.py": "/exact_sample: num_images 0, 17; num_inference_steps 0, 1001; seed -1, 1.5.",
+    "tests/test_your_data.py": "`python app.py --data`: images of the wrong size or channels, a data set whose "
+    "content hash changed since training, more images than the memory bound; a model with no data (each tab's notice).",
     "tests/test_inputs.py": "uploads: every format and mode PIL writes, cut, with flipped bytes, with lying headers.",
     "tests/test_pipeline.py": "pipe(): batch_size 0, 2.5; num_inference_steps 0, 1001; eta NaN, 1.01; "
     'eta 0.5 with fixed_large; descending timesteps; output_type "jpg"; a pickle-only '

@@ -180,7 +180,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise ValueError(f"--folder {args.folder!r} holds no complete pair n<N>-a, n<N>-b")
     except ValueError as error:
         parser.error(str(error))
-    command = "python -m pipelines.transition_mnist " + shlex.join(argv if argv is not None else sys.argv[1:])
+    command = ("python -m pipelines.transition_mnist " + shlex.join(argv if argv is not None else sys.argv[1:])).strip()
     start = time.perf_counter()
     rows = []
     for n, (a, b) in pairs.items():

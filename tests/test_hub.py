@@ -626,6 +626,13 @@ def test_space_files_of_this_project_are_the_app_only():
         "models/ddpm-mnist/unet/diffusion_pytorch_model.safetensors",
         "models/toy2d/two_moons/config.json",
         "models/toy2d/two_moons/diffusion_pytorch_model.safetensors",
+        # the tab "Copies or new points?": the shipped tables and the pairs it samples
+        "models/transition2d/two_moons/transition.json",
+        "models/transition2d/two_moons/n0004/a/diffusion_pytorch_model.safetensors",
+        "models/transition2d/two_moons/n0004/b/subset.json",
+        "models/transition-mnist/transition.json",
+        "models/transition-mnist/n16-a/unet/diffusion_pytorch_model.safetensors",
+        "models/transition-mnist/n2250-b/training_data.json",
     } <= set(files)
     for name in files:
         assert not name.startswith(("tests/", "bench/", "scripts/", "runs/", ".")), name

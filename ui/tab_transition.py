@@ -74,6 +74,10 @@ def _ratios(row: dict) -> tuple[float, float]:
     return row["pair_distance_over_spacing"], row["exact"]["pair_distance_over_spacing"]
 
 
+def _spacings(value: float) -> str:
+    return f"{value:.1f}" if value < 10 else f"{value:.0f}"
+
+
 def _agree(row: dict) -> bool:
     model, exact = _ratios(row)
     return model <= AGREE_FRACTION * exact
@@ -95,18 +99,17 @@ def transition_sentence(rows: list[dict], noun: str = "points") -> str:
         parts.append(
             f"With few points a trained $p_\\theta$ copies too: up to $N = {copying[-1]['num_points']:,}$ at least "
             f"{least:.0%} of the samples of each model are copies of its own training {noun} ($d_1/d_2 < 1/3$), "
-            f"and the two models, from the same noise, land {_ratios(first)[0]:.0f} spacings apart at "
-            f"$N = {first['num_points']:,}$ ({_ratios(first)[1]:.0f} for the exact processes)."
+            f"and the two models, from the same noise, land {_spacings(_ratios(first)[0])} spacings apart at "
+            f"$N = {first['num_points']:,}$ ({_spacings(_ratios(first)[1])} for the exact processes)."
         )
     else:
         parts.append(f"At $N = {first['num_points']:,}$, {_mean_copies(first):.0%} of the samples are copies.")
     if new:
         since = new[0]
         later = rows[rows.index(since) :]
-        parts.append(
-            f"From $N = {since['num_points']:,}$ at most {max(_mean_copies(r) for r in later):.0%} are copies: "
-            f"the models make new {noun}."
-        )
+        most = max(_mean_copies(r) for r in later)
+        share = "no sample is a copy" if most == 0 else f"at most {most:.0%} are copies"
+        parts.append(f"From $N = {since['num_points']:,}$ {share}: the models make new {noun}.")
         agreeing = [r for r in later if _agree(r)]
         if agreeing and _agree(last):
             pairs = ", ".join(
@@ -132,7 +135,7 @@ def transition_sentence(rows: list[dict], noun: str = "points") -> str:
         )
     parts.append(
         f"The exact processes of A and B copy {exact_copies:.0%} of the time at every N and stay "
-        f"{min(exact_ratio):.1f} to {max(exact_ratio):.0f} spacings apart: they never agree."
+        f"{_spacings(min(exact_ratio))} to {_spacings(max(exact_ratio))} spacings apart: they never agree."
     )
     return " ".join(parts)
 

@@ -97,7 +97,9 @@ def test_resolve_model_data_tells_which_flag_to_pass(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DataError, match="--data .* holds no images"):
         resolve_model_data(model, (3, 8, 8), str(tmp_path / "empty"))
-    with pytest.raises(DataError, match="--data: dataset mnist is 1 channel at resolution 32; got channels=3, resolution=8"):
+    with pytest.raises(
+        DataError, match="--data: dataset mnist is 1 channel at resolution 32; got channels=3, resolution=8"
+    ):
         resolve_model_data(model, (3, 8, 8), "mnist")
     # a bundle beside the model is found with no flag at all
     save_bundle(model, data.train[:7], data.train[7:])

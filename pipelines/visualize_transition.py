@@ -26,7 +26,9 @@ def _column(rows: Sequence[dict[str, Any]], *keys: str) -> np.ndarray:
     return np.asarray(values, dtype=float)
 
 
-def plot_transition(rows: Sequence[dict[str, Any]], live_rows: Sequence[dict[str, Any]] = (), title: str = ""):
+def plot_transition(
+    rows: Sequence[dict[str, Any]], live_rows: Sequence[dict[str, Any]] = (), title: str = "", noun: str = "points"
+):
     """Left: the copy fraction of model A and of model B against N (log x), with the exact processes' (always 1).
     Right: the median distance between A's and B's samples from the same noise, divided by the data's spacing,
     for the models and for the exact processes. live_rows: pairs trained in this session, drawn as big markers."""
@@ -61,7 +63,7 @@ def plot_transition(rows: Sequence[dict[str, Any]], live_rows: Sequence[dict[str
         if ladder:
             ax.set_xticks(ladder, [f"{n:,}" for n in ladder], fontsize=8)
             ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel("N, training points of each model")
+        ax.set_xlabel(f"N, training {noun} of each model")
         ax.grid(True, which="both", alpha=0.25)
         if rows or live_rows:
             ax.legend(fontsize=8, loc="best")

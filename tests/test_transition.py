@@ -208,6 +208,9 @@ def test_the_transition_plot_is_laid_out_and_draws_what_it_is_given():
     assert list(right.lines[0].get_ydata()) == pytest.approx([100.0, 10.0, 1.5])
     assert list(right.lines[1].get_ydata()) == pytest.approx([4.0, 4.0, 4.0])  # the exact processes
     assert_layout_ok(plot_transition([]))
+    mnist = plot_transition(rows, [], "mnist: two models on disjoint blocks of digits", "digits")
+    assert_layout_ok(mnist)
+    assert mnist.axes[0].get_xlabel() == "N, training digits of each model"
 
 
 def test_the_pair_plot_is_laid_out():

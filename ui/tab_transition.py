@@ -182,7 +182,13 @@ class TransitionTab:
         return table, list((state or {}).get(dataset, []))
 
     def _picture(self, table: dict, live: list[dict]):
-        return drawn(plot_transition, table["rows"], live, f"{table['dataset']}: two models on disjoint subsets")
+        mnist = table["dataset"] == transition_mnist.DATASET
+        title = (
+            "mnist: two models on disjoint blocks of digits"
+            if mnist
+            else f"{table['dataset']}: two models on disjoint subsets"
+        )
+        return drawn(plot_transition, table["rows"], live, title, "digits" if mnist else "points")
 
     # -- handlers -------------------------------------------------------------------------------------------
     @user_errors

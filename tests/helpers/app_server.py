@@ -4,10 +4,12 @@ subprocess (the way users start it), stopped cleanly afterwards."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -101,8 +103,16 @@ def serve_app(
 
     The server's output goes to `log_path` (a temp file by default) and is included in the error if it fails
     to start. `env` adds to (or overrides) the offline test environment, e.g. OMP_NUM_THREADS. `cwd`: the folder
-    whose app.py runs (default: this repository)."""
+    whose app.py runs (default: this repository).
+
+    Each server gets its own gradio cache (GRADIO_TEMP_DIR) unless `env` names one: gradio names cached files by
+    their content and deletes every file it cached when its server stops, so two servers sharing one cache (two
+    pytest workers) would delete each other's identical images while they are being fetched (a 403)."""
     port = free_port()
+    cache = None
+    if "GRADIO_TEMP_DIR" not in (env or {}):
+        cache = tempfile.mkdtemp(prefix=f"gradio-{port}-")
+        env = {**(env or {}), "GRADIO_TEMP_DIR": cache}
     log_path = log_path or Path(os.environ.get("TMPDIR", "/tmp")) / f"ddpm-app-{port}.log"
     log = open(log_path, "w")
     process = subprocess.Popen(
@@ -139,3 +149,5 @@ def serve_app(
                 process.kill()
                 process.wait()
         log.close()
+        if cache is not None:
+            shutil.rmtree(cache, ignore_errors=True)

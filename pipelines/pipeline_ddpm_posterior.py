@@ -20,7 +20,7 @@ from diffusers import DiffusionPipeline, ImagePipelineOutput, UNet2DModel
 from diffusers.utils.torch_utils import randn_tensor
 
 from .checks import check_batch_size, first_line
-from .optimal_variance import check_gamma, load_gamma
+from .optimal_variance import GAMMA_FILE, check_gamma, load_gamma
 from .scheduling_ddpm_posterior import PosteriorDDPMScheduler
 
 OUTPUT_TYPES = ("pil", "np", "pt")
@@ -148,6 +148,19 @@ def _folder_files(folder: Path) -> list[str]:
     return [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
 
 
+def _hub_gamma_file(repo_id: str, kwargs: dict) -> str | None:
+    """The local path of the Hub repo's analytic_variance.json, downloaded (or from the cache) with the loader's
+    revision, token, cache_dir and local_files_only; None when the repo has none or it cannot be had offline."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+
+    options = {key: kwargs[key] for key in ("revision", "token", "cache_dir", "local_files_only") if key in kwargs}
+    try:
+        return hf_hub_download(repo_id, GAMMA_FILE, **options)
+    except (EntryNotFoundError, LocalEntryNotFoundError):
+        return None
+
+
 def check_model_folder(model_dir: str | os.PathLike) -> dict:
     """ModelFolderError unless `model_dir` is a DDPM pipeline folder (model_index.json, unet/config.json with
     safetensors weights, scheduler/scheduler_config.json). Returns the UNet config."""
@@ -195,9 +208,10 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
         if self._analytic_gamma is None:
             folder = getattr(self.config, "_name_or_path", None)
             if not folder or not os.path.isdir(folder):
+                where = f"the Hub repo {folder} has no {GAMMA_FILE}" if folder else "this pipeline has no model folder"
                 raise ValueError(
-                    'variance_type="analytic" needs Γ_t: this pipeline was not loaded from a model folder; pass a '
-                    "table to set_analytic_gamma (python -m pipelines.analytic_variance --model FOLDER makes one)"
+                    f'variance_type="analytic" needs Γ_t: {where}; pass a table to set_analytic_gamma '
+                    "(python -m pipelines.analytic_variance --model FOLDER makes one, and push uploads it)"
                 )
             self._analytic_gamma = load_gamma(folder, self.scheduler.config.num_train_timesteps)
         return self._analytic_gamma
@@ -232,7 +246,9 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
         """Load a DDPM pipeline folder or Hub repo (stock diffusers layout: unet/ + scheduler/).
 
         Only safetensors weights are loaded: a folder or repo with only pickle weights (.bin) is refused, never
-        unpickled. Remote code is never run."""
+        unpickled. Remote code is never run. The Γ_t table for variance_type="analytic" (analytic_variance.json) is
+        read from a folder when first needed (`analytic_gamma`); a Hub repo's is downloaded here, with the same
+        revision, token, cache and offline settings. A repo without one loads as before."""
         if kwargs.pop("use_safetensors", True) is not True:
             raise ValueError("use_safetensors must be True: this project never loads pickle weights")
         if kwargs.get("trust_remote_code"):
@@ -249,7 +265,7 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
             # weights), checked before diffusers loads whatever model_index.json names.
             check_model_folder(path)
         try:
-            return super().from_pretrained(path, use_safetensors=True, **kwargs)
+            pipe = super().from_pretrained(path, use_safetensors=True, **kwargs)
         except OSError as error:
             if "Unable to load weights from checkpoint file" in str(error):
                 # The file is there but is not safetensors (corrupt, truncated, or another format renamed)
@@ -274,6 +290,12 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
                 f"{path}: unet/config.json does not match the weights: {name} should have shape "
                 f"{_shape(expected)} by the config, the safetensors file has {_shape(found)}"
             ) from error
+        if not os.path.isdir(path):  # a Hub repo: `_name_or_path` is its id, so fetch the Γ_t table now
+            gamma_file = _hub_gamma_file(os.fspath(path), kwargs)
+            if gamma_file is not None:
+                steps = pipe.scheduler.config.num_train_timesteps
+                pipe.set_analytic_gamma(load_gamma(os.path.dirname(gamma_file), steps))
+        return pipe
 
     def save_pretrained(self, save_directory, safe_serialization: bool = True, **kwargs) -> None:
         """Write a stock diffusers DDPM folder (DDPMPipeline + DDPMScheduler config, safetensors weights), which

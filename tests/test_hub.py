@@ -430,6 +430,9 @@ def test_pulled_model_draws_the_same_images_as_the_local_folder(session):
     ok(session, "pull_tiny")
     images = np.load(session["results"]["pull_tiny"]["saved"])
     assert images["hub"].shape == (2, 8, 8, 1)
+    # the tiny folder has no Γ_t table: σ* sampling from its repo names the missing file and how to make it
+    error = session["results"]["pull_tiny"]["analytic_error"]
+    assert "the Hub repo tester/tiny has no analytic_variance.json" in error and "pipelines.analytic_variance" in error
     np.testing.assert_array_equal(images["hub"], images["local"])
     # stock diffusers pulls the same repo with no code of ours and draws the same images (float round-off only)
     np.testing.assert_allclose(images["stock"], images["hub"], atol=1e-5)
@@ -516,6 +519,10 @@ def test_default_model_round_trip(session, hub):
     images = np.load(ok(session, "pull_default")["saved"])
     np.testing.assert_array_equal(images["hub"], images["local"])
     np.testing.assert_allclose(images["stock"], images["hub"], atol=1e-5)
+    # the pulled pipeline brings its Γ_t table: σ* (variance_type="analytic") draws what the local folder draws
+    assert "analytic_error" not in session["results"]["pull_default"]
+    np.testing.assert_array_equal(images["hub_analytic"], images["local_analytic"])
+    assert not np.array_equal(images["hub_analytic"], images["hub"])  # and it is not the default variance
     data = ok(session, "card_default")["data"]
     assert data["library_name"] == "diffusers" and data["pipeline_tag"] == "unconditional-image-generation"
     assert not any(name.endswith(".bin") or name.startswith("checkpoint") for name in hub.files("tester/ddpm-mnist"))

@@ -8,7 +8,9 @@ JOBS.json is a list of {"name": ..., <one of the ops below>}; RESULTS.json maps 
                                                   are captured at the file-descriptor level → {"rc", "out", "err"}
   {"pull": REPO_ID, "local": DIR, "steps": K, "seed": S, "save": FILE.npz}
         images (output_type="np") from PosteriorDDPMPipeline.from_pretrained(REPO_ID), from the local DIR, and from
-        stock diffusers DDPMPipeline.from_pretrained(REPO_ID), same seed → saved as hub / local / stock arrays
+        stock diffusers DDPMPipeline.from_pretrained(REPO_ID), same seed → saved as hub / local / stock arrays; and
+        with variance_type="analytic" (σ*) from the repo and the folder → hub_analytic / local_analytic, or the
+        error in "analytic_error" when the repo has no Γ_t table
   {"card": REPO_ID}                               ModelCard.load(REPO_ID) → {"data": metadata dict, "text": body}
 An exception is recorded as {"error": traceback} instead of stopping the other jobs.
 """
@@ -84,20 +86,28 @@ def run_pull(job: dict) -> dict:
 
     from pipelines import PosteriorDDPMPipeline
 
-    def draw(pipe):
+    def draw(pipe, **options):
         pipe.set_progress_bar_config(disable=True)
         return pipe(
             batch_size=2,
             generator=torch.Generator().manual_seed(job["seed"]),
             num_inference_steps=job["steps"],
             output_type="np",
+            **options,
         ).images
 
-    hub = draw(PosteriorDDPMPipeline.from_pretrained(job["pull"]))
-    local = draw(PosteriorDDPMPipeline.from_pretrained(job["local"]))
-    stock = draw(DDPMPipeline.from_pretrained(job["pull"]))
-    np.savez(job["save"], hub=hub, local=local, stock=stock)
-    return {"saved": job["save"]}
+    hub_pipe = PosteriorDDPMPipeline.from_pretrained(job["pull"])
+    local_pipe = PosteriorDDPMPipeline.from_pretrained(job["local"])
+    stock_pipe = DDPMPipeline.from_pretrained(job["pull"])
+    arrays = {"hub": draw(hub_pipe), "local": draw(local_pipe), "stock": draw(stock_pipe)}
+    result = {"saved": job["save"]}
+    try:  # σ* (variance_type="analytic") needs the repo's Γ_t table
+        arrays["hub_analytic"] = draw(hub_pipe, variance_type="analytic")
+        arrays["local_analytic"] = draw(local_pipe, variance_type="analytic")
+    except ValueError as error:
+        result["analytic_error"] = str(error)
+    np.savez(job["save"], **arrays)
+    return result
 
 
 def run_card(job: dict) -> dict:

@@ -42,6 +42,7 @@ from .inputs import (
     unchecked,
     user_errors,
 )
+from .training_thread import on_training_thread
 
 # Limits that protect the demo.
 MAX_TOY_SAMPLES = 2000
@@ -182,6 +183,7 @@ class ToyTab:
         return drawn(plot_toy_samplers, points, result), text.toy_sample_text(summary), summary
 
     @user_errors
+    @on_training_thread
     def toy_train(self, dataset, num_points, train_steps, seed, state=None):
         """Train a new p_θ on the N points, streaming the loss curve and samples; it then drives this session's
         views of that data set (other users keep theirs). One training at a time on the server; others queue.

@@ -19,6 +19,7 @@ from pipelines.visualize_transition import mnist_pair_picture, plot_pair_samples
 from .context import UI_CONCURRENCY, AppContext
 from .figures import drawn
 from .inputs import api_outputs, check_choice, check_int, integer_input, unchecked, user_errors
+from .training_thread import on_training_thread
 
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 STREAM_INTERVAL_S = 0.5
@@ -248,6 +249,7 @@ class TransitionTab:
         return gr.update(choices=ladder, value=ladder[0] if ladder else None)
 
     @user_errors
+    @on_training_thread
     def transition_train(self, dataset, num_points, train_steps, num_samples, seed, state=None):
         """Train the pair at N (two p_θ on disjoint subsets, one recipe), then measure it; the new row is added to
         this session's plot. Streamed; one training at a time on the server, others queue.

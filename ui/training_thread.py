@@ -1,0 +1,59 @@
+"""The live trainings' own thread: every step of a streamed training runs on one long-lived thread, with one torch
+thread.
+
+Gradio runs each `next()` of a streaming handler on whichever of its worker threads is free, and with torch's
+OpenMP backend each thread that runs torch ops has its own count and team of OpenMP threads. A small model's
+training (batches of 256 through a 128-wide MLP, ~3 ms an update) is then far slower off the main thread with two
+torch threads: 3,000 updates in chunks of 100 on fresh threads took 25.6 s against 8.0 s on the main thread; the
+/toy_train handler on a second thread 24.8 s against 9.9 s. One torch thread on one dedicated thread: 12 s, about
+the main thread's time. Through the server (bench/bench_latency.py, p50): /toy_train 28.4 s → 13.2 s.
+The live trainings (/toy_train, /transition_train) already run one at a time (their shared queue, concurrency_id
+"toy_train"), so one thread serves them all; the page's other clicks keep torch's default thread count.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+
+TRAINING_TORCH_THREADS = 1  # a 128-wide MLP on batches of 256: one thread is as fast as two, and never contends
+
+
+def _one_torch_thread() -> None:
+    """Make this thread run torch ops on TRAINING_TORCH_THREADS threads, and only this thread.
+
+    torch.set_num_threads sets the calling thread's OpenMP thread count and a process-wide default that every
+    thread adopts on its first parallel op. So: adopt the default here first (get_num_threads), set this thread's
+    count, then put the default back from a throwaway thread, so that gradio's worker threads (the UNet's sampling)
+    keep all the cores."""
+    default = torch.get_num_threads()
+    torch.set_num_threads(TRAINING_TORCH_THREADS)
+    restore = threading.Thread(target=torch.set_num_threads, args=(default,))
+    restore.start()
+    restore.join()
+
+
+TRAINING_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-training", initializer=_one_torch_thread)
+_DONE = object()
+
+
+def on_training_thread(handler):
+    """Decorate a generator handler so that all its work (each `next()`, and its clean-up) runs on TRAINING_THREAD.
+    What it yields and raises reaches the caller unchanged; the signature and docstring stay the handler's."""
+
+    @functools.wraps(handler)
+    def stream(*args, **kwargs):
+        steps = handler(*args, **kwargs)
+        try:
+            while True:
+                item = TRAINING_THREAD.submit(next, steps, _DONE).result()
+                if item is _DONE:
+                    return
+                yield item
+        finally:
+            TRAINING_THREAD.submit(steps.close).result()  # a stopped stream's `finally` blocks run there too
+
+    return stream

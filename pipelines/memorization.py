@@ -5,7 +5,7 @@ all pixels in model space, `neighbours.nearest_two`) and the project's one copy 
 a sample is a copy when d₁ < d₂ / 3 (`neighbours.is_copy_by_ratio`, COPY_RATIO), with the absolute d₁ kept beside
 it. The yardstick: the same two distances for the held-out images (real images the model never saw). How close
 does a new image come to the training set, and how often does the rule call a genuinely new image a copy? A model
-is flagged when more than FLAG_FRACTION of its samples are copies, and a larger fraction than of the held-out images.
+is flagged when more than FLAG_FRACTION of its samples are copies and that fraction is above the held-out images'.
 
     python -m pipelines.evaluation memorization --model DIR [--data PATH_OR_ID] [--num_samples 200]
         [--num_inference_steps 100] [--seed 0] [--batch_size 64] [--device cpu|cuda] [--output JSON_PATH]

@@ -72,7 +72,15 @@ def plot_transition(
     left.set_title("Copies of its own training set", fontsize=10)
     right.set_yscale("log")
     right.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-    right.yaxis.set_minor_formatter(NullFormatter())
+    low, high = right.get_ylim()  # within a decade (MNIST's 0.6–2) label more minor ticks, or the axis has one
+    labelled = {2, 3, 4, 6, 8} if high / max(low, 1e-12) < 20 else {2, 5}
+
+    def minor_label(value, _):
+        mantissa = round(value / 10 ** np.floor(np.log10(value)), 6) if value > 0 else 0
+        return f"{value:g}" if mantissa in labelled else ""
+
+    right.yaxis.set_minor_formatter(FuncFormatter(minor_label))
+    right.tick_params(axis="y", which="minor", labelsize=8)
     right.set_ylabel(r"median $\|x_A - x_B\|$ / data spacing")
     right.set_title("Do the two models agree? (same noise)", fontsize=10)
     if title:

@@ -27,6 +27,7 @@ SCRIPTS = {
     "bench_latency.py": (["--threads", "1", "--only", "/toy_step,/sample,/toy_train"], "latency-quick.json"),
     "bench_concurrency.py": (["--threads", "1"], "concurrency-quick.json"),
     "bench_data_memory.py": (["--threads", "1"], "data_memory-quick.json"),
+    "bench_training_thread.py": (["--threads", "1"], "training_thread-quick.json"),
 }
 COMMON_KEYS = {
     "benchmark",
@@ -105,6 +106,10 @@ def test_quick_run_writes_its_json(script, tmp_path):
         assert {r["sampler"] for r in rows} == {"ddpm_small", "ddpm_large", "ddim", "eta_mid"}
         assert all(r["status"] == "measured" and r["fid"] >= 0 and 0 <= r["confident_rate"] <= 1 for r in rows)
         assert data["reference"]["fallback"] is False  # the reference-steps DDPM row was measured
+    elif script == "bench_training_thread.py":
+        case = data["results"][0]
+        assert case["seconds"].keys() == {"main", "worker_threads", "training_thread"}
+        assert all(loss > 0 for loss in case["final_loss"].values())
     elif script == "bench_training.py":
         case = data["results"][0]
         assert case["images_per_second"]["train_py"] > 0 and case["images_per_second"]["bare"] > 0

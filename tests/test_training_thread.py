@@ -72,3 +72,32 @@ def test_errors_reach_the_caller_and_a_stopped_stream_cleans_up_on_its_thread():
     assert next(stream) == 0
     stream.close()  # the user left the page: gradio stops asking
     assert len(cleaned) == 2 and all(name.startswith("live-training") for name in cleaned)
+
+
+@pytest.mark.parametrize("endpoint", ["toy_train", "transition_train"])
+def test_the_page_trains_every_update_on_the_training_thread(ctx, monkeypatch, two_torch_threads, endpoint):
+    """/toy_train and /transition_train, each next() asked from a different thread as gradio does: every optimizer
+    update runs on the one training thread with one torch thread."""
+    from pipelines import toy2d
+    from ui.tab_toy import ToyTab
+    from ui.tab_transition import TransitionTab
+
+    seen = []
+    train_toy = toy2d.train_toy
+
+    def recorded(*args, **kwargs):
+        for progress in train_toy(*args, **kwargs):
+            seen.append((threading.current_thread().name, torch.get_num_threads()))
+            yield progress
+
+    monkeypatch.setattr(toy2d, "train_toy", recorded)
+    if endpoint == "toy_train":
+        stream = ToyTab(ctx).toy_train("two_moons", 8, 100, 0)
+    else:
+        stream = TransitionTab(ctx).transition_train("two_moons", 4, 100, 8, 0)
+    outputs = []
+    while (output := in_new_thread(lambda: next(stream, None))) is not None:
+        outputs.append(output)
+    assert outputs and len(seen) >= 100
+    assert {name.rsplit("_", 1)[0] for name, _ in seen} == {"live-training"}
+    assert {threads for _, threads in seen} == {TRAINING_TORCH_THREADS}

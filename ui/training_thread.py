@@ -2,11 +2,11 @@
 thread.
 
 Gradio runs each `next()` of a streaming handler on whichever of its worker threads is free, and with torch's
-OpenMP backend each thread that runs torch ops has its own count and team of OpenMP threads. A small model's
-training (batches of 256 through a 128-wide MLP, ~3 ms an update) is then far slower off the main thread with two
-torch threads: 3,000 updates in chunks of 100 on fresh threads took 25.6 s against 8.0 s on the main thread; the
-/toy_train handler on a second thread 24.8 s against 9.9 s. One torch thread on one dedicated thread: 12 s, about
-the main thread's time. Through the server (bench/bench_latency.py, p50): /toy_train 28.4 s → 13.4 s.
+OpenMP backend each thread that runs torch ops has its own count and team of OpenMP threads. The 2-D p_θ's
+training (batches of 256 through a 128-wide MLP, ~3 ms an update) then runs far slower than on the main thread:
+bench/bench_training_thread.py --threads 2, 3,000 updates: main thread 8.7 s, each chunk on another thread 25.5 s,
+here (one thread, one torch thread) 10.5 s. Through the server (bench/bench_latency.py, p50): /toy_train 28.4 s →
+13.4 s.
 The live trainings (/toy_train, /transition_train) already run one at a time (their shared queue, concurrency_id
 "toy_train"), so one thread serves them all; the page's other clicks keep torch's default thread count.
 """

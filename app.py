@@ -62,13 +62,13 @@ class ModelError(ValueError):
 def load_model(model: str, device: str = "auto") -> PosteriorDDPMPipeline:
     """Load a DDPM pipeline from a local folder or a Hub repo id; ModelError (one line) if it is not one.
 
-    `pipelines.hub.load_pipeline` checks the folder or repo before any weights are read (exactly a UNet2DModel
+    `pipelines.hub.loading.load_pipeline` checks the folder or repo before any weights are read (exactly a UNet2DModel
     `unet` and a DDPM-family scheduler, safetensors weights). The default model is a local folder: when it is
     missing, say so rather than ask the Hub for a repo of that name."""
     from diffusers.utils import logging as diffusers_logging
 
-    from pipelines.hub_errors import HubError
-    from pipelines.pipeline_ddpm_posterior import load_pipeline
+    from pipelines.hub.errors import HubError
+    from pipelines.hub.loading import load_pipeline
 
     if model == DEFAULT_MODEL and not Path(model).exists():
         raise ModelError(f"model folder {model} does not exist: train it (see README) or pass --model PATH_OR_HUB_ID")

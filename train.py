@@ -1,7 +1,7 @@
 """Train a DDPM UNet: `accelerate launch train.py --dataset mnist --output_dir DIR …` or `python train.py …`.
 
-Parses flags into `pipelines.training.TrainConfig`, calls `train`, then pushes to the Hub when asked
-(`pipelines.hub.push_to_hub`). Bad flags exit with a one-line message."""
+Parses flags into `pipelines.training.config.TrainConfig`, calls `train`, then pushes to the Hub when asked
+(`pipelines.hub.push.push_to_hub`). Bad flags exit with a one-line message."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pipelines.checks import OneLineParser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from pipelines.training import TrainConfig
+    from pipelines.training.config import TrainConfig
 
     defaults = TrainConfig()
     p = OneLineParser(prog="train.py", description=__doc__, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
@@ -110,7 +110,7 @@ def redact_token(argv: list[str]) -> list[str]:
 def parse_config(argv: list[str]):
     """The flags as a `TrainConfig` (not yet validated); a malformed flag exits with a one-line message."""
     args = build_parser().parse_args(argv)
-    from pipelines.training import TrainConfig
+    from pipelines.training.config import TrainConfig
 
     names = {f.name for f in fields(TrainConfig)}
     return TrainConfig(
@@ -124,9 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     # Warnings (e.g. skipped image files) as one plain line each, like the errors.
     warnings.formatwarning = lambda message, category, *args, **kwargs: f"train.py: warning: {message}\n"
     config = parse_config(argv)
-    from pipelines.data import DataError
-    from pipelines.hub import HubError, preflight_push
-    from pipelines.training import TrainingError, train
+    from pipelines.data.sources import DataError
+    from pipelines.hub.errors import HubError
+    from pipelines.hub.push import preflight_push
+    from pipelines.training.config import TrainingError
+    from pipelines.training.loop import train
 
     try:
         config.validate()
@@ -147,7 +149,8 @@ def push(output_dir, config) -> None:
     process runs this script); a failed push says how to push the saved model again."""
     from accelerate import PartialState
 
-    from pipelines.hub import HubError, push_to_hub
+    from pipelines.hub.errors import HubError
+    from pipelines.hub.push import push_to_hub
 
     if not PartialState().is_main_process:
         return

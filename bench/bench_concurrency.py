@@ -1,19 +1,19 @@
 """Concurrent users: every endpoint clicked at once vs each click alone, and what the render lock costs.
 
-The app as `python app.py` builds it (app.build_demo), served from this process on a free loopback port, so that
-the bench can read the render lock's own counters (`pipelines.render.RENDER_LOCK.stats()`: how long callers waited
-for it and held it). A mix of clicks — the 2-D reverse step at five settings, the 2-D samplers at three, `/sample`,
-`/posterior`, `/exact_sample`, `/variance` and `/transition` — each with its own gradio_client session and seed:
+The app as `python app.py` builds it (app.build_demo), served from this process on a free loopback port, so that the
+bench can read the render lock's own counters (`RENDER_LOCK.stats()`: how long callers waited for it and held it). A
+mix of clicks — the 2-D reverse step at five settings, the 2-D samplers at three, `/sample`, `/posterior`,
+`/exact_sample`, `/variance` and `/transition` — each with its own gradio_client session and seed:
 - alone: one after another, each click's latency (request → final result, downloads included);
 - together: all submitted at the same moment (plus one live `/toy_train`), each click's latency and the wall time.
-The lock serialises drawing only; the numbers are computed outside it. Its cost under load is the time clicks spent
-waiting for it, beside the time it was held.
+The lock serialises drawing only; the
+numbers are computed outside it. Its cost under load is the time clicks spent waiting for it, beside the time it was
+held.
 
     python bench/bench_concurrency.py --threads 2        # the shipped model
     python bench/bench_concurrency.py --quick            # a tiny random model; numbers mean nothing
 
-Writes OUTPUT_DIR/concurrency.json.
-"""
+Writes OUTPUT_DIR/concurrency.json."""
 
 from __future__ import annotations
 
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     apply_threads(args)
     from gradio_client import Client
 
-    from pipelines.render import RENDER_LOCK
+    from pipelines.pictures.render import RENDER_LOCK
 
     calls = CALLS
     train = TRAIN

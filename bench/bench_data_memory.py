@@ -9,7 +9,7 @@ data tab. Peak resident memory (ru_maxrss) above the process's memory before the
     OMP_NUM_THREADS=1 python bench/bench_data_memory.py                 # N = 2,000 … 20,000 at 3×64×64
     python bench/bench_data_memory.py --quick --output-dir /tmp/bench   # smoke test
 
-The app's bound (`pipelines.training_data.MEMORY_BOUND_BYTES`, BYTES_PER_VALUE) is chosen from these numbers.
+The app's bound (`pipelines.data.record.MEMORY_BOUND_BYTES`, BYTES_PER_VALUE) is chosen from these numbers.
 """
 
 from __future__ import annotations
@@ -55,7 +55,7 @@ def make_bundle(folder: str, num_images: int) -> None:
     making them does not count in the measured process's peak)."""
     import torch
 
-    from pipelines.training_data import save_bundle
+    from pipelines.data.record import save_bundle
 
     held = max(1, num_images // 10)
     images = torch.rand((num_images + held, *SHAPE), generator=torch.Generator().manual_seed(0)) * 2 - 1
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                 check=True,
             )
             result["results"].append(json.loads(run.stdout.strip().splitlines()[-1]))
-    from pipelines.training_data import BYTES_PER_VALUE
+    from pipelines.data.record import BYTES_PER_VALUE
 
     runs = result["results"]
     result["ratios"] = {"bytes_per_value_at_largest_n": runs[-1]["bytes_per_value"]}

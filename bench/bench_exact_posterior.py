@@ -1,7 +1,7 @@
 """Per-step cost of the exact reverse step q(x_{t-1} | x_t) against the data set's size N.
 
 The exact step compares x_t with every training image, so its cost grows linearly with N; a learned p_θ costs
-one network call whatever N is. Both are timed by the app's one protocol (`pipelines.step_costs.measure_step_costs`),
+one network call whatever N is. Both are timed by the app's one protocol (`pipelines.exact.costs.measure_step_costs`),
 once per dtype of the exact step. This prints a table, writes JSON and a PNG plot:
 
     OMP_NUM_THREADS=1 taskset -c 1 python bench/bench_exact_posterior.py            # full: N = 100 … 4,500
@@ -24,8 +24,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script from anywhere in the repo
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py
 
-from pipelines.step_costs import DEFAULT_SIZES, measure_step_costs  # noqa: E402
-from pipelines.visualize import plot_step_cost, plot_step_costs  # noqa: E402
+from pipelines.exact.costs import DEFAULT_SIZES, measure_step_costs
+from pipelines.exact.plots import plot_step_cost, plot_step_costs
 
 QUICK_SIZES = (100, 250)
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: --repeats must be >= 1, got {args.repeats}", file=sys.stderr)
         return 2
 
-    from pipelines.data import load_mnist
+    from pipelines.data.sources import load_mnist
 
     data = load_mnist("train")[0]
     sizes = QUICK_SIZES if args.quick else (args.sizes or DEFAULT_SIZES)
@@ -143,7 +143,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_info(),
         "series": series,
         "model": {"path": args.model, "median_ms": model_ms},
-        # the protocol the app's tabs quote (pipelines.step_costs.measure_step_costs), float64 as the app runs it
+        # the protocol the app's tabs quote (pipelines.exact.costs.measure_step_costs), float64 as the app runs it
         "step_costs": costs.as_dict(),
         "step_costs_by_dtype": {name: c.as_dict() for name, c in by_dtype.items()},
     }

@@ -2,7 +2,7 @@
 
 Samplers: DDPM η = 1 with σ² = β̃_t (fixed_small) and with σ² = β_t (fixed_large), DDIM η = 0, η = 0.5 in
 between, and Bao et al.'s optimal variance σ*² (variance_type "analytic", Analytic-DPM) at η = 1 and η = 0,
-at 10, 20, 50, 100, 250 and 1000 steps. Quality comes from `pipelines.evaluation.evaluate_pipeline`
+at 10, 20, 50, 100, 250 and 1000 steps. Quality comes from `pipelines.evaluation.quality.evaluate_pipeline`
 (N samples from one seeded generator, judged by models/mnist-judge against the 500 held-out digits); speed is the
 median wall time of `pipe(batch_size=16, …)` in this process. The demo's defaults come from this table.
 Goals: 16 digits in ≤ 5 s with classifier-FID no worse than 1000-step DDPM's; and 16 digits in ≤ 1 s with
@@ -59,7 +59,7 @@ REFERENCE = "ddpm_small"
 FAST_SECONDS = 1.0
 FAST_FID_RATIO = 1.1
 # key: (label, eta, variance_type); the in-between η is set by --eta-mid. "analytic" is Bao et al.'s σ*² with the
-# model folder's Γ_t (python -m pipelines.analytic_variance makes it).
+# model folder's Γ_t (python -m pipelines.ddpm.gamma makes it).
 SAMPLERS = {
     "ddpm_small": ("DDPM η=1, σ²=β̃_t", 1.0, "fixed_small"),
     "ddpm_large": ("DDPM η=1, σ²=β_t", 1.0, "fixed_large"),
@@ -273,7 +273,8 @@ def main(argv=None) -> int:
     threads = apply_threads(args)
     import torch
 
-    from pipelines.evaluation import evaluate_pipeline, load_judge, load_reference
+    from pipelines.evaluation.judge import load_judge
+    from pipelines.evaluation.quality import evaluate_pipeline, load_reference
 
     num_samples = 8 if args.quick else args.num_samples
     steps = [2] if args.quick else sorted(set(args.steps))

@@ -1,15 +1,15 @@
 """Training throughput: images/s of train.py's loop vs a bare PyTorch loop with the same UNet, batch and precision.
 
-train.py's side is `pipelines.training.train(TrainConfig(...))` exactly as `python train.py` runs it (accelerate,
+train.py's side is `pipelines.training.loop.train(TrainConfig(...))` exactly as `python train.py` runs it (accelerate,
 the seeded epoch sampler, EMA, gradient clipping, the LR schedule), with logging off and checkpoints / sample
 grids pushed to the very end. The bare side is the textbook loop: random batches from the same images,
 `DDPMScheduler.add_noise`, MSE on the noise, AdamW with the same settings; no EMA, no clipping. Both train the
-UNet of pipelines.training.DEFAULT_UNET (train.py's default) at batch 64 in float32.
+UNet of pipelines.training.config.DEFAULT_UNET (train.py's default) at batch 64 in float32.
 
 Only steady-state steps count: each run trains --steps steps and times the last (steps − warmup) of them, from
 the end of step `warmup` to the end of the last step (start-up, data loading, the first steps, and train.py's
 final checkpoint, sample grid and save are outside that window). train.py's steps are clocked through its
-progress bar, whose `update(1)` comes once per optimizer step: no hook in pipelines/training.py is needed.
+progress bar, whose `update(1)` comes once per optimizer step: no hook in pipelines/training/loop.py is needed.
 Runs alternate (rotated order each round), medians compared. Goal: train.py / bare ≥ 0.95 (images/s).
 
     python bench/bench_training.py --threads 2                      # full: default UNet, batch 64
@@ -107,8 +107,9 @@ def main(argv=None) -> int:
     from diffusers import DDPMScheduler, UNet2DModel
     from diffusers.utils import logging as diffusers_logging
 
-    from pipelines.data import load_training_data
-    from pipelines.training import DEFAULT_UNET, TrainConfig, train, unet_kwargs
+    from pipelines.data.sources import load_training_data
+    from pipelines.training.config import DEFAULT_UNET, TrainConfig, unet_kwargs
+    from pipelines.training.loop import train
 
     diffusers_logging.set_verbosity_error()
     batch, steps, warmup, rounds = (
@@ -140,7 +141,7 @@ def main(argv=None) -> int:
         images = load_training_data("mnist", None, None, base.resolution, base.channels)
         result = new_result(
             "training_throughput",
-            "steady-state images/s: pipelines.training.train (train.py) vs a bare PyTorch "
+            "steady-state images/s: pipelines.training.loop.train (train.py) vs a bare PyTorch "
             "loop, same UNet, batch, precision (float32); alternating runs, medians",
             args,
             {

@@ -1,4 +1,10 @@
-"""DDPM with every step exposed: the posterior scheduler, the step-by-step pipeline and the exact data-set posterior.
+"""DDPM with every step exposed, and the exact posterior it is trained toward. The public names:
+
+    from pipelines import PosteriorDDPMScheduler, PosteriorDDPMPipeline, DenoisingStep, DatasetPosterior, load_pipeline
+
+Each sub-package answers one question (see its docstring): `ddpm` (how p_θ samples), `exact` (the true reverse
+step over a data set), `data`, `training`, `evaluation`, `hub`, `toy2d` (the 2-D world), `transition` (copies or new
+images as N grows) and `pictures` (drawing only); `checks` is the validation every part shares.
 
 The public names load on first use, so that `import pipelines.checks` (used by every command line before it parses
 its flags) does not import diffusers."""
@@ -8,11 +14,12 @@ from __future__ import annotations
 import importlib
 
 _PUBLIC = {
-    "PosteriorDDPMScheduler": "scheduling_ddpm_posterior",
-    "PosteriorDDPMSchedulerOutput": "scheduling_ddpm_posterior",
-    "PosteriorDDPMPipeline": "pipeline_ddpm_posterior",
-    "DenoisingStep": "pipeline_ddpm_posterior",
-    "DatasetPosterior": "exact_posterior",
+    "PosteriorDDPMScheduler": "ddpm.scheduler",
+    "PosteriorDDPMSchedulerOutput": "ddpm.scheduler",
+    "PosteriorDDPMPipeline": "ddpm.pipeline",
+    "DenoisingStep": "ddpm.pipeline",
+    "DatasetPosterior": "exact.posterior",
+    "load_pipeline": "hub.loading",
 }
 
 __all__ = list(_PUBLIC)

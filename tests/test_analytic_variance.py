@@ -10,16 +10,10 @@ import torch
 from diffusers import DDPMPipeline
 
 from pipelines import PosteriorDDPMPipeline, PosteriorDDPMScheduler
-from pipelines.analytic_variance import (
-    GAMMA_FILE,
-    check_gamma,
-    exact_gamma,
-    exact_step_variance,
-    load_gamma,
-    main,
-    optimal_variance,
-)
-from pipelines.exact_posterior import DatasetPosterior
+from pipelines.ddpm.gamma import main
+from pipelines.ddpm.optimal_variance import GAMMA_FILE, check_gamma, load_gamma, optimal_variance
+from pipelines.exact.posterior import DatasetPosterior
+from pipelines.exact.variance import exact_gamma, exact_step_variance
 
 
 # ---------------------------------------------------------------------------------------------- the formula
@@ -162,7 +156,7 @@ def test_pipeline_reads_gamma_from_the_folder_and_says_how_to_make_it(stock_ddpm
     shutil.copytree(stock_ddpm_dir, folder)
     pipe = PosteriorDDPMPipeline.from_pretrained(folder)
     pipe.set_progress_bar_config(disable=True)
-    with pytest.raises(ValueError, match=rf"has no {GAMMA_FILE}; make it with: python -m pipelines.analytic_variance"):
+    with pytest.raises(ValueError, match=rf"has no {GAMMA_FILE}; make it with: python -m pipelines.ddpm.gamma"):
         pipe(batch_size=1, num_inference_steps=5, variance_type="analytic", output_type="pt")
     gamma = np.linspace(0.6, 1.0, 1000)
     (folder / GAMMA_FILE).write_text(json.dumps({"gamma": gamma.tolist(), "num_images_per_timestep": 1}))
@@ -206,7 +200,7 @@ def test_shipped_analytic_ddim_beats_ddim_at_10_steps():
     (up to 0.9), so only η = 0 is asserted, with a margin of 1."""
     from pathlib import Path
 
-    from pipelines.evaluation import evaluate_pipeline
+    from pipelines.evaluation.quality import evaluate_pipeline
 
     model = Path(__file__).resolve().parent.parent / "models" / "ddpm-mnist"
     pipe = PosteriorDDPMPipeline.from_pretrained(model).use_channels_last()

@@ -310,7 +310,7 @@ def test_train_cli(case: Case, broken_models, app_model_dir, tmp_path, capsys):
 
 @pytest.mark.parametrize("case", params("pipelines.evaluation"))
 def test_evaluation_cli(case: Case, broken_models, app_model_dir, tmp_path, capsys):
-    from pipelines import evaluation
+    from pipelines.evaluation import cli as evaluation
 
     argv = resolve(case.value, broken_models, app_model_dir, tmp_path)
     if argv[:1] == ["--model"]:  # a case that were accepted would score 2 one-step samples, not 1000 × 1000 steps
@@ -331,7 +331,7 @@ def test_evaluation_cli(case: Case, broken_models, app_model_dir, tmp_path, caps
 
 @pytest.mark.parametrize("case", params("pipelines.hub"))
 def test_hub_cli(case: Case, broken_models, app_model_dir, tmp_path, capsys):
-    from pipelines import hub
+    from pipelines.hub import cli as hub
 
     status = run_main(hub.main, resolve(case.value, broken_models, app_model_dir, tmp_path))
     captured = capsys.readouterr()

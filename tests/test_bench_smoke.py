@@ -101,7 +101,7 @@ def test_quick_run_writes_its_json(script, tmp_path):
         assert (tmp_path / "quality-quick.png").stat().st_size > 0
         # the tiny pipeline has no analytic_variance.json: its σ*² rows are skipped, naming the command
         skipped = [r for r in data["results"] if r["sampler"] in ("analytic", "analytic_ddim")]
-        assert skipped and all("python -m pipelines.analytic_variance" in r["status"] for r in skipped)
+        assert skipped and all("python -m pipelines.ddpm.gamma" in r["status"] for r in skipped)
         rows = [r for r in data["results"] if r not in skipped]
         assert {r["sampler"] for r in rows} == {"ddpm_small", "ddpm_large", "ddim", "eta_mid"}
         assert all(r["status"] == "measured" and r["fid"] >= 0 and 0 <= r["confident_rate"] <= 1 for r in rows)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from helpers.app_server import serve_app
-from pipelines.visualize_toy import PLANE_HEIGHT, PLANE_WIDTH, plane_to_pixel
+from pipelines.toy2d.plots import PLANE_HEIGHT, PLANE_WIDTH, plane_to_pixel
 from ui import TABS
 
 CHROMIUM = "/usr/bin/chromium"

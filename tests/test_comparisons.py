@@ -11,9 +11,9 @@ import torch
 from helpers import exact_data
 from helpers.exact_data import SHAPE, N, alpha_bar, brute_force
 from pipelines import PosteriorDDPMPipeline, PosteriorDDPMScheduler
-from pipelines.comparisons import COMMIT_WEIGHT, compare_estimates, compare_samplers, heldout_nearest_distances
-from pipelines.exact_posterior import DatasetPosterior
-from pipelines.neighbours import l2_distance, nearest_neighbours
+from pipelines.exact.comparisons import COMMIT_WEIGHT, compare_estimates, compare_samplers, heldout_nearest_distances
+from pipelines.exact.neighbours import l2_distance, nearest_neighbours
+from pipelines.exact.posterior import DatasetPosterior
 
 # the shared fixtures (tests/helpers/exact_data.py)
 data, pipe, posterior, scheduler = exact_data.data, exact_data.pipe, exact_data.posterior, exact_data.scheduler

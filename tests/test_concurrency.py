@@ -3,7 +3,7 @@ moment — mixed endpoints, each with its own seed, while one live training stre
 summary and the pictures the same call gives alone, with no error.
 
 Figures are drawn with TeX labels by matplotlib, whose mathtext parser is shared and not thread-safe: without the
-render lock (`pipelines.render.RENDER_LOCK`) concurrent 2-D clicks fail with pyparsing errors."""
+render lock (`pipelines.pictures.render.RENDER_LOCK`) concurrent 2-D clicks fail with pyparsing errors."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""pipelines/data.py: the bundled MNIST digits and their fixed split, image folders, the three training sources of
-train.py, and an uploaded or drawn digit made to look like a training digit."""
+"""pipelines/data/sources.py: the bundled MNIST digits and their fixed split, image folders, the three training
+sources of train.py, and an uploaded or drawn digit made to look like a training digit."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from pipelines.data import (
+from pipelines.data.sources import (
     DataError,
     check_resolution,
     load_image_folder,

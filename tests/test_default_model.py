@@ -25,7 +25,7 @@ import pytest
 import torch
 
 from pipelines import PosteriorDDPMPipeline
-from pipelines.evaluation import evaluate_images, evaluate_pipeline, load_reference
+from pipelines.evaluation.quality import evaluate_images, evaluate_pipeline, load_reference
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "models" / "ddpm-mnist"

@@ -15,16 +15,16 @@ import torch
 from conftest import make_tiny_unet
 from helpers.hub_server import FakeHub
 from pipelines import PosteriorDDPMPipeline, PosteriorDDPMScheduler
-from pipelines.evaluation import (
+from pipelines.evaluation.cli import main
+from pipelines.evaluation.judge import judge_accuracy, load_judge
+from pipelines.evaluation.quality import (
     evaluate_images,
     evaluate_pipeline,
     format_table,
     frechet_distance,
     load_reference,
-    main,
     passes_bar,
 )
-from pipelines.judge import judge_accuracy, load_judge
 
 REPO = Path(__file__).resolve().parent.parent
 REPORT_KEYS = {

@@ -9,8 +9,8 @@ import torch
 from helpers import exact_data
 from helpers.exact_data import SHAPE, N, alpha_bar, brute_force, noisy
 from pipelines import DenoisingStep, PosteriorDDPMScheduler
-from pipelines.exact_posterior import DatasetPosterior
-from pipelines.neighbours import nearest_neighbours
+from pipelines.exact.neighbours import nearest_neighbours
+from pipelines.exact.posterior import DatasetPosterior
 
 # the shared fixtures (tests/helpers/exact_data.py)
 data, posterior, scheduler = exact_data.data, exact_data.posterior, exact_data.scheduler

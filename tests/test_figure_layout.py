@@ -1,5 +1,5 @@
-"""The clipping guard on every plot of the Sample, Why and Exact tabs (pipelines.visualize): drawn with the inputs the
-app gives them (the shipped model's scheduler, a 40-step chain, realistic costs and distances), every title, label,
+"""The clipping guard on every plot of the Sample, Why and Exact tabs (the plots modules): drawn with the inputs
+the app gives them (the shipped model's scheduler, a 40-step chain, realistic costs and distances), every title, label,
 tick label, legend entry and annotation lies inside its figure and none covers another; and the guard itself catches
 a clipped title, overlapping texts and tick labels running into a neighbouring axes."""
 
@@ -15,7 +15,8 @@ from matplotlib.figure import Figure
 
 from helpers.figure_layout import assert_layout_ok, layout_problems
 from pipelines import PosteriorDDPMScheduler
-from pipelines.visualize import plot_commit, plot_nearest_distances, plot_schedule, plot_step_cost, plot_step_costs
+from pipelines.ddpm.plots import plot_schedule
+from pipelines.exact.plots import plot_commit, plot_nearest_distances, plot_step_cost, plot_step_costs
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -135,7 +135,7 @@ def folders(tmp_path_factory, rgb_model_dir):
         "docs/shot.png": b"png",
         "docs/notes.md": b"junk",
         "pipelines/__init__.py": b"",
-        "pipelines/hub.py": b"",
+        "pipelines/hub/push.py": b"",
         "pipelines/extra/mod.py": b"",
         "ui/__init__.py": b"",
         "ui/tab_x.py": b"",
@@ -174,7 +174,7 @@ def folders(tmp_path_factory, rgb_model_dir):
     (space2 / "pipelines" / "extra" / "mod.py").unlink()
     # a user's model: train.py on a folder of RGB shapes (it records its data), with a memorization report
     user = shutil.copytree(rgb_model_dir, base / "shapes-model")
-    from pipelines.evaluation import main as evaluation_main
+    from pipelines.evaluation.cli import main as evaluation_main
 
     report = ["memorization", "--model", str(user), "--num_samples", "4", "--num_inference_steps", "2", "--no_progress"]
     assert evaluation_main(report) == 0
@@ -432,7 +432,7 @@ def test_pulled_model_draws_the_same_images_as_the_local_folder(session):
     assert images["hub"].shape == (2, 8, 8, 1)
     # the tiny folder has no Γ_t table: σ* sampling from its repo names the missing file and how to make it
     error = session["results"]["pull_tiny"]["analytic_error"]
-    assert "the Hub repo tester/tiny has no analytic_variance.json" in error and "pipelines.analytic_variance" in error
+    assert "the Hub repo tester/tiny has no analytic_variance.json" in error and "pipelines.ddpm.gamma" in error
     np.testing.assert_array_equal(images["hub"], images["local"])
     # stock diffusers pulls the same repo with no code of ours and draws the same images (float round-off only)
     np.testing.assert_allclose(images["stock"], images["hub"], atol=1e-5)
@@ -539,7 +539,7 @@ def test_deploy_space_uploads_exactly_the_app(session, hub):
         "requirements.txt",
         "README.md",
         "pipelines/__init__.py",
-        "pipelines/hub.py",
+        "pipelines/hub/push.py",
         "ui/__init__.py",
         "ui/tab_x.py",
         "models/toy2d/spiral/config.json",
@@ -586,7 +586,7 @@ def as_pixels(images) -> np.ndarray:
 def test_deploy_space_with_a_users_model_carries_its_training_images(session, hub, folders, shapes_dir, tmp_path):
     """The user's model replaces the default one, with its record and its images as a bundle: the Space's app
     (DDPM_MODEL) finds the training and held-out images with no --data flag, pixel for pixel the folder's."""
-    from pipelines.training_data import resolve_model_data
+    from pipelines.data.record import resolve_model_data
 
     assert ok(session, "deploy_user")["out"].strip() == (
         f"deployed the demo to {hub.url}/spaces/tester/shapes-demo with {folders['user']}"
@@ -613,7 +613,7 @@ def test_deploy_space_with_a_users_model_carries_its_training_images(session, hu
 
 
 def test_deploy_space_of_a_model_without_a_record_bundles_the_data_flag(session, hub, shapes_dir, tmp_path):
-    from pipelines.training_data import resolve_model_data
+    from pipelines.data.record import resolve_model_data
 
     ok(session, "deploy_user_data")
     assert hub.repos[("space", "tester/plain-demo")].variables["DDPM_MODEL"]["value"] == "models/plain-model"
@@ -632,7 +632,8 @@ def test_deploy_space_refuses_training_images_above_the_bound(session, hub):
 
 
 def test_space_files_of_this_project_are_the_app_only():
-    from pipelines.hub import HubError, space_files
+    from pipelines.hub.errors import HubError
+    from pipelines.hub.space import space_files
 
     if not ((ROOT / "app.py").is_file() and (DEFAULT_MODEL / "model_index.json").is_file()):
         with pytest.raises(HubError, match="the Space needs|not a"):
@@ -644,7 +645,7 @@ def test_space_files_of_this_project_are_the_app_only():
         "requirements.txt",
         "README.md",
         "pipelines/__init__.py",
-        "pipelines/hub.py",
+        "pipelines/hub/push.py",
         "ui/__init__.py",
         "ui/tab_sample.py",
         "models/ddpm-mnist/model_index.json",
@@ -667,7 +668,7 @@ def test_space_files_of_this_project_are_the_app_only():
 def test_the_judge_goes_into_the_space_the_day_the_app_evaluates():
     """models/mnist-judge stays out of the Space (space.json) while nothing the app runs imports pipelines.evaluation
     or pipelines.judge."""
-    from pipelines.hub import read_space_manifest
+    from pipelines.hub.space import read_space_manifest
 
     sources = [
         p
@@ -690,7 +691,8 @@ def test_the_judge_goes_into_the_space_the_day_the_app_evaluates():
 
 def test_the_space_manifest_comes_from_the_project_root(tmp_path):
     """deploy-space reads the file list from the root it deploys; a missing or malformed space.json is one line."""
-    from pipelines.hub import HubError, read_space_manifest, space_files
+    from pipelines.hub.errors import HubError
+    from pipelines.hub.space import read_space_manifest, space_files
 
     with pytest.raises(HubError, match=r"the Space's manifest .*space.json cannot be read"):
         space_files(tmp_path)
@@ -832,7 +834,7 @@ def _write(folder: Path, files: dict[str, str | bytes]) -> Path:
     ],
 )
 def test_push_refuses_a_folder_that_is_not_a_ddpm_pipeline(case, expected, tmp_path, stock_ddpm_dir, capsys):
-    from pipelines.hub import main
+    from pipelines.hub.cli import main
 
     folder = tmp_path / case
     if case == "empty":
@@ -856,7 +858,7 @@ def test_push_refuses_a_folder_that_is_not_a_ddpm_pipeline(case, expected, tmp_p
 def test_push_without_any_token_says_where_a_token_comes_from(tmp_path, stock_ddpm_dir, monkeypatch, capsys):
     import huggingface_hub.constants
 
-    from pipelines.hub import main
+    from pipelines.hub.cli import main
 
     for var in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HF_OIDC_RESOURCE"):
         monkeypatch.delenv(var, raising=False)
@@ -868,7 +870,7 @@ def test_push_without_any_token_says_where_a_token_comes_from(tmp_path, stock_dd
 
 @pytest.mark.parametrize("repo_id", ["no-namespace", "a/b/c", "user/bad name"])
 def test_push_refuses_a_malformed_repo_id(repo_id, stock_ddpm_dir, capsys):
-    from pipelines.hub import main
+    from pipelines.hub.cli import main
 
     rc = main(["push", str(stock_ddpm_dir), "--repo-id", repo_id, "--token", SENTINEL])
     assert "repo_id must look like USER/NAME" in one_error_line({"rc": rc, "err": capsys.readouterr().err})
@@ -876,8 +878,8 @@ def test_push_refuses_a_malformed_repo_id(repo_id, stock_ddpm_dir, capsys):
 
 def test_load_pipeline_gives_clean_errors_and_loads_stock_folders(tmp_path, stock_ddpm_dir):
     from pipelines import PosteriorDDPMPipeline
-    from pipelines.hub_errors import HubError
-    from pipelines.pipeline_ddpm_posterior import load_pipeline
+    from pipelines.hub.errors import HubError
+    from pipelines.hub.loading import load_pipeline
 
     with pytest.raises(HubError, match="no such folder"):
         load_pipeline(tmp_path / "missing")
@@ -893,7 +895,7 @@ def test_load_pipeline_gives_clean_errors_and_loads_stock_folders(tmp_path, stoc
 def test_card_command_writes_a_card_into_the_folder_and_keeps_an_existing_one(tmp_path, stock_ddpm_dir, capsys):
     from huggingface_hub import ModelCard
 
-    from pipelines.hub import main
+    from pipelines.hub.cli import main
 
     folder = shutil.copytree(stock_ddpm_dir, tmp_path / "model")
     _write(folder, {"samples/step-0000004.png": png()})
@@ -908,9 +910,9 @@ def test_card_command_writes_a_card_into_the_folder_and_keeps_an_existing_one(tm
 def test_offline_mode_gives_one_line_errors_for_hub_ids(tmp_path, stock_ddpm_dir, monkeypatch, capsys):
     import huggingface_hub.constants
 
-    from pipelines.hub import main
-    from pipelines.hub_errors import HubError
-    from pipelines.pipeline_ddpm_posterior import load_pipeline
+    from pipelines.hub.cli import main
+    from pipelines.hub.errors import HubError
+    from pipelines.hub.loading import load_pipeline
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     with pytest.raises(HubError, match="no folder 'someone/model', and no cached copy of the Hub repo"):

@@ -34,7 +34,7 @@ def copy_model(tmp_path_factory):
 
 
 def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    from pipelines.evaluation import main
+    from pipelines.evaluation.cli import main
 
     rc = main(["memorization", *argv])
     captured = capsys.readouterr()
@@ -64,7 +64,7 @@ def test_the_report_flags_a_model_trained_to_copy(copy_model, tmp_path, capsys):
     best = report["closest_pairs"][0]
     assert best["copy"] and best["ratio"] < 1 / 3
     png = np.asarray(Image.open(files[record["train_indices"][best["training_index"]]]).convert("RGB"))
-    from pipelines.training_data import resolve_model_data
+    from pipelines.data.record import resolve_model_data
 
     train = resolve_model_data(model, (3, 16, 16)).train[best["training_index"]]
     np.testing.assert_array_equal(((train.permute(1, 2, 0) + 1) * 127.5).round().numpy().astype(np.uint8), png)
@@ -91,7 +91,7 @@ def test_the_report_does_not_flag_the_shipped_mnist_model(tmp_path, capsys):
 
 
 def test_the_rule_and_the_yardstick_on_known_sets():
-    from pipelines.memorization import memorization_report
+    from pipelines.evaluation.memorization import memorization_report
 
     generator = torch.Generator().manual_seed(0)
     train = torch.rand((6, 3, 8, 8), generator=generator) * 2 - 1
@@ -107,8 +107,8 @@ def test_the_rule_and_the_yardstick_on_known_sets():
 
 
 def test_the_picture_is_laid_out_for_grayscale_and_colour():
-    from pipelines.memorization import memorization_report
-    from pipelines.visualize_memorization import memorization_figure
+    from pipelines.evaluation.memorization import memorization_report
+    from pipelines.evaluation.plots import memorization_figure
 
     generator = torch.Generator().manual_seed(1)
     for channels in (1, 3):

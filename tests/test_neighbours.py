@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from pipelines.neighbours import (
+from pipelines.exact.neighbours import (
     COPY_DISTANCE,
     copy_summary,
     is_copy_by_ratio,

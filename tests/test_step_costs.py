@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from helpers import exact_data
-from pipelines.step_costs import EXTRAPOLATION_SETS, STORAGE_BYTES_PER_VALUE, StepCosts, measure_step_costs
+from pipelines.exact.costs import EXTRAPOLATION_SETS, STORAGE_BYTES_PER_VALUE, StepCosts, measure_step_costs
 
 # the shared fixtures (tests/helpers/exact_data.py)
 data, pipe = exact_data.data, exact_data.pipe

@@ -11,9 +11,9 @@ import pytest
 from PIL import Image
 
 from helpers.app_server import serve_app
-from pipelines.comparisons import COMMIT_WEIGHT, heldout_nearest_distances
-from pipelines.data import load_mnist
-from pipelines.visualize import to_uint8
+from pipelines.data.sources import load_mnist
+from pipelines.exact.comparisons import COMMIT_WEIGHT, heldout_nearest_distances
+from pipelines.pictures.images import to_uint8
 from ui import text
 from ui.context import AppContext
 from ui.files import RunStore

@@ -11,8 +11,8 @@ import torch
 from PIL import Image
 
 from helpers.app_server import PUBLIC_ENDPOINTS, save_tiny_pipeline, serve_app
-from pipelines.data import load_mnist
-from pipelines.visualize import to_uint8
+from pipelines.data.sources import load_mnist
+from pipelines.pictures.images import to_uint8
 from ui import text
 from ui.context import AppContext
 from ui.files import RunStore

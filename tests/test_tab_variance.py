@@ -11,8 +11,8 @@ from PIL import Image
 
 from helpers.app_server import serve_app
 from helpers.figure_layout import assert_layout_ok
-from pipelines.analytic_variance import GAMMA_FILE
-from pipelines.visualize_variance import plot_chain_variances
+from pipelines.ddpm.optimal_variance import GAMMA_FILE
+from pipelines.exact.plots import plot_chain_variances
 from ui.tab_variance import VarianceTab
 
 TIMEOUT_S = 300
@@ -66,7 +66,7 @@ def test_the_plot_draws_every_curve_unclipped(gamma_ctx):
 
 def test_without_a_gamma_file_the_caption_names_the_command(ctx):
     image, words, summary = VarianceTab(ctx).variance(3, 0)
-    assert summary["sigma2_model"] == [] and "python -m pipelines.analytic_variance --model" in words
+    assert summary["sigma2_model"] == [] and "python -m pipelines.ddpm.gamma --model" in words
 
 
 @pytest.mark.parametrize("steps, seed", [(0, 0), (201, 0), (2.5, 0), (5, -1)])

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from pipelines import toy2d
-from pipelines.comparisons import compare_samplers
-from pipelines.exact_posterior import DatasetPosterior
-from pipelines.neighbours import COPY_DISTANCE
+from pipelines.exact.comparisons import compare_samplers
+from pipelines.exact.neighbours import COPY_DISTANCE
+from pipelines.exact.posterior import DatasetPosterior
 
 
 @pytest.fixture(scope="module")

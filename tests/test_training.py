@@ -1,5 +1,5 @@
 """train.py end to end on a tiny UNet: stock output folder, exact resume, 2-process DDP, one-line errors; and
-`pipelines.training.train` in-process on an 8×8 image folder, against an independent few-line loop
+`pipelines.training.loop.train` in-process on an 8×8 image folder, against an independent few-line loop
 (tests/helpers/train_reference.py): the loss falls, each target and min-SNR-γ weighting, accumulation, EMA,
 checkpoints."""
 
@@ -257,14 +257,14 @@ def test_dataset_name_offline_fails_fast(tmp_path):
 )
 def test_model_flags_build_the_unet_they_name(flags, down, up):
     import train
-    from pipelines.training import unet_kwargs
+    from pipelines.training.config import unet_kwargs
 
     kwargs = unet_kwargs(train.parse_config(["--output_dir", "x", *flags]))
     assert (kwargs["down_block_types"], kwargs["up_block_types"]) == (down, up)
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# In-process runs of pipelines.training.train on 12 8×8 images, checked against tests/helpers/train_reference.py.
+# In-process runs of pipelines.training.loop.train on 12 8×8 images, checked against tests/helpers/train_reference.py.
 #
 # Weights are compared through the function they compute (the UNet's output on fixed inputs), not entry by entry:
 # some parameters have an exactly zero gradient in exact arithmetic (a conv bias just before a GroupNorm of one
@@ -285,7 +285,7 @@ def tiny_data(tmp_path_factory):
     """A folder of 12 structured 8×8 grayscale PNGs, its tensor in [-1, 1], and a --model_config of TINY_UNET."""
     import numpy as np
 
-    from pipelines.data import load_image_folder
+    from pipelines.data.sources import load_image_folder
 
     root = tmp_path_factory.mktemp("tiny-data")
     folder = root / "images"
@@ -308,7 +308,8 @@ def tiny_data(tmp_path_factory):
 
 def train_tiny(tiny_data, out, **overrides):
     """train() in this process on the tiny folder; returns the output folder."""
-    from pipelines.training import TrainConfig, train
+    from pipelines.training.config import TrainConfig
+    from pipelines.training.loop import train
 
     config = dict(
         output_dir=str(out),
@@ -403,10 +404,10 @@ def test_each_target_and_weighting_matches_an_independent_loop(tiny_data, tmp_pa
 
 @pytest.mark.parametrize("prediction_type", ["epsilon", "sample", "v_prediction"])
 def test_snr_weights_are_min_snr_gamma(prediction_type):
-    """pipelines.training.snr_weights == min(SNR, γ)/SNR (ε), min(SNR, γ) (x0), min(SNR, γ)/(SNR+1) (v), with
+    """pipelines.training.loop.snr_weights == min(SNR, γ)/SNR (ε), min(SNR, γ) (x0), min(SNR, γ)/(SNR+1) (v), with
     SNR_t = ᾱ_t/(1−ᾱ_t) from the scheduler's public alphas_cumprod, at every t."""
     from pipelines import PosteriorDDPMScheduler
-    from pipelines.training import snr_weights
+    from pipelines.training.loop import snr_weights
 
     scheduler = PosteriorDDPMScheduler(num_train_timesteps=1000, prediction_type=prediction_type)
     t = torch.arange(1000)

@@ -1,4 +1,4 @@
-"""The record of what a model was trained on (pipelines.training_data): disjoint blocks, the held-out split, the
+"""The record of what a model was trained on (pipelines.data.record): disjoint blocks, the held-out split, the
 content hash, and finding a model's data again (its record, a bundle, or --data)."""
 
 import json
@@ -8,8 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from pipelines.data import DataError, load_mnist
-from pipelines.training_data import (
+from pipelines.data.record import (
     RECORD_FILE,
     content_hash,
     disjoint_subset,
@@ -21,6 +20,7 @@ from pipelines.training_data import (
     save_bundle,
     save_record,
 )
+from pipelines.data.sources import DataError, load_mnist
 
 
 def test_disjoint_blocks_never_share_an_image_and_are_seeded():

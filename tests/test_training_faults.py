@@ -21,7 +21,8 @@ from safetensors.torch import load_file
 from test_training import TINY, ema_weights
 
 from helpers import fault_train
-from pipelines.training import TrainConfig, resolve_checkpoint
+from pipelines.training.config import TrainConfig
+from pipelines.training.loop import resolve_checkpoint
 
 STEPS, EVERY = 6, 2  # checkpoints 2, 4, 6; sample grids at the same steps, as with the defaults (500 / 1000)
 FLAGS = [

@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from helpers.figure_layout import assert_layout_ok
-from pipelines import transition
-from pipelines.neighbours import COPY_RATIO, copy_fraction_by_ratio, is_copy_by_ratio, nearest_two
-from pipelines.visualize_transition import plot_pair_samples, plot_transition
+from pipelines.exact.neighbours import COPY_RATIO, copy_fraction_by_ratio, is_copy_by_ratio, nearest_two
+from pipelines.transition import ladders as transition
+from pipelines.transition.plots import plot_pair_samples, plot_transition
 
 REFERENCE = torch.tensor([[0.0, 0.0], [1.0, 0.0], [0.0, 1.0]])
 SHIPPED = transition.shipped_datasets()

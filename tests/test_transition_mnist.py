@@ -1,4 +1,4 @@
-"""The MNIST memorisation transition (pipelines.transition_mnist): shipped pairs of small UNets trained by train.py
+"""The MNIST memorisation transition (pipelines.transition.mnist): shipped pairs of small UNets trained by train.py
 on disjoint blocks of N training digits. Small N: each model copies its own block; the largest N: it does not."""
 
 import json
@@ -6,10 +6,10 @@ import shlex
 
 import pytest
 
-from pipelines import transition_mnist as tm
-from pipelines.data import load_mnist
-from pipelines.neighbours import copy_fraction_by_ratio
-from pipelines.training_data import read_record
+from pipelines.transition import mnist as tm
+from pipelines.data.record import read_record
+from pipelines.data.sources import load_mnist
+from pipelines.exact.neighbours import copy_fraction_by_ratio
 
 PAIRS = tm.pair_folders()
 TABLE = tm.load_table()
@@ -32,7 +32,7 @@ def test_three_sizes_are_shipped_and_each_model_records_its_block():
 
 def test_the_table_records_its_command_recipe_and_training_times():
     args = shlex.split(TABLE["command"])
-    assert args[:3] == ["python", "-m", "pipelines.transition_mnist"] and TABLE["wall_seconds"] > 0
+    assert args[:3] == ["python", "-m", "pipelines.transition.mnist"] and TABLE["wall_seconds"] > 0
     assert [row["num_points"] for row in TABLE["rows"]] == SIZES
     for row in TABLE["rows"]:
         assert row["train_steps"] == TABLE["recipe"]["train_steps"]  # one recipe for every N
@@ -81,7 +81,7 @@ def test_the_command_refuses_bad_flags(tmp_path, capsys):
 
 def test_the_pair_picture_shows_both_models_and_their_nearest_digits():
     examples = tm.pair_examples(*PAIRS[SIZES[0]], count=3)
-    from pipelines.visualize_transition import mnist_pair_picture
+    from pipelines.transition.plots import mnist_pair_picture
 
     picture = mnist_pair_picture(examples, SIZES[0], (1.0, 1.0))
     assert picture.width >= 3 * 96 and picture.height >= 4 * 96

@@ -1,4 +1,4 @@
-"""pipelines.visualize: grids put each image where it belongs, GIFs and filmstrips hold the steps asked for,
+"""pipelines.pictures.images: grids put each image where it belongs, GIFs and filmstrips hold the steps asked for,
 the schedule plot shows the scheduler's own tables."""
 
 import numpy as np
@@ -7,15 +7,14 @@ import torch
 from PIL import Image
 
 from pipelines import PosteriorDDPMScheduler
-from pipelines.visualize import (
+from pipelines.ddpm.plots import plot_schedule, schedule_curves
+from pipelines.pictures.images import (
     evenly_spaced,
     grid_uint8,
     labelled_row,
     make_filmstrip,
     make_grid,
     make_trajectory_gif,
-    plot_schedule,
-    schedule_curves,
     to_uint8,
     trajectory_frame,
 )

@@ -1,4 +1,4 @@
-"""pipelines.visualize_toy: every 2-D picture renders whole — no title, label, tick label or legend entry clipped
+"""pipelines.toy2d.plots: every 2-D picture renders whole — no title, label, tick label or legend entry clipped
 or overlapping (the clipping guard) — and a click on the plane maps linearly to the point it shows."""
 
 import pytest
@@ -6,9 +6,9 @@ import torch
 
 from helpers.figure_layout import assert_layout_ok
 from pipelines import toy2d
-from pipelines.comparisons import compare_samplers
-from pipelines.exact_posterior import DatasetPosterior
-from pipelines.visualize_toy import (
+from pipelines.exact.comparisons import compare_samplers
+from pipelines.exact.posterior import DatasetPosterior
+from pipelines.toy2d.plots import (
     PLANE_AXES_LEFT,
     PLANE_AXES_SIZE,
     PLANE_AXES_TOP,

@@ -17,14 +17,8 @@ import torch
 from PIL import Image
 
 from helpers.app_server import run_app, serve_app
-from pipelines.data import DataError
-from pipelines.training_data import (
-    BYTES_PER_VALUE,
-    MEMORY_BOUND_BYTES,
-    RECORD_FILE,
-    check_data_memory,
-    data_memory_bytes,
-)
+from pipelines.data.record import BYTES_PER_VALUE, MEMORY_BOUND_BYTES, RECORD_FILE, check_data_memory, data_memory_bytes
+from pipelines.data.sources import DataError
 
 PAIR_SCALE = 3  # ui.tab_exact: each image of a "sample | nearest" pair is shown 3×
 SIZE = 32
@@ -258,7 +252,7 @@ def test_data_above_the_memory_bound_is_refused_with_its_size_and_the_bound():
 
 
 def test_the_app_refuses_too_much_data_before_loading_it(rgb_model_dir, tmp_path, monkeypatch):
-    import pipelines.training_data as training_data
+    import pipelines.data.record as training_data
 
     ctx = context(rgb_model_dir, None, tmp_path)
     # A bound below this data's 108 × 3,072 values: the tabs get the notice, the app still starts.
@@ -279,7 +273,7 @@ for repo, folder in (("tester/rgb", model), ("tester/stock", stock)):
     api.create_repo(repo, token=token)
     api.upload_folder(folder_path=folder, repo_id=repo, token=token, ignore_patterns=["checkpoint-*", "samples/*"])
 import app
-from pipelines.training_data import model_data_folder
+from pipelines.data.record import model_data_folder
 from ui.context import AppContext
 ctx = AppContext(pipe=app.load_model("tester/rgb", device="cpu"), model_id="tester/rgb")
 data = ctx.load_data()
@@ -299,7 +293,7 @@ def test_a_hub_model_brings_its_record_and_bundle(rgb_model_dir, bare_model, tmp
     import sys
 
     from helpers.hub_server import FakeHub
-    from pipelines.training_data import load_recorded_data, read_record, save_bundle
+    from pipelines.data.record import load_recorded_data, read_record, save_bundle
 
     model = tmp_path / "with-bundle"
     shutil.copytree(rgb_model_dir, model, ignore=shutil.ignore_patterns("checkpoint-*", "samples"))

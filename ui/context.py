@@ -12,9 +12,7 @@ import numpy as np
 import torch
 
 from pipelines import DatasetPosterior, PosteriorDDPMPipeline, PosteriorDDPMScheduler
-from pipelines.data import DataError, mnist_labels, mnist_split
-from pipelines.scheduling_ddpm_posterior import TIMESTEP_SPACINGS
-from pipelines.training_data import (
+from pipelines.data.record import (
     BUNDLE_FILE,
     ModelData,
     check_data_memory,
@@ -24,8 +22,9 @@ from pipelines.training_data import (
     read_record,
     resolve_model_data,
 )
-
-from .files import RunStore
+from pipelines.data.sources import DataError, mnist_labels, mnist_split
+from pipelines.ddpm.scheduler import TIMESTEP_SPACINGS
+from ui.files import RunStore
 
 DEFAULT_MODEL = "models/ddpm-mnist"
 # The one place the default step count lives: the default model's card has the quality of each step count.
@@ -52,7 +51,7 @@ class AppContext:
     `DatasetPosterior` over them.
 
     `schedulers` holds one scheduler per timestep spacing, used only to plan timesteps. The data comes from
-    `pipelines.training_data.resolve_model_data`: `data` (app.py's --data) when given, else the model folder's (or
+    `pipelines.data.record.resolve_model_data`: `data` (app.py's --data) when given, else the model folder's (or
     Hub repo's) record or bundle; a 1×32×32 model without either gets the bundled MNIST digits. `load_data()` resolves
     it once (thread-safe): app.py calls it at start, so a bad --data stops the app with one line; with no data to be
     found the tabs show `data_notice()` instead. Everything built from it is read-only and shared."""

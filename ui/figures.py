@@ -1,5 +1,5 @@
 """Figures as the page shows them: built and rendered under the library's one render lock
-(`pipelines.render.RENDER_LOCK`), so concurrent requests never lay out TeX labels at the same time."""
+(`pipelines.pictures.render.RENDER_LOCK`), so concurrent requests never lay out TeX labels at the same time."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Callable
 
 from gradio.components.plot import PlotData
 
-from pipelines.render import RENDER_LOCK, drawn, figure_png
+from pipelines.pictures.render import RENDER_LOCK, drawn, figure_png
 
 __all__ = ["drawn", "plot_output"]
 

@@ -17,7 +17,7 @@ import torch
 
 from pipelines import checks
 from pipelines.checks import MAX_SEED, first_line, short_repr
-from pipelines.data import prepare_digit, prepare_image
+from pipelines.data.sources import prepare_digit, prepare_image
 
 # Limits that protect the demo (the library has none of its own: memory is its caller's limit).
 MAX_NUM_IMAGES = 16
@@ -289,7 +289,7 @@ def read_digit(
 ) -> torch.Tensor | None:
     """An uploaded digit as (1, C, H, W) in [-1, 1] like the training digits, or None when nothing was sent.
     digit=False: any image, made like an image of a training folder (resized and center-cropped to the model's
-    size, grayscale or RGB as it draws: `pipelines.data.prepare_image`).
+    size, grayscale or RGB as it draws: `pipelines.data.sources.prepare_image`).
 
     Opening, decoding and converting are one guarded step: whatever the file does to PIL on the way (a mode that
     fails to convert, a frame that fails to seek), the caller gets a ValueError naming `image`."""

@@ -3,7 +3,7 @@ noise — the exact one can only copy; when each exact trajectory commits to one
 are from the training set (the yardstick for "new"); and what one exact step costs against the data set's size N.
 
 Also the app's one cost protocol (`step_costs`): both posterior tabs and their API summaries quote the same
-measurement (`pipelines.exact_posterior.measure_step_costs`), taken once per process at first use."""
+measurement (`pipelines.exact.posterior.measure_step_costs`), taken once per process at first use."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ import weakref
 import gradio as gr
 import numpy as np
 
-from pipelines.comparisons import COMMIT_WEIGHT, compare_samplers, heldout_nearest_distances
-from pipelines.step_costs import StepCosts, measure_step_costs
-from pipelines.visualize import labelled_row, plot_commit, plot_nearest_distances, plot_step_costs, to_uint8
-
-from . import text
-from .context import DEFAULT_NUM_INFERENCE_STEPS, UI_CONCURRENCY, AppContext
-from .figures import plot_output
-from .inputs import MAX_NUM_IMAGES, MAX_SEED, api_outputs, check_int, check_seed, integer_input, user_errors
+from pipelines.exact.comparisons import COMMIT_WEIGHT, compare_samplers, heldout_nearest_distances
+from pipelines.exact.costs import StepCosts, measure_step_costs
+from pipelines.exact.plots import plot_commit, plot_nearest_distances, plot_step_costs
+from pipelines.pictures.images import labelled_row, to_uint8
+from ui import text
+from ui.context import DEFAULT_NUM_INFERENCE_STEPS, UI_CONCURRENCY, AppContext
+from ui.figures import plot_output
+from ui.inputs import MAX_NUM_IMAGES, MAX_SEED, api_outputs, check_int, check_seed, integer_input, user_errors
 
 DEFAULT_EXACT_NUM_IMAGES = 8
 # The one cost protocol: exact steps over the first N train digits for each N, and the model's step, batch 1;

@@ -6,15 +6,14 @@ from __future__ import annotations
 import gradio as gr
 import torch
 
-from pipelines.comparisons import compare_estimates
-from pipelines.data import prepare_digit
-from pipelines.neighbours import l2_distance
-from pipelines.visualize import digit_image, grid_uint8, labelled_row, to_uint8
-
-from . import text
-from .context import UI_CONCURRENCY, AppContext
-from .inputs import MAX_SEED, api_outputs, check_int, check_seed, integer_input, read_digit, unchecked, user_errors
-from .tab_exact import exact_step_ms, step_costs
+from pipelines.data.sources import prepare_digit
+from pipelines.exact.comparisons import compare_estimates
+from pipelines.exact.neighbours import l2_distance
+from pipelines.pictures.images import digit_image, grid_uint8, labelled_row, to_uint8
+from ui import text
+from ui.context import UI_CONCURRENCY, AppContext
+from ui.inputs import MAX_SEED, api_outputs, check_int, check_seed, integer_input, read_digit, unchecked, user_errors
+from ui.tab_exact import exact_step_ms, step_costs
 
 POSTERIOR_CONCURRENCY = 2  # /posterior is one UNet call and one pass over the data: cheap, but not free
 DEFAULT_POSTERIOR_T = 300

@@ -13,13 +13,13 @@ import gradio as gr
 import numpy as np
 import torch
 
-from pipelines.scheduling_ddpm_posterior import TIMESTEP_SPACINGS
-from pipelines.visualize import display_scale, grid_uint8, make_filmstrip, make_trajectory_gif, plot_schedule, to_uint8
-
-from . import text
-from .context import DEFAULT_NUM_INFERENCE_STEPS, UI_CONCURRENCY, AppContext
-from .figures import plot_output
-from .inputs import (
+from pipelines.ddpm.plots import plot_schedule
+from pipelines.ddpm.scheduler import TIMESTEP_SPACINGS
+from pipelines.pictures.images import display_scale, grid_uint8, make_filmstrip, make_trajectory_gif, to_uint8
+from ui import text
+from ui.context import DEFAULT_NUM_INFERENCE_STEPS, UI_CONCURRENCY, AppContext
+from ui.figures import plot_output
+from ui.inputs import (
     MAX_NUM_IMAGES,
     MAX_SEED,
     api_outputs,

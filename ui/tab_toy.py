@@ -15,10 +15,10 @@ import gradio as gr
 import torch
 
 from pipelines import toy2d
-from pipelines.comparisons import compare_samplers
-from pipelines.exact_posterior import DatasetPosterior
-from pipelines.neighbours import COPY_DISTANCE, COPY_RULE
-from pipelines.visualize_toy import (
+from pipelines.exact.comparisons import compare_samplers
+from pipelines.exact.neighbours import COPY_DISTANCE, COPY_RULE
+from pipelines.exact.posterior import DatasetPosterior
+from pipelines.toy2d.plots import (
     PLANE_LIMIT,
     pixel_to_plane,
     plot_toy_plane,
@@ -26,11 +26,10 @@ from pipelines.visualize_toy import (
     plot_toy_step,
     plot_toy_training,
 )
-
-from . import text
-from .context import UI_CONCURRENCY, AppContext
-from .figures import drawn
-from .inputs import (
+from ui import text
+from ui.context import UI_CONCURRENCY, AppContext
+from ui.figures import drawn
+from ui.inputs import (
     MAX_SEED,
     api_outputs,
     check_choice,
@@ -42,7 +41,7 @@ from .inputs import (
     unchecked,
     user_errors,
 )
-from .training_thread import on_training_thread
+from ui.training_thread import on_training_thread
 
 # Limits that protect the demo.
 MAX_TOY_SAMPLES = 2000
@@ -155,7 +154,7 @@ class ToyTab:
             num_trajectories=min(NUM_TRAJECTORIES, num_samples),
         )
         points = toy2d.as_points(posterior.data).float()
-        copies = result.as_dict()  # the one copy rule's counts (pipelines.neighbours.copy_summary)
+        copies = result.as_dict()  # the one copy rule's counts (pipelines.exact.neighbours.copy_summary)
         summary = {
             "dataset": dataset,
             "num_points": num_points,

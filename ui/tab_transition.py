@@ -12,14 +12,15 @@ import time
 
 import gradio as gr
 
-from pipelines import toy2d, transition, transition_mnist
-from pipelines.neighbours import copy_fraction_by_ratio
-from pipelines.visualize_transition import mnist_pair_picture, plot_pair_samples, plot_transition
-
-from .context import UI_CONCURRENCY, AppContext
-from .figures import drawn
-from .inputs import api_outputs, check_choice, check_int, integer_input, unchecked, user_errors
-from .training_thread import on_training_thread
+from pipelines import toy2d
+from pipelines.exact.neighbours import copy_fraction_by_ratio
+from pipelines.transition import ladders as transition
+from pipelines.transition import mnist as transition_mnist
+from pipelines.transition.plots import mnist_pair_picture, plot_pair_samples, plot_transition
+from ui.context import UI_CONCURRENCY, AppContext
+from ui.figures import drawn
+from ui.inputs import api_outputs, check_choice, check_int, integer_input, unchecked, user_errors
+from ui.training_thread import on_training_thread
 
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 STREAM_INTERVAL_S = 0.5

@@ -10,13 +10,13 @@ from collections import OrderedDict
 import gradio as gr
 import numpy as np
 
-from pipelines.analytic_variance import GAMMA_FILE, chain_variances, make_command, sampled_trajectory
-from pipelines.visualize_variance import plot_chain_variances
-
-from . import text
-from .context import DEFAULT_NUM_INFERENCE_STEPS, UI_CONCURRENCY, AppContext
-from .figures import drawn
-from .inputs import MAX_SEED, api_outputs, check_int, check_seed, integer_input, user_errors
+from pipelines.ddpm.optimal_variance import GAMMA_FILE, make_command
+from pipelines.exact.plots import plot_chain_variances
+from pipelines.exact.variance import chain_variances, sampled_trajectory
+from ui import text
+from ui.context import DEFAULT_NUM_INFERENCE_STEPS, UI_CONCURRENCY, AppContext
+from ui.figures import drawn
+from ui.inputs import MAX_SEED, api_outputs, check_int, check_seed, integer_input, user_errors
 
 NUM_DRAWS = 8  # x_t ~ q(x_t) per step
 CACHE_SIZE = 16  # chains kept (step count, seed)

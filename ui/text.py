@@ -7,7 +7,7 @@ import math
 import re
 import statistics
 
-from pipelines.visualize import format_bytes, format_duration
+from pipelines.pictures.units import format_bytes, format_duration
 
 VARIANCES = {"fixed_small": "β̃_t (posterior variance)", "fixed_large": "β_t", "analytic": "σ*² (Analytic-DPM, optimal)"}
 
@@ -222,7 +222,7 @@ def took_text(name: str, seconds: float, step_ms: dict) -> str:
 
 def explain_comparison(c, step_ms: dict | None = None, x0_coefficient: float | None = None) -> str:
     """A few plain sentences (markdown + LaTeX) that answer "why learn p_θ?" from the numbers of one comparison
-    (a `pipelines.exact_posterior.PosteriorComparison`), then what training does with q(x_{t-1}|x_t,x_0).
+    (a `pipelines.exact.posterior.PosteriorComparison`), then what training does with q(x_{t-1}|x_t,x_0).
     x0_coefficient: the weight of x_0 in μ̃_t at this step (the scheduler's posterior_mean_coef1, eq. 7)."""
     step_ms = step_ms or {}
     e = c.estimates
@@ -633,7 +633,7 @@ def cost_text(cost: dict, num_data: int, num_steps: int | None = None) -> str:
 def cost_source_measured(repeats: int) -> str:
     return (
         f"Cost: measured in this app at first use (median of at least {repeats} steps per point, "
-        "pipelines.exact_posterior.measure_step_costs; bench/bench_exact_posterior.py gives steadier numbers)"
+        "pipelines.exact.costs.measure_step_costs; bench/bench_exact_posterior.py gives steadier numbers)"
     )
 
 

@@ -22,7 +22,7 @@ and pipeline, the shipped weights), `training` (train_toy), `densities` (mixture
 (one reverse step with everything the page shows), `__main__` (the command that makes the shipped weights).
 """
 
-from .data import (
+from pipelines.toy2d.data import (
     DATASETS,
     DEFAULT_DATASET,
     DEFAULT_NUM_POINTS,
@@ -38,7 +38,7 @@ from .data import (
     load_points,
     nearest_other_distances,
 )
-from .densities import (
+from pipelines.toy2d.densities import (
     KL_DRAWS,
     KLEstimate,
     gaussian_kl,
@@ -50,8 +50,8 @@ from .densities import (
     sample_mixture,
     significant,
 )
-from .model import WEIGHTS_DIR, ToyEpsilonMLP, load_toy_model, new_toy_model, toy_pipeline, toy_scheduler
-from .step_view import (
+from pipelines.toy2d.model import WEIGHTS_DIR, ToyEpsilonMLP, load_toy_model, new_toy_model, toy_pipeline, toy_scheduler
+from pipelines.toy2d.step_view import (
     HEAVY_WEIGHT,
     STRIDES,
     VARIANCES,
@@ -64,7 +64,7 @@ from .step_view import (
     model_variances,
     toy_step_view,
 )
-from .training import (
+from pipelines.toy2d.training import (
     DEFAULT_TRAIN_STEPS,
     MAX_TRAIN_STEPS,
     MIN_TRAIN_STEPS,

@@ -8,10 +8,10 @@ from typing import Sequence
 
 import numpy as np
 
-from ..checks import OneLineParser, check_seed
-from .data import DATASETS, DEFAULT_NUM_POINTS, check_dataset, check_num_points, load_points
-from .model import WEIGHTS_DIR, new_toy_model
-from .training import SHIPPED_TRAIN_STEPS, check_train_steps, train_toy
+from pipelines.checks import OneLineParser, check_seed
+from pipelines.toy2d.data import DATASETS, DEFAULT_NUM_POINTS, check_dataset, check_num_points, load_points
+from pipelines.toy2d.model import WEIGHTS_DIR, new_toy_model
+from pipelines.toy2d.training import SHIPPED_TRAIN_STEPS, check_train_steps, train_toy
 
 
 def main(argv: Sequence[str] | None = None) -> None:

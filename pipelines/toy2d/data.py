@@ -11,8 +11,8 @@ import math
 import numpy as np
 import torch
 
-from ..checks import check_choice, check_int
-from ..neighbours import nearest_neighbours
+from pipelines.checks import check_choice, check_int
+from pipelines.exact.neighbours import nearest_neighbours
 
 POOL_SIZE = 4000  # each data set is a fixed pool of 4,000 points; N points are the first N of its seeded shuffle
 MIN_POINTS, MAX_POINTS, DEFAULT_NUM_POINTS = 4, POOL_SIZE, 256

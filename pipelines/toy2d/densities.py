@@ -14,7 +14,7 @@ from typing import Sequence
 
 import torch
 
-from ..checks import check_int, check_seed
+from pipelines.checks import check_int, check_seed
 
 KL_DRAWS = 10_000  # Monte-Carlo draws from the exact mixture per KL estimate (at most)
 MIN_KL_DRAWS = 1000  # with a tolerance: the first round of draws

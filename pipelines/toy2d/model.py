@@ -12,10 +12,10 @@ from diffusers.models.modeling_utils import ModelMixin
 from diffusers.models.unets.unet_2d import UNet2DOutput
 from torch import nn
 
-from ..checks import check_seed
-from ..pipeline_ddpm_posterior import PosteriorDDPMPipeline
-from ..scheduling_ddpm_posterior import PosteriorDDPMScheduler
-from .data import DEFAULT_DATASET, check_dataset
+from pipelines.checks import check_seed
+from pipelines.ddpm.pipeline import PosteriorDDPMPipeline
+from pipelines.ddpm.scheduler import PosteriorDDPMScheduler
+from pipelines.toy2d.data import DEFAULT_DATASET, check_dataset
 
 
 class ToyEpsilonMLP(ModelMixin, ConfigMixin):

@@ -18,12 +18,12 @@ from typing import Any, Sequence
 
 import torch
 
-from ..analytic_variance import optimal_variance
-from ..checks import check_int, check_seed, short_repr
-from ..exact_posterior import DatasetPosterior
-from ..scheduling_ddpm_posterior import PosteriorDDPMScheduler
-from .data import POINT_SHAPE, as_images, as_points
-from .densities import (
+from pipelines.checks import check_int, check_seed, short_repr
+from pipelines.ddpm.optimal_variance import optimal_variance
+from pipelines.ddpm.scheduler import PosteriorDDPMScheduler
+from pipelines.exact.posterior import DatasetPosterior
+from pipelines.toy2d.data import POINT_SHAPE, as_images, as_points
+from pipelines.toy2d.densities import (
     KL_DRAWS,
     MIN_KL_DRAWS,
     KLEstimate,
@@ -33,7 +33,7 @@ from .densities import (
     moment_matched,
     significant,
 )
-from .model import ToyEpsilonMLP
+from pipelines.toy2d.model import ToyEpsilonMLP
 
 STRIDES = (1, 10, 100, 500)  # the stride table's Δ (each clipped to t), beside the chosen one
 HEAVY_WEIGHT = 0.01  # a mixture component "counts" when q(x_0^i | x_t) >= 1 %

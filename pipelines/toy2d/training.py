@@ -9,10 +9,10 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from ..checks import check_float, check_int, check_seed
-from ..scheduling_ddpm_posterior import PosteriorDDPMScheduler
-from .data import as_images
-from .model import ToyEpsilonMLP, toy_scheduler
+from pipelines.checks import check_float, check_int, check_seed
+from pipelines.ddpm.scheduler import PosteriorDDPMScheduler
+from pipelines.toy2d.data import as_images
+from pipelines.toy2d.model import ToyEpsilonMLP, toy_scheduler
 
 MIN_TRAIN_STEPS, MAX_TRAIN_STEPS, DEFAULT_TRAIN_STEPS = 100, 20_000, 3000
 SHIPPED_TRAIN_STEPS = 10_000  # the shipped weights: `python -m pipelines.toy2d` (every data set, N = 256, seed 0)

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from pipelines import PosteriorDDPMPipeline, PosteriorDDPMScheduler
-from pipelines.exact_posterior import DatasetPosterior
+from pipelines.exact.posterior import DatasetPosterior
 
 N, SHAPE = 20, (1, 8, 8)
 

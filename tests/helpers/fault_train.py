@@ -45,8 +45,8 @@ PRELOAD = (
     "diffusers.optimization",
     "pipelines.training",
     "pipelines.data",
-    "pipelines.pipeline_ddpm_posterior",
-    "pipelines.visualize",
+    "pipelines.ddpm.pipeline",
+    "pipelines.pictures.images",
     "train",
 )
 
@@ -60,7 +60,7 @@ def _die() -> None:
 
 def checkpoint_hashes(output_dir: str | os.PathLike) -> dict[str, str]:
     """sha256 of every file of every complete checkpoint-N folder, by path relative to output_dir."""
-    from pipelines.training import list_checkpoints
+    from pipelines.training.loop import list_checkpoints
 
     root = Path(output_dir)
     return {

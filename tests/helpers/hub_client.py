@@ -4,7 +4,7 @@ pointing at the local test hub (it reads the endpoint at import) and torch/diffu
     HF_ENDPOINT=http://127.0.0.1:PORT python tests/helpers/hub_client.py JOBS.json RESULTS.json
 
 JOBS.json is a list of {"name": ..., <one of the ops below>}; RESULTS.json maps each name to its result.
-  {"cli": [argv…], "env": {VAR: value or null}}  pipelines.hub.main(argv) with that environment; stdout and stderr
+  {"cli": [argv…], "env": {VAR: value or null}}  pipelines.hub.cli.main(argv) with that environment; stdout and stderr
                                                   are captured at the file-descriptor level → {"rc", "out", "err"}
   {"pull": REPO_ID, "local": DIR, "steps": K, "seed": S, "save": FILE.npz}
         images (output_type="np") from PosteriorDDPMPipeline.from_pretrained(REPO_ID), from the local DIR, and from
@@ -69,7 +69,7 @@ def environment(changes: dict[str, str | None]):
 
 
 def run_cli(job: dict) -> dict:
-    from pipelines.hub import main
+    from pipelines.hub.cli import main
 
     with environment(job.get("env", {})), captured_fds() as box:
         try:

@@ -9,7 +9,7 @@ This file is the entry point only: the command line, loading the model, `build_d
 Adding a tab: write `ui/tab_NAME.py` with a class that has a `title`, a `layout()` that builds its components
 and wires its handlers (methods of the class, so the API parameter names are the methods' parameter names; whole
 numbers typed with `ui.inputs.integer_input`, outputs named with `ui.inputs.api_outputs`), and add it to `ui.TABS`
-and its endpoints to the README's "Calling it from Python" tables (tests/test_api.py holds them equal).
+and its endpoints to the README's "Calling it from Python" tables (tests/app/test_api.py holds them equal).
 `build_demo` sets `tab.block` (its gr.Tab) before calling `layout()`, so a tab may react to being opened.
 """
 

@@ -35,17 +35,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DIFFUSERS_NO_ADVISORY_WARNINGS", "1")
 
 from pipelines.checks import OneLineParser  # noqa: E402
+from tests.helpers.tiny import TINY_UNET, save_tiny_pipeline  # noqa: E402,F401  (the one tiny UNet, for --quick)
 
 DEFAULT_MODEL = "models/ddpm-mnist"
 DEFAULT_OUTPUT_DIR = REPO / "bench" / "results"
-# A UNet2DModel small enough for a --quick run (1×32×32 like the default model, so the evaluation accepts it).
-TINY_UNET = dict(
-    block_out_channels=(8, 16),
-    down_block_types=("DownBlock2D", "AttnDownBlock2D"),
-    up_block_types=("AttnUpBlock2D", "UpBlock2D"),
-    layers_per_block=1,
-    norm_num_groups=4,
-)
 
 
 # ---------------------------------------------------------------------------------------------- flags
@@ -282,19 +275,6 @@ def header(result: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- models
-def save_tiny_pipeline(path: Path, sample_size: int = 32, channels: int = 1, seed: int = 0) -> Path:
-    """A randomly initialised DDPM pipeline folder (stock diffusers layout, T = 1000) with a tiny UNet."""
-    import torch
-    from diffusers import UNet2DModel
-
-    from pipelines import PosteriorDDPMPipeline, PosteriorDDPMScheduler
-
-    torch.manual_seed(seed)
-    unet = UNet2DModel(sample_size=sample_size, in_channels=channels, out_channels=channels, **TINY_UNET).eval()
-    PosteriorDDPMPipeline(unet=unet, scheduler=PosteriorDDPMScheduler(num_train_timesteps=1000)).save_pretrained(path)
-    return path
-
-
 def model_path(args: argparse.Namespace) -> Path | None:
     """The --model folder as a path (relative paths from the current folder, else from the repo root); None for
     --quick without --model (a tiny pipeline is written instead)."""

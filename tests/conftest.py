@@ -8,33 +8,19 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("DIFFUSERS_NO_ADVISORY_WARNINGS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # tiny models: one thread is fastest and never oversubscribes
 
+import inspect
+import re
+
 import pytest
 import torch
 
 torch.set_num_threads(1)
 
-TINY_UNET = dict(
-    sample_size=8,
-    in_channels=1,
-    out_channels=1,
-    block_out_channels=(8, 16),
-    down_block_types=("DownBlock2D", "AttnDownBlock2D"),
-    up_block_types=("AttnUpBlock2D", "UpBlock2D"),
-    layers_per_block=1,
-    norm_num_groups=4,
-)
-
-
-def make_tiny_unet(seed: int = 0, **overrides):
-    """A randomly initialised UNet2DModel small enough for fast tests (8×8, 1 channel by default)."""
-    from diffusers import UNet2DModel
-
-    torch.manual_seed(seed)
-    return UNet2DModel(**{**TINY_UNET, **overrides}).eval()
-
 
 @pytest.fixture(scope="session")
 def tiny_unet():
+    from helpers.tiny import make_tiny_unet
+
     return make_tiny_unet()
 
 
@@ -51,7 +37,7 @@ def stock_ddpm_dir(tmp_path_factory, tiny_unet):
 @pytest.fixture(scope="session")
 def app_model_dir(tmp_path_factory):
     """The tiny 1×32×32 pipeline folder the app tests serve (MNIST-shaped, so every tab works)."""
-    from helpers.app_server import save_tiny_pipeline
+    from helpers.tiny import save_tiny_pipeline
 
     return save_tiny_pipeline(tmp_path_factory.mktemp("tiny-ddpm") / "model")
 
@@ -81,3 +67,43 @@ def rgb_model_dir(tmp_path_factory, shapes_dir):
     from helpers.shapes import train_tiny_rgb_model
 
     return train_tiny_rgb_model(shapes_dir, tmp_path_factory.mktemp("rgb-model") / "model")
+
+
+# ------------------------------------------------------------------------------------------------- markers
+# `server` and `browser` are given from what a test does, so a new test cannot forget them: a test is `server` when
+# it, or a fixture it uses, starts the app (helpers.app_server) or launches a gradio Blocks. `slow` is given by name
+# (SLOW): the tests that train a model or sample for tens of seconds. `-m "not browser and not server and not slow"`
+# is the inner loop (README states its time).
+STARTS_A_SERVER = re.compile(r"\bserve_app\(|\brun_app\(|\.launch\(|\bserved_app\(")
+SLOW = {
+    "test_training.py",
+    "test_training_faults.py",
+    "test_transition.py",
+    "test_memorization.py",
+    "test_evaluation.py",
+}
+
+
+def _starts_a_server(item) -> bool:
+    functions = [getattr(item, "function", None)]
+    for definitions in item._fixtureinfo.name2fixturedefs.values():
+        functions += [definition.func for definition in definitions]
+    for function in functions:
+        try:
+            source = inspect.getsource(function)
+        except (OSError, TypeError):
+            continue
+        if STARTS_A_SERVER.search(source):
+            return True
+    return False
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        name = item.path.name
+        if name == "test_browser.py":
+            item.add_marker(pytest.mark.browser)
+        if name == "test_browser.py" or _starts_a_server(item):
+            item.add_marker(pytest.mark.server)
+        if name in SLOW or item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.slow)

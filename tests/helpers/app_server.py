@@ -33,16 +33,6 @@ PUBLIC_ENDPOINTS = [
 ]  # importing torch + gradio on a busy 2-core CI box can take a minute or more
 
 
-def save_tiny_pipeline(path: Path, sample_size: int = 32, channels: int = 1, seed: int = 0) -> Path:
-    """A randomly initialised DDPM pipeline folder (stock diffusers layout) with a tiny UNet, for fast tests."""
-    from conftest import make_tiny_unet
-    from pipelines import PosteriorDDPMPipeline, PosteriorDDPMScheduler
-
-    unet = make_tiny_unet(seed=seed, sample_size=sample_size, in_channels=channels, out_channels=channels)
-    PosteriorDDPMPipeline(unet=unet, scheduler=PosteriorDDPMScheduler(num_train_timesteps=1000)).save_pretrained(path)
-    return path
-
-
 def write_stable_diffusion_index(folder: Path) -> Path:
     """A folder whose model_index.json names a Stable Diffusion pipeline: a diffusers folder that is not DDPM."""
     import json

@@ -1,5 +1,5 @@
 """The bad-input matrix: ONE table of cases (surface, input, kind, bad value, expected message). It drives
-tests/test_bad_input_matrix.py and generates docs/bad-input-matrix.md, which a test keeps equal to it.
+tests/app/test_bad_input_matrix.py and generates docs/bad-input-matrix.md, which a test keeps equal to it.
 
     python tests/helpers/bad_input_cases.py          # rewrite docs/bad-input-matrix.md from this table
     python tests/helpers/bad_input_cases.py --check  # exit 1 if the doc differs
@@ -677,7 +677,7 @@ CASES: list[Case] = [
     Case("app.py", "--model", "empty", '""', ["--model", ""], "argument --model: must not be empty"),
     Case("app.py", "--device", "out of range", "tpu", ["--device", "tpu"], "argument --device: invalid choice: 'tpu'"),
     Case("app.py", "--bogus", "wrong type", "an unknown flag", ["--bogus"], "unrecognized arguments: --bogus"),
-    # --data: checked at start, after the model loads (tests/test_your_data.py: images of the wrong size or
+    # --data: checked at start, after the model loads (tests/app/test_your_data.py: images of the wrong size or
     # channels, a data set whose content hash changed, the memory bound)
     Case("app.py", "--data", "empty", '""', ["--model", "{model}", "--data", ""], "argument --data: must not be empty"),
     Case(
@@ -1182,7 +1182,7 @@ CASES: list[Case] = [
         "from_pretrained",
         "pretrained_model_name_or_path",
         lambda m: m,
-        [k for k in BROKEN_MODELS if k != "pickle-only"],  # pickle-only: tests/test_pipeline.py
+        [k for k in BROKEN_MODELS if k != "pickle-only"],  # pickle-only: tests/ddpm/test_pipeline.py
         {
             "missing": "is neither a valid local path nor a valid repo id",
             "file": "is neither a valid local path nor a valid repo id",
@@ -1462,30 +1462,32 @@ CASES: list[Case] = [
 
 # Bad inputs asserted by other test files (not repeated above); the doc lists them by file.
 ELSEWHERE = {
-    "tests/test_tab_sample.py": "/sample: num_inference_steps 0, 100000, 2.5; num_images 0, 10**5; eta -0.1, 1.5, "
+    "tests/ui/test_tab_sample.py": "/sample: num_inference_steps 0, 100000, 2.5; num_images 0, 10**5; eta -0.1, 1.5, "
     'null, NaN; seed -1, 1.5, "7"; timestep_spacing "sideways"; variance '
     '"learned"; fixed_large with eta < 1.',
-    "tests/test_app.py": "`python app.py --model`: a missing folder, a non-DDPM folder (real processes).",
-    "tests/test_tab_posterior.py": '/posterior: t 0, 1000, 2.5; digit_index -1, 4500, "3"; seed -1; image: not '
+    "tests/app/test_app.py": "`python app.py --model`: a missing folder, a non-DDPM folder (real processes).",
+    "tests/ui/test_tab_posterior.py": '/posterior: t 0, 1000, 2.5; digit_index -1, 4500, "3"; seed -1; image: not '
     "an image, 4000×20 pixels, 3 MB of BMP, 3×3 pixels. An empty drawing; a model of another shape on the posterior "
     "tabs.",
-    "tests/test_tab_exact.py": "/exact_sample: num_images 0, 17; num_inference_steps 0, 1001; seed -1, 1.5.",
-    "tests/test_your_data.py": "`python app.py --data`: images of the wrong size or channels, a data set whose "
+    "tests/ui/test_tab_exact.py": "/exact_sample: num_images 0, 17; num_inference_steps 0, 1001; seed -1, 1.5.",
+    "tests/app/test_your_data.py": "`python app.py --data`: images of the wrong size or channels, a data set whose "
     "content hash changed since training, more images than the memory bound; a model with no data (each tab's notice).",
-    "tests/test_inputs.py": "uploads: every format and mode PIL writes, cut, with flipped bytes, with lying headers.",
-    "tests/test_pipeline.py": "pipe(): batch_size 0, 2.5; num_inference_steps 0, 1001; eta NaN, 1.01; "
+    "tests/ui/test_inputs.py": "uploads: every format and mode PIL writes, cut, with flipped bytes, with "
+    "lying headers.",
+    "tests/ddpm/test_pipeline.py": "pipe(): batch_size 0, 2.5; num_inference_steps 0, 1001; eta NaN, 1.01; "
     'eta 0.5 with fixed_large; descending timesteps; output_type "jpg"; a pickle-only '
     "folder; use_safetensors=False.",
-    "tests/test_scheduler.py": "timestep_plan: bad step counts and timesteps; step(): wrong shapes, timestep "
+    "tests/ddpm/test_scheduler.py": "timestep_plan: bad step counts and timesteps; step(): wrong shapes, timestep "
     '1000, prev_timestep = t, eta -0.1/1.5/NaN/inf/"1", unknown variance; unknown '
     "prediction_type and beta_schedule.",
-    "tests/test_training.py": "train.py: --train_batch_size 0 and abc, --learning_rate -1e-4 and nan, "
+    "tests/training/test_training.py": "train.py: --train_batch_size 0 and abc, --learning_rate -1e-4 and nan, "
     "--prediction_type, --mixed_precision, --num_inference_steps 2000, --resolution 31; "
     "missing, empty and unreadable --train_data_dir; --dataset_name offline.",
-    "tests/test_evaluation.py": "pipelines.evaluation: --num_samples 0 and many, --num_inference_steps -3 and 5000, "
+    "tests/evaluation/test_evaluation.py": "pipelines.evaluation: --num_samples 0 and many, "
+    "--num_inference_steps -3 and 5000, "
     "--eta 2, --batch_size 0, --variance_type learned_range; a missing model folder "
     "(real process); evaluate_images on bad tensors.",
-    "tests/test_hub.py": "pipelines.hub push: an empty / latent / pickle-only / scheduler-less folder, malformed "
+    "tests/hub/test_hub.py": "pipelines.hub push: an empty / latent / pickle-only / scheduler-less folder, malformed "
     "repo ids, no token, offline; load_pipeline: missing and pickle-only folders; a "
     "rejected token, a missing repo, a pickle-only repo on a (local) Hub.",
 }
@@ -1497,12 +1499,13 @@ def render() -> str:
         "# Bad-input matrix",
         "",
         "<!-- generated by tests/helpers/bad_input_cases.py from its CASES table; do not edit by hand: run "
-        "`python tests/helpers/bad_input_cases.py` (tests/test_bad_input_matrix.py fails when this file drifts) -->",
+        "`python tests/helpers/bad_input_cases.py` (tests/app/test_bad_input_matrix.py fails when this "
+        "file drifts) -->",
         "",
         "Every input a user can give the demo, fed a bad value: each is refused with one clear message that names "
         "the input (API: a gradio error, `gr.Error`; CLI: one line on stderr and a non-zero exit status, never a "
         "traceback; Python API: a `ValueError` or `OSError`), and the server answers the next good request. "
-        "`tests/test_bad_input_matrix.py` runs every row below; the message column is a fragment the real "
+        "`tests/app/test_bad_input_matrix.py` runs every row below; the message column is a fragment the real "
         "message contains.",
         "",
         f"{len(CASES)} cases. Kinds: {', '.join(KINDS)}.",

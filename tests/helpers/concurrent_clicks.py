@@ -1,4 +1,4 @@
-"""The mix of concurrent clicks the load test (tests/test_concurrency.py) and its bench (bench/bench_concurrency.py)
+"""The mix of concurrent clicks the load test (tests/app/test_concurrency.py) and its bench (bench/bench_concurrency.py)
 send: every endpoint that computes and draws, several times with different inputs and seeds, and one live
 training beside them."""
 

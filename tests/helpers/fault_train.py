@@ -1,4 +1,4 @@
-"""Run train.py's `main` with one fault installed: the harness of tests/test_training_faults.py.
+"""Run train.py's `main` with one fault installed: the harness of tests/training/test_training_faults.py.
 
     python tests/helpers/fault_train.py FAULT STEP [train.py flags ...]
 

@@ -1,4 +1,4 @@
-"""Runs Hub-client jobs for tests/test_hub.py in ONE fresh process, so huggingface_hub is imported with HF_ENDPOINT
+"""Runs Hub-client jobs for tests/hub/test_hub.py in ONE fresh process, so huggingface_hub is imported with HF_ENDPOINT
 pointing at the local test hub (it reads the endpoint at import) and torch/diffusers are imported once.
 
     HF_ENDPOINT=http://127.0.0.1:PORT python tests/helpers/hub_client.py JOBS.json RESULTS.json

@@ -6,10 +6,10 @@ import shlex
 
 import pytest
 
-from pipelines.transition import mnist as tm
 from pipelines.data.record import read_record
 from pipelines.data.sources import load_mnist
 from pipelines.exact.neighbours import copy_fraction_by_ratio
+from pipelines.transition import mnist as tm
 
 PAIRS = tm.pair_folders()
 TABLE = tm.load_table()

@@ -16,7 +16,7 @@ data, pipe = exact_data.data, exact_data.pipe
 
 
 def test_bench_quick_writes_json_and_png(tmp_path):
-    path = Path(__file__).resolve().parents[1] / "bench" / "bench_exact_posterior.py"
+    path = Path(__file__).resolve().parents[2] / "bench" / "bench_exact_posterior.py"
     spec = importlib.util.spec_from_file_location("bench_exact_posterior", path)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)

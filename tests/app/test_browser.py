@@ -15,7 +15,7 @@ from pipelines.toy2d.plots import PLANE_HEIGHT, PLANE_WIDTH, plane_to_pixel
 from ui import TABS
 
 CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).parent / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 TIMEOUT_MS = 300_000  # generous for busy CI machines; never reached when things work
 
 if not Path(CHROMIUM).exists() and not shutil.which("chromium"):

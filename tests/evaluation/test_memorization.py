@@ -13,7 +13,7 @@ from PIL import Image
 
 from helpers.figure_layout import assert_layout_ok
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MNIST_MODEL = ROOT / "models" / "ddpm-mnist"
 # Four 16×16 shapes (a fifth held out), x₀-prediction, a constant learning rate: the model learns to output its
 # training images (84 % copies at 1,000 steps, ~30 s on one core). With ε-prediction a UNet this small still draws

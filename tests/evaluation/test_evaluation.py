@@ -12,8 +12,8 @@ import pytest
 import scipy.linalg
 import torch
 
-from conftest import make_tiny_unet
 from helpers.hub_server import FakeHub
+from helpers.tiny import make_tiny_unet
 from pipelines import PosteriorDDPMPipeline, PosteriorDDPMScheduler
 from pipelines.evaluation.cli import main
 from pipelines.evaluation.judge import judge_accuracy, load_judge
@@ -26,7 +26,7 @@ from pipelines.evaluation.quality import (
     passes_bar,
 )
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 REPORT_KEYS = {
     "num_samples",
     "fid",

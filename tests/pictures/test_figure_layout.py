@@ -18,7 +18,7 @@ from pipelines import PosteriorDDPMScheduler
 from pipelines.ddpm.plots import plot_schedule
 from pipelines.exact.plots import plot_commit, plot_nearest_distances, plot_step_cost, plot_step_costs
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def shipped_scheduler() -> PosteriorDDPMScheduler:

@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import make_tiny_unet
 from helpers.hub_server import FakeHub
+from helpers.tiny import save_tiny_pipeline as _save_tiny
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_MODEL = ROOT / "models" / "ddpm-mnist"
 SENTINEL = "hf_SENTINELtoken0123456789abcdefXYZ"  # the tester's token: must never be seen anywhere
 WRONG = "hf_WRONGtoken9876543210zyxwvutsrqABC"  # a token the hub does not know: 401, and never seen either
@@ -37,10 +37,8 @@ TRAIN_COMMAND = "accelerate launch train.py --dataset mnist --max_train_steps 10
 
 
 def save_tiny_pipeline(path: Path, seed: int = 0) -> Path:
-    from diffusers import DDPMPipeline, DDPMScheduler
-
-    DDPMPipeline(unet=make_tiny_unet(seed), scheduler=DDPMScheduler(num_train_timesteps=1000)).save_pretrained(path)
-    return path
+    """A stock diffusers DDPM folder (8×8), as a model on the Hub is written."""
+    return _save_tiny(path, sample_size=8, seed=seed, stock=True)
 
 
 def png(size=(20, 20), color=128) -> bytes:

@@ -10,7 +10,8 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers.app_server import PUBLIC_ENDPOINTS, save_tiny_pipeline, serve_app
+from helpers.app_server import PUBLIC_ENDPOINTS, serve_app
+from helpers.tiny import save_tiny_pipeline
 from pipelines.data.sources import load_mnist
 from pipelines.pictures.images import to_uint8
 from ui import text

@@ -305,7 +305,7 @@ def test_a_hub_model_brings_its_record_and_bundle(rgb_model_dir, bare_model, tmp
             "HF_ENDPOINT": hub.url,
             "HF_HUB_DISABLE_XET": "1",
             "HF_HOME": str(tmp_path / "hf-home"),
-            "PYTHONPATH": str(Path(__file__).resolve().parents[1]),
+            "PYTHONPATH": str(Path(__file__).resolve().parents[2]),
             "OMP_NUM_THREADS": "1",
         }
         done = subprocess.run(
@@ -322,7 +322,7 @@ def test_a_hub_model_brings_its_record_and_bundle(rgb_model_dir, bare_model, tmp
 
 
 def test_a_model_above_64x64_gets_the_notice_not_a_crash(tmp_path):
-    from helpers.app_server import save_tiny_pipeline
+    from helpers.tiny import save_tiny_pipeline
 
     model = save_tiny_pipeline(tmp_path / "big", sample_size=96, channels=3)
     ctx = context(model, None, tmp_path)

@@ -27,7 +27,7 @@ import torch
 from pipelines import PosteriorDDPMPipeline
 from pipelines.evaluation.quality import evaluate_images, evaluate_pipeline, load_reference
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "ddpm-mnist"
 CARD = MODEL / "README.md"
 

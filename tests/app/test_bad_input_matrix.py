@@ -19,7 +19,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from test_training import TINY
 
 from helpers.app_server import REPO, app_env, serve_app, write_stable_diffusion_index
 from helpers.bad_input_cases import (
@@ -35,6 +34,7 @@ from helpers.bad_input_cases import (
     Upload,
     render,
 )
+from helpers.tiny import TINY_TRAIN_FLAGS
 
 TIMEOUT_S = 300  # per request; generous for busy CI machines, never reached when things work
 GOOD = {
@@ -50,7 +50,7 @@ GOOD = {
     "/transition": dict(dataset="two_moons"),
     "/transition_train": dict(dataset="two_moons", num_points=4, train_steps=100, num_samples=8, seed=0),
 }
-TINY_TRAIN = [*TINY, "--max_train_steps", "1"]  # train.py flags of the tiny runs in test_training.py
+TINY_TRAIN = [*TINY_TRAIN_FLAGS, "--max_train_steps", "1"]  # train.py flags of the tiny runs in test_training.py
 
 
 def params(*surfaces: str) -> list:
@@ -340,7 +340,7 @@ def test_hub_cli(case: Case, broken_models, app_model_dir, tmp_path, capsys):
 
 def test_hub_check_of_a_mismatched_config_is_one_line_in_a_real_process(broken_models):
     """The one real process here (python -m pipelines.hub's own wiring, progress bars and all); app.py's is in
-    tests/test_app.py. Every other CLI case calls the same `main` in-process."""
+    tests/app/test_app.py. Every other CLI case calls the same `main` in-process."""
     result = subprocess.run(
         [sys.executable, "-m", "pipelines.hub", "check", broken_models["config-mismatch"]],
         cwd=REPO,

@@ -8,7 +8,7 @@ import pytest
 import torch
 from diffusers import DDPMPipeline, DDPMScheduler
 
-from conftest import make_tiny_unet
+from helpers.tiny import make_tiny_unet
 from pipelines import DenoisingStep, PosteriorDDPMPipeline, PosteriorDDPMScheduler
 
 

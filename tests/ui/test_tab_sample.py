@@ -12,7 +12,8 @@ import pytest
 import torch
 from PIL import Image
 
-from helpers.app_server import PUBLIC_ENDPOINTS, save_tiny_pipeline, serve_app
+from helpers.app_server import PUBLIC_ENDPOINTS, serve_app
+from helpers.tiny import save_tiny_pipeline
 from ui.context import AppContext
 from ui.files import RunStore
 from ui.tab_sample import SampleTab

@@ -202,7 +202,7 @@ def test_shipped_analytic_ddim_beats_ddim_at_10_steps():
 
     from pipelines.evaluation.quality import evaluate_pipeline
 
-    model = Path(__file__).resolve().parent.parent / "models" / "ddpm-mnist"
+    model = Path(__file__).resolve().parents[2] / "models" / "ddpm-mnist"
     pipe = PosteriorDDPMPipeline.from_pretrained(model).use_channels_last()
     pipe.set_progress_bar_config(disable=True)
     fid = {

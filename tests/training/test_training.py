@@ -14,32 +14,15 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-ROOT = Path(__file__).resolve().parents[1]
-TINY = [
-    "--block_out_channels",
-    "8",
-    "16",
-    "--train_batch_size",
-    "8",
-    "--num_inference_steps",
-    "2",
-    "--logger",
-    "none",
-    "--lr_warmup_steps",
-    "5",
-    "--seed",
-    "7",
-]
+from helpers.tiny import TINY_TRAIN_FLAGS, ema_weights
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_train(args, timeout=600, launcher=None):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     cmd = (launcher or [sys.executable]) + [str(ROOT / "train.py"), *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
-
-
-def ema_weights(folder: Path) -> dict:
-    return load_file(folder / "unet" / "diffusion_pytorch_model.safetensors")
 
 
 def test_tiny_run_writes_a_stock_ddpm_folder(tmp_path):
@@ -54,7 +37,7 @@ def test_tiny_run_writes_a_stock_ddpm_folder(tmp_path):
             "10",
             "--save_images_steps",
             "20",
-            *TINY,
+            *TINY_TRAIN_FLAGS,
             "--logger",
             "tensorboard",
         ]
@@ -77,7 +60,7 @@ def test_tiny_run_writes_a_stock_ddpm_folder(tmp_path):
 
 def test_resume_is_exact(tmp_path):
     """10 steps + checkpoint, then resume to 20 == an uninterrupted 20-step run with the same seed."""
-    common = [*TINY, "--checkpointing_steps", "10", "--save_images_steps", "1000"]
+    common = [*TINY_TRAIN_FLAGS, "--checkpointing_steps", "10", "--save_images_steps", "1000"]
     full = run_train(["--output_dir", str(tmp_path / "full"), "--max_train_steps", "20", *common])
     assert full.returncode == 0, full.stderr[-2000:]
     first = run_train(["--output_dir", str(tmp_path / "split"), "--max_train_steps", "10", *common])
@@ -152,7 +135,7 @@ def test_two_process_ddp_on_cpu(tmp_path):
             "2",
             "--save_images_steps",
             "4",
-            *TINY,
+            *TINY_TRAIN_FLAGS,
         ],
         launcher=launcher,
     )
@@ -188,11 +171,13 @@ def _one_line_error(result, *words):
     ],
 )
 def test_bad_flags_exit_with_one_line(tmp_path, args, words):
-    _one_line_error(run_train(["--output_dir", str(tmp_path / "x"), "--max_train_steps", "1", *TINY, *args]), *words)
+    _one_line_error(
+        run_train(["--output_dir", str(tmp_path / "x"), "--max_train_steps", "1", *TINY_TRAIN_FLAGS, *args]), *words
+    )
 
 
 def test_bad_data_folders(tmp_path):
-    base = ["--output_dir", str(tmp_path / "x"), "--max_train_steps", "2", "--resolution", "16", *TINY]
+    base = ["--output_dir", str(tmp_path / "x"), "--max_train_steps", "2", "--resolution", "16", *TINY_TRAIN_FLAGS]
     _one_line_error(
         run_train([*base, "--train_data_dir", str(tmp_path / "missing")]), "train_data_dir", "does not exist"
     )
@@ -236,7 +221,7 @@ def test_dataset_name_offline_fails_fast(tmp_path):
             "1",
             "--dataset_name",
             "huggan/smithsonian_butterflies_subset",
-            *TINY,
+            *TINY_TRAIN_FLAGS,
         ],
         timeout=120,
     )
@@ -272,11 +257,11 @@ def test_model_flags_build_the_unet_they_name(flags, down, up):
 # steps of size ~lr; two correct implementations differ there by ~1e-3 while computing the same function to 1e-6.
 # A wrong target, weighting, accumulation or one step more or less changes the output by > 1e-2.
 
-from conftest import TINY_UNET  # noqa: E402
+from helpers.tiny import TINY_UNET  # noqa: E402
 from helpers.train_reference import alphas_cumprod, denoising_loss, min_snr_weight, reference_train  # noqa: E402
 
 RES, N_IMAGES, BATCH, SEED, WARMUP = 8, 12, 4, 7, 3  # 3 batches an epoch: runs cross epochs (and accumulations)
-REF_UNET = {**TINY_UNET, "sample_size": RES}
+REF_UNET = {**TINY_UNET, "sample_size": RES, "in_channels": 1, "out_channels": 1}
 SAME = 1e-4  # the outputs of two runs of the same training agree to ~1e-6
 
 

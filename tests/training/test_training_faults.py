@@ -18,15 +18,15 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
-from test_training import TINY, ema_weights
 
 from helpers import fault_train
+from helpers.tiny import TINY_TRAIN_FLAGS, ema_weights
 from pipelines.training.config import TrainConfig
 from pipelines.training.loop import resolve_checkpoint
 
 STEPS, EVERY = 6, 2  # checkpoints 2, 4, 6; sample grids at the same steps, as with the defaults (500 / 1000)
 FLAGS = [
-    *TINY,
+    *TINY_TRAIN_FLAGS,
     "--max_train_steps",
     str(STEPS),
     "--checkpointing_steps",

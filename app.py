@@ -32,10 +32,11 @@ import torch
 
 from pipelines import PosteriorDDPMPipeline
 from pipelines.checks import OneLineParser, first_line, non_empty
-from ui import TABS, text
+from ui import TABS
 from ui.context import DEFAULT_MODEL, FRAME_BUDGET, FRAME_INTERVAL_S, AppContext
 from ui.files import DEFAULT_MAX_TEMP_MB, RunStore, ServedFiles
 from ui.inputs import name_api_outputs
+from ui.text import page as text
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860

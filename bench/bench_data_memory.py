@@ -68,8 +68,8 @@ def one_run(folder: str, num_images: int) -> dict:
     import app
     from ui.context import AppContext
     from ui.files import RunStore
-    from ui.tab_exact import ExactSamplerTab
-    from ui.tab_posterior import PosteriorTab
+    from ui.tabs.exact import ExactSamplerTab
+    from ui.tabs.posterior import PosteriorTab
 
     pipe = app.load_model(folder, device="cpu")
     ctx = AppContext(pipe=pipe, model_id=folder, store=RunStore(root=Path(folder) / "runs"))

@@ -129,8 +129,10 @@ def test_app_py_is_the_entry_point_only():
 def test_every_tab_module_is_in_the_tab_list():
     import ui
 
-    tab_modules = {path.stem for path in (REPO / "ui").glob("tab_*.py")}
+    tab_modules = {path.stem for path in (REPO / "ui" / "tabs").glob("*.py")} - {"__init__"}
     assert {cls.__module__.rsplit(".", 1)[1] for cls in ui.TABS} == tab_modules
+    text_modules = {path.stem for path in (REPO / "ui" / "text").glob("*.py")} - {"__init__", "page"}
+    assert text_modules == tab_modules  # one text module per tab
     for cls in ui.TABS:
         assert isinstance(cls.title, str) and callable(cls.layout)
 

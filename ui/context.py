@@ -30,7 +30,6 @@ DEFAULT_MODEL = "models/ddpm-mnist"
 # The one place the default step count lives: the default model's card has the quality of each step count.
 DEFAULT_NUM_INFERENCE_STEPS = 40
 SAMPLE_CONCURRENCY = 2  # /sample and /exact_sample runs at once; more wait in the queue
-UI_CONCURRENCY = 4  # scrubbing / finishing / plotting events at once
 # The live view of /sample sends a frame at most every FRAME_INTERVAL_S (and always the first step), and only while
 # the frames so far cost at most FRAME_BUDGET of the run's time: each frame is two PNGs encoded, cached and sent to
 # every viewer, so a fast model streaming every step spends more time showing than sampling

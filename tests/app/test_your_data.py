@@ -20,7 +20,7 @@ from helpers.app_server import run_app, serve_app
 from pipelines.data.record import BYTES_PER_VALUE, MEMORY_BOUND_BYTES, RECORD_FILE, check_data_memory, data_memory_bytes
 from pipelines.data.sources import DataError
 
-PAIR_SCALE = 3  # ui.tab_exact: each image of a "sample | nearest" pair is shown 3×
+PAIR_SCALE = 3  # ui.tabs.exact: each image of a "sample | nearest" pair is shown 3×
 SIZE = 32
 
 
@@ -128,7 +128,7 @@ def bare_model(rgb_model_dir, tmp_path):
 
 
 def test_a_folder_without_a_record_works_with_data(bare_model, shapes_dir, tmp_path):
-    from ui.tab_exact import ExactSamplerTab
+    from ui.tabs.exact import ExactSamplerTab
 
     ctx = context(bare_model, str(shapes_dir), tmp_path)
     data = ctx.load_data()
@@ -146,9 +146,9 @@ def test_a_model_with_neither_record_nor_data_shows_each_tab_the_flag(bare_model
     import gradio as gr
 
     import app
-    from ui.tab_exact import ExactSamplerTab
-    from ui.tab_posterior import PosteriorTab
-    from ui.tab_variance import VarianceTab
+    from ui.tabs.exact import ExactSamplerTab
+    from ui.tabs.posterior import PosteriorTab
+    from ui.tabs.variance import VarianceTab
 
     ctx = context(bare_model, None, tmp_path)
     demo = app.build_demo(ctx)  # the app builds: the Sample tab works without data

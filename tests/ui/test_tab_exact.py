@@ -14,10 +14,10 @@ from helpers.app_server import serve_app
 from pipelines.data.sources import load_mnist
 from pipelines.exact.comparisons import COMMIT_WEIGHT, heldout_nearest_distances
 from pipelines.pictures.images import to_uint8
-from ui import text
 from ui.context import AppContext
 from ui.files import RunStore
-from ui.tab_exact import ExactSamplerTab, exact_step_ms, step_costs
+from ui.tabs.exact import ExactSamplerTab, exact_step_ms, step_costs
+from ui.text import exact as text
 
 TIMEOUT_S = 300
 N = 4500  # the mnist train split
@@ -95,9 +95,9 @@ def test_measuring_costs_takes_a_few_seconds_at_most(app_model_dir, tmp_path):
 @pytest.fixture
 def figures(monkeypatch):
     """The tab's plots as matplotlib Figures (not the PNGs the page gets), to read their axes and lines."""
-    import ui.tab_exact
+    import ui.tabs.exact
 
-    monkeypatch.setattr(ui.tab_exact, "plot_output", lambda plot, *args, **kwargs: plot(*args, **kwargs))
+    monkeypatch.setattr(ui.tabs.exact, "plot_output", lambda plot, *args, **kwargs: plot(*args, **kwargs))
 
 
 def test_the_page_gets_each_plot_as_a_png(tab):

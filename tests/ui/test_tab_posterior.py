@@ -14,11 +14,12 @@ from helpers.app_server import PUBLIC_ENDPOINTS, serve_app
 from helpers.tiny import save_tiny_pipeline
 from pipelines.data.sources import load_mnist
 from pipelines.pictures.images import to_uint8
-from ui import text
+from ui import format as fmt
 from ui.context import AppContext
 from ui.files import RunStore
-from ui.tab_exact import ExactSamplerTab, exact_step_ms, step_costs
-from ui.tab_posterior import PosteriorTab
+from ui.tabs.exact import ExactSamplerTab, exact_step_ms, step_costs
+from ui.tabs.posterior import PosteriorTab
+from ui.text import posterior as text
 
 ESTIMATES = ("tractable", "exact", "model")
 
@@ -62,21 +63,21 @@ def test_took_for_the_exact_and_model_steps_is_the_apps_one_cost_measurement(tab
     assert summary["step_ms"]["exact"] == exact_step_ms(costs, 4500) and summary["step_ms"]["N"] == 4500
     assert summary["step_ms"]["model"] == costs.model_ms
     tractable, exact, model = out[6:9]
-    assert text.duration(summary["step_ms"]["exact"]) in exact and "median of the app's cost measurement" in exact
-    assert text.duration(summary["step_ms"]["model"]) in model
+    assert fmt.duration(summary["step_ms"]["exact"]) in exact and "median of the app's cost measurement" in exact
+    assert fmt.duration(summary["step_ms"]["model"]) in model
     assert "this request" in tractable
     # The same numbers, not a second measurement: the cache answers both tabs.
     assert step_costs(ctx) is costs
 
 
 def test_tiny_and_huge_numbers_are_shown_sensibly():
-    assert text.sci(0.0) == "0"
-    assert text.sci(5e-324) == r"$\approx 0$ ($<10^{-12}$)"  # a denormal at small t
-    assert text.sci(3.2e-9) == r"$3.20\times10^{-9}$"
-    assert text.sci(0.0123) == "0.0123" and text.sci(12.34) == "12.3" and text.sci(512.3) == "512"
-    assert text.sci_tex(3.2e-9) == r"3.20\times10^{-9}"
-    assert text.duration(0.42) == "0.42 ms" and text.duration(3400) == "3.4 s" and text.duration(4.2e7) == "11.7 h"
-    assert text.size_bytes(614_400_000) == "614 MB" and text.size_bytes(1.97e13) == "19.7 TB"
+    assert fmt.sci(0.0) == "0"
+    assert fmt.sci(5e-324) == r"$\approx 0$ ($<10^{-12}$)"  # a denormal at small t
+    assert fmt.sci(3.2e-9) == r"$3.20\times10^{-9}$"
+    assert fmt.sci(0.0123) == "0.0123" and fmt.sci(12.34) == "12.3" and fmt.sci(512.3) == "512"
+    assert fmt.sci_tex(3.2e-9) == r"3.20\times10^{-9}"
+    assert fmt.duration(0.42) == "0.42 ms" and fmt.duration(3400) == "3.4 s" and fmt.duration(4.2e7) == "11.7 h"
+    assert fmt.size_bytes(614_400_000) == "614 MB" and fmt.size_bytes(1.97e13) == "19.7 TB"
 
 
 def test_the_tab_states_the_question_bayes_and_the_training_target_in_latex(ctx):
@@ -160,7 +161,7 @@ def test_the_answer_says_why_the_models_x0_is_far_off_while_its_step_is_close_wi
     answer, summary = out[-2], out[-1]
     coef = ctx.pipe.scheduler.posterior_coefficients(300, 299)[0]
     assert 0 < coef < 0.05  # at t = 300 x̂_0 moves x_{t-1} by a few thousandths of its own change
-    assert "far off while its" in answer and text.sci_tex(coef, 3) in answer
+    assert "far off while its" in answer and fmt.sci_tex(coef, 3) in answer
     x0_gap, mean_gap = summary["x0_distances"]["model"]["exact"], summary["mean_distances"]["model"]["exact"]
     assert f"{x0_gap * coef:.3f}" in answer and f"{mean_gap:.3f}" in answer
 

@@ -16,7 +16,7 @@ from helpers.app_server import PUBLIC_ENDPOINTS, serve_app
 from helpers.tiny import save_tiny_pipeline
 from ui.context import AppContext
 from ui.files import RunStore
-from ui.tab_sample import SampleTab
+from ui.tabs.sample import SampleTab
 
 TIMEOUT_S = 300  # per request; generous for busy CI machines, never reached when things work
 GOOD = dict(seed=0, num_images=1, num_inference_steps=1, eta=1.0, timestep_spacing="leading", variance="fixed_small")

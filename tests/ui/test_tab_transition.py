@@ -8,7 +8,7 @@ import pytest
 
 from helpers.app_server import serve_app
 from pipelines.transition import ladders as transition
-from ui.tab_transition import transition_sentence
+from ui.tabs.transition import transition_sentence
 
 ROW_KEYS = {"num_points", "copy_fraction", "pair_distance_median", "spacing", "pair_distance_over_spacing", "exact"}
 

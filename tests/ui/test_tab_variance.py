@@ -13,7 +13,7 @@ from helpers.app_server import serve_app
 from helpers.figure_layout import assert_layout_ok
 from pipelines.ddpm.optimal_variance import GAMMA_FILE
 from pipelines.exact.plots import plot_chain_variances
-from ui.tab_variance import VarianceTab
+from ui.tabs.variance import VarianceTab
 
 TIMEOUT_S = 300
 

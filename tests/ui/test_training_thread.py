@@ -79,8 +79,8 @@ def test_the_page_trains_every_update_on_the_training_thread(ctx, monkeypatch, t
     """/toy_train and /transition_train, each next() asked from a different thread as gradio does: every optimizer
     update runs on the one training thread with one torch thread."""
     from pipelines import toy2d
-    from ui.tab_toy import ToyTab
-    from ui.tab_transition import TransitionTab
+    from ui.tabs.toy import ToyTab
+    from ui.tabs.transition import TransitionTab
 
     seen = []
     train_toy = toy2d.train_toy

@@ -13,8 +13,9 @@ import numpy as np
 from pipelines.ddpm.optimal_variance import GAMMA_FILE, make_command
 from pipelines.exact.plots import plot_chain_variances
 from pipelines.exact.variance import chain_variances, sampled_trajectory
-from ui import text
-from ui.context import DEFAULT_NUM_INFERENCE_STEPS, UI_CONCURRENCY, AppContext
+from ui import format as fmt
+from ui.base import LATEX, UI_CONCURRENCY
+from ui.context import DEFAULT_NUM_INFERENCE_STEPS, AppContext
 from ui.figures import drawn
 from ui.inputs import MAX_SEED, api_outputs, check_int, check_seed, integer_input, user_errors
 
@@ -120,7 +121,7 @@ class VarianceTab:
             with gr.Column(scale=1, min_width=300):
                 gr.Markdown(
                     self.words(INTRO.replace("{num_data}", num_data)),
-                    latex_delimiters=text.LATEX,
+                    latex_delimiters=LATEX,
                     elem_id="variance-intro",
                 )
                 steps = integer_input(
@@ -159,7 +160,7 @@ class VarianceTab:
                     show_label=False,
                     elem_id="variance-plot",
                 )
-                note = gr.Markdown(elem_id="variance-caption", latex_delimiters=text.LATEX)
+                note = gr.Markdown(elem_id="variance-caption", latex_delimiters=LATEX)
                 with gr.Accordion("JSON summary (every number of the plot; the API's last output)", open=False):
                     summary = gr.JSON(label="summary", elem_id="variance-summary")
         button.click(
@@ -174,7 +175,7 @@ class VarianceTab:
 
     def words(self, markdown: str) -> str:
         """The page's words for this model's data (digit for MNIST, image otherwise)."""
-        return text.for_data(markdown, self.ctx.noun, self.ctx.image_shape)
+        return fmt.for_data(markdown, self.ctx.noun, self.ctx.image_shape)
 
     def chain(self, num_inference_steps: int, seed: int) -> dict:
         """`chain_variances` for the demo's K-step chain and seed, with the model's Γ_t when its folder has one;

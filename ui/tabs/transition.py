@@ -17,12 +17,12 @@ from pipelines.exact.neighbours import copy_fraction_by_ratio
 from pipelines.transition import ladders as transition
 from pipelines.transition import mnist as transition_mnist
 from pipelines.transition.plots import mnist_pair_picture, plot_pair_samples, plot_transition
-from ui.context import UI_CONCURRENCY, AppContext
+from ui.base import LATEX, UI_CONCURRENCY
+from ui.context import AppContext
 from ui.figures import drawn
 from ui.inputs import api_outputs, check_choice, check_int, integer_input, unchecked, user_errors
 from ui.training_thread import on_training_thread
 
-LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 STREAM_INTERVAL_S = 0.5
 DEFAULT_LIVE_POINTS, DEFAULT_LIVE_STEPS, DEFAULT_LIVE_SAMPLES = 64, 2000, 256
 MAX_LIVE_ROWS = 20  # live pairs kept per data set and session

@@ -18,10 +18,12 @@ from pipelines.exact.comparisons import COMMIT_WEIGHT, compare_samplers, heldout
 from pipelines.exact.costs import StepCosts, measure_step_costs
 from pipelines.exact.plots import plot_commit, plot_nearest_distances, plot_step_costs
 from pipelines.pictures.images import labelled_row, to_uint8
-from ui import text
-from ui.context import DEFAULT_NUM_INFERENCE_STEPS, UI_CONCURRENCY, AppContext
+from ui import format as fmt
+from ui.base import LATEX, UI_CONCURRENCY
+from ui.context import DEFAULT_NUM_INFERENCE_STEPS, AppContext
 from ui.figures import plot_output
 from ui.inputs import MAX_NUM_IMAGES, MAX_SEED, api_outputs, check_int, check_seed, integer_input, user_errors
+from ui.text import exact as text
 
 DEFAULT_EXACT_NUM_IMAGES = 8
 # The one cost protocol: exact steps over the first N train digits for each N, and the model's step, batch 1;
@@ -132,7 +134,7 @@ class ExactSamplerTab:
 
     def words(self, markdown: str) -> str:
         """The page's words for this model's data (digit for MNIST, image otherwise)."""
-        return text.for_data(markdown, self.ctx.noun, self.ctx.image_shape)
+        return fmt.for_data(markdown, self.ctx.noun, self.ctx.image_shape)
 
     def layout(self) -> None:
         ctx = self.ctx
@@ -143,7 +145,7 @@ class ExactSamplerTab:
             gr.Markdown(self.words(data_line(ctx)), elem_id="exact-data")
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
-                gr.Markdown(self.words(text.EXACT_INTRO), latex_delimiters=text.LATEX, elem_id="exact-intro")
+                gr.Markdown(self.words(text.EXACT_INTRO), latex_delimiters=LATEX, elem_id="exact-intro")
                 seed = integer_input(
                     gr.Number(
                         0,
@@ -179,30 +181,30 @@ class ExactSamplerTab:
                     "Sample with both", variant="primary", elem_id="exact-button", interactive=ctx.has_data
                 )
             with gr.Column(scale=3):
-                caption = gr.Markdown(elem_id="exact-caption", latex_delimiters=text.LATEX)
+                caption = gr.Markdown(elem_id="exact-caption", latex_delimiters=LATEX)
                 with gr.Row():
                     # Plain-text labels (a gallery's label is not Markdown): Unicode, not TeX.
                     with gr.Column():
                         exact_gallery = pair_gallery(self.words(text.EXACT_GALLERY_LABEL), "exact-gallery")
                     with gr.Column():
                         model_gallery = pair_gallery(self.words(text.MODEL_GALLERY_LABEL), "model-gallery")
-                gr.Markdown(self.words(text.COMMIT_INTRO), latex_delimiters=text.LATEX, elem_id="commit-intro")
+                gr.Markdown(self.words(text.COMMIT_INTRO), latex_delimiters=LATEX, elem_id="commit-intro")
                 commit_plot = gr.Plot(
                     label="effective number of candidates and largest weight against t",
                     format="png",
                     show_label=False,
                     elem_id="commit-plot",
                 )
-                commit_note = gr.Markdown(elem_id="commit-note", latex_delimiters=text.LATEX)
-                gr.Markdown(self.words(text.DISTANCES_INTRO), latex_delimiters=text.LATEX, elem_id="distances-intro")
+                commit_note = gr.Markdown(elem_id="commit-note", latex_delimiters=LATEX)
+                gr.Markdown(self.words(text.DISTANCES_INTRO), latex_delimiters=LATEX, elem_id="distances-intro")
                 distance_plot = gr.Plot(
                     label=self.words("L2 distance to the nearest training digit"),
                     format="png",
                     show_label=False,
                     elem_id="distance-plot",
                 )
-                distance_note = gr.Markdown(elem_id="distance-note", latex_delimiters=text.LATEX)
-                cost_intro = gr.Markdown(elem_id="cost-text", latex_delimiters=text.LATEX)
+                distance_note = gr.Markdown(elem_id="distance-note", latex_delimiters=LATEX)
+                cost_intro = gr.Markdown(elem_id="cost-text", latex_delimiters=LATEX)
                 cost = gr.Plot(
                     label="cost of one reverse step against the data set's size N (log–log)",
                     format="png",

@@ -16,8 +16,8 @@ import torch
 from pipelines.ddpm.plots import plot_schedule
 from pipelines.ddpm.scheduler import TIMESTEP_SPACINGS
 from pipelines.pictures.images import display_scale, grid_uint8, make_filmstrip, make_trajectory_gif, to_uint8
-from ui import text
-from ui.context import DEFAULT_NUM_INFERENCE_STEPS, UI_CONCURRENCY, AppContext
+from ui.base import LATEX, UI_CONCURRENCY
+from ui.context import DEFAULT_NUM_INFERENCE_STEPS, AppContext
 from ui.figures import plot_output
 from ui.inputs import (
     MAX_NUM_IMAGES,
@@ -32,6 +32,7 @@ from ui.inputs import (
     unchecked,
     user_errors,
 )
+from ui.text import sample as text
 
 DEFAULT_NUM_IMAGES = 16
 DEFAULT_ETA = 1.0
@@ -114,7 +115,7 @@ class SampleTab:
                     )
                 )
                 button = gr.Button("Sample", variant="primary", elem_id="sample-button")
-                gr.Markdown(text.SAMPLE_EXPLANATION, latex_delimiters=text.LATEX)
+                gr.Markdown(text.SAMPLE_EXPLANATION, latex_delimiters=LATEX)
             with gr.Column(scale=3):
                 status = gr.Textbox(
                     label="step",

@@ -10,10 +10,12 @@ from pipelines.data.sources import prepare_digit
 from pipelines.exact.comparisons import compare_estimates
 from pipelines.exact.neighbours import l2_distance
 from pipelines.pictures.images import digit_image, grid_uint8, labelled_row, to_uint8
-from ui import text
-from ui.context import UI_CONCURRENCY, AppContext
+from ui import format as fmt
+from ui.base import LATEX, UI_CONCURRENCY
+from ui.context import AppContext
 from ui.inputs import MAX_SEED, api_outputs, check_int, check_seed, integer_input, read_digit, unchecked, user_errors
-from ui.tab_exact import exact_step_ms, step_costs
+from ui.tabs.exact import exact_step_ms, step_costs
+from ui.text import posterior as text
 
 POSTERIOR_CONCURRENCY = 2  # /posterior is one UNet call and one pass over the data: cheap, but not free
 DEFAULT_POSTERIOR_T = 300
@@ -37,7 +39,7 @@ class PosteriorTab:
     # -- layout ---------------------------------------------------------------------------------------------
     def words(self, markdown: str) -> str:
         """The page's words for this model's data (digit for MNIST, image otherwise)."""
-        return text.for_data(markdown, self.ctx.noun, self.ctx.image_shape)
+        return fmt.for_data(markdown, self.ctx.noun, self.ctx.image_shape)
 
     def scale(self, pixels: int) -> int:
         return max(1, pixels // self.ctx.image_shape[-1])
@@ -65,9 +67,7 @@ class PosteriorTab:
         words = self.words
         if not ctx.has_data:
             gr.Markdown(f"⚠️ **{ctx.data_notice()}**", elem_id="posterior-notice")
-        gr.Markdown(
-            words(text.posterior_question(num_train)), latex_delimiters=text.LATEX, elem_id="posterior-question"
-        )
+        gr.Markdown(words(text.posterior_question(num_train)), latex_delimiters=LATEX, elem_id="posterior-question")
         # The galleries' titles are Markdown above them, not gradio's label badge, which sat over the top of the
         # first row of pictures.
         gr.Markdown(words(text.DIGIT_GALLERY_TITLE), elem_id="digit-gallery-title")
@@ -164,9 +164,7 @@ class PosteriorTab:
                     )
                 # Its own full-width row, as many columns as candidates: the strip fits (it was cut off at the
                 # right when it shared a row with x0 and x_t).
-                gr.Markdown(
-                    words(text.CANDIDATES_TITLE), latex_delimiters=text.LATEX, elem_id="posterior-candidates-title"
-                )
+                gr.Markdown(words(text.CANDIDATES_TITLE), latex_delimiters=LATEX, elem_id="posterior-candidates-title")
                 # Each candidate's "#index: weight" is drawn into its picture: a gradio caption was cut off
                 # ("#75: 0.0…") when the strip was narrow.
                 candidates = gr.Gallery(
@@ -182,7 +180,7 @@ class PosteriorTab:
                     elem_classes="pixelated",
                     buttons=[],
                 )
-                gr.Markdown(words(text.PAIR_NOTE), latex_delimiters=text.LATEX, elem_id="pair-note")
+                gr.Markdown(words(text.PAIR_NOTE), latex_delimiters=LATEX, elem_id="pair-note")
                 views, texts = [], []
                 with gr.Row(equal_height=False):
                     for name, label in text.ESTIMATE_LABELS.items():
@@ -201,10 +199,10 @@ class PosteriorTab:
                                     height=None,
                                 )
                             )
-                            texts.append(gr.Markdown(elem_id=f"estimate-{name}-text", latex_delimiters=text.LATEX))
-                answer = gr.Markdown(elem_id="posterior-answer", latex_delimiters=text.LATEX)
-        gr.Markdown(words(text.training_target(num_train)), latex_delimiters=text.LATEX, elem_id="training-target")
-        gr.Markdown(words(text.BAYES), latex_delimiters=text.LATEX, elem_id="posterior-bayes")
+                            texts.append(gr.Markdown(elem_id=f"estimate-{name}-text", latex_delimiters=LATEX))
+                answer = gr.Markdown(elem_id="posterior-answer", latex_delimiters=LATEX)
+        gr.Markdown(words(text.training_target(num_train)), latex_delimiters=LATEX, elem_id="training-target")
+        gr.Markdown(words(text.BAYES), latex_delimiters=LATEX, elem_id="posterior-bayes")
         with gr.Accordion(
             "JSON summary (every number on this tab; the API's last output)",
             open=False,

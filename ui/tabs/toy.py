@@ -26,8 +26,8 @@ from pipelines.toy2d.plots import (
     plot_toy_step,
     plot_toy_training,
 )
-from ui import text
-from ui.context import UI_CONCURRENCY, AppContext
+from ui.base import LATEX, UI_CONCURRENCY
+from ui.context import AppContext
 from ui.figures import drawn
 from ui.inputs import (
     MAX_SEED,
@@ -41,6 +41,7 @@ from ui.inputs import (
     unchecked,
     user_errors,
 )
+from ui.text import toy as text
 from ui.training_thread import on_training_thread
 
 # Limits that protect the demo.
@@ -272,7 +273,7 @@ class ToyTab:
     # -- layout ---------------------------------------------------------------------------------------------
     def layout(self) -> None:
         state = gr.State({}, time_to_live=3600)
-        gr.Markdown(text.TOY_INTRO, latex_delimiters=text.LATEX, elem_id="toy-intro")
+        gr.Markdown(text.TOY_INTRO, latex_delimiters=LATEX, elem_id="toy-intro")
         with gr.Row():
             dataset = unchecked(  # our check names the parameter and lists the choices
                 gr.Dropdown(list(toy2d.DATASETS), value=toy2d.DEFAULT_DATASET, label="dataset", elem_id="toy-dataset")
@@ -295,7 +296,7 @@ class ToyTab:
         model_line = gr.Markdown(
             text.toy_model_line(shipped_info(toy2d.DEFAULT_DATASET)),
             elem_id="toy-model-line",
-            latex_delimiters=text.LATEX,
+            latex_delimiters=LATEX,
         )
         self._step_section(dataset, num_points, seed, state)
         self._sample_section(dataset, num_points, seed, state)
@@ -305,7 +306,7 @@ class ToyTab:
     def _step_section(self, dataset, num_points, seed, state) -> None:
         """1. One reverse step: the plane (a click places x_t), the zoomed step, the numbers; drawn on opening."""
         T = self.scheduler.config.num_train_timesteps
-        gr.Markdown(text.TOY_STEP_INTRO, latex_delimiters=text.LATEX, elem_id="toy-step-intro")
+        gr.Markdown(text.TOY_STEP_INTRO, latex_delimiters=LATEX, elem_id="toy-step-intro")
         with gr.Row():
             t = integer_input(gr.Slider(1, T - 1, value=DEFAULT_T, step=1, label="t", elem_id="toy-t"))
             stride = integer_input(
@@ -356,7 +357,7 @@ class ToyTab:
                 interactive=False,
                 elem_id="toy-zoom",
             )
-        step_text = gr.Markdown(elem_id="toy-step-text", latex_delimiters=text.LATEX)
+        step_text = gr.Markdown(elem_id="toy-step-text", latex_delimiters=LATEX)
         with gr.Accordion("JSON summary of the step (the API's last output)", open=False):
             step_summary = gr.JSON(label="summary", elem_id="toy-step-summary")
         step_inputs = [dataset, num_points, t, stride, x, y, seed, state]
@@ -371,7 +372,7 @@ class ToyTab:
     def _sample_section(self, dataset, num_points, seed, state) -> None:
         """2. The exact sampler and p_θ from the same noise."""
         T = self.scheduler.config.num_train_timesteps
-        gr.Markdown(text.TOY_SAMPLE_INTRO, latex_delimiters=text.LATEX, elem_id="toy-sample-intro")
+        gr.Markdown(text.TOY_SAMPLE_INTRO, latex_delimiters=LATEX, elem_id="toy-sample-intro")
         with gr.Row():
             num_samples = integer_input(
                 gr.Slider(
@@ -402,7 +403,7 @@ class ToyTab:
             interactive=False,
             elem_id="toy-samplers",
         )
-        sample_text = gr.Markdown(elem_id="toy-sample-text", latex_delimiters=text.LATEX)
+        sample_text = gr.Markdown(elem_id="toy-sample-text", latex_delimiters=LATEX)
         with gr.Accordion("JSON summary of the samplers (the API's last output)", open=False):
             sample_summary = gr.JSON(label="summary", elem_id="toy-sample-summary")
         sample_button.click(
@@ -415,7 +416,7 @@ class ToyTab:
 
     def _train_section(self, dataset, num_points, seed, state, model_line) -> None:
         """3. Train p_θ live (streamed, nothing covering the picture); it then drives this session's views."""
-        gr.Markdown(text.TOY_TRAIN_INTRO, latex_delimiters=text.LATEX, elem_id="toy-train-intro")
+        gr.Markdown(text.TOY_TRAIN_INTRO, latex_delimiters=LATEX, elem_id="toy-train-intro")
         with gr.Row():
             train_steps = integer_input(
                 gr.Slider(
@@ -432,7 +433,7 @@ class ToyTab:
         training = gr.Image(
             show_label=False, label="training p_θ", type="pil", format="png", interactive=False, elem_id="toy-training"
         )
-        train_text = gr.Markdown(elem_id="toy-train-text", latex_delimiters=text.LATEX)
+        train_text = gr.Markdown(elem_id="toy-train-text", latex_delimiters=LATEX)
         with gr.Accordion("JSON summary of the training (the API's last output)", open=False):
             train_summary = gr.JSON(label="summary", elem_id="toy-train-summary")
         train_button.click(

@@ -1,0 +1,30 @@
+"""What every tab shares: the Markdown helpers (LaTeX delimiters), queue presets, the stream interval and
+concurrency ids."""
+
+from __future__ import annotations
+
+# ---------------------------------------------------------------------------------------------- numbers
+# gradio Markdown's math delimiters: $$…$$ on its own line, $…$ inline (KaTeX).
+LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
+
+
+# ---------------------------------------------------------------------------------------------- queues
+# Concurrency ids: events with the same id share one queue slot pool (gradio's concurrency_id).
+SAMPLE_QUEUE_ID = "sample"  # /sample and /exact_sample: the UNet over many steps
+UI_QUEUE_ID = "ui"  # scrubbing, finishing, plotting: cheap clicks
+POSTERIOR_QUEUE_ID = "posterior"  # /posterior: one UNet call and one pass over the data
+TRAINING_QUEUE_ID = "toy_train"  # every live training (2-D tab and transition tab): one at a time
+
+UI_CONCURRENCY = 4  # cheap clicks at once
+POSTERIOR_CONCURRENCY = 2  # /posterior at once: cheap, but not free
+STREAM_INTERVAL_S = 0.5  # a live training sends a picture at most this often
+
+UI_QUEUE = dict(concurrency_limit=UI_CONCURRENCY, concurrency_id=UI_QUEUE_ID)
+POSTERIOR_QUEUE = dict(concurrency_limit=POSTERIOR_CONCURRENCY, concurrency_id=POSTERIOR_QUEUE_ID)
+TRAINING_QUEUE = dict(concurrency_limit=1, concurrency_id=TRAINING_QUEUE_ID)
+LOCAL = dict(api_visibility="private", queue=False)  # a UI-only event answered in the browser's connection
+
+
+def sample_queue(sample_concurrency: int) -> dict:
+    """The queue of the long sampling runs; how many at once is the app's --sample-concurrency."""
+    return dict(concurrency_limit=sample_concurrency, concurrency_id=SAMPLE_QUEUE_ID)

@@ -1,0 +1,77 @@
+"""Numbers as the page writes them: durations, sizes, scientific notation, nats; and the page's words for the
+model's data."""
+
+from __future__ import annotations
+
+import math
+import re
+
+from pipelines.pictures.units import format_bytes, format_duration
+
+
+def ms(seconds: float) -> str:
+    """Seconds as "12.3 ms" or "45 µs"."""
+    return f"{seconds * 1e3:.1f} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.0f} µs"
+
+
+def sci_tex(x: float, digits: int = 3) -> str:
+    """`sci` for use inside $…$: the same number as LaTeX without the delimiters."""
+    shown = sci(x, digits)
+    if shown.startswith(r"$\approx"):
+        return r"\approx 0"
+    return shown.strip("$").replace(",", "{,}")
+
+
+def sci(x: float | None, digits: int = 3) -> str:
+    """A number for the page: "0", "0.0123", "12.3", or LaTeX "$1.23\\times10^{-8}$" for tiny/huge values;
+    values below 10⁻¹² (float64 rounding, denormals at small t) are shown as "≈ 0"."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    if x == 0:
+        return "0"
+    if abs(x) < 1e-12:
+        return r"$\approx 0$ ($<10^{-12}$)"
+    if 1e-2 <= abs(x) < 1e5:
+        return f"{x:.{digits}g}" if abs(x) < 1 else f"{x:,.{max(0, digits - 1 - int(math.log10(abs(x))))}f}"
+    mantissa, exponent = f"{x:.{digits - 1}e}".split("e")
+    return rf"${mantissa}\times10^{{{int(exponent)}}}$"
+
+
+duration = format_duration  # milliseconds as a person reads them
+
+
+size_bytes = format_bytes  # bytes in decimal units
+
+
+# ---------------------------------------------------------------------------------------------- the model's data
+# Phrases where "digits" are decimal digits, not images: kept as they are.
+_NUMERIC_DIGITS = ("the same digits", "digits shown", "digits even when")
+
+
+def for_data(markdown: str, noun: str = "digit", image_shape: tuple[int, int, int] | None = None) -> str:
+    """The page's words for the model's data: the bundled MNIST data says digit, any other data says image, and the
+    sizes are the model's (C×H×W) rather than MNIST's 32×32."""
+    if noun == "digit" or not markdown:
+        return markdown
+    kept = {phrase: f"\x00{i}\x00" for i, phrase in enumerate(_NUMERIC_DIGITS)}
+    for phrase, mark in kept.items():
+        markdown = markdown.replace(phrase, mark)
+    markdown = markdown.replace("real MNIST digits", "real images").replace(" MNIST ", " ")
+    markdown = markdown.replace("; a digit is about 30 from pure noise", "").replace(
+        ", and a digit is about 30 from pure noise", ""
+    )
+    if image_shape is not None:
+        c, h, w = image_shape
+        markdown = markdown.replace("tiny 32×32 digits", f"{c}×{h}×{w} images")
+        markdown = markdown.replace("32×32 pixels", f"{c}×{h}×{w} values" if c > 1 else f"{h}×{w} pixels")
+    markdown = re.sub(r"\bdigit(s?)\b", r"image\1", markdown)
+    markdown = re.sub(r"\b([Aa]) image", r"\1n image", markdown)
+    for phrase, mark in kept.items():
+        markdown = markdown.replace(mark, phrase)
+    return markdown
+
+
+def nats(value: float, error: float | None = None) -> str:
+    """A KL in nats for the page: 3 significant digits, ± its standard error when given."""
+    shown = f"{value:.3g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+    return shown if error is None else f"{shown} ± {error:.1g}"

@@ -1,0 +1,13 @@
+"""The page's header: which model is loaded."""
+
+from __future__ import annotations
+
+
+# ---------------------------------------------------------------------------------------------- page
+def header(model_id: str, image_shape, num_train_timesteps: int, prediction_type: str) -> str:
+    C, H, W = image_shape
+    return (
+        f"# DDPM, step by step\nModel **{model_id}**: {C}×{H}×{W} images, T = {num_train_timesteps} training "
+        f"steps, {prediction_type} prediction. Every sample below comes from the same sampling loop "
+        "(`PosteriorDDPMPipeline.denoise`); the other tabs ask why that loop needs a learned p_θ at all."
+    )

@@ -1,0 +1,350 @@
+"""The words of the posterior tab: its sentences and formulas (LaTeX), written for the data it shows."""
+
+from __future__ import annotations
+
+import math
+
+from ui.format import duration, ms, sci, sci_tex
+
+# ---------------------------------------------------------------------------------------------- tab: why p_θ
+POSTERIOR_QUESTION = r"""
+### The question: why learn $p_\theta(x_{t-1}\mid x_t)$ when $q(x_{t-1}\mid x_t,x_0)$ has a closed form?
+
+**Short answer:** that closed form (Ho et al. eq. 6–7) needs $x_0$, and at sampling time $x_0$ is exactly what we
+do not have. Without $x_0$, the true reverse step $q(x_{t-1}\mid x_t)$ is a mixture over the entire data set —
+computable for our {num_data} digits, hopeless for millions of images, and even then it only gives back training images.
+So DDPM uses $q(x_{t-1}\mid x_t,x_0)$ where $x_0$ *is* known: as the **training target** of $p_\theta$.
+
+Where to see each part:
+1. **$x_0$ is what we do not have** — this tab: pick a digit $x_0$ and a step $t$, press *Compare*; the tractable
+   estimate below is the only one that reads $x_0$.
+2. **The true reverse step is a mixture over the data set** — this tab (the *exact* estimate, its candidates, and
+   Bayes' rule below) and the **Exact posterior sampler** tab (its cost as the data set grows, and that it only
+   copies training digits).
+3. **The tractable posterior is the training target** — this tab, *What training does with*
+   $q(x_{t-1}\mid x_t,x_0)$, after *Compare*.
+"""
+
+
+def posterior_question(num_data: int) -> str:
+    """The Why tab's opening question and short answer, for a data set of num_data training digits."""
+    return POSTERIOR_QUESTION.replace("{num_data}", f"{num_data:,}")
+
+
+ESTIMATE_LABELS = {"tractable": "tractable μ̃(xₜ, x₀)", "exact": "exact E[xₜ₋₁ | xₜ]", "model": "model μ_θ(xₜ, t)"}
+
+
+ESTIMATE_HEADINGS = {
+    "tractable": r"tractable $\tilde\mu_t(x_t,x_0)$",
+    "exact": r"exact $E[x_{t-1}\mid x_t]$",
+    "model": r"model $\mu_\theta(x_t,t)$",
+}
+
+
+PAIR_NOTE = (
+    r"Each picture: **left** its mean of $x_{t-1}$, **right** its guess $\hat x_0$ of the clean digit "
+    r"(pixels in $[-1,1]$ shown black to white)."
+)
+
+
+def estimate_texts(num_data: int, num_pixels: int, num_parameters: int) -> dict[str, dict[str, str]]:
+    """Title, formula (LaTeX) and what it needs, for each of the three estimates of the reverse step."""
+    return {
+        "tractable": {
+            "title": r"Tractable posterior $q(x_{t-1}\mid x_t,x_0)$",
+            "formula": r"$\tilde\mu_t(x_t,x_0)=\frac{\sqrt{\bar\alpha_{t-1}}\,\beta_t}{1-\bar\alpha_t}\,x_0"
+            r"+\frac{\sqrt{\alpha_t}\,(1-\bar\alpha_{t-1})}{1-\bar\alpha_t}\,x_t$ (eq. 7)",
+            "needs": r"$x_t$ and the clean digit $x_0$ — the very image we are trying to generate",
+        },
+        "exact": {
+            "title": r"Exact reverse step $q(x_{t-1}\mid x_t)$ over the data set",
+            "formula": r"$E[x_{t-1}\mid x_t]=\sum_{i=1}^{N} w_i\,\tilde\mu_t(x_t,x_0^i)$, "
+            r"$w_i=q(x_0^i\mid x_t)\propto\exp\!\big(-\frac{\lVert x_t-\sqrt{\bar\alpha_t}\,x_0^i\rVert^2}"
+            r"{2(1-\bar\alpha_t)}\big)$",
+            "needs": rf"$x_t$ and all N = {num_data:,} training images ({num_data * num_pixels:,} numbers), "
+            "compared at every step",
+        },
+        "model": {
+            "title": r"Learned reverse step $p_\theta(x_{t-1}\mid x_t)$",
+            "formula": r"$\mu_\theta(x_t,t)=\tilde\mu_t(x_t,\hat x_0)$, "
+            r"$\hat x_0=\frac{x_t-\sqrt{1-\bar\alpha_t}\,\epsilon_\theta(x_t,t)}{\sqrt{\bar\alpha_t}}$ "
+            "(eq. 11, 15)",
+            "needs": rf"$x_t$ only — one call of the network ({num_parameters:,} parameters)",
+        },
+    }
+
+
+def estimate_text(comparison, texts: dict[str, str], name: str, distance_to_x0: float, took: str) -> str:
+    """The markdown under one estimate's picture: formula, what it needs, time, distances to the others
+    (L2 over all pixels, in [-1, 1] units)."""
+    others = [n for n in comparison.estimates if n != name]
+    means = " · ".join(f"{n} {comparison.mean_distances[name][n]:.3f}" for n in others)
+    x0s = " · ".join(f"{n} {comparison.x0_distances[name][n]:.3f}" for n in others)
+    return (
+        f"**{texts['title']}**\n\n{texts['formula']}\n\n"
+        f"- **needs:** {texts['needs']}\n"
+        f"- **took:** {took}\n"
+        rf"- **L2 distance of its $x_{{t-1}}$ to:** {means} · $x_0$ {distance_to_x0:.3f}"
+        "\n"
+        rf"- **L2 distance of its $\hat x_0$ to:** {x0s}"
+    )
+
+
+def took_text(name: str, seconds: float, step_ms: dict) -> str:
+    """ "took" for one estimate: the shared cost measurement for the exact and model steps (the numbers the Exact
+    posterior sampler tab plots), this request's time for the tractable formula (a few vector operations)."""
+    if name == "tractable":
+        return f"{ms(seconds)} (this request)"
+    value = step_ms.get(name)
+    if value is None:
+        return f"{ms(seconds)} (this request)"
+    what = f"one step over N = {step_ms['N']:,} digits" if name == "exact" else "one UNet call + step"
+    return f"{duration(value)} ({what}, median of the app's cost measurement)"
+
+
+def explain_comparison(c, step_ms: dict | None = None, x0_coefficient: float | None = None) -> str:
+    """A few plain sentences (markdown + LaTeX) that answer "why learn p_θ?" from the numbers of one comparison
+    (a `pipelines.exact.posterior.PosteriorComparison`), then what training does with q(x_{t-1}|x_t,x_0).
+    x0_coefficient: the weight of x_0 in μ̃_t at this step (the scheduler's posterior_mean_coef1, eq. 7)."""
+    step_ms = step_ms or {}
+    e = c.estimates
+    d = c.mean_distances
+    exact_took = duration(step_ms["exact"]) if step_ms.get("exact") is not None else ms(e["exact"].seconds)
+    model_took = duration(step_ms["model"]) if step_ms.get("model") is not None else ms(e["model"].seconds)
+    lines = [
+        "### What the three estimates need",
+        rf"At $t = {c.t}$, $x_t$ keeps $\sqrt{{\bar\alpha_t}} = {math.sqrt(c.alpha_bar):.3f}$ of the digit and "
+        rf"$\sqrt{{1-\bar\alpha_t}} = {math.sqrt(1 - c.alpha_bar):.3f}$ of noise (all distances below: L2 over "
+        rf"all {c.num_pixels:,} pixels, in $[-1,1]$ units; for scale, the noise one step adds has norm "
+        rf"$\sqrt{{D\tilde\beta_t}} = {c.step_noise_norm:.3f}$, and a digit is about 30 from pure noise).",
+        rf"**1. Tractable** $\tilde\mu_t(x_t,x_0)$ took {ms(e['tractable'].seconds)}, but it needs $x_0$ — the "
+        r"image we are trying to generate. At sampling time we only have $x_t$, so this formula cannot drive a "
+        "sampler.",
+    ]
+    who = (
+        f"the source digit #{c.source_index}"
+        if c.source_index is not None and c.argmax_index == c.source_index
+        else f"training image #{c.argmax_index}"
+    )
+    lines.append(
+        rf"**2. Exact** $E[x_{{t-1}}\mid x_t]$ needs no $x_0$, but it compares $x_t$ with all {c.num_data:,} "
+        f"training images ({c.num_data * c.num_pixels:,} numbers): {exact_took} per step, for every step of every "
+        f"sample, growing with the data set (the *Exact posterior sampler* tab extrapolates it to millions of "
+        f"images). It puts {c.max_weight:.1%} of its weight on {who}; its effective number of candidates — how "
+        rf"many training digits still share the weight, $1/\sum_i w_i^2$ ($N$ when all are equally likely, 1 when "
+        rf"one has it all) — is {c.effective_n:,.1f}."
+    )
+    if c.max_weight > 0.99 and c.source_index is not None and c.argmax_index == c.source_index:
+        lines.append(
+            f"Here it has recognised the digit, so its mean is {d['exact']['tractable']:.3f} from the "
+            "tractable mean: the exact sampler ends on a copy of a training image."
+        )
+    elif c.max_weight > 0.99:
+        lines.append(
+            "It is already certain of one training image: the exact sampler can only return copies of "
+            "training images, never a new digit."
+        )
+    else:
+        lines.append(
+            f"It still hesitates between about {c.effective_n:,.0f} images, so its mean blurs them "
+            f"({d['exact']['tractable']:.3f} from the tractable mean)."
+        )
+    x0d = c.x0_distances
+    lines.append(
+        rf"**3. Model** $\mu_\theta(x_t,t)$ needs only $x_t$ and one network call ({model_took}, "
+        f"{c.num_parameters:,} parameters, the same cost whatever the data set's size): what it learned from the "
+        f"data is in its weights. Its mean lands {d['model']['exact']:.3f} from the exact mean and "
+        f"{d['model']['tractable']:.3f} from the tractable one; its $\\hat x_0$ is {x0d['model']['exact']:.3f} "
+        r"from the exact $E[x_0\mid x_t]$."
+    )
+    if x0_coefficient is not None:
+        lines.append(x0_coefficient_text(x0d["model"]["exact"], d["model"]["exact"], x0_coefficient))
+    lines.append(training_loss_text(c))
+    return "\n\n".join(lines)
+
+
+def x0_coefficient_text(x0_distance: float, mean_distance: float, coefficient: float) -> str:
+    """Why the model's x̂0 can be far from the exact one while its x_{t-1} is close: both means are μ̃_t of their
+    x̂0, and μ̃_t weighs x̂0 by `coefficient`."""
+    return (
+        r"**Why its $\hat x_0$ can be far off while its $x_{t-1}$ is close:** both means are "
+        r"$\tilde\mu_t(x_t,\hat x_0)=c_0\,\hat x_0+c_t\,x_t$ of their own $\hat x_0$ (eq. 7), with "
+        rf"$c_0=\sqrt{{\bar\alpha_{{t-1}}}}\,\beta_t/(1-\bar\alpha_t)={sci_tex(coefficient, 3)}$ at this $t$. A "
+        rf"difference in $\hat x_0$ reaches $x_{{t-1}}$ multiplied by $c_0$: {x0_distance:.3f} × "
+        rf"${sci_tex(coefficient, 3)}$ ≈ {x0_distance * coefficient:.3f}, the {mean_distance:.3f} above. One step "
+        r"only nudges $x_t$ towards its guess of the clean digit; $c_0$ grows towards 1 as $t$ nears 0, where a "
+        r"wrong $\hat x_0$ would show."
+    )
+
+
+TRAINING_TARGET = r"""
+### What training does with $q(x_{t-1}\mid x_t,x_0)$
+
+During training we **do** have $x_0$: take a training image, draw $x_t\sim q(x_t\mid x_0)$ (eq. 4), and ask
+$p_\theta(x_{t-1}\mid x_t)=\mathcal N\big(\mu_\theta(x_t,t),\sigma_t^2 I\big)$ to match the tractable posterior.
+The loss term of step $t$ is (Ho et al. eq. 8)
+
+$$L_{t-1} = D_{\mathrm{KL}}\big(q(x_{t-1}\mid x_t,x_0)\,\big\|\,p_\theta(x_{t-1}\mid x_t)\big)
+= \frac{1}{2\sigma_t^2}\big\lVert\tilde\mu_t(x_t,x_0)-\mu_\theta(x_t,t)\big\rVert^2 + C,$$
+
+where $C$ does not depend on $\theta$ (it is 0 for $\sigma_t^2=\tilde\beta_t$, used here). With the
+ε-parametrisation — the network predicts the noise $\epsilon$ that was mixed into $x_t$, and the mean is computed
+from that prediction — $\mu_\theta(x_t,t)=\frac{1}{\sqrt{\alpha_t}}\big(x_t-\frac{\beta_t}{\sqrt{1-\bar\alpha_t}}\,
+\epsilon_\theta(x_t,t)\big)$ (eq. 11) it is a weighted noise-prediction error (eq. 12), and Ho et al. train on it
+without the weight (eq. 14, $L_\text{simple}$):
+
+$$L_{t-1} = \frac{\beta_t^2}{2\sigma_t^2\alpha_t(1-\bar\alpha_t)}\,\big\lVert\epsilon-\epsilon_\theta(x_t,t)\big\rVert^2
++ C,\qquad x_t=\sqrt{\bar\alpha_t}\,x_0+\sqrt{1-\bar\alpha_t}\,\epsilon .$$
+
+**Why a target that needs $x_0$ teaches a step that does not.** The same $x_t$ could have come from many digits.
+Averaged over them, $x_0\sim q(x_0\mid x_t)$, and because $\tilde\mu_t$ is linear in $x_0$ with
+$E_{x_0\mid x_t}\,\tilde\mu_t(x_t,x_0)=E[x_{t-1}\mid x_t]$:
+
+$$E_{x_0\mid x_t}\big\lVert\tilde\mu_t(x_t,x_0)-\mu\big\rVert^2
+= \big\lVert E[x_{t-1}\mid x_t]-\mu\big\rVert^2
++ E_{x_0\mid x_t}\big\lVert\tilde\mu_t(x_t,x_0)-E[x_{t-1}\mid x_t]\big\rVert^2 .$$
+
+The last term does not depend on $\mu$, so the averaged loss is smallest **exactly at the exact mean**
+$\mu=E[x_{t-1}\mid x_t]$. Minimising the tractable loss over many $(x_0, x_t)$ pairs teaches $\mu_\theta$ the
+exact mean without ever computing the mixture over the data set — and a network that generalises learns it for the
+distribution of digits, not only for the {num_data} it was shown. The table after *Compare* checks this on your digit.
+"""
+
+
+def training_target(num_data: int) -> str:
+    """What training does with q(x_{t-1}|x_t,x_0), for a model trained on num_data digits."""
+    return TRAINING_TARGET.replace("{num_data}", f"{num_data:,}")
+
+
+BAYES = r"""
+### Where the exact reverse step comes from: Bayes' rule
+
+By Bayes' rule the true reverse step is
+
+$$q(x_{t-1}\mid x_t)=\frac{q(x_t\mid x_{t-1})\,q(x_{t-1})}{q(x_t)} .$$
+
+The forward step $q(x_t\mid x_{t-1})=\mathcal N\big(x_t;\sqrt{1-\beta_t}\,x_{t-1},\beta_t I\big)$ is known (eq. 2),
+but $q(x_{t-1})=\int q(x_{t-1}\mid x_0)\,q(x_0)\,dx_0$ and $q(x_t)$ are marginals of the data distribution
+$q(x_0)$. **"We don't know $q(x_{t-1})$ or $q(x_t)$ — is that correct?" Yes:** for the true distribution of
+digits (or photos) nobody has $q(x_0)$, only samples from it, so this formula cannot be evaluated.
+
+What we can do is replace $q(x_0)$ by the empirical distribution of the $N$ training images,
+$\hat q(x_0)=\frac{1}{N}\sum_{i=1}^{N}\delta(x_0-x_0^i)$. Every marginal is then a finite mixture,
+$\hat q(x_t)=\frac{1}{N}\sum_i\mathcal N\big(x_t;\sqrt{\bar\alpha_t}\,x_0^i,(1-\bar\alpha_t)I\big)$ (eq. 4), and
+Bayes' rule gives the reverse step in closed form:
+
+$$\hat q(x_{t-1}\mid x_t)=\sum_{i=1}^{N} w_i\;q(x_{t-1}\mid x_t,x_0^i),\qquad
+w_i=q(x_0^i\mid x_t)=\frac{\exp\!\big(-\lVert x_t-\sqrt{\bar\alpha_t}\,x_0^i\rVert^2/2(1-\bar\alpha_t)\big)}
+{\sum_{j=1}^{N}\exp\!\big(-\lVert x_t-\sqrt{\bar\alpha_t}\,x_0^j\rVert^2/2(1-\bar\alpha_t)\big)} .$$
+
+That is the **exact** estimate on this page — exact **for the training set only**, not for the distribution of all
+digits. Its mean is $E[x_{t-1}\mid x_t]=\sum_i w_i\,\tilde\mu_t(x_t,x_0^i)$. Every step reads all $N$ training
+images, and a sampler built on it can only land on one of them (see the *Exact posterior sampler* tab).
+"""
+
+
+DIGIT_GALLERY_TITLE = "**Pick a training digit** (click one): it becomes x₀ and the comparison runs."
+
+
+CANDIDATES_TITLE = (
+    r"**The training digits the exact posterior weighs most**, $w_i=q(x_0^i\mid x_t)$ (above each: #index: weight)"
+)
+
+
+def candidate_caption(index: int, weight: float) -> str:
+    """ "#75: 12.3%" — a candidate's index and its weight w_i, with digits even when the weight is tiny."""
+    shown = f"{weight:.1%}" if weight >= 1e-3 else f"{weight * 100:.1e}%"
+    return f"#{index}: {shown}"
+
+
+def training_loss_text(c) -> str:
+    """The numbers of "What training does with q(x_{t-1}|x_t,x_0)" for one comparison: L_{t-1} (eq. 8, nats summed
+    over pixels, σ_t² = β̃_t) of the three means, for this x_0 and averaged over x_0 ~ q(x_0|x_t), and the result in
+    one sentence."""
+    head = r"### What training does with $q(x_{t-1}\mid x_t,x_0)$: the numbers"
+    loss = c.training_loss
+    if not loss:
+        return (
+            head + "\n\nAt $t = 0$ the step has no noise ($\\sigma_t^2 = 0$) and eq. 8 does not apply; "
+            "pick $t \\geq 1$."
+        )
+    this, expected = loss["this_x0"], loss["expected"]
+    lowest = min(expected.values())
+    # The exact mean is the minimiser (up to float64 rounding, which matters when all three coincide at small t).
+    best = "exact" if expected["exact"] <= lowest + 1e-9 * max(1.0, abs(lowest)) else min(expected, key=expected.get)
+    # Ties as the reader sees them: every mean whose averaged loss shows the same digits as the smallest.
+    smallest = [name for name in ("tractable", "exact", "model") if sci(expected[name]) == sci(expected[best])]
+    rows = [
+        "| mean $\\mu$ put into $L_{t-1}$ | for this $x_0$ (nats) | averaged over $x_0\\sim q(x_0\\mid x_t)$ (nats) |",
+        "|---|---:|---:|",
+    ]
+    for name in ("tractable", "exact", "model"):
+        mark = (
+            ""
+            if name not in smallest
+            else " **(smallest)**"
+            if len(smallest) == 1
+            else " **(tied for smallest to the digits shown)**"
+        )
+        rows.append(f"| {ESTIMATE_HEADINGS[name]} | {sci(this[name])} | {sci(expected[name])}{mark} |")
+    gap = expected["model"] - expected["exact"]
+    scale = c.num_pixels / 2
+    parts = [
+        head,
+        rf"$L_{{t-1}}=\lVert\tilde\mu_t(x_t,x_0)-\mu\rVert^2/2\sigma_t^2$ (eq. 8 without $C$), summed over the "
+        rf"{c.num_pixels:,} pixels, with $\sigma_t^2=\tilde\beta_t={sci_tex(c.sigma2)}$, in **nats** (the unit of a "
+        r"KL divergence taken with the natural log, as in a Gaussian's $-\ln$ density; 1 nat ≈ 1.44 bits). For scale: "
+        r"a mean off by the "
+        rf"noise of one step (norm $\sqrt{{D\sigma_t^2}}$) costs $D/2 = {scale:,.0f}$ nats.",
+        "\n".join(rows),
+    ]
+    if best == "exact":
+        others = [name for name in smallest if name != "exact"]
+        tied = (
+            f" (the {' and '.join(others)} mean{'s' if len(others) > 1 else ''} show{'' if len(others) > 1 else 's'}"
+            " the same digits: the posterior over $x_0$ has all but collapsed on this one digit, so the means "
+            "nearly coincide; in full precision the exact one is smaller)"
+            if others
+            else ""
+        )
+        result = (
+            rf"**Result:** averaged over the digits that could have produced this $x_t$, the exact mean has "
+            rf"the smallest loss ({sci(expected['exact'])} nats){tied}, as the identity above says; the model's "
+            rf"mean is {sci(gap)} nats above that minimum. The tractable mean scores 0 on this $x_0$ only "
+            rf"because it was given the answer; averaged over $x_0$ it scores {sci(expected['tractable'])}."
+        )
+    else:  # float64 rounding when all three means coincide (tiny t): say so rather than claim a winner
+        result = (
+            rf"**Result:** here the three averaged losses agree to rounding (the posterior over $x_0$ has "
+            rf"collapsed on one digit), so the exact mean's minimum cannot be told apart; the model's mean "
+            rf"is {sci(gap)} nats from it."
+        )
+    parts.append(result)
+    if c.epsilon_mse is not None and c.epsilon_loss_weight is not None:
+        parts.append(epsilon_form_text(c.epsilon_mse, c.epsilon_loss_weight, this["model"]))
+    return "\n\n".join(parts)
+
+
+def epsilon_form_text(epsilon_mse: float, weight: float, model_loss: float) -> str:
+    """The model's row of the loss table in the ε form (eq. 12): weight × ‖ε − ε_θ‖², and whether that product is
+    the row — it is exactly when clipping x̂0 to [-1, 1] changed nothing."""
+    product = epsilon_mse * weight
+    agree = abs(product - model_loss) <= 0.02 * max(abs(model_loss), 1e-300)
+    head = (
+        r"In the ε form (the network predicts the noise $\epsilon$ in $x_t$; the mean follows from it, eq. 11): "
+        rf"the network's noise error is $\lVert\epsilon-\epsilon_\theta\rVert^2 = {sci_tex(epsilon_mse)}$ (what "
+        rf"$L_\text{{simple}}$ trains on), and the eq. 12 weight is "
+        rf"$\beta_t^2/2\sigma_t^2\alpha_t(1-\bar\alpha_t) = {sci_tex(weight)}$; their product, "
+        rf"${sci_tex(product)}$ nats, is "
+    )
+    if agree:
+        return head + (
+            rf"the model's row for this $x_0$ (${sci_tex(model_loss)}$) to within rounding. The two are equal "
+            r"whenever the model's $\hat x_0$ lies inside $[-1,1]$; when it does not, this model clips $\hat x_0$ "
+            r"before taking $\tilde\mu_t$, and the table keeps the mean its step really takes."
+        )
+    return head + (
+        rf"not the model's row for this $x_0$ (${sci_tex(model_loss)}$): this model clips $\hat x_0$ to $[-1,1]$ "
+        r"before taking $\tilde\mu_t$, and here clipping moved it, so the mean its step really takes (the "
+        r"table's) is not the one eq. 12 describes. Without clipping the two are equal."
+    )

@@ -1,0 +1,219 @@
+"""The words of the toy tab: its sentences and formulas (LaTeX), written for the data it shows."""
+
+from __future__ import annotations
+
+import statistics
+
+from ui.format import nats
+
+# ---------------------------------------------------------------------------------------------- tab: 2-D world
+TOY_INTRO = r"""
+## The same question in two dimensions, where every density can be drawn
+Here a data set is $N$ points $x_0^1,\dots,x_0^N$ in the plane, and the forward process is the image
+model's ($T = 1000$, $\beta_t$ linear from $10^{-4}$ to $0.02$):
+$q(x_t\mid x_0)=\mathcal N(\sqrt{\bar\alpha_t}\,x_0,\,(1-\bar\alpha_t)I)$.
+By Bayes' rule the **true reverse step** over these points is a mixture with one Gaussian per training point:
+
+$$q(x_{t-\Delta}\mid x_t)=\sum_{i=1}^{N} w_i\; q(x_{t-\Delta}\mid x_t, x_0^i),\qquad
+w_i = q(x_0^i\mid x_t)\propto \exp\Big(-\frac{\lVert x_t-\sqrt{\bar\alpha_t}\,x_0^i\rVert^2}{2(1-\bar\alpha_t)}\Big).$$
+
+Each component is the **tractable posterior**, mean $\tilde\mu(x_t, x_0^i)$ and variance
+$\tilde\beta=\frac{1-\bar\alpha_{t-\Delta}}{1-\bar\alpha_t}\big(1-\frac{\bar\alpha_t}{\bar\alpha_{t-\Delta}}\big)$
+(Ho et al. eq. 7, for a step of $\Delta$). The **learned** step is one Gaussian,
+$p_\theta(x_{t-\Delta}\mid x_t)=\mathcal N(\mu_\theta(x_t,t),\,\sigma^2 I)$, with $\mu_\theta$ from a small
+network $\epsilon_\theta(x_t,t)$ (an MLP) in Ho et al.'s **ε-parametrisation**: the network guesses the noise
+$\epsilon$ that was added to make $x_t$, that guess gives $\hat x_0=(x_t-\sqrt{1-\bar\alpha_t}\,\epsilon_\theta)/
+\sqrt{\bar\alpha_t}$, and $\mu_\theta=\tilde\mu(x_t,\hat x_0)$. The sampler uses $\sigma^2=\tilde\beta$; below,
+$p_\theta$ is also drawn with the forward variance $\beta=1-\bar\alpha_t/\bar\alpha_{t-\Delta}$ and with
+$\sigma^{*2}$, the variance that is best on average over $x_t$ (Bao et al. 2022, Analytic-DPM):
+$\sigma^{*2}=\tilde\beta+\frac{\beta^2}{\alpha_{t|t-\Delta}(1-\bar\alpha_t)}(1-\Gamma_t)$ with
+$\Gamma_t=E_{x_t\sim q(x_t)}\lVert\epsilon_\theta(x_t,t)\rVert^2/2$, averaged here over noised training points.
+"""
+
+
+TOY_STEP_INTRO = r"""
+### 1. One reverse step: when is one Gaussian enough?
+Place $x_t$ (click the plane, or use the sliders) and choose $t$ and the stride $\Delta$. **Left**, the whole plane:
+the training points, $x_t$, and the component means $\tilde\mu(x_t,x_0^i)$ shaded by their weight $w_i$. **Right**,
+zoomed on the step: the exact density (grey), $p_\theta$'s Gaussian (orange: solid with $\tilde\beta$, dashed with
+$\beta$, dotted with $\sigma^{*2}$), the **best Gaussian** (blue, dashed), and the tractable
+$q(x_{t-\Delta}\mid x_t, x_0)$ of the heaviest $x_0$ (green, dotted): the training target for that one point.
+The best Gaussian comes from **moment matching**: the Gaussian with the mixture's own mean and covariance is the one
+closest to it in $\mathrm{KL}(\text{exact}\,\Vert\,\cdot)$, so no Gaussian $p_\theta$ can do better. Distances
+between densities are KL divergences in **nats** (natural-log units: $\mathrm{KL}=E_{\text{exact}}[\log
+q_{\text{exact}}-\log q]$; 0 means identical, 0.01 is hard to see, 1 is a clearly different shape).
+"""
+
+
+TOY_SAMPLE_INTRO = r"""
+### 2. The exact sampler and $p_\theta$ from the same noise: copies or new points?
+$M$ points start from the same $x_T$; one sampler draws every step from the exact mixture above, the other from
+$p_\theta$, $K$ steps each. The exact process can only end **on** a training point (its last step is a draw of one
+$x_0^i$), however many points it is given: it returns the data set, never a new point. $p_\theta$ has learned a smooth
+$\epsilon_\theta$ from the same $N$ points and fills in the shape between them.
+"""
+
+
+TOY_TRAIN_INTRO = r"""
+### 3. Train $p_\theta$ yourself
+Training never computes the mixture. Each optimizer update draws training points $x_0$, times $t$ and noise
+$\epsilon$, and regresses $\epsilon_\theta(x_t,t)$ on $\epsilon$ (Ho et al. eq. 14). That is the loss $L_{t-1}$
+comparing $p_\theta$ with the tractable $q(x_{t-1}\mid x_t,x_0)$ of **one** $x_0$; averaged over the $x_0$ that could
+have produced $x_t$ it is smallest at the exact mean $\sum_i w_i\,\tilde\mu(x_t,x_0^i)$ — so $p_\theta$ learns the
+exact step's mean without ever computing it, and the loss stays above 0 (several $x_0$ fit one $x_t$). Try a small $N$
+(say 16), train, then sample above. **Your model drives only your views** (this browser session, or one
+`gradio_client.Client`); everyone else keeps the shipped one. One training runs at a time on the server; others wait
+in the queue. The picture updates about twice a second while it trains; the line under it counts the updates.
+"""
+
+
+def toy_model_line(info: dict) -> str:
+    """Which p_θ drives the views of a data set."""
+    where = (
+        "shipped weights (`models/toy2d/`)"
+        if info["source"] == "shipped"
+        else f"**trained in this session** (final loss {info['final_loss']:.4f})"
+    )
+    return (
+        f"**$p_\\theta$ for {info['dataset']}:** {where}, trained on N = {info['num_points']:,} points for "
+        f"{info['train_steps']:,} steps, seed {info['seed']}."
+    )
+
+
+VARIANCE_NAMES = {"beta_tilde": r"$\tilde\beta$", "beta": r"$\beta$", "analytic": r"$\sigma^{*2}$"}
+
+
+def toy_step_text(summary: dict) -> str:
+    """The numbers of one reverse step and the sentences they support."""
+    t, prev_t = summary["t"], summary["prev_t"]
+    lines = [
+        f"**At $x_t$ = ({summary['x_t'][0]:.2f}, {summary['x_t'][1]:.2f}), step $t$ = {t} → {prev_t} "
+        f"($\\Delta$ = {summary['stride']}), N = {summary['num_points']:,} points:**",
+        f"- $\\mathrm{{KL}}(\\text{{exact}}\\,\\Vert\\,p_\\theta)$ = "
+        f"**{nats(summary['kl_model_nats'], summary['kl_model_standard_error'])} nats**; "
+        f"$\\mathrm{{KL}}(\\text{{exact}}\\,\\Vert\\,\\text{{best Gaussian}})$ = "
+        f"**{nats(summary['kl_gaussian_nats'], summary['kl_gaussian_standard_error'])} nats**. "
+        f"How computed: {summary['kl_method']}: the mean of $\\log q_{{\\text{{exact}}}}-\\log q$ over the draws, "
+        "with a **control variate** (a quantity with known mean 0, here $q/q_{\\text{exact}}-1$, added with the "
+        "weight that cancels most of the noise), ± one standard error.",
+        f"- Components with weight ≥ {summary['heavy_weight']:.0%}: **{summary['num_heavy']}** of "
+        f"{summary['num_points']:,}, the heaviest (training point #{summary['exact_top'][0][0]}, circled green) "
+        f"{summary['exact_top'][0][1]:.1%}; **effective number** $1/\\sum_i w_i^2$ = "
+        f"{summary['exact_effective_n']:.1f} "
+        "(how many equally weighted training points would give the same spread of weights: 1 when one $x_0$ has all "
+        f"the weight, N when all are equal). Each component's standard deviation $\\sqrt{{\\tilde\\beta}}$ = "
+        f"{summary['component_std']:.3g}.",
+        "",
+        *_stride_table(summary),
+        "",
+        _stride_sentence(summary),
+        "",
+        _split_sentence(summary),
+    ]
+    return "\n".join(lines)
+
+
+def _stride_table(summary: dict) -> list[str]:
+    """KL(exact ‖ best Gaussian) and KL(exact ‖ p_θ) with each variance, for each stride."""
+    t = summary["t"]
+    by_stride: dict[int, dict[str, dict]] = {}
+    for row in summary["variance_table"]:
+        by_stride.setdefault(row["stride"], {})[row["variance"]] = row
+    head = " | ".join(f"$p_\\theta$ with {VARIANCE_NAMES[name]}" for name in VARIANCE_NAMES)
+    lines = [
+        "KL divergences from the exact step, in nats:",
+        "",
+        f"| stride $\\Delta$ | step | best Gaussian | {head} |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
+    for row in summary["stride_table"]:
+        mine = " (this step)" if row["stride"] == summary["stride"] else ""
+        cells = " | ".join(
+            nats(by_stride[row["stride"]][name]["kl_model_nats"], by_stride[row["stride"]][name]["standard_error"])
+            for name in VARIANCE_NAMES
+        )
+        lines.append(
+            f"| {row['stride']}{mine} | {t} → {row['prev_t']} | "
+            f"{nats(row['kl_gaussian_nats'], row['standard_error'])} | {cells} |"
+        )
+    return lines
+
+
+def _stride_sentence(summary: dict) -> str:
+    table = summary["stride_table"]
+    small, big = table[0], table[-1]
+    if small["kl_gaussian_nats"] < 0.01 and big["kl_gaussian_nats"] > 0.1:
+        return (
+            f"From this $x_t$, a step of $\\Delta$ = {small['stride']} is nearly Gaussian (the best Gaussian misses "
+            f"by {nats(small['kl_gaussian_nats'])} nats), a step of $\\Delta$ = {big['stride']} is not "
+            f"({nats(big['kl_gaussian_nats'])} nats: it lands on several separate parts of the data). That is why "
+            "one Gaussian $p_\\theta$ is enough for DDPM's many small steps (Sohl-Dickstein et al. 2015: the reverse "
+            "of a small Gaussian step is itself nearly Gaussian), and why a few big steps blur: one Gaussian must "
+            "cover several modes. With the right variance ($\\beta$ or $\\sigma^{*2}$ rather than "
+            "$\\tilde\\beta$) $p_\\theta$ comes close to the best Gaussian for moderate strides; for big strides "
+            "no Gaussian is close."
+        )
+    if big["kl_gaussian_nats"] <= 0.1:
+        return (
+            f"From this $x_t$ even $\\Delta$ = {big['stride']} is nearly Gaussian "
+            f"({nats(big['kl_gaussian_nats'])} nats): every point the step could head for lies in one direction. "
+            "Move $x_t$ between two parts of the data, or lower $t$, to see a step split."
+        )
+    return (
+        f"Here even $\\Delta$ = {small['stride']} is not quite Gaussian ({nats(small['kl_gaussian_nats'])} "
+        "nats): near $t$ = 0 the weights pick out single training points."
+    )
+
+
+def _split_sentence(summary: dict) -> str:
+    """KL(exact ‖ p_θ) = what no Gaussian removes + KL(best ‖ p_θ), the latter split into mean and variance."""
+    total, mean_part, variance_part = (
+        summary["kl_best_to_model_nats"],
+        summary["kl_model_mean_nats"],
+        summary["kl_model_variance_nats"],
+    )
+    return (
+        "$\\mathrm{KL}(\\text{exact}\\,\\Vert\\,p_\\theta) = \\mathrm{KL}(\\text{exact}\\,\\Vert\\,\\text{best})"
+        " + \\mathrm{KL}(\\text{best}\\,\\Vert\\,p_\\theta)$: the first part no Gaussian can remove; the second, "
+        f"**{nats(total)} nats** (closed form between two Gaussians), is what this $p_\\theta$ misses. It splits "
+        "exactly into a part from the mean, $\\lVert\\mu_\\theta-\\mu\\rVert^2/2\\sigma^2$, and a part from the "
+        f"variance: **of {nats(total)} nats, {nats(mean_part)} come from the mean** (it is "
+        f"{summary['model_mean_error']:.3g} from the exact mean, {summary['model_mean_error_stds']:.2g} of "
+        f"$p_\\theta$'s standard deviations $\\sigma$ = {summary['model_std']:.3g}) **and {nats(variance_part)} "
+        f"from the variance**. With $\\sigma^{{*2}}$ ($\\Gamma_t$ = {summary['gamma_t']:.3f}) $p_\\theta$'s standard "
+        f"deviation would be {summary['model_std_analytic']:.3g} instead of {summary['model_std']:.3g}."
+    )
+
+
+def toy_sample_text(summary: dict) -> str:
+    """Copies vs new points, from the numbers of one run of both samplers (the copy rule: d₁/d₂ < 1/3)."""
+    M, N = summary["num_samples"], summary["num_points"]
+    exact_median = statistics.median(summary["exact_nearest_distances"])
+    model_median = statistics.median(summary["model_nearest_distances"])
+    return (
+        f"A sample is a **copy** when its nearest training point is less than a third as far as the second nearest "
+        f"($d_1/d_2 < 1/3$, Gu et al. 2025).\n\n"
+        f"**Exact sampler:** {summary['exact_copy_fraction']:.0%} of {M:,} samples are copies "
+        f"({summary['exact_pixel_copies']:,} lie exactly on a training point, $d_1$ < {summary['copy_distance']:g}); "
+        f"they hit {summary['exact_distinct_points']:,} distinct points of N = {N:,}; median $d_1$ {exact_median:.3g}."
+        f"\n\n**$p_\\theta$:** {summary['model_copy_fraction']:.0%} copies by the same rule "
+        f"({summary['model_pixel_copies']:,} exactly on a point); median $d_1$ {model_median:.3g}, against a typical "
+        f"gap of {summary['training_spacing_median']:.3g} between neighbouring training points. "
+        f"Both used K = {summary['num_inference_steps']} steps from the same noise (seed {summary['seed']}); "
+        f"exact {summary['exact_seconds']:.2f} s, $p_\\theta$ {summary['model_seconds']:.2f} s."
+    )
+
+
+def toy_train_text(summary: dict) -> str:
+    """The live training's status line."""
+    loss = "" if summary["loss"] is None else f", loss of the last batch {summary['loss']:.4f}"
+    if not summary["done"]:
+        return (
+            f"Training $p_\\theta$ on N = {summary['num_points']:,} points of {summary['dataset']}: update "
+            f"{summary['step']:,} of {summary['train_steps']:,}{loss}, {summary['seconds']:.1f} s so far."
+        )
+    return (
+        f"**Done:** {summary['train_steps']:,} updates on N = {summary['num_points']:,} points in "
+        f"{summary['seconds']:.1f} s{loss}. The views of {summary['dataset']} above now use this model (for this "
+        "session only); press **Use the shipped p_θ again** to go back."
+    )

@@ -76,6 +76,9 @@ def rgb_model_dir(tmp_path_factory, shapes_dir):
 # is the inner loop (README states its time).
 STARTS_A_SERVER = re.compile(r"\bserve_app\(|\brun_app\(|\.launch\(|\bserved_app\(")
 SLOW = {
+    "test_bench_smoke.py",
+    "test_default_model.py",
+    "test_transition_mnist.py",
     "test_training.py",
     "test_training_faults.py",
     "test_transition.py",

@@ -37,6 +37,13 @@ def test_the_inner_loop_command_uses_the_registered_markers():
     assert markers == {"server", "browser", "slow"} and markers <= registered
 
 
+def test_the_tab_table_names_every_tab_by_its_title():
+    titles = [re.search(r'^    title = "(.+)"$', p.read_text(), re.M) for p in sorted((ROOT / "ui/tabs").glob("*.py"))]
+    titles = {m.group(1) for m in titles if m}
+    table = set(re.findall(r"^\| \*\*(.+?)\*\* \|", README, re.M))
+    assert titles and table == titles, f"README's tab table {sorted(table)} != ui/tabs titles {sorted(titles)}"
+
+
 # ------------------------------------------------------------------------------------------------ the map
 def map_paths(text: str) -> list[str]:
     """The paths the README's map names, in order: the ```text block after `<!-- map -->`, one entry a line,

@@ -1,16 +1,16 @@
-"""The Python API as the README documents it, against a live server (`python app.py`, the tiny MNIST-shaped model):
+"""The Python API as docs/api.md documents it, against a live server (`python app.py`, the tiny MNIST-shaped model):
 
-- `client.view_api(return_format="dict")` says what the README's endpoint tables say: every endpoint documented
+- `client.view_api(return_format="dict")` says what the page's endpoint tables say: every endpoint documented
   (and nothing documented that is not served), each parameter's name, type, default and range, each output's
   name; integers are `int` with their range in the description `view_api()` prints;
-- each output has the type the README gives it in both client modes (default: local paths; download_files=False:
+- each output has the type the page gives it in both client modes (default: local paths; download_files=False:
   dicts with path and url), and /sample's streamed updates are complete (no placeholders);
-- every Python snippet of the README's API section runs as written (the server's URL put in), and between them
-  they use both client modes; examples/my_digit.png is what the README's command makes.
+- every Python snippet of the page runs as written (the server's URL put in), and between them they use both client
+  modes; examples/my_digit.png is what the page's command makes.
 
-The README format this test reads (one section per endpoint, in "Calling it from Python"):
+The format this test reads (docs/api.md, "# Calling it from Python": one section per endpoint):
 
-    #### `/endpoint`
+    ## `/endpoint`
     | parameter | type | default | range |        type: `int`, `float`, `str` or `file`; default: a Python
     |---|---|---|---|                              literal in backticks; range: "LOW … HIGH …" for numbers, the
     | `name` | `int` | `0` | 0 … 16: words |       choices in backticks for `str`, free text for `file`
@@ -34,8 +34,8 @@ from PIL import Image
 
 from helpers.app_server import REPO, app_env, serve_app
 
-README = REPO / "README.md"
-README_URL = "http://127.0.0.1:7860/"  # the URL the README's snippets use; replaced by the live server's
+API_DOC = REPO / "docs" / "api.md"  # the README links it: calling the app from Python
+README_URL = "http://127.0.0.1:7860/"  # the URL the page's snippets use; replaced by the live server's
 TIMEOUT_S = 300  # per request or snippet; generous for busy CI machines, never reached when things work
 # Endpoints whose defaults take long on a CI box: the arguments the output-type check calls them with instead.
 FAST_ARGS = {
@@ -46,15 +46,15 @@ FAST_ARGS = {
     "/toy_train": dict(num_points=16, train_steps=100),
     "/transition_train": dict(num_points=4, train_steps=100, num_samples=8),
 }
-PYTHON_TYPES = {"int": "int", "float": "float", "str": "str", "file": "filepath"}  # README type → view_api's
+PYTHON_TYPES = {"int": "int", "float": "float", "str": "str", "file": "filepath"}  # the page's type → view_api's
 
 
-# ------------------------------------------------------------------------------------------------ the README
+# ------------------------------------------------------------------------------------------------ the page
 def api_section(text: str | None = None) -> str:
-    """The README's "Calling it from Python" section, up to the next "## " heading."""
-    text = README.read_text(encoding="utf-8") if text is None else text
-    match = re.search(r"^### Calling it from Python.*?(?=^## )", text, re.S | re.M)
-    assert match, "README has no '### Calling it from Python' section"
+    """docs/api.md from its "# Calling it from Python" heading to its end (the page is that section)."""
+    text = API_DOC.read_text(encoding="utf-8") if text is None else text
+    match = re.search(r"^# Calling it from Python.*", text, re.S | re.M)
+    assert match, f"{API_DOC} has no '# Calling it from Python' section"
     return match.group(0)
 
 
@@ -84,8 +84,8 @@ def code(cell: str) -> str:
 
 
 def documented_endpoints(text: str | None = None) -> dict[str, dict]:
-    """Each `#### \\`/name\\`` section: {"parameters": [{name, type, default, range}], "outputs": [{name, …}]}."""
-    parts = re.split(r"^#### `(/\w+)`[ \t]*$", api_section(text), flags=re.M)
+    """Each `## \\`/name\\`` section: {"parameters": [{name, type, default, range}], "outputs": [{name, …}]}."""
+    parts = re.split(r"^## `(/\w+)`[ \t]*$", api_section(text), flags=re.M)
     endpoints = {}
     for name, body in zip(parts[1::2], parts[2::2]):
         entry = {"parameters": None, "outputs": None}
@@ -104,11 +104,11 @@ def snippets(text: str | None = None) -> list[str]:
 
 
 def test_the_parser_reads_an_endpoint_section():
-    text = """### Calling it from Python (`gradio_client`)
+    text = """# Calling it from Python (`gradio_client`)
 ```python
 print(1)
 ```
-#### `/toy`
+## `/toy`
 
 Words.
 
@@ -148,7 +148,7 @@ def api(app_url) -> dict:
 
 
 def test_the_test_model_has_the_default_models_settings(app_model_dir):
-    """The README documents the default model's defaults and ranges; the tiny model served here shares them."""
+    """docs/api.md documents the default model's defaults and ranges; the tiny model served here shares them."""
     keys = ("num_train_timesteps", "timestep_spacing", "variance_type")
     config = json.loads((REPO / "models/ddpm-mnist/scheduler/scheduler_config.json").read_text())
     tiny = json.loads((app_model_dir / "scheduler/scheduler_config.json").read_text())
@@ -157,8 +157,8 @@ def test_the_test_model_has_the_default_models_settings(app_model_dir):
 
 def test_every_endpoint_is_documented_and_every_documented_endpoint_is_served(api):
     served, documented = set(api["named_endpoints"]), set(documented_endpoints())
-    assert served - documented == set(), "endpoints with no README section (#### `/name` with two tables)"
-    assert documented - served == set(), "README sections for endpoints the app does not serve"
+    assert served - documented == set(), "endpoints with no section in docs/api.md (## `/name` with two tables)"
+    assert documented - served == set(), "sections of docs/api.md for endpoints the app does not serve"
     assert api["unnamed_endpoints"] == {}
 
 
@@ -175,7 +175,7 @@ def test_view_api_parameters_are_the_readmes(api, endpoint):
             assert python_type == "str" or python_type.startswith("Literal["), (name, python_type)
         else:
             assert python_type == PYTHON_TYPES[readme_type], (name, python_type, readme_type)
-        assert p["parameter_has_default"], f"{name} has no default; the README gives {doc['default']}"
+        assert p["parameter_has_default"], f"{name} has no default; docs/api.md gives {doc['default']}"
         assert p["parameter_default"] == ast.literal_eval(code(doc["default"])), name
         if readme_type in ("int", "float"):
             match = re.match(r"(-?[\d.]+) … (-?[\d.]+)", doc["range"])
@@ -197,7 +197,7 @@ def test_view_api_outputs_are_named_as_in_the_readme(api, endpoint):
 
 # ------------------------------------------------------------------------------------------------ outputs
 def check_value(value, cell: str, where: str) -> None:
-    """`value` is what `cell` (a README client column) says: its type, and for files a local path or a dict."""
+    """`value` is what `cell` (a client column of docs/api.md) says: its type, and for files a local path or a dict."""
     kind = code(cell)
     assert kind in ("str", "dict", "list[dict]"), f"{where}: unknown type {kind!r}"
     if kind == "list[dict]":
@@ -230,7 +230,7 @@ def test_outputs_have_the_readmes_types_in_both_client_modes(app_url, endpoint, 
 
 
 def test_streamed_sample_updates_are_complete_with_empty_results_until_the_last(app_url):
-    """What the README says of /sample's updates: all seven outputs each time; images [] and the rest None while it
+    """What docs/api.md says of /sample's updates: all seven outputs each time; images [] and the rest None while it
     runs; no {'__type__': 'update'} placeholders."""
     from gradio_client import Client
 
@@ -248,7 +248,7 @@ def test_streamed_sample_updates_are_complete_with_empty_results_until_the_last(
 # ------------------------------------------------------------------------------------------------ snippets
 def test_the_snippets_use_both_client_modes():
     found = snippets()
-    assert found and all(README_URL in s for s in found), "every snippet connects to the README's URL"
+    assert found and all(README_URL in s for s in found), "every snippet connects to the page's URL"
     assert any("download_files=False" in s for s in found) and any("download_files" not in s for s in found)
     assert "ssl_verify=ssl.create_default_context()" in found[0], "the first example shows the faster client"
 
@@ -258,7 +258,7 @@ def test_readme_snippet_runs_as_written(app_url, index):
     snippet = snippets()[index]
     result = subprocess.run(
         [sys.executable, "-c", snippet.replace(README_URL, app_url)],
-        cwd=REPO,  # the README says: from the repository root (examples/my_digit.png)
+        cwd=REPO,  # the page says: from the repository root (examples/my_digit.png)
         env=app_env(),
         capture_output=True,
         text=True,

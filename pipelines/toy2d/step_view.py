@@ -3,9 +3,9 @@
 The exact step q(x_{t-Δ} | x_t) over N points is a mixture of N Gaussians (`DatasetPosterior`): weights
 q(x_0^i | x_t), which depend on t only, and components q(x_{t-Δ} | x_t, x_0^i) = N(μ̃(x_t, x_0^i), β̃ I) of the
 respaced step (Ho et al. eq. 6-7). p_θ is one Gaussian N(μ_θ(x_t, t), σ² I) from ε_θ(x_t, t) (the scheduler's
-`p_mean_variance`), with σ² one of β̃ (the posterior variance), β (the forward variance) or σ*² (Bao et al. 2022,
-the KL-optimal variance from Γ_t = E_{x_t ~ q(x_t)} ‖ε_θ(x_t, t)‖² / d, here a seeded Monte-Carlo average over
-the N training points).
+`p_mean_variance`), with σ² one of the scheduler's variances (VARIANCES): fixed_small β̃ (the posterior's),
+fixed_large β (the forward step's) or analytic σ*² (Bao et al. 2022, the KL-optimal variance from
+Γ_t = E_{x_t ~ q(x_t)} ‖ε_θ(x_t, t)‖² / d, here a seeded Monte-Carlo average over the N training points).
 
 For Gaussians the moment projection splits the KL exactly: KL(exact ‖ p_θ) = KL(exact ‖ best Gaussian) +
 KL(best ‖ p_θ), and the second part splits in closed form into a part from p_θ's mean and one from its variance."""

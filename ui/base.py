@@ -28,3 +28,9 @@ LOCAL = dict(api_visibility="private", queue=False)  # a UI-only event answered 
 def sample_queue(sample_concurrency: int) -> dict:
     """The queue of the long sampling runs; how many at once is the app's --sample-concurrency."""
     return dict(concurrency_limit=sample_concurrency, concurrency_id=SAMPLE_QUEUE_ID)
+
+
+# --- toy/variance/transition tabs
+# The variances' symbols on the page: the scheduler's own table, keyed by its names (fixed_small, fixed_large,
+# analytic), so the page, the 2-D plots and the library spell each variance one way.
+from pipelines.ddpm.scheduler import VARIANCE_SYMBOLS  # noqa: E402, F401  (re-exported: the page reads it here)

@@ -75,3 +75,16 @@ def nats(value: float, error: float | None = None) -> str:
     """A KL in nats for the page: 3 significant digits, ± its standard error when given."""
     shown = f"{value:.3g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
     return shown if error is None else f"{shown} ± {error:.1g}"
+
+
+# --- toy/variance/transition tabs
+def fraction(x: float) -> str:
+    """A simple ratio as a fraction, "1/3" (denominators up to 100), as the page writes the copy rule's threshold."""
+    from fractions import Fraction
+
+    return str(Fraction(x).limit_denominator(100))
+
+
+def times(ratio: float) -> str:
+    """A ratio as words show it: "3.87×", "1,050×"."""
+    return f"{ratio:.3g}×" if ratio < 100 else f"{ratio:,.0f}×"

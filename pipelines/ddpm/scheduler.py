@@ -44,6 +44,11 @@ SAMPLING_VARIANCE_TYPES = VARIANCE_TYPES + ("analytic",)
 ETA_VARIANCE_TYPES = ("fixed_small", "fixed_small_log", "analytic")
 
 
+# The variances a Gaussian p_θ is compared with, by their sampling names, and their symbols (LaTeX, Ho et al. and
+# Bao et al.): β̃_t (eq. 7, the posterior's), β_t (the forward step's), σ*²_t (the KL-optimal one).
+VARIANCE_SYMBOLS = {"fixed_small": r"$\tilde\beta_t$", "fixed_large": r"$\beta_t$", "analytic": r"$\sigma^{*2}_t$"}
+
+
 PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
 
 

@@ -6,8 +6,12 @@ tight_layout) and titles sit at y = 1 (nothing is drawn above the axes), so matp
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 import numpy as np
+
+from pipelines.ddpm.scheduler import VARIANCE_SYMBOLS
+from pipelines.exact.neighbours import COPY_RATIO
 
 PLANE_LIMIT = 2.0  # the plane view shows [-2, 2]²: the data in [-1, 1]² and where x_t at large t usually lies
 
@@ -23,12 +27,10 @@ PLANE_AXES_LEFT, PLANE_AXES_TOP, PLANE_AXES_SIZE = 62, 44, 470
 EXACT_COLOR, MODEL_COLOR, TRACTABLE_COLOR, DATA_COLOR, XT_COLOR = "C0", "C1", "C2", "0.6", "C3"
 
 
-# p_θ's three variances: how each is named and drawn (β̃ as the sampler uses it: solid)
-VARIANCE_STYLES = {
-    "beta_tilde": (r"$\tilde\beta$", "-"),
-    "beta": (r"$\beta$", (0, (5, 2))),
-    "analytic": (r"$\sigma^{*2}$", (0, (1, 1.5))),
-}
+# p_θ's three variances, by the scheduler's names: how each is drawn (β̃ as the sampler uses it: solid); their
+# symbols are the scheduler's VARIANCE_SYMBOLS
+VARIANCE_STYLES = {"fixed_small": "-", "fixed_large": (0, (5, 2)), "analytic": (0, (1, 1.5))}
+SAMPLER_VARIANCE = "fixed_small"  # the variance the 2-D sampler uses
 
 
 def plane_to_pixel(x: float, y: float, limit: float = PLANE_LIMIT) -> tuple[float, float]:
@@ -166,15 +168,16 @@ def plot_toy_step(view):
     if density.max() > 0:
         ax.contour(xs, ys, density, levels=density.max() * np.array([0.05, 0.3, 0.7]), colors="0.25", linewidths=0.6)
     eye = np.eye(2)
-    for name, (symbol, style) in VARIANCE_STYLES.items():
+    for name, style in VARIANCE_STYLES.items():
         _ellipse(
             ax,
             step.model_mean.numpy(),
             step.variances[name] * eye,
             MODEL_COLOR,
             style,
-            rf"$p_\theta$ with variance {symbol}" + (" (as the sampler uses it)" if name == "beta_tilde" else ""),
-            scales=(1, 2) if name == "beta_tilde" else (1,),
+            rf"$p_\theta$ with variance {VARIANCE_SYMBOLS[name]}"
+            + (" (as the sampler uses it)" if name == SAMPLER_VARIANCE else ""),
+            scales=(1, 2) if name == SAMPLER_VARIANCE else (1,),
         )
     _ellipse(
         ax,
@@ -211,10 +214,11 @@ def plot_toy_step(view):
     return fig
 
 
-def plot_toy_samplers(points, comparison, copy_ratio: float = 1 / 3):
+def plot_toy_samplers(points, comparison):
     """Exact and p_θ samples from the same noise over the training points, a few trajectories x_T → x_0 of each,
-    and each sample's ratio d₁/d₂ of its nearest to its second-nearest training point — the copy rule
-    (Gu et al.): a copy when below copy_ratio. `comparison`: a `SamplerComparison` of 2-D points."""
+    and each sample's ratio d₁/d₂ of its nearest to its second-nearest training point — the project's copy rule
+    (Gu et al.; `pipelines.exact.neighbours`): a copy when below COPY_RATIO. `comparison`: a `SamplerComparison`
+    of 2-D points."""
     from matplotlib.figure import Figure
 
     pts = np.asarray(points, dtype=float)
@@ -223,6 +227,7 @@ def plot_toy_samplers(points, comparison, copy_ratio: float = 1 / 3):
     fig.subplots_adjust(left=0.045, right=0.99, bottom=0.11, top=0.88, wspace=0.22)
     axes = [fig.add_subplot(1, 3, k + 1) for k in range(3)]
     counts = comparison.as_dict()  # the copy rule's counts, as the API reports them
+    ratio_shown = str(Fraction(COPY_RATIO).limit_denominator(100))  # "1/3"
     runs = (
         (
             "exact",
@@ -245,7 +250,7 @@ def plot_toy_samplers(points, comparison, copy_ratio: float = 1 / 3):
         s = samples.reshape(-1, 2).numpy()
         copies = counts[key]["copy_fraction"]
         ax.scatter(pts[:, 0], pts[:, 1], s=14, color=DATA_COLOR, label=f"training points (N = {len(pts):,})")
-        label = f"{len(s):,} samples: {copies:.0%} copies ($d_1/d_2 < 1/3$)"
+        label = f"{len(s):,} samples: {copies:.0%} copies ($d_1/d_2 < {ratio_shown}$)"
         ax.scatter(s[:, 0], s[:, 1], s=4, color=color, zorder=3, label=label)
         if paths is not None:
             for k in range(paths.shape[1]):
@@ -276,7 +281,7 @@ def plot_toy_samplers(points, comparison, copy_ratio: float = 1 / 3):
         ratio = d1 / np.maximum(d2.numpy(), 1e-12)
         label = f"{name}: median $d_1$ {np.median(d1):.3g}"
         ax.hist(np.clip(ratio, 0, 1), bins=bins, color=color, alpha=0.55, label=label)
-    ax.axvline(copy_ratio, color="black", linestyle="--", linewidth=1, label="copy below $d_1/d_2 = 1/3$")
+    ax.axvline(COPY_RATIO, color="black", linestyle="--", linewidth=1, label=f"copy below $d_1/d_2 = {ratio_shown}$")
     ax.set_xlabel(r"$d_1/d_2$: nearest / second-nearest training distance")
     ax.set_ylabel("samples (count)")
     ax.set_title("New points or copies? (Gu et al.'s rule)", fontsize=10, y=1.0)

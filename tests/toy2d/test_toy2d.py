@@ -109,17 +109,56 @@ def test_the_gap_splits_exactly_into_a_mean_part_and_a_variance_part(default_vie
     assert summary["kl_model_variance_nats"] > 10 * summary["kl_model_mean_nats"]
 
 
-def test_the_optimal_variance_beats_beta_tilde_for_moderate_strides(default_view):
+def test_the_optimal_variance_beats_fixed_small_for_moderate_strides(default_view):
     summary = default_view.as_dict()
     table = {(r["stride"], r["variance"]): r for r in summary["variance_table"]}
     assert {r["variance"] for r in summary["variance_table"]} == set(toy2d.VARIANCES)
     for stride in (10, 50):
-        analytic, tilde = table[stride, "analytic"], table[stride, "beta_tilde"]
+        analytic, tilde = table[stride, "analytic"], table[stride, "fixed_small"]
         assert analytic["kl_model_nats"] + 4 * analytic["standard_error"] < tilde["kl_model_nats"], (analytic, tilde)
         # σ*² lies between the two fixed choices (Bao et al.: β̃ ≤ σ*² ≤ β for DDPM)
-        assert tilde["variance_value"] < analytic["variance_value"] < table[stride, "beta"]["variance_value"]
+        assert tilde["variance_value"] < analytic["variance_value"] < table[stride, "fixed_large"]["variance_value"]
     assert summary["model_std_analytic"] ** 2 == pytest.approx(table[50, "analytic"]["variance_value"])
     assert 0.0 < summary["gamma_t"] < 1.0
+
+
+def test_the_2d_view_and_the_scheduler_share_the_variance_names(default_view):
+    from pipelines.ddpm.scheduler import SAMPLING_VARIANCE_TYPES, VARIANCE_SYMBOLS
+    from pipelines.toy2d.plots import VARIANCE_STYLES
+
+    assert toy2d.VARIANCES == tuple(VARIANCE_SYMBOLS) == ("fixed_small", "fixed_large", "analytic")
+    assert set(toy2d.VARIANCES) <= set(SAMPLING_VARIANCE_TYPES) and set(VARIANCE_STYLES) == set(toy2d.VARIANCES)
+    step = default_view.step
+    assert set(step.variances) == set(step.kl_by_variance) == set(toy2d.VARIANCES)
+    summary = default_view.as_dict()
+    assert set(summary["model_stds"]) == {r["variance"] for r in summary["variance_table"]} == set(toy2d.VARIANCES)
+    # each name means what the scheduler means by it: its own variance of the step as p_mean_variance computes it
+    scheduler = toy2d.toy_scheduler()
+    model = toy2d.load_toy_model("two_moons")
+    x_t = torch.zeros(1, *toy2d.POINT_SHAPE)
+    eps = model(x_t, torch.tensor(default_view.t)).sample
+    for name in ("fixed_small", "fixed_large"):
+        out = scheduler.p_mean_variance(eps, x_t, default_view.t, default_view.prev_t, variance_type=name)
+        assert float(torch.as_tensor(out.variance).reshape(-1)[0]) == pytest.approx(step.variances[name], rel=1e-5)
+
+
+def test_the_step_view_says_how_gaussian_the_step_is(default_view, moons):
+    assert default_view.stride_shape == "splits"  # the tab's default: a small stride is Gaussian, a big one splits
+    _, posterior = moons
+    late = toy2d.toy_step_view(posterior, toy2d.load_toy_model("two_moons"), (0.5, 0.3), 5, 5, num_draws=2000)
+    assert late.stride_shape in ("one_mode", "never")
+
+
+def test_a_users_bad_step_is_refused_by_name(moons):
+    _, posterior = moons
+    model = toy2d.load_toy_model("two_moons")
+    for args, words in [
+        (((0.0, 0.0), 0, 1), r"t must be an integer in \[1, 999\]"),
+        (((0.0, 0.0), 60, 61), r"stride must be an integer in \[1, 60\]"),
+        (((0.0, float("nan")), 60, 50), "x_t must be one finite 2-D point"),
+    ]:
+        with pytest.raises(ValueError, match=words):
+            toy2d.toy_step_view(posterior, model, *args)
 
 
 def test_the_view_computes_the_weights_once_and_reuses_them_for_every_stride(moons, monkeypatch):

@@ -31,3 +31,25 @@ def test_training_in_one_session_leaves_the_other_on_the_shipped_model(app_url):
     assert other["model"]["source"] == "shipped" and other["model_mean"] == before["model_mean"]
     sampled = mine.predict("spiral", 16, 50, 20, 0, api_name="/toy_sample")[2]
     assert sampled["exact_copy_fraction"] == 1.0 and sampled["model"]["source"] == "trained in this session"
+
+
+def test_the_step_text_reads_the_view_and_the_copy_rule_is_the_librarys():
+    from pipelines import toy2d
+    from pipelines.exact.neighbours import COPY_RATIO
+    from pipelines.exact.posterior import DatasetPosterior
+    from ui.base import VARIANCE_SYMBOLS
+    from ui.format import fraction
+    from ui.text import toy as text
+
+    posterior = DatasetPosterior(toy2d.as_images(toy2d.load_points("two_moons", 64)), toy2d.toy_scheduler())
+    view = toy2d.toy_step_view(posterior, toy2d.load_toy_model("two_moons"), (0.0, 0.0), 60, 50, num_draws=1000)
+    words = text.toy_step_text(view)
+    assert "| 50 (this step) | 60 → 10 |" in words and view.kl_method in words
+    assert all(f"$p_\\theta$ with {VARIANCE_SYMBOLS[name]}" in words for name in toy2d.VARIANCES)
+    assert "nearly Gaussian" in words and view.stride_shape == "splits"
+    summary = dict.fromkeys(
+        ("num_samples", "num_points", "exact_pixel_copies", "exact_distinct_points", "model_pixel_copies", "seed"), 1
+    )
+    summary.update(exact_copy_fraction=1.0, model_copy_fraction=0.0, copy_distance=1e-3, num_inference_steps=10)
+    summary.update(training_spacing_median=0.1, exact_seconds=0.1, model_seconds=0.1)
+    assert f"$d_1/d_2 < {fraction(COPY_RATIO)}$" in text.toy_sample_text(summary, 0.0, 0.05)

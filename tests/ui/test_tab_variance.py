@@ -109,3 +109,16 @@ def test_sample_with_sigma_star_is_the_library_pixel_for_pixel(client, gamma_dir
 def test_the_variance_endpoint(client):
     image, words, summary = client.predict(num_inference_steps=4, seed=0, api_name="/variance")
     assert Image.open(image).size[0] > 400 and len(summary["sigma2_model"]) == 4 and "4-step chain" in words
+
+
+def test_the_words_are_written_for_the_data_shown():
+    from ui.tabs.variance import ChainReading, caption
+    from ui.text import variance as text
+
+    reading = ChainReading(5, 200.0, 0.01, 0.5, 0.8, 600, False, 3.0, 20, 2.0, 400, 1.5, 300)
+    for noun, other in (("digit", "image"), ("image", "digit")):
+        words = text.intro("4,500", noun) + text.caption(reading, noun)
+        assert "4,500 training " + noun + "s" in words and "no training " + noun in words and other not in words
+    assert "too narrow by up to 20% (at $t = 600$)" in text.caption(reading, "digit")
+    one_step = {"timesteps": [999], "prev_timesteps": [-1]}
+    assert caption(one_step, 1000) == text.NO_NOISY_STEP

@@ -7,6 +7,7 @@ The library computes (`pipelines.toy2d`: data, ε-MLP, training, reverse-step nu
 
 from __future__ import annotations
 
+import statistics
 import threading
 import time
 from collections import OrderedDict
@@ -26,7 +27,7 @@ from pipelines.toy2d.plots import (
     plot_toy_step,
     plot_toy_training,
 )
-from ui.base import LATEX, UI_CONCURRENCY
+from ui.base import LATEX, LOCAL, STREAM_INTERVAL_S, TRAINING_QUEUE, UI_QUEUE
 from ui.context import AppContext
 from ui.figures import drawn
 from ui.inputs import (
@@ -50,12 +51,10 @@ DEFAULT_TOY_SAMPLES = 500
 DEFAULT_TOY_STEPS = 100  # K of the samplers view
 DEFAULT_T, DEFAULT_STRIDE, DEFAULT_X, DEFAULT_Y = 60, 50, 0.0, 0.0  # a step that splits into two modes
 NUM_TRAJECTORIES = 4
-STREAM_INTERVAL_S = 0.5  # live training sends a picture at most this often
-FRAME_SHARE = 0.2  # … and spends at most about this share of its time making pictures
+FRAME_SHARE = 0.2  # live training spends at most about this share of its time making pictures
 PREVIEW_SAMPLES, PREVIEW_STEPS = 300, 50  # the live training's sample scatter
 MAX_CACHED_POSTERIORS = 8
 SHIPPED = "shipped"
-UI_QUEUE = dict(concurrency_limit=UI_CONCURRENCY, concurrency_id="ui")  # the page's shared queue for these clicks
 
 
 class ToyTab:
@@ -125,7 +124,7 @@ class ToyTab:
         model, model_info = self.model_for(state, dataset)
         view = toy2d.toy_step_view(self.posterior(dataset, num_points), model, (x, y), t, stride, seed)
         summary = {"dataset": dataset, "model": model_info, **view.as_dict()}
-        return drawn(plot_toy_plane, view), drawn(plot_toy_step, view), text.toy_step_text(summary), summary
+        return drawn(plot_toy_plane, view), drawn(plot_toy_step, view), text.toy_step_text(view), summary
 
     @user_errors
     def toy_sample(self, dataset, num_points, num_samples, num_inference_steps, seed, state=None):
@@ -180,7 +179,12 @@ class ToyTab:
             "exact_seconds": result.exact_seconds,
             "model_seconds": result.model_seconds,
         }
-        return drawn(plot_toy_samplers, points, result), text.toy_sample_text(summary), summary
+        words = text.toy_sample_text(
+            summary,
+            statistics.median(summary["exact_nearest_distances"]),
+            statistics.median(summary["model_nearest_distances"]),
+        )
+        return drawn(plot_toy_samplers, points, result), words, summary
 
     @user_errors
     @on_training_thread
@@ -301,7 +305,7 @@ class ToyTab:
         self._step_section(dataset, num_points, seed, state)
         self._sample_section(dataset, num_points, seed, state)
         self._train_section(dataset, num_points, seed, state, model_line)
-        dataset.change(self.model_line, [dataset, state], model_line, api_visibility="private", queue=False)
+        dataset.change(self.model_line, [dataset, state], model_line, **LOCAL)
 
     def _step_section(self, dataset, num_points, seed, state) -> None:
         """1. One reverse step: the plane (a click places x_t), the zoomed step, the numbers; drawn on opening."""
@@ -363,7 +367,7 @@ class ToyTab:
         step_inputs = [dataset, num_points, t, stride, x, y, seed, state]
         step_outputs = api_outputs(plane=plane, step=zoom, text=step_text, summary=step_summary)
         step_button.click(self.toy_step, step_inputs, step_outputs, api_name="toy_step", **UI_QUEUE)
-        plane.select(self.clicked, None, [x, y], api_visibility="private", queue=False).then(
+        plane.select(self.clicked, None, [x, y], **LOCAL).then(
             self.toy_step, step_inputs, step_outputs, api_visibility="private", **UI_QUEUE
         )
         if self.block is not None:  # the first picture when the tab is opened, with the shipped weights
@@ -441,11 +445,10 @@ class ToyTab:
             [dataset, num_points, train_steps, seed, state],
             [*api_outputs(picture=training, text=train_text, summary=train_summary), state],
             api_name="toy_train",
-            concurrency_limit=1,
-            concurrency_id="toy_train",
             show_progress="hidden",  # the streamed picture and its status line are the progress: nothing covers them
-        ).then(self.model_line, [dataset, state], model_line, api_visibility="private", queue=False)
-        forget_button.click(self.forget, [dataset, state], [state, model_line], api_visibility="private", queue=False)
+            **TRAINING_QUEUE,
+        ).then(self.model_line, [dataset, state], model_line, **LOCAL)
+        forget_button.click(self.forget, [dataset, state], [state, model_line], **LOCAL)
 
 
 def shipped_info(dataset: str) -> dict:

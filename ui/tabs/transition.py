@@ -3,12 +3,14 @@
 Two p_θ of one recipe, trained on two disjoint N-point subsets of a 2-D data set and sampled from the same noise:
 the shipped table over a ladder of N (`pipelines.transition`, models/transition2d/), its plot and a sentence
 built from its numbers; the two shipped models' samples side by side at a chosen N; and training a pair live,
-for this session only, which adds a point to this user's plot. The page's words live here (not in ui/text.py)."""
+for this session only, which adds a point to this user's plot. What the table says is read here (`read_table`);
+the words are ui/text/transition.py's."""
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass, field
 
 import gradio as gr
 
@@ -17,13 +19,13 @@ from pipelines.exact.neighbours import copy_fraction_by_ratio
 from pipelines.transition import ladders as transition
 from pipelines.transition import mnist as transition_mnist
 from pipelines.transition.plots import mnist_pair_picture, plot_pair_samples, plot_transition
-from ui.base import LATEX, UI_CONCURRENCY
+from ui.base import LATEX, LOCAL, STREAM_INTERVAL_S, TRAINING_QUEUE, UI_QUEUE
 from ui.context import AppContext
 from ui.figures import drawn
 from ui.inputs import api_outputs, check_choice, check_int, integer_input, unchecked, user_errors
+from ui.text import transition as text
 from ui.training_thread import on_training_thread
 
-STREAM_INTERVAL_S = 0.5
 DEFAULT_LIVE_POINTS, DEFAULT_LIVE_STEPS, DEFAULT_LIVE_SAMPLES = 64, 2000, 256
 MAX_LIVE_ROWS = 20  # live pairs kept per data set and session
 PAIR_SAMPLES = 256  # samples per model in the side-by-side view
@@ -32,40 +34,32 @@ MNIST_COPY_SAMPLES = 64  # samples per model behind the MNIST view's copy fracti
 COPY_HIGH, COPY_LOW = 0.8, 0.2  # "copies" / "does not copy" in the sentence under the plot
 AGREE_FRACTION = 0.75  # "the two models agree": their pair distance at most 3/4 of the exact processes'
 
-INTRO = r"""
-## Copies or new points?
 
-The exact reverse process over N training points can only return one of them (tab "2-D world"). Does a trained
-$p_\theta$ make new points because it is a network, or because it has seen enough data? The test of
-Kadkhodaie et al. (ICLR 2024): split the data set's 4,000 points into two **disjoint** subsets A and B of N points
-each, train one $p_\theta$ on each with the same recipe, and sample both **from the same noise** (the same
-$x_T$ and the same $z$ at every step). If each model copies its own subset, the two samples differ, since A and B
-share no point. If both have learned the same smooth density, the two samples nearly coincide.
+@dataclass(frozen=True)
+class TransitionReading:
+    """What a transition table says (its rows by N; ratios: pair distance / spacing, the models' and the exact
+    processes'). copying_until: the largest N where the models copy (mean copy fraction >= COPY_HIGH; None if
+    nowhere), copying_least: the least copy fraction of either model there; new_from: the first N where they make new
+    points (<= COPY_LOW), new_most: the most copies from there on; agreeing: (N, model ratio, exact ratio) of the
+    rows from new_from on where the models agree (within AGREE_FRACTION of the exact processes), empty unless the
+    largest N agrees; exact_copies: the exact processes' least copy fraction, exact_low/high: their ratios' range."""
 
-A sample $x$ is a **copy** when its nearest training point of its own subset is much closer than the second
-nearest (Gu et al., TMLR 2025): $d_1 / d_2 < 1/3$, with $d_1 = \min_i \|x - x_0^i\|$ and $d_2$ the second smallest
-distance. Agreement is the median of $\|x_A - x_B\|$ over the noises, divided by the data's **spacing** (the median
-distance from a point of the 4,000-point pool to its nearest other point). The exact processes of A and B, sampled
-from the same noise, are the reference: each returns a point of its own subset, so they never agree.
-
-The same test runs on **mnist** (choose it below): small UNets trained by `train.py` on two disjoint blocks of
-N of the 4,500 training digits, for N = 16, 256 and 2,250 (the commands and training times are in
-`models/transition-mnist/README.md`). There a "point" is a 32×32 image and every distance is over its 1,024 pixels.
-"""
-
-PAIR_INTRO = r"""
-### One pair, side by side
-The two shipped models at one N of the ladder, sampled from the same noises (seed 0). In 2-D: 256 samples each over
-its own subset, then both together with the first pairs from the same noise joined by a segment. On mnist: one column
-per noise; under each model's sample, its nearest digit in its own block with $d_1/d_2$ ("copy" when below 1/3).
-"""
-
-TRAIN_INTRO = r"""
-### Train the pair at this N
-Trains the two models of the recipe (data set, N, steps, seed) here, then samples both and both exact processes
-from the same noises and adds the point (a star) to **your** plot. Other users keep theirs; one training runs at a
-time on the server, others wait in the queue.
-"""
+    first_n: int
+    first_copies: float
+    first_ratio: float
+    first_exact_ratio: float
+    last_n: int
+    last_copies: float
+    last_ratio: float
+    last_exact_ratio: float
+    exact_copies: float
+    exact_low: float
+    exact_high: float
+    copying_until: int | None = None
+    copying_least: float | None = None
+    new_from: int | None = None
+    new_most: float | None = None
+    agreeing: list[tuple[int, float, float]] = field(default_factory=list)
 
 
 def _mean_copies(row: dict) -> float:
@@ -76,70 +70,48 @@ def _ratios(row: dict) -> tuple[float, float]:
     return row["pair_distance_over_spacing"], row["exact"]["pair_distance_over_spacing"]
 
 
-def _spacings(value: float) -> str:
-    return f"{value:.1f}" if value < 10 else f"{value:.0f}"
-
-
 def _agree(row: dict) -> bool:
     model, exact = _ratios(row)
     return model <= AGREE_FRACTION * exact
 
 
-def transition_sentence(rows: list[dict], noun: str = "points") -> str:
-    """What the table says, in one paragraph built from its numbers (noun: "points" in 2-D, "digits" for MNIST)."""
-    if not rows:
-        return "No rows yet."
+def read_table(rows: list[dict]) -> TransitionReading:
+    """What the rows of a transition table (at least one) say."""
     rows = sorted(rows, key=lambda r: r["num_points"])
     first, last = rows[0], rows[-1]
-    copying = [r for r in rows if _mean_copies(r) >= COPY_HIGH]
-    new = [r for r in rows if _mean_copies(r) <= COPY_LOW]
     exact_ratio = [r["exact"]["pair_distance_over_spacing"] for r in rows]
-    exact_copies = min(min(r["exact"]["copy_fraction"].values()) for r in rows)
-    parts = []
+    found: dict = {}
+    copying = [r for r in rows if _mean_copies(r) >= COPY_HIGH]
     if copying:
-        least = min(min(r["copy_fraction"].values()) for r in copying)
-        parts.append(
-            f"With few points a trained $p_\\theta$ copies too: up to $N = {copying[-1]['num_points']:,}$ at least "
-            f"{least:.0%} of the samples of each model are copies of its own training {noun} ($d_1/d_2 < 1/3$), "
-            f"and the two models, from the same noise, land {_spacings(_ratios(first)[0])} spacings apart at "
-            f"$N = {first['num_points']:,}$ ({_spacings(_ratios(first)[1])} for the exact processes)."
+        found.update(
+            copying_until=copying[-1]["num_points"],
+            copying_least=min(min(r["copy_fraction"].values()) for r in copying),
         )
-    else:
-        parts.append(f"At $N = {first['num_points']:,}$, {_mean_copies(first):.0%} of the samples are copies.")
+    new = [r for r in rows if _mean_copies(r) <= COPY_LOW]
     if new:
-        since = new[0]
-        later = rows[rows.index(since) :]
-        most = max(_mean_copies(r) for r in later)
-        share = "no sample is a copy" if most == 0 else f"at most {most:.0%} are copies"
-        parts.append(f"From $N = {since['num_points']:,}$ {share}: the models make new {noun}.")
-        agreeing = [r for r in later if _agree(r)]
-        if agreeing and _agree(last):
-            pairs = ", ".join(
-                f"{_ratios(r)[0]:.1f} against {_ratios(r)[1]:.1f} at $N = {r['num_points']:,}$" for r in agreeing
-            )
-            parts.append(
-                f"From $N = {agreeing[0]['num_points']:,}$ the two models, trained on disjoint {noun}, also agree "
-                f"more than the exact processes: their samples from the same noise are {pairs} spacings apart "
-                f"(models against exact processes). They sample much the same learned density rather than their "
-                f"own {noun} — they generalise, though the two samples are not yet identical."
-            )
-        else:
-            model, exact = _ratios(last)
-            parts.append(
-                f"But at $N = {last['num_points']:,}$ the two models' samples from the same noise are still "
-                f"{model:.1f} spacings apart, not clearly closer than the exact processes' ({exact:.1f}): they have "
-                f"not learned the same density."
-            )
-    else:
-        parts.append(
-            f"Even at $N = {last['num_points']:,}$, {_mean_copies(last):.0%} of the samples are copies: with this "
-            f"recipe the models have not yet reached the N where the two agree."
-        )
-    parts.append(
-        f"The exact processes of A and B copy {exact_copies:.0%} of the time at every N and stay "
-        f"{_spacings(min(exact_ratio))} to {_spacings(max(exact_ratio))} spacings apart: they never agree."
+        later = rows[rows.index(new[0]) :]
+        found.update(new_from=new[0]["num_points"], new_most=max(_mean_copies(r) for r in later))
+        if _agree(last):
+            found["agreeing"] = [(r["num_points"], *_ratios(r)) for r in later if _agree(r)]
+    return TransitionReading(
+        first_n=first["num_points"],
+        first_copies=_mean_copies(first),
+        first_ratio=_ratios(first)[0],
+        first_exact_ratio=_ratios(first)[1],
+        last_n=last["num_points"],
+        last_copies=_mean_copies(last),
+        last_ratio=_ratios(last)[0],
+        last_exact_ratio=_ratios(last)[1],
+        exact_copies=min(min(r["exact"]["copy_fraction"].values()) for r in rows),
+        exact_low=min(exact_ratio),
+        exact_high=max(exact_ratio),
+        **found,
     )
-    return " ".join(parts)
+
+
+def transition_sentence(rows: list[dict], noun: str = "points") -> str:
+    """What the table says, in one paragraph built from its numbers (noun: "points" in 2-D, "digits" for MNIST)."""
+    return text.transition_sentence(read_table(rows), noun) if rows else text.NO_ROWS
 
 
 class TransitionTab:
@@ -185,11 +157,7 @@ class TransitionTab:
 
     def _picture(self, table: dict, live: list[dict]):
         mnist = table["dataset"] == transition_mnist.DATASET
-        title = (
-            "mnist: two models on disjoint blocks of digits"
-            if mnist
-            else f"{table['dataset']}: two models on disjoint subsets"
-        )
+        title = text.plot_title(table["dataset"], mnist)
         return drawn(plot_transition, table["rows"], live, title, "digits" if mnist else "points")
 
     # -- handlers -------------------------------------------------------------------------------------------
@@ -207,8 +175,8 @@ class TransitionTab:
         table, live = self._table(dataset, state)
         summary = {**table, "live_rows": live}
         noun = "digits" if dataset == transition_mnist.DATASET else "points"
-        text = transition_sentence(table["rows"], noun) if table["rows"] else "No shipped table for this data set yet."
-        return self._picture(table, live), text, summary
+        words = transition_sentence(table["rows"], noun) if table["rows"] else text.NO_TABLE
+        return self._picture(table, live), words, summary
 
     @user_errors
     def pair_samples(self, dataset, num_points):
@@ -290,23 +258,12 @@ class TransitionTab:
 
         for record in pair.train():
             if time.perf_counter() - last >= STREAM_INTERVAL_S:
-                text = f"Training both models: step {record.step:,} of {train_steps:,}."
-                yield picture, text, status(record.step, False), state
+                yield picture, text.training_status(record.step, train_steps), status(record.step, False), state
                 last = time.perf_counter()
-        yield (
-            picture,
-            "Sampling both models and both exact processes from the same noise…",
-            status(train_steps, False),
-            state,
-        )
+        yield picture, text.SAMPLING_STATUS, status(train_steps, False), state
         row = pair.measure(num_samples, seed).as_dict()
         state[dataset] = [*live, row][-MAX_LIVE_ROWS:]
-        text = (
-            f"N = {num_points:,}: copies {row['copy_fraction']['a']:.0%} (A), {row['copy_fraction']['b']:.0%} (B); "
-            f"the two models' samples from the same noise are {row['pair_distance_over_spacing']:.1f} spacings apart "
-            f"(exact processes: {row['exact']['pair_distance_over_spacing']:.1f})."
-        )
-        yield self._picture(table, state[dataset]), text, status(train_steps, True, row), state
+        yield self._picture(table, state[dataset]), text.trained_row_text(row), status(train_steps, True, row), state
 
     def forget(self, dataset, state):
         """UI only: drop this session's live pairs of the data set."""
@@ -319,7 +276,17 @@ class TransitionTab:
         shipped = self.datasets()
         default = shipped[0] if shipped else toy2d.DEFAULT_DATASET
         state = gr.State({}, time_to_live=3600)
-        gr.Markdown(INTRO, latex_delimiters=LATEX, elem_id="transition-intro")
+        dataset, show_outputs = self._table_section(shipped, default, state)
+        self._pair_section(dataset, self.ladder(default) if shipped else [4])
+        self._train_section(dataset, state, show_outputs)
+        if self.block is not None:  # the shipped plot when the tab is opened
+            self.block.select(
+                self.transition_table, [dataset, state], show_outputs, api_visibility="private", **UI_QUEUE
+            )
+
+    def _table_section(self, shipped: list[str], default: str, state) -> tuple:
+        """The shipped table: its plot, the sentence and the JSON (/transition); returns (dataset, its outputs)."""
+        gr.Markdown(text.INTRO, latex_delimiters=LATEX, elem_id="transition-intro")
         dataset = unchecked(
             gr.Dropdown(shipped or [default], value=default, label="dataset", elem_id="transition-dataset")
         )
@@ -335,9 +302,14 @@ class TransitionTab:
         sentence = gr.Markdown(elem_id="transition-text", latex_delimiters=LATEX)
         with gr.Accordion("The table (the API's last output)", open=False):
             table = gr.JSON(label="table", elem_id="transition-table")
+        show_outputs = api_outputs(picture=picture, text=sentence, table=table)
+        show.click(self.transition_table, [dataset, state], show_outputs, api_name="transition", **UI_QUEUE)
+        dataset.change(self.transition_table, [dataset, state], show_outputs, api_visibility="private", **UI_QUEUE)
+        return dataset, show_outputs
 
-        gr.Markdown(PAIR_INTRO, latex_delimiters=LATEX, elem_id="transition-pair-intro")
-        ladder = self.ladder(default) if shipped else [4]
+    def _pair_section(self, dataset, ladder: list[int]) -> None:
+        """One shipped pair side by side, at an N of the ladder (UI only)."""
+        gr.Markdown(text.PAIR_INTRO, latex_delimiters=LATEX, elem_id="transition-pair-intro")
         pair_n = unchecked(
             gr.Dropdown(ladder, value=ladder[0], label="num_points (N of the shipped ladder)", elem_id="transition-n")
         )
@@ -350,8 +322,12 @@ class TransitionTab:
             interactive=False,
             elem_id="transition-pair",
         )
+        dataset.change(self.ladder_choices, dataset, pair_n, **LOCAL)
+        pair_button.click(self.pair_samples, [dataset, pair_n], pair_picture, api_visibility="private", **UI_QUEUE)
 
-        gr.Markdown(TRAIN_INTRO, latex_delimiters=LATEX, elem_id="transition-train-intro")
+    def _train_section(self, dataset, state, show_outputs) -> None:
+        """Train a pair live (/transition_train); its row joins this session's plot."""
+        gr.Markdown(text.TRAIN_INTRO, latex_delimiters=LATEX, elem_id="transition-train-intro")
         with gr.Row():
             num_points = integer_input(
                 gr.Slider(transition.MIN_POINTS, transition.MAX_POINTS, value=DEFAULT_LIVE_POINTS, step=1,
@@ -377,26 +353,17 @@ class TransitionTab:
         train_text = gr.Markdown(elem_id="transition-train-text", latex_delimiters=LATEX)
         with gr.Accordion("JSON summary of the training (the API's last output)", open=False):
             train_summary = gr.JSON(label="summary", elem_id="transition-train-summary")
-
-        ui = dict(concurrency_limit=UI_CONCURRENCY, concurrency_id="ui")
-        show_outputs = api_outputs(picture=picture, text=sentence, table=table)
-        show.click(self.transition_table, [dataset, state], show_outputs, api_name="transition", **ui)
-        dataset.change(self.transition_table, [dataset, state], show_outputs, api_visibility="private", **ui)
-        dataset.change(self.ladder_choices, dataset, pair_n, api_visibility="private", queue=False)
-        pair_button.click(self.pair_samples, [dataset, pair_n], pair_picture, api_visibility="private", **ui)
+        picture = show_outputs[0]  # the live row is drawn on the table's plot
         train_button.click(
             self.transition_train,
             [dataset, num_points, train_steps, num_samples, seed, state],
             [*api_outputs(picture=picture, text=train_text, summary=train_summary), state],
             api_name="transition_train",
-            concurrency_limit=1,
-            concurrency_id="toy_train",
+            **TRAINING_QUEUE,
         )
-        forget_button.click(self.forget, [dataset, state], state, api_visibility="private", queue=False).then(
-            self.transition_table, [dataset, state], show_outputs, api_visibility="private", **ui
+        forget_button.click(self.forget, [dataset, state], state, **LOCAL).then(
+            self.transition_table, [dataset, state], show_outputs, api_visibility="private", **UI_QUEUE
         )
-        if self.block is not None:  # the shipped plot when the tab is opened
-            self.block.select(self.transition_table, [dataset, state], show_outputs, api_visibility="private", **ui)
 
 
 MAX_PAIR_SEED = (2**32 - 2) // 2  # the pair's models use seeds 2·seed and 2·seed + 1

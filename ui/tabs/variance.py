@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 
 import gradio as gr
 import numpy as np
@@ -13,91 +14,80 @@ import numpy as np
 from pipelines.ddpm.optimal_variance import GAMMA_FILE, make_command
 from pipelines.exact.plots import plot_chain_variances
 from pipelines.exact.variance import chain_variances, sampled_trajectory
-from ui import format as fmt
-from ui.base import LATEX, UI_CONCURRENCY
+from ui.base import LATEX, UI_QUEUE
 from ui.context import DEFAULT_NUM_INFERENCE_STEPS, AppContext
 from ui.figures import drawn
 from ui.inputs import MAX_SEED, api_outputs, check_int, check_seed, integer_input, user_errors
+from ui.text import variance as text
 
 NUM_DRAWS = 8  # x_t ~ q(x_t) per step
 CACHE_SIZE = 16  # chains kept (step count, seed)
 MAX_VARIANCE_STEPS = 200  # the exact pass reads (NUM_DRAWS + 1) x_t per step: its cost grows with K
 CLOSE = 0.05  # "the right width": within 5 % of the true variance
 
-INTRO = r"""
-### Which Gaussian for $p_\theta(x_{s} \mid x_t)$?
 
-The true reverse step $q(x_s \mid x_t)$ is a mixture, not a Gaussian; $p_\theta$ replaces it by one Gaussian
-$\mathcal N(\mu_\theta, \sigma^2 I)$. Its mean is learned; its variance is a choice: the posterior's own
-$\tilde\beta$ (DDPM's `fixed_small`), the step's $\beta$ (`fixed_large`), or Bao et al.'s (2022) KL-optimal
+@dataclass(frozen=True)
+class ChainReading:
+    """What a chain's numbers say, over its noisy steps (the final step to x_0 adds no noise in any sampler).
 
-$$\sigma^{*2} = \tilde\beta + \frac{\beta_{t|s}^2}{\alpha_{t|s}\,\bar\beta_t}\,(1-\Gamma_t),$$
+    small_ratio: β̃ / the true variance where it is furthest from 1 (at small_t; small_close: within CLOSE at every
+    noisy step); large_ratio: β / the true variance at its largest (large_t); trajectory_ratio: the true variance at
+    the sampled trajectory's x_t / β̃ at its largest (None without a trajectory); model_ratio: σ*² with the model's
+    Γ_t / the true variance, furthest from 1 (None without the model's Γ_t)."""
 
-$$\Gamma_t = \mathbb E_{x_t\sim q(x_t)} \frac{\lVert \epsilon_\theta(x_t,t)\rVert^2}{d},$$
+    num_steps: int
+    stride: float
+    true_low: float
+    true_high: float
+    small_ratio: float
+    small_t: int
+    small_close: bool
+    large_ratio: float
+    large_t: int
+    trajectory_ratio: float | None = None
+    trajectory_t: int | None = None
+    model_ratio: float | None = None
+    model_t: int | None = None
 
-the average over $x_t$ of the true step's per-pixel variance when $\epsilon_\theta$ is exact (`analytic`). Over
-the {num_data} training digits the true step is computable: its variance is
-$\tilde\beta + c_1^2\,\mathrm{tr}\,\mathrm{Cov}[x_0 \mid x_t]/d$ ($c_1$ the weight of $x_0$ in $\tilde\mu$).
-The plot shows it at every step of the chain, at $x_t$ drawn from $q(x_t)$ and along one sampled trajectory.
-"""
 
-
-def times(ratio: float) -> str:
-    """A ratio as words show it: "3.87×", "1,050×"."""
-    return f"{ratio:.3g}×" if ratio < 100 else f"{ratio:,.0f}×"
-
-
-def caption(record: dict, num_train_timesteps: int) -> str:
-    """The sentence the student should take away, built from the chain's numbers (the noisy steps only: the final
-    step to x_0 adds no noise in any sampler)."""
+def read_chain(record: dict, num_train_timesteps: int) -> ChainReading | None:
+    """What `chain_variances`' record says (None for a chain with no noisy step)."""
     K = len(record["timesteps"])
     noisy = [i for i, s in enumerate(record["prev_timesteps"]) if s >= 0]
     if not noisy:
-        return "A 1-step chain goes straight to $x_0$ and adds no noise: there is no variance to choose."
+        return None
     ts = np.asarray(record["timesteps"])[noisy]
     true = np.asarray(record["true_q"], dtype=np.float64)[noisy].mean(1)
     small = np.asarray(record["beta_tilde"])[noisy] / true
     large = np.asarray(record["beta"])[noisy] / true
     worst_small, worst_large = int(np.argmax(np.abs(small - 1))), int(np.argmax(large))
-    stride = num_train_timesteps / K
-    parts = [
-        f"Along this {K}-step chain (strides of about {stride:.0f} timesteps) the true step's per-pixel variance "
-        f"runs from {true.min():.3g} to {true.max():.3g}."
-    ]
-    if abs(small[worst_small] - 1) <= CLOSE:
-        parts.append(
-            rf"$\tilde\beta$ is within {abs(small[worst_small] - 1):.1%} of it at every noisy step: each step is "
-            "small enough that one Gaussian with the posterior's own variance has the right width."
-        )
-    else:
-        parts.append(
-            rf"$\tilde\beta$ is {'too narrow' if small[worst_small] < 1 else 'too wide'} by up to "
-            f"{abs(small[worst_small] - 1):.0%} (at $t = {ts[worst_small]}$): this stride is too big for the "
-            "posterior's own variance."
-        )
-    parts.append(
-        rf"$\beta$ is up to {times(large[worst_large])} too wide (at $t = {ts[worst_large]}$, where $\tilde\beta$ and "
-        r"$\beta$ part). $\sigma^{*2}$ with the exact $\Gamma_t$ is the mean true variance itself (Bao et al.'s "
-        "theorem; the circles sit on the blue line)."
-    )
+    extra = {}
     if len(record.get("true_trajectory") or []) == K:
         along = np.asarray(record["true_trajectory"])[noisy] / np.asarray(record["beta_tilde"])[noisy]
         widest = int(np.argmax(along))
-        parts.append(
-            rf"At the $x_t$ of the sampled trajectory (×) the true step is up to {times(along[widest])} "
-            rf"$\tilde\beta$ (at $t = {ts[widest]}$): a sample of the model is no training digit, so the exact "
-            "posterior over them decides later there than at a noised training digit."
-        )
+        extra.update(trajectory_ratio=float(along[widest]), trajectory_t=int(ts[widest]))
     if len(record.get("sigma2_model") or []) == K:
         model = np.asarray(record["sigma2_model"])[noisy] / true
         worst = int(np.argmax(np.abs(model - 1)))
-        parts.append(
-            rf"With the model's $\Gamma_t$, $\sigma^{{*2}}$ is up to {times(model[worst])} the true variance "
-            rf"(at $t = {ts[worst]}$): the model, which generalises, is less sure of $\epsilon$ than the exact "
-            r"posterior over the training digits, which has already picked one digit there ($\Gamma_t \to 1$, "
-            r"$\sigma^{*2} \to \tilde\beta$)."
-        )
-    return " ".join(parts)
+        extra.update(model_ratio=float(model[worst]), model_t=int(ts[worst]))
+    return ChainReading(
+        num_steps=K,
+        stride=num_train_timesteps / K,
+        true_low=float(true.min()),
+        true_high=float(true.max()),
+        small_ratio=float(small[worst_small]),
+        small_t=int(ts[worst_small]),
+        small_close=bool(abs(small[worst_small] - 1) <= CLOSE),
+        large_ratio=float(large[worst_large]),
+        large_t=int(ts[worst_large]),
+        **extra,
+    )
+
+
+def caption(record: dict, num_train_timesteps: int, noun: str = "digit") -> str:
+    """The sentence under the plot, for the data shown (noun: "digit" for MNIST, "image" otherwise)."""
+    reading = read_chain(record, num_train_timesteps)
+    return text.NO_NOISY_STEP if reading is None else text.caption(reading, noun)
 
 
 class VarianceTab:
@@ -119,11 +109,7 @@ class VarianceTab:
         num_data = f"{len(ctx.train_images()):,}" if ctx.has_data else "N"
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
-                gr.Markdown(
-                    self.words(INTRO.replace("{num_data}", num_data)),
-                    latex_delimiters=LATEX,
-                    elem_id="variance-intro",
-                )
+                gr.Markdown(text.intro(num_data, ctx.noun), latex_delimiters=LATEX, elem_id="variance-intro")
                 steps = integer_input(
                     gr.Slider(
                         1,
@@ -168,14 +154,9 @@ class VarianceTab:
             inputs=[steps, seed],
             outputs=api_outputs(plot=plot, caption=note, summary=summary),
             api_name="variance",
-            concurrency_limit=UI_CONCURRENCY,
-            concurrency_id="ui",
             show_progress="minimal",
+            **UI_QUEUE,
         )
-
-    def words(self, markdown: str) -> str:
-        """The page's words for this model's data (digit for MNIST, image otherwise)."""
-        return fmt.for_data(markdown, self.ctx.noun, self.ctx.image_shape)
 
     def chain(self, num_inference_steps: int, seed: int) -> dict:
         """`chain_variances` for the demo's K-step chain and seed, with the model's Γ_t when its folder has one;
@@ -210,11 +191,8 @@ class VarianceTab:
         seed = check_seed(seed)
         self.ctx.require_data()
         record = self.chain(K, seed)
-        words = self.words(caption(record, self.ctx.num_train_timesteps))
+        words = caption(record, self.ctx.num_train_timesteps, self.ctx.noun)
         if record["gamma_missing_command"]:
-            words += (
-                rf" (No $\sigma^{{*2}}$ with the model's $\Gamma_t$: the model folder has no {GAMMA_FILE}; "
-                f"make it with `{record['gamma_missing_command']}`.)"
-            )
+            words += text.no_model_gamma(GAMMA_FILE, record["gamma_missing_command"])
         figure = drawn(plot_chain_variances, record, f"The variance of each of the {K} reverse steps")
         return figure, words, record

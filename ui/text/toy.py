@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import statistics
-
-from ui.format import nats
+from pipelines.exact.neighbours import COPY_RATIO
+from pipelines.toy2d import HEAVY_WEIGHT, VARIANCES
+from ui.base import VARIANCE_SYMBOLS
+from ui.format import fraction, nats
 
 # ---------------------------------------------------------------------------------------------- tab: 2-D world
 TOY_INTRO = r"""
@@ -80,119 +81,108 @@ def toy_model_line(info: dict) -> str:
     )
 
 
-VARIANCE_NAMES = {"beta_tilde": r"$\tilde\beta$", "beta": r"$\beta$", "analytic": r"$\sigma^{*2}$"}
-
-
-def toy_step_text(summary: dict) -> str:
-    """The numbers of one reverse step and the sentences they support."""
-    t, prev_t = summary["t"], summary["prev_t"]
+def toy_step_text(view) -> str:
+    """The numbers of one reverse step and the sentences they support. `view`: a `pipelines.toy2d.ToyStepView`."""
+    step, n = view.step, len(view.points)
     lines = [
-        f"**At $x_t$ = ({summary['x_t'][0]:.2f}, {summary['x_t'][1]:.2f}), step $t$ = {t} → {prev_t} "
-        f"($\\Delta$ = {summary['stride']}), N = {summary['num_points']:,} points:**",
+        f"**At $x_t$ = ({float(view.x_t[0]):.2f}, {float(view.x_t[1]):.2f}), step $t$ = {view.t} → {view.prev_t} "
+        f"($\\Delta$ = {view.stride}), N = {n:,} points:**",
         f"- $\\mathrm{{KL}}(\\text{{exact}}\\,\\Vert\\,p_\\theta)$ = "
-        f"**{nats(summary['kl_model_nats'], summary['kl_model_standard_error'])} nats**; "
+        f"**{nats(step.kl_model.nats, step.kl_model.standard_error)} nats**; "
         f"$\\mathrm{{KL}}(\\text{{exact}}\\,\\Vert\\,\\text{{best Gaussian}})$ = "
-        f"**{nats(summary['kl_gaussian_nats'], summary['kl_gaussian_standard_error'])} nats**. "
-        f"How computed: {summary['kl_method']}: the mean of $\\log q_{{\\text{{exact}}}}-\\log q$ over the draws, "
+        f"**{nats(step.kl_gaussian.nats, step.kl_gaussian.standard_error)} nats**. "
+        f"How computed: {view.kl_method}: the mean of $\\log q_{{\\text{{exact}}}}-\\log q$ over the draws, "
         "with a **control variate** (a quantity with known mean 0, here $q/q_{\\text{exact}}-1$, added with the "
         "weight that cancels most of the noise), ± one standard error.",
-        f"- Components with weight ≥ {summary['heavy_weight']:.0%}: **{summary['num_heavy']}** of "
-        f"{summary['num_points']:,}, the heaviest (training point #{summary['exact_top'][0][0]}, circled green) "
-        f"{summary['exact_top'][0][1]:.1%}; **effective number** $1/\\sum_i w_i^2$ = "
-        f"{summary['exact_effective_n']:.1f} "
+        f"- Components with weight ≥ {HEAVY_WEIGHT:.0%}: **{view.num_heavy}** of "
+        f"{n:,}, the heaviest (training point #{view.heaviest_index}, circled green) "
+        f"{view.heaviest_weight:.1%}; **effective number** $1/\\sum_i w_i^2$ = {view.effective_number:.1f} "
         "(how many equally weighted training points would give the same spread of weights: 1 when one $x_0$ has all "
         f"the weight, N when all are equal). Each component's standard deviation $\\sqrt{{\\tilde\\beta}}$ = "
-        f"{summary['component_std']:.3g}.",
+        f"{step.component_variance**0.5:.3g}.",
         "",
-        *_stride_table(summary),
+        *_stride_table(view),
         "",
-        _stride_sentence(summary),
+        _stride_sentence(view),
         "",
-        _split_sentence(summary),
+        _split_sentence(view),
     ]
     return "\n".join(lines)
 
 
-def _stride_table(summary: dict) -> list[str]:
+def _stride_table(view) -> list[str]:
     """KL(exact ‖ best Gaussian) and KL(exact ‖ p_θ) with each variance, for each stride."""
-    t = summary["t"]
-    by_stride: dict[int, dict[str, dict]] = {}
-    for row in summary["variance_table"]:
-        by_stride.setdefault(row["stride"], {})[row["variance"]] = row
-    head = " | ".join(f"$p_\\theta$ with {VARIANCE_NAMES[name]}" for name in VARIANCE_NAMES)
+    head = " | ".join(f"$p_\\theta$ with {VARIANCE_SYMBOLS[name]}" for name in VARIANCES)
     lines = [
         "KL divergences from the exact step, in nats:",
         "",
         f"| stride $\\Delta$ | step | best Gaussian | {head} |",
         "|---:|---|---:|---:|---:|---:|",
     ]
-    for row in summary["stride_table"]:
-        mine = " (this step)" if row["stride"] == summary["stride"] else ""
+    for row in view.stride_rows:
+        stride = view.t - row.prev_t
+        mine = " (this step)" if row.prev_t == view.prev_t else ""
         cells = " | ".join(
-            nats(by_stride[row["stride"]][name]["kl_model_nats"], by_stride[row["stride"]][name]["standard_error"])
-            for name in VARIANCE_NAMES
+            nats(row.kl_by_variance[name].nats, row.kl_by_variance[name].standard_error) for name in VARIANCES
         )
         lines.append(
-            f"| {row['stride']}{mine} | {t} → {row['prev_t']} | "
-            f"{nats(row['kl_gaussian_nats'], row['standard_error'])} | {cells} |"
+            f"| {stride}{mine} | {view.t} → {row.prev_t} | "
+            f"{nats(row.kl_gaussian.nats, row.kl_gaussian.standard_error)} | {cells} |"
         )
     return lines
 
 
-def _stride_sentence(summary: dict) -> str:
-    table = summary["stride_table"]
-    small, big = table[0], table[-1]
-    if small["kl_gaussian_nats"] < 0.01 and big["kl_gaussian_nats"] > 0.1:
+def _stride_sentence(view) -> str:
+    """What the stride table says; which case it is (`ToyStepView.stride_shape`) is the library's call."""
+    small, big = view.stride_rows[0], view.stride_rows[-1]
+    small_stride, big_stride = view.t - small.prev_t, view.t - big.prev_t
+    if view.stride_shape == "splits":
         return (
-            f"From this $x_t$, a step of $\\Delta$ = {small['stride']} is nearly Gaussian (the best Gaussian misses "
-            f"by {nats(small['kl_gaussian_nats'])} nats), a step of $\\Delta$ = {big['stride']} is not "
-            f"({nats(big['kl_gaussian_nats'])} nats: it lands on several separate parts of the data). That is why "
+            f"From this $x_t$, a step of $\\Delta$ = {small_stride} is nearly Gaussian (the best Gaussian misses "
+            f"by {nats(small.kl_gaussian.nats)} nats), a step of $\\Delta$ = {big_stride} is not "
+            f"({nats(big.kl_gaussian.nats)} nats: it lands on several separate parts of the data). That is why "
             "one Gaussian $p_\\theta$ is enough for DDPM's many small steps (Sohl-Dickstein et al. 2015: the reverse "
             "of a small Gaussian step is itself nearly Gaussian), and why a few big steps blur: one Gaussian must "
             "cover several modes. With the right variance ($\\beta$ or $\\sigma^{*2}$ rather than "
             "$\\tilde\\beta$) $p_\\theta$ comes close to the best Gaussian for moderate strides; for big strides "
             "no Gaussian is close."
         )
-    if big["kl_gaussian_nats"] <= 0.1:
+    if view.stride_shape == "one_mode":
         return (
-            f"From this $x_t$ even $\\Delta$ = {big['stride']} is nearly Gaussian "
-            f"({nats(big['kl_gaussian_nats'])} nats): every point the step could head for lies in one direction. "
+            f"From this $x_t$ even $\\Delta$ = {big_stride} is nearly Gaussian "
+            f"({nats(big.kl_gaussian.nats)} nats): every point the step could head for lies in one direction. "
             "Move $x_t$ between two parts of the data, or lower $t$, to see a step split."
         )
     return (
-        f"Here even $\\Delta$ = {small['stride']} is not quite Gaussian ({nats(small['kl_gaussian_nats'])} "
+        f"Here even $\\Delta$ = {small_stride} is not quite Gaussian ({nats(small.kl_gaussian.nats)} "
         "nats): near $t$ = 0 the weights pick out single training points."
     )
 
 
-def _split_sentence(summary: dict) -> str:
+def _split_sentence(view) -> str:
     """KL(exact ‖ p_θ) = what no Gaussian removes + KL(best ‖ p_θ), the latter split into mean and variance."""
-    total, mean_part, variance_part = (
-        summary["kl_best_to_model_nats"],
-        summary["kl_model_mean_nats"],
-        summary["kl_model_variance_nats"],
-    )
+    total, mean_part, variance_part = view.kl_best_to_model, view.kl_model_mean, view.kl_model_variance
     return (
         "$\\mathrm{KL}(\\text{exact}\\,\\Vert\\,p_\\theta) = \\mathrm{KL}(\\text{exact}\\,\\Vert\\,\\text{best})"
         " + \\mathrm{KL}(\\text{best}\\,\\Vert\\,p_\\theta)$: the first part no Gaussian can remove; the second, "
         f"**{nats(total)} nats** (closed form between two Gaussians), is what this $p_\\theta$ misses. It splits "
         "exactly into a part from the mean, $\\lVert\\mu_\\theta-\\mu\\rVert^2/2\\sigma^2$, and a part from the "
         f"variance: **of {nats(total)} nats, {nats(mean_part)} come from the mean** (it is "
-        f"{summary['model_mean_error']:.3g} from the exact mean, {summary['model_mean_error_stds']:.2g} of "
-        f"$p_\\theta$'s standard deviations $\\sigma$ = {summary['model_std']:.3g}) **and {nats(variance_part)} "
-        f"from the variance**. With $\\sigma^{{*2}}$ ($\\Gamma_t$ = {summary['gamma_t']:.3f}) $p_\\theta$'s standard "
-        f"deviation would be {summary['model_std_analytic']:.3g} instead of {summary['model_std']:.3g}."
+        f"{view.model_mean_error:.3g} from the exact mean, {view.model_mean_error_stds:.2g} of "
+        f"$p_\\theta$'s standard deviations $\\sigma$ = {view.model_std:.3g}) **and {nats(variance_part)} "
+        f"from the variance**. With $\\sigma^{{*2}}$ ($\\Gamma_t$ = {view.gamma_t:.3f}) $p_\\theta$'s standard "
+        f"deviation would be {view.step.variances['analytic'] ** 0.5:.3g} instead of {view.model_std:.3g}."
     )
 
 
-def toy_sample_text(summary: dict) -> str:
-    """Copies vs new points, from the numbers of one run of both samplers (the copy rule: d₁/d₂ < 1/3)."""
+def toy_sample_text(summary: dict, exact_median: float, model_median: float) -> str:
+    """Copies vs new points, from the numbers of one run of both samplers (`ToyTab.toy_sample`'s summary) and the
+    median nearest-training-point distance of each sampler; the copy rule is `pipelines.exact.neighbours`'."""
     M, N = summary["num_samples"], summary["num_points"]
-    exact_median = statistics.median(summary["exact_nearest_distances"])
-    model_median = statistics.median(summary["model_nearest_distances"])
+    ratio = fraction(COPY_RATIO)
     return (
-        f"A sample is a **copy** when its nearest training point is less than a third as far as the second nearest "
-        f"($d_1/d_2 < 1/3$, Gu et al. 2025).\n\n"
+        f"A sample is a **copy** when its nearest training point is closer than {ratio} of the distance to the "
+        f"second nearest ($d_1/d_2 < {ratio}$, Gu et al. 2025).\n\n"
         f"**Exact sampler:** {summary['exact_copy_fraction']:.0%} of {M:,} samples are copies "
         f"({summary['exact_pixel_copies']:,} lie exactly on a training point, $d_1$ < {summary['copy_distance']:g}); "
         f"they hit {summary['exact_distinct_points']:,} distinct points of N = {N:,}; median $d_1$ {exact_median:.3g}."

@@ -1,0 +1,122 @@
+"""The words of the transition tab ("Copies or new points?"): its sentences and formulas (LaTeX), written for the
+data it shows (noun: "points" in 2-D, "digits" for MNIST). The copy rule's threshold is COPY_RATIO of
+`pipelines.exact.neighbours`."""
+
+from __future__ import annotations
+
+from pipelines.exact.neighbours import COPY_RATIO
+from ui.format import fraction
+
+_RATIO = fraction(COPY_RATIO)  # "1/3"
+
+# ---------------------------------------------------------------------------------------------- tab: transition
+INTRO = r"""
+## Copies or new points?
+
+The exact reverse process over N training points can only return one of them (tab "2-D world"). Does a trained
+$p_\theta$ make new points because it is a network, or because it has seen enough data? The test of
+Kadkhodaie et al. (ICLR 2024): split the data set's 4,000 points into two **disjoint** subsets A and B of N points
+each, train one $p_\theta$ on each with the same recipe, and sample both **from the same noise** (the same
+$x_T$ and the same $z$ at every step). If each model copies its own subset, the two samples differ, since A and B
+share no point. If both have learned the same smooth density, the two samples nearly coincide.
+
+A sample $x$ is a **copy** when its nearest training point of its own subset is much closer than the second
+nearest (Gu et al., TMLR 2025): $d_1 / d_2 < {ratio}$, with $d_1 = \min_i \|x - x_0^i\|$ and $d_2$ the second smallest
+distance. Agreement is the median of $\|x_A - x_B\|$ over the noises, divided by the data's **spacing** (the median
+distance from a point of the 4,000-point pool to its nearest other point). The exact processes of A and B, sampled
+from the same noise, are the reference: each returns a point of its own subset, so they never agree.
+
+The same test runs on **mnist** (choose it below): small UNets trained by `train.py` on two disjoint blocks of
+N of the 4,500 training digits, for N = 16, 256 and 2,250 (the commands and training times are in
+`models/transition-mnist/README.md`). There a "point" is a 32×32 image and every distance is over its 1,024 pixels.
+""".replace("{ratio}", _RATIO)
+
+
+PAIR_INTRO = r"""
+### One pair, side by side
+The two shipped models at one N of the ladder, sampled from the same noises (seed 0). In 2-D: 256 samples each over
+its own subset, then both together with the first pairs from the same noise joined by a segment. On mnist: one column
+per noise; under each model's sample, its nearest digit in its own block with $d_1/d_2$ ("copy" when below {ratio}).
+""".replace("{ratio}", _RATIO)
+
+
+TRAIN_INTRO = r"""
+### Train the pair at this N
+Trains the two models of the recipe (data set, N, steps, seed) here, then samples both and both exact processes
+from the same noises and adds the point (a star) to **your** plot. Other users keep theirs; one training runs at a
+time on the server, others wait in the queue.
+"""
+
+
+NO_TABLE = "No shipped table for this data set yet."
+
+
+NO_ROWS = "No rows yet."
+
+
+def plot_title(dataset: str, mnist: bool) -> str:
+    """The title of the table's plot."""
+    return "mnist: two models on disjoint blocks of digits" if mnist else f"{dataset}: two models on disjoint subsets"
+
+
+def _spacings(value: float) -> str:
+    return f"{value:.1f}" if value < 10 else f"{value:.0f}"
+
+
+def transition_sentence(reading, noun: str = "points") -> str:
+    """What the table says, in one paragraph built from its numbers (`ui.tabs.transition.TransitionReading`)."""
+    r = reading
+    parts = []
+    if r.copying_until is not None:
+        parts.append(
+            f"With few points a trained $p_\\theta$ copies too: up to $N = {r.copying_until:,}$ at least "
+            f"{r.copying_least:.0%} of the samples of each model are copies of its own training {noun} "
+            f"($d_1/d_2 < {_RATIO}$), and the two models, from the same noise, land {_spacings(r.first_ratio)} "
+            f"spacings apart at $N = {r.first_n:,}$ ({_spacings(r.first_exact_ratio)} for the exact processes)."
+        )
+    else:
+        parts.append(f"At $N = {r.first_n:,}$, {r.first_copies:.0%} of the samples are copies.")
+    if r.new_from is not None:
+        share = "no sample is a copy" if r.new_most == 0 else f"at most {r.new_most:.0%} are copies"
+        parts.append(f"From $N = {r.new_from:,}$ {share}: the models make new {noun}.")
+        if r.agreeing:
+            pairs = ", ".join(f"{model:.1f} against {exact:.1f} at $N = {n:,}$" for n, model, exact in r.agreeing)
+            parts.append(
+                f"From $N = {r.agreeing[0][0]:,}$ the two models, trained on disjoint {noun}, also agree "
+                f"more than the exact processes: their samples from the same noise are {pairs} spacings apart "
+                f"(models against exact processes). They sample much the same learned density rather than their "
+                f"own {noun} — they generalise, though the two samples are not yet identical."
+            )
+        else:
+            parts.append(
+                f"But at $N = {r.last_n:,}$ the two models' samples from the same noise are still "
+                f"{r.last_ratio:.1f} spacings apart, not clearly closer than the exact processes' "
+                f"({r.last_exact_ratio:.1f}): they have not learned the same density."
+            )
+    else:
+        parts.append(
+            f"Even at $N = {r.last_n:,}$, {r.last_copies:.0%} of the samples are copies: with this "
+            f"recipe the models have not yet reached the N where the two agree."
+        )
+    parts.append(
+        f"The exact processes of A and B copy {r.exact_copies:.0%} of the time at every N and stay "
+        f"{_spacings(r.exact_low)} to {_spacings(r.exact_high)} spacings apart: they never agree."
+    )
+    return " ".join(parts)
+
+
+def training_status(step: int, train_steps: int) -> str:
+    """The live pair training's status line while it trains."""
+    return f"Training both models: step {step:,} of {train_steps:,}."
+
+
+SAMPLING_STATUS = "Sampling both models and both exact processes from the same noise…"
+
+
+def trained_row_text(row: dict) -> str:
+    """The live pair's numbers once it is measured (a `TransitionRow.as_dict()`)."""
+    return (
+        f"N = {row['num_points']:,}: copies {row['copy_fraction']['a']:.0%} (A), {row['copy_fraction']['b']:.0%} (B); "
+        f"the two models' samples from the same noise are {row['pair_distance_over_spacing']:.1f} spacings apart "
+        f"(exact processes: {row['exact']['pair_distance_over_spacing']:.1f})."
+    )

@@ -28,3 +28,15 @@ LOCAL = dict(api_visibility="private", queue=False)  # a UI-only event answered 
 def sample_queue(sample_concurrency: int) -> dict:
     """The queue of the long sampling runs; how many at once is the app's --sample-concurrency."""
     return dict(concurrency_limit=sample_concurrency, concurrency_id=SAMPLE_QUEUE_ID)
+
+
+# --- sample/posterior/exact tabs
+# The page's one table of p_θ's variances, keyed by the scheduler's `variance_type` values (the one spelling):
+# VARIANCE_LABELS in plain text (a dropdown's or radio's choices), VARIANCE_SYMBOLS in LaTeX without delimiters
+# (inside $…$ on a Markdown page).
+VARIANCE_LABELS = {
+    "fixed_small": "β̃_t (posterior variance)",
+    "fixed_large": "β_t",
+    "analytic": "σ*² (Analytic-DPM, optimal)",
+}
+VARIANCE_SYMBOLS = {"fixed_small": r"\tilde\beta_t", "fixed_large": r"\beta_t", "analytic": r"\sigma_t^{*2}"}

@@ -75,3 +75,23 @@ def nats(value: float, error: float | None = None) -> str:
     """A KL in nats for the page: 3 significant digits, ± its standard error when given."""
     shown = f"{value:.3g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
     return shown if error is None else f"{shown} ± {error:.1g}"
+
+
+# --- sample/posterior/exact tabs
+def a_noun(noun: str) -> str:
+    """The noun with its indefinite article: "a digit", "an image"."""
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
+
+
+def image_values(image_shape: tuple[int, int, int]) -> str:
+    """What one image is made of: "32×32 pixels" for one channel, "3×64×64 values" for several."""
+    c, h, w = image_shape
+    return f"{h}×{w} pixels" if c == 1 else f"{c}×{h}×{w} values"
+
+
+def fraction(x: float, max_denominator: int = 100) -> str:
+    """A ratio as the page writes it: 1/3 for 0.333…, 0.25 → 1/4 (a library constant shown as a fraction)."""
+    from fractions import Fraction
+
+    shown = Fraction(x).limit_denominator(max_denominator)
+    return f"{shown.numerator}/{shown.denominator}"

@@ -1,4 +1,4 @@
-"""The "Exact posterior sampler" tab (ui/tab_exact.py) with the tiny random 1×32×32 model: the summary's
+"""The "Exact posterior sampler" tab (ui/tabs/exact.py) with the tiny random 1×32×32 model: the summary's
 effective number of candidates per step, the held-out yardstick, the one cost protocol (measured once, the
 extrapolation linear in N·D) and its plots; and, through the API, that /posterior and /exact_sample quote the same
 cost numbers."""

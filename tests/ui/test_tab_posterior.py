@@ -1,4 +1,4 @@
-"""The "Why do we need p_θ?" tab (ui/tab_posterior.py), in-process with the tiny random 1×32×32 model: the training
+"""The "Why do we need p_θ?" tab (ui/tabs/posterior.py), in-process with the tiny random 1×32×32 model: the training
 target L_{t-1} (eq. 8) of the three means in the summary, the exact mean the smallest averaged loss, the "took"
 numbers from the app's one cost measurement, the page's LaTeX and layout."""
 

@@ -1,9 +1,10 @@
-"""Tab "Exact posterior sampler": the exact reverse process over the training digits and p_θ from the same
-noise — the exact one can only copy; when each exact trajectory commits to one digit; how far real unseen digits
-are from the training set (the yardstick for "new"); and what one exact step costs against the data set's size N.
+"""Tab "Exact posterior sampler": the exact reverse process over the model's training images (MNIST digits by
+default) and p_θ from the same noise — the exact one can only copy; when each exact trajectory commits to one image;
+how far real unseen images are from the training set (the yardstick for "new"); and what one exact step costs
+against the data set's size N.
 
 Also the app's one cost protocol (`step_costs`): both posterior tabs and their API summaries quote the same
-measurement (`pipelines.exact.posterior.measure_step_costs`), taken once per process at first use."""
+measurement (`pipelines.exact.costs.measure_step_costs`), taken once per process at first use."""
 
 from __future__ import annotations
 
@@ -126,7 +127,7 @@ def _numbers(values, limit: int) -> list[float]:
 
 
 class ExactSamplerTab:
-    """The exact reverse process over the training digits vs p_θ from the same seed; when it commits; the
+    """The exact reverse process over the training images vs p_θ from the same seed; when it commits; the
     held-out yardstick; and its cost against N."""
 
     title = "Exact posterior sampler"

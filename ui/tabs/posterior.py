@@ -1,5 +1,6 @@
-"""Tab "Why do we need p_θ?": for one digit x_0 and a step t, the tractable q(x_{t-1} | x_t, x_0), the exact
-data-set posterior q(x_{t-1} | x_t) and the learned p_θ(x_{t-1} | x_t) side by side, with what each one needs."""
+"""Tab "Why do we need p_θ?": for one training image x_0 (an MNIST digit by default) and a step t, the tractable
+q(x_{t-1} | x_t, x_0), the exact data-set posterior q(x_{t-1} | x_t) and the learned p_θ(x_{t-1} | x_t) side by
+side, with what each one needs."""
 
 from __future__ import annotations
 

@@ -30,7 +30,14 @@ def sample_queue(sample_concurrency: int) -> dict:
     return dict(concurrency_limit=sample_concurrency, concurrency_id=SAMPLE_QUEUE_ID)
 
 
-# --- toy/variance/transition tabs
-# The variances' symbols on the page: the scheduler's own table, keyed by its names (fixed_small, fixed_large,
-# analytic), so the page, the 2-D plots and the library spell each variance one way.
+# ---------------------------------------------------------------------------------------------- variances
+# p_θ's variances, keyed by the scheduler's `variance_type` values (the one spelling): VARIANCE_SYMBOLS is the
+# scheduler's own LaTeX table (with its $…$, as the library's plots use it); VARIANCE_LABELS are the same choices in
+# plain text, for a radio's or dropdown's options.
 from pipelines.ddpm.scheduler import VARIANCE_SYMBOLS  # noqa: E402, F401  (re-exported: the page reads it here)
+
+VARIANCE_LABELS = {
+    "fixed_small": "β̃_t (posterior variance)",
+    "fixed_large": "β_t",
+    "analytic": "σ*² (Analytic-DPM, optimal)",
+}

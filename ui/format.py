@@ -77,12 +77,23 @@ def nats(value: float, error: float | None = None) -> str:
     return shown if error is None else f"{shown} ± {error:.1g}"
 
 
-# --- toy/variance/transition tabs
-def fraction(x: float) -> str:
-    """A simple ratio as a fraction, "1/3" (denominators up to 100), as the page writes the copy rule's threshold."""
+def a_noun(noun: str) -> str:
+    """The noun with its indefinite article: "a digit", "an image"."""
+    return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
+
+
+def image_values(image_shape: tuple[int, int, int]) -> str:
+    """What one image is made of: "32×32 pixels" for one channel, "3×64×64 values" for several."""
+    c, h, w = image_shape
+    return f"{h}×{w} pixels" if c == 1 else f"{c}×{h}×{w} values"
+
+
+def fraction(x: float, max_denominator: int = 100) -> str:
+    """A ratio as the page writes it: 1/3 for 0.333…, 0.25 → 1/4 (a library constant shown as a fraction)."""
     from fractions import Fraction
 
-    return str(Fraction(x).limit_denominator(100))
+    shown = Fraction(x).limit_denominator(max_denominator)
+    return f"{shown.numerator}/{shown.denominator}"
 
 
 def times(ratio: float) -> str:

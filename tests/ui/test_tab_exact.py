@@ -1,4 +1,4 @@
-"""The "Exact posterior sampler" tab (ui/tab_exact.py) with the tiny random 1×32×32 model: the summary's
+"""The "Exact posterior sampler" tab (ui/tabs/exact.py) with the tiny random 1×32×32 model: the summary's
 effective number of candidates per step, the held-out yardstick, the one cost protocol (measured once, the
 extrapolation linear in N·D) and its plots; and, through the API, that /posterior and /exact_sample quote the same
 cost numbers."""
@@ -144,8 +144,53 @@ def test_the_run_plots_draw_each_trajectory_and_ignore_a_malformed_summary(tab, 
 
 
 def test_the_commit_and_yardstick_texts_define_their_terms():
-    assert "effective number of candidates" in text.COMMIT_INTRO and r"1/\sum_i w_i^2" in text.COMMIT_INTRO
-    assert "99 %" in text.COMMIT_INTRO and "held-out" in text.DISTANCES_INTRO
+    commit = text.commit_intro("digit")
+    assert "effective number of candidates" in commit and r"1/\sum_i w_i^2" in commit
+    assert "99 %" in commit and "held-out" in text.distances_intro("digit")
+
+
+def test_the_texts_are_written_for_the_data_shown_not_for_mnist():
+    """For a model of 3×64×64 images every text says image, names its shape, and never says digit or MNIST."""
+    shape = (3, 64, 64)
+    costs = step_costs_like(D=3 * 64 * 64)
+    texts = [
+        text.exact_intro("image", shape),
+        text.gallery_label("exact", "image"),
+        text.copy_rule("image"),
+        text.commit_intro("image"),
+        text.commit_caption([1, None], [900, 500, 0], "image"),
+        text.distances_intro("image"),
+        text.distances_caption([0.0], [9.0], 8.0, "image"),
+        text.cost_text(costs, 2.5, 108, "image", shape, 1000),
+        text.data_mark("image", costs),
+    ]
+    for words in texts:
+        assert "digit" not in words and "MNIST" not in words, words
+    assert "3×64×64 values" in texts[0] and "a training image" in texts[0]
+    assert "108 3×64×64 images" in texts[7]
+    assert "as new as a real new image" in texts[6]
+    # and for MNIST the 32×32 pixels and the scale of a digit
+    mnist = text.exact_intro("digit", (1, 32, 32))
+    assert "all 32×32 pixels" in mnist and "a digit is about 30 from pure noise" in mnist
+    assert "real MNIST digits" in text.distances_intro("digit")
+
+
+def test_the_copy_verdict_and_threshold_are_the_librarys_rule():
+    from pipelines.exact.neighbours import COPY_RATIO
+
+    assert text.RULE == "d₁/d₂ < 1/3" and COPY_RATIO == 1 / 3
+    assert text.pair_caption(4, 1.0, 3.01).startswith("copy of #4")
+    assert text.pair_caption(4, 1.0, 3.0).startswith("nearest #4")  # d₁ < d₂/3 strictly, as is_copy_by_ratio says
+    assert text.pair_caption(4, 1.0, None) == "nearest #4: d₁ 1.00"
+
+
+def step_costs_like(D: int):
+    """A StepCosts with made-up numbers, for the texts."""
+    from pipelines.exact.costs import StepCosts
+
+    rows = [{"N": 108, "D": D, "ms": 2.5}]
+    extrapolated = [{"name": "CIFAR-10", "N": 50_000, "D": 3072, "ms": 100.0, "bytes": 50_000 * 3072 * 4}]
+    return StepCosts(rows, 1e-6, [108], 3.0, 2.9, 3.1, 3, extrapolated, 1, 500, "float64", 2, "cpu")
 
 
 # ------------------------------------------------------------------------------------------------- the API

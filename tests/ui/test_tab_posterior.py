@@ -1,4 +1,4 @@
-"""The "Why do we need p_θ?" tab (ui/tab_posterior.py), in-process with the tiny random 1×32×32 model: the training
+"""The "Why do we need p_θ?" tab (ui/tabs/posterior.py), in-process with the tiny random 1×32×32 model: the training
 target L_{t-1} (eq. 8) of the three means in the summary, the exact mean the smallest averaged loss, the "took"
 numbers from the app's one cost measurement, the page's LaTeX and layout."""
 
@@ -141,18 +141,24 @@ def table_rows(page: str) -> dict[str, str]:
 
 
 def test_the_loss_table_marks_every_mean_that_ties_the_smallest_to_the_digits_shown():
-    tied = table_rows(text.training_loss_text(loss_comparison({"tractable": 0.4131, "exact": 0.4129, "model": 0.9})))
+    tied = table_rows(
+        text.training_loss_text(loss_comparison({"tractable": 0.4131, "exact": 0.4129, "model": 0.9}), "digit")
+    )
     assert "tied for smallest" in tied["tractable"] and "tied for smallest" in tied["exact"]
     assert "smallest" not in tied["model"]
-    clear = table_rows(text.training_loss_text(loss_comparison({"tractable": 0.52, "exact": 0.41, "model": 0.9})))
+    clear = table_rows(
+        text.training_loss_text(loss_comparison({"tractable": 0.52, "exact": 0.41, "model": 0.9}), "digit")
+    )
     assert "(smallest)" in clear["exact"] and "smallest" not in clear["tractable"] + clear["model"]
 
 
 def test_the_epsilon_form_says_whether_its_product_is_the_models_row():
     # 20.5 × 5.06e-3 = 0.1037: the model's row 0.104 — equal, and the page says so (and when it would not be)
-    equal = text.training_loss_text(loss_comparison({"tractable": 0.5, "exact": 0.4, "model": 0.9}))
+    equal = text.training_loss_text(loss_comparison({"tractable": 0.5, "exact": 0.4, "model": 0.9}), "digit")
     assert "to within rounding" in equal and "need not" not in equal
-    clipped = text.training_loss_text(loss_comparison({"tractable": 0.5, "exact": 0.4, "model": 0.9}, this_model=0.3))
+    clipped = text.training_loss_text(
+        loss_comparison({"tractable": 0.5, "exact": 0.4, "model": 0.9}, this_model=0.3), "digit"
+    )
     assert "not the model's row" in clipped and "clips" in clipped
 
 
@@ -172,14 +178,42 @@ def test_words_the_student_may_not_know_are_explained_where_they_first_appear(ta
     assert "natural log" in answer[first : first + 200]
     assert "$N$ when all are equally likely" in answer  # the effective number 1/Σw²
     assert "predicts the noise" in answer  # the ε form
-    assert "predicts the noise" in text.training_target(4500)  # the ε-parametrisation
+    assert "predicts the noise" in text.training_target(4500, "digit")  # the ε-parametrisation
+
+
+def test_the_texts_are_written_for_the_data_shown_not_for_mnist():
+    """For a model of other images every sentence says image (a/an right), and MNIST's digit facts are left out."""
+    texts = [
+        text.posterior_question(108, "image"),
+        text.training_target(108, "image"),
+        text.bayes("image"),
+        text.pair_note("image"),
+        text.gallery_title("image"),
+        text.candidates_title("image"),
+        text.candidates_label("image"),
+        text.x0_label("image"),
+        text.index_info("image", 108),
+        text.own_image(False),
+        text.took_text("exact", 0.01, {"exact": 1.5, "model": 2.5, "N": 108}, "image"),
+        *(part for texts in text.estimate_texts(108, 3072, 999, "image").values() for part in texts.values()),
+    ]
+    for words in texts:
+        assert "digit" not in words and "MNIST" not in words, words
+    assert "pick an image $x_0$" in texts[0] and "108 images" in texts[0]
+    assert "one step over N = 108 images" in texts[10]
+    assert (
+        text.upload_label("image", False, 64)
+        == "image: an uploaded image, used instead of digit_index (resized and cropped to 64²)"
+    )
+    assert "pick a digit $x_0$" in text.posterior_question(4500, "digit")
+    assert "digits (or photos)" in text.bayes("digit") and "(or photos)" not in text.bayes("image")
 
 
 def test_a_training_loss_of_none_at_t_0_is_explained_not_shown_as_numbers():
     class AtZero:
         training_loss = None
 
-    assert "does not apply" in text.training_loss_text(AtZero())
+    assert "does not apply" in text.training_loss_text(AtZero(), "digit")
 
 
 # ------------------------------------------------------------------------------------------ the API and the handlers

@@ -1,4 +1,4 @@
-"""Tab "Sample from noise" (ui/tab_sample.py): /sample as a `gradio_client` user sees it — `python app.py` in a
+"""Tab "Sample from noise" (ui/tabs/sample.py): /sample as a `gradio_client` user sees it — `python app.py` in a
 subprocess on a free loopback port with a tiny random 32×32 model — and its handlers in-process (other image
 shapes, the live view's throttle, scrubbing)."""
 

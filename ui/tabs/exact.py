@@ -1,15 +1,17 @@
-"""Tab "Exact posterior sampler": the exact reverse process over the training digits and p_θ from the same
-noise — the exact one can only copy; when each exact trajectory commits to one digit; how far real unseen digits
-are from the training set (the yardstick for "new"); and what one exact step costs against the data set's size N.
+"""Tab "Exact posterior sampler": the exact reverse process over the model's training images (MNIST digits by
+default) and p_θ from the same noise — the exact one can only copy; when each exact trajectory commits to one image;
+how far real unseen images are from the training set (the yardstick for "new"); and what one exact step costs
+against the data set's size N.
 
 Also the app's one cost protocol (`step_costs`): both posterior tabs and their API summaries quote the same
-measurement (`pipelines.exact.posterior.measure_step_costs`), taken once per process at first use."""
+measurement (`pipelines.exact.costs.measure_step_costs`), taken once per process at first use."""
 
 from __future__ import annotations
 
 import math
 import threading
 import weakref
+from types import SimpleNamespace
 
 import gradio as gr
 import numpy as np
@@ -18,8 +20,7 @@ from pipelines.exact.comparisons import COMMIT_WEIGHT, compare_samplers, heldout
 from pipelines.exact.costs import StepCosts, measure_step_costs
 from pipelines.exact.plots import plot_commit, plot_nearest_distances, plot_step_costs
 from pipelines.pictures.images import labelled_row, to_uint8
-from ui import format as fmt
-from ui.base import LATEX, UI_CONCURRENCY
+from ui.base import LATEX, UI_QUEUE, sample_queue
 from ui.context import DEFAULT_NUM_INFERENCE_STEPS, AppContext
 from ui.figures import plot_output
 from ui.inputs import MAX_NUM_IMAGES, MAX_SEED, api_outputs, check_int, check_seed, integer_input, user_errors
@@ -92,7 +93,7 @@ def data_line(ctx: AppContext) -> str:
 
 
 def pair_gallery(label: str, elem_id: str) -> gr.Gallery:
-    """A gallery of "sample | nearest training digit" pictures, two a row, titled by a Markdown line above it (the
+    """A gallery of "sample | nearest training image" pictures, two a row, titled by a Markdown line above it (the
     label badge sat on the first pictures). height=None: it grows with its rows (a fixed or "auto" height cut the
     third row off)."""
     gr.Markdown(f"**{label}**", elem_id=f"{elem_id}-title")
@@ -110,6 +111,11 @@ def pair_gallery(label: str, elem_id: str) -> gr.Gallery:
     )
 
 
+def _plot(label: str, elem_id: str) -> gr.Plot:
+    """A PNG plot whose figure carries its own titles (no label badge over it)."""
+    return gr.Plot(label=label, format="png", show_label=False, elem_id=elem_id)
+
+
 def _numbers(values, limit: int) -> list[float]:
     """A list of at most `limit` finite floats from a client-sent JSON value, or ValueError."""
     if not isinstance(values, list) or len(values) > limit:
@@ -121,7 +127,7 @@ def _numbers(values, limit: int) -> list[float]:
 
 
 class ExactSamplerTab:
-    """The exact reverse process over the training digits vs p_θ from the same seed; when it commits; the
+    """The exact reverse process over the training images vs p_θ from the same seed; when it commits; the
     held-out yardstick; and its cost against N."""
 
     title = "Exact posterior sampler"
@@ -132,118 +138,114 @@ class ExactSamplerTab:
         self._heldout: np.ndarray | None = None
         self._heldout_lock = threading.Lock()
 
-    def words(self, markdown: str) -> str:
-        """The page's words for this model's data (digit for MNIST, image otherwise)."""
-        return fmt.for_data(markdown, self.ctx.noun, self.ctx.image_shape)
-
+    # -- layout ---------------------------------------------------------------------------------------------
     def layout(self) -> None:
         ctx = self.ctx
-        T = ctx.num_train_timesteps
         if not ctx.has_data:
             gr.Markdown(f"⚠️ **{ctx.data_notice()}**", elem_id="exact-notice")
         else:
-            gr.Markdown(self.words(data_line(ctx)), elem_id="exact-data")
+            gr.Markdown(data_line(ctx), elem_id="exact-data")
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
-                gr.Markdown(self.words(text.EXACT_INTRO), latex_delimiters=LATEX, elem_id="exact-intro")
-                seed = integer_input(
-                    gr.Number(
-                        0,
-                        label="seed",
-                        info=f"integer in [0, {MAX_SEED}]; both samplers start from the same noise",
-                        precision=None,
-                        elem_id="exact-seed",
-                    ),
-                    0,
-                    MAX_SEED,
-                )
-                num_images = integer_input(
-                    gr.Slider(
-                        1,
-                        MAX_NUM_IMAGES,
-                        value=DEFAULT_EXACT_NUM_IMAGES,
-                        step=1,
-                        label="num_images",
-                        elem_id="exact-num-images",
-                    )
-                )
-                steps = integer_input(
-                    gr.Slider(
-                        1,
-                        T,
-                        value=min(DEFAULT_NUM_INFERENCE_STEPS, T),
-                        step=1,
-                        label="num_inference_steps (K), the same for both",
-                        elem_id="exact-num-steps",
-                    )
-                )
-                button = gr.Button(
-                    "Sample with both", variant="primary", elem_id="exact-button", interactive=ctx.has_data
-                )
+                controls = self._controls()
             with gr.Column(scale=3):
-                caption = gr.Markdown(elem_id="exact-caption", latex_delimiters=LATEX)
-                with gr.Row():
-                    # Plain-text labels (a gallery's label is not Markdown): Unicode, not TeX.
-                    with gr.Column():
-                        exact_gallery = pair_gallery(self.words(text.EXACT_GALLERY_LABEL), "exact-gallery")
-                    with gr.Column():
-                        model_gallery = pair_gallery(self.words(text.MODEL_GALLERY_LABEL), "model-gallery")
-                gr.Markdown(self.words(text.COMMIT_INTRO), latex_delimiters=LATEX, elem_id="commit-intro")
-                commit_plot = gr.Plot(
-                    label="effective number of candidates and largest weight against t",
-                    format="png",
-                    show_label=False,
-                    elem_id="commit-plot",
-                )
-                commit_note = gr.Markdown(elem_id="commit-note", latex_delimiters=LATEX)
-                gr.Markdown(self.words(text.DISTANCES_INTRO), latex_delimiters=LATEX, elem_id="distances-intro")
-                distance_plot = gr.Plot(
-                    label=self.words("L2 distance to the nearest training digit"),
-                    format="png",
-                    show_label=False,
-                    elem_id="distance-plot",
-                )
-                distance_note = gr.Markdown(elem_id="distance-note", latex_delimiters=LATEX)
-                cost_intro = gr.Markdown(elem_id="cost-text", latex_delimiters=LATEX)
-                cost = gr.Plot(
-                    label="cost of one reverse step against the data set's size N (log–log)",
-                    format="png",
-                    show_label=False,
-                    elem_id="cost-plot",
-                )
-                cost_note = gr.Markdown(elem_id="cost-note")
-                with gr.Accordion(
-                    "JSON summary (every number on this tab; the API's last output)",
-                    open=False,
-                    elem_id="exact-summary-accordion",
-                ):
-                    summary = gr.JSON(label="summary", elem_id="exact-summary")
+                views = self._views()
+        self._wire(controls, views)
 
-        button.click(
+    def _controls(self) -> SimpleNamespace:
+        """The left column: what the tab shows, then seed, num_images, K and the button."""
+        ctx, T = self.ctx, self.ctx.num_train_timesteps
+        gr.Markdown(text.exact_intro(ctx.noun, ctx.image_shape), latex_delimiters=LATEX, elem_id="exact-intro")
+        seed = integer_input(
+            gr.Number(
+                0,
+                label="seed",
+                info=f"integer in [0, {MAX_SEED}]; both samplers start from the same noise",
+                precision=None,
+                elem_id="exact-seed",
+            ),
+            0,
+            MAX_SEED,
+        )
+        num_images = integer_input(
+            gr.Slider(
+                1,
+                MAX_NUM_IMAGES,
+                value=DEFAULT_EXACT_NUM_IMAGES,
+                step=1,
+                label="num_images",
+                elem_id="exact-num-images",
+            )
+        )
+        steps = integer_input(
+            gr.Slider(
+                1,
+                T,
+                value=min(DEFAULT_NUM_INFERENCE_STEPS, T),
+                step=1,
+                label="num_inference_steps (K), the same for both",
+                elem_id="exact-num-steps",
+            )
+        )
+        button = gr.Button("Sample with both", variant="primary", elem_id="exact-button", interactive=ctx.has_data)
+        return SimpleNamespace(seed=seed, num_images=num_images, steps=steps, button=button)
+
+    def _views(self) -> SimpleNamespace:
+        """The right column: the run's caption and galleries, the commit plot, the distance strip, the cost plot and
+        the JSON summary; the Markdown intros between them."""
+        noun = self.ctx.noun
+        caption = gr.Markdown(elem_id="exact-caption", latex_delimiters=LATEX)
+        with gr.Row():
+            # Plain-text labels (a gallery's label is not Markdown): Unicode, not TeX.
+            with gr.Column():
+                exact_gallery = pair_gallery(text.gallery_label("exact", noun), "exact-gallery")
+            with gr.Column():
+                model_gallery = pair_gallery(text.gallery_label("model", noun), "model-gallery")
+        gr.Markdown(text.commit_intro(noun), latex_delimiters=LATEX, elem_id="commit-intro")
+        commit_plot = _plot("effective number of candidates and largest weight against t", "commit-plot")
+        commit_note = gr.Markdown(elem_id="commit-note", latex_delimiters=LATEX)
+        gr.Markdown(text.distances_intro(noun), latex_delimiters=LATEX, elem_id="distances-intro")
+        distance_plot = _plot(text.distance_plot_label(noun), "distance-plot")
+        distance_note = gr.Markdown(elem_id="distance-note", latex_delimiters=LATEX)
+        cost_intro = gr.Markdown(elem_id="cost-text", latex_delimiters=LATEX)
+        cost = _plot("cost of one reverse step against the data set's size N (log–log)", "cost-plot")
+        cost_note = gr.Markdown(elem_id="cost-note")
+        with gr.Accordion(
+            "JSON summary (every number on this tab; the API's last output)",
+            open=False,
+            elem_id="exact-summary-accordion",
+        ):
+            summary = gr.JSON(label="summary", elem_id="exact-summary")
+        return SimpleNamespace(
+            caption=caption, exact_gallery=exact_gallery, model_gallery=model_gallery, commit_plot=commit_plot,
+            commit_note=commit_note, distance_plot=distance_plot, distance_note=distance_note, cost_intro=cost_intro,
+            cost=cost, cost_note=cost_note, summary=summary,
+        )  # fmt: skip
+
+    def _wire(self, c: SimpleNamespace, v: SimpleNamespace) -> None:
+        """/exact_sample (in the sampling queue), then its plots; the cost view when the tab is opened (UI only)."""
+        c.button.click(
             self.exact_sample,
-            inputs=[seed, num_images, steps],
-            outputs=api_outputs(exact=exact_gallery, model=model_gallery, caption=caption, summary=summary),
+            inputs=[c.seed, c.num_images, c.steps],
+            outputs=api_outputs(exact=v.exact_gallery, model=v.model_gallery, caption=v.caption, summary=v.summary),
             api_name="exact_sample",
-            concurrency_limit=ctx.sample_concurrency,
-            concurrency_id="sample",
+            **sample_queue(self.ctx.sample_concurrency),
             show_progress="full",
         ).success(
             self.run_plots,
-            inputs=[summary],
-            outputs=[commit_plot, commit_note, distance_plot, distance_note],
+            inputs=[v.summary],
+            outputs=[v.commit_plot, v.commit_note, v.distance_plot, v.distance_note],
             api_visibility="private",
-            concurrency_limit=UI_CONCURRENCY,
-            concurrency_id="ui",
+            **UI_QUEUE,
         )
         # The cost plot is drawn when the tab is opened (UI only), from the app's one measurement.
-        if self.block is not None and ctx.has_data:
+        if self.block is not None and self.ctx.has_data:
             self.block.select(
                 self.cost_view,
-                outputs=[cost, cost_note, cost_intro],
+                outputs=[v.cost, v.cost_note, v.cost_intro],
                 api_visibility="private",
                 show_progress="minimal",
-                concurrency_limit=UI_CONCURRENCY,
-                concurrency_id="ui",
+                **UI_QUEUE,
             )
 
     # -- shared numbers -------------------------------------------------------------------------------------
@@ -277,54 +279,51 @@ class ExactSamplerTab:
             the held-out yardstick (heldout_nearest_distance_median); and the cost of one step (cost).
         """
         ctx = self.ctx
-        T = ctx.num_train_timesteps
         seed = check_seed(seed)
         num_images = check_int("num_images", num_images, 1, MAX_NUM_IMAGES)
-        num_steps = check_int("num_inference_steps", num_inference_steps, 1, T)
-        ctx.require_data()
+        num_steps = check_int("num_inference_steps", num_inference_steps, 1, ctx.num_train_timesteps)
+        data = ctx.require_data()
         dataset_posterior = ctx.dataset_posterior()
-        result = compare_samplers(
+        r = compare_samplers(
             ctx.pipe, dataset_posterior, seed=seed, num_images=num_images, num_inference_steps=num_steps
         )
-        data = dataset_posterior.data
         heldout = self.heldout_distances()
-
-        def pairs(samples, indices, distances, seconds, kind):
-            items = []
-            seconds = [None] * len(distances) if seconds is None else seconds.tolist()
-            for k, (i, d, d2) in enumerate(zip(indices.tolist(), distances.tolist(), seconds)):
-                picture = labelled_row(
-                    [
-                        to_uint8(samples[k : k + 1], model_space=True)[0],
-                        to_uint8(data[i : i + 1].float(), model_space=True)[0],
-                    ],
-                    [f"{kind}", text.pair_label(i, d)],
-                    scale=PAIR_SCALE,
-                )
-                items.append((picture, text.pair_caption(i, d, d2)))
-            return items
-
+        heldout_median = float(np.median(heldout)) if len(heldout) else None
         summary = {
-            **result.as_dict(),
+            **r.as_dict(),
             "num_images": num_images,
             "model_id": ctx.model_id,
             "num_data": len(dataset_posterior),
-            "data": ctx.require_data().description,
-            "heldout_nearest_distance_median": float(np.median(heldout)) if len(heldout) else None,
+            "data": data.description,
+            "heldout_nearest_distance_median": heldout_median,
             "num_heldout": int(len(heldout)),
             "cost": cost_summary(step_costs(ctx)),
         }
-        r = result
         return (
-            pairs(
-                r.exact_samples, r.exact_nearest_indices, r.exact_nearest_distances, r.exact_second_distances, "exact"
+            self._pairs(
+                "exact", r.exact_samples, r.exact_nearest_indices, r.exact_nearest_distances, r.exact_second_distances
             ),
-            pairs(
-                r.model_samples, r.model_nearest_indices, r.model_nearest_distances, r.model_second_distances, "model"
+            self._pairs(
+                "model", r.model_samples, r.model_nearest_indices, r.model_nearest_distances, r.model_second_distances
             ),
-            self.words(text.exact_caption(summary, num_images)),
+            text.exact_caption(r, heldout_median, len(heldout), ctx.noun),
             summary,
         )
+
+    def _pairs(self, kind: str, samples, indices, distances, second_distances) -> list[tuple]:
+        """One sampler's gallery: per sample (B, C, H, W) a "sample | nearest training image" picture, the index and
+        the distance d₁ drawn above the nearest, captioned with the copy verdict (d₂: second_distances, or None)."""
+        data = self.ctx.dataset_posterior().data
+        seconds = [None] * len(distances) if second_distances is None else second_distances.tolist()
+        items = []
+        for k, (i, d, d2) in enumerate(zip(indices.tolist(), distances.tolist(), seconds)):
+            pictures = [
+                to_uint8(samples[k : k + 1], model_space=True)[0],
+                to_uint8(data[i : i + 1].float(), model_space=True)[0],
+            ]
+            picture = labelled_row(pictures, [kind, text.pair_label(i, d)], scale=PAIR_SCALE)
+            items.append((picture, text.pair_caption(i, d, d2)))
+        return items
 
     def run_plots(self, summary):
         """UI only: the commit plot and the distance strip of the run whose summary the page shows. The summary
@@ -347,11 +346,7 @@ class ExactSamplerTab:
             return empty
         num_data = len(self.ctx.train_images())
         heldout = self.heldout_distances()
-        clean = {
-            "exact": {"commit_step": commit, "timesteps": timesteps, "nearest_distances": exact_d},
-            "model": {"nearest_distances": model_d},
-            "heldout_nearest_distance_median": float(np.median(heldout)) if len(heldout) else None,
-        }
+        heldout_median = float(np.median(heldout)) if len(heldout) else None
         noun, shape = self.ctx.noun, self.ctx.image_shape
         return (
             plot_output(
@@ -364,33 +359,25 @@ class ExactSamplerTab:
                 commit_weight=COMMIT_WEIGHT,
                 noun=noun,
             ),
-            self.words(text.commit_caption(clean)),
+            text.commit_caption(commit, timesteps, noun),
             plot_output(plot_nearest_distances, heldout, exact_d, model_d, noun=noun, image_shape=shape),
-            self.words(text.distances_caption(clean)),
+            text.distances_caption(exact_d, model_d, heldout_median, noun),
         )
 
     def cost_plot(self):
         """The per-step cost plot and its source note (a new Figure per call)."""
         costs = step_costs(self.ctx)
         return (
-            plot_output(plot_step_costs, costs, title=text.COST_PLOT_TITLE, mark=self.data_mark(costs)),
+            plot_output(plot_step_costs, costs, title=text.COST_PLOT_TITLE, mark=text.data_mark(self.ctx.noun, costs)),
             text.cost_note(text.cost_source_measured(QUICK_COST_REPEATS), self.ctx.model_id, costs.model_ms),
         )
 
     def cost_view(self):
         """UI only: the cost plot, its note and the cost text, drawn when the tab is opened."""
+        ctx = self.ctx
         figure, note = self.cost_plot()
-        return (
-            figure,
-            note,
-            self.words(
-                text.cost_text(
-                    cost_summary(step_costs(self.ctx)), len(self.ctx.train_images()), DEFAULT_NUM_INFERENCE_STEPS
-                )
-            ),
+        costs, num_data = step_costs(ctx), len(ctx.train_images())
+        words = text.cost_text(
+            costs, exact_step_ms(costs, num_data), num_data, ctx.noun, ctx.image_shape, DEFAULT_NUM_INFERENCE_STEPS
         )
-
-    def data_mark(self, costs: StepCosts) -> str:
-        """The label of the measured point at the model's own data set (its N and D) on the cost plot."""
-        what = "MNIST digits" if self.ctx.is_mnist else "your data"
-        return f"{what}: N = {costs.rows[-1]['N']:,}, D = {costs.rows[-1]['D']:,}"
+        return figure, note, words

@@ -1,23 +1,24 @@
-"""Tab "Why do we need p_θ?": for one digit x_0 and a step t, the tractable q(x_{t-1} | x_t, x_0), the exact
-data-set posterior q(x_{t-1} | x_t) and the learned p_θ(x_{t-1} | x_t) side by side, with what each one needs."""
+"""Tab "Why do we need p_θ?": for one training image x_0 (an MNIST digit by default) and a step t, the tractable
+q(x_{t-1} | x_t, x_0), the exact data-set posterior q(x_{t-1} | x_t) and the learned p_θ(x_{t-1} | x_t) side by
+side, with what each one needs."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import gradio as gr
 import torch
 
 from pipelines.data.sources import prepare_digit
-from pipelines.exact.comparisons import compare_estimates
+from pipelines.exact.comparisons import PosteriorComparison, compare_estimates
 from pipelines.exact.neighbours import l2_distance
 from pipelines.pictures.images import digit_image, grid_uint8, labelled_row, to_uint8
-from ui import format as fmt
-from ui.base import LATEX, UI_CONCURRENCY
+from ui.base import LATEX, LOCAL, POSTERIOR_QUEUE, UI_QUEUE
 from ui.context import AppContext
 from ui.inputs import MAX_SEED, api_outputs, check_int, check_seed, integer_input, read_digit, unchecked, user_errors
 from ui.tabs.exact import exact_step_ms, step_costs
 from ui.text import posterior as text
 
-POSTERIOR_CONCURRENCY = 2  # /posterior is one UNet call and one pass over the data: cheap, but not free
 DEFAULT_POSTERIOR_T = 300
 GALLERY_PER_CLASS = 2  # the "pick a training digit" gallery: the first 2 train digits of each class
 GALLERY_SIZE = 20  # other data has no classes: its first 20 training images
@@ -25,6 +26,35 @@ SKETCH_CANVAS = (280, 280)  # 10× a 28×28 MNIST digit
 DISPLAY_PIXELS = 128  # estimates shown 128 pixels wide (a 32×32 digit 4×, a 64×64 image 2×)
 NUM_CANDIDATES = 5  # the training digits the exact posterior weighs most, shown under x_0 and x_t
 CANDIDATE_PIXELS = 96  # each candidate shown 96 pixels wide (3× a 32×32 digit) with its "#index: weight" above it
+
+
+def _picture(label: str, elem_id: str) -> gr.Image:
+    """x_0 or x_t: 180 pixels tall, pixelated, no buttons."""
+    return gr.Image(
+        label=label,
+        type="pil",
+        format="png",
+        interactive=False,
+        elem_id=elem_id,
+        elem_classes="pixelated",
+        height=180,
+        buttons=[],
+    )
+
+
+def _estimate_picture(name: str, label: str) -> gr.Image:
+    """One estimate's "x_t-1 | x̂0" picture; no label badge and no buttons over it: they covered its own captions."""
+    return gr.Image(
+        label=f"{label}: xₜ₋₁ and x̂₀",
+        show_label=False,
+        type="pil",
+        format="png",
+        interactive=False,
+        buttons=[],
+        elem_id=f"estimate-{name}",
+        elem_classes="pixelated",
+        height=None,
+    )
 
 
 class PosteriorTab:
@@ -37,11 +67,8 @@ class PosteriorTab:
         self.block = None  # the gr.Tab, set by build_demo
 
     # -- layout ---------------------------------------------------------------------------------------------
-    def words(self, markdown: str) -> str:
-        """The page's words for this model's data (digit for MNIST, image otherwise)."""
-        return fmt.for_data(markdown, self.ctx.noun, self.ctx.image_shape)
-
     def scale(self, pixels: int) -> int:
+        """The integer upscale that shows one of the model's images about `pixels` wide."""
         return max(1, pixels // self.ctx.image_shape[-1])
 
     def gallery_digits(self) -> tuple[list[int], list]:
@@ -61,19 +88,35 @@ class PosteriorTab:
 
     def layout(self) -> None:
         ctx = self.ctx
-        T = ctx.num_train_timesteps
-        self.gallery_indices, items = self.gallery_digits()
         num_train = len(ctx.train_images()) if ctx.has_data else 1
-        words = self.words
         if not ctx.has_data:
             gr.Markdown(f"⚠️ **{ctx.data_notice()}**", elem_id="posterior-notice")
-        gr.Markdown(words(text.posterior_question(num_train)), latex_delimiters=LATEX, elem_id="posterior-question")
-        # The galleries' titles are Markdown above them, not gradio's label badge, which sat over the top of the
-        # first row of pictures.
-        gr.Markdown(words(text.DIGIT_GALLERY_TITLE), elem_id="digit-gallery-title")
-        gallery = gr.Gallery(
+        gr.Markdown(text.posterior_question(num_train, ctx.noun), latex_delimiters=LATEX, elem_id="posterior-question")
+        gallery = self._gallery()
+        with gr.Row():
+            with gr.Column(scale=1, min_width=300):
+                controls = self._controls(num_train)
+            with gr.Column(scale=3):
+                views = self._views()
+        gr.Markdown(text.training_target(num_train, ctx.noun), latex_delimiters=LATEX, elem_id="training-target")
+        gr.Markdown(text.bayes(ctx.noun), latex_delimiters=LATEX, elem_id="posterior-bayes")
+        with gr.Accordion(
+            "JSON summary (every number on this tab; the API's last output)",
+            open=False,
+            elem_id="posterior-summary-accordion",
+        ):
+            views.summary = gr.JSON(label="summary", elem_id="posterior-summary")
+        self._wire(gallery, controls, views)
+
+    def _gallery(self) -> gr.Gallery:
+        """The training images to pick x_0 from, under a Markdown title (gradio's label badge sat over the top of
+        the first row of pictures)."""
+        self.gallery_indices, items = self.gallery_digits()
+        title = text.gallery_title(self.ctx.noun)
+        gr.Markdown(title, elem_id="digit-gallery-title")
+        return gr.Gallery(
             items,
-            label=words(text.DIGIT_GALLERY_TITLE),
+            label=title,
             show_label=False,
             columns=max(1, (len(items) + 1) // 2),
             height=260,
@@ -83,159 +126,114 @@ class PosteriorTab:
             elem_id="digit-gallery",
             elem_classes="pixelated",
         )
-        with gr.Row():
-            with gr.Column(scale=1, min_width=300):
-                digit_index = integer_input(
-                    gr.Number(
-                        0,
-                        label="digit_index",
-                        precision=None,
-                        elem_id="digit-index",
-                        info=words(f"which training digit, 0 … {num_train - 1} (unless an image is given)"),
-                    ),
-                    0,
-                    num_train - 1,
-                )
-                own = "… or upload or draw your own digit" if ctx.is_mnist else "… or upload your own image"
-                with gr.Accordion(own, open=False):
-                    image = unchecked(
-                        gr.Image(
-                            label=words("image: an uploaded digit, used instead of digit_index")
-                            + ("" if ctx.is_mnist else f" (resized and cropped to {ctx.image_shape[-1]}²)"),
-                            type="filepath",
-                            sources=["upload", "clipboard"],
-                            format="png",
-                            height=160,
-                            elem_id="digit-image",
-                            elem_classes="pixelated",
-                        )
-                    )
-                    sketch = gr.Sketchpad(
-                        label="draw a digit (white ink on dark is what MNIST looks like; any ink works)",
-                        canvas_size=SKETCH_CANVAS,
-                        type="numpy",
-                        elem_id="digit-sketch",
-                        visible=ctx.is_mnist,  # drawing a digit is for the MNIST data
-                    )
-                    use_sketch = gr.Button("use my drawing", elem_id="use-sketch", visible=ctx.is_mnist)
-                t = integer_input(
-                    gr.Slider(
-                        1,
-                        T - 1,
-                        value=min(DEFAULT_POSTERIOR_T, T - 1),
-                        step=1,
-                        label=f"t: how noisy x_t is (1 … {T - 1})",
-                        elem_id="posterior-t",
-                    )
-                )
-                seed = integer_input(
-                    gr.Number(
-                        0,
-                        label="seed",
-                        info=f"integer in [0, {MAX_SEED}]: fixes the noise of x_t",
-                        precision=None,
-                        elem_id="posterior-seed",
-                    ),
-                    0,
-                    MAX_SEED,
-                )
-                button = gr.Button("Compare", variant="primary", elem_id="posterior-button", interactive=ctx.has_data)
-            with gr.Column(scale=3):
-                with gr.Row():
-                    x0_view = gr.Image(
-                        label=words("x₀: the digit"),
-                        type="pil",
-                        format="png",
-                        interactive=False,
-                        elem_id="posterior-x0",
-                        elem_classes="pixelated",
-                        height=180,
-                        buttons=[],
-                    )
-                    xt_view = gr.Image(
-                        label="xₜ ~ q(xₜ | x₀)",
-                        type="pil",
-                        format="png",
-                        interactive=False,
-                        elem_id="posterior-xt",
-                        elem_classes="pixelated",
-                        height=180,
-                        buttons=[],
-                    )
-                # Its own full-width row, as many columns as candidates: the strip fits (it was cut off at the
-                # right when it shared a row with x0 and x_t).
-                gr.Markdown(words(text.CANDIDATES_TITLE), latex_delimiters=LATEX, elem_id="posterior-candidates-title")
-                # Each candidate's "#index: weight" is drawn into its picture: a gradio caption was cut off
-                # ("#75: 0.0…") when the strip was narrow.
-                candidates = gr.Gallery(
-                    label=words("the training digits the exact posterior weighs most"),
-                    show_label=False,
-                    columns=NUM_CANDIDATES,
-                    height=240,
-                    format="png",
-                    interactive=False,
-                    allow_preview=False,
-                    object_fit="contain",
-                    elem_id="posterior-candidates",
-                    elem_classes="pixelated",
-                    buttons=[],
-                )
-                gr.Markdown(words(text.PAIR_NOTE), latex_delimiters=LATEX, elem_id="pair-note")
-                views, texts = [], []
-                with gr.Row(equal_height=False):
-                    for name, label in text.ESTIMATE_LABELS.items():
-                        with gr.Column(min_width=220):
-                            # No label badge and no buttons over the picture: they covered its own captions.
-                            views.append(
-                                gr.Image(
-                                    label=f"{label}: xₜ₋₁ and x̂₀",
-                                    show_label=False,
-                                    type="pil",
-                                    format="png",
-                                    interactive=False,
-                                    buttons=[],
-                                    elem_id=f"estimate-{name}",
-                                    elem_classes="pixelated",
-                                    height=None,
-                                )
-                            )
-                            texts.append(gr.Markdown(elem_id=f"estimate-{name}-text", latex_delimiters=LATEX))
-                answer = gr.Markdown(elem_id="posterior-answer", latex_delimiters=LATEX)
-        gr.Markdown(words(text.training_target(num_train)), latex_delimiters=LATEX, elem_id="training-target")
-        gr.Markdown(words(text.BAYES), latex_delimiters=LATEX, elem_id="posterior-bayes")
-        with gr.Accordion(
-            "JSON summary (every number on this tab; the API's last output)",
-            open=False,
-            elem_id="posterior-summary-accordion",
-        ):
-            summary = gr.JSON(label="summary", elem_id="posterior-summary")
 
-        inputs = [digit_index, t, seed, image]
+    def _controls(self, num_train: int) -> SimpleNamespace:
+        """The left column: digit_index, an upload (and for MNIST a sketchpad), t, seed and the button."""
+        ctx, T = self.ctx, self.ctx.num_train_timesteps
+        info = text.index_info(ctx.noun, num_train)
+        digit_index = integer_input(
+            gr.Number(0, label="digit_index", precision=None, elem_id="digit-index", info=info), 0, num_train - 1
+        )
+        with gr.Accordion(text.own_image(ctx.is_mnist), open=False):
+            image = unchecked(
+                gr.Image(
+                    label=text.upload_label(ctx.noun, ctx.is_mnist, ctx.image_shape[-1]),
+                    type="filepath",
+                    sources=["upload", "clipboard"],
+                    format="png",
+                    height=160,
+                    elem_id="digit-image",
+                    elem_classes="pixelated",
+                )
+            )
+            # Drawing a digit is for the MNIST data.
+            sketch = gr.Sketchpad(
+                label=text.SKETCH_LABEL,
+                canvas_size=SKETCH_CANVAS,
+                type="numpy",
+                elem_id="digit-sketch",
+                visible=ctx.is_mnist,
+            )
+            use_sketch = gr.Button("use my drawing", elem_id="use-sketch", visible=ctx.is_mnist)
+        t = integer_input(
+            gr.Slider(
+                1,
+                T - 1,
+                value=min(DEFAULT_POSTERIOR_T, T - 1),
+                step=1,
+                label=f"t: how noisy x_t is (1 … {T - 1})",
+                elem_id="posterior-t",
+            )
+        )
+        seed = integer_input(
+            gr.Number(
+                0,
+                label="seed",
+                info=f"integer in [0, {MAX_SEED}]: fixes the noise of x_t",
+                precision=None,
+                elem_id="posterior-seed",
+            ),
+            0,
+            MAX_SEED,
+        )
+        button = gr.Button("Compare", variant="primary", elem_id="posterior-button", interactive=ctx.has_data)
+        return SimpleNamespace(
+            digit_index=digit_index, image=image, sketch=sketch, use_sketch=use_sketch, t=t, seed=seed, button=button
+        )
+
+    def _views(self) -> SimpleNamespace:
+        """The right column: x_0 and x_t, the candidates, then each estimate's picture and text, and the answer."""
+        noun = self.ctx.noun
+        with gr.Row():
+            x0 = _picture(text.x0_label(noun), "posterior-x0")
+            xt = _picture("xₜ ~ q(xₜ | x₀)", "posterior-xt")
+        # Its own full-width row, as many columns as candidates: the strip fits (it was cut off at the right when it
+        # shared a row with x0 and x_t). Each candidate's "#index: weight" is drawn into its picture: a gradio
+        # caption was cut off ("#75: 0.0…") when the strip was narrow.
+        gr.Markdown(text.candidates_title(noun), latex_delimiters=LATEX, elem_id="posterior-candidates-title")
+        candidates = gr.Gallery(
+            label=text.candidates_label(noun),
+            show_label=False,
+            columns=NUM_CANDIDATES,
+            height=240,
+            format="png",
+            interactive=False,
+            allow_preview=False,
+            object_fit="contain",
+            elem_id="posterior-candidates",
+            elem_classes="pixelated",
+            buttons=[],
+        )
+        gr.Markdown(text.pair_note(noun), latex_delimiters=LATEX, elem_id="pair-note")
+        estimates, texts = [], []
+        with gr.Row(equal_height=False):
+            for name, label in text.ESTIMATE_LABELS.items():
+                with gr.Column(min_width=220):
+                    estimates.append(_estimate_picture(name, label))
+                    texts.append(gr.Markdown(elem_id=f"estimate-{name}-text", latex_delimiters=LATEX))
+        answer = gr.Markdown(elem_id="posterior-answer", latex_delimiters=LATEX)
+        return SimpleNamespace(x0=x0, xt=xt, candidates=candidates, estimates=estimates, texts=texts, answer=answer)
+
+    def _wire(self, gallery: gr.Gallery, c: SimpleNamespace, v: SimpleNamespace) -> None:
+        """/posterior from the button; UI only, the same comparison after a gallery click, an upload or a drawing."""
+        inputs = [c.digit_index, c.t, c.seed, c.image]
         # The API's names of its outputs (README, view_api()).
         outputs = api_outputs(
-            x0=x0_view,
-            x_t=xt_view,
-            candidates=candidates,
-            **{f"{name}_image": view for name, view in zip(text.ESTIMATE_LABELS, views)},
-            **{f"{name}_text": box for name, box in zip(text.ESTIMATE_LABELS, texts)},
-            answer=answer,
-            summary=summary,
+            x0=v.x0,
+            x_t=v.xt,
+            candidates=v.candidates,
+            **{f"{name}_image": view for name, view in zip(text.ESTIMATE_LABELS, v.estimates)},
+            **{f"{name}_text": box for name, box in zip(text.ESTIMATE_LABELS, v.texts)},
+            answer=v.answer,
+            summary=v.summary,
         )
-        shared = dict(concurrency_limit=POSTERIOR_CONCURRENCY, concurrency_id="posterior")
-        button.click(self.posterior, inputs=inputs, outputs=outputs, api_name="posterior", **shared)
-        # UI-only ways in (not in the API): a gallery click, an upload, a drawing; each then runs the comparison.
-        gallery.select(self.pick_digit, outputs=[digit_index, image], api_visibility="private", queue=False).success(
-            self.posterior, inputs=inputs, outputs=outputs, api_visibility="private", **shared
-        )
-        image.upload(self.posterior, inputs=inputs, outputs=outputs, api_visibility="private", **shared)
-        use_sketch.click(
-            self.use_drawing,
-            inputs=[sketch],
-            outputs=[image],
-            api_visibility="private",
-            concurrency_limit=UI_CONCURRENCY,
-            concurrency_id="ui",
-        ).success(self.posterior, inputs=inputs, outputs=outputs, api_visibility="private", **shared)
+        c.button.click(self.posterior, inputs=inputs, outputs=outputs, api_name="posterior", **POSTERIOR_QUEUE)
+        compare = dict(fn=self.posterior, inputs=inputs, outputs=outputs, api_visibility="private", **POSTERIOR_QUEUE)
+        gallery.select(self.pick_digit, outputs=[c.digit_index, c.image], **LOCAL).success(**compare)
+        c.image.upload(**compare)
+        c.use_sketch.click(
+            self.use_drawing, inputs=[c.sketch], outputs=[c.image], api_visibility="private", **UI_QUEUE
+        ).success(**compare)
 
     # -- handlers -------------------------------------------------------------------------------------------
     def x0_coefficient(self, t: int) -> float:
@@ -286,13 +284,11 @@ class PosteriorTab:
         """
         ctx = self.ctx
         ctx.require_data()
-        T = ctx.num_train_timesteps
         images, labels = ctx.mnist_train()
         digit_index = check_int("digit_index", digit_index, 0, len(images) - 1)
-        t = check_int("t", t, 1, T - 1)
+        t = check_int("t", t, 1, ctx.num_train_timesteps - 1)
         seed = check_seed(seed)
         # Uploads live in gradio's upload folder; drawings (use_drawing) in this app's run store.
-        words = self.words
         uploads = (gr.utils.get_upload_folder(), ctx.store.root)
         x0 = read_digit(image, ctx.image_shape, allowed_dirs=uploads, digit=ctx.is_mnist)
         if x0 is None:
@@ -302,65 +298,62 @@ class PosteriorTab:
                 source["label"] = int(labels[digit_index])
         else:
             source = {"source": "image"}
-        dataset_posterior = ctx.dataset_posterior()
-        comparison = compare_estimates(
-            x0, t, ctx.pipe, dataset_posterior, generator=torch.Generator().manual_seed(seed)
-        )
-        texts = text.estimate_texts(comparison.num_data, comparison.num_pixels, comparison.num_parameters)
+        c = compare_estimates(x0, t, ctx.pipe, ctx.dataset_posterior(), generator=torch.Generator().manual_seed(seed))
         # "took" for the exact and model steps: the app's one cost measurement (the Exact posterior sampler tab's
         # numbers), not this request's single timing, which depends on whatever else the machine is doing.
         costs = step_costs(ctx)
-        step_ms = {
-            "exact": exact_step_ms(costs, comparison.num_data),
-            "model": costs.model_ms,
-            "N": comparison.num_data,
-        }
+        step_ms = {"exact": exact_step_ms(costs, c.num_data), "model": costs.model_ms, "N": c.num_data}
+        texts = text.estimate_texts(c.num_data, c.num_pixels, c.num_parameters, ctx.noun)
+        estimate_texts = [
+            text.estimate_text(
+                c, texts[name], name, l2_distance(e.mean, c.x0), text.took_text(name, e.seconds, step_ms, ctx.noun)
+            )
+            for name, e in c.estimates.items()
+        ]
+        return (
+            digit_image(c.x0, scale=self.scale(DISPLAY_PIXELS)),
+            digit_image(c.x_t, scale=self.scale(DISPLAY_PIXELS)),
+            self._candidates(c),
+            *self._estimate_pictures(c),
+            *estimate_texts,
+            text.explain_comparison(c, ctx.noun, step_ms, x0_coefficient=self.x0_coefficient(t)),
+            self._summary(c, source, seed, step_ms, texts),
+        )
 
-        estimates = comparison.estimates
-        x0_cpu = comparison.x0
-        distance_to_x0 = {n: l2_distance(e.mean, x0_cpu) for n, e in estimates.items()}
-        x0_error = {n: l2_distance(e.pred_original_sample, x0_cpu) for n, e in estimates.items()}
-        views = [
+    def _estimate_pictures(self, c: PosteriorComparison) -> list:
+        """Per estimate, its x_{t-1} mean beside its x̂0, DISPLAY_PIXELS wide each."""
+        return [
             labelled_row(
                 [to_uint8(e.mean, model_space=True)[0], to_uint8(e.pred_original_sample, model_space=True)[0]],
                 ["x_t-1", "x̂0"],
                 scale=self.scale(DISPLAY_PIXELS),
             )
-            for e in estimates.values()
+            for e in c.estimates.values()
         ]
-        estimate_texts = [
-            words(
-                text.estimate_text(
-                    comparison,
-                    texts[name],
-                    name,
-                    distance_to_x0[name],
-                    text.took_text(name, estimates[name].seconds, step_ms),
-                )
-            )
-            for name in estimates
-        ]
-        data = dataset_posterior.data
-        candidates = [
-            (
-                labelled_row(
-                    [to_uint8(data[i : i + 1].float(), model_space=True)[0]],
-                    [text.candidate_caption(i, w)],
-                    scale=self.scale(CANDIDATE_PIXELS),
-                ),
-                text.candidate_caption(i, w),  # for API clients; the page shows the one drawn in the picture
-            )
-            for i, w in zip(comparison.top_indices, comparison.top_weights)
-        ]
+
+    def _candidates(self, c: PosteriorComparison) -> list[tuple]:
+        """The training images the exact posterior weighs most, each with its "#index: weight" drawn above it (and
+        as its caption, for API clients)."""
+        data = self.ctx.dataset_posterior().data
+        items = []
+        for i, w in zip(c.top_indices, c.top_weights):
+            caption = text.candidate_caption(i, w)
+            picture = to_uint8(data[i : i + 1].float(), model_space=True)[0]
+            items.append((labelled_row([picture], [caption], scale=self.scale(CANDIDATE_PIXELS)), caption))
+        return items
+
+    def _summary(self, c: PosteriorComparison, source: dict, seed: int, step_ms: dict, texts: dict) -> dict:
+        """The JSON summary: every number on the tab (the comparison's, the distances to x0, the training loss and
+        the step costs), each estimate named as the page names it."""
         summary = {
             **source,
             "seed": seed,
-            **comparison.as_dict(),
-            "distance_to_x0": distance_to_x0,
-            "x0_error": x0_error,
-            "model_id": ctx.model_id,
+            **c.as_dict(),
+            "distance_to_x0": {n: l2_distance(e.mean, c.x0) for n, e in c.estimates.items()},
+            "x0_error": {n: l2_distance(e.pred_original_sample, c.x0) for n, e in c.estimates.items()},
+            "model_id": self.ctx.model_id,
         }
-        loss = comparison.training_loss  # L_{t-1} of eq. 8 in nats; None at t = 0
+        loss = c.training_loss  # L_{t-1} of eq. 8 in nats; None at t = 0
         summary["training_loss"] = (
             None
             if loss is None
@@ -369,19 +362,11 @@ class PosteriorTab:
         summary["step_ms"] = {
             "exact": step_ms["exact"],
             "model": step_ms["model"],
-            "tractable": estimates["tractable"].seconds * 1e3,
-            "N": comparison.num_data,
+            "tractable": c.estimates["tractable"].seconds * 1e3,
+            "N": c.num_data,
             "source": "measure_step_costs, batch 1, median (the Exact posterior sampler tab's "
             "cost measurement); tractable: this request",
         }
         for name, entry in summary["estimates"].items():  # the API's summary names each estimate as the page does
             summary["estimates"][name] = {**texts[name], **entry}
-        return (
-            digit_image(x0_cpu, scale=self.scale(DISPLAY_PIXELS)),
-            digit_image(comparison.x_t, scale=self.scale(DISPLAY_PIXELS)),
-            candidates,
-            *views,
-            *estimate_texts,
-            words(text.explain_comparison(comparison, step_ms, x0_coefficient=self.x0_coefficient(t))),
-            summary,
-        )
+        return summary

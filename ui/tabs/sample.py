@@ -7,7 +7,9 @@ from __future__ import annotations
 import math
 import random
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import gradio as gr
 import numpy as np
@@ -16,7 +18,7 @@ import torch
 from pipelines.ddpm.plots import plot_schedule
 from pipelines.ddpm.scheduler import TIMESTEP_SPACINGS
 from pipelines.pictures.images import display_scale, grid_uint8, make_filmstrip, make_trajectory_gif, to_uint8
-from ui.base import LATEX, UI_CONCURRENCY
+from ui.base import LATEX, LOCAL, UI_QUEUE, VARIANCE_LABELS, sample_queue
 from ui.context import DEFAULT_NUM_INFERENCE_STEPS, AppContext
 from ui.figures import plot_output
 from ui.inputs import (
@@ -48,6 +50,43 @@ def analytic_curve(pipe, timesteps: list[int], eta: float) -> tuple[list[int], l
     return [t for t, s in chain if s >= 0], values
 
 
+@dataclass
+class _Run:
+    """One /sample request: its checked inputs and the timesteps it visits (descending)."""
+
+    seed: int
+    num_images: int
+    eta: float
+    spacing: str
+    variance: str
+    timesteps: list[int]
+
+    @property
+    def chain(self) -> list[tuple[int, int]]:
+        """(t, prev_t) of each step; prev_t = -1 on the last step, which lands on x_0."""
+        return list(zip(self.timesteps, self.timesteps[1:] + [-1]))
+
+    @property
+    def captions(self) -> list[str]:
+        """The trajectory GIF's frame titles: "step k / K, t = …"."""
+        return [f"step {k + 1} / {len(self.timesteps)}, t = {t}" for k, t in enumerate(self.timesteps)]
+
+
+def _titled_image(title: str, title_id: str, label: str, elem_id: str) -> gr.Image:
+    """A live picture (x_t or x̂0) under its Markdown title, 300 pixels tall, pixelated."""
+    gr.Markdown(title, elem_id=title_id)
+    return gr.Image(
+        label=label,
+        show_label=False,
+        type="pil",
+        format="png",
+        interactive=False,
+        elem_id=elem_id,
+        elem_classes="pixelated",
+        height=300,
+    )
+
+
 class SampleTab:
     """Sample from pure noise and watch x_t and x̂0 at every step; scrub, filmstrip, GIF, schedule plot."""
 
@@ -58,200 +97,191 @@ class SampleTab:
 
     # -- layout ---------------------------------------------------------------------------------------------
     def layout(self) -> None:
-        ctx = self.ctx
-        config = ctx.pipe.scheduler.config
-        T = ctx.num_train_timesteps
-        default_variance = config.variance_type if config.variance_type in text.VARIANCES else "fixed_small"
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
-                with gr.Row(equal_height=True):
-                    seed = integer_input(
-                        gr.Number(
-                            0, label="seed", info=f"integer in [0, {MAX_SEED}]", precision=None, elem_id="seed", scale=4
-                        ),
-                        0,
-                        MAX_SEED,
-                    )
-                    dice = gr.Button("random", elem_id="random-seed", scale=1, min_width=60)
-                num_images = integer_input(
-                    gr.Slider(
-                        1, MAX_NUM_IMAGES, value=DEFAULT_NUM_IMAGES, step=1, label="num_images", elem_id="num-images"
-                    )
-                )
-                steps = integer_input(
-                    gr.Slider(
-                        1,
-                        T,
-                        value=min(DEFAULT_NUM_INFERENCE_STEPS, T),
-                        step=1,
-                        label="num_inference_steps (K)",
-                        elem_id="num-steps",
-                    )
-                )
-                eta = number_input(
-                    gr.Slider(
-                        0.0,
-                        1.0,
-                        value=DEFAULT_ETA,
-                        step=0.05,
-                        label="eta (η): 0 = DDIM, deterministic … 1 = DDPM posterior",
-                        elem_id="eta",
-                    )
-                )
-                spacing = unchecked(
-                    gr.Radio(
-                        list(TIMESTEP_SPACINGS),
-                        value=config.timestep_spacing,
-                        label="timestep spacing",
-                        elem_id="spacing",
-                    )
-                )
-                variance = unchecked(
-                    gr.Radio(
-                        [(label, key) for key, label in text.VARIANCES.items()],
-                        value=default_variance,
-                        label="variance of each step",
-                        elem_id="variance",
-                    )
-                )
-                button = gr.Button("Sample", variant="primary", elem_id="sample-button")
-                gr.Markdown(text.SAMPLE_EXPLANATION, latex_delimiters=LATEX)
+                controls = self._controls()
             with gr.Column(scale=3):
-                status = gr.Textbox(
-                    label="step",
-                    info="the step whose xₜ and x̂₀ are shown, a few frames a second while it runs",
-                    interactive=False,
-                    elem_id="status",
-                    placeholder="press Sample: the steps appear here as they happen",
-                )
-                # Titles as Markdown above the pictures: gradio's label badge sat on the pictures' top-left corner.
-                with gr.Row():
-                    with gr.Column(min_width=200):
-                        gr.Markdown(text.XT_TITLE, elem_id="xt-title")
-                        xt = gr.Image(
-                            label="xₜ: the noisy sample",
-                            show_label=False,
-                            type="pil",
-                            format="png",
-                            interactive=False,
-                            elem_id="xt-image",
-                            elem_classes="pixelated",
-                            height=300,
-                        )
-                    with gr.Column(min_width=200):
-                        gr.Markdown(text.X0_TITLE, elem_id="x0-title")
-                        x0 = gr.Image(
-                            label="x̂₀: the model's guess of the clean image",
-                            show_label=False,
-                            type="pil",
-                            format="png",
-                            interactive=False,
-                            elem_id="x0-image",
-                            elem_classes="pixelated",
-                            height=300,
-                        )
-                step_slider = gr.Slider(
-                    1,
-                    2,
-                    value=1,
-                    step=1,
-                    label="scrub the recorded steps (after a run)",
-                    interactive=False,
-                    elem_id="step-slider",
-                )
-                schedule = gr.Plot(
-                    plot_output(plot_schedule, ctx.pipe.scheduler),
-                    label="the noise schedule",
-                    show_label=False,  # the figure has its own titles; the badge sat on its corner
-                    elem_id="schedule-plot",
-                    format="png",
-                )
-                # Alone in its row, as tall as its rows: beside the trajectory it was stretched to that image's
-                # height and showed one row of images above an empty area.
-                gr.Markdown(text.FINAL_IMAGES_TITLE, elem_id="final-images-title")
-                gallery = gr.Gallery(
-                    label="final images",
-                    show_label=False,
-                    columns=8,
-                    height="auto",
-                    format="png",
-                    elem_id="final-images",
-                    elem_classes="pixelated",
-                    interactive=False,
-                )
-                # Its title is Markdown: gradio's label badge sat over the frame's own title ("step 1 / 40, …"). No
-                # fixed height: scaled down, the pixelated view dropped rows of the captions' letters.
-                gr.Markdown(text.TRAJECTORY_TITLE, elem_id="animation-title")
-                with gr.Row():
-                    animation_view = gr.Image(
-                        label="trajectory",
-                        show_label=False,
-                        type="filepath",
-                        interactive=False,
-                        elem_id="animation",
-                        elem_classes="pixelated",
-                    )
-                gr.Markdown(text.filmstrip_caption(FILMSTRIP_FRAMES))
-                # No label: it would sit on top of the strip's first caption.
-                filmstrip = gr.Image(
-                    show_label=False,
-                    type="pil",
-                    format="png",
-                    interactive=False,
-                    elem_id="filmstrip",
-                    elem_classes="pixelated",
-                )
-                with gr.Row():
-                    animation_file = gr.File(label="trajectory animation (GIF)", elem_id="animation-file")
-                    grid_file = gr.File(label="final images (PNG grid)", elem_id="grid-file")
-                with gr.Accordion("JSON summary (the API's last output)", open=False):
-                    summary = gr.JSON(label="summary", elem_id="summary")
-        record = gr.State(None)
+                views = self._views()
+        self._wire(controls, views, record=gr.State(None))
 
-        dice.click(lambda: random.randint(0, MAX_SEED), outputs=seed, api_visibility="private", queue=False)
-        run = button.click(
+    def _controls(self) -> SimpleNamespace:
+        """The left column: seed (with a dice), num_images, K, η, spacing, variance, the button, how to read it."""
+        config = self.ctx.pipe.scheduler.config
+        T = self.ctx.num_train_timesteps
+        with gr.Row(equal_height=True):
+            seed = integer_input(
+                gr.Number(0, label="seed", info=f"integer in [0, {MAX_SEED}]", precision=None, elem_id="seed", scale=4),
+                0,
+                MAX_SEED,
+            )
+            dice = gr.Button("random", elem_id="random-seed", scale=1, min_width=60)
+        num_images = integer_input(
+            gr.Slider(1, MAX_NUM_IMAGES, value=DEFAULT_NUM_IMAGES, step=1, label="num_images", elem_id="num-images")
+        )
+        steps = integer_input(
+            gr.Slider(
+                1,
+                T,
+                value=min(DEFAULT_NUM_INFERENCE_STEPS, T),
+                step=1,
+                label="num_inference_steps (K)",
+                elem_id="num-steps",
+            )
+        )
+        eta = number_input(
+            gr.Slider(
+                0.0,
+                1.0,
+                value=DEFAULT_ETA,
+                step=0.05,
+                label="eta (η): 0 = DDIM, deterministic … 1 = DDPM posterior",
+                elem_id="eta",
+            )
+        )
+        spacing = unchecked(
+            gr.Radio(
+                list(TIMESTEP_SPACINGS), value=config.timestep_spacing, label="timestep spacing", elem_id="spacing"
+            )
+        )
+        variance = unchecked(
+            gr.Radio(
+                [(label, key) for key, label in VARIANCE_LABELS.items()],
+                value=config.variance_type if config.variance_type in VARIANCE_LABELS else "fixed_small",
+                label="variance of each step",
+                elem_id="variance",
+            )
+        )
+        button = gr.Button("Sample", variant="primary", elem_id="sample-button")
+        gr.Markdown(text.sample_explanation(self.ctx.noun), latex_delimiters=LATEX)
+        return SimpleNamespace(
+            seed=seed, dice=dice, num_images=num_images, steps=steps, eta=eta, spacing=spacing, variance=variance,
+            button=button,
+        )  # fmt: skip
+
+    def _views(self) -> SimpleNamespace:
+        """The right column: the live step, x_t and x̂0, the scrubber, the schedule, then the run's results."""
+        status = gr.Textbox(
+            label="step",
+            info="the step whose xₜ and x̂₀ are shown, a few frames a second while it runs",
+            interactive=False,
+            elem_id="status",
+            placeholder="press Sample: the steps appear here as they happen",
+        )
+        # Titles as Markdown above the pictures: gradio's label badge sat on the pictures' top-left corner.
+        with gr.Row():
+            with gr.Column(min_width=200):
+                xt = _titled_image(text.XT_TITLE, "xt-title", "xₜ: the noisy sample", "xt-image")
+            with gr.Column(min_width=200):
+                x0 = _titled_image(text.X0_TITLE, "x0-title", "x̂₀: the model's guess of the clean image", "x0-image")
+        step_slider = gr.Slider(
+            1,
+            2,
+            value=1,
+            step=1,
+            label="scrub the recorded steps (after a run)",
+            interactive=False,
+            elem_id="step-slider",
+        )
+        schedule = gr.Plot(
+            plot_output(plot_schedule, self.ctx.pipe.scheduler),
+            label="the noise schedule",
+            show_label=False,  # the figure has its own titles; the badge sat on its corner
+            elem_id="schedule-plot",
+            format="png",
+        )
+        return SimpleNamespace(
+            status=status, xt=xt, x0=x0, step_slider=step_slider, schedule=schedule, **self._results()
+        )
+
+    def _results(self) -> dict:
+        """Below the live view: the final images, the trajectory, the filmstrip, the files and the JSON summary."""
+        # Alone in its row, as tall as its rows: beside the trajectory it was stretched to that image's height and
+        # showed one row of images above an empty area.
+        gr.Markdown(text.FINAL_IMAGES_TITLE, elem_id="final-images-title")
+        gallery = gr.Gallery(
+            label="final images",
+            show_label=False,
+            columns=8,
+            height="auto",
+            format="png",
+            elem_id="final-images",
+            elem_classes="pixelated",
+            interactive=False,
+        )
+        # Its title is Markdown: gradio's label badge sat over the frame's own title ("step 1 / 40, …"). No fixed
+        # height: scaled down, the pixelated view dropped rows of the captions' letters.
+        gr.Markdown(text.TRAJECTORY_TITLE, elem_id="animation-title")
+        with gr.Row():
+            animation_view = gr.Image(
+                label="trajectory",
+                show_label=False,
+                type="filepath",
+                interactive=False,
+                elem_id="animation",
+                elem_classes="pixelated",
+            )
+        gr.Markdown(text.filmstrip_caption(FILMSTRIP_FRAMES))
+        # No label: it would sit on top of the strip's first caption.
+        filmstrip = gr.Image(
+            show_label=False, type="pil", format="png", interactive=False, elem_id="filmstrip", elem_classes="pixelated"
+        )
+        with gr.Row():
+            animation_file = gr.File(label="trajectory animation (GIF)", elem_id="animation-file")
+            grid_file = gr.File(label="final images (PNG grid)", elem_id="grid-file")
+        with gr.Accordion("JSON summary (the API's last output)", open=False):
+            summary = gr.JSON(label="summary", elem_id="summary")
+        return dict(
+            gallery=gallery,
+            animation_view=animation_view,
+            filmstrip=filmstrip,
+            animation_file=animation_file,
+            grid_file=grid_file,
+            summary=summary,
+        )
+
+    def _wire(self, c: SimpleNamespace, v: SimpleNamespace, record: gr.State) -> None:
+        """/sample (streamed, in the sampling queue); then, UI only, finishing the run and scrubbing its steps."""
+        c.dice.click(lambda: random.randint(0, MAX_SEED), outputs=c.seed, **LOCAL)
+        run = c.button.click(
             self.sample,
-            inputs=[seed, num_images, steps, eta, spacing, variance],
+            inputs=[c.seed, c.num_images, c.steps, c.eta, c.spacing, c.variance],
             # The API's names of its outputs (README, view_api()); the State is not part of the API.
             outputs=[
                 *api_outputs(
-                    x_t=xt,
-                    x0_hat=x0,
-                    step=status,
-                    images=gallery,
-                    animation=animation_file,
-                    grid=grid_file,
-                    summary=summary,
+                    x_t=v.xt,
+                    x0_hat=v.x0,
+                    step=v.status,
+                    images=v.gallery,
+                    animation=v.animation_file,
+                    grid=v.grid_file,
+                    summary=v.summary,
                 ),
                 record,
             ],
             api_name="sample",
-            concurrency_limit=ctx.sample_concurrency,
-            concurrency_id="sample",
+            **sample_queue(self.ctx.sample_concurrency),
             # One step counter on the page, the status box: the overlay where the result will be shows only the
             # queue position and the time (a second, bar counter ran ahead of or behind the pictures).
             show_progress="full",
-            show_progress_on=[gallery],  # never over the streamed images
+            show_progress_on=[v.gallery],  # never over the streamed images
         )
         # UI-only events (not in the API): cheap, but they draw plots, so a few at a time, apart from /sample.
         run.success(
             self.finish,
             inputs=[record],
-            outputs=[step_slider, filmstrip, animation_view, schedule],
+            outputs=[v.step_slider, v.filmstrip, v.animation_view, v.schedule],
             api_visibility="private",
             show_progress="hidden",
-            concurrency_limit=UI_CONCURRENCY,
-            concurrency_id="ui",
+            **UI_QUEUE,
         )
-        step_slider.change(
+        v.step_slider.change(
             self.scrub,
-            inputs=[step_slider, record],
-            outputs=[xt, x0, status, schedule],
+            inputs=[v.step_slider, record],
+            outputs=[v.xt, v.x0, v.status, v.schedule],
             api_visibility="private",
             show_progress="hidden",
             trigger_mode="always_last",
-            concurrency_limit=UI_CONCURRENCY,
-            concurrency_id="ui",
+            **UI_QUEUE,
         )
 
     # -- handlers -------------------------------------------------------------------------------------------
@@ -273,105 +303,98 @@ class SampleTab:
             images, the trajectory GIF, a PNG grid of the images and a JSON summary (seed, steps, eta,
             timesteps, seconds).
         """
-        ctx = self.ctx
-        T = ctx.num_train_timesteps
         seed = check_seed(seed)
         num_images = check_int("num_images", num_images, 1, MAX_NUM_IMAGES)
-        num_steps = check_int("num_inference_steps", num_inference_steps, 1, T)
+        num_steps = check_int("num_inference_steps", num_inference_steps, 1, self.ctx.num_train_timesteps)
         eta = check_float("eta", eta, 0.0, 1.0, " (0 = deterministic DDIM, 1 = DDPM posterior)")
         spacing = check_choice("timestep_spacing", timestep_spacing, TIMESTEP_SPACINGS)
-        variance = check_choice("variance", variance, tuple(text.VARIANCES))
-        timesteps = ctx.timestep_plan(spacing, num_steps)
-        chain = list(zip(timesteps, timesteps[1:] + [-1]))
+        variance = check_choice("variance", variance, tuple(VARIANCE_LABELS))
+        run = _Run(seed, num_images, eta, spacing, variance, self.ctx.timestep_plan(spacing, num_steps))
+        with self.ctx.store.run() as folder:
+            xt_steps, x0_steps, seconds = yield from self._denoise(run)
+            gif_path, grid_path = self._save(folder, run, xt_steps, x0_steps)
+        yield self._final_update(run, xt_steps, x0_steps, seconds, folder, gif_path, grid_path)
+
+    def _denoise(self, run: _Run):
+        """Run the sampling loop, recording every step (uint8) and yielding a live update now and then; returns
+        (x_t of every step, x̂0 of every step, seconds). The live view shows the first step at once, then at most one
+        frame per ctx.frame_interval_s, as long as the frames cost at most ctx.frame_budget of the run's time."""
+        ctx, num_steps, chain = self.ctx, len(run.timesteps), run.chain
         C, H, W = ctx.pipe.image_shape
         # Every step is recorded, as uint8: at most 16 images × 1000 steps × C×H×W bytes, twice.
-        xt_steps = np.empty((num_steps, num_images, H, W, C), dtype=np.uint8)
+        xt_steps = np.empty((num_steps, run.num_images, H, W, C), dtype=np.uint8)
         x0_steps = np.empty_like(xt_steps)
         scale = display_scale(xt_steps[0])
         # A generator per request, seeded: concurrent requests never share random state.
-        generator = torch.Generator().manual_seed(seed)
+        generator = torch.Generator().manual_seed(run.seed)
+        start = time.perf_counter()
+        steps = ctx.pipe.denoise(
+            batch_size=run.num_images,
+            generator=generator,
+            timesteps=run.timesteps,
+            eta=run.eta,
+            variance_type=run.variance,
+            progress=False,
+        )
+        first, last_frame, frame_seconds = True, -math.inf, 0.0
+        for step in steps:
+            k = step.index
+            xt_steps[k] = to_uint8(step.sample, model_space=True)
+            x0_steps[k] = to_uint8(step.pred_original_sample, model_space=True)
+            now = time.perf_counter()
+            if (
+                k < num_steps - 1
+                and now - last_frame >= ctx.frame_interval_s
+                and (first or frame_seconds <= ctx.frame_budget * (now - start))
+            ):
+                last_frame, first = now, False
+                # Every frame is a complete update: the results are empty until the final one (None; a client sees
+                # [] for the gallery). gr.skip() here would reach API clients as {"__type__": "update"} placeholders.
+                label = text.step_label(k + 1, num_steps, *chain[k])
+                yield grid_uint8(xt_steps[k], scale=scale), grid_uint8(x0_steps[k], scale=scale), label, *[None] * 5
+                # what the frame cost this run: encoding, caching and sending happen before the generator resumes
+                frame_seconds += time.perf_counter() - now
+        return xt_steps, x0_steps, time.perf_counter() - start
 
-        with ctx.store.run() as folder:
-            start = time.perf_counter()
-            steps = ctx.pipe.denoise(
-                batch_size=num_images,
-                generator=generator,
-                timesteps=timesteps,
-                eta=eta,
-                variance_type=variance,
-                progress=False,
-            )
-            first, last_frame, frame_seconds = True, -math.inf, 0.0
-            for step in steps:
-                k = step.index
-                xt_steps[k] = to_uint8(step.sample, model_space=True)
-                x0_steps[k] = to_uint8(step.pred_original_sample, model_space=True)
-                now = time.perf_counter()
-                if (
-                    k < num_steps - 1
-                    and now - last_frame >= ctx.frame_interval_s
-                    and (first or frame_seconds <= ctx.frame_budget * (now - start))
-                ):
-                    last_frame = now
-                    # Every frame is a complete update: the results are empty until the final one (None; a
-                    # client sees [] for the gallery). gr.skip() here would reach API clients as
-                    # {"__type__": "update"} placeholders.
-                    yield (
-                        grid_uint8(xt_steps[k], scale=scale),
-                        grid_uint8(x0_steps[k], scale=scale),
-                        text.step_label(k + 1, num_steps, *chain[k]),
-                        None,
-                        None,
-                        None,
-                        None,
-                        None,
-                    )
-                    first = False
-                    # what the frame cost this run: encoding, caching and sending happen before the generator
-                    # resumes
-                    frame_seconds += time.perf_counter() - now
-            seconds = time.perf_counter() - start
+    def _save(self, folder: Path, run: _Run, xt_steps: np.ndarray, x0_steps: np.ndarray) -> tuple[Path, Path]:
+        """Write the run's recorded steps (for scrubbing), its PNG grid and its trajectory GIF; their paths."""
+        np.save(folder / "xt.npy", xt_steps)
+        np.save(folder / "x0.npy", x0_steps)
+        grid_path = folder / f"ddpm-seed{run.seed}.png"
+        grid_uint8(xt_steps[-1]).save(grid_path)
+        gif_path = make_trajectory_gif(
+            xt_steps,
+            x0_steps,
+            run.captions,
+            folder / f"ddpm-seed{run.seed}-trajectory.gif",
+            max_frames=GIF_MAX_FRAMES,
+            scale=2,
+        )
+        return gif_path, grid_path
 
-            captions = [f"step {k + 1} / {num_steps}, t = {t}" for k, (t, _) in enumerate(chain)]
-            np.save(folder / "xt.npy", xt_steps)
-            np.save(folder / "x0.npy", x0_steps)
-            grid_path = folder / f"ddpm-seed{seed}.png"
-            grid_uint8(xt_steps[-1]).save(grid_path)
-            gif_path = make_trajectory_gif(
-                xt_steps,
-                x0_steps,
-                captions,
-                folder / f"ddpm-seed{seed}-trajectory.gif",
-                max_frames=GIF_MAX_FRAMES,
-                scale=2,
-            )
-        images = [(grid_uint8(xt_steps[-1, i : i + 1], padding=0), f"#{i}") for i in range(num_images)]
+    def _final_update(self, run: _Run, xt_steps, x0_steps, seconds: float, folder: Path, gif_path, grid_path) -> tuple:
+        """The last update: the final step's grids and label, the images, the files, the summary and the record."""
+        ctx, num_steps = self.ctx, len(run.timesteps)
+        images = [(grid_uint8(xt_steps[-1, i : i + 1], padding=0), f"#{i}") for i in range(run.num_images)]
         summary = {
-            "seed": seed,
-            "num_images": num_images,
+            "seed": run.seed,
+            "num_images": run.num_images,
             "num_inference_steps": num_steps,
-            "eta": eta,
-            "timestep_spacing": spacing,
-            "variance": variance,
-            "timesteps": timesteps,
+            "eta": run.eta,
+            "timestep_spacing": run.spacing,
+            "variance": run.variance,
+            "timesteps": run.timesteps,
             "seconds": round(seconds, 3),
             "model": ctx.model_id,
-            "image_shape": [C, H, W],
+            "image_shape": list(ctx.pipe.image_shape),
         }
-        record = {"folder": str(folder), "timesteps": timesteps, "captions": captions, "gif": str(gif_path)}
-        if variance == "analytic":  # the schedule plot marks each step's σ*²
-            record["sigma_star"] = analytic_curve(ctx.pipe, timesteps, eta)
-        final = f"{text.step_label(num_steps, num_steps, *chain[-1])} · done in {seconds:.2f} s"
-        yield (
-            grid_uint8(xt_steps[-1], scale=scale),
-            grid_uint8(x0_steps[-1], scale=scale),
-            final,
-            images,
-            str(gif_path),
-            str(grid_path),
-            summary,
-            record,
-        )
+        record = {"folder": str(folder), "timesteps": run.timesteps, "captions": run.captions, "gif": str(gif_path)}
+        if run.variance == "analytic":  # the schedule plot marks each step's σ*²
+            record["sigma_star"] = analytic_curve(ctx.pipe, run.timesteps, run.eta)
+        final = f"{text.step_label(num_steps, num_steps, *run.chain[-1])} · done in {seconds:.2f} s"
+        scale = display_scale(xt_steps[0])
+        grids = grid_uint8(xt_steps[-1], scale=scale), grid_uint8(x0_steps[-1], scale=scale)
+        return *grids, final, images, str(gif_path), str(grid_path), summary, record
 
     def _load_step(self, record: dict, k: int) -> tuple[np.ndarray, np.ndarray] | None:
         folder = Path(record["folder"])

@@ -1,62 +1,87 @@
-"""The words of the exact tab: its sentences and formulas (LaTeX), written for the data it shows."""
+"""The words of the exact tab: its sentences and formulas (LaTeX), written for the data it shows.
+
+`noun` is what one training image is called ("digit" for the bundled MNIST data, "image" for any other) and
+`image_shape` the model's (C, H, W). The copy rule's threshold and verdict come from `pipelines.exact.neighbours`,
+the module that owns the rule."""
 
 from __future__ import annotations
 
 import statistics
 
-from ui.format import duration, sci, size_bytes
+from pipelines.exact.comparisons import COMMIT_WEIGHT, SamplerComparison
+from pipelines.exact.costs import StepCosts
+from pipelines.exact.neighbours import COPY_RATIO, copy_summary, is_copy_by_ratio
+from ui.format import duration, fraction, image_values, sci, size_bytes
+
+# The copy rule as the page writes it: d₁/d₂ < 1/3.
+RULE = f"d₁/d₂ < {fraction(COPY_RATIO)}"
+# Where an exact trajectory has committed to one training image: ≥ 99 % of the weight.
+COMMITTED = f"{COMMIT_WEIGHT * 100:g} %"
+
 
 # ---------------------------------------------------------------------------------------------- tab: exact sampler
-EXACT_INTRO = r"""
+def exact_intro(noun: str, image_shape: tuple[int, int, int]) -> str:
+    """The tab's opening paragraph (markdown + LaTeX): the exact reverse step over the data set can only copy."""
+    scale = "; a digit is about 30 from pure noise" if noun == "digit" else ""
+    return rf"""
 With a finite data set the true reverse step is known exactly (Bayes' rule with the empirical distribution, see
 the *Why do we need* $p_\theta$*?* tab):
-$q(x_{t-1}\mid x_t)=\sum_{i=1}^{N} w_i\,q(x_{t-1}\mid x_t,x_0^i)$, a mixture over all $N$ training digits with
-weights $w_i=q(x_0^i\mid x_t)$. Sample with it from pure noise and every chain ends **on a training digit,
-exactly**: it can only copy. The model $p_\theta$, from the same noise and the same steps, draws digits of its own.
-Each sample is shown beside its nearest training digit, with the L2 distance over all 32×32 pixels
-(in $[-1,1]$ units; a digit is about 30 from pure noise).
+$q(x_{{t-1}}\mid x_t)=\sum_{{i=1}}^{{N}} w_i\,q(x_{{t-1}}\mid x_t,x_0^i)$, a mixture over all $N$ training {noun}s with
+weights $w_i=q(x_0^i\mid x_t)$. Sample with it from pure noise and every chain ends **on a training {noun},
+exactly**: it can only copy. The model $p_\theta$, from the same noise and the same steps, draws {noun}s of its own.
+Each sample is shown beside its nearest training {noun}, with the L2 distance over all {image_values(image_shape)}
+(in $[-1,1]$ units{scale}).
 """
 
 
 # Gallery labels are plain text, not Markdown: Unicode symbols, never TeX.
-EXACT_GALLERY_LABEL = "exact q(xₜ₋₁ | xₜ): sample | nearest training digit"
+def gallery_label(sampler: str, noun: str) -> str:
+    """The plain-text title of the "exact" or "model" gallery of "sample | nearest training image" pairs."""
+    step = "exact q(xₜ₋₁ | xₜ)" if sampler == "exact" else "model p_θ(xₜ₋₁ | xₜ)"
+    return f"{step}: sample | nearest training {noun}"
 
 
-MODEL_GALLERY_LABEL = "model p_θ(xₜ₋₁ | xₜ): sample | nearest training digit"
-
-
-COPY_RULE = (
-    "A **copy**, by the project's one rule (Gu et al. 2025): a sample whose nearest training digit is closer than "
-    "1/3 of its second-nearest, d₁/d₂ < 1/3 — a relative test, so it means the same for any image size; the absolute "
-    "distance d₁ (L2 in [-1, 1] units) is shown beside it (d= above each nearest image), and d₁ = 0 is a pixel copy."
-)
-
-
-def exact_caption(summary: dict, num_images: int) -> str:
-    """The numbers of one /exact_sample run in words (copies by Gu et al.'s ratio rule, distances beside them)."""
-    exact, model = summary["exact"], summary["model"]
-    exact_d, model_d = exact["nearest_distances"], model["nearest_distances"]
-    steps = summary["num_inference_steps"]
-    lines = (
-        f"Same seed ({summary['seed']}), same {steps} step{'s' if steps > 1 else ''}, same starting noise.\n\n"
-        rf"- **exact $q(x_{{t-1}}\mid x_t)$:** {exact['copies']}/{num_images} samples are copies of training "
-        f"digits by d₁/d₂ < 1/3 (largest L2 distance d₁ to the nearest training digit {max(exact_d):.2f}), in "
-        f"{exact['seconds']:.2f} s\n"
-        rf"- **model $p_\theta$:** {model['copies']}/{num_images} copies by d₁/d₂ < 1/3; L2 distance d₁ to the nearest "
-        f"training digit: median {statistics.median(model_d):.2f}, smallest {min(model_d):.2f}, in "
-        f"{model['seconds']:.2f} s\n"
+def copy_rule(noun: str) -> str:
+    """The project's one copy rule (`pipelines.exact.neighbours`), explained for the page."""
+    return (
+        f"A **copy**, by the project's one rule (Gu et al. 2025): a sample whose nearest training {noun} is closer "
+        f"than {fraction(COPY_RATIO)} of its second-nearest, {RULE} — a relative test, so it means the same for any "
+        "image size; the absolute distance d₁ (L2 in [-1, 1] units) is shown beside it (d= above each nearest image), "
+        "and d₁ = 0 is a pixel copy."
     )
-    heldout = summary.get("heldout_nearest_distance_median")
-    if heldout is not None:
+
+
+def exact_caption(result: SamplerComparison, heldout_median: float | None, num_heldout: int, noun: str) -> str:
+    """The numbers of one /exact_sample run in words: copies by the copy rule, the distances beside them, and the
+    held-out yardstick (heldout_median: the median distance of the num_heldout held-out images, None without)."""
+    num_images = len(result.exact_nearest_distances)
+    exact_d, model_d = result.exact_nearest_distances.tolist(), result.model_nearest_distances.tolist()
+    exact_copies = copy_summary(
+        result.exact_nearest_distances, result.exact_second_distances, result.exact_nearest_indices
+    )["copies"]
+    model_copies = copy_summary(
+        result.model_nearest_distances, result.model_second_distances, result.model_nearest_indices
+    )["copies"]
+    steps = result.num_inference_steps
+    lines = (
+        f"Same seed ({result.seed}), same {steps} step{'s' if steps > 1 else ''}, same starting noise.\n\n"
+        rf"- **exact $q(x_{{t-1}}\mid x_t)$:** {exact_copies}/{num_images} samples are copies of training "
+        f"{noun}s by {RULE} (largest L2 distance d₁ to the nearest training {noun} {max(exact_d):.2f}), in "
+        f"{result.exact_seconds:.2f} s\n"
+        rf"- **model $p_\theta$:** {model_copies}/{num_images} copies by {RULE}; L2 distance d₁ to the nearest "
+        f"training {noun}: median {statistics.median(model_d):.2f}, smallest {min(model_d):.2f}, in "
+        f"{result.model_seconds:.2f} s\n"
+    )
+    if heldout_median is not None:
         lines += (
-            f"- **for scale:** the {summary['num_heldout']:,} held-out real digits (never trained "
-            f"on) lie at median {heldout:.2f} from their nearest training digit\n"
+            f"- **for scale:** the {num_heldout:,} held-out real {noun}s (never trained "
+            f"on) lie at median {heldout_median:.2f} from their nearest training {noun}\n"
         )
     else:
         lines += f"- **for scale:** {NO_HELDOUT}\n"
     return lines + (
-        f"\n{COPY_RULE} The exact sampler can only give back what it was shown; a model that generalises draws new "
-        "digits."
+        f"\n{copy_rule(noun)} The exact sampler can only give back what it was shown; a model that generalises draws "
+        f"new {noun}s."
     )
 
 
@@ -71,8 +96,8 @@ def pair_caption(index: int, distance: float, second: float | None = None) -> st
     picture, above the nearest image: `pair_label`)."""
     if second is None or second <= 0:
         return f"nearest #{index}: d₁ {distance:.2f}"
-    ratio = distance / second
-    return f"{'copy of' if ratio < 1 / 3 else 'nearest'} #{index}: d₁/d₂ {ratio:.2f}"
+    verdict = "copy of" if bool(is_copy_by_ratio(distance, second)) else "nearest"
+    return f"{verdict} #{index}: d₁/d₂ {distance / second:.2f}"
 
 
 def pair_label(index: int, distance: float) -> str:
@@ -81,62 +106,70 @@ def pair_label(index: int, distance: float) -> str:
     return f"#{index} d={distance:.2f}" if distance < 100 else f"#{index} d={distance:.1f}"
 
 
-COMMIT_INTRO = r"""
-### When does the exact sampler commit to one training digit?
+def commit_intro(noun: str) -> str:
+    """What the commit plot shows (markdown + LaTeX): n_eff and the largest weight along each exact trajectory."""
+    return rf"""
+### When does the exact sampler commit to one training {noun}?
 
 For each exact trajectory, against $t$ (sampling runs left to right, from noise at $t = T$ to the image at
-$t = 0$): the **effective number of candidates** $n_\text{eff}=1/\sum_i w_i^2$ — how many training digits the
-weights $w_i=q(x_0^i\mid x_t)$ are still spread over ($N$ when all are equally likely, 1 when one digit has all
-the weight) — and the **largest weight** $\max_i w_i$. A ● marks the step where one digit first takes ≥ 99 % of
-the weight: from there on the sample is that training digit plus shrinking noise.
+$t = 0$): the **effective number of candidates** $n_\text{{eff}}=1/\sum_i w_i^2$ — how many training {noun}s the
+weights $w_i=q(x_0^i\mid x_t)$ are still spread over ($N$ when all are equally likely, 1 when one {noun} has all
+the weight) — and the **largest weight** $\max_i w_i$. A ● marks the step where one {noun} first takes ≥ {COMMITTED} of
+the weight: from there on the sample is that training {noun} plus shrinking noise.
 """
 
 
-def commit_caption(summary: dict) -> str:
-    """One sentence on where the exact trajectories committed."""
-    exact = summary.get("exact", {})
-    steps, timesteps = exact.get("commit_step") or [], exact.get("timesteps") or []
-    committed = [timesteps[k] for k in steps if k is not None and 0 <= k < len(timesteps)]
-    n = len(steps)
+def commit_caption(commit_steps: list[int | None], timesteps: list[int], noun: str) -> str:
+    """One sentence on where the exact trajectories committed: commit_steps, per trajectory, the index into
+    timesteps of its first step with a weight >= COMMIT_WEIGHT (None if none)."""
+    committed = [timesteps[k] for k in commit_steps if k is not None and 0 <= k < len(timesteps)]
+    n = len(commit_steps)
     if not n:
         return ""
     if not committed:
-        return f"None of the {n} exact trajectories put ≥ 99 % on one digit before the last step."
+        return f"None of the {n} exact trajectories put ≥ {COMMITTED} on one {noun} before the last step."
     return (
-        f"{len(committed)} of {n} exact trajectories committed to one training digit, at $t$ = "
+        f"{len(committed)} of {n} exact trajectories committed to one training {noun}, at $t$ = "
         f"{', '.join(str(t) for t in committed)} (median $t$ = {statistics.median(committed):g}): long before "
-        "the image looks finished, the exact sampler has already chosen which training digit to copy."
+        f"the image looks finished, the exact sampler has already chosen which training {noun} to copy."
     )
 
 
-DISTANCES_INTRO = r"""
+def distances_intro(noun: str) -> str:
+    """What the distance strip shows: the held-out images' distances to the training set, the yardstick of new."""
+    real = "real MNIST digits" if noun == "digit" else f"real {noun}s"
+    return f"""
 ### A yardstick for "new"
 
-How far from the training set is a genuinely new digit? The **held-out** real MNIST digits (never used for
-training; how many is in the legend) give the scale: their L2 distance to the nearest training digit, beside the
+How far from the training set is a genuinely new {noun}? The **held-out** {real} (never used for
+training; how many is in the legend) give the scale: their L2 distance to the nearest training {noun}, beside the
 same distance for this run's exact and model samples.
 """
 
 
-def distances_caption(summary: dict) -> str:
-    """The medians of the three nearest-training-digit distance sets, compared in words."""
-    heldout = summary.get("heldout_nearest_distance_median")
-    exact_d = summary["exact"]["nearest_distances"]
-    model_d = summary["model"]["nearest_distances"]
-    if heldout is None:
+def distance_plot_label(noun: str) -> str:
+    """The distance strip's plain-text label."""
+    return f"L2 distance to the nearest training {noun}"
+
+
+def distances_caption(exact_d: list[float], model_d: list[float], heldout_median: float | None, noun: str) -> str:
+    """The medians of the three nearest-training-image distance sets (exact samples, model samples, held-out real
+    images; heldout_median None when none were held out), compared in words."""
+    if heldout_median is None:
         median = statistics.median(model_d)
-        return f"Median L2 distance to the nearest training digit: model samples {median:.2f}; {NO_HELDOUT}."
+        return f"Median L2 distance to the nearest training {noun}: model samples {median:.2f}; {NO_HELDOUT}."
     e, m = statistics.median(exact_d), statistics.median(model_d)
-    if m < 0.5 * heldout:
-        verdict = "closer to training digits than real unseen digits are: it may be copying"
-    elif m <= 1.5 * heldout:
-        verdict = "about as far from the training set as real unseen digits: as new as a real new digit"
+    if m < 0.5 * heldout_median:
+        verdict = f"closer to training {noun}s than real unseen {noun}s are: it may be copying"
+    elif m <= 1.5 * heldout_median:
+        verdict = f"about as far from the training set as real unseen {noun}s: as new as a real new {noun}"
     else:
         verdict = (
-            "farther from the training set than real digits are: new, but maybe not digit-like (look at the pictures)"
+            f"farther from the training set than real {noun}s are: new, but maybe not {noun}-like (look at the "
+            "pictures)"
         )
     return (
-        f"Median L2 distance to the nearest training digit: held-out real digits {heldout:.2f}, exact "
+        f"Median L2 distance to the nearest training {noun}: held-out real {noun}s {heldout_median:.2f}, exact "
         f"samples {e:.2f} (copies), model samples {m:.2f} — the model's samples are {verdict}."
     )
 
@@ -144,26 +177,32 @@ def distances_caption(summary: dict) -> str:
 COST_PLOT_TITLE = "One reverse step: exact cost grows with N·D, the model's does not"
 
 
-def cost_text(cost: dict, num_data: int, num_steps: int | None = None) -> str:
-    """What one exact step costs, measured and extrapolated, in words (markdown)."""
-    rows = {r["N"]: r["ms"] for r in cost["measured"]}
-    here = rows.get(num_data)
-    D = cost.get("D")
-    here = cost["ms_per_element"] * num_data * D if here is None and D else here
-    steps = num_steps or 1000
+def data_mark(noun: str, costs: StepCosts) -> str:
+    """The label of the measured point at the model's own data set (its N and D) on the cost plot."""
+    what = "MNIST digits" if noun == "digit" else "your data"
+    return f"{what}: N = {costs.rows[-1]['N']:,}, D = {costs.rows[-1]['D']:,}"
+
+
+def cost_text(
+    costs: StepCosts, exact_ms: float, num_data: int, noun: str, image_shape: tuple[int, int, int], num_steps: int
+) -> str:
+    """What one exact step costs, measured (exact_ms: one step over the num_data training images) and
+    extrapolated to the data sets of `costs` for a num_steps-step sample, in words (markdown)."""
+    c, h, w = image_shape
+    size = f"tiny {h}×{w} digits" if noun == "digit" else f"{c}×{h}×{w} images"
     intro = (
         f"Measured in this app, batch of 1, the same protocol for both: one exact step over N = {num_data:,} "
-        f"digits takes **{duration(here)}**; one model step (a UNet call) **{duration(cost['model_ms'])}**, "
-        f"whatever N is. At {num_data:,} tiny 32×32 digits the exact step is cheap — that is why this page can "
+        f"{noun}s takes **{duration(exact_ms)}**; one model step (a UNet call) **{duration(costs.model_ms)}**, "
+        f"whatever N is. At {num_data:,} {size} the exact step is cheap — that is why this page can "
         "run it — but it reads every training image at every step, so it grows like $c\\cdot N\\cdot D$ "
-        f"($c$ = {sci(cost['ms_per_element'])} ms per number, fitted to the measured points):"
+        f"($c$ = {sci(costs.ms_per_element)} ms per number, fitted to the measured points):"
     )
     bullets = []
-    for e in cost["extrapolated"]:
+    for e in costs.extrapolated:
         name = e["name"] + (" (web-scale)" if "LAION" in e["name"] else "")
         bullets.append(
             f"- **{name}**: N = {e['N']:,} images × D = {e['D']:,} numbers → {duration(e['ms'])} per "
-            f"step, {duration(e['ms'] * steps)} for one {steps:,}-step sample, with "
+            f"step, {duration(e['ms'] * num_steps)} for one {num_steps:,}-step sample, with "
             f"{size_bytes(e['bytes'])} of images in memory (float32)"
         )
     closing = (
@@ -174,6 +213,7 @@ def cost_text(cost: dict, num_data: int, num_steps: int | None = None) -> str:
 
 
 def cost_source_measured(repeats: int) -> str:
+    """Where the cost numbers come from: this app's measurement at first use."""
     return (
         f"Cost: measured in this app at first use (median of at least {repeats} steps per point, "
         "pipelines.exact.costs.measure_step_costs; bench/bench_exact_posterior.py gives steadier numbers)"
@@ -181,6 +221,7 @@ def cost_source_measured(repeats: int) -> str:
 
 
 def cost_note(source: str, model_id: str, model_ms: float | None) -> str:
+    """The note under the cost plot: the source of its numbers, and what the model's line is."""
     if model_ms is None:
         return source + "."
     return f"{source}. Model line: {model_id}, one UNet call + step, batch 1, measured in this app."

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 # ---------------------------------------------------------------------------------------------- page
 def header(model_id: str, image_shape, num_train_timesteps: int, prediction_type: str) -> str:
+    """The page's first lines (Markdown): the model, its image shape (C, H, W), T and what it predicts."""
     C, H, W = image_shape
     return (
         f"# DDPM, step by step\nModel **{model_id}**: {C}×{H}×{W} images, T = {num_train_timesteps} training "

@@ -1,10 +1,12 @@
-"""The words of the posterior tab: its sentences and formulas (LaTeX), written for the data it shows."""
+"""The words of the posterior tab: its sentences and formulas (LaTeX), written for the data it shows.
+
+`noun` is what one training image is called: "digit" for the bundled MNIST data, "image" for any other."""
 
 from __future__ import annotations
 
 import math
 
-from ui.format import duration, ms, sci, sci_tex
+from ui.format import a_noun, duration, ms, sci, sci_tex
 
 # ---------------------------------------------------------------------------------------------- tab: why p_θ
 POSTERIOR_QUESTION = r"""
@@ -12,23 +14,27 @@ POSTERIOR_QUESTION = r"""
 
 **Short answer:** that closed form (Ho et al. eq. 6–7) needs $x_0$, and at sampling time $x_0$ is exactly what we
 do not have. Without $x_0$, the true reverse step $q(x_{t-1}\mid x_t)$ is a mixture over the entire data set —
-computable for our {num_data} digits, hopeless for millions of images, and even then it only gives back training images.
-So DDPM uses $q(x_{t-1}\mid x_t,x_0)$ where $x_0$ *is* known: as the **training target** of $p_\theta$.
+computable for our {num_data} {noun}s, hopeless for millions of images, and even then it only gives back training
+images. So DDPM uses $q(x_{t-1}\mid x_t,x_0)$ where $x_0$ *is* known: as the **training target** of $p_\theta$.
 
 Where to see each part:
-1. **$x_0$ is what we do not have** — this tab: pick a digit $x_0$ and a step $t$, press *Compare*; the tractable
+1. **$x_0$ is what we do not have** — this tab: pick {a_noun} $x_0$ and a step $t$, press *Compare*; the tractable
    estimate below is the only one that reads $x_0$.
 2. **The true reverse step is a mixture over the data set** — this tab (the *exact* estimate, its candidates, and
    Bayes' rule below) and the **Exact posterior sampler** tab (its cost as the data set grows, and that it only
-   copies training digits).
+   copies training {noun}s).
 3. **The tractable posterior is the training target** — this tab, *What training does with*
    $q(x_{t-1}\mid x_t,x_0)$, after *Compare*.
 """
 
 
-def posterior_question(num_data: int) -> str:
-    """The Why tab's opening question and short answer, for a data set of num_data training digits."""
-    return POSTERIOR_QUESTION.replace("{num_data}", f"{num_data:,}")
+def posterior_question(num_data: int, noun: str) -> str:
+    """The Why tab's opening question and short answer, for a data set of num_data training images."""
+    return (
+        POSTERIOR_QUESTION.replace("{num_data}", f"{num_data:,}")
+        .replace("{noun}", noun)
+        .replace("{a_noun}", a_noun(noun))
+    )
 
 
 ESTIMATE_LABELS = {"tractable": "tractable μ̃(xₜ, x₀)", "exact": "exact E[xₜ₋₁ | xₜ]", "model": "model μ_θ(xₜ, t)"}
@@ -41,20 +47,22 @@ ESTIMATE_HEADINGS = {
 }
 
 
-PAIR_NOTE = (
-    r"Each picture: **left** its mean of $x_{t-1}$, **right** its guess $\hat x_0$ of the clean digit "
-    r"(pixels in $[-1,1]$ shown black to white)."
-)
+def pair_note(noun: str) -> str:
+    """How to read each estimate's picture."""
+    return (
+        rf"Each picture: **left** its mean of $x_{{t-1}}$, **right** its guess $\hat x_0$ of the clean {noun} "
+        r"(pixels in $[-1,1]$ shown black to white)."
+    )
 
 
-def estimate_texts(num_data: int, num_pixels: int, num_parameters: int) -> dict[str, dict[str, str]]:
+def estimate_texts(num_data: int, num_pixels: int, num_parameters: int, noun: str) -> dict[str, dict[str, str]]:
     """Title, formula (LaTeX) and what it needs, for each of the three estimates of the reverse step."""
     return {
         "tractable": {
             "title": r"Tractable posterior $q(x_{t-1}\mid x_t,x_0)$",
             "formula": r"$\tilde\mu_t(x_t,x_0)=\frac{\sqrt{\bar\alpha_{t-1}}\,\beta_t}{1-\bar\alpha_t}\,x_0"
             r"+\frac{\sqrt{\alpha_t}\,(1-\bar\alpha_{t-1})}{1-\bar\alpha_t}\,x_t$ (eq. 7)",
-            "needs": r"$x_t$ and the clean digit $x_0$ — the very image we are trying to generate",
+            "needs": rf"$x_t$ and the clean {noun} $x_0$ — the very image we are trying to generate",
         },
         "exact": {
             "title": r"Exact reverse step $q(x_{t-1}\mid x_t)$ over the data set",
@@ -90,7 +98,7 @@ def estimate_text(comparison, texts: dict[str, str], name: str, distance_to_x0: 
     )
 
 
-def took_text(name: str, seconds: float, step_ms: dict) -> str:
+def took_text(name: str, seconds: float, step_ms: dict, noun: str) -> str:
     """ "took" for one estimate: the shared cost measurement for the exact and model steps (the numbers the Exact
     posterior sampler tab plots), this request's time for the tractable formula (a few vector operations)."""
     if name == "tractable":
@@ -98,31 +106,32 @@ def took_text(name: str, seconds: float, step_ms: dict) -> str:
     value = step_ms.get(name)
     if value is None:
         return f"{ms(seconds)} (this request)"
-    what = f"one step over N = {step_ms['N']:,} digits" if name == "exact" else "one UNet call + step"
+    what = f"one step over N = {step_ms['N']:,} {noun}s" if name == "exact" else "one UNet call + step"
     return f"{duration(value)} ({what}, median of the app's cost measurement)"
 
 
-def explain_comparison(c, step_ms: dict | None = None, x0_coefficient: float | None = None) -> str:
+def explain_comparison(c, noun: str, step_ms: dict | None = None, x0_coefficient: float | None = None) -> str:
     """A few plain sentences (markdown + LaTeX) that answer "why learn p_θ?" from the numbers of one comparison
     (a `pipelines.exact.posterior.PosteriorComparison`), then what training does with q(x_{t-1}|x_t,x_0).
     x0_coefficient: the weight of x_0 in μ̃_t at this step (the scheduler's posterior_mean_coef1, eq. 7)."""
     step_ms = step_ms or {}
+    scale = ", and a digit is about 30 from pure noise" if noun == "digit" else ""
     e = c.estimates
     d = c.mean_distances
     exact_took = duration(step_ms["exact"]) if step_ms.get("exact") is not None else ms(e["exact"].seconds)
     model_took = duration(step_ms["model"]) if step_ms.get("model") is not None else ms(e["model"].seconds)
     lines = [
         "### What the three estimates need",
-        rf"At $t = {c.t}$, $x_t$ keeps $\sqrt{{\bar\alpha_t}} = {math.sqrt(c.alpha_bar):.3f}$ of the digit and "
+        rf"At $t = {c.t}$, $x_t$ keeps $\sqrt{{\bar\alpha_t}} = {math.sqrt(c.alpha_bar):.3f}$ of the {noun} and "
         rf"$\sqrt{{1-\bar\alpha_t}} = {math.sqrt(1 - c.alpha_bar):.3f}$ of noise (all distances below: L2 over "
         rf"all {c.num_pixels:,} pixels, in $[-1,1]$ units; for scale, the noise one step adds has norm "
-        rf"$\sqrt{{D\tilde\beta_t}} = {c.step_noise_norm:.3f}$, and a digit is about 30 from pure noise).",
+        rf"$\sqrt{{D\tilde\beta_t}} = {c.step_noise_norm:.3f}${scale}).",
         rf"**1. Tractable** $\tilde\mu_t(x_t,x_0)$ took {ms(e['tractable'].seconds)}, but it needs $x_0$ — the "
         r"image we are trying to generate. At sampling time we only have $x_t$, so this formula cannot drive a "
         "sampler.",
     ]
     who = (
-        f"the source digit #{c.source_index}"
+        f"the source {noun} #{c.source_index}"
         if c.source_index is not None and c.argmax_index == c.source_index
         else f"training image #{c.argmax_index}"
     )
@@ -131,18 +140,18 @@ def explain_comparison(c, step_ms: dict | None = None, x0_coefficient: float | N
         f"training images ({c.num_data * c.num_pixels:,} numbers): {exact_took} per step, for every step of every "
         f"sample, growing with the data set (the *Exact posterior sampler* tab extrapolates it to millions of "
         f"images). It puts {c.max_weight:.1%} of its weight on {who}; its effective number of candidates — how "
-        rf"many training digits still share the weight, $1/\sum_i w_i^2$ ($N$ when all are equally likely, 1 when "
+        rf"many training {noun}s still share the weight, $1/\sum_i w_i^2$ ($N$ when all are equally likely, 1 when "
         rf"one has it all) — is {c.effective_n:,.1f}."
     )
     if c.max_weight > 0.99 and c.source_index is not None and c.argmax_index == c.source_index:
         lines.append(
-            f"Here it has recognised the digit, so its mean is {d['exact']['tractable']:.3f} from the "
+            f"Here it has recognised the {noun}, so its mean is {d['exact']['tractable']:.3f} from the "
             "tractable mean: the exact sampler ends on a copy of a training image."
         )
     elif c.max_weight > 0.99:
         lines.append(
             "It is already certain of one training image: the exact sampler can only return copies of "
-            "training images, never a new digit."
+            f"training images, never a new {noun}."
         )
     else:
         lines.append(
@@ -158,12 +167,12 @@ def explain_comparison(c, step_ms: dict | None = None, x0_coefficient: float | N
         r"from the exact $E[x_0\mid x_t]$."
     )
     if x0_coefficient is not None:
-        lines.append(x0_coefficient_text(x0d["model"]["exact"], d["model"]["exact"], x0_coefficient))
-    lines.append(training_loss_text(c))
+        lines.append(x0_coefficient_text(x0d["model"]["exact"], d["model"]["exact"], x0_coefficient, noun))
+    lines.append(training_loss_text(c, noun))
     return "\n\n".join(lines)
 
 
-def x0_coefficient_text(x0_distance: float, mean_distance: float, coefficient: float) -> str:
+def x0_coefficient_text(x0_distance: float, mean_distance: float, coefficient: float, noun: str) -> str:
     """Why the model's x̂0 can be far from the exact one while its x_{t-1} is close: both means are μ̃_t of their
     x̂0, and μ̃_t weighs x̂0 by `coefficient`."""
     return (
@@ -172,7 +181,7 @@ def x0_coefficient_text(x0_distance: float, mean_distance: float, coefficient: f
         rf"$c_0=\sqrt{{\bar\alpha_{{t-1}}}}\,\beta_t/(1-\bar\alpha_t)={sci_tex(coefficient, 3)}$ at this $t$. A "
         rf"difference in $\hat x_0$ reaches $x_{{t-1}}$ multiplied by $c_0$: {x0_distance:.3f} × "
         rf"${sci_tex(coefficient, 3)}$ ≈ {x0_distance * coefficient:.3f}, the {mean_distance:.3f} above. One step "
-        r"only nudges $x_t$ towards its guess of the clean digit; $c_0$ grows towards 1 as $t$ nears 0, where a "
+        rf"only nudges $x_t$ towards its guess of the clean {noun}; $c_0$ grows towards 1 as $t$ nears 0, where a "
         r"wrong $\hat x_0$ would show."
     )
 
@@ -196,7 +205,7 @@ without the weight (eq. 14, $L_\text{simple}$):
 $$L_{t-1} = \frac{\beta_t^2}{2\sigma_t^2\alpha_t(1-\bar\alpha_t)}\,\big\lVert\epsilon-\epsilon_\theta(x_t,t)\big\rVert^2
 + C,\qquad x_t=\sqrt{\bar\alpha_t}\,x_0+\sqrt{1-\bar\alpha_t}\,\epsilon .$$
 
-**Why a target that needs $x_0$ teaches a step that does not.** The same $x_t$ could have come from many digits.
+**Why a target that needs $x_0$ teaches a step that does not.** The same $x_t$ could have come from many {noun}s.
 Averaged over them, $x_0\sim q(x_0\mid x_t)$, and because $\tilde\mu_t$ is linear in $x_0$ with
 $E_{x_0\mid x_t}\,\tilde\mu_t(x_t,x_0)=E[x_{t-1}\mid x_t]$:
 
@@ -207,16 +216,16 @@ $$E_{x_0\mid x_t}\big\lVert\tilde\mu_t(x_t,x_0)-\mu\big\rVert^2
 The last term does not depend on $\mu$, so the averaged loss is smallest **exactly at the exact mean**
 $\mu=E[x_{t-1}\mid x_t]$. Minimising the tractable loss over many $(x_0, x_t)$ pairs teaches $\mu_\theta$ the
 exact mean without ever computing the mixture over the data set — and a network that generalises learns it for the
-distribution of digits, not only for the {num_data} it was shown. The table after *Compare* checks this on your digit.
+distribution of {noun}s, not only for the {num_data} it was shown. The table after *Compare* checks this on your {noun}.
 """
 
 
-def training_target(num_data: int) -> str:
-    """What training does with q(x_{t-1}|x_t,x_0), for a model trained on num_data digits."""
-    return TRAINING_TARGET.replace("{num_data}", f"{num_data:,}")
+def training_target(num_data: int, noun: str) -> str:
+    """What training does with q(x_{t-1}|x_t,x_0), for a model trained on num_data images."""
+    return TRAINING_TARGET.replace("{num_data}", f"{num_data:,}").replace("{noun}", noun)
 
 
-BAYES = r"""
+_BAYES = r"""
 ### Where the exact reverse step comes from: Bayes' rule
 
 By Bayes' rule the true reverse step is
@@ -226,7 +235,7 @@ $$q(x_{t-1}\mid x_t)=\frac{q(x_t\mid x_{t-1})\,q(x_{t-1})}{q(x_t)} .$$
 The forward step $q(x_t\mid x_{t-1})=\mathcal N\big(x_t;\sqrt{1-\beta_t}\,x_{t-1},\beta_t I\big)$ is known (eq. 2),
 but $q(x_{t-1})=\int q(x_{t-1}\mid x_0)\,q(x_0)\,dx_0$ and $q(x_t)$ are marginals of the data distribution
 $q(x_0)$. **"We don't know $q(x_{t-1})$ or $q(x_t)$ — is that correct?" Yes:** for the true distribution of
-digits (or photos) nobody has $q(x_0)$, only samples from it, so this formula cannot be evaluated.
+{kinds} nobody has $q(x_0)$, only samples from it, so this formula cannot be evaluated.
 
 What we can do is replace $q(x_0)$ by the empirical distribution of the $N$ training images,
 $\hat q(x_0)=\frac{1}{N}\sum_{i=1}^{N}\delta(x_0-x_0^i)$. Every marginal is then a finite mixture,
@@ -238,17 +247,57 @@ w_i=q(x_0^i\mid x_t)=\frac{\exp\!\big(-\lVert x_t-\sqrt{\bar\alpha_t}\,x_0^i\rVe
 {\sum_{j=1}^{N}\exp\!\big(-\lVert x_t-\sqrt{\bar\alpha_t}\,x_0^j\rVert^2/2(1-\bar\alpha_t)\big)} .$$
 
 That is the **exact** estimate on this page — exact **for the training set only**, not for the distribution of all
-digits. Its mean is $E[x_{t-1}\mid x_t]=\sum_i w_i\,\tilde\mu_t(x_t,x_0^i)$. Every step reads all $N$ training
+{noun}s. Its mean is $E[x_{t-1}\mid x_t]=\sum_i w_i\,\tilde\mu_t(x_t,x_0^i)$. Every step reads all $N$ training
 images, and a sampler built on it can only land on one of them (see the *Exact posterior sampler* tab).
 """
 
 
-DIGIT_GALLERY_TITLE = "**Pick a training digit** (click one): it becomes x₀ and the comparison runs."
+def bayes(noun: str) -> str:
+    """Where the exact reverse step comes from: Bayes' rule with the empirical distribution of the training set."""
+    kinds = "digits (or photos)" if noun == "digit" else f"{noun}s"
+    return _BAYES.replace("{kinds}", kinds).replace("{noun}", noun)
 
 
-CANDIDATES_TITLE = (
-    r"**The training digits the exact posterior weighs most**, $w_i=q(x_0^i\mid x_t)$ (above each: #index: weight)"
-)
+def gallery_title(noun: str) -> str:
+    """The title of the gallery of training images to pick x₀ from (Markdown, also its plain label)."""
+    return f"**Pick a training {noun}** (click one): it becomes x₀ and the comparison runs."
+
+
+def index_info(noun: str, num_data: int) -> str:
+    """The digit_index input's help line."""
+    return f"which training {noun}, 0 … {num_data - 1} (unless an image is given)"
+
+
+def own_image(is_mnist: bool) -> str:
+    """The title of the accordion with the upload (and, for MNIST, the sketchpad)."""
+    return "… or upload or draw your own digit" if is_mnist else "… or upload your own image"
+
+
+def upload_label(noun: str, is_mnist: bool, side: int) -> str:
+    """The image input's label; other data than MNIST is resized and cropped to the model's side²."""
+    resized = "" if is_mnist else f" (resized and cropped to {side}²)"
+    return f"image: an uploaded {noun}, used instead of digit_index{resized}"
+
+
+SKETCH_LABEL = "draw a digit (white ink on dark is what MNIST looks like; any ink works)"
+
+
+def x0_label(noun: str) -> str:
+    """The plain label of the x₀ picture."""
+    return f"x₀: the {noun}"
+
+
+def candidates_title(noun: str) -> str:
+    """The title (Markdown + LaTeX) of the training images the exact posterior weighs most."""
+    return (
+        rf"**The training {noun}s the exact posterior weighs most**, $w_i=q(x_0^i\mid x_t)$ (above each: #index: "
+        "weight)"
+    )
+
+
+def candidates_label(noun: str) -> str:
+    """The candidates gallery's plain label."""
+    return f"the training {noun}s the exact posterior weighs most"
 
 
 def candidate_caption(index: int, weight: float) -> str:
@@ -257,7 +306,7 @@ def candidate_caption(index: int, weight: float) -> str:
     return f"#{index}: {shown}"
 
 
-def training_loss_text(c) -> str:
+def training_loss_text(c, noun: str) -> str:
     """The numbers of "What training does with q(x_{t-1}|x_t,x_0)" for one comparison: L_{t-1} (eq. 8, nats summed
     over pixels, σ_t² = β̃_t) of the three means, for this x_0 and averaged over x_0 ~ q(x_0|x_t), and the result in
     one sentence."""
@@ -302,13 +351,13 @@ def training_loss_text(c) -> str:
         others = [name for name in smallest if name != "exact"]
         tied = (
             f" (the {' and '.join(others)} mean{'s' if len(others) > 1 else ''} show{'' if len(others) > 1 else 's'}"
-            " the same digits: the posterior over $x_0$ has all but collapsed on this one digit, so the means "
+            f" the same digits: the posterior over $x_0$ has all but collapsed on this one {noun}, so the means "
             "nearly coincide; in full precision the exact one is smaller)"
             if others
             else ""
         )
         result = (
-            rf"**Result:** averaged over the digits that could have produced this $x_t$, the exact mean has "
+            rf"**Result:** averaged over the {noun}s that could have produced this $x_t$, the exact mean has "
             rf"the smallest loss ({sci(expected['exact'])} nats){tied}, as the identity above says; the model's "
             rf"mean is {sci(gap)} nats above that minimum. The tractable mean scores 0 on this $x_0$ only "
             rf"because it was given the answer; averaged over $x_0$ it scores {sci(expected['tractable'])}."
@@ -316,7 +365,7 @@ def training_loss_text(c) -> str:
     else:  # float64 rounding when all three means coincide (tiny t): say so rather than claim a winner
         result = (
             rf"**Result:** here the three averaged losses agree to rounding (the posterior over $x_0$ has "
-            rf"collapsed on one digit), so the exact mean's minimum cannot be told apart; the model's mean "
+            rf"collapsed on one {noun}), so the exact mean's minimum cannot be told apart; the model's mean "
             rf"is {sci(gap)} nats from it."
         )
     parts.append(result)

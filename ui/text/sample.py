@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-VARIANCES = {"fixed_small": "β̃_t (posterior variance)", "fixed_large": "β_t", "analytic": "σ*² (Analytic-DPM, optimal)"}
-
+from ui.base import VARIANCE_SYMBOLS
 
 # ---------------------------------------------------------------------------------------------- tab: sample
-SAMPLE_EXPLANATION = r"""
+_SAMPLE_EXPLANATION = r"""
 **$x_t$** (left) is the noisy sample: pure Gaussian noise at $t = T$, an image at $t = 0$. Each step draws the
 next, less noisy one from $p_\theta(x_{t-1}\mid x_t)$; the picture shown is the sample just drawn.
 
 **$\hat x_0$** (right) is the network's one-shot guess of the final image from $x_t$ (Ho et al. eq. 15),
 $\hat x_0 = \big(x_t - \sqrt{1-\bar\alpha_t}\,\epsilon_\theta(x_t, t)\big)/\sqrt{\bar\alpha_t}$: a blurry average of
-plausible digits early, sharp at the end. $p_\theta$ is the tractable posterior $q(x_{t-1}\mid x_t, x_0)$ with
+plausible {nouns} early, sharp at the end. $p_\theta$ is the tractable posterior $q(x_{t-1}\mid x_t, x_0)$ with
 $x_0$ replaced by $\hat x_0$.
 
 **$\eta$ (eta)** scales the noise added at each step: $1$ = DDPM's posterior (stochastic), $0$ = DDIM
@@ -20,10 +19,19 @@ $x_0$ replaced by $\hat x_0$.
 
 **Steps** trade time for fidelity: the run visits $K$ of the $T$ training timesteps (the spacing decides which);
 the cost is linear in $K$, and the chain matches training exactly only at $K = T$. The **variance** is the noise
-of each step: $\tilde\beta_t = \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\beta_t$ (the posterior's, eq. 7) or
-$\beta_t$ (an upper bound; needs $\eta = 1$). The two differ only near $t = 0$, which is why their curves in the
+of each step: {fixed_small} $= \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\beta_t$ (the posterior's, eq. 7) or
+{fixed_large} (an upper bound; needs $\eta = 1$). The two differ only near $t = 0$, which is why their curves in the
 schedule plot lie on top of each other elsewhere.
 """
+
+
+def sample_explanation(noun: str) -> str:
+    """How to read the tab (markdown + LaTeX), for a model of `noun`s ("digit" for MNIST, "image" otherwise)."""
+    return (
+        _SAMPLE_EXPLANATION.replace("{nouns}", f"{noun}s")
+        .replace("{fixed_small}", VARIANCE_SYMBOLS["fixed_small"])
+        .replace("{fixed_large}", VARIANCE_SYMBOLS["fixed_large"])
+    )
 
 
 def step_label(k: int, num_steps: int, t: int, prev_t: int) -> str:
@@ -46,6 +54,7 @@ TRAJECTORY_TITLE = (
 
 
 def filmstrip_caption(num_frames: int) -> str:
+    """The line above the filmstrip of a run's num_frames evenly spaced steps."""
     return (
         f"**Filmstrip**: {num_frames} evenly spaced steps of the run, noise (left) to image (right); for each "
         "of the first images, xₜ above x̂₀."

@@ -1,10 +1,9 @@
-"""Numbers as the page writes them: durations, sizes, scientific notation, nats; and the page's words for the
-model's data."""
+"""Numbers and nouns as the page writes them: durations, sizes, scientific notation, nats, ratios and fractions,
+"a digit" / "an image" and an image's size in words."""
 
 from __future__ import annotations
 
 import math
-import re
 
 from pipelines.pictures.units import format_bytes, format_duration
 
@@ -43,40 +42,13 @@ duration = format_duration  # milliseconds as a person reads them
 size_bytes = format_bytes  # bytes in decimal units
 
 
-# ---------------------------------------------------------------------------------------------- the model's data
-# Phrases where "digits" are decimal digits, not images: kept as they are.
-_NUMERIC_DIGITS = ("the same digits", "digits shown", "digits even when")
-
-
-def for_data(markdown: str, noun: str = "digit", image_shape: tuple[int, int, int] | None = None) -> str:
-    """The page's words for the model's data: the bundled MNIST data says digit, any other data says image, and the
-    sizes are the model's (C×H×W) rather than MNIST's 32×32."""
-    if noun == "digit" or not markdown:
-        return markdown
-    kept = {phrase: f"\x00{i}\x00" for i, phrase in enumerate(_NUMERIC_DIGITS)}
-    for phrase, mark in kept.items():
-        markdown = markdown.replace(phrase, mark)
-    markdown = markdown.replace("real MNIST digits", "real images").replace(" MNIST ", " ")
-    markdown = markdown.replace("; a digit is about 30 from pure noise", "").replace(
-        ", and a digit is about 30 from pure noise", ""
-    )
-    if image_shape is not None:
-        c, h, w = image_shape
-        markdown = markdown.replace("tiny 32×32 digits", f"{c}×{h}×{w} images")
-        markdown = markdown.replace("32×32 pixels", f"{c}×{h}×{w} values" if c > 1 else f"{h}×{w} pixels")
-    markdown = re.sub(r"\bdigit(s?)\b", r"image\1", markdown)
-    markdown = re.sub(r"\b([Aa]) image", r"\1n image", markdown)
-    for phrase, mark in kept.items():
-        markdown = markdown.replace(mark, phrase)
-    return markdown
-
-
 def nats(value: float, error: float | None = None) -> str:
     """A KL in nats for the page: 3 significant digits, ± its standard error when given."""
     shown = f"{value:.3g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
     return shown if error is None else f"{shown} ± {error:.1g}"
 
 
+# ---------------------------------------------------------------------------------------------- the model's data
 def a_noun(noun: str) -> str:
     """The noun with its indefinite article: "a digit", "an image"."""
     return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"

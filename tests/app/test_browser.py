@@ -5,6 +5,7 @@ Load the page, press Sample, watch x_t change while it runs, get the final image
 plot, sample with both samplers and see their galleries. Screenshots go to tests/artifacts/. Skipped only when
 chromium itself is missing (CI installs it)."""
 
+import os
 import shutil
 from pathlib import Path
 
@@ -49,9 +50,11 @@ WATCH_XT = """() => {
 
 @pytest.fixture(scope="module")
 def app_url(app_model_dir, tmp_path_factory):
+    """The app on the tiny test model; DDPM_SCREENSHOT_MODEL=models/ddpm-mnist serves the shipped model instead, for
+    screenshots a person reads (`pytest tests/app/test_browser.py -k every_tab` with it set)."""
     # No frame throttle: the live view sends every step's frame, so what the page shows is known in advance.
     with serve_app(
-        app_model_dir,
+        os.environ.get("DDPM_SCREENSHOT_MODEL") or app_model_dir,
         "--frame-interval-s",
         "0",
         "--frame-budget",

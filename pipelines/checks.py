@@ -67,6 +67,15 @@ def is_int(value) -> bool:
     return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool)
 
 
+def as_int(value, name: str) -> int:
+    """A Python int from an integer or a one-element integer tensor; ValueError naming `name` otherwise."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point():
+        return int(value.item())
+    if is_int(value):
+        return int(value)
+    raise ValueError(f"{name} must be an integer, got {short_repr(value)}")
+
+
 def _range(low, high) -> str:
     if low is not None and high is not None:
         return f" in [{low}, {high}]"

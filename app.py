@@ -6,11 +6,12 @@
 This file is the entry point only: the command line, loading the model, `build_demo` and launch. The page is the
 `ui` package (one module per tab, listed in `ui.TABS`); every number on it comes from the library `pipelines`.
 
-Adding a tab: write `ui/tab_NAME.py` with a class that has a `title`, a `layout()` that builds its components
-and wires its handlers (methods of the class, so the API parameter names are the methods' parameter names; whole
-numbers typed with `ui.inputs.integer_input`, outputs named with `ui.inputs.api_outputs`), and add it to `ui.TABS`
-and its endpoints to the README's "Calling it from Python" tables (tests/app/test_api.py holds them equal).
-`build_demo` sets `tab.block` (its gr.Tab) before calling `layout()`, so a tab may react to being opened.
+Adding a tab: write `ui/tabs/NAME.py` (its sentences in `ui/text/NAME.py`) with a class that has a `title`, a
+`layout()` that builds its components and wires its handlers (methods of the class, so the API parameter names are
+the methods' parameter names; whole numbers typed with `ui.inputs.integer_input`, outputs named with
+`ui.inputs.api_outputs`), and add it to `ui.TABS` and its endpoints to the README's "Calling it from Python" tables
+(tests/app/test_api.py holds them equal). `build_demo` sets `tab.block` (its gr.Tab) before calling `layout()`, so a
+tab may react to being opened.
 """
 
 from __future__ import annotations
@@ -59,7 +60,6 @@ class ModelError(ValueError):
     """The --model argument does not name a usable DDPM pipeline; the message says why, in one line."""
 
 
-# ---------------------------------------------------------------------------------------------- model loading
 def load_model(model: str, device: str = "auto") -> PosteriorDDPMPipeline:
     """Load a DDPM pipeline from a local folder or a Hub repo id; ModelError (one line) if it is not one.
 
@@ -112,7 +112,25 @@ def build_demo(ctx: AppContext, tabs: list[type] | None = None, queue_max_size: 
     return demo
 
 
+# The flags whose default comes from the environment: (flag, env, default, low, high).
+ENV_BOUNDED_FLAGS = (
+    ("queue_max_size", "DDPM_QUEUE_MAX_SIZE", QUEUE_MAX_SIZE, 1, 10_000),
+    ("max_temp_mb", "DDPM_MAX_TEMP_MB", DEFAULT_MAX_TEMP_MB, 1, 1 << 20),
+    ("frame_interval_s", "DDPM_FRAME_INTERVAL_S", FRAME_INTERVAL_S, 0, 60),
+    ("frame_budget", "DDPM_FRAME_BUDGET", FRAME_BUDGET, 0, 1),
+)
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, each bounded flag falling back to its environment variable (see --help)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _fill_bounded_flags(parser, args)
+    _fill_port(parser, args)
+    return args
+
+
+def _parser() -> OneLineParser:
     parser = OneLineParser(prog="app.py", description="DDPM demo: watch every denoising step.")
     parser.add_argument(
         "--model",
@@ -168,13 +186,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         f"time (env DDPM_FRAME_BUDGET; default {FRAME_BUDGET}); with --frame-interval-s 0 "
         "--frame-budget 1, every step's frame",
     )
-    args = parser.parse_args(argv)
-    for flag, env, default, low, high in (
-        ("queue_max_size", "DDPM_QUEUE_MAX_SIZE", QUEUE_MAX_SIZE, 1, 10_000),
-        ("max_temp_mb", "DDPM_MAX_TEMP_MB", DEFAULT_MAX_TEMP_MB, 1, 1 << 20),
-        ("frame_interval_s", "DDPM_FRAME_INTERVAL_S", FRAME_INTERVAL_S, 0, 60),
-        ("frame_budget", "DDPM_FRAME_BUDGET", FRAME_BUDGET, 0, 1),
-    ):
+    return parser
+
+
+def _fill_bounded_flags(parser: OneLineParser, args: argparse.Namespace) -> None:
+    """Each of ENV_BOUNDED_FLAGS from its flag, else its environment variable, else its default; in range."""
+    for flag, env, default, low, high in ENV_BOUNDED_FLAGS:
         option = "--" + flag.replace("_", "-")
         if getattr(args, flag) is None:
             value = os.environ.get(env, str(default))
@@ -186,6 +203,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             option = env
         if not low <= getattr(args, flag) <= high:
             parser.error(f"{option} must be in [{low}, {high}], got {getattr(args, flag)}")
+
+
+def _fill_port(parser: OneLineParser, args: argparse.Namespace) -> None:
+    """--port, else GRADIO_SERVER_PORT, else DEFAULT_PORT; in [1, 65535]."""
     if args.port is None:
         env_port = os.environ.get("GRADIO_SERVER_PORT", str(DEFAULT_PORT))
         try:
@@ -194,7 +215,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"GRADIO_SERVER_PORT must be an integer port, got {env_port!r}")
     if not 0 < args.port < 65536:
         parser.error(f"--port must be in [1, 65535], got {args.port}")
-    return args
 
 
 def _interrupt(signum, frame) -> None:

@@ -111,9 +111,9 @@ def _source_images(kind: str, source: str, resolution: int, channels: int) -> to
         raise DataError(
             f"dataset mnist is 1 channel at resolution 32; got channels={channels}, resolution={resolution}"
         )
-    from pipelines.data.sources import _mnist_arrays, _pad_and_scale
+    from pipelines.data.sources import mnist_arrays, pad_and_scale
 
-    return _pad_and_scale(_mnist_arrays()[0])
+    return pad_and_scale(mnist_arrays()[0])
 
 
 def heldout_split(num_images: int, fraction: float, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
@@ -239,10 +239,6 @@ class ModelData:
     heldout: torch.Tensor  # (M, C, H, W), M may be 0
     record: DataRecord | None
     description: str  # one line for the page: "4,500 images of mnist (held out: 500)"
-
-    @property
-    def nbytes(self) -> int:
-        return self.train.numel() * self.train.element_size()
 
 
 def _to_uint8(images: torch.Tensor) -> torch.Tensor:

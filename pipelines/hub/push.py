@@ -96,7 +96,7 @@ def _matches(rel: str, patterns: Iterable[str]) -> bool:
     )
 
 
-def _select(folder: Path, patterns: Iterable[str]) -> dict[str, Path]:
+def select_files(folder: Path, patterns: Iterable[str]) -> dict[str, Path]:
     """Files under `folder` matching `patterns`; caches and hidden files never."""
     patterns = tuple(patterns)
     found = {}
@@ -129,7 +129,7 @@ def check_token(token: str, repo_id: str) -> str:
         return HfApi().whoami(token=token)["name"]
 
 
-def _commit(
+def commit_files(
     repo_id: str,
     files: dict[str, bytes | Path],
     token: str,
@@ -176,11 +176,11 @@ def push_to_hub(
     check_repo_id(hub_model_id, "repo_id")
     _check_folder(folder)
     token = resolve_token(token)
-    files: dict[str, bytes | Path] = dict(_select(folder, MODEL_FILES))
+    files: dict[str, bytes | Path] = dict(select_files(folder, MODEL_FILES))
     files.pop(SAMPLE_GRID, None)
     # Cheap refusals first, before a card's sample grid is drawn: a leaked token, a token the Hub rejects.
     _refuse_token_in(files, token)
     check_token(token, hub_model_id)
     files.update(model_card_files(folder, hub_model_id, regenerate=regenerate_card))
-    _commit(hub_model_id, files, token, private, "model", commit_message)
+    commit_files(hub_model_id, files, token, private, "model", commit_message)
     return f"{endpoint()}/{hub_model_id}"

@@ -62,6 +62,18 @@ class DenoisingStep:
     model_output: torch.Tensor
 
 
+def reverse_chain(
+    scheduler: PosteriorDDPMScheduler, num_inference_steps: int | None = None, timesteps: Sequence[int] | None = None
+) -> list[tuple[int, int]]:
+    """The (t, prev_t) steps of a sampling run, the one chain every sampler walks (the UNet's and the exact ones):
+    `scheduler.timestep_plan`, each timestep paired with the next (−1 after the last). Custom `timesteps` win over
+    a step count."""
+    if timesteps is not None:
+        num_inference_steps = None
+    plan = scheduler.timestep_plan(num_inference_steps=num_inference_steps, timesteps=timesteps).tolist()
+    return list(zip(plan, plan[1:] + [-1]))
+
+
 def check_generator(generator, batch_size: int):
     """None, a torch.Generator, or a list of them (one per image, or a single one); ValueError otherwise."""
     if generator is None or isinstance(generator, torch.Generator):
@@ -335,14 +347,11 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
         """
         batch_size = check_batch_size(batch_size)
         generator = check_generator(generator, batch_size)
-        if timesteps is not None:
-            num_inference_steps = None
-        plan = self.scheduler.timestep_plan(num_inference_steps=num_inference_steps, timesteps=timesteps).tolist()
+        chain = reverse_chain(self.scheduler, num_inference_steps, timesteps)
         _, chosen = self.scheduler.check_sampling_args(eta, variance_type)  # fail before any work
         gamma = self.analytic_gamma() if chosen == "analytic" else None
         device = self._execution_device
         x = randn_tensor((batch_size, *self.image_shape), generator=generator, device=device, dtype=self.unet.dtype)
-        chain = list(zip(plan, plan[1:] + [-1]))
         iterator = self.progress_bar(chain) if progress else chain
         for index, (t, prev_t) in enumerate(iterator):
             model_output = self._model_output(x, t)
@@ -355,7 +364,7 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
                 eta=eta,
                 variance_type=variance_type,
                 gamma=gamma,
-                last_timestep=plan[-1],
+                last_timestep=chain[-1][0],
             )
             x = out.prev_sample
             yield DenoisingStep(

@@ -397,7 +397,7 @@ def compare_samplers(
     heldout_d = None if heldout is None else heldout_nearest_distances(heldout, dataset_posterior.data)
     start = time.perf_counter()
     exact, timesteps, effective_n, max_weight, exact_path = None, [], [], [], []
-    for record in dataset_posterior.denoise(num_images, num_inference_steps, torch.Generator().manual_seed(seed)):
+    for record in dataset_posterior.denoise(num_images, torch.Generator().manual_seed(seed), num_inference_steps):
         exact = record.sample
         exact_path.append(exact[:num_trajectories].float())
         timesteps.append(int(record.timestep))

@@ -25,7 +25,7 @@ from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 from pipelines.checks import check_batch_size, check_images, is_int
-from pipelines.ddpm.pipeline import DenoisingStep
+from pipelines.ddpm.pipeline import DenoisingStep, reverse_chain
 from pipelines.ddpm.scheduler import PosteriorDDPMScheduler
 from pipelines.exact.neighbours import CHUNK_ELEMENTS, chunk_rows, sq_distances
 
@@ -401,22 +401,22 @@ class DatasetPosterior:
     def denoise(
         self,
         batch_size: int = 1,
-        num_inference_steps: int | None = 1000,
         generator: torch.Generator | list[torch.Generator] | None = None,
+        num_inference_steps: int | None = 1000,
         timesteps: Sequence[int] | None = None,
         progress: bool = False,
     ) -> Iterator[ExactDenoisingStep]:
         """Sample from pure noise with the exact reverse process, yielding every step (see `ExactDenoisingStep`).
 
+        The arguments are `PosteriorDDPMPipeline.denoise`'s, in its order (the exact step has no η or variance to
+        choose), so one loop over the steps serves both samplers.
+
         The chain is `scheduler.timestep_plan(num_inference_steps, timesteps)`; the exact posterior is exact for
         any respacing, so even a few steps give training images. x_T is drawn first, in the pipeline's shape and
         dtype (float32), so a generator seeded alike starts both samplers from the same noise."""
         batch_size = check_batch_size(batch_size)
-        if timesteps is not None:
-            num_inference_steps = None
-        plan = self.scheduler.timestep_plan(num_inference_steps=num_inference_steps, timesteps=timesteps).tolist()
+        chain = reverse_chain(self.scheduler, num_inference_steps, timesteps)
         x = randn_tensor((batch_size, *self.image_shape), generator=generator, dtype=torch.float32)
-        chain = list(zip(plan, plan[1:] + [-1]))
         if progress:
             from tqdm.auto import tqdm
 
@@ -446,12 +446,13 @@ class DatasetPosterior:
     def sample(
         self,
         batch_size: int = 1,
-        num_inference_steps: int | None = 1000,
         generator: torch.Generator | list[torch.Generator] | None = None,
+        num_inference_steps: int | None = 1000,
         timesteps: Sequence[int] | None = None,
     ) -> torch.Tensor:
-        """`batch_size` exact samples (B, C, H, W) in [-1, 1]: each is one of the training images."""
+        """`batch_size` exact samples (B, C, H, W) in [-1, 1]: each is one of the training images. Arguments as
+        `denoise`."""
         x = None
-        for record in self.denoise(batch_size, num_inference_steps, generator, timesteps):
+        for record in self.denoise(batch_size, generator, num_inference_steps, timesteps):
             x = record.sample
         return x

@@ -136,7 +136,7 @@ def sample_exact(points: torch.Tensor, num_samples: int, seed: int) -> torch.Ten
     out = []
     for k, start in enumerate(range(0, num_samples, SAMPLE_CHUNK)):
         size = min(SAMPLE_CHUNK, num_samples - start)
-        x = posterior.sample(size, SAMPLE_STEPS, torch.Generator().manual_seed(seed + k))
+        x = posterior.sample(size, torch.Generator().manual_seed(seed + k), SAMPLE_STEPS)
         out.append(toy2d.as_points(x).float())
     return torch.cat(out)
 

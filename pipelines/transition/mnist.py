@@ -104,7 +104,7 @@ def sample_exact(images: torch.Tensor, scheduler, num_samples: int, seed: int, s
     out = []
     for k, start in enumerate(range(0, num_samples, SAMPLE_CHUNK)):
         size = min(SAMPLE_CHUNK, num_samples - start)
-        out.append(posterior.sample(size, steps, torch.Generator().manual_seed(seed + k)).float())
+        out.append(posterior.sample(size, torch.Generator().manual_seed(seed + k), steps).float())
     return torch.cat(out)
 
 

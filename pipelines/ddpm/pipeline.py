@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import torch
 from diffusers import DiffusionPipeline, ImagePipelineOutput, UNet2DModel
@@ -72,6 +72,36 @@ def reverse_chain(
         num_inference_steps = None
     plan = scheduler.timestep_plan(num_inference_steps=num_inference_steps, timesteps=timesteps).tolist()
     return list(zip(plan, plan[1:] + [-1]))
+
+
+def run_chain(
+    step: Callable[[torch.Tensor, int, int], tuple[Any, torch.Tensor]],
+    x: torch.Tensor,
+    chain: list[tuple[int, int]],
+    steps: Iterable[tuple[int, int]] | None = None,
+    record: type[DenoisingStep] = DenoisingStep,
+    extras: Sequence[str] = (),
+) -> Iterator[DenoisingStep]:
+    """THE sampling loop: walk `chain` from x_T = `x`, yielding a `record` (a `DenoisingStep`) per step.
+
+    step(x_t, t, prev_t) → (out, model_output) is any denoiser's reverse step: `out` has prev_sample,
+    pred_original_sample, posterior_mean and posterior_variance (the scheduler's step output, the exact posterior's),
+    and each name in `extras` too, copied into the record. steps: `chain` wrapped in a progress bar, or None."""
+    for index, (t, prev_t) in enumerate(chain if steps is None else steps):
+        out, model_output = step(x, t, prev_t)
+        x = out.prev_sample
+        yield record(
+            index=index,
+            num_steps=len(chain),
+            timestep=t,
+            prev_timestep=prev_t,
+            sample=x,
+            pred_original_sample=out.pred_original_sample,
+            posterior_mean=out.posterior_mean,
+            posterior_variance=out.posterior_variance,
+            model_output=model_output,
+            **{name: getattr(out, name) for name in extras},
+        )
 
 
 def check_generator(generator, batch_size: int):
@@ -352,13 +382,13 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
         gamma = self.analytic_gamma() if chosen == "analytic" else None
         device = self._execution_device
         x = randn_tensor((batch_size, *self.image_shape), generator=generator, device=device, dtype=self.unet.dtype)
-        iterator = self.progress_bar(chain) if progress else chain
-        for index, (t, prev_t) in enumerate(iterator):
-            model_output = self._model_output(x, t)
+
+        def unet_step(x_t: torch.Tensor, t: int, prev_t: int):
+            model_output = self._model_output(x_t, t)
             out = self.scheduler.step(
                 model_output,
                 t,
-                x,
+                x_t,
                 generator=generator,
                 prev_timestep=prev_t,
                 eta=eta,
@@ -366,18 +396,9 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
                 gamma=gamma,
                 last_timestep=chain[-1][0],
             )
-            x = out.prev_sample
-            yield DenoisingStep(
-                index=index,
-                num_steps=len(chain),
-                timestep=t,
-                prev_timestep=prev_t,
-                sample=x,
-                pred_original_sample=out.pred_original_sample,
-                posterior_mean=out.posterior_mean,
-                posterior_variance=out.posterior_variance,
-                model_output=model_output,
-            )
+            return out, model_output
+
+        yield from run_chain(unet_step, x, chain, self.progress_bar(chain) if progress else None)
 
     def __call__(
         self,

@@ -11,7 +11,9 @@ needs the whole data set at every step (O(N·D)), and sampling it can only give 
 
 The forward process (ᾱ_t) and the posterior coefficients of eq. 7 are the scheduler's: this module asks
 `PosteriorDDPMScheduler` for them. What is built on it lives beside it: comparisons.py (tractable vs exact vs
-model, exact vs model samplers), step_costs.py (what one exact step costs against the model's), neighbours.py.
+model, exact vs model samplers), costs.py (what one exact step costs against the model's), neighbours.py (nearest
+training images and the copy rule), variance.py (the exact step's variance along a chain). Sampling walks the
+pipeline's loop (`pipelines.ddpm.pipeline.run_chain`) with the exact step in place of the UNet's.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 from pipelines.checks import check_batch_size, check_images, is_int
-from pipelines.ddpm.pipeline import DenoisingStep, reverse_chain
+from pipelines.ddpm.pipeline import DenoisingStep, reverse_chain, run_chain
 from pipelines.ddpm.scheduler import PosteriorDDPMScheduler
 from pipelines.exact.neighbours import CHUNK_ELEMENTS, chunk_rows, sq_distances
 
@@ -98,6 +100,10 @@ class ExactDenoisingStep(DenoisingStep):
     max_weight: torch.Tensor = None
     argmax_index: torch.Tensor = None
     effective_n: torch.Tensor = None
+
+
+# The fields an exact step adds to a DenoisingStep, copied from ExactPosteriorStepOutput.
+EXACT_STEP_EXTRAS = ("chosen_index", "max_weight", "argmax_index", "effective_n")
 
 
 # ---------------------------------------------------------------------------------------------- the posterior
@@ -417,31 +423,17 @@ class DatasetPosterior:
         batch_size = check_batch_size(batch_size)
         chain = reverse_chain(self.scheduler, num_inference_steps, timesteps)
         x = randn_tensor((batch_size, *self.image_shape), generator=generator, dtype=torch.float32)
+        steps = None
         if progress:
             from tqdm.auto import tqdm
 
-            chain_iter = tqdm(chain, desc="exact posterior")
-        else:
-            chain_iter = chain
-        for index, (t, prev_t) in enumerate(chain_iter):
-            out = self.step(x, t, prev_t, generator=generator)
-            model_output = self.ideal_model_output(x, t, out.pred_original_sample)
-            x = out.prev_sample
-            yield ExactDenoisingStep(
-                index=index,
-                num_steps=len(chain),
-                timestep=t,
-                prev_timestep=prev_t,
-                sample=x,
-                pred_original_sample=out.pred_original_sample,
-                posterior_mean=out.posterior_mean,
-                posterior_variance=out.posterior_variance,
-                model_output=model_output,
-                chosen_index=out.chosen_index,
-                max_weight=out.max_weight,
-                argmax_index=out.argmax_index,
-                effective_n=out.effective_n,
-            )
+            steps = tqdm(chain, desc="exact posterior")
+
+        def exact_step(x_t: torch.Tensor, t: int, prev_t: int):
+            out = self.step(x_t, t, prev_t, generator=generator)
+            return out, self.ideal_model_output(x_t, t, out.pred_original_sample)
+
+        yield from run_chain(exact_step, x, chain, steps, ExactDenoisingStep, EXACT_STEP_EXTRAS)
 
     def sample(
         self,

@@ -1,20 +1,10 @@
-"""Hugging Face Hub: model cards, pushing a trained model, deploying the Space.
-
-    python -m pipelines.hub push MODEL_DIR --repo-id USER/NAME [--private] [--token T] [--regenerate-card]
-    python -m pipelines.hub card MODEL_DIR [--repo-id USER/NAME] [--force]   # write README.md + sample_grid.png
-    python -m pipelines.hub check PATH_OR_REPO_ID [--token T]                # load it as the app does
-    python -m pipelines.hub deploy-space USER/SPACE [--private] [--token T] [--root DIR]
-        [--model MODEL_DIR [--data PATH_OR_ID] [--max-data-mb 256]]
-
-`check` loads with `pipeline_ddpm_posterior.load_pipeline` (any DDPM folder or repo, safely); `deploy-space`
-uploads the files the project root's space.json lists and sets the Space variable DDPM_MODEL (app.py's model);
-with --model, a user's model folder replaces the default one, with its training images (`space_data_files`).
+"""Pushing a trained model folder to the Hub: the repo id and token checks, the files a model folder uploads
+(MODEL_FILES), and one commit (`commit_files`, which the Space deploy uses too).
 
 The token comes from --token, else HF_TOKEN, else the login file (`hf auth login`). It is passed to
 huggingface_hub only: never printed, logged or written, and a push refuses files that contain it.
-Errors are one line on stderr and exit status 1, never a traceback.
 
-The model card is `hub_card`'s (a person's README.md is kept; `--regenerate-card` always regenerates).
+The model card is pipelines.hub.card's (a person's README.md is kept; `--regenerate-card` always regenerates).
 """
 
 from __future__ import annotations
@@ -25,6 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 from pipelines.data.record import BUNDLE_FILE, RECORD_FILE
+from pipelines.ddpm.optimal_variance import GAMMA_FILE
 from pipelines.hub.card import (
     SAMPLE_GRID,
     _check_folder,
@@ -43,7 +34,7 @@ MODEL_FILES = (
     "scheduler/scheduler_config.json",
     "training_summary.json",
     "evaluation*.json",
-    "analytic_variance.json",  # Γ_t for variance_type="analytic" (pipelines.ddpm.gamma)
+    GAMMA_FILE,  # Γ_t for variance_type="analytic" (pipelines.ddpm.gamma)
     RECORD_FILE,  # what it was trained on (pipelines.data.record); stock diffusers ignores it
     BUNDLE_FILE,  # its training images, when a Space or a pull needs them (deploy-space --model writes one)
     "memorization*.json",  # the memorization report (pipelines.evaluation.memorization) and its picture

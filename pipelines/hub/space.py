@@ -1,4 +1,7 @@
-"""TODO."""
+"""Deploying the demo to a Gradio Space: the files the project root's space.json lists (`read_space_manifest`,
+`space_files`), a user's model folder in place of the shipped one with its training data (`space_model_files`,
+`space_data_files`), and the upload that sets the Space variable DDPM_MODEL (`deploy_space`).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Step records → pictures: image grids, filmstrips, GIF animations, schedule and cost plots.
+"""Images and step records → pictures: uint8 conversion, image grids, captions and labelled rows, filmstrips and
+GIF animations of a trajectory, and a digit from a flat vector.
 
 No Gradio here: the app (and training, for its sample grids) call these with tensors or with recorded steps.
 A recorded trajectory is a uint8 array of shape (K, B, H, W, C): K steps in sampling order, B images, as

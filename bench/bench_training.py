@@ -234,7 +234,7 @@ def main(argv=None) -> int:
     threads = apply_threads(args)
     from diffusers.utils import logging as diffusers_logging
 
-    from pipelines.data.sources import load_training_data
+    from pipelines.data.record import load_training_data
     from pipelines.training.config import unet_kwargs
 
     diffusers_logging.set_verbosity_error()

@@ -192,6 +192,18 @@ def prepare_training_data(
     return train_images, record
 
 
+def load_training_data(
+    dataset: str = "mnist",
+    train_data_dir: str | None = None,
+    dataset_name: str | None = None,
+    resolution: int = 32,
+    channels: int = 1,
+) -> torch.Tensor:
+    """Every training image of the CLI's three sources (folder > 🤗 data set > built-in mnist), (N, C, H, W) in
+    [-1, 1]: `prepare_training_data` holding nothing out beyond mnist's fixed split (its 4,500 train digits)."""
+    return prepare_training_data(dataset, train_data_dir, dataset_name, resolution, channels, heldout_fraction=0)[0]
+
+
 def save_record(folder: str | os.PathLike, record: DataRecord) -> Path:
     path = Path(folder) / RECORD_FILE
     path.write_text(json.dumps(record.as_dict()))

@@ -220,24 +220,3 @@ def check_resolution(resolution: int, num_down: int) -> None:
             f"resolution must be a positive multiple of {factor} (the UNet downsamples {num_down} times), "
             f"got {resolution!r}"
         )
-
-
-def load_training_data(
-    dataset: str = "mnist",
-    train_data_dir: str | None = None,
-    dataset_name: str | None = None,
-    resolution: int = 32,
-    channels: int = 1,
-) -> torch.Tensor:
-    """The training images, by the CLI's three sources (folder > 🤗 data set > named built-in)."""
-    if train_data_dir:
-        return load_image_folder(train_data_dir, resolution, channels)
-    if dataset_name:
-        return load_hf_dataset(dataset_name, resolution, channels)
-    if dataset != "mnist":
-        raise DataError(f"dataset must be 'mnist' (or give --train_data_dir / --dataset_name), got {dataset!r}")
-    if resolution != 32 or channels != 1:
-        raise DataError(
-            f"dataset mnist is 1 channel at resolution 32; got channels={channels}, resolution={resolution}"
-        )
-    return load_mnist("train")[0]

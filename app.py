@@ -6,12 +6,11 @@
 This file is the entry point only: the command line, loading the model, `build_demo` and launch. The page is the
 `ui` package (one module per tab, listed in `ui.TABS`); every number on it comes from the library `pipelines`.
 
-Adding a tab: write `ui/tabs/NAME.py` (its sentences in `ui/text/NAME.py`) with a class that has a `title`, a
-`layout()` that builds its components and wires its handlers (methods of the class, so the API parameter names are
-the methods' parameter names; whole numbers typed with `ui.inputs.integer_input`, outputs named with
-`ui.inputs.api_outputs`), and add it to `ui.TABS` and its endpoints to the README's "Calling it from Python" tables
-(tests/app/test_api.py holds them equal). `build_demo` sets `tab.block` (its gr.Tab) before calling `layout()`, so a
-tab may react to being opened.
+Adding a tab: write `ui/tabs/NAME.py` (its words in `ui/text/NAME.py`) with a class that has a `title`, a `layout()`
+that builds its components and wires its handlers (methods of the class, so the API parameter names are the methods'
+parameter names; whole numbers typed with `ui.inputs.integer_input`, outputs named with `ui.inputs.api_outputs`), add
+it to `ui.TABS` and its endpoints to the README's "Calling it from Python" tables (tests/app/test_api.py holds them
+equal). `build_demo` sets `tab.block` (its gr.Tab) before calling `layout()`, so a tab may react to being opened.
 """
 
 from __future__ import annotations
@@ -112,21 +111,27 @@ def build_demo(ctx: AppContext, tabs: list[type] | None = None, queue_max_size: 
     return demo
 
 
-# The flags whose default comes from the environment: (flag, env, default, low, high).
 ENV_BOUNDED_FLAGS = (
     ("queue_max_size", "DDPM_QUEUE_MAX_SIZE", QUEUE_MAX_SIZE, 1, 10_000),
     ("max_temp_mb", "DDPM_MAX_TEMP_MB", DEFAULT_MAX_TEMP_MB, 1, 1 << 20),
     ("frame_interval_s", "DDPM_FRAME_INTERVAL_S", FRAME_INTERVAL_S, 0, 60),
     ("frame_budget", "DDPM_FRAME_BUDGET", FRAME_BUDGET, 0, 1),
 )
+FLAG_HELP = {
+    "queue_max_size": "requests that may wait; more are refused as busy ({origin})",
+    "max_temp_mb": "size bound on the temporary files (recorded runs and served images), oldest deleted first "
+    "({origin})",
+    "frame_interval_s": "the live view of /sample sends a frame at most every this many seconds ({origin})",
+    "frame_budget": "the live view sends frames only while they cost at most this fraction of the run's time "
+    "({origin}); with --frame-interval-s 0 --frame-budget 1, every step's frame",
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """The command line, each bounded flag falling back to its environment variable (see --help)."""
     parser = _parser()
     args = parser.parse_args(argv)
-    _fill_bounded_flags(parser, args)
-    _fill_port(parser, args)
+    _fill_from_env(parser, args)
     return args
 
 
@@ -158,39 +163,15 @@ def _parser() -> OneLineParser:
         choices=("auto", "cpu", "cuda"),
         help="where the UNet runs (auto: cuda when available)",
     )
-    parser.add_argument(
-        "--queue-max-size",
-        type=int,
-        default=None,
-        help=f"requests that may wait; more are refused as busy (env DDPM_QUEUE_MAX_SIZE; default {QUEUE_MAX_SIZE})",
-    )
-    parser.add_argument(
-        "--max-temp-mb",
-        type=int,
-        default=None,
-        help="size bound on the temporary files (recorded runs and served images), oldest deleted "
-        f"first (env DDPM_MAX_TEMP_MB; default {DEFAULT_MAX_TEMP_MB})",
-    )
-    parser.add_argument(
-        "--frame-interval-s",
-        type=float,
-        default=None,
-        help="the live view of /sample sends a frame at most every this many seconds (env "
-        f"DDPM_FRAME_INTERVAL_S; default {FRAME_INTERVAL_S})",
-    )
-    parser.add_argument(
-        "--frame-budget",
-        type=float,
-        default=None,
-        help="the live view sends frames only while they cost at most this fraction of the run's "
-        f"time (env DDPM_FRAME_BUDGET; default {FRAME_BUDGET}); with --frame-interval-s 0 "
-        "--frame-budget 1, every step's frame",
-    )
+    for flag, env, default, _, _ in ENV_BOUNDED_FLAGS:
+        help_text = FLAG_HELP[flag].format(origin=f"env {env}; default {default}")
+        parser.add_argument("--" + flag.replace("_", "-"), type=type(default), default=None, help=help_text)
     return parser
 
 
-def _fill_bounded_flags(parser: OneLineParser, args: argparse.Namespace) -> None:
-    """Each of ENV_BOUNDED_FLAGS from its flag, else its environment variable, else its default; in range."""
+def _fill_from_env(parser: OneLineParser, args: argparse.Namespace) -> None:
+    """Each of ENV_BOUNDED_FLAGS (flag, env, default, low, high) and --port (GRADIO_SERVER_PORT, DEFAULT_PORT) from its
+    flag, else its environment variable, else its default; in its range."""
     for flag, env, default, low, high in ENV_BOUNDED_FLAGS:
         option = "--" + flag.replace("_", "-")
         if getattr(args, flag) is None:
@@ -203,10 +184,6 @@ def _fill_bounded_flags(parser: OneLineParser, args: argparse.Namespace) -> None
             option = env
         if not low <= getattr(args, flag) <= high:
             parser.error(f"{option} must be in [{low}, {high}], got {getattr(args, flag)}")
-
-
-def _fill_port(parser: OneLineParser, args: argparse.Namespace) -> None:
-    """--port, else GRADIO_SERVER_PORT, else DEFAULT_PORT; in [1, 65535]."""
     if args.port is None:
         env_port = os.environ.get("GRADIO_SERVER_PORT", str(DEFAULT_PORT))
         try:

@@ -45,7 +45,7 @@ from pipelines.evaluation.judge import (
     judge_outputs,
     load_judge,
 )
-from pipelines.exact.neighbours import COPY_RATIO, is_copy_by_ratio, nearest_distances, nearest_two
+from pipelines.exact.neighbours import COPY_RATIO, COPY_RATIO_TEXT, is_copy_by_ratio, nearest_distances, nearest_two
 
 CONFIDENCE_THRESHOLD = 0.9
 
@@ -350,7 +350,7 @@ def format_table(report: dict[str, Any]) -> str:
             ok(report["min_class_fraction"] >= BAR_MIN_CLASS_FRACTION),
         ),
         *(
-            [("copies (Gu et al.: d1/d2 < 1/3)", f"{report['copy_fraction']:.3f}", "", "")]
+            [(f"copies (Gu et al.: d1/d2 < {COPY_RATIO_TEXT})", f"{report['copy_fraction']:.3f}", "", "")]
             if "copy_fraction" in report
             else []
         ),

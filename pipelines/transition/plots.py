@@ -43,6 +43,8 @@ def plot_transition(
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
+    from pipelines.exact.neighbours import COPY_RATIO_TEXT
+
     fig = Figure(figsize=(10.4, 4.2), dpi=100)
     left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     rows, live_rows = sorted(rows, key=lambda r: r["num_points"]), list(live_rows)
@@ -76,7 +78,7 @@ def plot_transition(
         if rows or live_rows:
             ax.legend(fontsize=8, loc="best")
     left.set_ylim(-0.04, 1.08)
-    left.set_ylabel(r"fraction of copies ($d_1 / d_2 < 1/3$)")
+    left.set_ylabel(rf"fraction of copies ($d_1 / d_2 < {COPY_RATIO_TEXT}$)")
     left.set_title("Copies of its own training set", fontsize=10)
     right.set_yscale("log")
     right.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))

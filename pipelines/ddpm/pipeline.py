@@ -368,7 +368,7 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
     ) -> Iterator[DenoisingStep]:
         """Sample from pure noise, yielding every reverse step (see `DenoisingStep`).
 
-        batch_size in [1, 64]; num_inference_steps in [1, T] (respaced by the scheduler's timestep_spacing) or
+        batch_size >= 1; num_inference_steps in [1, T] (respaced by the scheduler's timestep_spacing) or
         custom `timesteps` (strictly descending, in [0, T)); eta in [0, 1]; variance_type overrides the
         scheduler's (e.g. "fixed_large" for σ² = β_t, "analytic" for Bao et al.'s optimal σ*² from the folder's
         analytic_variance.json, see `analytic_gamma`; the step into the last timestep has its σ clipped, see

@@ -248,10 +248,13 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
     def predict_x0(self, model_output: torch.Tensor, x_t: torch.Tensor, t) -> torch.Tensor:
         """x̂_0 from the model's output: ε (eq. 15: x̂_0 = (x_t − √(1−ᾱ_t) ε) / √ᾱ_t), x_0 itself, or
         v (x̂_0 = √ᾱ_t x_t − √(1−ᾱ_t) v). No clipping here; `step` clips or thresholds."""
-        t = self._check_t(t, "t")
+        return self._predict_x0(model_output, x_t, self._check_t(t, "t"))
+
+    def _predict_x0(self, model_output: torch.Tensor, x_t: torch.Tensor, t) -> torch.Tensor:
+        """`predict_x0` for a checked t."""
         a = self._alpha_bar(t)
         kind = self.config.prediction_type
-        if kind == "epsilon":
+        if kind == "epsilon":  # eq. 15
             return (x_t - self._broadcast(np.sqrt(1.0 - a), x_t) * model_output) / self._broadcast(np.sqrt(a), x_t)
         if kind == "sample":
             return model_output
@@ -259,7 +262,10 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
 
     def predict_epsilon(self, x0: torch.Tensor, x_t: torch.Tensor, t) -> torch.Tensor:
         """ε̂ = (x_t − √ᾱ_t x̂_0) / √(1 − ᾱ_t): the noise implied by x̂_0 (eq. 4 solved for ε)."""
-        t = self._check_t(t, "t")
+        return self._predict_epsilon(x0, x_t, self._check_t(t, "t"))
+
+    def _predict_epsilon(self, x0: torch.Tensor, x_t: torch.Tensor, t) -> torch.Tensor:
+        """`predict_epsilon` for a checked t."""
         a = self._alpha_bar(t)
         return (x_t - self._broadcast(np.sqrt(a), x_t) * x0) / self._broadcast(np.sqrt(1.0 - a), x_t)
 
@@ -394,12 +400,12 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
         coef1, coef2, var_small = (float(v) for v in self._pair_coefficients(t, prev_t))
         beta = 1.0 - a_t / a_prev  # β'_t of the respaced chain
 
-        x0 = self.clip_x0(self.predict_x0(model_output, sample, t))
+        x0 = self.clip_x0(self._predict_x0(model_output, sample, t))  # t is checked above
         sigma2 = eta**2 * var_small
         if eta == 1.0:
             mean = coef1 * x0 + coef2 * sample  # μ̃_t(x_t, x̂_0), eq. 7
         else:  # Song et al. 2021, eq. 12: √ᾱ_prev x̂_0 + √(1 − ᾱ_prev − σ²) ε̂
-            eps = self.predict_epsilon(x0, sample, t)
+            eps = self._predict_epsilon(x0, sample, t)
             mean = math.sqrt(a_prev) * x0 + math.sqrt(max(1.0 - a_prev - sigma2, 0.0)) * eps
 
         # Σ_θ: fixed (β̃_t or β_t) or learned; none on the final step (prev_t < 0), whatever the spacing.

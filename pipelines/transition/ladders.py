@@ -84,7 +84,7 @@ def check_num_samples(num_samples, name: str = "num_samples", integral_floats: b
 
 
 def check_ladder(ladder, name: str = "ladder") -> tuple[int, ...]:
-    """A strictly increasing sequence of N, each in [4, 2000]."""
+    """A strictly increasing sequence of N, each in [MIN_POINTS, MAX_POINTS]."""
     if isinstance(ladder, (str, bytes)) or not hasattr(ladder, "__iter__"):
         raise ValueError(f"{name} must be a list of integers in [{MIN_POINTS}, {MAX_POINTS}], got {ladder!r}")
     values = tuple(check_num_points(n, name) for n in ladder)

@@ -106,6 +106,15 @@ class ExactDenoisingStep(DenoisingStep):
 EXACT_STEP_EXTRAS = ("chosen_index", "max_weight", "argmax_index", "effective_n")
 
 
+def _check_generators(generator, batch_size: int) -> None:
+    """A list of generators must hold one per sample."""
+    if isinstance(generator, list) and len(generator) != batch_size:
+        raise ValueError(
+            f"generator must be one torch.Generator or a list of {batch_size} (one per sample), "
+            f"got a list of {len(generator)}"
+        )
+
+
 # ---------------------------------------------------------------------------------------------- the posterior
 class DatasetPosterior:
     """The exact reverse process of DDPM when the data distribution is uniform over N images.
@@ -369,12 +378,12 @@ class DatasetPosterior:
             raise ValueError("t must be a single integer for step()")
         if isinstance(prev_t, torch.Tensor) and prev_t.numel() > 1:
             raise ValueError("prev_t must be a single integer for step()")
-        if isinstance(generator, list) and len(generator) != B:
-            raise ValueError(
-                f"generator must be one torch.Generator or a list of {B} (one per sample), "
-                f"got a list of {len(generator)}"
-            )
-        chain = self._chain(t, prev_t, B)
+        _check_generators(generator, B)
+        return self._draw(x_t, self._chain(t, prev_t, B), generator)
+
+    def _draw(self, x_t: torch.Tensor, chain: _Chain, generator) -> ExactPosteriorStepOutput:
+        """`step` for a checked x_t, chain and generator (the sampling loop checks them once)."""
+        B = x_t.shape[0]
         post = self._posterior(x_t, chain)
 
         # i ~ Categorical(q(x_0 | x_t)): which training image this step moves towards.
@@ -429,8 +438,10 @@ class DatasetPosterior:
 
             steps = tqdm(chain, desc="exact posterior")
 
-        def exact_step(x_t: torch.Tensor, t: int, prev_t: int):
-            out = self.step(x_t, t, prev_t, generator=generator)
+        _check_generators(generator, batch_size)
+
+        def exact_step(x_t: torch.Tensor, t: int, prev_t: int):  # t, prev_t: from the checked plan
+            out = self._draw(x_t, self._chain(t, prev_t, batch_size), generator)
             return out, self.ideal_model_output(x_t, t, out.pred_original_sample)
 
         yield from run_chain(exact_step, x, chain, steps, ExactDenoisingStep, EXACT_STEP_EXTRAS)

@@ -6,11 +6,11 @@
 This file is the entry point only: the command line, loading the model, `build_demo` and launch. The page is the
 `ui` package (one module per tab, listed in `ui.TABS`); every number on it comes from the library `pipelines`.
 
-Adding a tab: write `ui/tab_NAME.py` with a class that has a `title`, a `layout()` that builds its components
-and wires its handlers (methods of the class, so the API parameter names are the methods' parameter names; whole
-numbers typed with `ui.inputs.integer_input`, outputs named with `ui.inputs.api_outputs`), and add it to `ui.TABS`
-and its endpoints to the README's "Calling it from Python" tables (tests/app/test_api.py holds them equal).
-`build_demo` sets `tab.block` (its gr.Tab) before calling `layout()`, so a tab may react to being opened.
+Adding a tab: write `ui/tabs/NAME.py` (its words in `ui/text/NAME.py`) with a class that has a `title`, a `layout()`
+that builds its components and wires its handlers (methods of the class, so the API parameter names are the methods'
+parameter names; whole numbers typed with `ui.inputs.integer_input`, outputs named with `ui.inputs.api_outputs`), add
+it to `ui.TABS` and its endpoints to the README's "Calling it from Python" tables (tests/app/test_api.py holds them
+equal). `build_demo` sets `tab.block` (its gr.Tab) before calling `layout()`, so a tab may react to being opened.
 """
 
 from __future__ import annotations
@@ -59,7 +59,6 @@ class ModelError(ValueError):
     """The --model argument does not name a usable DDPM pipeline; the message says why, in one line."""
 
 
-# ---------------------------------------------------------------------------------------------- model loading
 def load_model(model: str, device: str = "auto") -> PosteriorDDPMPipeline:
     """Load a DDPM pipeline from a local folder or a Hub repo id; ModelError (one line) if it is not one.
 
@@ -112,7 +111,31 @@ def build_demo(ctx: AppContext, tabs: list[type] | None = None, queue_max_size: 
     return demo
 
 
+ENV_BOUNDED_FLAGS = (
+    ("queue_max_size", "DDPM_QUEUE_MAX_SIZE", QUEUE_MAX_SIZE, 1, 10_000),
+    ("max_temp_mb", "DDPM_MAX_TEMP_MB", DEFAULT_MAX_TEMP_MB, 1, 1 << 20),
+    ("frame_interval_s", "DDPM_FRAME_INTERVAL_S", FRAME_INTERVAL_S, 0, 60),
+    ("frame_budget", "DDPM_FRAME_BUDGET", FRAME_BUDGET, 0, 1),
+)
+FLAG_HELP = {
+    "queue_max_size": "requests that may wait; more are refused as busy ({origin})",
+    "max_temp_mb": "size bound on the temporary files (recorded runs and served images), oldest deleted first "
+    "({origin})",
+    "frame_interval_s": "the live view of /sample sends a frame at most every this many seconds ({origin})",
+    "frame_budget": "the live view sends frames only while they cost at most this fraction of the run's time "
+    "({origin}); with --frame-interval-s 0 --frame-budget 1, every step's frame",
+}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, each bounded flag falling back to its environment variable (see --help)."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    _fill_from_env(parser, args)
+    return args
+
+
+def _parser() -> OneLineParser:
     parser = OneLineParser(prog="app.py", description="DDPM demo: watch every denoising step.")
     parser.add_argument(
         "--model",
@@ -140,41 +163,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=("auto", "cpu", "cuda"),
         help="where the UNet runs (auto: cuda when available)",
     )
-    parser.add_argument(
-        "--queue-max-size",
-        type=int,
-        default=None,
-        help=f"requests that may wait; more are refused as busy (env DDPM_QUEUE_MAX_SIZE; default {QUEUE_MAX_SIZE})",
-    )
-    parser.add_argument(
-        "--max-temp-mb",
-        type=int,
-        default=None,
-        help="size bound on the temporary files (recorded runs and served images), oldest deleted "
-        f"first (env DDPM_MAX_TEMP_MB; default {DEFAULT_MAX_TEMP_MB})",
-    )
-    parser.add_argument(
-        "--frame-interval-s",
-        type=float,
-        default=None,
-        help="the live view of /sample sends a frame at most every this many seconds (env "
-        f"DDPM_FRAME_INTERVAL_S; default {FRAME_INTERVAL_S})",
-    )
-    parser.add_argument(
-        "--frame-budget",
-        type=float,
-        default=None,
-        help="the live view sends frames only while they cost at most this fraction of the run's "
-        f"time (env DDPM_FRAME_BUDGET; default {FRAME_BUDGET}); with --frame-interval-s 0 "
-        "--frame-budget 1, every step's frame",
-    )
-    args = parser.parse_args(argv)
-    for flag, env, default, low, high in (
-        ("queue_max_size", "DDPM_QUEUE_MAX_SIZE", QUEUE_MAX_SIZE, 1, 10_000),
-        ("max_temp_mb", "DDPM_MAX_TEMP_MB", DEFAULT_MAX_TEMP_MB, 1, 1 << 20),
-        ("frame_interval_s", "DDPM_FRAME_INTERVAL_S", FRAME_INTERVAL_S, 0, 60),
-        ("frame_budget", "DDPM_FRAME_BUDGET", FRAME_BUDGET, 0, 1),
-    ):
+    for flag, env, default, _, _ in ENV_BOUNDED_FLAGS:
+        help_text = FLAG_HELP[flag].format(origin=f"env {env}; default {default}")
+        parser.add_argument("--" + flag.replace("_", "-"), type=type(default), default=None, help=help_text)
+    return parser
+
+
+def _fill_from_env(parser: OneLineParser, args: argparse.Namespace) -> None:
+    """Each of ENV_BOUNDED_FLAGS (flag, env, default, low, high) and --port (GRADIO_SERVER_PORT, DEFAULT_PORT) from its
+    flag, else its environment variable, else its default; in its range."""
+    for flag, env, default, low, high in ENV_BOUNDED_FLAGS:
         option = "--" + flag.replace("_", "-")
         if getattr(args, flag) is None:
             value = os.environ.get(env, str(default))
@@ -194,7 +192,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
             parser.error(f"GRADIO_SERVER_PORT must be an integer port, got {env_port!r}")
     if not 0 < args.port < 65536:
         parser.error(f"--port must be in [1, 65535], got {args.port}")
-    return args
 
 
 def _interrupt(signum, frame) -> None:

@@ -66,7 +66,7 @@ def parse_sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help=f"smoke test: N = {QUICK_SIZES}, 1 repeat, float64 only")
     parser.add_argument(
@@ -86,7 +86,62 @@ def main(argv: list[str] | None = None) -> int:
         default=str(Path(__file__).resolve().parents[1] / "models" / "ddpm-mnist"),
         help="the model folder whose p_θ step is timed beside the exact step (drawn as a flat line)",
     )
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def print_table(series: dict, costs, sizes, repeats: int, model: str) -> None:
+    names = list(series)
+    print(
+        f"exact q(x_t-1|x_t) per step, batch 1, 32x32, median of >= {repeats} (wall clock), "
+        f"torch threads {torch.get_num_threads()}"
+    )
+    print(f"{'N':>6} {'data MB':>8} " + " ".join(f"{n + ' ms':>12}" for n in names))
+    for i, n in enumerate(sizes):
+        row = series[names[0]][i]
+        print(
+            f"{n:>6} {row['data_bytes'] / 2**20:>8.1f} "
+            + " ".join(f"{series[k][i]['median_ms']:>12.2f}" for k in names)
+        )
+    print(f"model p_θ step ({model}): {costs.model_ms:.2f} ms, independent of N")
+    print(f"fit (float64): {costs.ms_per_element:.3g} ms per number (N·D); extrapolated:")
+    for e in costs.extrapolated:
+        print(f"  {e['name']:<24} N = {e['N']:>13,}  D = {e['D']:>6,}  {e['ms']:>14,.0f} ms  {e['bytes']:>18,} bytes")
+
+
+def write_outputs(args, series: dict, by_dtype: dict, repeats: int) -> None:
+    """exact_posterior.json, exact_posterior.png and exact_posterior_scale.png under --output-dir."""
+    costs = by_dtype["float64"]
+    out_dir = Path(args.output_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = {
+        "benchmark": "exact_posterior_step_cost",
+        "description": "milliseconds per exact reverse step DatasetPosterior.step(x_t, 500, 499), batch 1, "
+        "first N mnist train digits (1x32x32)",
+        "quick": bool(args.quick),
+        "repeats": repeats,
+        "machine": machine_info(),
+        "series": series,
+        "model": {"path": args.model, "median_ms": costs.model_ms},
+        # the protocol the app's tabs quote (pipelines.exact.costs.measure_step_costs), float64 as the app runs it
+        "step_costs": costs.as_dict(),
+        "step_costs_by_dtype": {name: c.as_dict() for name, c in by_dtype.items()},
+    }
+    json_path = out_dir / "exact_posterior.json"
+    json_path.write_text(json.dumps(result, indent=2))
+    png_path = out_dir / "exact_posterior.png"
+    threads = torch.get_num_threads()
+    fig = plot_step_cost(
+        series,
+        costs.model_ms,
+        title=f"Exact reverse step: cost grows with N ({threads} thread{'s' if threads > 1 else ''})",
+    )
+    fig.savefig(png_path)
+    plot_step_costs(costs).savefig(out_dir / "exact_posterior_scale.png")
+    print(f"wrote {json_path} and {png_path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
     if args.repeats < 1:
         print(f"error: --repeats must be >= 1, got {args.repeats}", file=sys.stderr)
         return 2
@@ -112,53 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         ]
         for name, c in by_dtype.items()
     }
-    costs = by_dtype["float64"]
-    model_ms = costs.model_ms
-
-    names = list(series)
-    print(
-        f"exact q(x_t-1|x_t) per step, batch 1, 32x32, median of >= {repeats} (wall clock), "
-        f"torch threads {torch.get_num_threads()}"
-    )
-    print(f"{'N':>6} {'data MB':>8} " + " ".join(f"{n + ' ms':>12}" for n in names))
-    for i, n in enumerate(sizes):
-        row = series[names[0]][i]
-        print(
-            f"{n:>6} {row['data_bytes'] / 2**20:>8.1f} "
-            + " ".join(f"{series[k][i]['median_ms']:>12.2f}" for k in names)
-        )
-    print(f"model p_θ step ({args.model}): {model_ms:.2f} ms, independent of N")
-    print(f"fit (float64): {costs.ms_per_element:.3g} ms per number (N·D); extrapolated:")
-    for e in costs.extrapolated:
-        print(f"  {e['name']:<24} N = {e['N']:>13,}  D = {e['D']:>6,}  {e['ms']:>14,.0f} ms  {e['bytes']:>18,} bytes")
-
-    out_dir = Path(args.output_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result = {
-        "benchmark": "exact_posterior_step_cost",
-        "description": "milliseconds per exact reverse step DatasetPosterior.step(x_t, 500, 499), batch 1, "
-        "first N mnist train digits (1x32x32)",
-        "quick": bool(args.quick),
-        "repeats": repeats,
-        "machine": machine_info(),
-        "series": series,
-        "model": {"path": args.model, "median_ms": model_ms},
-        # the protocol the app's tabs quote (pipelines.exact.costs.measure_step_costs), float64 as the app runs it
-        "step_costs": costs.as_dict(),
-        "step_costs_by_dtype": {name: c.as_dict() for name, c in by_dtype.items()},
-    }
-    json_path = out_dir / "exact_posterior.json"
-    json_path.write_text(json.dumps(result, indent=2))
-    png_path = out_dir / "exact_posterior.png"
-    threads = torch.get_num_threads()
-    fig = plot_step_cost(
-        series,
-        model_ms,
-        title=f"Exact reverse step: cost grows with N ({threads} thread{'s' if threads > 1 else ''})",
-    )
-    fig.savefig(png_path)
-    plot_step_costs(costs).savefig(out_dir / "exact_posterior_scale.png")
-    print(f"wrote {json_path} and {png_path}")
+    print_table(series, by_dtype["float64"], sizes, repeats, args.model)
+    write_outputs(args, series, by_dtype, repeats)
     return 0
 
 

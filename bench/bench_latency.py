@@ -108,7 +108,7 @@ def server_caller(client, api_name: str, kwargs: dict):
     return call
 
 
-def main() -> None:
+def parse_args():
     parser = base_parser("bench_latency.py", __doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="timed clicks per endpoint (after one warm-up)")
     parser.add_argument("--only", default="", help="comma-separated endpoints to time (default: every one)")
@@ -116,59 +116,47 @@ def main() -> None:
     args = parser.parse_args()
     positive(parser, "--repeats", args.repeats)
     check_model(parser, args)
-    threads = apply_threads(args)
-    repeats = 1 if args.quick else args.repeats
-    from gradio_client import Client
+    return parser, args
 
-    import app
-    from helpers.app_server import serve_app
-    from ui.context import AppContext
-    from ui.files import RunStore
 
-    with tempfile.TemporaryDirectory() as scratch:
-        model = resolve_model(args, Path(scratch))
-        pipe = app.load_model(model)
-        ctx = AppContext(pipe=pipe, model_id=model, store=RunStore(max_bytes=1 << 28, max_served_bytes=1 << 28))
-        demo = app.build_demo(ctx)
-        api = endpoints(demo.get_api_info())
-        clicks = CLICKS + [(name, name, {}) for name in api if name not in {c[1] for c in CLICKS}]
-        only = {name.strip() for name in args.only.split(",") if name.strip()}
-        unknown = only - set(api)
-        if unknown:
-            parser.error(f"--only {args.only}: not endpoints of this app: {', '.join(sorted(unknown))}")
-        clicks = [click for click in clicks if not only or click[1] in only]
-        result = new_result(
-            "latency",
-            __doc__.splitlines()[0],
-            args,
-            {"model": model, "repeats": repeats, "clicks": {row: changes for row, _, changes in clicks}},
-        )
-        env = {"OMP_NUM_THREADS": str(threads)}
-        with serve_app(model, log_path=Path(scratch) / "app.log", env=env) as url:
-            client = Client(url, verbose=False)
-            for row, api_name, changes in clicks:
-                changes = {**(QUICK_SETTINGS.get(api_name, {}) if args.quick else {}), **changes}
-                kwargs = {name: changes.get(name, default) for name, default in api[api_name]}
-                callers = {
-                    "server": server_caller(client, api_name, kwargs),
-                    "in_process": in_process_caller(demo, api_name, list(kwargs.values())),
-                }
-                n = max(1, min(repeats, 3)) if api_name in SLOW else repeats
-                times: dict[str, list] = {"server": [], "in_process": []}
-                for name, call in callers.items():
-                    call()  # warm-up: caches, the shipped weights, the exact posterior of N points
-                for r in range(n):
-                    for name in list(callers)[r % 2 :] + list(callers)[: r % 2]:
-                        times[name].append(callers[name]())
-                entry = {"name": row, "endpoint": api_name, "parameters": kwargs}
-                for name, pairs in times.items():
-                    entry[name] = stats([total for total, _ in pairs])
-                    firsts = [first for _, first in pairs if first is not None]
-                    if firsts and api_name in {"/sample", "/toy_train"}:
-                        entry[name]["first_update_p50_s"] = statistics.median(firsts)
-                entry["server_overhead_s"] = entry["server"]["p50_s"] - entry["in_process"]["p50_s"]
-                result["results"].append(entry)
-                print(f"{row}: server p50 {entry['server']['p50_s']:.3f} s", flush=True)
+def chosen_clicks(parser, args, api: dict) -> list:
+    """CLICKS, then every other endpoint with its defaults; only those of --only (an unknown name is a usage error)."""
+    clicks = CLICKS + [(name, name, {}) for name in api if name not in {c[1] for c in CLICKS}]
+    only = {name.strip() for name in args.only.split(",") if name.strip()}
+    unknown = only - set(api)
+    if unknown:
+        parser.error(f"--only {args.only}: not endpoints of this app: {', '.join(sorted(unknown))}")
+    return [click for click in clicks if not only or click[1] in only]
+
+
+def time_click(args, client, demo, api: dict, click, repeats: int) -> dict:
+    """One click through the server and in process, alternating after a warm-up of each; p50/p95 of both."""
+    row, api_name, changes = click
+    changes = {**(QUICK_SETTINGS.get(api_name, {}) if args.quick else {}), **changes}
+    kwargs = {name: changes.get(name, default) for name, default in api[api_name]}
+    callers = {
+        "server": server_caller(client, api_name, kwargs),
+        "in_process": in_process_caller(demo, api_name, list(kwargs.values())),
+    }
+    n = max(1, min(repeats, 3)) if api_name in SLOW else repeats
+    times: dict[str, list] = {"server": [], "in_process": []}
+    for name, call in callers.items():
+        call()  # warm-up: caches, the shipped weights, the exact posterior of N points
+    for r in range(n):
+        for name in list(callers)[r % 2 :] + list(callers)[: r % 2]:
+            times[name].append(callers[name]())
+    entry = {"name": row, "endpoint": api_name, "parameters": kwargs}
+    for name, pairs in times.items():
+        entry[name] = stats([total for total, _ in pairs])
+        firsts = [first for _, first in pairs if first is not None]
+        if firsts and api_name in {"/sample", "/toy_train"}:
+            entry[name]["first_update_p50_s"] = statistics.median(firsts)
+    entry["server_overhead_s"] = entry["server"]["p50_s"] - entry["in_process"]["p50_s"]
+    return entry
+
+
+def report(args, result: dict) -> None:
+    """The goals and ratios into `result`; the table on stdout and the JSON under bench/results."""
     for entry in result["results"]:
         target = GOALS.get(entry["name"], GOALS.get(entry["endpoint"]) if entry["name"] == entry["endpoint"] else None)
         if target is not None:
@@ -190,13 +178,44 @@ def main() -> None:
         ]
         for e in result["results"]
     ]
-    print(
-        format_table(
-            ["click", "server p50 s", "server p95 s", "in-process p50 s", "overhead s", "first update s"], rows
-        )
-    )
+    columns = ["click", "server p50 s", "server p95 s", "in-process p50 s", "overhead s", "first update s"]
+    print(format_table(columns, rows))
     print("\n".join(goal_lines(result["goals"])))
     print(write_result(result, args, args.name))
+
+
+def main() -> None:
+    parser, args = parse_args()
+    threads = apply_threads(args)
+    repeats = 1 if args.quick else args.repeats
+    from gradio_client import Client
+
+    import app
+    from helpers.app_server import serve_app
+    from ui.context import AppContext
+    from ui.files import RunStore
+
+    with tempfile.TemporaryDirectory() as scratch:
+        model = resolve_model(args, Path(scratch))
+        pipe = app.load_model(model)
+        ctx = AppContext(pipe=pipe, model_id=model, store=RunStore(max_bytes=1 << 28, max_served_bytes=1 << 28))
+        demo = app.build_demo(ctx)
+        api = endpoints(demo.get_api_info())
+        clicks = chosen_clicks(parser, args, api)
+        result = new_result(
+            "latency",
+            __doc__.splitlines()[0],
+            args,
+            {"model": model, "repeats": repeats, "clicks": {row: changes for row, _, changes in clicks}},
+        )
+        env = {"OMP_NUM_THREADS": str(threads)}
+        with serve_app(model, log_path=Path(scratch) / "app.log", env=env) as url:
+            client = Client(url, verbose=False)
+            for click in clicks:
+                entry = time_click(args, client, demo, api, click, repeats)
+                result["results"].append(entry)
+                print(f"{entry['name']}: server p50 {entry['server']['p50_s']:.3f} s", flush=True)
+    report(args, result)
 
 
 if __name__ == "__main__":

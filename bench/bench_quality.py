@@ -29,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -268,133 +269,141 @@ def plot(rows: list[dict], reference_fid: float | None, path: Path, title: str) 
     plt.close(fig)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    threads = apply_threads(args)
-    import torch
-
-    from pipelines.evaluation.judge import load_judge
-    from pipelines.evaluation.quality import evaluate_pipeline, load_reference
-
-    num_samples = 8 if args.quick else args.num_samples
-    steps = [2] if args.quick else sorted(set(args.steps))
-    reference_steps = 3 if args.quick else args.reference_steps
-    time_repeats = 1 if args.quick else args.time_repeats
-    batch_size = min(8, args.batch_size) if args.quick else args.batch_size
+def settings(args) -> SimpleNamespace:
+    """What a run measures: --quick shrinks every count; the in-between η names its sampler."""
     samplers = {k: v for k, v in SAMPLERS.items() if k in args.samplers}
     if "eta_mid" in samplers:
         samplers["eta_mid"] = (samplers["eta_mid"][0].format(eta=f"{args.eta_mid:g}"), args.eta_mid, "fixed_small")
+    num_samples = 8 if args.quick else args.num_samples
+    return SimpleNamespace(
+        num_samples=num_samples,
+        steps=[2] if args.quick else sorted(set(args.steps)),
+        reference_steps=3 if args.quick else args.reference_steps,
+        time_repeats=1 if args.quick else args.time_repeats,
+        batch_size=min(8, args.batch_size) if args.quick else args.batch_size,
+        samplers=samplers,
+        reference_json=reference_from_json(args.reference_json, num_samples) if args.reference_json else None,
+    )
 
-    reference_json = reference_from_json(args.reference_json, num_samples) if args.reference_json else None
-    with tempfile.TemporaryDirectory(prefix="bench-quality-") as scratch:
-        model = resolve_model(args, Path(scratch))
-        pipe = load_pipeline(model)
-        if args.layout == "channels_last":
-            pipe.use_channels_last()  # the demo's speed: app.py samples with this layout on CPU
-        T = pipe.scheduler.config.num_train_timesteps
-        if any(k > T for k in [*steps, reference_steps]):
-            print(
-                f"error: --steps and --reference-steps must be in [1, {T}], got {steps} / {reference_steps}",
-                file=sys.stderr,
-            )
-            return 2
-        judge = load_judge(args.judge) if args.judge else None
-        load_reference(judge)  # the judge's features of the data set: once, before any clock starts
 
-        plan = [(key, k) for key in samplers for k in steps]
-        if reference_steps and not reference_json and (REFERENCE, reference_steps) not in plan:
-            plan.append((REFERENCE, reference_steps))
-        # Cheapest rows first: a run stopped early (or over budget) still has them, written after every row.
-        plan.sort(key=lambda row: (row[1], list(SAMPLERS).index(row[0])))
-        per_step = {b: seconds_per_step(pipe, b) for b in sorted({batch_size, DEMO_IMAGES})}
-        result = new_result(
-            "quality_per_second",
-            f"classifier-FID and confident rate of {num_samples} samples, and median wall "
-            f"seconds for {DEMO_IMAGES} images, per sampler and step count",
-            args,
-            {
-                "model": args.model or ("(tiny random pipeline)" if args.quick else DEFAULT_MODEL),
-                "num_samples": num_samples,
-                "steps": steps,
-                "samplers": {k: list(v) for k, v in samplers.items()},
-                "reference_steps": reference_steps,
-                "reference_json": args.reference_json,
-                "max_seconds": args.max_seconds,
-                "time_repeats": time_repeats,
-                "batch_size": batch_size,
-                "seed": args.seed,
-                "layout": args.layout,
-                "timestep_spacing": pipe.scheduler.config.timestep_spacing,
-                "calibration_seconds_per_step": {str(b): s for b, s in per_step.items()},
-            },
+def row_plan(run: SimpleNamespace) -> list[tuple[str, int]]:
+    """(sampler, steps) rows, cheapest first: a run stopped early (or over budget) still has them, written after
+    every row."""
+    plan = [(key, k) for key in run.samplers for k in run.steps]
+    if run.reference_steps and not run.reference_json and (REFERENCE, run.reference_steps) not in plan:
+        plan.append((REFERENCE, run.reference_steps))
+    plan.sort(key=lambda row: (row[1], list(SAMPLERS).index(row[0])))
+    return plan
+
+
+def new_quality_result(args, run: SimpleNamespace, pipe, per_step: dict) -> dict:
+    return new_result(
+        "quality_per_second",
+        f"classifier-FID and confident rate of {run.num_samples} samples, and median wall "
+        f"seconds for {DEMO_IMAGES} images, per sampler and step count",
+        args,
+        {
+            "model": args.model or ("(tiny random pipeline)" if args.quick else DEFAULT_MODEL),
+            "num_samples": run.num_samples,
+            "steps": run.steps,
+            "samplers": {k: list(v) for k, v in run.samplers.items()},
+            "reference_steps": run.reference_steps,
+            "reference_json": args.reference_json,
+            "max_seconds": args.max_seconds,
+            "time_repeats": run.time_repeats,
+            "batch_size": run.batch_size,
+            "seed": args.seed,
+            "layout": args.layout,
+            "timestep_spacing": pipe.scheduler.config.timestep_spacing,
+            "calibration_seconds_per_step": {str(b): s for b, s in per_step.items()},
+        },
+    )
+
+
+def missing_gamma(pipe) -> str | None:
+    """Why the analytic rows cannot run (the folder has no Γ_t; a --quick tiny pipeline has none), or None."""
+    try:
+        pipe.analytic_gamma()
+    except ValueError as error:
+        return str(error)
+    return None
+
+
+def measure_row(args, run: SimpleNamespace, pipe, judge, row: dict) -> None:
+    """FID and confident rate of the row's sampler, then the median time of DEMO_IMAGES images, into `row`."""
+    import torch
+
+    from pipelines.evaluation.quality import evaluate_pipeline
+
+    k, eta, variance_type = row["num_inference_steps"], row["eta"], row["variance_type"]
+    started = time.perf_counter()
+    report = evaluate_pipeline(
+        pipe, run.num_samples, k, eta, variance_type, args.seed, run.batch_size, judge=judge, progress=False
+    )
+    times = []
+    for r in range(run.time_repeats):
+        start = time.perf_counter()
+        pipe(
+            batch_size=DEMO_IMAGES,
+            generator=torch.Generator().manual_seed(args.seed + r),
+            num_inference_steps=k,
+            eta=eta,
+            variance_type=variance_type,
+            output_type="pil",
         )
+        times.append(time.perf_counter() - start)
+    row.update(
+        {k_: report[k_] for k_ in REPORT_KEYS},
+        status="measured",
+        seconds_16_images=summarize(times),
+        row_seconds=time.perf_counter() - started,
+    )
 
-        rows = result["results"]
-        result["complete"] = False
-        try:  # the analytic rows need the folder's Γ_t (a --quick tiny pipeline has none)
-            pipe.analytic_gamma()
-            no_gamma = None
-        except ValueError as error:
-            no_gamma = str(error)
-        for key, k in plan:
-            label, eta, variance_type = samplers.get(key, SAMPLERS[key])
-            sizes = [min(batch_size, num_samples - s) for s in range(0, num_samples, batch_size)]
-            predicted = k * (
-                sum(per_step[batch_size] * n / batch_size for n in sizes) + time_repeats * per_step[DEMO_IMAGES]
-            )
-            row = {
-                "sampler": key,
-                "label": label,
-                "eta": eta,
-                "variance_type": variance_type,
-                "num_inference_steps": k,
-                "predicted_seconds": predicted,
-            }
-            skip = None
-            if variance_type == "analytic" and no_gamma:
-                skip = f"skipped: {no_gamma}"
-            elif args.max_seconds is not None and predicted > args.max_seconds:
-                skip = f"skipped: predicted {predicted:.0f} s > --max-seconds {args.max_seconds:g}"
-            if skip:
-                row["status"] = skip
-                rows.append(row)
-                print(f"{label} {k} steps: {row['status']}", flush=True)
-                write_result(result, args, "quality")
-                continue
-            started = time.perf_counter()
-            report = evaluate_pipeline(
-                pipe, num_samples, k, eta, variance_type, args.seed, batch_size, judge=judge, progress=False
-            )
-            times = []
-            for r in range(time_repeats):
-                start = time.perf_counter()
-                pipe(
-                    batch_size=DEMO_IMAGES,
-                    generator=torch.Generator().manual_seed(args.seed + r),
-                    num_inference_steps=k,
-                    eta=eta,
-                    variance_type=variance_type,
-                    output_type="pil",
-                )
-                times.append(time.perf_counter() - start)
-            row.update(
-                {k_: report[k_] for k_ in REPORT_KEYS},
-                status="measured",
-                seconds_16_images=summarize(times),
-                row_seconds=time.perf_counter() - started,
-            )
-            rows.append(row)
+
+def measure(args, run: SimpleNamespace, pipe, judge, result: dict, per_step: dict[int, float]) -> None:
+    """Every row of `row_plan` into result["results"], measured or skipped with the reason; the result is written
+    after each row (complete: false), so a long run keeps what it measured."""
+    rows = result["results"]
+    no_gamma = missing_gamma(pipe)
+    for key, k in row_plan(run):
+        label, eta, variance_type = run.samplers.get(key, SAMPLERS[key])
+        sizes = [min(run.batch_size, run.num_samples - s) for s in range(0, run.num_samples, run.batch_size)]
+        batch_step, demo_step = per_step[run.batch_size], per_step[DEMO_IMAGES]
+        predicted = k * (sum(batch_step * n / run.batch_size for n in sizes) + run.time_repeats * demo_step)
+        row = {
+            "sampler": key,
+            "label": label,
+            "eta": eta,
+            "variance_type": variance_type,
+            "num_inference_steps": k,
+            "predicted_seconds": predicted,
+        }
+        skip = None
+        if variance_type == "analytic" and no_gamma:
+            skip = f"skipped: {no_gamma}"
+        elif args.max_seconds is not None and predicted > args.max_seconds:
+            skip = f"skipped: predicted {predicted:.0f} s > --max-seconds {args.max_seconds:g}"
+        if skip:
+            row["status"] = skip
+            print(f"{label} {k} steps: {row['status']}", flush=True)
+        else:
+            measure_row(args, run, pipe, judge, row)
             print(
                 f"{label} {k} steps: FID {row['fid']:.3f}, confident {row['confident_rate']:.3f}, "
                 f"{row['seconds_16_images']['median_s']:.2f} s / {DEMO_IMAGES} images "
                 f"(row took {row['row_seconds']:.0f} s, predicted {predicted:.0f} s)",
                 flush=True,
             )
-            write_result(result, args, "quality")  # partial (complete: false): a long run keeps what it measured
+        rows.append(row)
+        write_result(result, args, "quality")
 
-    # ---- the goal: ≤ 5 s for 16 images and FID ≤ the 1000-step DDPM's
+
+def judge_goal(args, run: SimpleNamespace, result: dict) -> tuple[list[dict], dict | None]:
+    """The goal (≤ GOAL_SECONDS for DEMO_IMAGES images and FID ≤ the 1000-step DDPM's) into `result`: the reference,
+    the ratios, the rows that meet it, the recommended one and the goals; returns (winners, best)."""
+    rows = result["results"]
     measured = [r for r in rows if r["status"] == "measured"]
-    reference = choose_reference(rows, reference_steps, reference_json, args.reference_json)
+    reference = choose_reference(rows, run.reference_steps, run.reference_json, args.reference_json)
     winners, best = rows_meeting_goal(rows, reference)
     reference_time = None
     if reference and "row" in reference:
@@ -425,7 +434,6 @@ def main(argv=None) -> int:
             "seconds_16_images": best["seconds_16_images"]["median_s"],
         }
     )
-    fastest_ok = min((r["seconds_16_images"]["median_s"] for r in measured), default=math.inf)
     fast = [r["fid"] for r in measured if r["meets_time"]]
     # met exactly when some row draws 16 images in ≤ 5 s with FID ≤ the reference's
     result["goals"].append(
@@ -444,8 +452,10 @@ def main(argv=None) -> int:
             FAST_FID_RATIO,
         )
     )
+    return winners, best
 
-    # ---- print
+
+def table_rows(rows: list[dict], reference: dict | None) -> list[list]:
     table = []
     for r in rows:
         if r["status"] != "measured":
@@ -464,57 +474,84 @@ def main(argv=None) -> int:
                 "reference" if reference and reference.get("row") == [r["sampler"], r["num_inference_steps"]] else "",
             ]
         )
-    print(header(result))
-    print(
-        f"{num_samples} samples per row (FID against the 500 held-out digits; floor = {num_samples} train digits), "
-        f"{DEMO_IMAGES}-image time = median of {time_repeats}, torch threads {threads}"
-    )
-    print(
-        format_table(
-            [
-                "sampler",
-                "steps",
-                "FID",
-                "FID/floor",
-                "confident",
-                f"s/{DEMO_IMAGES} img",
-                f"<={GOAL_SECONDS:g}s",
-                "FID<=ref",
-                "note",
-            ],
-            table,
-        )
-    )
+    return table
+
+
+def print_verdict(run: SimpleNamespace, result: dict, winners: list[dict], best: dict | None) -> None:
+    reference = result["reference"]
     if reference is None:
         print("no DDPM row was measured: no reference FID, the goal cannot be judged")
+        return
+    flag = f"  ** FLAG: not the {run.reference_steps or 1000}-step DDPM **" if reference["fallback"] else ""
+    print(f"reference FID {reference['fid']:.3f}: {reference['source']}{flag}")
+    if best:
+        print(
+            f"meets '{DEMO_IMAGES} digits in <= {GOAL_SECONDS:g} s with FID no worse than the reference': "
+            + ", ".join(f"{r['label']} {r['num_inference_steps']} steps" for r in winners)
+        )
+        print(
+            f"recommended demo setting: {best['label']}, {best['num_inference_steps']} steps "
+            f"(FID {best['fid']:.3f}, {best['seconds_16_images']['median_s']:.2f} s)"
+        )
     else:
-        flag = f"  ** FLAG: not the {reference_steps or 1000}-step DDPM **" if reference["fallback"] else ""
-        print(f"reference FID {reference['fid']:.3f}: {reference['source']}{flag}")
-        if best:
-            print(
-                f"meets '{DEMO_IMAGES} digits in <= {GOAL_SECONDS:g} s with FID no worse than the reference': "
-                + ", ".join(f"{r['label']} {r['num_inference_steps']} steps" for r in winners)
-            )
-            print(
-                f"recommended demo setting: {best['label']}, {best['num_inference_steps']} steps "
-                f"(FID {best['fid']:.3f}, {best['seconds_16_images']['median_s']:.2f} s)"
-            )
-        else:
-            print(
-                f"no measured setting meets '{DEMO_IMAGES} digits in <= {GOAL_SECONDS:g} s with FID no worse than "
-                f"the reference' (fastest measured: {fastest_ok:.2f} s)"
-            )
+        measured = [r for r in result["results"] if r["status"] == "measured"]
+        fastest_ok = min((r["seconds_16_images"]["median_s"] for r in measured), default=math.inf)
+        print(
+            f"no measured setting meets '{DEMO_IMAGES} digits in <= {GOAL_SECONDS:g} s with FID no worse than "
+            f"the reference' (fastest measured: {fastest_ok:.2f} s)"
+        )
+
+
+def report(args, run: SimpleNamespace, result: dict, winners: list[dict], best: dict | None, threads: int) -> None:
+    """The table, the verdict and the goals on stdout; the plot and the JSON under bench/results."""
+    rows, reference = result["results"], result["reference"]
+    print(header(result))
+    print(
+        f"{run.num_samples} samples per row (FID against the 500 held-out digits; floor = {run.num_samples} train "
+        f"digits), {DEMO_IMAGES}-image time = median of {run.time_repeats}, torch threads {threads}"
+    )
+    columns = ["sampler", "steps", "FID", "FID/floor", "confident", f"s/{DEMO_IMAGES} img", f"<={GOAL_SECONDS:g}s"]
+    print(format_table([*columns, "FID<=ref", "note"], table_rows(rows, reference)))
+    print_verdict(run, result, winners, best)
     print("\n".join(goal_lines(result["goals"])))
     png = output_path(args, "quality", ".png")
     plot(
         rows,
         reference["fid"] if reference else None,
         png,
-        f"Quality per second: {num_samples} samples, torch threads {threads}"
+        f"Quality per second: {run.num_samples} samples, torch threads {threads}"
         + (" (QUICK: numbers mean nothing)" if args.quick else ""),
     )
     result["plot"] = png.name
     print(f"wrote {write_result(result, args, 'quality')} and {png}")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    threads = apply_threads(args)
+    from pipelines.evaluation.judge import load_judge
+    from pipelines.evaluation.quality import load_reference
+
+    run = settings(args)
+    with tempfile.TemporaryDirectory(prefix="bench-quality-") as scratch:
+        pipe = load_pipeline(resolve_model(args, Path(scratch)))
+        if args.layout == "channels_last":
+            pipe.use_channels_last()  # the demo's speed: app.py samples with this layout on CPU
+        T = pipe.scheduler.config.num_train_timesteps
+        if any(k > T for k in [*run.steps, run.reference_steps]):
+            print(
+                f"error: --steps and --reference-steps must be in [1, {T}], got {run.steps} / {run.reference_steps}",
+                file=sys.stderr,
+            )
+            return 2
+        judge = load_judge(args.judge) if args.judge else None
+        load_reference(judge)  # the judge's features of the data set: once, before any clock starts
+        per_step = {b: seconds_per_step(pipe, b) for b in sorted({run.batch_size, DEMO_IMAGES})}
+        result = new_quality_result(args, run, pipe, per_step)
+        result["complete"] = False
+        measure(args, run, pipe, judge, result, per_step)
+    winners, best = judge_goal(args, run, result)
+    report(args, run, result, winners, best, threads)
     return 0
 
 

@@ -68,6 +68,91 @@ def parse_args(argv=None):
     return args
 
 
+def variants(ours, stock, unet_channels_last, num_images: int, k: int) -> dict:
+    """The timed calls for k steps: the floor (bare UNet forwards, both memory layouts), ours and diffusers'."""
+    import torch
+
+    plan = ours.scheduler.timestep_plan(k).tolist()
+    x = torch.randn((num_images, *ours.image_shape), generator=torch.Generator().manual_seed(0))
+
+    def floor(net=ours.unet):
+        with torch.inference_mode():
+            for t in plan:
+                net(x, torch.tensor(t)).sample
+
+    def sample(pipe, steps: int = k):
+        generator = torch.Generator().manual_seed(0)
+        return pipe(batch_size=num_images, generator=generator, num_inference_steps=steps, output_type="np")
+
+    return {
+        "floor": floor,
+        "floor_channels_last": lambda: floor(unet_channels_last),
+        "ours": lambda: sample(ours),
+        "diffusers": lambda: sample(stock),
+    }
+
+
+def measure_case(args, ours, stock, unet_channels_last, num_images: int, k: int) -> dict:
+    """One step count: the largest pixel difference from diffusers (at ≤ 5 steps), then the interleaved times."""
+    import torch
+
+    repeats = (3 if args.quick else 7 if k <= 100 else 3) if args.repeats is None else args.repeats
+    check_k = min(k, 5)
+    a, b = (
+        pipe(
+            batch_size=num_images,
+            generator=torch.Generator().manual_seed(0),
+            num_inference_steps=check_k,
+            output_type="np",
+        ).images
+        for pipe in (ours, stock)
+    )
+    times = interleave(variants(ours, stock, unet_channels_last, num_images, k), repeats=repeats)
+    summary = {name: summarize(ts) for name, ts in times.items()}
+    med = {name: s["median_s"] for name, s in summary.items()}
+    return {
+        "num_inference_steps": k,
+        "repeats": repeats,
+        "max_abs_diff_vs_diffusers": {"num_inference_steps": check_k, "value": float(abs(a - b).max())},
+        "seconds": summary,
+        "ratio_ours_vs_floor": ratio(med["ours"], med["floor"]),
+        "ratio_ours_vs_diffusers": ratio(med["ours"], med["diffusers"]),
+        "ratio_diffusers_vs_floor": ratio(med["diffusers"], med["floor"]),
+        "ratio_floor_channels_last_vs_floor": ratio(med["floor_channels_last"], med["floor"]),
+    }
+
+
+def record_case(result: dict, case: dict) -> list:
+    """The case's ratios and goals into `result`; returns its table row."""
+    k = case["num_inference_steps"]
+    result["results"].append(case)
+    for key in ("ours_vs_floor", "ours_vs_diffusers", "diffusers_vs_floor", "floor_channels_last_vs_floor"):
+        result["ratios"][f"{k} steps {key.replace('_vs_', '/')}"] = case[f"ratio_{key}"]
+    result["goals"].append(goal(f"{k} steps ours/floor", case["ratio_ours_vs_floor"], GOAL_VS_FLOOR))
+    result["goals"].append(goal(f"{k} steps ours/diffusers", case["ratio_ours_vs_diffusers"], GOAL_VS_DIFFUSERS))
+    med = {name: s["median_s"] for name, s in case["seconds"].items()}
+    return [
+        k,
+        case["repeats"],
+        med["floor"],
+        med["ours"],
+        med["diffusers"],
+        case["ratio_ours_vs_floor"],
+        case["ratio_ours_vs_diffusers"],
+        case["ratio_floor_channels_last_vs_floor"],
+        f"{case['max_abs_diff_vs_diffusers']['value']:.1e}",
+    ]
+
+
+def report(args, result: dict, rows: list, num_images: int, threads: int) -> None:
+    print(header(result))
+    print(f"{num_images} images, median seconds over interleaved runs, torch threads {threads}")
+    columns = ["steps", "runs", "floor s", "ours s", "diffusers s", "ours/floor", "ours/diffusers"]
+    print(format_table([*columns, "channels-last floor/floor", "max |Δpixel|"], rows))
+    print("\n".join(goal_lines(result["goals"])))
+    print(f"wrote {write_result(result, args, 'sampling')}")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     threads = apply_threads(args)
@@ -86,10 +171,7 @@ def main(argv=None) -> int:
         # Stock diffusers, sharing our UNet: any difference is the sampling loop, not the weights' memory layout.
         stock = DDPMPipeline(unet=ours.unet, scheduler=DDPMScheduler.from_pretrained(model, subfolder="scheduler"))
         stock.set_progress_bar_config(disable=True)
-        unet = ours.unet
-        unet_channels_last = copy.deepcopy(unet).to(memory_format=torch.channels_last)
-        shape = (num_images, *ours.image_shape)
-
+        unet_channels_last = copy.deepcopy(ours.unet).to(memory_format=torch.channels_last)
         result = new_result(
             "sampling",
             f"seconds to draw {num_images} images: PosteriorDDPMPipeline vs diffusers DDPMPipeline vs "
@@ -105,105 +187,10 @@ def main(argv=None) -> int:
                 "warmup": "one 2-step run of each variant before timing",
             },
         )
-
-        def variants(k: int) -> dict:
-            plan = ours.scheduler.timestep_plan(k).tolist()
-            x = torch.randn(shape, generator=torch.Generator().manual_seed(0))
-
-            def floor(net=unet):
-                with torch.inference_mode():
-                    for t in plan:
-                        net(x, torch.tensor(t)).sample
-
-            return {
-                "floor": floor,
-                "floor_channels_last": lambda: floor(unet_channels_last),
-                "ours": lambda: ours(
-                    batch_size=num_images,
-                    generator=torch.Generator().manual_seed(0),
-                    num_inference_steps=k,
-                    output_type="np",
-                ),
-                "diffusers": lambda: stock(
-                    batch_size=num_images,
-                    generator=torch.Generator().manual_seed(0),
-                    num_inference_steps=k,
-                    output_type="np",
-                ),
-            }
-
-        for fn in variants(min(2, T)).values():  # warm-up: allocator, oneDNN kernels
+        for fn in variants(ours, stock, unet_channels_last, num_images, min(2, T)).values():  # warm-up
             fn()
-        rows = []
-        for k in steps:
-            repeats = (3 if args.quick else 7 if k <= 100 else 3) if args.repeats is None else args.repeats
-            check_k = min(k, 5)
-            a = ours(
-                batch_size=num_images,
-                generator=torch.Generator().manual_seed(0),
-                num_inference_steps=check_k,
-                output_type="np",
-            ).images
-            b = stock(
-                batch_size=num_images,
-                generator=torch.Generator().manual_seed(0),
-                num_inference_steps=check_k,
-                output_type="np",
-            ).images
-            times = interleave(variants(k), repeats=repeats)
-            summary = {name: summarize(ts) for name, ts in times.items()}
-            med = {name: s["median_s"] for name, s in summary.items()}
-            case = {
-                "num_inference_steps": k,
-                "repeats": repeats,
-                "max_abs_diff_vs_diffusers": {"num_inference_steps": check_k, "value": float(abs(a - b).max())},
-                "seconds": summary,
-                "ratio_ours_vs_floor": ratio(med["ours"], med["floor"]),
-                "ratio_ours_vs_diffusers": ratio(med["ours"], med["diffusers"]),
-                "ratio_diffusers_vs_floor": ratio(med["diffusers"], med["floor"]),
-                "ratio_floor_channels_last_vs_floor": ratio(med["floor_channels_last"], med["floor"]),
-            }
-            result["results"].append(case)
-            for key in ("ours_vs_floor", "ours_vs_diffusers", "diffusers_vs_floor", "floor_channels_last_vs_floor"):
-                result["ratios"][f"{k} steps {key.replace('_vs_', '/')}"] = case[f"ratio_{key}"]
-            result["goals"].append(goal(f"{k} steps ours/floor", case["ratio_ours_vs_floor"], GOAL_VS_FLOOR))
-            result["goals"].append(
-                goal(f"{k} steps ours/diffusers", case["ratio_ours_vs_diffusers"], GOAL_VS_DIFFUSERS)
-            )
-            rows.append(
-                [
-                    k,
-                    repeats,
-                    med["floor"],
-                    med["ours"],
-                    med["diffusers"],
-                    case["ratio_ours_vs_floor"],
-                    case["ratio_ours_vs_diffusers"],
-                    case["ratio_floor_channels_last_vs_floor"],
-                    f"{case['max_abs_diff_vs_diffusers']['value']:.1e}",
-                ]
-            )
-
-    print(header(result))
-    print(f"{num_images} images, median seconds over interleaved runs, torch threads {threads}")
-    print(
-        format_table(
-            [
-                "steps",
-                "runs",
-                "floor s",
-                "ours s",
-                "diffusers s",
-                "ours/floor",
-                "ours/diffusers",
-                "channels-last floor/floor",
-                "max |Δpixel|",
-            ],
-            rows,
-        )
-    )
-    print("\n".join(goal_lines(result["goals"])))
-    print(f"wrote {write_result(result, args, 'sampling')}")
+        rows = [record_case(result, measure_case(args, ours, stock, unet_channels_last, num_images, k)) for k in steps]
+    report(args, result, rows, num_images, threads)
     return 0
 
 

@@ -112,14 +112,127 @@ def pin_process(pid: int, cpus: list[int]) -> None:
         os.sched_setaffinity(int(tid), cpus)
 
 
+CLIENTS = {
+    "app": "Client(url): downloads every file (a new connection and CA-bundle load per file)",
+    "app_shared_ssl": "Client(url, ssl_verify=ssl.create_default_context()): the same downloads",
+    "app_no_download": "Client(url, download_files=False): server + transport of the updates only",
+}
+
+
+def connect(url: str, downloads: str) -> dict:
+    """One gradio_client per entry of CLIENTS."""
+    from gradio_client import Client
+
+    return {
+        "app": Client(url, verbose=False, download_files=downloads, analytics_enabled=False),
+        "app_shared_ssl": Client(
+            url,
+            verbose=False,
+            download_files=downloads,
+            analytics_enabled=False,
+            ssl_verify=ssl.create_default_context(),
+        ),
+        "app_no_download": Client(url, verbose=False, download_files=False, analytics_enabled=False),
+    }
+
+
+class Sides:
+    """The two sides of the comparison: /sample through a client, and the pipeline in this process; the app's own
+    loop seconds of each client's runs are kept in `server_seconds`."""
+
+    def __init__(self, pipe, clients: dict, request: dict, seed: int):
+        self.pipe, self.clients, self.request, self.seed = pipe, clients, request, seed
+        self.server_seconds: dict[str, list[float]] = {}
+
+    def app(self, name: str, k: int):
+        job = self.clients[name].submit(**self.request, num_inference_steps=k, api_name="/sample")
+        out = job.result(timeout=REQUEST_TIMEOUT_S)
+        self.server_seconds.setdefault(name, []).append(out[6]["seconds"])
+        return out
+
+    def pipeline(self, k: int):
+        import torch
+
+        return self.pipe(
+            batch_size=self.request["num_images"],
+            generator=torch.Generator().manual_seed(self.seed),
+            num_inference_steps=k,
+            eta=1.0,
+            output_type="pil",
+        ).images
+
+
+def measure_case(sides: Sides, k: int, repeats: int) -> dict:
+    """One step count: the first image of both sides compared pixel for pixel, then the alternating times."""
+    import numpy as np
+    from PIL import Image
+
+    # The same work: the app's first image equals the pipeline's, pixel for pixel (same seed, threads).
+    out = sides.app("app", k)
+    with Image.open(out[3][0]["image"]) as im:
+        app_pixels = np.asarray(im.convert("L" if sides.pipe.image_shape[0] == 1 else "RGB"), dtype=np.int16)
+    ref = np.asarray(sides.pipeline(k)[0], dtype=np.int16)
+    max_diff = int(np.abs(app_pixels.reshape(ref.shape) - ref).max())
+    sides.server_seconds.clear()
+    fns = {"pipeline": lambda: sides.pipeline(k)}
+    fns.update({name: (lambda name=name: sides.app(name, k)) for name in CLIENTS})
+    times = interleave(fns, repeats=repeats)
+    summary = {name: summarize(ts) for name, ts in times.items()}
+    summary["app_server_loop"] = summarize(sides.server_seconds["app"])
+    summary["server_loop_by_client"] = {name: summarize(sides.server_seconds[name]) for name in CLIENTS}
+    base = summary["pipeline"]["median_s"]
+    return {
+        "num_inference_steps": k,
+        "repeats": repeats,
+        "max_abs_pixel_diff_app_vs_pipeline": max_diff,
+        "seconds": summary,
+        **{f"ratio_{name}_vs_pipeline": ratio(summary[name]["median_s"], base) for name in CLIENTS},
+        "ratio_server_loop_vs_pipeline": ratio(summary["app_server_loop"]["median_s"], base),
+    }
+
+
+def record_case(result: dict, case: dict) -> list:
+    """The case's ratios and goal into `result`; returns its table row."""
+    k, summary = case["num_inference_steps"], case["seconds"]
+    result["results"].append(case)
+    for name in CLIENTS:
+        result["ratios"][f"{k} steps {name}/pipeline"] = case[f"ratio_{name}_vs_pipeline"]
+    result["ratios"][f"{k} steps server loop/pipeline"] = case["ratio_server_loop_vs_pipeline"]
+    result["goals"].append(goal(f"{k} steps app/pipeline", case["ratio_app_vs_pipeline"], GOAL))
+    return [
+        k,
+        case["repeats"],
+        summary["pipeline"]["median_s"],
+        summary["app"]["median_s"],
+        summary["app_server_loop"]["median_s"],
+        *(case[f"ratio_{name}_vs_pipeline"] for name in CLIENTS),
+        case["ratio_server_loop_vs_pipeline"],
+        case["max_abs_pixel_diff_app_vs_pipeline"],
+    ]
+
+
+def report(args, result: dict, rows: list, num_images: int, threads: int) -> None:
+    print(header(result))
+    print(
+        f"{num_images} images, median seconds over alternating runs; app server: {threads} torch thread(s), "
+        f"ready in {result['startup']['server_ready_s']:.1f} s, client connected in "
+        f"{result['startup']['client_connect_s']:.1f} s (not in the ratios)"
+    )
+    columns = ["steps", "runs", "pipeline s", "app s", "app loop s", "app/pipeline", "shared ssl/pipeline"]
+    print(format_table([*columns, "no download/pipeline", "loop/pipeline", "max |Δpixel|"], rows))
+    print(
+        "app loop = the app's own timing of its loop (summary 'seconds': sampling, recording every step, encoding "
+        "the streamed frames); app - loop = final GIF/grid/images, transport and download; "
+        "shared ssl: the same downloads with one SSL context "
+        "(encode/httpx#3627); no download: download_files=False"
+    )
+    print("\n".join(goal_lines(result["goals"])))
+    print(f"wrote {write_result(result, args, 'streaming')}")
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     threads = apply_threads(args)
-    import numpy as np
-    import torch
-    from gradio_client import Client
-    from PIL import Image
-
     with tempfile.TemporaryDirectory(prefix="bench-streaming-") as scratch:
         scratch = Path(scratch)
         model = resolve_model(args, scratch)
@@ -148,132 +261,24 @@ def main(argv=None) -> int:
                 "warmup": "none (quick)" if args.quick else "one 2-step run of each side before timing",
             },
         )
-
-        server_seconds: dict[str, list[float]] = {}  # client name → the app's own loop seconds, per run
-        clients = ("app", "app_shared_ssl", "app_no_download")
-
-        def app_run(name, k):
-            out = (
-                by_name[name]
-                .submit(**request, num_inference_steps=k, api_name="/sample")
-                .result(timeout=REQUEST_TIMEOUT_S)
-            )
-            server_seconds.setdefault(name, []).append(out[6]["seconds"])
-            return out
-
-        def pipeline_run(k):
-            return pipe(
-                batch_size=num_images,
-                generator=torch.Generator().manual_seed(args.seed),
-                num_inference_steps=k,
-                eta=1.0,
-                output_type="pil",
-            ).images
-
         connect_start = time.perf_counter()
         with serve(model, threads, scratch / "app.log") as (url, ready_s):
             if args.server_cpus is not None:
                 pin_process(url.pid, args.server_cpus)
-            downloads = str(scratch / "downloads")
-            by_name = {
-                "app": Client(url, verbose=False, download_files=downloads, analytics_enabled=False),
-                "app_shared_ssl": Client(
-                    url,
-                    verbose=False,
-                    download_files=downloads,
-                    analytics_enabled=False,
-                    ssl_verify=ssl.create_default_context(),
-                ),
-                "app_no_download": Client(url, verbose=False, download_files=False, analytics_enabled=False),
-            }
+            sides = Sides(pipe, connect(url, str(scratch / "downloads")), request, args.seed)
             result["startup"] = {
                 "server_ready_s": ready_s,
                 "client_connect_s": time.perf_counter() - connect_start - ready_s,
             }
             result["settings"]["server_cpus"] = args.server_cpus
             result["settings"]["client_cpus"] = sorted(os.sched_getaffinity(0))
-            result["settings"]["clients"] = {
-                "app": "Client(url): downloads every file (a new connection and CA-bundle load per file)",
-                "app_shared_ssl": "Client(url, ssl_verify=ssl.create_default_context()): the same downloads",
-                "app_no_download": "Client(url, download_files=False): server + transport of the updates only",
-            }
+            result["settings"]["clients"] = dict(CLIENTS)
             if not args.quick:  # warm-up: first calls allocate, pick kernels, open connections
-                for name in clients:
-                    app_run(name, min(2, T))
-                pipeline_run(min(2, T))
-            rows = []
-            for k in steps:
-                # The same work: the app's first image equals the pipeline's, pixel for pixel (same seed, threads).
-                out = app_run("app", k)
-                with Image.open(out[3][0]["image"]) as im:
-                    app_pixels = np.asarray(im.convert("L" if pipe.image_shape[0] == 1 else "RGB"), dtype=np.int16)
-                ref = np.asarray(pipeline_run(k)[0], dtype=np.int16)
-                max_diff = int(np.abs(app_pixels.reshape(ref.shape) - ref).max())
-                server_seconds.clear()
-                fns = {"pipeline": lambda: pipeline_run(k)}
-                fns.update({name: (lambda name=name: app_run(name, k)) for name in clients})
-                times = interleave(fns, repeats=repeats)
-                summary = {name: summarize(ts) for name, ts in times.items()}
-                summary["app_server_loop"] = summarize(server_seconds["app"])
-                summary["server_loop_by_client"] = {name: summarize(server_seconds[name]) for name in clients}
-                base = summary["pipeline"]["median_s"]
-                case = {
-                    "num_inference_steps": k,
-                    "repeats": repeats,
-                    "max_abs_pixel_diff_app_vs_pipeline": max_diff,
-                    "seconds": summary,
-                    **{f"ratio_{name}_vs_pipeline": ratio(summary[name]["median_s"], base) for name in clients},
-                    "ratio_server_loop_vs_pipeline": ratio(summary["app_server_loop"]["median_s"], base),
-                }
-                result["results"].append(case)
-                for name in clients:
-                    result["ratios"][f"{k} steps {name}/pipeline"] = case[f"ratio_{name}_vs_pipeline"]
-                result["ratios"][f"{k} steps server loop/pipeline"] = case["ratio_server_loop_vs_pipeline"]
-                result["goals"].append(goal(f"{k} steps app/pipeline", case["ratio_app_vs_pipeline"], GOAL))
-                rows.append(
-                    [
-                        k,
-                        repeats,
-                        base,
-                        summary["app"]["median_s"],
-                        summary["app_server_loop"]["median_s"],
-                        *(case[f"ratio_{name}_vs_pipeline"] for name in clients),
-                        case["ratio_server_loop_vs_pipeline"],
-                        max_diff,
-                    ]
-                )
-
-    print(header(result))
-    print(
-        f"{num_images} images, median seconds over alternating runs; app server: {threads} torch thread(s), "
-        f"ready in {result['startup']['server_ready_s']:.1f} s, client connected in "
-        f"{result['startup']['client_connect_s']:.1f} s (not in the ratios)"
-    )
-    print(
-        format_table(
-            [
-                "steps",
-                "runs",
-                "pipeline s",
-                "app s",
-                "app loop s",
-                "app/pipeline",
-                "shared ssl/pipeline",
-                "no download/pipeline",
-                "loop/pipeline",
-                "max |Δpixel|",
-            ],
-            rows,
-        )
-    )
-    print(
-        "app loop = the app's own timing of its loop (summary 'seconds': sampling, recording every step, encoding "
-        "the streamed frames); app - loop = final GIF/grid/images, transport and download; "
-        "shared ssl: the same downloads with one SSL context "
-        "(encode/httpx#3627); no download: download_files=False"
-    )
-    print("\n".join(goal_lines(result["goals"])))
-    print(f"wrote {write_result(result, args, 'streaming')}")
+                for name in CLIENTS:
+                    sides.app(name, min(2, T))
+                sides.pipeline(min(2, T))
+            rows = [record_case(result, measure_case(sides, k, repeats)) for k in steps]
+    report(args, result, rows, num_images, threads)
     return 0
 
 

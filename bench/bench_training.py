@@ -99,109 +99,107 @@ def clock_train_steps(stamps: list[float]):
         tqdm.auto.tqdm = original
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    threads = apply_threads(args)
+def base_config(args, scratch: Path, batch: int, steps: int, threads: int):
+    """train.py's TrainConfig for the timed runs (the tiny UNet with --quick); nothing saved, logged or sampled."""
+    from pipelines.training.config import TrainConfig
+
+    model_config = None
+    if args.quick:
+        model_config = scratch / "tiny-unet.json"
+        model_config.write_text(json.dumps(TINY_UNET))
+    return TrainConfig(
+        output_dir=str(scratch / "run"),
+        dataset="mnist",
+        train_batch_size=batch,
+        max_train_steps=steps,
+        logger="none",
+        checkpointing_steps=NEVER,
+        save_images_steps=NEVER,
+        checkpoints_total_limit=1,
+        num_inference_steps=1,
+        mixed_precision="no",
+        seed=0,
+        num_threads=threads,
+        model_config=str(model_config) if model_config else None,
+    )
+
+
+def train_py_seconds_per_step(base, out: Path, warmup: int) -> float:
+    """One run of pipelines.training.loop.train (train.py) into `out`; its steady seconds per step."""
+    from pipelines.training.config import TrainConfig
+    from pipelines.training.loop import train
+
+    stamps: list[float] = []
+    shutil.rmtree(out, ignore_errors=True)
+    with clock_train_steps(stamps):
+        train(TrainConfig(**{**base.__dict__, "output_dir": str(out)}))
+    shutil.rmtree(out, ignore_errors=True)
+    return steady_seconds_per_step(stamps, base.max_train_steps, warmup)
+
+
+def bare_seconds_per_step(base, unet_kwargs: dict, images, warmup: int) -> float:
+    """One run of the bare PyTorch loop (AdamW, add_noise, MSE on ε) on the same UNet; its steady seconds per step."""
     import torch
     import torch.nn.functional as F
     from diffusers import DDPMScheduler, UNet2DModel
-    from diffusers.utils import logging as diffusers_logging
 
-    from pipelines.data.sources import load_training_data
-    from pipelines.training.config import DEFAULT_UNET, TrainConfig, unet_kwargs
-    from pipelines.training.loop import train
+    batch, steps = base.train_batch_size, base.max_train_steps
+    torch.manual_seed(0)
+    model = UNet2DModel(**unet_kwargs).train()
+    noise_scheduler = DDPMScheduler(num_train_timesteps=base.ddpm_num_steps, beta_schedule=base.ddpm_beta_schedule)
+    optimizer = torch.optim.AdamW(
+        model.parameters(),
+        lr=base.learning_rate,
+        betas=(base.adam_beta1, base.adam_beta2),
+        weight_decay=base.adam_weight_decay,
+        eps=base.adam_epsilon,
+    )
+    order = torch.randperm(len(images))
+    stamps = []
+    for step in range(steps):
+        index = order[(step * batch) % (len(images) - batch) :][:batch]
+        clean = images[index]
+        noise = torch.randn_like(clean)
+        timesteps = torch.randint(0, base.ddpm_num_steps, (batch,))
+        noisy = noise_scheduler.add_noise(clean, noise, timesteps)
+        loss = F.mse_loss(model(noisy, timesteps).sample, noise)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        stamps.append(time.perf_counter())
+    return steady_seconds_per_step(stamps, steps, warmup)
 
-    diffusers_logging.set_verbosity_error()
-    batch, steps, warmup, rounds = (
-        (8, 6, 2, 2) if args.quick else (args.batch_size, args.steps, args.warmup, args.rounds)
+
+def new_training_result(args, base, unet_kwargs: dict, warmup: int, rounds: int) -> dict:
+    from pipelines.training.config import DEFAULT_UNET
+
+    return new_result(
+        "training_throughput",
+        "steady-state images/s: pipelines.training.loop.train (train.py) vs a bare PyTorch "
+        "loop, same UNet, batch, precision (float32); alternating runs, medians",
+        args,
+        {
+            "unet": unet_kwargs,
+            "unet_is_default": all(unet_kwargs.get(k) == v for k, v in DEFAULT_UNET.items()),
+            "batch_size": base.train_batch_size,
+            "steps_per_run": base.max_train_steps,
+            "warmup_steps": warmup,
+            "rounds": rounds,
+            "mixed_precision": "no",
+            "train_py": {
+                "use_ema": base.use_ema,
+                "max_grad_norm": base.max_grad_norm,
+                "lr_scheduler": base.lr_scheduler,
+                "logger": "none",
+            },
+            "bare": "AdamW(same lr, betas, eps, weight decay), DDPMScheduler.add_noise, MSE on ε; no EMA, "
+            "no clipping, no LR schedule",
+        },
     )
 
-    with tempfile.TemporaryDirectory(prefix="bench-training-") as scratch:
-        scratch = Path(scratch)
-        model_config = None
-        if args.quick:
-            model_config = scratch / "tiny-unet.json"
-            model_config.write_text(json.dumps(TINY_UNET))
-        base = TrainConfig(
-            output_dir=str(scratch / "run"),
-            dataset="mnist",
-            train_batch_size=batch,
-            max_train_steps=steps,
-            logger="none",
-            checkpointing_steps=NEVER,
-            save_images_steps=NEVER,
-            checkpoints_total_limit=1,
-            num_inference_steps=1,
-            mixed_precision="no",
-            seed=0,
-            num_threads=threads,
-            model_config=str(model_config) if model_config else None,
-        )
-        kwargs = unet_kwargs(base)
-        images = load_training_data("mnist", None, None, base.resolution, base.channels)
-        result = new_result(
-            "training_throughput",
-            "steady-state images/s: pipelines.training.loop.train (train.py) vs a bare PyTorch "
-            "loop, same UNet, batch, precision (float32); alternating runs, medians",
-            args,
-            {
-                "unet": kwargs,
-                "unet_is_default": all(kwargs.get(k) == v for k, v in DEFAULT_UNET.items()),
-                "batch_size": batch,
-                "steps_per_run": steps,
-                "warmup_steps": warmup,
-                "rounds": rounds,
-                "mixed_precision": "no",
-                "train_py": {
-                    "use_ema": base.use_ema,
-                    "max_grad_norm": base.max_grad_norm,
-                    "lr_scheduler": base.lr_scheduler,
-                    "logger": "none",
-                },
-                "bare": "AdamW(same lr, betas, eps, weight decay), DDPMScheduler.add_noise, MSE on ε; no EMA, "
-                "no clipping, no LR schedule",
-            },
-        )
 
-        def run_train_py() -> float:
-            stamps: list[float] = []
-            out = scratch / "run"
-            shutil.rmtree(out, ignore_errors=True)
-            with clock_train_steps(stamps):
-                train(TrainConfig(**{**base.__dict__, "output_dir": str(out)}))
-            shutil.rmtree(out, ignore_errors=True)
-            return steady_seconds_per_step(stamps, steps, warmup)
-
-        def run_bare() -> float:
-            torch.manual_seed(0)
-            model = UNet2DModel(**kwargs).train()
-            noise_scheduler = DDPMScheduler(
-                num_train_timesteps=base.ddpm_num_steps, beta_schedule=base.ddpm_beta_schedule
-            )
-            optimizer = torch.optim.AdamW(
-                model.parameters(),
-                lr=base.learning_rate,
-                betas=(base.adam_beta1, base.adam_beta2),
-                weight_decay=base.adam_weight_decay,
-                eps=base.adam_epsilon,
-            )
-            order = torch.randperm(len(images))
-            stamps = []
-            for step in range(steps):
-                index = order[(step * batch) % (len(images) - batch) :][:batch]
-                clean = images[index]
-                noise = torch.randn_like(clean)
-                timesteps = torch.randint(0, base.ddpm_num_steps, (batch,))
-                noisy = noise_scheduler.add_noise(clean, noise, timesteps)
-                loss = F.mse_loss(model(noisy, timesteps).sample, noise)
-                loss.backward()
-                optimizer.step()
-                optimizer.zero_grad()
-                stamps.append(time.perf_counter())
-            return steady_seconds_per_step(stamps, steps, warmup)
-
-        times = interleave({"train_py": run_train_py, "bare": run_bare}, repeats=rounds, self_timed=True)
-
+def report(args, result: dict, times: dict, batch: int, steps: int, warmup: int, rounds: int, threads: int) -> None:
+    """The ratio and goal into `result`; the table on stdout and the JSON under bench/results."""
     summary = {name: summarize(ts) for name, ts in times.items()}
     images_per_s = {name: batch / s["median_s"] for name, s in summary.items()}
     value = ratio(images_per_s["train_py"], images_per_s["bare"])
@@ -218,7 +216,7 @@ def main(argv=None) -> int:
     print(header(result))
     print(
         f"batch {batch}, {steps - warmup} steady steps of {steps} per run, {rounds} runs each, median; "
-        f"torch threads {threads}; UNet {kwargs['block_out_channels']}"
+        f"torch threads {threads}; UNet {result['settings']['unet']['block_out_channels']}"
     )
     print(
         format_table(
@@ -229,6 +227,32 @@ def main(argv=None) -> int:
     print(f"train.py / bare: {value:.3f}")
     print("\n".join(goal_lines(result["goals"])))
     print(f"wrote {write_result(result, args, 'training')}")
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    threads = apply_threads(args)
+    from diffusers.utils import logging as diffusers_logging
+
+    from pipelines.data.record import load_training_data
+    from pipelines.training.config import unet_kwargs
+
+    diffusers_logging.set_verbosity_error()
+    batch, steps, warmup, rounds = (
+        (8, 6, 2, 2) if args.quick else (args.batch_size, args.steps, args.warmup, args.rounds)
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-training-") as scratch:
+        scratch = Path(scratch)
+        base = base_config(args, scratch, batch, steps, threads)
+        kwargs = unet_kwargs(base)
+        images = load_training_data("mnist", None, None, base.resolution, base.channels)
+        result = new_training_result(args, base, kwargs, warmup, rounds)
+        sides = {
+            "train_py": lambda: train_py_seconds_per_step(base, scratch / "run", warmup),
+            "bare": lambda: bare_seconds_per_step(base, kwargs, images, warmup),
+        }
+        times = interleave(sides, repeats=rounds, self_timed=True)
+    report(args, result, times, batch, steps, warmup, rounds, threads)
     return 0
 
 

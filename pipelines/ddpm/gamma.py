@@ -7,16 +7,11 @@ For a step t → s (s < t, any respacing) with η-variance λ² and ᾱ cumulati
 (Bao et al. Theorem 1 with the score −ε/√β̄_t). For DDPM (λ² = β̃) this is β̃ + β_{t|s}² / (α_{t|s} β̄_t) · (1 − Γ_t).
 Γ_t ∈ [0, 1] since E‖E[ε | x_t]‖² ≤ E‖ε‖² = d, so λ² ≤ σ*² ≤ λ² + (√(β̄_t/α_{t|s}) − √(β̄_s − λ²))².
 
-The formula (`optimal_variance`) and the Γ_t file (GAMMA_FILE, `load_gamma`, `save_gamma`) live in the leaf module
-pipelines/ddpm/optimal_variance.py, which the scheduler and the pipeline import; they are re-exported here.
-Three ways to Γ_t live here:
-- the model's, estimated by Monte-Carlo over the training split and stored beside the weights in GAMMA_FILE
-  (`estimate_gamma`, `save_gamma`, `load_gamma`; the command `python -m pipelines.ddpm.gamma --model DIR`);
-- the exact one of a finite data set (`exact_gamma`): E[ε | x_t] is a mixture mean, so
-  1 − Γ_t = E_{x_t} tr Cov[ε | x_t] / d = ᾱ_t / β̄_t · E_{x_t} tr Cov[x_0 | x_t] / d;
-- and, for one x_t, the per-dimension variance of the true reverse step q(x_s | x_t) itself
-  (`exact_step_variance`): β̃ + coef1² · tr Cov[x_0 | x_t] / d, whose average over x_t ~ q(x_t) is σ*² with the
-  exact Γ_t (η = 1).
+This module estimates the model's Γ_t by Monte-Carlo over the training split (`estimate_gamma`) and stores it beside
+the weights in GAMMA_FILE; `python -m pipelines.ddpm.gamma --model DIR` is its command. The formula
+(`optimal_variance`) and the file (GAMMA_FILE, `load_gamma`, `save_gamma`) live in the leaf module
+pipelines/ddpm/optimal_variance.py, which the scheduler and the pipeline import; the exact Γ_t of a finite data set
+and the exact step's own variance live in pipelines/exact/variance.py.
 """
 
 from __future__ import annotations

@@ -45,6 +45,32 @@ def optimal_variance(alpha_bar_t: float, alpha_bar_s: float, gamma_t: float, eta
     return lam2 + gap**2 * (1.0 - min(max(float(gamma_t), 0.0), 1.0))
 
 
+def clipped_optimal_variance(
+    alpha_bar_t: float,
+    alpha_bar_s: float,
+    gamma_t: float,
+    eta: float = 1.0,
+    data_range: float = 1.0,
+    clip_data: bool = True,
+    into_last: bool = False,
+) -> float:
+    """σ*² of the step t → s (`optimal_variance`) with the two clippings of Bao et al.'s sampler:
+
+    1. The data range. σ*² − λ² is a coefficient times Cov[x_0 | x_t] per dimension, which Γ_t estimates as
+       (1 − ᾱ_t)/ᾱ_t · (1 − Γ_t). For data in [−r, r] that covariance is at most r² (Bao et al. Theorem 2's
+       bound (b − a)²/4), so it is clipped to [0, r²] (r = data_range; only with clip_data).
+    2. The pixel grid (into_last: s is the chain's last noisy state). That step's noise passes almost unchanged
+       into x_0, whose final step adds none. Its σ is clipped so that the noise's mean absolute value σ·√(2/π) is
+       at most CLIP_PIXELS quantisation bins (2r/255 each): σ ≤ CLIP_PIXELS · (2r/255) · √(π/2)
+       (the released Analytic-DPM sampler: clip_sigma_idx 1, clip_pixel 2)."""
+    if clip_data:  # 1: (1 − ᾱ_t)/ᾱ_t · (1 − Γ_t) ≤ r²
+        gamma_t = max(gamma_t, 1.0 - data_range**2 * alpha_bar_t / (1.0 - alpha_bar_t))
+    variance = optimal_variance(alpha_bar_t, alpha_bar_s, gamma_t, eta)
+    if into_last:  # 2
+        variance = min(variance, (CLIP_PIXELS * 2.0 * data_range / 255.0 * math.sqrt(math.pi / 2.0)) ** 2)
+    return variance
+
+
 def check_gamma(gamma, num_train_timesteps: int) -> np.ndarray:
     """Γ_t for every t in [0, T) as a float64 array: a list, array or tensor of T finite numbers >= 0."""
     message = f"gamma must hold {num_train_timesteps} finite numbers >= 0 (Γ_t for t in [0, {num_train_timesteps - 1}])"

@@ -13,7 +13,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import torch
 from diffusers import DiffusionPipeline, ImagePipelineOutput, UNet2DModel
@@ -60,6 +60,48 @@ class DenoisingStep:
     posterior_mean: torch.Tensor
     posterior_variance: torch.Tensor
     model_output: torch.Tensor
+
+
+def reverse_chain(
+    scheduler: PosteriorDDPMScheduler, num_inference_steps: int | None = None, timesteps: Sequence[int] | None = None
+) -> list[tuple[int, int]]:
+    """The (t, prev_t) steps of a sampling run, the one chain every sampler walks (the UNet's and the exact ones):
+    `scheduler.timestep_plan`, each timestep paired with the next (−1 after the last). Custom `timesteps` win over
+    a step count."""
+    if timesteps is not None:
+        num_inference_steps = None
+    plan = scheduler.timestep_plan(num_inference_steps=num_inference_steps, timesteps=timesteps).tolist()
+    return list(zip(plan, plan[1:] + [-1]))
+
+
+def run_chain(
+    step: Callable[[torch.Tensor, int, int], tuple[Any, torch.Tensor]],
+    x: torch.Tensor,
+    chain: list[tuple[int, int]],
+    steps: Iterable[tuple[int, int]] | None = None,
+    record: type[DenoisingStep] = DenoisingStep,
+    extras: Sequence[str] = (),
+) -> Iterator[DenoisingStep]:
+    """THE sampling loop: walk `chain` from x_T = `x`, yielding a `record` (a `DenoisingStep`) per step.
+
+    step(x_t, t, prev_t) → (out, model_output) is any denoiser's reverse step: `out` has prev_sample,
+    pred_original_sample, posterior_mean and posterior_variance (the scheduler's step output, the exact posterior's),
+    and each name in `extras` too, copied into the record. steps: `chain` wrapped in a progress bar, or None."""
+    for index, (t, prev_t) in enumerate(chain if steps is None else steps):
+        out, model_output = step(x, t, prev_t)
+        x = out.prev_sample
+        yield record(
+            index=index,
+            num_steps=len(chain),
+            timestep=t,
+            prev_timestep=prev_t,
+            sample=x,
+            pred_original_sample=out.pred_original_sample,
+            posterior_mean=out.posterior_mean,
+            posterior_variance=out.posterior_variance,
+            model_output=model_output,
+            **{name: getattr(out, name) for name in extras},
+        )
 
 
 def check_generator(generator, batch_size: int):
@@ -326,7 +368,7 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
     ) -> Iterator[DenoisingStep]:
         """Sample from pure noise, yielding every reverse step (see `DenoisingStep`).
 
-        batch_size in [1, 64]; num_inference_steps in [1, T] (respaced by the scheduler's timestep_spacing) or
+        batch_size >= 1; num_inference_steps in [1, T] (respaced by the scheduler's timestep_spacing) or
         custom `timesteps` (strictly descending, in [0, T)); eta in [0, 1]; variance_type overrides the
         scheduler's (e.g. "fixed_large" for σ² = β_t, "analytic" for Bao et al.'s optimal σ*² from the folder's
         analytic_variance.json, see `analytic_gamma`; the step into the last timestep has its σ clipped, see
@@ -335,40 +377,28 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
         """
         batch_size = check_batch_size(batch_size)
         generator = check_generator(generator, batch_size)
-        if timesteps is not None:
-            num_inference_steps = None
-        plan = self.scheduler.timestep_plan(num_inference_steps=num_inference_steps, timesteps=timesteps).tolist()
+        chain = reverse_chain(self.scheduler, num_inference_steps, timesteps)
         _, chosen = self.scheduler.check_sampling_args(eta, variance_type)  # fail before any work
         gamma = self.analytic_gamma() if chosen == "analytic" else None
         device = self._execution_device
         x = randn_tensor((batch_size, *self.image_shape), generator=generator, device=device, dtype=self.unet.dtype)
-        chain = list(zip(plan, plan[1:] + [-1]))
-        iterator = self.progress_bar(chain) if progress else chain
-        for index, (t, prev_t) in enumerate(iterator):
-            model_output = self._model_output(x, t)
+
+        def unet_step(x_t: torch.Tensor, t: int, prev_t: int):
+            model_output = self._model_output(x_t, t)
             out = self.scheduler.step(
                 model_output,
                 t,
-                x,
+                x_t,
                 generator=generator,
                 prev_timestep=prev_t,
                 eta=eta,
                 variance_type=variance_type,
                 gamma=gamma,
-                last_timestep=plan[-1],
+                last_timestep=chain[-1][0],
             )
-            x = out.prev_sample
-            yield DenoisingStep(
-                index=index,
-                num_steps=len(chain),
-                timestep=t,
-                prev_timestep=prev_t,
-                sample=x,
-                pred_original_sample=out.pred_original_sample,
-                posterior_mean=out.posterior_mean,
-                posterior_variance=out.posterior_variance,
-                model_output=model_output,
-            )
+            return out, model_output
+
+        yield from run_chain(unet_step, x, chain, self.progress_bar(chain) if progress else None)
 
     def __call__(
         self,

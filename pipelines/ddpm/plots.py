@@ -1,4 +1,6 @@
-"""TODO."""
+"""The noise schedule drawn: `schedule_curves` gives ᾱ_t, β_t, β̃_t and the SNR of a scheduler as arrays over t,
+and `plot_schedule` draws them as a matplotlib Figure.
+"""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """PosteriorDDPMScheduler: the DDPM forward process q(x_t|x_0), its posterior q(x_{t-1}|x_t,x_0), and the
 learned reverse step p_θ(x_{t-1}|x_t) — named as in Ho et al. (2020), "Denoising Diffusion Probabilistic Models".
 
-Drop-in for diffusers' `DDPMScheduler` (same config keys, `from_config` works both ways), with three differences:
+Drop-in for diffusers' `DDPMScheduler` (same config keys, `from_config` works both ways), with four differences:
 - `step()` is stateless: it reads only its arguments and the immutable schedule, so one instance can serve many
   concurrent requests. The respaced chain is passed as `prev_timestep` (the pipeline always does).
 - η (eta) selects one member of the family of posteriors sharing DDPM's marginals (Song et al. 2021, eq. 16):
@@ -15,19 +15,19 @@ Drop-in for diffusers' `DDPMScheduler` (same config keys, `from_config` works bo
 from __future__ import annotations
 
 import math
-import numbers
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import torch
 from diffusers.configuration_utils import ConfigMixin, register_to_config
-from diffusers.schedulers.scheduling_ddpm import betas_for_alpha_bar, rescale_zero_terminal_snr
 from diffusers.schedulers.scheduling_utils import KarrasDiffusionSchedulers, SchedulerMixin
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
-from pipelines.ddpm.optimal_variance import CLIP_PIXELS, check_gamma, optimal_variance
+from pipelines.checks import as_int, check_float, is_int
+from pipelines.ddpm.optimal_variance import check_gamma, clipped_optimal_variance
+from pipelines.ddpm.schedule import make_betas, plan_timesteps
 
 BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid")
 
@@ -81,31 +81,9 @@ class ReverseGaussian(BaseOutput):
     pred_original_sample: torch.Tensor
 
 
-def _is_int(value) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _as_int(value, name: str) -> int:
-    """A Python int from an int or a one-element integer tensor; ValueError otherwise."""
-    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point():
-        return int(value.item())
-    if isinstance(value, np.integer):
-        return int(value)
-    if _is_int(value):
-        return int(value)
-    raise ValueError(f"{name} must be an integer, got {value!r}")
-
-
 def check_eta(eta) -> float:
     """η must be a finite number in [0, 1]."""
-    if (
-        isinstance(eta, bool)
-        or not isinstance(eta, numbers.Real)
-        or not math.isfinite(float(eta))
-        or not 0.0 <= eta <= 1.0
-    ):
-        raise ValueError(f"eta must be a number in [0, 1] (0 = deterministic DDIM, 1 = DDPM posterior), got {eta!r}")
-    return float(eta)
+    return check_float("eta", eta, 0.0, 1.0, " (0 = deterministic DDIM, 1 = DDPM posterior)")
 
 
 class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
@@ -136,7 +114,7 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
         steps_offset: int = 0,
         rescale_betas_zero_snr: bool = False,
     ):
-        if not _is_int(num_train_timesteps) or num_train_timesteps < 1:
+        if not is_int(num_train_timesteps) or num_train_timesteps < 1:
             raise ValueError(f"num_train_timesteps must be an integer >= 1, got {num_train_timesteps!r}")
         for name, value, allowed in (
             ("beta_schedule", beta_schedule, BETA_SCHEDULES),
@@ -149,21 +127,9 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
             if value not in allowed:
                 raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
 
-        # β_t exactly as diffusers builds them (float32), so both schedulers share one schedule.
-        if trained_betas is not None:
-            betas = torch.tensor(trained_betas, dtype=torch.float32)
-        elif beta_schedule == "linear":
-            betas = torch.linspace(beta_start, beta_end, num_train_timesteps, dtype=torch.float32)
-        elif beta_schedule == "scaled_linear":
-            betas = torch.linspace(beta_start**0.5, beta_end**0.5, num_train_timesteps, dtype=torch.float32) ** 2
-        elif beta_schedule == "squaredcos_cap_v2":
-            betas = betas_for_alpha_bar(num_train_timesteps)
-        else:  # sigmoid (GeoDiff)
-            betas = torch.sigmoid(torch.linspace(-6, 6, num_train_timesteps)) * (beta_end - beta_start) + beta_start
-        if rescale_betas_zero_snr:
-            betas = rescale_zero_terminal_snr(betas)
-        if betas.ndim != 1 or len(betas) != num_train_timesteps or not bool(((betas > 0) & (betas <= 1)).all()):
-            raise ValueError(f"betas must be {num_train_timesteps} values in (0, 1]")
+        betas = make_betas(
+            num_train_timesteps, beta_start, beta_end, beta_schedule, trained_betas, rescale_betas_zero_snr
+        )
 
         # The tables, computed once in float64 (α_t = 1 − β_t, ᾱ_t = Π α_s) and stored as float32.
         betas64 = betas.double().numpy()
@@ -171,7 +137,8 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
         self.betas = betas
         self.alphas = torch.from_numpy(1.0 - betas64).float()
         self.alphas_cumprod = torch.from_numpy(self._alphas_cumprod64).float()
-        # Adjacent-chain posterior q(x_{t-1}|x_t,x_0) tables (eq. 6-7), as in improved-diffusion.
+        # Adjacent-chain posterior q(x_{t-1}|x_t,x_0) tables (eq. 6-7), as in improved-diffusion; q_posterior reads
+        # them for t → t − 1, and a respaced step computes its own pair with _pair_coefficients.
         t = np.arange(num_train_timesteps)
         coef1, coef2, var = self._pair_coefficients(t, t - 1)
         self.posterior_mean_coef1 = torch.from_numpy(coef1).float()
@@ -200,8 +167,9 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
         var = (1.0 - a_prev) / (1.0 - a_t) * beta  # eq. 7, β̃_t
         return coef1, coef2, var
 
-    def _broadcast(self, values, t, like: torch.Tensor):
-        """Python float for a scalar t; a (B, 1, 1, …) float tensor for a per-sample t."""
+    @staticmethod
+    def _broadcast(values, like: torch.Tensor):
+        """A Python float for a scalar (one t); a (B, 1, 1, …) tensor of `like`'s dtype for one value per sample."""
         values = np.asarray(values)
         if values.ndim == 0:
             return float(values)
@@ -218,7 +186,7 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
             if arr.min() < 0 or arr.max() >= T:
                 raise ValueError(f"{name} must be in [0, {T - 1}], got values in [{arr.min()}, {arr.max()}]")
             return arr
-        value = _as_int(t, name)
+        value = as_int(t, name)
         if not 0 <= value < T:
             raise ValueError(f"{name} must be in [0, {T - 1}], got {value}")
         return value
@@ -236,7 +204,7 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
         """diffusers-compatible: the timestep before `timestep` in the chain set by `set_timesteps` (−1 after the
         last), else timestep − 1. Returns what diffusers' DDPMScheduler returns: a 0-d int64 tensor when a chain is
         set or `timestep` is a tensor, an int for an int with no chain (so code that calls `.item()` works)."""
-        prev = self._default_prev(_as_int(timestep, "timestep"))
+        prev = self._default_prev(as_int(timestep, "timestep"))
         if self.custom_timesteps or self.num_inference_steps or isinstance(timestep, torch.Tensor):
             return torch.tensor(prev, dtype=torch.int64)
         return prev
@@ -249,8 +217,8 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
         t = self._check_t(timesteps, "timesteps")
         a = self._alpha_bar(t)
         return (
-            self._broadcast(np.sqrt(a), t, original_samples) * original_samples
-            + self._broadcast(np.sqrt(1.0 - a), t, original_samples) * noise
+            self._broadcast(np.sqrt(a), original_samples) * original_samples
+            + self._broadcast(np.sqrt(1.0 - a), original_samples) * noise
         )
 
     q_sample = add_noise
@@ -259,7 +227,7 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
         """v = √ᾱ_t ε − √(1 − ᾱ_t) x_0 (Salimans & Ho 2022), the v-prediction target."""
         t = self._check_t(timesteps, "timesteps")
         a = self._alpha_bar(t)
-        return self._broadcast(np.sqrt(a), t, sample) * noise - self._broadcast(np.sqrt(1.0 - a), t, sample) * sample
+        return self._broadcast(np.sqrt(a), sample) * noise - self._broadcast(np.sqrt(1.0 - a), sample) * sample
 
     # ------------------------------------------------------------------ posterior
     def q_posterior(self, x0: torch.Tensor, x_t: torch.Tensor, t, prev_t=None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -268,16 +236,16 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
         prev_t defaults to t − 1; prev_t < 0 means ᾱ_prev = 1 (the step to x_0). Returns (mean, variance),
         the variance broadcastable to the mean: a 0-d tensor for scalar t, (B, 1, 1, 1) for per-sample t."""
         t = self._check_t(t, "t")
-        prev_t = (
-            t - 1
-            if prev_t is None
-            else (np.asarray(prev_t.cpu() if isinstance(prev_t, torch.Tensor) else prev_t, dtype=np.int64))
-        )
-        if np.any(np.asarray(prev_t) >= np.asarray(t)):
-            raise ValueError("prev_t must be smaller than t")
-        coef1, coef2, var = self._pair_coefficients(t, prev_t)
-        mean = self._broadcast(coef1, t, x_t) * x0 + self._broadcast(coef2, t, x_t) * x_t
-        variance = self._broadcast(var, t, x_t)
+        if prev_t is None:  # the adjacent step t → t − 1: the tables built in __init__
+            tables = (self.posterior_mean_coef1, self.posterior_mean_coef2, self.posterior_variance)
+            coef1, coef2, var = (table.numpy()[t] for table in tables)
+        else:
+            prev_t = np.asarray(prev_t.cpu() if isinstance(prev_t, torch.Tensor) else prev_t, dtype=np.int64)
+            if np.any(prev_t >= np.asarray(t)):
+                raise ValueError("prev_t must be smaller than t")
+            coef1, coef2, var = self._pair_coefficients(t, prev_t)
+        mean = self._broadcast(coef1, x_t) * x0 + self._broadcast(coef2, x_t) * x_t
+        variance = self._broadcast(var, x_t)
         if not isinstance(variance, torch.Tensor):
             variance = torch.tensor(variance, dtype=x_t.dtype, device=x_t.device)
         return mean, variance
@@ -285,22 +253,26 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
     def predict_x0(self, model_output: torch.Tensor, x_t: torch.Tensor, t) -> torch.Tensor:
         """x̂_0 from the model's output: ε (eq. 15: x̂_0 = (x_t − √(1−ᾱ_t) ε) / √ᾱ_t), x_0 itself, or
         v (x̂_0 = √ᾱ_t x_t − √(1−ᾱ_t) v). No clipping here; `step` clips or thresholds."""
-        t = self._check_t(t, "t")
+        return self._predict_x0(model_output, x_t, self._check_t(t, "t"))
+
+    def _predict_x0(self, model_output: torch.Tensor, x_t: torch.Tensor, t) -> torch.Tensor:
+        """`predict_x0` for a checked t."""
         a = self._alpha_bar(t)
         kind = self.config.prediction_type
-        if kind == "epsilon":
-            return (x_t - self._broadcast(np.sqrt(1.0 - a), t, x_t) * model_output) / self._broadcast(
-                np.sqrt(a), t, x_t
-            )
+        if kind == "epsilon":  # eq. 15
+            return (x_t - self._broadcast(np.sqrt(1.0 - a), x_t) * model_output) / self._broadcast(np.sqrt(a), x_t)
         if kind == "sample":
             return model_output
-        return self._broadcast(np.sqrt(a), t, x_t) * x_t - self._broadcast(np.sqrt(1.0 - a), t, x_t) * model_output
+        return self._broadcast(np.sqrt(a), x_t) * x_t - self._broadcast(np.sqrt(1.0 - a), x_t) * model_output
 
     def predict_epsilon(self, x0: torch.Tensor, x_t: torch.Tensor, t) -> torch.Tensor:
         """ε̂ = (x_t − √ᾱ_t x̂_0) / √(1 − ᾱ_t): the noise implied by x̂_0 (eq. 4 solved for ε)."""
-        t = self._check_t(t, "t")
+        return self._predict_epsilon(x0, x_t, self._check_t(t, "t"))
+
+    def _predict_epsilon(self, x0: torch.Tensor, x_t: torch.Tensor, t) -> torch.Tensor:
+        """`predict_epsilon` for a checked t."""
         a = self._alpha_bar(t)
-        return (x_t - self._broadcast(np.sqrt(a), t, x_t) * x0) / self._broadcast(np.sqrt(1.0 - a), t, x_t)
+        return (x_t - self._broadcast(np.sqrt(a), x_t) * x0) / self._broadcast(np.sqrt(1.0 - a), x_t)
 
     def _threshold_sample(self, sample: torch.Tensor) -> torch.Tensor:
         """Dynamic thresholding (Saharia et al. 2022): clamp to the per-image percentile s ≥ 1, divide by s."""
@@ -327,35 +299,10 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
 
         Either `num_inference_steps` in [1, T], spaced by `config.timestep_spacing` exactly as diffusers does,
         or custom `timesteps`: strictly descending integers in [0, T). Neither → all T steps."""
-        T = self.config.num_train_timesteps
-        if num_inference_steps is not None and timesteps is not None:
-            raise ValueError("pass either num_inference_steps or timesteps, not both")
-        if timesteps is not None:
-            if isinstance(timesteps, torch.Tensor):
-                timesteps = timesteps.tolist()
-            if isinstance(timesteps, (str, bytes)) or not hasattr(timesteps, "__len__") or len(timesteps) == 0:
-                raise ValueError(f"timesteps must be a non-empty list of integers in [0, {T - 1}], got {timesteps!r}")
-            if not all(_is_int(v) or isinstance(v, np.integer) for v in timesteps):
-                raise ValueError(f"timesteps must be integers in [0, {T - 1}], got {list(timesteps)!r}")
-            plan = [int(v) for v in timesteps]
-            if min(plan) < 0 or max(plan) >= T:
-                raise ValueError(f"timesteps must be in [0, {T - 1}], got values from {min(plan)} to {max(plan)}")
-            if any(b >= a for a, b in zip(plan, plan[1:])):
-                raise ValueError(f"timesteps must be strictly descending, got {plan}")
-            return torch.tensor(plan, dtype=torch.int64)
-        if num_inference_steps is None:
-            num_inference_steps = T
-        if not _is_int(num_inference_steps) or not 1 <= num_inference_steps <= T:
-            raise ValueError(f"num_inference_steps must be an integer in [1, {T}], got {num_inference_steps!r}")
-        K = int(num_inference_steps)
-        spacing = self.config.timestep_spacing
-        if spacing == "linspace":
-            plan = np.linspace(0, T - 1, K).round()[::-1].copy().astype(np.int64)
-        elif spacing == "leading":
-            plan = (np.arange(0, K) * (T // K)).round()[::-1].copy().astype(np.int64) + self.config.steps_offset
-        else:  # trailing
-            plan = np.round(np.arange(T, 0, -T / K)).astype(np.int64) - 1
-        return torch.from_numpy(plan)
+        config = self.config
+        return plan_timesteps(
+            config.num_train_timesteps, config.timestep_spacing, config.steps_offset, num_inference_steps, timesteps
+        )
 
     def set_timesteps(
         self, num_inference_steps: int | None = None, device=None, timesteps: Sequence[int] | None = None
@@ -389,7 +336,7 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
         """(posterior_mean_coef1, posterior_mean_coef2, β̃) of the step t → prev_t of a respaced chain, eq. 7:
         μ̃ = coef1·x_0 + coef2·x_t and β̃ = (1 − ᾱ_prev)/(1 − ᾱ_t)·(1 − ᾱ_t/ᾱ_prev). prev_t None → t − 1; −1 → x_0."""
         t = self._check_t(t, "t")
-        prev_t = t - 1 if prev_t is None else _as_int(prev_t, "prev_t")
+        prev_t = t - 1 if prev_t is None else as_int(prev_t, "prev_t")
         if not -1 <= prev_t < t:
             raise ValueError(f"prev_t must be in [-1, {t - 1}] for t {t}, got {prev_t}")
         return tuple(float(v) for v in self._pair_coefficients(t, prev_t))
@@ -449,7 +396,7 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
         t = self._check_t(timestep, "timestep")
         if not isinstance(t, int):
             raise ValueError("timestep must be a single integer for step()")
-        prev_t = self._default_prev(t) if prev_timestep is None else _as_int(prev_timestep, "prev_timestep")
+        prev_t = self._default_prev(t) if prev_timestep is None else as_int(prev_timestep, "prev_timestep")
         if not -1 <= prev_t < t:
             raise ValueError(f"prev_timestep must be in [-1, {t - 1}] for timestep {t}, got {prev_t}")
 
@@ -458,12 +405,12 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
         coef1, coef2, var_small = (float(v) for v in self._pair_coefficients(t, prev_t))
         beta = 1.0 - a_t / a_prev  # β'_t of the respaced chain
 
-        x0 = self.clip_x0(self.predict_x0(model_output, sample, t))
+        x0 = self.clip_x0(self._predict_x0(model_output, sample, t))  # t is checked above
         sigma2 = eta**2 * var_small
         if eta == 1.0:
             mean = coef1 * x0 + coef2 * sample  # μ̃_t(x_t, x̂_0), eq. 7
         else:  # Song et al. 2021, eq. 12: √ᾱ_prev x̂_0 + √(1 − ᾱ_prev − σ²) ε̂
-            eps = self.predict_epsilon(x0, sample, t)
+            eps = self._predict_epsilon(x0, sample, t)
             mean = math.sqrt(a_prev) * x0 + math.sqrt(max(1.0 - a_prev - sigma2, 0.0)) * eps
 
         # Σ_θ: fixed (β̃_t or β_t) or learned; none on the final step (prev_t < 0), whatever the spacing.
@@ -486,20 +433,14 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
         return ReverseGaussian(mean=mean, variance=variance, pred_original_sample=x0)
 
     def analytic_variance(self, t, prev_t, gamma, eta: float = 1.0, last_timestep: int | None = None) -> float:
-        """σ*² of the step t → prev_t (Bao et al. 2022, Theorem 1; `optimal_variance`) from Γ_t = gamma[t], λ² = η²β̃,
-        with the two clippings of the paper's sampler:
-
-        1. The data range. σ*² − λ² is a coefficient times Cov[x_0 | x_t] per dimension, which Γ_t estimates as
-           (1 − ᾱ_t)/ᾱ_t · (1 − Γ_t). For data in [−r, r] that covariance is at most r² (Bao et al. Theorem 2's
-           bound (b − a)²/4), so it is clipped to [0, r²] (r = clip_sample_range; only when clip_sample is set).
-        2. The pixel grid. The noise of the step into the chain's last noisy state (prev_t = last_timestep) passes
-           almost unchanged into x_0, whose final step adds none. Its σ is clipped so that the noise's mean
-           absolute value σ·√(2/π) is at most CLIP_PIXELS quantisation bins (2r/255 each):
-           σ ≤ CLIP_PIXELS · (2r/255) · √(π/2) (the released Analytic-DPM sampler: clip_sigma_idx 1, clip_pixel 2).
+        """σ*² of the step t → prev_t (Bao et al. 2022, Theorem 1) from Γ_t = gamma[t] and λ² = η²β̃, with the two
+        clippings of the paper's sampler (`clipped_optimal_variance`): Cov[x_0 | x_t] within the data range
+        [−clip_sample_range, clip_sample_range] when clip_sample is set, and the step into the chain's last noisy
+        state (prev_t = last_timestep) within CLIP_PIXELS quantisation bins.
 
         prev_t = −1 (the step to x_0) gives 0. last_timestep None → the plan set by `set_timesteps`, else 0."""
         t = self._check_t(t, "t")
-        prev_t = _as_int(prev_t, "prev_t")
+        prev_t = as_int(prev_t, "prev_t")
         if not -1 <= prev_t < t:
             raise ValueError(f"prev_t must be in [-1, {t - 1}] for t {t}, got {prev_t}")
         if prev_t < 0:
@@ -508,15 +449,15 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
         if last_timestep is None:
             planned = self.custom_timesteps or self.num_inference_steps
             last_timestep = int(self.timesteps[-1]) if planned else 0
-        a_t, a_prev = float(self._alpha_bar(t)), float(self._alpha_bar(prev_t))
-        gamma_t = float(table[t])
-        if self.config.clip_sample:  # 1: (1 − ᾱ_t)/ᾱ_t · (1 − Γ_t) ≤ r²
-            gamma_t = max(gamma_t, 1.0 - self.config.clip_sample_range**2 * a_t / (1.0 - a_t))
-        variance = optimal_variance(a_t, a_prev, gamma_t, eta)
-        if prev_t == _as_int(last_timestep, "last_timestep"):  # 2
-            r = self.config.clip_sample_range
-            variance = min(variance, (CLIP_PIXELS * 2.0 * r / 255.0 * math.sqrt(math.pi / 2.0)) ** 2)
-        return variance
+        return clipped_optimal_variance(
+            float(self._alpha_bar(t)),
+            float(self._alpha_bar(prev_t)),
+            float(table[t]),
+            eta,
+            data_range=self.config.clip_sample_range,
+            clip_data=self.config.clip_sample,
+            into_last=prev_t == as_int(last_timestep, "last_timestep"),
+        )
 
     def step(
         self,

@@ -1,4 +1,21 @@
-"""TODO."""
+"""The command line of the evaluation: `python -m pipelines.evaluation` scores a model folder's samples
+(pipelines.evaluation.quality), `train-judge` trains the judge, `memorization` writes the memorization report.
+
+CLI:
+    python -m pipelines.evaluation --model DIR [--num_samples 1000] [--num_inference_steps 1000] [--eta 1.0]
+        [--variance_type fixed_small|fixed_large|analytic] [--seed 0] [--batch_size 64] [--device cpu|cuda]
+        [--judge DIR] [--output JSON_PATH]
+  On CPU it samples with channels-last UNet weights, as app.py does. Prints the table and writes the report as
+  JSON; by default to
+  DIR/evaluation-{num_samples}-samples-{num_inference_steps}-steps-eta-{eta}[-{variance_type}].json.
+  Exit status: 0 = evaluated (whether or not the bar is met), 2 = bad input (one-line message).
+
+    OMP_NUM_THREADS=1 python -m pipelines.evaluation train-judge [--output_dir models/mnist-judge] [--seed 0]
+  trains the judge on the 4,500 train digits and writes model.safetensors, config.json and README.md.
+
+    python -m pipelines.evaluation memorization --model DIR [--data D] [--num_samples K] …
+  the memorization report of any model (pipelines/evaluation/memorization.py): the copy rule and the held-out yardstick.
+"""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from pipelines import checks
-from pipelines.exact.neighbours import COPY_RATIO, is_copy_by_ratio, nearest_two
+from pipelines.exact.neighbours import COPY_RATIO, COPY_RATIO_TEXT, is_copy_by_ratio, nearest_two
 
 PROG = "python -m pipelines.evaluation memorization"
 
@@ -50,10 +50,10 @@ FLAG_FRACTION = 0.05  # a model is flagged when more of its samples than this (a
 NUM_PAIRS = 12  # the closest pairs the picture shows
 
 
-RULE = "Gu et al. (TMLR 2025): a sample is a copy when d1 / d2 < 1/3 (d1, d2: L2 distance to the nearest and "
-
-
-RULE += "second-nearest training image, all pixels in [-1, 1])"
+RULE = (
+    f"Gu et al. (TMLR 2025): a sample is a copy when d1 / d2 < {COPY_RATIO_TEXT} (d1, d2: L2 distance to the nearest "
+    "and second-nearest training image, all pixels in [-1, 1])"
+)
 
 
 def check_num_samples(num_samples, name: str = "num_samples") -> int:
@@ -158,7 +158,7 @@ def verdict(report: dict[str, Any]) -> str:
     s = report["samples"]
     text = (
         f"{s['copies']} of {s['count']} samples ({s['copy_fraction']:.1%}) are copies by Gu et al.'s rule "
-        f"(d1/d2 < 1/3; median d1 {s['nearest_distance']['median']:.2f}). "
+        f"(d1/d2 < {COPY_RATIO_TEXT}; median d1 {s['nearest_distance']['median']:.2f}). "
     )
     h = report["heldout"]
     if h:

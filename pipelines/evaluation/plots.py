@@ -69,7 +69,10 @@ def memorization_figure(report: dict[str, Any], samples: torch.Tensor, train: to
             weights=np.full(h["count"], 1 / h["count"]),
             label=f"held-out images ({h['count']:,}, never trained on): {h['copy_fraction']:.1%}",
         )
-    hist.axvline(1 / 3, color="C3", linestyle="--", linewidth=1.2, label="the copy rule: d1/d2 < 1/3")
+    from pipelines.exact.neighbours import COPY_RATIO, COPY_RATIO_TEXT
+
+    label = f"the copy rule: d1/d2 < {COPY_RATIO_TEXT}"
+    hist.axvline(COPY_RATIO, color="C3", linestyle="--", linewidth=1.2, label=label)
     hist.set_xlim(0, 1)
     hist.set_xlabel("d1 / d2: distance to the nearest training image ÷ to the second-nearest")
     hist.set_ylabel("fraction of images")

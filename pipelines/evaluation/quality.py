@@ -1,4 +1,4 @@
-"""Offline quality metrics for MNIST samples, judged by a small CNN the project trains itself, and their CLI.
+"""Offline quality metrics for MNIST samples, judged by a small CNN the project trains itself.
 
 The judge (judge.py: `MnistJudge`, weights in models/mnist-judge/, safetensors only) classifies 1×32×32 digits in
 [-1, 1]; its penultimate layer gives the features for a classifier-FID. For N samples (N, 1, 32, 32) in [-1, 1]:
@@ -22,20 +22,7 @@ Python:
     report = evaluate_pipeline(pipe, num_samples=1000, num_inference_steps=100, eta=1.0)
     print(format_table(report)); ok, failures = passes_bar(report)
 
-CLI:
-    python -m pipelines.evaluation --model DIR [--num_samples 1000] [--num_inference_steps 1000] [--eta 1.0]
-        [--variance_type fixed_small|fixed_large|analytic] [--seed 0] [--batch_size 64] [--device cpu|cuda]
-        [--judge DIR] [--output JSON_PATH]
-  On CPU it samples with channels-last UNet weights, as app.py does. Prints the table and writes the report as
-  JSON; by default to
-  DIR/evaluation-{num_samples}-samples-{num_inference_steps}-steps-eta-{eta}[-{variance_type}].json.
-  Exit status: 0 = evaluated (whether or not the bar is met), 2 = bad input (one-line message).
-
-    OMP_NUM_THREADS=1 python -m pipelines.evaluation train-judge [--output_dir models/mnist-judge] [--seed 0]
-  trains the judge on the 4,500 train digits and writes model.safetensors, config.json and README.md.
-
-    python -m pipelines.evaluation memorization --model DIR [--data D] [--num_samples K] …
-  the memorization report of any model (pipelines/evaluation/memorization.py): the copy rule and the held-out yardstick.
+The command line (`python -m pipelines.evaluation`) is pipelines/evaluation/cli.py.
 """
 
 from __future__ import annotations
@@ -58,7 +45,7 @@ from pipelines.evaluation.judge import (
     judge_outputs,
     load_judge,
 )
-from pipelines.exact.neighbours import COPY_RATIO, is_copy_by_ratio, nearest_distances, nearest_two
+from pipelines.exact.neighbours import COPY_RATIO, COPY_RATIO_TEXT, is_copy_by_ratio, nearest_distances, nearest_two
 
 CONFIDENCE_THRESHOLD = 0.9
 
@@ -363,7 +350,7 @@ def format_table(report: dict[str, Any]) -> str:
             ok(report["min_class_fraction"] >= BAR_MIN_CLASS_FRACTION),
         ),
         *(
-            [("copies (Gu et al.: d1/d2 < 1/3)", f"{report['copy_fraction']:.3f}", "", "")]
+            [(f"copies (Gu et al.: d1/d2 < {COPY_RATIO_TEXT})", f"{report['copy_fraction']:.3f}", "", "")]
             if "copy_fraction" in report
             else []
         ),

@@ -4,7 +4,8 @@
 tractable μ̃_t(x_t, x_0) (needs x_0), the exact E[x_{t-1} | x_t] over the data set (needs all N images), and the
 model's μ_θ (needs only x_t) — with the training loss L_{t-1} of eq. 8 of each mean. `compare_samplers`: the exact
 sampler and the model from the same noise, each sample with its nearest training image, and where the exact sampler
-committed to one image. The app's tabs lay them out; their words live in ui/text.py, their plots in visualize.py.
+committed to one image. The app's tabs lay them out; their words live in ui/text/, their plots in
+pipelines/exact/plots.py.
 """
 
 from __future__ import annotations
@@ -397,7 +398,7 @@ def compare_samplers(
     heldout_d = None if heldout is None else heldout_nearest_distances(heldout, dataset_posterior.data)
     start = time.perf_counter()
     exact, timesteps, effective_n, max_weight, exact_path = None, [], [], [], []
-    for record in dataset_posterior.denoise(num_images, num_inference_steps, torch.Generator().manual_seed(seed)):
+    for record in dataset_posterior.denoise(num_images, torch.Generator().manual_seed(seed), num_inference_steps):
         exact = record.sample
         exact_path.append(exact[:num_trajectories].float())
         timesteps.append(int(record.timestep))

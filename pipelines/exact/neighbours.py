@@ -11,6 +11,7 @@ closer than COPY_RATIO = 1/3 times the second-nearest. The absolute distance is 
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 from typing import Any
 
 import torch
@@ -26,10 +27,12 @@ COPY_DISTANCE = 1e-3
 
 
 # The project's one copy rule, Gu et al. (TMLR 2025): a copy when d_nearest / d_second_nearest < 1/3.
-COPY_RATIO = 1.0 / 3.0
+_COPY_FRACTION = Fraction(1, 3)
+COPY_RATIO = float(_COPY_FRACTION)
+COPY_RATIO_TEXT = str(_COPY_FRACTION)  # "1/3", as labels and messages write it
 
 
-COPY_RULE = "d1 / d2 < 1/3 (nearest / second-nearest training distance; Gu et al., TMLR 2025)"
+COPY_RULE = f"d1 / d2 < {COPY_RATIO_TEXT} (nearest / second-nearest training distance; Gu et al., TMLR 2025)"
 
 
 def chunk_rows(chunk_size, dim: int, rows: int = 1) -> int:

@@ -1,6 +1,8 @@
-"""The plot of "which variance for p_θ": along a sampling chain, the per-pixel variance of the true reverse step
-against the variances a Gaussian p_θ can use (β̃, β, Bao et al.'s σ*²). Draws only what it is given
-(`pipelines.exact.variance.chain_variances`) and returns a matplotlib Figure."""
+"""The exact posterior's pictures, as matplotlib Figures drawn from numbers they are given: the true step's variance
+along a chain against β̃, β and σ*² (`plot_chain_variances`), what one exact step costs as N grows (`plot_step_cost`,
+`plot_step_costs`), when exact trajectories commit to one training image (`plot_commit`), and the held-out images'
+distances to their nearest training image (`plot_nearest_distances`).
+"""
 
 from __future__ import annotations
 

@@ -11,7 +11,9 @@ needs the whole data set at every step (O(N·D)), and sampling it can only give 
 
 The forward process (ᾱ_t) and the posterior coefficients of eq. 7 are the scheduler's: this module asks
 `PosteriorDDPMScheduler` for them. What is built on it lives beside it: comparisons.py (tractable vs exact vs
-model, exact vs model samplers), step_costs.py (what one exact step costs against the model's), neighbours.py.
+model, exact vs model samplers), costs.py (what one exact step costs against the model's), neighbours.py (nearest
+training images and the copy rule), variance.py (the exact step's variance along a chain). Sampling walks the
+pipeline's loop (`pipelines.ddpm.pipeline.run_chain`) with the exact step in place of the UNet's.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 from pipelines.checks import check_batch_size, check_images, is_int
-from pipelines.ddpm.pipeline import DenoisingStep
+from pipelines.ddpm.pipeline import DenoisingStep, reverse_chain, run_chain
 from pipelines.ddpm.scheduler import PosteriorDDPMScheduler
 from pipelines.exact.neighbours import CHUNK_ELEMENTS, chunk_rows, sq_distances
 
@@ -98,6 +100,19 @@ class ExactDenoisingStep(DenoisingStep):
     max_weight: torch.Tensor = None
     argmax_index: torch.Tensor = None
     effective_n: torch.Tensor = None
+
+
+# The fields an exact step adds to a DenoisingStep, copied from ExactPosteriorStepOutput.
+EXACT_STEP_EXTRAS = ("chosen_index", "max_weight", "argmax_index", "effective_n")
+
+
+def _check_generators(generator, batch_size: int) -> None:
+    """A list of generators must hold one per sample."""
+    if isinstance(generator, list) and len(generator) != batch_size:
+        raise ValueError(
+            f"generator must be one torch.Generator or a list of {batch_size} (one per sample), "
+            f"got a list of {len(generator)}"
+        )
 
 
 # ---------------------------------------------------------------------------------------------- the posterior
@@ -363,12 +378,12 @@ class DatasetPosterior:
             raise ValueError("t must be a single integer for step()")
         if isinstance(prev_t, torch.Tensor) and prev_t.numel() > 1:
             raise ValueError("prev_t must be a single integer for step()")
-        if isinstance(generator, list) and len(generator) != B:
-            raise ValueError(
-                f"generator must be one torch.Generator or a list of {B} (one per sample), "
-                f"got a list of {len(generator)}"
-            )
-        chain = self._chain(t, prev_t, B)
+        _check_generators(generator, B)
+        return self._draw(x_t, self._chain(t, prev_t, B), generator)
+
+    def _draw(self, x_t: torch.Tensor, chain: _Chain, generator) -> ExactPosteriorStepOutput:
+        """`step` for a checked x_t, chain and generator (the sampling loop checks them once)."""
+        B = x_t.shape[0]
         post = self._posterior(x_t, chain)
 
         # i ~ Categorical(q(x_0 | x_t)): which training image this step moves towards.
@@ -401,57 +416,46 @@ class DatasetPosterior:
     def denoise(
         self,
         batch_size: int = 1,
-        num_inference_steps: int | None = 1000,
         generator: torch.Generator | list[torch.Generator] | None = None,
+        num_inference_steps: int | None = 1000,
         timesteps: Sequence[int] | None = None,
         progress: bool = False,
     ) -> Iterator[ExactDenoisingStep]:
         """Sample from pure noise with the exact reverse process, yielding every step (see `ExactDenoisingStep`).
 
+        The arguments are `PosteriorDDPMPipeline.denoise`'s, in its order (the exact step has no η or variance to
+        choose), so one loop over the steps serves both samplers.
+
         The chain is `scheduler.timestep_plan(num_inference_steps, timesteps)`; the exact posterior is exact for
         any respacing, so even a few steps give training images. x_T is drawn first, in the pipeline's shape and
         dtype (float32), so a generator seeded alike starts both samplers from the same noise."""
         batch_size = check_batch_size(batch_size)
-        if timesteps is not None:
-            num_inference_steps = None
-        plan = self.scheduler.timestep_plan(num_inference_steps=num_inference_steps, timesteps=timesteps).tolist()
+        chain = reverse_chain(self.scheduler, num_inference_steps, timesteps)
         x = randn_tensor((batch_size, *self.image_shape), generator=generator, dtype=torch.float32)
-        chain = list(zip(plan, plan[1:] + [-1]))
+        steps = None
         if progress:
             from tqdm.auto import tqdm
 
-            chain_iter = tqdm(chain, desc="exact posterior")
-        else:
-            chain_iter = chain
-        for index, (t, prev_t) in enumerate(chain_iter):
-            out = self.step(x, t, prev_t, generator=generator)
-            model_output = self.ideal_model_output(x, t, out.pred_original_sample)
-            x = out.prev_sample
-            yield ExactDenoisingStep(
-                index=index,
-                num_steps=len(chain),
-                timestep=t,
-                prev_timestep=prev_t,
-                sample=x,
-                pred_original_sample=out.pred_original_sample,
-                posterior_mean=out.posterior_mean,
-                posterior_variance=out.posterior_variance,
-                model_output=model_output,
-                chosen_index=out.chosen_index,
-                max_weight=out.max_weight,
-                argmax_index=out.argmax_index,
-                effective_n=out.effective_n,
-            )
+            steps = tqdm(chain, desc="exact posterior")
+
+        _check_generators(generator, batch_size)
+
+        def exact_step(x_t: torch.Tensor, t: int, prev_t: int):  # t, prev_t: from the checked plan
+            out = self._draw(x_t, self._chain(t, prev_t, batch_size), generator)
+            return out, self.ideal_model_output(x_t, t, out.pred_original_sample)
+
+        yield from run_chain(exact_step, x, chain, steps, ExactDenoisingStep, EXACT_STEP_EXTRAS)
 
     def sample(
         self,
         batch_size: int = 1,
-        num_inference_steps: int | None = 1000,
         generator: torch.Generator | list[torch.Generator] | None = None,
+        num_inference_steps: int | None = 1000,
         timesteps: Sequence[int] | None = None,
     ) -> torch.Tensor:
-        """`batch_size` exact samples (B, C, H, W) in [-1, 1]: each is one of the training images."""
+        """`batch_size` exact samples (B, C, H, W) in [-1, 1]: each is one of the training images. Arguments as
+        `denoise`."""
         x = None
-        for record in self.denoise(batch_size, num_inference_steps, generator, timesteps):
+        for record in self.denoise(batch_size, generator, num_inference_steps, timesteps):
             x = record.sample
         return x

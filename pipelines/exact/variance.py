@@ -1,4 +1,9 @@
-"""TODO."""
+"""The exact reverse step's variance over a finite data set: tr Cov[x_0 | x_t] (`x0_spread`), the per-dimension
+variance of q(x_{prev_t} | x_t) itself (`exact_step_variance`: β̃ + coef1² · tr Cov[x_0 | x_t] / d, whose average
+over x_t ~ q(x_t) is σ*² with the exact Γ_t), the exact Γ_t of the data set (`exact_gamma`:
+1 − Γ_t = ᾱ_t / β̄_t · E_{x_t} tr Cov[x_0 | x_t] / d), and those variances along one sampled chain against β̃, β and
+σ*² (`sampled_trajectory`, `chain_variances`), which pipelines/exact/plots.py draws.
+"""
 
 from __future__ import annotations
 

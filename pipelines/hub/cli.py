@@ -1,4 +1,18 @@
-"""TODO."""
+"""The Hub commands, `python -m pipelines.hub`: push a model, write its card, check a folder or repo as the app
+loads it, deploy the Space.
+
+    python -m pipelines.hub push MODEL_DIR --repo-id USER/NAME [--private] [--token T] [--regenerate-card]
+    python -m pipelines.hub card MODEL_DIR [--repo-id USER/NAME] [--force]   # write README.md + sample_grid.png
+    python -m pipelines.hub check PATH_OR_REPO_ID [--token T]                # load it as the app does
+    python -m pipelines.hub deploy-space USER/SPACE [--private] [--token T] [--root DIR]
+        [--model MODEL_DIR [--data PATH_OR_ID] [--max-data-mb 256]]
+
+`check` loads with `pipelines.hub.loading.load_pipeline` (any DDPM folder or repo, safely); `deploy-space`
+uploads the files the project root's space.json lists and sets the Space variable DDPM_MODEL (app.py's model);
+with --model, a user's model folder replaces the default one, with its training images (`space_data_files`).
+
+Errors are one line on stderr and exit status 1, never a traceback.
+"""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The Hub's failures as one-line errors: `HubError` (and `HubNotFoundError` for a 404), and `hub_errors`, which
 turns huggingface_hub's exceptions into them (most specific first, the token never shown). Shared by the loader
-(`pipeline_ddpm_posterior.load_pipeline`) and the Hub commands (hub.py)."""
+(`pipelines.hub.loading.load_pipeline`) and the Hub commands (pipelines.hub.cli)."""
 
 from __future__ import annotations
 

@@ -1,20 +1,10 @@
-"""Hugging Face Hub: model cards, pushing a trained model, deploying the Space.
-
-    python -m pipelines.hub push MODEL_DIR --repo-id USER/NAME [--private] [--token T] [--regenerate-card]
-    python -m pipelines.hub card MODEL_DIR [--repo-id USER/NAME] [--force]   # write README.md + sample_grid.png
-    python -m pipelines.hub check PATH_OR_REPO_ID [--token T]                # load it as the app does
-    python -m pipelines.hub deploy-space USER/SPACE [--private] [--token T] [--root DIR]
-        [--model MODEL_DIR [--data PATH_OR_ID] [--max-data-mb 256]]
-
-`check` loads with `pipeline_ddpm_posterior.load_pipeline` (any DDPM folder or repo, safely); `deploy-space`
-uploads the files the project root's space.json lists and sets the Space variable DDPM_MODEL (app.py's model);
-with --model, a user's model folder replaces the default one, with its training images (`space_data_files`).
+"""Pushing a trained model folder to the Hub: the repo id and token checks, the files a model folder uploads
+(MODEL_FILES), and one commit (`commit_files`, which the Space deploy uses too).
 
 The token comes from --token, else HF_TOKEN, else the login file (`hf auth login`). It is passed to
 huggingface_hub only: never printed, logged or written, and a push refuses files that contain it.
-Errors are one line on stderr and exit status 1, never a traceback.
 
-The model card is `hub_card`'s (a person's README.md is kept; `--regenerate-card` always regenerates).
+The model card is pipelines.hub.card's (a person's README.md is kept; `--regenerate-card` always regenerates).
 """
 
 from __future__ import annotations
@@ -25,6 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 from pipelines.data.record import BUNDLE_FILE, RECORD_FILE
+from pipelines.ddpm.optimal_variance import GAMMA_FILE
 from pipelines.hub.card import (
     SAMPLE_GRID,
     _check_folder,
@@ -43,7 +34,7 @@ MODEL_FILES = (
     "scheduler/scheduler_config.json",
     "training_summary.json",
     "evaluation*.json",
-    "analytic_variance.json",  # Γ_t for variance_type="analytic" (pipelines.ddpm.gamma)
+    GAMMA_FILE,  # Γ_t for variance_type="analytic" (pipelines.ddpm.gamma)
     RECORD_FILE,  # what it was trained on (pipelines.data.record); stock diffusers ignores it
     BUNDLE_FILE,  # its training images, when a Space or a pull needs them (deploy-space --model writes one)
     "memorization*.json",  # the memorization report (pipelines.evaluation.memorization) and its picture
@@ -96,7 +87,7 @@ def _matches(rel: str, patterns: Iterable[str]) -> bool:
     )
 
 
-def _select(folder: Path, patterns: Iterable[str]) -> dict[str, Path]:
+def select_files(folder: Path, patterns: Iterable[str]) -> dict[str, Path]:
     """Files under `folder` matching `patterns`; caches and hidden files never."""
     patterns = tuple(patterns)
     found = {}
@@ -129,7 +120,7 @@ def check_token(token: str, repo_id: str) -> str:
         return HfApi().whoami(token=token)["name"]
 
 
-def _commit(
+def commit_files(
     repo_id: str,
     files: dict[str, bytes | Path],
     token: str,
@@ -176,11 +167,11 @@ def push_to_hub(
     check_repo_id(hub_model_id, "repo_id")
     _check_folder(folder)
     token = resolve_token(token)
-    files: dict[str, bytes | Path] = dict(_select(folder, MODEL_FILES))
+    files: dict[str, bytes | Path] = dict(select_files(folder, MODEL_FILES))
     files.pop(SAMPLE_GRID, None)
     # Cheap refusals first, before a card's sample grid is drawn: a leaked token, a token the Hub rejects.
     _refuse_token_in(files, token)
     check_token(token, hub_model_id)
     files.update(model_card_files(folder, hub_model_id, regenerate=regenerate_card))
-    _commit(hub_model_id, files, token, private, "model", commit_message)
+    commit_files(hub_model_id, files, token, private, "model", commit_message)
     return f"{endpoint()}/{hub_model_id}"

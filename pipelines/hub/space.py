@@ -1,4 +1,7 @@
-"""TODO."""
+"""Deploying the demo to a Gradio Space: the files the project root's space.json lists (`read_space_manifest`,
+`space_files`), a user's model folder in place of the shipped one with its training data (`space_model_files`,
+`space_data_files`), and the upload that sets the Space variable DDPM_MODEL (`deploy_space`).
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from pipelines.hub.card import (
     _check_folder,
 )
 from pipelines.hub.errors import HubError, endpoint, hub_errors
-from pipelines.hub.push import MODEL_FILES, _commit, _select, check_repo_id, check_token, resolve_token
+from pipelines.hub.push import MODEL_FILES, check_repo_id, check_token, commit_files, resolve_token, select_files
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,7 +66,7 @@ def space_files(
             continue
         if patterns is MODEL_FILES:  # the DDPM pipeline (models/toy2d holds plain ToyEpsilonMLP folders)
             _check_folder(path)
-        files.update({f"{rel}/{name}": p for name, p in _select(path, patterns).items()})
+        files.update({f"{rel}/{name}": p for name, p in select_files(path, patterns).items()})
     from huggingface_hub import metadata_load
 
     if "README.md" not in files:
@@ -162,7 +165,7 @@ def space_model_files(
     rel = f"models/{folder.resolve().name}"
     if rel in kept or any(other.startswith(rel + "/") for other in kept):
         raise HubError(f"--model: a folder named {folder.resolve().name!r} would replace the Space's {rel}: rename it")
-    files: dict[str, bytes | Path] = {f"{rel}/{n}": p for n, p in _select(folder, MODEL_FILES).items()}
+    files: dict[str, bytes | Path] = {f"{rel}/{n}": p for n, p in select_files(folder, MODEL_FILES).items()}
     extra, where = space_data_files(folder, rel, data, max_data_mb)
     return kept, {**files, **extra}, rel, where
 
@@ -192,7 +195,9 @@ def deploy_space(
     files = {**space_files(root, manifest), **extra}
     token = resolve_token(token)
     check_token(token, space_id)
-    _commit(space_id, files, token, private, "space", "Deploy the DDPM demo", delete_others=True, space_sdk="gradio")
+    commit_files(
+        space_id, files, token, private, "space", "Deploy the DDPM demo", delete_others=True, space_sdk="gradio"
+    )
     if served is not None:
         from huggingface_hub import HfApi
 

@@ -1,4 +1,5 @@
-"""Step records → pictures: image grids, filmstrips, GIF animations, schedule and cost plots.
+"""Images and step records → pictures: uint8 conversion, image grids, captions and labelled rows, filmstrips and
+GIF animations of a trajectory, and a digit from a flat vector.
 
 No Gradio here: the app (and training, for its sample grids) call these with tensors or with recorded steps.
 A recorded trajectory is a uint8 array of shape (K, B, H, W, C): K steps in sampling order, B images, as
@@ -85,7 +86,7 @@ def evenly_spaced(num_steps: int, count: int) -> list[int]:
 
 
 @functools.lru_cache(maxsize=8)
-def _font(size: int = 12) -> ImageFont.ImageFont:
+def load_font(size: int = 12) -> ImageFont.ImageFont:
     # Pillow's bundled font: no file on disk or download needed; loaded once per size (a GIF draws ~100 captions)
     try:
         return ImageFont.load_default(size=size)
@@ -96,7 +97,7 @@ def _font(size: int = 12) -> ImageFont.ImageFont:
 def _draw_text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, font=None) -> None:
     """Black text at xy; a combining circumflex (x̂) is drawn as a hat, since the bundled font has no glyph
     for it."""
-    font = font or _font()
+    font = font or load_font()
     fill = 0 if draw.im.mode == "L" else (0, 0, 0)
     x, y = xy
     for i, char in enumerate(text):
@@ -121,23 +122,23 @@ CAPTION_PAD = 3  # white pixels around a caption's ink, on every side
 _LINE_SAMPLE = "Ag|_y"
 
 
-def _text_width(text: str, font=None) -> float:
-    font = font or _font()
+def text_width(text: str, font=None) -> float:
+    font = font or load_font()
     return sum(font.getlength(char) for char in text if char != "\u0302")
 
 
 def _caption_height(font=None) -> int:
     """The height of a caption strip: the font's tallest line plus the hat's rise, CAPTION_PAD above and below."""
-    font = font or _font()
+    font = font or load_font()
     _, top, _, bottom = font.getbbox(_LINE_SAMPLE)
     return int(math.ceil(bottom - top)) + HAT_HEIGHT + 2 + 2 * CAPTION_PAD
 
 
 def _with_caption(image: Image.Image, caption: str, font=None) -> Image.Image:
     """The image with a white caption strip above it, widened (the image centred) when the caption is wider."""
-    font = font or _font()
+    font = font or load_font()
     height = _caption_height(font)
-    width = max(image.width, int(math.ceil(_text_width(caption, font))) + 2 * CAPTION_PAD)
+    width = max(image.width, int(math.ceil(text_width(caption, font))) + 2 * CAPTION_PAD)
     out = Image.new(image.mode, (width, image.height + height), color=_background(image.mode))
     out.paste(image, ((width - image.width) // 2, height))
     top = font.getbbox(_LINE_SAMPLE)[1]
@@ -153,17 +154,6 @@ def _hstack(images: Sequence[Image.Image], gap: int = 6) -> Image.Image:
     for im in images:
         out.paste(im, (x, 0))
         x += im.width + gap
-    return out
-
-
-def _vstack(images: Sequence[Image.Image], gap: int = 0) -> Image.Image:
-    width = max(im.width for im in images)
-    height = sum(im.height for im in images) + gap * (len(images) - 1)
-    out = Image.new(images[0].mode, (width, height), color=_background(images[0].mode))
-    y = 0
-    for im in images:
-        out.paste(im, (0, y))
-        y += im.height + gap
     return out
 
 
@@ -202,11 +192,11 @@ def make_filmstrip(
         rows = np.stack([frame for i in range(n) for frame in (xt_steps[k, i], x0_steps[k, i])])
         columns.append(_with_caption(grid_uint8(rows, nrow=1, scale=scale), captions[k]))
     caption_height = _caption_height()
-    font = _font()
+    font = load_font()
     names = ("x_t", "x̂0")
     labels = Image.new(
         columns[0].mode,
-        (int(math.ceil(max(_text_width(name, font) for name in names))) + 2 * CAPTION_PAD, columns[0].height),
+        (int(math.ceil(max(text_width(name, font) for name in names))) + 2 * CAPTION_PAD, columns[0].height),
         color=_background(columns[0].mode),
     )
     draw = ImageDraw.Draw(labels)

@@ -1,9 +1,10 @@
-"""TODO."""
+"""Numbers as a person reads them: durations (`format_duration`, from milliseconds) and sizes (`format_bytes`,
+decimal units), for the step-cost pictures and tables.
+"""
 
 from __future__ import annotations
 
 
-# ---------------------------------------------------------------------------------------------- exact sampler
 def format_duration(milliseconds: float) -> str:
     """Milliseconds as the unit a person reads: "0.42 ms", "38 ms", "3.4 s", "2.1 min", "11.6 h", "4.3 days"."""
     s = milliseconds / 1e3

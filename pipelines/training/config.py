@@ -1,4 +1,7 @@
-"""TODO."""
+"""What a training run is given: `TrainConfig` (train.py's flags, checked in one place), the default UNet
+(DEFAULT_UNET) and `unet_kwargs` that build it from --model_config or the flags, the checkpoint folder pattern, and
+`TrainingError`, whose message names the bad input. The loop that runs it is pipelines/training/loop.py.
+"""
 
 from __future__ import annotations
 

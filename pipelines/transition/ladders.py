@@ -32,8 +32,8 @@ from typing import Any, Callable, Iterator, Sequence
 import torch
 
 from pipelines import toy2d
-from pipelines.checks import check_choice, check_int, check_seed
-from pipelines.exact.neighbours import copy_fraction_by_ratio, is_copy_by_ratio, nearest_two
+from pipelines.checks import MAX_SEED, check_choice, check_int, check_seed
+from pipelines.exact.neighbours import COPY_RATIO_TEXT, copy_fraction_by_ratio, is_copy_by_ratio, nearest_two
 from pipelines.exact.posterior import DatasetPosterior
 
 # ---------------------------------------------------------------------------------------------- the data
@@ -60,6 +60,9 @@ SAMPLE_STEPS = 1000  # every reverse step of the 1000-step schedule, for both th
 
 SAMPLE_CHUNK = 256  # samples per sampling call
 
+# A run's seed gives its two models the seeds 2·seed and 2·seed + 1, both within the project's seed range.
+MAX_MODEL_SEED = (MAX_SEED - 1) // 2
+
 
 DEFAULT_OUTPUT = Path(__file__).resolve().parents[2] / "models" / "transition2d"
 
@@ -81,7 +84,7 @@ def check_num_samples(num_samples, name: str = "num_samples", integral_floats: b
 
 
 def check_ladder(ladder, name: str = "ladder") -> tuple[int, ...]:
-    """A strictly increasing sequence of N, each in [4, 2000]."""
+    """A strictly increasing sequence of N, each in [MIN_POINTS, MAX_POINTS]."""
     if isinstance(ladder, (str, bytes)) or not hasattr(ladder, "__iter__"):
         raise ValueError(f"{name} must be a list of integers in [{MIN_POINTS}, {MAX_POINTS}], got {ladder!r}")
     values = tuple(check_num_points(n, name) for n in ladder)
@@ -136,7 +139,7 @@ def sample_exact(points: torch.Tensor, num_samples: int, seed: int) -> torch.Ten
     out = []
     for k, start in enumerate(range(0, num_samples, SAMPLE_CHUNK)):
         size = min(SAMPLE_CHUNK, num_samples - start)
-        x = posterior.sample(size, SAMPLE_STEPS, torch.Generator().manual_seed(seed + k))
+        x = posterior.sample(size, torch.Generator().manual_seed(seed + k), SAMPLE_STEPS)
         out.append(toy2d.as_points(x).float())
     return torch.cat(out)
 
@@ -259,7 +262,7 @@ class TransitionPair:
         self.dataset = check_dataset(self.dataset)
         self.num_points = check_num_points(self.num_points)
         self.train_steps = check_train_steps(self.train_steps)
-        self.seed = check_int("seed", self.seed, 0, (2**32 - 2) // 2, meaning=" (model seeds are 2·seed, 2·seed + 1)")
+        self.seed = check_int("seed", self.seed, 0, MAX_MODEL_SEED, meaning=" (model seeds are 2·seed, 2·seed + 1)")
         self.indices_a, self.indices_b = disjoint_subsets(self.dataset, self.num_points, self.seed)
         self.model_a = toy2d.new_toy_model(2 * self.seed, **MODEL_CONFIG)
         self.model_b = toy2d.new_toy_model(2 * self.seed + 1, **MODEL_CONFIG)
@@ -439,7 +442,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ladder = check_ladder(ladder, "--ladder")
         train_steps = check_train_steps(args.train_steps, "--train-steps")
         num_samples = check_num_samples(args.samples, "--samples")
-        seed = check_int("--seed", args.seed, 0, (2**32 - 2) // 2)
+        seed = check_int("--seed", args.seed, 0, MAX_MODEL_SEED)
     except ValueError as error:
         parser.error(str(error))
     torch.set_num_threads(1)  # a 64-wide MLP on batches of 256: more threads only contend
@@ -462,7 +465,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "learning_rate": toy2d.TRAIN_LEARNING_RATE,
             "seeds": "model A: init and batches 2·seed; model B: 2·seed + 1; subsets: permutation seeded seed",
             "sampling": f"eta = 1, {SAMPLE_STEPS} steps, samples chunk k seeded seed + k (same noise for A and B)",
-            "copy_rule": "d1 / d2 < 1/3 against the model's own subset (Gu et al., TMLR 2025)",
+            "copy_rule": f"d1 / d2 < {COPY_RATIO_TEXT} against the model's own subset (Gu et al., TMLR 2025)",
             "spacing": "median nearest-other distance within the 4,000-point pool",
         },
         "rows": [row.as_dict() for row in rows],

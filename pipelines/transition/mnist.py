@@ -29,7 +29,7 @@ import torch
 
 from pipelines.checks import check_int, check_seed
 from pipelines.data.record import load_recorded_data, read_record
-from pipelines.exact.neighbours import copy_fraction_by_ratio, is_copy_by_ratio, nearest_two
+from pipelines.exact.neighbours import COPY_RATIO_TEXT, copy_fraction_by_ratio, is_copy_by_ratio, nearest_two
 from pipelines.exact.posterior import DatasetPosterior
 from pipelines.transition.ladders import TABLE_NAME, TransitionRow
 
@@ -104,7 +104,7 @@ def sample_exact(images: torch.Tensor, scheduler, num_samples: int, seed: int, s
     out = []
     for k, start in enumerate(range(0, num_samples, SAMPLE_CHUNK)):
         size = min(SAMPLE_CHUNK, num_samples - start)
-        out.append(posterior.sample(size, steps, torch.Generator().manual_seed(seed + k)).float())
+        out.append(posterior.sample(size, torch.Generator().manual_seed(seed + k), steps).float())
     return torch.cat(out)
 
 
@@ -213,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             "learning_rate": recipe["learning_rate"],
             "seeds": "model A: init seed 0, block 0; model B: init seed 1, block 1; blocks: permutation seed 0",
             "sampling": f"eta = 1, {SAMPLE_STEPS} respaced steps, chunk k of 64 seeded seed + k (same noise)",
-            "copy_rule": "d1 / d2 < 1/3 against the model's own block (Gu et al., TMLR 2025)",
+            "copy_rule": f"d1 / d2 < {COPY_RATIO_TEXT} against the model's own block (Gu et al., TMLR 2025)",
             "spacing": "median nearest-other distance within the 4,500 training digits",
         },
         "rows": rows,

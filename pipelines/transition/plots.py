@@ -43,6 +43,8 @@ def plot_transition(
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, NullFormatter
 
+    from pipelines.exact.neighbours import COPY_RATIO_TEXT
+
     fig = Figure(figsize=(10.4, 4.2), dpi=100)
     left, right = fig.add_subplot(1, 2, 1), fig.add_subplot(1, 2, 2)
     rows, live_rows = sorted(rows, key=lambda r: r["num_points"]), list(live_rows)
@@ -76,7 +78,7 @@ def plot_transition(
         if rows or live_rows:
             ax.legend(fontsize=8, loc="best")
     left.set_ylim(-0.04, 1.08)
-    left.set_ylabel(r"fraction of copies ($d_1 / d_2 < 1/3$)")
+    left.set_ylabel(rf"fraction of copies ($d_1 / d_2 < {COPY_RATIO_TEXT}$)")
     left.set_title("Copies of its own training set", fontsize=10)
     right.set_yscale("log")
     right.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
@@ -139,9 +141,9 @@ def mnist_pair_picture(examples: dict[str, Any], num_points: int, copies: tuple[
     from PIL import Image, ImageDraw
 
     from pipelines.exact.neighbours import COPY_RATIO
-    from pipelines.pictures.images import _font, _text_width, labelled_row, to_uint8
+    from pipelines.pictures.images import labelled_row, load_font, text_width, to_uint8
 
-    font = _font(13)
+    font = load_font(13)
     rows = []
     for name in ("a", "b"):
         part = examples[name]
@@ -153,12 +155,12 @@ def mnist_pair_picture(examples: dict[str, Any], num_points: int, copies: tuple[
             (f"model {name.upper()}: sample", labelled_row(list(samples), [f"noise {k + 1}" for k in range(count)], 3))
         )
         rows.append((f"nearest in block {name.upper()}, d1/d2", labelled_row(list(nearest), verdicts, 3)))
-    label_width = int(max(_text_width(label, font) for label, _ in rows)) + 16
+    label_width = int(max(text_width(label, font) for label, _ in rows)) + 16
     title = f"N = {num_points:,} digits per block; each column: one noise, both models"
     if copies is not None:
         title += f" (copies of 64: A {copies[0]:.0%}, B {copies[1]:.0%})"
     title_height = 28
-    width = max(label_width + max(row.width for _, row in rows), int(_text_width(title, font)) + 16)
+    width = max(label_width + max(row.width for _, row in rows), int(text_width(title, font)) + 16)
     gap = 8
     height = title_height + sum(row.height + gap for _, row in rows)
     canvas = Image.new("RGB", (width, height), "white")

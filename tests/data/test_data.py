@@ -8,12 +8,12 @@ import pytest
 import torch
 from PIL import Image
 
+from pipelines.data.record import load_training_data
 from pipelines.data.sources import (
     DataError,
     check_resolution,
     load_image_folder,
     load_mnist,
-    load_training_data,
     mnist_split,
     prepare_digit,
 )

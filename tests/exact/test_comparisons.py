@@ -170,7 +170,7 @@ def test_compare_samplers_records_when_the_exact_sampler_commits(pipe, posterior
     c = compare_samplers(pipe, posterior, seed=3, num_images=3, num_inference_steps=5)
     assert c.timesteps == scheduler.timestep_plan(5).tolist()
     assert c.exact_effective_n.shape == c.exact_max_weight.shape == (3, 5)
-    assert torch.equal(c.exact_samples, posterior.sample(3, 5, torch.Generator().manual_seed(3)).float())
+    assert torch.equal(c.exact_samples, posterior.sample(3, torch.Generator().manual_seed(3), 5).float())
     assert (c.exact_effective_n[:, 0] > N / 2).all()  # t near T: nearly uniform weights
     assert torch.allclose(c.exact_effective_n[:, -1], torch.ones(3, dtype=torch.float64), atol=1e-9)
     assert torch.allclose(c.exact_max_weight[:, -1], torch.ones(3, dtype=torch.float64), atol=1e-9)
@@ -179,7 +179,7 @@ def test_compare_samplers_records_when_the_exact_sampler_commits(pipe, posterior
     assert (1 / w <= n_eff * (1 + 1e-9)).all() and (n_eff <= (1 / w**2) * (1 + 1e-9)).all()
     for b, k in enumerate(c.exact_commit_step):
         assert k is not None and float(w[b, k]) >= COMMIT_WEIGHT and (w[b, :k] < COMMIT_WEIGHT).all()
-    records = list(posterior.denoise(3, 5, torch.Generator().manual_seed(3)))
+    records = list(posterior.denoise(3, torch.Generator().manual_seed(3), 5))
     assert torch.equal(n_eff[:, 2], records[2].effective_n.double())
     summary = json.loads(json.dumps(c.as_dict()))["exact"]
     assert summary["timesteps"] == c.timesteps and summary["commit_step"] == c.exact_commit_step

@@ -130,7 +130,7 @@ def test_ideal_model_output_reproduces_the_mean_through_scheduler_step(data, sch
 
 @pytest.mark.parametrize("steps", [20, 50])
 def test_samples_from_noise_are_training_images(data, posterior, steps):
-    samples = posterior.sample(12, steps, generator=torch.Generator().manual_seed(steps))
+    samples = posterior.sample(12, num_inference_steps=steps, generator=torch.Generator().manual_seed(steps))
     assert samples.shape == (12, *SHAPE)
     distance, index = nearest_neighbours(samples, data)
     assert float(distance.max()) < 1e-6, distance
@@ -138,7 +138,7 @@ def test_samples_from_noise_are_training_images(data, posterior, steps):
 
 
 def test_denoise_yields_every_step_and_sample_consumes_it(data, scheduler, posterior):
-    records = list(posterior.denoise(4, 10, generator=torch.Generator().manual_seed(7)))
+    records = list(posterior.denoise(4, num_inference_steps=10, generator=torch.Generator().manual_seed(7)))
     assert [r.timestep for r in records] == scheduler.timestep_plan(10).tolist()
     assert [r.prev_timestep for r in records][-1] == -1
     assert all(isinstance(r, DenoisingStep) and r.index == i and r.num_steps == 10 for i, r in enumerate(records))
@@ -146,23 +146,25 @@ def test_denoise_yields_every_step_and_sample_consumes_it(data, scheduler, poste
     assert torch.equal(records[-1].sample, data[records[-1].chosen_index])
     # effective_n falls as the chain commits to one image
     assert float(records[-1].effective_n.mean()) < float(records[0].effective_n.mean())
-    again = posterior.sample(4, 10, generator=torch.Generator().manual_seed(7))
+    again = posterior.sample(4, num_inference_steps=10, generator=torch.Generator().manual_seed(7))
     assert torch.equal(again, records[-1].sample)
 
 
 def test_custom_timesteps_and_generator_lists(posterior, data):
-    samples = posterior.sample(2, None, generator=torch.Generator().manual_seed(0), timesteps=[900, 500, 100, 10])
+    samples = posterior.sample(
+        2, num_inference_steps=None, generator=torch.Generator().manual_seed(0), timesteps=[900, 500, 100, 10]
+    )
     assert float(nearest_neighbours(samples, data)[0].max()) < 1e-6
     gens = [torch.Generator().manual_seed(s) for s in (3, 4)]
-    pair = posterior.sample(2, 8, generator=gens)
-    first = posterior.sample(1, 8, generator=[torch.Generator().manual_seed(3)])
+    pair = posterior.sample(2, num_inference_steps=8, generator=gens)
+    first = posterior.sample(1, num_inference_steps=8, generator=[torch.Generator().manual_seed(3)])
     assert torch.equal(pair[:1], first)
 
 
 def test_deterministic_given_a_generator(posterior):
-    a = posterior.sample(6, 15, generator=torch.Generator().manual_seed(11))
-    b = posterior.sample(6, 15, generator=torch.Generator().manual_seed(11))
-    c = posterior.sample(6, 15, generator=torch.Generator().manual_seed(12))
+    a = posterior.sample(6, num_inference_steps=15, generator=torch.Generator().manual_seed(11))
+    b = posterior.sample(6, num_inference_steps=15, generator=torch.Generator().manual_seed(11))
+    c = posterior.sample(6, num_inference_steps=15, generator=torch.Generator().manual_seed(12))
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
 
@@ -191,8 +193,8 @@ def test_default_data_is_the_mnist_train_split():
             lambda p, x: p.step(x, 10, generator=[torch.Generator()]),
             r"generator must be one torch.Generator or a list of 3",
         ),
-        (lambda p, x: p.sample(0, 10), r"batch_size must be an integer >= 1, got 0"),
-        (lambda p, x: p.sample(1, 0), r"num_inference_steps must be an integer in \[1, 1000\]"),
+        (lambda p, x: p.sample(0, num_inference_steps=10), r"batch_size must be an integer >= 1, got 0"),
+        (lambda p, x: p.sample(1, num_inference_steps=0), r"num_inference_steps must be an integer in \[1, 1000\]"),
     ],
 )
 def test_bad_inputs_raise_value_error_naming_the_parameter(posterior, data, scheduler, call, match):

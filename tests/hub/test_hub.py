@@ -645,7 +645,7 @@ def test_space_files_of_this_project_are_the_app_only():
         "pipelines/__init__.py",
         "pipelines/hub/push.py",
         "ui/__init__.py",
-        "ui/tab_sample.py",
+        "ui/tabs/sample.py",
         "models/ddpm-mnist/model_index.json",
         "models/ddpm-mnist/unet/diffusion_pytorch_model.safetensors",
         "models/toy2d/two_moons/config.json",
@@ -727,7 +727,7 @@ def test_the_deployed_file_set_alone_starts_the_app_and_serves_sample(hub, tmp_p
     for rel, content in hub.files("tester/live-demo", repo_type="space").items():
         (space / rel).parent.mkdir(parents=True, exist_ok=True)
         (space / rel).write_bytes(content)
-    assert (space / "ui" / "tab_sample.py").is_file() and not (space / "tests").exists()
+    assert (space / "ui" / "tabs" / "sample.py").is_file() and not (space / "tests").exists()
     where = subprocess.run(
         [sys.executable, "-c", "import ui, pipelines; print(ui.__file__); print(pipelines.__file__)"],
         cwd=space,

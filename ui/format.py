@@ -60,14 +60,6 @@ def image_values(image_shape: tuple[int, int, int]) -> str:
     return f"{h}×{w} pixels" if c == 1 else f"{c}×{h}×{w} values"
 
 
-def fraction(x: float, max_denominator: int = 100) -> str:
-    """A ratio as the page writes it: 1/3 for 0.333…, 0.25 → 1/4 (a library constant shown as a fraction)."""
-    from fractions import Fraction
-
-    shown = Fraction(x).limit_denominator(max_denominator)
-    return f"{shown.numerator}/{shown.denominator}"
-
-
 def times(ratio: float) -> str:
     """A ratio as words show it: "3.87×", "1,050×"."""
     return f"{ratio:.3g}×" if ratio < 100 else f"{ratio:,.0f}×"

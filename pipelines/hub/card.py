@@ -14,6 +14,7 @@ import math
 import os
 import re
 import struct
+from fractions import Fraction
 from pathlib import Path, PurePosixPath
 from typing import Iterator
 
@@ -138,9 +139,10 @@ def _memorization_section(folder: Path) -> str:
         report = _read_json_or_none(path)
         try:
             s, h = report["samples"], report.get("heldout")
+            ratio = Fraction(report["rule"]["copy_ratio"]).limit_denominator(100)  # the rule the report used
             text = (
                 f"**{s['copies']} of {s['count']} samples ({s['copy_fraction']:.1%}) are copies** by the copy rule "
-                f"of Gu et al. (TMLR 2025): the nearest training image is closer than 1/3 of the second-nearest "
+                f"of Gu et al. (TMLR 2025): the nearest training image is closer than {ratio} of the second-nearest "
                 f"(L2 over all pixels in [-1, 1]; median nearest distance {s['nearest_distance']['median']:.2f}). "
             )
             if h:

@@ -6,12 +6,11 @@ tight_layout) and titles sit at y = 1 (nothing is drawn above the axes), so matp
 from __future__ import annotations
 
 import math
-from fractions import Fraction
 
 import numpy as np
 
 from pipelines.ddpm.scheduler import VARIANCE_SYMBOLS
-from pipelines.exact.neighbours import COPY_RATIO
+from pipelines.exact.neighbours import COPY_RATIO, COPY_RATIO_TEXT
 
 PLANE_LIMIT = 2.0  # the plane view shows [-2, 2]²: the data in [-1, 1]² and where x_t at large t usually lies
 
@@ -227,7 +226,7 @@ def plot_toy_samplers(points, comparison):
     fig.subplots_adjust(left=0.045, right=0.99, bottom=0.11, top=0.88, wspace=0.22)
     axes = [fig.add_subplot(1, 3, k + 1) for k in range(3)]
     counts = comparison.as_dict()  # the copy rule's counts, as the API reports them
-    ratio_shown = str(Fraction(COPY_RATIO).limit_denominator(100))  # "1/3"
+    ratio_shown = COPY_RATIO_TEXT
     runs = (
         (
             "exact",

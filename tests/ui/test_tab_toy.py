@@ -35,10 +35,9 @@ def test_training_in_one_session_leaves_the_other_on_the_shipped_model(app_url):
 
 def test_the_step_text_reads_the_view_and_the_copy_rule_is_the_librarys():
     from pipelines import toy2d
-    from pipelines.exact.neighbours import COPY_RATIO
+    from pipelines.exact.neighbours import COPY_RATIO_TEXT
     from pipelines.exact.posterior import DatasetPosterior
     from ui.base import VARIANCE_SYMBOLS
-    from ui.format import fraction
     from ui.text import toy as text
 
     posterior = DatasetPosterior(toy2d.as_images(toy2d.load_points("two_moons", 64)), toy2d.toy_scheduler())
@@ -52,4 +51,4 @@ def test_the_step_text_reads_the_view_and_the_copy_rule_is_the_librarys():
     )
     summary.update(exact_copy_fraction=1.0, model_copy_fraction=0.0, copy_distance=1e-3, num_inference_steps=10)
     summary.update(training_spacing_median=0.1, exact_seconds=0.1, model_seconds=0.1)
-    assert f"$d_1/d_2 < {fraction(COPY_RATIO)}$" in text.toy_sample_text(summary, 0.0, 0.05)
+    assert f"$d_1/d_2 < {COPY_RATIO_TEXT}$" in text.toy_sample_text(summary, 0.0, 0.05)

@@ -10,11 +10,11 @@ import statistics
 
 from pipelines.exact.comparisons import COMMIT_WEIGHT, SamplerComparison
 from pipelines.exact.costs import StepCosts
-from pipelines.exact.neighbours import COPY_RATIO, copy_summary, is_copy_by_ratio
-from ui.format import duration, fraction, image_values, sci, size_bytes
+from pipelines.exact.neighbours import COPY_RATIO_TEXT, copy_summary, is_copy_by_ratio
+from ui.format import duration, image_values, sci, size_bytes
 
 # The copy rule as the page writes it: d₁/d₂ < 1/3.
-RULE = f"d₁/d₂ < {fraction(COPY_RATIO)}"
+RULE = f"d₁/d₂ < {COPY_RATIO_TEXT}"
 # Where an exact trajectory has committed to one training image: ≥ 99 % of the weight.
 COMMITTED = f"{COMMIT_WEIGHT * 100:g} %"
 
@@ -45,7 +45,7 @@ def copy_rule(noun: str) -> str:
     """The project's one copy rule (`pipelines.exact.neighbours`), explained for the page."""
     return (
         f"A **copy**, by the project's one rule (Gu et al. 2025): a sample whose nearest training {noun} is closer "
-        f"than {fraction(COPY_RATIO)} of its second-nearest, {RULE} — a relative test, so it means the same for any "
+        f"than {COPY_RATIO_TEXT} of its second-nearest, {RULE} — a relative test, so it means the same for any "
         "image size; the absolute distance d₁ (L2 in [-1, 1] units) is shown beside it (d= above each nearest image), "
         "and d₁ = 0 is a pixel copy."
     )

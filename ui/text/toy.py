@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from pipelines.exact.neighbours import COPY_RATIO
+from pipelines.exact.neighbours import COPY_RATIO_TEXT
 from pipelines.toy2d import HEAVY_WEIGHT, VARIANCES
 from ui.base import VARIANCE_SYMBOLS
-from ui.format import fraction, nats
+from ui.format import nats
 
 # ---------------------------------------------------------------------------------------------- tab: 2-D world
 TOY_INTRO = r"""
@@ -179,7 +179,7 @@ def toy_sample_text(summary: dict, exact_median: float, model_median: float) -> 
     """Copies vs new points, from the numbers of one run of both samplers (`ToyTab.toy_sample`'s summary) and the
     median nearest-training-point distance of each sampler; the copy rule is `pipelines.exact.neighbours`'."""
     M, N = summary["num_samples"], summary["num_points"]
-    ratio = fraction(COPY_RATIO)
+    ratio = COPY_RATIO_TEXT
     return (
         f"A sample is a **copy** when its nearest training point is closer than {ratio} of the distance to the "
         f"second nearest ($d_1/d_2 < {ratio}$, Gu et al. 2025).\n\n"

@@ -4,10 +4,9 @@ data it shows (noun: "points" in 2-D, "digits" for MNIST). The copy rule's thres
 
 from __future__ import annotations
 
-from pipelines.exact.neighbours import COPY_RATIO
-from ui.format import fraction
+from pipelines.exact.neighbours import COPY_RATIO_TEXT
 
-_RATIO = fraction(COPY_RATIO)  # "1/3"
+_RATIO = COPY_RATIO_TEXT  # "1/3"
 
 # ---------------------------------------------------------------------------------------------- tab: transition
 INTRO = r"""

@@ -1,6 +1,7 @@
 """DDPM with every step exposed, and the exact posterior it is trained toward. The public names:
 
-    from pipelines import PosteriorDDPMScheduler, PosteriorDDPMPipeline, DenoisingStep, DatasetPosterior, load_pipeline
+    from pipelines import (PosteriorDDPMScheduler, PosteriorDDPMPipeline, DenoisingStep, DatasetPosterior,
+                           LocalPosterior, load_pipeline)
 
 Each sub-package answers one question (see its docstring): `ddpm` (how p_θ samples), `exact` (the true reverse
 step over a data set), `data`, `training`, `evaluation`, `hub`, `toy2d` (the 2-D world), `transition` (copies or new
@@ -19,6 +20,7 @@ _PUBLIC = {
     "PosteriorDDPMPipeline": "ddpm.pipeline",
     "DenoisingStep": "ddpm.pipeline",
     "DatasetPosterior": "exact.posterior",
+    "LocalPosterior": "exact.local",
     "load_pipeline": "hub.loading",
 }
 

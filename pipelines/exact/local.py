@@ -107,12 +107,12 @@ def _patch_table(patch_size, largest: int, T: int) -> tuple[int, ...] | int | Ca
 
 
 def _check_patch(value, largest: int, name: str) -> int:
-    """One patch side: an odd integer in [1, largest]."""
-    meaning = " and odd (a window centred on its pixel)"
-    value = check_int(name, value, 1, largest, meaning=meaning)
-    if value % 2 == 0:
-        raise ValueError(f"{name} must be an odd integer in [1, {largest}], got {value}")
-    return value
+    """One patch side: an odd integer in [1, largest] (a window centred on its pixel)."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1 and not value.is_floating_point():
+        value = int(value.item())
+    if not is_int(value) or not 1 <= value <= largest or value % 2 == 0:
+        raise ValueError(f"{name} must be an odd integer in [1, {largest}], got {short_repr(value)}")
+    return int(value)
 
 
 # ---------------------------------------------------------------------------------------------- the posterior

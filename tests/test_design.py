@@ -160,3 +160,13 @@ def test_modules_and_functions_stay_readable():
                 if length > MAX_FUNCTION_LINES:
                     long.append(f"{rel}:{node.lineno} {node.name}: {length} lines")
     assert not long, long
+
+
+def test_the_installable_package_carries_every_sub_package():
+    """`pip install .` ships what pyproject.toml's package finder includes: the library and all its sub-packages."""
+    import tomllib
+    from setuptools import find_packages
+
+    include = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    found = set(find_packages(where=str(REPO), include=include))
+    assert found == {"pipelines"} | {f"pipelines.{name}" for name in FLOORS if name != "checks"}

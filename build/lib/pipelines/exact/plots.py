@@ -1,0 +1,264 @@
+"""The exact posterior's pictures, as matplotlib Figures drawn from numbers they are given: the true step's variance
+along a chain against β̃, β and σ*² (`plot_chain_variances`), what one exact step costs as N grows (`plot_step_cost`,
+`plot_step_costs`), when exact trajectories commit to one training image (`plot_commit`), and the held-out images'
+distances to their nearest training image (`plot_nearest_distances`).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Any, Sequence
+
+import numpy as np
+
+from pipelines.pictures.units import format_bytes, format_duration
+
+
+def _positive(values) -> np.ndarray:
+    """Zeros (the noiseless step to x_0) cannot go on a log axis: NaN there."""
+    a = np.asarray(values, dtype=np.float64)
+    return np.where(a > 0, a, np.nan)
+
+
+def plot_chain_variances(record: dict[str, Any], title: str | None = None):
+    """Two panels against the t of each step's input (T on the left, 0 on the right):
+
+    top (log): the true step's variance at x_t ~ q(x_t) (its range over the draws, shaded, and mean), at the x_t of
+    a real trajectory, β̃, β, σ*² with the exact Γ_t and, if present, σ*² with the model's Γ_t;
+    bottom: each variance divided by the mean true variance (1 = the right width).
+    `record`: the dict of `chain_variances`. Uses `matplotlib.figure.Figure` (not pyplot): safe from threads."""
+    from matplotlib.figure import Figure
+
+    ts = np.asarray(record["timesteps"])
+    true_q = np.asarray(record["true_q"], dtype=np.float64)
+    exact = true_q.mean(1)
+    curves = [
+        ("beta", r"$\beta$ of the step (fixed_large)", dict(color="C1", lw=3.5, alpha=0.5)),
+        ("beta_tilde", r"$\tilde\beta$ of the step (fixed_small, DDPM)", dict(color="C2", ls="--", lw=1.4)),
+        ("sigma2_model", r"$\sigma^{*2}$, model's $\Gamma_t$ (analytic)", dict(color="C3", lw=1.4)),
+        ("sigma2_exact", r"$\sigma^{*2}$, exact $\Gamma_t$", dict(color="k", ls="none", marker="o", ms=4, mfc="none")),
+        ("true_trajectory", "true step at a sampled trajectory's $x_t$", dict(color="C4", ls="none", marker="x")),
+    ]
+    fig = Figure(figsize=(9.2, 6.2), dpi=100, layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
+    top.fill_between(ts, true_q.min(1), true_q.max(1), color="C0", alpha=0.25, lw=0)
+    top.plot(ts, _positive(exact), color="C0", lw=2, label="true step, mean over $x_t \\sim q(x_t)$ (range shaded)")
+    bottom.axhline(1.0, color="C0", lw=2)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        for key, label, style in curves:
+            values = record.get(key) or []
+            if len(values) != len(ts):
+                continue
+            top.plot(ts, _positive(values), label=label, **style)
+            bottom.plot(ts, _positive(values) / _positive(exact), **style)
+    top.set_yscale("log")
+    bottom.set_yscale("log")
+    top.set_ylabel("per-pixel variance (log)")
+    bottom.set_ylabel("÷ true variance (log)")
+    bottom.set_xlabel("t of the step's input $x_t$ (sampling runs left → right)")
+    span = max(ts.max() - ts.min(), 1)
+    top.set_xlim(ts.max() + 0.02 * span, ts.min() - 0.02 * span)
+    for ax in (top, bottom):
+        ax.grid(True, which="both", alpha=0.3)
+    top.set_title(title or f"The variance of each of the {len(ts)} reverse steps", fontsize=10)
+    fig.legend(loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+    return fig
+
+
+def plot_step_cost(
+    series: dict[str, list[dict[str, Any]]],
+    model_ms: float | None = None,
+    title: str | None = None,
+    keys: Sequence[str] = ("median_ms",),
+):
+    """A matplotlib Figure of per-step milliseconds against N: one line per series (e.g. per dtype) and per key
+    ("median_ms" wall clock, solid; "median_cpu_ms" CPU time, dashed), and the model's per-step cost as a flat
+    line when given. Uses the Figure API only: no pyplot, no GUI backend."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.2), dpi=110)
+    ax = fig.add_subplot(1, 1, 1)
+    for i, (label, rows) in enumerate(series.items()):
+        for key in keys:
+            cpu = "cpu" in key
+            ax.plot(
+                [r["n"] for r in rows],
+                [r[key] for r in rows],
+                marker="o",
+                color=f"C{i}",
+                linestyle="--" if cpu else "-",
+                label=rf"exact $q(x_{{t-1}}\mid x_t)$, {label}"
+                + (", CPU time" if cpu else ", wall clock" if len(keys) > 1 else ""),
+            )
+    if model_ms is not None:
+        ax.axhline(model_ms, color="gray", linestyle=":", label=rf"model $p_\theta$: one UNet call ({model_ms:.1f} ms)")
+    ax.set_xlabel("N, training images the exact step must visit")
+    ax.set_ylabel("milliseconds per reverse step (median)")
+    ax.set_title(title or "Cost of one exact reverse step grows with the data set")
+    ax.grid(True, alpha=0.3)
+    ax.set_xlim(left=0)
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# Figure API only (no pyplot): a new Figure per call, so concurrent requests never share one.
+def plot_step_costs(costs, title: str | None = None, mark: str | None = None):
+    """`costs`: a `pipelines.exact.posterior.StepCosts`. Log–log: measured exact-step ms against N (●), the
+    fitted c·N·D line for each image size, the
+    extrapolated data sets (★, labelled with time per step and memory), and the model's constant line.
+    mark: a label for the largest measured point (the data set the exact step ran over, e.g. its N and D)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.6, 4.8), dpi=110)
+    ax = fig.add_subplot(1, 1, 1)
+    c = costs.ms_per_element
+    D0 = costs.rows[0]["D"]
+    ns = [r["N"] for r in costs.rows]
+    targets = costs.extrapolated
+    n_max = max([*ns, *(e["N"] for e in targets)])
+    grid = np.logspace(math.log10(min(ns)), math.log10(n_max) + 0.15, 50)
+    ax.plot(
+        ns,
+        [r["ms"] for r in costs.rows],
+        marker="o",
+        linestyle="none",
+        color="C0",
+        zorder=3,
+        label=rf"exact $q(x_{{t-1}}\mid x_t)$, measured (D = {D0:,})",
+    )
+    ax.plot(grid, c * grid * D0, color="C0", linewidth=1, label=f"fit c·N·D, c = {c:.2g} ms per number")
+    if mark:
+        last = costs.rows[-1]
+        ax.plot([last["N"]], [last["ms"]], marker="D", markersize=8, linestyle="none", color="C2", zorder=4)
+        ax.annotate(
+            mark, (last["N"], last["ms"]), textcoords="offset points", xytext=(6, -12), fontsize=7.5, color="C2"
+        )
+    for D in sorted({e["D"] for e in targets} - {D0}):
+        ax.plot(grid, c * grid * D, color="C0", linewidth=0.8, linestyle="--", alpha=0.6, label=f"c·N·D for D = {D:,}")
+    for e in targets:
+        ax.plot([e["N"]], [e["ms"]], marker="*", markersize=12, linestyle="none", color="C3", zorder=3)
+        name = e["name"] + (" (web-scale)" if "LAION" in e["name"] else "")
+        ax.annotate(
+            f"{name}\n{format_duration(e['ms'])} / step, {format_bytes(e['bytes'])}",
+            (e["N"], e["ms"]),
+            textcoords="offset points",
+            xytext=(-8, 6),
+            ha="right",
+            fontsize=7.5,
+        )
+    ax.axhline(
+        costs.model_ms,
+        color="gray",
+        linestyle=":",
+        label=rf"model $p_\theta$: one UNet call ({format_duration(costs.model_ms)}), any N",
+    )
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    low = min([costs.model_ms, *(r["ms"] for r in costs.rows)])
+    ax.set_ylim(low / 3, max(e["ms"] for e in targets) * 50 if targets else None)
+    ax.set_xlabel("N, training images the exact step must read (log scale)")
+    ax.set_ylabel("milliseconds per reverse step (median, log scale)")
+    ax.set_title(title or "One reverse step: the exact cost grows with N·D", fontsize=10)
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(fontsize=7.5, loc="upper left")
+    fig.tight_layout()
+    return fig
+
+
+def plot_commit(
+    timesteps, effective_n, max_weight, commit_step, num_data: int, commit_weight: float = 0.99, noun: str = "digit"
+):
+    """Two panels against t (T on the left, 0 on the right): each exact trajectory's effective number of
+    candidates 1/Σw² (log scale) and its largest weight, with a ● where it first reaches commit_weight."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.6, 4.6), dpi=110)
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    for b, (n_eff, w_max) in enumerate(zip(effective_n, max_weight)):
+        color = f"C{b % 10}"
+        top.plot(timesteps, n_eff, color=color, linewidth=1.2, label=f"sample {b + 1}")
+        bottom.plot(timesteps, w_max, color=color, linewidth=1.2)
+        k = commit_step[b] if b < len(commit_step) else None
+        if k is not None and 0 <= k < len(timesteps):
+            top.plot([timesteps[k]], [n_eff[k]], marker="o", color=color, markersize=6)
+            bottom.plot([timesteps[k]], [w_max[k]], marker="o", color=color, markersize=6)
+    top.set_yscale("log")
+    top.set_ylim(0.8, num_data * 1.5)
+    top.axhline(num_data, color="gray", linestyle=":", linewidth=0.8)
+    top.set_ylabel("effective candidates\n" r"$1/\sum_i w_i^2$ (log)")
+    top.set_title(f"Exact sampler: how many of the N = {num_data:,} training {noun}s are still in play", fontsize=10)
+    bottom.axhline(commit_weight, color="gray", linestyle="--", linewidth=0.8, label=f"{commit_weight:.0%}")
+    bottom.set_ylim(0, 1.05)
+    bottom.set_ylabel("largest weight\n" r"$\max_i w_i$")
+    bottom.set_xlabel(r"$t$ of the step's input $x_t$ (sampling runs left → right, noise → image)")
+    top.set_xlim(max(timesteps) + 0.5 if timesteps else 1, min(timesteps) - 0.5 if timesteps else 0)
+    for ax in (top, bottom):
+        ax.grid(True, alpha=0.3)
+    if len(effective_n) <= 8:
+        top.legend(fontsize=7, loc="lower left", ncol=2)
+    bottom.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def plot_nearest_distances(heldout, exact, model, noun: str = "digit", image_shape: tuple[int, int, int] = (1, 32, 32)):
+    """A histogram of the held-out real images' distances to their nearest training image, with this run's exact
+    and model samples as strips of ticks above it (each strip named, with how many samples it holds, above its left
+    end), and a line at each median. The x axis starts left of 0, so ticks at 0 (copies) stand clear of it. With no
+    held-out images (an empty `heldout`) only the strips are drawn. noun: what one image is ("digit", "image");
+    image_shape: (C, H, W), named in the axis label."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(7.6, 3.4), dpi=110)
+    ax = fig.add_subplot(1, 1, 1)
+    heldout = np.asarray(heldout, dtype=float)
+    top_value = max([*heldout.tolist(), *exact, *model, 1.0])
+    bins = np.linspace(0, top_value * 1.05, 40)
+    height = 1.0
+    if len(heldout):
+        counts, _, _ = ax.hist(
+            heldout,
+            bins=bins,
+            color="C2",
+            alpha=0.6,
+            label=f"held-out real {noun}s ({len(heldout):,} never trained on), median {np.median(heldout):.2f}",
+        )
+        height = max(float(counts.max()), 1.0)
+        ax.axvline(float(np.median(heldout)), color="C2", linestyle="--", linewidth=0.8)
+    for values, y, color, name in ((exact, 1.45, "C0", "exact"), (model, 1.2, "C1", "model")):
+        if len(values):
+            ax.plot(
+                values,
+                [height * y] * len(values),
+                marker="|",
+                markersize=14,
+                markeredgewidth=2,
+                linestyle="none",
+                color=color,
+                label=f"{name} samples, median {statistics.median(values):.2f}",
+            )
+            ax.axvline(statistics.median(values), color=color, linestyle=":", linewidth=0.8)
+            ax.annotate(
+                f"{len(values)} {name}",
+                (min(values), height * y),
+                textcoords="offset points",
+                xytext=(5, 8),
+                va="bottom",
+                fontsize=7.5,
+                color=color,
+            )
+    ax.set_ylim(0, height * 2.3)
+    ax.set_xlim(-0.05 * top_value, top_value * 1.08)
+    c, h, w = image_shape
+    size = f"{h}×{w} pixels" if c == 1 else f"{c}×{h}×{w} values"
+    ax.set_xlabel(f"L2 distance to the nearest training {noun} ({size}, [-1, 1] units)")
+    ax.set_ylabel(f"held-out {noun}s (count)" if len(heldout) else "no held-out images")
+    if not len(heldout):
+        ax.set_yticks([])
+    ax.legend(fontsize=7.5, loc="upper right")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig

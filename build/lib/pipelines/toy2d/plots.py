@@ -1,0 +1,327 @@
+"""Pictures of the 2-D world: the plane (a click on it is a point), the zoomed reverse step, the two samplers, live
+training. Each draws only what it is given (a `pipelines.toy2d.ToyStepView`, a `SamplerComparison`, losses) and
+returns a matplotlib Figure; callers render it (the app under `pipelines.pictures.render`'s lock). Layouts are fixed (no
+tight_layout) and titles sit at y = 1 (nothing is drawn above the axes), so matplotlib lays each text out once."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from pipelines.ddpm.scheduler import VARIANCE_SYMBOLS
+from pipelines.exact.neighbours import COPY_RATIO, COPY_RATIO_TEXT
+
+PLANE_LIMIT = 2.0  # the plane view shows [-2, 2]²: the data in [-1, 1]² and where x_t at large t usually lies
+
+
+# The plane figure, in pixels (dpi 100): the square axes sit at a fixed place in it, so a click maps linearly to
+# (x, y); room above for the title, left and below for the tick labels, and below those for the legend.
+PLANE_WIDTH, PLANE_HEIGHT = 560, 640
+
+
+PLANE_AXES_LEFT, PLANE_AXES_TOP, PLANE_AXES_SIZE = 62, 44, 470
+
+
+EXACT_COLOR, MODEL_COLOR, TRACTABLE_COLOR, DATA_COLOR, XT_COLOR = "C0", "C1", "C2", "0.6", "C3"
+
+
+# p_θ's three variances, by the scheduler's names: how each is drawn (β̃ as the sampler uses it: solid); their
+# symbols are the scheduler's VARIANCE_SYMBOLS
+VARIANCE_STYLES = {"fixed_small": "-", "fixed_large": (0, (5, 2)), "analytic": (0, (1, 1.5))}
+SAMPLER_VARIANCE = "fixed_small"  # the variance the 2-D sampler uses
+
+
+def plane_to_pixel(x: float, y: float, limit: float = PLANE_LIMIT) -> tuple[float, float]:
+    """A point of the plane view → its pixel (column, row) in the picture, row 0 at the top."""
+    scale = PLANE_AXES_SIZE / (2 * limit)
+    return PLANE_AXES_LEFT + (x + limit) * scale, PLANE_AXES_TOP + (limit - y) * scale
+
+
+def pixel_to_plane(column: float, row: float, limit: float = PLANE_LIMIT) -> tuple[float, float]:
+    """A pixel of the plane picture (column, row; as gradio's Image.select reports a click) → the point (x, y)."""
+    scale = (2 * limit) / PLANE_AXES_SIZE
+    return (column - PLANE_AXES_LEFT) * scale - limit, limit - (row - PLANE_AXES_TOP) * scale
+
+
+def _ellipse(ax, mean, cov, color, linestyle, label, scales=(1, 2)):
+    """1σ (thick) and 2σ (thin) ellipses of N(mean, cov) (2-D)."""
+    from matplotlib.patches import Ellipse
+
+    values, vectors = np.linalg.eigh(np.asarray(cov, dtype=float))
+    angle = math.degrees(math.atan2(vectors[1, 1], vectors[0, 1]))
+    for k, scale in enumerate(scales):
+        ax.add_patch(
+            Ellipse(
+                tuple(np.asarray(mean, dtype=float)),
+                2 * scale * math.sqrt(max(values[1], 0.0)),
+                2 * scale * math.sqrt(max(values[0], 0.0)),
+                angle=angle,
+                fill=False,
+                color=color,
+                linestyle=linestyle,
+                linewidth=1.6 if k == 0 else 1.0,
+                label=label if k == 0 else None,
+            )
+        )
+
+
+def plot_toy_plane(view, limit: float = PLANE_LIMIT):
+    """The whole plane [-limit, limit]² at a fixed place in the picture (`pixel_to_plane`): the N training points,
+    x_t, the means μ̃(x_t, x_0^i) of the mixture's components shaded by weight, the exact and p_θ means with arrows
+    from x_t, the heaviest x_0, and the zoomed view's square. `view`: a `pipelines.toy2d.ToyStepView`."""
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
+
+    fig = Figure(figsize=(PLANE_WIDTH / 100, PLANE_HEIGHT / 100), dpi=100)
+    ax = fig.add_axes(
+        (
+            PLANE_AXES_LEFT / PLANE_WIDTH,
+            1 - (PLANE_AXES_TOP + PLANE_AXES_SIZE) / PLANE_HEIGHT,
+            PLANE_AXES_SIZE / PLANE_WIDTH,
+            PLANE_AXES_SIZE / PLANE_HEIGHT,
+        )
+    )
+    step = view.step
+    pts = view.points.numpy()
+    ax.scatter(pts[:, 0], pts[:, 1], s=6, color=DATA_COLOR, label=f"training points $x_0^i$ (N = {len(pts):,})")
+    weights = view.weights.numpy()
+    heavy = weights >= 1e-3 * weights.max()
+    means = step.component_means.numpy()
+    ax.scatter(
+        means[heavy, 0],
+        means[heavy, 1],
+        s=3 + 30 * weights[heavy] / weights.max(),
+        c=weights[heavy],
+        cmap="Blues",
+        vmin=0,
+        vmax=weights.max(),
+        edgecolors="none",
+        label=r"component means $\tilde\mu(x_t, x_0^i)$, darker = heavier",
+        zorder=2,
+    )
+    heaviest = pts[view.heaviest_index]
+    ax.scatter(
+        *heaviest,
+        s=90,
+        facecolors="none",
+        edgecolors=TRACTABLE_COLOR,
+        linewidths=1.8,
+        label="heaviest $x_0$ (its weight: in the text)",
+        zorder=3,
+    )
+    x_t = view.x_t.numpy()
+    for end, color in ((step.exact_mean.numpy(), EXACT_COLOR), (step.model_mean.numpy(), MODEL_COLOR)):
+        ax.annotate("", xy=tuple(end), xytext=tuple(x_t), arrowprops=dict(arrowstyle="->", color=color, lw=1.4))
+    ax.scatter(*step.exact_mean.numpy(), s=40, color=EXACT_COLOR, label=r"exact mean $E[x_{t-\Delta} \mid x_t]$")
+    ax.scatter(*step.model_mean.numpy(), marker="s", s=30, color=MODEL_COLOR, label=r"$p_\theta$ mean")
+    ax.scatter(*x_t, marker="X", s=110, color=XT_COLOR, edgecolors="white", label="$x_t$ (click to move it)", zorder=5)
+    cx, cy, half = view.window
+    if half < limit:
+        square = Rectangle((cx - half, cy - half), 2 * half, 2 * half, fill=False, color="0.3", linestyle=":")
+        ax.add_patch(square)
+        square.set_label("zoomed view (right)")
+    ax.set_xlim(-limit, limit)
+    ax.set_ylim(-limit, limit)
+    ticks = np.arange(-limit, limit + 1e-9, 0.5)
+    ax.set_xticks(ticks)
+    ax.set_yticks(ticks)
+    ax.tick_params(labelsize=8)
+    ax.grid(True, alpha=0.25)
+    ax.set_title(f"The plane, and the step t = {view.t} → {view.prev_t} (Δ = {view.stride})", fontsize=10, y=1.0)
+    fig.legend(
+        *ax.get_legend_handles_labels(),
+        loc="lower center",
+        bbox_to_anchor=(0.5, 0.005),
+        ncol=2,
+        fontsize=7.5,
+        frameon=False,
+    )
+    return fig
+
+
+def plot_toy_step(view):
+    """The zoomed reverse step: the exact density q(x_{t-Δ} | x_t) as a heat map with contours, p_θ's Gaussian
+    with each of its three variances (β̃ as the sampler uses it, β, σ*²; 1σ and 2σ for β̃, 1σ for the others),
+    the best Gaussian (the mixture's own moments) and the tractable q(x_{t-Δ} | x_t, x_0) of the heaviest x_0;
+    the legend below (its labels fixed, so their TeX is laid out once; the KLs are in the page's table).
+    `view`: a `pipelines.toy2d.ToyStepView` (its density grid)."""
+    from matplotlib.colors import PowerNorm
+    from matplotlib.figure import Figure
+
+    step = view.step
+    xs, ys, density = view.density_xs.numpy(), view.density_ys.numpy(), view.density.numpy()
+    fig = Figure(figsize=(5.6, 6.4), dpi=100)
+    ax = fig.add_axes((0.14, 0.29, 0.62, 0.6))
+    cax = fig.add_axes((0.8, 0.29 + 0.03, 0.03, 0.54))
+    # A square-root colour scale, so that narrow spikes and the wide parts of a mixture both show.
+    image = ax.imshow(
+        density,
+        origin="lower",
+        extent=(xs[0], xs[-1], ys[0], ys[-1]),
+        cmap="Greys",
+        aspect="equal",
+        norm=PowerNorm(0.5, vmin=0.0),
+    )
+    fig.colorbar(image, cax=cax, label=r"exact density $q(x_{t-\Delta} \mid x_t)$ (square-root scale)")
+    if density.max() > 0:
+        ax.contour(xs, ys, density, levels=density.max() * np.array([0.05, 0.3, 0.7]), colors="0.25", linewidths=0.6)
+    eye = np.eye(2)
+    for name, style in VARIANCE_STYLES.items():
+        _ellipse(
+            ax,
+            step.model_mean.numpy(),
+            step.variances[name] * eye,
+            MODEL_COLOR,
+            style,
+            rf"$p_\theta$ with variance {VARIANCE_SYMBOLS[name]}"
+            + (" (as the sampler uses it)" if name == SAMPLER_VARIANCE else ""),
+            scales=(1, 2) if name == SAMPLER_VARIANCE else (1,),
+        )
+    _ellipse(
+        ax,
+        step.exact_mean.numpy(),
+        step.exact_cov.numpy(),
+        EXACT_COLOR,
+        "--",
+        "best Gaussian (moment-matched)",
+    )
+    _ellipse(
+        ax,
+        view.tractable_mean.numpy(),
+        step.component_variance * eye,
+        TRACTABLE_COLOR,
+        ":",
+        r"tractable $q(x_{t-\Delta} \mid x_t, x_0)$ of the heaviest $x_0$",
+    )
+    ax.scatter(*step.exact_mean.numpy(), s=30, color=EXACT_COLOR, zorder=4)
+    ax.scatter(*step.model_mean.numpy(), marker="s", s=24, color=MODEL_COLOR, zorder=4)
+    ax.set_xlim(xs[0], xs[-1])
+    ax.set_ylim(ys[0], ys[-1])
+    ax.locator_params(nbins=5)
+    ax.tick_params(labelsize=8)
+    ax.ticklabel_format(useOffset=False)
+    ax.set_xlabel(r"first coordinate of $x_{t-\Delta}$")
+    ax.set_ylabel("second coordinate")
+    ax.set_title(
+        f"One reverse step t = {view.t} → {view.prev_t} (Δ = {view.stride}), zoomed\n"
+        "ellipses: 1σ (thick) and 2σ (thin)",
+        fontsize=9,
+        y=1.0,
+    )
+    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", bbox_to_anchor=(0.5, 0.01), fontsize=7.5)
+    return fig
+
+
+def plot_toy_samplers(points, comparison):
+    """Exact and p_θ samples from the same noise over the training points, a few trajectories x_T → x_0 of each,
+    and each sample's ratio d₁/d₂ of its nearest to its second-nearest training point — the project's copy rule
+    (Gu et al.; `pipelines.exact.neighbours`): a copy when below COPY_RATIO. `comparison`: a `SamplerComparison`
+    of 2-D points."""
+    from matplotlib.figure import Figure
+
+    pts = np.asarray(points, dtype=float)
+    fig = Figure(figsize=(12.6, 4.8), dpi=100)
+    # fixed margins (no tight_layout: laying the text out twice costs more than drawing the points)
+    fig.subplots_adjust(left=0.045, right=0.99, bottom=0.11, top=0.88, wspace=0.22)
+    axes = [fig.add_subplot(1, 3, k + 1) for k in range(3)]
+    counts = comparison.as_dict()  # the copy rule's counts, as the API reports them
+    ratio_shown = COPY_RATIO_TEXT
+    runs = (
+        (
+            "exact",
+            r"exact $q(x_{t-1} \mid x_t)$",
+            comparison.exact_samples,
+            comparison.exact_trajectories,
+            comparison.exact_nearest_distances,
+            EXACT_COLOR,
+        ),
+        (
+            "model",
+            r"learned $p_\theta$",
+            comparison.model_samples,
+            comparison.model_trajectories,
+            comparison.model_nearest_distances,
+            MODEL_COLOR,
+        ),
+    )
+    for ax, (key, name, samples, paths, distances, color) in zip(axes, runs):
+        s = samples.reshape(-1, 2).numpy()
+        copies = counts[key]["copy_fraction"]
+        ax.scatter(pts[:, 0], pts[:, 1], s=14, color=DATA_COLOR, label=f"training points (N = {len(pts):,})")
+        label = f"{len(s):,} samples: {copies:.0%} copies ($d_1/d_2 < {ratio_shown}$)"
+        ax.scatter(s[:, 0], s[:, 1], s=4, color=color, zorder=3, label=label)
+        if paths is not None:
+            for k in range(paths.shape[1]):
+                path = paths[:, k].reshape(-1, 2).numpy()
+                ax.plot(
+                    path[:, 0],
+                    path[:, 1],
+                    color="0.25",
+                    linewidth=0.5,
+                    alpha=0.5,
+                    zorder=1,
+                    label=f"{paths.shape[1]} trajectories $x_T \\to x_0$" if k == 0 else None,
+                )
+                ax.scatter(*path[0], marker=".", s=20, color="0.2")
+        ax.set_xlim(-PLANE_LIMIT, PLANE_LIMIT)
+        ax.set_ylim(-PLANE_LIMIT, PLANE_LIMIT)
+        ax.set_aspect("equal")
+        ax.set_title(f"{name}, {comparison.num_inference_steps} steps", fontsize=10, y=1.0)
+        ax.legend(fontsize=7, loc="upper left", framealpha=0.85)
+        ax.grid(True, alpha=0.25)
+    ax = axes[2]
+    bins = np.linspace(0, 1, 41)
+    for name, d1, d2, color in (
+        ("exact", comparison.exact_nearest_distances, comparison.exact_second_distances, EXACT_COLOR),
+        (r"$p_\theta$", comparison.model_nearest_distances, comparison.model_second_distances, MODEL_COLOR),
+    ):
+        d1 = d1.numpy()
+        ratio = d1 / np.maximum(d2.numpy(), 1e-12)
+        label = f"{name}: median $d_1$ {np.median(d1):.3g}"
+        ax.hist(np.clip(ratio, 0, 1), bins=bins, color=color, alpha=0.55, label=label)
+    ax.axvline(COPY_RATIO, color="black", linestyle="--", linewidth=1, label=f"copy below $d_1/d_2 = {ratio_shown}$")
+    ax.set_xlabel(r"$d_1/d_2$: nearest / second-nearest training distance")
+    ax.set_ylabel("samples (count)")
+    ax.set_title("New points or copies? (Gu et al.'s rule)", fontsize=10, y=1.0)
+    ax.legend(fontsize=7.5)
+    ax.grid(True, alpha=0.25)
+    return fig
+
+
+def plot_toy_training(losses, points, samples, update: int, num_updates: int, batch_size: int):
+    """Live training: the ε-MSE loss of each batch (raw and a running mean over 100 updates) and p_θ's current
+    samples over the training points."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10.4, 4.2), dpi=100)
+    fig.subplots_adjust(left=0.07, right=0.99, bottom=0.12, top=0.88, wspace=0.2)  # fixed: drawn every ~0.5 s
+    ax = fig.add_subplot(1, 2, 1)
+    losses = np.asarray(losses, dtype=float)
+    if len(losses):
+        steps = np.arange(1, len(losses) + 1)
+        label = f"loss of each batch ({batch_size} points)"
+        ax.plot(steps, losses, color=MODEL_COLOR, alpha=0.25, linewidth=0.6, label=label)
+        window = min(100, len(losses))
+        running = np.convolve(losses, np.ones(window) / window, mode="valid")
+        ax.plot(steps[window - 1 :], running, color=MODEL_COLOR, linewidth=1.6, label=f"running mean ({window})")
+        ax.set_ylim(0, max(1.05, float(np.percentile(losses, 99))))
+        ax.legend(fontsize=7.5, loc="upper right")
+    ax.set_xlim(0, num_updates)
+    ax.set_xlabel("optimizer update")
+    ax.set_ylabel(r"mean of $(\epsilon - \epsilon_\theta(x_t, t))^2$ per coordinate")
+    ax.set_title(rf"Training $p_\theta$: update {update:,} of {num_updates:,}", fontsize=10, y=1.0)
+    ax.grid(True, alpha=0.3)
+    ax = fig.add_subplot(1, 2, 2)
+    pts = np.asarray(points, dtype=float)
+    ax.scatter(pts[:, 0], pts[:, 1], s=10, color=DATA_COLOR, label=f"training points (N = {len(pts):,})")
+    if samples is not None:
+        s = np.asarray(samples, dtype=float)
+        ax.scatter(s[:, 0], s[:, 1], s=4, color=MODEL_COLOR, label=rf"{len(s)} samples of $p_\theta$ now")
+    ax.set_xlim(-1.5, 1.5)
+    ax.set_ylim(-1.5, 1.5)
+    ax.set_aspect("equal")
+    ax.grid(True, alpha=0.25)
+    ax.legend(fontsize=7.5, loc="upper left")
+    ax.set_title("Samples of the model being trained", fontsize=10, y=1.0)
+    return fig

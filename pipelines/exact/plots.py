@@ -55,7 +55,7 @@ def plot_chain_variances(record: dict[str, Any], title: str | None = None):
     top.set_yscale("log")
     bottom.set_yscale("log")
     top.set_ylabel("per-pixel variance (log)")
-    bottom.set_ylabel("÷ true variance (log)")
+    bottom.set_ylabel("variance / true variance (log)")
     bottom.set_xlabel("t of the step's input $x_t$ (sampling runs left → right)")
     span = max(ts.max() - ts.min(), 1)
     top.set_xlim(ts.max() + 0.02 * span, ts.min() - 0.02 * span)

@@ -39,6 +39,7 @@ from ui.text import sample as text
 DEFAULT_NUM_IMAGES = 16
 DEFAULT_ETA = 1.0
 FILMSTRIP_FRAMES = 10
+FILMSTRIP_IMAGES = 4  # rows of the filmstrip: the first 4 images of the run
 GIF_MAX_FRAMES = 30  # evenly spaced; noisy frames compress badly
 
 
@@ -140,7 +141,11 @@ class SampleTab:
         )
         spacing = unchecked(
             gr.Radio(
-                list(TIMESTEP_SPACINGS), value=config.timestep_spacing, label="timestep spacing", elem_id="spacing"
+                list(TIMESTEP_SPACINGS),
+                value=config.timestep_spacing,
+                label="timestep spacing",
+                info="which K of the T training timesteps the run visits (diffusers' three rules)",
+                elem_id="spacing",
             )
         )
         variance = unchecked(
@@ -220,7 +225,7 @@ class SampleTab:
                 elem_id="animation",
                 elem_classes="pixelated",
             )
-        gr.Markdown(text.filmstrip_caption(FILMSTRIP_FRAMES))
+        gr.Markdown(text.filmstrip_caption(FILMSTRIP_FRAMES, FILMSTRIP_IMAGES))
         # No label: it would sit on top of the strip's first caption.
         filmstrip = gr.Image(
             show_label=False, type="pil", format="png", interactive=False, elem_id="filmstrip", elem_classes="pixelated"
@@ -415,7 +420,9 @@ class SampleTab:
             xt_steps = np.load(folder / "xt.npy", mmap_mode="r")
             x0_steps = np.load(folder / "x0.npy", mmap_mode="r")
             captions = [f"t = {t}" for t in record["timesteps"]]
-            filmstrip = make_filmstrip(xt_steps, x0_steps, captions, num_frames=FILMSTRIP_FRAMES)
+            filmstrip = make_filmstrip(
+                xt_steps, x0_steps, captions, num_frames=FILMSTRIP_FRAMES, max_images=FILMSTRIP_IMAGES
+            )
         except OSError:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         slider = gr.Slider(

@@ -216,7 +216,8 @@ def cost_source_measured(repeats: int) -> str:
     """Where the cost numbers come from: this app's measurement at first use."""
     return (
         f"Cost: measured in this app at first use (median of at least {repeats} steps per point, "
-        "pipelines.exact.costs.measure_step_costs; bench/bench_exact_posterior.py gives steadier numbers)"
+        "on this machine, so other requests running at the same time can slow it; the project's benchmark gives "
+        "steadier numbers)"
     )
 
 

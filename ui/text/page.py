@@ -9,6 +9,6 @@ def header(model_id: str, image_shape, num_train_timesteps: int, prediction_type
     C, H, W = image_shape
     return (
         f"# DDPM, step by step\nModel **{model_id}**: {C}×{H}×{W} images, T = {num_train_timesteps} training "
-        f"steps, {prediction_type} prediction. Every sample below comes from the same sampling loop "
-        "(`PosteriorDDPMPipeline.denoise`); the other tabs ask why that loop needs a learned p_θ at all."
+        f"steps, {prediction_type} prediction. The Sample tab runs p_θ from pure noise, step by step; "
+        "the other tabs ask why that loop needs a learned p_θ at all."
     )

@@ -333,7 +333,7 @@ def training_loss_text(c, noun: str) -> str:
             if name not in smallest
             else " **(smallest)**"
             if len(smallest) == 1
-            else " **(tied for smallest to the digits shown)**"
+            else " **(tied for smallest at the precision shown)**"
         )
         rows.append(f"| {ESTIMATE_HEADINGS[name]} | {sci(this[name])} | {sci(expected[name])}{mark} |")
     gap = expected["model"] - expected["exact"]
@@ -351,7 +351,8 @@ def training_loss_text(c, noun: str) -> str:
         others = [name for name in smallest if name != "exact"]
         tied = (
             f" (the {' and '.join(others)} mean{'s' if len(others) > 1 else ''} show{'' if len(others) > 1 else 's'}"
-            f" the same digits: the posterior over $x_0$ has all but collapsed on this one {noun}, so the means "
+            " the same value to the precision shown: the posterior over $x_0$ has all but collapsed on this one "
+            f"{noun}, so the means "
             "nearly coincide; in full precision the exact one is smaller)"
             if others
             else ""

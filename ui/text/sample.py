@@ -53,9 +53,11 @@ TRAJECTORY_TITLE = (
 )
 
 
-def filmstrip_caption(num_frames: int) -> str:
-    """The line above the filmstrip of a run's num_frames evenly spaced steps."""
+def filmstrip_caption(num_frames: int, num_images: int) -> str:
+    """The line above the filmstrip: num_frames steps spread over the run (as evenly as the K steps allow), for the
+    first num_images images."""
+    rows = "the first image" if num_images == 1 else f"each of the first {num_images} images (or all, if fewer)"
     return (
-        f"**Filmstrip**: {num_frames} evenly spaced steps of the run, noise (left) to image (right); for each "
-        "of the first images, xₜ above x̂₀."
+        f"**Filmstrip**: {num_frames} steps spread over the run (as evenly as its steps allow), noise (left) to "
+        f"image (right); for {rows}, xₜ above x̂₀, each column labelled with its t."
     )

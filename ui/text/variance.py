@@ -59,8 +59,9 @@ def caption(reading, noun: str) -> str:
     if r.trajectory_ratio is not None:
         parts.append(
             rf"At the $x_t$ of the sampled trajectory (×) the true step is up to {times(r.trajectory_ratio)} "
-            rf"$\tilde\beta$ (at $t = {r.trajectory_t}$): a sample of the model is no training {noun}, so the exact "
-            f"posterior over them decides later there than at a noised training {noun}."
+            rf"$\tilde\beta$ (at $t = {r.trajectory_t}$): the model's own sample is no training "
+            f"{noun}, so the exact posterior over the training {noun}s stays undecided between several of them "
+            f"longer there than it does at a noised training {noun}."
         )
     if r.model_ratio is not None:
         parts.append(

@@ -241,7 +241,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         dataset = check_dataset(args.dataset, "--dataset")
         draws = check_draws(args.draws, "--draws")
         seed = check_seed(args.seed, "--seed")
-    except ValueError as error:
+        shipped_ladder(dataset, args.output)  # the shipped pairs are there, or one line says how to make them
+    except (ValueError, FileNotFoundError) as error:
         parser.error(str(error))
     command = "python -m pipelines.transition.loss_gap " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))
     start = time.perf_counter()

@@ -84,6 +84,13 @@ def test_the_command_refuses_a_bad_flag_in_one_line(flags, words, capsys, tmp_pa
     assert not any(tmp_path.iterdir())
 
 
+def test_the_command_without_shipped_pairs_says_so_in_one_line(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit_:
+        gap.main(["--dataset", "spiral", "--output", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "no transition table for spiral" in err and err.count("\n") == 1
+
+
 @pytest.mark.skipif("two_moons" not in ladders.shipped_datasets(), reason="no shipped two_moons ladder")
 def test_the_command_writes_the_table(tmp_path):
     """The smallest shipped pair copied into a one-rung ladder: the command's table holds its command and rows."""

@@ -19,7 +19,8 @@ with `ToyEpsilonMLP` in the UNet's place (it takes (B, 2, 1, 1) and a timestep, 
 
 One concept a module: `data` (the pools, N points, as_images / as_points), `model` (ToyEpsilonMLP, its scheduler
 and pipeline, the shipped weights), `training` (train_toy), `densities` (mixtures, Gaussians, KL), `step_view`
-(one reverse step with everything the page shows), `__main__` (the command that makes the shipped weights).
+(one reverse step with everything the page shows), `fields` (both denoisers on a grid over the plane),
+`__main__` (the command that makes the shipped weights).
 """
 
 from pipelines.toy2d.data import (
@@ -50,6 +51,7 @@ from pipelines.toy2d.densities import (
     sample_mixture,
     significant,
 )
+from pipelines.toy2d.fields import DenoiserFields, denoiser_fields
 from pipelines.toy2d.model import WEIGHTS_DIR, ToyEpsilonMLP, load_toy_model, new_toy_model, toy_pipeline, toy_scheduler
 from pipelines.toy2d.step_view import (
     HEAVY_WEIGHT,
@@ -87,6 +89,8 @@ __all__ = [
     "DEFAULT_DATASET",
     "DEFAULT_NUM_POINTS",
     "DEFAULT_TRAIN_STEPS",
+    "denoiser_fields",
+    "DenoiserFields",
     "exact_step",
     "EXTENT",
     "gamma",

@@ -2,5 +2,7 @@
 
 - `ladders`: the 2-D ladders (pairs of models on disjoint halves; `python -m pipelines.transition`);
 - `mnist`: the MNIST pairs (`python -m pipelines.transition.mnist`);
+- `loss_gap`: the network against the training loss's optimum, on training and held-out points
+  (`python -m pipelines.transition.loss_gap`);
 - `plots`: their pictures.
 """

@@ -152,3 +152,10 @@ def test_denoise_example_runs(tmp_path):
     lines = [line for line in result.stdout.splitlines() if line.startswith("step")]
     assert len(lines) == 20
     assert lines[0].startswith("step  1/20  t= 950") and lines[-1].startswith("step 20/20  t=   0")
+
+
+def test_local_posterior_example_runs():
+    code = re.search(r"<!-- local-example -->\n```python\n(.*?)```", LIBRARY_DOC.read_text(), re.S).group(1)
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "x0_hat (2, 1, 32, 32) samples (2, 1, 32, 32)" in result.stdout

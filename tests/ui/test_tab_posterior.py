@@ -98,7 +98,7 @@ def test_the_tab_states_the_question_bayes_and_the_training_target_in_latex(ctx)
     assert "x_0" in question and "training target" in question and "Exact posterior sampler" in question
     bayes = markdowns["posterior-bayes"].value
     assert r"\frac{q(x_t\mid x_{t-1})\,q(x_{t-1})}{q(x_t)}" in bayes
-    assert r"\delta(x_0-x_0^i)" in bayes and "is that correct?" in bayes and "Yes" in bayes
+    assert r"\delta(x_0-x_0^i)" in bayes and r"neither $q(x_{t-1})$ nor $q(x_t)$ is known" in bayes
     assert "training set only" in bayes
     target = markdowns["training-target"].value
     assert "D_{\\mathrm{KL}}" in target and "eq. 8" in target and "eq. 12" in target and "eq. 14" in target

@@ -144,7 +144,8 @@ class SampleTab:
                 list(TIMESTEP_SPACINGS),
                 value=config.timestep_spacing,
                 label="timestep spacing",
-                info="which K of the T training timesteps the run visits (diffusers' three rules)",
+                info="which K of the T timesteps the run visits: leading counts up from 0 in strides of T/K, "
+                "trailing counts down from T−1, linspace spreads K evenly from T−1 to 0",
                 elem_id="spacing",
             )
         )

@@ -142,7 +142,7 @@ def distances_intro(noun: str) -> str:
 ### A yardstick for "new"
 
 How far from the training set is a genuinely new {noun}? The **held-out** {real} (never used for
-training; how many is in the legend) give the scale: their L2 distance to the nearest training {noun}, beside the
+training; how many are in the legend) give the scale: their L2 distance to the nearest training {noun}, beside the
 same distance for this run's exact and model samples.
 """
 

@@ -234,7 +234,7 @@ $$q(x_{t-1}\mid x_t)=\frac{q(x_t\mid x_{t-1})\,q(x_{t-1})}{q(x_t)} .$$
 
 The forward step $q(x_t\mid x_{t-1})=\mathcal N\big(x_t;\sqrt{1-\beta_t}\,x_{t-1},\beta_t I\big)$ is known (eq. 2),
 but $q(x_{t-1})=\int q(x_{t-1}\mid x_0)\,q(x_0)\,dx_0$ and $q(x_t)$ are marginals of the data distribution
-$q(x_0)$. **"We don't know $q(x_{t-1})$ or $q(x_t)$ — is that correct?" Yes:** for the true distribution of
+$q(x_0)$. **So neither $q(x_{t-1})$ nor $q(x_t)$ is known:** for the true distribution of
 {kinds} nobody has $q(x_0)$, only samples from it, so this formula cannot be evaluated.
 
 What we can do is replace $q(x_0)$ by the empirical distribution of the $N$ training images,

@@ -63,7 +63,7 @@ comparing $p_\theta$ with the tractable $q(x_{t-1}\mid x_t,x_0)$ of **one** $x_0
 have produced $x_t$ it is smallest at the exact mean $\sum_i w_i\,\tilde\mu(x_t,x_0^i)$ — so $p_\theta$ learns the
 exact step's mean without ever computing it, and the loss stays above 0 (several $x_0$ fit one $x_t$). Try a small $N$
 (say 16), train, then sample above. **Your model drives only your views** (this browser session, or one
-`gradio_client.Client`); everyone else keeps the shipped one. One training runs at a time on the server; others wait
+`gradio_client.Client`); everyone else keeps the shipped one. The server runs one training at a time; others wait
 in the queue. The picture updates about twice a second while it trains; the line under it counts the updates.
 """
 

@@ -53,7 +53,7 @@ def caption(reading, noun: str) -> str:
         )
     parts.append(
         rf"$\beta$ is up to {times(r.large_ratio)} too wide (at $t = {r.large_t}$, where $\tilde\beta$ and "
-        r"$\beta$ part). $\sigma^{*2}$ with the exact $\Gamma_t$ is the mean true variance itself (Bao et al.'s "
+        r"$\beta$ differ most). $\sigma^{*2}$ with the exact $\Gamma_t$ is the mean true variance itself (Bao et al.'s "
         "theorem; the circles sit on the blue line)."
     )
     if r.trajectory_ratio is not None:

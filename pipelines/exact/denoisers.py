@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Iterator, NamedTuple, Sequence
 
 import numpy as np
 import torch
@@ -147,21 +147,37 @@ def _check_denoisers(pipe, local, exact) -> None:
             raise ValueError(f"{name} must hold at least 2 training images (the copy rule's d₂), got 1")
 
 
-def _model_trajectory(pipe, local, exact, batch_size: int, seed: int, steps: int):
-    """The network's run from x_T (seeded), with the local and the exact x̂_0 at each of its inputs x_t."""
+class TrajectoryStep(NamedTuple):
+    """One step of the network's own run: its t, its input x_t and its x̂_0 (float64, on the CPU), and the sample
+    x_{t−1} it drew (the next step's input; the last one is the run's sample)."""
+
+    timestep: int
+    x_t: torch.Tensor
+    unet_x0: torch.Tensor
+    sample: torch.Tensor
+
+
+def model_trajectory(pipe, batch_size: int, seed: int, steps: int) -> Iterator[TrajectoryStep]:
+    """The network's run (η = 1) from x_T drawn as `pipe.denoise` draws it (a generator seeded `seed`, its first
+    draw), step by step: (t, x_t, the network's x̂_0 — its step's pred_original_sample —, the sample it drew)."""
     x_t = randn_tensor(
         (batch_size, *pipe.image_shape), generator=torch.Generator().manual_seed(seed), dtype=torch.float32
     )
     x_t = x_t.to(device=pipe.unet.device, dtype=pipe.unet.dtype)  # denoise's x_T: its first draw, in its shape
-    timesteps, r2_local, r2_exact, sample = [], [], [], None
     generator = torch.Generator().manual_seed(seed)
     for record in pipe.denoise(batch_size, generator, steps, eta=1.0, progress=False):
         t, target = int(record.timestep), record.pred_original_sample.cpu().double()
-        x = x_t.cpu().double()
+        yield TrajectoryStep(t, x_t.cpu().double(), target, record.sample)
+        x_t = record.sample
+
+
+def _model_trajectory(pipe, local, exact, batch_size: int, seed: int, steps: int):
+    """The network's run from x_T (seeded), with the local and the exact x̂_0 at each of its inputs x_t."""
+    timesteps, r2_local, r2_exact, sample = [], [], [], None
+    for t, x, target, sample in model_trajectory(pipe, batch_size, seed, steps):
         timesteps.append(t)
         r2_local.append(r_squared(local.predict_x0(x, t), target))
         r2_exact.append(r_squared(exact.predict_x0(x, t), target))
-        x_t = sample = record.sample
     return np.array(timesteps), torch.stack(r2_local).numpy(), torch.stack(r2_exact).numpy(), sample.cpu().float()
 
 

@@ -1,6 +1,0 @@
-"""Copies or new images as the number of training images N grows.
-
-- `ladders`: the 2-D ladders (pairs of models on disjoint halves; `python -m pipelines.transition`);
-- `mnist`: the MNIST pairs (`python -m pipelines.transition.mnist`);
-- `plots`: their pictures.
-"""

@@ -35,11 +35,11 @@ import torch
 import torch.nn.functional as F
 from diffusers.utils.torch_utils import randn_tensor
 
-from pipelines.checks import check_batch_size, check_int, is_int, short_repr
-from pipelines.ddpm.pipeline import DenoisingStep, reverse_chain, run_chain
+from pipelines.checks import check_int, is_int, short_repr
+from pipelines.ddpm.pipeline import DenoisingStep
 from pipelines.ddpm.scheduler import PosteriorDDPMScheduler, PosteriorDDPMSchedulerOutput
 from pipelines.exact.neighbours import CHUNK_ELEMENTS, sq_distances
-from pipelines.exact.posterior import DatasetPosterior, _check_generators
+from pipelines.exact.posterior import DatasetPosterior, _check_generators, denoise_from_noise, last_sample
 
 PatchSize = int | Sequence[int] | Callable[[int], int]
 
@@ -309,22 +309,9 @@ class LocalPosterior:
         """Sample from pure noise with the local denoiser, yielding a `DenoisingStep` per step (model_output: the
         ε, x_0 or v its x̂_0 implies). Arguments, chain and x_T as `DatasetPosterior.denoise`: a generator seeded
         alike starts the UNet's, the exact and the local sampler from the same noise."""
-        batch_size = check_batch_size(batch_size)
-        chain = reverse_chain(self.scheduler, num_inference_steps, timesteps)
-        x = randn_tensor((batch_size, *self.image_shape), generator=generator, dtype=torch.float32)
-        steps = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            steps = tqdm(chain, desc="local posterior")
-
-        _check_generators(generator, batch_size)
-
-        def local_step(x_t: torch.Tensor, t: int, prev_t: int):  # t, prev_t: from the checked plan
-            out = self._draw(x_t, self.exact._chain(t, prev_t, batch_size), generator)
-            return out, self.ideal_model_output(x_t, t, out.pred_original_sample)
-
-        yield from run_chain(local_step, x, chain, steps)
+        yield from denoise_from_noise(
+            self, self.exact._chain, batch_size, generator, num_inference_steps, timesteps, progress, "local posterior"
+        )
 
     def sample(
         self,
@@ -335,7 +322,4 @@ class LocalPosterior:
     ) -> torch.Tensor:
         """`batch_size` samples (B, C, H, W) in [-1, 1] of the local sampler: mosaics of training patches at small
         P, training images at the whole-image window. Arguments as `denoise`."""
-        x = None
-        for record in self.denoise(batch_size, generator, num_inference_steps, timesteps):
-            x = record.sample
-        return x
+        return last_sample(self.denoise(batch_size, generator, num_inference_steps, timesteps))

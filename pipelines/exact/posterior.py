@@ -19,7 +19,7 @@ pipeline's loop (`pipelines.ddpm.pipeline.run_chain`) with the exact step in pla
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -429,22 +429,18 @@ class DatasetPosterior:
         The chain is `scheduler.timestep_plan(num_inference_steps, timesteps)`; the exact posterior is exact for
         any respacing, so even a few steps give training images. x_T is drawn first, in the pipeline's shape and
         dtype (float32), so a generator seeded alike starts both samplers from the same noise."""
-        batch_size = check_batch_size(batch_size)
-        chain = reverse_chain(self.scheduler, num_inference_steps, timesteps)
-        x = randn_tensor((batch_size, *self.image_shape), generator=generator, dtype=torch.float32)
-        steps = None
-        if progress:
-            from tqdm.auto import tqdm
-
-            steps = tqdm(chain, desc="exact posterior")
-
-        _check_generators(generator, batch_size)
-
-        def exact_step(x_t: torch.Tensor, t: int, prev_t: int):  # t, prev_t: from the checked plan
-            out = self._draw(x_t, self._chain(t, prev_t, batch_size), generator)
-            return out, self.ideal_model_output(x_t, t, out.pred_original_sample)
-
-        yield from run_chain(exact_step, x, chain, steps, ExactDenoisingStep, EXACT_STEP_EXTRAS)
+        yield from denoise_from_noise(
+            self,
+            self._chain,
+            batch_size,
+            generator,
+            num_inference_steps,
+            timesteps,
+            progress,
+            "exact posterior",
+            ExactDenoisingStep,
+            EXACT_STEP_EXTRAS,
+        )
 
     def sample(
         self,
@@ -455,7 +451,50 @@ class DatasetPosterior:
     ) -> torch.Tensor:
         """`batch_size` exact samples (B, C, H, W) in [-1, 1]: each is one of the training images. Arguments as
         `denoise`."""
-        x = None
-        for record in self.denoise(batch_size, generator, num_inference_steps, timesteps):
-            x = record.sample
-        return x
+        return last_sample(self.denoise(batch_size, generator, num_inference_steps, timesteps))
+
+
+# ---------------------------------------------------------------------------------------------- from noise
+def denoise_from_noise(
+    denoiser,
+    chain_of: Callable,
+    batch_size: int,
+    generator,
+    num_inference_steps: int | None,
+    timesteps: Sequence[int] | None,
+    progress: bool,
+    desc: str,
+    record: type[DenoisingStep] = DenoisingStep,
+    extras: Sequence[str] = (),
+) -> Iterator[DenoisingStep]:
+    """Sample from pure noise with a data-set denoiser (the exact posterior, the local one), a `record` per step.
+
+    The arguments are `PosteriorDDPMPipeline.denoise`'s, in its order (these steps have no η or variance to choose),
+    so one loop serves every sampler: the chain is `reverse_chain`, and x_T is drawn first in the pipeline's shape and
+    dtype (float32), so a generator seeded alike starts every sampler from the same noise. `denoiser` has scheduler,
+    image_shape, `_draw(x_t, chain, generator)` and `ideal_model_output`; `chain_of(t, prev_t, batch)` gives the
+    step's coefficients."""
+    batch_size = check_batch_size(batch_size)
+    chain = reverse_chain(denoiser.scheduler, num_inference_steps, timesteps)
+    x = randn_tensor((batch_size, *denoiser.image_shape), generator=generator, dtype=torch.float32)
+    steps = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        steps = tqdm(chain, desc=desc)
+
+    _check_generators(generator, batch_size)
+
+    def one_step(x_t: torch.Tensor, t: int, prev_t: int):  # t, prev_t: from the checked plan
+        out = denoiser._draw(x_t, chain_of(t, prev_t, batch_size), generator)
+        return out, denoiser.ideal_model_output(x_t, t, out.pred_original_sample)
+
+    yield from run_chain(one_step, x, chain, steps, record, extras)
+
+
+def last_sample(steps: Iterator[DenoisingStep]) -> torch.Tensor:
+    """The sample after the last step of a sampling run."""
+    x = None
+    for record in steps:
+        x = record.sample
+    return x

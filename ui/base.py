@@ -3,6 +3,8 @@ concurrency ids."""
 
 from __future__ import annotations
 
+import gradio as gr
+
 # ---------------------------------------------------------------------------------------------- numbers
 # gradio Markdown's math delimiters: $$…$$ on its own line, $…$ inline (KaTeX).
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
@@ -41,3 +43,11 @@ VARIANCE_LABELS = {
     "fixed_large": "β_t",
     "analytic": "σ*² (Analytic-DPM, optimal)",
 }
+
+
+# ---------------------------------------------------------------------------------------------- components
+def picture(label: str, elem_id: str, **options) -> gr.Image:
+    """An output picture: a PNG the handler returns as a PIL image, not editable, its label hidden (a heading or a
+    caption on the page says what it shows; the label names it in the API). `options` add or override gr.Image's."""
+    settings = dict(label=label, show_label=False, type="pil", format="png", interactive=False, elem_id=elem_id)
+    return gr.Image(**{**settings, **options})

@@ -13,7 +13,7 @@ from pipelines.data.sources import prepare_digit
 from pipelines.exact.comparisons import PosteriorComparison, compare_estimates
 from pipelines.exact.neighbours import l2_distance
 from pipelines.pictures.images import digit_image, grid_uint8, labelled_row, to_uint8
-from ui.base import LATEX, LOCAL, POSTERIOR_QUEUE, UI_QUEUE
+from ui.base import LATEX, LOCAL, POSTERIOR_QUEUE, UI_QUEUE, picture
 from ui.context import AppContext
 from ui.inputs import MAX_SEED, api_outputs, check_int, check_seed, integer_input, read_digit, unchecked, user_errors
 from ui.tabs.exact import exact_step_ms, step_costs
@@ -30,31 +30,12 @@ CANDIDATE_PIXELS = 96  # each candidate shown 96 pixels wide (3× a 32×32 digit
 
 def _picture(label: str, elem_id: str) -> gr.Image:
     """x_0 or x_t: 180 pixels tall, pixelated, no buttons."""
-    return gr.Image(
-        label=label,
-        type="pil",
-        format="png",
-        interactive=False,
-        elem_id=elem_id,
-        elem_classes="pixelated",
-        height=180,
-        buttons=[],
-    )
+    return picture(label, elem_id, show_label=True, elem_classes="pixelated", height=180, buttons=[])
 
 
 def _estimate_picture(name: str, label: str) -> gr.Image:
     """One estimate's "x_t-1 | x̂0" picture; no label badge and no buttons over it: they covered its own captions."""
-    return gr.Image(
-        label=f"{label}: xₜ₋₁ and x̂₀",
-        show_label=False,
-        type="pil",
-        format="png",
-        interactive=False,
-        buttons=[],
-        elem_id=f"estimate-{name}",
-        elem_classes="pixelated",
-        height=None,
-    )
+    return picture(f"{label}: xₜ₋₁ and x̂₀", f"estimate-{name}", buttons=[], elem_classes="pixelated", height=None)
 
 
 class PosteriorTab:

@@ -18,7 +18,7 @@ import torch
 from pipelines.ddpm.plots import plot_schedule
 from pipelines.ddpm.scheduler import TIMESTEP_SPACINGS
 from pipelines.pictures.images import display_scale, grid_uint8, make_filmstrip, make_trajectory_gif, to_uint8
-from ui.base import LATEX, LOCAL, UI_QUEUE, VARIANCE_LABELS, sample_queue
+from ui.base import LATEX, LOCAL, UI_QUEUE, VARIANCE_LABELS, picture, sample_queue
 from ui.context import DEFAULT_NUM_INFERENCE_STEPS, AppContext
 from ui.figures import plot_output
 from ui.inputs import (
@@ -76,16 +76,7 @@ class _Run:
 def _titled_image(title: str, title_id: str, label: str, elem_id: str) -> gr.Image:
     """A live picture (x_t or x̂0) under its Markdown title, 300 pixels tall, pixelated."""
     gr.Markdown(title, elem_id=title_id)
-    return gr.Image(
-        label=label,
-        show_label=False,
-        type="pil",
-        format="png",
-        interactive=False,
-        elem_id=elem_id,
-        elem_classes="pixelated",
-        height=300,
-    )
+    return picture(label, elem_id, elem_classes="pixelated", height=300)
 
 
 class SampleTab:
@@ -228,9 +219,7 @@ class SampleTab:
             )
         gr.Markdown(text.filmstrip_caption(FILMSTRIP_FRAMES, FILMSTRIP_IMAGES))
         # No label: it would sit on top of the strip's first caption.
-        filmstrip = gr.Image(
-            show_label=False, type="pil", format="png", interactive=False, elem_id="filmstrip", elem_classes="pixelated"
-        )
+        filmstrip = picture(None, "filmstrip", elem_classes="pixelated")
         with gr.Row():
             animation_file = gr.File(label="trajectory animation (GIF)", elem_id="animation-file")
             grid_file = gr.File(label="final images (PNG grid)", elem_id="grid-file")

@@ -27,7 +27,7 @@ from pipelines.toy2d.plots import (
     plot_toy_step,
     plot_toy_training,
 )
-from ui.base import LATEX, LOCAL, STREAM_INTERVAL_S, TRAINING_QUEUE, UI_QUEUE
+from ui.base import LATEX, LOCAL, STREAM_INTERVAL_S, TRAINING_QUEUE, UI_QUEUE, picture
 from ui.context import AppContext
 from ui.figures import drawn
 from ui.inputs import (
@@ -345,22 +345,8 @@ class ToyTab:
             )
         step_button = gr.Button("Draw the reverse step", variant="primary", elem_id="toy-step-button")
         with gr.Row():
-            plane = gr.Image(
-                show_label=False,
-                label="the plane: click to place x_t",
-                type="pil",
-                format="png",
-                interactive=False,
-                elem_id="toy-plane",
-            )
-            zoom = gr.Image(
-                show_label=False,
-                label="the step, zoomed",
-                type="pil",
-                format="png",
-                interactive=False,
-                elem_id="toy-zoom",
-            )
+            plane = picture("the plane: click to place x_t", "toy-plane")
+            zoom = picture("the step, zoomed", "toy-zoom")
         step_text = gr.Markdown(elem_id="toy-step-text", latex_delimiters=LATEX)
         with gr.Accordion("JSON summary of the step (the API's last output)", open=False):
             step_summary = gr.JSON(label="summary", elem_id="toy-step-summary")
@@ -399,14 +385,7 @@ class ToyTab:
                 )
             )
         sample_button = gr.Button("Sample with both", variant="primary", elem_id="toy-sample-button")
-        samplers = gr.Image(
-            show_label=False,
-            label="exact vs p_θ from the same noise",
-            type="pil",
-            format="png",
-            interactive=False,
-            elem_id="toy-samplers",
-        )
+        samplers = picture("exact vs p_θ from the same noise", "toy-samplers")
         sample_text = gr.Markdown(elem_id="toy-sample-text", latex_delimiters=LATEX)
         with gr.Accordion("JSON summary of the samplers (the API's last output)", open=False):
             sample_summary = gr.JSON(label="summary", elem_id="toy-sample-summary")
@@ -434,9 +413,7 @@ class ToyTab:
             )
             train_button = gr.Button("Train p_θ", variant="primary", elem_id="toy-train-button")
             forget_button = gr.Button("Use the shipped p_θ again", elem_id="toy-forget-button")
-        training = gr.Image(
-            show_label=False, label="training p_θ", type="pil", format="png", interactive=False, elem_id="toy-training"
-        )
+        training = picture("training p_θ", "toy-training")
         train_text = gr.Markdown(elem_id="toy-train-text", latex_delimiters=LATEX)
         with gr.Accordion("JSON summary of the training (the API's last output)", open=False):
             train_summary = gr.JSON(label="summary", elem_id="toy-train-summary")

@@ -20,6 +20,7 @@ from pipelines.transition import ladders as transition
 from pipelines.transition import mnist as transition_mnist
 from pipelines.transition.plots import mnist_pair_picture, plot_pair_samples, plot_transition
 from ui.base import LATEX, LOCAL, STREAM_INTERVAL_S, TRAINING_QUEUE, UI_QUEUE
+from ui.base import picture as output_picture
 from ui.context import AppContext
 from ui.figures import drawn
 from ui.inputs import api_outputs, check_choice, check_int, integer_input, unchecked, user_errors
@@ -291,14 +292,7 @@ class TransitionTab:
             gr.Dropdown(shipped or [default], value=default, label="dataset", elem_id="transition-dataset")
         )
         show = gr.Button("Show the table", variant="primary", elem_id="transition-button")
-        picture = gr.Image(
-            show_label=False,
-            label="copies and agreement against N",
-            type="pil",
-            format="png",
-            interactive=False,
-            elem_id="transition-plot",
-        )
+        picture = output_picture("copies and agreement against N", "transition-plot")
         sentence = gr.Markdown(elem_id="transition-text", latex_delimiters=LATEX)
         with gr.Accordion("The table (the API's last output)", open=False):
             table = gr.JSON(label="table", elem_id="transition-table")
@@ -314,14 +308,7 @@ class TransitionTab:
             gr.Dropdown(ladder, value=ladder[0], label="num_points (N of the shipped ladder)", elem_id="transition-n")
         )
         pair_button = gr.Button("Sample the shipped pair", elem_id="transition-pair-button")
-        pair_picture = gr.Image(
-            show_label=False,
-            label="the pair from the same noise",
-            type="pil",
-            format="png",
-            interactive=False,
-            elem_id="transition-pair",
-        )
+        pair_picture = output_picture("the pair from the same noise", "transition-pair")
         dataset.change(self.ladder_choices, dataset, pair_n, **LOCAL)
         pair_button.click(self.pair_samples, [dataset, pair_n], pair_picture, api_visibility="private", **UI_QUEUE)
 

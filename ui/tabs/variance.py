@@ -14,7 +14,7 @@ import numpy as np
 from pipelines.ddpm.optimal_variance import GAMMA_FILE, make_command
 from pipelines.exact.plots import plot_chain_variances
 from pipelines.exact.variance import chain_variances, sampled_trajectory
-from ui.base import LATEX, UI_QUEUE
+from ui.base import LATEX, UI_QUEUE, picture
 from ui.context import DEFAULT_NUM_INFERENCE_STEPS, AppContext
 from ui.figures import drawn
 from ui.inputs import MAX_SEED, api_outputs, check_int, check_seed, integer_input, user_errors
@@ -138,14 +138,7 @@ class VarianceTab:
                     interactive=ctx.has_data,
                 )
             with gr.Column(scale=3):
-                plot = gr.Image(
-                    label="per-pixel variance of each reverse step",
-                    type="pil",
-                    format="png",
-                    interactive=False,
-                    show_label=False,
-                    elem_id="variance-plot",
-                )
+                plot = picture("per-pixel variance of each reverse step", "variance-plot")
                 note = gr.Markdown(elem_id="variance-caption", latex_delimiters=LATEX)
                 with gr.Accordion("JSON summary (every number of the plot; the API's last output)", open=False):
                     summary = gr.JSON(label="summary", elem_id="variance-summary")

@@ -113,9 +113,16 @@ def test_the_hf_token_appears_in_no_response_and_no_log(server):
 def test_crafted_uploads_get_a_message_naming_image_not_gradios_generic_error(server, tmp_path, name):
     """Files that once escaped the upload check (PIL raised what it was not expected to) reach the API caller as
     the app's own refusal, and the server goes on serving."""
+    import importlib.util
+
     from gradio_client import Client, handle_file
     from gradio_client.exceptions import AppError
-    from test_inputs import CRAFTED
+
+    where = Path(__file__).resolve().parents[1] / "ui" / "test_inputs.py"  # the crafted files the upload tests make
+    spec = importlib.util.spec_from_file_location("upload_cases", where)
+    cases = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cases)
+    CRAFTED = cases.CRAFTED
 
     url, _ = server
     path = tmp_path / ("upload.bmp" if "BMP" in name else "upload.png")

@@ -21,6 +21,10 @@ import os
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("DIFFUSERS_NO_ADVISORY_WARNINGS", "1")
+# Before torch loads OpenMP: threads that wait sleep instead of spinning. Concurrent requests each run their own
+# OpenMP team; on a 2-vCPU Space spinning teams starve each other and one small UNet call slows by an order of
+# magnitude (docs/performance.md). Set OMP_WAIT_POLICY=ACTIVE to get the spinning back.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
 import signal

@@ -11,7 +11,7 @@
 The format this test reads (docs/api.md, "# Calling it from Python": one section per endpoint):
 
     ## `/endpoint`
-    | parameter | type | default | range |        type: `int`, `float`, `str` or `file`; default: a Python
+    | parameter | type | default | range |        type: `int`, `float`, `str`, `bool` or `file`; default: a Python
     |---|---|---|---|                              literal in backticks; range: "LOW … HIGH …" for numbers, the
     | `name` | `int` | `0` | 0 … 16: words |       choices in backticks for `str`, free text for `file`
     | output | what | default client | `download_files=False` |
@@ -46,7 +46,13 @@ FAST_ARGS = {
     "/toy_train": dict(num_points=16, train_steps=100),
     "/transition_train": dict(num_points=4, train_steps=100, num_samples=8),
 }
-PYTHON_TYPES = {"int": "int", "float": "float", "str": "str", "file": "filepath"}  # the page's type → view_api's
+PYTHON_TYPES = {
+    "int": "int",
+    "float": "float",
+    "str": "str",
+    "bool": "bool",
+    "file": "filepath",
+}  # the page's type → view_api's
 
 
 # ------------------------------------------------------------------------------------------------ the page

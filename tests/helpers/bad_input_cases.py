@@ -77,6 +77,10 @@ SURFACES = {
     "/variance": "API endpoint; also the “Which variance for p_θ?” tab's controls",
     "/transition": "API endpoint; also the “Copies or new points?” tab's table controls",
     "/transition_train": "API endpoint; also the “Copies or new points?” tab's live pair training",
+    "/denoiser_fields": "API endpoint; also the “Why doesn't p_θ copy?” tab's 2-D denoiser controls",
+    "/loss_gap": "API endpoint; also the “Why doesn't p_θ copy?” tab's loss-gap view",
+    "/training_dynamics": "API endpoint; also the “Why doesn't p_θ copy?” tab's training-curves view",
+    "/local_posterior": "API endpoint; also the “Why doesn't p_θ copy?” tab's local-posterior controls",
     "app.py": "`python app.py` flags (`--model` also loads the model: every broken folder below)",
     "train.py": "`python train.py` / `accelerate launch train.py` flags",
     "pipelines.evaluation": "`python -m pipelines.evaluation` flags",
@@ -205,6 +209,8 @@ VARIANCE_STEPS = "num_inference_steps must be an integer in [1, 200], got "
 SHIPPED_TABLES = "dataset must be one of two_moons"  # … and every other data set with a shipped table
 TOY_DATASETS = "dataset must be one of two_moons, eight_gaussians, spiral; got "
 PAIR_SEED = "seed must be an integer in [0, 2147483647], got "
+FIELDS_N = "num_points must be an integer in [4, 2000], got "
+PATCH = "patch_size must be an odd integer in [1, 63], got "
 
 CASES: list[Case] = [
     # ---- /sample (seed, num_images, num_inference_steps, eta, timestep_spacing, variance); T = 1000 --------------
@@ -536,6 +542,47 @@ CASES: list[Case] = [
             ("seed", "out of range", "2**31", 2**31, PAIR_SEED + "2147483648"),
             ("seed", "NaN/inf", "Infinity", INF, PAIR_SEED + "inf"),
             ("seed", "empty", "null", None, PAIR_SEED + "None"),
+        ],
+    ),
+    # ---- the mechanism tab: /denoiser_fields (dataset, num_points, t), /loss_gap, /training_dynamics (dataset),
+    # /local_posterior (seed, patch_size, calibrated) ----------------------------------------------------------------
+    *_api(
+        "/denoiser_fields",
+        [
+            ("dataset", "wrong type", "5", 5, TOY_DATASETS + "5"),
+            ("dataset", "out of range", '"mnist"', "mnist", TOY_DATASETS + "'mnist'"),
+            ("dataset", "empty", "null", None, TOY_DATASETS + "None"),
+            ("num_points", "out of range", "100 (not in the ladder)", 100, "num_points must be one of the shipped"),
+            ("num_points", "huge", "10**9", 10**9, FIELDS_N + "1000000000"),
+            ("num_points", "NaN/inf", "NaN", NAN, FIELDS_N + "nan"),
+            ("t", "out of range", "1000", 1000, "t must be an integer in [0, 999], got 1000"),
+            ("t", "wrong type", "2.5", 2.5, "t must be an integer in [0, 999], got 2.5"),
+            ("t", "empty", "null", None, "t must be an integer in [0, 999], got None"),
+        ],
+    ),
+    *(
+        case
+        for surface in ("/loss_gap", "/training_dynamics")
+        for case in _api(
+            surface,
+            [
+                ("dataset", "wrong type", "5", 5, TOY_DATASETS + "5"),
+                ("dataset", "huge", '"x" * 10**6', "x" * 10**6, TOY_DATASETS + "'xxxx"),
+                ("dataset", "empty", "null", None, TOY_DATASETS + "None"),
+            ],
+        )
+    ),
+    *_api(
+        "/local_posterior",
+        [
+            ("seed", "out of range", "-1", -1, SEED + "-1"),
+            ("seed", "NaN/inf", "Infinity", INF, SEED + "inf"),
+            ("patch_size", "out of range", "4 (even)", 4, PATCH + "4"),
+            ("patch_size", "out of range", "65", 65, "patch_size must be an integer in [1, 63], got 65"),
+            ("patch_size", "wrong type", '"5"', "5", "patch_size must be an integer in [1, 63], got '5'"),
+            ("patch_size", "empty", "null", None, "patch_size must be an integer in [1, 63], got None"),
+            ("calibrated", "wrong type", '"yes"', "yes", "calibrated must be true or false, got 'yes'"),
+            ("calibrated", "empty", "null", None, "calibrated must be true or false, got None"),
         ],
     ),
     # ---- /exact_sample (seed, num_images, num_inference_steps) -------------------------------------------------

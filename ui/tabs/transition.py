@@ -31,7 +31,6 @@ DEFAULT_LIVE_POINTS, DEFAULT_LIVE_STEPS, DEFAULT_LIVE_SAMPLES = 64, 2000, 256
 MAX_LIVE_ROWS = 20  # live pairs kept per data set and session
 PAIR_SAMPLES = 256  # samples per model in the side-by-side view
 MNIST_PAIR_EXAMPLES = 6  # same-noise columns in the MNIST side-by-side view
-MNIST_COPY_SAMPLES = 64  # samples per model behind the MNIST view's copy fractions
 COPY_HIGH, COPY_LOW = 0.8, 0.2  # "copies" / "does not copy" in the sentence under the plot
 AGREE_FRACTION = 0.75  # "the two models agree": their pair distance at most 3/4 of the exact processes'
 
@@ -43,7 +42,9 @@ class TransitionReading:
     nowhere), copying_least: the least copy fraction of either model there; new_from: the first N where they make new
     points (<= COPY_LOW), new_most: the most copies from there on; agreeing: (N, model ratio, exact ratio) of the
     rows from new_from on where the models agree (within AGREE_FRACTION of the exact processes), empty unless the
-    largest N agrees; exact_copies: the exact processes' least copy fraction, exact_low/high: their ratios' range."""
+    largest N agrees; rises: (N, ratio, next N, its ratio) where the models' pair distance grows from one N to the
+    next from new_from on; exact_copies: the exact processes' least copy fraction, exact_low/high: their ratios'
+    range."""
 
     first_n: int
     first_copies: float
@@ -61,6 +62,7 @@ class TransitionReading:
     new_from: int | None = None
     new_most: float | None = None
     agreeing: list[tuple[int, float, float]] = field(default_factory=list)
+    rises: list[tuple[int, float, int, float]] = field(default_factory=list)
 
 
 def _mean_copies(row: dict) -> float:
@@ -94,6 +96,11 @@ def read_table(rows: list[dict]) -> TransitionReading:
         found.update(new_from=new[0]["num_points"], new_most=max(_mean_copies(r) for r in later))
         if _agree(last):
             found["agreeing"] = [(r["num_points"], *_ratios(r)) for r in later if _agree(r)]
+        found["rises"] = [
+            (r["num_points"], _ratios(r)[0], s["num_points"], _ratios(s)[0])
+            for r, s in zip(later, later[1:])
+            if _ratios(s)[0] > _ratios(r)[0]
+        ]
     return TransitionReading(
         first_n=first["num_points"],
         first_copies=_mean_copies(first),
@@ -188,13 +195,7 @@ class TransitionTab:
         if num_points not in ladder:
             raise ValueError(f"num_points must be one of the shipped ladder {ladder}, got {num_points}")
         if dataset == transition_mnist.DATASET:
-            a, b = transition_mnist.pair_folders()[num_points]
-            examples = transition_mnist.pair_examples(a, b, MNIST_PAIR_EXAMPLES)
-            copies = tuple(
-                copy_fraction_by_ratio(transition_mnist.sample_model(pipe, MNIST_COPY_SAMPLES, 0), data)
-                for pipe, data in (transition_mnist.load_model(str(a)), transition_mnist.load_model(str(b)))
-            )
-            return mnist_pair_picture(examples, num_points, copies)
+            return self.mnist_pair(num_points)
         model_a, indices_a, model_b, indices_b = self.shipped_pair(dataset, num_points)
         pool = transition.pool(dataset)
         samples_a = transition.sample_model(model_a, PAIR_SAMPLES, 0)
@@ -204,6 +205,22 @@ class TransitionTab:
             copy_fraction_by_ratio(samples_b, pool[indices_b]),
         )
         return drawn(plot_pair_samples, pool[indices_a], pool[indices_b], samples_a, samples_b, num_points, copies)
+
+    def mnist_pair(self, num_points: int):
+        """The MNIST pair at N side by side (seed 0, so one picture per N, kept). The copy fractions in its title
+        are the shipped table's row (its M samples per model), the same numbers as the plot above."""
+        with self._lock:
+            if ("mnist-picture", num_points) in self._models:
+                return self._models[("mnist-picture", num_points)]
+        a, b = transition_mnist.pair_folders()[num_points]
+        examples = transition_mnist.pair_examples(a, b, MNIST_PAIR_EXAMPLES)
+        table = transition_mnist.load_table()
+        row = next(r for r in table["rows"] if r["num_points"] == num_points)
+        copies = (row["copy_fraction"]["a"], row["copy_fraction"]["b"])
+        picture = mnist_pair_picture(examples, num_points, copies, row["num_samples"])
+        with self._lock:
+            self._models[("mnist-picture", num_points)] = picture
+        return picture
 
     def ladder(self, dataset: str) -> list[int]:
         """The N of a data set's shipped table."""

@@ -14,15 +14,16 @@ INTRO = r"""
 
 The exact reverse process over N training points can only return one of them (tab "2-D world"). Does a trained
 $p_\theta$ make new points because it is a network, or because it has seen enough data? The test of
-Kadkhodaie et al. (ICLR 2024): split the data set's 4,000 points into two **disjoint** subsets A and B of N points
-each, train one $p_\theta$ on each with the same recipe, and sample both **from the same noise** (the same
-$x_T$ and the same $z$ at every step). If each model copies its own subset, the two samples differ, since A and B
-share no point. If both have learned the same smooth density, the two samples nearly coincide.
+Kadkhodaie et al. (ICLR 2024): split the data set's pool (4,000 points in 2-D; the 4,500 training digits on mnist)
+into two **disjoint** subsets A and B of N each, train one $p_\theta$ on each with the same recipe, and sample
+both **from the same noise** (the same $x_T$ and the same $z$ at every step). If each model copies its own subset,
+the two samples differ, since A and B share no point. If both have learned the same smooth density, the two
+samples nearly coincide.
 
 A sample $x$ is a **copy** when its nearest training point of its own subset is much closer than the second
 nearest (Gu et al., TMLR 2025): $d_1 / d_2 < {ratio}$, with $d_1 = \min_i \|x - x_0^i\|$ and $d_2$ the second smallest
 distance. Agreement is the median of $\|x_A - x_B\|$ over the noises, divided by the data's **spacing** (the median
-distance from a point of the 4,000-point pool to its nearest other point). The exact processes of A and B, sampled
+distance from an item of the pool to its nearest other item). The exact processes of A and B, sampled
 from the same noise, are the reference: each returns a point of its own subset, so they never agree.
 
 The same test runs on **mnist** (choose it below): small UNets trained by `train.py` on two disjoint blocks of
@@ -85,6 +86,14 @@ def transition_sentence(reading, noun: str = "points") -> str:
                 f"more than the exact processes: their samples from the same noise are {pairs} spacings apart "
                 f"(models against exact processes). They sample much the same learned density rather than their "
                 f"own {noun} — they generalise, though the two samples are not yet identical."
+            )
+        if r.rises:
+            steps = "; ".join(
+                f"from $N = {n:,}$ to ${m:,}$ it grows from {a:.1f} to {b:.1f} spacings" for n, a, m, b in r.rises
+            )
+            parts.append(
+                f"The models' distance does not fall at every step ({steps}): the table has one pair per $N$ and "
+                f"one seed, so it cannot say whether such a step is more than the variation between training runs."
             )
         else:
             parts.append(

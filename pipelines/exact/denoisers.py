@@ -68,7 +68,7 @@ class DenoiserComparison:
     samples: {"model", "local", "exact"} → (B, C, H, W), each sampler's samples from the same x_T (same seed).
     nearest_distances (d₁), second_distances (d₂), nearest_indices: per sampler, (B,) against the training data;
     copies: per sampler, (B,) bool, d₁ / d₂ < COPY_RATIO (Gu et al.). seconds: per sampler, its wall time (the
-    model's includes the r² measurements along its trajectory).
+    model's: its run alone, without the r² measurements along it).
     """
 
     seed: int
@@ -171,14 +171,66 @@ def model_trajectory(pipe, batch_size: int, seed: int, steps: int) -> Iterator[T
         x_t = record.sample
 
 
-def _model_trajectory(pipe, local, exact, batch_size: int, seed: int, steps: int):
-    """The network's run from x_T (seeded), with the local and the exact x̂_0 at each of its inputs x_t."""
-    timesteps, r2_local, r2_exact, sample = [], [], [], None
+@dataclass
+class ModelRun:
+    """The network's own sampling run from one seed (η = 1), kept so that any denoiser can be compared along it.
+
+    K steps, B images of (C, H, W). timesteps: (K,) int, the t of each step (descending). x_t: (K, B, C, H, W)
+    float32, the network's input at each step (x_T first). x0: (K, B, C, H, W) float64, its x̂_0 at each step (the
+    step's pred_original_sample, clipped as its scheduler says). sample: (B, C, H, W) float32, its final sample.
+    seconds: the run's wall time. seed: the seed it was drawn from; num_train_timesteps: the scheduler's T."""
+
+    timesteps: np.ndarray
+    x_t: torch.Tensor
+    x0: torch.Tensor
+    sample: torch.Tensor
+    seconds: float
+    seed: int = 0
+    num_train_timesteps: int = 1000
+
+    @property
+    def num_steps(self) -> int:
+        return len(self.timesteps)
+
+
+@torch.inference_mode()
+def model_run(pipe, batch_size: int, seed: int, num_inference_steps: int) -> ModelRun:
+    """The network's run (pipe: a `PosteriorDDPMPipeline`, η = 1) of `num_inference_steps` in [1, T] from x_T drawn
+    as `pipe.denoise` draws it (a generator seeded `seed`), with every input x_t and x̂_0 kept (see `ModelRun`).
+    It does not depend on any denoiser, so a caller may keep it and compare several along it (`r2_along`)."""
+    seed = check_seed(seed)
+    batch_size = check_batch_size(batch_size)
+    T = int(pipe.scheduler.config.num_train_timesteps)
+    steps = check_int("num_inference_steps", num_inference_steps, 1, T)
+    start = time.perf_counter()
+    timesteps, inputs, targets, sample = [], [], [], None
     for t, x, target, sample in model_trajectory(pipe, batch_size, seed, steps):
         timesteps.append(t)
-        r2_local.append(r_squared(local.predict_x0(x, t), target))
-        r2_exact.append(r_squared(exact.predict_x0(x, t), target))
-    return np.array(timesteps), torch.stack(r2_local).numpy(), torch.stack(r2_exact).numpy(), sample.cpu().float()
+        inputs.append(x.float())
+        targets.append(target)
+    return ModelRun(
+        timesteps=np.array(timesteps, dtype=np.int64),
+        x_t=torch.stack(inputs),
+        x0=torch.stack(targets),
+        sample=sample.cpu().float(),
+        seconds=time.perf_counter() - start,
+        seed=seed,
+        num_train_timesteps=T,
+    )
+
+
+@torch.inference_mode()
+def r2_along(run: ModelRun, denoiser) -> np.ndarray:
+    """(K, B) float64: per step k and image, r² of `denoiser.predict_x0(run.x_t[k], t_k)` against the network's
+    x̂_0 `run.x0[k]` (see the module's docstring). denoiser: any object with predict_x0 (a LocalPosterior,
+    DatasetPosterior…); x_t is handed over in the denoiser's computation dtype when it has one."""
+    if not hasattr(denoiser, "predict_x0"):
+        raise ValueError(f"denoiser must have a predict_x0(x_t, t) method, got {type(denoiser).__name__}")
+    dtype = getattr(denoiser, "dtype", torch.float32)
+    rows = []
+    for k, t in enumerate(run.timesteps.tolist()):
+        rows.append(r_squared(denoiser.predict_x0(run.x_t[k].to(dtype), int(t)), run.x0[k]))
+    return torch.stack(rows).numpy()
 
 
 @torch.inference_mode()
@@ -195,10 +247,9 @@ def compare_denoisers(pipe, local, exact, num_inference_steps: int = 40, seed: i
     batch_size = check_batch_size(batch_size)
     T = int(pipe.scheduler.config.num_train_timesteps)
     steps = check_int("num_inference_steps", num_inference_steps, 1, T)
-    seconds, samples = {}, {}
-    start = time.perf_counter()
-    timesteps, r2_local, r2_exact, samples["model"] = _model_trajectory(pipe, local, exact, batch_size, seed, steps)
-    seconds["model"] = time.perf_counter() - start
+    run = model_run(pipe, batch_size, seed, steps)
+    timesteps, r2_local, r2_exact = run.timesteps, r2_along(run, local), r2_along(run, exact)
+    seconds, samples = {"model": run.seconds}, {"model": run.sample}
     for name, denoiser in (("local", local), ("exact", exact)):
         start = time.perf_counter()
         samples[name] = denoiser.sample(batch_size, torch.Generator().manual_seed(seed), steps).float()

@@ -35,8 +35,8 @@ import numpy as np
 import torch
 
 from pipelines.checks import check_batch_size, check_int, check_seed, first_line, is_int, short_repr
-from pipelines.exact.denoisers import DEFAULT_BAND_EDGES, _check_edges, model_trajectory, r_squared
 from pipelines.exact.local import LocalPosterior
+from pipelines.exact.trajectory import DEFAULT_BAND_EDGES, _check_edges, model_trajectory, r_squared
 
 PATCH_TABLE_FILE = "local_patch_sizes.json"
 

@@ -15,8 +15,9 @@ at each step (the whole-image window: `DatasetPosterior` over the same data).
     python -m pipelines.exact.calibration --model models/ddpm-mnist [--steps 40] [--seeds 0] [--batch-size 4]
         [--candidates 1,3,5,7,9,11,13,15]
 
-writes FOLDER/local_patch_sizes.json (the calibration, the command, the wall time); `load_patch_table` reads its
-table back, a sequence of T odd integers for `LocalPosterior(data, table)`.
+writes FOLDER/local_patch_sizes.json (the calibration, the command, the wall time), over the images the model was
+trained on (its training_data.json, as the app loads them; the mnist train digits when it records none);
+`load_patch_table` reads its table back, a sequence of T odd integers for `LocalPosterior(data, table)`.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from pipelines.checks import check_batch_size, check_int, check_seed, is_int, short_repr
-from pipelines.exact.denoisers import DEFAULT_BAND_EDGES, _check_edges, model_trajectory, r_squared
+from pipelines.checks import check_batch_size, check_int, check_seed, first_line, is_int, short_repr
 from pipelines.exact.local import LocalPosterior
+from pipelines.exact.trajectory import DEFAULT_BAND_EDGES, _check_edges, model_trajectory, r_squared
 
 PATCH_TABLE_FILE = "local_patch_sizes.json"
 
@@ -277,8 +278,6 @@ def _check_flags(parser, args) -> None:
 def _load(parser, folder: str):
     from diffusers.utils import logging as diffusers_logging
 
-    from pipelines.checks import first_line
-    from pipelines.data.sources import load_mnist
     from pipelines.ddpm.pipeline import PosteriorDDPMPipeline, check_model_folder
 
     diffusers_logging.disable_progress_bar()
@@ -288,10 +287,26 @@ def _load(parser, folder: str):
     except Exception as error:  # a broken or missing folder: one line, not a traceback
         parser.error(f"--model {folder!r} could not be loaded: {first_line(error)}")
     pipe.set_progress_bar_config(disable=True)
-    data = load_mnist("train")[0]
-    if tuple(data.shape[1:]) != tuple(pipe.image_shape):
-        parser.error(f"--model draws {tuple(pipe.image_shape)} images, the mnist train digits are {data.shape[1:]}")
-    return pipe, data
+    return pipe, training_images(parser, folder, tuple(pipe.image_shape))
+
+
+def training_images(parser, folder: str, image_shape: tuple[int, int, int]) -> torch.Tensor:
+    """The images a model folder was trained on (its training_data.json or the bundle beside it, as the app loads
+    them); the 4,500 mnist train digits for a folder that records none. A parser error (one line) when they are
+    missing, changed, or of another shape than the model's."""
+    from pipelines.data.record import BUNDLE_FILE, DataError, read_record, resolve_model_data
+    from pipelines.data.sources import load_mnist
+
+    try:
+        if read_record(folder) is None and not (Path(folder) / BUNDLE_FILE).is_file():
+            data = load_mnist("train")[0]
+        else:
+            data = resolve_model_data(folder, image_shape, flag="--model").train
+    except DataError as error:
+        parser.error(f"--model {folder!r}: {first_line(error)}")
+    if tuple(data.shape[1:]) != tuple(image_shape):
+        parser.error(f"--model draws {tuple(image_shape)} images, its training images are {tuple(data.shape[1:])}")
+    return data
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -11,52 +11,49 @@ Agreement is measured by r² per image, with the network's x̂_0 as the target y
     r² = 1 − Σ_p (ŷ_p − y_p)² / Σ_p (y_p − ȳ)²      (sums over all values p of one image; ȳ their mean)
 
 1 when ŷ = y, 0 when ŷ does no better than the image's mean value, negative when worse; NaN when y is constant.
+The network's run and the r² live in trajectory.py (re-exported here: `model_run`, `ModelRun`, `r2_along`,
+`r_squared`); the shipped record of LS, ELS and the exact posterior in denoiser_record.py, whose CLI this module runs:
+
+    python -m pipelines.exact.denoisers --model models/ddpm-mnist [--seed 0] [--batch-size 16] [--steps 40] …
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator, NamedTuple, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
-from diffusers.utils.torch_utils import randn_tensor
 
 from pipelines.checks import check_batch_size, check_int, check_seed
 from pipelines.exact.neighbours import COPY_RATIO, COPY_RULE, copy_summary, is_copy_by_ratio, nearest_two
+from pipelines.exact.trajectory import (
+    DEFAULT_BAND_EDGES,
+    ModelRun,
+    TrajectoryStep,
+    _check_edges,
+    model_run,
+    model_trajectory,
+    r2_along,
+    r_squared,
+)
 
-DEFAULT_BAND_EDGES = (0, 100, 200, 400, 600, 800, 1000)
-
+__all__ = [
+    "DEFAULT_BAND_EDGES",
+    "SAMPLERS",
+    "DenoiserComparison",
+    "ModelRun",
+    "TrajectoryStep",
+    "compare_denoisers",
+    "model_run",
+    "model_trajectory",
+    "r2_along",
+    "r_squared",
+]
 
 # The three samplers, in the order every table lists them.
 SAMPLERS = ("model", "local", "exact")
-
-
-def r_squared(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """r² of prediction against target per item: 1 − Σ(ŷ − y)² / Σ(y − ȳ)² over all values of each item (B, …),
-    float64 (B,); NaN where the target is constant."""
-    if prediction.shape != target.shape or prediction.ndim < 1:
-        raise ValueError(
-            f"prediction and target must have one shape (B, …), got {tuple(prediction.shape)} and {tuple(target.shape)}"
-        )
-    y = target.detach().reshape(target.shape[0], -1).double().cpu()
-    y_hat = prediction.detach().reshape(prediction.shape[0], -1).double().cpu()
-    residual = ((y_hat - y) ** 2).sum(1)
-    spread = ((y - y.mean(1, keepdim=True)) ** 2).sum(1)
-    ratio = torch.where(spread > 0, residual / spread.clamp_min(1e-300), torch.full_like(spread, float("nan")))
-    return 1.0 - ratio
-
-
-def _check_edges(edges: Sequence[int], T: int) -> tuple[int, ...]:
-    message = f"edges must be a strictly increasing list of at least 2 integers in [0, {T}], got {edges!r}"
-    try:
-        values = tuple(check_int("edges", e, 0, T) for e in edges)
-    except (TypeError, ValueError):
-        raise ValueError(message) from None
-    if len(values) < 2 or any(b <= a for a, b in zip(values, values[1:])):
-        raise ValueError(message)
-    return values
 
 
 @dataclass
@@ -68,7 +65,7 @@ class DenoiserComparison:
     samples: {"model", "local", "exact"} → (B, C, H, W), each sampler's samples from the same x_T (same seed).
     nearest_distances (d₁), second_distances (d₂), nearest_indices: per sampler, (B,) against the training data;
     copies: per sampler, (B,) bool, d₁ / d₂ < COPY_RATIO (Gu et al.). seconds: per sampler, its wall time (the
-    model's includes the r² measurements along its trajectory).
+    model's: its run alone, without the r² measurements along it).
     """
 
     seed: int
@@ -147,40 +144,6 @@ def _check_denoisers(pipe, local, exact) -> None:
             raise ValueError(f"{name} must hold at least 2 training images (the copy rule's d₂), got 1")
 
 
-class TrajectoryStep(NamedTuple):
-    """One step of the network's own run: its t, its input x_t and its x̂_0 (float64, on the CPU), and the sample
-    x_{t−1} it drew (the next step's input; the last one is the run's sample)."""
-
-    timestep: int
-    x_t: torch.Tensor
-    unet_x0: torch.Tensor
-    sample: torch.Tensor
-
-
-def model_trajectory(pipe, batch_size: int, seed: int, steps: int) -> Iterator[TrajectoryStep]:
-    """The network's run (η = 1) from x_T drawn as `pipe.denoise` draws it (a generator seeded `seed`, its first
-    draw), step by step: (t, x_t, the network's x̂_0 — its step's pred_original_sample —, the sample it drew)."""
-    x_t = randn_tensor(
-        (batch_size, *pipe.image_shape), generator=torch.Generator().manual_seed(seed), dtype=torch.float32
-    )
-    x_t = x_t.to(device=pipe.unet.device, dtype=pipe.unet.dtype)  # denoise's x_T: its first draw, in its shape
-    generator = torch.Generator().manual_seed(seed)
-    for record in pipe.denoise(batch_size, generator, steps, eta=1.0, progress=False):
-        t, target = int(record.timestep), record.pred_original_sample.cpu().double()
-        yield TrajectoryStep(t, x_t.cpu().double(), target, record.sample)
-        x_t = record.sample
-
-
-def _model_trajectory(pipe, local, exact, batch_size: int, seed: int, steps: int):
-    """The network's run from x_T (seeded), with the local and the exact x̂_0 at each of its inputs x_t."""
-    timesteps, r2_local, r2_exact, sample = [], [], [], None
-    for t, x, target, sample in model_trajectory(pipe, batch_size, seed, steps):
-        timesteps.append(t)
-        r2_local.append(r_squared(local.predict_x0(x, t), target))
-        r2_exact.append(r_squared(exact.predict_x0(x, t), target))
-    return np.array(timesteps), torch.stack(r2_local).numpy(), torch.stack(r2_exact).numpy(), sample.cpu().float()
-
-
 @torch.inference_mode()
 def compare_denoisers(pipe, local, exact, num_inference_steps: int = 40, seed: int = 0, batch_size: int = 1):
     """The network (pipe, η = 1), the local denoiser and the exact posterior from one seed.
@@ -195,10 +158,9 @@ def compare_denoisers(pipe, local, exact, num_inference_steps: int = 40, seed: i
     batch_size = check_batch_size(batch_size)
     T = int(pipe.scheduler.config.num_train_timesteps)
     steps = check_int("num_inference_steps", num_inference_steps, 1, T)
-    seconds, samples = {}, {}
-    start = time.perf_counter()
-    timesteps, r2_local, r2_exact, samples["model"] = _model_trajectory(pipe, local, exact, batch_size, seed, steps)
-    seconds["model"] = time.perf_counter() - start
+    run = model_run(pipe, batch_size, seed, steps)
+    timesteps, r2_local, r2_exact = run.timesteps, r2_along(run, local), r2_along(run, exact)
+    seconds, samples = {"model": run.seconds}, {"model": run.sample}
     for name, denoiser in (("local", local), ("exact", exact)):
         start = time.perf_counter()
         samples[name] = denoiser.sample(batch_size, torch.Generator().manual_seed(seed), steps).float()
@@ -222,3 +184,13 @@ def compare_denoisers(pipe, local, exact, num_inference_steps: int = 40, seed: i
         seconds=seconds,
         num_train_timesteps=T,
     )
+
+
+if __name__ == "__main__":  # the record CLI (denoiser_record.py): python -m pipelines.exact.denoisers --model FOLDER
+    import os
+    import sys
+
+    from pipelines.exact.denoiser_record import main
+
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    sys.exit(main())

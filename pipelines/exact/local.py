@@ -21,10 +21,13 @@ channel's value is averaged with the same weights.
 A window of side ≥ 2·max(H, W) − 1 sees the whole image from every pixel: then LocalPosterior is DatasetPosterior
 (same weights, the same E[x_0 | x_t]). The patch size may depend on t (the paper calibrates one per noise level).
 
-Cost per call and image (D = C·H·W values, N images): LS reads the data once, O(N·D·(H + W)): the window sums are box
-filters of the squared differences, two banded matrix products whatever P. ELS compares every
-pixel with every patch: H·W · N·H·W · C·P² multiply-adds (about 1.2·10¹¹ for the 4,500 MNIST digits at P = 5),
-chunked so that memory stays bounded; pass a subset of the data to make it affordable.
+Cost per call and image (D = C·H·W values, N images): LS reads the data once, O(N·D·min(4P, H + W)): the window
+sums are box filters of the squared differences (shifted adds for P ≤ 5, two banded matrix products above), done in
+cache-sized blocks of training images laid out with the candidates last; P = 1 needs no window sum at all. ELS
+compares every pixel with every patch: H·W · N·H·W · C·P² multiply-adds (about 1.2·10¹¹ for the 4,500 MNIST digits at
+P = 5), chunked so that memory stays bounded; pass a subset of the data to make it affordable. Both run in float64 by
+default (`dtype`); float32 is about twice as fast and agrees to ~10⁻⁶ (the max-shifted log-weights are floored at
+`LOG_WEIGHT_FLOOR` before exp, so no denormals appear).
 """
 
 from __future__ import annotations
@@ -38,13 +41,23 @@ from diffusers.utils.torch_utils import randn_tensor
 from pipelines.checks import check_int, is_int, short_repr
 from pipelines.ddpm.pipeline import DenoisingStep
 from pipelines.ddpm.scheduler import PosteriorDDPMScheduler, PosteriorDDPMSchedulerOutput
-from pipelines.exact.neighbours import CHUNK_ELEMENTS, sq_distances
+from pipelines.exact.neighbours import CHUNK_ELEMENTS
 from pipelines.exact.posterior import DatasetPosterior, _check_generators, denoise_from_noise, last_sample
 
 PatchSize = int | Sequence[int] | Callable[[int], int]
 
 
 # ---------------------------------------------------------------------------------------------- helpers
+# The LS machine works on (H, W, n) blocks of training images with the candidates last (the softmax's axis): this many
+# values per block keeps a block and its temporaries in the CPU's cache.
+LS_BLOCK_ELEMENTS = 1 << 19
+
+
+# Max-shifted logits below this are raised to it before exp: e^−80 is below float64's resolution of any weight sum
+# (1 + 10⁴·e^−80 == 1), so no result changes, and exp never returns a denormal (slow to compute with on CPUs).
+LOG_WEIGHT_FLOOR = -80.0
+
+
 def _band(n: int, radius: int, dtype: torch.dtype, value: float = 1.0) -> torch.Tensor:
     """The (n, n) matrix with `value` where |i − j| ≤ radius, 0 elsewhere: a product with it sums each row's (or
     column's) window, clipped at the border."""
@@ -52,12 +65,26 @@ def _band(n: int, radius: int, dtype: torch.dtype, value: float = 1.0) -> torch.
     return ((index[:, None] - index[None, :]).abs() <= radius).to(dtype) * value
 
 
-def _box_sum(x: torch.Tensor, radius: int, scale: float = 1.0) -> torch.Tensor:
-    """scale × the sum of x (…, H, W) over the (2·radius + 1)² window around each pixel, clipped at the border (the
-    zero-padded box filter): two banded matrix products, each a direct sum of the window's terms (no cancellation,
-    unlike prefix sums), H + W multiply-adds per value."""
-    H, W = x.shape[-2:]
-    return _band(H, radius, x.dtype, scale) @ x @ _band(W, radius, x.dtype)
+def _box_sum(x: torch.Tensor, radius: int, scale: float) -> torch.Tensor:
+    """scale × the sum of x (H, W, n) over the (2·radius + 1)² window around each pixel, clipped at the border (the
+    zero-padded box filter), each window a direct sum of its terms (no cancellation, unlike prefix sums). Small
+    windows by shifted adds (2·radius per axis), larger ones by two banded matrix products (H + W per value). x may
+    be overwritten."""
+    H, W, n = x.shape
+    if radius == 0:
+        return x.mul_(scale)
+    if radius > 2:
+        rows = torch.matmul(_band(H, radius, x.dtype, scale), x.view(H, W * n)).view(H, W, n)
+        return torch.matmul(_band(W, radius, x.dtype), rows)
+    out = x.clone()
+    for k in range(1, radius + 1):
+        out[k:] += x[:-k]
+        out[:-k] += x[k:]
+    x = out.clone()
+    for k in range(1, radius + 1):
+        x[:, k:] += out[:, :-k]
+        x[:, :-k] += out[:, k:]
+    return x.mul_(scale)
 
 
 def _patches(x: torch.Tensor, patch_size: int) -> torch.Tensor:
@@ -69,24 +96,27 @@ def _patches(x: torch.Tensor, patch_size: int) -> torch.Tensor:
 
 class _OnlineSoftmax:
     """Σ_n softmax_n(logits) v_n when the candidates n arrive in chunks: a running max (log-sum-exp stable), the
-    running normaliser and the running weighted sum, rescaled whenever the max grows. logits: (R, n, *rest) with
-    the candidates on dim 1; the weighted sum of a chunk is (R, K, *rest), its values on dim 1."""
+    running normaliser and the running weighted sum, rescaled whenever the max grows. The candidates lie on
+    `axis` of the logits (R, n) or (H, W, n); `weighted_sum(weights)` gives the chunk's Σ_n w_n v_n, with a values
+    axis at `value_axis` of the result (1 for (R, K); 0 for (C, H, W)). The logits are overwritten."""
 
-    def __init__(self):
+    def __init__(self, axis: int = 1, value_axis: int = 1):
+        self.axis, self.value_axis = axis, value_axis
         self.max = self.total = self.weighted = None
 
     def add(self, logits: torch.Tensor, weighted_sum: Callable[[torch.Tensor], torch.Tensor]) -> None:
-        chunk_max = logits.amax(1)
+        chunk_max = logits.amax(self.axis)
         new_max = chunk_max if self.max is None else torch.maximum(self.max, chunk_max)
-        weights = torch.exp(logits - new_max.unsqueeze(1))
-        total, weighted = weights.sum(1), weighted_sum(weights)
+        weights = logits.sub_(new_max.unsqueeze(self.axis)).clamp_(min=LOG_WEIGHT_FLOOR).exp_()
+        total, weighted = weights.sum(self.axis), weighted_sum(weights)
         if self.max is not None:
             scale = torch.exp(self.max - new_max)
-            total, weighted = total + self.total * scale, weighted + self.weighted * scale.unsqueeze(1)
+            total = total + self.total * scale
+            weighted = weighted + self.weighted * scale.unsqueeze(self.value_axis)
         self.max, self.total, self.weighted = new_max, total, weighted
 
     def result(self) -> torch.Tensor:
-        return self.weighted / self.total.unsqueeze(1)
+        return self.weighted / self.total.unsqueeze(self.value_axis)
 
 
 def _patch_table(patch_size, largest: int, T: int) -> tuple[int, ...] | int | Callable[[int], int]:
@@ -142,6 +172,7 @@ class LocalPosterior:
         self.max_patch_size = 2 * max(self.image_shape[1:]) - 1
         self._patch = _patch_table(patch_size, self.max_patch_size, self.num_train_timesteps)
         self._chunk_size = chunk_size
+        self._data_last = None  # the data with the candidates last, made on the first LS call
 
     # ------------------------------------------------------------------ properties
     @property
@@ -198,27 +229,39 @@ class LocalPosterior:
         patch = self.patch_size_at(t)
         return self._els(x, a, patch) if self.equivariant else self._ls(x, a, patch)
 
+    def _keys_last(self) -> torch.Tensor:
+        """The data as (C, H, W, N), the candidates last (made once)."""
+        if self._data_last is None:
+            self._data_last = self.data.permute(1, 2, 3, 0).contiguous()
+        return self._data_last
+
     def _ls(self, x: torch.Tensor, a: float, patch: int) -> torch.Tensor:
         """LS machine: per pixel, a softmax over the N training images of the clipped window's squared distance,
         the window sums a box filter of (x_t − √ᾱ x_0^n)² summed over channels (differences, not the expansion of
-        the square, so exact at small t), streamed over chunks of images."""
-        B = x.shape[0]
-        data, scale = self.data, a**0.5
-        chunk = self._chunk_size or max(1, CHUNK_ELEMENTS // (B * x[0].numel()))
-        acc = _OnlineSoftmax()
-        for start in range(0, self.num_images, chunk):
-            x0 = data[start : start + chunk]  # (n, C, H, W)
-            diff = torch.sub(x.unsqueeze(1), x0.unsqueeze(0), alpha=scale)  # (B, n, C, H, W)
-            logits = _box_sum(diff.mul_(diff).sum(2), patch // 2, -0.5 / (1.0 - a))  # (B, n, H, W)
-            acc.add(logits, lambda w, x0=x0: (w.unsqueeze(2) * x0).sum(1))
-        return acc.result()
+        the square, so exact at small t); image by image, in cache-sized blocks of training images (H, W, n)."""
+        B, C, H, W = x.shape
+        data, root, scale = self._keys_last(), a**0.5, -0.5 / (1.0 - a)
+        chunk = self._chunk_size or max(1, LS_BLOCK_ELEMENTS // (C * H * W))
+        out = torch.empty_like(x)
+        for b in range(B):
+            query = x[b].unsqueeze(-1)  # (C, H, W, 1)
+            acc = _OnlineSoftmax(axis=-1, value_axis=0)
+            for start in range(0, self.num_images, chunk):
+                x0 = data[..., start : start + chunk]  # (C, H, W, n)
+                diff = torch.sub(query, x0, alpha=root)
+                diff.mul_(diff)
+                logits = _box_sum(diff.sum(0) if C > 1 else diff[0], patch // 2, scale)  # (H, W, n)
+                acc.add(logits, lambda w, x0=x0: torch.linalg.vecdot(x0, w))
+            out[b] = acc.result()
+        return out
 
     def _els(self, x: torch.Tensor, a: float, patch: int) -> torch.Tensor:
         """ELS machine: per pixel, a softmax over the P×P patches of every position of every training image (zero
-        padded), ‖x_t[Ω_p] − √ᾱ x_0^n[Ω_q]‖² = ᾱ‖x_t[Ω_p]/√ᾱ − x_0^n[Ω_q]‖² by the one expansion of neighbours.py
-        (as the global posterior), streamed over chunks of training images."""
+        padded), ‖x_t[Ω_p] − √ᾱ x_0^n[Ω_q]‖² = ᾱ‖x_t[Ω_p]/√ᾱ − x_0^n[Ω_q]‖² = ᾱ(‖x_t[Ω_p]/√ᾱ‖² − 2 x_t[Ω_p]/√ᾱ ·
+        x_0^n[Ω_q] + ‖x_0^n[Ω_q]‖²) (one matrix product; the first term, the same for every candidate, drops out of
+        the softmax), streamed over chunks of training images."""
         B, C, H, W = x.shape
-        queries = _patches(x, patch) / a**0.5  # (B·H·W, C·P²)
+        queries = _patches(x, patch) * (2.0 / a**0.5)  # (B·H·W, C·P²): the −2 of the expansion folded in below
         factor = -a / (2.0 * (1.0 - a))
         chunk = self._chunk_size or max(1, CHUNK_ELEMENTS // (B * H * W * H * W))
         acc = _OnlineSoftmax()
@@ -226,7 +269,9 @@ class LocalPosterior:
             x0 = self.data[start : start + chunk]
             keys = _patches(x0, patch)  # (n·H·W, C·P²)
             centres = x0.permute(0, 2, 3, 1).reshape(-1, C)  # (n·H·W, C): each patch's centre value
-            acc.add(factor * sq_distances(queries, keys), lambda w, centres=centres: w @ centres)
+            key_sq = (keys * keys).sum(1).mul_(factor)
+            logits = torch.addmm(key_sq, queries, keys.T, alpha=-factor)  # factor·(‖k‖² − 2 q·k)
+            acc.add(logits, lambda w, centres=centres: w @ centres)
         return acc.result().reshape(B, H, W, C).permute(0, 3, 1, 2)
 
     def _predict(self, x_t: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

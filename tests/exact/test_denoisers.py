@@ -8,7 +8,15 @@ import torch
 from diffusers.utils.torch_utils import randn_tensor
 
 from pipelines import DatasetPosterior, LocalPosterior, PosteriorDDPMPipeline, PosteriorDDPMScheduler
-from pipelines.exact.denoisers import DEFAULT_BAND_EDGES, SAMPLERS, compare_denoisers, r_squared
+from pipelines.exact.denoisers import (
+    DEFAULT_BAND_EDGES,
+    SAMPLERS,
+    ModelRun,
+    compare_denoisers,
+    model_run,
+    r2_along,
+    r_squared,
+)
 from pipelines.exact.neighbours import is_copy_by_ratio, nearest_two
 
 SHAPE, STEPS = (1, 8, 8), 5
@@ -125,3 +133,49 @@ def test_bad_arguments(pipe, local, exact):
     other = DatasetPosterior(torch.zeros(3, 1, 4, 4), PosteriorDDPMScheduler())
     with pytest.raises(ValueError, match=r"exact's images \(1, 4, 4\) must match"):
         compare_denoisers(pipe, local, other)
+
+
+# ------------------------------------------------------------------------------------------ the cached run
+@pytest.fixture(scope="module")
+def run(pipe):
+    return model_run(pipe, batch_size=2, seed=3, num_inference_steps=STEPS)
+
+
+def test_model_run_keeps_the_networks_inputs_and_estimates(pipe, run):
+    assert isinstance(run, ModelRun) and run.num_steps == STEPS and run.seconds > 0
+    assert run.timesteps.dtype == np.int64 and list(run.timesteps) == sorted(run.timesteps, reverse=True)
+    assert run.x_t.shape == run.x0.shape == (STEPS, 2, *SHAPE) and run.sample.shape == (2, *SHAPE)
+    assert (run.x_t.dtype, run.x0.dtype, run.sample.dtype) == (torch.float32, torch.float64, torch.float32)
+    steps = list(pipe.denoise(2, torch.Generator().manual_seed(3), STEPS, progress=False))
+    x_T = randn_tensor((2, *SHAPE), generator=torch.Generator().manual_seed(3), dtype=torch.float32)
+    assert torch.equal(run.x_t[0], x_T)
+    for k, step in enumerate(steps):
+        assert step.timestep == run.timesteps[k]
+        assert torch.equal(run.x0[k], step.pred_original_sample.double())
+        if k + 1 < STEPS:
+            assert torch.equal(run.x_t[k + 1], step.sample.float())  # each step's draw is the next input
+    assert torch.equal(run.sample, steps[-1].sample.float())
+
+
+def test_r2_along_is_compare_denoisers_r2(run, local, exact, comparison):
+    np.testing.assert_array_equal(r2_along(run, local), comparison.r2_local)
+    np.testing.assert_array_equal(r2_along(run, exact), comparison.r2_exact)
+    k = 2
+    by_hand = r_squared(local.predict_x0(run.x_t[k].double(), int(run.timesteps[k])), run.x0[k])
+    np.testing.assert_array_equal(r2_along(run, local)[k], by_hand.numpy())
+
+
+def test_r2_along_in_float32_matches_float64(run, data, local):
+    fast = LocalPosterior(data, 3, PosteriorDDPMScheduler(), dtype=torch.float32)
+    np.testing.assert_allclose(r2_along(run, fast), r2_along(run, local), atol=1e-4)
+
+
+def test_model_run_bad_arguments(pipe, run):
+    with pytest.raises(ValueError, match=r"num_inference_steps must be an integer in \[1, 1000\]"):
+        model_run(pipe, 1, 0, 0)
+    with pytest.raises(ValueError, match="batch_size"):
+        model_run(pipe, 0, 0, 3)
+    with pytest.raises(ValueError, match="seed"):
+        model_run(pipe, 1, -1, 3)
+    with pytest.raises(ValueError, match="denoiser must have a predict_x0"):
+        r2_along(run, object())

@@ -89,6 +89,20 @@ def test_chunks_give_the_same_answer(scheduler, equivariant):
     assert torch.allclose(whole, chunked, atol=1e-12, rtol=0)
 
 
+@pytest.mark.parametrize("equivariant", [False, True])
+@pytest.mark.parametrize("patch", [1, 3, 5])
+@pytest.mark.parametrize("t", [0, 1, 10, 500, 990])
+def test_float32_agrees_with_float64(scheduler, equivariant, patch, t):
+    # float32 is the fast path the page uses: at small t the logits are ~10⁴ apart, at large t nearly equal.
+    data = random_data((1, 8, 8), n=12)
+    x_t = noisy(data, scheduler, t, batch=3)
+    exact = LocalPosterior(data, patch, scheduler, equivariant=equivariant).predict_x0(x_t, t)
+    fast = LocalPosterior(data, patch, scheduler, equivariant=equivariant, dtype=torch.float32)
+    got = fast.predict_x0(x_t.float(), t)
+    assert got.dtype == torch.float32 and torch.isfinite(got).all()
+    assert torch.allclose(got.double(), exact, atol=2e-5, rtol=0)
+
+
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("t", [0, 3, 40, 300, 999])
 def test_the_whole_image_window_is_the_dataset_posterior(scheduler, shape, t):

@@ -19,7 +19,7 @@ from pipelines.exact.posterior import DatasetPosterior
 from pipelines.toy2d.data import as_images, as_points
 from pipelines.toy2d.model import ToyEpsilonMLP, toy_scheduler
 
-MIN_GRID, MAX_GRID, DEFAULT_GRID = 2, 401, 41
+MIN_GRID, MAX_GRID, DEFAULT_GRID = 2, 401, 21
 
 
 DEFAULT_EXTENT = 1.0

@@ -325,3 +325,58 @@ def plot_toy_training(losses, points, samples, update: int, num_updates: int, ba
     ax.legend(fontsize=7.5, loc="upper left")
     ax.set_title("Samples of the model being trained", fontsize=10, y=1.0)
     return fig
+
+
+FIELD_ARROWS = 21  # arrows per side at most: a denser grid is thinned to about this
+
+
+def plot_denoiser_fields(fields, points):
+    """Two panels side by side, the exact E[x_0 | x_t] (left) and the network's x̂_0 (right) at one t: an arrow from
+    each grid point x_t to its estimate, coloured by the estimate's distance to the nearest training point (one
+    colour scale for both, a labelled colour bar), over the training points. Each title says t, ᾱ_t, N and the
+    median of that distance. fields: a `pipelines.toy2d.DenoiserFields`; points: its N training points (N, 2)."""
+    from matplotlib.colors import Normalize
+    from matplotlib.figure import Figure
+
+    from pipelines.toy2d.fields import DenoiserFields
+
+    if not isinstance(fields, DenoiserFields):
+        raise ValueError(f"fields must be a DenoiserFields (toy2d.denoiser_fields), got {type(fields).__name__}")
+    pts = np.asarray(points, dtype=float)
+    if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) != fields.num_points:
+        raise ValueError(f"points must have shape ({fields.num_points}, 2) (the fields' N), got {pts.shape}")
+    stride = max(1, math.ceil((len(fields.axis) - 1) / (FIELD_ARROWS - 1)))
+    x_t = fields.x_t.numpy()[::stride, ::stride].reshape(-1, 2)
+    panels = (
+        (r"exact $E[x_0 \mid x_t]$", fields.exact, fields.exact_distance),
+        (r"network $\hat x_0(x_t)$", fields.network, fields.network_distance),
+    )
+    distances = [d.numpy()[::stride, ::stride].reshape(-1) for _, _, d in panels]
+    norm = Normalize(0.0, max(float(np.percentile(np.concatenate(distances), 98)), 1e-3))
+    fig = Figure(figsize=(10.0, 5.0), dpi=100)
+    fig.subplots_adjust(left=0.06, right=0.9, bottom=0.1, top=0.86, wspace=0.18)
+    extent = float(fields.axis.abs().max()) + 0.15
+    for k, ((name, estimate, _), distance) in enumerate(zip(panels, distances)):
+        ax = fig.add_subplot(1, 2, k + 1)
+        ends = estimate.numpy()[::stride, ::stride].reshape(-1, 2)
+        ax.scatter(pts[:, 0], pts[:, 1], s=14, color="black", zorder=3, label=f"training points (N = {len(pts):,})")
+        arrows = ax.quiver(
+            x_t[:, 0], x_t[:, 1], ends[:, 0] - x_t[:, 0], ends[:, 1] - x_t[:, 1], distance, cmap="viridis",
+            norm=norm, angles="xy", scale_units="xy", scale=1.0, width=0.004, headwidth=3.5, headlength=4,
+        )  # fmt: skip
+        ax.set_xlim(-extent, extent)
+        ax.set_ylim(-extent, extent)
+        ax.set_aspect("equal")
+        ax.grid(True, alpha=0.2)
+        ax.set_xlabel(r"$x_1$")
+        ax.set_ylabel(r"$x_2$")
+        ax.legend(fontsize=7.5, loc="lower left", framealpha=0.85)
+        ax.set_title(
+            rf"{name}, $t$ = {fields.t}, $\bar\alpha_t$ = {fields.alpha_bar:.4f}, N = {fields.num_points:,}"
+            + f"\nmedian distance to the nearest training point: {float(np.median(distance)):.3f}",
+            fontsize=9.5, y=1.0,
+        )  # fmt: skip
+    bar = fig.colorbar(arrows, cax=fig.add_axes((0.915, 0.1, 0.015, 0.76)), extend="max")
+    bar.set_label("distance of the estimate to the nearest training point", fontsize=9)
+    bar.ax.tick_params(labelsize=8)
+    return fig

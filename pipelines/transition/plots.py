@@ -172,3 +172,164 @@ def mnist_pair_picture(examples: dict[str, Any], num_points: int, copies: tuple[
         draw.text((8, y + row.height // 2), label, fill="black", font=font, anchor="lm")
         y += row.height + gap
     return canvas
+
+
+# ---------------------------------------------------------------------------------------------- the mechanism
+NETWORK_STYLE, OPTIMUM_STYLE = "-", "--"  # a trained p_θ, the training loss's optimum (the exact posterior)
+
+
+TRAIN_COLOR, HELDOUT_COLOR = "#1f77b4", "#d62728"  # on the training points, on held-out points
+
+
+N_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")  # one per N of a dynamics record
+
+
+def _log_y(ax) -> None:
+    """A log y axis with plain numbers: majors as 0.1, 1, 10; within a decade or two, minors 2, 3, 5 labelled too."""
+    from matplotlib.ticker import FuncFormatter
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    low, high = ax.get_ylim()
+    labelled = {2, 3, 5} if high / max(low, 1e-12) < 300 else set()
+
+    def minor_label(value, _):
+        mantissa = round(value / 10 ** np.floor(np.log10(value)), 6) if value > 0 else 0
+        return f"{value:g}" if mantissa in labelled else ""
+
+    ax.yaxis.set_minor_formatter(FuncFormatter(minor_label))
+    ax.tick_params(axis="y", which="both", labelsize=8)
+
+
+def _band_label(low: int, high: int) -> str:
+    return rf"$t \in [{low}, {high})$"
+
+
+def _check_record(record, name: str, keys: Sequence[str]) -> None:
+    if not isinstance(record, dict) or any(key not in record for key in keys):
+        raise ValueError(f"{name} must be a dict with the keys {', '.join(keys)}, got {type(record).__name__}")
+
+
+def plot_loss_gap(record: dict[str, Any], dataset: str):
+    """The loss gap against N (log x), one panel per band of t, the smallest t first (its title in bold): the simple
+    loss per dimension of the network and of the optimum (the exact posterior over the N training points), on the
+    training points and on held-out ones, each ± its standard error. record: a loss_gap.json dict
+    (`loss_gap.load_loss_gap`); dataset: its data set's name, as recorded."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import NullFormatter
+
+    _check_record(record, "record", ("rows", "bands"))
+    if not isinstance(dataset, str) or dataset != record.get("dataset", dataset):
+        raise ValueError(f"dataset must be the record's data set {record.get('dataset')!r}, got {dataset!r}")
+    bands = sorted(tuple(int(v) for v in band) for band in record["bands"])
+    if not bands or not record["rows"]:
+        raise ValueError("record must hold at least one band and one row, got none")
+    columns = 2 if len(bands) > 1 else 1
+    lines = (len(bands) + columns - 1) // columns
+    fig = Figure(figsize=(9.0, 0.6 + 3.1 * lines), dpi=100)
+    axes = [fig.add_subplot(lines, columns, k + 1) for k in range(len(bands))]
+    for k, (ax, (low, high)) in enumerate(zip(axes, bands)):
+        rows = sorted((r for r in record["rows"] if r["t_low"] == low), key=lambda r: r["num_points"])
+        n = _column(rows, "num_points")
+        for split, color, where in (("train", TRAIN_COLOR, "training points"), ("heldout", HELDOUT_COLOR, "held-out")):
+            for who, style, marker in (("network", NETWORK_STYLE, "o"), ("optimum", OPTIMUM_STYLE, "s")):
+                name = r"network $p_\theta$" if who == "network" else "optimum (exact posterior)"
+                ax.errorbar(
+                    n, _column(rows, f"{split}_{who}"), yerr=_column(rows, f"{split}_{who}_se"), fmt=marker,
+                    linestyle=style, color=color, markersize=4, linewidth=1.4, capsize=2,
+                    markerfacecolor=color if who == "network" else "white", label=f"{name}, {where}",
+                )  # fmt: skip
+        ax.set_xscale("log")
+        _log_y(ax)
+        ax.set_xticks(n, [str(int(v)) for v in n], fontsize=8)
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.grid(True, which="major", alpha=0.25)
+        ax.set_xlabel("N, training points", fontsize=9)
+        ax.set_ylabel(r"loss $\|\epsilon - \hat\epsilon\|^2 / 2$", fontsize=9)
+        emphasis = {"fontweight": "bold"} if k == 0 else {}
+        where = ": where they part" if k == 0 else ""
+        ax.set_title(_band_label(low, high) + where, fontsize=10, **emphasis)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
+    fig.suptitle(f"{dataset}: the network against the training loss's optimum", fontsize=11)
+    fig.tight_layout(rect=(0, 0.11 if lines == 1 else 0.07, 1, 1))
+    return fig
+
+
+def _mark_times(ax, runs, colors) -> None:
+    for run, color in zip(runs, colors):
+        if run.get("tau_gen") is not None:
+            ax.axvline(run["tau_gen"], color=color, linestyle=":", linewidth=1.3)
+        if run.get("tau_mem") is not None:
+            ax.axvline(run["tau_mem"], color=color, linestyle="-.", linewidth=1.3)
+
+
+def plot_training_dynamics(record: dict[str, Any]):
+    """The training dynamics of a `dynamics.run_dynamics` record against the optimizer step (log x), one colour
+    per N. Rows one and two: the loss on the training points and on held-out points, over all t and over the
+    small-t band, the network solid and the optimum (the exact posterior over the N points) dashed. Row three: the
+    copy fraction of S samples. τ_gen (dotted) and τ_mem (dash-dot) marked in every panel."""
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    from pipelines.exact.neighbours import COPY_RATIO_TEXT
+    from pipelines.transition.dynamics import GENERALISED_WITHIN, MEMORISED_AT
+
+    _check_record(record, "record", ("runs", "bands"))
+    runs = sorted(record["runs"], key=lambda r: r["num_points"])
+    if not runs or len(runs) > len(N_COLORS):
+        raise ValueError(f"record must hold 1 to {len(N_COLORS)} runs, got {len(runs)}")
+    colors = N_COLORS[: len(runs)]
+    fig = Figure(figsize=(9.0, 9.6), dpi=100)
+    grid = fig.add_gridspec(3, 2)
+    bands = (("all", ""), ("small_t", "_small_t"))
+    for row, (band, suffix) in enumerate(bands):
+        low, high = record["bands"][band]
+        for column, (split, where) in enumerate((("train", "the N training points"), ("heldout", "held-out points"))):
+            ax = fig.add_subplot(grid[row, column])
+            for run, color in zip(runs, colors):
+                c = run["checkpoints"]
+                ax.plot(c["step"], c[f"{split}_loss{suffix}"], NETWORK_STYLE, color=color, linewidth=1.5)
+                ax.axhline(run["optimum"][band][split], color=color, linestyle=OPTIMUM_STYLE, linewidth=1.2)
+            _mark_times(ax, runs, colors)
+            ax.set_xscale("log")
+            _log_y(ax)
+            ax.grid(True, which="major", alpha=0.25)
+            ax.tick_params(labelsize=8)
+            ax.set_title(f"Loss on {where}, " + _band_label(low, high), fontsize=10)
+            ax.set_xlabel("training step", fontsize=9)
+            ax.set_ylabel(r"loss $\|\epsilon - \hat\epsilon\|^2 / 2$", fontsize=9)
+    ax = fig.add_subplot(grid[2, :])
+    for run, color in zip(runs, colors):
+        c = run["checkpoints"]
+        gen, mem = run.get("tau_gen"), run.get("tau_mem")
+        times = rf"$\tau_{{gen}}$ = {gen:,}, " + (rf"$\tau_{{mem}}$ = {mem:,}" if mem else r"$\tau_{mem}$: not reached")
+        label = f"N = {run['num_points']:,}: {times}"
+        ax.plot(c["step"], c["copy_fraction"], "o-", color=color, markersize=3, label=label)
+    _mark_times(ax, runs, colors)
+    ax.axhline(MEMORISED_AT, color=EXACT_COLOR, linewidth=0.8)
+    ax.set_xscale("log")
+    ax.set_ylim(-0.03, 1.03)
+    ax.grid(True, which="major", alpha=0.25)
+    ax.tick_params(labelsize=8)
+    ax.set_xlabel("training step", fontsize=9)
+    ax.set_ylabel(rf"copies ($d_1 / d_2 < {COPY_RATIO_TEXT}$)", fontsize=9)
+    ax.set_title("Fraction of samples that copy a training point", fontsize=10)
+    keys = [
+        Line2D([], [], color="black", linestyle=NETWORK_STYLE, label=r"network $p_\theta$"),
+        Line2D([], [], color="black", linestyle=OPTIMUM_STYLE, label="optimum (exact posterior)"),
+        Line2D(
+            [],
+            [],
+            color="black",
+            linestyle=":",
+            label=rf"$\tau_{{gen}}$: held-out loss within {GENERALISED_WITHIN:.0%} of its lowest",
+        ),  # fmt: skip
+        Line2D([], [], color="black", linestyle="-.", label=rf"$\tau_{{mem}}$: copies reach {MEMORISED_AT:g}"),
+    ]
+    handles, _ = ax.get_legend_handles_labels()
+    ax.legend(handles=handles + keys, fontsize=7.5, loc="upper left", ncol=2)
+    fig.suptitle(f"{record.get('dataset', '')}: training and held-out loss, and copies, as the network trains",
+                 fontsize=11)  # fmt: skip
+    fig.tight_layout()
+    return fig

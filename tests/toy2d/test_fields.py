@@ -60,3 +60,34 @@ def test_bad_arguments(untrained, kwargs, words):
         denoiser_fields(untrained, POINTS, **kwargs)
     with pytest.raises(ValueError, match=r"points must have shape \(N, 2\) with N >= 2"):
         denoiser_fields(untrained, POINTS[:1], t=0)
+
+
+def test_the_fields_plot_has_both_panels_titled_and_one_colour_scale(untrained):
+    from helpers.figure_layout import assert_layout_ok
+    from pipelines.toy2d.plots import FIELD_ARROWS, plot_denoiser_fields
+
+    f = denoiser_fields(untrained, POINTS, t=10, grid=41)
+    fig = plot_denoiser_fields(f, POINTS)
+    assert_layout_ok(fig)
+    exact, network, bar = fig.axes
+    for ax, name, distance in ((exact, "exact", f.exact_distance), (network, "network", f.network_distance)):
+        title = ax.get_title()
+        assert title.startswith(name) and "$t$ = 10" in title and "N = 8" in title
+        assert rf"$\bar\alpha_t$ = {f.alpha_bar:.4f}" in title
+        thinned = distance[::2, ::2]  # 41 per side thinned to 21
+        assert f"nearest training point: {float(thinned.median()):.3f}" in title
+        arrows = ax.collections[-1]
+        assert len(arrows.get_offsets()) == FIELD_ARROWS**2
+        assert ax.get_xlabel() == "$x_1$" and ax.get_ylabel() == "$x_2$"
+    assert exact.collections[-1].norm is network.collections[-1].norm  # one colour scale
+    assert "nearest training point" in bar.get_ylabel()
+
+
+def test_the_fields_plot_refuses_bad_input(untrained):
+    from pipelines.toy2d.plots import plot_denoiser_fields
+
+    f = denoiser_fields(untrained, POINTS, t=10, grid=5)
+    with pytest.raises(ValueError, match=r"points must have shape \(8, 2\)"):
+        plot_denoiser_fields(f, POINTS[:4])
+    with pytest.raises(ValueError, match="fields must be a DenoiserFields"):
+        plot_denoiser_fields(f.as_dict(), POINTS)

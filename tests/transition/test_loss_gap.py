@@ -10,6 +10,7 @@ import shutil
 import pytest
 import torch
 
+from helpers.figure_layout import assert_layout_ok
 from pipelines import toy2d
 from pipelines.exact.posterior import DatasetPosterior
 from pipelines.transition import ladders
@@ -126,3 +127,55 @@ def test_the_shipped_table_shows_the_gap(dataset):
 
 def test_every_shipped_ladder_has_its_loss_gap_table():
     assert ladders.shipped_datasets() and SHIPPED == ladders.shipped_datasets()
+
+
+def _gap_record():
+    """A hand-made loss_gap record: two bands, three N; the optimum lower on training points, higher held out."""
+    rows = []
+    for n in (4, 64, 2000):
+        for low, high in ((10, 50), (0, 10)):
+            numbers = {"train_network": 0.5, "train_optimum": 0.1 * (1 + n / 2000), "heldout_network": 2.0 / n**0.5,
+                       "heldout_optimum": 20.0 / n**0.5}  # fmt: skip
+            numbers.update({f"{key}_se": 0.01 for key in list(numbers)})
+            rows.append({"num_points": n, "t_low": low, "t_high": high, **numbers})
+    return {"dataset": "two_moons", "bands": [[10, 50], [0, 10]], "rows": rows}
+
+
+def test_the_loss_gap_plot_draws_four_curves_per_band_smallest_t_first():
+    from pipelines.transition.plots import plot_loss_gap
+
+    fig = plot_loss_gap(_gap_record(), "two_moons")
+    assert_layout_ok(fig)
+    first, second = fig.axes
+    assert "[0, 10)" in first.get_title() and first.title.get_fontweight() == "bold"
+    assert "[10, 50)" in second.get_title()
+    for ax in (first, second):
+        assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+        assert ax.get_xlabel() == "N, training points" and "loss" in ax.get_ylabel()
+        curves = [line for line in ax.lines if line.get_linestyle() in ("-", "--")]  # not the error bars' caps
+        assert len(curves) == 4 and all(list(line.get_xdata()) == [4, 64, 2000] for line in curves)
+    network_train, optimum_train, network_heldout, optimum_heldout = (
+        line for line in first.lines if line.get_linestyle() in ("-", "--")
+    )
+    assert list(optimum_heldout.get_ydata()) == pytest.approx([10.0, 2.5, 20.0 / 2000**0.5])
+    assert optimum_train.get_linestyle() == "--" and network_train.get_linestyle() == "-"
+    labels = [text.get_text() for text in fig.legends[0].get_texts()]
+    assert len(labels) == 4 and any("optimum" in label and "held-out" in label for label in labels)
+
+
+@pytest.mark.parametrize("dataset", SHIPPED)
+def test_the_shipped_loss_gap_plots(dataset):
+    from pipelines.transition.plots import plot_loss_gap
+
+    assert_layout_ok(plot_loss_gap(gap.load_loss_gap(dataset), dataset))
+
+
+def test_the_loss_gap_plot_refuses_a_bad_record():
+    from pipelines.transition.plots import plot_loss_gap
+
+    with pytest.raises(ValueError, match="record must be a dict with the keys rows, bands"):
+        plot_loss_gap([], "two_moons")
+    with pytest.raises(ValueError, match="dataset must be the record's data set 'two_moons', got 'spiral'"):
+        plot_loss_gap(_gap_record(), "spiral")
+    with pytest.raises(ValueError, match="record must hold at least one band and one row"):
+        plot_loss_gap({**_gap_record(), "rows": []}, "two_moons")

@@ -133,11 +133,14 @@ def plot_pair_samples(points_a, points_b, samples_a, samples_b, num_points: int,
     return fig
 
 
-def mnist_pair_picture(examples: dict[str, Any], num_points: int, copies: tuple[float, float] | None = None):
+def mnist_pair_picture(
+    examples: dict[str, Any], num_points: int, copies: tuple[float, float] | None = None, num_samples: int = 64
+):
     """One MNIST pair as a PIL image: a column per noise; rows: model A's sample, its nearest digit in block A (with
     d₁/d₂ and the verdict under it), model B's sample from the same noise, its nearest digit in block B.
 
-    examples: `pipelines.transition.mnist.pair_examples` ({"a"/"b": samples, nearest, ratio, distance})."""
+    examples: `pipelines.transition.mnist.pair_examples` ({"a"/"b": samples, nearest, ratio, distance}); copies: each
+    model's copy fraction over num_samples samples (the title says both)."""
     from PIL import Image, ImageDraw
 
     from pipelines.exact.neighbours import COPY_RATIO
@@ -158,7 +161,7 @@ def mnist_pair_picture(examples: dict[str, Any], num_points: int, copies: tuple[
     label_width = int(max(text_width(label, font) for label, _ in rows)) + 16
     title = f"N = {num_points:,} digits per block; each column: one noise, both models"
     if copies is not None:
-        title += f" (copies of 64: A {copies[0]:.0%}, B {copies[1]:.0%})"
+        title += f" (copies of {num_samples} samples: A {copies[0]:.0%}, B {copies[1]:.0%})"
     title_height = 28
     width = max(label_width + max(row.width for _, row in rows), int(text_width(title, font)) + 16)
     gap = 8

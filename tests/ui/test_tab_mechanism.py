@@ -53,8 +53,8 @@ def test_the_loss_gap_caption_says_what_the_table_says(tab):
 def test_the_training_curves_name_both_n(tab):
     image, words, record = tab.training_dynamics("two_moons")
     assert isinstance(image, Image.Image)
-    for n in record["num_points"]:
-        assert f"$N = {n:,}$" in words
+    for run in record["runs"]:
+        assert f"$N = {run['num_points']:,}$" in words
 
 
 def test_the_local_view_compares_three_samplers_from_one_seed(tab):

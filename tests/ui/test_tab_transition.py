@@ -82,3 +82,18 @@ def test_the_sentence_does_not_claim_a_transition_the_numbers_do_not_show():
     assert "have not yet reached" in text and "generalise" not in text
     text = transition_sentence([_row(4, 1.0, 50.0), _row(2000, 0.1, 4.0, exact_ratio=5.0)])  # new, not agreeing
     assert "not learned the same density" in text and "generalise" not in text
+
+
+def test_the_mnist_pair_is_drawn_once_per_n_with_the_tables_copy_fractions(ctx):
+    from PIL import Image
+
+    from pipelines.transition import mnist as transition_mnist
+    from ui.tabs.transition import TransitionTab
+
+    tab = TransitionTab(ctx)
+    n = min(transition_mnist.pair_folders())
+    picture = tab.pair_samples("mnist", n)
+    assert isinstance(picture, Image.Image) and picture.width > 300
+    assert tab.pair_samples("mnist", n) is picture  # seed 0: one picture per N, kept
+    row = next(r for r in transition_mnist.load_table()["rows"] if r["num_points"] == n)
+    assert row["num_samples"] > 0 and set(row["copy_fraction"]) == {"a", "b"}  # what its title quotes

@@ -148,9 +148,21 @@ class MechanismTab:
             the plot against training steps, the sentence read off the curves, and the shipped record.
         """
         dataset = self._dataset(dataset)
-        record = transition_dynamics.load_dynamics(dataset)
-        words = text.dynamics_caption(transition_dynamics.reading(record))
-        return drawn(plot_training_dynamics, record), words, record
+        try:
+            record = transition_dynamics.load_dynamics(dataset)
+        except FileNotFoundError:
+            return None, text.no_dynamics(dataset), {}
+        rows = [
+            {
+                "num_points": run["num_points"],
+                "train_steps": run["train_steps"],
+                "tau_gen": run["tau_gen"],
+                "tau_mem": run["tau_mem"],
+                "final_copy_fraction": run["checkpoints"]["copy_fraction"][-1],
+            }
+            for run in record["runs"]
+        ]
+        return drawn(plot_training_dynamics, record), text.dynamics_caption(rows), record
 
     # -- the local posterior ----------------------------------------------------------------------------------
     def patch_table(self) -> list[int] | None:

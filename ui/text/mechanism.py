@@ -131,6 +131,11 @@ def dynamics_caption(rows: list[dict]) -> str:
     return "Read off the curves: " + "; ".join(parts) + "."
 
 
+def no_dynamics(dataset: str) -> str:
+    """What the training-curves view says for a data set without a shipped record."""
+    return f"No shipped training curves for {dataset} yet: choose two_moons."
+
+
 # ---------------------------------------------------------------------------------------------- 4. local
 LOCAL_INTRO = r"""
 ### 4. On the model's {noun}s: the local posterior makes new {noun}s

@@ -1,13 +1,15 @@
 """The exact posterior's pictures, as matplotlib Figures drawn from numbers they are given: the true step's variance
 along a chain against β̃, β and σ*² (`plot_chain_variances`), what one exact step costs as N grows (`plot_step_cost`,
 `plot_step_costs`), when exact trajectories commit to one training image (`plot_commit`), and the held-out images'
-distances to their nearest training image (`plot_nearest_distances`).
+distances to their nearest training image (`plot_nearest_distances`), and r² of the local, equivariant and exact
+denoisers against the network along its run (`plot_r2_curves`).
 """
 
 from __future__ import annotations
 
 import math
 import statistics
+import warnings
 from typing import Any, Sequence
 
 import numpy as np
@@ -261,4 +263,75 @@ def plot_nearest_distances(heldout, exact, model, noun: str = "digit", image_sha
     ax.legend(fontsize=7.5, loc="upper right")
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
+    return fig
+
+
+# The y range of the r² curves: below −0.5 a curve only says "worse than the image's mean", and a long fall there
+# would squash the range where the denoisers differ.
+R2_FLOOR = -0.5
+
+
+def _r2_rows(name: str, values, K: int) -> np.ndarray:
+    """r² as (K, B): a (K,) curve of medians is one image."""
+    a = np.asarray(values, dtype=np.float64)
+    if a.ndim == 1:
+        a = a[:, None]
+    if a.ndim != 2 or a.shape[0] != K or a.shape[1] < 1:
+        raise ValueError(f"{name} must be ({K},) or ({K}, B) r² values, one row per step, got shape {a.shape}")
+    return a
+
+
+def plot_r2_curves(timesteps, r2_local, r2_exact, r2_equivariant=None, patch_sizes=None, title: str | None = None):
+    """r² of each denoiser's x̂_0 against the network's, step by step along its run: the median over the images per
+    step (a line) and, with more than one image, their min–max range (shaded), against t running from T down to 0
+    (the order sampling goes). timesteps: (K,); r2_local, r2_exact, r2_equivariant: (K,) medians or (K, B) per image
+    (NaN skipped); patch_sizes: (K,) the local machines' patch side per step, drawn as a step line on a right-hand
+    axis. The y axis shows [−0.5, 1]; lower values are clipped there (the y label says so). A Figure ~900 px wide."""
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
+
+    ts = np.asarray(timesteps, dtype=np.float64)
+    if ts.ndim != 1 or len(ts) < 1:
+        raise ValueError(f"timesteps must be a non-empty 1-D sequence, got shape {ts.shape}")
+    K = len(ts)
+    curves = [
+        ("r2_local", r2_local, "local (LS, patch P per t)", "C0"),
+        ("r2_equivariant", r2_equivariant, "equivariant (ELS)", "C2"),
+        ("r2_exact", r2_exact, "exact posterior (whole image)", "C3"),
+    ]
+    fig = Figure(figsize=(9.0, 4.8), dpi=100, layout="constrained")
+    ax = fig.add_subplot(1, 1, 1)
+    clipped = False
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN step: no median, no line there
+        for name, values, label, color in curves:
+            if values is None:
+                continue
+            rows = _r2_rows(name, values, K)
+            median = np.nanmedian(rows, axis=1)
+            clipped |= bool(np.nanmin(rows) < R2_FLOOR) if np.isfinite(rows).any() else False
+            if rows.shape[1] > 1:
+                low, high = np.nanmin(rows, axis=1), np.nanmax(rows, axis=1)
+                ax.fill_between(ts, np.maximum(low, R2_FLOOR), high, color=color, alpha=0.18, lw=0)
+            ax.plot(ts, np.maximum(median, R2_FLOOR), color=color, lw=2, marker="o", ms=3, label=label)
+    ax.axhline(0.0, color="0.5", lw=0.8, ls=":")
+    ax.set_ylim(R2_FLOOR - 0.02, 1.02)
+    ax.set_xlim(ts.max() + 10, max(ts.min() - 10, -10))  # T on the left, 0 on the right: the order sampling goes
+    note = f"\n(values below {R2_FLOOR:g} drawn at {R2_FLOOR:g})" if clipped else ""
+    ax.set_ylabel(f"$r^2$ against the network's $\\hat x_0${note}")
+    ax.set_xlabel("$t$ of the network's input $x_t$ (sampling runs left → right)")
+    ax.grid(alpha=0.3)
+    handles, labels = ax.get_legend_handles_labels()
+    if patch_sizes is not None:
+        sizes = np.asarray(patch_sizes, dtype=np.float64)
+        if sizes.shape != (K,):
+            raise ValueError(f"patch_sizes must hold one patch side per step ({K},), got shape {sizes.shape}")
+        right = ax.twinx()
+        (line,) = right.step(ts, sizes, where="mid", color="0.35", lw=1.2, ls="--", label="patch size $P$ (right)")
+        right.set_ylabel("patch side $P$ (pixels)")
+        right.set_ylim(0, max(sizes.max(), 1) * 1.15 + 1)
+        right.yaxis.set_major_locator(MaxNLocator(integer=True))
+        handles, labels = handles + [line], labels + [line.get_label()]
+    ax.legend(handles, labels, loc="best", fontsize=9, framealpha=0.9)
+    ax.set_title(title or "$r^2$ of each denoiser's $\\hat x_0$ against the network's, along its run")
     return fig

@@ -6,6 +6,7 @@ the exact posterior from one seed (/local_posterior). The library computes; the 
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import OrderedDict
 from types import SimpleNamespace
@@ -28,6 +29,7 @@ from pipelines.toy2d.plots import plot_denoiser_fields
 from pipelines.transition import dynamics as transition_dynamics
 from pipelines.transition import ladders as transition
 from pipelines.transition import loss_gap as transition_loss_gap
+from pipelines.transition import mnist as transition_mnist
 from pipelines.transition.plots import plot_loss_gap, plot_training_dynamics
 from ui.base import LATEX, UI_QUEUE, picture
 from ui.context import AppContext
@@ -41,6 +43,7 @@ LOCAL_STEPS = 40  # the local view's chain: the app's default K
 DEFAULT_PATCH = 5  # the slider's first value (and the patch of a model without a calibrated table)
 RUN_CACHE = 8  # UNet runs kept (one per seed)
 R2_LOW_T = 200  # the caption's "small t" band: [0, R2_LOW_T)
+RECORD_FILE = "denoisers.json"  # python -m pipelines.exact.denoisers writes it into a model folder
 
 
 def _check_calibrated(value) -> bool:
@@ -61,7 +64,6 @@ class MechanismTab:
         self._networks: dict[tuple[str, int], tuple] = {}
         self._runs: OrderedDict[int, SimpleNamespace] = OrderedDict()
         self._local: LocalPosterior | None = None
-        self._exact32: DatasetPosterior | None = None
         self._table: list[int] | None = None
 
     # -- 2-D --------------------------------------------------------------------------------------------------
@@ -133,7 +135,7 @@ class MechanismTab:
         dataset = self._dataset(dataset)
         record = transition_loss_gap.load_loss_gap(dataset)
         rows = sorted(record["rows"], key=lambda r: r["num_points"])
-        band = (rows[0]["t_low"], rows[0]["t_high"])
+        band = min((r["t_low"], r["t_high"]) for r in rows)  # the smallest t, where the gap lives
         first = [r for r in rows if (r["t_low"], r["t_high"]) == band]
         words = text.loss_gap_caption(dataset, band, first)
         return drawn(plot_loss_gap, record, dataset), words, record
@@ -175,14 +177,14 @@ class MechanismTab:
             return self._table or None
 
     def denoisers(self) -> tuple[LocalPosterior, DatasetPosterior]:
-        """The local and the exact posterior over the training images in float32 (the page's speed), built once;
-        the local one's patch size is set per call."""
+        """The local posterior over the training images in float32 (the page's speed: it computes differences, not
+        the expanded square, so float32 stays accurate at small t), built once, its patch size set per call; and the
+        app's exact posterior (float64, shared with the other tabs)."""
         with self._lock:
             if self._local is None:
                 data, scheduler = self.ctx.train_images(), self.ctx.pipe.scheduler
-                self._exact32 = DatasetPosterior(data, scheduler, dtype=torch.float32)
                 self._local = LocalPosterior(data, DEFAULT_PATCH, scheduler, dtype=torch.float32)
-            return self._local, self._exact32
+        return self._local, self.ctx.dataset_posterior()
 
     def _local_machine(self, patch) -> LocalPosterior:
         local, _ = self.denoisers()
@@ -386,7 +388,30 @@ class MechanismTab:
         patch.release(lambda: False, None, calibrated, api_visibility="private", queue=False).then(
             self.local_posterior, inputs, outputs, api_visibility="private", **UI_QUEUE
         )
+        records = self.shipped_records()
+        if records:
+            gr.Markdown(
+                text.RECORD_INTRO + "\n\n".join(text.record_text(r, label, ctx.noun) for label, r in records),
+                latex_delimiters=LATEX,
+                elem_id="local-records",
+            )
         return [(self.local_posterior, inputs, outputs)]
+
+    def shipped_records(self) -> list[tuple[str, dict]]:
+        """The shipped denoiser records: the model's own (its folder's RECORD_FILE), and the attention-free UNet of
+        the MNIST transition at its largest N, where the paper's conditions hold more closely."""
+        out = []
+        folder = model_data_folder(self.ctx.model_id)
+        if folder is not None and (folder / RECORD_FILE).is_file():
+            out.append((f"This model ({self.ctx.model_id})", json.loads((folder / RECORD_FILE).read_text())))
+        pairs = transition_mnist.pair_folders() if transition_mnist.DEFAULT_FOLDER.is_dir() else {}
+        if pairs:
+            n = max(pairs)
+            path = pairs[n][0] / RECORD_FILE
+            if path.is_file():
+                label = f"The attention-free UNet of the MNIST transition trained on N = {n:,} digits"
+                out.append((label, json.loads(path.read_text())))
+        return out
 
 
 def _finite(value) -> float | None:

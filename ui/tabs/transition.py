@@ -328,6 +328,8 @@ class TransitionTab:
         pair_picture = output_picture("the pair from the same noise", "transition-pair")
         dataset.change(self.ladder_choices, dataset, pair_n, **LOCAL)
         pair_button.click(self.pair_samples, [dataset, pair_n], pair_picture, api_visibility="private", **UI_QUEUE)
+        if self.block is not None:  # the first pair drawn when the tab is opened
+            self.block.select(self.pair_samples, [dataset, pair_n], pair_picture, api_visibility="private", **UI_QUEUE)
 
     def _train_section(self, dataset, state, show_outputs) -> None:
         """Train a pair live (/transition_train); its row joins this session's plot."""
@@ -346,7 +348,9 @@ class TransitionTab:
                           label="num_samples (M)", elem_id="transition-train-samples")
             )  # fmt: skip
             seed = integer_input(
-                gr.Number(0, label="seed", info=f"integer in [0, {MAX_PAIR_SEED}]", precision=None,
+                gr.Number(0, label="seed", precision=None,
+                          info=f"integer in [0, {MAX_PAIR_SEED}] (half the other tabs' range: model A trains with "
+                          "seed 2·seed, model B with 2·seed + 1)",
                           elem_id="transition-seed"),
                 0,
                 MAX_PAIR_SEED,
@@ -354,7 +358,7 @@ class TransitionTab:
         with gr.Row():
             train_button = gr.Button("Train the pair at this N", variant="primary", elem_id="transition-train-button")
             forget_button = gr.Button("Forget my pairs", elem_id="transition-forget-button")
-        train_text = gr.Markdown(elem_id="transition-train-text", latex_delimiters=LATEX)
+        train_text = gr.Markdown(text.TRAIN_EMPTY, elem_id="transition-train-text", latex_delimiters=LATEX)
         with gr.Accordion("JSON summary of the training (the API's last output)", open=False):
             train_summary = gr.JSON(label="summary", elem_id="transition-train-summary")
         picture = show_outputs[0]  # the live row is drawn on the table's plot

@@ -159,7 +159,9 @@ $t$: small at small $t$, larger when noisy.
 UNet's guess $\hat x_0$ with the local machine's and the exact posterior's at the same $x_t$ by
 $r^2=1-\sum_p(\hat y_p-y_p)^2/\sum_p(y_p-\bar y)^2$, with $y$ the UNet's guess over the pixels. $r^2 = 1$ is a
 perfect prediction, $0$ is no better than a flat grey image, and it is negative when worse. The three samplers
-start from the same noise; each sample is shown beside its nearest training {noun}.
+start from the same noise $x_T$. The UNet and the local machine take Ho et al.'s step, one Gaussian around
+$\tilde\mu(x_t,\hat x_0)$ with their own $\hat x_0$; the exact sampler draws each step from the true mixture (as on
+tab "Exact posterior sampler"). Each sample is shown beside its nearest training {noun}.
 """
 
 
@@ -209,19 +211,30 @@ RECORD_INTRO = r"""
 
 
 def record_text(record: dict, label: str, noun: str) -> str:
-    """A paragraph and a Markdown table from a shipped denoiser record (`python -m pipelines.exact.denoisers`)."""
-    rows = ["| $t$ band | local (LS) | equivariant (ELS) | exact |", "|---|---:|---:|---:|"]
+    """A paragraph and a Markdown table from a shipped denoiser record (`python -m pipelines.exact.denoisers`):
+    the median r² to the UNet's x̂0 per band of t for the LS, ELS and exact machines, and each sampler's copies."""
+    rows = ["| $t$ band | steps | local (LS) | equivariant (ELS) | exact |", "|---|---:|---:|---:|---:|"]
     for band in record.get("bands", []):
-        cells = [_r2(band.get(key)) for key in ("r2_local", "r2_equivariant", "r2_exact")]
-        rows.append(f"| [{band['low']}, {band['high']}) | " + " | ".join(cells) + " |")
-    copies = record.get("copy_fractions", {})
+        cells = [_r2(band.get(key)) for key in ("local", "equivariant", "exact")]
+        rows.append(f"| [{band['low']}, {band['high']}) | {band['steps']} | " + " | ".join(cells) + " |")
     names = {"model": "UNet", "local": "LS", "equivariant": "ELS", "exact": "exact"}
-    copy_words = ", ".join(f"{names.get(k, k)} {v:.0%}" for k, v in copies.items() if v is not None)
-    count = record.get("batch_size")
+    copies = []
+    for key, name in names.items():
+        flags = record.get("samplers", {}).get(key, {}).get("copy")
+        if flags:
+            copies.append(f"{name} {sum(flags)} of {len(flags)}")
+    subset = record.get("equivariant_subset") or {}
+    seconds = record.get("seconds", {})
+    per_call = ", ".join(
+        f"{names[k]} {seconds[k]['per_call']:.2g} s" for k in ("local", "equivariant", "exact") if k in seconds
+    )
     return (
-        f"**{label}** (median $r^2$ to the UNet's $\\hat x_0$ per band of $t$, over {count} {noun}s from seed "
-        f"{record.get('seed')}; copies: {copy_words}; made by `{record.get('command')}` in "
-        f"{record.get('wall_seconds', 0):,.0f} s)\n\n" + "\n".join(rows)
+        f"**{label}.** Median $r^2$ to the UNet's $\\hat x_0$ per band of $t$, over {record.get('batch_size')} "
+        f"{noun}s from seed {record.get('seed')} ({record.get('num_inference_steps')} steps, the calibrated patch "
+        f"size per $t$). Copies by the rule: {', '.join(copies)}. ELS is too slow for a click: it searches "
+        f"{subset.get('size', 0):,} of the {subset.get('of', 0):,} training {noun}s (a seeded random subset) for "
+        f"{subset.get('images_compared', 0)} {noun}s; seconds per call, per image batch: {per_call}. Made by "
+        f"`{record.get('command')}` in {record.get('wall_seconds', 0):,.0f} s.\n\n" + "\n".join(rows)
     )
 
 

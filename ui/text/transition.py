@@ -48,6 +48,12 @@ time on the server, others wait in the queue.
 """
 
 
+TRAIN_EMPTY = (
+    "No pair trained in this session yet: choose N and press **Train the pair at this N**. The plot above shows the "
+    "shipped table until then."
+)
+
+
 NO_TABLE = "No shipped table for this data set yet."
 
 

@@ -24,6 +24,7 @@ SCRIPTS = {
     "bench_quality.py": (["--threads", "1"], "quality-quick.json"),
     "bench_training.py": (["--threads", "1"], "training-quick.json"),
     "bench_exact_posterior.py": ([], "exact_posterior.json"),
+    "bench_local.py": (["--threads", "1"], "local_posterior-quick.json"),
     "bench_latency.py": (["--threads", "1", "--only", "/toy_step,/sample,/toy_train"], "latency-quick.json"),
     "bench_concurrency.py": (["--threads", "1"], "concurrency-quick.json"),
     "bench_data_memory.py": (["--threads", "1"], "data_memory-quick.json"),

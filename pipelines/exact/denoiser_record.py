@@ -273,7 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(str(error))
     if table is None:
         parser.error(f"--model {args.model!r} has no {PATCH_TABLE_FILE}: run python -m pipelines.exact.calibration")
-    command = "python -m pipelines.exact.denoisers " + " ".join(shlex.quote(a) for a in argv)
+    env = " ".join(f"{k}={os.environ[k]}" for k in ("OMP_NUM_THREADS",) if k in os.environ)
+    command = (env + " " if env else "") + "python -m pipelines.exact.denoisers " + shlex.join(argv)
     start = time.perf_counter()
     record, samples = record_denoisers(
         pipe, data, table, args.seed, args.batch_size, args.steps, args.els_subset, args.els_batch, args.els_seed, True

@@ -93,7 +93,7 @@ def test_the_cli_writes_the_record_and_the_samples(folder, capsys):
         == 0
     )
     record = json.loads((folder / rec.RECORD_FILE).read_text())
-    assert record["command"].startswith("python -m pipelines.exact.denoisers --model") and record["wall_seconds"] >= 0
+    assert "python -m pipelines.exact.denoisers --model" in record["command"] and record["wall_seconds"] >= 0
     assert record["batch_size"] == 2 and record["equivariant_subset"]["size"] == 4
     samples = rec.load_samples(folder)
     assert samples["local"].shape == (2, *SHAPE) and samples["equivariant"].shape == (1, *SHAPE)

@@ -330,11 +330,13 @@ def plot_toy_training(losses, points, samples, update: int, num_updates: int, ba
 FIELD_ARROWS = 21  # arrows per side at most: a denser grid is thinned to about this
 
 
-def plot_denoiser_fields(fields, points):
+def plot_denoiser_fields(fields, points, data=None):
     """Two panels side by side, the exact E[x_0 | x_t] (left) and the network's x̂_0 (right) at one t: an arrow from
     each grid point x_t to its estimate, coloured by the estimate's distance to the nearest training point (one
     colour scale for both, a labelled colour bar), over the training points. Each title says t, ᾱ_t, N and the
-    median of that distance. fields: a `pipelines.toy2d.DenoiserFields`; points: its N training points (N, 2)."""
+    median of that distance. fields: a `pipelines.toy2d.DenoiserFields` (a denser grid than FIELD_ARROWS per side is
+    thinned); points: its N training points (N, 2); data: optional (M, 2) points of the whole distribution (the
+    pool), drawn faintly so the eye sees where the data lie between the training points."""
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
@@ -345,6 +347,10 @@ def plot_denoiser_fields(fields, points):
     pts = np.asarray(points, dtype=float)
     if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) != fields.num_points:
         raise ValueError(f"points must have shape ({fields.num_points}, 2) (the fields' N), got {pts.shape}")
+    if data is not None:
+        data = np.asarray(data, dtype=float)
+        if data.ndim != 2 or data.shape[1] != 2:
+            raise ValueError(f"data must have shape (M, 2), got {data.shape}")
     stride = max(1, math.ceil((len(fields.axis) - 1) / (FIELD_ARROWS - 1)))
     x_t = fields.x_t.numpy()[::stride, ::stride].reshape(-1, 2)
     panels = (
@@ -359,6 +365,8 @@ def plot_denoiser_fields(fields, points):
     for k, ((name, estimate, _), distance) in enumerate(zip(panels, distances)):
         ax = fig.add_subplot(1, 2, k + 1)
         ends = estimate.numpy()[::stride, ::stride].reshape(-1, 2)
+        if data is not None:
+            ax.scatter(data[:, 0], data[:, 1], s=2, color=DATA_COLOR, alpha=0.5, zorder=0, label="the data (pool)")
         ax.scatter(pts[:, 0], pts[:, 1], s=14, color="black", zorder=3, label=f"training points (N = {len(pts):,})")
         arrows = ax.quiver(
             x_t[:, 0], x_t[:, 1], ends[:, 0] - x_t[:, 0], ends[:, 1] - x_t[:, 1], distance, cmap="viridis",

@@ -9,7 +9,7 @@ initialisation, batches, Adam and cosine learning rate over train_steps, through
 of a data set's pool, and every eval_every steps records:
 - the simple loss (Ho et al. eq. 14, per dimension, as `loss_gap` defines it) on the N training points and on M
   held-out points (disjoint, from the same pool), over all t and over the small-t band where the gap lives, with
-  the same (x_0, t, ε) draws at every checkpoint (`loss_gap.loss_gap_rows` with one seed);
+  the same (x_0, t, ε) draws at every checkpoint (`loss_gap.loss_draws`, the draws `loss_gap_rows` makes);
 - the same losses of the empirical optimum (the exact posterior over the N points), the reference lines;
 - the copy fraction by the project's rule (d₁/d₂ < 1/3 against the training points) of S samples of p_θ (η = 1,
   every step, `ladders.sample_model`), from the same noise at every checkpoint, and their median d₁.
@@ -42,10 +42,11 @@ import torch
 from pipelines import toy2d
 from pipelines.checks import check_int
 from pipelines.exact.neighbours import COPY_RATIO_TEXT, is_copy_by_ratio, nearest_two
+from pipelines.exact.posterior import DatasetPosterior
 from pipelines.transition import ladders
 from pipelines.transition import loss_gap as gap
 
-DEFAULT_NUM_POINTS = (16, 1024)  # the shipped pair of runs: one that starts copying, one that does not
+DEFAULT_NUM_POINTS = (8, 16, 1024)  # the shipped runs: two small N that start copying within the run, one large
 
 
 DEFAULT_TRAIN_STEPS = 10_000  # the ladder's recipe length
@@ -144,19 +145,25 @@ class DynamicsCheckpoint:
         return asdict(self)
 
 
-def _evaluate(model, train, heldout, draws: int, seed: int, num_samples: int) -> dict[str, float]:
-    """The losses (network and optimum, both bands) on the fixed draws and the copy numbers of S samples."""
-    rows = gap.loss_gap_rows(model, train, heldout, draws, seed, bands=tuple(BANDS.values()))
-    numbers = {}
-    for suffix, row in zip(("", "_small_t"), rows):
-        for split in gap.SPLITS:
-            numbers[f"{split}_loss{suffix}"] = getattr(row, f"{split}_network")
-            numbers[f"optimum_{split}_loss{suffix}"] = getattr(row, f"{split}_optimum")
+SUFFIXES = {"all": "", "small_t": "_small_t"}  # a band's suffix in the checkpoint's names
+
+
+def fixed_draws(train, heldout, draws: int, seed: int, alphas_cumprod: torch.Tensor) -> dict[str, gap.LossDraws]:
+    """The loss draws of a run, by name ("train_loss", "heldout_loss_small_t", …): from one generator seeded seed,
+    band by band (BANDS), the training split first, so they are the draws `loss_gap.loss_gap_rows` makes (with
+    alphas_cumprod, ᾱ (T,), the optimum's: `DatasetPosterior.alphas_cumprod`)."""
+    generator = torch.Generator().manual_seed(seed)
+    out = {}
+    for band_name, band in BANDS.items():
+        for split, points in zip(gap.SPLITS, (train, heldout)):
+            out[f"{split}_loss{SUFFIXES[band_name]}"] = gap.loss_draws(points, band, draws, generator, alphas_cumprod)
+    return out
+
+
+def _copies(model, train: torch.Tensor, num_samples: int, seed: int) -> dict[str, float]:
     samples = ladders.sample_model(model, num_samples, seed)
     d1, d2, _ = nearest_two(samples, train)
-    numbers["copy_fraction"] = float(is_copy_by_ratio(d1, d2).double().mean())
-    numbers["nearest_median"] = float(d1.median())
-    return numbers
+    return {"copy_fraction": float(is_copy_by_ratio(d1, d2).double().mean()), "nearest_median": float(d1.median())}
 
 
 def training_dynamics(
@@ -182,14 +189,17 @@ def training_dynamics(
     seed = check_int("seed", seed, 0, ladders.MAX_MODEL_SEED, meaning=" (the model's seed is 2·seed)")
     train_indices, heldout_indices = dynamics_split(dataset, num_points, num_heldout, seed)
     train, heldout = ladders.pool(dataset)[train_indices], ladders.pool(dataset)[heldout_indices]
+    start = time.perf_counter()
+    optimum = DatasetPosterior(toy2d.as_images(train), toy2d.toy_scheduler())
+    fixed = fixed_draws(train, heldout, draws, seed, optimum.alphas_cumprod)
+    optimum_numbers = {f"optimum_{name}": float(gap.optimum_losses(optimum, d).mean()) for name, d in fixed.items()}
     model = toy2d.new_toy_model(2 * seed, **ladders.MODEL_CONFIG)
     run = toy2d.train_toy(model, train, train_steps, 2 * seed)
-    start = time.perf_counter()
     try:
         for progress in run:
             if progress.update % eval_every and progress.update != train_steps:
                 continue
-            numbers = _evaluate(model, train, heldout, draws, seed, num_samples)
+            numbers = {name: float(gap.network_losses(model, d).mean()) for name, d in fixed.items()}
             yield DynamicsCheckpoint(
                 num_points=num_points,
                 step=progress.update,
@@ -197,6 +207,8 @@ def training_dynamics(
                 batch_loss=progress.loss,
                 seconds=time.perf_counter() - start,
                 **numbers,
+                **optimum_numbers,
+                **_copies(model, train, num_samples, seed),
             )
     finally:
         run.close()
@@ -232,7 +244,7 @@ def run_record(checkpoints: Sequence[DynamicsCheckpoint]) -> dict[str, Any]:
         "train_steps": last.num_steps,
         "optimum": {
             band: {split: getattr(last, f"optimum_{split}_loss{suffix}") for split in gap.SPLITS}
-            for band, suffix in (("all", ""), ("small_t", "_small_t"))
+            for band, suffix in SUFFIXES.items()
         },
         "tau_gen": generalisation_step(columns["step"], columns["heldout_loss"]),
         "tau_mem": memorisation_step(columns["step"], columns["copy_fraction"]),

@@ -133,7 +133,48 @@ def _mean_se(values: torch.Tensor) -> tuple[float, float]:
     return float(values.mean()), float(values.std() / math.sqrt(len(values))) if len(values) > 1 else math.nan
 
 
+@dataclass
+class LossDraws:
+    """Paired draws of the simple loss: x_0 (D, 2), t (D,), ε (D, 2), ᾱ_t (D, 1) and x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε
+    (eq. 4), float64. The same draws judge the network and the optimum (and one network at every checkpoint)."""
+
+    x0: torch.Tensor
+    t: torch.Tensor
+    eps: torch.Tensor
+    alpha_bar: torch.Tensor
+    x_t: torch.Tensor
+
+
+def loss_draws(points: torch.Tensor, band: tuple[int, int], draws: int, generator, alphas_cumprod) -> LossDraws:
+    """`draws` paired draws: x_0 uniform over points (M, 2), t uniform over [low, high), ε ~ N(0, I), in that order
+    from generator; alphas_cumprod: ᾱ (T,) of the schedule."""
+    x0 = points.double()[torch.randint(len(points), (draws,), generator=generator)]
+    t = torch.randint(band[0], band[1], (draws,), generator=generator)
+    eps = torch.randn((draws, 2), generator=generator, dtype=torch.float64)
+    a = alphas_cumprod[t].double().unsqueeze(1)
+    return LossDraws(x0, t, eps, a, a.sqrt() * x0 + (1 - a).sqrt() * eps)  # eq. 4
+
+
 @torch.inference_mode()
+def network_losses(model: toy2d.ToyEpsilonMLP, d: LossDraws) -> torch.Tensor:
+    """The network's loss per draw, per dimension, float64 (D,)."""
+    network = model(toy2d.as_images(d.x_t.float()), d.t).sample.reshape(len(d.t), 2).double()
+    return ((d.eps - network) ** 2).mean(1)
+
+
+@torch.inference_mode()
+def optimum_losses(optimum: DatasetPosterior, d: LossDraws) -> torch.Tensor:
+    """The optimum's loss per draw, per dimension, float64 (D,): ε̂* from E[x_0 | x_t] over its training points."""
+    x0_hat = torch.cat(  # E[x_0 | x_t] in chunks of draws: the weights are (chunk, N)
+        [
+            toy2d.as_points(optimum.predict_x0(toy2d.as_images(d.x_t[k : k + DRAW_CHUNK]), d.t[k : k + DRAW_CHUNK]))
+            for k in range(0, len(d.t), DRAW_CHUNK)
+        ]
+    ).double()
+    best = (d.x_t - d.alpha_bar.sqrt() * x0_hat) / (1 - d.alpha_bar).sqrt()  # the optimum's ε̂
+    return ((d.eps - best) ** 2).mean(1)
+
+
 def split_losses(
     model: toy2d.ToyEpsilonMLP,
     optimum: DatasetPosterior,
@@ -142,22 +183,10 @@ def split_losses(
     draws: int,
     generator,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-draw losses (per dimension, float64 (draws,)) of the network and of the optimum on `draws` paired draws:
-    x_0 uniform over points (M, 2), t uniform over [low, high), ε ~ N(0, I), in that order from generator."""
-    x0 = points.double()[torch.randint(len(points), (draws,), generator=generator)]
-    t = torch.randint(band[0], band[1], (draws,), generator=generator)
-    eps = torch.randn((draws, 2), generator=generator, dtype=torch.float64)
-    a = optimum.alphas_cumprod[t].unsqueeze(1)
-    x_t = a.sqrt() * x0 + (1 - a).sqrt() * eps  # eq. 4
-    network = model(toy2d.as_images(x_t.float()), t).sample.reshape(draws, 2).double()
-    x0_hat = torch.cat(  # E[x_0 | x_t] in chunks of draws: the weights are (chunk, N)
-        [
-            toy2d.as_points(optimum.predict_x0(toy2d.as_images(x_t[k : k + DRAW_CHUNK]), t[k : k + DRAW_CHUNK]))
-            for k in range(0, draws, DRAW_CHUNK)
-        ]
-    ).double()
-    best = (x_t - a.sqrt() * x0_hat) / (1 - a).sqrt()  # the optimum's ε̂
-    return ((eps - network) ** 2).mean(1), ((eps - best) ** 2).mean(1)
+    """Per-draw losses (per dimension, float64 (draws,)) of the network and of the optimum on `draws` paired draws
+    (`loss_draws` from points (M, 2) over the band)."""
+    d = loss_draws(points, band, draws, generator, optimum.alphas_cumprod)
+    return network_losses(model, d), optimum_losses(optimum, d)
 
 
 def loss_gap_rows(

@@ -187,21 +187,29 @@ TRAIN_COLOR, HELDOUT_COLOR = "#1f77b4", "#d62728"  # on the training points, on 
 N_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e")  # one per N of a dynamics record
 
 
-def _log_y(ax) -> None:
-    """A log y axis with plain numbers: majors as 0.1, 1, 10; within a decade or two, minors 2, 3, 5 labelled too."""
-    from matplotlib.ticker import FuncFormatter
+def _mantissa(value: float) -> float:
+    return round(value / 10 ** np.floor(np.log10(value)), 6) if value > 0 else 0.0
 
-    ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
-    low, high = ax.get_ylim()
-    labelled = {2, 3, 5} if high / max(low, 1e-12) < 300 else set()
 
-    def minor_label(value, _):
-        mantissa = round(value / 10 ** np.floor(np.log10(value)), 6) if value > 0 else 0
-        return f"{value:g}" if mantissa in labelled else ""
+def _log_axis(ax, which: str = "y") -> None:
+    """A log axis with plain numbers (0.1, 1, 10; 1,000, 10,000); the narrower its range, the more of its minor
+    ticks labelled (2, 3, 5 within a few decades; every one within a factor 3)."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullFormatter
 
-    ax.yaxis.set_minor_formatter(FuncFormatter(minor_label))
-    ax.tick_params(axis="y", which="both", labelsize=8)
+    axis = ax.yaxis if which == "y" else ax.xaxis
+    (ax.set_yscale if which == "y" else ax.set_xscale)("log")
+    low, high = ax.get_ylim() if which == "y" else ax.get_xlim()
+    ratio = high / max(low, 1e-12)
+    labelled = set(range(2, 10)) if ratio < 3 else {2, 3, 5} if ratio < 300 else set()
+    if which == "x":
+        labelled = {2, 5} if ratio < 300 else set()
+    axis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:,g}"))
+    axis.set_minor_formatter(FuncFormatter(lambda value, _: f"{value:,g}" if _mantissa(value) in labelled else ""))
+    if which == "y" and ratio < 3:  # within a factor 3 a log axis has one labelled tick or none: place a few
+        ticks = [v for v in MaxNLocator(5).tick_values(low, high) if low <= v <= high]
+        axis.set_major_locator(FixedLocator(ticks))
+        axis.set_minor_formatter(NullFormatter())
+    ax.tick_params(axis=which, which="both", labelsize=8)
 
 
 def _band_label(low: int, high: int) -> str:
@@ -243,7 +251,7 @@ def plot_loss_gap(record: dict[str, Any], dataset: str):
                     markerfacecolor=color if who == "network" else "white", label=f"{name}, {where}",
                 )  # fmt: skip
         ax.set_xscale("log")
-        _log_y(ax)
+        _log_axis(ax, "y")
         ax.set_xticks(n, [str(int(v)) for v in n], fontsize=8)
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.grid(True, which="major", alpha=0.25)
@@ -283,7 +291,7 @@ def plot_training_dynamics(record: dict[str, Any]):
     if not runs or len(runs) > len(N_COLORS):
         raise ValueError(f"record must hold 1 to {len(N_COLORS)} runs, got {len(runs)}")
     colors = N_COLORS[: len(runs)]
-    fig = Figure(figsize=(9.0, 9.6), dpi=100)
+    fig = Figure(figsize=(9.0, 10.4), dpi=100)
     grid = fig.add_gridspec(3, 2)
     bands = (("all", ""), ("small_t", "_small_t"))
     for row, (band, suffix) in enumerate(bands):
@@ -295,8 +303,8 @@ def plot_training_dynamics(record: dict[str, Any]):
                 ax.plot(c["step"], c[f"{split}_loss{suffix}"], NETWORK_STYLE, color=color, linewidth=1.5)
                 ax.axhline(run["optimum"][band][split], color=color, linestyle=OPTIMUM_STYLE, linewidth=1.2)
             _mark_times(ax, runs, colors)
-            ax.set_xscale("log")
-            _log_y(ax)
+            _log_axis(ax, "x")
+            _log_axis(ax, "y")
             ax.grid(True, which="major", alpha=0.25)
             ax.tick_params(labelsize=8)
             ax.set_title(f"Loss on {where}, " + _band_label(low, high), fontsize=10)
@@ -311,7 +319,7 @@ def plot_training_dynamics(record: dict[str, Any]):
         ax.plot(c["step"], c["copy_fraction"], "o-", color=color, markersize=3, label=label)
     _mark_times(ax, runs, colors)
     ax.axhline(MEMORISED_AT, color=EXACT_COLOR, linewidth=0.8)
-    ax.set_xscale("log")
+    _log_axis(ax, "x")
     ax.set_ylim(-0.03, 1.03)
     ax.grid(True, which="major", alpha=0.25)
     ax.tick_params(labelsize=8)
@@ -331,8 +339,8 @@ def plot_training_dynamics(record: dict[str, Any]):
         Line2D([], [], color="black", linestyle="-.", label=rf"$\tau_{{mem}}$: copies reach {MEMORISED_AT:g}"),
     ]
     handles, _ = ax.get_legend_handles_labels()
-    ax.legend(handles=handles + keys, fontsize=7.5, loc="upper left", ncol=2)
+    fig.legend(handles=handles + keys, fontsize=8, loc="lower center", ncol=2, frameon=False)
     fig.suptitle(f"{record.get('dataset', '')}: training and held-out loss, and copies, as the network trains",
                  fontsize=11)  # fmt: skip
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.01 + 0.02 * max(len(handles), len(keys)), 1, 1))
     return fig

@@ -91,3 +91,18 @@ def test_the_fields_plot_refuses_bad_input(untrained):
         plot_denoiser_fields(f, POINTS[:4])
     with pytest.raises(ValueError, match="fields must be a DenoiserFields"):
         plot_denoiser_fields(f.as_dict(), POINTS)
+    with pytest.raises(ValueError, match=r"data must have shape \(M, 2\)"):
+        plot_denoiser_fields(f, POINTS, data=torch.zeros(5, 3))
+
+
+def test_the_fields_plot_draws_the_data_behind_when_given(untrained):
+    from helpers.figure_layout import assert_layout_ok
+    from pipelines.toy2d.plots import plot_denoiser_fields
+
+    pool = ladders.pool("two_moons")[:200]
+    fig = plot_denoiser_fields(denoiser_fields(untrained, POINTS, t=20, grid=5), POINTS, data=pool)
+    assert_layout_ok(fig)
+    for ax in fig.axes[:2]:
+        labels = [text.get_text() for text in ax.get_legend().get_texts()]
+        assert labels == ["the data (pool)", "training points (N = 8)"]
+        assert len(ax.collections[0].get_offsets()) == 200

@@ -34,6 +34,20 @@ def test_a_checkpoint_every_eval_every_steps_with_fixed_draws(tiny_run):
     assert first.train_loss != last.train_loss  # the network trains between checkpoints
 
 
+def test_the_reference_lines_are_the_loss_gaps_optimum_on_the_same_draws(tiny_run):
+    """The optimum's losses are those `loss_gap.loss_gap_rows` reports for the same points, draws and seed."""
+    from pipelines import toy2d
+    from pipelines.transition import loss_gap as gap
+
+    train, heldout = (ladders.pool("two_moons")[i] for i in dynamics.dynamics_split("two_moons", 4, 16, seed=0))
+    model = toy2d.new_toy_model(seed=5, hidden_size=16, num_layers=1).eval()
+    rows = gap.loss_gap_rows(model, train, heldout, draws=64, seed=0, bands=tuple(dynamics.BANDS.values()))
+    last = tiny_run[-1]
+    for row, suffix in zip(rows, ("", "_small_t")):
+        assert getattr(last, f"optimum_train_loss{suffix}") == pytest.approx(row.train_optimum, rel=1e-9)
+        assert getattr(last, f"optimum_heldout_loss{suffix}") == pytest.approx(row.heldout_optimum, rel=1e-9)
+
+
 def test_the_run_is_the_ladders_model_a(tiny_run):
     """The same recipe, subset and sampling noise as the ladder's model A: the same copy numbers at the end."""
     pair = ladders.TransitionPair("two_moons", 4, train_steps=100, seed=0)
@@ -173,7 +187,7 @@ def test_the_dynamics_plot_draws_every_curve_and_marks_the_times():
     assert list(copies.lines[0].get_ydata()) == [0.1, 0.6, 0.9]
     vertical = [line for line in copies.lines if list(line.get_xdata()) == [1000, 1000]]
     assert len(vertical) == 3  # τ_gen of both N, τ_mem of the small N
-    labels = [text.get_text() for text in copies.get_legend().get_texts()]
+    labels = [text.get_text() for text in fig.legends[0].get_texts()]
     assert any("N = 16" in label and "1,000" in label for label in labels)
     assert any("N = 1,024" in label and "not reached" in label for label in labels)
 

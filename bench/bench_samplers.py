@@ -337,9 +337,13 @@ def finish(args, result: dict, title: str) -> None:
 
 
 def merge(args) -> dict:
-    """--merge: the rows of several runs as one result (the first run's provenance, every run's command)."""
+    """--merge: the rows of several runs as one result (the first run's provenance, every run's command); a
+    (sampler, steps, seed) measured by more than one run counts once."""
     runs = [json.loads(Path(m).read_text()) for m in args.merge]
-    result = dict(runs[0], results=[row for run in runs for row in run["results"]])
+    rows = {}
+    for row in (row for run in runs for row in run["results"]):  # a row measured twice: the first one counts
+        rows.setdefault((row["sampler"], row["num_inference_steps"], row["seed"]), row)
+    result = dict(runs[0], results=list(rows.values()))
     result["merged"] = [
         {"file": m, "command": run["command"], "started_at": run["started_at"], "wall_seconds": run.get("wall_seconds")}
         for m, run in zip(args.merge, runs)

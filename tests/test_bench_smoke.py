@@ -22,6 +22,7 @@ SCRIPTS = {
     "bench_sampling.py": (["--threads", "1"], "sampling-quick.json"),
     "bench_streaming.py": (["--threads", "1"], "streaming-quick.json"),
     "bench_quality.py": (["--threads", "1"], "quality-quick.json"),
+    "bench_samplers.py": (["--threads", "1"], "samplers-quick.json"),
     "bench_training.py": (["--threads", "1"], "training-quick.json"),
     "bench_exact_posterior.py": ([], "exact_posterior.json"),
     "bench_local.py": (["--threads", "1"], "local_posterior-quick.json"),
@@ -107,6 +108,16 @@ def test_quick_run_writes_its_json(script, tmp_path):
         assert {r["sampler"] for r in rows} == {"ddpm_small", "ddpm_large", "ddim", "eta_mid"}
         assert all(r["status"] == "measured" and r["fid"] >= 0 and 0 <= r["confident_rate"] <= 1 for r in rows)
         assert data["reference"]["fallback"] is False  # the reference-steps DDPM row was measured
+    elif script == "bench_samplers.py":
+        assert (tmp_path / "samplers-quick.png").stat().st_size > 0
+        # every sampler at both step counts, diffusers' and ours side by side, compared per step count
+        assert {(r["sampler"], r["num_inference_steps"]) for r in data["results"]} == {
+            (key, k) for key in data["settings"]["samplers"] for k in (2, 3)
+        }
+        assert all(
+            r["status"] == "measured" and r["fid"] >= 0 and r["seconds_16_images"]["n"] == 1 for r in data["results"]
+        )
+        assert set(data["comparison"]) == {"2", "3"}
     elif script == "bench_training_thread.py":
         case = data["results"][0]
         assert case["seconds"].keys() == {"main", "worker_threads", "training_thread"}
@@ -130,6 +141,8 @@ def test_quick_run_writes_its_json(script, tmp_path):
         ("bench_streaming.py", ["--server-cpus", "999"], ["--server-cpus", "CPU numbers in", "999"]),
         ("bench_streaming.py", ["--server-cpus", "-1"], ["--server-cpus", "-1"]),
         ("bench_quality.py", ["--layout", "nhwc"], ["--layout", "nhwc", "channels_last", "contiguous"]),
+        ("bench_samplers.py", ["--steps", "1"], ["--steps", ">= 2", "1"]),
+        ("bench_samplers.py", ["--merge", "/nonexistent.json"], ["--merge", "/nonexistent.json", "not a file"]),
     ],
 )
 def test_bad_flags_fail_in_one_line(script, args, words, tmp_path):

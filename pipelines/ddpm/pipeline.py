@@ -20,6 +20,7 @@ from diffusers import DiffusionPipeline, ImagePipelineOutput, UNet2DModel
 from diffusers.utils.torch_utils import randn_tensor
 
 from pipelines.checks import check_batch_size, first_line
+from pipelines.ddpm.multistep import check_order, step_order
 from pipelines.ddpm.optimal_variance import GAMMA_FILE, check_gamma, load_gamma
 from pipelines.ddpm.scheduler import PosteriorDDPMScheduler
 
@@ -46,9 +47,11 @@ class DenoisingStep:
 
     index: 0 … num_steps − 1, in sampling order.
     timestep / prev_timestep: t and the next entry of the chain (−1 on the last step).
-    sample: x_{prev_t}, the new noisy image. pred_original_sample: x̂_0 predicted from x_t.
+    sample: x_{prev_t}, the new noisy image. pred_original_sample: the model's x̂_0 predicted from x_t.
     posterior_mean / posterior_variance: the Gaussian the sample was drawn from.
     model_output: the UNet's raw output at (x_t, t).
+    extrapolated_original_sample: the x̂_0* the posterior was built from: pred_original_sample at order 1, the
+        multistep extrapolation of the last x̂_0's at order 2–3 (None from samplers without one).
     """
 
     index: int
@@ -60,6 +63,7 @@ class DenoisingStep:
     posterior_mean: torch.Tensor
     posterior_variance: torch.Tensor
     model_output: torch.Tensor
+    extrapolated_original_sample: torch.Tensor | None = None
 
 
 def reverse_chain(
@@ -365,6 +369,7 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
         timesteps: Sequence[int] | None = None,
         variance_type: str | None = None,
         progress: bool = True,
+        order: int = 1,
     ) -> Iterator[DenoisingStep]:
         """Sample from pure noise, yielding every reverse step (see `DenoisingStep`).
 
@@ -372,18 +377,26 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
         custom `timesteps` (strictly descending, in [0, T)); eta in [0, 1]; variance_type overrides the
         scheduler's (e.g. "fixed_large" for σ² = β_t, "analytic" for Bao et al.'s optimal σ*² from the folder's
         analytic_variance.json, see `analytic_gamma`; the step into the last timestep has its σ clipped, see
-        `PosteriorDDPMScheduler.analytic_variance`). Noise is drawn in the order and shapes of diffusers'
-        DDPMPipeline, so one generator gives the same images in both.
+        `PosteriorDDPMScheduler.analytic_variance`). order in [1, 3]: 1 = the model's x̂_0 (Ho et al.'s step);
+        2 or 3 = the same posterior with x̂_0 extrapolated from the last steps' (DPM-Solver++ multistep, lower on
+        the first and last steps as `pipelines.ddpm.multistep.step_order` says); each step records both x̂_0's.
+        Noise is drawn in the order and shapes of diffusers' DDPMPipeline, so one generator gives the same images
+        in both (and at order 2 the same as its DPMSolverMultistepScheduler(algorithm_type="sde-dpmsolver++")).
         """
         batch_size = check_batch_size(batch_size)
         generator = check_generator(generator, batch_size)
         chain = reverse_chain(self.scheduler, num_inference_steps, timesteps)
         _, chosen = self.scheduler.check_sampling_args(eta, variance_type)  # fail before any work
+        order = check_order(order)
         gamma = self.analytic_gamma() if chosen == "analytic" else None
         device = self._execution_device
         x = randn_tensor((batch_size, *self.image_shape), generator=generator, device=device, dtype=self.unet.dtype)
 
+        position = {t: i for i, (t, _) in enumerate(chain)}
+        history = ()  # the last steps' (t, x̂_0): this run's own, so concurrent runs share the scheduler safely
+
         def unet_step(x_t: torch.Tensor, t: int, prev_t: int):
+            nonlocal history
             model_output = self._model_output(x_t, t)
             out = self.scheduler.step(
                 model_output,
@@ -395,10 +408,14 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
                 variance_type=variance_type,
                 gamma=gamma,
                 last_timestep=chain[-1][0],
+                order=step_order(order, position[t], len(chain)),
+                history=history,
             )
+            history = out.history
             return out, model_output
 
-        yield from run_chain(unet_step, x, chain, self.progress_bar(chain) if progress else None)
+        steps = self.progress_bar(chain) if progress else None
+        yield from run_chain(unet_step, x, chain, steps, extras=("extrapolated_original_sample",))
 
     def __call__(
         self,
@@ -410,13 +427,15 @@ class PosteriorDDPMPipeline(DiffusionPipeline):
         output_type: str = "pil",
         return_dict: bool = True,
         variance_type: str | None = None,
+        order: int = 1,
     ) -> ImagePipelineOutput | tuple:
-        """Draw `batch_size` images. output_type: "pil" (list of PIL images), "np" ((B, H, W, C) float in [0, 1])
-        or "pt" ((B, C, H, W) float tensor in [0, 1])."""
+        """Draw `batch_size` images (arguments as `denoise`). output_type: "pil" (list of PIL images), "np"
+        ((B, H, W, C) float in [0, 1]) or "pt" ((B, C, H, W) float tensor in [0, 1])."""
         if output_type not in OUTPUT_TYPES:
             raise ValueError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}; got {output_type!r}")
         x = None
-        for step in self.denoise(batch_size, generator, num_inference_steps, eta, timesteps, variance_type):
+        steps = self.denoise(batch_size, generator, num_inference_steps, eta, timesteps, variance_type, order=order)
+        for step in steps:
             x = step.sample
         images = to_unit_range(x)
         if output_type != "pt":

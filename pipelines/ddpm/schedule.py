@@ -88,3 +88,14 @@ def plan_timesteps(
     else:  # trailing
         plan = np.round(np.arange(T, 0, -T / K)).astype(np.int64) - 1
     return torch.from_numpy(plan)
+
+
+def threshold_sample(sample: torch.Tensor, ratio: float, max_value: float) -> torch.Tensor:
+    """Dynamic thresholding (Saharia et al. 2022): clamp each image to its `ratio` percentile s of |x| (s in
+    [1, max_value]) and divide by s, as diffusers' DDPMScheduler does. sample: (B, C, …)."""
+    dtype = sample.dtype
+    batch, channels, *rest = sample.shape
+    flat = sample.float().reshape(batch, channels * int(np.prod(rest)))
+    s = torch.quantile(flat.abs(), ratio, dim=1)
+    s = torch.clamp(s, min=1, max=max_value).unsqueeze(1)
+    return (torch.clamp(flat, -s, s) / s).reshape(sample.shape).to(dtype)

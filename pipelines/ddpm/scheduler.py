@@ -26,31 +26,26 @@ from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 
 from pipelines.checks import as_int, check_float, is_int
+from pipelines.ddpm.multistep import check_history, extend_history, extrapolate_x0
 from pipelines.ddpm.optimal_variance import check_gamma, clipped_optimal_variance
-from pipelines.ddpm.schedule import make_betas, plan_timesteps
+from pipelines.ddpm.schedule import make_betas, plan_timesteps, threshold_sample
 
 BETA_SCHEDULES = ("linear", "scaled_linear", "squaredcos_cap_v2", "sigmoid")
 
-
 VARIANCE_TYPES = ("fixed_small", "fixed_small_log", "fixed_large", "fixed_large_log", "learned", "learned_range")
-
 
 # What a sampling call may choose: the config's kinds plus "analytic" (σ*², needs Γ_t; never a config value, so a
 # saved config stays loadable by diffusers' DDPMScheduler).
 SAMPLING_VARIANCE_TYPES = VARIANCE_TYPES + ("analytic",)
 
-
 # η < 1 is defined for these: the posterior family's λ² = η²β̃ (Song et al. 2021) and σ*² built on it.
 ETA_VARIANCE_TYPES = ("fixed_small", "fixed_small_log", "analytic")
-
 
 # The variances a Gaussian p_θ is compared with, by their sampling names, and their symbols (LaTeX, Ho et al. and
 # Bao et al.): β̃_t (eq. 7, the posterior's), β_t (the forward step's), σ*²_t (the KL-optimal one).
 VARIANCE_SYMBOLS = {"fixed_small": r"$\tilde\beta_t$", "fixed_large": r"$\beta_t$", "analytic": r"$\sigma^{*2}_t$"}
 
-
 PREDICTION_TYPES = ("epsilon", "sample", "v_prediction")
-
 
 TIMESTEP_SPACINGS = ("leading", "linspace", "trailing")
 
@@ -60,25 +55,30 @@ class PosteriorDDPMSchedulerOutput(BaseOutput):
     """One reverse step. All tensors have the sample's shape (B, C, H, W).
 
     prev_sample: x_{t-1}, drawn from N(posterior_mean, posterior_variance).
-    pred_original_sample: x̂_0 (after clipping/thresholding), eq. 15.
-    posterior_mean: μ_θ(x_t, t) = μ̃_t(x_t, x̂_0) for η = 1, eq. 7.
+    pred_original_sample: the model's x̂_0 (after clipping/thresholding), eq. 15.
+    posterior_mean: μ_θ(x_t, t) = μ̃_t(x_t, x̂_0*) for η = 1, eq. 7.
     posterior_variance: σ_t² of the step actually taken (0 on the final step).
+    extrapolated_original_sample: x̂_0*, the guess the mean was built from (pred_original_sample at order 1; the
+        multistep extrapolation at order 2–3, pipelines/ddpm/multistep.py). history: pass it to the next step.
     """
 
     prev_sample: torch.Tensor
     pred_original_sample: torch.Tensor
     posterior_mean: torch.Tensor
     posterior_variance: torch.Tensor
+    extrapolated_original_sample: torch.Tensor | None = None
+    history: tuple = ()
 
 
 @dataclass
 class ReverseGaussian(BaseOutput):
-    """p_θ(x_{prev_t} | x_t) = N(mean, variance·I) and the x̂_0 its mean was built from (sample-shaped tensors; the
-    variance a 0-d tensor, or sample-shaped for learned variances)."""
+    """p_θ(x_{prev_t} | x_t) = N(mean, variance·I), the model's x̂_0 and the x̂_0* the mean was built from (sample-shaped
+    tensors; the variance a 0-d tensor, or sample-shaped for learned variances)."""
 
     mean: torch.Tensor
     variance: torch.Tensor
     pred_original_sample: torch.Tensor
+    extrapolated_original_sample: torch.Tensor | None = None
 
 
 def check_eta(eta) -> float:
@@ -274,19 +274,10 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
         a = self._alpha_bar(t)
         return (x_t - self._broadcast(np.sqrt(a), x_t) * x0) / self._broadcast(np.sqrt(1.0 - a), x_t)
 
-    def _threshold_sample(self, sample: torch.Tensor) -> torch.Tensor:
-        """Dynamic thresholding (Saharia et al. 2022): clamp to the per-image percentile s ≥ 1, divide by s."""
-        dtype = sample.dtype
-        batch, channels, *rest = sample.shape
-        flat = sample.float().reshape(batch, channels * int(np.prod(rest)))
-        s = torch.quantile(flat.abs(), self.config.dynamic_thresholding_ratio, dim=1)
-        s = torch.clamp(s, min=1, max=self.config.sample_max_value).unsqueeze(1)
-        return (torch.clamp(flat, -s, s) / s).reshape(sample.shape).to(dtype)
-
     def clip_x0(self, x0: torch.Tensor) -> torch.Tensor:
         """Clip or threshold x̂_0 as the config says (thresholding wins over clip_sample, as in diffusers)."""
         if self.config.thresholding:
-            return self._threshold_sample(x0)
+            return threshold_sample(x0, self.config.dynamic_thresholding_ratio, self.config.sample_max_value)
         if self.config.clip_sample:
             return x0.clamp(-self.config.clip_sample_range, self.config.clip_sample_range)
         return x0
@@ -372,6 +363,8 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
         variance_type: str | None = None,
         gamma=None,
         last_timestep: int | None = None,
+        order: int = 1,
+        history=None,
     ) -> ReverseGaussian:
         """p_θ(x_{prev_t} | x_t) = N(μ_θ, σ² I): its mean, variance and the x̂_0 it was built from (improved-diffusion's
         `p_mean_variance`). Pure: draws nothing. `step` samples from it.
@@ -384,6 +377,8 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
         gamma: with "analytic" only: Γ_t for every t in [0, T) (`pipelines.ddpm.optimal_variance.load_gamma`).
         last_timestep: with "analytic" only: the chain's last entry before x_0 (None → the plan set by
             `set_timesteps`, else 0); the step into it has its σ clipped (see `analytic_variance`).
+        order: 1 = the model's x̂_0; 2 or 3 = x̂_0* extrapolated from it and `history`, the earlier steps'
+            (timestep, x̂_0) that `step` returns (DPM-Solver++ in posterior form, pipelines/ddpm/multistep.py).
         The final step (prev_t = −1) has variance 0: its mean is the sample, as in Ho et al.'s sampler.
         """
         eta, variance_type = self.check_sampling_args(eta, variance_type)
@@ -405,8 +400,10 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
         coef1, coef2, var_small = (float(v) for v in self._pair_coefficients(t, prev_t))
         beta = 1.0 - a_t / a_prev  # β'_t of the respaced chain
 
-        x0 = self.clip_x0(self._predict_x0(model_output, sample, t))  # t is checked above
+        model_x0 = self.clip_x0(self._predict_x0(model_output, sample, t))  # t is checked above
         sigma2 = eta**2 * var_small
+        alpha_bar = lambda s: float(self._alpha_bar(s))  # noqa: E731
+        x0 = extrapolate_x0(model_x0, t, prev_t, check_history(history), order, alpha_bar, sigma2)
         if eta == 1.0:
             mean = coef1 * x0 + coef2 * sample  # μ̃_t(x_t, x̂_0), eq. 7
         else:  # Song et al. 2021, eq. 12: √ᾱ_prev x̂_0 + √(1 − ᾱ_prev − σ²) ε̂
@@ -430,7 +427,7 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
             variance = max(sigma2, 1e-20) if eta > 0 else 0.0
         if not isinstance(variance, torch.Tensor):
             variance = torch.tensor(variance, dtype=sample.dtype, device=sample.device)
-        return ReverseGaussian(mean=mean, variance=variance, pred_original_sample=x0)
+        return ReverseGaussian(mean, variance, pred_original_sample=model_x0, extrapolated_original_sample=x0)
 
     def analytic_variance(self, t, prev_t, gamma, eta: float = 1.0, last_timestep: int | None = None) -> float:
         """σ*² of the step t → prev_t (Bao et al. 2022, Theorem 1) from Γ_t = gamma[t] and λ² = η²β̃, with the two
@@ -471,11 +468,14 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
         variance_type: str | None = None,
         gamma=None,
         last_timestep: int | None = None,
+        order: int = 1,
+        history=None,
     ) -> PosteriorDDPMSchedulerOutput | tuple:
         """One reverse step x_t → x_{prev_t} ~ p_θ(x_{prev_t} | x_t): a draw from `p_mean_variance` (same arguments);
-        no draw where its variance is 0 (the final step, η = 0)."""
+        no draw where its variance is 0 (the final step, η = 0). The output's `history` (the last x̂_0 guesses) is
+        the next step's `history` argument (return_dict=False returns the first four fields only)."""
         gaussian = self.p_mean_variance(
-            model_output, sample, timestep, prev_timestep, eta, variance_type, gamma, last_timestep
+            model_output, sample, timestep, prev_timestep, eta, variance_type, gamma, last_timestep, order, history
         )
         mean, variance = gaussian.mean, gaussian.variance
         if variance.numel() == 1 and float(variance) == 0.0:
@@ -486,12 +486,9 @@ class PosteriorDDPMScheduler(SchedulerMixin, ConfigMixin):
 
         if not return_dict:
             return (prev_sample, gaussian.pred_original_sample, mean, variance)
-        return PosteriorDDPMSchedulerOutput(
-            prev_sample=prev_sample,
-            pred_original_sample=gaussian.pred_original_sample,
-            posterior_mean=mean,
-            posterior_variance=variance,
-        )
+        x0, used = gaussian.pred_original_sample, gaussian.extrapolated_original_sample
+        history = extend_history(check_history(history), as_int(timestep, "timestep"), x0)
+        return PosteriorDDPMSchedulerOutput(prev_sample, x0, mean, variance, used, history)
 
     def __len__(self) -> int:
         return self.config.num_train_timesteps

@@ -39,7 +39,13 @@ from helpers.tiny import TINY_TRAIN_FLAGS
 TIMEOUT_S = 300  # per request; generous for busy CI machines, never reached when things work
 GOOD = {
     "/sample": dict(
-        seed=0, num_images=1, num_inference_steps=1, eta=1.0, timestep_spacing="leading", variance="fixed_small"
+        seed=0,
+        num_images=1,
+        num_inference_steps=1,
+        eta=1.0,
+        timestep_spacing="leading",
+        variance="fixed_small",
+        order=1,
     ),
     "/posterior": dict(digit_index=0, t=5, seed=0, image=None),
     "/exact_sample": dict(seed=0, num_images=1, num_inference_steps=1),

@@ -213,7 +213,7 @@ FIELDS_N = "num_points must be an integer in [4, 2000], got "
 PATCH = "patch_size must be an odd integer in [1, 63], got "
 
 CASES: list[Case] = [
-    # ---- /sample (seed, num_images, num_inference_steps, eta, timestep_spacing, variance); T = 1000 --------------
+    # ---- /sample (seed, num_images, num_inference_steps, eta, timestep_spacing, variance, order); T = 1000 ----------
     *_api(
         "/sample",
         [
@@ -330,6 +330,13 @@ CASES: list[Case] = [
                 Expr("[0] * 10**5"),
                 "variance must be one of fixed_small, fixed_large, analytic; got [0, 0, 0, 0, 0,",
             ),
+            ("order", "wrong type", '"2"', "2", "order must be an integer in [1, 3], got '2'"),
+            ("order", "wrong type", "true", True, "order must be an integer in [1, 3], got True"),
+            ("order", "out of range", "0", 0, "order must be an integer in [1, 3], got 0"),
+            ("order", "out of range", "4", 4, "order must be an integer in [1, 3], got 4"),
+            ("order", "out of range", "2.5", 2.5, "order must be an integer in [1, 3], got 2.5"),
+            ("order", "NaN/inf", "NaN", NAN, "order must be an integer in [1, 3], got nan"),
+            ("order", "empty", "null", None, "order must be an integer in [1, 3], got None"),
         ],
     ),
     # ---- /posterior (digit_index, t, seed, image) ------------------------------------------------------------------
@@ -1511,7 +1518,7 @@ CASES: list[Case] = [
 ELSEWHERE = {
     "tests/ui/test_tab_sample.py": "/sample: num_inference_steps 0, 100000, 2.5; num_images 0, 10**5; eta -0.1, 1.5, "
     'null, NaN; seed -1, 1.5, "7"; timestep_spacing "sideways"; variance '
-    '"learned"; fixed_large with eta < 1.',
+    '"learned"; fixed_large with eta < 1; order 0, 4, 2.5.',
     "tests/app/test_app.py": "`python app.py --model`: a missing folder, a non-DDPM folder (real processes).",
     "tests/ui/test_tab_posterior.py": '/posterior: t 0, 1000, 2.5; digit_index -1, 4500, "3"; seed -1; image: not '
     "an image, 4000×20 pixels, 3 MB of BMP, 3×3 pixels. An empty drawing; a model of another shape on the posterior "

@@ -19,8 +19,10 @@ from ui.files import RunStore
 from ui.tabs.sample import SampleTab
 
 TIMEOUT_S = 300  # per request; generous for busy CI machines, never reached when things work
-GOOD = dict(seed=0, num_images=1, num_inference_steps=1, eta=1.0, timestep_spacing="leading", variance="fixed_small")
-PARAMETERS = ["seed", "num_images", "num_inference_steps", "eta", "timestep_spacing", "variance"]
+GOOD = dict(
+    seed=0, num_images=1, num_inference_steps=1, eta=1.0, timestep_spacing="leading", variance="fixed_small", order=1
+)
+PARAMETERS = ["seed", "num_images", "num_inference_steps", "eta", "timestep_spacing", "variance", "order"]
 
 
 @pytest.fixture(scope="module")
@@ -56,8 +58,11 @@ def test_only_sample_is_public_and_its_parameters_are_named(client):
         list(api["named_endpoints"]) == PUBLIC_ENDPOINTS
     )  # scrubbing, dice, gallery clicks, drawings, plots, the toy plane's clicks are private
     assert api["unnamed_endpoints"] == {}
-    names = [p["parameter_name"] for p in api["named_endpoints"]["/sample"]["parameters"]]
-    assert names == PARAMETERS
+    parameters = api["named_endpoints"]["/sample"]["parameters"]
+    assert [p["parameter_name"] for p in parameters] == PARAMETERS  # order last: positional callers keep working
+    defaults = {p["parameter_name"]: p["parameter_default"] for p in parameters}
+    # the page's default sampler: order 2 with the trailing spacing (bench/results/samplers.json)
+    assert (defaults["order"], defaults["timestep_spacing"], defaults["eta"]) == (2, "trailing", 1.0)
 
 
 def test_sample_returns_the_images_the_animation_and_a_summary(client):
@@ -165,6 +170,26 @@ def test_sample_honours_eta_spacing_and_variance_pixel_for_pixel(client, library
             assert not np.array_equal(served[a][0], served[b][0]), (a, b)
 
 
+def test_order_is_the_librarys_multistep_pixel_for_pixel(client, library_pipe):
+    """/sample's order is the pipeline's: orders 2 and 3 give exactly the library's images for them (η = 1,
+    trailing), and each order draws other images than the others from the same seed and noise."""
+    from pipelines import PosteriorDDPMPipeline, PosteriorDDPMScheduler
+
+    seed, K = 8, 6
+    scheduler = PosteriorDDPMScheduler.from_config(library_pipe.scheduler.config, timestep_spacing="trailing")
+    pipe = PosteriorDDPMPipeline(unet=library_pipe.unet, scheduler=scheduler)
+    pipe.set_progress_bar_config(disable=True)
+    served = {}
+    for order in (1, 2, 3):
+        out = sample(client, seed=seed, num_images=2, num_inference_steps=K, timestep_spacing="trailing", order=order)
+        served[order] = np.stack(gallery_pixels(out[3]))
+        assert out[6]["order"] == order
+        g = torch.Generator().manual_seed(seed)
+        expected = pipe(batch_size=2, generator=g, num_inference_steps=K, output_type="np", order=order).images
+        assert np.array_equal(served[order], (expected[..., 0] * 255).round().astype(np.uint8)), order
+    assert not np.array_equal(served[1], served[2]) and not np.array_equal(served[2], served[3])
+
+
 BAD_VALUES = [
     ("num_inference_steps", 0),
     ("num_inference_steps", 100000),
@@ -179,6 +204,9 @@ BAD_VALUES = [
     ("seed", "7"),
     ("timestep_spacing", "sideways"),
     ("variance", "learned"),
+    ("order", 0),
+    ("order", 4),
+    ("order", 2.5),
 ]
 
 
@@ -205,7 +233,7 @@ def test_beta_t_variance_needs_eta_1(client):
 
 def test_nan_eta_is_refused(app_url, client):
     # gradio_client will not send NaN (not JSON), but a raw HTTP caller can: post it by hand.
-    body = json.dumps({"data": [0, 1, 1, math.nan, "leading", "fixed_small"]})  # Python writes NaN as NaN
+    body = json.dumps({"data": [0, 1, 1, math.nan, "leading", "fixed_small", 1]})  # Python writes NaN as NaN
     api = app_url.rstrip("/") + "/gradio_api/call/sample"
     event_id = httpx.post(api, content=body, headers={"content-type": "application/json"}).json()["event_id"]
     with httpx.stream("GET", f"{api}/{event_id}", timeout=TIMEOUT_S) as response:
@@ -224,7 +252,13 @@ def test_the_app_adapts_to_rgb_models_and_shows_exactly_what_the_pipeline_draws(
     tab = SampleTab(ctx)
     outputs = list(
         tab.sample(
-            seed=5, num_images=2, num_inference_steps=3, eta=1.0, timestep_spacing="leading", variance="fixed_small"
+            seed=5,
+            num_images=2,
+            num_inference_steps=3,
+            eta=1.0,
+            timestep_spacing="leading",
+            variance="fixed_small",
+            order=1,
         )
     )
     images = [np.asarray(image) for image, _ in outputs[-1][3]]
@@ -254,7 +288,13 @@ def test_the_live_view_streams_as_its_throttle_says(tmp_path, app_module, app_mo
         frame_budget=budget,
     )
     *streamed, final = SampleTab(ctx).sample(
-        seed=0, num_images=2, num_inference_steps=6, eta=1.0, timestep_spacing="leading", variance="fixed_small"
+        seed=0,
+        num_images=2,
+        num_inference_steps=6,
+        eta=1.0,
+        timestep_spacing="leading",
+        variance="fixed_small",
+        order=1,
     )
     assert [int(label.split()[1]) for _, _, label, *_ in streamed] == frames
     assert final[2].startswith("step 6 / 6") and len(final[3]) == 2

@@ -14,8 +14,15 @@ $\hat x_0 = \big(x_t - \sqrt{1-\bar\alpha_t}\,\epsilon_\theta(x_t, t)\big)/\sqrt
 plausible {nouns} early, sharp at the end. $p_\theta$ is the tractable posterior $q(x_{t-1}\mid x_t, x_0)$ with
 $x_0$ replaced by $\hat x_0$.
 
+**Order** chooses the $x_0$ guess the posterior is built from: order 1 uses this step's $\hat x_0$; orders 2 and 3
+extrapolate it from the last steps' guesses, as $\hat x_0$ moves along the run (Lu et al. 2022, DPM-Solver++: at
+$\eta = 1$, order 2 is exactly SDE-DPM-Solver++ 2M). The step is still $q(x_{t-1}\mid x_t, x_0)$; only $x_0$'s
+stand-in is better, so fewer steps reach the same quality. The picture on the right is the model's own $\hat x_0$.
+
 **$\eta$ (eta)** scales the noise added at each step: $1$ = DDPM's posterior (stochastic), $0$ = DDIM
-(deterministic: the seed then fixes only the starting noise). With few steps, small $\eta$ usually looks cleaner.
+(deterministic: the seed then fixes only the starting noise). On this project's MNIST model the deterministic
+samplers (DDIM, DPM-Solver++ ODE, UniPC) score worse than the stochastic ones at every step count measured
+(bench/results/samplers.json): the posterior's fresh noise corrects the model's errors instead of carrying them.
 
 **Steps** trade time for fidelity: the run visits $K$ of the $T$ training timesteps (the spacing decides which);
 the cost is linear in $K$, and the chain matches training exactly only at $K = T$. The **variance** is the noise
@@ -37,6 +44,23 @@ def sample_explanation(noun: str) -> str:
 def step_label(k: int, num_steps: int, t: int, prev_t: int) -> str:
     """ "step k / K, t = 779 → 759": step k took x at t to the sample shown (x₀ on the last step)."""
     return f"step {k} / {num_steps}, t = {t} → {prev_t if prev_t >= 0 else 'x₀'}"
+
+
+# One short clause per control (its `info`), what it is rather than how to use it.
+STEPS_INFO = "K, the reverse steps: each is one network call; fewer is faster"
+ORDER_INFO = "1 = the model's x̂₀; 2, 3 = x̂₀ extrapolated from the last steps' guesses (multistep, DPM-Solver++)"
+ORDER_SENTENCE = (
+    r"Same posterior $q(x_{t-1}\mid x_t, x_0)$ at every order, better $\hat x_0$: a higher order only replaces the "
+    r"guess of $x_0$ by its extrapolation from the previous steps' guesses."
+)
+ETA_INFO = "the step's noise: 1 = DDPM's posterior (stochastic), 0 = DDIM (deterministic), between = a mix"
+SPACING_INFO = (
+    "which K of the T timesteps the run visits: trailing counts down from T−1 (starts at pure noise), leading "
+    "counts up from 0 in strides of T/K, linspace spreads K evenly from T−1 to 0"
+)
+VARIANCE_INFO = (
+    "the noise of each step: β̃ₜ the true posterior's, βₜ the forward step's (larger), σ*² the KL-optimal one"
+)
 
 
 XT_TITLE = "**xₜ**: the noisy sample"

@@ -53,7 +53,7 @@ def to_pixels(images: torch.Tensor) -> np.ndarray:
 
 def from_pixels(pixels: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """8-bit pixels (N, C, H, W) → images in [-1, 1] in `dtype` (a new tensor; the memory map is only read)."""
-    return torch.from_numpy(np.asarray(pixels, dtype=np.float32)).to(dtype) / 127.5 - 1.0
+    return (torch.from_numpy(np.asarray(pixels, dtype=np.float32)) / 127.5 - 1.0).to(dtype)  # float32, as loaded
 
 
 class ShardSet:
@@ -128,6 +128,10 @@ class ShardSet:
             where = np.flatnonzero(shard_of == shard)
             out[where] = self.pixels(int(shard))[flat[where] - self.starts[shard]]
         return from_pixels(out, dtype).reshape(*index.shape, *self.image_shape)
+
+    def __getitem__(self, indices) -> torch.Tensor:
+        """shards[i] / shards[tensor of indices]: the images there (float32, [-1, 1]), as a tensor would give them."""
+        return self.rows(indices)
 
     def load(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Every image (N, C, H, W) in [-1, 1], in memory: for small sets and tests."""

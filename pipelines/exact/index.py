@@ -49,6 +49,9 @@ AUTO_FLAT_MAX_VALUES = 4 * 10**9
 DEFAULT_RECALL_SAMPLE = 64  # queries whose neighbours are checked against brute force in every search
 
 
+DEFAULT_NPROBE = 8  # ivf cells visited per query unless told (at most nlist)
+
+
 EXTRA_CANDIDATES = 2  # candidates beyond k fetched per query, for the exact re-ranking
 
 
@@ -134,7 +137,8 @@ class NeighbourIndex:
     """k-nearest search over data (a ShardSet or a tensor (N, C, H, W)), in `num_parts` parts (see the module doc).
 
     kind: "flat" (exact), "ivf" (compressed, approximate) or "auto" (flat up to AUTO_FLAT_MAX_VALUES values N·D).
-    num_parts: 1 … number of shards (a tensor is one shard: 1). nprobe (ivf): cells visited per query, 1 … nlist.
+    num_parts: 1 … number of shards (a tensor is one shard: 1). nprobe (ivf): cells visited per query, 1 … nlist
+    (default DEFAULT_NPROBE or nlist if fewer).
     rebuild: a cached ivf index whose content hash is not the data's is rebuilt (True) or refused (False)."""
 
     def __init__(self, data, kind: str = "auto", num_parts: int = 1, nprobe: int | None = None, rebuild: bool = True):
@@ -154,7 +158,8 @@ class NeighbourIndex:
             self._held = [self._flat_part(p) for p in range(self.num_parts)]
         elif self.kind == "ivf":
             self._ivf_files = self._build_or_load_ivf(rebuild)
-            self.nprobe = check_int("nprobe", 8 if nprobe is None else nprobe, 1, self.nlist, meaning=" (the cells)")
+            nprobe = min(DEFAULT_NPROBE, self.nlist) if nprobe is None else nprobe
+            self.nprobe = check_int("nprobe", nprobe, 1, self.nlist, meaning=" (the index's cells)")
         self.build_seconds = time.perf_counter() - start
 
     def __len__(self) -> int:
@@ -192,8 +197,8 @@ class NeighbourIndex:
     # ------------------------------------------------------------------ ivf: build, cache, load
     @property
     def nlist(self) -> int:
-        """k-means cells per ivf part: about 2·√(part size), at least 1, at most part size / 40."""
-        size = len(self) // self.num_parts
+        """k-means cells per ivf part: about 2·√(part size), at least 1, at most part size / 40 (the smallest)."""
+        size = min(self._part_size(p) for p in range(self.num_parts))
         return int(max(1, min(round(2 * math.sqrt(size)), size // 40)))
 
     def _meta(self) -> dict:

@@ -179,8 +179,8 @@ class NeighbourIndex:
         index.add(self._part_images(part))
         return index
 
-    def _search_part(self, part: int, rows: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(squared distances in model space, global ids), each (B, k), of one part."""
+    def _search_part(self, part: int, rows: np.ndarray, k: int, images) -> tuple[np.ndarray, np.ndarray]:
+        """(squared distances in model space, global ids), each (B, k), of one part (images: its rows, when read)."""
         faiss = _faiss()
         if self.kind == "ivf":
             index = faiss.read_index(str(self._ivf_files[part]))
@@ -190,7 +190,7 @@ class NeighbourIndex:
         elif self._held is not None:
             sq, ids = self._held[part].search(rows, k)
         else:
-            sq, ids = faiss.knn(rows, self._part_images(part), k)
+            sq, ids = faiss.knn(rows, self._part_images(part) if images is None else images, k)
         ids = np.where(ids < 0, -1, ids + self.part_starts[part])
         return np.where(ids < 0, np.inf, sq), ids
 
@@ -263,15 +263,35 @@ class NeighbourIndex:
         k = check_int("k", k, 1, len(self), meaning=" (at most the data's items)")
         recall_sample = min(check_int("recall_sample", recall_sample, 0, meaning=" (queries checked)"), len(rows))
         fetch = min(len(self), k + EXTRA_CANDIDATES)
-        found = [self._search_part(p, rows, min(fetch, self._part_size(p))) for p in range(self.num_parts)]
+        picked = np.unique(np.linspace(0, len(rows) - 1, recall_sample).round().astype(int)) if recall_sample else []
+        found, truth = [], []
+        for part in range(self.num_parts):  # one part in memory at a time; its rows read once for both searches
+            streamed = self.kind == "flat" and self._held is None
+            images = self._part_images(part) if streamed or len(picked) else None
+            found.append(self._search_part(part, rows, min(fetch, self._part_size(part)), images))
+            if len(picked):
+                truth.append(self._brute_force_two(rows_d[torch.from_numpy(picked)], images, part))
         _, ids = _merge([f[0] for f in found], [f[1] for f in found], fetch)
         distances, indices = self._rerank(rows_d, ids, k)
         recall = None
-        if recall_sample:
-            recall = self._recall(rows_d, indices, recall_sample)
+        if len(picked):
+            _, true_ids = _merge([t[0] for t in truth], [t[1] for t in truth], min(2, len(self)))
+            recall = _recall(indices[torch.from_numpy(picked)], true_ids)
         return SearchResult(
-            distances, indices, recall, recall_sample, self.kind, self.num_parts, time.perf_counter() - start
+            distances, indices, recall, len(picked), self.kind, self.num_parts, time.perf_counter() - start
         )
+
+    def _brute_force_two(self, q: torch.Tensor, images: np.ndarray, part: int) -> tuple[np.ndarray, np.ndarray]:
+        """The reference: `neighbours.nearest_neighbours` (float64, brute force) of queries q in one part's images,
+        (distances, global ids), each (len(q), ≤ 2)."""
+        distances, ids, offset = [], [], 0
+        for shard in self.part_shards[part]:  # shard by shard: its float64 copy is the largest temporary
+            rows = torch.from_numpy(images[offset : offset + self.source.counts[shard]])
+            d, i = nearest_neighbours(q, rows, k=min(2, len(rows)), chunk_size=len(rows))
+            distances.append(d.numpy())
+            ids.append((i + self.part_starts[part] + offset).numpy())
+            offset += len(rows)
+        return _merge(distances, ids, 2)
 
     def _part_size(self, part: int) -> int:
         return sum(self.source.counts[s] for s in self.part_shards[part])
@@ -285,29 +305,19 @@ class NeighbourIndex:
         order = distances.argsort(dim=1, stable=True)[:, :k]
         return distances.gather(1, order), index.gather(1, order)
 
-    def _recall(self, rows_d: torch.Tensor, indices: torch.Tensor, sample: int) -> float:
-        """recall@2 of `indices` on `sample` evenly spaced queries, against brute force read shard by shard."""
-        picked = np.unique(np.linspace(0, len(rows_d) - 1, sample).round().astype(int))
-        q = rows_d[torch.from_numpy(picked)]
-        k = min(2, len(self))
-        best_d = torch.full((len(q), 0), math.inf, dtype=torch.float64)
-        best_i = torch.zeros((len(q), 0), dtype=torch.int64)
-        for shard in range(self.source.num_shards):
-            images = self.source.images(shard).reshape(self.source.counts[shard], -1)
-            d, i = nearest_neighbours(q, images, k=min(k, len(images)))
-            i = i + int(self.source.starts[shard])
-            d, i = _merge([best_d.numpy(), d.numpy()], [best_i.numpy(), i.numpy()], k)
-            best_d, best_i = torch.from_numpy(d), torch.from_numpy(i)
-        found = indices[torch.from_numpy(picked), :k]
-        hits = sum(len(set(a.tolist()) & set(b.tolist())) for a, b in zip(found, best_i))
-        return hits / (len(picked) * k)
-
     def nearest_two(self, queries: torch.Tensor, recall_sample: int = DEFAULT_RECALL_SAMPLE):
         """(d1 (B,), d2 (B,), nearest index (B,), SearchResult): `neighbours.nearest_two` through the index."""
         if len(self) < 2:
             raise ValueError(f"reference must hold at least 2 items for a second-nearest distance, got {len(self)}")
         result = self.search(queries, 2, recall_sample)
         return result.distances[:, 0], result.distances[:, 1], result.indices[:, 0], result
+
+
+def _recall(found: torch.Tensor, truth: np.ndarray) -> float:
+    """recall@2: the fraction of the true two nearest (truth, (S, 2)) among the found ones (found, (S, ≥ 2))."""
+    k = truth.shape[1]
+    hits = sum(len(set(a.tolist()) & set(b.tolist())) for a, b in zip(found[:, :k], truth))
+    return hits / truth.size
 
 
 def _write_atomic(path: Path, index) -> None:

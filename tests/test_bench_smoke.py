@@ -30,6 +30,7 @@ SCRIPTS = {
     "bench_concurrency.py": (["--threads", "1"], "concurrency-quick.json"),
     "bench_data_memory.py": (["--threads", "1"], "data_memory-quick.json"),
     "bench_training_thread.py": (["--threads", "1"], "training_thread-quick.json"),
+    "bench_index.py": (["--threads", "1"], "index-quick.json"),
 }
 COMMON_KEYS = {
     "benchmark",
@@ -122,6 +123,13 @@ def test_quick_run_writes_its_json(script, tmp_path):
         case = data["results"][0]
         assert case["seconds"].keys() == {"main", "worker_threads", "training_thread"}
         assert all(loss > 0 for loss in case["final_loss"].values())
+    elif script == "bench_index.py":
+        case = data["results"][0]
+        assert case["flat_equals_brute_force"] is True  # the exact index finds brute force's neighbours
+        assert case["kinds"]["flat"]["recall_at_2"] == 1.0 and case["kinds"].keys() == {"flat", "ivf"}
+        assert all(k["planted_found"] == k["planted"] == 50 for k in case["kinds"].values())
+        assert case["peak_rss_mb"] > 0  # one byte per value on disk, plus each .npy file's header
+        assert case["N"] * 3 * 32 * 32 < case["disk_bytes"] <= case["N"] * 3 * 32 * 32 + 256 * case["shards"]
     elif script == "bench_training.py":
         case = data["results"][0]
         assert case["images_per_second"]["train_py"] > 0 and case["images_per_second"]["bare"] > 0

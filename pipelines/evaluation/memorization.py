@@ -9,11 +9,13 @@ is flagged when more than FLAG_FRACTION of its samples are copies and that fract
 
     python -m pipelines.evaluation memorization --model DIR [--data PATH_OR_ID] [--num_samples 200]
         [--num_inference_steps 100] [--seed 0] [--batch_size 64] [--device cpu|cuda] [--output JSON_PATH]
+        [--index none|auto|flat|ivf] [--shards DIR] [--shard_size S] [--index_parts K] [--nprobe P]
 
 writes the report as JSON (default DIR/memorization-{K}-samples-{S}-steps.json) and a PNG beside it (the closest
 pairs, sample | nearest training image, and the ratio histogram against the held-out yardstick). The data come
-from `training_data.resolve_model_data`: the model folder's record or bundle, else --data. Bad flags: one line,
-exit status 2.
+from `training_data.resolve_model_data`: the model folder's record or bundle, else --data; or, with --shards, from
+a shard folder read shard by shard (memory does not grow with N). --index searches the neighbours through a FAISS
+index (`pipelines.exact.index`) and reports its recall@2 against brute force. Bad flags: one line, exit status 2.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ import numpy as np
 import torch
 
 from pipelines import checks
+from pipelines.data.shards import DEFAULT_SHARD_SIZE
+from pipelines.exact.index import KINDS as INDEX_KINDS
 from pipelines.exact.neighbours import COPY_RATIO, COPY_RATIO_TEXT, is_copy_by_ratio, nearest_two
 
 PROG = "python -m pipelines.evaluation memorization"
@@ -108,21 +112,32 @@ def _side(d1: torch.Tensor, d2: torch.Tensor, index: torch.Tensor) -> dict[str, 
     }
 
 
-def memorization_report(samples: torch.Tensor, train: torch.Tensor, heldout: torch.Tensor | None) -> dict[str, Any]:
+def _nearest_two(queries: torch.Tensor, train, search) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict]:
+    """nearest_two by brute force (search None) or through a NeighbourIndex, with what the search reports."""
+    if search is None:
+        return (*nearest_two(queries, train), {"engine": "brute force (exact)"})
+    d1, d2, index, result = search.nearest_two(queries)
+    return d1, d2, index, {**result.summary(), "build_seconds": search.build_seconds, "cache": search.cache}
+
+
+def memorization_report(samples: torch.Tensor, train, heldout: torch.Tensor | None, index=None) -> dict[str, Any]:
     """The report's numbers for samples (K, C, H, W), training images (N ≥ 2, …) and held-out images (M ≥ 0, …),
     all in [-1, 1]: the rule, the samples' side, the held-out yardstick (None when M = 0), per-sample distances,
-    the closest pairs, whether the model is flagged, and a verdict sentence."""
+    the closest pairs, whether the model is flagged, and a verdict sentence. index: a
+    `pipelines.exact.index.NeighbourIndex` over train (a tensor or a ShardSet) to search through instead of brute
+    force; "neighbour_search" then holds its kind, parts and the recall@2 it measured against brute force."""
     if len(train) < 2:
         raise ValueError(f"the copy rule needs at least 2 training images (a second-nearest), got {len(train)}")
-    d1, d2, index = nearest_two(samples, train)
+    d1, d2, nearest, search = _nearest_two(samples, train, index)
     report: dict[str, Any] = {
         "rule": {"text": RULE, "copy_ratio": COPY_RATIO},
         "num_train": len(train),
         "num_heldout": 0 if heldout is None else len(heldout),
-        "samples": _side(d1, d2, index),
+        "neighbour_search": {"samples": search},
+        "samples": _side(d1, d2, nearest),
     }
     if heldout is not None and len(heldout):
-        h1, h2, h_index = nearest_two(heldout, train)
+        h1, h2, h_index, report["neighbour_search"]["heldout"] = _nearest_two(heldout, train, index)
         report["heldout"] = _side(h1, h2, h_index)
         report["median_distance_ratio"] = float(d1.median() / h1.median().clamp_min(1e-12))
         report["heldout_ratios"] = (h1 / h2.clamp_min(1e-12)).tolist()
@@ -134,7 +149,7 @@ def memorization_report(samples: torch.Tensor, train: torch.Tensor, heldout: tor
     report["closest_pairs"] = [
         {
             "sample": int(i),
-            "training_index": int(index[i]),
+            "training_index": int(nearest[i]),
             "nearest_distance": float(d1[i]),
             "ratio": float(ratio[i]),
             "copy": bool(is_copy_by_ratio(d1[i], d2[i])),
@@ -144,7 +159,7 @@ def memorization_report(samples: torch.Tensor, train: torch.Tensor, heldout: tor
     report["per_sample"] = {
         "nearest_distance": d1.tolist(),
         "second_distance": d2.tolist(),
-        "nearest_index": index.tolist(),
+        "nearest_index": nearest.tolist(),
     }
     held_fraction = report["heldout"]["copy_fraction"] if report["heldout"] else 0.0
     fraction = report["samples"]["copy_fraction"]
@@ -168,6 +183,12 @@ def verdict(report: dict[str, Any]) -> str:
         )
     else:
         text += "No held-out images, so no yardstick. "
+    search = report.get("neighbour_search", {}).get("samples", {})
+    if search.get("recall_at_2") is not None:
+        text += (
+            f"Neighbours through {search['engine']} ({search['num_parts']} part(s)): recall@2 "
+            f"{search['recall_at_2']:.3f} against brute force on {search['recall_sample']} samples. "
+        )
     if report["flagged"]:
         return text + "The model copies its training images."
     return text + f"Not flagged (flagged above {FLAG_FRACTION:.0%} copies and above the held-out rate)."
@@ -198,6 +219,23 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="JSON path (default: MODEL/memorization-K-samples-S-steps.json); the PNG goes beside it",
     )
+    p.add_argument(
+        "--index",
+        default="none",
+        help=f"nearest neighbours by brute force (none) or through a FAISS index: {', '.join(INDEX_KINDS)} "
+        "(flat: exact; ivf: compressed, recall@2 reported)",
+    )
+    p.add_argument(
+        "--shards",
+        default=None,
+        help="a shard folder (pipelines.data.shards) holding the training images, read shard by shard instead of "
+        "loading them; written there from --data (an image folder, streamed) when it holds none yet",
+    )
+    p.add_argument(
+        "--shard_size", type=int, default=DEFAULT_SHARD_SIZE, help="images per shard when --shards are written, >= 1"
+    )
+    p.add_argument("--index_parts", type=int, default=1, help="index parts searched one after another, 1 … shards")
+    p.add_argument("--nprobe", type=int, default=None, help="ivf cells visited per query, 1 … nlist (default 8)")
     p.add_argument("--no_progress", action="store_true", help="no progress bar")
     return p
 
@@ -220,6 +258,13 @@ def _check_flags(args) -> None:
     checks.check_batch_size(args.batch_size, "--batch_size")
     if args.data is not None and not args.data.strip():
         raise ValueError("--data must not be empty (a folder, a 🤗 data set id, or mnist)")
+    checks.check_choice("--index", args.index, ("none", *INDEX_KINDS))
+    checks.check_int("--shard_size", args.shard_size, 1, meaning=" (images per shard)")
+    checks.check_int("--index_parts", args.index_parts, 1, meaning=" (at most the shards)")
+    if args.nprobe is not None:
+        checks.check_int("--nprobe", args.nprobe, 1, meaning=" (at most the index's cells)")
+    if args.shards is not None and not args.shards.strip():
+        raise ValueError("--shards must not be empty (a shard folder)")
 
 
 def _load_model(model: str, device: torch.device):
@@ -257,8 +302,54 @@ def _load(args):
     T = pipe.scheduler.config.num_train_timesteps
     checks.check_int("--num_inference_steps", args.num_inference_steps, 1, T, meaning=" (the model's T)")
     folder = args.model if Path(args.model).is_dir() else None
+    if args.shards is not None:
+        return pipe, _shard_data(args, folder, tuple(pipe.image_shape))
     data = resolve_model_data(folder, tuple(pipe.image_shape), args.data, flag="--data")
     return pipe, data
+
+
+def _shard_data(args, folder: str | None, image_shape: tuple[int, int, int]):
+    """ModelData whose train is the --shards ShardSet (written from a --data image folder, streamed, when the
+    folder holds no shards yet); DataError naming the flag for a shape or content hash that is not the model's."""
+    from pipelines.data.record import ModelData, read_record
+    from pipelines.data.shards import MANIFEST_FILE, ShardSet, shards_from_folder
+
+    path = Path(args.shards)
+    if not (path / MANIFEST_FILE).is_file():
+        if args.data is None or not Path(args.data).is_dir():
+            raise ValueError(f"--shards {args.shards!r} holds no shards: pass --data IMAGE_FOLDER to write them there")
+        shards_from_folder(args.data, path, image_shape[1], image_shape[0], args.shard_size)
+    shards = ShardSet(path)
+    if shards.image_shape != image_shape:
+        raise ValueError(
+            f"--shards {args.shards!r}: the images are {'×'.join(map(str, shards.image_shape))} but the model draws "
+            f"{'×'.join(map(str, image_shape))}"
+        )
+    record = read_record(folder) if folder is not None else None
+    if record is not None and record.content_hash and record.num_images == len(shards):
+        shards.check_hash(record.content_hash, "--shards")
+    description = f"{len(shards):,} training images in shards {args.shards} (held out: {shards.num_heldout:,})"
+    return ModelData(shards, shards.heldout(), record, description)
+
+
+def _neighbour_index(args, data):
+    """The NeighbourIndex --index asks for over the training images (None for brute force); a tensor's images are
+    first turned into shards beside the model (reused while their content hash is the same)."""
+    if args.index == "none":
+        return None
+    from pipelines.data.shards import ShardSet, shards_for
+    from pipelines.exact.index import NeighbourIndex
+
+    train = data.train
+    if not isinstance(train, ShardSet) and args.index != "flat":
+        model = Path(args.model)
+        train = shards_for(
+            train, (model if model.is_dir() else Path(".")) / "neighbour-shards", source=data.description
+        )
+    parts = checks.check_int(
+        "--index_parts", args.index_parts, 1, getattr(train, "num_shards", 1), meaning=" (at most the shards)"
+    )
+    return NeighbourIndex(train, kind=args.index, num_parts=parts, nprobe=args.nprobe)
 
 
 def run(argv: list[str]) -> int:
@@ -276,7 +367,11 @@ def run(argv: list[str]) -> int:
     )
     sampling_seconds = time.perf_counter() - sample_start
     try:
-        report = memorization_report(samples, data.train, data.heldout)
+        index = _neighbour_index(args, data)
+    except ValueError as error:
+        return _fail(checks.first_line(error))
+    try:
+        report = memorization_report(samples, data.train, data.heldout, index=index)
     except ValueError as error:
         return _fail(f"--data: {checks.first_line(error)}")
     output = (

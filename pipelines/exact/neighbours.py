@@ -133,9 +133,15 @@ def copy_summary(d1: torch.Tensor, d2: torch.Tensor | None, indices: torch.Tenso
     }
 
 
-def nearest_two(queries: torch.Tensor, reference: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def nearest_two(
+    queries: torch.Tensor, reference: torch.Tensor, index=None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """For each query (M, …): its distance to the nearest (d1) and the second-nearest (d2) item of reference (N ≥ 2,
-    …) and the nearest item's index: (d1 (M,), d2 (M,), index (M,)), float64 (`nearest_neighbours` with k = 2)."""
+    …) and the nearest item's index: (d1 (M,), d2 (M,), index (M,)), float64 (`nearest_neighbours` with k = 2).
+    index: a `pipelines.exact.index.NeighbourIndex` over the reference to search instead of brute force (the
+    reference is then not read; the index's recall is on its `nearest_two`)."""
+    if index is not None:
+        return index.nearest_two(torch.as_tensor(queries))[:3]
     if isinstance(reference, torch.Tensor) and len(reference) < 2:
         raise ValueError(f"reference must hold at least 2 items for a second-nearest distance, got {len(reference)}")
     distances, indices = nearest_neighbours(torch.as_tensor(queries), torch.as_tensor(reference), k=2)

@@ -1,0 +1,104 @@
+"""The exact q(x_0 | x_t) over N training images, restricted to the k nearest, with a bound on what the rest hold.
+
+With the data N images x_0^i (uniform prior), q(x_0^i | x_t) ∝ q(x_t | x_0^i) = N(x_t; √ᾱ_t x_0^i, (1 − ᾱ_t) I)
+(eq. 4), and ‖x_t − √ᾱ_t x_0^i‖² = ᾱ_t ‖x_t/√ᾱ_t − x_0^i‖², so the log-weight of image i is
+
+    ℓ_i = −ᾱ_t d_i² / 2(1 − ᾱ_t),   d_i = ‖x_t/√ᾱ_t − x_0^i‖:
+
+the heaviest images are the nearest ones to x_t/√ᾱ_t. A `NeighbourIndex` finds the k nearest; every other image
+lies at d ≥ d_k (the k-th distance), so the other N − k together hold at most
+
+    ε = R / (Z_k + R),   R = (N − k) e^{ℓ_k},   Z_k = Σ_{i ≤ k} e^{ℓ_i}
+
+of the posterior's weight (the true rest is at most R, and r / (Z_k + r) grows with r). The weights returned are
+the exact posterior's, renormalised over the k; each differs from the full posterior's by at most ε, and so does
+the weight of any set of them. ε is exact only when the k found are the true k nearest: an exact (flat) index,
+or a compressed one whose measured recall is 1. The cost is one index search instead of a pass over N·D values;
+the result is still a mixture of training images.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from pipelines.checks import check_int, is_int
+from pipelines.ddpm.scheduler import PosteriorDDPMScheduler
+from pipelines.exact.index import DEFAULT_RECALL_SAMPLE, NeighbourIndex
+
+DEFAULT_K = 64
+
+
+@dataclass
+class NearestPosterior:
+    """q(x_0 | x_t) on the k nearest training images of x_t/√ᾱ_t, for a batch of B.
+
+    indices (B, k) int64 into the data, nearest first; weights (B, k) float64, each row summing to 1;
+    log_weights (B, k) the unnormalised ℓ_i; x0_mean (B, C, H, W) Σ w_i x_0^i (the ideal denoiser on the k);
+    kth_distance (B,) d_k; rest_bound (B,) ε in [0, 1], the most weight the other N − k images can hold;
+    recall_at_2: the index's measured recall (None when not measured); t (B,) the timesteps."""
+
+    indices: torch.Tensor
+    weights: torch.Tensor
+    log_weights: torch.Tensor
+    x0_mean: torch.Tensor
+    kth_distance: torch.Tensor
+    rest_bound: torch.Tensor
+    recall_at_2: float | None
+    t: torch.Tensor
+
+
+def alphas_cumprod(scheduler: PosteriorDDPMScheduler | None = None) -> torch.Tensor:
+    """ᾱ_t for t = 0 … T − 1 in float64, the scheduler's own forward process (as DatasetPosterior reads it)."""
+    scheduler = PosteriorDDPMScheduler() if scheduler is None else scheduler
+    steps = torch.arange(int(scheduler.config.num_train_timesteps))
+    one = torch.ones(len(steps), dtype=torch.float64)
+    return scheduler.add_noise(one, torch.zeros_like(one), steps) ** 2
+
+
+def _timesteps(t, batch: int, T: int) -> torch.Tensor:
+    if isinstance(t, torch.Tensor) and t.numel() == batch and batch > 1 and not t.is_floating_point():
+        values = t.reshape(-1).to(torch.int64)
+    elif is_int(t) or (isinstance(t, torch.Tensor) and t.numel() == 1 and not t.is_floating_point()):
+        values = torch.full((batch,), int(t), dtype=torch.int64)
+    else:
+        raise ValueError(f"t must be an integer or {batch} integers in [0, {T - 1}], got {t!r}")
+    if int(values.min()) < 0 or int(values.max()) > T - 1:
+        raise ValueError(f"t must be in [0, {T - 1}], got {values.tolist()[:8]}")
+    return values
+
+
+def nearest_posterior(
+    x_t: torch.Tensor,
+    t,
+    index: NeighbourIndex,
+    k: int = DEFAULT_K,
+    scheduler: PosteriorDDPMScheduler | None = None,
+    recall_sample: int = DEFAULT_RECALL_SAMPLE,
+) -> NearestPosterior:
+    """q(x_0 | x_t) over the k nearest (1 ≤ k ≤ N) of the index's N images to x_t/√ᾱ_t, for x_t (B, C, H, W) at
+    timestep t (an integer or B integers in [0, T − 1]), with the bound ε on the rest (see the module doc).
+    scheduler: the forward process (default: a PosteriorDDPMScheduler with its default linear β)."""
+    if not isinstance(index, NeighbourIndex):
+        raise ValueError(f"index must be a NeighbourIndex, got {type(index).__name__}")
+    a_bar = alphas_cumprod(scheduler)
+    x = torch.as_tensor(x_t).detach().double()
+    if x.ndim != 4 or len(x) == 0:
+        raise ValueError(f"x_t must have shape (B ≥ 1, C, H, W), got {tuple(x.shape)}")
+    steps = _timesteps(t, len(x), len(a_bar))
+    k = check_int("k", k, 1, len(index), meaning=" (at most the data's images)")
+    a = a_bar[steps].reshape(-1, 1)
+    result = index.search(x / a.sqrt().reshape(-1, 1, 1, 1), k, recall_sample)
+    log_w = -a * result.distances**2 / (2.0 * (1.0 - a))  # eq. 4, up to a per-row constant
+    weights = torch.softmax(log_w, dim=1)
+    x0 = index.source.rows(result.indices, torch.float64)  # (B, k, C, H, W)
+    x0_mean = (weights.reshape(*weights.shape, 1, 1, 1) * x0).sum(1)
+    rest = len(index) - k
+    log_z = torch.logsumexp(log_w, dim=1)
+    log_r = (math.log(rest) if rest else -math.inf) + log_w[:, -1]
+    bound = torch.sigmoid(log_r - log_z) if rest else torch.zeros(len(x), dtype=torch.float64)
+    return NearestPosterior(
+        result.indices, weights, log_w, x0_mean.float(), result.distances[:, -1], bound, result.recall_at_2, steps
+    )

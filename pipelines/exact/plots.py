@@ -34,10 +34,14 @@ def plot_chain_variances(record: dict[str, Any], title: str | None = None):
     true_q = np.asarray(record["true_q"], dtype=np.float64)
     exact = true_q.mean(1)
     curves = [
-        ("beta", r"$\beta$ of the step (fixed_large)", dict(color="C1", lw=3.5, alpha=0.5)),
-        ("beta_tilde", r"$\tilde\beta$ of the step (fixed_small, DDPM)", dict(color="C2", ls="--", lw=1.4)),
-        ("sigma2_model", r"$\sigma^{*2}$, model's $\Gamma_t$ (analytic)", dict(color="C3", lw=1.4)),
-        ("sigma2_exact", r"$\sigma^{*2}$, exact $\Gamma_t$", dict(color="k", ls="none", marker="o", ms=4, mfc="none")),
+        ("beta", r"$\beta_{t|s}$ of the forward step", dict(color="C1", lw=3.5, alpha=0.5)),
+        ("beta_tilde", r"$\tilde\beta_{t|s}$ of the posterior (DDPM's choice)", dict(color="C2", ls="--", lw=1.4)),
+        ("sigma2_model", r"$\sigma^{*2}$ with the model's $\Gamma_t$", dict(color="C3", lw=1.4)),
+        (
+            "sigma2_exact",
+            r"$\sigma^{*2}$ with the exact $\Gamma_t$",
+            dict(color="k", ls="none", marker="o", ms=4, mfc="none"),
+        ),
         ("true_trajectory", "true step at a sampled trajectory's $x_t$", dict(color="C4", ls="none", marker="x")),
     ]
     fig = Figure(figsize=(9.2, 6.2), dpi=100, layout="constrained")
@@ -55,7 +59,7 @@ def plot_chain_variances(record: dict[str, Any], title: str | None = None):
     top.set_yscale("log")
     bottom.set_yscale("log")
     top.set_ylabel("per-pixel variance (log)")
-    bottom.set_ylabel("variance / true variance (log)")
+    bottom.set_ylabel("ratio to the true variance\n(1 = right width; log)")
     bottom.set_xlabel("t of the step's input $x_t$ (sampling runs left → right)")
     span = max(ts.max() - ts.min(), 1)
     top.set_xlim(ts.max() + 0.02 * span, ts.min() - 0.02 * span)

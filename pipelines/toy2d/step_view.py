@@ -139,6 +139,11 @@ class StepKLs:
     kl_model: KLEstimate
     kl_by_variance: dict[str, KLEstimate]
 
+    @property
+    def true_variance(self) -> float:
+        """The exact step's variance per coordinate, tr Cov / 2 (the number p_θ's σ² is compared with)."""
+        return float(torch.trace(self.exact_cov)) / 2
+
 
 @dataclass
 class ToyStepView:

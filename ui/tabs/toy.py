@@ -323,7 +323,7 @@ class ToyTab:
                     toy2d.MAX_POINTS,
                     value=toy2d.DEFAULT_NUM_POINTS,
                     step=1,
-                    label="num_points (N, training points)",
+                    label="N, training points (num_points)",
                     elem_id="toy-num-points",
                 )
             )
@@ -407,7 +407,7 @@ class ToyTab:
                     MAX_TOY_SAMPLES,
                     value=DEFAULT_TOY_SAMPLES,
                     step=1,
-                    label="num_samples (M, points per sampler)",
+                    label="M, points per sampler (num_samples)",
                     elem_id="toy-num-samples",
                 )
             )
@@ -417,7 +417,7 @@ class ToyTab:
                     T,
                     value=DEFAULT_TOY_STEPS,
                     step=1,
-                    label="num_inference_steps (K, the same for both)",
+                    label="K, steps of both samplers (num_inference_steps)",
                     elem_id="toy-steps",
                 )
             )
@@ -446,7 +446,7 @@ class ToyTab:
                     toy2d.MAX_TRAIN_STEPS,
                     value=toy2d.DEFAULT_TRAIN_STEPS,
                     step=100,
-                    label="train_steps (optimizer updates)",
+                    label="optimizer updates (train_steps)",
                     elem_id="toy-train-steps",
                 )
             )

@@ -172,7 +172,7 @@ class VarianceTab:
                         high,
                         value=min(DEFAULT_NUM_INFERENCE_STEPS, high),
                         step=1,
-                        label="num_inference_steps (K), the chain's length",
+                        label="K, the chain's length in steps (num_inference_steps)",
                         elem_id="variance-num-steps",
                     )
                 )

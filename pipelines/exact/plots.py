@@ -255,16 +255,18 @@ def plot_nearest_distances(heldout, exact, model, noun: str = "digit", image_sha
                 markeredgewidth=2,
                 linestyle="none",
                 color=color,
-                label=f"{name} samples, median {statistics.median(values):.2f}",
             )
             for axis in (strip, ax):
                 axis.axvline(statistics.median(values), color=color, linestyle=":", linewidth=0.8)
     strip.set_ylim(-0.7, 1.7)
-    strip.set_yticks([1.0, 0.0], [f"{len(exact)} exact", f"{len(model)} model"], fontsize=7.5)
+    names = [
+        f"{len(v)} {name}" + (f", median {statistics.median(v):.2f}" if len(v) else "")
+        for v, name in ((exact, "exact"), (model, "model"))
+    ]
+    strip.set_yticks([1.0, 0.0], names, fontsize=7.5)
     strip.set_title(
         f"this run's samples: one tick per sample, at its distance to the nearest training {noun}", fontsize=8
     )
-    strip.legend(fontsize=7, loc="center right")
     strip.grid(True, axis="x", alpha=0.3)
     ax.set_xlim(-0.05 * top_value, top_value * 1.08)
     c, h, w = image_shape

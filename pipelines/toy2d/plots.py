@@ -115,25 +115,10 @@ def plot_toy_plane(view, limit: float = PLANE_LIMIT):
         ax.annotate("", xy=tuple(end), xytext=tuple(x_t), arrowprops=dict(arrowstyle="->", color=color, lw=1.4))
     # x_t as a thin open cross under the two means: a mean close to x_t (a small step) stays visible on top of it
     ax.scatter(*x_t, marker="x", s=140, color=XT_COLOR, linewidths=1.4, label="$x_t$ (click to move it)", zorder=4)
-    ax.scatter(
-        *step.exact_mean.numpy(),
-        s=46,
-        color=EXACT_COLOR,
-        edgecolors="white",
-        linewidths=0.8,
-        label=r"exact mean $E[x_{t-\Delta} \mid x_t]$",
-        zorder=6,
-    )
-    ax.scatter(
-        *step.model_mean.numpy(),
-        marker="s",
-        s=30,
-        facecolors="none",
-        edgecolors=MODEL_COLOR,
-        linewidths=1.6,
-        label=r"$p_\theta$ mean (open square)",
-        zorder=7,
-    )
+    exact_style = dict(s=46, color=EXACT_COLOR, edgecolors="white", linewidths=0.8, zorder=6)
+    model_style = dict(marker="s", s=30, facecolors="none", edgecolors=MODEL_COLOR, linewidths=1.6, zorder=7)
+    ax.scatter(*step.exact_mean.numpy(), label=r"exact mean $E[x_{t-\Delta} \mid x_t]$", **exact_style)
+    ax.scatter(*step.model_mean.numpy(), label=r"$p_\theta$ mean (open square)", **model_style)
     cx, cy, half = view.window
     if half < limit:
         square = Rectangle((cx - half, cy - half), 2 * half, 2 * half, fill=False, color="0.3", linestyle=":")

@@ -35,6 +35,9 @@ from pipelines.toy2d.densities import (
 )
 from pipelines.toy2d.model import ToyEpsilonMLP
 
+# The 2-D tab's default step (and the one the variance tab quotes): x_t between the two moons, t = 60 → 10, a step
+# that splits into two modes.
+DEFAULT_T, DEFAULT_STRIDE, DEFAULT_X_T = 60, 50, (0.0, 0.0)
 STRIDES = (1, 10, 100, 500)  # the stride table's Δ (each clipped to t), beside the chosen one
 HEAVY_WEIGHT = 0.01  # a mixture component "counts" when q(x_0^i | x_t) >= 1 %
 VARIANCES = tuple(

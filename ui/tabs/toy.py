@@ -27,6 +27,7 @@ from pipelines.toy2d.plots import (
     plot_toy_step,
     plot_toy_training,
 )
+from pipelines.toy2d.step_view import DEFAULT_STRIDE, DEFAULT_T, DEFAULT_X_T
 from ui.base import LATEX, LOCAL, STREAM_INTERVAL_S, TRAINING_QUEUE, UI_QUEUE, picture
 from ui.context import AppContext
 from ui.figures import drawn
@@ -50,7 +51,7 @@ from ui.training_thread import on_training_thread
 MAX_TOY_SAMPLES = 2000
 DEFAULT_TOY_SAMPLES = 500
 DEFAULT_TOY_STEPS = 100  # K of the samplers view
-DEFAULT_T, DEFAULT_STRIDE, DEFAULT_X, DEFAULT_Y = 60, 50, 0.0, 0.0  # a step that splits into two modes
+DEFAULT_X, DEFAULT_Y = DEFAULT_X_T  # the library's default step: one that splits into two modes
 NUM_TRAJECTORIES = 4
 FRAME_SHARE = 0.2  # live training spends at most about this share of its time making pictures
 PREVIEW_SAMPLES, PREVIEW_STEPS = 300, 50  # the live training's sample scatter

@@ -12,9 +12,12 @@ from dataclasses import dataclass
 import gradio as gr
 import numpy as np
 
+from pipelines import toy2d
 from pipelines.ddpm.optimal_variance import GAMMA_FILE, make_command
 from pipelines.exact.plots import plot_chain_variances
+from pipelines.exact.posterior import DatasetPosterior
 from pipelines.exact.variance import chain_variances, sampled_trajectory
+from pipelines.toy2d.step_view import DEFAULT_STRIDE, DEFAULT_T, DEFAULT_X_T
 from ui.base import LATEX, UI_QUEUE, picture
 from ui.context import DEFAULT_NUM_INFERENCE_STEPS, AppContext
 from ui.figures import drawn
@@ -101,17 +104,13 @@ def toy_default_step() -> dict:
     """The 2-D world tab's default step (its data set, N, x_t, t, stride and seed, the shipped 2-D model) through
     the same function that tab draws it with (`toy2d.toy_step_view`), as `text.toy_contrast` reads it: the exact
     step's variance per coordinate and each of p_θ's variances divided by it. Computed once per process."""
-    from pipelines import toy2d
-    from pipelines.exact.posterior import DatasetPosterior
-    from ui.tabs.toy import DEFAULT_STRIDE, DEFAULT_T, DEFAULT_X, DEFAULT_Y
-
     with _shared_lock:
         if not _toy_default:
             dataset, n = toy2d.DEFAULT_DATASET, toy2d.DEFAULT_NUM_POINTS
             posterior = DatasetPosterior(toy2d.as_images(toy2d.load_points(dataset, n)), toy2d.toy_scheduler())
             model = toy2d.load_toy_model(dataset)
-            view = toy2d.toy_step_view(posterior, model, (DEFAULT_X, DEFAULT_Y), DEFAULT_T, DEFAULT_STRIDE)
-            _toy_default.update(step_variances(view), dataset=dataset, num_points=n, x_t=(DEFAULT_X, DEFAULT_Y))
+            view = toy2d.toy_step_view(posterior, model, DEFAULT_X_T, DEFAULT_T, DEFAULT_STRIDE)
+            _toy_default.update(step_variances(view), dataset=dataset, num_points=n, x_t=DEFAULT_X_T)
         return dict(_toy_default)
 
 

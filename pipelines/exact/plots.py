@@ -140,22 +140,13 @@ def plot_step_costs(costs, title: str | None = None, mark: str | None = None):
         ax.annotate(
             mark, (last["N"], last["ms"]), textcoords="offset points", xytext=(6, -12), fontsize=7.5, color="C2"
         )
-    # one style and colour per image size, named at its right end too, so the lines cannot be mistaken for each other
+    # one style and colour per image size (and its D in the legend), so the lines cannot be mistaken for each other
     styles = ("--", "-.", (0, (1, 1.5)), (0, (5, 1, 1, 1, 1, 1)))
     for k, D in enumerate(sorted({e["D"] for e in targets} - {D0})):
         color = f"C{4 + k % 5}"
-        ax.plot(
-            grid, c * grid * D, color=color, linewidth=1.2, linestyle=styles[k % len(styles)], label=f"c·N·D, D = {D:,}"
-        )
-        ax.annotate(
-            f"D = {D:,}",
-            (grid[-1], c * grid[-1] * D),
-            textcoords="offset points",
-            xytext=(-4, 3),
-            ha="right",
-            fontsize=7,
-            color=color,
-        )
+        sets = ", ".join(e["name"] for e in targets if e["D"] == D)
+        style = styles[k % len(styles)]
+        ax.plot(grid, c * grid * D, color=color, linewidth=1.2, linestyle=style, label=f"c·N·D, D = {D:,} ({sets})")
     for e in targets:
         ax.plot([e["N"]], [e["ms"]], marker="*", markersize=12, linestyle="none", color="C3", zorder=3)
         name = e["name"] + (" (web-scale)" if "LAION" in e["name"] else "")

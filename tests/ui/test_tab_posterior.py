@@ -159,7 +159,7 @@ def test_the_loss_table_marks_every_mean_that_ties_the_smallest_to_the_digits_sh
 def test_the_epsilon_form_says_whether_its_product_is_the_models_row():
     # 20.5 × 5.06e-3 = 0.1037: the model's row 0.104 — equal, and the page says so (and when it would not be)
     equal = text.training_loss_text(loss_comparison({"tractable": 0.5, "exact": 0.4, "model": 0.9}), "digit")
-    assert "to within 0.3%" in equal and "need not" not in equal  # |0.1037 − 0.104| / 0.104, said as measured
+    assert "within 0.3% of the model's row" in equal and "clipped" in equal  # |0.1037 − 0.104| / 0.104, measured
     clipped = text.training_loss_text(
         loss_comparison({"tractable": 0.5, "exact": 0.4, "model": 0.9}, this_model=0.3), "digit"
     )

@@ -144,7 +144,7 @@ def distances_intro(noun: str) -> str:
     """What the distance strip shows: the held-out images' distances to the training set, the yardstick of new."""
     real = "real MNIST digits" if noun == "digit" else f"real {noun}s"
     return f"""
-### A yardstick for "new"
+### The yardstick for "new"
 
 How far from the training set is a genuinely new {noun}? The **held-out** {real} (never used for
 training; how many are in the legend) give the scale: their L2 distance to the nearest training {noun}, beside the
@@ -210,7 +210,7 @@ def cost_text(
     for e in costs.extrapolated:
         name = e["name"] + (" (web-scale)" if "LAION" in e["name"] else "")
         bullets.append(
-            f"- **{name}**: N = {e['N']:,} images × D = {e['D']:,} numbers → {duration(e['ms'])} per "
+            f"- {name}: N = {e['N']:,} images × D = {e['D']:,} numbers → {duration(e['ms'])} per "
             f"step, {duration(e['ms'] * num_steps)} for one {num_steps:,}-step sample, with "
             f"{size_bytes(e['bytes'])} of images in memory (float32)"
         )

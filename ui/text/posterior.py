@@ -359,8 +359,8 @@ def training_loss_text(c, noun: str) -> str:
             f" (the {' and '.join(others)} {'means' if len(others) > 1 else 'mean'}"
             f"{chr(39) if len(others) > 1 else chr(39) + 's'} loss rounds to the same "
             f"{sci(expected['exact'])} at the 3 digits shown — the posterior over $x_0$ has all but collapsed on "
-            f"this one {noun}, so the means nearly coincide; unrounded, the exact mean's is smaller by "
-            + ", ".join(f"{sci(expected[name] - expected['exact'])} nats ({name})" for name in others)
+            f"this one {noun}, so the means nearly coincide; "
+            + "; ".join(_unrounded(expected[name] - expected["exact"], name) for name in others)
             + ")"
             if others
             else ""
@@ -383,6 +383,14 @@ def training_loss_text(c, noun: str) -> str:
     return "\n\n".join(parts)
 
 
+def _unrounded(difference: float, name: str) -> str:
+    """How much larger the `name` mean's averaged loss is than the exact mean's, unrounded (or that float64 cannot
+    tell them apart)."""
+    if abs(difference) < 1e-12:
+        return f"unrounded, the {name} and exact losses differ by less than $10^{{-12}}$ nats, below float64 rounding"
+    return f"unrounded, the exact mean's is smaller than the {name} mean's by {sci(difference)} nats"
+
+
 def epsilon_form_text(epsilon_mse: float, weight: float, model_loss: float) -> str:
     """The model's row of the loss table in the ε form (eq. 12): weight × ‖ε − ε_θ‖², and whether that product is
     the row — it is exactly when clipping x̂0 to [-1, 1] changed nothing."""
@@ -397,12 +405,16 @@ def epsilon_form_text(epsilon_mse: float, weight: float, model_loss: float) -> s
     )
     if agree:
         gap = abs(product - model_loss) / max(abs(model_loss), 1e-300)
+        if gap < 1e-6:  # float64 rounding only: nothing was clipped
+            return head + (
+                rf"the model's row for this $x_0$ (${sci_tex(model_loss)}$): the same loss computed two ways, "
+                r"equal because no pixel of the model's $\hat x_0$ left $[-1,1]$."
+            )
         return head + (
-            rf"the model's row for this $x_0$ (${sci_tex(model_loss)}$) to within {gap:.1%}: the same loss computed "
-            r"two ways, equal in exact arithmetic whenever the model's $\hat x_0$ lies inside $[-1,1]$ (the small "
-            r"rest: $x_t$ is stored in float32, so the noise the mean form implies differs from the drawn "
-            r"$\epsilon$ by rounding). When $\hat x_0$ leaves $[-1,1]$, this model clips it before taking "
-            r"$\tilde\mu_t$, and the table keeps the mean its step really takes."
+            rf"within {gap:.1%} of the model's row for this $x_0$ (${sci_tex(model_loss)}$): the same loss computed "
+            r"two ways, equal whenever no pixel of the model's $\hat x_0$ leaves $[-1,1]$. This model clips "
+            r"$\hat x_0$ to $[-1,1]$ before taking $\tilde\mu_t$ (the table keeps the mean its step really takes), "
+            "and the pixels it clipped here make the small difference."
         )
     return head + (
         rf"not the model's row for this $x_0$ (${sci_tex(model_loss)}$): this model clips $\hat x_0$ to $[-1,1]$ "

@@ -25,8 +25,9 @@ Gaussian $\mathcal N(\mu_\theta, \sigma^2 I)$. Its mean is learned; its variance
 posterior's own $\tilde\beta_{t|s}$ (what DDPM samples with), the forward step's $\beta_{t|s}$, or Bao et al.'s
 (2022, Analytic-DPM) optimal
 
-$$\sigma^{*2} = \tilde\beta_{t|s} + \frac{\beta_{t|s}^2}{\alpha_{t|s}\,(1-\bar\alpha_t)}\,(1-\Gamma_t),
-\qquad \Gamma_t = \mathbb E_{x_t\sim q(x_t)}\,\frac{\lVert \epsilon_\theta(x_t,t)\rVert^2}{D}.$$
+$$\sigma^{*2} = \tilde\beta_{t|s} + \frac{\beta_{t|s}^2}{\alpha_{t|s}\,(1-\bar\alpha_t)}\,(1-\Gamma_t),$$
+
+$$\Gamma_t = \mathbb E_{x_t\sim q(x_t)}\,\frac{\lVert \epsilon_\theta(x_t,t)\rVert^2}{D}.$$
 
 $\Gamma_t$ is how large the network's noise prediction is on average (per number, over $x_t$ drawn from
 $q(x_t)$): close to 1 when the noise in $x_t$ can be told apart from the {noun}, smaller when it cannot. With an
@@ -56,7 +57,7 @@ def caption(reading, noun: str, toy: dict | None = None) -> str:
     (`toy_contrast`'s argument), said beside it; None leaves it out."""
     r = reading
     parts = [
-        f"**At $x_t$ drawn from $q(x_t)$ (noised training {noun}s, the typical $x_t$).** Along this "
+        f"**The typical $x_t$, drawn from $q(x_t)$ (noised training {noun}s).** Along this "
         f"{r.num_steps}-step chain (strides of about {r.stride:.0f} timesteps) the true step's variance per number "
         f"runs from {r.true_low:.3g} to {r.true_high:.3g}."
     ]

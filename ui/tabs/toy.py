@@ -58,6 +58,10 @@ PREVIEW_SAMPLES, PREVIEW_STEPS = 300, 50  # the live training's sample scatter
 MAX_CACHED_POSTERIORS = 8
 MAX_CACHED_RUNS = 4  # the shipped models' sampler answers kept (the default one is drawn when the tab opens)
 SHIPPED = "shipped"
+# gradio's pictures load lazily (far below the fold: only once scrolled to); those drawn on opening load at once
+EAGER_PICTURES = (
+    "() => document.querySelectorAll('#toy-samplers img, #toy-training img').forEach(i => i.loading = 'eager')"
+)
 
 
 class ToyTab:
@@ -287,8 +291,8 @@ class ToyTab:
         preview = pipe(PREVIEW_SAMPLES, torch.Generator().manual_seed(seed), PREVIEW_STEPS, output_type="pt")
         samples = toy2d.as_points(preview.images * 2 - 1).tolist()
         figure = drawn(plot_toy_training, [], points, samples, 0, train_steps, toy2d.TRAIN_BATCH_SIZE)
-        summary = dict(dataset=dataset, num_points=num_points, train_steps=train_steps, seed=seed, step=0)
-        return figure, text.toy_train_text({**summary, "done": False, "loss": None, "preview": True})
+        summary = dict(dataset=dataset, num_points=num_points, train_steps=train_steps, seed=seed, step=0, done=False)
+        return figure, text.toy_train_text({**summary, "loss": None, "preview": True})
 
     def forget(self, dataset, state):
         """UI only: back to the shipped p_θ for this data set."""
@@ -432,7 +436,7 @@ class ToyTab:
         sample_button.click(self.toy_sample, inputs, outputs, api_name="toy_sample", **UI_QUEUE)
         redraw = dict(fn=self.toy_sample, inputs=inputs, outputs=outputs, api_visibility="private", **UI_QUEUE)
         if self.block is not None:  # the default run when the tab is opened (the shipped model's runs are kept)
-            self.block.select(**redraw)
+            self.block.select(**redraw).then(None, js=EAGER_PICTURES, **LOCAL)
         return redraw
 
     def _train_section(self, dataset, num_points, seed, state, model_line, redraws) -> None:
@@ -475,7 +479,7 @@ class ToyTab:
                 [training, train_text],
                 api_visibility="private",
                 **UI_QUEUE,
-            )
+            ).then(None, js=EAGER_PICTURES, **LOCAL)
 
 
 def final_loss(losses: list[float]) -> float | None:

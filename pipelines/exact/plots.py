@@ -36,10 +36,14 @@ def plot_chain_variances(record: dict[str, Any], title: str | None = None):
     true_q = np.asarray(record["true_q"], dtype=np.float64)
     exact = true_q.mean(1)
     curves = [
-        ("beta", r"$\beta$ of the step (fixed_large)", dict(color="C1", lw=3.5, alpha=0.5)),
-        ("beta_tilde", r"$\tilde\beta$ of the step (fixed_small, DDPM)", dict(color="C2", ls="--", lw=1.4)),
-        ("sigma2_model", r"$\sigma^{*2}$, model's $\Gamma_t$ (analytic)", dict(color="C3", lw=1.4)),
-        ("sigma2_exact", r"$\sigma^{*2}$, exact $\Gamma_t$", dict(color="k", ls="none", marker="o", ms=4, mfc="none")),
+        ("beta", r"$\beta_{t|s}$ of the forward step", dict(color="C1", lw=3.5, alpha=0.5)),
+        ("beta_tilde", r"$\tilde\beta_{t|s}$ of the posterior (DDPM's choice)", dict(color="C2", ls="--", lw=1.4)),
+        ("sigma2_model", r"$\sigma^{*2}$ with the model's $\Gamma_t$", dict(color="C3", lw=1.4)),
+        (
+            "sigma2_exact",
+            r"$\sigma^{*2}$ with the exact $\Gamma_t$",
+            dict(color="k", ls="none", marker="o", ms=4, mfc="none"),
+        ),
         ("true_trajectory", "true step at a sampled trajectory's $x_t$", dict(color="C4", ls="none", marker="x")),
     ]
     fig = Figure(figsize=(9.2, 6.2), dpi=100, layout="constrained")
@@ -57,7 +61,7 @@ def plot_chain_variances(record: dict[str, Any], title: str | None = None):
     top.set_yscale("log")
     bottom.set_yscale("log")
     top.set_ylabel("per-pixel variance (log)")
-    bottom.set_ylabel("variance / true variance (log)")
+    bottom.set_ylabel("ratio to the true variance\n(1 = right width; log)")
     bottom.set_xlabel("t of the step's input $x_t$ (sampling runs left → right)")
     span = max(ts.max() - ts.min(), 1)
     top.set_xlim(ts.max() + 0.02 * span, ts.min() - 0.02 * span)
@@ -138,8 +142,13 @@ def plot_step_costs(costs, title: str | None = None, mark: str | None = None):
         ax.annotate(
             mark, (last["N"], last["ms"]), textcoords="offset points", xytext=(6, -12), fontsize=7.5, color="C2"
         )
-    for D in sorted({e["D"] for e in targets} - {D0}):
-        ax.plot(grid, c * grid * D, color="C0", linewidth=0.8, linestyle="--", alpha=0.6, label=f"c·N·D for D = {D:,}")
+    # one style and colour per image size (and its D in the legend), so the lines cannot be mistaken for each other
+    styles = ("--", "-.", (0, (1, 1.5)), (0, (5, 1, 1, 1, 1, 1)))
+    for k, D in enumerate(sorted({e["D"] for e in targets} - {D0})):
+        color = f"C{4 + k % 5}"
+        sets = ", ".join(e["name"] for e in targets if e["D"] == D)
+        style = styles[k % len(styles)]
+        ax.plot(grid, c * grid * D, color=color, linewidth=1.2, linestyle=style, label=f"c·N·D, D = {D:,} ({sets})")
     for e in targets:
         ax.plot([e["N"]], [e["ms"]], marker="*", markersize=12, linestyle="none", color="C3", zorder=3)
         name = e["name"] + (" (web-scale)" if "LAION" in e["name"] else "")
@@ -208,59 +217,59 @@ def plot_commit(
 
 def plot_nearest_distances(heldout, exact, model, noun: str = "digit", image_shape: tuple[int, int, int] = (1, 32, 32)):
     """A histogram of the held-out real images' distances to their nearest training image, with this run's exact
-    and model samples as strips of ticks above it (each strip named, with how many samples it holds, above its left
-    end), and a line at each median. The x axis starts left of 0, so ticks at 0 (copies) stand clear of it. With no
+    and model samples as strips of ticks on a panel of their own above it (each strip named with how many samples
+    it holds), and a line at each median. The x axis starts left of 0, so ticks at 0 (copies) stand clear of it. With no
     held-out images (an empty `heldout`) only the strips are drawn. noun: what one image is ("digit", "image");
     image_shape: (C, H, W), named in the axis label."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7.6, 3.4), dpi=110)
-    ax = fig.add_subplot(1, 1, 1)
+    fig = Figure(figsize=(7.6, 3.9), dpi=110)
+    # this run's samples on their own strip (one tick each, no count axis), the held-out histogram below
+    strip, ax = fig.subplots(2, 1, sharex=True, height_ratios=(1, 2.4))
     heldout = np.asarray(heldout, dtype=float)
     top_value = max([*heldout.tolist(), *exact, *model, 1.0])
     bins = np.linspace(0, top_value * 1.05, 40)
-    height = 1.0
     if len(heldout):
-        counts, _, _ = ax.hist(
+        ax.hist(
             heldout,
             bins=bins,
             color="C2",
             alpha=0.6,
             label=f"held-out real {noun}s ({len(heldout):,} never trained on), median {np.median(heldout):.2f}",
         )
-        height = max(float(counts.max()), 1.0)
         ax.axvline(float(np.median(heldout)), color="C2", linestyle="--", linewidth=0.8)
-    for values, y, color, name in ((exact, 1.45, "C0", "exact"), (model, 1.2, "C1", "model")):
+    for values, y, color, name in ((exact, 1.0, "C0", "exact"), (model, 0.0, "C1", "model")):
         if len(values):
-            ax.plot(
+            strip.plot(
                 values,
-                [height * y] * len(values),
+                [y] * len(values),
                 marker="|",
-                markersize=14,
+                markersize=12,
                 markeredgewidth=2,
                 linestyle="none",
                 color=color,
-                label=f"{name} samples, median {statistics.median(values):.2f}",
             )
-            ax.axvline(statistics.median(values), color=color, linestyle=":", linewidth=0.8)
-            ax.annotate(
-                f"{len(values)} {name}",
-                (min(values), height * y),
-                textcoords="offset points",
-                xytext=(5, 8),
-                va="bottom",
-                fontsize=7.5,
-                color=color,
-            )
-    ax.set_ylim(0, height * 2.3)
+            for axis in (strip, ax):
+                axis.axvline(statistics.median(values), color=color, linestyle=":", linewidth=0.8)
+    strip.set_ylim(-0.7, 1.7)
+    names = [
+        f"{len(v)} {name}" + (f", median {statistics.median(v):.2f}" if len(v) else "")
+        for v, name in ((exact, "exact"), (model, "model"))
+    ]
+    strip.set_yticks([1.0, 0.0], names, fontsize=7.5)
+    strip.set_title(
+        f"this run's samples: one tick per sample, at its distance to the nearest training {noun}", fontsize=8
+    )
+    strip.grid(True, axis="x", alpha=0.3)
     ax.set_xlim(-0.05 * top_value, top_value * 1.08)
     c, h, w = image_shape
     size = f"{h}×{w} pixels" if c == 1 else f"{c}×{h}×{w} values"
     ax.set_xlabel(f"L2 distance to the nearest training {noun} ({size}, [-1, 1] units)")
-    ax.set_ylabel(f"held-out {noun}s (count)" if len(heldout) else "no held-out images")
+    ax.set_ylabel(f"held-out {noun}s (count)" if len(heldout) else "no held-out images", fontsize=8)
     if not len(heldout):
         ax.set_yticks([])
-    ax.legend(fontsize=7.5, loc="upper right")
+    else:
+        ax.legend(fontsize=7.5, loc="upper right")
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     return fig

@@ -113,9 +113,12 @@ def plot_toy_plane(view, limit: float = PLANE_LIMIT):
     x_t = view.x_t.numpy()
     for end, color in ((step.exact_mean.numpy(), EXACT_COLOR), (step.model_mean.numpy(), MODEL_COLOR)):
         ax.annotate("", xy=tuple(end), xytext=tuple(x_t), arrowprops=dict(arrowstyle="->", color=color, lw=1.4))
-    ax.scatter(*step.exact_mean.numpy(), s=40, color=EXACT_COLOR, label=r"exact mean $E[x_{t-\Delta} \mid x_t]$")
-    ax.scatter(*step.model_mean.numpy(), marker="s", s=30, color=MODEL_COLOR, label=r"$p_\theta$ mean")
-    ax.scatter(*x_t, marker="X", s=110, color=XT_COLOR, edgecolors="white", label="$x_t$ (click to move it)", zorder=5)
+    # x_t as a thin open cross under the two means: a mean close to x_t (a small step) stays visible on top of it
+    ax.scatter(*x_t, marker="x", s=140, color=XT_COLOR, linewidths=1.4, label="$x_t$ (click to move it)", zorder=4)
+    exact_style = dict(s=46, color=EXACT_COLOR, edgecolors="white", linewidths=0.8, zorder=6)
+    model_style = dict(marker="s", s=30, facecolors="none", edgecolors=MODEL_COLOR, linewidths=1.6, zorder=7)
+    ax.scatter(*step.exact_mean.numpy(), label=r"exact mean $E[x_{t-\Delta} \mid x_t]$", **exact_style)
+    ax.scatter(*step.model_mean.numpy(), label=r"$p_\theta$ mean (open square)", **model_style)
     cx, cy, half = view.window
     if half < limit:
         square = Rectangle((cx - half, cy - half), 2 * half, 2 * half, fill=False, color="0.3", linestyle=":")
@@ -163,7 +166,9 @@ def plot_toy_step(view):
         aspect="equal",
         norm=PowerNorm(0.5, vmin=0.0),
     )
-    fig.colorbar(image, cax=cax, label=r"exact density $q(x_{t-\Delta} \mid x_t)$ (square-root scale)")
+    bar = fig.colorbar(image, cax=cax)
+    bar.set_label("exact density (grey; √ scale)", fontsize=8)
+    bar.ax.tick_params(labelsize=7)
     if density.max() > 0:
         ax.contour(xs, ys, density, levels=density.max() * np.array([0.05, 0.3, 0.7]), colors="0.25", linewidths=0.6)
     eye = np.eye(2)
@@ -194,8 +199,10 @@ def plot_toy_step(view):
         ":",
         r"tractable $q(x_{t-\Delta} \mid x_t, x_0)$ of the heaviest $x_0$",
     )
-    ax.scatter(*step.exact_mean.numpy(), s=30, color=EXACT_COLOR, zorder=4)
-    ax.scatter(*step.model_mean.numpy(), marker="s", s=24, color=MODEL_COLOR, zorder=4)
+    ax.scatter(*step.exact_mean.numpy(), s=30, color=EXACT_COLOR, edgecolors="white", linewidths=0.6, zorder=4)
+    ax.scatter(
+        *step.model_mean.numpy(), marker="s", s=28, facecolors="none", edgecolors=MODEL_COLOR, linewidths=1.4, zorder=5
+    )
     ax.set_xlim(xs[0], xs[-1])
     ax.set_ylim(ys[0], ys[-1])
     ax.locator_params(nbins=5)
@@ -203,13 +210,15 @@ def plot_toy_step(view):
     ax.ticklabel_format(useOffset=False)
     ax.set_xlabel(r"first coordinate of $x_{t-\Delta}$")
     ax.set_ylabel("second coordinate")
-    ax.set_title(
-        f"One reverse step t = {view.t} → {view.prev_t} (Δ = {view.stride}), zoomed\n"
-        "ellipses: 1σ (thick) and 2σ (thin)",
-        fontsize=9,
-        y=1.0,
+    ax.set_title(f"Step t = {view.t} → {view.prev_t} (Δ = {view.stride}), zoomed", fontsize=9, y=1.0)
+    fig.legend(
+        *ax.get_legend_handles_labels(),
+        loc="lower center",
+        bbox_to_anchor=(0.5, 0.01),
+        fontsize=7.5,
+        title="ellipses: 1σ (thick), 2σ (thin); ● exact mean, □ $p_\\theta$ mean",
+        title_fontsize=7.5,
     )
-    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", bbox_to_anchor=(0.5, 0.01), fontsize=7.5)
     return fig
 
 
@@ -263,7 +272,8 @@ def plot_toy_samplers(points, comparison):
                     zorder=1,
                     label=f"{paths.shape[1]} trajectories $x_T \\to x_0$" if k == 0 else None,
                 )
-                ax.scatter(*path[0], marker=".", s=20, color="0.2")
+                start = "start $x_T$ of each trajectory" if k == 0 else None
+                ax.scatter(*path[0], marker=".", s=20, color="0.2", label=start)
         ax.set_xlim(-PLANE_LIMIT, PLANE_LIMIT)
         ax.set_ylim(-PLANE_LIMIT, PLANE_LIMIT)
         ax.set_aspect("equal")
@@ -278,12 +288,12 @@ def plot_toy_samplers(points, comparison):
     ):
         d1 = d1.numpy()
         ratio = d1 / np.maximum(d2.numpy(), 1e-12)
-        label = f"{name}: median $d_1$ {np.median(d1):.3g}"
+        label = f"{name}: median $d_1/d_2$ {np.median(ratio):.2f}"
         ax.hist(np.clip(ratio, 0, 1), bins=bins, color=color, alpha=0.55, label=label)
     ax.axvline(COPY_RATIO, color="black", linestyle="--", linewidth=1, label=f"copy below $d_1/d_2 = {ratio_shown}$")
     ax.set_xlabel(r"$d_1/d_2$: nearest / second-nearest training distance")
     ax.set_ylabel("samples (count)")
-    ax.set_title("New points or copies? (Gu et al.'s rule)", fontsize=10, y=1.0)
+    ax.set_title("New points or copies? (the copy rule)", fontsize=10, y=1.0)
     ax.legend(fontsize=7.5)
     ax.grid(True, alpha=0.25)
     return fig

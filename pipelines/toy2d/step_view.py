@@ -35,6 +35,9 @@ from pipelines.toy2d.densities import (
 )
 from pipelines.toy2d.model import ToyEpsilonMLP
 
+# The 2-D tab's default step (and the one the variance tab quotes): x_t between the two moons, t = 60 → 10, a step
+# that splits into two modes.
+DEFAULT_T, DEFAULT_STRIDE, DEFAULT_X_T = 60, 50, (0.0, 0.0)
 STRIDES = (1, 10, 100, 500)  # the stride table's Δ (each clipped to t), beside the chosen one
 HEAVY_WEIGHT = 0.01  # a mixture component "counts" when q(x_0^i | x_t) >= 1 %
 VARIANCES = tuple(
@@ -138,6 +141,11 @@ class StepKLs:
     kl_gaussian: KLEstimate
     kl_model: KLEstimate
     kl_by_variance: dict[str, KLEstimate]
+
+    @property
+    def true_variance(self) -> float:
+        """The exact step's variance per coordinate, tr Cov / 2 (the number p_θ's σ² is compared with)."""
+        return float(torch.trace(self.exact_cov)) / 2
 
 
 @dataclass

@@ -52,8 +52,12 @@ def test_the_summary_has_the_training_loss_of_each_mean_in_nats_and_the_exact_me
     # And the page states the result next to the table.
     answer = out[-2]
     assert "What training does with" in answer and "Result:" in answer
-    assert "(smallest)" in answer or "(tied for smallest" in answer
-    assert "$$" not in answer  # a number formatted as $…$ right after a "$" would open display math
+    assert "(smallest)" in answer or "(smallest, equal at the 3 digits shown)" in answer
+    # the derivation comes before the numbers that check it ("the identity above"), each heading once
+    numbers = answer.index("Checking it on this")
+    assert answer.index("What training does with") < numbers and "identity above" in answer[numbers:]
+    assert answer.count("What training does with") == 1
+    assert "$$" not in answer[numbers:]  # a number formatted as $…$ right after a "$" would open display math
 
 
 def test_took_for_the_exact_and_model_steps_is_the_apps_one_cost_measurement(tab, ctx):
@@ -144,7 +148,7 @@ def test_the_loss_table_marks_every_mean_that_ties_the_smallest_to_the_digits_sh
     tied = table_rows(
         text.training_loss_text(loss_comparison({"tractable": 0.4131, "exact": 0.4129, "model": 0.9}), "digit")
     )
-    assert "tied for smallest" in tied["tractable"] and "tied for smallest" in tied["exact"]
+    assert "equal at the 3 digits shown" in tied["tractable"] and "equal at the 3 digits shown" in tied["exact"]
     assert "smallest" not in tied["model"]
     clear = table_rows(
         text.training_loss_text(loss_comparison({"tractable": 0.52, "exact": 0.41, "model": 0.9}), "digit")
@@ -155,7 +159,7 @@ def test_the_loss_table_marks_every_mean_that_ties_the_smallest_to_the_digits_sh
 def test_the_epsilon_form_says_whether_its_product_is_the_models_row():
     # 20.5 × 5.06e-3 = 0.1037: the model's row 0.104 — equal, and the page says so (and when it would not be)
     equal = text.training_loss_text(loss_comparison({"tractable": 0.5, "exact": 0.4, "model": 0.9}), "digit")
-    assert "to within rounding" in equal and "need not" not in equal
+    assert "within 0.3% of the model's row" in equal and "clipped" in equal  # |0.1037 − 0.104| / 0.104, measured
     clipped = text.training_loss_text(
         loss_comparison({"tractable": 0.5, "exact": 0.4, "model": 0.9}, this_model=0.3), "digit"
     )

@@ -24,8 +24,12 @@ def test_training_in_one_session_leaves_the_other_on_the_shipped_model(app_url):
     steps = [u[2]["step"] for u in updates]
     assert steps[0] == 0 and steps == sorted(steps) and steps[-1] == 200  # a picture at once, then in order
     assert f"update {steps[1]:,} of 200" in updates[1][1] if len(updates) > 2 else "200 updates" in updates[-1][1]
-    after = mine.predict("spiral", 16, 60, 50, 0.0, 0.0, 0, api_name="/toy_step")[3]
+    *_, after_words, after = mine.predict("spiral", 16, 60, 50, 0.0, 0.0, 0, api_name="/toy_step")
     assert after["model"]["source"] == "trained in this session" and after["model"]["train_steps"] == 200
+    assert "trained in this session" in after_words  # the view says which model it shows
+    assert "mean loss over the last" in updates[-1][1] and final["final_loss"] == pytest.approx(
+        sum(final["losses"][-100:]) / 100
+    )
     assert after["model_mean"] != before["model_mean"]
     other = theirs.predict("spiral", 16, 60, 50, 0.0, 0.0, 0, api_name="/toy_step")[3]
     assert other["model"]["source"] == "shipped" and other["model_mean"] == before["model_mean"]
@@ -51,4 +55,35 @@ def test_the_step_text_reads_the_view_and_the_copy_rule_is_the_librarys():
     )
     summary.update(exact_copy_fraction=1.0, model_copy_fraction=0.0, copy_distance=1e-3, num_inference_steps=10)
     summary.update(training_spacing_median=0.1, exact_seconds=0.1, model_seconds=0.1)
-    assert f"$d_1/d_2 < {COPY_RATIO_TEXT}$" in text.toy_sample_text(summary, 0.0, 0.05)
+    summary["model"] = {"source": "shipped", "dataset": "two_moons", "num_points": 256, "train_steps": 10, "seed": 0}
+    words = text.toy_sample_text(summary, 0.0, 0.05)
+    assert f"$d_1/d_2 < {COPY_RATIO_TEXT}$" in words and "Gu et al., TMLR 2025" in words
+    # which model and which N: the shipped model's N differs from the exact sampler's here, and the page says so
+    assert "the shipped $p_\\theta$ (trained on N = 256 points" in words and "exact sampler uses N = 1" in words
+    # the variance verdict at this x_t, with the numbers of the variance tab's MNIST chain beside it
+    from ui.tabs.variance import ChainReading
+
+    mnist = ChainReading(40, 25.0, 1e-4, 0.4, 0.998, 550, True, 90.3, 25)
+    verdict = text.variance_sentence(view, mnist)
+    from ui.format import times
+
+    narrow = view.step.true_variance / view.step.variances["fixed_small"]  # the exact step is wider than β̃ here
+    assert f"{times(narrow)} too narrow" in verdict and "within 0.2%" in verdict and "90.3× too wide" in verdict
+    assert "on average over" in verdict
+
+
+def test_each_stride_row_shows_its_monte_carlo_error_once_and_the_training_loss_has_one_name():
+    from pipelines import toy2d
+    from pipelines.exact.posterior import DatasetPosterior
+    from ui.tabs.toy import final_loss
+    from ui.text import toy as text
+
+    posterior = DatasetPosterior(toy2d.as_images(toy2d.load_points("two_moons", 256)), toy2d.toy_scheduler())
+    view = toy2d.toy_step_view(posterior, toy2d.load_toy_model("two_moons"), (0.0, 0.0), 60, 50, num_draws=1000)
+    rows = [line for line in text.toy_step_text(view).splitlines() if line.startswith("| 1 |")]
+    assert len(rows) == 1 and rows[0].count("±") == 0 and rows[0].count("2e-08") == 1
+    losses = [1.0] * 50 + [0.5] * 100
+    summary = dict(dataset="spiral", num_points=16, train_steps=150, seed=0, step=150, done=True, seconds=1.0)
+    done = text.toy_train_text({**summary, "loss": losses[-1], "final_loss": final_loss(losses)})
+    line = text.toy_model_line({**summary, "source": "trained", "final_loss": final_loss(losses)})
+    assert "mean loss over the last 100 updates 0.5000" in done and "over its last 100 updates 0.5000" in line

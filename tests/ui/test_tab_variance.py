@@ -52,7 +52,9 @@ def test_the_chain_summary_holds_every_variance_per_step(gamma_ctx):
     assert all(b >= s > 0 for b, s in zip(summary["beta"][noisy], summary["beta_tilde"][noisy]))
     assert all(v >= s * (1 - 1e-6) for v, s in zip(summary["sigma2_model"][noisy], summary["beta_tilde"][noisy]))
     assert summary["sigma2_model"][-1] == 0.0 and summary["gamma_missing_command"] is None
-    assert "6-step chain" in words and r"$\tilde\beta$" in words
+    assert "6-step chain" in words and r"$\tilde\beta_{t|s}$" in words
+    # the other half of the story, computed by the 2-D tab's own function: β̃ too narrow between the two moons
+    assert "2-D world" in words and "too narrow" in words and "the **average** over" in words
     assert tab.variance(6, 0)[2] is summary  # cached per (K, seed)
 
 
@@ -109,6 +111,38 @@ def test_sample_with_sigma_star_is_the_library_pixel_for_pixel(client, gamma_dir
 def test_the_variance_endpoint(client):
     image, words, summary = client.predict(num_inference_steps=4, seed=0, api_name="/variance")
     assert Image.open(image).size[0] > 400 and len(summary["sigma2_model"]) == 4 and "4-step chain" in words
+
+
+def test_both_tabs_quote_one_computation_of_the_others_default():
+    """The variance tab's 2-D numbers are the 2-D tab's default view's; the 2-D tab's MNIST numbers are this tab's
+    default chain's (the same chain_variances draws)."""
+    from pipelines import toy2d
+    from pipelines.exact.posterior import DatasetPosterior
+    from ui.tabs import toy
+    from ui.tabs.variance import step_variances, toy_default_step
+
+    points = toy2d.load_points(toy2d.DEFAULT_DATASET, toy2d.DEFAULT_NUM_POINTS)
+    posterior = DatasetPosterior(toy2d.as_images(points), toy2d.toy_scheduler())
+    view = toy2d.toy_step_view(
+        posterior,
+        toy2d.load_toy_model(toy2d.DEFAULT_DATASET),
+        (toy.DEFAULT_X, toy.DEFAULT_Y),
+        toy.DEFAULT_T,
+        toy.DEFAULT_STRIDE,
+    )
+    quoted = toy_default_step()
+    assert quoted["ratios"] == step_variances(view)["ratios"] and quoted["t"] == toy.DEFAULT_T
+    assert quoted["ratios"]["fixed_small"] < 0.5 < quoted["ratios"]["fixed_large"]  # β̃ too narrow there
+
+
+def test_the_2d_tab_quotes_this_tabs_default_chain(ctx):
+    from ui.context import DEFAULT_NUM_INFERENCE_STEPS
+    from ui.tabs.variance import default_chain_reading, read_chain
+
+    K = min(DEFAULT_NUM_INFERENCE_STEPS, ctx.num_train_timesteps)
+    own = read_chain(VarianceTab(ctx).chain(K, 0), ctx.num_train_timesteps)
+    quoted = default_chain_reading(ctx)
+    assert (quoted.small_ratio, quoted.large_ratio) == (own.small_ratio, own.large_ratio)
 
 
 def test_the_words_are_written_for_the_data_shown():

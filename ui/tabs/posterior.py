@@ -79,7 +79,14 @@ class PosteriorTab:
                 controls = self._controls(num_train)
             with gr.Column(scale=3):
                 views = self._views()
-        gr.Markdown(text.training_target(num_train, ctx.noun), latex_delimiters=LATEX, elem_id="training-target")
+        # The derivation is part of the answer (after the estimates, before the numbers that check it); without data
+        # there is no answer, so it stands here alone.
+        gr.Markdown(
+            text.training_target(num_train, ctx.noun),
+            latex_delimiters=LATEX,
+            elem_id="training-target",
+            visible=not ctx.has_data,
+        )
         gr.Markdown(text.bayes(ctx.noun), latex_delimiters=LATEX, elem_id="posterior-bayes")
         with gr.Accordion(
             "JSON summary (every number on this tab; the API's last output)",
@@ -210,6 +217,8 @@ class PosteriorTab:
         )
         c.button.click(self.posterior, inputs=inputs, outputs=outputs, api_name="posterior", **POSTERIOR_QUEUE)
         compare = dict(fn=self.posterior, inputs=inputs, outputs=outputs, api_visibility="private", **POSTERIOR_QUEUE)
+        if self.block is not None and self.ctx.has_data:  # the default comparison when the tab is opened
+            self.block.select(**compare)
         gallery.select(self.pick_digit, outputs=[c.digit_index, c.image], **LOCAL).success(**compare)
         c.image.upload(**compare)
         c.use_sketch.click(

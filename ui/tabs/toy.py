@@ -27,6 +27,7 @@ from pipelines.toy2d.plots import (
     plot_toy_step,
     plot_toy_training,
 )
+from pipelines.toy2d.step_view import DEFAULT_STRIDE, DEFAULT_T, DEFAULT_X_T
 from ui.base import LATEX, LOCAL, STREAM_INTERVAL_S, TRAINING_QUEUE, UI_QUEUE, picture
 from ui.context import AppContext
 from ui.figures import drawn
@@ -42,6 +43,7 @@ from ui.inputs import (
     unchecked,
     user_errors,
 )
+from ui.tabs.variance import default_chain_reading
 from ui.text import toy as text
 from ui.training_thread import on_training_thread
 
@@ -49,12 +51,17 @@ from ui.training_thread import on_training_thread
 MAX_TOY_SAMPLES = 2000
 DEFAULT_TOY_SAMPLES = 500
 DEFAULT_TOY_STEPS = 100  # K of the samplers view
-DEFAULT_T, DEFAULT_STRIDE, DEFAULT_X, DEFAULT_Y = 60, 50, 0.0, 0.0  # a step that splits into two modes
+DEFAULT_X, DEFAULT_Y = DEFAULT_X_T  # the library's default step: one that splits into two modes
 NUM_TRAJECTORIES = 4
 FRAME_SHARE = 0.2  # live training spends at most about this share of its time making pictures
 PREVIEW_SAMPLES, PREVIEW_STEPS = 300, 50  # the live training's sample scatter
 MAX_CACHED_POSTERIORS = 8
+MAX_CACHED_RUNS = 4  # the shipped models' sampler answers kept (the default one is drawn when the tab opens)
 SHIPPED = "shipped"
+# gradio's pictures load lazily (far below the fold: only once scrolled to); those drawn on opening load at once
+EAGER_PICTURES = (
+    "() => document.querySelectorAll('#toy-samplers img, #toy-training img').forEach(i => i.loading = 'eager')"
+)
 
 
 class ToyTab:
@@ -68,6 +75,7 @@ class ToyTab:
         self._lock = threading.Lock()
         self._posteriors: OrderedDict[tuple[str, int], DatasetPosterior] = OrderedDict()
         self._shipped: dict[str, toy2d.ToyEpsilonMLP] = {}
+        self._shipped_runs: OrderedDict[tuple, tuple] = OrderedDict()  # toy_sample answers of the shipped models
         self.scheduler = toy2d.toy_scheduler()
 
     # -- shared pieces --------------------------------------------------------------------------------------
@@ -124,7 +132,8 @@ class ToyTab:
         model, model_info = self.model_for(state, dataset)
         view = toy2d.toy_step_view(self.posterior(dataset, num_points), model, (x, y), t, stride, seed)
         summary = {"dataset": dataset, "model": model_info, **view.as_dict()}
-        return drawn(plot_toy_plane, view), drawn(plot_toy_step, view), text.toy_step_text(view), summary
+        words = text.toy_step_text(view, model_info, default_chain_reading(self.ctx))
+        return drawn(plot_toy_plane, view), drawn(plot_toy_step, view), words, summary
 
     @user_errors
     def toy_sample(self, dataset, num_points, num_samples, num_inference_steps, seed, state=None):
@@ -143,8 +152,24 @@ class ToyTab:
         dataset, num_points, seed = self._common(dataset, num_points, seed)
         num_samples = check_int("num_samples", num_samples, 1, MAX_TOY_SAMPLES)
         num_steps = check_int("num_inference_steps", num_inference_steps, 1, self.scheduler.config.num_train_timesteps)
-        posterior = self.posterior(dataset, num_points)
         model, model_info = self.model_for(state, dataset)
+        key = (dataset, num_points, num_samples, num_steps, seed)
+        if model_info["source"] == SHIPPED:  # deterministic by seed: the shipped model's runs are kept
+            with self._lock:
+                if key in self._shipped_runs:
+                    self._shipped_runs.move_to_end(key)
+                    return self._shipped_runs[key]
+        answer = self._toy_sample(dataset, num_points, num_samples, num_steps, seed, model, model_info)
+        if model_info["source"] == SHIPPED:
+            with self._lock:
+                self._shipped_runs[key] = answer
+                while len(self._shipped_runs) > MAX_CACHED_RUNS:
+                    self._shipped_runs.popitem(last=False)
+        return answer
+
+    def _toy_sample(self, dataset, num_points, num_samples, num_steps, seed, model, model_info):
+        """`toy_sample` once its inputs are checked: both samplers, the picture, the words and the summary."""
+        posterior = self.posterior(dataset, num_points)
         result = compare_samplers(
             toy2d.toy_pipeline(model, self.scheduler),
             posterior,
@@ -222,6 +247,7 @@ class ToyTab:
                 "done": done,
                 "seconds": time.perf_counter() - start,
                 "loss": losses[-1] if losses else None,
+                "final_loss": final_loss(losses),
                 "losses": list(losses) if done else None,
             }
             figure = drawn(
@@ -250,9 +276,23 @@ class ToyTab:
             "num_points": num_points,
             "train_steps": train_steps,
             "seed": seed,
-            "final_loss": sum(losses[-100:]) / len(losses[-100:]),
+            "final_loss": final_loss(losses),
         }
         yield update(True, state)
+
+    @user_errors
+    def train_preview(self, dataset, num_points, train_steps, seed):
+        """UI only: the live training's first picture before any training (update 0: the untrained network's
+        samples over the N points) and its status line."""
+        dataset, num_points, seed = self._common(dataset, num_points, seed)
+        train_steps = check_int("train_steps", train_steps, toy2d.MIN_TRAIN_STEPS, toy2d.MAX_TRAIN_STEPS)
+        points = toy2d.load_points(dataset, num_points)
+        pipe = toy2d.toy_pipeline(toy2d.new_toy_model(seed), self.scheduler)
+        preview = pipe(PREVIEW_SAMPLES, torch.Generator().manual_seed(seed), PREVIEW_STEPS, output_type="pt")
+        samples = toy2d.as_points(preview.images * 2 - 1).tolist()
+        figure = drawn(plot_toy_training, [], points, samples, 0, train_steps, toy2d.TRAIN_BATCH_SIZE)
+        summary = dict(dataset=dataset, num_points=num_points, train_steps=train_steps, seed=seed, step=0, done=False)
+        return figure, text.toy_train_text({**summary, "loss": None, "preview": True})
 
     def forget(self, dataset, state):
         """UI only: back to the shipped p_θ for this data set."""
@@ -288,7 +328,7 @@ class ToyTab:
                     toy2d.MAX_POINTS,
                     value=toy2d.DEFAULT_NUM_POINTS,
                     step=1,
-                    label="num_points (N, training points)",
+                    label="N, training points (num_points)",
                     elem_id="toy-num-points",
                 )
             )
@@ -302,12 +342,12 @@ class ToyTab:
             elem_id="toy-model-line",
             latex_delimiters=LATEX,
         )
-        self._step_section(dataset, num_points, seed, state)
-        self._sample_section(dataset, num_points, seed, state)
-        self._train_section(dataset, num_points, seed, state, model_line)
+        redraw_step = self._step_section(dataset, num_points, seed, state)
+        redraw_samples = self._sample_section(dataset, num_points, seed, state)
+        self._train_section(dataset, num_points, seed, state, model_line, (redraw_step, redraw_samples))
         dataset.change(self.model_line, [dataset, state], model_line, **LOCAL)
 
-    def _step_section(self, dataset, num_points, seed, state) -> None:
+    def _step_section(self, dataset, num_points, seed, state) -> dict:
         """1. One reverse step: the plane (a click places x_t), the zoomed step, the numbers; drawn on opening."""
         T = self.scheduler.config.num_train_timesteps
         gr.Markdown(text.TOY_STEP_INTRO, latex_delimiters=LATEX, elem_id="toy-step-intro")
@@ -356,10 +396,12 @@ class ToyTab:
         plane.select(self.clicked, None, [x, y], **LOCAL).then(
             self.toy_step, step_inputs, step_outputs, api_visibility="private", **UI_QUEUE
         )
+        redraw = dict(fn=self.toy_step, inputs=step_inputs, outputs=step_outputs, api_visibility="private", **UI_QUEUE)
         if self.block is not None:  # the first picture when the tab is opened, with the shipped weights
-            self.block.select(self.toy_step, step_inputs, step_outputs, api_visibility="private", **UI_QUEUE)
+            self.block.select(**redraw)
+        return redraw
 
-    def _sample_section(self, dataset, num_points, seed, state) -> None:
+    def _sample_section(self, dataset, num_points, seed, state) -> dict:
         """2. The exact sampler and p_θ from the same noise."""
         T = self.scheduler.config.num_train_timesteps
         gr.Markdown(text.TOY_SAMPLE_INTRO, latex_delimiters=LATEX, elem_id="toy-sample-intro")
@@ -370,7 +412,7 @@ class ToyTab:
                     MAX_TOY_SAMPLES,
                     value=DEFAULT_TOY_SAMPLES,
                     step=1,
-                    label="num_samples (M, points per sampler)",
+                    label="M, points per sampler (num_samples)",
                     elem_id="toy-num-samples",
                 )
             )
@@ -380,7 +422,7 @@ class ToyTab:
                     T,
                     value=DEFAULT_TOY_STEPS,
                     step=1,
-                    label="num_inference_steps (K, the same for both)",
+                    label="K, steps of both samplers (num_inference_steps)",
                     elem_id="toy-steps",
                 )
             )
@@ -389,16 +431,18 @@ class ToyTab:
         sample_text = gr.Markdown(elem_id="toy-sample-text", latex_delimiters=LATEX)
         with gr.Accordion("JSON summary of the samplers (the API's last output)", open=False):
             sample_summary = gr.JSON(label="summary", elem_id="toy-sample-summary")
-        sample_button.click(
-            self.toy_sample,
-            [dataset, num_points, num_samples, num_steps, seed, state],
-            api_outputs(picture=samplers, text=sample_text, summary=sample_summary),
-            api_name="toy_sample",
-            **UI_QUEUE,
-        )
+        inputs = [dataset, num_points, num_samples, num_steps, seed, state]
+        outputs = api_outputs(picture=samplers, text=sample_text, summary=sample_summary)
+        sample_button.click(self.toy_sample, inputs, outputs, api_name="toy_sample", **UI_QUEUE)
+        redraw = dict(fn=self.toy_sample, inputs=inputs, outputs=outputs, api_visibility="private", **UI_QUEUE)
+        if self.block is not None:  # the default run when the tab is opened (the shipped model's runs are kept)
+            self.block.select(**redraw).then(None, js=EAGER_PICTURES, **LOCAL)
+        return redraw
 
-    def _train_section(self, dataset, num_points, seed, state, model_line) -> None:
-        """3. Train p_θ live (streamed, nothing covering the picture); it then drives this session's views."""
+    def _train_section(self, dataset, num_points, seed, state, model_line, redraws) -> None:
+        """3. Train p_θ live (streamed, nothing covering the picture); it then drives this session's views, which are
+        redrawn with it (`redraws`: the step's and the samplers' events), and again with the shipped one on
+        "Use the shipped p_θ again". Before any training: update 0, the untrained network's samples."""
         gr.Markdown(text.TOY_TRAIN_INTRO, latex_delimiters=LATEX, elem_id="toy-train-intro")
         with gr.Row():
             train_steps = integer_input(
@@ -407,7 +451,7 @@ class ToyTab:
                     toy2d.MAX_TRAIN_STEPS,
                     value=toy2d.DEFAULT_TRAIN_STEPS,
                     step=100,
-                    label="train_steps (optimizer updates)",
+                    label="optimizer updates (train_steps)",
                     elem_id="toy-train-steps",
                 )
             )
@@ -424,8 +468,25 @@ class ToyTab:
             api_name="toy_train",
             show_progress="hidden",  # the streamed picture and its status line are the progress: nothing covers them
             **TRAINING_QUEUE,
-        ).then(self.model_line, [dataset, state], model_line, **LOCAL)
-        forget_button.click(self.forget, [dataset, state], [state, model_line], **LOCAL)
+        ).then(self.model_line, [dataset, state], model_line, **LOCAL).then(**redraws[0]).then(**redraws[1])
+        forget_button.click(self.forget, [dataset, state], [state, model_line], **LOCAL).then(**redraws[0]).then(
+            **redraws[1]
+        )
+        if self.block is not None:
+            self.block.select(
+                self.train_preview,
+                [dataset, num_points, train_steps, seed],
+                [training, train_text],
+                api_visibility="private",
+                **UI_QUEUE,
+            ).then(None, js=EAGER_PICTURES, **LOCAL)
+
+
+def final_loss(losses: list[float]) -> float | None:
+    """The live training's loss as the page names it: the mean over its last LOSS_WINDOW updates (None before the
+    first)."""
+    window = losses[-text.LOSS_WINDOW :]
+    return sum(window) / len(window) if window else None
 
 
 def shipped_info(dataset: str) -> dict:

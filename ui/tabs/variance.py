@@ -4,6 +4,7 @@ over the model's training images) against the variances a Gaussian p_θ can use 
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -11,9 +12,12 @@ from dataclasses import dataclass
 import gradio as gr
 import numpy as np
 
+from pipelines import toy2d
 from pipelines.ddpm.optimal_variance import GAMMA_FILE, make_command
 from pipelines.exact.plots import plot_chain_variances
+from pipelines.exact.posterior import DatasetPosterior
 from pipelines.exact.variance import chain_variances, sampled_trajectory
+from pipelines.toy2d.step_view import DEFAULT_STRIDE, DEFAULT_T, DEFAULT_X_T
 from ui.base import LATEX, UI_QUEUE, picture
 from ui.context import DEFAULT_NUM_INFERENCE_STEPS, AppContext
 from ui.figures import drawn
@@ -84,10 +88,58 @@ def read_chain(record: dict, num_train_timesteps: int) -> ChainReading | None:
     )
 
 
-def caption(record: dict, num_train_timesteps: int, noun: str = "digit") -> str:
-    """The sentence under the plot, for the data shown (noun: "digit" for MNIST, "image" otherwise)."""
+def caption(record: dict, num_train_timesteps: int, noun: str = "digit", toy: dict | None = None) -> str:
+    """The sentence under the plot, for the data shown (noun: "digit" for MNIST, "image" otherwise); toy: the 2-D
+    world's default step (`toy_default_step`), said beside it."""
     reading = read_chain(record, num_train_timesteps)
-    return text.NO_NOISY_STEP if reading is None else text.caption(reading, noun)
+    return text.NO_NOISY_STEP if reading is None else text.caption(reading, noun, toy)
+
+
+_shared_lock = threading.Lock()
+_toy_default: dict = {}
+_default_readings: dict = {}
+
+
+def toy_default_step() -> dict:
+    """The 2-D world tab's default step (its data set, N, x_t, t, stride and seed, the shipped 2-D model) through
+    the same function that tab draws it with (`toy2d.toy_step_view`), as `text.toy_contrast` reads it: the exact
+    step's variance per coordinate and each of p_θ's variances divided by it. Computed once per process."""
+    with _shared_lock:
+        if not _toy_default:
+            dataset, n = toy2d.DEFAULT_DATASET, toy2d.DEFAULT_NUM_POINTS
+            posterior = DatasetPosterior(toy2d.as_images(toy2d.load_points(dataset, n)), toy2d.toy_scheduler())
+            model = toy2d.load_toy_model(dataset)
+            view = toy2d.toy_step_view(posterior, model, DEFAULT_X_T, DEFAULT_T, DEFAULT_STRIDE)
+            _toy_default.update(step_variances(view), dataset=dataset, num_points=n, x_t=DEFAULT_X_T)
+        return dict(_toy_default)
+
+
+def step_variances(view) -> dict:
+    """What a 2-D step view says about p_θ's variances: t, prev_t, the exact step's variance per coordinate (true)
+    and each of p_θ's variances / true (ratios, by the scheduler's names)."""
+    true = view.step.true_variance
+    return {
+        "t": view.t,
+        "prev_t": view.prev_t,
+        "true": true,
+        "ratios": {name: value / true for name, value in view.step.variances.items()},
+    }
+
+
+def default_chain_reading(ctx: AppContext) -> ChainReading | None:
+    """What this tab's default chain says (K = the demo's default steps, seed 0, x_t ~ q(x_t)): the same
+    `chain_variances` draws as the tab's own default plot, so the same ratios. None without the model's data.
+    Computed once per context."""
+    if not ctx.has_data:
+        return None
+    key = id(ctx)
+    with _shared_lock:
+        if key not in _default_readings:
+            K = min(DEFAULT_NUM_INFERENCE_STEPS, MAX_VARIANCE_STEPS, ctx.num_train_timesteps)
+            plan = ctx.pipe.scheduler.timestep_plan(K).tolist()
+            record = chain_variances(ctx.dataset_posterior(), plan, NUM_DRAWS, 0)
+            _default_readings[key] = read_chain(record, ctx.num_train_timesteps)
+        return _default_readings[key]
 
 
 class VarianceTab:
@@ -109,14 +161,17 @@ class VarianceTab:
         num_data = f"{len(ctx.train_images()):,}" if ctx.has_data else "N"
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
-                gr.Markdown(text.intro(num_data, ctx.noun), latex_delimiters=LATEX, elem_id="variance-intro")
+                num_values = f"{math.prod(ctx.image_shape):,}"
+                gr.Markdown(
+                    text.intro(num_data, ctx.noun, num_values), latex_delimiters=LATEX, elem_id="variance-intro"
+                )
                 steps = integer_input(
                     gr.Slider(
                         1,
                         high,
                         value=min(DEFAULT_NUM_INFERENCE_STEPS, high),
                         step=1,
-                        label="num_inference_steps (K), the chain's length",
+                        label="K, the chain's length in steps (num_inference_steps)",
                         elem_id="variance-num-steps",
                     )
                 )
@@ -142,14 +197,19 @@ class VarianceTab:
                 note = gr.Markdown(elem_id="variance-caption", latex_delimiters=LATEX)
                 with gr.Accordion("JSON summary (every number of the plot; the API's last output)", open=False):
                     summary = gr.JSON(label="summary", elem_id="variance-summary")
+        outputs = api_outputs(plot=plot, caption=note, summary=summary)
         button.click(
             self.variance,
             inputs=[steps, seed],
-            outputs=api_outputs(plot=plot, caption=note, summary=summary),
+            outputs=outputs,
             api_name="variance",
             show_progress="minimal",
             **UI_QUEUE,
         )
+        if self.block is not None and ctx.has_data:  # the default chain when the tab is opened (cached per K, seed)
+            self.block.select(
+                self.variance, [steps, seed], outputs, api_visibility="private", show_progress="minimal", **UI_QUEUE
+            )
 
     def chain(self, num_inference_steps: int, seed: int) -> dict:
         """`chain_variances` for the demo's K-step chain and seed, with the model's Γ_t when its folder has one;
@@ -184,7 +244,7 @@ class VarianceTab:
         seed = check_seed(seed)
         self.ctx.require_data()
         record = self.chain(K, seed)
-        words = caption(record, self.ctx.num_train_timesteps, self.ctx.noun)
+        words = caption(record, self.ctx.num_train_timesteps, self.ctx.noun, toy_default_step())
         if record["gamma_missing_command"]:
             words += text.no_model_gamma(GAMMA_FILE, record["gamma_missing_command"])
         figure = drawn(plot_chain_variances, record, f"The variance of each of the {K} reverse steps")

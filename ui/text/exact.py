@@ -42,9 +42,10 @@ def gallery_label(sampler: str, noun: str) -> str:
 
 
 def copy_rule(noun: str) -> str:
-    """The project's one copy rule (`pipelines.exact.neighbours`), explained for the page."""
+    """The copy rule every tab uses (`pipelines.exact.neighbours`), explained for the page."""
     return (
-        f"A **copy**, by the project's one rule (Gu et al. 2025): a sample whose nearest training {noun} is closer "
+        f"A **copy**, by the copy rule every tab uses (Gu et al., TMLR 2025): a sample whose nearest training {noun} "
+        "is closer "
         f"than {COPY_RATIO_TEXT} of its second-nearest, {RULE} — a relative test, so it means the same for any "
         "image size; the absolute distance d₁ (L2 in [-1, 1] units) is shown beside it (d= above each nearest image), "
         "and d₁ = 0 is a pixel copy."
@@ -64,7 +65,10 @@ def exact_caption(result: SamplerComparison, heldout_median: float | None, num_h
     )["copies"]
     steps = result.num_inference_steps
     lines = (
-        f"Same seed ({result.seed}), same {steps} step{'s' if steps > 1 else ''}, same starting noise.\n\n"
+        f"Same seed ({result.seed}), same {steps} step{'s' if steps > 1 else ''}, same starting noise $x_T$. Why "
+        f"different {noun}s then? Each step draws from a different distribution — the exact mixture over the "
+        f"training {noun}s, or $p_\\theta$'s one Gaussian — so the two chains part after the first step and end "
+        f"on different {noun}s.\n\n"
         rf"- **exact $q(x_{{t-1}}\mid x_t)$:** {exact_copies}/{num_images} samples are copies of training "
         f"{noun}s by {RULE} (largest L2 distance d₁ to the nearest training {noun} {max(exact_d):.2f}), in "
         f"{result.exact_seconds:.2f} s\n"
@@ -111,11 +115,12 @@ def commit_intro(noun: str) -> str:
     return rf"""
 ### When does the exact sampler commit to one training {noun}?
 
-For each exact trajectory, against $t$ (sampling runs left to right, from noise at $t = T$ to the image at
-$t = 0$): the **effective number of candidates** $n_\text{{eff}}=1/\sum_i w_i^2$ — how many training {noun}s the
-weights $w_i=q(x_0^i\mid x_t)$ are still spread over ($N$ when all are equally likely, 1 when one {noun} has all
-the weight) — and the **largest weight** $\max_i w_i$. A ● marks the step where one {noun} first takes ≥ {COMMITTED} of
-the weight: from there on the sample is that training {noun} plus shrinking noise.
+For each exact trajectory, against $t$ (sampling runs left to right, from noise at $t = T - 1$ to the image; $t$
+counts $0,\dots,T-1$ as in the code, Ho et al.'s $t$ minus one): the **effective number of candidates**
+$n_\text{{eff}}=1/\sum_i w_i^2$ — how many training {noun}s the weights $w_i=q(x_0^i\mid x_t)$ are still
+spread over ($N$ when all are equally likely, 1 when one {noun} has all the weight) — and the **largest weight**
+$\max_i w_i$. A ● marks the step where one {noun} first takes ≥ {COMMITTED} of the weight: from
+there on the sample is that training {noun} plus shrinking noise.
 """
 
 
@@ -139,7 +144,7 @@ def distances_intro(noun: str) -> str:
     """What the distance strip shows: the held-out images' distances to the training set, the yardstick of new."""
     real = "real MNIST digits" if noun == "digit" else f"real {noun}s"
     return f"""
-### A yardstick for "new"
+### The yardstick for "new"
 
 How far from the training set is a genuinely new {noun}? The **held-out** {real} (never used for
 training; how many are in the legend) give the scale: their L2 distance to the nearest training {noun}, beside the
@@ -162,7 +167,11 @@ def distances_caption(exact_d: list[float], model_d: list[float], heldout_median
     if m < 0.5 * heldout_median:
         verdict = f"closer to training {noun}s than real unseen {noun}s are: it may be copying"
     elif m <= 1.5 * heldout_median:
-        verdict = f"about as far from the training set as real unseen {noun}s: as new as a real new {noun}"
+        verdict = (
+            f"about as far from the training set as real unseen {noun}s are — from {len(model_d)} sample"
+            f"{'s' if len(model_d) > 1 else ''}, a hint that they are new, not a measurement (the *Copies or new "
+            "points?* tab counts copies over 256)"
+        )
     else:
         verdict = (
             f"farther from the training set than real {noun}s are: new, but maybe not {noun}-like (look at the "
@@ -201,7 +210,7 @@ def cost_text(
     for e in costs.extrapolated:
         name = e["name"] + (" (web-scale)" if "LAION" in e["name"] else "")
         bullets.append(
-            f"- **{name}**: N = {e['N']:,} images × D = {e['D']:,} numbers → {duration(e['ms'])} per "
+            f"- {name}: N = {e['N']:,} images × D = {e['D']:,} numbers → {duration(e['ms'])} per "
             f"step, {duration(e['ms'] * num_steps)} for one {num_steps:,}-step sample, with "
             f"{size_bytes(e['bytes'])} of images in memory (float32)"
         )

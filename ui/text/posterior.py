@@ -24,7 +24,10 @@ Where to see each part:
    Bayes' rule below) and the **Exact posterior sampler** tab (its cost as the data set grows, and that it only
    copies training {noun}s).
 3. **The tractable posterior is the training target** — this tab, *What training does with*
-   $q(x_{t-1}\mid x_t,x_0)$, after *Compare*.
+   $q(x_{t-1}\mid x_t,x_0)$, under the three estimates, and the numbers that check it on your {noun}.
+
+Timesteps are numbered $t = 0,\dots,T-1$ as in the code ($T = 1000$; Ho et al. count $1,\dots,T$, so our $t$ is
+their $t + 1$); $x_0$ is the clean {noun}, and $D$ the number of values in it.
 """
 
 
@@ -112,7 +115,8 @@ def took_text(name: str, seconds: float, step_ms: dict, noun: str) -> str:
 
 def explain_comparison(c, noun: str, step_ms: dict | None = None, x0_coefficient: float | None = None) -> str:
     """A few plain sentences (markdown + LaTeX) that answer "why learn p_θ?" from the numbers of one comparison
-    (a `pipelines.exact.posterior.PosteriorComparison`), then what training does with q(x_{t-1}|x_t,x_0).
+    (a `pipelines.exact.posterior.PosteriorComparison`), then what training does with q(x_{t-1}|x_t,x_0) (the
+    derivation, `training_target`) and the numbers that check it on this x_t (`training_loss_text`).
     x0_coefficient: the weight of x_0 in μ̃_t at this step (the scheduler's posterior_mean_coef1, eq. 7)."""
     step_ms = step_ms or {}
     scale = ", and a digit is about 30 from pure noise" if noun == "digit" else ""
@@ -168,6 +172,8 @@ def explain_comparison(c, noun: str, step_ms: dict | None = None, x0_coefficient
     )
     if x0_coefficient is not None:
         lines.append(x0_coefficient_text(x0d["model"]["exact"], d["model"]["exact"], x0_coefficient, noun))
+    # the derivation, then the numbers that check it (they refer to its identity)
+    lines.append(training_target(c.num_data, noun).strip())
     lines.append(training_loss_text(c, noun))
     return "\n\n".join(lines)
 
@@ -216,7 +222,7 @@ $$E_{x_0\mid x_t}\big\lVert\tilde\mu_t(x_t,x_0)-\mu\big\rVert^2
 The last term does not depend on $\mu$, so the averaged loss is smallest **exactly at the exact mean**
 $\mu=E[x_{t-1}\mid x_t]$. Minimising the tractable loss over many $(x_0, x_t)$ pairs teaches $\mu_\theta$ the
 exact mean without ever computing the mixture over the data set — and a network that generalises learns it for the
-distribution of {noun}s, not only for the {num_data} it was shown. The table after *Compare* checks this on your {noun}.
+distribution of {noun}s, not only for the {num_data} it was shown. The numbers below check this on your {noun}.
 """
 
 
@@ -310,7 +316,7 @@ def training_loss_text(c, noun: str) -> str:
     """The numbers of "What training does with q(x_{t-1}|x_t,x_0)" for one comparison: L_{t-1} (eq. 8, nats summed
     over pixels, σ_t² = β̃_t) of the three means, for this x_0 and averaged over x_0 ~ q(x_0|x_t), and the result in
     one sentence."""
-    head = r"### What training does with $q(x_{t-1}\mid x_t,x_0)$: the numbers"
+    head = r"### Checking it on this $x_t$: the training loss of each mean"
     loss = c.training_loss
     if not loss:
         return (
@@ -333,7 +339,7 @@ def training_loss_text(c, noun: str) -> str:
             if name not in smallest
             else " **(smallest)**"
             if len(smallest) == 1
-            else " **(tied for smallest at the precision shown)**"
+            else " **(smallest, equal at the 3 digits shown)**"
         )
         rows.append(f"| {ESTIMATE_HEADINGS[name]} | {sci(this[name])} | {sci(expected[name])}{mark} |")
     gap = expected["model"] - expected["exact"]
@@ -350,10 +356,12 @@ def training_loss_text(c, noun: str) -> str:
     if best == "exact":
         others = [name for name in smallest if name != "exact"]
         tied = (
-            f" (the {' and '.join(others)} mean{'s' if len(others) > 1 else ''} show{'' if len(others) > 1 else 's'}"
-            " the same value to the precision shown: the posterior over $x_0$ has all but collapsed on this one "
-            f"{noun}, so the means "
-            "nearly coincide; in full precision the exact one is smaller)"
+            f" (the {' and '.join(others)} {'means' if len(others) > 1 else 'mean'}"
+            f"{chr(39) if len(others) > 1 else chr(39) + 's'} loss rounds to the same "
+            f"{sci(expected['exact'])} at the 3 digits shown — the posterior over $x_0$ has all but collapsed on "
+            f"this one {noun}, so the means nearly coincide; "
+            + "; ".join(_unrounded(expected[name] - expected["exact"], name) for name in others)
+            + ")"
             if others
             else ""
         )
@@ -375,6 +383,14 @@ def training_loss_text(c, noun: str) -> str:
     return "\n\n".join(parts)
 
 
+def _unrounded(difference: float, name: str) -> str:
+    """How much larger the `name` mean's averaged loss is than the exact mean's, unrounded (or that float64 cannot
+    tell them apart)."""
+    if abs(difference) < 1e-12:
+        return f"unrounded, the {name} and exact losses differ by less than $10^{{-12}}$ nats, below float64 rounding"
+    return f"unrounded, the exact mean's is smaller than the {name} mean's by {sci(difference)} nats"
+
+
 def epsilon_form_text(epsilon_mse: float, weight: float, model_loss: float) -> str:
     """The model's row of the loss table in the ε form (eq. 12): weight × ‖ε − ε_θ‖², and whether that product is
     the row — it is exactly when clipping x̂0 to [-1, 1] changed nothing."""
@@ -388,10 +404,17 @@ def epsilon_form_text(epsilon_mse: float, weight: float, model_loss: float) -> s
         rf"${sci_tex(product)}$ nats, is "
     )
     if agree:
+        gap = abs(product - model_loss) / max(abs(model_loss), 1e-300)
+        if gap < 1e-6:  # float64 rounding only: nothing was clipped
+            return head + (
+                rf"the model's row for this $x_0$ (${sci_tex(model_loss)}$): the same loss computed two ways, "
+                r"equal because no pixel of the model's $\hat x_0$ left $[-1,1]$."
+            )
         return head + (
-            rf"the model's row for this $x_0$ (${sci_tex(model_loss)}$) to within rounding. The two are equal "
-            r"whenever the model's $\hat x_0$ lies inside $[-1,1]$; when it does not, this model clips $\hat x_0$ "
-            r"before taking $\tilde\mu_t$, and the table keeps the mean its step really takes."
+            rf"within {gap:.1%} of the model's row for this $x_0$ (${sci_tex(model_loss)}$): the same loss computed "
+            r"two ways, equal whenever no pixel of the model's $\hat x_0$ leaves $[-1,1]$. This model clips "
+            r"$\hat x_0$ to $[-1,1]$ before taking $\tilde\mu_t$ (the table keeps the mean its step really takes), "
+            "and the pixels it clipped here make the small difference."
         )
     return head + (
         rf"not the model's row for this $x_0$ (${sci_tex(model_loss)}$): this model clips $\hat x_0$ to $[-1,1]$ "

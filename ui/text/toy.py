@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import math
+
 from pipelines.exact.neighbours import COPY_RATIO_TEXT
 from pipelines.toy2d import HEAVY_WEIGHT, VARIANCES
 from ui.base import VARIANCE_SYMBOLS
-from ui.format import nats
+from ui.format import nats, times
+
+LOSS_WINDOW = 100  # the live training's loss is the mean over its last this many updates
 
 # ---------------------------------------------------------------------------------------------- tab: 2-D world
 TOY_INTRO = r"""
 ## The same question in two dimensions, where every density can be drawn
 Here a data set is $N$ points $x_0^1,\dots,x_0^N$ in the plane, and the forward process is the image
-model's ($T = 1000$, $\beta_t$ linear from $10^{-4}$ to $0.02$):
+model's ($T = 1000$, $\beta_t$ linear from $10^{-4}$ to $0.02$; timesteps are numbered $t = 0,\dots,999$ as in the
+code, Ho et al.'s $t$ minus one, so a step to $t-\Delta = 0$ still leaves a little noise and $x_0$ is the clean point):
 $q(x_t\mid x_0)=\mathcal N(\sqrt{\bar\alpha_t}\,x_0,\,(1-\bar\alpha_t)I)$.
 By Bayes' rule the **true reverse step** over these points is a mixture with one Gaussian per training point:
 
@@ -26,9 +31,11 @@ network $\epsilon_\theta(x_t,t)$ (an MLP) in Ho et al.'s **ε-parametrisation**:
 $\epsilon$ that was added to make $x_t$, that guess gives $\hat x_0=(x_t-\sqrt{1-\bar\alpha_t}\,\epsilon_\theta)/
 \sqrt{\bar\alpha_t}$, and $\mu_\theta=\tilde\mu(x_t,\hat x_0)$. The sampler uses $\sigma^2=\tilde\beta$; below,
 $p_\theta$ is also drawn with the forward variance $\beta=1-\bar\alpha_t/\bar\alpha_{t-\Delta}$ and with
-$\sigma^{*2}$, the variance that is best on average over $x_t$ (Bao et al. 2022, Analytic-DPM):
-$\sigma^{*2}=\tilde\beta+\frac{\beta^2}{\alpha_{t|t-\Delta}(1-\bar\alpha_t)}(1-\Gamma_t)$ with
-$\Gamma_t=E_{x_t\sim q(x_t)}\lVert\epsilon_\theta(x_t,t)\rVert^2/2$, averaged here over noised training points.
+$\sigma^{*2}$, the variance that is best **on average over** $x_t\sim q(x_t)$ — not at every $x_t$ (Bao et al.
+2022, Analytic-DPM): $\sigma^{*2}=\tilde\beta+\frac{\beta^2}{\alpha_{t|t-\Delta}(1-\bar\alpha_t)}(1-\Gamma_t)$ with
+$\alpha_{t|t-\Delta}=\bar\alpha_t/\bar\alpha_{t-\Delta}=1-\beta$ and $\Gamma_t=E_{x_t\sim q(x_t)}
+\lVert\epsilon_\theta(x_t,t)\rVert^2/2$ (the network's mean squared noise guess per coordinate, averaged here over
+noised training points).
 """
 
 
@@ -68,30 +75,41 @@ in the queue. The picture updates about twice a second while it trains; the line
 """
 
 
+def model_words(info: dict) -> str:
+    """Which p_θ, in a few words: "the shipped p_θ (trained on N = 256 points, 10,000 updates, seed 0)"."""
+    how = f"trained on N = {info['num_points']:,} points, {info['train_steps']:,} updates, seed {info['seed']}"
+    if info["source"] == "shipped":
+        return f"the shipped $p_\\theta$ ({how})"
+    return f"**your $p_\\theta$, trained in this session** ({how})"
+
+
 def toy_model_line(info: dict) -> str:
-    """Which p_θ drives the views of a data set."""
+    """Which p_θ drives the views of a data set (loss: the mean over the last updates, as the Done line says it)."""
     where = (
-        "shipped weights (`models/toy2d/`)"
+        "shipped weights (models/toy2d)"
         if info["source"] == "shipped"
-        else f"**trained in this session** (final loss {info['final_loss']:.4f})"
+        else f"**trained in this session** (mean loss over its last {LOSS_WINDOW} updates {info['final_loss']:.4f})"
     )
     return (
         f"**$p_\\theta$ for {info['dataset']}:** {where}, trained on N = {info['num_points']:,} points for "
-        f"{info['train_steps']:,} steps, seed {info['seed']}."
+        f"{info['train_steps']:,} updates, seed {info['seed']}. Every view below uses it."
     )
 
 
-def toy_step_text(view) -> str:
-    """The numbers of one reverse step and the sentences they support. `view`: a `pipelines.toy2d.ToyStepView`."""
+def toy_step_text(view, model_info: dict | None = None, mnist=None) -> str:
+    """The numbers of one reverse step and the sentences they support. `view`: a `pipelines.toy2d.ToyStepView`;
+    model_info: which p_θ (`ToyTab.model_for`'s info); mnist: the variance tab's default chain
+    (`ui.tabs.variance.ChainReading`), quoted beside this step's variances, or None."""
     step, n = view.step, len(view.points)
+    which = f" $p_\\theta$: {model_words(model_info)}." if model_info else ""
     lines = [
         f"**At $x_t$ = ({float(view.x_t[0]):.2f}, {float(view.x_t[1]):.2f}), step $t$ = {view.t} → {view.prev_t} "
-        f"($\\Delta$ = {view.stride}), N = {n:,} points:**",
-        f"- $\\mathrm{{KL}}(\\text{{exact}}\\,\\Vert\\,p_\\theta)$ = "
-        f"**{nats(step.kl_model.nats, step.kl_model.standard_error)} nats**; "
+        f"($\\Delta$ = {view.stride}), N = {n:,} points.**{which}",
+        f"- $\\mathrm{{KL}}(\\text{{exact}}\\,\\Vert\\,p_\\theta)$ = **{nats(step.kl_model.nats)} nats**; "
         f"$\\mathrm{{KL}}(\\text{{exact}}\\,\\Vert\\,\\text{{best Gaussian}})$ = "
-        f"**{nats(step.kl_gaussian.nats, step.kl_gaussian.standard_error)} nats**. "
-        f"How computed: {view.kl_method}: the mean of $\\log q_{{\\text{{exact}}}}-\\log q$ over the draws, "
+        f"**{nats(step.kl_gaussian.nats)} nats** (both ± {step.kl_gaussian.standard_error:.1g}: one Monte-Carlo "
+        f"estimate, and the difference is exact). How computed: {view.kl_method}: the mean of "
+        "$\\log q_{\\text{exact}}-\\log q$ over the draws, "
         "with a **control variate** (a quantity with known mean 0, here $q/q_{\\text{exact}}-1$, added with the "
         "weight that cancels most of the noise), ± one standard error.",
         f"- Components with weight ≥ {HEAVY_WEIGHT:.0%}: **{view.num_heavy}** of "
@@ -106,30 +124,68 @@ def toy_step_text(view) -> str:
         _stride_sentence(view),
         "",
         _split_sentence(view),
+        "",
+        variance_sentence(view, mnist),
     ]
     return "\n".join(lines)
 
 
 def _stride_table(view) -> list[str]:
-    """KL(exact ‖ best Gaussian) and KL(exact ‖ p_θ) with each variance, for each stride."""
+    """KL(exact ‖ best Gaussian) and KL(exact ‖ p_θ) with each variance, for each stride; the Monte-Carlo error
+    once per row (every column of a row shares it: KL(exact ‖ p_θ) = KL(exact ‖ best) + a closed form)."""
     head = " | ".join(f"$p_\\theta$ with {VARIANCE_SYMBOLS[name]}" for name in VARIANCES)
     lines = [
-        "KL divergences from the exact step, in nats:",
+        "KL divergences from the exact step, in nats (± : the row's Monte-Carlo standard error, the same for every "
+        "column of the row):",
         "",
-        f"| stride $\\Delta$ | step | best Gaussian | {head} |",
-        "|---:|---|---:|---:|---:|---:|",
+        f"| stride $\\Delta$ | step | best Gaussian | {head} | ± |",
+        "|---:|---|---:|---:|---:|---:|---:|",
     ]
     for row in view.stride_rows:
         stride = view.t - row.prev_t
         mine = " (this step)" if row.prev_t == view.prev_t else ""
-        cells = " | ".join(
-            nats(row.kl_by_variance[name].nats, row.kl_by_variance[name].standard_error) for name in VARIANCES
-        )
+        cells = " | ".join(nats(row.kl_by_variance[name].nats) for name in VARIANCES)
         lines.append(
-            f"| {stride}{mine} | {view.t} → {row.prev_t} | "
-            f"{nats(row.kl_gaussian.nats, row.kl_gaussian.standard_error)} | {cells} |"
+            f"| {stride}{mine} | {view.t} → {row.prev_t} | {nats(row.kl_gaussian.nats)} | {cells} | "
+            f"{row.kl_gaussian.standard_error:.1g} |"
         )
     return lines
+
+
+def variance_sentence(view, mnist=None) -> str:
+    """p_θ's three variances against the exact step's at this x_t, and how that squares with the variance tab's
+    MNIST chain (mnist: its `ChainReading`, or None)."""
+    step, true = view.step, view.step.true_variance
+    ratios = {name: value / true for name, value in step.variances.items()}
+    closest = min(ratios, key=lambda name: abs(math.log(ratios[name])))
+    words = (
+        f"**Which variance, here?** At this $x_t$ the exact step's variance per coordinate is {true:.3g}: "
+        + ", ".join(f"{VARIANCE_SYMBOLS[name]} is {_ratio_words(ratios[name])}" for name in VARIANCES)
+        + f" of it, so {VARIANCE_SYMBOLS[closest]} is the closest width here. "
+        "$\\sigma^{*2}$ is the best width **on average over** $x_t\\sim q(x_t)$, not at every point: where $x_t$ "
+        "sits between parts of the data the step spreads wider than on average."
+    )
+    setting = (
+        "the *Which variance for $p_\\theta$?* tab (MNIST, a chain of "
+        + (f"{mnist.num_steps} steps of {mnist.stride:.0f} timesteps" if mnist else "a few dozen small steps")
+        + ", $x_t$ drawn from $q(x_t)$, i.e. near one noised training digit)"
+    )
+    if mnist is None:
+        return words + f" Compare {setting}: there the steps are small and $x_t$ typical."
+    return words + (
+        f" Compare {setting}: there $\\tilde\\beta$ is within {abs(mnist.small_ratio - 1):.1%} of the true variance "
+        f"and $\\beta$ up to {times(mnist.large_ratio)} too wide. Both are right: $\\tilde\\beta$ fits a small "
+        "step from a typical $x_t$, and is too narrow for a large stride from a point between modes, like this one."
+    )
+
+
+def _ratio_words(ratio: float) -> str:
+    """A variance / the true variance in words: "21.5× too narrow", "0.89×", "3.2× too wide"."""
+    if ratio < 0.5:
+        return f"{times(1 / ratio)} too narrow"
+    if ratio > 2:
+        return f"{times(ratio)} too wide"
+    return f"{ratio:.2f}×"
 
 
 def _stride_sentence(view) -> str:
@@ -179,11 +235,22 @@ def toy_sample_text(summary: dict, exact_median: float, model_median: float) -> 
     """Copies vs new points, from the numbers of one run of both samplers (`ToyTab.toy_sample`'s summary) and the
     median nearest-training-point distance of each sampler; the copy rule is `pipelines.exact.neighbours`'."""
     M, N = summary["num_samples"], summary["num_points"]
+    info = summary["model"]
     ratio = COPY_RATIO_TEXT
+    trained_on = (
+        ""
+        if info["num_points"] == N
+        else f" Note: this $p_\\theta$ was trained on N = {info['num_points']:,} points, the exact sampler uses N = "
+        f"{N:,}."
+    )
     return (
-        f"A sample is a **copy** when its nearest training point is closer than {ratio} of the distance to the "
-        f"second nearest ($d_1/d_2 < {ratio}$, Gu et al. 2025).\n\n"
-        f"**Exact sampler:** {summary['exact_copy_fraction']:.0%} of {M:,} samples are copies "
+        f"**The copy rule** (the one rule every tab uses, Gu et al., TMLR 2025): a sample is a **copy** when its "
+        f"nearest training point is closer than {ratio} of the distance to the second nearest ($d_1/d_2 < {ratio}$)."
+        f"\n\n**Which model and which N:** {model_words(info)}; the exact sampler over the first N = {N:,} points; "
+        f"M = {M:,} samples each, K = {summary['num_inference_steps']} steps.{trained_on} (The *Copies or new points?* "
+        "tab's 2-D pairs are other models — two per N, each trained on its own disjoint subset, sampled 256 times — "
+        "so their copy rates at the same N differ from this one's.)"
+        f"\n\n**Exact sampler:** {summary['exact_copy_fraction']:.0%} of {M:,} samples are copies "
         f"({summary['exact_pixel_copies']:,} lie exactly on a training point, $d_1$ < {summary['copy_distance']:g}); "
         f"they hit {summary['exact_distinct_points']:,} distinct points of N = {N:,}; median $d_1$ {exact_median:.3g}."
         f"\n\n**$p_\\theta$:** {summary['model_copy_fraction']:.0%} copies by the same rule "
@@ -195,15 +262,30 @@ def toy_sample_text(summary: dict, exact_median: float, model_median: float) -> 
 
 
 def toy_train_text(summary: dict) -> str:
-    """The live training's status line."""
-    loss = "" if summary["loss"] is None else f", loss of the last batch {summary['loss']:.4f}"
+    """The live training's status line (the loss: the mean over the last LOSS_WINDOW updates, the number the model
+    line quotes; the last batch's beside it)."""
+    loss = (
+        ""
+        if summary["loss"] is None
+        else f", mean loss over the last {min(LOSS_WINDOW, summary['step'])} updates {summary['final_loss']:.4f} "
+        f"(last batch {summary['loss']:.4f})"
+    )
     if not summary["done"]:
+        if not summary["step"]:
+            return (
+                f"**Not trained yet:** update 0 of {summary['train_steps']:,} — what training starts from, the "
+                f"untrained network's samples (seed {summary['seed']}). Press **Train p_θ** to train it on N = "
+                f"{summary['num_points']:,} points of {summary['dataset']}."
+                if summary.get("preview")
+                else f"Training $p_\\theta$ on N = {summary['num_points']:,} points of {summary['dataset']}: update 0 "
+                f"of {summary['train_steps']:,}."
+            )
         return (
             f"Training $p_\\theta$ on N = {summary['num_points']:,} points of {summary['dataset']}: update "
             f"{summary['step']:,} of {summary['train_steps']:,}{loss}, {summary['seconds']:.1f} s so far."
         )
     return (
         f"**Done:** {summary['train_steps']:,} updates on N = {summary['num_points']:,} points in "
-        f"{summary['seconds']:.1f} s{loss}. The views of {summary['dataset']} above now use this model (for this "
-        "session only); press **Use the shipped p_θ again** to go back."
+        f"{summary['seconds']:.1f} s{loss}. The views of {summary['dataset']} above are redrawn with this model (for "
+        "this session only); press **Use the shipped p_θ again** to go back."
     )

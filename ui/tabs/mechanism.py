@@ -17,6 +17,7 @@ import torch
 
 from pipelines.data.record import model_data_folder
 from pipelines.exact.calibration import load_patch_table
+from pipelines.exact.denoiser_record import RECORD_FILE
 from pipelines.exact.denoisers import DEFAULT_BAND_EDGES, model_run, r2_along
 from pipelines.exact.local import LocalPosterior
 from pipelines.exact.neighbours import is_copy_by_ratio, nearest_two
@@ -43,7 +44,6 @@ LOCAL_STEPS = 40  # the local view's chain: the app's default K
 DEFAULT_PATCH = 5  # the slider's first value (and the patch of a model without a calibrated table)
 RUN_CACHE = 8  # UNet runs kept (one per seed)
 R2_LOW_T = 200  # the caption's "small t" band: [0, R2_LOW_T)
-RECORD_FILE = "denoisers.json"  # python -m pipelines.exact.denoisers writes it into a model folder
 
 
 def _check_calibrated(value) -> bool:

@@ -188,10 +188,18 @@ class TransitionTab:
 
     @user_errors
     def pair_samples(self, dataset, num_points):
-        """UI only: the two shipped models of the pair at N, sampled from the same noises, side by side."""
+        """The two shipped models of the pair at N, sampled from the same noises (seed 0), side by side.
+
+        Parameters:
+            dataset: a data set with a shipped table (two_moons, …, mnist)
+            num_points: N, one of its shipped ladder's
+        Returns:
+            the picture: in 2-D, 256 samples of each model over its own subset and both together; on mnist, six
+            same-noise columns with each sample's nearest digit of its own block and d₁/d₂.
+        """
         dataset = self._dataset(dataset)
         ladder = self.ladder(dataset)
-        num_points = check_int("num_points", num_points, 1, 10**6)
+        num_points = check_int("num_points", num_points, transition.MIN_POINTS, MAX_PAIR_POINTS)
         if num_points not in ladder:
             raise ValueError(f"num_points must be one of the shipped ladder {ladder}, got {num_points}")
         if dataset == transition_mnist.DATASET:
@@ -321,13 +329,18 @@ class TransitionTab:
     def _pair_section(self, dataset, ladder: list[int]) -> None:
         """One shipped pair side by side, at an N of the ladder (UI only)."""
         gr.Markdown(text.PAIR_INTRO, latex_delimiters=LATEX, elem_id="transition-pair-intro")
-        pair_n = unchecked(
-            gr.Dropdown(ladder, value=ladder[0], label="num_points (N of the shipped ladder)", elem_id="transition-n")
+        pair_n = integer_input(
+            gr.Dropdown(ladder, value=ladder[0], label="num_points (N of the shipped ladder)", elem_id="transition-n"),
+            transition.MIN_POINTS,
+            MAX_PAIR_POINTS,
         )
         pair_button = gr.Button("Sample the shipped pair", elem_id="transition-pair-button")
         pair_picture = output_picture("the pair from the same noise", "transition-pair")
         dataset.change(self.ladder_choices, dataset, pair_n, **LOCAL)
-        pair_button.click(self.pair_samples, [dataset, pair_n], pair_picture, api_visibility="private", **UI_QUEUE)
+        pair_button.click(
+            self.pair_samples, [dataset, pair_n], api_outputs(picture=pair_picture), api_name="transition_pair",
+            show_progress="full", **UI_QUEUE,
+        )  # fmt: skip
         if self.block is not None:  # the first pair drawn when the tab is opened
             self.block.select(self.pair_samples, [dataset, pair_n], pair_picture, api_visibility="private", **UI_QUEUE)
 
@@ -374,4 +387,5 @@ class TransitionTab:
         )
 
 
+MAX_PAIR_POINTS = 2250  # the largest shipped N: half of the 4,500 mnist training digits (2-D: 2,000)
 MAX_PAIR_SEED = (2**32 - 2) // 2  # the pair's models use seeds 2·seed and 2·seed + 1

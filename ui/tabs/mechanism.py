@@ -370,7 +370,7 @@ class MechanismTab:
                           precision=None, elem_id="local-seed"), 0, MAX_SEED,
             )  # fmt: skip
             calibrated = unchecked(
-                gr.Checkbox(bool(self.patch_table()), label="calibrated patch size per t", elem_id="local-calibrated")
+                gr.Checkbox(True, label="calibrated patch size per t (else P)", elem_id="local-calibrated")
             )
             patch = integer_input(
                 gr.Slider(1, largest, value=DEFAULT_PATCH, step=2, elem_id="local-patch",

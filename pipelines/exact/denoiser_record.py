@@ -211,7 +211,9 @@ def save_record(folder: str | os.PathLike, record: dict, samples: dict, command:
     folder = Path(folder)
     np.savez_compressed(folder / SAMPLES_FILE, **samples)
     path = folder / RECORD_FILE
-    body = {"command": command, "wall_seconds": round(float(wall), 1), "samples_file": SAMPLES_FILE, **record}
+    load = list(os.getloadavg()) if hasattr(os, "getloadavg") else None  # other jobs on the cores lengthen every time
+    body = {"command": command, "wall_seconds": round(float(wall), 1), "load_average_at_end": load, **record}
+    body["samples_file"] = SAMPLES_FILE
     path.write_text(json.dumps(body, indent=1) + "\n")
     return path
 

@@ -253,6 +253,16 @@ def run_record(checkpoints: Sequence[DynamicsCheckpoint]) -> dict[str, Any]:
     }
 
 
+def live_record(dataset: str, runs: Sequence[Sequence[DynamicsCheckpoint]]) -> dict[str, Any]:
+    """What `plot_training_dynamics` draws, from the checkpoints streamed so far (one list per N, each non-empty):
+    {"dataset", "bands", "runs": [run_record per N]}; τ_gen and τ_mem as read off the curves so far."""
+    return {
+        "dataset": ladders.check_dataset(dataset),
+        "bands": {name: list(band) for name, band in BANDS.items()},
+        "runs": [run_record(checkpoints) for checkpoints in runs],
+    }
+
+
 def run_dynamics(
     dataset: str,
     num_points: Sequence[int] = DEFAULT_NUM_POINTS,
@@ -273,13 +283,14 @@ def run_dynamics(
     eval_every = check_eval_every(eval_every, train_steps)
     runs = []
     for k, n in enumerate(ladder):
-        checkpoints = []
+        checkpoints: list[DynamicsCheckpoint] = []
         for checkpoint in training_dynamics(dataset, n, train_steps, eval_every, num_heldout, draws, num_samples, seed):
             checkpoints.append(checkpoint)
             if progress is not None:
                 done = (k + checkpoint.step / train_steps) / len(ladder)
                 progress(done, f"N = {n}: step {checkpoint.step}/{train_steps}, copies {checkpoint.copy_fraction:.0%}")
-        runs.append(run_record(checkpoints))
+        runs.append(checkpoints)
+    live = live_record(dataset, runs)
     return {
         "dataset": dataset,
         "recipe": {
@@ -303,8 +314,8 @@ def run_dynamics(
             "lowest",
             "tau_mem": f"first checkpoint whose copy fraction reaches {MEMORISED_AT:g} (null: not within the run)",
         },
-        "bands": {name: list(band) for name, band in BANDS.items()},
-        "runs": runs,
+        "bands": live["bands"],
+        "runs": live["runs"],
     }
 
 

@@ -192,6 +192,12 @@ def test_the_dynamics_plot_draws_every_curve_and_marks_the_times():
     assert any("N = 1,024" in label and "not reached" in label for label in labels)
 
 
+def test_a_live_record_of_the_checkpoints_so_far_plots(tiny_run):
+    record = dynamics.live_record("two_moons", [tiny_run[:1]])
+    assert record["runs"][0]["checkpoints"]["step"] == [50] and record["runs"][0]["tau_gen"] == 50
+    assert_layout_ok(plot_training_dynamics(record))
+
+
 def test_the_dynamics_plot_refuses_a_bad_record():
     with pytest.raises(ValueError, match="record must be a dict with the keys runs, bands"):
         plot_training_dynamics({"runs": []})

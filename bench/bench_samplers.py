@@ -108,11 +108,17 @@ def parse_args(argv=None):
         help="sample nothing: rebuild the summary, goals and plot from the rows of these samplers JSON files "
         "(runs stopped early or split across processes); the first one's provenance is kept",
     )
+    parser.add_argument(
+        "--skip-done",
+        nargs="+",
+        default=[],
+        help="skip the (sampler, steps, seed) rows these samplers JSON files already hold (a stopped run, resumed)",
+    )
     args = parser.parse_args(argv)
-    if args.merge:
-        missing = [m for m in args.merge if not Path(m).is_file()]
+    for flag in ("merge", "skip_done"):
+        missing = [m for m in getattr(args, flag) or [] if not Path(m).is_file()]
         if missing:
-            parser.error(f"--merge {missing[0]!r} is not a file")
+            parser.error(f"--{flag.replace('_', '-')} {missing[0]!r} is not a file")
     positive(parser, "num_samples", args.num_samples, 2)
     positive(parser, "time_repeats", args.time_repeats)
     positive(parser, "batch_size", args.batch_size)
@@ -382,7 +388,12 @@ def main(argv=None) -> dict:
         result["settings"].update(timestep_spacing="trailing", layout="channels_last", seed=args.seed)
         result["reference"] = reference
         started = time.perf_counter()
-        for key, k, seed in row_plan(args, run):
+        done = {
+            (r["sampler"], r["num_inference_steps"], r["seed"])
+            for path in args.skip_done
+            for r in json.loads(Path(path).read_text())["results"]
+        }
+        for key, k, seed in (row for row in row_plan(args, run) if row not in done):
             row = {"sampler": key, "label": SAMPLERS[key][0], "num_inference_steps": k, "seed": seed}
             measure_row(args, run, pipe, judge, row)
             result["results"].append(row)

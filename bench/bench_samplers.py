@@ -75,6 +75,9 @@ SAMPLERS = {
     "ours_small_o3": ("ours β̃, order 3", "ours", ("fixed_small", 3)),
     "ours_analytic_o2": ("ours σ*, order 2", "ours", ("analytic", 2)),
     "ours_analytic_o3": ("ours σ*, order 3", "ours", ("analytic", 3)),
+    # x̂_0 not clipped, as diffusers' DPM-Solvers: order 2 is then SDE-DPM-Solver++ 2M itself (tested), order 3 its
+    # 3M with the D2 weight of the integral (pipelines/ddpm/multistep.py, x0_weights).
+    "ours_small_o3_noclip": ("ours β̃, order 3, x̂₀ not clipped", "ours", ("fixed_small", 3, {"clip_sample": False})),
 }
 DECISIVE = ("sde_dpmpp_2m", "ours_small_o2", "ours_small_o3")
 PLOT_LABELS = {
@@ -84,6 +87,7 @@ PLOT_LABELS = {
     "ours_small_o3": r"ours $\tilde\beta_t$, order 3",
     "ours_analytic_o2": r"ours $\sigma^{*}$, order 2",
     "ours_analytic_o3": r"ours $\sigma^{*}$, order 3",
+    "ours_small_o3_noclip": r"ours $\tilde\beta_t$, order 3, $\hat x_0$ not clipped",
 }
 REPORT_KEYS = ("fid", "fid_floor", "confident_rate", "min_class_fraction", "copy_fraction")
 
@@ -108,11 +112,17 @@ def parse_args(argv=None):
         help="sample nothing: rebuild the summary, goals and plot from the rows of these samplers JSON files "
         "(runs stopped early or split across processes); the first one's provenance is kept",
     )
+    parser.add_argument(
+        "--skip-done",
+        nargs="+",
+        default=[],
+        help="skip the (sampler, steps, seed) rows these samplers JSON files already hold (a stopped run, resumed)",
+    )
     args = parser.parse_args(argv)
-    if args.merge:
-        missing = [m for m in args.merge if not Path(m).is_file()]
+    for flag in ("merge", "skip_done"):
+        missing = [m for m in getattr(args, flag) or [] if not Path(m).is_file()]
         if missing:
-            parser.error(f"--merge {missing[0]!r} is not a file")
+            parser.error(f"--{flag.replace('_', '-')} {missing[0]!r} is not a file")
     positive(parser, "num_samples", args.num_samples, 2)
     positive(parser, "time_repeats", args.time_repeats)
     positive(parser, "batch_size", args.batch_size)
@@ -143,7 +153,10 @@ def sample_batch(pipe, key: str, size: int, steps: int, generator):
 
     _, kind, options = SAMPLERS[key]
     if kind == "ours":
-        variance_type, order = options
+        variance_type, order, *overrides = options
+        if overrides:
+            pipe = type(pipe)(pipe.unet, type(pipe.scheduler).from_config(pipe.scheduler.config, **overrides[0]))
+            pipe.set_progress_bar_config(disable=True)
         last = None
         for last in pipe.denoise(size, generator, steps, 1.0, None, variance_type, progress=False, order=order):
             pass
@@ -382,7 +395,12 @@ def main(argv=None) -> dict:
         result["settings"].update(timestep_spacing="trailing", layout="channels_last", seed=args.seed)
         result["reference"] = reference
         started = time.perf_counter()
-        for key, k, seed in row_plan(args, run):
+        done = {
+            (r["sampler"], r["num_inference_steps"], r["seed"])
+            for path in args.skip_done
+            for r in json.loads(Path(path).read_text())["results"]
+        }
+        for key, k, seed in (row for row in row_plan(args, run) if row not in done):
             row = {"sampler": key, "label": SAMPLERS[key][0], "num_inference_steps": k, "seed": seed}
             measure_row(args, run, pipe, judge, row)
             result["results"].append(row)

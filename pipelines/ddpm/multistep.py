@@ -94,8 +94,10 @@ def x0_weights(ch: float) -> tuple[float, float]:
     w_k = ∫_0^h c e^{−c(h−u)} (u/h)^k du / (1 − e^{−ch}), the weight of the Taylor term (u/h)^k·D_k relative to
     x̂_0's (DPM-Solver++'s φ-functions). w1 = (1 − (1 − e^{−ch})/(ch))/(1 − e^{−ch}) — diffusers' 3M D1 weight —
     and w2 = (1 − 2/(ch) + 2(1 − e^{−ch})/(ch)²)/(1 − e^{−ch}). With D2 = h²·x̂_0''/2 (the divided difference
-    below) the Taylor term is (u/h)²·D2, so w2 is the full integral: diffusers' and k-diffusion's 3M multiply D2 by
-    half of it (−φ_3 = ½·w2·(1 − e^{−ch})), an order-h difference that vanishes as the steps shrink."""
+    below) the Taylor term is (u/h)²·D2, so w2 is the full integral, exact when x̂_0 is quadratic in λ
+    (tests/ddpm/test_multistep.py). diffusers' DPM-Solver++ 3M (the ODE) and k-diffusion's 3M weigh D2 by half of
+    it (−φ_3 = ½·w2·(1 − e^{−ch})); diffusers' SDE-DPM-Solver++ 3M (0.42.1) by ((1 − e^{−2h} − 2h)/(2h)² − ½) /
+    (1 − e^{−2h}), which tends to −1 as h → 0 where w2 tends to 0: so our order 3 is not its 3M."""
     if math.isinf(ch):
         return 1.0, 1.0  # all weight at u = h: the Taylor polynomial at the end of the step
     e = -math.expm1(-ch)  # 1 − e^{−ch}

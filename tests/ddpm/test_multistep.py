@@ -78,7 +78,7 @@ def test_order_three_agrees_with_diffusers_3m_where_it_takes_no_third_order_step
 def test_the_extrapolated_x0_is_the_integral_when_x0_is_a_polynomial_in_lambda(eta, rate, order, degree):
     """x̂_0 a polynomial in λ = ½ log(ᾱ/(1−ᾱ)) of degree order − 1. Order 3: x̂_0* is exactly x̂_0's average over
     the step under the exponential weight c·e^{−c(λ_prev − λ)} (c = 2 for η = 1, 1 for η = 0), the integral the
-    posterior's coefficient of x̂_0 stands for (DPM-Solver++); diffusers' 3M is not (its D2 weight is half of it).
+    posterior's coefficient of x̂_0 stands for (DPM-Solver++); diffusers' 3M is not (see `x0_weights`).
     Order 2: diffusers' midpoint rule, x̂_0 at the step's middle λ + h/2."""
     s = PosteriorDDPMScheduler()
     alpha_bar = lambda t: float(s._alpha_bar(t))  # noqa: E731

@@ -91,8 +91,11 @@ def queries(shards, num_queries: int, seed: int = 1):
     return torch.cat([exact, near, new]), torch.cat([planted, planted])
 
 
-def one_run(folder: str, num_images: int, kinds: list[str], parts: int, shard_size: int, brute_max: int) -> dict:
-    """In this process: write the shards, then for each kind build, run the memorization report, measure."""
+def one_run(
+    folder: str, num_images: int, kinds: list[str], parts: int, shard_size: int, brute_max: int, partial: str | None
+) -> dict:
+    """In this process: write the shards, then for each kind build, run the memorization report, measure. partial:
+    a JSON file the row is written to after each kind (a long run killed midway keeps what it measured)."""
     import torch
 
     from pipelines.data.shards import write_shards
@@ -135,6 +138,8 @@ def one_run(folder: str, num_images: int, kinds: list[str], parts: int, shard_si
             "planted": len(planted),
             "peak_rss_mb_so_far": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }
+        if partial:
+            Path(partial).write_text(json.dumps(row, indent=1) + "\n")
     row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before brute force loads all
     if num_images <= brute_max:
         train = shards.load()
@@ -158,6 +163,7 @@ def per_equal(q, shards, b_index, b1) -> bool:
 def _child(args, folder: str, n: int) -> dict:
     cmd = [sys.executable, __file__, "--one", folder, str(n), "--kinds", args.kinds, "--parts", str(args.parts)]
     cmd += ["--shard-size", str(args.shard_size), "--brute-max", str(args.brute_max)]
+    cmd += ["--partial", args.partial] if args.partial else []
     cmd += ["--threads", str(args.threads)] if args.threads else []
     start = time.perf_counter()
     run = subprocess.run(cmd, capture_output=True, text=True)
@@ -177,6 +183,7 @@ def _parser():
     parser.add_argument("--brute-max", type=int, default=100_000, help="time brute force up to this N")
     parser.add_argument("--workdir", default=None, help="where the shards go (default: a temporary folder)")
     parser.add_argument("--output-name", default="index", help="the JSON's name (NAME.json)")
+    parser.add_argument("--partial", default=None, help="write each N's row here after each kind (long runs)")
     parser.add_argument("--one", nargs=2, metavar=("FOLDER", "N"), help=_hidden())
     return parser
 
@@ -210,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     apply_threads(args)
     if args.one:
-        row = one_run(args.one[0], int(args.one[1]), args.kinds.split(","), args.parts, args.shard_size, args.brute_max)
+        kinds = args.kinds.split(",")
+        row = one_run(args.one[0], int(args.one[1]), kinds, args.parts, args.shard_size, args.brute_max, args.partial)
         print(json.dumps(row))
         return 0
     sizes = _check(parser, args)

@@ -9,7 +9,7 @@ values) for a shard set on disk (`pipelines.data.shards`) or a tensor, in parts:
   beyond the shards: a part is read from them when it is searched (held in memory when the whole set is at most
   HOLD_VALUES values).
 - `ivf`: compressed, FAISS's IndexIVFScalarQuantizer with 8-bit direct codes (one byte per value, lossless for
-  8-bit pixels) over `nlist` k-means cells, of which a search visits `nprobe`: approximate. Built once and cached
+  8-bit pixels) over `nlist` ≈ √n k-means cells, of which a search visits `nprobe`: approximate. Built once and cached
   beside the shards (`index/` in the shard folder), keyed by their content hash.
 
 Every search re-ranks its candidates by the exact float64 distance (an exact copy is at distance exactly 0) and
@@ -52,10 +52,13 @@ DEFAULT_RECALL_SAMPLE = 64  # queries whose neighbours are checked against brute
 DEFAULT_NPROBE = 8  # ivf cells visited per query unless told: at least this many (at most nlist) …
 
 
-NPROBE_FRACTION = 1 / 8  # … and this fraction of the cells
+NPROBE_FRACTION = 1 / 4  # … and this fraction of the cells
 
 
 EXTRA_CANDIDATES = 2  # candidates beyond k fetched per query, for the exact re-ranking
+
+
+KMEANS_ITERATIONS = 10  # k-means passes when an ivf part is trained (FAISS's default is 25: building cost most)
 
 
 INDEX_FOLDER = "index"  # the cached compressed indexes, inside the shard folder
@@ -130,8 +133,8 @@ def _rows(queries, image_shape) -> torch.Tensor:
 
 
 def nlist_for(size: int) -> int:
-    """k-means cells for an ivf part of `size` items: about 2·√size, at least 1, at most size / 40."""
-    return int(max(1, min(round(2 * math.sqrt(size)), size // 40)))
+    """k-means cells for an ivf part of `size` items: about √size, at least 1, at most size / 40."""
+    return int(max(1, min(round(math.sqrt(size)), size // 40)))
 
 
 def _merge(distances: list[np.ndarray], indices: list[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -266,6 +269,7 @@ class NeighbourIndex:
         index = faiss.IndexIVFScalarQuantizer(
             quantizer, self.source.dim, self.nlists[part], faiss.ScalarQuantizer.QT_8bit_direct, faiss.METRIC_L2
         )
+        index.cp.niter = KMEANS_ITERATIONS
         index.by_residual = False  # the codes are the pixels themselves, not residuals (which 8-bit codes clip)
         rng = np.random.default_rng(0)
         train = pixels[np.sort(rng.choice(len(pixels), min(len(pixels), 40 * self.nlists[part]), replace=False))]

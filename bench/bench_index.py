@@ -92,7 +92,14 @@ def queries(shards, num_queries: int, seed: int = 1):
 
 
 def one_run(
-    folder: str, num_images: int, kinds: list[str], parts: int, shard_size: int, brute_max: int, partial: str | None
+    folder: str,
+    num_images: int,
+    kinds: list[str],
+    parts: int,
+    shard_size: int,
+    brute_max: int,
+    partial: str | None,
+    search_alone: bool = True,
 ) -> dict:
     """In this process: write the shards, then for each kind build, run the memorization report, measure. partial:
     a JSON file the row is written to after each kind (a long run killed midway keeps what it measured)."""
@@ -117,9 +124,11 @@ def one_run(
         start = time.perf_counter()
         report = memorization_report(q, shards, empty, index=index)
         report_s = time.perf_counter() - start
-        start = time.perf_counter()
-        index.search(q, 2, recall_sample=0)  # the search alone, without the recall check's brute force
-        search_only = time.perf_counter() - start
+        search_only = None
+        if search_alone:
+            start = time.perf_counter()
+            index.search(q, 2, recall_sample=0)  # the search alone, without the recall check's brute force
+            search_only = time.perf_counter() - start
         search = report["neighbour_search"]["samples"]
         per = report["per_sample"]
         d1, d2 = torch.tensor(per["nearest_distance"]), torch.tensor(per["second_distance"])
@@ -164,6 +173,7 @@ def _child(args, folder: str, n: int) -> dict:
     cmd = [sys.executable, __file__, "--one", folder, str(n), "--kinds", args.kinds, "--parts", str(args.parts)]
     cmd += ["--shard-size", str(args.shard_size), "--brute-max", str(args.brute_max)]
     cmd += ["--partial", args.partial] if args.partial else []
+    cmd += ["--no-search-alone"] if args.no_search_alone else []
     cmd += ["--threads", str(args.threads)] if args.threads else []
     start = time.perf_counter()
     run = subprocess.run(cmd, capture_output=True, text=True)
@@ -183,6 +193,9 @@ def _parser():
     parser.add_argument("--brute-max", type=int, default=100_000, help="time brute force up to this N")
     parser.add_argument("--workdir", default=None, help="where the shards go (default: a temporary folder)")
     parser.add_argument("--output-name", default="index", help="the JSON's name (NAME.json)")
+    parser.add_argument(
+        "--no-search-alone", action="store_true", help="do not time the search without the recall check (long runs)"
+    )
     parser.add_argument("--partial", default=None, help="write each N's row here after each kind (long runs)")
     parser.add_argument("--one", nargs=2, metavar=("FOLDER", "N"), help=_hidden())
     return parser
@@ -218,7 +231,16 @@ def main(argv: list[str] | None = None) -> int:
     apply_threads(args)
     if args.one:
         kinds = args.kinds.split(",")
-        row = one_run(args.one[0], int(args.one[1]), kinds, args.parts, args.shard_size, args.brute_max, args.partial)
+        row = one_run(
+            args.one[0],
+            int(args.one[1]),
+            kinds,
+            args.parts,
+            args.shard_size,
+            args.brute_max,
+            args.partial,
+            not args.no_search_alone,
+        )
         print(json.dumps(row))
         return 0
     sizes = _check(parser, args)
@@ -257,9 +279,10 @@ def summarize(result: dict) -> None:
     per_shard = best["report_s"] * result["settings"]["shard_size"] / last["N"]
     result["ratios"] = {"report_seconds_per_shard_at_largest_n": per_shard}
     for kind, k in last["kinds"].items():
-        result["ratios"][f"{kind}_search_seconds_per_shard"] = (
-            k["query_without_recall_check_s"] * result["settings"]["shard_size"] / last["N"]
-        )
+        if k["query_without_recall_check_s"] is not None:
+            result["ratios"][f"{kind}_search_seconds_per_shard"] = (
+                k["query_without_recall_check_s"] * result["settings"]["shard_size"] / last["N"]
+            )
         if k["build_s"] > 0:
             result["ratios"][f"{kind}_build_seconds_per_shard"] = (
                 k["build_s"] * result["settings"]["shard_size"] / last["N"]

@@ -91,8 +91,18 @@ def queries(shards, num_queries: int, seed: int = 1):
     return torch.cat([exact, near, new]), torch.cat([planted, planted])
 
 
-def one_run(folder: str, num_images: int, kinds: list[str], parts: int, shard_size: int, brute_max: int) -> dict:
-    """In this process: write the shards, then for each kind build, run the memorization report, measure."""
+def one_run(
+    folder: str,
+    num_images: int,
+    kinds: list[str],
+    parts: int,
+    shard_size: int,
+    brute_max: int,
+    partial: str | None,
+    search_alone: bool = True,
+) -> dict:
+    """In this process: write the shards, then for each kind build, run the memorization report, measure. partial:
+    a JSON file the row is written to after each kind (a long run killed midway keeps what it measured)."""
     import torch
 
     from pipelines.data.shards import write_shards
@@ -114,9 +124,11 @@ def one_run(folder: str, num_images: int, kinds: list[str], parts: int, shard_si
         start = time.perf_counter()
         report = memorization_report(q, shards, empty, index=index)
         report_s = time.perf_counter() - start
-        start = time.perf_counter()
-        index.search(q, 2, recall_sample=0)  # the search alone, without the recall check's brute force
-        search_only = time.perf_counter() - start
+        search_only = None
+        if search_alone:
+            start = time.perf_counter()
+            index.search(q, 2, recall_sample=0)  # the search alone, without the recall check's brute force
+            search_only = time.perf_counter() - start
         search = report["neighbour_search"]["samples"]
         per = report["per_sample"]
         d1, d2 = torch.tensor(per["nearest_distance"]), torch.tensor(per["second_distance"])
@@ -129,12 +141,14 @@ def one_run(folder: str, num_images: int, kinds: list[str], parts: int, shard_si
             "recall_at_2": search["recall_at_2"],
             "recall_sample": search["recall_sample"],
             "num_parts": index.num_parts,
-            "nlist": index.nlist if kind == "ivf" else None,
-            "nprobe": getattr(index, "nprobe", None),
+            "nlists": index.nlists if kind == "ivf" else None,
+            "nprobes": [index.part_nprobe(p) for p in range(index.num_parts)] if kind == "ivf" else None,
             "planted_found": int(hit.sum()),
             "planted": len(planted),
             "peak_rss_mb_so_far": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }
+        if partial:
+            Path(partial).write_text(json.dumps(row, indent=1) + "\n")
     row["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before brute force loads all
     if num_images <= brute_max:
         train = shards.load()
@@ -158,6 +172,8 @@ def per_equal(q, shards, b_index, b1) -> bool:
 def _child(args, folder: str, n: int) -> dict:
     cmd = [sys.executable, __file__, "--one", folder, str(n), "--kinds", args.kinds, "--parts", str(args.parts)]
     cmd += ["--shard-size", str(args.shard_size), "--brute-max", str(args.brute_max)]
+    cmd += ["--partial", args.partial] if args.partial else []
+    cmd += ["--no-search-alone"] if args.no_search_alone else []
     cmd += ["--threads", str(args.threads)] if args.threads else []
     start = time.perf_counter()
     run = subprocess.run(cmd, capture_output=True, text=True)
@@ -177,6 +193,10 @@ def _parser():
     parser.add_argument("--brute-max", type=int, default=100_000, help="time brute force up to this N")
     parser.add_argument("--workdir", default=None, help="where the shards go (default: a temporary folder)")
     parser.add_argument("--output-name", default="index", help="the JSON's name (NAME.json)")
+    parser.add_argument(
+        "--no-search-alone", action="store_true", help="do not time the search without the recall check (long runs)"
+    )
+    parser.add_argument("--partial", default=None, help="write each N's row here after each kind (long runs)")
     parser.add_argument("--one", nargs=2, metavar=("FOLDER", "N"), help=_hidden())
     return parser
 
@@ -210,7 +230,17 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     apply_threads(args)
     if args.one:
-        row = one_run(args.one[0], int(args.one[1]), args.kinds.split(","), args.parts, args.shard_size, args.brute_max)
+        kinds = args.kinds.split(",")
+        row = one_run(
+            args.one[0],
+            int(args.one[1]),
+            kinds,
+            args.parts,
+            args.shard_size,
+            args.brute_max,
+            args.partial,
+            not args.no_search_alone,
+        )
         print(json.dumps(row))
         return 0
     sizes = _check(parser, args)
@@ -249,9 +279,10 @@ def summarize(result: dict) -> None:
     per_shard = best["report_s"] * result["settings"]["shard_size"] / last["N"]
     result["ratios"] = {"report_seconds_per_shard_at_largest_n": per_shard}
     for kind, k in last["kinds"].items():
-        result["ratios"][f"{kind}_search_seconds_per_shard"] = (
-            k["query_without_recall_check_s"] * result["settings"]["shard_size"] / last["N"]
-        )
+        if k["query_without_recall_check_s"] is not None:
+            result["ratios"][f"{kind}_search_seconds_per_shard"] = (
+                k["query_without_recall_check_s"] * result["settings"]["shard_size"] / last["N"]
+            )
         if k["build_s"] > 0:
             result["ratios"][f"{kind}_build_seconds_per_shard"] = (
                 k["build_s"] * result["settings"]["shard_size"] / last["N"]

@@ -9,7 +9,7 @@ values) for a shard set on disk (`pipelines.data.shards`) or a tensor, in parts:
   beyond the shards: a part is read from them when it is searched (held in memory when the whole set is at most
   HOLD_VALUES values).
 - `ivf`: compressed, FAISS's IndexIVFScalarQuantizer with 8-bit direct codes (one byte per value, lossless for
-  8-bit pixels) over `nlist` k-means cells, of which a search visits `nprobe`: approximate. Built once and cached
+  8-bit pixels) over `nlist` ≈ √n k-means cells, of which a search visits `nprobe`: approximate. Built once and cached
   beside the shards (`index/` in the shard folder), keyed by their content hash.
 
 Every search re-ranks its candidates by the exact float64 distance (an exact copy is at distance exactly 0) and
@@ -49,10 +49,16 @@ AUTO_FLAT_MAX_VALUES = 4 * 10**9
 DEFAULT_RECALL_SAMPLE = 64  # queries whose neighbours are checked against brute force in every search
 
 
-DEFAULT_NPROBE = 8  # ivf cells visited per query unless told (at most nlist)
+DEFAULT_NPROBE = 8  # ivf cells visited per query unless told: at least this many (at most nlist) …
+
+
+NPROBE_FRACTION = 1 / 4  # … and this fraction of the cells
 
 
 EXTRA_CANDIDATES = 2  # candidates beyond k fetched per query, for the exact re-ranking
+
+
+KMEANS_ITERATIONS = 10  # k-means passes when an ivf part is trained (FAISS's default is 25: building cost most)
 
 
 INDEX_FOLDER = "index"  # the cached compressed indexes, inside the shard folder
@@ -126,6 +132,11 @@ def _rows(queries, image_shape) -> torch.Tensor:
     return rows
 
 
+def nlist_for(size: int) -> int:
+    """k-means cells for an ivf part of `size` items: about √size, at least 1, at most size / 40."""
+    return int(max(1, min(round(math.sqrt(size)), size // 40)))
+
+
 def _merge(distances: list[np.ndarray], indices: list[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
     """The k smallest of several parts' (B, k_i) lists, ids already global."""
     d, i = np.concatenate(distances, 1), np.concatenate(indices, 1)
@@ -138,7 +149,7 @@ class NeighbourIndex:
 
     kind: "flat" (exact), "ivf" (compressed, approximate) or "auto" (flat up to AUTO_FLAT_MAX_VALUES values N·D).
     num_parts: 1 … number of shards (a tensor is one shard: 1). nprobe (ivf): cells visited per query, 1 … nlist
-    (default DEFAULT_NPROBE or nlist if fewer).
+    (default: a fraction of each part's cells, `part_nprobe`).
     rebuild: a cached ivf index whose content hash is not the data's is rebuilt (True) or refused (False)."""
 
     def __init__(self, data, kind: str = "auto", num_parts: int = 1, nprobe: int | None = None, rebuild: bool = True):
@@ -158,8 +169,9 @@ class NeighbourIndex:
             self._held = [self._flat_part(p) for p in range(self.num_parts)]
         elif self.kind == "ivf":
             self._ivf_files = self._build_or_load_ivf(rebuild)
-            nprobe = min(DEFAULT_NPROBE, self.nlist) if nprobe is None else nprobe
-            self.nprobe = check_int("nprobe", nprobe, 1, self.nlist, meaning=" (the index's cells)")
+            if nprobe is not None:
+                check_int("nprobe", nprobe, 1, max(self.nlists), meaning=" (the index's cells per part)")
+            self.nprobe = nprobe  # None: a fraction of each part's cells (a smaller one lost recall in the bench)
         self.build_seconds = time.perf_counter() - start
 
     def __len__(self) -> int:
@@ -184,7 +196,7 @@ class NeighbourIndex:
         faiss = _faiss()
         if self.kind == "ivf":
             index = faiss.read_index(str(self._ivf_files[part]))
-            index.nprobe = self.nprobe
+            index.nprobe = self.part_nprobe(part)
             sq, ids = index.search((rows + 1.0) * 127.5, k)  # the codes are 8-bit pixels
             sq = sq / 127.5**2
         elif self._held is not None:
@@ -196,10 +208,22 @@ class NeighbourIndex:
 
     # ------------------------------------------------------------------ ivf: build, cache, load
     @property
+    def nlists(self) -> list[int]:
+        """k-means cells of each ivf part (`nlist_for` its size)."""
+        return [nlist_for(self._part_size(p)) for p in range(self.num_parts)]
+
+    def part_nprobe(self, part: int) -> int:
+        """Cells a search visits in `part`: nprobe (at most its cells), or by default nlist · NPROBE_FRACTION
+        rounded up, at least DEFAULT_NPROBE, at most nlist."""
+        nlist = self.nlists[part]
+        if self.nprobe is not None:
+            return min(self.nprobe, nlist)
+        return min(nlist, max(DEFAULT_NPROBE, math.ceil(nlist * NPROBE_FRACTION)))
+
+    @property
     def nlist(self) -> int:
-        """k-means cells per ivf part: about 2·√(part size), at least 1, at most part size / 40 (the smallest)."""
-        size = min(self._part_size(p) for p in range(self.num_parts))
-        return int(max(1, min(round(2 * math.sqrt(size)), size // 40)))
+        """The most cells of any part."""
+        return max(self.nlists)
 
     def _meta(self) -> dict:
         return {
@@ -208,7 +232,7 @@ class NeighbourIndex:
             "source": self.source.source,
             "count": len(self),
             "num_parts": self.num_parts,
-            "nlist": self.nlist,
+            "nlists": self.nlists,
         }
 
     def _build_or_load_ivf(self, rebuild: bool) -> list[Path]:
@@ -243,11 +267,12 @@ class NeighbourIndex:
         pixels *= 127.5
         quantizer = faiss.IndexFlatL2(self.source.dim)
         index = faiss.IndexIVFScalarQuantizer(
-            quantizer, self.source.dim, self.nlist, faiss.ScalarQuantizer.QT_8bit_direct, faiss.METRIC_L2
+            quantizer, self.source.dim, self.nlists[part], faiss.ScalarQuantizer.QT_8bit_direct, faiss.METRIC_L2
         )
+        index.cp.niter = KMEANS_ITERATIONS
         index.by_residual = False  # the codes are the pixels themselves, not residuals (which 8-bit codes clip)
         rng = np.random.default_rng(0)
-        train = pixels[np.sort(rng.choice(len(pixels), min(len(pixels), 40 * self.nlist), replace=False))]
+        train = pixels[np.sort(rng.choice(len(pixels), min(len(pixels), 40 * self.nlists[part]), replace=False))]
         index.train(train)
         index.add(pixels)
         return index

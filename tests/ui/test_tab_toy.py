@@ -113,8 +113,8 @@ def test_a_finished_training_or_going_back_redraws_every_view_that_depends_on_th
             names.append(getattr(current.fn, "__name__", None))
 
     train = next(f for f in fns if f.api_name == "toy_train")
-    assert chain_after(train)[-2:] == ["toy_step", "toy_sample"]
+    assert chain_after(train)[-2:] == ["toy_step", "redraw_samples"]
     forget = next(f for f in fns if getattr(f.fn, "__name__", "") == "forget")
-    assert chain_after(forget)[-2:] == ["toy_step", "toy_sample"]
+    assert chain_after(forget)[-2:] == ["toy_step", "redraw_samples"]
     on_open = {getattr(f.fn, "__name__", None) for f in fns if any(t[1] == "select" for t in f.targets)}
-    assert {"toy_step", "toy_sample", "train_preview"} <= on_open
+    assert {"toy_step", "redraw_samples", "train_preview"} <= on_open

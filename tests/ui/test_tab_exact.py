@@ -294,3 +294,28 @@ def train_digits():
 def pixels(path) -> np.ndarray:
     with Image.open(path) as image:
         return np.asarray(image).copy()
+
+
+def test_the_view_drawn_on_opening_is_kept_and_the_api_always_samples(tab):
+    first = tab.opening_sample(3, 2, 3)
+    assert tab.opening_sample(3, 2, 3) is first  # later visitors see it at once
+    again = tab.exact_sample(3, 2, 3)
+    assert again is not first and again[3]["exact"]["nearest_indices"] == first[3]["exact"]["nearest_indices"]
+    assert "same starting noise $x_T$" in first[2] and "the two chains part after the first step" in first[2]
+
+
+def test_the_sample_strip_has_its_own_axis_and_each_d_its_own_line_style(tab, figures):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from pipelines.exact.plots import plot_nearest_distances, plot_step_costs
+    from ui.tabs.exact import step_costs
+
+    fig = plot_nearest_distances([8.0, 9.0, 10.0], [0.0, 0.0], [8.5, 9.5])
+    strip, histogram = fig.axes
+    assert [t.get_text() for t in strip.get_yticklabels()] == ["2 exact, median 0.00", "2 model, median 9.00"]
+    assert histogram.get_ylabel().endswith("(count)") and not strip.get_ylabel()
+    costs = step_costs(tab.ctx)
+    lines = [line for line in plot_step_costs(costs).axes[0].get_lines() if "D = " in line.get_label()]
+    styles = {(str(line.get_linestyle()), line.get_color()) for line in lines if line.get_label().startswith("c·N·D")}
+    assert len(styles) == len({e["D"] for e in costs.extrapolated} - {costs.rows[0]["D"]})

@@ -87,3 +87,34 @@ def test_each_stride_row_shows_its_monte_carlo_error_once_and_the_training_loss_
     done = text.toy_train_text({**summary, "loss": losses[-1], "final_loss": final_loss(losses)})
     line = text.toy_model_line({**summary, "source": "trained", "final_loss": final_loss(losses)})
     assert "mean loss over the last 100 updates 0.5000" in done and "over its last 100 updates 0.5000" in line
+
+
+def test_a_finished_training_or_going_back_redraws_every_view_that_depends_on_the_model(ctx):
+    """After /toy_train (and after "Use the shipped p_θ again") the step and samplers views are redrawn, so no view
+    keeps showing the other model's numbers; opening the tab draws the step, the samplers and the untrained start."""
+    import gradio as gr
+
+    from ui.tabs.toy import ToyTab
+
+    with gr.Blocks() as demo:
+        with gr.Tab("2-D world") as block:
+            tab = ToyTab(ctx)
+            tab.block = block
+            tab.layout()
+    fns = list(demo.fns.values())
+
+    def chain_after(start) -> list[str]:
+        names, current = [], start
+        while True:
+            following = [f for f in fns if f.trigger_after == current._id]
+            if not following:
+                return names
+            current = following[0]
+            names.append(getattr(current.fn, "__name__", None))
+
+    train = next(f for f in fns if f.api_name == "toy_train")
+    assert chain_after(train)[-2:] == ["toy_step", "redraw_samples"]
+    forget = next(f for f in fns if getattr(f.fn, "__name__", "") == "forget")
+    assert chain_after(forget)[-2:] == ["toy_step", "redraw_samples"]
+    on_open = {getattr(f.fn, "__name__", None) for f in fns if any(t[1] == "select" for t in f.targets)}
+    assert {"toy_step", "redraw_samples", "train_preview"} <= on_open

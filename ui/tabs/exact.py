@@ -33,7 +33,7 @@ QUICK_COST_SIZES = (250, 500, 1000, 2000, 4500)
 QUICK_COST_REPEATS = 3
 QUICK_COST_MIN_SECONDS = 0.05
 PAIR_SCALE = 3  # each digit of a "sample | nearest" pair shown 3×
-MAX_KEPT_RUNS = 4  # exact_sample answers kept (the default one is drawn when the tab opens)
+MAX_KEPT_RUNS = 4  # answers of the view drawn when the tab opens, kept
 
 _costs: dict[tuple, StepCosts] = {}
 _costs_lock = threading.Lock()
@@ -138,7 +138,7 @@ class ExactSamplerTab:
         self.block = None  # the gr.Tab, set by build_demo
         self._heldout: np.ndarray | None = None
         self._heldout_lock = threading.Lock()
-        self._runs: dict[tuple, tuple] = {}  # (seed, num_images, K) → the answer: a seed fixes every image
+        self._runs: dict[tuple, tuple] = {}  # (seed, num_images, K) → opening_sample's answer
         self._runs_lock = threading.Lock()
 
     # -- layout ---------------------------------------------------------------------------------------------
@@ -229,7 +229,6 @@ class ExactSamplerTab:
         """/exact_sample (in the sampling queue), then its plots; when the tab is opened (UI only) the cost view and
         the default run (kept once made: a seed fixes every image)."""
         run = dict(
-            fn=self.exact_sample,
             inputs=[c.seed, c.num_images, c.steps],
             outputs=api_outputs(exact=v.exact_gallery, model=v.model_gallery, caption=v.caption, summary=v.summary),
             **sample_queue(self.ctx.sample_concurrency),
@@ -242,9 +241,9 @@ class ExactSamplerTab:
             api_visibility="private",
             **UI_QUEUE,
         )
-        c.button.click(api_name="exact_sample", **run).success(**plots)
+        c.button.click(self.exact_sample, api_name="exact_sample", **run).success(**plots)
         if self.block is not None and self.ctx.has_data:
-            self.block.select(api_visibility="private", **run).success(**plots)
+            self.block.select(self.opening_sample, api_visibility="private", **run).success(**plots)
         # The cost plot is drawn when the tab is opened (UI only), from the app's one measurement.
         if self.block is not None and self.ctx.has_data:
             self.block.select(
@@ -285,20 +284,28 @@ class ExactSamplerTab:
             (exact.effective_n, exact.max_weight, exact.timesteps) and where it committed (exact.commit_step);
             the held-out yardstick (heldout_nearest_distance_median); and the cost of one step (cost).
         """
-        ctx = self.ctx
-        seed = check_seed(seed)
-        num_images = check_int("num_images", num_images, 1, MAX_NUM_IMAGES)
-        num_steps = check_int("num_inference_steps", num_inference_steps, 1, ctx.num_train_timesteps)
-        key = (seed, num_images, num_steps)
+        return self._exact_sample(*self._checked(seed, num_images, num_inference_steps))
+
+    @user_errors
+    def opening_sample(self, seed, num_images, num_inference_steps):
+        """UI only: `exact_sample` for the view drawn when the tab opens; its answer is kept (a seed fixes every
+        image), so later visitors see it at once. The API always samples."""
+        key = self._checked(seed, num_images, num_inference_steps)
         with self._runs_lock:
             if key in self._runs:
                 return self._runs[key]
-        answer = self._exact_sample(seed, num_images, num_steps)
+        answer = self._exact_sample(*key)
         with self._runs_lock:
             self._runs[key] = answer
             while len(self._runs) > MAX_KEPT_RUNS:
                 self._runs.pop(next(iter(self._runs)))
         return answer
+
+    def _checked(self, seed, num_images, num_inference_steps) -> tuple[int, int, int]:
+        """(seed, num_images, K), checked (ValueError naming the parameter)."""
+        seed = check_seed(seed)
+        num_images = check_int("num_images", num_images, 1, MAX_NUM_IMAGES)
+        return seed, num_images, check_int("num_inference_steps", num_inference_steps, 1, self.ctx.num_train_timesteps)
 
     def _exact_sample(self, seed: int, num_images: int, num_steps: int):
         """`exact_sample` once its inputs are checked."""

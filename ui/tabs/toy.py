@@ -149,22 +149,29 @@ class ToyTab:
             a picture (both scatters over the training points with a few trajectories, and the histogram of
             nearest-training-point distances), a text with the numbers, and a JSON summary (see README).
         """
+        return self._sample(dataset, num_points, num_samples, num_inference_steps, seed, state, keep=False)
+
+    @user_errors
+    def redraw_samples(self, dataset, num_points, num_samples, num_inference_steps, seed, state=None):
+        """UI only: `toy_sample` for the view drawn on opening, after a training and on going back. The shipped
+        models' answers are kept (a seed fixes every point): later visitors see them at once."""
+        return self._sample(dataset, num_points, num_samples, num_inference_steps, seed, state, keep=True)
+
+    def _sample(self, dataset, num_points, num_samples, num_inference_steps, seed, state, keep: bool):
         dataset, num_points, seed = self._common(dataset, num_points, seed)
         num_samples = check_int("num_samples", num_samples, 1, MAX_TOY_SAMPLES)
         num_steps = check_int("num_inference_steps", num_inference_steps, 1, self.scheduler.config.num_train_timesteps)
         model, model_info = self.model_for(state, dataset)
-        key = (dataset, num_points, num_samples, num_steps, seed)
-        if model_info["source"] == SHIPPED:  # deterministic by seed: the shipped model's runs are kept
-            with self._lock:
-                if key in self._shipped_runs:
-                    self._shipped_runs.move_to_end(key)
-                    return self._shipped_runs[key]
+        key, keep = (dataset, num_points, num_samples, num_steps, seed), keep and model_info["source"] == SHIPPED
+        with self._lock:
+            if keep and key in self._shipped_runs:
+                return self._shipped_runs[key]
         answer = self._toy_sample(dataset, num_points, num_samples, num_steps, seed, model, model_info)
-        if model_info["source"] == SHIPPED:
-            with self._lock:
+        with self._lock:
+            if keep:
                 self._shipped_runs[key] = answer
-                while len(self._shipped_runs) > MAX_CACHED_RUNS:
-                    self._shipped_runs.popitem(last=False)
+            while len(self._shipped_runs) > MAX_CACHED_RUNS:
+                self._shipped_runs.popitem(last=False)
         return answer
 
     def _toy_sample(self, dataset, num_points, num_samples, num_steps, seed, model, model_info):
@@ -187,29 +194,20 @@ class ToyTab:
             "num_inference_steps": num_steps,
             "seed": seed,
             "model": model_info,
-            "exact_samples": toy2d.as_points(result.exact_samples).tolist(),
-            "model_samples": toy2d.as_points(result.model_samples).tolist(),
-            "exact_nearest_distances": result.exact_nearest_distances.tolist(),
-            "model_nearest_distances": result.model_nearest_distances.tolist(),
-            "exact_second_distances": result.exact_second_distances.tolist(),
-            "model_second_distances": result.model_second_distances.tolist(),
-            "exact_copy_fraction": copies["exact"]["copy_fraction"],
-            "model_copy_fraction": copies["model"]["copy_fraction"],
             "exact_distinct_points": copies["exact"]["distinct_copies"],
             "copy_rule": COPY_RULE,
-            "exact_pixel_copies": copies["exact"]["pixel_copies"],
-            "model_pixel_copies": copies["model"]["pixel_copies"],
             "copy_distance": COPY_DISTANCE,
             "training_spacing_median": float(toy2d.nearest_other_distances(points).median()),
             "exact_seconds": result.exact_seconds,
             "model_seconds": result.model_seconds,
         }
-        words = text.toy_sample_text(
-            summary,
-            statistics.median(summary["exact_nearest_distances"]),
-            statistics.median(summary["model_nearest_distances"]),
-        )
-        return drawn(plot_toy_samplers, points, result), words, summary
+        for who in ("exact", "model"):  # each sampler's points, distances and copies, under the same key names
+            summary[f"{who}_samples"] = toy2d.as_points(getattr(result, f"{who}_samples")).tolist()
+            for part in ("nearest", "second"):
+                summary[f"{who}_{part}_distances"] = getattr(result, f"{who}_{part}_distances").tolist()
+            summary.update({f"{who}_{key}": copies[who][key] for key in ("copy_fraction", "pixel_copies")})
+        medians = [statistics.median(summary[f"{who}_nearest_distances"]) for who in ("exact", "model")]
+        return drawn(plot_toy_samplers, points, result), text.toy_sample_text(summary, *medians), summary
 
     @user_errors
     @on_training_thread
@@ -434,7 +432,7 @@ class ToyTab:
         inputs = [dataset, num_points, num_samples, num_steps, seed, state]
         outputs = api_outputs(picture=samplers, text=sample_text, summary=sample_summary)
         sample_button.click(self.toy_sample, inputs, outputs, api_name="toy_sample", **UI_QUEUE)
-        redraw = dict(fn=self.toy_sample, inputs=inputs, outputs=outputs, api_visibility="private", **UI_QUEUE)
+        redraw = dict(fn=self.redraw_samples, inputs=inputs, outputs=outputs, api_visibility="private", **UI_QUEUE)
         if self.block is not None:  # the default run when the tab is opened (the shipped model's runs are kept)
             self.block.select(**redraw).then(None, js=EAGER_PICTURES, **LOCAL)
         return redraw

@@ -148,6 +148,7 @@ def test_a_model_with_neither_record_nor_data_shows_each_tab_the_flag(bare_model
     import app
     from ui.tabs.exact import ExactSamplerTab
     from ui.tabs.posterior import PosteriorTab
+    from ui.tabs.mechanism import MechanismTab
     from ui.tabs.variance import VarianceTab
 
     ctx = context(bare_model, None, tmp_path)
@@ -157,11 +158,12 @@ def test_a_model_with_neither_record_nor_data_shows_each_tab_the_flag(bare_model
         for block in demo.blocks.values()
         if isinstance(block, gr.Markdown) and "--data FOLDER_OR_DATASET_ID" in (block.value or "")
     ]
-    assert len(notices) == 3 and all("3×32×32" in n and "no training_data.json" in n for n in notices)
+    assert len(notices) == 4 and all("3×32×32" in n and "no training_data.json" in n for n in notices)
     for call in (
         lambda: PosteriorTab(ctx).posterior(0, 10, 0),
         lambda: ExactSamplerTab(ctx).exact_sample(0, 1, 1),
         lambda: VarianceTab(ctx).variance(2, 0),
+        lambda: MechanismTab(ctx).local_posterior(0, 5, True),
     ):
         with pytest.raises(gr.Error, match="--data FOLDER_OR_DATASET_ID"):
             call()

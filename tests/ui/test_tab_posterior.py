@@ -465,8 +465,9 @@ def test_an_empty_drawing_is_refused(app_module, ctx):
 
 
 def test_a_model_of_another_shape_gets_a_clear_message_not_a_crash(app_module, tmp_path):
-    """An RGB 24×24 model with no record of its data: the app builds, the three tabs that compare with the training
-    images (Why, Exact, Which variance) say which flag to pass, and their handlers refuse with that message."""
+    """An RGB 24×24 model with no record of its data: the app builds, the four tabs that compare with the training
+    images (Why, Exact, Which variance, and the local view of "Why doesn't p_θ copy?") say which flag to pass, and
+    their handlers refuse with that message."""
     import gradio as gr
 
     model = save_tiny_pipeline(tmp_path / "rgb", sample_size=24, channels=3)
@@ -478,7 +479,7 @@ def test_a_model_of_another_shape_gets_a_clear_message_not_a_crash(app_module, t
         for block in demo.blocks.values()
         if isinstance(block, gr.Markdown) and "--data FOLDER_OR_DATASET_ID" in (block.value or "")
     ]
-    assert len(notices) == 3 and all("3×24×24" in notice for notice in notices)
+    assert len(notices) == 4 and all("3×24×24" in notice for notice in notices)
     with pytest.raises(gr.Error, match="the app has none for rgb \\(3×24×24\\).*--data"):
         PosteriorTab(ctx).posterior(0, 10, 0)
     with pytest.raises(gr.Error, match="--data FOLDER_OR_DATASET_ID"):

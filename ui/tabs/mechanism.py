@@ -38,7 +38,7 @@ from ui.figures import drawn
 from ui.inputs import MAX_SEED, api_outputs, check_choice, check_int, check_seed, integer_input, unchecked, user_errors
 from ui.text import mechanism as text
 
-DEFAULT_FIELDS_N, DEFAULT_FIELDS_T = 256, 10  # the 2-D view's first picture
+DEFAULT_FIELDS_N, DEFAULT_FIELDS_T = 64, 20  # the 2-D view's first picture: where the two fields differ most
 FIELDS_GRID = 21  # arrows per side
 LOCAL_STEPS = 40  # the local view's chain: the app's default K
 DEFAULT_PATCH = 5  # the slider's first value (and the patch of a model without a calibrated table)
@@ -120,7 +120,7 @@ class MechanismTab:
             "model": str(transition.pair_folder(transition.DEFAULT_OUTPUT, dataset, num_points) / "a"),
         }
         words = text.fields_caption(dataset, num_points, t, fields.alpha_bar, exact, network)
-        return drawn(plot_denoiser_fields, fields, points), words, summary
+        return drawn(plot_denoiser_fields, fields, points, transition.pool(dataset)), words, summary
 
     @user_errors
     def loss_gap(self, dataset):
@@ -153,7 +153,8 @@ class MechanismTab:
         try:
             record = transition_dynamics.load_dynamics(dataset)
         except FileNotFoundError:
-            return None, text.no_dynamics(dataset), {}
+            shipped = [d for d in self.datasets() if transition_dynamics.table_path(d).is_file()]
+            return None, text.no_dynamics(dataset, shipped), {}
         rows = [
             {
                 "num_points": run["num_points"],

@@ -131,9 +131,10 @@ def dynamics_caption(rows: list[dict]) -> str:
     return "Read off the curves: " + "; ".join(parts) + "."
 
 
-def no_dynamics(dataset: str) -> str:
-    """What the training-curves view says for a data set without a shipped record."""
-    return f"No shipped training curves for {dataset} yet: choose two_moons."
+def no_dynamics(dataset: str, shipped: list[str]) -> str:
+    """What the training-curves view says for a data set without a shipped record (shipped: those with one)."""
+    others = ", ".join(shipped) if shipped else "none yet"
+    return f"No shipped training curves for {dataset}; data sets with them: {others}."
 
 
 # ---------------------------------------------------------------------------------------------- 4. local

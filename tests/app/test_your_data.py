@@ -147,8 +147,8 @@ def test_a_model_with_neither_record_nor_data_shows_each_tab_the_flag(bare_model
 
     import app
     from ui.tabs.exact import ExactSamplerTab
-    from ui.tabs.posterior import PosteriorTab
     from ui.tabs.mechanism import MechanismTab
+    from ui.tabs.posterior import PosteriorTab
     from ui.tabs.variance import VarianceTab
 
     ctx = context(bare_model, None, tmp_path)

@@ -51,3 +51,10 @@ def picture(label: str, elem_id: str, **options) -> gr.Image:
     caption on the page says what it shows; the label names it in the API). `options` add or override gr.Image's."""
     settings = dict(label=label, show_label=False, type="pil", format="png", interactive=False, elem_id=elem_id)
     return gr.Image(**{**settings, **options})
+
+
+def eager_pictures(*elem_ids: str) -> str:
+    """The JS that makes the pictures of these components load at once: gradio's pictures load lazily (one far below
+    the fold only once scrolled to), so a view drawn when its tab opens would wait there, half-loaded."""
+    selector = ", ".join(f"#{elem_id} img" for elem_id in elem_ids)
+    return f"() => document.querySelectorAll('{selector}').forEach(i => i.loading = 'eager')"

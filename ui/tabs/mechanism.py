@@ -32,7 +32,7 @@ from pipelines.transition import ladders as transition
 from pipelines.transition import loss_gap as transition_loss_gap
 from pipelines.transition import mnist as transition_mnist
 from pipelines.transition.plots import plot_loss_gap, plot_training_dynamics
-from ui.base import LATEX, UI_QUEUE, picture
+from ui.base import LATEX, LOCAL, UI_QUEUE, eager_pictures, picture
 from ui.context import AppContext
 from ui.figures import drawn
 from ui.inputs import MAX_SEED, api_outputs, check_choice, check_int, check_seed, integer_input, unchecked, user_errors
@@ -44,6 +44,7 @@ LOCAL_STEPS = 40  # the local view's chain: the app's default K
 DEFAULT_PATCH = 5  # the slider's first value (and the patch of a model without a calibrated table)
 RUN_CACHE = 8  # UNet runs kept (one per seed)
 R2_LOW_T = 200  # the caption's "small t" band: [0, R2_LOW_T)
+PICTURES = ("fields-plot", "loss-gap-plot", "dynamics-plot", "local-samples", "local-r2")  # drawn on opening
 
 
 def _check_calibrated(value) -> bool:
@@ -302,8 +303,11 @@ class MechanismTab:
             first += self._dynamics_section(datasets)
         first += self._local_section()
         if self.block is not None:  # every view's default drawn when the tab is opened
+            eager = eager_pictures(*PICTURES)
             for handler, inputs, outputs in first:
-                self.block.select(handler, inputs, outputs, api_visibility="private", **UI_QUEUE)
+                self.block.select(handler, inputs, outputs, api_visibility="private", **UI_QUEUE).then(
+                    None, js=eager, **LOCAL
+                )
 
     def _fields_section(self, datasets: list[str]) -> list:
         gr.Markdown(text.FIELDS_INTRO, latex_delimiters=LATEX, elem_id="fields-intro")

@@ -28,7 +28,7 @@ from pipelines.toy2d.plots import (
     plot_toy_training,
 )
 from pipelines.toy2d.step_view import DEFAULT_STRIDE, DEFAULT_T, DEFAULT_X_T
-from ui.base import LATEX, LOCAL, STREAM_INTERVAL_S, TRAINING_QUEUE, UI_QUEUE, picture
+from ui.base import LATEX, LOCAL, STREAM_INTERVAL_S, TRAINING_QUEUE, UI_QUEUE, eager_pictures, picture
 from ui.context import AppContext
 from ui.figures import drawn
 from ui.inputs import (
@@ -58,10 +58,7 @@ PREVIEW_SAMPLES, PREVIEW_STEPS = 300, 50  # the live training's sample scatter
 MAX_CACHED_POSTERIORS = 8
 MAX_CACHED_RUNS = 4  # the shipped models' sampler answers kept (the default one is drawn when the tab opens)
 SHIPPED = "shipped"
-# gradio's pictures load lazily (far below the fold: only once scrolled to); those drawn on opening load at once
-EAGER_PICTURES = (
-    "() => document.querySelectorAll('#toy-samplers img, #toy-training img').forEach(i => i.loading = 'eager')"
-)
+EAGER_PICTURES = eager_pictures("toy-samplers", "toy-training")  # those drawn on opening load at once
 
 
 class ToyTab:

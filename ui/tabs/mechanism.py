@@ -289,7 +289,7 @@ class MechanismTab:
             nearest = data[row["nearest"]][None].float()
             images += [to_uint8(samples[name], model_space=True)[0], to_uint8(nearest, model_space=True)[0]]
             verdict = "copy" if row["copy"] else "new"
-            captions += [f"{label}: {verdict}", f"#{row['nearest']} d1={row['d1']:.1f}"]
+            captions += [f"{label}: {verdict}", f"nearest #{row['nearest']}, d1 {row['d1']:.1f}"]
         return labelled_row(images, captions, scale=4)
 
     # -- layout -----------------------------------------------------------------------------------------------

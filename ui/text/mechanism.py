@@ -225,17 +225,14 @@ def record_text(record: dict, label: str, noun: str) -> str:
         if flags:
             copies.append(f"{name} {sum(flags)} of {len(flags)}")
     subset = record.get("equivariant_subset") or {}
-    seconds = record.get("seconds", {})
-    per_call = ", ".join(
-        f"{names[k]} {seconds[k]['per_call']:.2g} s" for k in ("local", "equivariant", "exact") if k in seconds
-    )
     return (
         f"**{label}.** Median $r^2$ to the UNet's $\\hat x_0$ per band of $t$, over {record.get('batch_size')} "
         f"{noun}s from seed {record.get('seed')} ({record.get('num_inference_steps')} steps, the calibrated patch "
-        f"size per $t$). Copies by the rule: {', '.join(copies)}. ELS is too slow for a click: it searches "
-        f"{subset.get('size', 0):,} of the {subset.get('of', 0):,} training {noun}s (a seeded random subset) for "
-        f"{subset.get('images_compared', 0)} {noun}s; seconds per call, per image batch: {per_call}. Made by "
-        f"`{record.get('command')}` in {record.get('wall_seconds', 0):,.0f} s.\n\n" + "\n".join(rows)
+        f"size per $t$). Copies by the rule: {', '.join(copies)}. ELS compares every pixel with every patch of "
+        f"every training {noun}, too slow for a click: here it searches {subset.get('size', 0):,} of the "
+        f"{subset.get('of', 0):,} training {noun}s (a seeded random subset) for {subset.get('images_compared', 0)} "
+        f"{noun}s (its costs: docs/performance.md). Made by `{record.get('command')}` in "
+        f"{record.get('wall_seconds', 0):,.0f} s.\n\n" + "\n".join(rows)
     )
 
 

@@ -39,7 +39,9 @@ def pictures(value) -> list[np.ndarray]:
 
 
 def comparable(result) -> tuple[list, list[np.ndarray]]:
-    """(the summaries and texts of a result, without timings; its pictures)."""
+    """(the summaries and texts of a result, without timings; its pictures). A one-output endpoint's result is that
+    output itself, not a tuple."""
+    result = result if isinstance(result, tuple) else (result,)
     data = [without_timings(v) for v in result if isinstance(v, dict) and "image" not in v]
     return data, pictures(list(result))
 

@@ -17,5 +17,12 @@ CALLS = [
     ("/exact_sample", dict(seed=11, num_images=2, num_inference_steps=6)),
     ("/variance", dict(num_inference_steps=10, seed=13)),
     ("/transition", dict(dataset="two_moons")),
+    ("/transition_pair", dict(dataset="spiral", num_points=16)),
+    ("/denoiser_fields", dict(dataset="two_moons", num_points=64, t=20)),
+    ("/denoiser_fields", dict(dataset="spiral", num_points=256, t=40)),
+    ("/loss_gap", dict(dataset="eight_gaussians")),
+    ("/training_dynamics", dict(dataset="two_moons")),
+    ("/local_posterior", dict(seed=14, patch_size=5, calibrated=False)),
+    ("/local_posterior", dict(seed=14, patch_size=9, calibrated=False)),
 ]
 TRAIN = dict(dataset="spiral", num_points=64, train_steps=600, seed=12)

@@ -318,7 +318,7 @@ def plot_training_dynamics(record: dict[str, Any]):
         label = f"N = {run['num_points']:,}: {times}"
         ax.plot(c["step"], c["copy_fraction"], "o-", color=color, markersize=3, label=label)
     _mark_times(ax, runs, colors)
-    ax.axhline(MEMORISED_AT, color=EXACT_COLOR, linewidth=0.8)
+    ax.axhline(MEMORISED_AT, color="0.55", linewidth=0.8, linestyle=(0, (1, 3)))  # τ_mem's threshold, not a curve
     _log_axis(ax, "x")
     ax.set_ylim(-0.03, 1.03)
     ax.grid(True, which="major", alpha=0.25)

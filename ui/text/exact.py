@@ -116,7 +116,7 @@ def commit_intro(noun: str) -> str:
 ### When does the exact sampler commit to one training {noun}?
 
 For each exact trajectory, against $t$ (sampling runs left to right, from noise at $t = T - 1$ to the image; $t$
-counts $0,\dots,T-1$ as in the code, Ho et al.'s $t$ minus one): the **effective number of candidates**
+counts $0,\dots,T-1$, Ho et al.'s $t$ minus one): the **effective number of candidates**
 $n_\text{{eff}}=1/\sum_i w_i^2$ — how many training {noun}s the weights $w_i=q(x_0^i\mid x_t)$ are still
 spread over ($N$ when all are equally likely, 1 when one {noun} has all the weight) — and the **largest weight**
 $\max_i w_i$. A ● marks the step where one {noun} first takes ≥ {COMMITTED} of the weight: from
@@ -167,8 +167,10 @@ def distances_caption(exact_d: list[float], model_d: list[float], heldout_median
     if m < 0.5 * heldout_median:
         verdict = f"closer to training {noun}s than real unseen {noun}s are: it may be copying"
     elif m <= 1.5 * heldout_median:
+        side = "a little closer to" if m < heldout_median else "a little farther from"
         verdict = (
-            f"about as far from the training set as real unseen {noun}s are — from {len(model_d)} sample"
+            f"{side} the training set than real unseen {noun}s are ({m:.2f} against {heldout_median:.2f}), far "
+            f"from the exact samples' {e:.2f} — from {len(model_d)} sample"
             f"{'s' if len(model_d) > 1 else ''}, a hint that they are new, not a measurement (the *Copies or new "
             "points?* tab counts copies over 256)"
         )

@@ -32,8 +32,9 @@ new images.
    before.
 4. On images the miss has a known shape. A convolutional network is **local**: each output pixel sees only a
    patch of $x_t$. The best denoiser with that constraint is the exact posterior over training **patches**
-   instead of whole images. It assembles each new image from patches of different training images, and it
-   predicts the trained UNet's output better than the exact posterior does (view 4).
+   instead of whole images. It assembles each new image from patches of different training images, and at
+   small $t$, where a sample's details are decided, it predicts the trained UNet's output far better than the
+   exact posterior does (view 4).
 """
 
 
@@ -44,8 +45,9 @@ A **denoiser** maps a noisy point $x_t$ to a guess of the clean $x_0$ it came fr
 $\mathbb E[x_0\mid x_t]=\sum_i w_i\,x_0^i$, with
 $w_i\propto\exp\!\big(-\lVert x_t-\sqrt{\bar\alpha_t}\,x_0^i\rVert^2/2(1-\bar\alpha_t)\big)$ over the $N$ training
 points. It is the training loss's optimum. The **network's** is $\hat x_0=(x_t-\sqrt{1-\bar\alpha_t}\,
-\epsilon_\theta(x_t,t))/\sqrt{\bar\alpha_t}$ (Ho et al. eq. 15), from one shipped $\epsilon_\theta$ of the 2-D
-transition ladder trained on those same $N$ points. Each arrow starts at a grid point $x_t$ and ends at the guess.
+\epsilon_\theta(x_t,t))/\sqrt{\bar\alpha_t}$ (Ho et al. eq. 15), from the network trained on those same $N$
+points: model A of tab "Copies or new points?", where for each $N$ two networks were trained on two disjoint sets of
+$N$ points (A and B) from the same 4,000-point pool (the grey dots). Each arrow starts at a grid point $x_t$ and ends at the guess.
 Its colour is the guess's distance to the nearest training point: 0 means "a training point".
 """
 
@@ -68,9 +70,10 @@ LOSS_GAP_INTRO = r"""
 ### 2. The loss gap: the optimum wins on the training points and loses on new ones
 The training loss per dimension, $L=\tfrac12\,\mathbb E\,\lVert\epsilon-\hat\epsilon(x_t,t)\rVert^2$ with
 $x_t=\sqrt{\bar\alpha_t}\,x_0+\sqrt{1-\bar\alpha_t}\,\epsilon$ (Ho et al. eq. 14), over a band of small $t$
-where the two differ most. It is measured for the shipped network trained on subset A of the ladder and for the
-optimum over A, whose $\hat\epsilon$ comes from the exact $\mathbb E[x_0\mid x_t]$ over A. It is evaluated on
-A's own points (**train**) and on subset B's (**held out**: the same distribution, never seen by either).
+where the two differ most. It is measured for the network trained on the $N$ points of set A (view 1's network) and
+for the optimum over A, whose $\hat\epsilon$ comes from the exact $\mathbb E[x_0\mid x_t]$ over A. Both are
+evaluated on A's own points (**train**) and on set B's $N$ points (**held out**: the same distribution, never seen
+by either).
 """
 
 
@@ -110,8 +113,10 @@ DYNAMICS_INTRO = r"""
 ### 3. Training time: good samples early, copies only after a time that grows with $N$
 Bonnaire et al. (NeurIPS 2025) find two times in training: $\tau_{\text{gen}}$, after which samples are good,
 which does not depend on $N$; and $\tau_{\text{mem}}$, after which the model starts to copy, which grows in
-proportion to $N$. Below, the same 2-D $\epsilon$-network is trained at two $N$. At checkpoints we record the
-training loss, the held-out loss (as in view 2) and the fraction of samples that are copies. A sample is a
+proportion to $N$. Below, the same 2-D $\epsilon$-network is trained at three $N$ with one recipe. At checkpoints
+(every 250 steps) we record the training loss, the held-out loss (as in view 2) and the fraction of samples that
+are copies. The times are read off the curves: $\tau_{\text{gen}}$ here is the first checkpoint whose held-out loss
+is within 5 % of its lowest, $\tau_{\text{mem}}$ the first whose copy fraction reaches 1/2. A sample is a
 **copy** when its nearest training point is much closer than the second nearest: $d_1/d_2 < {ratio}$ (Gu et al.,
 TMLR 2025).
 """.replace("{ratio}", _RATIO)
@@ -122,13 +127,31 @@ def dynamics_caption(rows: list[dict]) -> str:
     copy fraction. rows: [{"num_points", "tau_gen", "tau_mem", "final_copy_fraction", "train_steps"}]."""
     parts = []
     for r in rows:
-        gen = f"good samples from step {r['tau_gen']:,}" if r["tau_gen"] is not None else "no stable held-out loss"
+        gen = f"$\\tau_{{gen}}$ = {r['tau_gen']:,}" if r["tau_gen"] is not None else "no $\\tau_{gen}$"
         if r["tau_mem"] is not None:
-            mem = f"copies from step {r['tau_mem']:,}"
+            mem = f"$\\tau_{{mem}}$ = {r['tau_mem']:,}"
         else:
-            mem = f"no copying within {r['train_steps']:,} steps"
-        parts.append(f"at $N = {r['num_points']:,}$: {gen}, {mem} ({r['final_copy_fraction']:.0%} copies at the end)")
-    return "Read off the curves: " + "; ".join(parts) + "."
+            mem = f"the copy fraction never reaches 1/2 in {r['train_steps']:,} steps"
+        parts.append(f"$N = {r['num_points']:,}$: {gen}, {mem} ({r['final_copy_fraction']:.0%} copies at the end)")
+    words = "Read off the curves: " + "; ".join(parts) + "."
+    mems = [r for r in rows if r["tau_mem"] is not None]
+    if len(mems) >= 2 and mems[-1]["tau_mem"] > mems[0]["tau_mem"]:
+        a, b = mems[0], mems[-1]
+        words += (
+            f" Copying starts later the larger $N$: {a['tau_mem']:,} steps at $N = {a['num_points']:,}$, "
+            f"{b['tau_mem']:,} at $N = {b['num_points']:,}$"
+        )
+        never = [r for r in rows if r["tau_mem"] is None]
+        words += f", and not at all at $N = {never[-1]['num_points']:,}$." if never else "."
+    gens = [r["tau_gen"] for r in rows if r["tau_gen"] is not None]
+    if gens and max(gens) > 2 * min(gens):
+        words += (
+            f" Here $\\tau_{{gen}}$ is not the same for every $N$ ({min(gens):,} to {max(gens):,} steps): the small "
+            "$N$ reach their best held-out loss by the first checkpoint and then get worse as they copy, while the "
+            "largest $N$ keeps improving slowly, so this definition finds it later. This run does not confirm that "
+            "part of Bonnaire et al.'s claim; it does show the copying time growing with $N$."
+        )
+    return words
 
 
 def no_dynamics(dataset: str, shipped: list[str]) -> str:
@@ -153,8 +176,11 @@ Neighbouring pixels may follow different training {noun}s, so a sample becomes a
 something new. With $P$ as large as the whole image, every pixel sees all of $x_t$ and this is exactly the exact
 posterior $\mathbb E[x_0\mid x_t]$. A convolutional network is also **equivariant**: the same weights at every
 position, so a patch may come from anywhere in a training image. That variant (the **ELS machine**) searches the
-patches at every position of every training {noun}. The patch size that best matches the UNet is calibrated per
-$t$: small at small $t$, larger when noisy.
+patches at every position of every training {noun}. The patch size is fitted to the UNet, one number per $t$
+(on seeds 0 and 1, 40 steps): small at small $t$, larger when noisy. Above $t \approx 750$ every machine's guess is
+close to the data's average and $r^2$ is near 0 for every $P$, so the fitted $P$ jumps there without meaning. To
+see the match with no fitting, untick "calibrated" and move the slider. The slider stops at $2\cdot 32-1 = 63$: a
+window of that side centred on any pixel covers the whole $32\times32$ image.
 
 **How well does it predict the UNet?** Along the UNet's own sampling run from the seed, each step compares the
 UNet's guess $\hat x_0$ with the local machine's and the exact posterior's at the same $x_t$ by
@@ -231,8 +257,7 @@ def record_text(record: dict, label: str, noun: str) -> str:
         f"size per $t$). Copies by the rule: {', '.join(copies)}. ELS compares every pixel with every patch of "
         f"every training {noun}, too slow for a click: here it searches {subset.get('size', 0):,} of the "
         f"{subset.get('of', 0):,} training {noun}s (a seeded random subset) for {subset.get('images_compared', 0)} "
-        f"{noun}s (its costs: docs/performance.md). Made by `{record.get('command')}` in "
-        f"{record.get('wall_seconds', 0):,.0f} s.\n\n" + "\n".join(rows)
+        f"{noun}s, so its column rests on {subset.get('images_compared', 0)} {noun}s.\n\n" + "\n".join(rows)
     )
 
 

@@ -25,8 +25,12 @@ Where to see each part:
    copies training {noun}s).
 3. **The tractable posterior is the training target** — this tab, *What training does with*
    $q(x_{t-1}\mid x_t,x_0)$, under the three estimates, and the numbers that check it on your {noun}.
+4. **One Gaussian $p_\theta$ is enough for a small step** — tabs **Which variance for p_θ?** (the true step's
+   width along a chain) and **2-D world** (where one big step splits and one Gaussian cannot follow).
+5. **Why the trained $p_\theta$ makes new {noun}s although training's optimum copies** — tabs **Copies or new
+   points?** (from which $N$ on) and **Why doesn't p_θ copy?** (how the network misses the optimum).
 
-Timesteps are numbered $t = 0,\dots,T-1$ as in the code ($T = 1000$; Ho et al. count $1,\dots,T$, so our $t$ is
+Timesteps are numbered $t = 0,\dots,T-1$ ($T = 1000$; Ho et al. count $1,\dots,T$, so our $t$ is
 their $t + 1$); $x_0$ is the clean {noun}, and $D$ the number of values in it.
 """
 
@@ -95,7 +99,7 @@ def estimate_text(comparison, texts: dict[str, str], name: str, distance_to_x0: 
         f"**{texts['title']}**\n\n{texts['formula']}\n\n"
         f"- **needs:** {texts['needs']}\n"
         f"- **took:** {took}\n"
-        rf"- **L2 distance of its $x_{{t-1}}$ to:** {means} · $x_0$ {distance_to_x0:.3f}"
+        rf"- **L2 distance of its mean of $x_{{t-1}}$ to:** {means} · $x_0$ {distance_to_x0:.3f}"
         "\n"
         rf"- **L2 distance of its $\hat x_0$ to:** {x0s}"
     )

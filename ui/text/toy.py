@@ -70,7 +70,7 @@ comparing $p_\theta$ with the tractable $q(x_{t-1}\mid x_t,x_0)$ of **one** $x_0
 have produced $x_t$ it is smallest at the exact mean $\sum_i w_i\,\tilde\mu(x_t,x_0^i)$ — so $p_\theta$ learns the
 exact step's mean without ever computing it, and the loss stays above 0 (several $x_0$ fit one $x_t$). Try a small $N$
 (say 16), train, then sample above. **Your model drives only your views** (this browser session, or one
-`gradio_client.Client`); everyone else keeps the shipped one. The server runs one training at a time; others wait
+API client); everyone else keeps the shipped one. The server runs one training at a time; others wait
 in the queue. The picture updates about twice a second while it trains; the line under it counts the updates.
 """
 
@@ -86,7 +86,7 @@ def model_words(info: dict) -> str:
 def toy_model_line(info: dict) -> str:
     """Which p_θ drives the views of a data set (loss: the mean over the last updates, as the Done line says it)."""
     where = (
-        "shipped weights (models/toy2d)"
+        "the weights shipped with the demo"
         if info["source"] == "shipped"
         else f"**trained in this session** (mean loss over its last {LOSS_WINDOW} updates {info['final_loss']:.4f})"
     )
@@ -199,9 +199,10 @@ def _stride_sentence(view) -> str:
             f"({nats(big.kl_gaussian.nats)} nats: it lands on several separate parts of the data). That is why "
             "one Gaussian $p_\\theta$ is enough for DDPM's many small steps (Sohl-Dickstein et al. 2015: the reverse "
             "of a small Gaussian step is itself nearly Gaussian), and why a few big steps blur: one Gaussian must "
-            "cover several modes. With the right variance ($\\beta$ or $\\sigma^{*2}$ rather than "
-            "$\\tilde\\beta$) $p_\\theta$ comes close to the best Gaussian for moderate strides; for big strides "
-            "no Gaussian is close."
+            "cover several modes. From this point between modes a wider variance ($\\beta$ or $\\sigma^{*2}$) "
+            "brings $p_\\theta$ closer to the best Gaussian for moderate strides than $\\tilde\\beta$ does; for "
+            "big strides no Gaussian is close. (From a typical $x_t$ near the data, $\\tilde\\beta$ is the right "
+            'width: tab "Which variance for p_θ?".)'
         )
     if view.stride_shape == "one_mode":
         return (

@@ -26,9 +26,9 @@ distance. Agreement is the median of $\|x_A - x_B\|$ over the noises, divided by
 distance from an item of the pool to its nearest other item). The exact processes of A and B, sampled
 from the same noise, are the reference: each returns a point of its own subset, so they never agree.
 
-The same test runs on **mnist** (choose it below): small UNets trained by `train.py` on two disjoint blocks of
-N of the 4,500 training digits, for N = 16, 256 and 2,250 (the commands and training times are in
-`models/transition-mnist/README.md`). There a "point" is a 32×32 image and every distance is over its 1,024 pixels.
+The same test runs on **mnist** (choose it in the data set menu): small UNets trained on two disjoint blocks of
+N of the 4,500 training digits, for N = 16, 256 and 2,250. There a "point" is a 32×32 image (the 28×28 digit
+padded by 2 pixels) and every distance is over its 1,024 pixels.
 """.replace("{ratio}", _RATIO)
 
 
@@ -74,8 +74,9 @@ def transition_sentence(reading, noun: str = "points") -> str:
     r = reading
     parts = []
     if r.copying_until is not None:
+        where = f"at $N = {r.copying_until:,}$" if r.copying_until == r.first_n else f"up to $N = {r.copying_until:,}$"
         parts.append(
-            f"With few points a trained $p_\\theta$ copies too: up to $N = {r.copying_until:,}$ at least "
+            f"With few points a trained $p_\\theta$ copies too: {where} at least "
             f"{r.copying_least:.0%} of the samples of each model are copies of its own training {noun} "
             f"($d_1/d_2 < {_RATIO}$), and the two models, from the same noise, land {_spacings(r.first_ratio)} "
             f"spacings apart at $N = {r.first_n:,}$ ({_spacings(r.first_exact_ratio)} for the exact processes)."

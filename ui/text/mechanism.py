@@ -47,8 +47,8 @@ $w_i\propto\exp\!\big(-\lVert x_t-\sqrt{\bar\alpha_t}\,x_0^i\rVert^2/2(1-\bar\al
 points. It is the training loss's optimum. The **network's** is $\hat x_0=(x_t-\sqrt{1-\bar\alpha_t}\,
 \epsilon_\theta(x_t,t))/\sqrt{\bar\alpha_t}$ (Ho et al. eq. 15), from the network trained on those same $N$
 points: model A of tab "Copies or new points?", where for each $N$ two networks were trained on two disjoint sets of
-$N$ points (A and B) from the same 4,000-point pool (the grey dots). Each arrow starts at a grid point $x_t$ and ends at the guess.
-Its colour is the guess's distance to the nearest training point: 0 means "a training point".
+$N$ points (A and B) from the same 4,000-point pool (the grey dots). Each arrow starts at a grid point $x_t$ and
+ends at the guess. Its colour is the guess's distance to the nearest training point: 0 means "a training point".
 """
 
 

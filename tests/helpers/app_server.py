@@ -29,7 +29,12 @@ PUBLIC_ENDPOINTS = [
     "/toy_sample",
     "/toy_train",
     "/transition",
+    "/transition_pair",
     "/transition_train",
+    "/denoiser_fields",
+    "/loss_gap",
+    "/training_dynamics",
+    "/local_posterior",
 ]  # importing torch + gradio on a busy 2-core CI box can take a minute or more
 
 

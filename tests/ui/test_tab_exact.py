@@ -168,7 +168,7 @@ def test_the_texts_are_written_for_the_data_shown_not_for_mnist():
         assert "digit" not in words and "MNIST" not in words, words
     assert "3×64×64 values" in texts[0] and "a training image" in texts[0]
     assert "108 3×64×64 images" in texts[7]
-    assert "as real unseen images are" in texts[6] and "a hint that they are new, not a measurement" in texts[6]
+    assert "than real unseen images are" in texts[6] and "a hint that they are new, not a measurement" in texts[6]
     # and for MNIST the 32×32 pixels and the scale of a digit
     mnist = text.exact_intro("digit", (1, 32, 32))
     assert "all 32×32 pixels" in mnist and "a digit is about 30 from pure noise" in mnist

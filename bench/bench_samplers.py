@@ -17,7 +17,8 @@ after every row (complete: false until the end), so a stopped run keeps what it 
         --reference-json models/ddpm-mnist/evaluation-1000-samples-1000-steps-eta-1.json
     python bench/bench_samplers.py --quick --output-dir /tmp/bench      # tiny random model, 8 samples
 
-Writes OUTPUT_DIR/samplers.json and samplers.png (FID against seconds for 16 images; --name changes the name).
+Writes OUTPUT_DIR/samplers.json and samplers.png (FID against steps, which cost the same for every sampler; the
+seconds for 16 images are in the JSON; --name changes the name).
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ after every row (complete: false until the end), so a stopped run keeps what it 
         --reference-json models/ddpm-mnist/evaluation-1000-samples-1000-steps-eta-1.json
     python bench/bench_samplers.py --quick --output-dir /tmp/bench      # tiny random model, 8 samples
 
-Writes OUTPUT_DIR/samplers.json and samplers.png (FID against seconds for 16 images).
+Writes OUTPUT_DIR/samplers.json and samplers.png (FID against steps, which cost the same for every sampler; the
+seconds for 16 images are in the JSON; --name changes the name).
 """
 
 from __future__ import annotations
@@ -118,9 +119,17 @@ def parse_args(argv=None):
         default=[],
         help="skip the (sampler, steps, seed) rows these samplers JSON files already hold (a stopped run, resumed)",
     )
+    parser.add_argument(
+        "--timing",
+        default=None,
+        help="with --merge: take each sampler's seconds for 16 images from this run instead (e.g. one with "
+        "--num-samples 2, timed on a quieter machine than the FID runs had)",
+    )
+    parser.add_argument("--name", default="samplers", help="the output files' name: NAME.json and NAME.png")
     args = parser.parse_args(argv)
-    for flag in ("merge", "skip_done"):
-        missing = [m for m in getattr(args, flag) or [] if not Path(m).is_file()]
+    for flag in ("merge", "skip_done", "timing"):
+        paths = getattr(args, flag) or []
+        missing = [m for m in ([paths] if isinstance(paths, str) else paths) if not Path(m).is_file()]
         if missing:
             parser.error(f"--{flag.replace('_', '-')} {missing[0]!r} is not a file")
     positive(parser, "num_samples", args.num_samples, 2)
@@ -295,21 +304,20 @@ def plot(summary: list[dict], reference_fid: float | None, path: Path, title: st
     fig, ax = plt.subplots(figsize=(9, 5.5), dpi=120)
     for key in SAMPLERS:
         done = sorted((a for a in summary if a["sampler"] == key), key=lambda a: a["num_inference_steps"])
-        done = [a for a in done if a["seconds_16_images"] is not None]
         if not done:
             continue
-        xs, ys = [a["seconds_16_images"] for a in done], [a["fid_mean"] for a in done]
+        # x: the steps, each one UNet call of the same cost for every sampler, so seconds ∝ steps; the seconds
+        # measured beside the FIDs are in the JSON, but on a shared machine they vary more than between samplers.
+        xs, ys = [a["num_inference_steps"] for a in done], [a["fid_mean"] for a in done]
         style = "-" if SAMPLERS[key][1] == "ours" else "--"
         ax.plot(xs, ys, style, marker="o", label=PLOT_LABELS.get(key, SAMPLERS[key][0]))
-        for a, x, y in zip(done, xs, ys):
-            ax.annotate(str(a["num_inference_steps"]), (x, y), textcoords="offset points", xytext=(3, 3), fontsize=7)
     if reference_fid is not None:
         ax.axhline(reference_fid, color="gray", linestyle=":", linewidth=1, label="1000-step DDPM (reference)")
         ax.axhline(
             FAST_FID_RATIO * reference_fid, color="purple", linestyle=":", linewidth=0.8, label="1.1 × reference"
         )
     ax.set_yscale("log")
-    ax.set_xlabel(f"seconds for {DEMO_IMAGES} images (numbers: steps)")
+    ax.set_xlabel(f"steps = UNet calls (seconds for {DEMO_IMAGES} images are proportional: see the JSON)")
     ax.set_ylabel("classifier-FID (log; lower is better)")
     ax.set_title(title, fontsize=9)
     ax.grid(True, which="both", alpha=0.3)
@@ -336,10 +344,10 @@ def finish(args, result: dict, title: str) -> None:
     result["comparison"] = compare(result["summary"], fid)
     result["goals"], result["ratios"] = goals_and_ratios(result["comparison"], fid)
     result["complete"] = True
-    png = output_path(args, "samplers", ".png")
+    png = output_path(args, args.name, ".png")
     plot(result["summary"], fid, png, title)
     result["plot"] = png.name
-    write_result(result, args, "samplers")
+    write_result(result, args, args.name)
     print(header(result))
     table = [
         [a["label"], a["num_inference_steps"], a["fid_mean"], a["fid_spread"], len(a["fids"]), a["seconds_16_images"]]
@@ -356,11 +364,22 @@ def merge(args) -> dict:
     rows = {}
     for row in (row for run in runs for row in run["results"]):  # a row measured twice: the first one counts
         rows.setdefault((row["sampler"], row["num_inference_steps"], row["seed"]), row)
+    if args.timing:  # a (sampler, steps) the timing run measured gets its seconds; the FID runs' are kept aside
+        timing = json.loads(Path(args.timing).read_text())
+        seconds = {(r["sampler"], r["num_inference_steps"]): r["seconds_16_images"] for r in timing["results"]}
+        for row in rows.values():
+            key = (row["sampler"], row["num_inference_steps"])
+            if key in seconds and "seconds_16_images" in row:
+                row["seconds_16_images_during_fid_run"] = row.pop("seconds_16_images")
+            if key in seconds and row["seed"] == runs[0]["settings"]["seed"]:
+                row["seconds_16_images"] = seconds[key]
     result = dict(runs[0], results=list(rows.values()))
     result["merged"] = [
         {"file": m, "command": run["command"], "started_at": run["started_at"], "wall_seconds": run.get("wall_seconds")}
         for m, run in zip(args.merge, runs)
     ]
+    if args.timing:
+        result["timing"] = {"file": args.timing, "command": timing["command"], "machine": timing["machine"]}
     n = result["settings"]["num_samples"]
     finish(args, result, f"{result['settings']['model']}: FID of {n} samples (timestep_spacing trailing)")
     return result
@@ -408,7 +427,7 @@ def main(argv=None) -> dict:
             result["comparison"] = compare(result["summary"], reference and reference["fid"])
             result["goals"], result["ratios"] = goals_and_ratios(result["comparison"], reference and reference["fid"])
             result["wall_seconds"] = time.perf_counter() - started
-            write_result(result, args, "samplers")
+            write_result(result, args, args.name)
             print(
                 f"{row['label']} {k} steps seed {seed}: FID {row['fid']:.3f} ({row['row_seconds']:.0f} s)", flush=True
             )

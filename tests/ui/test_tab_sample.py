@@ -61,8 +61,8 @@ def test_only_sample_is_public_and_its_parameters_are_named(client):
     parameters = api["named_endpoints"]["/sample"]["parameters"]
     assert [p["parameter_name"] for p in parameters] == PARAMETERS  # order last: positional callers keep working
     defaults = {p["parameter_name"]: p["parameter_default"] for p in parameters}
-    # the page's default sampler: order 2 with the trailing spacing (bench/results/samplers.json)
-    assert (defaults["order"], defaults["timestep_spacing"], defaults["eta"]) == (2, "trailing", 1.0)
+    # the page's default sampler: order 3, 10 steps, trailing (bench/results/samplers-1000.json)
+    assert (defaults["order"], defaults["num_inference_steps"], defaults["timestep_spacing"]) == (3, 10, "trailing")
 
 
 def test_sample_returns_the_images_the_animation_and_a_summary(client):

@@ -39,10 +39,10 @@ from ui.text import sample as text
 DEFAULT_NUM_IMAGES = 16
 DEFAULT_ETA = 1.0
 # The page's default sampler: the fewest steps whose FID (the project's judge) reaches the 1000-step DDPM's, by
-# bench/results/samplers.json: the DDPM posterior (η = 1, β̃_t) with the order-2 multistep x̂_0, trailing spacing.
+# bench/results/samplers-1000.json: the DDPM posterior (η = 1, β̃_t) with the order-3 multistep x̂_0, trailing spacing.
 DEFAULT_STEPS = 10
 DEFAULT_SPACING = "trailing"
-DEFAULT_ORDER = 2
+DEFAULT_ORDER = 3
 ORDERS = (1, 2, 3)
 FILMSTRIP_FRAMES = 10
 FILMSTRIP_IMAGES = 4  # rows of the filmstrip: the first 4 images of the run

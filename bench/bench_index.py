@@ -5,12 +5,13 @@ For each N (default 10⁴ and 10⁵; 10⁶ with --sizes), in a fresh process so 
 with N), then 1,000 query "samples": P planted exact copies and P near copies (± noise) of known training images,
 the rest new shapes. For each index kind: build time, the memorization report's time for the 1,000 (its neighbour
 search; sampling a model is not included), query time, peak resident memory (ru_maxrss), recall@2 against brute
-force on a sample of queries (as the index reports it), and how many planted copies the copy rule finds (the
-nearest image is the planted one and d1/d2 < 1/3). Brute force (`neighbours.nearest_two`, all in memory) is timed
-too where it fits (--brute-max).
+force on a sample of queries (as the index reports it), how many planted copies are found (the nearest image the
+index returns is the planted one) and how many of those the copy rule also flags (d1/d2 < 1/3: a training image
+close to the planted one makes d2 small, and the rule then rightly declines). Brute force
+(`neighbours.nearest_two`, all in memory) is timed too where it fits (--brute-max).
 
     python bench/bench_index.py --threads 2                              # N = 10⁴, 10⁵
-    nice -n 10 python bench/bench_index.py --threads 2 --sizes 1000000 --kinds flat --output-name index-1e6
+    nice -n 10 python bench/bench_index.py --threads 2 --sizes 1000000 --parts 8 --output-name index-1e6
     python bench/bench_index.py --quick --output-dir /tmp/bench          # smoke test
 """
 
@@ -132,7 +133,8 @@ def one_run(
         search = report["neighbour_search"]["samples"]
         per = report["per_sample"]
         d1, d2 = torch.tensor(per["nearest_distance"]), torch.tensor(per["second_distance"])
-        hit = (torch.tensor(per["nearest_index"][: len(planted)]) == planted) & is_copy_by_ratio(d1, d2)[: len(planted)]
+        nearest = torch.tensor(per["nearest_index"][: len(planted)]) == planted
+        hit = nearest & is_copy_by_ratio(d1, d2)[: len(planted)]
         row["kinds"][kind] = {
             "build_s": built,
             "report_s": report_s,
@@ -143,7 +145,8 @@ def one_run(
             "num_parts": index.num_parts,
             "nlists": index.nlists if kind == "ivf" else None,
             "nprobes": [index.part_nprobe(p) for p in range(index.num_parts)] if kind == "ivf" else None,
-            "planted_found": int(hit.sum()),
+            "planted_found": int(nearest.sum()),  # the planted image is the nearest the index returns
+            "planted_flagged": int(hit.sum()),  # … and the copy rule calls the query a copy of it
             "planted": len(planted),
             "peak_rss_mb_so_far": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }
@@ -273,6 +276,7 @@ def summarize(result: dict) -> None:
             )
             rows[-1] += [k["report_s"]]
             rows[-1] += [r["peak_rss_mb"], k["recall_at_2"], f"{k['planted_found']}/{k['planted']}"]
+            rows[-1] += [f"{k['planted_flagged']}/{k['planted']}"]
             rows[-1] += [r.get("brute_force_s")]
     last = runs[-1]
     best = min(last["kinds"].values(), key=lambda k: k["report_s"])
@@ -297,7 +301,7 @@ def summarize(result: dict) -> None:
         goal(f"peak memory at N = {last['N']:,} (GB)", last["peak_rss_mb"] / 1024, 8.0),
         goal("recall@2 (worst kind)", min(k["recall_at_2"] for k in last["kinds"].values()), 0.99, ">="),
         goal(
-            "planted copies found (worst kind, fraction)",
+            "planted copies found as the nearest image (worst kind, fraction)",
             min(k["planted_found"] / k["planted"] for k in last["kinds"].values()),
             1.0,
             ">=",
@@ -305,7 +309,7 @@ def summarize(result: dict) -> None:
     ]
     print(header(result))
     heads = ["N", "kind", "parts", "shards s", "build s", "search s", "report s", "peak MB", "recall@2", "planted"]
-    print(format_table([*heads, "brute s"], rows))
+    print(format_table([*heads, "copy rule", "brute s"], rows))
     print("\n".join(goal_lines(result["goals"])))
     if math.isfinite(per_shard):
         print(f"report seconds per shard of {result['settings']['shard_size']:,} images: {per_shard:.3f}")

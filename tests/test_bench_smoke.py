@@ -128,6 +128,7 @@ def test_quick_run_writes_its_json(script, tmp_path):
         assert case["flat_equals_brute_force"] is True  # the exact index finds brute force's neighbours
         assert case["kinds"]["flat"]["recall_at_2"] == 1.0 and case["kinds"].keys() == {"flat", "ivf"}
         assert all(k["planted_found"] == k["planted"] == 50 for k in case["kinds"].values())
+        assert all(0 <= k["planted_flagged"] <= k["planted_found"] for k in case["kinds"].values())
         assert case["peak_rss_mb"] > 0  # one byte per value on disk, plus each .npy file's header
         assert case["N"] * 3 * 32 * 32 < case["disk_bytes"] <= case["N"] * 3 * 32 * 32 + 256 * case["shards"]
     elif script == "bench_training.py":

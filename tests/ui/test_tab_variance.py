@@ -100,6 +100,7 @@ def test_sample_with_sigma_star_is_the_library_pixel_for_pixel(client, gamma_dir
             eta=eta,
             timestep_spacing="leading",
             variance="analytic",
+            order=1,
             api_name="/sample",
         ).result(timeout=TIMEOUT_S)
         served = np.stack([np.asarray(Image.open(item["image"])) for item in out[3]])

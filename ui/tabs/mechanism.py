@@ -299,8 +299,8 @@ class MechanismTab:
         datasets = self.datasets()
         if datasets:
             first += self._fields_section(datasets)
-            first += self._loss_section(datasets)
-            first += self._dynamics_section(datasets)
+            first += self._loss_section()
+            first += self._dynamics_section()
         first += self._local_section()
         if self.block is not None:  # every view's default drawn when the tab is opened
             eager = eager_pictures(*PICTURES)
@@ -338,29 +338,32 @@ class MechanismTab:
             return gr.update()
         return gr.update(choices=ladder, value=DEFAULT_FIELDS_N if DEFAULT_FIELDS_N in ladder else ladder[0])
 
-    def _loss_section(self, datasets: list[str]) -> list:
-        gr.Markdown(text.LOSS_GAP_INTRO, latex_delimiters=LATEX, elem_id="loss-gap-intro")
+    def _shipped_view(self, handler, api_name: str, slug: str, intro: str, button: str, label: str, record: str):
+        """A view of a shipped record of the dropdown's data set: its intro, button, picture, caption and JSON (named
+        `record` in the API); returns [(handler, inputs, outputs)] to draw it when the tab opens."""
+        gr.Markdown(intro, latex_delimiters=LATEX, elem_id=f"{slug}-intro")
         dataset = self._fields_dataset
-        button = gr.Button("Show the loss gap", elem_id="loss-gap-button")
-        plot = picture("training and held-out loss of the network and the optimum against N", "loss-gap-plot")
-        words = gr.Markdown(elem_id="loss-gap-caption", latex_delimiters=LATEX)
-        with gr.Accordion("The shipped table (the API's last output)", open=False):
-            table = gr.JSON(label="table", elem_id="loss-gap-table")
-        outputs = api_outputs(picture=plot, caption=words, table=table)
-        button.click(self.loss_gap, [dataset], outputs, api_name="loss_gap", **UI_QUEUE)
-        return [(self.loss_gap, [dataset], outputs)]
+        show = gr.Button(button, elem_id=f"{slug}-button")
+        plot = picture(label, f"{slug}-plot")
+        words = gr.Markdown(elem_id=f"{slug}-caption", latex_delimiters=LATEX)
+        with gr.Accordion(f"The shipped {record} (the API's last output)", open=False):
+            data = gr.JSON(label=record, elem_id=f"{slug}-{record}")
+        outputs = api_outputs(picture=plot, caption=words, **{record: data})
+        show.click(handler, [dataset], outputs, api_name=api_name, **UI_QUEUE)
+        return [(handler, [dataset], outputs)]
 
-    def _dynamics_section(self, datasets: list[str]) -> list:
-        gr.Markdown(text.DYNAMICS_INTRO, latex_delimiters=LATEX, elem_id="dynamics-intro")
-        dataset = self._fields_dataset
-        button = gr.Button("Show the training curves", elem_id="dynamics-button")
-        plot = picture("losses and copies against training steps at two N", "dynamics-plot")
-        words = gr.Markdown(elem_id="dynamics-caption", latex_delimiters=LATEX)
-        with gr.Accordion("The shipped record (the API's last output)", open=False):
-            record = gr.JSON(label="record", elem_id="dynamics-record")
-        outputs = api_outputs(picture=plot, caption=words, record=record)
-        button.click(self.training_dynamics, [dataset], outputs, api_name="training_dynamics", **UI_QUEUE)
-        return [(self.training_dynamics, [dataset], outputs)]
+    def _loss_section(self) -> list:
+        label = "training and held-out loss of the network and the optimum against N"
+        return self._shipped_view(
+            self.loss_gap, "loss_gap", "loss-gap", text.LOSS_GAP_INTRO, "Show the loss gap", label, "table"
+        )
+
+    def _dynamics_section(self) -> list:
+        label = "losses and copies against training steps at three N"
+        return self._shipped_view(
+            self.training_dynamics, "training_dynamics", "dynamics", text.DYNAMICS_INTRO, "Show the training curves",
+            label, "record",
+        )  # fmt: skip
 
     def _local_section(self) -> list:
         ctx = self.ctx

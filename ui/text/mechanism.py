@@ -20,16 +20,21 @@ posterior sampler"). Yet a network trained toward it makes new images once $N$ i
 points?"). So the network does **not** reach the optimum. This tab shows how it misses it, and why the miss makes
 new images.
 
+Two exact means are easy to confuse. The one over the $N$ training images is training's optimum, and it copies.
+The one over the distribution the images came from (infinitely many images) is what we want, and it is not
+computable. "Training learns the exact mean" (other tabs) is true of the second only for a network that misses
+the first in the right way: this tab is about that miss.
+
 **The answer, in four views.**
 1. The optimum is a function a network does not learn. At small $t$ it must send every $x_t$ onto exactly one of
    the $N$ training points (view 1: its arrows end on points). A smooth network fitted to finitely many noisy
    examples interpolates *between* them instead, along the data's shape.
 2. The losses confirm it. On the training points the optimum's loss is **lower** than the network's: the network
-   has not reached it. On new points from the same distribution the optimum's loss is **far higher**: it has
-   memorised the $N$ points, and the network generalises (view 2).
-3. Reaching the optimum takes training time. The time to copy grows in proportion to $N$; the time to make good
-   samples does not (view 3). At small $N$ a normal training run gets there and copies; at large $N$ it stops long
-   before.
+   has not reached it. On new points from the same distribution the optimum's loss is **higher** at every $N$,
+   by far at small $N$: it has memorised the $N$ points, and the network generalises (view 2).
+3. Reaching the optimum takes training time. Bonnaire et al. find that the time to start copying grows in
+   proportion to $N$ while the time to make good samples does not; view 3's 2-D runs show the copying time growing
+   with $N$. At small $N$ a normal training run gets there and copies; at large $N$ it stops long before.
 4. On images the miss has a known shape. A convolutional network is **local**: each output pixel sees only a
    patch of $x_t$. The best denoiser with that constraint is the exact posterior over training **patches**
    instead of whole images. It assembles each new image from patches of different training images, and at
@@ -164,9 +169,9 @@ def no_dynamics(dataset: str, shipped: list[str]) -> str:
 LOCAL_INTRO = r"""
 ### 4. On the model's {noun}s: the local posterior makes new {noun}s
 A **patch** $\Omega_p$ is the $P\times P$ square of pixels centred on pixel $p$ (pixels outside the image count
-as 0). If each output pixel may depend only on the patch of $x_t$ around it, the best guess of $x_0(p)$ is no
-longer a posterior over whole training images. It is a posterior over their patches at $p$ (Kamb & Ganguli,
-ICML 2025, the **LS machine**):
+as 0, mid-grey on the $[-1,1]$ scale, as a zero-padded convolution sees them). If each output pixel may depend
+only on the patch of $x_t$ around it, the best guess of $x_0(p)$ is no longer a posterior over whole training
+images. It is a posterior over their patches at $p$ (Kamb & Ganguli, ICML 2025, the **LS machine**):
 
 $$\hat x_0(p)=\sum_{n=1}^{N} w_n(p)\,x_0^n(p),\qquad
 w_n(p)\propto\exp\Big(-\frac{\lVert x_t[\Omega_p]-\sqrt{\bar\alpha_t}\,x_0^n[\Omega_p]\rVert^2}
@@ -177,7 +182,7 @@ something new. With $P$ as large as the whole image, every pixel sees all of $x_
 posterior $\mathbb E[x_0\mid x_t]$. A convolutional network is also **equivariant**: the same weights at every
 position, so a patch may come from anywhere in a training image. That variant (the **ELS machine**) searches the
 patches at every position of every training {noun}. The patch size is fitted to the UNet, one number per $t$
-(on seeds 0 and 1, 40 steps): small at small $t$, larger when noisy. Above $t \approx 750$ every machine's guess is
+(on seeds 0 and 1, 40 steps): small at small $t$, larger when noisy. Above $t \approx 900$ every machine's guess is
 close to the data's average and $r^2$ is near 0 for every $P$, so the fitted $P$ jumps there without meaning. To
 see the match with no fitting, untick "calibrated" and move the slider. The slider stops at $2\cdot 32-1 = 63$: a
 window of that side centred on any pixel covers the whole $32\times32$ image.
@@ -254,7 +259,8 @@ def record_text(record: dict, label: str, noun: str) -> str:
     return (
         f"**{label}.** Median $r^2$ to the UNet's $\\hat x_0$ per band of $t$, over {record.get('batch_size')} "
         f"{noun}s from seed {record.get('seed')} ({record.get('num_inference_steps')} steps, the calibrated patch "
-        f"size per $t$). Copies by the rule: {', '.join(copies)}. ELS compares every pixel with every patch of "
+        f"size per $t$, fitted on seeds 0 and 1: try another seed above for runs it was not fitted on). "
+        f"Copies by the rule: {', '.join(copies)}. ELS compares every pixel with every patch of "
         f"every training {noun}, too slow for a click: here it searches {subset.get('size', 0):,} of the "
         f"{subset.get('of', 0):,} training {noun}s (a seeded random subset) for {subset.get('images_compared', 0)} "
         f"{noun}s, so its column rests on {subset.get('images_compared', 0)} {noun}s.\n\n" + "\n".join(rows)

@@ -31,7 +31,7 @@ Where to see each part:
    points?** (from which $N$ on) and **Why doesn't p_θ copy?** (how the network misses the optimum).
 
 Timesteps are numbered $t = 0,\dots,T-1$ ($T = 1000$; Ho et al. count $1,\dots,T$, so our $t$ is
-their $t + 1$); $x_0$ is the clean {noun}, and $D$ the number of values in it.
+their $t - 1$); $x_0$ is the clean {noun}, and $D$ the number of values in it.
 """
 
 

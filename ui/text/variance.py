@@ -12,7 +12,7 @@ _INTRO = r"""
 ### Which Gaussian for $p_\theta$?
 
 **Notation.** Timesteps are numbered $t = 0,\dots,T-1$ ($T = 1000$; Ho et al. count $1,\dots,T$, so
-our $t$ is their $t + 1$); $x_0$ is the clean {noun}. A chain of $K$ steps skips timesteps: one step goes from $x_t$
+our $t$ is their $t - 1$); $x_0$ is the clean {noun}. A chain of $K$ steps skips timesteps: one step goes from $x_t$
 to $x_s$, $s$ the chain's next timestep ($s = t - 1$ in Ho et al.'s 1,000-step chain, $s = t - 25$ with $K = 40$).
 For that step, with Ho et al.'s $\bar\alpha_t$:
 $\alpha_{t|s} = \bar\alpha_t/\bar\alpha_s$, $\beta_{t|s} = 1 - \alpha_{t|s}$ (the noise the forward process adds

@@ -10,7 +10,7 @@ _RATIO = COPY_RATIO_TEXT  # "1/3"
 
 # ---------------------------------------------------------------------------------------------- the puzzle
 PUZZLE = r"""
-## Why doesn't the trained $p_\theta$ copy?
+## Why doesn't the trained p_θ copy?
 
 **The puzzle.** Training's optimum copies, yet the trained network does not. Training minimises $L_{t-1}$, which
 compares $p_\theta$ with the tractable posterior $q(x_{t-1}\mid x_t,x_0)$ on training images. Averaged over the

@@ -309,16 +309,26 @@ def training_images(parser, folder: str, image_shape: tuple[int, int, int]) -> t
     return data
 
 
+def model_for_cli(parser, args):
+    """The CLIs' shared start (this one's and `python -m pipelines.exact.denoisers`'): the model of --model and the
+    images it was trained on, with --steps checked against its T: (pipe, data, T); bad input ends in one line."""
+    pipe, data = _load(parser, args.model)
+    T = int(pipe.scheduler.config.num_train_timesteps)
+    try:
+        check_int("--steps", args.steps, 1, T, meaning=" (sampling steps)")
+    except ValueError as error:
+        parser.error(str(error))
+    return pipe, data, T
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The CLI: 0 done, 2 bad input (one line)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _build_parser()
     args = parser.parse_args(argv)
     _check_flags(parser, args)
-    pipe, data = _load(parser, args.model)
-    T = int(pipe.scheduler.config.num_train_timesteps)
+    pipe, data, _ = model_for_cli(parser, args)
     try:
-        check_int("--steps", args.steps, 1, T, meaning=" (sampling steps)")
         check_candidates(args.candidates, 2 * max(pipe.image_shape[1:]) - 1, "--candidates")
     except ValueError as error:
         parser.error(str(error))

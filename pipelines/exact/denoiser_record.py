@@ -260,16 +260,14 @@ def _check_flags(parser, args) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The CLI: 0 done, 2 bad input (one line)."""
-    from pipelines.exact.calibration import PATCH_TABLE_FILE, _load, load_patch_table
+    from pipelines.exact.calibration import PATCH_TABLE_FILE, load_patch_table, model_for_cli
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = _build_parser()
     args = parser.parse_args(argv)
     _check_flags(parser, args)
-    pipe, data = _load(parser, args.model)
-    T = int(pipe.scheduler.config.num_train_timesteps)
+    pipe, data, T = model_for_cli(parser, args)
     try:
-        check_int("--steps", args.steps, 1, T, meaning=" (sampling steps)")
         table = load_patch_table(args.model, T)
     except ValueError as error:
         parser.error(str(error))

@@ -79,6 +79,7 @@ SAMPLERS = {
     # x̂_0 not clipped, as diffusers' DPM-Solvers: order 2 is then SDE-DPM-Solver++ 2M itself (tested), order 3 its
     # 3M with the D2 weight of the integral (pipelines/ddpm/multistep.py, x0_weights).
     "ours_small_o3_noclip": ("ours β̃, order 3, x̂₀ not clipped", "ours", ("fixed_small", 3, {"clip_sample": False})),
+    "ours_small_o2_noclip": ("ours β̃, order 2, x̂₀ not clipped", "ours", ("fixed_small", 2, {"clip_sample": False})),
 }
 DECISIVE = ("sde_dpmpp_2m", "ours_small_o2", "ours_small_o3")
 PLOT_LABELS = {
@@ -89,6 +90,7 @@ PLOT_LABELS = {
     "ours_analytic_o2": r"ours $\sigma^{*}$, order 2",
     "ours_analytic_o3": r"ours $\sigma^{*}$, order 3",
     "ours_small_o3_noclip": r"ours $\tilde\beta_t$, order 3, $\hat x_0$ not clipped",
+    "ours_small_o2_noclip": r"ours $\tilde\beta_t$, order 2, $\hat x_0$ not clipped (= SDE-DPM-Solver++ 2M)",
 }
 REPORT_KEYS = ("fid", "fid_floor", "confident_rate", "min_class_fraction", "copy_fraction")
 

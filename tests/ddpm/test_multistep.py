@@ -40,15 +40,17 @@ def ours(pipe, steps: int, seed: int, order: int, eta: float = 1.0) -> torch.Ten
     return pipe(2, g, steps, eta=eta, output_type="pt", order=order).images
 
 
-@pytest.mark.parametrize("order,steps", [(1, 10), (2, 10), (2, 20), (2, 7)])
+@pytest.mark.parametrize("order,steps", [(1, 10), (2, 7), (2, 10), (2, 14), (2, 15), (2, 20), (2, 25)])
 def test_matches_diffusers_sde_dpmsolver_pp_on_the_same_noise(pipe, tiny_unet, order, steps):
     """η = 1: order 1 is SDE-DPM-Solver++(1), order 2 its 2M (midpoint), to float tolerance (diffusers computes its
-    α, σ from float32 σ = √((1−ᾱ)/ᾱ), we from float64 ᾱ). diffusers draws a last noise that it multiplies by 0."""
+    α, σ from float32 σ = √((1−ᾱ)/ᾱ), we from float64 ᾱ: up to ~5e-5 after 25 steps). diffusers draws a last noise
+    that it multiplies by 0. 15 steps is the edge of lower_order_final (below it the second-to-last step drops to
+    order 1 or 2), so both sides of it are checked."""
     stock = DPMSolverMultistepScheduler(
         algorithm_type="sde-dpmsolver++", solver_order=order, timestep_spacing="trailing"
     )
     expected = diffusers_images(tiny_unet, stock, steps, seed=3)
-    assert torch.allclose(ours(pipe, steps, 3, order), expected, atol=2e-5)
+    assert torch.allclose(ours(pipe, steps, 3, order), expected, atol=1e-4)
     if order == 2:  # the extrapolation matters: order 1 on the same noise is far from it
         assert (ours(pipe, steps, 3, 1) - expected).abs().max() > 1e-3
 

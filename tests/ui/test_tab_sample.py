@@ -322,3 +322,57 @@ def app_module():
     import app
 
     return app
+
+
+def test_the_first_look_is_a_recorded_run_at_the_defaults_that_the_slider_scrubs(tmp_path, app_module, app_model_dir):
+    """Before any click the tab shows a run at its defaults (sampled once, on the first page load): the images of
+    /sample at those settings and seed 0, a step box that does not say "done" (a click's run does), the slider over
+    its K steps, and every step scrubbable; later loads get the same run without sampling again."""
+    from ui.tabs import sample as module
+
+    pipe = app_module.load_model(str(app_model_dir), device="cpu")
+    ctx = AppContext(pipe=pipe, model_id="tiny", store=RunStore(root=tmp_path / "runs"))
+    tab = SampleTab(ctx)
+    first = tab.first_view()
+    xt, x0, label, images, gif, grid, summary, record, slider, filmstrip, animation, _plot = first
+    K = module.DEFAULT_STEPS
+    assert label.startswith(f"step {K} / {K}, ") and "done" not in label and "recorded" in label
+    assert (summary["seed"], summary["num_inference_steps"], summary["order"]) == (0, K, module.DEFAULT_ORDER)
+    assert len(images) == module.DEFAULT_NUM_IMAGES and gif == animation and slider.maximum == K
+    assert filmstrip.width > filmstrip.height
+    *_, clicked = tab.sample(0, module.DEFAULT_NUM_IMAGES, K, module.DEFAULT_ETA, module.DEFAULT_SPACING,
+                             "fixed_small", module.DEFAULT_ORDER)  # fmt: skip
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for (a, _), (b, _) in zip(images, clicked[3]))
+    assert [tab.scrub(k, record)[2].split(",")[0] for k in (1, K)] == [f"step 1 / {K}", f"step {K} / {K}"]
+    ctx.store.prune()  # the first look lives outside the pruned run folders
+    assert tab.scrub(2, record)[2].startswith(f"step 2 / {K}")
+    assert tab.first_view() is first
+
+
+def test_the_fid_numbers_under_the_order_are_the_benchmarks():
+    """The FIDs the sentence under the order quotes, rounded from the sampler benchmark's results."""
+    from pathlib import Path
+
+    from ui.text import sample as text
+
+    results = Path(__file__).resolve().parents[2] / "bench" / "results"
+
+    def fids(name: str, label: str, steps: int) -> list[float]:
+        rows = json.loads((results / name).read_text())["results"]
+        return [r["fid"] for r in rows if r["label"] == label and r["num_inference_steps"] == steps]
+
+    big = json.loads((results / "samplers-1000.json").read_text())
+    order3 = fids("samplers-1000.json", "ours β̃, order 3", 10)
+    assert len(order3) == 3 and round(sum(order3) / 3, 1) == text.FID_1000["order 3, 10 steps"]
+    assert round(big["reference"]["fid"], 1) == text.FID_1000["1000 steps"]
+    small = json.loads((results / "samplers.json").read_text())
+    assert round(small["reference"]["fid"], 1) == text.FID_200_REFERENCE
+    for key, label in [
+        ("DDIM", "diffusers DDIM η=0"),
+        ("DPM-Solver++ (ODE)", "diffusers DPM-Solver++ 2M (ODE)"),
+        ("UniPC", "diffusers UniPC (bh2, order 2)"),
+    ]:
+        assert [round(f, 1) for f in fids("samplers.json", label, 10)] == [text.FID_200[key]], key
+    ours = fids("samplers.json", "ours β̃, order 3", 10)
+    assert (round(min(ours), 1), round(max(ours), 1)) == (text.FID_200["order 3 low"], text.FID_200["order 3 high"])
+    assert max(text.FID_200[k] for k in ("DDIM", "DPM-Solver++ (ODE)", "UniPC")) > text.FID_200["order 3 high"]

@@ -95,6 +95,9 @@ def test_sample_streams_steps_then_the_slider_scrubs_them(page, app_url):
     page.on("request", lambda request: requests.append(request.url))
     page.goto(app_url)
     page.wait_for_selector("#sample-button")
+    # The first look (a run recorded at the defaults) fills the pictures on load: wait for it, so that the watched
+    # pictures are the click's.
+    page.wait_for_function("() => document.querySelector('#status textarea').value.includes('recorded')")
     K = 6
     set_slider(page, "num-steps", K)
     set_slider(page, "num-images", 4)

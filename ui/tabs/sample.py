@@ -252,7 +252,7 @@ class SampleTab:
         )
         # Its title is Markdown: gradio's label badge sat over the frame's own title ("step 1 / 40, …"). No fixed
         # height: scaled down, the pixelated view dropped rows of the captions' letters.
-        gr.Markdown(text.TRAJECTORY_TITLE, elem_id="animation-title")
+        gr.Markdown(text.trajectory_title(GIF_MAX_FRAMES), elem_id="animation-title")
         with gr.Row():
             animation_view = gr.Image(
                 label="trajectory",

@@ -22,11 +22,12 @@ deterministic samplers do worse on this model (the numbers are under the order).
 
 **Steps** trade time for fidelity: the run visits $K$ of the $T$ training timesteps (the spacing decides which);
 the cost is linear in $K$, and the chain matches training exactly only at $K = T$. Why do 10 big steps give sharp
-{nouns} when the 2-D tab shows a big Gaussian step blurring, and the variance tab finds $\tilde\beta$ too narrow for a
-long stride? Those points stand: each step here is still one Gaussian, and over a long stride the true step is not
-one. But each Gaussian is centred on a good guess of $x_0$ (the order makes it better), its fresh noise keeps the
-samples spread like the data instead of averaging them, and by the last steps $\hat x_0$ is nearly the image
-itself, with narrow Gaussians around it: at 10 steps the FID under the order matches the 1000-step sampler's.
+{nouns} when tab "2-D world" shows a big Gaussian step blurring, and tab "Which variance for p_θ?" finds
+$\tilde\beta$ too narrow for a long stride? Those points stand: each step here is still one Gaussian, and over a long
+stride the true step is not one. But each Gaussian is centred on a good guess of $x_0$ (the order makes it better),
+its fresh noise keeps the samples spread like the data instead of averaged, and by the last steps $\hat x_0$ is
+nearly the image itself, with narrow Gaussians around it: on the shipped MNIST model 10 steps reach the 1000-step
+sampler's FID (the numbers under the order).
 
 The **variance** is the noise of each step: {fixed_small} $= \frac{1-\bar\alpha_{s}}{1-\bar\alpha_t}
 \big(1-\frac{\bar\alpha_t}{\bar\alpha_s}\big)$ (the posterior's, eq. 7), {fixed_large} (an upper bound; needs
@@ -97,10 +98,14 @@ X0_TITLE = "**x̂₀**: the model's guess of the clean image, from x at the t be
 FINAL_IMAGES_TITLE = "**Final images** (the last step's x₀)"
 
 
-TRAJECTORY_TITLE = (
-    "**Trajectory**: the run as an animation at evenly spaced steps, ending on the result; each frame is one step "
-    "t → s: left (xₜ) the sample it drew, x at s; right the model's x̂₀ from x at t."
-)
+def trajectory_title(max_frames: int) -> str:
+    """The title above the GIF, which shows every step of a run of at most max_frames steps, else max_frames."""
+    return (
+        f"**Trajectory**: the run as an animation (every step, or {max_frames} spread as evenly as the steps allow), "
+        "ending on the result; each frame is one step t → s: left (xₜ) the sample it drew, x at s; right the model's "
+        "x̂₀ from x at t."
+    )
+
 
 SLIDER_WAITING = "scrub the recorded steps (after a run)"
 
@@ -122,7 +127,8 @@ def filmstrip_caption(num_frames: int, num_images: int) -> str:
     first num_images images."""
     rows = "the first image" if num_images == 1 else f"each of the first {num_images} images (or all, if fewer)"
     return (
-        f"**Filmstrip**: {num_frames} steps spread over the run (as evenly as its steps allow), noise (left) to "
+        f"**Filmstrip**: {num_frames} steps spread over the run as evenly as its steps allow (all of them in a run of "
+        f"{num_frames} or fewer), noise (left) to "
         f"image (right); for {rows}, xₜ above x̂₀. Each column is one step, labelled t->s: xₜ is the sample it "
         "drew (x at s), x̂₀ the model's guess from x at t."
     )

@@ -339,7 +339,8 @@ class SampleTab:
                 show_progress_on=[v.gallery],
                 **UI_QUEUE,
             )
-        v.step_slider.change(
+        # .input: moved by the user only (a run's finish or the first look setting it would redraw what they drew)
+        v.step_slider.input(
             self.scrub,
             inputs=[v.step_slider, record],
             outputs=[v.xt, v.x0, v.status, v.schedule],

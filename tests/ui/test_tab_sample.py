@@ -376,3 +376,31 @@ def test_the_fid_numbers_under_the_order_are_the_benchmarks():
     ours = fids("samplers.json", "ours β̃, order 3", 10)
     assert (round(min(ours), 1), round(max(ours), 1)) == (text.FID_200["order 3 low"], text.FID_200["order 3 high"])
     assert max(text.FID_200[k] for k in ("DDIM", "DPM-Solver++ (ODE)", "UniPC")) > text.FID_200["order 3 high"]
+
+
+def test_the_live_view_sends_no_frame_the_final_update_would_soon_replace(
+    tmp_path, app_module, app_model_dir, monkeypatch
+):
+    """On a clock where each step takes 1 s and frames may come every 1 s: 8 steps stream steps 1 … 6, not 7 (the
+    final update, 1 s later, would replace it within FINAL_SOON_INTERVALS = 2 intervals), then the final."""
+    from types import SimpleNamespace
+
+    from ui.tabs import sample as module
+
+    pipe = app_module.load_model(str(app_model_dir), device="cpu")
+    clock = [0.0]
+    monkeypatch.setattr(module, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    denoise = pipe.denoise
+
+    def one_second_steps(**kwargs):
+        for step in denoise(**kwargs):
+            clock[0] += 1.0
+            yield step
+
+    monkeypatch.setattr(pipe, "denoise", one_second_steps)
+    store = RunStore(root=tmp_path / "runs")
+    ctx = AppContext(pipe=pipe, model_id="tiny", store=store, frame_interval_s=1.0, frame_budget=1.0)
+    *streamed, final = SampleTab(ctx).sample(0, 2, 8, 1.0, "leading", "fixed_small", 1)
+    assert module.FINAL_SOON_INTERVALS == 2
+    assert [int(label.split()[1]) for _, _, label, *_ in streamed] == [1, 2, 3, 4, 5, 6]
+    assert final[2].startswith("step 8 / 8")

@@ -322,3 +322,85 @@ def app_module():
     import app
 
     return app
+
+
+def test_the_first_look_is_a_recorded_run_at_the_defaults_that_the_slider_scrubs(tmp_path, app_module, app_model_dir):
+    """Before any click the tab shows a run at its defaults (sampled once, on the first page load): the images of
+    /sample at those settings and seed 0, a step box that does not say "done" (a click's run does), the slider over
+    its K steps, and every step scrubbable; later loads get the same run without sampling again."""
+    from ui.tabs import sample as module
+
+    pipe = app_module.load_model(str(app_model_dir), device="cpu")
+    ctx = AppContext(pipe=pipe, model_id="tiny", store=RunStore(root=tmp_path / "runs"))
+    tab = SampleTab(ctx)
+    first = tab.first_view()
+    xt, x0, label, images, gif, grid, summary, record, slider, filmstrip, animation, _plot = first
+    K = module.DEFAULT_STEPS
+    assert label.startswith(f"step {K} / {K}, ") and "done" not in label and "recorded" in label
+    assert (summary["seed"], summary["num_inference_steps"], summary["order"]) == (0, K, module.DEFAULT_ORDER)
+    assert len(images) == module.DEFAULT_NUM_IMAGES and gif == animation and slider.maximum == K
+    assert filmstrip.width > filmstrip.height
+    *_, clicked = tab.sample(0, module.DEFAULT_NUM_IMAGES, K, module.DEFAULT_ETA, module.DEFAULT_SPACING,
+                             "fixed_small", module.DEFAULT_ORDER)  # fmt: skip
+    assert all(np.array_equal(np.asarray(a), np.asarray(b)) for (a, _), (b, _) in zip(images, clicked[3]))
+    assert [tab.scrub(k, record)[2].split(",")[0] for k in (1, K)] == [f"step 1 / {K}", f"step {K} / {K}"]
+    ctx.store.prune()  # the first look lives outside the pruned run folders
+    assert tab.scrub(2, record)[2].startswith(f"step 2 / {K}")
+    assert tab.first_view() is first
+
+
+def test_the_fid_numbers_under_the_order_are_the_benchmarks():
+    """The FIDs the sentence under the order quotes, rounded from the sampler benchmark's results."""
+    from pathlib import Path
+
+    from ui.text import sample as text
+
+    results = Path(__file__).resolve().parents[2] / "bench" / "results"
+
+    def fids(name: str, label: str, steps: int) -> list[float]:
+        rows = json.loads((results / name).read_text())["results"]
+        return [r["fid"] for r in rows if r["label"] == label and r["num_inference_steps"] == steps]
+
+    big = json.loads((results / "samplers-1000.json").read_text())
+    order3 = fids("samplers-1000.json", "ours β̃, order 3", 10)
+    assert len(order3) == 3 and round(sum(order3) / 3, 1) == text.FID_1000["order 3, 10 steps"]
+    assert round(big["reference"]["fid"], 1) == text.FID_1000["1000 steps"]
+    small = json.loads((results / "samplers.json").read_text())
+    assert round(small["reference"]["fid"], 1) == text.FID_200_REFERENCE
+    for key, label in [
+        ("DDIM", "diffusers DDIM η=0"),
+        ("DPM-Solver++ (ODE)", "diffusers DPM-Solver++ 2M (ODE)"),
+        ("UniPC", "diffusers UniPC (bh2, order 2)"),
+    ]:
+        assert [round(f, 1) for f in fids("samplers.json", label, 10)] == [text.FID_200[key]], key
+    ours = fids("samplers.json", "ours β̃, order 3", 10)
+    assert (round(min(ours), 1), round(max(ours), 1)) == (text.FID_200["order 3 low"], text.FID_200["order 3 high"])
+    assert max(text.FID_200[k] for k in ("DDIM", "DPM-Solver++ (ODE)", "UniPC")) > text.FID_200["order 3 high"]
+
+
+def test_the_live_view_sends_no_frame_the_final_update_would_soon_replace(
+    tmp_path, app_module, app_model_dir, monkeypatch
+):
+    """On a clock where each step takes 1 s and frames may come every 1 s: 8 steps stream steps 1 … 6, not 7 (the
+    final update, 1 s later, would replace it within FINAL_SOON_INTERVALS = 2 intervals), then the final."""
+    from types import SimpleNamespace
+
+    from ui.tabs import sample as module
+
+    pipe = app_module.load_model(str(app_model_dir), device="cpu")
+    clock = [0.0]
+    monkeypatch.setattr(module, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    denoise = pipe.denoise
+
+    def one_second_steps(**kwargs):
+        for step in denoise(**kwargs):
+            clock[0] += 1.0
+            yield step
+
+    monkeypatch.setattr(pipe, "denoise", one_second_steps)
+    store = RunStore(root=tmp_path / "runs")
+    ctx = AppContext(pipe=pipe, model_id="tiny", store=store, frame_interval_s=1.0, frame_budget=1.0)
+    *streamed, final = SampleTab(ctx).sample(0, 2, 8, 1.0, "leading", "fixed_small", 1)
+    assert module.FINAL_SOON_INTERVALS == 2
+    assert [int(label.split()[1]) for _, _, label, *_ in streamed] == [1, 2, 3, 4, 5, 6]
+    assert final[2].startswith("step 8 / 8")

@@ -1,11 +1,12 @@
 """Tab "Sample from noise": pure noise to images through `PosteriorDDPMPipeline.denoise`, x_t and x̂0 streamed
 while it runs; afterwards a slider scrubs every recorded step, with a filmstrip, the trajectory GIF and the
-noise schedule."""
+noise schedule. Before any click the tab shows a run at its defaults, recorded on the first page load."""
 
 from __future__ import annotations
 
 import math
 import random
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +48,11 @@ ORDERS = (1, 2, 3)
 FILMSTRIP_FRAMES = 10
 FILMSTRIP_IMAGES = 4  # rows of the filmstrip: the first 4 images of the run
 GIF_MAX_FRAMES = 30  # evenly spaced; noisy frames compress badly
+# The live view skips a frame the final update would replace within this many frame intervals (ctx.frame_interval_s):
+# each frame is two PNGs encoded, cached and fetched by every viewer (gradio_client fetches each file on a fresh
+# connection), and a default run of 10 steps is over in about half a second. With an interval of 0 every step streams.
+FINAL_SOON_INTERVALS = 2
+FIRST_LOOK_SEED = 0  # the run the tab shows before any click: its defaults, this seed
 
 
 def analytic_curve(pipe, timesteps: list[int], eta: float) -> tuple[list[int], list[float]]:
@@ -76,8 +82,25 @@ class _Run:
 
     @property
     def captions(self) -> list[str]:
-        """The trajectory GIF's frame titles: "step k / K, t = …"."""
-        return [f"step {k + 1} / {len(self.timesteps)}, t = {t}" for k, t in enumerate(self.timesteps)]
+        """The trajectory GIF's frame titles: "step k / K, t = 999 -> 899" (the step's x̂0 is from x at 999, the
+        sample shown beside it is x at 899; "-> x0" on the last step, which lands on x_0)."""
+        K = len(self.timesteps)
+        return [f"step {k + 1} / {K}, t = {t} -> {_after(s)}" for k, (t, s) in enumerate(self.chain)]
+
+
+def _result(generator):
+    """Run a generator to its end, dropping what it yields; its return value."""
+    while True:
+        try:
+            next(generator)
+        except StopIteration as stop:
+            return stop.value
+
+
+def _after(prev_t: int) -> str:
+    """The t a step lands on, as the pictures' captions write it: x0 after the last step (their font has no ₀ and
+    no →: they write ->)."""
+    return str(prev_t) if prev_t >= 0 else "x0"
 
 
 def _titled_image(title: str, title_id: str, label: str, elem_id: str) -> gr.Image:
@@ -93,6 +116,8 @@ class SampleTab:
 
     def __init__(self, ctx: AppContext):
         self.ctx = ctx
+        self._first_look: tuple | None = None
+        self._first_look_lock = threading.Lock()
 
     # -- layout ---------------------------------------------------------------------------------------------
     def layout(self) -> None:
@@ -189,12 +214,13 @@ class SampleTab:
                 xt = _titled_image(text.XT_TITLE, "xt-title", "xₜ: the noisy sample", "xt-image")
             with gr.Column(min_width=200):
                 x0 = _titled_image(text.X0_TITLE, "x0-title", "x̂₀: the model's guess of the clean image", "x0-image")
+        K = max(min(DEFAULT_STEPS, self.ctx.num_train_timesteps), 2)
         step_slider = gr.Slider(
             1,
-            2,
-            value=1,
+            K,
+            value=K,
             step=1,
-            label="scrub the recorded steps (after a run)",
+            label=text.SLIDER_WAITING,
             interactive=False,
             elem_id="step-slider",
         )
@@ -226,7 +252,7 @@ class SampleTab:
         )
         # Its title is Markdown: gradio's label badge sat over the frame's own title ("step 1 / 40, …"). No fixed
         # height: scaled down, the pixelated view dropped rows of the captions' letters.
-        gr.Markdown(text.TRAJECTORY_TITLE, elem_id="animation-title")
+        gr.Markdown(text.trajectory_title(GIF_MAX_FRAMES), elem_id="animation-title")
         with gr.Row():
             animation_view = gr.Image(
                 label="trajectory",
@@ -288,7 +314,33 @@ class SampleTab:
             show_progress="hidden",
             **UI_QUEUE,
         )
-        v.step_slider.change(
+        # The first look: a run at the defaults, recorded on the first page load and shown to every later one (the
+        # slider scrubs it), so a newcomer does not meet seven empty boxes. Not a /sample run: nothing streams.
+        root = gr.context.Context.root_block
+        if root is not None:
+            root.load(
+                self.first_view,
+                outputs=[
+                    v.xt,
+                    v.x0,
+                    v.status,
+                    v.gallery,
+                    v.animation_file,
+                    v.grid_file,
+                    v.summary,
+                    record,
+                    v.step_slider,
+                    v.filmstrip,
+                    v.animation_view,
+                    v.schedule,
+                ],
+                api_visibility="private",
+                show_progress="full",
+                show_progress_on=[v.gallery],
+                **UI_QUEUE,
+            )
+        # .input: moved by the user only (a run's finish or the first look setting it would redraw what they drew)
+        v.step_slider.input(
             self.scrub,
             inputs=[v.step_slider, record],
             outputs=[v.xt, v.x0, v.status, v.schedule],
@@ -332,10 +384,11 @@ class SampleTab:
             gif_path, grid_path = self._save(folder, run, xt_steps, x0_steps)
         yield self._final_update(run, xt_steps, x0_steps, seconds, folder, gif_path, grid_path)
 
-    def _denoise(self, run: _Run):
-        """Run the sampling loop, recording every step (uint8) and yielding a live update now and then; returns
-        (x_t of every step, x̂0 of every step, seconds). The live view shows the first step at once, then at most one
-        frame per ctx.frame_interval_s, as long as the frames cost at most ctx.frame_budget of the run's time."""
+    def _denoise(self, run: _Run, live: bool = True):
+        """Run the sampling loop, recording every step (uint8) and, when `live`, yielding a live update now and then;
+        returns (x_t of every step, x̂0 of every step, seconds). The live view shows the first step at once, then at
+        most one frame per ctx.frame_interval_s, as long as the frames cost at most ctx.frame_budget of the run's time
+        and the run is not expected to end within FINAL_SOON_INTERVALS intervals (its final update shows it all)."""
         ctx, num_steps, chain = self.ctx, len(run.timesteps), run.chain
         C, H, W = ctx.pipe.image_shape
         # Every step is recorded, as uint8: at most 16 images × 1000 steps × C×H×W bytes, twice.
@@ -360,10 +413,13 @@ class SampleTab:
             xt_steps[k] = to_uint8(step.sample, model_space=True)
             x0_steps[k] = to_uint8(step.pred_original_sample, model_space=True)
             now = time.perf_counter()
+            remaining_s = (now - start) / (k + 1) * (num_steps - k - 1)  # at this run's pace so far
             if (
-                k < num_steps - 1
+                live
+                and k < num_steps - 1
                 and now - last_frame >= ctx.frame_interval_s
                 and (first or frame_seconds <= ctx.frame_budget * (now - start))
+                and (first or remaining_s >= FINAL_SOON_INTERVALS * ctx.frame_interval_s)
             ):
                 last_frame, first = now, False
                 # Every frame is a complete update: the results are empty until the final one (None; a client sees
@@ -415,6 +471,31 @@ class SampleTab:
         grids = grid_uint8(xt_steps[-1], scale=scale), grid_uint8(x0_steps[-1], scale=scale)
         return *grids, final, images, str(gif_path), str(grid_path), summary, record
 
+    def _default_run(self) -> _Run:
+        """The run the controls' defaults describe, at FIRST_LOOK_SEED."""
+        T, config = self.ctx.num_train_timesteps, self.ctx.pipe.scheduler.config
+        variance = config.variance_type if config.variance_type in VARIANCE_LABELS else "fixed_small"
+        timesteps = self.ctx.timestep_plan(DEFAULT_SPACING, min(DEFAULT_STEPS, T))
+        return _Run(
+            FIRST_LOOK_SEED, DEFAULT_NUM_IMAGES, DEFAULT_ETA, DEFAULT_SPACING, variance, timesteps, DEFAULT_ORDER
+        )
+
+    def first_view(self) -> tuple:
+        """The tab's first look (on page load): a run at the defaults, as a finished run shows it — x_t, x̂0, the
+        step box, images, files, summary, the record, and what `finish` draws (slider, filmstrip, GIF, schedule).
+        Sampled once, on the first load, into a folder of its own (never pruned: the slider keeps working)."""
+        with self._first_look_lock:
+            if self._first_look is None:
+                run = self._default_run()
+                folder = self.ctx.store.root / "first-look"
+                folder.mkdir(parents=True, exist_ok=True)
+                xt_steps, x0_steps, seconds = _result(self._denoise(run, live=False))
+                gif_path, grid_path = self._save(folder, run, xt_steps, x0_steps)
+                xt, x0, _, *results = self._final_update(run, xt_steps, x0_steps, seconds, folder, gif_path, grid_path)
+                label = text.first_look_label(run.seed, len(run.timesteps), *run.chain[-1])
+                self._first_look = (xt, x0, label, *results, *self.finish(results[-1]))
+            return self._first_look
+
     def _load_step(self, record: dict, k: int) -> tuple[np.ndarray, np.ndarray] | None:
         folder = Path(record["folder"])
         try:
@@ -433,15 +514,15 @@ class SampleTab:
         try:
             xt_steps = np.load(folder / "xt.npy", mmap_mode="r")
             x0_steps = np.load(folder / "x0.npy", mmap_mode="r")
-            captions = [f"t = {t}" for t in record["timesteps"]]
+            # one step a column, "999->899": the step from t, and the t of the sample it drew (the x_t row)
+            timesteps = record["timesteps"]
+            captions = [f"{t}->{_after(s)}" for t, s in zip(timesteps, timesteps[1:] + [-1])]
             filmstrip = make_filmstrip(
                 xt_steps, x0_steps, captions, num_frames=FILMSTRIP_FRAMES, max_images=FILMSTRIP_IMAGES
             )
         except OSError:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        slider = gr.Slider(
-            minimum=1, maximum=max(K, 2), value=K, step=1, interactive=K > 1, label=f"scrub the recorded steps: 1 … {K}"
-        )
+        slider = gr.Slider(minimum=1, maximum=max(K, 2), value=K, step=1, interactive=K > 1, label=text.slider_label(K))
         plot = plot_output(
             plot_schedule,
             self.ctx.pipe.scheduler,

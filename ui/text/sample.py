@@ -6,30 +6,34 @@ from ui.base import VARIANCE_SYMBOLS
 
 # ---------------------------------------------------------------------------------------------- tab: sample
 _SAMPLE_EXPLANATION = r"""
-**$x_t$** (left) is the noisy sample: pure Gaussian noise at $t = T$, an image at $t = 0$. Each step draws the
-next, less noisy one from $p_\theta(x_{t-1}\mid x_t)$; the picture shown is the sample just drawn.
+**Left: the sample just drawn.** A step goes from $t$ to a smaller $s$ (the step box reads "$t$ → $s$"): it draws
+$x_s$ from $p_\theta(x_s\mid x_t)$, and the left picture is that $x_s$, pure Gaussian noise at the start, an image
+after the last step.
 
-**$\hat x_0$** (right) is the network's one-shot guess of the final image from $x_t$ (Ho et al. eq. 15),
-$\hat x_0 = \big(x_t - \sqrt{1-\bar\alpha_t}\,\epsilon_\theta(x_t, t)\big)/\sqrt{\bar\alpha_t}$: a blurry average of
-plausible {nouns} early, sharp at the end. $p_\theta$ is the tractable posterior $q(x_{t-1}\mid x_t, x_0)$ with
-$x_0$ replaced by $\hat x_0$.
-
-**Order** chooses the $x_0$ guess the posterior is built from: order 1 uses this step's $\hat x_0$; orders 2 and 3
-extrapolate it from the last steps' guesses, as $\hat x_0$ moves along the run (Lu et al. 2022, DPM-Solver++: at
-$\eta = 1$, order 2 is exactly SDE-DPM-Solver++ 2M). The step is still $q(x_{t-1}\mid x_t, x_0)$; only $x_0$'s
-stand-in is better, so fewer steps reach the same quality. The picture on the right is the model's own $\hat x_0$.
+**Right: $\hat x_0$**, the network's one-shot guess of the final image from $x_t$ (Ho et al. eq. 15),
+$\hat x_0 = \big(x_t - \sqrt{1-\bar\alpha_t}\,\epsilon_\theta(x_t, t)\big)/\sqrt{\bar\alpha_t}$, where
+$\epsilon_\theta(x_t, t)$ is the network's prediction of the noise in $x_t$: a blurry average of plausible {nouns}
+early, sharp at the end. $p_\theta$ is the tractable posterior $q(x_s\mid x_t, x_0)$ with $x_0$ replaced by a guess
+of it: $\hat x_0$ at order 1, a better one at orders 2 and 3 (the picture shows the network's own $\hat x_0$).
 
 **$\eta$ (eta)** scales the noise added at each step: $1$ = DDPM's posterior (stochastic), $0$ = DDIM
-(deterministic: the seed then fixes only the starting noise). On this project's MNIST model the deterministic
-samplers (DDIM, DPM-Solver++ ODE, UniPC) score clearly worse than the best stochastic ones from 10 steps on
-(a higher FID, the distance between the features of 1,000 samples and of real digits, measured by the project's
-benchmark): the posterior's fresh noise matters; keep $\eta = 1$ unless you want determinism.
+(deterministic: the seed then fixes only the starting noise). Keep $\eta = 1$ unless you want determinism: the
+deterministic samplers do worse on this model (the numbers are under the order).
 
 **Steps** trade time for fidelity: the run visits $K$ of the $T$ training timesteps (the spacing decides which);
-the cost is linear in $K$, and the chain matches training exactly only at $K = T$. The **variance** is the noise
-of each step: {fixed_small} $= \frac{1-\bar\alpha_{t-1}}{1-\bar\alpha_t}\beta_t$ (the posterior's, eq. 7) or
-{fixed_large} (an upper bound; needs $\eta = 1$). The two differ only near $t = 0$, which is why their curves in the
-schedule plot lie on top of each other elsewhere.
+the cost is linear in $K$, and the chain matches training exactly only at $K = T$. Why do 10 big steps give sharp
+{nouns} when tab "2-D world" shows a big Gaussian step blurring, and tab "Which variance for p_θ?" finds
+$\tilde\beta$ too narrow for a long stride? Those points stand: each step here is still one Gaussian, and over a long
+stride the true step is not one. But each Gaussian is centred on a good guess of $x_0$ (the order makes it better),
+its fresh noise keeps the samples spread like the data instead of averaged, and by the last steps $\hat x_0$ is
+nearly the image itself, with narrow Gaussians around it: on the shipped MNIST model 10 steps reach the 1000-step
+sampler's FID (the numbers under the order).
+
+The **variance** is the noise of each step: {fixed_small} $= \frac{1-\bar\alpha_{s}}{1-\bar\alpha_t}
+\big(1-\frac{\bar\alpha_t}{\bar\alpha_s}\big)$ (the posterior's, eq. 7), {fixed_large} (an upper bound; needs
+$\eta = 1$) or {analytic} (Bao et al. 2022, Analytic-DPM: the width that brings $p_\theta$ closest to the true
+step in KL, on average over $x_t$, estimated from the model's own errors). The first two differ only near
+$t = 0$, which is why their curves in the schedule plot lie on top of each other elsewhere.
 """
 
 
@@ -39,6 +43,7 @@ def sample_explanation(noun: str) -> str:
         _SAMPLE_EXPLANATION.replace("{nouns}", f"{noun}s")
         .replace("{fixed_small}", VARIANCE_SYMBOLS["fixed_small"])
         .replace("{fixed_large}", VARIANCE_SYMBOLS["fixed_large"])
+        .replace("{analytic}", VARIANCE_SYMBOLS["analytic"])
     )
 
 
@@ -49,33 +54,72 @@ def step_label(k: int, num_steps: int, t: int, prev_t: int) -> str:
 
 # One short clause per control (its `info`), what it is rather than how to use it.
 STEPS_INFO = "K, the reverse steps: each is one network call; fewer is faster"
-ORDER_INFO = "1 = the model's x̂₀; 2, 3 = x̂₀ extrapolated from the last steps' guesses (multistep, DPM-Solver++)"
-ORDER_SENTENCE = (
-    r"Same posterior $q(x_{t-1}\mid x_t, x_0)$ at every order, better $\hat x_0$: a higher order only replaces the "
-    r"guess of $x_0$ by its extrapolation from the previous steps' guesses."
+ORDER_INFO = (
+    "1 = the model's own x̂₀; 2, 3 = x̂₀ extrapolated from the last steps' guesses (the multistep rule of "
+    "DPM-Solver++, a fast sampler by Lu et al. 2022)"
 )
-ETA_INFO = "the step's noise: 1 = DDPM's posterior (stochastic), 0 = DDIM (deterministic), between = a mix"
+# FID of the shipped MNIST model's samplers, as the project's sampler benchmark measured them (FID_1000: 1,000
+# samples, bench/results/samplers-1000.json; FID_200: 200 samples, 10 steps, bench/results/samplers.json; the test
+# of this tab reads both files and checks these roundings).
+FID_1000 = {"order 3, 10 steps": 6.1, "1000 steps": 6.0}
+FID_200 = {"DDIM": 26.7, "DPM-Solver++ (ODE)": 22.4, "UniPC": 21.4, "order 3 low": 10.4, "order 3 high": 15.5}
+FID_200_REFERENCE = 12.9  # the 1000-step sampler, 200 samples
+ORDER_SENTENCE = (
+    r"Every order takes the same step, the posterior $q(x_s\mid x_t, x_0)$ with $x_0$ replaced by a guess; a higher "
+    r"order only makes the guess better, extrapolating it from the last steps' $\hat x_0$ as they move along the run. "
+    f"On the shipped MNIST model, 10 steps at order 3 reach the 1000-step sampler's quality: FID "
+    f"{FID_1000['order 3, 10 steps']} (mean of 3 seeds) against {FID_1000['1000 steps']}, over 1,000 samples (FID: "
+    "the distance between the features of the samples and of real digits; lower is better). The deterministic "
+    f"samplers do worse. At 10 steps, over 200 samples: DDIM {FID_200['DDIM']}, DPM-Solver++ without noise "
+    f"{FID_200['DPM-Solver++ (ODE)']} and UniPC {FID_200['UniPC']} (fast solvers of the noise-free, ODE form of the "
+    f"sampler), against {FID_200['order 3 low']}–{FID_200['order 3 high']} for order 3 (3 seeds) and "
+    f"{FID_200_REFERENCE} for 1000 steps."
+)
+ETA_INFO = (
+    "the step's noise: 1 = DDPM's posterior (stochastic), 0 = DDIM (Song et al.'s deterministic sampler: no noise "
+    "added), between = a mix"
+)
 SPACING_INFO = (
     "which K of the T timesteps the run visits: trailing counts down from T−1 (starts at pure noise), leading "
     "counts up from 0 in strides of T/K, linspace spreads K evenly from T−1 to 0"
 )
 VARIANCE_INFO = (
-    "the noise of each step: β̃ₜ the true posterior's, βₜ the forward step's (larger), σ*² the KL-optimal one"
+    "the noise of each step: β̃ₜ the true posterior's, βₜ the forward step's (larger), σ*² the one closest in KL to "
+    "the true step on average (Analytic-DPM, below)"
 )
 
 
-XT_TITLE = "**xₜ**: the noisy sample"
+XT_TITLE = "**The sample just drawn**: x at the t after the arrow in the step box (the image after the last step)"
 
 
-X0_TITLE = "**x̂₀**: the model's guess of the clean image"
+X0_TITLE = "**x̂₀**: the model's guess of the clean image, from x at the t before the arrow"
 
 
 FINAL_IMAGES_TITLE = "**Final images** (the last step's x₀)"
 
 
-TRAJECTORY_TITLE = (
-    "**Trajectory**: the run as an animation, xₜ (left) and x̂₀ (right) at evenly spaced steps, ending on the result."
-)
+def trajectory_title(max_frames: int) -> str:
+    """The title above the GIF, which shows every step of a run of at most max_frames steps, else max_frames."""
+    return (
+        f"**Trajectory**: the run as an animation (every step, or {max_frames} spread as evenly as the steps allow), "
+        "ending on the result; each frame is one step t → s: left (xₜ) the sample it drew, x at s; right the model's "
+        "x̂₀ from x at t."
+    )
+
+
+SLIDER_WAITING = "scrub the recorded steps (after a run)"
+
+
+def slider_label(num_steps: int) -> str:
+    return f"scrub the recorded steps: 1 … {num_steps}"
+
+
+def first_look_label(seed: int, num_steps: int, t: int, prev_t: int) -> str:
+    """The step box of the tab's first look: a run recorded at the settings shown; no "done" (that is a click's)."""
+    return (
+        f"{step_label(num_steps, num_steps, t, prev_t)} · a run recorded at the settings shown (seed {seed}): "
+        "press Sample to watch one live"
+    )
 
 
 def filmstrip_caption(num_frames: int, num_images: int) -> str:
@@ -83,6 +127,8 @@ def filmstrip_caption(num_frames: int, num_images: int) -> str:
     first num_images images."""
     rows = "the first image" if num_images == 1 else f"each of the first {num_images} images (or all, if fewer)"
     return (
-        f"**Filmstrip**: {num_frames} steps spread over the run (as evenly as its steps allow), noise (left) to "
-        f"image (right); for {rows}, xₜ above x̂₀, each column labelled with its t."
+        f"**Filmstrip**: {num_frames} steps spread over the run as evenly as its steps allow (all of them in a run of "
+        f"{num_frames} or fewer), noise (left) to "
+        f"image (right); for {rows}, xₜ above x̂₀. Each column is one step, labelled t->s: xₜ is the sample it "
+        "drew (x at s), x̂₀ the model's guess from x at t."
     )

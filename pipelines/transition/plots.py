@@ -134,13 +134,18 @@ def plot_pair_samples(points_a, points_b, samples_a, samples_b, num_points: int,
 
 
 def mnist_pair_picture(
-    examples: dict[str, Any], num_points: int, copies: tuple[float, float] | None = None, num_samples: int = 64
+    examples: dict[str, Any],
+    num_points: int,
+    copies: tuple[float, float] | None = None,
+    num_samples: int = 64,
+    note: str | None = None,
 ):
     """One MNIST pair as a PIL image: a column per noise; rows: model A's sample, its nearest digit in block A (with
     d₁/d₂ and the verdict under it), model B's sample from the same noise, its nearest digit in block B.
 
     examples: `pipelines.transition.mnist.pair_examples` ({"a"/"b": samples, nearest, ratio, distance}); copies: each
-    model's copy fraction over num_samples samples (the title says both)."""
+    model's copy fraction over num_samples samples (the title says both); note: a second title line (where the
+    samples come from)."""
     from PIL import Image, ImageDraw
 
     from pipelines.exact.neighbours import COPY_RATIO
@@ -162,13 +167,15 @@ def mnist_pair_picture(
     title = f"N = {num_points:,} digits per block; each column: one noise, both models"
     if copies is not None:
         title += f" (copies of {num_samples} samples: A {copies[0]:.0%}, B {copies[1]:.0%})"
-    title_height = 28
-    width = max(label_width + max(row.width for _, row in rows), int(text_width(title, font)) + 16)
+    lines = [title] if note is None else [title, note]
+    title_height = 8 + 20 * len(lines)
+    width = max(label_width + max(row.width for _, row in rows), *(int(text_width(line, font)) + 16 for line in lines))
     gap = 8
     height = title_height + sum(row.height + gap for _, row in rows)
     canvas = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(canvas)
-    draw.text((8, 6), title, fill="black", font=font)
+    for k, line in enumerate(lines):
+        draw.text((8, 6 + 20 * k), line, fill="black", font=font)
     y = title_height
     for label, row in rows:
         canvas.paste(row.convert("RGB"), (label_width, y))

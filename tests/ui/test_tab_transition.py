@@ -95,5 +95,6 @@ def test_the_mnist_pair_is_drawn_once_per_n_with_the_tables_copy_fractions(ctx):
     picture = tab.pair_samples("mnist", n)
     assert isinstance(picture, Image.Image) and picture.width > 300
     assert tab.pair_samples("mnist", n) is picture  # seed 0: one picture per N, kept
+    assert transition_mnist.load_pair_examples(n) is not None  # drawn from the record, not sampled on the click
     row = next(r for r in transition_mnist.load_table()["rows"] if r["num_points"] == n)
     assert row["num_samples"] > 0 and set(row["copy_fraction"]) == {"a", "b"}  # what its title quotes

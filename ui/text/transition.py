@@ -26,9 +26,10 @@ distance. Agreement is the median of $\|x_A - x_B\|$ over the noises, divided by
 distance from an item of the pool to its nearest other item). The exact processes of A and B, sampled
 from the same noise, are the reference: each returns a point of its own subset, so they never agree.
 
-The same test runs on **mnist** (choose it in the data set menu): small UNets trained on two disjoint blocks of
-N of the 4,500 training digits, for N = 16, 256 and 2,250. There a "point" is a 32×32 image (the 28×28 digit
-padded by 2 pixels) and every distance is over its 1,024 pixels.
+The tab opens on **mnist**: small UNets trained on two disjoint blocks of N of the 4,500 training digits, for
+N = 16, 256 and 2,250. There a "point" is a 32×32 image (the 28×28 digit padded by 2 pixels) and every distance is
+over its 1,024 pixels. The same test on the 2-D data sets (two moons, eight Gaussians, a spiral; pool of 4,000
+points, N from 4 to 2,000) is in the data set menu.
 """.replace("{ratio}", _RATIO)
 
 
@@ -37,14 +38,18 @@ PAIR_INTRO = r"""
 The two shipped models at one N of the ladder, sampled from the same noises (seed 0). In 2-D: 256 samples each over
 its own subset, then both together with the first pairs from the same noise joined by a segment. On mnist: one column
 per noise; under each model's sample, its nearest digit in its own block with $d_1/d_2$ ("copy" when below {ratio}).
+The mnist samples of seed 0 were recorded once (100 sampling steps of both UNets take 10–60 s here); the sampler is
+deterministic for a given seed, so **Sample the pair live** with seed 0 draws the same digits, and another seed draws
+new noises. The copy fractions in the picture's title are the table's (256 samples per model), as in the plot above.
 """.replace("{ratio}", _RATIO)
 
 
 TRAIN_INTRO = r"""
 ### Train the pair at this N
-Trains the two models of the recipe (data set, N, steps, seed) here, then samples both and both exact processes
-from the same noises and adds the point (a star) to **your** plot. Other users keep theirs; one training runs at a
-time on the server, others wait in the queue.
+On a 2-D data set (choose one in the menu above; an mnist pair trains for about half an hour, so only the
+shipped ones are shown): trains the two models of the recipe (data set, N, steps, seed) here, then samples both and
+both exact processes from the same noises and adds the point (a star) to **your** plot. Other users keep theirs; one
+training runs at a time on the server, others wait in the queue.
 """
 
 
@@ -58,6 +63,16 @@ NO_TABLE = "No shipped table for this data set yet."
 
 
 NO_ROWS = "No rows yet."
+
+
+def recorded_pair_note(seed: int) -> str:
+    """The second title line of the MNIST pair when it shows the recorded samples."""
+    return f"Recorded samples of seed {seed} (sampled once; sampling live with seed {seed} returns the same pictures)"
+
+
+def live_pair_note(seed: int) -> str:
+    """The second title line of the MNIST pair when it was sampled live."""
+    return f"Sampled live just now from the noises of seed {seed}"
 
 
 def plot_title(dataset: str, mnist: bool) -> str:

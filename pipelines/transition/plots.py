@@ -219,6 +219,22 @@ def _log_axis(ax, which: str = "y") -> None:
     ax.tick_params(axis=which, which="both", labelsize=8)
 
 
+def _log_margin(ax, values, fraction: float = 0.08) -> None:
+    """y limits (log) that hold every positive value with `fraction` of the log range (at least 3 %) beyond the
+    lowest and the highest, so a horizontal line at the extreme sits inside the panel, not on its frame."""
+    positive = [float(v) for v in values if v is not None and np.isfinite(v) and v > 0]
+    if not positive:
+        return
+    low, high = np.log10(min(positive)), np.log10(max(positive))
+    pad = max(fraction * (high - low), np.log10(1.03))
+    ax.set_ylim(10 ** (low - pad), 10 ** (high + pad))
+
+
+def _words(dataset: str) -> str:
+    """A data set's id as a title writes it: two_moons → two moons, eight_gaussians → eight Gaussians."""
+    return dataset.replace("_", " ").replace("gaussians", "Gaussians")
+
+
 def _band_label(low: int, high: int) -> str:
     return rf"$t \in [{low}, {high})$"
 
@@ -269,7 +285,7 @@ def plot_loss_gap(record: dict[str, Any], dataset: str):
         ax.set_title(_band_label(low, high) + where, fontsize=10, **emphasis)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
-    fig.suptitle(f"{dataset}: the network against the training loss's optimum", fontsize=11)
+    fig.suptitle(f"{_words(dataset)}: the network against the training loss's optimum", fontsize=11)
     fig.tight_layout(rect=(0, 0.11 if lines == 1 else 0.07, 1, 1))
     return fig
 
@@ -305,11 +321,14 @@ def plot_training_dynamics(record: dict[str, Any]):
         low, high = record["bands"][band]
         for column, (split, where) in enumerate((("train", "the N training points"), ("heldout", "held-out points"))):
             ax = fig.add_subplot(grid[row, column])
+            values = []
             for run, color in zip(runs, colors):
                 c = run["checkpoints"]
                 ax.plot(c["step"], c[f"{split}_loss{suffix}"], NETWORK_STYLE, color=color, linewidth=1.5)
                 ax.axhline(run["optimum"][band][split], color=color, linestyle=OPTIMUM_STYLE, linewidth=1.2)
+                values += [*c[f"{split}_loss{suffix}"], run["optimum"][band][split]]
             _mark_times(ax, runs, colors)
+            _log_margin(ax, values)  # an optimum's dashed line never on the panel's edge
             _log_axis(ax, "x")
             _log_axis(ax, "y")
             ax.grid(True, which="major", alpha=0.25)
@@ -347,7 +366,7 @@ def plot_training_dynamics(record: dict[str, Any]):
     ]
     handles, _ = ax.get_legend_handles_labels()
     fig.legend(handles=handles + keys, fontsize=8, loc="lower center", ncol=2, frameon=False)
-    fig.suptitle(f"{record.get('dataset', '')}: training and held-out loss, and copies, as the network trains",
+    fig.suptitle(f"{_words(record.get('dataset', ''))}: training and held-out loss, and copies, as the network trains",
                  fontsize=11)  # fmt: skip
     fig.tight_layout(rect=(0, 0.01 + 0.02 * max(len(handles), len(keys)), 1, 1))
     return fig

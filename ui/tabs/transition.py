@@ -25,6 +25,7 @@ from ui.context import AppContext
 from ui.figures import drawn
 from ui.inputs import api_outputs, check_choice, check_int, integer_input, unchecked, user_errors
 from ui.text import transition as text
+from ui.text.page import dataset_choices
 from ui.training_thread import on_training_thread
 
 DEFAULT_LIVE_POINTS, DEFAULT_LIVE_STEPS, DEFAULT_LIVE_SAMPLES = 64, 2000, 256
@@ -344,7 +345,9 @@ class TransitionTab:
         """The shipped table: its plot, the sentence and the JSON (/transition); returns (dataset, its outputs)."""
         gr.Markdown(text.INTRO, latex_delimiters=LATEX, elem_id="transition-intro")
         dataset = unchecked(
-            gr.Dropdown(shipped or [default], value=default, label="dataset", elem_id="transition-dataset")
+            gr.Dropdown(
+                dataset_choices(shipped or [default]), value=default, label="data set", elem_id="transition-dataset"
+            )
         )
         show = gr.Button("Show the table", variant="primary", elem_id="transition-button")
         picture = output_picture("copies and agreement against N", "transition-plot")

@@ -5,6 +5,7 @@ data it shows (noun: "points" in 2-D, "digits" for MNIST). The copy rule's thres
 from __future__ import annotations
 
 from pipelines.exact.neighbours import COPY_RATIO_TEXT
+from ui.text.page import dataset_name
 
 _RATIO = COPY_RATIO_TEXT  # "1/3"
 
@@ -77,7 +78,11 @@ def live_pair_note(seed: int) -> str:
 
 def plot_title(dataset: str, mnist: bool) -> str:
     """The title of the table's plot."""
-    return "mnist: two models on disjoint blocks of digits" if mnist else f"{dataset}: two models on disjoint subsets"
+    return (
+        "MNIST: two models on disjoint blocks of digits"
+        if mnist
+        else f"{dataset_name(dataset)}: two models on disjoint subsets"
+    )
 
 
 def _spacings(value: float) -> str:

@@ -335,7 +335,7 @@ class TransitionTab:
         state = gr.State({}, time_to_live=3600)
         dataset, show_outputs = self._table_section(shipped, default, state)
         self._pair_section(dataset, self.ladder(default) if shipped else [4])
-        self._train_section(dataset, state, show_outputs)
+        self._train_section(state)
         if self.block is not None:  # the shipped plot when the tab is opened
             self.block.select(
                 self.transition_table, [dataset, state], show_outputs, api_visibility="private", **UI_QUEUE
@@ -392,10 +392,16 @@ class TransitionTab:
         if self.block is not None:  # the first pair drawn when the tab is opened
             self.block.select(self.pair_samples, [dataset, pair_n], pair_picture, api_visibility="private", **UI_QUEUE)
 
-    def _train_section(self, dataset, state, show_outputs) -> None:
-        """Train a pair live (/transition_train); its row joins this session's plot."""
+    def _train_section(self, state) -> None:
+        """Train a pair live (/transition_train) on a 2-D data set (its own menu: MNIST pairs train for hours); its
+        row joins this session's plot of that data set, drawn here (and above when that data set is chosen)."""
         gr.Markdown(text.TRAIN_INTRO, latex_delimiters=LATEX, elem_id="transition-train-intro")
+        choices = list(toy2d.DATASETS)
         with gr.Row():
+            dataset = unchecked(
+                gr.Dropdown(dataset_choices(choices), value=choices[0], label="2-D data set",
+                            elem_id="transition-train-dataset")
+            )  # fmt: skip
             num_points = integer_input(
                 gr.Slider(transition.MIN_POINTS, transition.MAX_POINTS, value=DEFAULT_LIVE_POINTS, step=1,
                           label="N, points per subset", elem_id="transition-train-n")
@@ -422,7 +428,7 @@ class TransitionTab:
         train_text = gr.Markdown(text.TRAIN_EMPTY, elem_id="transition-train-text", latex_delimiters=LATEX)
         with gr.Accordion("JSON summary of the training (the API's last output)", open=False):
             train_summary = gr.JSON(label="summary", elem_id="transition-train-summary")
-        picture = show_outputs[0]  # the live row is drawn on the table's plot
+        picture = output_picture("this session's pairs on the data set's table", "transition-train-plot")
         train_button.click(
             self.transition_train,
             [dataset, num_points, train_steps, num_samples, seed, state],
@@ -431,8 +437,13 @@ class TransitionTab:
             **TRAINING_QUEUE,
         )
         forget_button.click(self.forget, [dataset, state], state, **LOCAL).then(
-            self.transition_table, [dataset, state], show_outputs, api_visibility="private", **UI_QUEUE
+            self.train_plot, [dataset, state], picture, api_visibility="private", **UI_QUEUE
         )
+
+    def train_plot(self, dataset, state=None):
+        """UI only: the training section's plot: the data set's shipped table with this session's live pairs."""
+        dataset = check_choice("dataset", dataset, list(toy2d.DATASETS))
+        return self._picture(*self._table(dataset, state))
 
 
 MAX_PAIR_POINTS = 2250  # the largest shipped N: half of the 4,500 mnist training digits (2-D: 2,000)

@@ -47,16 +47,17 @@ new noises. The copy fractions in the picture's title are the table's (256 sampl
 
 TRAIN_INTRO = r"""
 ### Train the pair at this N
-On a 2-D data set (choose one in the menu above; an mnist pair trains for about half an hour, so only the
-shipped ones are shown): trains the two models of the recipe (data set, N, steps, seed) here, then samples both and
-both exact processes from the same noises and adds the point (a star) to **your** plot. Other users keep theirs; one
-training runs at a time on the server, others wait in the queue.
+On a 2-D data set (its own menu below; an mnist pair trains for about half an hour, so only the shipped ones are
+shown): trains the two models of the recipe (data set, N, steps, seed) here, then samples both and both exact
+processes from the same noises and adds the point (a star) to **your** plot of that data set's table, drawn below
+(and above, when that data set is chosen there). Other users keep theirs; one training runs at a time on the
+server, others wait in the queue.
 """
 
 
 TRAIN_EMPTY = (
-    "No pair trained in this session yet: choose N and press **Train the pair at this N**. The plot above shows the "
-    "shipped table until then."
+    "No pair trained in this session yet: choose a data set and N and press **Train the pair at this N**; the "
+    "plot appears below, with your pair on the shipped table."
 )
 
 

@@ -80,8 +80,9 @@ def shading_words(reading, num_draws: int) -> str:
         return ""
     if reading.draw_spread < 1.5:
         return (
-            f" The true variance barely depends on which $x_t$ was drawn: over the {num_draws} draws of each step it "
-            f"varies by at most a factor {reading.draw_spread:.2f}, so the shaded range is hidden under its line."
+            f" The true variance barely depends on which $x_t$ was drawn: over the {num_draws} draws of each step its "
+            f"highest is at most {reading.draw_spread - 1:.1%} above its lowest, so the shaded range between them is "
+            "hidden under the line."
         )
     return (
         f" Over the {num_draws} draws of $x_t$ it varies by up to a factor {reading.draw_spread:.3g} at one step "

@@ -75,6 +75,7 @@ def test_the_sentence_states_what_the_numbers_say():
     assert "up to $N = 8$ at least 90%" in text
     assert "From $N = 2,000$ at most 10%" in text and "1.2 against 5.0 at $N = 2,000$" in text
     assert "copy 100%" in text and "never agree" in text
+    assert "not learned the same density" not in text  # agreeing models are not also said to disagree
 
 
 def test_the_sentence_does_not_claim_a_transition_the_numbers_do_not_show():

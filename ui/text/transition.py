@@ -123,7 +123,7 @@ def transition_sentence(reading, noun: str = "points") -> str:
                 f"The models' distance does not fall at every step ({steps}): the table has one pair per $N$ and "
                 f"one seed, so it cannot say whether such a step is more than the variation between training runs."
             )
-        else:
+        elif not r.agreeing:
             parts.append(
                 f"But at $N = {r.last_n:,}$ the two models' samples from the same noise are still "
                 f"{r.last_ratio:.1f} spacings apart, not clearly closer than the exact processes' "

@@ -81,6 +81,8 @@ def plot_transition(
     left.set_ylabel(rf"fraction of copies ($d_1 / d_2 < {COPY_RATIO_TEXT}$)")
     left.set_title("Copies of its own training set", fontsize=10)
     right.set_yscale("log")
+    distances = [r["pair_distance_over_spacing"] for r in [*rows, *live_rows]]
+    _log_margin(right, distances + [r["exact"]["pair_distance_over_spacing"] for r in rows])  # no point on the frame
     right.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     low, high = right.get_ylim()  # within a decade (MNIST's 0.6–2) label more minor ticks, or the axis has one
     labelled = {2, 3, 4, 6, 8} if high / max(low, 1e-12) < 20 else {2, 5}

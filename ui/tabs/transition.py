@@ -436,6 +436,9 @@ class TransitionTab:
             api_name="transition_train",
             **TRAINING_QUEUE,
         )
+        dataset.change(self.train_plot, [dataset, state], picture, api_visibility="private", **UI_QUEUE)
+        if self.block is not None:  # the data set's table drawn when the tab is opened, ready for a live pair
+            self.block.select(self.train_plot, [dataset, state], picture, api_visibility="private", **UI_QUEUE)
         forget_button.click(self.forget, [dataset, state], state, **LOCAL).then(
             self.train_plot, [dataset, state], picture, api_visibility="private", **UI_QUEUE
         )

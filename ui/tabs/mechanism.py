@@ -442,7 +442,8 @@ class MechanismTab:
         out = []
         folder = model_data_folder(self.ctx.model_id)
         if folder is not None and (folder / RECORD_FILE).is_file():
-            out.append((f"This model ({self.ctx.model_id})", json.loads((folder / RECORD_FILE).read_text())))
+            record = json.loads((folder / RECORD_FILE).read_text())
+            out.append(("The UNet loaded on this page (the Sample tab's model)", record))
         pairs = transition_mnist.pair_folders() if transition_mnist.DEFAULT_FOLDER.is_dir() else {}
         if pairs:
             n = max(pairs)

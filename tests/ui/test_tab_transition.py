@@ -99,3 +99,14 @@ def test_the_mnist_pair_is_drawn_once_per_n_with_the_tables_copy_fractions(ctx):
     assert transition_mnist.load_pair_examples(n) is not None  # drawn from the record, not sampled on the click
     row = next(r for r in transition_mnist.load_table()["rows"] if r["num_points"] == n)
     assert row["num_samples"] > 0 and set(row["copy_fraction"]) == {"a", "b"}  # what its title quotes
+
+
+def test_the_live_re_sample_refuses_bad_values_by_name(ctx):
+    import gradio as gr
+
+    from ui.tabs.transition import TransitionTab
+
+    tab = TransitionTab(ctx)
+    for args, words in ((("mnist", 16, -1), "seed must be an integer in"), (("mnist", 17, 0), "shipped ladder")):
+        with pytest.raises(gr.Error, match=words):
+            tab.pair_live(*args)

@@ -23,7 +23,7 @@ from ui.base import LATEX, LOCAL, STREAM_INTERVAL_S, TRAINING_QUEUE, UI_QUEUE
 from ui.base import picture as output_picture
 from ui.context import AppContext
 from ui.figures import drawn
-from ui.inputs import api_outputs, check_choice, check_int, integer_input, unchecked, user_errors
+from ui.inputs import MAX_SEED, api_outputs, check_choice, check_int, integer_input, unchecked, user_errors
 from ui.text import transition as text
 from ui.text.page import dataset_choices
 from ui.training_thread import on_training_thread
@@ -208,7 +208,7 @@ class TransitionTab:
     def pair_live(self, dataset, num_points, seed):
         """UI only: the pair at N sampled live now from the seed's noises (on mnist: 100 steps of both UNets)."""
         dataset, num_points = self._pair_args(dataset, num_points)
-        seed = check_int("seed", seed, 0, MAX_PAIR_SEED)
+        seed = check_int("seed", seed, 0, MAX_SEED)  # sampling only: the other tabs' range
         if dataset == transition_mnist.DATASET:
             return self.mnist_pair(num_points, seed)
         return self._pair_2d(dataset, num_points, seed)
@@ -373,10 +373,10 @@ class TransitionTab:
             pair_button = gr.Button("Sample the shipped pair", elem_id="transition-pair-button")
             live_seed = integer_input(
                 gr.Number(0, label="seed of a live re-sample", precision=None,
-                          info=f"integer in [0, {MAX_PAIR_SEED:,}]; on mnist sampling live takes 10–60 s",
+                          info=f"integer in [0, {MAX_SEED}]; on MNIST sampling live takes 10–60 s",
                           elem_id="transition-pair-seed"),
                 0,
-                MAX_PAIR_SEED,
+                MAX_SEED,
             )  # fmt: skip
             live_button = gr.Button("Sample the pair live", elem_id="transition-pair-live-button")
         pair_picture = output_picture("the pair from the same noise", "transition-pair")

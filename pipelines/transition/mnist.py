@@ -12,6 +12,7 @@ Distances are L2 over the 1,024 pixels in model space ([-1, 1]); the spacing is 
 digit to its nearest other training digit.
 
     python -m pipelines.transition.mnist   # measure the shipped pairs → models/transition-mnist/transition.json
+    python -m pipelines.transition.mnist --examples_only   # the tab's side-by-side samples → pair_examples.npz
 """
 
 from __future__ import annotations
@@ -161,6 +162,60 @@ def pair_examples(folder_a: str | Path, folder_b: str | Path, count: int = 6, se
     return out
 
 
+EXAMPLES_NAME = "pair_examples.npz"  # the side-by-side view's samples of every shipped pair, recorded once
+
+
+EXAMPLES_COUNT = 6  # same-noise columns per pair in the record (the tab's view)
+
+
+def write_pair_examples(folder: str | Path = DEFAULT_FOLDER, count: int = EXAMPLES_COUNT, seed: int = 0) -> Path:
+    """Record `pair_examples(A, B, count, seed)` of every shipped pair into <folder>/pair_examples.npz (images as
+    float16, d₁/d₂ and d₁ as computed from the float32 samples), so that the tab draws them without sampling: the
+    sampler is deterministic for a fixed seed on the CPU, so the record is what a live re-sample returns."""
+    import numpy as np
+
+    count = check_int("count", count, 1, SAMPLE_CHUNK)
+    seed = check_seed(seed)
+    arrays: dict[str, Any] = {}
+    start = time.perf_counter()
+    for n, (a, b) in pair_folders(folder).items():
+        examples = pair_examples(a, b, count, seed)
+        for name, part in examples.items():
+            for key in ("samples", "nearest"):
+                arrays[f"n{n}_{name}_{key}"] = part[key].numpy().astype(np.float16)
+            for key in ("ratio", "distance"):
+                arrays[f"n{n}_{name}_{key}"] = np.asarray(part[key], dtype=np.float64)
+    meta = {"count": count, "seed": seed, "steps": SAMPLE_STEPS, "seconds": round(time.perf_counter() - start, 1)}
+    arrays["meta"] = np.asarray(json.dumps(meta))
+    path = Path(folder) / EXAMPLES_NAME
+    np.savez_compressed(path, **arrays)
+    return path
+
+
+def load_pair_examples(num_points: int, folder: str | Path = DEFAULT_FOLDER) -> tuple[dict[str, Any], dict] | None:
+    """The recorded `pair_examples` of the pair at N and the record's {count, seed, steps, seconds}; None when the
+    folder has no record or the record has no pair at N."""
+    import numpy as np
+
+    path = Path(folder) / EXAMPLES_NAME
+    if not path.is_file():
+        return None
+    with np.load(path) as record:
+        if f"n{num_points}_a_samples" not in record:
+            return None
+        meta = json.loads(str(record["meta"]))
+        examples = {
+            name: {
+                "samples": torch.from_numpy(record[f"n{num_points}_{name}_samples"].astype(np.float32)),
+                "nearest": torch.from_numpy(record[f"n{num_points}_{name}_nearest"].astype(np.float32)),
+                "ratio": record[f"n{num_points}_{name}_ratio"].tolist(),
+                "distance": record[f"n{num_points}_{name}_distance"].tolist(),
+            }
+            for name in ("a", "b")
+        }
+    return examples, meta
+
+
 def load_table(folder: str | Path = DEFAULT_FOLDER) -> dict[str, Any]:
     path = Path(folder) / TABLE_NAME
     if not path.is_file():
@@ -179,6 +234,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--folder", default=str(DEFAULT_FOLDER), help="holds n<N>-a and n<N>-b model folders")
     parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES, help=f"M, in [{MIN_SAMPLES}, {MAX_SAMPLES}]")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--examples_only",
+        action="store_true",
+        help=f"only record the tab's side-by-side samples of every pair (--seed) into <folder>/{EXAMPLES_NAME}",
+    )
     args = parser.parse_args(argv)
     try:
         num_samples = check_int("--samples", args.samples, MIN_SAMPLES, MAX_SAMPLES)
@@ -188,6 +248,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             raise ValueError(f"--folder {args.folder!r} holds no complete pair n<N>-a, n<N>-b")
     except ValueError as error:
         parser.error(str(error))
+    if args.examples_only:
+        path = write_pair_examples(args.folder, EXAMPLES_COUNT, seed)
+        print(f"wrote {path}")
+        return
     command = ("python -m pipelines.transition.mnist " + shlex.join(argv if argv is not None else sys.argv[1:])).strip()
     start = time.perf_counter()
     rows = []

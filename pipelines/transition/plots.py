@@ -81,6 +81,8 @@ def plot_transition(
     left.set_ylabel(rf"fraction of copies ($d_1 / d_2 < {COPY_RATIO_TEXT}$)")
     left.set_title("Copies of its own training set", fontsize=10)
     right.set_yscale("log")
+    distances = [r["pair_distance_over_spacing"] for r in [*rows, *live_rows]]
+    _log_margin(right, distances + [r["exact"]["pair_distance_over_spacing"] for r in rows])  # no point on the frame
     right.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     low, high = right.get_ylim()  # within a decade (MNIST's 0.6–2) label more minor ticks, or the axis has one
     labelled = {2, 3, 4, 6, 8} if high / max(low, 1e-12) < 20 else {2, 5}
@@ -134,13 +136,18 @@ def plot_pair_samples(points_a, points_b, samples_a, samples_b, num_points: int,
 
 
 def mnist_pair_picture(
-    examples: dict[str, Any], num_points: int, copies: tuple[float, float] | None = None, num_samples: int = 64
+    examples: dict[str, Any],
+    num_points: int,
+    copies: tuple[float, float] | None = None,
+    num_samples: int = 64,
+    note: str | None = None,
 ):
     """One MNIST pair as a PIL image: a column per noise; rows: model A's sample, its nearest digit in block A (with
     d₁/d₂ and the verdict under it), model B's sample from the same noise, its nearest digit in block B.
 
     examples: `pipelines.transition.mnist.pair_examples` ({"a"/"b": samples, nearest, ratio, distance}); copies: each
-    model's copy fraction over num_samples samples (the title says both)."""
+    model's copy fraction over num_samples samples (the title says both); note: a second title line (where the
+    samples come from)."""
     from PIL import Image, ImageDraw
 
     from pipelines.exact.neighbours import COPY_RATIO
@@ -162,13 +169,15 @@ def mnist_pair_picture(
     title = f"N = {num_points:,} digits per block; each column: one noise, both models"
     if copies is not None:
         title += f" (copies of {num_samples} samples: A {copies[0]:.0%}, B {copies[1]:.0%})"
-    title_height = 28
-    width = max(label_width + max(row.width for _, row in rows), int(text_width(title, font)) + 16)
+    lines = [title] if note is None else [title, note]
+    title_height = 8 + 20 * len(lines)
+    width = max(label_width + max(row.width for _, row in rows), *(int(text_width(line, font)) + 16 for line in lines))
     gap = 8
     height = title_height + sum(row.height + gap for _, row in rows)
     canvas = Image.new("RGB", (width, height), "white")
     draw = ImageDraw.Draw(canvas)
-    draw.text((8, 6), title, fill="black", font=font)
+    for k, line in enumerate(lines):
+        draw.text((8, 6 + 20 * k), line, fill="black", font=font)
     y = title_height
     for label, row in rows:
         canvas.paste(row.convert("RGB"), (label_width, y))
@@ -210,6 +219,22 @@ def _log_axis(ax, which: str = "y") -> None:
         axis.set_major_locator(FixedLocator(ticks))
         axis.set_minor_formatter(NullFormatter())
     ax.tick_params(axis=which, which="both", labelsize=8)
+
+
+def _log_margin(ax, values, fraction: float = 0.08) -> None:
+    """y limits (log) that hold every positive value with `fraction` of the log range (at least 3 %) beyond the
+    lowest and the highest, so a horizontal line at the extreme sits inside the panel, not on its frame."""
+    positive = [float(v) for v in values if v is not None and np.isfinite(v) and v > 0]
+    if not positive:
+        return
+    low, high = np.log10(min(positive)), np.log10(max(positive))
+    pad = max(fraction * (high - low), np.log10(1.03))
+    ax.set_ylim(10 ** (low - pad), 10 ** (high + pad))
+
+
+def _words(dataset: str) -> str:
+    """A data set's id as a title writes it: two_moons → two moons, eight_gaussians → eight Gaussians."""
+    return dataset.replace("_", " ").replace("gaussians", "Gaussians")
 
 
 def _band_label(low: int, high: int) -> str:
@@ -262,7 +287,7 @@ def plot_loss_gap(record: dict[str, Any], dataset: str):
         ax.set_title(_band_label(low, high) + where, fontsize=10, **emphasis)
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="lower center", ncol=2, fontsize=8, frameon=False)
-    fig.suptitle(f"{dataset}: the network against the training loss's optimum", fontsize=11)
+    fig.suptitle(f"{_words(dataset)}: the network against the training loss's optimum", fontsize=11)
     fig.tight_layout(rect=(0, 0.11 if lines == 1 else 0.07, 1, 1))
     return fig
 
@@ -298,11 +323,14 @@ def plot_training_dynamics(record: dict[str, Any]):
         low, high = record["bands"][band]
         for column, (split, where) in enumerate((("train", "the N training points"), ("heldout", "held-out points"))):
             ax = fig.add_subplot(grid[row, column])
+            values = []
             for run, color in zip(runs, colors):
                 c = run["checkpoints"]
                 ax.plot(c["step"], c[f"{split}_loss{suffix}"], NETWORK_STYLE, color=color, linewidth=1.5)
                 ax.axhline(run["optimum"][band][split], color=color, linestyle=OPTIMUM_STYLE, linewidth=1.2)
+                values += [*c[f"{split}_loss{suffix}"], run["optimum"][band][split]]
             _mark_times(ax, runs, colors)
+            _log_margin(ax, values)  # an optimum's dashed line never on the panel's edge
             _log_axis(ax, "x")
             _log_axis(ax, "y")
             ax.grid(True, which="major", alpha=0.25)
@@ -340,7 +368,7 @@ def plot_training_dynamics(record: dict[str, Any]):
     ]
     handles, _ = ax.get_legend_handles_labels()
     fig.legend(handles=handles + keys, fontsize=8, loc="lower center", ncol=2, frameon=False)
-    fig.suptitle(f"{record.get('dataset', '')}: training and held-out loss, and copies, as the network trains",
+    fig.suptitle(f"{_words(record.get('dataset', ''))}: training and held-out loss, and copies, as the network trains",
                  fontsize=11)  # fmt: skip
     fig.tight_layout(rect=(0, 0.01 + 0.02 * max(len(handles), len(keys)), 1, 1))
     return fig

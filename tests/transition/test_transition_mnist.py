@@ -5,6 +5,7 @@ import json
 import shlex
 
 import pytest
+import torch
 
 from pipelines.data.record import read_record
 from pipelines.data.sources import load_mnist
@@ -80,10 +81,20 @@ def test_the_command_refuses_bad_flags(tmp_path, capsys):
 
 
 def test_the_pair_picture_shows_both_models_and_their_nearest_digits():
-    examples = tm.pair_examples(*PAIRS[SIZES[0]], count=3)
+    """The tab draws the recorded samples of seed 0: sampling the pair live with seed 0 returns them (the record holds
+    the images in float16, d₁/d₂ and d₁ as computed)."""
+    n = SIZES[0]
+    examples = tm.pair_examples(*PAIRS[n], count=tm.EXAMPLES_COUNT)
+    recorded, meta = tm.load_pair_examples(n)
+    assert meta["seed"] == 0 and meta["count"] == tm.EXAMPLES_COUNT and meta["steps"] == tm.SAMPLE_STEPS
+    for w in "ab":
+        for key in ("samples", "nearest"):
+            assert torch.allclose(recorded[w][key], examples[w][key], atol=2e-3), (w, key)
+        assert recorded[w]["ratio"] == pytest.approx(examples[w]["ratio"], rel=1e-4, abs=1e-5)
+        assert recorded[w]["distance"] == pytest.approx(examples[w]["distance"], rel=1e-4)
+    assert tm.load_pair_examples(n + 1) is None  # no pair at that N
     from pipelines.transition.plots import mnist_pair_picture
 
-    picture = mnist_pair_picture(examples, SIZES[0], (1.0, 1.0))
-    assert picture.width >= 3 * 96 and picture.height >= 4 * 96
-    assert all(len(examples[w]["ratio"]) == 3 for w in "ab")
-    json.dumps({w: examples[w]["ratio"] for w in "ab"})  # the numbers under the pictures are plain floats
+    picture = mnist_pair_picture(recorded, n, (1.0, 1.0), note="recorded")
+    assert picture.width >= 6 * 96 and picture.height >= 4 * 96
+    json.dumps({w: recorded[w]["ratio"] for w in "ab"})  # the numbers under the pictures are plain floats

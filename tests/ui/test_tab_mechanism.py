@@ -23,7 +23,7 @@ def test_the_exact_field_lands_on_training_points_and_the_network_does_not(tab):
     assert summary["num_points"] == 64 and summary["t"] == 20
     # the shipped network at N = 64 makes new points: its guesses sit farther from the training points
     assert summary["exact_median_distance"] < summary["network_median_distance"] / 3
-    assert "two_moons" in words and "$N = 64$" in words
+    assert "two moons" in words and "$N = 64$" in words
 
 
 @pytest.mark.parametrize(

@@ -75,6 +75,7 @@ def test_the_sentence_states_what_the_numbers_say():
     assert "up to $N = 8$ at least 90%" in text
     assert "From $N = 2,000$ at most 10%" in text and "1.2 against 5.0 at $N = 2,000$" in text
     assert "copy 100%" in text and "never agree" in text
+    assert "not learned the same density" not in text  # agreeing models are not also said to disagree
 
 
 def test_the_sentence_does_not_claim_a_transition_the_numbers_do_not_show():
@@ -95,5 +96,17 @@ def test_the_mnist_pair_is_drawn_once_per_n_with_the_tables_copy_fractions(ctx):
     picture = tab.pair_samples("mnist", n)
     assert isinstance(picture, Image.Image) and picture.width > 300
     assert tab.pair_samples("mnist", n) is picture  # seed 0: one picture per N, kept
+    assert transition_mnist.load_pair_examples(n) is not None  # drawn from the record, not sampled on the click
     row = next(r for r in transition_mnist.load_table()["rows"] if r["num_points"] == n)
     assert row["num_samples"] > 0 and set(row["copy_fraction"]) == {"a", "b"}  # what its title quotes
+
+
+def test_the_live_re_sample_refuses_bad_values_by_name(ctx):
+    import gradio as gr
+
+    from ui.tabs.transition import TransitionTab
+
+    tab = TransitionTab(ctx)
+    for args, words in ((("mnist", 16, -1), "seed must be an integer in"), (("mnist", 17, 0), "shipped ladder")):
+        with pytest.raises(gr.Error, match=words):
+            tab.pair_live(*args)

@@ -37,12 +37,14 @@ from ui.context import AppContext
 from ui.figures import drawn
 from ui.inputs import MAX_SEED, api_outputs, check_choice, check_int, check_seed, integer_input, unchecked, user_errors
 from ui.text import mechanism as text
+from ui.text.page import dataset_choices
 
 DEFAULT_FIELDS_N, DEFAULT_FIELDS_T = 64, 20  # the 2-D view's first picture: where the two fields differ most
 FIELDS_GRID = 21  # arrows per side
 LOCAL_STEPS = 40  # the local view's chain: the app's default K
 DEFAULT_PATCH = 5  # the slider's first value (and the patch of a model without a calibrated table)
 RUN_CACHE = 8  # UNet runs kept (one per seed)
+LOCAL_CACHE = 32  # local-posterior results kept (one per seed and patch setting): a slider moved back is free
 R2_LOW_T = 200  # the caption's "small t" band: [0, R2_LOW_T)
 PICTURES = ("fields-plot", "loss-gap-plot", "dynamics-plot", "local-samples", "local-r2")  # drawn on opening
 
@@ -65,6 +67,7 @@ class MechanismTab:
         self._networks: dict[tuple[str, int], tuple] = {}
         self._runs: OrderedDict[int, SimpleNamespace] = OrderedDict()
         self._local: LocalPosterior | None = None
+        self._local_results: OrderedDict[tuple, SimpleNamespace] = OrderedDict()
         self._table: list[int] | None = None
 
     # -- 2-D --------------------------------------------------------------------------------------------------
@@ -189,8 +192,29 @@ class MechanismTab:
         return self._local, self.ctx.dataset_posterior()
 
     def _local_machine(self, patch) -> LocalPosterior:
+        """The shared machine with this patch setting (its data and candidates-last copy shared, nothing copied)."""
         local, _ = self.denoisers()
-        return LocalPosterior(local.data, patch, local.scheduler, dtype=torch.float32)
+        return local.with_patch_size(patch)
+
+    def local_result(self, seed: int, patch, entry: SimpleNamespace) -> SimpleNamespace:
+        """The local posterior's r² along the UNet's run, its sample from the seed and its patch size per step, for
+        one seed and patch setting (an int, or the calibrated table): computed once, the last LOCAL_CACHE kept."""
+        key = (seed, patch if isinstance(patch, int) else tuple(patch))
+        with self._lock:
+            if key in self._local_results:
+                self._local_results.move_to_end(key)
+                return self._local_results[key]
+        local = self._local_machine(patch)
+        result = SimpleNamespace(
+            r2=r2_along(entry.run, local),
+            sample=local.sample(1, torch.Generator().manual_seed(seed), LOCAL_STEPS).float(),
+            patch_sizes=[local.patch_size_at(int(t)) for t in entry.run.timesteps],
+        )
+        with self._lock:
+            self._local_results[key] = result
+            while len(self._local_results) > LOCAL_CACHE:
+                self._local_results.popitem(last=False)
+        return result
 
     def unet_run(self, seed: int) -> SimpleNamespace:
         """The UNet's run from the seed with the exact posterior's r² along it and its sample (none depends on the
@@ -206,6 +230,9 @@ class MechanismTab:
             r2_exact=r2_along(run, exact),
             exact_sample=exact.sample(1, torch.Generator().manual_seed(seed), LOCAL_STEPS).float(),
         )
+        entry.nearest = {  # the UNet's and the exact sample's nearest training images: the same for every P
+            name: self._nearest(x) for name, x in (("model", run.sample.float()), ("exact", entry.exact_sample))
+        }
         with self._lock:
             self._runs[seed] = entry
             while len(self._runs) > RUN_CACHE:
@@ -237,12 +264,11 @@ class MechanismTab:
         table = self.patch_table()
         patch = table if calibrated and table else patch_size
         entry = self.unet_run(seed)
-        local = self._local_machine(patch)
-        r2_local = r2_along(entry.run, local)
-        local_sample = local.sample(1, torch.Generator().manual_seed(seed), LOCAL_STEPS).float()
-        samples = {"model": entry.run.sample.float(), "local": local_sample, "exact": entry.exact_sample}
+        result = self.local_result(seed, patch, entry)
+        r2_local = result.r2
+        samples = {"model": entry.run.sample.float(), "local": result.sample, "exact": entry.exact_sample}
         summary = self._summary(seed, entry, r2_local, samples, text.patch_words(calibrated, patch_size, bool(table)))
-        summary["patch_sizes"] = [local.patch_size_at(int(t)) for t in entry.run.timesteps]
+        summary["patch_sizes"] = list(result.patch_sizes)
         figure = drawn(
             plot_r2_curves,
             entry.run.timesteps,
@@ -252,18 +278,21 @@ class MechanismTab:
         )
         return self._samples_picture(samples, summary), figure, text.local_caption(summary, self.ctx.noun), summary
 
+    def _nearest(self, x: torch.Tensor) -> dict:
+        """One sample's nearest training image: d₁, d₂, d₁/d₂, its index and the copy verdict."""
+        d1, d2, index = nearest_two(x, self.denoisers()[1].data)
+        return {
+            "d1": float(d1[0]),
+            "d2": float(d2[0]),
+            "ratio": float(d1[0] / d2[0]) if float(d2[0]) > 0 else None,
+            "nearest": int(index[0]),
+            "copy": bool(is_copy_by_ratio(d1, d2)[0]),
+        }
+
     def _summary(self, seed: int, entry, r2_local: np.ndarray, samples: dict, patch: str) -> dict:
-        data = self.denoisers()[1].data
-        samplers = {}
-        for name, x in samples.items():
-            d1, d2, index = nearest_two(x, data)
-            samplers[name] = {
-                "d1": float(d1[0]),
-                "d2": float(d2[0]),
-                "ratio": float(d1[0] / d2[0]) if float(d2[0]) > 0 else None,
-                "nearest": int(index[0]),
-                "copy": bool(is_copy_by_ratio(d1, d2)[0]),
-            }
+        samplers = {
+            name: entry.nearest[name] if name in entry.nearest else self._nearest(x) for name, x in samples.items()
+        }
         steps = entry.run.timesteps
         low = steps < R2_LOW_T
         r2 = {"local": r2_local[:, 0], "exact": entry.r2_exact[:, 0]}
@@ -314,10 +343,12 @@ class MechanismTab:
         default = datasets[0]
         ladder = self.ladder(default)
         with gr.Row():
-            dataset = unchecked(gr.Dropdown(datasets, value=default, label="dataset", elem_id="fields-dataset"))
+            dataset = unchecked(
+                gr.Dropdown(dataset_choices(datasets), value=default, label="data set", elem_id="fields-dataset")
+            )
             num_points = integer_input(
                 gr.Dropdown(ladder, value=DEFAULT_FIELDS_N if DEFAULT_FIELDS_N in ladder else ladder[0],
-                            label="num_points (N, training points)", elem_id="fields-n"), min(ladder), max(ladder),
+                            label="N, training points", elem_id="fields-n"), min(ladder), max(ladder),
             )  # fmt: skip
             t = integer_input(gr.Slider(0, 999, value=DEFAULT_FIELDS_T, step=1, label="t", elem_id="fields-t"))
         button = gr.Button("Draw both denoisers", variant="primary", elem_id="fields-button")
@@ -382,7 +413,7 @@ class MechanismTab:
             )
             patch = integer_input(
                 gr.Slider(1, largest, value=DEFAULT_PATCH, step=2, elem_id="local-patch",
-                          label=f"patch_size P (odd; {largest}: the whole image, the exact posterior)")
+                          label=f"patch size P (odd; {largest}: the whole image, the exact posterior)")
             )  # fmt: skip
         button = gr.Button("Sample all three", variant="primary", elem_id="local-button")
         samples = picture("the three samples, each beside its nearest training image", "local-samples")
@@ -411,7 +442,8 @@ class MechanismTab:
         out = []
         folder = model_data_folder(self.ctx.model_id)
         if folder is not None and (folder / RECORD_FILE).is_file():
-            out.append((f"This model ({self.ctx.model_id})", json.loads((folder / RECORD_FILE).read_text())))
+            record = json.loads((folder / RECORD_FILE).read_text())
+            out.append(("The UNet loaded on this page (the Sample tab's model)", record))
         pairs = transition_mnist.pair_folders() if transition_mnist.DEFAULT_FOLDER.is_dir() else {}
         if pairs:
             n = max(pairs)

@@ -23,8 +23,9 @@ from ui.base import LATEX, LOCAL, STREAM_INTERVAL_S, TRAINING_QUEUE, UI_QUEUE
 from ui.base import picture as output_picture
 from ui.context import AppContext
 from ui.figures import drawn
-from ui.inputs import api_outputs, check_choice, check_int, integer_input, unchecked, user_errors
+from ui.inputs import MAX_SEED, api_outputs, check_choice, check_int, integer_input, unchecked, user_errors
 from ui.text import transition as text
+from ui.text.page import dataset_choices
 from ui.training_thread import on_training_thread
 
 DEFAULT_LIVE_POINTS, DEFAULT_LIVE_STEPS, DEFAULT_LIVE_SAMPLES = 64, 2000, 256
@@ -195,39 +196,67 @@ class TransitionTab:
             num_points: N, one of its shipped ladder's
         Returns:
             the picture: in 2-D, 256 samples of each model over its own subset and both together; on mnist, six
-            same-noise columns with each sample's nearest digit of its own block and d₁/d₂.
+            same-noise columns with each sample's nearest digit of its own block and d₁/d₂ (the recorded samples of
+            seed 0: what sampling them live returns, drawn without the minute of sampling).
         """
+        dataset, num_points = self._pair_args(dataset, num_points)
+        if dataset == transition_mnist.DATASET:
+            return self.mnist_pair(num_points)
+        return self._pair_2d(dataset, num_points, 0)
+
+    @user_errors
+    def pair_live(self, dataset, num_points, seed):
+        """UI only: the pair at N sampled live now from the seed's noises (on mnist: 100 steps of both UNets)."""
+        dataset, num_points = self._pair_args(dataset, num_points)
+        seed = check_int("seed", seed, 0, MAX_SEED)  # sampling only: the other tabs' range
+        if dataset == transition_mnist.DATASET:
+            return self.mnist_pair(num_points, seed)
+        return self._pair_2d(dataset, num_points, seed)
+
+    def _pair_args(self, dataset, num_points) -> tuple[str, int]:
         dataset = self._dataset(dataset)
         ladder = self.ladder(dataset)
         num_points = check_int("num_points", num_points, transition.MIN_POINTS, MAX_PAIR_POINTS)
         if num_points not in ladder:
             raise ValueError(f"num_points must be one of the shipped ladder {ladder}, got {num_points}")
-        if dataset == transition_mnist.DATASET:
-            return self.mnist_pair(num_points)
+        return dataset, num_points
+
+    def _pair_2d(self, dataset: str, num_points: int, seed: int):
         model_a, indices_a, model_b, indices_b = self.shipped_pair(dataset, num_points)
         pool = transition.pool(dataset)
-        samples_a = transition.sample_model(model_a, PAIR_SAMPLES, 0)
-        samples_b = transition.sample_model(model_b, PAIR_SAMPLES, 0)
+        samples_a = transition.sample_model(model_a, PAIR_SAMPLES, seed)
+        samples_b = transition.sample_model(model_b, PAIR_SAMPLES, seed)
         copies = (
             copy_fraction_by_ratio(samples_a, pool[indices_a]),
             copy_fraction_by_ratio(samples_b, pool[indices_b]),
         )
         return drawn(plot_pair_samples, pool[indices_a], pool[indices_b], samples_a, samples_b, num_points, copies)
 
-    def mnist_pair(self, num_points: int):
-        """The MNIST pair at N side by side (seed 0, so one picture per N, kept). The copy fractions in its title
-        are the shipped table's row (its M samples per model), the same numbers as the plot above."""
-        with self._lock:
-            if ("mnist-picture", num_points) in self._models:
-                return self._models[("mnist-picture", num_points)]
-        a, b = transition_mnist.pair_folders()[num_points]
-        examples = transition_mnist.pair_examples(a, b, MNIST_PAIR_EXAMPLES)
+    def mnist_pair(self, num_points: int, seed: int | None = None):
+        """The MNIST pair at N side by side: with seed None the recorded samples of seed 0 (models/transition-mnist/
+        pair_examples.npz, written once by `python -m pipelines.transition.mnist --examples_only`; drawn once per
+        N and kept), else sampled live now from that seed. The copy fractions in its title are the shipped table's
+        row (its M samples per model), the same numbers as the plot above."""
+        key = ("mnist-picture", num_points)
+        if seed is None:
+            with self._lock:
+                if key in self._models:
+                    return self._models[key]
         table = transition_mnist.load_table()
         row = next(r for r in table["rows"] if r["num_points"] == num_points)
         copies = (row["copy_fraction"]["a"], row["copy_fraction"]["b"])
-        picture = mnist_pair_picture(examples, num_points, copies, row["num_samples"])
-        with self._lock:
-            self._models[("mnist-picture", num_points)] = picture
+        recorded = transition_mnist.load_pair_examples(num_points) if seed is None else None
+        if recorded is not None:
+            examples, meta = recorded
+            note = text.recorded_pair_note(meta["seed"])
+        else:
+            a, b = transition_mnist.pair_folders()[num_points]
+            examples = transition_mnist.pair_examples(a, b, MNIST_PAIR_EXAMPLES, seed or 0)
+            note = text.live_pair_note(seed or 0)
+        picture = mnist_pair_picture(examples, num_points, copies, row["num_samples"], note)
+        if seed is None:
+            with self._lock:
+                self._models[key] = picture
         return picture
 
     def ladder(self, dataset: str) -> list[int]:
@@ -300,11 +329,13 @@ class TransitionTab:
     # -- layout ---------------------------------------------------------------------------------------------
     def layout(self) -> None:
         shipped = self.datasets()
-        default = shipped[0] if shipped else toy2d.DEFAULT_DATASET
+        # mnist first when shipped: its result (digits copied at small N, new ones at large N) shows on opening
+        default = transition_mnist.DATASET if transition_mnist.DATASET in shipped else (shipped or [None])[0]
+        default = default or toy2d.DEFAULT_DATASET
         state = gr.State({}, time_to_live=3600)
         dataset, show_outputs = self._table_section(shipped, default, state)
         self._pair_section(dataset, self.ladder(default) if shipped else [4])
-        self._train_section(dataset, state, show_outputs)
+        self._train_section(state)
         if self.block is not None:  # the shipped plot when the tab is opened
             self.block.select(
                 self.transition_table, [dataset, state], show_outputs, api_visibility="private", **UI_QUEUE
@@ -314,7 +345,9 @@ class TransitionTab:
         """The shipped table: its plot, the sentence and the JSON (/transition); returns (dataset, its outputs)."""
         gr.Markdown(text.INTRO, latex_delimiters=LATEX, elem_id="transition-intro")
         dataset = unchecked(
-            gr.Dropdown(shipped or [default], value=default, label="dataset", elem_id="transition-dataset")
+            gr.Dropdown(
+                dataset_choices(shipped or [default]), value=default, label="data set", elem_id="transition-dataset"
+            )
         )
         show = gr.Button("Show the table", variant="primary", elem_id="transition-button")
         picture = output_picture("copies and agreement against N", "transition-plot")
@@ -330,35 +363,56 @@ class TransitionTab:
         """One shipped pair side by side, at an N of the ladder (UI only)."""
         gr.Markdown(text.PAIR_INTRO, latex_delimiters=LATEX, elem_id="transition-pair-intro")
         pair_n = integer_input(
-            gr.Dropdown(ladder, value=ladder[0], label="num_points (N of the shipped ladder)", elem_id="transition-n"),
+            gr.Dropdown(
+                ladder, value=ladder[0], label="N, items per subset (one of the shipped ladder)", elem_id="transition-n"
+            ),
             transition.MIN_POINTS,
             MAX_PAIR_POINTS,
         )
-        pair_button = gr.Button("Sample the shipped pair", elem_id="transition-pair-button")
+        with gr.Row():
+            pair_button = gr.Button("Sample the shipped pair", elem_id="transition-pair-button")
+            live_seed = integer_input(
+                gr.Number(0, label="seed of a live re-sample", precision=None,
+                          info=f"integer in [0, {MAX_SEED}]; on MNIST sampling live takes 10–60 s",
+                          elem_id="transition-pair-seed"),
+                0,
+                MAX_SEED,
+            )  # fmt: skip
+            live_button = gr.Button("Sample the pair live", elem_id="transition-pair-live-button")
         pair_picture = output_picture("the pair from the same noise", "transition-pair")
         dataset.change(self.ladder_choices, dataset, pair_n, **LOCAL)
         pair_button.click(
             self.pair_samples, [dataset, pair_n], api_outputs(picture=pair_picture), api_name="transition_pair",
             show_progress="full", **UI_QUEUE,
         )  # fmt: skip
+        live_button.click(
+            self.pair_live, [dataset, pair_n, live_seed], pair_picture, api_visibility="private",
+            show_progress="full", **UI_QUEUE,
+        )  # fmt: skip
         if self.block is not None:  # the first pair drawn when the tab is opened
             self.block.select(self.pair_samples, [dataset, pair_n], pair_picture, api_visibility="private", **UI_QUEUE)
 
-    def _train_section(self, dataset, state, show_outputs) -> None:
-        """Train a pair live (/transition_train); its row joins this session's plot."""
+    def _train_section(self, state) -> None:
+        """Train a pair live (/transition_train) on a 2-D data set (its own menu: MNIST pairs train for hours); its
+        row joins this session's plot of that data set, drawn here (and above when that data set is chosen)."""
         gr.Markdown(text.TRAIN_INTRO, latex_delimiters=LATEX, elem_id="transition-train-intro")
+        choices = list(toy2d.DATASETS)
         with gr.Row():
+            dataset = unchecked(
+                gr.Dropdown(dataset_choices(choices), value=choices[0], label="2-D data set",
+                            elem_id="transition-train-dataset")
+            )  # fmt: skip
             num_points = integer_input(
                 gr.Slider(transition.MIN_POINTS, transition.MAX_POINTS, value=DEFAULT_LIVE_POINTS, step=1,
-                          label="num_points (N, points per subset)", elem_id="transition-train-n")
+                          label="N, points per subset", elem_id="transition-train-n")
             )  # fmt: skip
             train_steps = integer_input(
                 gr.Slider(transition.MIN_TRAIN_STEPS, transition.MAX_TRAIN_STEPS, value=DEFAULT_LIVE_STEPS,
-                          step=100, label="train_steps (each model)", elem_id="transition-train-steps")
+                          step=100, label="training steps (each model)", elem_id="transition-train-steps")
             )  # fmt: skip
             num_samples = integer_input(
                 gr.Slider(transition.MIN_SAMPLES, transition.MAX_SAMPLES, value=DEFAULT_LIVE_SAMPLES, step=1,
-                          label="num_samples (M)", elem_id="transition-train-samples")
+                          label="M, samples per model", elem_id="transition-train-samples")
             )  # fmt: skip
             seed = integer_input(
                 gr.Number(0, label="seed", precision=None,
@@ -374,7 +428,7 @@ class TransitionTab:
         train_text = gr.Markdown(text.TRAIN_EMPTY, elem_id="transition-train-text", latex_delimiters=LATEX)
         with gr.Accordion("JSON summary of the training (the API's last output)", open=False):
             train_summary = gr.JSON(label="summary", elem_id="transition-train-summary")
-        picture = show_outputs[0]  # the live row is drawn on the table's plot
+        picture = output_picture("this session's pairs on the data set's table", "transition-train-plot")
         train_button.click(
             self.transition_train,
             [dataset, num_points, train_steps, num_samples, seed, state],
@@ -382,9 +436,17 @@ class TransitionTab:
             api_name="transition_train",
             **TRAINING_QUEUE,
         )
+        dataset.change(self.train_plot, [dataset, state], picture, api_visibility="private", **UI_QUEUE)
+        if self.block is not None:  # the data set's table drawn when the tab is opened, ready for a live pair
+            self.block.select(self.train_plot, [dataset, state], picture, api_visibility="private", **UI_QUEUE)
         forget_button.click(self.forget, [dataset, state], state, **LOCAL).then(
-            self.transition_table, [dataset, state], show_outputs, api_visibility="private", **UI_QUEUE
+            self.train_plot, [dataset, state], picture, api_visibility="private", **UI_QUEUE
         )
+
+    def train_plot(self, dataset, state=None):
+        """UI only: the training section's plot: the data set's shipped table with this session's live pairs."""
+        dataset = check_choice("dataset", dataset, list(toy2d.DATASETS))
+        return self._picture(*self._table(dataset, state))
 
 
 MAX_PAIR_POINTS = 2250  # the largest shipped N: half of the 4,500 mnist training digits (2-D: 2,000)

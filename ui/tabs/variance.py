@@ -14,6 +14,7 @@ import numpy as np
 
 from pipelines import toy2d
 from pipelines.ddpm.optimal_variance import GAMMA_FILE, make_command
+from pipelines.ddpm.schedule import plan_timesteps
 from pipelines.exact.plots import plot_chain_variances
 from pipelines.exact.posterior import DatasetPosterior
 from pipelines.exact.variance import chain_variances, sampled_trajectory
@@ -37,7 +38,9 @@ class ChainReading:
     small_ratio: β̃ / the true variance where it is furthest from 1 (at small_t; small_close: within CLOSE at every
     noisy step); large_ratio: β / the true variance at its largest (large_t); trajectory_ratio: the true variance at
     the sampled trajectory's x_t / β̃ at its largest (None without a trajectory); model_ratio: σ*² with the model's
-    Γ_t / the true variance, furthest from 1 (None without the model's Γ_t)."""
+    Γ_t / the true variance, furthest from 1 (None without the model's Γ_t); exact_sigma_ratio: σ*² with the exact
+    Γ_t / the mean true variance, furthest from 1; draw_spread: the largest (max / min) of the true variance over
+    the x_t draws of one step (how wide the shaded range is); timesteps: the chain's t, all steps."""
 
     num_steps: int
     stride: float
@@ -52,6 +55,9 @@ class ChainReading:
     trajectory_t: int | None = None
     model_ratio: float | None = None
     model_t: int | None = None
+    exact_sigma_ratio: float | None = None
+    draw_spread: float | None = None
+    timesteps: tuple[int, ...] = ()
 
 
 def read_chain(record: dict, num_train_timesteps: int) -> ChainReading | None:
@@ -74,8 +80,14 @@ def read_chain(record: dict, num_train_timesteps: int) -> ChainReading | None:
         model = np.asarray(record["sigma2_model"])[noisy] / true
         worst = int(np.argmax(np.abs(model - 1)))
         extra.update(model_ratio=float(model[worst]), model_t=int(ts[worst]))
+    if len(record.get("sigma2_exact") or []) == K:
+        best = np.asarray(record["sigma2_exact"])[noisy] / true
+        extra["exact_sigma_ratio"] = float(best[int(np.argmax(np.abs(best - 1)))])
+    draws = np.asarray(record["true_q"], dtype=np.float64)[noisy]
+    extra["draw_spread"] = float((draws.max(1) / draws.min(1)).max()) if draws.min() > 0 else None
     return ChainReading(
         num_steps=K,
+        timesteps=tuple(int(t) for t in record["timesteps"]),
         stride=num_train_timesteps / K,
         true_low=float(true.min()),
         true_high=float(true.max()),
@@ -88,11 +100,29 @@ def read_chain(record: dict, num_train_timesteps: int) -> ChainReading | None:
     )
 
 
-def caption(record: dict, num_train_timesteps: int, noun: str = "digit", toy: dict | None = None) -> str:
+def caption(
+    record: dict, num_train_timesteps: int, noun: str = "digit", toy: dict | None = None, spacing: str | None = None
+) -> str:
     """The sentence under the plot, for the data shown (noun: "digit" for MNIST, "image" otherwise); toy: the 2-D
-    world's default step (`toy_default_step`), said beside it."""
+    world's default step (`toy_default_step`), said beside it; spacing: the chain's timestep spacing (its trailing
+    twin, the Sample tab's default, is quoted beside it)."""
     reading = read_chain(record, num_train_timesteps)
-    return text.NO_NOISY_STEP if reading is None else text.caption(reading, noun, toy)
+    if reading is None:
+        return text.NO_NOISY_STEP
+    K = len(record["timesteps"])
+    trailing = plan_timesteps(num_train_timesteps, "trailing", 0, K).tolist() if spacing else None
+    return text.caption(reading, noun, toy, spacing, trailing, record.get("num_draws", NUM_DRAWS))
+
+
+def noisy_steps(record: dict) -> dict:
+    """The record with its noisy steps only, for the plot: the last step goes to x_0 and adds no noise in any
+    sampler (true variance and β̃ are 0 there, off a log axis), so no curve gets a lone point at its t."""
+    K = len(record["timesteps"])
+    keep = [i for i, s in enumerate(record["prev_timesteps"]) if s >= 0]
+    return {
+        key: [value[i] for i in keep] if isinstance(value, list) and len(value) == K else value
+        for key, value in record.items()
+    }
 
 
 _shared_lock = threading.Lock()
@@ -171,7 +201,7 @@ class VarianceTab:
                         high,
                         value=min(DEFAULT_NUM_INFERENCE_STEPS, high),
                         step=1,
-                        label="K, the chain's length in steps (num_inference_steps)",
+                        label="K, the chain's length in steps",
                         elem_id="variance-num-steps",
                     )
                 )
@@ -244,8 +274,10 @@ class VarianceTab:
         seed = check_seed(seed)
         self.ctx.require_data()
         record = self.chain(K, seed)
-        words = caption(record, self.ctx.num_train_timesteps, self.ctx.noun, toy_default_step())
+        spacing = self.ctx.pipe.scheduler.config.timestep_spacing
+        words = caption(record, self.ctx.num_train_timesteps, self.ctx.noun, toy_default_step(), spacing)
         if record["gamma_missing_command"]:
             words += text.no_model_gamma(GAMMA_FILE, record["gamma_missing_command"])
-        figure = drawn(plot_chain_variances, record, f"The variance of each of the {K} reverse steps")
+        title = f"The variance of each noisy reverse step of the {K}-step chain"
+        figure = drawn(plot_chain_variances, noisy_steps(record), title)
         return figure, words, record

@@ -5,6 +5,7 @@ sentences built from the numbers the tab computes. The copy rule is `pipelines.e
 from __future__ import annotations
 
 from pipelines.exact.neighbours import COPY_RATIO_TEXT
+from ui.text.page import dataset_name
 
 _RATIO = COPY_RATIO_TEXT  # "1/3"
 
@@ -63,7 +64,8 @@ def fields_caption(dataset: str, num_points: int, t: int, alpha_bar: float, exac
     ratio = network / exact if exact > 0 else float("inf")
     times = f"{ratio:,.0f}×" if ratio >= 10 else f"{ratio:.1f}×"
     return (
-        f"**{dataset}, $N = {num_points:,}$, $t = {t}$** ($\\bar\\alpha_t = {alpha_bar:.4f}$): the exact denoiser's "
+        f"**{dataset_name(dataset)}, $N = {num_points:,}$, $t = {t}$** ($\\bar\\alpha_t = {alpha_bar:.4f}$): "
+        "the exact denoiser's "
         f"guesses lie a median {exact:.2g} from the nearest training point, the network's {network:.2g} "
         f"({times} farther). The exact one sends almost every $x_t$ onto a training point; the network sends it "
         f"near the data's shape, between the points as well as onto them."
@@ -87,7 +89,7 @@ def loss_gap_caption(dataset: str, band: tuple[int, int], rows: list[dict]) -> s
     lower = [r for r in rows if r["train_optimum"] < r["train_network"]]
     worse = [r for r in rows if r["heldout_optimum"] > r["heldout_network"]]
     low, high = band
-    parts = [f"**{dataset}, $t$ in [{low}, {high})**:"]
+    parts = [f"**{dataset_name(dataset)}, $t$ in [{low}, {high})**:"]
     if len(lower) == len(rows):
         parts.append(
             f"on the training points the optimum's loss is lower than the network's at every $N$ "
@@ -161,8 +163,8 @@ def dynamics_caption(rows: list[dict]) -> str:
 
 def no_dynamics(dataset: str, shipped: list[str]) -> str:
     """What the training-curves view says for a data set without a shipped record (shipped: those with one)."""
-    others = ", ".join(shipped) if shipped else "none yet"
-    return f"No shipped training curves for {dataset}; data sets with them: {others}."
+    others = ", ".join(dataset_name(d) for d in shipped) if shipped else "none yet"
+    return f"No shipped training curves for {dataset_name(dataset)}; data sets with them: {others}."
 
 
 # ---------------------------------------------------------------------------------------------- 4. local

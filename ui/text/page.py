@@ -12,3 +12,16 @@ def header(model_id: str, image_shape, num_train_timesteps: int, prediction_type
         f"steps, {prediction_type} prediction. The Sample tab runs p_θ from pure noise, step by step; "
         "the other tabs ask why that loop needs a learned p_θ at all."
     )
+
+
+DATASET_NAMES = {"two_moons": "two moons", "eight_gaussians": "eight Gaussians", "spiral": "spiral", "mnist": "MNIST"}
+
+
+def dataset_name(dataset: str) -> str:
+    """A data set as the page's words name it ("two moons", not its id two_moons)."""
+    return DATASET_NAMES.get(dataset, dataset.replace("_", " "))
+
+
+def dataset_choices(datasets) -> list[tuple[str, str]]:
+    """A data set menu's (shown name, id) pairs: the student reads the name, the API takes the id."""
+    return [(dataset_name(d), d) for d in datasets]

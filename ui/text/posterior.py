@@ -58,7 +58,11 @@ def pair_note(noun: str) -> str:
     """How to read each estimate's picture."""
     return (
         rf"Each picture: **left** its mean of $x_{{t-1}}$, **right** its guess $\hat x_0$ of the clean {noun} "
-        r"(pixels in $[-1,1]$ shown black to white)."
+        r"(pixels in $[-1,1]$ shown black to white). At large $t$ the two guesses look different in kind: the exact "
+        rf"$E[x_0\mid x_t]$ is a weighted average of training {noun}s, **blurry** while it hesitates between many; "
+        r"the model's $\hat x_0=(x_t-\sqrt{1-\bar\alpha_t}\,\epsilon_\theta)/\sqrt{\bar\alpha_t}$ looks "
+        r"**noisy**, because near $t = 999$ dividing by $\sqrt{\bar\alpha_t}\approx 0.006$ magnifies every error "
+        r"of $\epsilon_\theta$ about 160-fold (about 60-fold at $t = 900$, 12-fold at $t = 700$)."
     )
 
 

@@ -5,6 +5,7 @@ data it shows (noun: "points" in 2-D, "digits" for MNIST). The copy rule's thres
 from __future__ import annotations
 
 from pipelines.exact.neighbours import COPY_RATIO_TEXT
+from ui.text.page import dataset_name
 
 _RATIO = COPY_RATIO_TEXT  # "1/3"
 
@@ -14,7 +15,7 @@ INTRO = r"""
 
 The exact reverse process over N training points can only return one of them (tab "2-D world"). Does a trained
 $p_\theta$ make new points because it is a network, or because it has seen enough data? The test of
-Kadkhodaie et al. (ICLR 2024): split the data set's pool (4,000 points in 2-D; the 4,500 training digits on mnist)
+Kadkhodaie et al. (ICLR 2024): split the data set's pool (4,000 points in 2-D; the 4,500 training digits on MNIST)
 into two **disjoint** subsets A and B of N each, train one $p_\theta$ on each with the same recipe, and sample
 both **from the same noise** (the same $x_T$ and the same $z$ at every step). If each model copies its own subset,
 the two samples differ, since A and B share no point. If both have learned the same smooth density, the two
@@ -26,31 +27,37 @@ distance. Agreement is the median of $\|x_A - x_B\|$ over the noises, divided by
 distance from an item of the pool to its nearest other item). The exact processes of A and B, sampled
 from the same noise, are the reference: each returns a point of its own subset, so they never agree.
 
-The same test runs on **mnist** (choose it in the data set menu): small UNets trained on two disjoint blocks of
-N of the 4,500 training digits, for N = 16, 256 and 2,250. There a "point" is a 32×32 image (the 28×28 digit
-padded by 2 pixels) and every distance is over its 1,024 pixels.
+The tab opens on **MNIST**: small UNets trained on two disjoint blocks of N of the 4,500 training digits, for
+N = 16, 256 and 2,250. There a "point" is a 32×32 image (the 28×28 digit padded by 2 pixels) and every distance is
+over its 1,024 pixels. The same test on the 2-D data sets (two moons, eight Gaussians, a spiral; pool of 4,000
+points, N from 4 to 2,000) is in the data set menu.
 """.replace("{ratio}", _RATIO)
 
 
 PAIR_INTRO = r"""
 ### One pair, side by side
 The two shipped models at one N of the ladder, sampled from the same noises (seed 0). In 2-D: 256 samples each over
-its own subset, then both together with the first pairs from the same noise joined by a segment. On mnist: one column
+its own subset, then both together with the first pairs from the same noise joined by a segment. On MNIST: one column
 per noise; under each model's sample, its nearest digit in its own block with $d_1/d_2$ ("copy" when below {ratio}).
+The MNIST samples of seed 0 were recorded once (100 sampling steps of both UNets take 10–60 s here); the sampler is
+deterministic for a given seed, so **Sample the pair live** with seed 0 draws the same digits, and another seed draws
+new noises. The copy fractions in the picture's title are the table's (256 samples per model), as in the plot above.
 """.replace("{ratio}", _RATIO)
 
 
 TRAIN_INTRO = r"""
 ### Train the pair at this N
-Trains the two models of the recipe (data set, N, steps, seed) here, then samples both and both exact processes
-from the same noises and adds the point (a star) to **your** plot. Other users keep theirs; one training runs at a
-time on the server, others wait in the queue.
+On a 2-D data set (its own menu below; an MNIST pair trains for about half an hour, so only the shipped ones are
+shown): trains the two models of the recipe (data set, N, steps, seed) here, then samples both and both exact
+processes from the same noises and adds the point (a star) to **your** plot of that data set's table, drawn below
+(and above, when that data set is chosen there). Other users keep theirs; one training runs at a time on the
+server, others wait in the queue.
 """
 
 
 TRAIN_EMPTY = (
-    "No pair trained in this session yet: choose N and press **Train the pair at this N**. The plot above shows the "
-    "shipped table until then."
+    "No pair trained in this session yet: choose a data set and N and press **Train the pair at this N**; the "
+    "plot appears below, with your pair on the shipped table."
 )
 
 
@@ -60,9 +67,23 @@ NO_TABLE = "No shipped table for this data set yet."
 NO_ROWS = "No rows yet."
 
 
+def recorded_pair_note(seed: int) -> str:
+    """The second title line of the MNIST pair when it shows the recorded samples."""
+    return f"Recorded samples of seed {seed} (sampled once; sampling live with seed {seed} returns the same pictures)"
+
+
+def live_pair_note(seed: int) -> str:
+    """The second title line of the MNIST pair when it was sampled live."""
+    return f"Sampled live just now from the noises of seed {seed}"
+
+
 def plot_title(dataset: str, mnist: bool) -> str:
     """The title of the table's plot."""
-    return "mnist: two models on disjoint blocks of digits" if mnist else f"{dataset}: two models on disjoint subsets"
+    return (
+        "MNIST: two models on disjoint blocks of digits"
+        if mnist
+        else f"{dataset_name(dataset)}: two models on disjoint subsets"
+    )
 
 
 def _spacings(value: float) -> str:
@@ -102,7 +123,7 @@ def transition_sentence(reading, noun: str = "points") -> str:
                 f"The models' distance does not fall at every step ({steps}): the table has one pair per $N$ and "
                 f"one seed, so it cannot say whether such a step is more than the variation between training runs."
             )
-        else:
+        elif not r.agreeing:
             parts.append(
                 f"But at $N = {r.last_n:,}$ the two models' samples from the same noise are still "
                 f"{r.last_ratio:.1f} spacings apart, not clearly closer than the exact processes' "

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from ui.format import times
+from ui.text.page import dataset_name
 
 # ---------------------------------------------------------------------------------------------- tab: variance
 _INTRO = r"""
@@ -51,15 +52,57 @@ def intro(num_data: str, noun: str, num_values: str = "D") -> str:
 NO_NOISY_STEP = "A 1-step chain goes straight to $x_0$ and adds no noise: there is no variance to choose."
 
 
-def caption(reading, noun: str, toy: dict | None = None) -> str:
+def _plan(ts) -> str:
+    """A chain's timesteps as words show them: "975, 950, …, 0"."""
+    ts = list(ts)
+    return ", ".join(str(t) for t in ts) if len(ts) <= 4 else f"{ts[0]}, {ts[1]}, …, {ts[-1]}"
+
+
+def plan_words(reading, spacing: str | None, trailing=None) -> str:
+    """Which timesteps the chain visits, and how they sit beside the Sample tab's default (trailing) plan."""
+    if not reading.timesteps or spacing is None:
+        return ""
+    words = (
+        f" The chain visits $t$ = {_plan(reading.timesteps)}: the model's own plan ({spacing} spacing, as its "
+        "scheduler was saved)"
+    )
+    if spacing != "trailing" and trailing is not None and list(trailing) != list(reading.timesteps):
+        words += (
+            f". The Sample tab's default spacing is trailing ($t$ = {_plan(trailing)}): the same strides, shifted "
+            f"by {trailing[0] - reading.timesteps[0]} timesteps, so the steps compared here are the same kind of step"
+        )
+    return words + "."
+
+
+def shading_words(reading, num_draws: int) -> str:
+    """What the shaded range is, and why it may not be visible."""
+    if reading.draw_spread is None:
+        return ""
+    if reading.draw_spread < 1.5:
+        return (
+            f" The true variance barely depends on which $x_t$ was drawn: over the {num_draws} draws of each step its "
+            f"highest is at most {reading.draw_spread - 1:.1%} above its lowest, so the shaded range between them is "
+            "hidden under the line."
+        )
+    return (
+        f" Over the {num_draws} draws of $x_t$ it varies by up to a factor {reading.draw_spread:.3g} at one step "
+        "(the shaded range)."
+    )
+
+
+def caption(
+    reading, noun: str, toy: dict | None = None, spacing: str | None = None, trailing=None, num_draws: int = 8
+) -> str:
     """The sentence the student should take away, from what the chain's numbers say (`ui.tabs.variance.ChainReading`:
     the noisy steps only, the final step to x_0 adds no noise in any sampler). toy: the 2-D world's default step
-    (`toy_contrast`'s argument), said beside it; None leaves it out."""
+    (`toy_contrast`'s argument), said beside it; None leaves it out. spacing: the chain's timestep spacing; trailing:
+    the trailing plan of the same K (the Sample tab's default), quoted beside it."""
     r = reading
     parts = [
         f"**The typical $x_t$, drawn from $q(x_t)$ (noised training {noun}s).** Along this "
         f"{r.num_steps}-step chain (strides of about {r.stride:.0f} timesteps) the true step's variance per number "
-        f"runs from {r.true_low:.3g} to {r.true_high:.3g}."
+        f"runs from {r.true_low:.3g} to {r.true_high:.3g}.{plan_words(r, spacing, trailing)}"
+        f"{shading_words(r, num_draws)}"
     ]
     miss = abs(r.small_ratio - 1)
     if r.small_close:
@@ -108,8 +151,9 @@ def toy_contrast(toy: dict, reading=None) -> str:
         else ""
     )
     sigma_worse = abs(math.log(best)) > abs(math.log(large))
-    return (
-        rf"**The same question where it goes the other way: the *2-D world* tab's default step** ({toy['dataset']}, "
+    return side_by_side(toy, reading) + (
+        r"**The same question where it goes the other way: the *2-D world* tab's default step** "
+        rf"({dataset_name(toy['dataset'])}, "
         rf"N = {toy['num_points']:,} points, $x_t = ({x:.2f}, {y:.2f})$, $t = {toy['t']} \to {toy['prev_t']}$, a "
         f"stride of {toy['t'] - toy['prev_t']} timesteps; the shipped 2-D model). There $x_t$ sits **between** two "
         "parts of the data and the stride is large, so the true step spreads over both: its variance per coordinate "
@@ -119,6 +163,45 @@ def toy_contrast(toy: dict, reading=None) -> str:
         r"point between modes. $\sigma^{*2}$ is optimal for the **average** over $x_t \sim q(x_t)$, not at every "
         r"point: a point between modes needs more than the average"
         + (r", which is why there $\sigma^{*2}$ does worse than $\beta_{t|s}$." if sigma_worse else ".")
+    )
+
+
+def side_by_side(toy: dict, reading=None) -> str:
+    """The two settings' numbers in one table: this tab's chain at the typical x_t and the 2-D world's default step
+    at a point between modes (each variance divided by the true one). Empty without this tab's reading."""
+    if reading is None:
+        return ""
+    small, large, best = (toy["ratios"][name] for name in ("fixed_small", "fixed_large", "analytic"))
+    here_best = (
+        f"{reading.exact_sigma_ratio:.3f}× (the average, by construction)"
+        if reading.exact_sigma_ratio is not None
+        else "–"
+    )
+    rows = [
+        (
+            "",
+            f"this tab: {reading.num_steps}-step chain, $x_t \\sim q(x_t)$",
+            f"2-D world: {dataset_name(toy['dataset'])}, one $x_t$ between modes",
+        ),
+        ("stride (timesteps)", f"about {reading.stride:.0f}", f"{toy['t'] - toy['prev_t']}"),
+        (
+            r"$\tilde\beta_{t\mid s}$ / true",
+            f"{reading.small_ratio:.3f}× at worst",
+            f"{small:.3g}× ({_ratio_words(small)})" if small < 0.5 or small > 2 else f"{small:.2f}×",
+        ),
+        (r"$\beta_{t\mid s}$ / true", f"up to {times(reading.large_ratio)}", f"{large:.2f}×"),
+        (r"$\sigma^{*2}$ (exact $\Gamma_t$) / true", here_best, f"{best:.2f}×"),
+    ]
+    table = "\n".join(
+        [
+            f"| {rows[0][0]} | {rows[0][1]} | {rows[0][2]} |",
+            "|---|---:|---:|",
+            *(f"| {a} | {b} | {c} |" for a, b, c in rows[1:]),
+        ]
+    )
+    return (
+        "**The two settings side by side** (each variance divided by the true step's variance; 1 = the right "
+        "width):\n\n" + table + "\n\n"
     )
 
 

@@ -12,8 +12,10 @@ after the last step.
 
 **Right: $\hat x_0$**, the network's one-shot guess of the final image from $x_t$ (Ho et al. eq. 15),
 $\hat x_0 = \big(x_t - \sqrt{1-\bar\alpha_t}\,\epsilon_\theta(x_t, t)\big)/\sqrt{\bar\alpha_t}$, where
-$\epsilon_\theta(x_t, t)$ is the network's prediction of the noise in $x_t$: a blurry average of plausible {nouns}
-early, sharp at the end. $p_\theta$ is the tractable posterior $q(x_s\mid x_t, x_0)$ with $x_0$ replaced by a guess
+$\epsilon_\theta(x_t, t)$ is the network's prediction of the noise in $x_t$. $\hat x_0$ looks noisy at the first
+steps (near $t = 999$, dividing by $\sqrt{\bar\alpha_t}\approx 0.006$ magnifies every error of $\epsilon_\theta$
+about 160-fold), then like a blurry {noun}, and sharp at the end. $p_\theta$ is the tractable posterior
+$q(x_s\mid x_t, x_0)$ with $x_0$ replaced by a guess
 of it: $\hat x_0$ at order 1, a better one at orders 2 and 3 (the picture shows the network's own $\hat x_0$).
 
 **$\eta$ (eta)** scales the noise added at each step: $1$ = DDPM's posterior (stochastic), $0$ = DDIM
@@ -41,6 +43,7 @@ def sample_explanation(noun: str) -> str:
     """How to read the tab (markdown + LaTeX), for a model of `noun`s ("digit" for MNIST, "image" otherwise)."""
     return (
         _SAMPLE_EXPLANATION.replace("{nouns}", f"{noun}s")
+        .replace("{noun}", noun)
         .replace("{fixed_small}", VARIANCE_SYMBOLS["fixed_small"])
         .replace("{fixed_large}", VARIANCE_SYMBOLS["fixed_large"])
         .replace("{analytic}", VARIANCE_SYMBOLS["analytic"])

@@ -130,7 +130,10 @@ class ShardSet:
         return from_pixels(out, dtype).reshape(*index.shape, *self.image_shape)
 
     def __getitem__(self, indices) -> torch.Tensor:
-        """shards[i] / shards[tensor of indices]: the images there (float32, [-1, 1]), as a tensor would give them."""
+        """shards[i] / shards[tensor of indices] / shards[a:b]: the images there (float32, [-1, 1]), as a tensor
+        would give them."""
+        if isinstance(indices, slice):
+            return self.rows(list(range(*indices.indices(self.count))))
         return self.rows(indices)
 
     def load(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:

@@ -236,4 +236,76 @@ def cost_note(source: str, model_id: str, model_ms: float | None) -> str:
     """The note under the cost plot: the source of its numbers, and what the model's line is."""
     if model_ms is None:
         return source + "."
-    return f"{source}. Model line: {model_id}, one UNet call + step, batch 1, measured in this app."
+    return (
+        f"{source}. Model line: {model_id}, one UNet call + step, batch 1, measured in this app — this model, at its "
+        "own image size: a UNet for ImageNet-sized images is larger and slower per call, but its cost too does not "
+        "grow with N. Index lines: the project's benchmark, not this app."
+    )
+
+
+# ---------------------------------------------------------------------------------------------- at scale, the index
+def scale_caption(scale: dict, noun: str) -> str:
+    """At scale, the lines under a run's caption: the exact sampler restricted to the k nearest of N with the bound
+    on the rest's weight (largest over the steps, and from which t it is small), and the index's recall@2."""
+    bounds = scale["rest_bound_per_step"]
+    late = scale.get("rest_below_0.01_from_t")
+    when = (
+        f" It is largest near pure noise, where the weight is spread over many {noun}s; from $t$ = {late} on it is "
+        "below 0.01."
+        if late is not None and bounds and max(bounds) >= 0.01
+        else ""
+    )
+    recall = scale.get("recall_at_2")
+    engine = (
+        "The index is exact (flat): the nearest and second-nearest found are the true ones."
+        if recall is None
+        else f"Compressed index: recall@2 against brute force, measured on a sample of its searches: {recall:.3f}."
+    )
+    return (
+        f"\n\n**At this data set's size:** restricted to the {scale['k']} nearest of $N$ = {scale['N']:,} training "
+        f"{noun}s; the rest can hold at most {max(bounds, default=0.0):.2g} of the weight (the largest over the "
+        f"{len(bounds)} steps).{when} {engine}"
+    )
+
+
+def spacing_info(plan: list[int], spacing: str, trailing: list[int]) -> str:
+    """The K slider's info: which timesteps both samplers visit (the model's own spacing) against the Sample
+    tab's default (trailing), and why the difference does not matter here."""
+
+    def ends(p):
+        return f"{p[0]}, {p[1]}, …, {p[-1]}" if len(p) > 2 else ", ".join(map(str, p))
+
+    return (
+        f"both samplers visit the model's own {spacing} timesteps ({ends(plan)} at the default K); the Sample tab "
+        f"defaults to trailing ({ends(trailing)}); the exact sampler copies with any spacing"
+    )
+
+
+def model_line_label(model_id: str, num_parameters: int, image_shape, model_ms: float) -> str:
+    """The cost plot's model line, named honestly: which model, its size, what it draws."""
+    c, h, w = image_shape
+    return (
+        f"model p_θ: {model_id} ({num_parameters / 1e6:.1f} M parameters, {c}×{h}×{w}), one UNet call "
+        f"({duration(model_ms)}), any N"
+    )
+
+
+def index_text(index_costs, costs: StepCosts, noun: str, batch: int) -> str:
+    """The sentence the index line's numbers give: at the largest benchmarked N, the search per query against the
+    brute-force exact step at that N and D (the fit c·N·D); it still only gives back training images."""
+    if not index_costs:
+        return ""
+    largest = max(r["N"] for r in index_costs)
+    rows = {r["kind"]: r for r in index_costs if r["N"] == largest}
+    best = min(rows.values(), key=lambda r: r["ms_per_query"])
+    brute = costs.ms_per_element * best["N"] * best["D"]
+    what = "compressed (IVF, 8-bit)" if best["kind"] == "ivf" else "exact (flat)"
+    return (
+        f"**Through an index** (the ■ lines, measured by the project's benchmark on 2 cores, a batch of {batch:,} "
+        f"queries): at $N$ = {largest:,} images of $D$ = {best['D']:,} numbers, a {what} FAISS index finds the "
+        f"nearest training images of one query in **{duration(best['ms_per_query'])}**, against "
+        f"{duration(brute)} for the brute-force exact step at the same $N$ and $D$ (the fit above): "
+        f"{brute / best['ms_per_query']:.0f}× less. Restricted to those nearest images (with a bound on the weight "
+        "of the rest), the exact step becomes affordable at scale — and it still only gives back training "
+        f"{noun}s: its weights are the exact posterior's, a mixture of the images it was shown."
+    )

@@ -198,8 +198,9 @@ class AppContext:
             f"**Data on disk.** {len(index):,} training {self.noun}s of {'×'.join(map(str, shape))} would need "
             f"{need / 1e9:.3g} GB for the exact posterior in memory; the bound is {self.bound / 1e9:.3g} GB. So they "
             f"are read from memory-mapped shards of at most {per_shard:,} {self.noun}s "
-            f"({per_shard * dim * 4 / 1e6:.0f} MB as 32-bit floats), one shard in memory at a time whatever $N$ is, and the nearest {self.noun}s are "
-            f"found through {engine}. The exact posterior is restricted to the {NEAREST_K} nearest training "
+            f"({per_shard * dim * 4 / 1e6:.0f} MB as 32-bit floats), one shard in memory at a time whatever $N$ "
+            f"is, and the nearest {self.noun}s are found through {engine}. "
+            f"The exact posterior is restricted to the {NEAREST_K} nearest training "
             f"{self.noun}s of $x_t/\\sqrt{{\\bar\\alpha_t}}$, with a bound on the weight the others can hold."
         )
 

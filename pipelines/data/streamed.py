@@ -272,9 +272,11 @@ def streamed_model_data(
             f"{flag}: the images are {'×'.join(map(str, shards.image_shape))} but the model draws {c}×{h}×{w}"
         )
     if expected and shards.content_hash != expected:
-        which = f"{flag} {data!r} is not" if data is not None else "the training data changed since the model was"
+        if data is not None:
+            raise DataError(f"{flag} {data!r} is not the data the model was trained on (content hash differs)")
         raise DataError(
-            f"{which} the data the model was trained on (content hash differs){'' if data else f': pass {flag}'}"
+            f"the training data {where!r} changed since the model was trained (content hash differs): pass the data "
+            "it was trained on with --data"
         )
     heldout = shards.heldout()
     count = len(shards)

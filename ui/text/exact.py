@@ -285,7 +285,7 @@ def model_line_label(model_id: str, num_parameters: int, image_shape, model_ms: 
     """The cost plot's model line, named honestly: which model, its size, what it draws."""
     c, h, w = image_shape
     return (
-        f"model p_θ: {model_id} ({num_parameters / 1e6:.1f} M parameters, {c}×{h}×{w}), one UNet call "
+        f"model $p_\\theta$: {model_id} ({num_parameters / 1e6:.1f} M parameters, {c}×{h}×{w}), one UNet call "
         f"({duration(model_ms)}), any N"
     )
 

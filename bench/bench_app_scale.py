@@ -28,6 +28,11 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 
 
 def peak_mb() -> float:
+    """This process's peak resident memory (VmHWM: its own, where ru_maxrss would carry the parent's peak across
+    fork and exec), in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

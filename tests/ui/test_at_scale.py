@@ -68,6 +68,12 @@ def test_the_exact_tab_runs_through_the_index_and_its_copy_rule_is_brute_forces(
     assert summary["exact"]["nearest_distances"] == pytest.approx([0.0, 0.0], abs=1e-6)  # copies, as always
 
 
+def test_the_cost_view_fits_the_first_images_and_does_not_claim_to_run_the_brute_force_step(ctx):
+    _, _, words = ExactSamplerTab(ctx).cost_view()
+    assert "on the first 3,000 of the 3,000 images" in words and "this page does not run it" in words
+    assert "that is why this page can run it" not in words and "Through an index" in words
+
+
 def test_the_posterior_tab_restricts_to_the_nearest_and_says_what_the_rest_can_hold(ctx):
     out = PosteriorTab(ctx).posterior(5, 300, 0)
     answer, summary = out[-2], out[-1]

@@ -130,6 +130,14 @@ def test_the_cost_text_says_the_exact_step_is_cheap_here_and_hopeless_at_scale(t
     assert "web-scale" in words and "TB" in words
 
 
+def test_the_cost_text_gives_the_index_sentence_and_the_spacing_is_said(tab):
+    _, _, words = tab.cost_view()
+    assert "Through an index" in words and "affordable at scale" in words
+    assert "only gives back training digits" in words and "1,000,000" in words
+    info = tab._spacing_info()  # the K slider's info: the model's own (leading) timesteps against the Sample tab's
+    assert "leading" in info and "975, 950, …, 0" in info and "trailing (999, 974, …, 24)" in info
+
+
 def test_the_run_plots_draw_each_trajectory_and_ignore_a_malformed_summary(tab, run, figures):
     commit, commit_note, distances, distances_note = tab.run_plots(run[-1])
     top, bottom = commit.axes

@@ -28,6 +28,11 @@ from ui.inputs import MAX_NUM_IMAGES, MAX_SEED, api_outputs, check_int, check_se
 from ui.text import exact as text
 
 DEFAULT_EXACT_NUM_IMAGES = 8
+# At scale (data on disk beyond the memory bound) each exact step is one pass of the index over all N images, so
+# the view drawn when the tab opens is smaller: 2 images, 10 steps (bench/results/app-200k.json: about 4 minutes at
+# N = 200,000 on 2 busy cores).
+SCALE_NUM_IMAGES = 2
+SCALE_NUM_STEPS = 10
 # The one cost protocol: exact steps over the first N train digits for each N, and the model's step, batch 1;
 # at least QUICK_COST_REPEATS timed steps and QUICK_COST_MIN_SECONDS per point (about a second in all on 2 cores).
 QUICK_COST_SIZES = (250, 500, 1000, 2000, 4500)
@@ -191,7 +196,7 @@ class ExactSamplerTab:
             gr.Slider(
                 1,
                 MAX_NUM_IMAGES,
-                value=DEFAULT_EXACT_NUM_IMAGES,
+                value=SCALE_NUM_IMAGES if ctx.at_scale else DEFAULT_EXACT_NUM_IMAGES,
                 step=1,
                 label="images per sampler (num_images)",
                 elem_id="exact-num-images",
@@ -201,7 +206,7 @@ class ExactSamplerTab:
             gr.Slider(
                 1,
                 T,
-                value=min(DEFAULT_NUM_INFERENCE_STEPS, T),
+                value=min(SCALE_NUM_STEPS if ctx.at_scale else DEFAULT_NUM_INFERENCE_STEPS, T),
                 step=1,
                 label="K, steps of both samplers (num_inference_steps)",
                 info=self._spacing_info(),
@@ -433,7 +438,7 @@ class ExactSamplerTab:
                 plot_step_costs,
                 costs,
                 title=text.COST_PLOT_TITLE,
-                mark=text.data_mark(ctx.noun, costs),
+                mark=text.data_mark(ctx.noun, costs, len(ctx.train_images())),
                 index_costs=MEASURED_INDEX_COSTS,
                 model_label=text.model_line_label(ctx.model_id, params, ctx.image_shape, costs.model_ms),
             ),
@@ -446,7 +451,13 @@ class ExactSamplerTab:
         figure, note = self.cost_plot()
         costs, num_data = step_costs(ctx), len(ctx.train_images())
         words = text.cost_text(
-            costs, exact_step_ms(costs, num_data), num_data, ctx.noun, ctx.image_shape, DEFAULT_NUM_INFERENCE_STEPS
+            costs,
+            exact_step_ms(costs, num_data),
+            num_data,
+            ctx.noun,
+            ctx.image_shape,
+            DEFAULT_NUM_INFERENCE_STEPS,
+            at_scale=ctx.at_scale,
         )
         index = text.index_text(MEASURED_INDEX_COSTS, costs, ctx.noun, MEASURED_INDEX_BATCH)
         return figure, note, words + ("\n\n" + index if index else "")

@@ -188,20 +188,42 @@ def distances_caption(exact_d: list[float], model_d: list[float], heldout_median
 COST_PLOT_TITLE = "One reverse step: exact cost grows with N·D, the model's does not"
 
 
-def data_mark(noun: str, costs: StepCosts) -> str:
-    """The label of the measured point at the model's own data set (its N and D) on the cost plot."""
+def data_mark(noun: str, costs: StepCosts, num_data: int | None = None) -> str:
+    """The label of the measured point at the model's own data set (its N and D) on the cost plot; num_data: all
+    the data's images when the point is only its first ones (data on disk, beyond the memory bound)."""
     what = "MNIST digits" if noun == "digit" else "your data"
-    return f"{what}: N = {costs.rows[-1]['N']:,}, D = {costs.rows[-1]['D']:,}"
+    last = costs.rows[-1]
+    if num_data is not None and num_data > last["N"]:
+        return f"the first {last['N']:,} of {what} (N = {num_data:,}), D = {last['D']:,}"
+    return f"{what}: N = {last['N']:,}, D = {last['D']:,}"
 
 
 def cost_text(
-    costs: StepCosts, exact_ms: float, num_data: int, noun: str, image_shape: tuple[int, int, int], num_steps: int
+    costs: StepCosts,
+    exact_ms: float,
+    num_data: int,
+    noun: str,
+    image_shape: tuple[int, int, int],
+    num_steps: int,
+    at_scale: bool = False,
 ) -> str:
     """What one exact step costs, measured (exact_ms: one step over the num_data training images) and
-    extrapolated to the data sets of `costs` for a num_steps-step sample, in words (markdown)."""
+    extrapolated to the data sets of `costs` for a num_steps-step sample, in words (markdown). at_scale: the data
+    are on disk beyond the memory bound, measured on their first images only, and the page searches an index."""
     c, h, w = image_shape
     size = f"tiny {h}×{w} digits" if noun == "digit" else f"{c}×{h}×{w} images"
+    measured = costs.rows[-1]["N"]
     intro = (
+        f"Measured in this app, batch of 1, the same protocol for both, on the first {measured:,} of the "
+        f"{num_data:,} {noun}s (all of them are on disk): one model step (a UNet call) takes "
+        f"**{duration(costs.model_ms)}**, whatever N is; one brute-force exact step over all {num_data:,} would "
+        f"take **{duration(exact_ms)}** by the fit $c\\cdot N\\cdot D$ ($c$ = {sci(costs.ms_per_element)} ms per "
+        "number), reading every training image at every step — this page does not run it: it searches an index "
+        "(below). Extrapolated:"
+        if at_scale
+        else None
+    )
+    intro = intro or (
         f"Measured in this app, batch of 1, the same protocol for both: one exact step over N = {num_data:,} "
         f"{noun}s takes **{duration(exact_ms)}**; one model step (a UNet call) **{duration(costs.model_ms)}**, "
         f"whatever N is. At {num_data:,} {size} the exact step is cheap — that is why this page can "

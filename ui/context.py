@@ -201,7 +201,8 @@ class AppContext:
             f"({per_shard * dim * 4 / 1e6:.0f} MB as 32-bit floats), one shard in memory at a time whatever $N$ "
             f"is, and the nearest {self.noun}s are found through {engine}. "
             f"The exact posterior is restricted to the {NEAREST_K} nearest training "
-            f"{self.noun}s of $x_t/\\sqrt{{\\bar\\alpha_t}}$, with a bound on the weight the others can hold."
+            f"{self.noun}s of $x_t/\\sqrt{{\\bar\\alpha_t}}$, with a bound on the weight the others can hold. "
+            "Each exact step reads every shard once, so an exact run takes seconds per step here."
         )
 
     def _notice(self, reason: str) -> str:

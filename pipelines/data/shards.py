@@ -53,7 +53,8 @@ def to_pixels(images: torch.Tensor) -> np.ndarray:
 
 def from_pixels(pixels: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """8-bit pixels (N, C, H, W) → images in [-1, 1] in `dtype` (a new tensor; the memory map is only read)."""
-    return (torch.from_numpy(np.asarray(pixels, dtype=np.float32)) / 127.5 - 1.0).to(dtype)  # float32, as loaded
+    images = torch.from_numpy(np.array(pixels, dtype=np.float32))  # a new float32 array: scaled in place
+    return images.div_(127.5).sub_(1.0).to(dtype)  # float32, as loaded
 
 
 class ShardSet:

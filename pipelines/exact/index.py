@@ -184,7 +184,7 @@ class NeighbourIndex:
     def _part_images(self, part: int) -> np.ndarray:
         """A part's images as float32 rows (n, D) in [-1, 1]."""
         chunks = [self.source.images(s).reshape(self.source.counts[s], -1) for s in self.part_shards[part]]
-        return np.ascontiguousarray(torch.cat(chunks).numpy())
+        return np.ascontiguousarray((chunks[0] if len(chunks) == 1 else torch.cat(chunks)).numpy())
 
     def _flat_part(self, part: int):
         index = _faiss().IndexFlatL2(self.source.dim)

@@ -122,7 +122,7 @@ def plot_step_costs(
     through an index, one line per kind (■). model_label: the model line's label (which model, its size)."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7.6, 4.8), dpi=110)
+    fig = Figure(figsize=(7.6, 6.6 if index_costs else 4.8), dpi=110)
     ax = fig.add_subplot(1, 1, 1)
     c = costs.ms_per_element
     D0 = costs.rows[0]["D"]
@@ -189,7 +189,10 @@ def plot_step_costs(
     ax.set_ylabel("milliseconds per reverse step (median, log scale)")
     ax.set_title(title or "One reverse step: the exact cost grows with N·D", fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=7.5, loc="upper left")
+    if index_costs:  # seven entries: below the axes, where they hide no point or label
+        ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1, frameon=False)
+    else:
+        ax.legend(fontsize=7.5, loc="upper left")
     fig.tight_layout()
     return fig
 

@@ -119,6 +119,9 @@ def test_the_cost_plot_is_log_log_with_measured_points_fit_extrapolation_and_the
     assert any("model $p_\\theta$" in label and "M parameters" in label for label in labels)  # which model, its size
     squares = [list(line.get_xdata()) for line in lines if line.get_marker() == "s"]
     assert squares == [[10_000, 100_000, 1_000_000]] * 2  # the index lines: exact (flat) and compressed (ivf)
+    from helpers.figure_layout import assert_layout_ok
+
+    assert_layout_ok(figure, "the cost plot with the index lines")  # its legend hides nothing, nothing is clipped
     annotations = " ".join(child.get_text() for child in ax.texts)
     assert "LAION-400M" in annotations and "web-scale" in annotations and "TB" in annotations
     assert "measured in this app" in note and "tiny" in note

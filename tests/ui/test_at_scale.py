@@ -144,6 +144,9 @@ def test_an_index_built_for_another_data_set_is_refused_by_name(tmp_path):
     first.load_data()
     index_a = first.train_images().folder / "index"
     assert index_a.is_dir()
+    caption = ExactSamplerTab(first).exact_sample(0, 1, 2)[2]  # a compressed index: its recall@2 in the verdict
+    assert "Compressed index: recall@2 against brute force" in caption
+    assert "recall@2 of the compressed index" in PosteriorTab(first).posterior(0, 300, 0)[-2]
     second = AppContext(pipe, str(folder), data=str(b), memory_bound=1000, index_kind="ivf")
     second.load_data()
     shutil.rmtree(second.train_images().folder / "index")

@@ -14,15 +14,18 @@ import torch
 from pipelines import DatasetPosterior, PosteriorDDPMPipeline, PosteriorDDPMScheduler
 from pipelines.data.record import (
     BUNDLE_FILE,
+    MEMORY_BOUND_BYTES,
     ModelData,
-    check_data_memory,
     check_folder_images,
     count_source_images,
+    data_memory_bytes,
     model_data_folder,
     read_record,
     resolve_model_data,
 )
+from pipelines.data.shards import write_shards
 from pipelines.data.sources import DataError, mnist_labels, mnist_split
+from pipelines.data.streamed import default_cache_root, shard_size_for, source_count, streamed_model_data
 from pipelines.ddpm.scheduler import TIMESTEP_SPACINGS
 from ui.files import RunStore
 
@@ -42,6 +45,10 @@ FRAME_BUDGET = 0.05
 MNIST_SHAPE = (1, 32, 32)
 # The largest images the posterior tabs compare (a free CPU Space holds about 25,000 of 3×64×64: see README).
 MAX_DATA_SIDE = 64
+# Beyond the memory bound (pipelines.data.record.MEMORY_BOUND_BYTES: the dense exact posterior's 32 bytes per value)
+# the data are read from memory-mapped shards and searched through a FAISS index; the exact posterior is then
+# restricted to the NEAREST_K nearest training images of x_t/√ᾱ_t, with a bound on what the rest could hold.
+NEAREST_K = 64
 
 
 @dataclass
@@ -62,11 +69,17 @@ class AppContext:
     frame_interval_s: float = FRAME_INTERVAL_S
     frame_budget: float = FRAME_BUDGET
     data: str | None = None  # app.py's --data: a folder, a 🤗 data set id, or mnist
+    # Bytes the dense exact posterior may hold (None: MEMORY_BOUND_BYTES); beyond, shards and an index.
+    memory_bound: int | None = None
+    shard_cache: str | None = None  # where the shards are cached (None: beside the model, else ~/.cache)
+    index_kind: str = "auto"  # the NeighbourIndex kind at scale: auto (exact up to 4·10⁹ values), flat or ivf
     schedulers: dict[str, PosteriorDDPMScheduler] = field(init=False)
     _model_data: ModelData | None = field(default=None, init=False, repr=False)
     _data_notice: str | None = field(default=None, init=False, repr=False)
     _labels: torch.Tensor | None = field(default=None, init=False, repr=False)
     _dataset_posterior: DatasetPosterior | None = field(default=None, init=False, repr=False)
+    _index = None  # the NeighbourIndex over the shards, at scale
+    _cache_note: str = ""
     # Re-entrant: dataset_posterior() calls load_data() while holding it.
     _lazy_lock: threading.RLock = field(default_factory=threading.RLock, init=False, repr=False)
 
@@ -111,22 +124,86 @@ class AppContext:
         folder = model_data_folder(self.model_id)
         record = read_record(folder) if folder is not None else None
         bundled = folder is not None and (folder / BUNDLE_FILE).is_file()
-        if self.data is None and record is not None and not bundled:
-            check_data_memory(record.num_images, shape, "the model's training data")
-        elif self.data is not None:
+        if self.data not in (None, "mnist"):
             count = count_source_images(self.data)
             if count and not Path(self.data, BUNDLE_FILE).is_file():
-                check_data_memory(count, shape)
                 recorded = record is not None and record.kind == "folder" and record.num_source_images == count
                 if not recorded:  # not the folder the model records: its images must already fit the model
                     check_folder_images(self.data, shape)
+        count = source_count(folder, self.data) if self.data != "mnist" else None
+        if count is not None and data_memory_bytes(count, shape) > self.bound:
+            return self._streamed(folder)
         if self.data is None and record is None and shape == MNIST_SHAPE and not bundled:
             result = resolve_model_data(None, shape, "mnist")  # a stock 1×32×32 model: the bundled digits, as always
             result.description += " (the model records no training data; --data names another set)"
         else:
             result = resolve_model_data(folder, shape, self.data)
-        check_data_memory(len(result.train), shape, "--data" if self.data is not None else "the model's training data")
+        if data_memory_bytes(len(result.train), shape) > self.bound:  # counted only once loaded (a 🤗 data set)
+            root = Path(self.shard_cache) if self.shard_cache else default_cache_root(folder)
+            shards = write_shards(
+                root / "loaded", result.train, shard_size_for(shape), heldout=result.heldout[:500],
+                source=result.description,
+            )  # fmt: skip
+            result = ModelData(shards, shards.heldout(), result.record, result.description)
+            self._index = self._build_index(shards)
+            self._cache_note = f"written into {root / 'loaded'}"
         return result
+
+    @property
+    def bound(self) -> int:
+        """The bytes the dense exact posterior may hold (`memory_bound`, default MEMORY_BOUND_BYTES)."""
+        return MEMORY_BOUND_BYTES if self.memory_bound is None else int(self.memory_bound)
+
+    def _streamed(self, folder) -> ModelData:
+        """The data beyond the bound: memory-mapped shards (written once, cached by source) and an index over them."""
+        flag = "--data" if self.data is not None else "the model's training data"
+        streamed = streamed_model_data(folder, self.image_shape, self.data, self.shard_cache, flag=flag)
+        self._index = self._build_index(streamed.shards)
+        self._cache_note = streamed.cache
+        return ModelData(streamed.shards, streamed.heldout, streamed.record, streamed.description)
+
+    def _build_index(self, shards):
+        """The NeighbourIndex over the shards: one part per shard (one shard in memory at a time); a cached
+        compressed index built for other data is refused by name (rebuild=False), never silently used."""
+        from pipelines.exact.index import NeighbourIndex
+
+        return NeighbourIndex(shards, kind=self.index_kind, num_parts=shards.num_shards, rebuild=False)
+
+    @property
+    def at_scale(self) -> bool:
+        """Whether the data are beyond the memory bound (read from shards, searched through an index)."""
+        return self.load_data() is not None and self._index is not None
+
+    @property
+    def neighbour_index(self):
+        """The NeighbourIndex at scale (None for data held in memory)."""
+        self.load_data()
+        return self._index
+
+    def scale_notice(self) -> str:
+        """At scale, one paragraph for the page: why the data are on disk, what is held at once, and the index."""
+        if not self.at_scale:
+            return ""
+        index, shape = self._index, self.image_shape
+        dim = int(np.prod(shape))
+        per_shard = shard_size_for(shape)
+        need = data_memory_bytes(len(index), shape)
+        engine = (
+            "an exact (flat) index: the nearest images found are the true nearest"
+            if index.kind == "flat"
+            else "a compressed (IVF, 8-bit) index: approximate, its recall@2 against brute force is measured on a "
+            "sample of every search and shown with the result"
+        )
+        return (
+            f"**Data on disk.** {len(index):,} training {self.noun}s of {'×'.join(map(str, shape))} would need "
+            f"{need / 1e9:.3g} GB for the exact posterior in memory; the bound is {self.bound / 1e9:.3g} GB. So they "
+            f"are read from memory-mapped shards of at most {per_shard:,} {self.noun}s "
+            f"({per_shard * dim * 4 / 1e6:.0f} MB as 32-bit floats), one shard in memory at a time whatever $N$ "
+            f"is, and the nearest {self.noun}s are found through {engine}. "
+            f"The exact posterior is restricted to the {NEAREST_K} nearest training "
+            f"{self.noun}s of $x_t/\\sqrt{{\\bar\\alpha_t}}$, with a bound on the weight the others can hold. "
+            "Each exact step reads every shard once, so an exact run takes seconds per step here."
+        )
 
     def _notice(self, reason: str) -> str:
         C, H, W = self.image_shape
@@ -200,5 +277,15 @@ class AppContext:
         shared (it is read-only after construction, so concurrent requests may use it)."""
         with self._lazy_lock:
             if self._dataset_posterior is None:
-                self._dataset_posterior = DatasetPosterior(self.train_images(), self.pipe.scheduler)
+                if self.at_scale:  # the data on disk: q(x_0 | x_t) on the k nearest through the index
+                    from pipelines.exact.nearest_posterior import IndexedPosterior
+
+                    recall = 0 if self._index.kind == "flat" else 16  # an exact index needs no check
+                    self._dataset_posterior = IndexedPosterior(self._index, self.pipe.scheduler, NEAREST_K, recall)
+                else:
+                    self._dataset_posterior = DatasetPosterior(self.train_images(), self.pipe.scheduler)
             return self._dataset_posterior
+
+    def training_image(self, index: int) -> torch.Tensor:
+        """One training image (1, C, H, W) in [-1, 1] (read from its shard at scale)."""
+        return self.train_images()[index : index + 1].float()

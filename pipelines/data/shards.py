@@ -53,7 +53,8 @@ def to_pixels(images: torch.Tensor) -> np.ndarray:
 
 def from_pixels(pixels: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """8-bit pixels (N, C, H, W) → images in [-1, 1] in `dtype` (a new tensor; the memory map is only read)."""
-    return (torch.from_numpy(np.asarray(pixels, dtype=np.float32)) / 127.5 - 1.0).to(dtype)  # float32, as loaded
+    images = torch.from_numpy(np.array(pixels, dtype=np.float32))  # a new float32 array: scaled in place
+    return images.div_(127.5).sub_(1.0).to(dtype)  # float32, as loaded
 
 
 class ShardSet:
@@ -130,7 +131,10 @@ class ShardSet:
         return from_pixels(out, dtype).reshape(*index.shape, *self.image_shape)
 
     def __getitem__(self, indices) -> torch.Tensor:
-        """shards[i] / shards[tensor of indices]: the images there (float32, [-1, 1]), as a tensor would give them."""
+        """shards[i] / shards[tensor of indices] / shards[a:b]: the images there (float32, [-1, 1]), as a tensor
+        would give them."""
+        if isinstance(indices, slice):
+            return self.rows(list(range(*indices.indices(self.count))))
         return self.rows(indices)
 
     def load(self, dtype: torch.dtype = torch.float32) -> torch.Tensor:

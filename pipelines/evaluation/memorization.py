@@ -304,8 +304,31 @@ def _load(args):
     folder = args.model if Path(args.model).is_dir() else None
     if args.shards is not None:
         return pipe, _shard_data(args, folder, tuple(pipe.image_shape))
+    streamed = _streamed_data(args, folder, tuple(pipe.image_shape))
+    if streamed is not None:
+        return pipe, streamed
     data = resolve_model_data(folder, tuple(pipe.image_shape), args.data, flag="--data")
     return pipe, data
+
+
+def _streamed_data(args, folder: str | None, image_shape: tuple[int, int, int]):
+    """Data beyond the memory bound (record.MEMORY_BOUND_BYTES), as the app reads it: memory-mapped shards written
+    once into the cache beside the model (pipelines.data.streamed), one shard held at a time; None when the data
+    fit in memory (or their size cannot be told without loading them)."""
+    from pipelines.data.record import MEMORY_BOUND_BYTES, ModelData, data_memory_bytes
+    from pipelines.data.streamed import source_count, streamed_model_data
+
+    if args.data == "mnist":
+        return None
+    count = source_count(folder, args.data)
+    if count is None or data_memory_bytes(count, image_shape) <= MEMORY_BOUND_BYTES:
+        return None
+    streamed = streamed_model_data(folder, image_shape, args.data, flag="--data")
+    if args.index == "none":  # brute force reads N·D values per sample batch from memory: through an index instead
+        args.index = "auto"
+    if args.index_parts == 1:  # one shard per part: one shard's values in memory at a time
+        args.index_parts = streamed.shards.num_shards
+    return ModelData(streamed.shards, streamed.heldout, streamed.record, f"{streamed.description}; {streamed.cache}")
 
 
 def _shard_data(args, folder: str | None, image_shape: tuple[int, int, int]):

@@ -27,7 +27,6 @@ from pipelines.exact.neighbours import (
     copy_summary,
     l2_distance,
     nearest_distances,
-    nearest_neighbours,
 )
 from pipelines.exact.posterior import DatasetPosterior
 
@@ -205,7 +204,7 @@ def compare_estimates(
     sigma2 = float(tractable_var)
     means = {"model": model.mean, "exact": exact.posterior_mean.double(), "tractable": tractable_mean}
     epsilon_mse, epsilon_loss_weight = _epsilon_loss(scheduler, dataset_posterior, noise, model_output, x_t64, t)
-    distance, index = nearest_neighbours(x0_64, dataset_posterior.data)
+    distance, index = dataset_posterior.nearest_neighbours(x0_64)
     k = min(5, dataset_posterior.num_images)
     top_w, top_i = exact.weights[0].topk(k)
     return PosteriorComparison(
@@ -416,7 +415,7 @@ def compare_samplers(
     model = model.cpu().float()
     model_seconds = time.perf_counter() - start
     k = min(2, len(dataset_posterior))  # nearest and second-nearest: the copy rule's ratio
-    (exact_d, exact_i), (model_d, model_i) = (nearest_neighbours(x, dataset_posterior.data, k) for x in (exact, model))
+    (exact_d, exact_i), (model_d, model_i) = (dataset_posterior.nearest_neighbours(x, k) for x in (exact, model))
     return SamplerComparison(
         seed=seed,
         num_inference_steps=int(num_inference_steps),

@@ -184,7 +184,7 @@ class NeighbourIndex:
     def _part_images(self, part: int) -> np.ndarray:
         """A part's images as float32 rows (n, D) in [-1, 1]."""
         chunks = [self.source.images(s).reshape(self.source.counts[s], -1) for s in self.part_shards[part]]
-        return np.ascontiguousarray(torch.cat(chunks).numpy())
+        return np.ascontiguousarray((chunks[0] if len(chunks) == 1 else torch.cat(chunks)).numpy())
 
     def _flat_part(self, part: int):
         index = _faiss().IndexFlatL2(self.source.dim)
@@ -365,3 +365,31 @@ def _write_text_atomic(path: Path, text: str) -> None:
     except OSError as error:
         tmp.unlink(missing_ok=True)
         raise DataError(f"index {str(path)!r} could not be written ({error.strerror or error})") from None
+
+
+# The search's measured cost (bench/bench_index.py, 2 cores, 1,000 queries of 3×32×32 per search, without the recall
+# check; bench/results/index.json and index-1e6.json): milliseconds per query. A copy here, so that the app (which
+# ships without bench/) can draw it; tests/exact/test_index_costs.py checks it against the files.
+MEASURED_INDEX_COSTS = (
+    {"N": 10_000, "D": 3072, "kind": "flat", "ms_per_query": 2.9961127639999177},
+    {"N": 10_000, "D": 3072, "kind": "ivf", "ms_per_query": 1.9223769069999435},
+    {"N": 100_000, "D": 3072, "kind": "flat", "ms_per_query": 38.568649322000056},
+    {"N": 100_000, "D": 3072, "kind": "ivf", "ms_per_query": 10.783356427999934},
+    {"N": 1_000_000, "D": 3072, "kind": "flat", "ms_per_query": 119.12155388300016},
+    {"N": 1_000_000, "D": 3072, "kind": "ivf", "ms_per_query": 44.85471372399934},
+)
+MEASURED_INDEX_BATCH = 1000  # queries per search in that measurement
+
+
+def index_costs_from_bench(paths) -> list[dict]:
+    """MEASURED_INDEX_COSTS's rows read from bench/results/index*.json files (for the check that the copy holds)."""
+    rows = []
+    for path in paths:
+        result = json.loads(Path(path).read_text())
+        queries = int(result["settings"]["queries"])
+        dim = int(np.prod(result["settings"]["shape"]))
+        for row in result["results"]:
+            for kind, numbers in row["kinds"].items():
+                ms = numbers["query_without_recall_check_s"] * 1e3 / queries
+                rows.append({"N": int(row["N"]), "D": dim, "kind": kind, "ms_per_query": ms})
+    return sorted(rows, key=lambda r: (r["N"], r["kind"]))

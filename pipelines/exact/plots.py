@@ -111,14 +111,18 @@ def plot_step_cost(
 
 
 # Figure API only (no pyplot): a new Figure per call, so concurrent requests never share one.
-def plot_step_costs(costs, title: str | None = None, mark: str | None = None):
+def plot_step_costs(
+    costs, title: str | None = None, mark: str | None = None, index_costs=None, model_label: str | None = None
+):
     """`costs`: a `pipelines.exact.posterior.StepCosts`. Log–log: measured exact-step ms against N (●), the
     fitted c·N·D line for each image size, the
     extrapolated data sets (★, labelled with time per step and memory), and the model's constant line.
-    mark: a label for the largest measured point (the data set the exact step ran over, e.g. its N and D)."""
+    mark: a label for the largest measured point (the data set the exact step ran over, e.g. its N and D).
+    index_costs: rows {"N", "D", "kind", "ms_per_query"} (`index.MEASURED_INDEX_COSTS`): the nearest-image search
+    through an index, one line per kind (■). model_label: the model line's label (which model, its size)."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7.6, 4.8), dpi=110)
+    fig = Figure(figsize=(7.6, 6.6 if index_costs else 4.8), dpi=110)
     ax = fig.add_subplot(1, 1, 1)
     c = costs.ms_per_element
     D0 = costs.rows[0]["D"]
@@ -160,21 +164,35 @@ def plot_step_costs(costs, title: str | None = None, mark: str | None = None):
             ha="right",
             fontsize=7.5,
         )
+    for k, kind in enumerate(sorted({r["kind"] for r in index_costs or ()})):
+        rows = sorted((r for r in index_costs if r["kind"] == kind), key=lambda r: r["N"])
+        what = "exact (flat)" if kind == "flat" else "compressed (IVF, 8-bit)"
+        ax.plot(
+            [r["N"] for r in rows],
+            [r["ms_per_query"] for r in rows],
+            marker="s",
+            color=("C1", "C8")[k % 2],
+            linewidth=1.4,
+            label=f"index, {what}: nearest images per query, D = {rows[0]['D']:,} (benchmark)",
+        )
     ax.axhline(
         costs.model_ms,
         color="gray",
         linestyle=":",
-        label=rf"model $p_\theta$: one UNet call ({format_duration(costs.model_ms)}), any N",
+        label=model_label or rf"model $p_\theta$: one UNet call ({format_duration(costs.model_ms)}), any N",
     )
     ax.set_xscale("log")
     ax.set_yscale("log")
-    low = min([costs.model_ms, *(r["ms"] for r in costs.rows)])
+    low = min([costs.model_ms, *(r["ms"] for r in costs.rows), *(r["ms_per_query"] for r in index_costs or ())])
     ax.set_ylim(low / 3, max(e["ms"] for e in targets) * 50 if targets else None)
     ax.set_xlabel("N, training images the exact step must read (log scale)")
     ax.set_ylabel("milliseconds per reverse step (median, log scale)")
     ax.set_title(title or "One reverse step: the exact cost grows with N·D", fontsize=10)
     ax.grid(True, which="major", alpha=0.3)
-    ax.legend(fontsize=7.5, loc="upper left")
+    if index_costs:  # seven entries: below the axes, where they hide no point or label
+        ax.legend(fontsize=7.5, loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=1, frameon=False)
+    else:
+        ax.legend(fontsize=7.5, loc="upper left")
     fig.tight_layout()
     return fig
 

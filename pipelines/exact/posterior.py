@@ -29,7 +29,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from pipelines.checks import check_batch_size, check_images, is_int
 from pipelines.ddpm.pipeline import DenoisingStep, reverse_chain, run_chain
 from pipelines.ddpm.scheduler import PosteriorDDPMScheduler
-from pipelines.exact.neighbours import CHUNK_ELEMENTS, chunk_rows, sq_distances
+from pipelines.exact.neighbours import CHUNK_ELEMENTS, chunk_rows, nearest_neighbours, sq_distances
 
 
 @dataclass
@@ -347,6 +347,11 @@ class DatasetPosterior:
         exact_mean = chain.coef1[:, None] * x0_mean.double() + chain.coef2[:, None] * x.double()  # eq. 7
         gap = ((exact_mean - mean.detach().reshape(B, -1).double()) ** 2).sum(1)
         return gap + chain.coef1**2 * self._spread(weights, x0_mean)
+
+    def nearest_neighbours(self, queries: torch.Tensor, k: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+        """(distances, indices), each (B, k), of the k nearest training images of queries (B, C, H, W) by L2 over
+        all values (`neighbours.nearest_neighbours`; an `IndexedPosterior` searches its index instead)."""
+        return nearest_neighbours(queries, self.data, k)
 
     def ideal_model_output(self, x_t: torch.Tensor, t, pred_original_sample: torch.Tensor) -> torch.Tensor:
         """What a perfect model would output at (x_t, t) for the scheduler's prediction_type, given E[x_0 | x_t]:

@@ -28,8 +28,15 @@ def _sq_norms(posterior: "DatasetPosterior") -> torch.Tensor:
     """‖x_0^i‖² of each data image, float64 (N,), computed once per DatasetPosterior (its data are read-only)."""
     norms = _SQ_NORMS.get(posterior)
     if norms is None:
-        data = posterior.data.reshape(len(posterior), -1).double()
-        norms = _SQ_NORMS[posterior] = (data * data).sum(1)
+        data = posterior.data
+        if isinstance(data, torch.Tensor):
+            rows = data.reshape(len(posterior), -1).double()
+            norms = (rows * rows).sum(1)
+        else:  # data on disk (an IndexedPosterior's shards): shard by shard
+            norms = torch.cat(
+                [(images.reshape(len(images), -1).double() ** 2).sum(1) for _, images in data.iter_images()]
+            )
+        _SQ_NORMS[posterior] = norms
     return norms
 
 

@@ -116,7 +116,12 @@ def test_the_cost_plot_is_log_log_with_measured_points_fit_extrapolation_and_the
     assert len(stars) == 3
     labels = [line.get_label() for line in lines]
     assert any(label.startswith("fit c·N·D") for label in labels)
-    assert any("model $p_\\theta$" in label for label in labels)
+    assert any("model $p_\\theta$" in label and "M parameters" in label for label in labels)  # which model, its size
+    squares = [list(line.get_xdata()) for line in lines if line.get_marker() == "s"]
+    assert squares == [[10_000, 100_000, 1_000_000]] * 2  # the index lines: exact (flat) and compressed (ivf)
+    from helpers.figure_layout import assert_layout_ok
+
+    assert_layout_ok(figure, "the cost plot with the index lines")  # its legend hides nothing, nothing is clipped
     annotations = " ".join(child.get_text() for child in ax.texts)
     assert "LAION-400M" in annotations and "web-scale" in annotations and "TB" in annotations
     assert "measured in this app" in note and "tiny" in note
@@ -126,6 +131,14 @@ def test_the_cost_text_says_the_exact_step_is_cheap_here_and_hopeless_at_scale(t
     _, _, words = tab.cost_view()
     assert "4,500" in words and "cheap" in words and "Feasible only for toy data" in words and "copies" in words
     assert "web-scale" in words and "TB" in words
+
+
+def test_the_cost_text_gives_the_index_sentence_and_the_spacing_is_said(tab):
+    _, _, words = tab.cost_view()
+    assert "Through an index" in words and "affordable at scale" in words
+    assert "only gives back training digits" in words and "1,000,000" in words
+    info = tab._spacing_info()  # the K slider's info: the model's own (leading) timesteps against the Sample tab's
+    assert "leading" in info and "975, 950, …, 0" in info and "trailing (999, 974, …, 24)" in info
 
 
 def test_the_run_plots_draw_each_trajectory_and_ignore_a_malformed_summary(tab, run, figures):

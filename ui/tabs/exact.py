@@ -18,6 +18,7 @@ import numpy as np
 
 from pipelines.exact.comparisons import COMMIT_WEIGHT, compare_samplers, heldout_nearest_distances
 from pipelines.exact.costs import StepCosts, measure_step_costs
+from pipelines.exact.index import MEASURED_INDEX_BATCH, MEASURED_INDEX_COSTS
 from pipelines.exact.plots import plot_commit, plot_nearest_distances, plot_step_costs
 from pipelines.pictures.images import labelled_row, to_uint8
 from ui.base import LATEX, UI_QUEUE, sample_queue
@@ -27,6 +28,11 @@ from ui.inputs import MAX_NUM_IMAGES, MAX_SEED, api_outputs, check_int, check_se
 from ui.text import exact as text
 
 DEFAULT_EXACT_NUM_IMAGES = 8
+# At scale (data on disk beyond the memory bound) each exact step is one pass of the index over all N images, so
+# the view drawn when the tab opens is smaller: 2 images, 10 steps (bench/results/app-200k.json: about 4 minutes at
+# N = 200,000 on 2 busy cores).
+SCALE_NUM_IMAGES = 2
+SCALE_NUM_STEPS = 10
 # The one cost protocol: exact steps over the first N train digits for each N, and the model's step, batch 1;
 # at least QUICK_COST_REPEATS timed steps and QUICK_COST_MIN_SECONDS per point (about a second in all on 2 cores).
 QUICK_COST_SIZES = (250, 500, 1000, 2000, 4500)
@@ -45,6 +51,8 @@ def step_costs(ctx: AppContext) -> StepCosts:
     (`measure_step_costs`). Measured once per context and settings, at first use, by one thread; later calls
     (from either tab) get the same numbers."""
     data = ctx.train_images()
+    if ctx.at_scale:  # the brute-force step is measured on the first images, in memory, and fitted (c·N·D)
+        data = data[: max(QUICK_COST_SIZES)]
     n = len(data)
     sizes = {min(int(size), n) for size in QUICK_COST_SIZES} | {n}
     if len(sizes) < 3:  # a small data set: a quarter, half and all of it, so the fit has three points
@@ -85,6 +93,18 @@ def cost_summary(costs: StepCosts) -> dict:
         "torch_threads": costs.torch_threads,
         "dtype": costs.dtype,
     }
+
+
+def scale_summary(bounds: dict, timesteps: list[int]) -> dict:
+    """summary["at_scale"] of /exact_sample on data beyond the memory bound: k, N, the index, its recall@2 when
+    measured, the rest bound ε of each step (per search, in the order of the chain: the sampler's steps, then the
+    copy rule's two searches, which have none) and the largest."""
+    per_step = bounds.pop("per_search")[: len(timesteps)]
+    first_small = next((t for t, b in zip(timesteps, per_step) if b < SMALL_REST), None)
+    return {**bounds, "rest_bound_per_step": per_step, "timesteps": timesteps, "rest_below_0.01_from_t": first_small}
+
+
+SMALL_REST = 0.01  # the rest bound from which the restriction to the k nearest is said to be harmless
 
 
 def data_line(ctx: AppContext) -> str:
@@ -148,6 +168,8 @@ class ExactSamplerTab:
             gr.Markdown(f"⚠️ **{ctx.data_notice()}**", elem_id="exact-notice")
         else:
             gr.Markdown(data_line(ctx), elem_id="exact-data")
+            if ctx.at_scale:
+                gr.Markdown(ctx.scale_notice(), latex_delimiters=LATEX, elem_id="exact-scale")
         with gr.Row():
             with gr.Column(scale=1, min_width=300):
                 controls = self._controls()
@@ -174,7 +196,7 @@ class ExactSamplerTab:
             gr.Slider(
                 1,
                 MAX_NUM_IMAGES,
-                value=DEFAULT_EXACT_NUM_IMAGES,
+                value=SCALE_NUM_IMAGES if ctx.at_scale else DEFAULT_EXACT_NUM_IMAGES,
                 step=1,
                 label="images per sampler (num_images)",
                 elem_id="exact-num-images",
@@ -184,14 +206,22 @@ class ExactSamplerTab:
             gr.Slider(
                 1,
                 T,
-                value=min(DEFAULT_NUM_INFERENCE_STEPS, T),
+                value=min(SCALE_NUM_STEPS if ctx.at_scale else DEFAULT_NUM_INFERENCE_STEPS, T),
                 step=1,
                 label="K, steps of both samplers (num_inference_steps)",
+                info=self._spacing_info(),
                 elem_id="exact-num-steps",
             )
         )
         button = gr.Button("Sample with both", variant="primary", elem_id="exact-button", interactive=ctx.has_data)
         return SimpleNamespace(seed=seed, num_images=num_images, steps=steps, button=button)
+
+    def _spacing_info(self) -> str:
+        """Which timesteps both samplers visit at the default K (the model's own spacing) against the Sample tab's."""
+        ctx = self.ctx
+        K = min(DEFAULT_NUM_INFERENCE_STEPS, ctx.num_train_timesteps)
+        spacing = ctx.pipe.scheduler.config.timestep_spacing
+        return text.spacing_info(ctx.timestep_plan(spacing, K), spacing, ctx.timestep_plan("trailing", K))
 
     def _views(self) -> SimpleNamespace:
         """The right column: the run's caption and galleries, the commit plot, the distance strip, the cost plot and
@@ -261,11 +291,12 @@ class ExactSamplerTab:
         with self._heldout_lock:
             if self._heldout is None:
                 heldout = self.ctx.heldout_images()
-                self._heldout = (
-                    heldout_nearest_distances(heldout, self.ctx.dataset_posterior().data).numpy()
-                    if len(heldout)
-                    else np.zeros(0)
-                )
+                if not len(heldout):
+                    self._heldout = np.zeros(0)
+                elif self.ctx.at_scale:  # through the index (the held-out images are a sample of at most 500)
+                    self._heldout = self.ctx.dataset_posterior().nearest_neighbours(heldout, 1)[0][:, 0].numpy()
+                else:
+                    self._heldout = heldout_nearest_distances(heldout, self.ctx.dataset_posterior().data).numpy()
             return self._heldout
 
     # -- handlers -------------------------------------------------------------------------------------------
@@ -312,9 +343,12 @@ class ExactSamplerTab:
         ctx = self.ctx
         data = ctx.require_data()
         dataset_posterior = ctx.dataset_posterior()
+        if ctx.at_scale:
+            dataset_posterior.reset_bounds()
         r = compare_samplers(
             ctx.pipe, dataset_posterior, seed=seed, num_images=num_images, num_inference_steps=num_steps
         )
+        scale = scale_summary(dataset_posterior.rest_bounds(), r.timesteps) if ctx.at_scale else None
         heldout = self.heldout_distances()
         heldout_median = float(np.median(heldout)) if len(heldout) else None
         summary = {
@@ -327,6 +361,8 @@ class ExactSamplerTab:
             "num_heldout": int(len(heldout)),
             "cost": cost_summary(step_costs(ctx)),
         }
+        if scale is not None:
+            summary["at_scale"] = scale
         return (
             self._pairs(
                 "exact", r.exact_samples, r.exact_nearest_indices, r.exact_nearest_distances, r.exact_second_distances
@@ -334,20 +370,20 @@ class ExactSamplerTab:
             self._pairs(
                 "model", r.model_samples, r.model_nearest_indices, r.model_nearest_distances, r.model_second_distances
             ),
-            text.exact_caption(r, heldout_median, len(heldout), ctx.noun),
+            text.exact_caption(r, heldout_median, len(heldout), ctx.noun)
+            + (text.scale_caption(scale, ctx.noun) if scale is not None else ""),
             summary,
         )
 
     def _pairs(self, kind: str, samples, indices, distances, second_distances) -> list[tuple]:
         """One sampler's gallery: per sample (B, C, H, W) a "sample | nearest training image" picture, the index and
         the distance d₁ drawn above the nearest, captioned with the copy verdict (d₂: second_distances, or None)."""
-        data = self.ctx.dataset_posterior().data
         seconds = [None] * len(distances) if second_distances is None else second_distances.tolist()
         items = []
         for k, (i, d, d2) in enumerate(zip(indices.tolist(), distances.tolist(), seconds)):
             pictures = [
                 to_uint8(samples[k : k + 1], model_space=True)[0],
-                to_uint8(data[i : i + 1].float(), model_space=True)[0],
+                to_uint8(self.ctx.training_image(i), model_space=True)[0],
             ]
             picture = labelled_row(pictures, [kind, text.pair_label(i, d)], scale=PAIR_SCALE)
             items.append((picture, text.pair_caption(i, d, d2)))
@@ -394,9 +430,18 @@ class ExactSamplerTab:
 
     def cost_plot(self):
         """The per-step cost plot and its source note (a new Figure per call)."""
-        costs = step_costs(self.ctx)
+        ctx = self.ctx
+        costs = step_costs(ctx)
+        params = sum(p.numel() for p in ctx.pipe.unet.parameters())
         return (
-            plot_output(plot_step_costs, costs, title=text.COST_PLOT_TITLE, mark=text.data_mark(self.ctx.noun, costs)),
+            plot_output(
+                plot_step_costs,
+                costs,
+                title=text.COST_PLOT_TITLE,
+                mark=text.data_mark(ctx.noun, costs, len(ctx.train_images())),
+                index_costs=MEASURED_INDEX_COSTS,
+                model_label=text.model_line_label(ctx.model_id, params, ctx.image_shape, costs.model_ms),
+            ),
             text.cost_note(text.cost_source_measured(QUICK_COST_REPEATS), self.ctx.model_id, costs.model_ms),
         )
 
@@ -406,6 +451,13 @@ class ExactSamplerTab:
         figure, note = self.cost_plot()
         costs, num_data = step_costs(ctx), len(ctx.train_images())
         words = text.cost_text(
-            costs, exact_step_ms(costs, num_data), num_data, ctx.noun, ctx.image_shape, DEFAULT_NUM_INFERENCE_STEPS
+            costs,
+            exact_step_ms(costs, num_data),
+            num_data,
+            ctx.noun,
+            ctx.image_shape,
+            DEFAULT_NUM_INFERENCE_STEPS,
+            at_scale=ctx.at_scale,
         )
-        return figure, note, words
+        index = text.index_text(MEASURED_INDEX_COSTS, costs, ctx.noun, MEASURED_INDEX_BATCH)
+        return figure, note, words + ("\n\n" + index if index else "")

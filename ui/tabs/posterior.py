@@ -28,6 +28,18 @@ NUM_CANDIDATES = 5  # the training digits the exact posterior weighs most, shown
 CANDIDATE_PIXELS = 96  # each candidate shown 96 pixels wide (3× a 32×32 digit) with its "#index: weight" above it
 
 
+def rest_line(scale: dict, noun: str) -> str:
+    """At scale, the labelled line beside the exact estimate: it is restricted to the k nearest training images of
+    N, and the weight the others could hold at most (with the index's recall@2 when it is a compressed one)."""
+    recall = scale.get("recall_at_2")
+    measured = "" if recall is None else f"; recall@2 of the compressed index: {recall:.3f}"
+    return (
+        f"\n\n**Exact estimate at this data set's size:** restricted to the {scale['k']} nearest of "
+        f"$N$ = {scale['N']:,} training {noun}s; the rest can hold at most {scale['max_rest_bound']:.2g} of the "
+        f"weight{measured}."
+    )
+
+
 def _picture(label: str, elem_id: str) -> gr.Image:
     """x_0 or x_t: 180 pixels tall, pixelated, no buttons."""
     return picture(label, elem_id, show_label=True, elem_classes="pixelated", height=180, buttons=[])
@@ -72,6 +84,8 @@ class PosteriorTab:
         num_train = len(ctx.train_images()) if ctx.has_data else 1
         if not ctx.has_data:
             gr.Markdown(f"⚠️ **{ctx.data_notice()}**", elem_id="posterior-notice")
+        elif ctx.at_scale:
+            gr.Markdown(ctx.scale_notice(), latex_delimiters=LATEX, elem_id="posterior-scale")
         gr.Markdown(text.posterior_question(num_train, ctx.noun), latex_delimiters=LATEX, elem_id="posterior-question")
         gallery = self._gallery()
         with gr.Row():
@@ -288,11 +302,18 @@ class PosteriorTab:
                 source["label"] = int(labels[digit_index])
         else:
             source = {"source": "image"}
-        c = compare_estimates(x0, t, ctx.pipe, ctx.dataset_posterior(), generator=torch.Generator().manual_seed(seed))
+        exact = ctx.dataset_posterior()
+        if ctx.at_scale:
+            exact.reset_bounds()
+        c = compare_estimates(x0, t, ctx.pipe, exact, generator=torch.Generator().manual_seed(seed))
         # "took" for the exact and model steps: the app's one cost measurement (the Exact posterior sampler tab's
-        # numbers), not this request's single timing, which depends on whatever else the machine is doing.
+        # numbers), not this request's single timing, which depends on whatever else the machine is doing. At scale
+        # the exact step is an index search, not the measured brute-force step: its own time (this request).
         costs = step_costs(ctx)
         step_ms = {"exact": exact_step_ms(costs, c.num_data), "model": costs.model_ms, "N": c.num_data}
+        scale = exact.rest_bounds() if ctx.at_scale else None
+        if scale is not None:
+            step_ms["exact"] = None
         texts = text.estimate_texts(c.num_data, c.num_pixels, c.num_parameters, ctx.noun)
         estimate_texts = [
             text.estimate_text(
@@ -306,8 +327,9 @@ class PosteriorTab:
             self._candidates(c),
             *self._estimate_pictures(c),
             *estimate_texts,
-            text.explain_comparison(c, ctx.noun, step_ms, x0_coefficient=self.x0_coefficient(t)),
-            self._summary(c, source, seed, step_ms, texts),
+            text.explain_comparison(c, ctx.noun, step_ms, x0_coefficient=self.x0_coefficient(t))
+            + (rest_line(scale, ctx.noun) if scale is not None else ""),
+            {**self._summary(c, source, seed, step_ms, texts), **({"at_scale": scale} if scale is not None else {})},
         )
 
     def _estimate_pictures(self, c: PosteriorComparison) -> list:

@@ -188,20 +188,42 @@ def distances_caption(exact_d: list[float], model_d: list[float], heldout_median
 COST_PLOT_TITLE = "One reverse step: exact cost grows with N·D, the model's does not"
 
 
-def data_mark(noun: str, costs: StepCosts) -> str:
-    """The label of the measured point at the model's own data set (its N and D) on the cost plot."""
+def data_mark(noun: str, costs: StepCosts, num_data: int | None = None) -> str:
+    """The label of the measured point at the model's own data set (its N and D) on the cost plot; num_data: all
+    the data's images when the point is only its first ones (data on disk, beyond the memory bound)."""
     what = "MNIST digits" if noun == "digit" else "your data"
-    return f"{what}: N = {costs.rows[-1]['N']:,}, D = {costs.rows[-1]['D']:,}"
+    last = costs.rows[-1]
+    if num_data is not None and num_data > last["N"]:
+        return f"the first {last['N']:,} of {what} (N = {num_data:,}), D = {last['D']:,}"
+    return f"{what}: N = {last['N']:,}, D = {last['D']:,}"
 
 
 def cost_text(
-    costs: StepCosts, exact_ms: float, num_data: int, noun: str, image_shape: tuple[int, int, int], num_steps: int
+    costs: StepCosts,
+    exact_ms: float,
+    num_data: int,
+    noun: str,
+    image_shape: tuple[int, int, int],
+    num_steps: int,
+    at_scale: bool = False,
 ) -> str:
     """What one exact step costs, measured (exact_ms: one step over the num_data training images) and
-    extrapolated to the data sets of `costs` for a num_steps-step sample, in words (markdown)."""
+    extrapolated to the data sets of `costs` for a num_steps-step sample, in words (markdown). at_scale: the data
+    are on disk beyond the memory bound, measured on their first images only, and the page searches an index."""
     c, h, w = image_shape
     size = f"tiny {h}×{w} digits" if noun == "digit" else f"{c}×{h}×{w} images"
+    measured = costs.rows[-1]["N"]
     intro = (
+        f"Measured in this app, batch of 1, the same protocol for both, on the first {measured:,} of the "
+        f"{num_data:,} {noun}s (all of them are on disk): one model step (a UNet call) takes "
+        f"**{duration(costs.model_ms)}**, whatever N is; one brute-force exact step over all {num_data:,} would "
+        f"take **{duration(exact_ms)}** by the fit $c\\cdot N\\cdot D$ ($c$ = {sci(costs.ms_per_element)} ms per "
+        "number), reading every training image at every step — this page does not run it: it searches an index "
+        "(below). Extrapolated:"
+        if at_scale
+        else None
+    )
+    intro = intro or (
         f"Measured in this app, batch of 1, the same protocol for both: one exact step over N = {num_data:,} "
         f"{noun}s takes **{duration(exact_ms)}**; one model step (a UNet call) **{duration(costs.model_ms)}**, "
         f"whatever N is. At {num_data:,} {size} the exact step is cheap — that is why this page can "
@@ -236,4 +258,76 @@ def cost_note(source: str, model_id: str, model_ms: float | None) -> str:
     """The note under the cost plot: the source of its numbers, and what the model's line is."""
     if model_ms is None:
         return source + "."
-    return f"{source}. Model line: {model_id}, one UNet call + step, batch 1, measured in this app."
+    return (
+        f"{source}. Model line: {model_id}, one UNet call + step, batch 1, measured in this app — this model, at its "
+        "own image size: a UNet for ImageNet-sized images is larger and slower per call, but its cost too does not "
+        "grow with N. Index lines: the project's benchmark, not this app."
+    )
+
+
+# ---------------------------------------------------------------------------------------------- at scale, the index
+def scale_caption(scale: dict, noun: str) -> str:
+    """At scale, the lines under a run's caption: the exact sampler restricted to the k nearest of N with the bound
+    on the rest's weight (largest over the steps, and from which t it is small), and the index's recall@2."""
+    bounds = scale["rest_bound_per_step"]
+    late = scale.get("rest_below_0.01_from_t")
+    when = (
+        f" It is largest near pure noise, where the weight is spread over many {noun}s; from $t$ = {late} on it is "
+        "below 0.01."
+        if late is not None and bounds and max(bounds) >= 0.01
+        else ""
+    )
+    recall = scale.get("recall_at_2")
+    engine = (
+        "The index is exact (flat): the nearest and second-nearest found are the true ones."
+        if recall is None
+        else f"Compressed index: recall@2 against brute force, measured on a sample of its searches: {recall:.3f}."
+    )
+    return (
+        f"\n\n**At this data set's size:** restricted to the {scale['k']} nearest of $N$ = {scale['N']:,} training "
+        f"{noun}s; the rest can hold at most {max(bounds, default=0.0):.2g} of the weight (the largest over the "
+        f"{len(bounds)} steps).{when} {engine}"
+    )
+
+
+def spacing_info(plan: list[int], spacing: str, trailing: list[int]) -> str:
+    """The K slider's info: which timesteps both samplers visit (the model's own spacing) against the Sample
+    tab's default (trailing), and why the difference does not matter here."""
+
+    def ends(p):
+        return f"{p[0]}, {p[1]}, …, {p[-1]}" if len(p) > 2 else ", ".join(map(str, p))
+
+    return (
+        f"both samplers visit the model's own {spacing} timesteps ({ends(plan)} at the default K); the Sample tab "
+        f"defaults to trailing ({ends(trailing)}); the exact sampler copies with any spacing"
+    )
+
+
+def model_line_label(model_id: str, num_parameters: int, image_shape, model_ms: float) -> str:
+    """The cost plot's model line, named honestly: which model, its size, what it draws."""
+    c, h, w = image_shape
+    return (
+        f"model $p_\\theta$: {model_id} ({num_parameters / 1e6:.1f} M parameters, {c}×{h}×{w}), one UNet call "
+        f"({duration(model_ms)}), any N"
+    )
+
+
+def index_text(index_costs, costs: StepCosts, noun: str, batch: int) -> str:
+    """The sentence the index line's numbers give: at the largest benchmarked N, the search per query against the
+    brute-force exact step at that N and D (the fit c·N·D); it still only gives back training images."""
+    if not index_costs:
+        return ""
+    largest = max(r["N"] for r in index_costs)
+    rows = {r["kind"]: r for r in index_costs if r["N"] == largest}
+    best = min(rows.values(), key=lambda r: r["ms_per_query"])
+    brute = costs.ms_per_element * best["N"] * best["D"]
+    what = "compressed (IVF, 8-bit)" if best["kind"] == "ivf" else "exact (flat)"
+    return (
+        f"**Through an index** (the ■ lines, measured by the project's benchmark on 2 cores, a batch of {batch:,} "
+        f"queries): at $N$ = {largest:,} images of $D$ = {best['D']:,} numbers, a {what} FAISS index finds the "
+        f"nearest training images of one query in **{duration(best['ms_per_query'])}**, against "
+        f"{duration(brute)} for the brute-force exact step at the same $N$ and $D$ (the fit above): "
+        f"{brute / best['ms_per_query']:.0f}× less. Restricted to those nearest images (with a bound on the weight "
+        "of the rest), the exact step becomes affordable at scale — and it still only gives back training "
+        f"{noun}s: its weights are the exact posterior's, a mixture of the images it was shown."
+    )

@@ -153,3 +153,12 @@ def test_an_index_built_for_another_data_set_is_refused_by_name(tmp_path):
     shutil.copytree(index_a, second.train_images().folder / "index")  # another data set's index, put there
     with pytest.raises(ValueError, match="was built for other data"):
         AppContext(pipe, str(folder), data=str(b), memory_bound=1000, index_kind="ivf").load_data()
+
+
+def test_the_local_posterior_view_says_it_is_off_at_scale_instead_of_failing(ctx):
+    """The local (patch) posterior compares every patch with all training images held in memory: at scale it
+    refuses with one line naming why, not a stack trace from deep inside."""
+    from ui.tabs.mechanism import MechanismTab
+
+    with pytest.raises(ValueError, match=r"read from disk .* bound"):
+        MechanismTab(ctx).local_posterior(0, 7, False)

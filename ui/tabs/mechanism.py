@@ -255,6 +255,12 @@ class MechanismTab:
             per sampler, seconds).
         """
         self.ctx.require_data()
+        if self.ctx.at_scale:
+            raise ValueError(
+                f"this view compares every patch with every training {self.ctx.noun}'s patches, so it holds all of "
+                f"them in memory; this model's {len(self.ctx.neighbour_index):,} training {self.ctx.noun}s are read "
+                f"from disk (beyond the app's {self.ctx.bound / 1e9:.3g} GB bound), so the view is off for it"
+            )
         seed = check_seed(seed)
         largest = 2 * max(self.ctx.image_shape[1:]) - 1
         patch_size = check_int("patch_size", patch_size, 1, largest)

@@ -49,7 +49,13 @@ def plot_chain_variances(record: dict[str, Any], title: str | None = None):
     fig = Figure(figsize=(9.2, 6.2), dpi=100, layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
     top.fill_between(ts, true_q.min(1), true_q.max(1), color="C0", alpha=0.25, lw=0)
-    top.plot(ts, _positive(exact), color="C0", lw=2, label="true step, mean over $x_t \\sim q(x_t)$ (range shaded)")
+    top.plot(
+        ts,
+        _positive(exact),
+        color="C0",
+        lw=2,
+        label="true step, mean over $x_t \\sim q(x_t)$ (its spread over the draws shaded)",
+    )
     bottom.axhline(1.0, color="C0", lw=2)
     with np.errstate(invalid="ignore", divide="ignore"):
         for key, label, style in curves:

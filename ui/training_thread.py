@@ -8,7 +8,14 @@ bench/bench_training_thread.py --threads 2, 3,000 updates: main thread 8.7 s, ea
 here (one thread, one torch thread) 10.5 s. Through the server (bench/bench_latency.py, p50): /toy_train 28.4 s →
 13.4 s.
 The live trainings (/toy_train, /transition_train) already run one at a time (their shared queue, concurrency_id
-"toy_train"), so one thread serves them all; the page's other clicks keep torch's default thread count.
+"toy_train"), so one thread serves them all.
+
+The 2-D tab's clicks (/toy_step, /toy_sample, the training's first picture) are many small torch ops too (2-D points:
+a few thousand rows at a time), and with torch's two OpenMP threads on a busy 2-core machine each op waits for a
+descheduled partner thread: in-process, /toy_sample's two samplers took 9–45 s with two torch threads and 1.2 s with
+one (bench notes in the 2-D tab's module). They run on CLICK_THREADS threads of one torch thread each
+(`on_click_threads`): two clicks at once still use both cores. The page's other clicks keep torch's default thread
+count.
 """
 
 from __future__ import annotations
@@ -20,6 +27,8 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 
 TRAINING_TORCH_THREADS = 1  # a 128-wide MLP on batches of 256: one thread is as fast as two, and never contends
+CLICK_THREADS = 2  # the 2-D tab's clicks: this many at once, each on one torch thread
+_SETUP_LOCK = threading.Lock()  # one thread at a time changes torch's process-wide default (below)
 
 
 def _one_torch_thread() -> None:
@@ -29,14 +38,18 @@ def _one_torch_thread() -> None:
     thread adopts on its first parallel op. So: adopt the default here first (get_num_threads), set this thread's
     count, then put the default back from a throwaway thread, so that gradio's worker threads (the UNet's sampling)
     keep all the cores."""
-    default = torch.get_num_threads()
-    torch.set_num_threads(TRAINING_TORCH_THREADS)
-    restore = threading.Thread(target=torch.set_num_threads, args=(default,))
-    restore.start()
-    restore.join()
+    with _SETUP_LOCK:
+        default = torch.get_num_threads()
+        torch.set_num_threads(TRAINING_TORCH_THREADS)
+        restore = threading.Thread(target=torch.set_num_threads, args=(default,))
+        restore.start()
+        restore.join()
 
 
 TRAINING_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="live-training", initializer=_one_torch_thread)
+CLICK_POOL = ThreadPoolExecutor(
+    max_workers=CLICK_THREADS, thread_name_prefix="toy-click", initializer=_one_torch_thread
+)
 _DONE = object()
 
 
@@ -57,3 +70,14 @@ def on_training_thread(handler):
             TRAINING_THREAD.submit(steps.close).result()  # a stopped stream's `finally` blocks run there too
 
     return stream
+
+
+def on_click_threads(handler):
+    """Decorate a plain handler so that it runs on CLICK_POOL (one torch thread each); what it returns and raises
+    reaches the caller unchanged; the signature and docstring stay the handler's."""
+
+    @functools.wraps(handler)
+    def call(*args, **kwargs):
+        return CLICK_POOL.submit(handler, *args, **kwargs).result()
+
+    return call

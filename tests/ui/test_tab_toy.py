@@ -118,3 +118,22 @@ def test_a_finished_training_or_going_back_redraws_every_view_that_depends_on_th
     assert chain_after(forget)[-2:] == ["toy_step", "redraw_samples"]
     on_open = {getattr(f.fn, "__name__", None) for f in fns if any(t[1] == "select" for t in f.targets)}
     assert {"toy_step", "redraw_samples", "train_preview"} <= on_open
+
+
+def test_the_page_names_things_as_a_student_reads_them_and_says_the_strides_it_draws():
+    """Data sets by name (not the API's ids), K steps with the stride Δ each takes, and why the untrained network's
+    samples sit on the square's edges."""
+    from pipelines.ddpm.scheduler import PosteriorDDPMScheduler
+    from pipelines.toy2d.plots import plan_title
+    from ui.text import toy as text
+
+    plan = PosteriorDDPMScheduler().timestep_plan(100).tolist()
+    assert text.plan_words(plan) == "K = 100 steps of stride $\\Delta$ = 10 ($t$ = 990 → 980 → … → 0, then to $x_0$)"
+    assert plan_title(plan) == "100 steps of Δ = 10"
+    assert plan_title(PosteriorDDPMScheduler().timestep_plan(300).tolist()) == "300 steps of Δ = 3"
+    summary = dict(dataset="two_moons", num_points=256, train_steps=3000, seed=0, step=0, done=False, loss=None)
+    preview = text.toy_train_text({**summary, "preview": True})
+    assert "two moons" in preview and "two_moons" not in preview and "clips $\\hat x_0$ to $[-1, 1]^2$" in preview
+    line = text.toy_model_line({**summary, "source": "shipped"})
+    assert "for two moons" in line and "two_moons" not in line
+    assert "num_points" not in text.TOY_INTRO + text.TOY_STEP_INTRO + text.TOY_SAMPLE_INTRO + text.TOY_TRAIN_INTRO

@@ -384,7 +384,7 @@ def plot_toy_samplers(points, comparison):
         s = samples.reshape(-1, 2).numpy()
         copies = counts[key]["copy_fraction"]
         ax.scatter(pts[:, 0], pts[:, 1], s=14, color=DATA_COLOR, label=f"training points (N = {len(pts):,})")
-        label = f"{len(s):,} samples: {copies:.0%} copies ($d_1/d_2 < {ratio_shown}$)"
+        label = f"{len(s):,} samples: {copies:.0%} copies (d₁/d₂ < {ratio_shown})"  # plain text: laid out fast
         ax.scatter(s[:, 0], s[:, 1], s=4, color=color, zorder=3, label=label)
         if paths is not None:
             for k in range(paths.shape[1]):
@@ -412,11 +412,11 @@ def plot_toy_samplers(points, comparison):
     bins = np.linspace(0, 1, 41)
     for name, d1, d2, color in (
         ("exact", comparison.exact_nearest_distances, comparison.exact_second_distances, EXACT_COLOR),
-        (r"$p_\theta$", comparison.model_nearest_distances, comparison.model_second_distances, MODEL_COLOR),
+        ("learned", comparison.model_nearest_distances, comparison.model_second_distances, MODEL_COLOR),
     ):
         d1 = d1.numpy()
         ratio = d1 / np.maximum(d2.numpy(), 1e-12)
-        label = f"{name}: median $d_1/d_2$ {np.median(ratio):.2f}"
+        label = f"{name}: median d₁/d₂ {np.median(ratio):.2f}"
         ax.hist(np.clip(ratio, 0, 1), bins=bins, color=color, alpha=0.55, label=label)
     ax.axvline(COPY_RATIO, color="black", linestyle="--", linewidth=1, label=f"copy below $d_1/d_2 = {ratio_shown}$")
     ax.set_xlabel(r"$d_1/d_2$: nearest / second-nearest training distance")
@@ -434,8 +434,9 @@ def plot_toy_training(losses, points, samples, update: int, num_updates: int, ba
     from matplotlib.patches import Rectangle
 
     fig = Figure(figsize=(10.4, 4.2), dpi=100)
-    fig.subplots_adjust(left=0.07, right=0.99, bottom=0.12, top=0.88, wspace=0.2)  # fixed: drawn every ~0.5 s
-    ax = fig.add_subplot(1, 2, 1)
+    # fixed layout (drawn every ~0.5 s); room on the right for the samples' legend
+    grid = fig.add_gridspec(1, 2, width_ratios=(1.25, 1), left=0.07, right=0.85, bottom=0.12, top=0.88, wspace=0.2)
+    ax = fig.add_subplot(grid[0])
     losses = np.asarray(losses, dtype=float)
     if len(losses):
         steps = np.arange(1, len(losses) + 1)
@@ -451,22 +452,23 @@ def plot_toy_training(losses, points, samples, update: int, num_updates: int, ba
     ax.set_ylabel(r"mean of $(\epsilon - \epsilon_\theta(x_t, t))^2$ per coordinate")
     ax.set_title(rf"Training $p_\theta$: update {update:,} of {num_updates:,}", fontsize=10, y=1.0)
     ax.grid(True, alpha=0.3)
-    ax = fig.add_subplot(1, 2, 2)
+    ax = fig.add_subplot(grid[1])
     pts = np.asarray(points, dtype=float)
-    ax.scatter(pts[:, 0], pts[:, 1], s=10, color=DATA_COLOR, label=f"training points (N = {len(pts):,})")
+    ax.scatter(pts[:, 0], pts[:, 1], s=10, color=DATA_COLOR, label=f"training points\n(N = {len(pts):,})")
     if samples is not None:
         s = np.asarray(samples, dtype=float)
-        ax.scatter(s[:, 0], s[:, 1], s=4, color=MODEL_COLOR, label=rf"{len(s)} samples of $p_\theta$ now")
+        ax.scatter(s[:, 0], s[:, 1], s=4, color=MODEL_COLOR, label=rf"{len(s)} samples" + "\n" + r"of $p_\theta$ now")
     # the sampler clips its guess x̂_0 to this square: an untrained network's samples pile up on its edges
     ax.add_patch(Rectangle((-1, -1), 2, 2, fill=False, color="0.35", linestyle="--", linewidth=0.8,
-                           label=r"the square $[-1, 1]^2$ that $\hat x_0$ is clipped to"))  # fmt: skip
+                           label="the square $[-1, 1]^2$\nthat $\\hat x_0$ is clipped to"))  # fmt: skip
     ax.set_xlabel("first coordinate", fontsize=8, labelpad=1)
     ax.set_ylabel("second coordinate", fontsize=8, labelpad=1)
     ax.set_xlim(-1.5, 1.5)
     ax.set_ylim(-1.5, 1.5)
     ax.set_aspect("equal")
     ax.grid(True, alpha=0.25)
-    ax.legend(fontsize=7.5, loc="upper left")
+    ax.set_anchor("W")  # the legend beside the square panel, so it covers none of the samples
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
     ax.set_title("Samples of the model being trained", fontsize=10, y=1.0)
     return fig
 

@@ -124,7 +124,6 @@ class ToyTab:
 
     # -- handlers -------------------------------------------------------------------------------------------
     @user_errors
-    @on_click_threads
     def toy_step(self, dataset, num_points, t, stride, x, y, seed, state=None):
         """One reverse step x_t → x_{t−stride} in 2-D: the exact density over the N points against p_θ.
 

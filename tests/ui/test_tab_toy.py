@@ -137,3 +137,20 @@ def test_the_page_names_things_as_a_student_reads_them_and_says_the_strides_it_d
     line = text.toy_model_line({**summary, "source": "shipped"})
     assert "for two moons" in line and "two_moons" not in line
     assert "num_points" not in text.TOY_INTRO + text.TOY_STEP_INTRO + text.TOY_SAMPLE_INTRO + text.TOY_TRAIN_INTRO
+
+
+def test_numbers_the_step_view_shows_twice_agree():
+    """p_θ's σ (the scheduler's p_mean_variance, what the sampler draws with) and the components' √β̃ (the posterior
+    coefficients) are the same number on the page; the chosen step's KLs head the text and its table row."""
+    from pipelines import toy2d
+    from pipelines.exact.posterior import DatasetPosterior
+    from ui.format import nats
+    from ui.text import toy as text
+
+    posterior = DatasetPosterior(toy2d.as_images(toy2d.load_points("two_moons", 64)), toy2d.toy_scheduler())
+    view = toy2d.toy_step_view(posterior, toy2d.load_toy_model("two_moons"), (0.0, 0.0), 60, 50, num_draws=1000)
+    assert f"{view.model_std:.3g}" == f"{view.step.component_variance**0.5:.3g}"
+    words = text.toy_step_text(view)
+    row = next(line for line in words.splitlines() if "(this step)" in line)
+    assert f"**{nats(view.step.kl_model.nats)} nats**" in words and f"| {nats(view.step.kl_gaussian.nats)} |" in row
+    assert f"| {nats(view.step.kl_by_variance['fixed_small'].nats)} |" in row  # the sampler's variance: the same KL

@@ -13,9 +13,10 @@ The live trainings (/toy_train, /transition_train) already run one at a time (th
 The 2-D tab's sampling clicks (/toy_sample, the training's first picture) are many small torch ops too (100 steps
 of a few hundred 2-D points), and with torch's two OpenMP threads on a busy 2-core machine each op can wait for a
 descheduled partner thread. They run on CLICK_THREADS threads of one torch thread each (`on_click_threads`): two
-such clicks at once still use both cores. Measured in one process under load (paired, alternating; noisy):
-/toy_sample 1.1–1.3× faster in two runs, 5.9× in a third. /toy_step keeps torch's default: its big products over
-4,000 components gain from two threads (one thread was 0.3–0.6× as fast in two of three paired runs). The page's
+such clicks at once still use both cores. Measured in one process (paired, alternating; noisy): /toy_sample 1.1–1.3×
+faster in two runs under heavy load, 5.9× in a third, 1.0× with the load lower. /toy_step keeps torch's default: its
+big products over 4,000 components gain from two threads (one thread was 0.3–0.6× as fast in two of three paired
+runs). The page's
 other clicks keep torch's default thread count.
 """
 

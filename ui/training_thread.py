@@ -16,8 +16,7 @@ descheduled partner thread. They run on CLICK_THREADS threads of one torch threa
 such clicks at once still use both cores. Measured in one process (paired, alternating; noisy): /toy_sample 1.1–1.3×
 faster in two runs under heavy load, 5.9× in a third, 1.0× with the load lower. /toy_step keeps torch's default: its
 big products over 4,000 components gain from two threads (one thread was 0.3–0.6× as fast in two of three paired
-runs). The page's
-other clicks keep torch's default thread count.
+runs). The page's other clicks keep torch's default thread count.
 """
 
 from __future__ import annotations

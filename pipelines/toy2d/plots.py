@@ -5,7 +5,9 @@ tight_layout) and titles sit at y = 1 (nothing is drawn above the axes), so matp
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections import OrderedDict
 
 import numpy as np
 
@@ -66,11 +68,12 @@ def _ellipse(ax, mean, cov, color, linestyle, label, scales=(1, 2)):
         )
 
 
-def plot_toy_plane(view, limit: float = PLANE_LIMIT):
-    """The whole plane [-limit, limit]² at a fixed place in the picture (`pixel_to_plane`): the N training points,
-    x_t, the means μ̃(x_t, x_0^i) of the mixture's components shaded by weight, the exact and p_θ means with arrows
-    from x_t, the heaviest x_0, and the zoomed view's square. `view`: a `pipelines.toy2d.ToyStepView`."""
+def _plane_figure(points, limit: float):
+    """The plane's static part, the same for every x_t, t and stride over one set of training points: the square
+    axes at their fixed place, the N training points, ticks, axis labels, grid, and the legend of every artist the
+    changing part draws (`_plane_step`), with proxies of the same styles. Returns (figure, axes)."""
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
     from matplotlib.patches import Rectangle
 
     fig = Figure(figsize=(PLANE_WIDTH / 100, PLANE_HEIGHT / 100), dpi=100)
@@ -82,79 +85,177 @@ def plot_toy_plane(view, limit: float = PLANE_LIMIT):
             PLANE_AXES_SIZE / PLANE_HEIGHT,
         )
     )
-    step = view.step
-    pts = view.points.numpy()
+    pts = np.asarray(points, dtype=float)
     ax.scatter(pts[:, 0], pts[:, 1], s=6, color=DATA_COLOR, label=f"training points $x_0^i$ (N = {len(pts):,})")
-    weights = view.weights.numpy()
-    heavy = weights >= 1e-3 * weights.max()
-    means = step.component_means.numpy()
-    ax.scatter(
-        means[heavy, 0],
-        means[heavy, 1],
-        s=3 + 30 * weights[heavy] / weights.max(),
-        c=weights[heavy],
-        cmap="Blues",
-        vmin=0,
-        vmax=weights.max(),
-        edgecolors="none",
-        label=r"component means $\tilde\mu(x_t, x_0^i)$, darker = heavier",
-        zorder=2,
-    )
-    heaviest = pts[view.heaviest_index]
-    ax.scatter(
-        *heaviest,
-        s=90,
-        facecolors="none",
-        edgecolors=TRACTABLE_COLOR,
-        linewidths=1.8,
-        label="heaviest $x_0$ (its weight: in the text)",
-        zorder=3,
-    )
-    x_t = view.x_t.numpy()
-    for end, color in ((step.exact_mean.numpy(), EXACT_COLOR), (step.model_mean.numpy(), MODEL_COLOR)):
-        ax.annotate("", xy=tuple(end), xytext=tuple(x_t), arrowprops=dict(arrowstyle="->", color=color, lw=1.4))
-    # x_t as a thin open cross under the two means: a mean close to x_t (a small step) stays visible on top of it
-    ax.scatter(*x_t, marker="x", s=140, color=XT_COLOR, linewidths=1.4, label="$x_t$ (click to move it)", zorder=4)
-    exact_style = dict(s=46, color=EXACT_COLOR, edgecolors="white", linewidths=0.8, zorder=6)
-    model_style = dict(marker="s", s=30, facecolors="none", edgecolors=MODEL_COLOR, linewidths=1.6, zorder=7)
-    ax.scatter(*step.exact_mean.numpy(), label=r"exact mean $E[x_{t-\Delta} \mid x_t]$", **exact_style)
-    ax.scatter(*step.model_mean.numpy(), label=r"$p_\theta$ mean (open square)", **model_style)
-    cx, cy, half = view.window
-    if half < limit:
-        square = Rectangle((cx - half, cy - half), 2 * half, 2 * half, fill=False, color="0.3", linestyle=":")
-        ax.add_patch(square)
-        square.set_label("zoomed view (right)")
     ax.set_xlim(-limit, limit)
     ax.set_ylim(-limit, limit)
+    ax.set_autoscale_on(False)
     ticks = np.arange(-limit, limit + 1e-9, 0.5)
     ax.set_xticks(ticks)
     ax.set_yticks(ticks)
     ax.tick_params(labelsize=8)
+    ax.set_xlabel("first coordinate", fontsize=8, labelpad=1)
+    ax.set_ylabel("second coordinate", fontsize=8, labelpad=1)
     ax.grid(True, alpha=0.25)
-    ax.set_title(f"The plane, and the step t = {view.t} → {view.prev_t} (Δ = {view.stride})", fontsize=10, y=1.0)
-    fig.legend(
-        *ax.get_legend_handles_labels(),
-        loc="lower center",
-        bbox_to_anchor=(0.5, 0.005),
-        ncol=2,
-        fontsize=7.5,
-        frameon=False,
+    proxy = dict(linestyle="none")
+    handles = [
+        *ax.get_legend_handles_labels()[0],
+        Line2D([], [], marker="o", markersize=4, color="#4a89c8", **proxy),
+        Line2D([], [], marker="o", markersize=7, markerfacecolor="none", markeredgecolor=TRACTABLE_COLOR,
+               markeredgewidth=1.8, **proxy),
+        Line2D([], [], marker="x", markersize=8, color=XT_COLOR, markeredgewidth=1.4, **proxy),
+        Line2D([], [], marker="o", markersize=6.5, color=EXACT_COLOR, markeredgecolor="white", **proxy),
+        Line2D([], [], marker="s", markersize=5.5, markerfacecolor="none", markeredgecolor=MODEL_COLOR,
+               markeredgewidth=1.6, **proxy),
+        Rectangle((0, 0), 1, 1, fill=False, color="0.3", linestyle=":"),
+    ]  # fmt: skip
+    labels = [
+        ax.get_legend_handles_labels()[1][0],
+        r"component means $\tilde\mu(x_t, x_0^i)$, darker = heavier",
+        "heaviest $x_0$ (its weight: in the text)",
+        "$x_t$ (click to move it)",
+        r"exact mean $E[x_{t-\Delta} \mid x_t]$ (arrow from $x_t$)",
+        r"$p_\theta$ mean (open square, arrow from $x_t$)",
+        "zoomed view (right)",
+    ]
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.005), ncol=2, fontsize=7.5, frameon=False)
+    return fig, ax
+
+
+def _plane_step(ax, view, limit: float) -> list:
+    """The plane's changing part, drawn on `_plane_figure`'s axes: the component means shaded by weight, the
+    heaviest x_0, x_t, the arrows to the exact and p_θ means, the zoomed view's square and the title. Returns the
+    artists (to draw, then remove)."""
+    from matplotlib.patches import Rectangle
+
+    step = view.step
+    artists = []
+    weights = view.weights.numpy()
+    heavy = weights >= 1e-3 * weights.max()
+    means = step.component_means.numpy()
+    artists.append(
+        ax.scatter(
+            means[heavy, 0],
+            means[heavy, 1],
+            s=3 + 30 * weights[heavy] / weights.max(),
+            c=weights[heavy],
+            cmap="Blues",
+            vmin=0,
+            vmax=weights.max(),
+            edgecolors="none",
+            zorder=2,
+        )
     )
+    heaviest = view.points.numpy()[view.heaviest_index]
+    artists.append(ax.scatter(*heaviest, s=90, facecolors="none", edgecolors=TRACTABLE_COLOR, linewidths=1.8, zorder=3))
+    x_t = view.x_t.numpy()
+    for end, color in ((step.exact_mean.numpy(), EXACT_COLOR), (step.model_mean.numpy(), MODEL_COLOR)):
+        arrow = ax.annotate("", xy=tuple(end), xytext=tuple(x_t), arrowprops=dict(arrowstyle="->", color=color, lw=1.4))
+        artists.append(arrow)
+    # x_t as a thin open cross under the two means: a mean close to x_t (a small step) stays visible on top of it
+    artists.append(ax.scatter(*x_t, marker="x", s=140, color=XT_COLOR, linewidths=1.4, zorder=4))
+    artists.append(ax.scatter(*step.exact_mean.numpy(), s=46, color=EXACT_COLOR, edgecolors="white", linewidths=0.8,
+                              zorder=6))  # fmt: skip
+    artists.append(
+        ax.scatter(
+            *step.model_mean.numpy(), marker="s", s=30, facecolors="none", edgecolors=MODEL_COLOR, linewidths=1.6,
+            zorder=7,
+        )
+    )  # fmt: skip
+    cx, cy, half = view.window
+    if half < limit:
+        square = Rectangle((cx - half, cy - half), 2 * half, 2 * half, fill=False, color="0.3", linestyle=":")
+        artists.append(ax.add_patch(square))
+    title = f"The plane, and the step t = {view.t} → {view.prev_t} (Δ = {view.stride})"
+    artists.append(ax.set_title(title, fontsize=10, y=1.0))
+    return artists
+
+
+def plot_toy_plane(view, limit: float = PLANE_LIMIT):
+    """The whole plane [-limit, limit]² at a fixed place in the picture (`pixel_to_plane`): the N training points,
+    x_t, the means μ̃(x_t, x_0^i) of the mixture's components shaded by weight, the exact and p_θ means with arrows
+    from x_t, the heaviest x_0, and the zoomed view's square. `view`: a `pipelines.toy2d.ToyStepView`.
+    (`draw_toy_plane`: the same picture, faster, as an image.)"""
+    fig, ax = _plane_figure(view.points.numpy(), limit)
+    _plane_step(ax, view, limit)
     return fig
 
 
-def plot_toy_step(view):
-    """The zoomed reverse step: the exact density q(x_{t-Δ} | x_t) as a heat map with contours, p_θ's Gaussian
-    with each of its three variances (β̃ as the sampler uses it, β, σ*²; 1σ and 2σ for β̃, 1σ for the others),
-    the best Gaussian (the mixture's own moments) and the tractable q(x_{t-Δ} | x_t, x_0) of the heaviest x_0;
-    the legend below (its labels fixed, so their TeX is laid out once; the KLs are in the page's table).
-    `view`: a `pipelines.toy2d.ToyStepView` (its density grid)."""
+_PLANE_BACKGROUNDS: OrderedDict = OrderedDict()  # (points' bytes digest, limit) → (figure, axes, canvas, background)
+MAX_PLANE_BACKGROUNDS = 8
+
+
+def draw_toy_plane(view, limit: float = PLANE_LIMIT):
+    """`plot_toy_plane`'s picture as an RGB PIL image, drawn fast: the static part (`_plane_figure`: the training
+    points, ticks, labels, legend) is rendered once per set of training points and kept; each call restores it and
+    draws only the changing artists over it (Agg blitting), under the render lock."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
+    from pipelines.pictures.render import RENDER_LOCK
+
+    pts = np.ascontiguousarray(view.points.numpy(), dtype=float)
+    key = (hashlib.blake2b(pts.tobytes(), digest_size=16).hexdigest(), float(limit))
+    with RENDER_LOCK:
+        if key not in _PLANE_BACKGROUNDS:
+            fig, ax = _plane_figure(pts, limit)
+            canvas = FigureCanvasAgg(fig)
+            canvas.draw()
+            _PLANE_BACKGROUNDS[key] = (fig, ax, canvas, canvas.copy_from_bbox(fig.bbox))
+            while len(_PLANE_BACKGROUNDS) > MAX_PLANE_BACKGROUNDS:
+                _PLANE_BACKGROUNDS.popitem(last=False)
+        _PLANE_BACKGROUNDS.move_to_end(key)
+        fig, ax, canvas, background = _PLANE_BACKGROUNDS[key]
+        canvas.restore_region(background)
+        artists = _plane_step(ax, view, limit)
+        try:
+            for artist in sorted(artists, key=lambda a: a.get_zorder()):
+                ax.draw_artist(artist)
+            return Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3].copy())
+        finally:
+            for artist in artists[:-1]:
+                artist.remove()
+            ax.set_title("")
+
+
+STEP_SIZE = (5.6, 6.4)  # the zoomed step's figure, inches at dpi 100
+
+
+def _step_legend(fig) -> None:
+    """The zoomed step's legend (below the axes): fixed labels, so it is the same picture for every step, drawn with
+    line proxies of the ellipses' styles (`_step_axes`)."""
+    from matplotlib.lines import Line2D
+
+    handles, labels = [], []
+    for name, style in VARIANCE_STYLES.items():
+        handles.append(Line2D([], [], color=MODEL_COLOR, linestyle=style, linewidth=1.6))
+        labels.append(
+            rf"$p_\theta$ with variance {VARIANCE_SYMBOLS[name]}"
+            + (" (as the sampler uses it)" if name == SAMPLER_VARIANCE else "")
+        )
+    handles += [
+        Line2D([], [], color=EXACT_COLOR, linestyle="--", linewidth=1.6),
+        Line2D([], [], color=TRACTABLE_COLOR, linestyle=":", linewidth=1.6),
+    ]
+    labels += ["best Gaussian (moment-matched)", r"tractable $q(x_{t-\Delta} \mid x_t, x_0)$ of the heaviest $x_0$"]
+    fig.legend(
+        handles,
+        labels,
+        loc="lower center",
+        bbox_to_anchor=(0.5, 0.01),
+        fontsize=7.5,
+        title="ellipses: 1σ (thick), 2σ (thin); ● exact mean, □ $p_\\theta$ mean",
+        title_fontsize=7.5,
+    )
+
+
+def _step_axes(fig, view) -> list:
+    """The zoomed step's changing part on `fig`: its axes (density, contours, ellipses, means, ticks, labels, title)
+    and the colour bar's axes. Returns both axes."""
     from matplotlib.colors import PowerNorm
-    from matplotlib.figure import Figure
 
     step = view.step
     xs, ys, density = view.density_xs.numpy(), view.density_ys.numpy(), view.density.numpy()
-    fig = Figure(figsize=(5.6, 6.4), dpi=100)
     ax = fig.add_axes((0.14, 0.29, 0.62, 0.6))
     cax = fig.add_axes((0.8, 0.29 + 0.03, 0.03, 0.54))
     # A square-root colour scale, so that narrow spikes and the wide parts of a mixture both show.
@@ -173,32 +274,10 @@ def plot_toy_step(view):
         ax.contour(xs, ys, density, levels=density.max() * np.array([0.05, 0.3, 0.7]), colors="0.25", linewidths=0.6)
     eye = np.eye(2)
     for name, style in VARIANCE_STYLES.items():
-        _ellipse(
-            ax,
-            step.model_mean.numpy(),
-            step.variances[name] * eye,
-            MODEL_COLOR,
-            style,
-            rf"$p_\theta$ with variance {VARIANCE_SYMBOLS[name]}"
-            + (" (as the sampler uses it)" if name == SAMPLER_VARIANCE else ""),
-            scales=(1, 2) if name == SAMPLER_VARIANCE else (1,),
-        )
-    _ellipse(
-        ax,
-        step.exact_mean.numpy(),
-        step.exact_cov.numpy(),
-        EXACT_COLOR,
-        "--",
-        "best Gaussian (moment-matched)",
-    )
-    _ellipse(
-        ax,
-        view.tractable_mean.numpy(),
-        step.component_variance * eye,
-        TRACTABLE_COLOR,
-        ":",
-        r"tractable $q(x_{t-\Delta} \mid x_t, x_0)$ of the heaviest $x_0$",
-    )
+        scales = (1, 2) if name == SAMPLER_VARIANCE else (1,)
+        _ellipse(ax, step.model_mean.numpy(), step.variances[name] * eye, MODEL_COLOR, style, None, scales=scales)
+    _ellipse(ax, step.exact_mean.numpy(), step.exact_cov.numpy(), EXACT_COLOR, "--", None)
+    _ellipse(ax, view.tractable_mean.numpy(), step.component_variance * eye, TRACTABLE_COLOR, ":", None)
     ax.scatter(*step.exact_mean.numpy(), s=30, color=EXACT_COLOR, edgecolors="white", linewidths=0.6, zorder=4)
     ax.scatter(
         *step.model_mean.numpy(), marker="s", s=28, facecolors="none", edgecolors=MODEL_COLOR, linewidths=1.4, zorder=5
@@ -211,15 +290,62 @@ def plot_toy_step(view):
     ax.set_xlabel(r"first coordinate of $x_{t-\Delta}$")
     ax.set_ylabel("second coordinate")
     ax.set_title(f"Step t = {view.t} → {view.prev_t} (Δ = {view.stride}), zoomed", fontsize=9, y=1.0)
-    fig.legend(
-        *ax.get_legend_handles_labels(),
-        loc="lower center",
-        bbox_to_anchor=(0.5, 0.01),
-        fontsize=7.5,
-        title="ellipses: 1σ (thick), 2σ (thin); ● exact mean, □ $p_\\theta$ mean",
-        title_fontsize=7.5,
-    )
+    return [ax, cax]
+
+
+def plot_toy_step(view):
+    """The zoomed reverse step: the exact density q(x_{t-Δ} | x_t) as a heat map with contours, p_θ's Gaussian
+    with each of its three variances (β̃ as the sampler uses it, β, σ*²; 1σ and 2σ for β̃, 1σ for the others),
+    the best Gaussian (the mixture's own moments) and the tractable q(x_{t-Δ} | x_t, x_0) of the heaviest x_0;
+    the legend below (its labels fixed; the KLs are in the page's table). `view`: a `pipelines.toy2d.ToyStepView`
+    (its density grid). (`draw_toy_step`: the same picture, faster, as an image.)"""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=STEP_SIZE, dpi=100)
+    _step_axes(fig, view)
+    _step_legend(fig)
     return fig
+
+
+_STEP_BACKGROUND: list = []  # [(figure, canvas, background)]: the legend, rendered once
+
+
+def draw_toy_step(view):
+    """`plot_toy_step`'s picture as an RGB PIL image, drawn faster: the legend (the same for every step) is rendered
+    once and kept; each call restores it and draws only the two axes over it, under the render lock."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from PIL import Image
+
+    from pipelines.pictures.render import RENDER_LOCK
+
+    with RENDER_LOCK:
+        if not _STEP_BACKGROUND:
+            fig = Figure(figsize=STEP_SIZE, dpi=100)
+            _step_legend(fig)
+            canvas = FigureCanvasAgg(fig)
+            canvas.draw()
+            _STEP_BACKGROUND.append((fig, canvas, canvas.copy_from_bbox(fig.bbox)))
+        fig, canvas, background = _STEP_BACKGROUND[0]
+        canvas.restore_region(background)
+        axes = _step_axes(fig, view)
+        try:
+            for ax in axes:
+                fig.draw_artist(ax)
+            return Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3].copy())
+        finally:
+            for ax in axes:
+                fig.delaxes(ax)
+
+
+def plan_title(timesteps) -> str:
+    """A sampler's steps as its picture names them: "100 steps of Δ = 10" (strides that differ: "Δ = 9 to 10")."""
+    plan = [int(t) for t in timesteps or ()]
+    strides = sorted({a - b for a, b in zip(plan, plan[1:])})
+    if not strides:
+        return f"{len(plan)} step" + ("s" if len(plan) != 1 else "")
+    stride = f"{strides[0]}" if len(strides) == 1 else f"{strides[0]} to {strides[-1]}"
+    return f"{len(plan)} steps of Δ = {stride}"
 
 
 def plot_toy_samplers(points, comparison):
@@ -239,7 +365,7 @@ def plot_toy_samplers(points, comparison):
     runs = (
         (
             "exact",
-            r"exact $q(x_{t-1} \mid x_t)$",
+            r"exact $q(x_{t-\Delta} \mid x_t)$",
             comparison.exact_samples,
             comparison.exact_trajectories,
             comparison.exact_nearest_distances,
@@ -258,7 +384,7 @@ def plot_toy_samplers(points, comparison):
         s = samples.reshape(-1, 2).numpy()
         copies = counts[key]["copy_fraction"]
         ax.scatter(pts[:, 0], pts[:, 1], s=14, color=DATA_COLOR, label=f"training points (N = {len(pts):,})")
-        label = f"{len(s):,} samples: {copies:.0%} copies ($d_1/d_2 < {ratio_shown}$)"
+        label = f"{len(s):,} samples: {copies:.0%} copies (d₁/d₂ < {ratio_shown})"  # plain text: laid out fast
         ax.scatter(s[:, 0], s[:, 1], s=4, color=color, zorder=3, label=label)
         if paths is not None:
             for k in range(paths.shape[1]):
@@ -277,18 +403,20 @@ def plot_toy_samplers(points, comparison):
         ax.set_xlim(-PLANE_LIMIT, PLANE_LIMIT)
         ax.set_ylim(-PLANE_LIMIT, PLANE_LIMIT)
         ax.set_aspect("equal")
-        ax.set_title(f"{name}, {comparison.num_inference_steps} steps", fontsize=10, y=1.0)
+        ax.set_title(f"{name}: {plan_title(comparison.timesteps)}", fontsize=10, y=1.0)
+        ax.set_xlabel("first coordinate", fontsize=8, labelpad=1)
+        ax.set_ylabel("second coordinate", fontsize=8, labelpad=1)
         ax.legend(fontsize=7, loc="upper left", framealpha=0.85)
         ax.grid(True, alpha=0.25)
     ax = axes[2]
     bins = np.linspace(0, 1, 41)
     for name, d1, d2, color in (
         ("exact", comparison.exact_nearest_distances, comparison.exact_second_distances, EXACT_COLOR),
-        (r"$p_\theta$", comparison.model_nearest_distances, comparison.model_second_distances, MODEL_COLOR),
+        ("learned", comparison.model_nearest_distances, comparison.model_second_distances, MODEL_COLOR),
     ):
         d1 = d1.numpy()
         ratio = d1 / np.maximum(d2.numpy(), 1e-12)
-        label = f"{name}: median $d_1/d_2$ {np.median(ratio):.2f}"
+        label = f"{name}: median d₁/d₂ {np.median(ratio):.2f}"
         ax.hist(np.clip(ratio, 0, 1), bins=bins, color=color, alpha=0.55, label=label)
     ax.axvline(COPY_RATIO, color="black", linestyle="--", linewidth=1, label=f"copy below $d_1/d_2 = {ratio_shown}$")
     ax.set_xlabel(r"$d_1/d_2$: nearest / second-nearest training distance")
@@ -301,12 +429,14 @@ def plot_toy_samplers(points, comparison):
 
 def plot_toy_training(losses, points, samples, update: int, num_updates: int, batch_size: int):
     """Live training: the ε-MSE loss of each batch (raw and a running mean over 100 updates) and p_θ's current
-    samples over the training points."""
+    samples over the training points, with the square [-1, 1]² the sampler clips x̂_0 to."""
     from matplotlib.figure import Figure
+    from matplotlib.patches import Rectangle
 
     fig = Figure(figsize=(10.4, 4.2), dpi=100)
-    fig.subplots_adjust(left=0.07, right=0.99, bottom=0.12, top=0.88, wspace=0.2)  # fixed: drawn every ~0.5 s
-    ax = fig.add_subplot(1, 2, 1)
+    # fixed layout (drawn every ~0.5 s); room on the right for the samples' legend
+    grid = fig.add_gridspec(1, 2, width_ratios=(1.25, 1), left=0.07, right=0.85, bottom=0.12, top=0.88, wspace=0.2)
+    ax = fig.add_subplot(grid[0])
     losses = np.asarray(losses, dtype=float)
     if len(losses):
         steps = np.arange(1, len(losses) + 1)
@@ -322,17 +452,23 @@ def plot_toy_training(losses, points, samples, update: int, num_updates: int, ba
     ax.set_ylabel(r"mean of $(\epsilon - \epsilon_\theta(x_t, t))^2$ per coordinate")
     ax.set_title(rf"Training $p_\theta$: update {update:,} of {num_updates:,}", fontsize=10, y=1.0)
     ax.grid(True, alpha=0.3)
-    ax = fig.add_subplot(1, 2, 2)
+    ax = fig.add_subplot(grid[1])
     pts = np.asarray(points, dtype=float)
-    ax.scatter(pts[:, 0], pts[:, 1], s=10, color=DATA_COLOR, label=f"training points (N = {len(pts):,})")
+    ax.scatter(pts[:, 0], pts[:, 1], s=10, color=DATA_COLOR, label=f"training points\n(N = {len(pts):,})")
     if samples is not None:
         s = np.asarray(samples, dtype=float)
-        ax.scatter(s[:, 0], s[:, 1], s=4, color=MODEL_COLOR, label=rf"{len(s)} samples of $p_\theta$ now")
+        ax.scatter(s[:, 0], s[:, 1], s=4, color=MODEL_COLOR, label=rf"{len(s)} samples" + "\n" + r"of $p_\theta$ now")
+    # the sampler clips its guess x̂_0 to this square: an untrained network's samples pile up on its edges
+    ax.add_patch(Rectangle((-1, -1), 2, 2, fill=False, color="0.35", linestyle="--", linewidth=0.8,
+                           label="the square $[-1, 1]^2$\nthat $\\hat x_0$ is clipped to"))  # fmt: skip
+    ax.set_xlabel("first coordinate", fontsize=8, labelpad=1)
+    ax.set_ylabel("second coordinate", fontsize=8, labelpad=1)
     ax.set_xlim(-1.5, 1.5)
     ax.set_ylim(-1.5, 1.5)
     ax.set_aspect("equal")
     ax.grid(True, alpha=0.25)
-    ax.legend(fontsize=7.5, loc="upper left")
+    ax.set_anchor("W")  # the legend beside the square panel, so it covers none of the samples
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, frameon=False)
     ax.set_title("Samples of the model being trained", fontsize=10, y=1.0)
     return fig
 

@@ -381,12 +381,15 @@ def toy_step_view(
     seed: int = 0,
     strides: Sequence[int] = STRIDES,
     num_draws: int = KL_DRAWS,
+    gamma_t: float | None = None,
 ) -> ToyStepView:
     """The step x_t → x_{t−stride} at one 2-D point, exact and learned, and the same for every stride of the table
     (each clipped to t; the chosen stride included): q(x_0 | x_t) and ε_θ(x_t, t) are computed once and reused.
 
     posterior: over 2-D points; x_t: one finite point (x, y); t in [1, T − 1]; stride in [1, t]; seed in
-    [0, 2³² − 1]; strides: integers >= 1; num_draws >= 2. ValueError naming the parameter otherwise."""
+    [0, 2³² − 1]; strides: integers >= 1; num_draws >= 2. ValueError naming the parameter otherwise.
+    gamma_t: Γ_t if the caller already has it (`gamma` of the same model, training points, t and seed: it does not
+    depend on x_t or the stride), else computed here."""
     x_t, t = _check_point_and_time(posterior, x_t, t)
     prev_t = t - check_stride(stride, t)
     seed = check_seed(seed)
@@ -396,7 +399,7 @@ def toy_step_view(
     weights = posterior.x0_posterior(x_t.reshape(1, *POINT_SHAPE), t)[0].double()
     eps = model(x_t.float().reshape(1, *POINT_SHAPE), torch.tensor(t)).sample
     points = as_points(posterior.data).double()
-    gamma_t = _gamma(model, scheduler, points, t, seed)
+    gamma_t = _gamma(model, scheduler, points, t, seed) if gamma_t is None else float(gamma_t)
     at = _AtPoint(posterior, model, x_t, t, weights, significant(weights), eps, gamma_t, num_draws, seed)
     rows = [_step_kls(at, t - s) for s in table]
     step = next(row for row in rows if row.prev_t == prev_t)

@@ -13,6 +13,8 @@ from pipelines.toy2d.plots import (
     PLANE_AXES_SIZE,
     PLANE_AXES_TOP,
     PLANE_LIMIT,
+    draw_toy_plane,
+    draw_toy_step,
     pixel_to_plane,
     plane_to_pixel,
     plot_toy_plane,
@@ -41,6 +43,21 @@ def test_the_plane_and_the_zoomed_step_are_whole(posterior, model, x_t, t, strid
     view = toy2d.toy_step_view(posterior, model, x_t, t, stride, num_draws=2000)
     assert_layout_ok(plot_toy_plane(view), f"plane at {x_t}, t = {t}")
     assert_layout_ok(plot_toy_step(view), f"zoomed step at {x_t}, t = {t}")
+
+
+def test_the_fast_pictures_are_the_figures_pictures(posterior, model):
+    """draw_toy_plane / draw_toy_step (a kept background, only the changing artists drawn over it) show what
+    plot_toy_plane / plot_toy_step show, for one view after another (nothing of the previous view is left)."""
+    import numpy as np
+
+    from pipelines.pictures.render import drawn
+
+    views = [toy2d.toy_step_view(posterior, model, x_t, t, stride, num_draws=1000) for x_t, t, stride in VIEWS]
+    for fast, full in ((draw_toy_plane, plot_toy_plane), (draw_toy_step, plot_toy_step)):
+        for view in views + views[:1]:
+            quick, whole = np.asarray(drawn(fast, view), float), np.asarray(drawn(full, view), float)
+            assert quick.shape == whole.shape
+            assert np.abs(quick - whole).mean() < 0.5, f"{fast.__name__} at t = {view.t}"  # grey levels of 255
 
 
 def test_the_plane_sits_where_a_click_says(posterior, model):

@@ -118,3 +118,39 @@ def test_a_finished_training_or_going_back_redraws_every_view_that_depends_on_th
     assert chain_after(forget)[-2:] == ["toy_step", "redraw_samples"]
     on_open = {getattr(f.fn, "__name__", None) for f in fns if any(t[1] == "select" for t in f.targets)}
     assert {"toy_step", "redraw_samples", "train_preview"} <= on_open
+
+
+def test_the_page_names_things_as_a_student_reads_them_and_says_the_strides_it_draws():
+    """Data sets by name (not the API's ids), K steps with the stride Δ each takes, and why the untrained network's
+    samples sit on the square's edges."""
+    from pipelines.ddpm.scheduler import PosteriorDDPMScheduler
+    from pipelines.toy2d.plots import plan_title
+    from ui.text import toy as text
+
+    plan = PosteriorDDPMScheduler().timestep_plan(100).tolist()
+    assert text.plan_words(plan) == "K = 100 steps of stride $\\Delta$ = 10 ($t$ = 990 → 980 → … → 0, then to $x_0$)"
+    assert plan_title(plan) == "100 steps of Δ = 10"
+    assert plan_title(PosteriorDDPMScheduler().timestep_plan(300).tolist()) == "300 steps of Δ = 3"
+    summary = dict(dataset="two_moons", num_points=256, train_steps=3000, seed=0, step=0, done=False, loss=None)
+    preview = text.toy_train_text({**summary, "preview": True})
+    assert "two moons" in preview and "two_moons" not in preview and "clips $\\hat x_0$ to $[-1, 1]^2$" in preview
+    line = text.toy_model_line({**summary, "source": "shipped"})
+    assert "for two moons" in line and "two_moons" not in line
+    assert "num_points" not in text.TOY_INTRO + text.TOY_STEP_INTRO + text.TOY_SAMPLE_INTRO + text.TOY_TRAIN_INTRO
+
+
+def test_numbers_the_step_view_shows_twice_agree():
+    """p_θ's σ (the scheduler's p_mean_variance, what the sampler draws with) and the components' √β̃ (the posterior
+    coefficients) are the same number on the page; the chosen step's KLs head the text and its table row."""
+    from pipelines import toy2d
+    from pipelines.exact.posterior import DatasetPosterior
+    from ui.format import nats
+    from ui.text import toy as text
+
+    posterior = DatasetPosterior(toy2d.as_images(toy2d.load_points("two_moons", 64)), toy2d.toy_scheduler())
+    view = toy2d.toy_step_view(posterior, toy2d.load_toy_model("two_moons"), (0.0, 0.0), 60, 50, num_draws=1000)
+    assert f"{view.model_std:.3g}" == f"{view.step.component_variance**0.5:.3g}"
+    words = text.toy_step_text(view)
+    row = next(line for line in words.splitlines() if "(this step)" in line)
+    assert f"**{nats(view.step.kl_model.nats)} nats**" in words and f"| {nats(view.step.kl_gaussian.nats)} |" in row
+    assert f"| {nats(view.step.kl_by_variance['fixed_small'].nats)} |" in row  # the sampler's variance: the same KL

@@ -9,7 +9,7 @@ import threading
 import pytest
 import torch
 
-from ui.training_thread import TRAINING_TORCH_THREADS, on_training_thread
+from ui.training_thread import TRAINING_TORCH_THREADS, on_click_threads, on_training_thread
 
 
 def in_new_thread(function):
@@ -101,3 +101,21 @@ def test_the_page_trains_every_update_on_the_training_thread(ctx, monkeypatch, t
     assert outputs and len(seen) >= 100
     assert {name.rsplit("_", 1)[0] for name, _ in seen} == {"live-training"}
     assert {threads for _, threads in seen} == {TRAINING_TORCH_THREADS}
+
+
+def test_the_2d_clicks_run_on_one_torch_thread_each_and_errors_reach_the_caller(two_torch_threads):
+    default = in_new_thread(torch.get_num_threads)
+
+    @on_click_threads
+    def click(fail: bool):
+        """docstring kept"""
+        if fail:
+            raise ValueError("fail must be False")
+        return threading.current_thread().name, torch.get_num_threads()
+
+    name, threads = in_new_thread(lambda: click(False))
+    assert name.startswith("toy-click") and threads == TRAINING_TORCH_THREADS
+    with pytest.raises(ValueError, match="fail must be False"):
+        click(True)
+    assert in_new_thread(torch.get_num_threads) == default
+    assert click.__doc__ == "docstring kept" and click.__name__ == "click"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import statistics
 import threading
 import time
+import weakref
 from collections import OrderedDict
 
 import gradio as gr
@@ -21,10 +22,10 @@ from pipelines.exact.neighbours import COPY_DISTANCE, COPY_RULE
 from pipelines.exact.posterior import DatasetPosterior
 from pipelines.toy2d.plots import (
     PLANE_LIMIT,
+    draw_toy_plane,
+    draw_toy_step,
     pixel_to_plane,
-    plot_toy_plane,
     plot_toy_samplers,
-    plot_toy_step,
     plot_toy_training,
 )
 from pipelines.toy2d.step_view import DEFAULT_STRIDE, DEFAULT_T, DEFAULT_X_T
@@ -45,7 +46,7 @@ from ui.inputs import (
 )
 from ui.tabs.variance import default_chain_reading
 from ui.text import toy as text
-from ui.training_thread import on_training_thread
+from ui.training_thread import on_click_threads, on_training_thread
 
 # Limits that protect the demo.
 MAX_TOY_SAMPLES = 2000
@@ -53,9 +54,10 @@ DEFAULT_TOY_SAMPLES = 500
 DEFAULT_TOY_STEPS = 100  # K of the samplers view
 DEFAULT_X, DEFAULT_Y = DEFAULT_X_T  # the library's default step: one that splits into two modes
 NUM_TRAJECTORIES = 4
-FRAME_SHARE = 0.2  # live training spends at most about this share of its time making pictures
+FRAME_SHARE = 0.1  # live training spends at most about this share of its time making pictures
 PREVIEW_SAMPLES, PREVIEW_STEPS = 300, 50  # the live training's sample scatter
 MAX_CACHED_POSTERIORS = 8
+MAX_CACHED_GAMMAS = 64  # Γ_t per model (one per t, N, data set and seed clicked)
 MAX_CACHED_RUNS = 4  # the shipped models' sampler answers kept (the default one is drawn when the tab opens)
 SHIPPED = "shipped"
 EAGER_PICTURES = eager_pictures("toy-samplers", "toy-training")  # those drawn on opening load at once
@@ -73,6 +75,7 @@ class ToyTab:
         self._posteriors: OrderedDict[tuple[str, int], DatasetPosterior] = OrderedDict()
         self._shipped: dict[str, toy2d.ToyEpsilonMLP] = {}
         self._shipped_runs: OrderedDict[tuple, tuple] = OrderedDict()  # toy_sample answers of the shipped models
+        self._gammas: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model → {(dataset, N, t, seed): Γ_t}
         self.scheduler = toy2d.toy_scheduler()
 
     # -- shared pieces --------------------------------------------------------------------------------------
@@ -87,6 +90,22 @@ class ToyTab:
                     self._posteriors.popitem(last=False)
             self._posteriors.move_to_end(key)
             return self._posteriors[key]
+
+    def gamma(self, model, dataset: str, num_points: int, posterior: DatasetPosterior, t: int, seed: int) -> float:
+        """Γ_t of a model over the first N points (`toy2d.gamma`), kept per model: it does not depend on x_t or the
+        stride, so clicks on the plane reuse it (a model's entries go with the model)."""
+        key = (dataset, num_points, t, seed)
+        with self._lock:
+            kept = self._gammas.setdefault(model, OrderedDict())
+            if key in kept:
+                kept.move_to_end(key)
+                return kept[key]
+        value = toy2d.gamma(model, self.scheduler, toy2d.as_points(posterior.data), t, seed)
+        with self._lock:
+            kept[key] = value
+            while len(kept) > MAX_CACHED_GAMMAS:
+                kept.popitem(last=False)
+        return value
 
     def model_for(self, state: dict | None, dataset: str) -> tuple[toy2d.ToyEpsilonMLP, dict]:
         """This session's trained p_θ for the data set if it trained one, else the shipped one; and what it is."""
@@ -127,12 +146,15 @@ class ToyTab:
         x = check_float("x", x, -PLANE_LIMIT, PLANE_LIMIT, " (first coordinate of x_t)")
         y = check_float("y", y, -PLANE_LIMIT, PLANE_LIMIT, " (second coordinate of x_t)")
         model, model_info = self.model_for(state, dataset)
-        view = toy2d.toy_step_view(self.posterior(dataset, num_points), model, (x, y), t, stride, seed)
+        posterior = self.posterior(dataset, num_points)
+        gamma_t = self.gamma(model, dataset, num_points, posterior, t, seed)
+        view = toy2d.toy_step_view(posterior, model, (x, y), t, stride, seed, gamma_t=gamma_t)
         summary = {"dataset": dataset, "model": model_info, **view.as_dict()}
         words = text.toy_step_text(view, model_info, default_chain_reading(self.ctx))
-        return drawn(plot_toy_plane, view), drawn(plot_toy_step, view), words, summary
+        return drawn(draw_toy_plane, view), drawn(draw_toy_step, view), words, summary
 
     @user_errors
+    @on_click_threads
     def toy_sample(self, dataset, num_points, num_samples, num_inference_steps, seed, state=None):
         """M points with the exact reverse process over the N points and with p_θ, from the same noise.
 
@@ -149,6 +171,7 @@ class ToyTab:
         return self._sample(dataset, num_points, num_samples, num_inference_steps, seed, state, keep=False)
 
     @user_errors
+    @on_click_threads
     def redraw_samples(self, dataset, num_points, num_samples, num_inference_steps, seed, state=None):
         """UI only: `toy_sample` for the view drawn on opening, after a training and on going back. The shipped
         models' answers are kept (a seed fixes every point): later visitors see them at once."""
@@ -189,6 +212,7 @@ class ToyTab:
             "num_points": num_points,
             "num_samples": num_samples,
             "num_inference_steps": num_steps,
+            "timesteps": list(result.timesteps),  # the K steps' t, as both samplers took them
             "seed": seed,
             "model": model_info,
             "exact_distinct_points": copies["exact"]["distinct_copies"],
@@ -276,6 +300,7 @@ class ToyTab:
         yield update(True, state)
 
     @user_errors
+    @on_click_threads
     def train_preview(self, dataset, num_points, train_steps, seed):
         """UI only: the live training's first picture before any training (update 0: the untrained network's
         samples over the N points) and its status line."""
@@ -315,7 +340,12 @@ class ToyTab:
         gr.Markdown(text.TOY_INTRO, latex_delimiters=LATEX, elem_id="toy-intro")
         with gr.Row():
             dataset = unchecked(  # our check names the parameter and lists the choices
-                gr.Dropdown(list(toy2d.DATASETS), value=toy2d.DEFAULT_DATASET, label="dataset", elem_id="toy-dataset")
+                gr.Dropdown(
+                    [(text.dataset_name(name), name) for name in toy2d.DATASETS],
+                    value=toy2d.DEFAULT_DATASET,
+                    label="data set",
+                    elem_id="toy-dataset",
+                )
             )
             num_points = integer_input(
                 gr.Slider(
@@ -323,7 +353,7 @@ class ToyTab:
                     toy2d.MAX_POINTS,
                     value=toy2d.DEFAULT_NUM_POINTS,
                     step=1,
-                    label="N, training points (num_points)",
+                    label="N, the number of training points",
                     elem_id="toy-num-points",
                 )
             )
@@ -407,7 +437,7 @@ class ToyTab:
                     MAX_TOY_SAMPLES,
                     value=DEFAULT_TOY_SAMPLES,
                     step=1,
-                    label="M, points per sampler (num_samples)",
+                    label="M, the number of points each sampler draws",
                     elem_id="toy-num-samples",
                 )
             )
@@ -417,7 +447,7 @@ class ToyTab:
                     T,
                     value=DEFAULT_TOY_STEPS,
                     step=1,
-                    label="K, steps of both samplers (num_inference_steps)",
+                    label="K, the number of reverse steps of each sampler (stride Δ = 1000 / K)",
                     elem_id="toy-steps",
                 )
             )
@@ -446,7 +476,7 @@ class ToyTab:
                     toy2d.MAX_TRAIN_STEPS,
                     value=toy2d.DEFAULT_TRAIN_STEPS,
                     step=100,
-                    label="optimizer updates (train_steps)",
+                    label="optimizer updates (batches of 256 points)",
                     elem_id="toy-train-steps",
                 )
             )

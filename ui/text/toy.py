@@ -11,6 +11,33 @@ from ui.format import nats, times
 
 LOSS_WINDOW = 100  # the live training's loss is the mean over its last this many updates
 
+# The data sets as a student reads them (the API's ids are the keys).
+DATASET_NAMES = {"two_moons": "two moons", "eight_gaussians": "eight Gaussians", "spiral": "spiral"}
+
+
+def dataset_name(dataset: str) -> str:
+    """A data set's id → its name on the page ("two_moons" → "two moons")."""
+    return DATASET_NAMES.get(dataset, dataset.replace("_", " "))
+
+
+def plan_words(timesteps) -> str:
+    """A sampler's K steps and their stride as drawn: "K = 100 steps of stride Δ = 10 (t = 990 → 980 → … → 0,
+    then to x_0)"; strides that differ are given as a range."""
+    plan = [int(t) for t in timesteps]
+    if not plan:
+        return "K = 0 steps"
+    strides = sorted({a - b for a, b in zip(plan, plan[1:])})
+    if not strides:
+        return f"K = 1 step ($t$ = {plan[0]} to $x_0$)"
+    if len(strides) == 1:
+        stride = f"stride $\\Delta$ = {strides[0]}"
+    else:
+        stride = f"strides $\\Delta$ from {strides[0]} to {strides[-1]}"
+    path = " → ".join(str(t) for t in plan[:2]) + (" → … → " + str(plan[-1]) if len(plan) > 2 else "")
+    steps = f"K = {len(plan)} step{'s' if len(plan) > 1 else ''}"
+    return f"{steps} of {stride} ($t$ = {path}, then to $x_0$)"
+
+
 # ---------------------------------------------------------------------------------------------- tab: 2-D world
 TOY_INTRO = r"""
 ## The same question in two dimensions, where every density can be drawn
@@ -56,9 +83,11 @@ q_{\text{exact}}-\log q]$; 0 means identical, 0.01 is hard to see, 1 is a clearl
 TOY_SAMPLE_INTRO = r"""
 ### 2. The exact sampler and $p_\theta$ from the same noise: copies or new points?
 $M$ points start from the same $x_T$; one sampler draws every step from the exact mixture above, the other from
-$p_\theta$, $K$ steps each. The exact process can only end **on** a training point (its last step is a draw of one
-$x_0^i$), however many points it is given: it returns the data set, never a new point. $p_\theta$ has learned a smooth
-$\epsilon_\theta$ from the same $N$ points and fills in the shape between them.
+$p_\theta$, $K$ steps each, every step a stride of about $\Delta = 1000/K$ timesteps ($K$ = 100 steps of
+$\Delta$ = 10; the pictures' titles and the text below give the strides taken). The exact process can only end
+**on** a training point (its last step is a draw of one $x_0^i$), however many points it is given: it returns the
+data set, never a new point. $p_\theta$ has learned a smooth $\epsilon_\theta$ from the same $N$ points and fills
+in the shape between them.
 """
 
 
@@ -91,7 +120,8 @@ def toy_model_line(info: dict) -> str:
         else f"**trained in this session** (mean loss over its last {LOSS_WINDOW} updates {info['final_loss']:.4f})"
     )
     return (
-        f"**$p_\\theta$ for {info['dataset']}:** {where}, trained on N = {info['num_points']:,} points for "
+        f"**$p_\\theta$ for {dataset_name(info['dataset'])}:** {where}, trained on N = {info['num_points']:,} "
+        "points for "
         f"{info['train_steps']:,} updates, seed {info['seed']}. Every view below uses it."
     )
 
@@ -153,8 +183,8 @@ def _stride_table(view) -> list[str]:
 
 
 def variance_sentence(view, mnist=None) -> str:
-    """p_θ's three variances against the exact step's at this x_t, and how that squares with the variance tab's
-    MNIST chain (mnist: its `ChainReading`, or None)."""
+    """p_θ's three variances against the exact step's at this x_t, and — side by side — what the variance tab's
+    MNIST chain says (mnist: its `ChainReading`, or None): one story, two settings."""
     step, true = view.step, view.step.true_variance
     ratios = {name: value / true for name, value in step.variances.items()}
     closest = min(ratios, key=lambda name: abs(math.log(ratios[name])))
@@ -162,20 +192,38 @@ def variance_sentence(view, mnist=None) -> str:
         f"**Which variance, here?** At this $x_t$ the exact step's variance per coordinate is {true:.3g}: "
         + ", ".join(f"{VARIANCE_SYMBOLS[name]} is {_ratio_words(ratios[name])}" for name in VARIANCES)
         + f" of it, so {VARIANCE_SYMBOLS[closest]} is the closest width here. "
-        "$\\sigma^{*2}$ is the best width **on average over** $x_t\\sim q(x_t)$, not at every point: where $x_t$ "
-        "sits between parts of the data the step spreads wider than on average."
+        "This does not contradict the variance tab. $\\sigma^{*2}$ is optimal **on average over** "
+        "$x_t\\sim q(x_t)$ (Bao et al.: it minimises the KL averaged over $x_t$), not at every point: it is about "
+        "the true variance averaged over typical $x_t$. Most $x_t$ lie near one noised training point, where the "
+        "step is narrow; this $x_t$ sits between two parts of the data, where a large stride spreads the step "
+        "over both, so the true variance here is wider than average and even $\\sigma^{*2}$ is too narrow."
     )
     setting = (
-        "the *Which variance for $p_\\theta$?* tab (MNIST, a chain of "
-        + (f"{mnist.num_steps} steps of {mnist.stride:.0f} timesteps" if mnist else "a few dozen small steps")
-        + ", $x_t$ drawn from $q(x_t)$, i.e. near one noised training digit)"
+        "the *Which variance for $p_\\theta$?* tab (MNIST, "
+        + (f"{mnist.num_steps} steps of stride {mnist.stride:.0f}" if mnist else "a few dozen small steps")
+        + ", $x_t$ drawn from $q(x_t)$)"
     )
     if mnist is None:
         return words + f" Compare {setting}: there the steps are small and $x_t$ typical."
-    return words + (
-        f" Compare {setting}: there $\\tilde\\beta$ is within {abs(mnist.small_ratio - 1):.1%} of the true variance "
-        f"and $\\beta$ up to {times(mnist.large_ratio)} too wide. Both are right: $\\tilde\\beta$ fits a small "
-        "step from a typical $x_t$, and is too narrow for a large stride from a point between modes, like this one."
+    model = "–" if mnist.model_ratio is None else f"{_ratio_words(mnist.model_ratio)} at worst"
+    head = " | ".join(VARIANCE_SYMBOLS[name] for name in VARIANCES)
+    here = " | ".join(_ratio_words(ratios[name]) for name in VARIANCES)
+    return "\n".join(
+        [
+            words,
+            "",
+            "Variance of $p_\\theta$ ÷ the exact step's variance, in the two settings:",
+            "",
+            f"| setting | {head} |",
+            "|---|---:|---:|---:|",
+            f"| this tab: 2-D, one step of $\\Delta$ = {view.stride} from $x_t$ between two parts of the data | "
+            f"{here} |",
+            f"| {setting}, where it is furthest from 1 | within {abs(mnist.small_ratio - 1):.1%} | "
+            f"up to {times(mnist.large_ratio)} too wide | {model} |",
+            "",
+            "Both rows are right: $\\tilde\\beta$ fits a small step from a typical $x_t$ and is too narrow for a "
+            "large stride from a point between modes, like this one.",
+        ]
     )
 
 
@@ -238,6 +286,9 @@ def toy_sample_text(summary: dict, exact_median: float, model_median: float) -> 
     M, N = summary["num_samples"], summary["num_points"]
     info = summary["model"]
     ratio = COPY_RATIO_TEXT
+    plan = (
+        plan_words(summary["timesteps"]) if summary.get("timesteps") else f"K = {summary['num_inference_steps']} steps"
+    )
     trained_on = (
         ""
         if info["num_points"] == N
@@ -248,7 +299,7 @@ def toy_sample_text(summary: dict, exact_median: float, model_median: float) -> 
         f"**The copy rule** (the one rule every tab uses, Gu et al., TMLR 2025): a sample is a **copy** when its "
         f"nearest training point is closer than {ratio} of the distance to the second nearest ($d_1/d_2 < {ratio}$)."
         f"\n\n**Which model and which N:** {model_words(info)}; the exact sampler over the first N = {N:,} points; "
-        f"M = {M:,} samples each, K = {summary['num_inference_steps']} steps.{trained_on} (The *Copies or new points?* "
+        f"M = {M:,} samples each, {plan}.{trained_on} (The *Copies or new points?* "
         "tab's 2-D pairs are other models — two per N, each trained on its own disjoint subset, sampled 256 times — "
         "so their copy rates at the same N differ from this one's.)"
         f"\n\n**Exact sampler:** {summary['exact_copy_fraction']:.0%} of {M:,} samples are copies "
@@ -257,7 +308,7 @@ def toy_sample_text(summary: dict, exact_median: float, model_median: float) -> 
         f"\n\n**$p_\\theta$:** {summary['model_copy_fraction']:.0%} copies by the same rule "
         f"({summary['model_pixel_copies']:,} exactly on a point); median $d_1$ {model_median:.3g}, against a typical "
         f"gap of {summary['training_spacing_median']:.3g} between neighbouring training points. "
-        f"Both used K = {summary['num_inference_steps']} steps from the same noise (seed {summary['seed']}); "
+        f"Both used the same {summary['num_inference_steps']} steps from the same noise (seed {summary['seed']}); "
         f"exact {summary['exact_seconds']:.2f} s, $p_\\theta$ {summary['model_seconds']:.2f} s."
     )
 
@@ -271,22 +322,28 @@ def toy_train_text(summary: dict) -> str:
         else f", mean loss over the last {min(LOSS_WINDOW, summary['step'])} updates {summary['final_loss']:.4f} "
         f"(last batch {summary['loss']:.4f})"
     )
+    name = dataset_name(summary["dataset"])
     if not summary["done"]:
         if not summary["step"]:
             return (
                 f"**Not trained yet:** update 0 of {summary['train_steps']:,} — what training starts from, the "
-                f"untrained network's samples (seed {summary['seed']}). Press **Train p_θ** to train it on N = "
-                f"{summary['num_points']:,} points of {summary['dataset']}."
+                f"untrained network's samples (seed {summary['seed']}). They pile up on the edges of the dashed "
+                "square: the untrained network's noise guess $\\epsilon_\\theta$ is small and unrelated to the "
+                "noise, so its "
+                "$\\hat x_0=(x_t-\\sqrt{1-\\bar\\alpha_t}\\,\\epsilon_\\theta)/\\sqrt{\\bar\\alpha_t}$ lies far "
+                "outside the data, and the sampler clips $\\hat x_0$ to $[-1, 1]^2$ at every step (as it does for "
+                "images). Training moves them onto the data. Press **Train p_θ** to train it on N = "
+                f"{summary['num_points']:,} points of {name}."
                 if summary.get("preview")
-                else f"Training $p_\\theta$ on N = {summary['num_points']:,} points of {summary['dataset']}: update 0 "
+                else f"Training $p_\\theta$ on N = {summary['num_points']:,} points of {name}: update 0 "
                 f"of {summary['train_steps']:,}."
             )
         return (
-            f"Training $p_\\theta$ on N = {summary['num_points']:,} points of {summary['dataset']}: update "
+            f"Training $p_\\theta$ on N = {summary['num_points']:,} points of {name}: update "
             f"{summary['step']:,} of {summary['train_steps']:,}{loss}, {summary['seconds']:.1f} s so far."
         )
     return (
         f"**Done:** {summary['train_steps']:,} updates on N = {summary['num_points']:,} points in "
-        f"{summary['seconds']:.1f} s{loss}. The views of {summary['dataset']} above are redrawn with this model (for "
+        f"{summary['seconds']:.1f} s{loss}. The views of {name} above are redrawn with this model (for "
         "this session only); press **Use the shipped p_θ again** to go back."
     )

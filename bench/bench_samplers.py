@@ -257,7 +257,8 @@ def aggregate(rows: list[dict]) -> list[dict]:
 
 def compare(summary: list[dict], reference_fid: float | None) -> dict:
     """Per step count: the best diffusers row and our best row by mean FID, whether ours is no worse within the
-    seeds' spread, and at GOAL_STEPS the ratio of our best to the reference."""
+    seeds' spread (the largest max − min over seeds among the rows at that step count run with several seeds), and
+    at GOAL_STEPS the ratio of our best to the reference."""
     out = {}
     for k in sorted({a["num_inference_steps"] for a in summary}):
         at = [a for a in summary if a["num_inference_steps"] == k]
@@ -266,7 +267,9 @@ def compare(summary: list[dict], reference_fid: float | None) -> dict:
         if not theirs or not ours:
             continue
         best_theirs, best_ours = min(theirs, key=lambda a: a["fid_mean"]), min(ours, key=lambda a: a["fid_mean"])
-        spread = max(best_theirs["fid_spread"], best_ours["fid_spread"])
+        # The FID's own noise at k: the largest max − min over seeds of any row at k run with several seeds (a
+        # best row measured on one seed has no spread of its own; the same sampler on another seed moves by this).
+        spread = max([a["fid_spread"] for a in at if len(a["fids"]) > 1] + [0.0])
         out[str(k)] = {
             "fid_spread": spread,
             "best_diffusers": [best_theirs["sampler"], best_theirs["fid_mean"], len(best_theirs["fids"])],

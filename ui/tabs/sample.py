@@ -1,6 +1,9 @@
 """Tab "Sample from noise": pure noise to images through `PosteriorDDPMPipeline.denoise`, x_t and x̂0 streamed
 while it runs; afterwards a slider scrubs every recorded step, with a filmstrip, the trajectory GIF and the
-noise schedule. Before any click the tab shows a run at its defaults, recorded on the first page load."""
+noise schedule. Before any click the tab shows a run at its defaults, recorded on the first page load.
+
+This module lays out, samples and streams; what a run leaves behind (its files, its final update, reading a step back)
+is `ui.sample_run`."""
 
 from __future__ import annotations
 
@@ -8,8 +11,6 @@ import math
 import random
 import threading
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from types import SimpleNamespace
 
 import gradio as gr
@@ -18,7 +19,7 @@ import torch
 
 from pipelines.ddpm.plots import plot_schedule
 from pipelines.ddpm.scheduler import TIMESTEP_SPACINGS
-from pipelines.pictures.images import display_scale, grid_uint8, make_filmstrip, make_trajectory_gif, to_uint8
+from pipelines.pictures.images import display_scale, grid_uint8, to_uint8
 from ui.base import LATEX, LOCAL, UI_QUEUE, VARIANCE_LABELS, picture, sample_queue
 from ui.context import AppContext
 from ui.figures import plot_output
@@ -35,6 +36,16 @@ from ui.inputs import (
     unchecked,
     user_errors,
 )
+from ui.sample_run import (
+    FILMSTRIP_FRAMES,
+    FILMSTRIP_IMAGES,
+    GIF_MAX_FRAMES,
+    Run,
+    filmstrip,
+    final_update,
+    load_step,
+    save_run,
+)
 from ui.text import sample as text
 
 DEFAULT_NUM_IMAGES = 16
@@ -45,47 +56,11 @@ DEFAULT_STEPS = 10
 DEFAULT_SPACING = "trailing"
 DEFAULT_ORDER = 3
 ORDERS = (1, 2, 3)
-FILMSTRIP_FRAMES = 10
-FILMSTRIP_IMAGES = 4  # rows of the filmstrip: the first 4 images of the run
-GIF_MAX_FRAMES = 30  # evenly spaced; noisy frames compress badly
 # The live view skips a frame the final update would replace within this many frame intervals (ctx.frame_interval_s):
 # each frame is two PNGs encoded, cached and fetched by every viewer (gradio_client fetches each file on a fresh
 # connection), and a default run of 10 steps is over in about half a second. With an interval of 0 every step streams.
 FINAL_SOON_INTERVALS = 2
 FIRST_LOOK_SEED = 0  # the run the tab shows before any click: its defaults, this seed
-
-
-def analytic_curve(pipe, timesteps: list[int], eta: float) -> tuple[list[int], list[float]]:
-    """(t, σ*²) of each noisy step of the chain, as the sampler uses them (`analytic_variance`), for the schedule
-    plot."""
-    gamma, chain = pipe.analytic_gamma(), list(zip(timesteps, timesteps[1:] + [-1]))
-    values = [pipe.scheduler.analytic_variance(t, s, gamma, eta, timesteps[-1]) for t, s in chain if s >= 0]
-    return [t for t, s in chain if s >= 0], values
-
-
-@dataclass
-class _Run:
-    """One /sample request: its checked inputs and the timesteps it visits (descending)."""
-
-    seed: int
-    num_images: int
-    eta: float
-    spacing: str
-    variance: str
-    timesteps: list[int]
-    order: int = 1
-
-    @property
-    def chain(self) -> list[tuple[int, int]]:
-        """(t, prev_t) of each step; prev_t = -1 on the last step, which lands on x_0."""
-        return list(zip(self.timesteps, self.timesteps[1:] + [-1]))
-
-    @property
-    def captions(self) -> list[str]:
-        """The trajectory GIF's frame titles: "step k / K, t = 999 -> 899" (the step's x̂0 is from x at 999, the
-        sample shown beside it is x at 899; "-> x0" on the last step, which lands on x_0)."""
-        K = len(self.timesteps)
-        return [f"step {k + 1} / {K}, t = {t} -> {_after(s)}" for k, (t, s) in enumerate(self.chain)]
 
 
 def _result(generator):
@@ -95,12 +70,6 @@ def _result(generator):
             next(generator)
         except StopIteration as stop:
             return stop.value
-
-
-def _after(prev_t: int) -> str:
-    """The t a step lands on, as the pictures' captions write it: x0 after the last step (their font has no ₀ and
-    no →: they write ->)."""
-    return str(prev_t) if prev_t >= 0 else "x0"
 
 
 def _titled_image(title: str, title_id: str, label: str, elem_id: str) -> gr.Image:
@@ -378,13 +347,13 @@ class SampleTab:
         spacing = check_choice("timestep_spacing", timestep_spacing, TIMESTEP_SPACINGS)
         variance = check_choice("variance", variance, tuple(VARIANCE_LABELS))
         order = check_int("order", order, ORDERS[0], ORDERS[-1])
-        run = _Run(seed, num_images, eta, spacing, variance, self.ctx.timestep_plan(spacing, num_steps), order)
+        run = Run(seed, num_images, eta, spacing, variance, self.ctx.timestep_plan(spacing, num_steps), order)
         with self.ctx.store.run() as folder:
             xt_steps, x0_steps, seconds = yield from self._denoise(run)
-            gif_path, grid_path = self._save(folder, run, xt_steps, x0_steps)
-        yield self._final_update(run, xt_steps, x0_steps, seconds, folder, gif_path, grid_path)
+            gif_path, grid_path = save_run(folder, run, xt_steps, x0_steps)
+        yield final_update(self.ctx, run, xt_steps, x0_steps, seconds, folder, gif_path, grid_path)
 
-    def _denoise(self, run: _Run, live: bool = True):
+    def _denoise(self, run: Run, live: bool = True):
         """Run the sampling loop, recording every step (uint8) and, when `live`, yielding a live update now and then;
         returns (x_t of every step, x̂0 of every step, seconds). The live view shows the first step at once, then at
         most one frame per ctx.frame_interval_s, as long as the frames cost at most ctx.frame_budget of the run's time
@@ -430,53 +399,12 @@ class SampleTab:
                 frame_seconds += time.perf_counter() - now
         return xt_steps, x0_steps, time.perf_counter() - start
 
-    def _save(self, folder: Path, run: _Run, xt_steps: np.ndarray, x0_steps: np.ndarray) -> tuple[Path, Path]:
-        """Write the run's recorded steps (for scrubbing), its PNG grid and its trajectory GIF; their paths."""
-        np.save(folder / "xt.npy", xt_steps)
-        np.save(folder / "x0.npy", x0_steps)
-        grid_path = folder / f"ddpm-seed{run.seed}.png"
-        grid_uint8(xt_steps[-1]).save(grid_path)
-        gif_path = make_trajectory_gif(
-            xt_steps,
-            x0_steps,
-            run.captions,
-            folder / f"ddpm-seed{run.seed}-trajectory.gif",
-            max_frames=GIF_MAX_FRAMES,
-            scale=2,
-        )
-        return gif_path, grid_path
-
-    def _final_update(self, run: _Run, xt_steps, x0_steps, seconds: float, folder: Path, gif_path, grid_path) -> tuple:
-        """The last update: the final step's grids and label, the images, the files, the summary and the record."""
-        ctx, num_steps = self.ctx, len(run.timesteps)
-        images = [(grid_uint8(xt_steps[-1, i : i + 1], padding=0), f"#{i}") for i in range(run.num_images)]
-        summary = {
-            "seed": run.seed,
-            "num_images": run.num_images,
-            "num_inference_steps": num_steps,
-            "eta": run.eta,
-            "timestep_spacing": run.spacing,
-            "variance": run.variance,
-            "order": run.order,
-            "timesteps": run.timesteps,
-            "seconds": round(seconds, 3),
-            "model": ctx.model_id,
-            "image_shape": list(ctx.pipe.image_shape),
-        }
-        record = {"folder": str(folder), "timesteps": run.timesteps, "captions": run.captions, "gif": str(gif_path)}
-        if run.variance == "analytic":  # the schedule plot marks each step's σ*²
-            record["sigma_star"] = analytic_curve(ctx.pipe, run.timesteps, run.eta)
-        final = f"{text.step_label(num_steps, num_steps, *run.chain[-1])} · done in {seconds:.2f} s"
-        scale = display_scale(xt_steps[0])
-        grids = grid_uint8(xt_steps[-1], scale=scale), grid_uint8(x0_steps[-1], scale=scale)
-        return *grids, final, images, str(gif_path), str(grid_path), summary, record
-
-    def _default_run(self) -> _Run:
+    def _default_run(self) -> Run:
         """The run the controls' defaults describe, at FIRST_LOOK_SEED."""
         T, config = self.ctx.num_train_timesteps, self.ctx.pipe.scheduler.config
         variance = config.variance_type if config.variance_type in VARIANCE_LABELS else "fixed_small"
         timesteps = self.ctx.timestep_plan(DEFAULT_SPACING, min(DEFAULT_STEPS, T))
-        return _Run(
+        return Run(
             FIRST_LOOK_SEED, DEFAULT_NUM_IMAGES, DEFAULT_ETA, DEFAULT_SPACING, variance, timesteps, DEFAULT_ORDER
         )
 
@@ -490,36 +418,21 @@ class SampleTab:
                 folder = self.ctx.store.root / "first-look"
                 folder.mkdir(parents=True, exist_ok=True)
                 xt_steps, x0_steps, seconds = _result(self._denoise(run, live=False))
-                gif_path, grid_path = self._save(folder, run, xt_steps, x0_steps)
-                xt, x0, _, *results = self._final_update(run, xt_steps, x0_steps, seconds, folder, gif_path, grid_path)
+                gif_path, grid_path = save_run(folder, run, xt_steps, x0_steps)
+                xt, x0, _, *results = final_update(
+                    self.ctx, run, xt_steps, x0_steps, seconds, folder, gif_path, grid_path
+                )
                 label = text.first_look_label(run.seed, len(run.timesteps), *run.chain[-1])
                 self._first_look = (xt, x0, label, *results, *self.finish(results[-1]))
             return self._first_look
-
-    def _load_step(self, record: dict, k: int) -> tuple[np.ndarray, np.ndarray] | None:
-        folder = Path(record["folder"])
-        try:
-            # mmap: scrubbing reads one step, not the whole recording
-            return np.load(folder / "xt.npy", mmap_mode="r")[k], np.load(folder / "x0.npy", mmap_mode="r")[k]
-        except (OSError, ValueError, IndexError):
-            gr.Warning("The recorded steps of this run were cleaned up; press Sample again.")
-            return None
 
     def finish(self, record):
         """After a run: enable the step slider, draw the filmstrip, play the GIF, mark the final t."""
         if not record:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         K = len(record["timesteps"])
-        folder = Path(record["folder"])
         try:
-            xt_steps = np.load(folder / "xt.npy", mmap_mode="r")
-            x0_steps = np.load(folder / "x0.npy", mmap_mode="r")
-            # one step a column, "999->899": the step from t, and the t of the sample it drew (the x_t row)
-            timesteps = record["timesteps"]
-            captions = [f"{t}->{_after(s)}" for t, s in zip(timesteps, timesteps[1:] + [-1])]
-            filmstrip = make_filmstrip(
-                xt_steps, x0_steps, captions, num_frames=FILMSTRIP_FRAMES, max_images=FILMSTRIP_IMAGES
-            )
+            strip = filmstrip(record)
         except OSError:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         slider = gr.Slider(minimum=1, maximum=max(K, 2), value=K, step=1, interactive=K > 1, label=text.slider_label(K))
@@ -530,7 +443,7 @@ class SampleTab:
             timesteps=record["timesteps"],
             sigma_star=record.get("sigma_star"),
         )
-        return slider, filmstrip, record["gif"], plot
+        return slider, strip, record["gif"], plot
 
     def scrub(self, step, record):
         """Show recorded step `step` (1 … K): its x_t, x̂0, label, and its t on the schedule plot."""
@@ -539,7 +452,7 @@ class SampleTab:
         timesteps = record["timesteps"]
         K = len(timesteps)
         k = min(max(int(round(float(step))), 1), K)
-        loaded = self._load_step(record, k - 1)
+        loaded = load_step(record, k - 1)
         if loaded is None:
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         xt, x0 = (np.ascontiguousarray(a) for a in loaded)

@@ -3,15 +3,14 @@ over N points against p_θ's Gaussian (and the best Gaussian) for a chosen x_t, 
 learned samplers from the same noise (copies vs new points); and training p_θ live, for this session only.
 
 The library computes (`pipelines.toy2d`: data, ε-MLP, training, reverse-step numbers; `compare_samplers` and
-`DatasetPosterior` as for the digits); this module checks inputs, keeps the per-session model and lays out."""
+`DatasetPosterior` as for the digits); this module checks inputs, keeps the per-session model and lays out.
+What it reuses between clicks (posteriors, shipped models, Γ_t, the shipped models' sampler answers) is
+`ui.toy_cache`."""
 
 from __future__ import annotations
 
 import statistics
-import threading
 import time
-import weakref
-from collections import OrderedDict
 
 import gradio as gr
 import torch
@@ -19,7 +18,6 @@ import torch
 from pipelines import toy2d
 from pipelines.exact.comparisons import compare_samplers
 from pipelines.exact.neighbours import COPY_DISTANCE, COPY_RULE
-from pipelines.exact.posterior import DatasetPosterior
 from pipelines.toy2d.plots import (
     PLANE_LIMIT,
     draw_toy_plane,
@@ -46,6 +44,7 @@ from ui.inputs import (
 )
 from ui.tabs.variance import default_chain_reading
 from ui.text import toy as text
+from ui.toy_cache import SHIPPED, ToyCache, shipped_info
 from ui.training_thread import on_click_threads, on_training_thread
 
 # Limits that protect the demo.
@@ -56,10 +55,6 @@ DEFAULT_X, DEFAULT_Y = DEFAULT_X_T  # the library's default step: one that split
 NUM_TRAJECTORIES = 4
 FRAME_SHARE = 0.1  # live training spends at most about this share of its time making pictures
 PREVIEW_SAMPLES, PREVIEW_STEPS = 300, 50  # the live training's sample scatter
-MAX_CACHED_POSTERIORS = 8
-MAX_CACHED_GAMMAS = 64  # Γ_t per model (one per t, N, data set and seed clicked)
-MAX_CACHED_RUNS = 4  # the shipped models' sampler answers kept (the default one is drawn when the tab opens)
-SHIPPED = "shipped"
 EAGER_PICTURES = eager_pictures("toy-samplers", "toy-training")  # those drawn on opening load at once
 
 
@@ -71,52 +66,10 @@ class ToyTab:
     def __init__(self, ctx: AppContext):
         self.ctx = ctx
         self.block = None
-        self._lock = threading.Lock()
-        self._posteriors: OrderedDict[tuple[str, int], DatasetPosterior] = OrderedDict()
-        self._shipped: dict[str, toy2d.ToyEpsilonMLP] = {}
-        self._shipped_runs: OrderedDict[tuple, tuple] = OrderedDict()  # toy_sample answers of the shipped models
-        self._gammas: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model → {(dataset, N, t, seed): Γ_t}
         self.scheduler = toy2d.toy_scheduler()
+        self.cache = ToyCache(self.scheduler)  # posteriors, shipped models, Γ_t and shipped answers, kept
 
     # -- shared pieces --------------------------------------------------------------------------------------
-    def posterior(self, dataset: str, num_points: int) -> DatasetPosterior:
-        """The exact reverse process over the first N points of a data set (a few kept, most recent first)."""
-        key = (dataset, num_points)
-        with self._lock:
-            if key not in self._posteriors:
-                points = toy2d.as_images(toy2d.load_points(dataset, num_points))
-                self._posteriors[key] = DatasetPosterior(points, self.scheduler)
-                while len(self._posteriors) > MAX_CACHED_POSTERIORS:
-                    self._posteriors.popitem(last=False)
-            self._posteriors.move_to_end(key)
-            return self._posteriors[key]
-
-    def gamma(self, model, dataset: str, num_points: int, posterior: DatasetPosterior, t: int, seed: int) -> float:
-        """Γ_t of a model over the first N points (`toy2d.gamma`), kept per model: it does not depend on x_t or the
-        stride, so clicks on the plane reuse it (a model's entries go with the model)."""
-        key = (dataset, num_points, t, seed)
-        with self._lock:
-            kept = self._gammas.setdefault(model, OrderedDict())
-            if key in kept:
-                kept.move_to_end(key)
-                return kept[key]
-        value = toy2d.gamma(model, self.scheduler, toy2d.as_points(posterior.data), t, seed)
-        with self._lock:
-            kept[key] = value
-            while len(kept) > MAX_CACHED_GAMMAS:
-                kept.popitem(last=False)
-        return value
-
-    def model_for(self, state: dict | None, dataset: str) -> tuple[toy2d.ToyEpsilonMLP, dict]:
-        """This session's trained p_θ for the data set if it trained one, else the shipped one; and what it is."""
-        mine = (state or {}).get(dataset)
-        if mine is not None:
-            return mine["model"], {key: value for key, value in mine.items() if key != "model"}
-        with self._lock:
-            if dataset not in self._shipped:
-                self._shipped[dataset] = toy2d.load_toy_model(dataset)
-        return self._shipped[dataset], shipped_info(dataset)
-
     def _common(self, dataset, num_points, seed) -> tuple[str, int, int]:
         dataset = check_choice("dataset", dataset, toy2d.DATASETS)
         num_points = check_int("num_points", num_points, toy2d.MIN_POINTS, toy2d.MAX_POINTS)
@@ -145,9 +98,9 @@ class ToyTab:
         stride = toy2d.check_stride(stride, t, integral_floats=True)
         x = check_float("x", x, -PLANE_LIMIT, PLANE_LIMIT, " (first coordinate of x_t)")
         y = check_float("y", y, -PLANE_LIMIT, PLANE_LIMIT, " (second coordinate of x_t)")
-        model, model_info = self.model_for(state, dataset)
-        posterior = self.posterior(dataset, num_points)
-        gamma_t = self.gamma(model, dataset, num_points, posterior, t, seed)
+        model, model_info = self.cache.model_for(state, dataset)
+        posterior = self.cache.posterior(dataset, num_points)
+        gamma_t = self.cache.gamma(model, dataset, num_points, posterior, t, seed)
         view = toy2d.toy_step_view(posterior, model, (x, y), t, stride, seed, gamma_t=gamma_t)
         summary = {"dataset": dataset, "model": model_info, **view.as_dict()}
         words = text.toy_step_text(view, model_info, default_chain_reading(self.ctx))
@@ -181,22 +134,18 @@ class ToyTab:
         dataset, num_points, seed = self._common(dataset, num_points, seed)
         num_samples = check_int("num_samples", num_samples, 1, MAX_TOY_SAMPLES)
         num_steps = check_int("num_inference_steps", num_inference_steps, 1, self.scheduler.config.num_train_timesteps)
-        model, model_info = self.model_for(state, dataset)
+        model, model_info = self.cache.model_for(state, dataset)
         key, keep = (dataset, num_points, num_samples, num_steps, seed), keep and model_info["source"] == SHIPPED
-        with self._lock:
-            if keep and key in self._shipped_runs:
-                return self._shipped_runs[key]
+        if keep and (kept := self.cache.shipped_run(key)) is not None:
+            return kept
         answer = self._toy_sample(dataset, num_points, num_samples, num_steps, seed, model, model_info)
-        with self._lock:
-            if keep:
-                self._shipped_runs[key] = answer
-            while len(self._shipped_runs) > MAX_CACHED_RUNS:
-                self._shipped_runs.popitem(last=False)
+        if keep:
+            self.cache.keep_shipped_run(key, answer)
         return answer
 
     def _toy_sample(self, dataset, num_points, num_samples, num_steps, seed, model, model_info):
         """`toy_sample` once its inputs are checked: both samplers, the picture, the words and the summary."""
-        posterior = self.posterior(dataset, num_points)
+        posterior = self.cache.posterior(dataset, num_points)
         result = compare_samplers(
             toy2d.toy_pipeline(model, self.scheduler),
             posterior,
@@ -318,13 +267,13 @@ class ToyTab:
         """UI only: back to the shipped p_θ for this data set."""
         state = dict(state or {})
         state.pop(dataset, None)
-        return state, text.toy_model_line(self.model_for(state, dataset)[1]) if dataset in toy2d.DATASETS else ""
+        return state, text.toy_model_line(self.cache.model_for(state, dataset)[1]) if dataset in toy2d.DATASETS else ""
 
     def model_line(self, dataset, state):
         """UI only: which p_θ drives the views of this data set."""
         if dataset not in toy2d.DATASETS:
             return ""
-        return text.toy_model_line(self.model_for(state, dataset)[1])
+        return text.toy_model_line(self.cache.model_for(state, dataset)[1])
 
     @staticmethod
     def clicked(evt: gr.SelectData):
@@ -512,14 +461,3 @@ def final_loss(losses: list[float]) -> float | None:
     first)."""
     window = losses[-text.LOSS_WINDOW :]
     return sum(window) / len(window) if window else None
-
-
-def shipped_info(dataset: str) -> dict:
-    """What the shipped p_θ of a data set is (without loading it)."""
-    return {
-        "source": SHIPPED,
-        "dataset": dataset,
-        "num_points": toy2d.DEFAULT_NUM_POINTS,
-        "train_steps": toy2d.SHIPPED_TRAIN_STEPS,
-        "seed": 0,
-    }

@@ -128,7 +128,7 @@ def toy_model_line(info: dict) -> str:
 
 def toy_step_text(view, model_info: dict | None = None, mnist=None) -> str:
     """The numbers of one reverse step and the sentences they support. `view`: a `pipelines.toy2d.ToyStepView`;
-    model_info: which p_θ (`ToyTab.model_for`'s info); mnist: the variance tab's default chain
+    model_info: which p_θ (`ToyCache.model_for`'s info); mnist: the variance tab's default chain
     (`ui.tabs.variance.ChainReading`), quoted beside this step's variances, or None."""
     step, n = view.step, len(view.points)
     which = f" $p_\\theta$: {model_words(model_info)}." if model_info else ""

@@ -2,6 +2,7 @@
 
 - `posterior`: `DatasetPosterior`, the exact q(x_{t−1}|x_t) when the data are N images, and its sampler;
 - `local`: `LocalPosterior`, the best denoiser that sees only a patch around each pixel (Kamb & Ganguli);
+- `sampling`: the loop from pure noise that both posteriors' samplers walk (`denoise_from_noise`, `last_sample`);
 - `neighbours`: L2 distances, the k-nearest search and the one copy rule (Gu et al.'s d₁/d₂ < 1/3);
 - `comparisons`: tractable vs exact vs model at one step, and exact vs model samplers from the same noise;
 - `trajectory`: the network's run kept (`model_run`) and any denoiser's r² along it (`r2_along`);

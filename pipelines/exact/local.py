@@ -43,7 +43,8 @@ from pipelines.checks import check_int, is_int, short_repr
 from pipelines.ddpm.pipeline import DenoisingStep
 from pipelines.ddpm.scheduler import PosteriorDDPMScheduler, PosteriorDDPMSchedulerOutput
 from pipelines.exact.neighbours import CHUNK_ELEMENTS
-from pipelines.exact.posterior import DatasetPosterior, _check_generators, denoise_from_noise, last_sample
+from pipelines.exact.posterior import DatasetPosterior
+from pipelines.exact.sampling import _check_generators, denoise_from_noise, last_sample
 
 PatchSize = int | Sequence[int] | Callable[[int], int]
 

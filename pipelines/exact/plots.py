@@ -116,6 +116,44 @@ def plot_step_cost(
     return fig
 
 
+def _plot_extrapolated(ax, grid, c: float, D0: int, targets) -> None:
+    """`plot_step_costs`'s extrapolations: the fitted c·N·D line for each image size other than the measured D0,
+    and each extrapolated data set (★) labelled with its time per step and memory."""
+    # one style and colour per image size (and its D in the legend), so the lines cannot be mistaken for each other
+    styles = ("--", "-.", (0, (1, 1.5)), (0, (5, 1, 1, 1, 1, 1)))
+    for k, D in enumerate(sorted({e["D"] for e in targets} - {D0})):
+        color = f"C{4 + k % 5}"
+        sets = ", ".join(e["name"] for e in targets if e["D"] == D)
+        style = styles[k % len(styles)]
+        ax.plot(grid, c * grid * D, color=color, linewidth=1.2, linestyle=style, label=f"c·N·D, D = {D:,} ({sets})")
+    for e in targets:
+        ax.plot([e["N"]], [e["ms"]], marker="*", markersize=12, linestyle="none", color="C3", zorder=3)
+        name = e["name"] + (" (web-scale)" if "LAION" in e["name"] else "")
+        ax.annotate(
+            f"{name}\n{format_duration(e['ms'])} / step, {format_bytes(e['bytes'])}",
+            (e["N"], e["ms"]),
+            textcoords="offset points",
+            xytext=(-8, 6),
+            ha="right",
+            fontsize=7.5,
+        )
+
+
+def _plot_index_costs(ax, index_costs) -> None:
+    """`plot_step_costs`'s nearest-image search through an index: one line per kind (■), from the benchmark's rows."""
+    for k, kind in enumerate(sorted({r["kind"] for r in index_costs or ()})):
+        rows = sorted((r for r in index_costs if r["kind"] == kind), key=lambda r: r["N"])
+        what = "exact (flat)" if kind == "flat" else "compressed (IVF, 8-bit)"
+        ax.plot(
+            [r["N"] for r in rows],
+            [r["ms_per_query"] for r in rows],
+            marker="s",
+            color=("C1", "C8")[k % 2],
+            linewidth=1.4,
+            label=f"index, {what}: nearest images per query, D = {rows[0]['D']:,} (benchmark)",
+        )
+
+
 # Figure API only (no pyplot): a new Figure per call, so concurrent requests never share one.
 def plot_step_costs(
     costs, title: str | None = None, mark: str | None = None, index_costs=None, model_label: str | None = None
@@ -152,35 +190,8 @@ def plot_step_costs(
         ax.annotate(
             mark, (last["N"], last["ms"]), textcoords="offset points", xytext=(6, -12), fontsize=7.5, color="C2"
         )
-    # one style and colour per image size (and its D in the legend), so the lines cannot be mistaken for each other
-    styles = ("--", "-.", (0, (1, 1.5)), (0, (5, 1, 1, 1, 1, 1)))
-    for k, D in enumerate(sorted({e["D"] for e in targets} - {D0})):
-        color = f"C{4 + k % 5}"
-        sets = ", ".join(e["name"] for e in targets if e["D"] == D)
-        style = styles[k % len(styles)]
-        ax.plot(grid, c * grid * D, color=color, linewidth=1.2, linestyle=style, label=f"c·N·D, D = {D:,} ({sets})")
-    for e in targets:
-        ax.plot([e["N"]], [e["ms"]], marker="*", markersize=12, linestyle="none", color="C3", zorder=3)
-        name = e["name"] + (" (web-scale)" if "LAION" in e["name"] else "")
-        ax.annotate(
-            f"{name}\n{format_duration(e['ms'])} / step, {format_bytes(e['bytes'])}",
-            (e["N"], e["ms"]),
-            textcoords="offset points",
-            xytext=(-8, 6),
-            ha="right",
-            fontsize=7.5,
-        )
-    for k, kind in enumerate(sorted({r["kind"] for r in index_costs or ()})):
-        rows = sorted((r for r in index_costs if r["kind"] == kind), key=lambda r: r["N"])
-        what = "exact (flat)" if kind == "flat" else "compressed (IVF, 8-bit)"
-        ax.plot(
-            [r["N"] for r in rows],
-            [r["ms_per_query"] for r in rows],
-            marker="s",
-            color=("C1", "C8")[k % 2],
-            linewidth=1.4,
-            label=f"index, {what}: nearest images per query, D = {rows[0]['D']:,} (benchmark)",
-        )
+    _plot_extrapolated(ax, grid, c, D0, targets)
+    _plot_index_costs(ax, index_costs)
     ax.axhline(
         costs.model_ms,
         color="gray",

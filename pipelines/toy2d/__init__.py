@@ -19,8 +19,9 @@ with `ToyEpsilonMLP` in the UNet's place (it takes (B, 2, 1, 1) and a timestep, 
 
 One concept a module: `data` (the pools, N points, as_images / as_points), `model` (ToyEpsilonMLP, its scheduler
 and pipeline, the shipped weights), `training` (train_toy), `densities` (mixtures, Gaussians, KL), `step_view`
-(one reverse step with everything the page shows), `fields` (both denoisers on a grid over the plane),
-`__main__` (the command that makes the shipped weights).
+(one reverse step with everything the page shows), `fields` (both denoisers on a grid over the plane), `plots`
+(their pictures as Figures), `plot_cache` (the plane and the zoomed step drawn fast, their static parts rendered
+once), `__main__` (the command that makes the shipped weights).
 """
 
 from pipelines.toy2d.data import (

@@ -5,9 +5,7 @@ tight_layout) and titles sit at y = 1 (nothing is drawn above the axes), so matp
 
 from __future__ import annotations
 
-import hashlib
 import math
-from collections import OrderedDict
 
 import numpy as np
 
@@ -175,47 +173,10 @@ def plot_toy_plane(view, limit: float = PLANE_LIMIT):
     """The whole plane [-limit, limit]² at a fixed place in the picture (`pixel_to_plane`): the N training points,
     x_t, the means μ̃(x_t, x_0^i) of the mixture's components shaded by weight, the exact and p_θ means with arrows
     from x_t, the heaviest x_0, and the zoomed view's square. `view`: a `pipelines.toy2d.ToyStepView`.
-    (`draw_toy_plane`: the same picture, faster, as an image.)"""
+    (`plot_cache.draw_toy_plane`: the same picture, faster, as an image.)"""
     fig, ax = _plane_figure(view.points.numpy(), limit)
     _plane_step(ax, view, limit)
     return fig
-
-
-_PLANE_BACKGROUNDS: OrderedDict = OrderedDict()  # (points' bytes digest, limit) → (figure, axes, canvas, background)
-MAX_PLANE_BACKGROUNDS = 8
-
-
-def draw_toy_plane(view, limit: float = PLANE_LIMIT):
-    """`plot_toy_plane`'s picture as an RGB PIL image, drawn fast: the static part (`_plane_figure`: the training
-    points, ticks, labels, legend) is rendered once per set of training points and kept; each call restores it and
-    draws only the changing artists over it (Agg blitting), under the render lock."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from PIL import Image
-
-    from pipelines.pictures.render import RENDER_LOCK
-
-    pts = np.ascontiguousarray(view.points.numpy(), dtype=float)
-    key = (hashlib.blake2b(pts.tobytes(), digest_size=16).hexdigest(), float(limit))
-    with RENDER_LOCK:
-        if key not in _PLANE_BACKGROUNDS:
-            fig, ax = _plane_figure(pts, limit)
-            canvas = FigureCanvasAgg(fig)
-            canvas.draw()
-            _PLANE_BACKGROUNDS[key] = (fig, ax, canvas, canvas.copy_from_bbox(fig.bbox))
-            while len(_PLANE_BACKGROUNDS) > MAX_PLANE_BACKGROUNDS:
-                _PLANE_BACKGROUNDS.popitem(last=False)
-        _PLANE_BACKGROUNDS.move_to_end(key)
-        fig, ax, canvas, background = _PLANE_BACKGROUNDS[key]
-        canvas.restore_region(background)
-        artists = _plane_step(ax, view, limit)
-        try:
-            for artist in sorted(artists, key=lambda a: a.get_zorder()):
-                ax.draw_artist(artist)
-            return Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3].copy())
-        finally:
-            for artist in artists[:-1]:
-                artist.remove()
-            ax.set_title("")
 
 
 STEP_SIZE = (5.6, 6.4)  # the zoomed step's figure, inches at dpi 100
@@ -298,44 +259,13 @@ def plot_toy_step(view):
     with each of its three variances (β̃ as the sampler uses it, β, σ*²; 1σ and 2σ for β̃, 1σ for the others),
     the best Gaussian (the mixture's own moments) and the tractable q(x_{t-Δ} | x_t, x_0) of the heaviest x_0;
     the legend below (its labels fixed; the KLs are in the page's table). `view`: a `pipelines.toy2d.ToyStepView`
-    (its density grid). (`draw_toy_step`: the same picture, faster, as an image.)"""
+    (its density grid). (`plot_cache.draw_toy_step`: the same picture, faster, as an image.)"""
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=STEP_SIZE, dpi=100)
     _step_axes(fig, view)
     _step_legend(fig)
     return fig
-
-
-_STEP_BACKGROUND: list = []  # [(figure, canvas, background)]: the legend, rendered once
-
-
-def draw_toy_step(view):
-    """`plot_toy_step`'s picture as an RGB PIL image, drawn faster: the legend (the same for every step) is rendered
-    once and kept; each call restores it and draws only the two axes over it, under the render lock."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-    from PIL import Image
-
-    from pipelines.pictures.render import RENDER_LOCK
-
-    with RENDER_LOCK:
-        if not _STEP_BACKGROUND:
-            fig = Figure(figsize=STEP_SIZE, dpi=100)
-            _step_legend(fig)
-            canvas = FigureCanvasAgg(fig)
-            canvas.draw()
-            _STEP_BACKGROUND.append((fig, canvas, canvas.copy_from_bbox(fig.bbox)))
-        fig, canvas, background = _STEP_BACKGROUND[0]
-        canvas.restore_region(background)
-        axes = _step_axes(fig, view)
-        try:
-            for ax in axes:
-                fig.draw_artist(ax)
-            return Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3].copy())
-        finally:
-            for ax in axes:
-                fig.delaxes(ax)
 
 
 def plan_title(timesteps) -> str:

@@ -1,5 +1,5 @@
-"""pipelines.toy2d.plots: every 2-D picture renders whole — no title, label, tick label or legend entry clipped
-or overlapping (the clipping guard) — and a click on the plane maps linearly to the point it shows."""
+"""pipelines.toy2d.plots and plot_cache: every 2-D picture renders whole — no title, label, tick label or legend
+entry clipped or overlapping (the clipping guard) — and a click on the plane maps linearly to the point it shows."""
 
 import pytest
 import torch
@@ -8,13 +8,12 @@ from helpers.figure_layout import assert_layout_ok
 from pipelines import toy2d
 from pipelines.exact.comparisons import compare_samplers
 from pipelines.exact.posterior import DatasetPosterior
+from pipelines.toy2d.plot_cache import draw_toy_plane, draw_toy_step
 from pipelines.toy2d.plots import (
     PLANE_AXES_LEFT,
     PLANE_AXES_SIZE,
     PLANE_AXES_TOP,
     PLANE_LIMIT,
-    draw_toy_plane,
-    draw_toy_step,
     pixel_to_plane,
     plane_to_pixel,
     plot_toy_plane,

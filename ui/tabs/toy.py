@@ -18,14 +18,8 @@ import torch
 from pipelines import toy2d
 from pipelines.exact.comparisons import compare_samplers
 from pipelines.exact.neighbours import COPY_DISTANCE, COPY_RULE
-from pipelines.toy2d.plots import (
-    PLANE_LIMIT,
-    draw_toy_plane,
-    draw_toy_step,
-    pixel_to_plane,
-    plot_toy_samplers,
-    plot_toy_training,
-)
+from pipelines.toy2d.plot_cache import draw_toy_plane, draw_toy_step
+from pipelines.toy2d.plots import PLANE_LIMIT, pixel_to_plane, plot_toy_samplers, plot_toy_training
 from pipelines.toy2d.step_view import DEFAULT_STRIDE, DEFAULT_T, DEFAULT_X_T
 from ui.base import LATEX, LOCAL, STREAM_INTERVAL_S, TRAINING_QUEUE, UI_QUEUE, eager_pictures, picture
 from ui.context import AppContext

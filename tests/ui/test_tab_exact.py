@@ -138,7 +138,7 @@ def test_the_cost_text_gives_the_index_sentence_and_the_spacing_is_said(tab):
     assert "Through an index" in words and "affordable at scale" in words
     assert "only gives back training digits" in words and "1,000,000" in words
     info = tab._spacing_info()  # the K slider's info: the model's own (leading) timesteps against the Sample tab's
-    assert "leading" in info and "975, 950, …, 0" in info and "trailing (999, 974, …, 24)" in info
+    assert "leading" in info and "950, 900, …, 0" in info and "trailing (999, 949, …, 49)" in info  # K = 20
 
 
 def test_the_run_plots_draw_each_trajectory_and_ignore_a_malformed_summary(tab, run, figures):

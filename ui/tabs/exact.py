@@ -22,12 +22,15 @@ from pipelines.exact.index import MEASURED_INDEX_BATCH, MEASURED_INDEX_COSTS
 from pipelines.exact.plots import plot_commit, plot_nearest_distances, plot_step_costs
 from pipelines.pictures.images import labelled_row, to_uint8
 from ui.base import LATEX, UI_QUEUE, sample_queue
-from ui.context import DEFAULT_NUM_INFERENCE_STEPS, AppContext
+from ui.context import AppContext
 from ui.figures import plot_output
 from ui.inputs import MAX_NUM_IMAGES, MAX_SEED, api_outputs, check_int, check_seed, integer_input, user_errors
 from ui.text import exact as text
 
 DEFAULT_EXACT_NUM_IMAGES = 8
+# 20 steps, not the page's 40: the model's half of a click is one UNet pass per step (1.0 of the 1.4 s of a 40-step,
+# 8-image click on 2 cores), and the exact sampler copies at any K, so the default click stays under a second.
+DEFAULT_EXACT_NUM_STEPS = 20
 # At scale (data on disk beyond the memory bound) each exact step is one pass of the index over all N images, so
 # the view drawn when the tab opens is smaller: 2 images, 10 steps (bench/results/app-200k.json: about 4 minutes at
 # N = 200,000 on 2 busy cores).
@@ -198,7 +201,7 @@ class ExactSamplerTab:
                 MAX_NUM_IMAGES,
                 value=SCALE_NUM_IMAGES if ctx.at_scale else DEFAULT_EXACT_NUM_IMAGES,
                 step=1,
-                label="images per sampler (num_images)",
+                label="images per sampler",
                 elem_id="exact-num-images",
             )
         )
@@ -206,9 +209,9 @@ class ExactSamplerTab:
             gr.Slider(
                 1,
                 T,
-                value=min(SCALE_NUM_STEPS if ctx.at_scale else DEFAULT_NUM_INFERENCE_STEPS, T),
+                value=min(SCALE_NUM_STEPS if ctx.at_scale else DEFAULT_EXACT_NUM_STEPS, T),
                 step=1,
-                label="K, steps of both samplers (num_inference_steps)",
+                label="K, steps of both samplers",
                 info=self._spacing_info(),
                 elem_id="exact-num-steps",
             )
@@ -219,7 +222,7 @@ class ExactSamplerTab:
     def _spacing_info(self) -> str:
         """Which timesteps both samplers visit at the default K (the model's own spacing) against the Sample tab's."""
         ctx = self.ctx
-        K = min(DEFAULT_NUM_INFERENCE_STEPS, ctx.num_train_timesteps)
+        K = min(DEFAULT_EXACT_NUM_STEPS, ctx.num_train_timesteps)
         spacing = ctx.pipe.scheduler.config.timestep_spacing
         return text.spacing_info(ctx.timestep_plan(spacing, K), spacing, ctx.timestep_plan("trailing", K))
 
@@ -456,7 +459,7 @@ class ExactSamplerTab:
             num_data,
             ctx.noun,
             ctx.image_shape,
-            DEFAULT_NUM_INFERENCE_STEPS,
+            DEFAULT_EXACT_NUM_STEPS,
             at_scale=ctx.at_scale,
         )
         index = text.index_text(MEASURED_INDEX_COSTS, costs, ctx.noun, MEASURED_INDEX_BATCH)

@@ -15,16 +15,29 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
 import subprocess
 import sys
+import tempfile
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]
+sys.path[:0] = [str(REPO), str(REPO / "tests"), str(REPO / "bench")]
+
+from common import (  # noqa: E402
+    apply_threads,
+    base_parser,
+    format_table,
+    goal,
+    goal_lines,
+    header,
+    new_result,
+    positive,
+    write_result,
+)
+
+from pipelines.data.record import BYTES_PER_VALUE  # noqa: E402
 
 
 def peak_mb() -> float:
@@ -57,7 +70,7 @@ def generate(workdir: Path, num_images: int, num_heldout: int) -> dict:
     return {"generate_s": time.perf_counter() - start, "bundle_bytes": (model / BUNDLE_FILE).stat().st_size}
 
 
-def app_phase(workdir: Path, steps: int) -> dict:
+def app_phase(workdir: Path, steps: int, bound: int | None = None) -> dict:
     import torch
 
     torch.set_num_threads(2)
@@ -70,7 +83,7 @@ def app_phase(workdir: Path, steps: int) -> dict:
     pipe = PosteriorDDPMPipeline.from_pretrained(model)
     out = {}
     start = time.perf_counter()
-    ctx = AppContext(pipe, str(model))
+    ctx = AppContext(pipe, str(model), memory_bound=bound)
     data = ctx.load_data()
     out["load_s"] = time.perf_counter() - start
     out["notice"] = ctx.data_notice()
@@ -80,7 +93,7 @@ def app_phase(workdir: Path, steps: int) -> dict:
     out["shards"] = getattr(ctx.train_images(), "num_shards", None)
     out["peak_rss_mb_after_load"] = peak_mb()
     start = time.perf_counter()
-    again = AppContext(pipe, str(model))
+    again = AppContext(pipe, str(model), memory_bound=bound)
     again.load_data()
     out["reload_s"], out["reload_cache"] = time.perf_counter() - start, again._cache_note
     tab = ExactSamplerTab(ctx)
@@ -105,12 +118,12 @@ def app_phase(workdir: Path, steps: int) -> dict:
     return out
 
 
-def report_phase(workdir: Path) -> dict:
+def report_phase(workdir: Path, args) -> dict:
     from pipelines.evaluation.memorization import run
 
     output = workdir / "memorization.json"
     argv = ["--model", str(workdir / "model"), "--num_samples", "16", "--num_inference_steps", "10"]
-    argv += ["--output", str(output), "--no_progress"]
+    argv += ["--output", str(output), "--no_progress"] + (["--index", "flat"] if args.quick else [])
     start = time.perf_counter()
     status = run(argv)
     wall = time.perf_counter() - start
@@ -126,45 +139,82 @@ def report_phase(workdir: Path) -> dict:
     }
 
 
-def main() -> int:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--workdir", required=True)
-    p.add_argument("--num_images", type=int, default=200_000)
-    p.add_argument("--num_heldout", type=int, default=2_000)
-    p.add_argument("--steps", type=int, default=10)
-    p.add_argument("--phase", choices=("all", "app", "report"), default="all")
-    p.add_argument("--output", default=str(REPO / "bench" / "results" / "app-200k.json"))
-    args = p.parse_args()
-    workdir = Path(args.workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    if args.phase != "all":
-        result = app_phase(workdir, args.steps) if args.phase == "app" else report_phase(workdir)
-        print(json.dumps(result))
-        return 0
-    start = time.perf_counter()
-    out = {
-        "benchmark": "app-scale",
-        "description": __doc__.split("\n\n")[0],
-        "command": "python " + " ".join([f"bench/{Path(__file__).name}", *sys.argv[1:]]),
-        "started_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cpu_count": os.cpu_count(), "load_average": os.getloadavg()},
-        "settings": {"num_images": args.num_images, "num_heldout": args.num_heldout, "shape": [3, 32, 32]},
-    }
-    out["generate"] = generate(workdir, args.num_images, args.num_heldout)
+QUICK_NUM_IMAGES, QUICK_BOUND = 3_000, 10**7  # --quick: 3,000 images beyond a 10 MB bound (the same path)
+MEMORY_GOAL_MB = 8 * 1024
+
+
+def parse_args():
+    parser = base_parser("bench_app_scale.py", __doc__.split("\n\n")[0], model=False)
+    parser.add_argument("--workdir", default=None, help="where the model and its shards go (default: a temp folder)")
+    parser.add_argument("--num_images", type=int, default=200_000, help="training images (quick: 3,000)")
+    parser.add_argument("--num_heldout", type=int, default=2_000, help="held-out images (quick: 60)")
+    parser.add_argument("--steps", type=int, default=10, help="the exact tab's and the report's steps (quick: 2)")
+    parser.add_argument("--phase", choices=("all", "app", "report"), default="all", help=argparse.SUPPRESS)
+    parser.add_argument("--bound", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    for flag in ("num_images", "steps"):
+        positive(parser, f"--{flag}", getattr(args, flag))
+    if args.quick:
+        args.num_images, args.num_heldout, args.steps = QUICK_NUM_IMAGES, 60, 2
+    return args
+
+
+def run_phases(args, workdir: Path) -> dict:
+    """Each phase in its own process (its own peak memory); their JSON answers."""
+    out = {}
     for phase in ("app", "report"):
-        done = subprocess.run(
-            [sys.executable, __file__, "--workdir", str(workdir), "--steps", str(args.steps), "--phase", phase],
-            capture_output=True,
-            text=True,
-        )
-        if done.returncode:
-            out[phase] = {"error": done.stderr[-2000:]}
-        else:
-            out[phase] = json.loads(done.stdout.strip().splitlines()[-1])
-    out["wall_s"] = time.perf_counter() - start
-    out["machine"]["load_average_at_end"] = os.getloadavg()
-    Path(args.output).write_text(json.dumps(out, indent=1) + "\n")
-    print(json.dumps(out, indent=1))
+        argv = [sys.executable, __file__, "--workdir", str(workdir), "--steps", str(args.steps), "--phase", phase]
+        if args.quick:
+            argv += ["--quick", "--bound", str(QUICK_BOUND)]
+        done = subprocess.run(argv, capture_output=True, text=True)
+        out[phase] = {"error": done.stderr[-2000:]} if done.returncode else json.loads(done.stdout.splitlines()[-1])
+    return out
+
+
+def main() -> int:
+    args = parse_args()
+    if args.phase != "all":
+        workdir = Path(args.workdir)
+        phase = app_phase(workdir, args.steps, args.bound) if args.phase == "app" else report_phase(workdir, args)
+        print(json.dumps(phase))
+        return 0
+    threads = apply_threads(args)
+    settings = {"num_images": args.num_images, "num_heldout": args.num_heldout, "shape": [3, 32, 32]}
+    result = new_result("app_scale", __doc__.split("\n\n")[0], args, dict(settings, threads=threads))
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory() as scratch:
+        workdir = Path(args.workdir or scratch)
+        workdir.mkdir(parents=True, exist_ok=True)
+        generated_set = generate(workdir, args.num_images, args.num_heldout)
+        phases = run_phases(args, workdir)
+    for name, phase in phases.items():
+        if "error" in phase:
+            raise SystemExit(f"error: the {name} phase failed:\n{phase['error']}")
+    app, report = phases["app"], phases["report"]
+    result["generate"] = generated_set
+    result["results"] = [dict(app, phase="app"), dict(report, phase="report")]
+    scale = app["exact_sample"]["at_scale"]
+    recall = scale.get("recall_at_2")
+    recall = 1.0 if recall is None else recall  # None: a flat (exact) index, whose neighbours are brute force's
+    dense_mb = args.num_images * 3 * 32 * 32 * BYTES_PER_VALUE / 2**20
+    result["goals"] = [
+        goal("the app takes the data without a refusal (notice length)", len(app["notice"]), 0),
+        goal("recall@2 of the exact tab's search", recall, 0.99, ">="),
+        goal("peak memory of the app, MB", app["peak_rss_mb"], MEMORY_GOAL_MB),
+        goal("peak memory of the memorization report, MB", report["peak_rss_mb"], MEMORY_GOAL_MB),
+        goal("the memorization report's exit status", report["status"], 0),
+    ]
+    result["ratios"] = {"dense_posterior_mb_over_app_peak_mb": dense_mb / app["peak_rss_mb"]}
+    result["wall_seconds"] = time.perf_counter() - start
+    print(header(result))
+    rows = [
+        ["app load", app["load_s"], app["peak_rss_mb_after_load"]],
+        ["exact tab", app["exact_sample"]["wall_s"], app["peak_rss_mb_after_exact"]],
+        ["report", report["wall_s"], report["peak_rss_mb"]],
+    ]
+    print(format_table(["phase", "wall s", "peak MB"], rows))
+    print("\n".join(goal_lines(result["goals"])))
+    print(write_result(result, args, "app_scale"))
     return 0
 
 

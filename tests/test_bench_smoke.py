@@ -31,6 +31,7 @@ SCRIPTS = {
     "bench_data_memory.py": (["--threads", "1"], "data_memory-quick.json"),
     "bench_training_thread.py": (["--threads", "1"], "training_thread-quick.json"),
     "bench_index.py": (["--threads", "1"], "index-quick.json"),
+    "bench_app_scale.py": (["--threads", "1"], "app_scale-quick.json"),
 }
 COMMON_KEYS = {
     "benchmark",
@@ -131,6 +132,10 @@ def test_quick_run_writes_its_json(script, tmp_path):
         assert all(0 <= k["planted_flagged"] <= k["planted_found"] for k in case["kinds"].values())
         assert case["peak_rss_mb"] > 0  # one byte per value on disk, plus each .npy file's header
         assert case["N"] * 3 * 32 * 32 < case["disk_bytes"] <= case["N"] * 3 * 32 * 32 + 256 * case["shards"]
+    elif script == "bench_app_scale.py":
+        app, report = data["results"]
+        assert app["notice"] == "" and app["shards"] >= 1  # beyond the bound: shards, not a refusal
+        assert report["status"] == 0 and report["neighbour_search"]
     elif script == "bench_training.py":
         case = data["results"][0]
         assert case["images_per_second"]["train_py"] > 0 and case["images_per_second"]["bare"] > 0

@@ -253,16 +253,15 @@ def test_data_above_the_memory_bound_is_refused_with_its_size_and_the_bound():
     assert f"the bound is {MEMORY_BOUND_BYTES / 1e9:.3g} GB" in str(error.value)
 
 
-def test_the_app_refuses_too_much_data_before_loading_it(rgb_model_dir, tmp_path, monkeypatch):
-    import pipelines.data.record as training_data
-
+def test_data_beyond_the_memory_bound_go_to_disk_instead_of_being_refused(rgb_model_dir, tmp_path):
+    """Issue 37: beyond the bound the app no longer refuses; it reads the data from memory-mapped shards and searches
+    them through an index (tests/ui/test_at_scale.py checks the tabs on that path)."""
     ctx = context(rgb_model_dir, None, tmp_path)
-    # A bound below this data's 108 × 3,072 values: the tabs get the notice, the app still starts.
-    monkeypatch.setattr(training_data, "MEMORY_BOUND_BYTES", data_memory_bytes(100, (3, SIZE, SIZE)))
-    assert ctx.load_data() is None
-    assert "108 images of 3×32×32 need" in ctx.data_notice()
-    monkeypatch.undo()
-    assert torch.is_tensor(context(rgb_model_dir, None, tmp_path).train_images())  # with the real bound: loads
+    ctx.memory_bound = data_memory_bytes(100, (3, SIZE, SIZE))  # below this data's 108 × 3,072 values
+    assert ctx.load_data() is not None and ctx.data_notice() == ""
+    assert ctx.at_scale and "108" in ctx.scale_notice()
+    in_memory = context(rgb_model_dir, None, tmp_path)
+    assert torch.is_tensor(in_memory.train_images()) and not in_memory.at_scale  # with the real bound: in memory
 
 
 # ---------------------------------------------------------------------------------------------- a Hub model

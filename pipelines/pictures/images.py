@@ -159,9 +159,10 @@ def _hstack(images: Sequence[Image.Image], gap: int = 6) -> Image.Image:
 
 def trajectory_frame(xt: np.ndarray, x0: np.ndarray, caption: str | None = None, scale: int = 2) -> Image.Image:
     """One step as a picture: the x_t grid and the x̂_0 grid side by side, (B, H, W, C) uint8 each,
-    captioned "x_t" / "x̂0" and, above both, `caption` (e.g. "step 3 / 50, t = 939")."""
+    captioned "x_s" (the sample the step t -> s drew) / "x̂0" and, above both, `caption` (e.g. "step 3 / 50,
+    t = 939 -> 919")."""
     pair = _hstack(
-        [_with_caption(grid_uint8(xt, scale=scale), "x_t"), _with_caption(grid_uint8(x0, scale=scale), "x̂0")]
+        [_with_caption(grid_uint8(xt, scale=scale), "x_s"), _with_caption(grid_uint8(x0, scale=scale), "x̂0")]
     )
     return _with_caption(pair, caption) if caption else pair
 
@@ -193,7 +194,7 @@ def make_filmstrip(
         columns.append(_with_caption(grid_uint8(rows, nrow=1, scale=scale), captions[k]))
     caption_height = _caption_height()
     font = load_font()
-    names = ("x_t", "x̂0")
+    names = ("x_s", "x̂0")  # the sample the step t -> s drew, and the x̂_0 it was built from
     labels = Image.new(
         columns[0].mode,
         (int(math.ceil(max(text_width(name, font) for name in names))) + 2 * CAPTION_PAD, columns[0].height),

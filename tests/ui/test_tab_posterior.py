@@ -52,7 +52,7 @@ def test_the_summary_has_the_training_loss_of_each_mean_in_nats_and_the_exact_me
     # And the page states the result next to the table.
     answer = out[-2]
     assert "What training does with" in answer and "Result:" in answer
-    assert "(smallest)" in answer or "(smallest, equal at the 3 digits shown)" in answer
+    assert "(smallest)" in answer or "(smallest, equal to 3 significant figures)" in answer
     # the derivation comes before the numbers that check it ("the identity above"), each heading once
     numbers = answer.index("Checking it on this")
     assert answer.index("What training does with") < numbers and "identity above" in answer[numbers:]
@@ -148,7 +148,7 @@ def test_the_loss_table_marks_every_mean_that_ties_the_smallest_to_the_digits_sh
     tied = table_rows(
         text.training_loss_text(loss_comparison({"tractable": 0.4131, "exact": 0.4129, "model": 0.9}), "digit")
     )
-    assert "equal at the 3 digits shown" in tied["tractable"] and "equal at the 3 digits shown" in tied["exact"]
+    assert "equal to 3 significant figures" in tied["tractable"] and "equal to 3 significant figures" in tied["exact"]
     assert "smallest" not in tied["model"]
     clear = table_rows(
         text.training_loss_text(loss_comparison({"tractable": 0.52, "exact": 0.41, "model": 0.9}), "digit")

@@ -449,13 +449,23 @@ class MechanismTab:
         folder = model_data_folder(self.ctx.model_id)
         if folder is not None and (folder / RECORD_FILE).is_file():
             record = json.loads((folder / RECORD_FILE).read_text())
-            out.append(("The UNet loaded on this page (the Sample tab's model)", record))
+            out.append(
+                (
+                    "The UNet loaded on this page (the Sample tab's model; it has self-attention layers at low "
+                    "resolution, through which a pixel can see the whole image)",
+                    record,
+                )
+            )
         pairs = transition_mnist.pair_folders() if transition_mnist.DEFAULT_FOLDER.is_dir() else {}
         if pairs:
             n = max(pairs)
             path = pairs[n][0] / RECORD_FILE
             if path.is_file():
-                label = f"The attention-free UNet of the MNIST transition trained on N = {n:,} digits"
+                label = (
+                    f"A UNet with no attention layers, so that every output pixel sees only a neighbourhood of the "
+                    f"input (the locality the patch posterior assumes): one of the pair trained on N = {n:,} digits "
+                    f'for tab "Copies or new points?"'
+                )
                 out.append((label, json.loads(path.read_text())))
         return out
 

@@ -134,7 +134,11 @@ class PosteriorTab:
         ctx, T = self.ctx, self.ctx.num_train_timesteps
         info = text.index_info(ctx.noun, num_train)
         digit_index = integer_input(
-            gr.Number(0, label="digit_index", precision=None, elem_id="digit-index", info=info), 0, num_train - 1
+            gr.Number(
+                0, label="which training image is x₀ (its index)", precision=None, elem_id="digit-index", info=info
+            ),
+            0,
+            num_train - 1,
         )
         with gr.Accordion(text.own_image(ctx.is_mnist), open=False):
             image = unchecked(

@@ -108,7 +108,9 @@ class SampleTab:
             )
             dice = gr.Button("random", elem_id="random-seed", scale=1, min_width=60)
         num_images = integer_input(
-            gr.Slider(1, MAX_NUM_IMAGES, value=DEFAULT_NUM_IMAGES, step=1, label="num_images", elem_id="num-images")
+            gr.Slider(
+                1, MAX_NUM_IMAGES, value=DEFAULT_NUM_IMAGES, step=1, label="number of images", elem_id="num-images"
+            )
         )
         steps = integer_input(
             gr.Slider(
@@ -116,7 +118,7 @@ class SampleTab:
                 T,
                 value=min(DEFAULT_STEPS, T),
                 step=1,
-                label="num_inference_steps (K)",
+                label="K, the number of steps",
                 info=text.STEPS_INFO,
                 elem_id="num-steps",
             )
@@ -143,7 +145,7 @@ class SampleTab:
                 1.0,
                 value=DEFAULT_ETA,
                 step=0.05,
-                label="eta (η): 0 = DDIM, deterministic … 1 = DDPM posterior",
+                label="η: 0 = DDIM, deterministic … 1 = DDPM posterior",
                 info=text.ETA_INFO,
                 elem_id="eta",
             )

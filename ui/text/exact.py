@@ -65,7 +65,7 @@ def exact_caption(result: SamplerComparison, heldout_median: float | None, num_h
     )["copies"]
     steps = result.num_inference_steps
     lines = (
-        f"Same seed ({result.seed}), same {steps} step{'s' if steps > 1 else ''}, same starting noise $x_T$. Why "
+        f"Same seed ({result.seed}), same {steps} step{'s' if steps > 1 else ''}, same starting noise. Why "
         f"different {noun}s then? Each step draws from a different distribution — the exact mixture over the "
         f"training {noun}s, or $p_\\theta$'s one Gaussian — so the two chains part after the first step and end "
         f"on different {noun}s.\n\n"
@@ -239,8 +239,8 @@ def cost_text(
             f"{size_bytes(e['bytes'])} of images in memory (float32)"
         )
     closing = (
-        "**Feasible only for toy data — and even then it copies** (the galleries above). The model pays for "
-        "the data once, in training, and keeps what it learned in its weights."
+        "**By brute force, feasible only for toy data — and even then it copies** (the galleries above). The model "
+        "pays for the data once, in training, and keeps what it learned in its weights."
     )
     return "\n\n".join(["### What one exact step costs", intro, "\n".join(bullets), closing])
 
@@ -298,8 +298,8 @@ def spacing_info(plan: list[int], spacing: str, trailing: list[int]) -> str:
         return f"{p[0]}, {p[1]}, …, {p[-1]}" if len(p) > 2 else ", ".join(map(str, p))
 
     return (
-        f"both samplers visit the model's own {spacing} timesteps ({ends(plan)} at the default K); the Sample tab "
-        f"defaults to trailing ({ends(trailing)}); the exact sampler copies with any spacing"
+        f"both samplers visit the model's own {spacing} timesteps ({ends(plan)} at the default K); trailing "
+        f"spacing, the Sample tab's, would visit {ends(trailing)} at this K; the exact sampler copies with any spacing"
     )
 
 

@@ -117,7 +117,7 @@ def _pair(row: dict, split: str) -> str:
 
 # ---------------------------------------------------------------------------------------------- 3. dynamics
 DYNAMICS_INTRO = r"""
-### 3. Training time: good samples early, copies only after a time that grows with $N$
+### 3. Training time: good samples early, copies only later (how much later with $N$: see the caption)
 Bonnaire et al. (NeurIPS 2025) find two times in training: $\tau_{\text{gen}}$, after which samples are good,
 which does not depend on $N$; and $\tau_{\text{mem}}$, after which the model starts to copy, which grows in
 proportion to $N$. Below, the same 2-D $\epsilon$-network is trained at three $N$ with one recipe. At checkpoints
@@ -193,7 +193,7 @@ window of that side centred on any pixel covers the whole $32\times32$ image.
 UNet's guess $\hat x_0$ with the local machine's and the exact posterior's at the same $x_t$ by
 $r^2=1-\sum_p(\hat y_p-y_p)^2/\sum_p(y_p-\bar y)^2$, with $y$ the UNet's guess over the pixels. $r^2 = 1$ is a
 perfect prediction, $0$ is no better than a flat grey image, and it is negative when worse. The three samplers
-start from the same noise $x_T$. The UNet and the local machine take Ho et al.'s step, one Gaussian around
+start from the same pure noise. The UNet and the local machine take Ho et al.'s step, one Gaussian around
 $\tilde\mu(x_t,\hat x_0)$ with their own $\hat x_0$; the exact sampler draws each step from the true mixture (as on
 tab "Exact posterior sampler"). Each sample is shown beside its nearest training {noun}.
 """

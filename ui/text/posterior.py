@@ -14,8 +14,9 @@ POSTERIOR_QUESTION = r"""
 
 **Short answer:** that closed form (Ho et al. eq. 6–7) needs $x_0$, and at sampling time $x_0$ is exactly what we
 do not have. Without $x_0$, the true reverse step $q(x_{t-1}\mid x_t)$ is a mixture over the entire data set —
-computable for our {num_data} {noun}s, hopeless for millions of images, and even then it only gives back training
-images. So DDPM uses $q(x_{t-1}\mid x_t,x_0)$ where $x_0$ *is* known: as the **training target** of $p_\theta$.
+computable for our {num_data} {noun}s, for millions of images only approximately (restricted to the nearest ones
+through an index, tab "Exact posterior sampler"), and either way it only gives back training images. So DDPM uses
+$q(x_{t-1}\mid x_t,x_0)$ where $x_0$ *is* known: as the **training target** of $p_\theta$.
 
 Where to see each part:
 1. **$x_0$ is what we do not have** — this tab: pick {a_noun} $x_0$ and a step $t$, press *Compare*; the tractable
@@ -228,9 +229,11 @@ $$E_{x_0\mid x_t}\big\lVert\tilde\mu_t(x_t,x_0)-\mu\big\rVert^2
 + E_{x_0\mid x_t}\big\lVert\tilde\mu_t(x_t,x_0)-E[x_{t-1}\mid x_t]\big\rVert^2 .$$
 
 The last term does not depend on $\mu$, so the averaged loss is smallest **exactly at the exact mean**
-$\mu=E[x_{t-1}\mid x_t]$. Minimising the tractable loss over many $(x_0, x_t)$ pairs teaches $\mu_\theta$ the
-exact mean without ever computing the mixture over the data set — and a network that generalises learns it for the
-distribution of {noun}s, not only for the {num_data} it was shown. The numbers below check this on your {noun}.
+$\mu=E[x_{t-1}\mid x_t]$. Minimising the tractable loss over many $(x_0, x_t)$ pairs pulls $\mu_\theta$ towards the
+exact mean without ever computing the mixture over the data set. Over the {num_data} {noun}s shown, that optimum is
+the mean that copies them; a network that generalises stops short of it and approximates the mean for the whole
+distribution of {noun}s instead (tab "Why doesn't p_θ copy?" shows why and by how much). The numbers below check
+this on your {noun}.
 """
 
 
@@ -347,7 +350,7 @@ def training_loss_text(c, noun: str) -> str:
             if name not in smallest
             else " **(smallest)**"
             if len(smallest) == 1
-            else " **(smallest, equal at the 3 digits shown)**"
+            else " **(smallest, equal to 3 significant figures)**"
         )
         rows.append(f"| {ESTIMATE_HEADINGS[name]} | {sci(this[name])} | {sci(expected[name])}{mark} |")
     gap = expected["model"] - expected["exact"]
@@ -366,7 +369,7 @@ def training_loss_text(c, noun: str) -> str:
         tied = (
             f" (the {' and '.join(others)} {'means' if len(others) > 1 else 'mean'}"
             f"{chr(39) if len(others) > 1 else chr(39) + 's'} loss rounds to the same "
-            f"{sci(expected['exact'])} at the 3 digits shown — the posterior over $x_0$ has all but collapsed on "
+            f"{sci(expected['exact'])} to 3 significant figures — the posterior over $x_0$ has all but collapsed on "
             f"this one {noun}, so the means nearly coincide; "
             + "; ".join(_unrounded(expected[name] - expected["exact"], name) for name in others)
             + ")"

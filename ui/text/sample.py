@@ -24,8 +24,9 @@ deterministic samplers do worse on this model (the numbers are under the order).
 
 **Steps** trade time for fidelity: the run visits $K$ of the $T$ training timesteps (the spacing decides which);
 the cost is linear in $K$, and the chain matches training exactly only at $K = T$. Why do 10 big steps give sharp
-{nouns} when tab "2-D world" shows a big Gaussian step blurring, and tab "Which variance for p_θ?" finds
-$\tilde\beta$ too narrow for a long stride? Those points stand: each step here is still one Gaussian, and over a long
+{nouns} when tab "2-D world" shows a big Gaussian step blurring, and finds $\tilde\beta$ 21.5× too narrow for a long
+stride from a point between two modes (tab "Which variance for p_θ?" quotes it beside the MNIST chain, where
+$\tilde\beta$ is right)? Those points stand: each step here is still one Gaussian, and over a long
 stride the true step is not one. But each Gaussian is centred on a good guess of $x_0$ (the order makes it better),
 its fresh noise keeps the samples spread like the data instead of averaged, and by the last steps $\hat x_0$ is
 nearly the image itself, with narrow Gaussians around it: on the shipped MNIST model 10 steps reach the 1000-step

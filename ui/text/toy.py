@@ -82,7 +82,7 @@ q_{\text{exact}}-\log q]$; 0 means identical, 0.01 is hard to see, 1 is a clearl
 
 TOY_SAMPLE_INTRO = r"""
 ### 2. The exact sampler and $p_\theta$ from the same noise: copies or new points?
-$M$ points start from the same $x_T$; one sampler draws every step from the exact mixture above, the other from
+$M$ points start from the same pure noise; one sampler draws every step from the exact mixture above, the other from
 $p_\theta$, $K$ steps each, every step a stride of about $\Delta = 1000/K$ timesteps ($K$ = 100 steps of
 $\Delta$ = 10; the pictures' titles and the text below give the strides taken). The exact process can only end
 **on** a training point (its last step is a draw of one $x_0^i$), however many points it is given: it returns the
@@ -96,8 +96,10 @@ TOY_TRAIN_INTRO = r"""
 Training never computes the mixture. Each optimizer update draws training points $x_0$, times $t$ and noise
 $\epsilon$, and regresses $\epsilon_\theta(x_t,t)$ on $\epsilon$ (Ho et al. eq. 14). That is the loss $L_{t-1}$
 comparing $p_\theta$ with the tractable $q(x_{t-1}\mid x_t,x_0)$ of **one** $x_0$; averaged over the $x_0$ that could
-have produced $x_t$ it is smallest at the exact mean $\sum_i w_i\,\tilde\mu(x_t,x_0^i)$ — so $p_\theta$ learns the
-exact step's mean without ever computing it, and the loss stays above 0 (several $x_0$ fit one $x_t$). Try a small $N$
+have produced $x_t$ it is smallest at the exact mean $\sum_i w_i\,\tilde\mu(x_t,x_0^i)$ — so training pulls
+$p_\theta$ towards the exact step's mean without ever computing it, and the loss stays above 0 (several $x_0$ fit one
+$x_t$). Over $N$ training points that optimum copies them; a network that generalises stops short of it (tab
+"Why doesn't p_θ copy?"). Try a small $N$
 (say 16), train, then sample above. **Your model drives only your views** (this browser session, or one
 API client); everyone else keeps the shipped one. The server runs one training at a time; others wait
 in the queue. The picture updates about twice a second while it trains; the line under it counts the updates.
@@ -205,7 +207,14 @@ def variance_sentence(view, mnist=None) -> str:
     )
     if mnist is None:
         return words + f" Compare {setting}: there the steps are small and $x_t$ typical."
-    model = "–" if mnist.model_ratio is None else f"{_ratio_words(mnist.model_ratio)} at worst"
+    # the variance tab's σ*² column: with the model's Γ_t where it has one, else with the exact Γ_t (the average true
+    # variance by construction), else not measured
+    if mnist.model_ratio is not None:
+        model = f"{_ratio_words(mnist.model_ratio)} at worst"
+    elif mnist.exact_sigma_ratio is not None:
+        model = f"{mnist.exact_sigma_ratio:.3f}× (the average, by construction)"
+    else:
+        model = "–"
     head = " | ".join(VARIANCE_SYMBOLS[name] for name in VARIANCES)
     here = " | ".join(_ratio_words(ratios[name]) for name in VARIANCES)
     return "\n".join(

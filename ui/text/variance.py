@@ -68,7 +68,8 @@ def plan_words(reading, spacing: str | None, trailing=None) -> str:
     )
     if spacing != "trailing" and trailing is not None and list(trailing) != list(reading.timesteps):
         words += (
-            f". The Sample tab's default spacing is trailing ($t$ = {_plan(trailing)}): the same strides, shifted "
+            f". The Sample tab's spacing, trailing, would visit $t$ = {_plan(trailing)} at this $K$: the same strides, "
+            "shifted "
             f"by {trailing[0] - reading.timesteps[0]} timesteps, so the steps compared here are the same kind of step"
         )
     return words + "."

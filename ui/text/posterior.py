@@ -12,11 +12,13 @@ from ui.format import a_noun, duration, ms, sci, sci_tex
 POSTERIOR_QUESTION = r"""
 ### The question: why learn $p_\theta(x_{t-1}\mid x_t)$ when $q(x_{t-1}\mid x_t,x_0)$ has a closed form?
 
-**Short answer:** that closed form (Ho et al. eq. 6–7) needs $x_0$, and at sampling time $x_0$ is exactly what we
-do not have. Without $x_0$, the true reverse step $q(x_{t-1}\mid x_t)$ is a mixture over the entire data set —
-computable for our {num_data} {noun}s, for millions of images only approximately (restricted to the nearest ones
-through an index, tab "Exact posterior sampler"), and either way it only gives back training images. So DDPM uses
-$q(x_{t-1}\mid x_t,x_0)$ where $x_0$ *is* known: as the **training target** of $p_\theta$.
+**Short answer:** that closed form (Ho et al. eq. 6–7) needs $x_0$, and at sampling time $x_0$ is exactly what we do
+not have. Without $x_0$, the true reverse step $q(x_{t-1}\mid x_t)$ is a mixture over the entire data distribution,
+which nobody has. With the training set standing in for it, it becomes a mixture over the {num_data} {noun}s — what
+every tab calls the **exact** step (and its variance the "true" one) — computable here, for
+millions of images only approximately (restricted to the nearest ones through an index, tab "Exact posterior
+sampler"), and either way it only gives back training images. So DDPM uses $q(x_{t-1}\mid x_t,x_0)$ where $x_0$ *is*
+known: as the **training target** of $p_\theta$.
 
 Where to see each part:
 1. **$x_0$ is what we do not have** — this tab: pick {a_noun} $x_0$ and a step $t$, press *Compare*; the tractable

@@ -33,10 +33,13 @@ nearly the image itself, with narrow Gaussians around it: on the shipped MNIST m
 sampler's FID (the numbers under the order).
 
 The **variance** is the noise of each step: {fixed_small} $= \frac{1-\bar\alpha_{s}}{1-\bar\alpha_t}
-\big(1-\frac{\bar\alpha_t}{\bar\alpha_s}\big)$ (the posterior's, eq. 7), {fixed_large} (an upper bound; needs
-$\eta = 1$) or {analytic} (Bao et al. 2022, Analytic-DPM: the width that brings $p_\theta$ closest to the true
-step in KL, on average over $x_t$, estimated from the model's own errors). The first two differ only near
-$t = 0$, which is why their curves in the schedule plot lie on top of each other elsewhere.
+\big(1-\frac{\bar\alpha_t}{\bar\alpha_s}\big)$ (the posterior's, eq. 7), {fixed_large} (the forward step's; Ho et
+al.'s other extreme, right when $x_0$ is as spread as noise; needs $\eta = 1$) or {analytic} (Bao et al. 2022,
+Analytic-DPM: the width that brings $p_\theta$ closest to the true step in KL, on average over $x_t$, estimated from
+the model's own errors). For one step of the 1,000 the first two differ only near $t = 0$ (their curves in the
+schedule plot lie on top of each other elsewhere); for the long strides of a short run ($s = t - 100$ at $K = 10$)
+they part far from $t = 0$ too: $\beta$ is 3.3 times $\tilde\beta$ at $t = 199$ (tab "Which variance for p_θ?"
+compares both with the true step).
 """
 
 
@@ -112,7 +115,7 @@ def trajectory_title(max_frames: int) -> str:
     """The title above the GIF, which shows every step of a run of at most max_frames steps, else max_frames."""
     return (
         f"**Trajectory**: the run as an animation (every step, or {max_frames} spread as evenly as the steps allow), "
-        "ending on the result; each frame is one step t → s: left (xₜ) the sample it drew, x at s; right the model's "
+        "ending on the result; each frame is one step t → s: left (x_s) the sample it drew; right the model's "
         "x̂₀ from x at t."
     )
 
@@ -139,6 +142,6 @@ def filmstrip_caption(num_frames: int, num_images: int) -> str:
     return (
         f"**Filmstrip**: {num_frames} steps spread over the run as evenly as its steps allow (all of them in a run of "
         f"{num_frames} or fewer), noise (left) to "
-        f"image (right); for {rows}, xₜ above x̂₀. Each column is one step, labelled t->s: xₜ is the sample it "
-        "drew (x at s), x̂₀ the model's guess from x at t."
+        f"image (right); for {rows}, x_s above x̂₀. Each column is one step, labelled t->s: x_s is the sample "
+        "it drew, x̂₀ the model's guess from x at t."
     )

@@ -56,7 +56,7 @@ server, others wait in the queue.
 **Reading a 2-D plot:** in 2-D the copy rule has a floor. For points scattered at random in the plane,
 $(d_1/d_2)^2$ is uniform on $[0, 1]$, so even a genuinely new sample has $d_1/d_2 < 1/3$ with probability
 $(1/3)^2 \approx 11\%$. Copy fractions of 10–16 % at large $N$ are that floor, not copying; in the 1,024
-dimensions of a digit the floor is $(1/3)^{1024} \approx 0$, which is why the MNIST table reaches 0 %.
+dimensions of a digit the floor is essentially 0, which is why the MNIST table reaches 0 %.
 """
 
 

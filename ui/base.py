@@ -41,7 +41,7 @@ from pipelines.ddpm.scheduler import VARIANCE_SYMBOLS  # noqa: E402, F401  (re-e
 VARIANCE_LABELS = {
     "fixed_small": "β̃_t (posterior variance)",
     "fixed_large": "β_t",
-    "analytic": "σ*² (Analytic-DPM, optimal)",
+    "analytic": "σ*² (Analytic-DPM, optimal on average over x_t)",
 }
 
 

@@ -419,7 +419,8 @@ class MechanismTab:
             )
             patch = integer_input(
                 gr.Slider(1, largest, value=DEFAULT_PATCH, step=2, elem_id="local-patch",
-                          label=f"patch size P (odd; {largest}: the whole image, the exact posterior)")
+                          label=f"patch size P, used when calibrated is off (odd; {largest}: the whole image, "
+                                "the exact posterior)")
             )  # fmt: skip
         button = gr.Button("Sample all three", variant="primary", elem_id="local-button")
         samples = picture("the three samples, each beside its nearest training image", "local-samples")

@@ -183,11 +183,11 @@ Neighbouring pixels may follow different training {noun}s, so a sample becomes a
 something new. With $P$ as large as the whole image, every pixel sees all of $x_t$ and this is exactly the exact
 posterior $\mathbb E[x_0\mid x_t]$. A convolutional network is also **equivariant**: the same weights at every
 position, so a patch may come from anywhere in a training image. That variant (the **ELS machine**) searches the
-patches at every position of every training {noun}. The patch size is fitted to the UNet, one number per $t$
-(on seeds 0 and 1, 40 steps): small at small $t$, larger when noisy. Above $t \approx 900$ every machine's guess is
-close to the data's average and $r^2$ is near 0 for every $P$, so the fitted $P$ jumps there without meaning. To
-see the match with no fitting, untick "calibrated" and move the slider. The slider stops at $2\cdot 32-1 = 63$: a
-window of that side centred on any pixel covers the whole $32\times32$ image.
+patches at every position of every training {noun}. The patch size is fitted to the UNet, one number per $t$ (on
+seeds 0 and 1, 40 steps): small at small $t$, larger when noisy. Above $t \approx 900$ every machine's guess is
+close to the data's average and $r^2$ is near or below 0 (down to about $-0.4$) for every $P$, so the fitted $P$
+jumps there without meaning. To see the match with no fitting, untick "calibrated" and move the slider. The slider
+stops at $2\cdot 32-1 = 63$: a window of that side centred on any pixel covers the whole $32\times32$ image.
 
 **How well does it predict the UNet?** Along the UNet's own sampling run from the seed, each step compares the
 UNet's guess $\hat x_0$ with the local machine's and the exact posterior's at the same $x_t$ by

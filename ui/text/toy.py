@@ -124,7 +124,8 @@ def toy_model_line(info: dict) -> str:
     return (
         f"**$p_\\theta$ for {dataset_name(info['dataset'])}:** {where}, trained on N = {info['num_points']:,} "
         "points for "
-        f"{info['train_steps']:,} updates, seed {info['seed']}. Every view below uses it."
+        f"{info['train_steps']:,} updates, seed {info['seed']}. Every view below uses it, except the training section, "
+        "which trains a model of your own."
     )
 
 

@@ -8,7 +8,7 @@ cache, a NeighbourIndex is built over them, and the tabs search it. Measured, ea
 held-out yardstick) and `report` (python -m pipelines.evaluation memorization on the same model, no flags beyond
 the usual), each with its wall time and its peak resident memory. The images are bench_index.py's seeded shapes.
 
-    python bench/bench_app_scale.py --workdir /tmp/app-scale [--num_images 200000] [--steps 10]
+    python bench/bench_app_scale.py --workdir /tmp/app-scale [--num-images 200000] [--steps 10]
 """
 
 from __future__ import annotations
@@ -146,14 +146,15 @@ MEMORY_GOAL_MB = 8 * 1024
 def parse_args():
     parser = base_parser("bench_app_scale.py", __doc__.split("\n\n")[0], model=False)
     parser.add_argument("--workdir", default=None, help="where the model and its shards go (default: a temp folder)")
-    parser.add_argument("--num_images", type=int, default=200_000, help="training images (quick: 3,000)")
-    parser.add_argument("--num_heldout", type=int, default=2_000, help="held-out images (quick: 60)")
+    parser.add_argument("--num-images", type=int, default=200_000, help="training images (quick: 3,000)")
+    parser.add_argument("--num-heldout", type=int, default=2_000, help="held-out images (quick: 60)")
     parser.add_argument("--steps", type=int, default=10, help="the exact tab's and the report's steps (quick: 2)")
     parser.add_argument("--phase", choices=("all", "app", "report"), default="all", help=argparse.SUPPRESS)
     parser.add_argument("--bound", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    for flag in ("num_images", "steps"):
-        positive(parser, f"--{flag}", getattr(args, flag))
+    positive(parser, "num_images", args.num_images)
+    positive(parser, "num_heldout", args.num_heldout, minimum=0)
+    positive(parser, "steps", args.steps)
     if args.quick:
         args.num_images, args.num_heldout, args.steps = QUICK_NUM_IMAGES, 60, 2
     return args

@@ -157,6 +157,8 @@ def test_quick_run_writes_its_json(script, tmp_path):
         ("bench_quality.py", ["--layout", "nhwc"], ["--layout", "nhwc", "channels_last", "contiguous"]),
         ("bench_samplers.py", ["--steps", "1"], ["--steps", ">= 2", "1"]),
         ("bench_samplers.py", ["--merge", "/nonexistent.json"], ["--merge", "/nonexistent.json", "not a file"]),
+        ("bench_app_scale.py", ["--num-images", "0"], ["--num-images", ">= 1", "0"]),
+        ("bench_app_scale.py", ["--num-heldout", "-1"], ["--num-heldout", ">= 0", "-1"]),
     ],
 )
 def test_bad_flags_fail_in_one_line(script, args, words, tmp_path):

@@ -35,6 +35,14 @@ COPY_RATIO_TEXT = str(_COPY_FRACTION)  # "1/3", as labels and messages write it
 COPY_RULE = f"d1 / d2 < {COPY_RATIO_TEXT} (nearest / second-nearest training distance; Gu et al., TMLR 2025)"
 
 
+def chance_copy_fraction(dimensions: int) -> float:
+    """The share of genuinely new points the copy rule flags by chance when the training points are scattered at
+    random (a Poisson process) in `dimensions` dimensions: the volumes of the balls out to the nearest and second
+    nearest point are the first two arrivals of a Poisson process, so (d1/d2)^d is uniform on [0, 1] and
+    P(d1/d2 < r) = r^d — 1/9 in a plane, nothing worth the name for images."""
+    return COPY_RATIO**dimensions
+
+
 def chunk_rows(chunk_size, dim: int, rows: int = 1) -> int:
     """Reference rows per chunk: chunk_size when given (an integer >= 1), else about CHUNK_ELEMENTS values in each
     (rows, chunk) and (chunk, dim) temporary."""

@@ -107,3 +107,24 @@ def test_the_copy_rule_on_hand_built_cases():
     assert copy_summary(d1, None, indices)["copies"] == 2
     none = copy_summary(torch.tensor([1.0, 2.0]), torch.tensor([1.5, 2.5]), torch.tensor([0, 1]))
     assert none == {"copies": 0, "copy_fraction": 0.0, "distinct_copies": 0, "pixel_copies": 0}
+
+
+def test_the_copy_rules_chance_floor_is_what_random_points_give():
+    """The page says new points pass d1/d2 < 1/3 by chance (1/3)^d of the time for points scattered at random: in
+    a plane about 11 % (the 2-D tabs' copy rates near that are the rule's floor, not copying)."""
+    import numpy as np
+
+    from pipelines.exact.neighbours import COPY_RATIO, chance_copy_fraction
+
+    rng = np.random.default_rng(0)
+    for dim in (1, 2):
+        points = rng.uniform(0, 1, (20_000, dim))
+        new = rng.uniform(0.3, 0.7, (2_000, dim))  # away from the edges
+        ratios = []
+        for chunk in np.split(new, 8):
+            d2 = ((chunk[:, None, :] - points[None, :, :]) ** 2).sum(-1)
+            two = np.sqrt(np.partition(d2, 1, axis=1)[:, :2])
+            ratios.append(two[:, 0] / two[:, 1])
+        measured = float(np.mean(np.concatenate(ratios) < COPY_RATIO))
+        assert abs(measured - chance_copy_fraction(dim)) < 0.025, (dim, measured)
+    assert round(chance_copy_fraction(2), 2) == 0.11 and chance_copy_fraction(1024) < 1e-300

@@ -10,7 +10,7 @@ import statistics
 
 from pipelines.exact.comparisons import COMMIT_WEIGHT, SamplerComparison
 from pipelines.exact.costs import StepCosts
-from pipelines.exact.neighbours import COPY_RATIO_TEXT, copy_summary, is_copy_by_ratio
+from pipelines.exact.neighbours import COPY_RATIO_TEXT, chance_copy_fraction, copy_summary, is_copy_by_ratio
 from ui.format import duration, image_values, sci, size_bytes
 
 # The copy rule as the page writes it: d₁/d₂ < 1/3.
@@ -47,8 +47,9 @@ def copy_rule(noun: str) -> str:
         f"A **copy**, by the copy rule every tab uses (Gu et al., TMLR 2025): a sample whose nearest training {noun} "
         "is closer "
         f"than {COPY_RATIO_TEXT} of its second-nearest, {RULE} — a relative test, with no pixel scale (though "
-        "even new samples pass it by chance about (1/3)^d of the time in d dimensions: 11 % in a plane, nothing for "
-        "images); the absolute distance d₁ (L2 in [-1, 1] units) is shown beside it (d= above each nearest image), "
+        f"even new samples pass it by chance about ({COPY_RATIO_TEXT})^d of the time in d dimensions: "
+        f"{chance_copy_fraction(2):.0%} in a plane, nothing for images); the absolute distance d₁ (L2 in [-1, 1] "
+        "units) is shown beside it (d= above each nearest image), "
         "and d₁ = 0 is a pixel copy."
     )
 

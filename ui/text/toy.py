@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from pipelines.exact.neighbours import COPY_RATIO_TEXT
+from pipelines.exact.neighbours import COPY_RATIO_TEXT, chance_copy_fraction
 from pipelines.toy2d import HEAVY_WEIGHT, VARIANCES
 from ui.base import VARIANCE_SYMBOLS
 from ui.format import nats, times
@@ -315,8 +315,9 @@ def toy_sample_text(summary: dict, exact_median: float, model_median: float) -> 
         f"\n\n**Exact sampler:** {summary['exact_copy_fraction']:.0%} of {M:,} samples are copies "
         f"({summary['exact_pixel_copies']:,} lie exactly on a training point, $d_1$ < {summary['copy_distance']:g}); "
         f"they hit {summary['exact_distinct_points']:,} distinct points of N = {N:,}; median $d_1$ {exact_median:.3g}."
-        f"\n\n**$p_\\theta$:** {summary['model_copy_fraction']:.0%} copies by the same rule (about 11 % of even "
-        "new points pass it in 2-D by chance, $(1/3)^2$: its floor here) "
+        f"\n\n**$p_\\theta$:** {summary['model_copy_fraction']:.0%} copies by the same rule (about "
+        f"{chance_copy_fraction(2):.0%} of even new points pass it in 2-D by chance, $({COPY_RATIO_TEXT})^2$: its "
+        "floor here) "
         f"({summary['model_pixel_copies']:,} exactly on a point); median $d_1$ {model_median:.3g}, against a typical "
         f"gap of {summary['training_spacing_median']:.3g} between neighbouring training points. "
         f"Both used the same {summary['num_inference_steps']} steps from the same noise (seed {summary['seed']}); "

@@ -4,7 +4,7 @@ data it shows (noun: "points" in 2-D, "digits" for MNIST). The copy rule's thres
 
 from __future__ import annotations
 
-from pipelines.exact.neighbours import COPY_RATIO_TEXT
+from pipelines.exact.neighbours import COPY_RATIO_TEXT, chance_copy_fraction
 from ui.text.page import dataset_name
 
 _RATIO = COPY_RATIO_TEXT  # "1/3"
@@ -52,12 +52,13 @@ shown): trains the two models of the recipe (data set, N, steps, seed) here, the
 processes from the same noises and adds the point (a star) to **your** plot of that data set's table, drawn below
 (and above, when that data set is chosen there). Other users keep theirs; one training runs at a time on the
 server, others wait in the queue.
-
-**Reading a 2-D plot:** in 2-D the copy rule has a floor. For points scattered at random in the plane,
-$(d_1/d_2)^2$ is uniform on $[0, 1]$, so even a genuinely new sample has $d_1/d_2 < 1/3$ with probability
-$(1/3)^2 \approx 11\%$. Copy fractions of 10–16 % at large $N$ are that floor, not copying; in the 1,024
-dimensions of a digit the floor is essentially 0, which is why the MNIST table reaches 0 %.
-"""
+""" + (
+    "\n**Reading a 2-D plot:** in 2-D the copy rule has a floor. For points scattered at random in the plane, "
+    f"$(d_1/d_2)^2$ is uniform on $[0, 1]$, so even a genuinely new sample has $d_1/d_2 < {_RATIO}$ with probability "
+    f"$({_RATIO})^2$, about {chance_copy_fraction(2):.0%}. Copy fractions of 10–16 % at large $N$ are that floor, "
+    "not copying; in the 1,024 dimensions of a digit the floor is essentially 0, which is why the MNIST table "
+    "reaches 0 %.\n"
+)
 
 
 TRAIN_EMPTY = (
@@ -141,7 +142,8 @@ def transition_sentence(reading, noun: str = "points") -> str:
         )
     if noun == "points":
         parts.append(
-            "In 2-D even a new point passes the copy rule about 11 % of the time ($(1/3)^2$: for points scattered "
+            f"In 2-D even a new point passes the copy rule about {chance_copy_fraction(2):.0%} of the time "
+            f"($({_RATIO})^2$: for points scattered "
             "at random, $(d_1/d_2)^2$ is uniform), so fractions near that are the rule's floor, not copying."
         )
     parts.append(

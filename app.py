@@ -37,6 +37,7 @@ import torch
 from pipelines import PosteriorDDPMPipeline
 from pipelines.checks import OneLineParser, first_line, non_empty
 from ui import TABS
+from ui.base import LATEX
 from ui.context import DEFAULT_MODEL, FRAME_BUDGET, FRAME_INTERVAL_S, AppContext
 from ui.files import DEFAULT_MAX_TEMP_MB, RunStore, ServedFiles
 from ui.inputs import name_api_outputs
@@ -101,7 +102,8 @@ def build_demo(ctx: AppContext, tabs: list[type] | None = None, queue_max_size: 
         gr.Markdown(
             text.header(
                 ctx.model_id, ctx.pipe.image_shape, ctx.num_train_timesteps, ctx.pipe.scheduler.config.prediction_type
-            )
+            ),
+            latex_delimiters=LATEX,
         )
         with gr.Tabs():
             for tab_class in tabs or TABS:

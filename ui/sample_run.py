@@ -50,16 +50,15 @@ class Run:
 
     @property
     def captions(self) -> list[str]:
-        """The trajectory GIF's frame titles: "step k / K, t = 999 -> 899" (the step's x̂0 is from x at 999, the
-        sample shown beside it is x at 899; "-> x0" on the last step, which lands on x_0)."""
+        """The trajectory GIF's frame titles: "step k / K, t = 999 → 899" (the step's x̂₀ is from x at 999, the
+        sample shown beside it is x at 899; "→ x₀" on the last step, which lands on x_0)."""
         K = len(self.timesteps)
-        return [f"step {k + 1} / {K}, t = {t} -> {after(s)}" for k, (t, s) in enumerate(self.chain)]
+        return [f"step {k + 1} / {K}, t = {t} → {after(s)}" for k, (t, s) in enumerate(self.chain)]
 
 
 def after(prev_t: int) -> str:
-    """The t a step lands on, as the pictures' captions write it: x0 after the last step (their font has no ₀ and
-    no →: they write ->)."""
-    return str(prev_t) if prev_t >= 0 else "x0"
+    """The t a step lands on, as the pictures' captions write it: x₀ after the last step."""
+    return str(prev_t) if prev_t >= 0 else "x₀"
 
 
 def save_run(folder: Path, run: Run, xt_steps: np.ndarray, x0_steps: np.ndarray) -> tuple[Path, Path]:
@@ -124,7 +123,7 @@ def filmstrip(record: dict) -> Image.Image:
     folder = Path(record["folder"])
     xt_steps = np.load(folder / "xt.npy", mmap_mode="r")
     x0_steps = np.load(folder / "x0.npy", mmap_mode="r")
-    # one step a column, "999->899": the step from t, and the t of the sample it drew (the x_t row)
+    # one step a column, "999→899": the step from t, and the t of the sample it drew (the x_t row)
     timesteps = record["timesteps"]
-    captions = [f"{t}->{after(s)}" for t, s in zip(timesteps, timesteps[1:] + [-1])]
+    captions = [f"{t}→{after(s)}" for t, s in zip(timesteps, timesteps[1:] + [-1])]
     return make_filmstrip(xt_steps, x0_steps, captions, num_frames=FILMSTRIP_FRAMES, max_images=FILMSTRIP_IMAGES)

@@ -41,7 +41,7 @@ def memorization_figure(report: dict[str, Any], samples: torch.Tensor, train: to
         verdict = "copy" if pair["copy"] else "new"
         ax.set_title(
             f"#{pair['sample']} | train #{pair['training_index']}\n"
-            f"d1 {pair['nearest_distance']:.2f}, d1/d2 {pair['ratio']:.2f}: {verdict}",
+            f"$d_1$ {pair['nearest_distance']:.2f}, $d_1/d_2$ {pair['ratio']:.2f}: {verdict}",
             fontsize=7.5,
             color="C3" if pair["copy"] else "black",
         )
@@ -71,10 +71,10 @@ def memorization_figure(report: dict[str, Any], samples: torch.Tensor, train: to
         )
     from pipelines.exact.neighbours import COPY_RATIO, COPY_RATIO_TEXT
 
-    label = f"the copy rule: d1/d2 < {COPY_RATIO_TEXT}"
+    label = f"the copy rule: $d_1/d_2$ < {COPY_RATIO_TEXT}"
     hist.axvline(COPY_RATIO, color="C3", linestyle="--", linewidth=1.2, label=label)
     hist.set_xlim(0, 1)
-    hist.set_xlabel("d1 / d2: distance to the nearest training image ÷ to the second-nearest")
+    hist.set_xlabel("$d_1/d_2$: distance to the nearest training image ÷ to the second-nearest")
     hist.set_ylabel("fraction of images")
     hist.legend(fontsize=7.5, loc="upper left")
     hist.grid(True, alpha=0.3)

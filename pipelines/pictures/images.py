@@ -87,7 +87,15 @@ def evenly_spaced(num_steps: int, count: int) -> list[int]:
 
 @functools.lru_cache(maxsize=8)
 def load_font(size: int = 12) -> ImageFont.ImageFont:
-    # Pillow's bundled font: no file on disk or download needed; loaded once per size (a GIF draws ~100 captions)
+    """The captions' font, loaded once per size (a GIF draws ~100 captions): DejaVu Sans from matplotlib's own
+    files (on disk wherever matplotlib is; it has the subscripts and arrows of "xₜ₋₁", "x̂₀", "99→x₀"), else
+    Pillow's bundled font (no such glyphs)."""
+    try:
+        import matplotlib
+
+        return ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"), size)
+    except (ImportError, OSError):
+        pass
     try:
         return ImageFont.load_default(size=size)
     except TypeError:  # Pillow built without FreeType: the fixed bitmap font
@@ -95,8 +103,8 @@ def load_font(size: int = 12) -> ImageFont.ImageFont:
 
 
 def _draw_text(draw: ImageDraw.ImageDraw, xy: tuple[float, float], text: str, font=None) -> None:
-    """Black text at xy; a combining circumflex (x̂) is drawn as a hat, since the bundled font has no glyph
-    for it."""
+    """Black text at xy; a combining circumflex (x̂) is drawn as a hat over its letter (Pillow's basic layout
+    does not place combining marks)."""
     font = font or load_font()
     fill = 0 if draw.im.mode == "L" else (0, 0, 0)
     x, y = xy
@@ -161,9 +169,7 @@ def trajectory_frame(xt: np.ndarray, x0: np.ndarray, caption: str | None = None,
     """One step as a picture: the x_t grid and the x̂_0 grid side by side, (B, H, W, C) uint8 each,
     captioned "x_s" (the sample the step t -> s drew) / "x̂0" and, above both, `caption` (e.g. "step 3 / 50,
     t = 939 -> 919")."""
-    pair = _hstack(
-        [_with_caption(grid_uint8(xt, scale=scale), "x_s"), _with_caption(grid_uint8(x0, scale=scale), "x̂0")]
-    )
+    pair = _hstack([_with_caption(grid_uint8(xt, scale=scale), "xₛ"), _with_caption(grid_uint8(x0, scale=scale), "x̂₀")])
     return _with_caption(pair, caption) if caption else pair
 
 
@@ -194,7 +200,7 @@ def make_filmstrip(
         columns.append(_with_caption(grid_uint8(rows, nrow=1, scale=scale), captions[k]))
     caption_height = _caption_height()
     font = load_font()
-    names = ("x_s", "x̂0")  # the sample the step t -> s drew, and the x̂_0 it was built from
+    names = ("xₛ", "x̂₀")  # the sample the step t → s drew, and the x̂_0 it was built from
     labels = Image.new(
         columns[0].mode,
         (int(math.ceil(max(text_width(name, font) for name in names))) + 2 * CAPTION_PAD, columns[0].height),

@@ -164,7 +164,7 @@ def mnist_pair_picture(
         rows.append(
             (f"model {name.upper()}: sample", labelled_row(list(samples), [f"noise {k + 1}" for k in range(count)], 3))
         )
-        rows.append((f"nearest in block {name.upper()}, d1/d2", labelled_row(list(nearest), verdicts, 3)))
+        rows.append((f"nearest in block {name.upper()}, d₁/d₂", labelled_row(list(nearest), verdicts, 3)))
     label_width = int(max(text_width(label, font) for label, _ in rows)) + 16
     title = f"N = {num_points:,} digits per block; each column: one noise, both models"
     if copies is not None:

@@ -89,7 +89,19 @@ def ink_box(picture: Image.Image, top: int = 0, bottom: int | None = None):
 
 
 WHITE = np.full((32, 32, 1), 255, dtype=np.uint8)
-CAPTIONS = ["step 1 / 40, t = 975", "x_t", "x_t-1", "x̂0", "t = 999", "#4499", "exact", "copy of #4499, d = 0.00"]
+CAPTIONS = [
+    "step 1 / 40, t = 975 → 950",
+    "x_t",
+    "xₜ₋₁",
+    "x̂0",
+    "x̂₀",
+    "99→x₀",
+    "d₁/d₂ 0.45",
+    "t = 999",
+    "#4499",
+    "exact",
+    "copy of #4499, d = 0.00",
+]
 
 
 @pytest.mark.parametrize("caption", CAPTIONS)

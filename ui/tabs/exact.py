@@ -247,7 +247,7 @@ class ExactSamplerTab:
         cost = _plot("cost of one reverse step against the data set's size N (log–log)", "cost-plot")
         cost_note = gr.Markdown(elem_id="cost-note")
         with gr.Accordion(
-            "JSON summary (every number on this tab; the API's last output)",
+            "JSON summary (every number on this tab; as a program calling the demo gets it)",
             open=False,
             elem_id="exact-summary-accordion",
         ):

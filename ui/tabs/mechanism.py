@@ -324,7 +324,7 @@ class MechanismTab:
             nearest = data[row["nearest"]][None].float()
             images += [to_uint8(samples[name], model_space=True)[0], to_uint8(nearest, model_space=True)[0]]
             verdict = "copy" if row["copy"] else "new"
-            captions += [f"{label}: {verdict}", f"nearest #{row['nearest']}, d1 {row['d1']:.1f}"]
+            captions += [f"{label}: {verdict}", f"nearest #{row['nearest']}, d₁ {row['d1']:.1f}"]
         return labelled_row(images, captions, scale=4)
 
     # -- layout -----------------------------------------------------------------------------------------------
@@ -360,7 +360,7 @@ class MechanismTab:
         button = gr.Button("Draw both denoisers", variant="primary", elem_id="fields-button")
         plot = picture("the exact and the network's denoiser over the plane", "fields-plot")
         words = gr.Markdown(elem_id="fields-caption", latex_delimiters=LATEX)
-        with gr.Accordion("JSON summary (the API's last output)", open=False):
+        with gr.Accordion("JSON summary (as a program calling the demo gets it)", open=False):
             summary = gr.JSON(label="summary", elem_id="fields-summary")
         outputs = api_outputs(picture=plot, caption=words, summary=summary)
         button.click(self.denoiser_fields, [dataset, num_points, t], outputs, api_name="denoiser_fields", **UI_QUEUE)
@@ -383,7 +383,7 @@ class MechanismTab:
         show = gr.Button(button, elem_id=f"{slug}-button")
         plot = picture(label, f"{slug}-plot")
         words = gr.Markdown(elem_id=f"{slug}-caption", latex_delimiters=LATEX)
-        with gr.Accordion(f"The shipped {record} (the API's last output)", open=False):
+        with gr.Accordion(f"The shipped {record} (as a program calling the demo gets it)", open=False):
             data = gr.JSON(label=record, elem_id=f"{slug}-{record}")
         outputs = api_outputs(picture=plot, caption=words, **{record: data})
         show.click(handler, [dataset], outputs, api_name=api_name, **UI_QUEUE)
@@ -426,7 +426,7 @@ class MechanismTab:
         samples = picture("the three samples, each beside its nearest training image", "local-samples")
         curves = picture("r² of the local and the exact posterior to the UNet along its run", "local-r2")
         words = gr.Markdown(elem_id="local-caption", latex_delimiters=LATEX)
-        with gr.Accordion("JSON summary (the API's last output)", open=False):
+        with gr.Accordion("JSON summary (as a program calling the demo gets it)", open=False):
             summary = gr.JSON(label="summary", elem_id="local-summary")
         outputs = api_outputs(samples=samples, r2=curves, caption=words, summary=summary)
         inputs = [seed, patch, calibrated]

@@ -103,7 +103,7 @@ class PosteriorTab:
         )
         gr.Markdown(text.bayes(ctx.noun), latex_delimiters=LATEX, elem_id="posterior-bayes")
         with gr.Accordion(
-            "JSON summary (every number on this tab; the API's last output)",
+            "JSON summary (every number on this tab; as a program calling the demo gets it)",
             open=False,
             elem_id="posterior-summary-accordion",
         ):
@@ -341,7 +341,7 @@ class PosteriorTab:
         return [
             labelled_row(
                 [to_uint8(e.mean, model_space=True)[0], to_uint8(e.pred_original_sample, model_space=True)[0]],
-                ["x_t-1", "x̂0"],
+                ["xₜ₋₁", "x̂₀"],
                 scale=self.scale(DISPLAY_PIXELS),
             )
             for e in c.estimates.values()

@@ -239,7 +239,7 @@ class SampleTab:
         with gr.Row():
             animation_file = gr.File(label="trajectory animation (GIF)", elem_id="animation-file")
             grid_file = gr.File(label="final images (PNG grid)", elem_id="grid-file")
-        with gr.Accordion("JSON summary (the API's last output)", open=False):
+        with gr.Accordion("JSON summary (as a program calling the demo gets it)", open=False):
             summary = gr.JSON(label="summary", elem_id="summary")
         return dict(
             gallery=gallery,

@@ -356,7 +356,7 @@ class ToyTab:
             plane = picture("the plane: click to place x_t", "toy-plane")
             zoom = picture("the step, zoomed", "toy-zoom")
         step_text = gr.Markdown(elem_id="toy-step-text", latex_delimiters=LATEX)
-        with gr.Accordion("JSON summary of the step (the API's last output)", open=False):
+        with gr.Accordion("JSON summary of the step (as a program calling the demo gets it)", open=False):
             step_summary = gr.JSON(label="summary", elem_id="toy-step-summary")
         step_inputs = [dataset, num_points, t, stride, x, y, seed, state]
         step_outputs = api_outputs(plane=plane, step=zoom, text=step_text, summary=step_summary)
@@ -397,7 +397,10 @@ class ToyTab:
         sample_button = gr.Button("Sample with both", variant="primary", elem_id="toy-sample-button")
         samplers = picture("exact vs p_θ from the same noise", "toy-samplers")
         sample_text = gr.Markdown(elem_id="toy-sample-text", latex_delimiters=LATEX)
-        with gr.Accordion("JSON summary of the samplers (the API's last output)", open=False):
+        with gr.Accordion(
+            "JSON summary of the samplers (as a program calling the demo gets it)",
+            open=False,
+        ):
             sample_summary = gr.JSON(label="summary", elem_id="toy-sample-summary")
         inputs = [dataset, num_points, num_samples, num_steps, seed, state]
         outputs = api_outputs(picture=samplers, text=sample_text, summary=sample_summary)
@@ -427,7 +430,10 @@ class ToyTab:
             forget_button = gr.Button("Use the shipped p_θ again", elem_id="toy-forget-button")
         training = picture("training p_θ", "toy-training")
         train_text = gr.Markdown(elem_id="toy-train-text", latex_delimiters=LATEX)
-        with gr.Accordion("JSON summary of the training (the API's last output)", open=False):
+        with gr.Accordion(
+            "JSON summary of the training (as a program calling the demo gets it)",
+            open=False,
+        ):
             train_summary = gr.JSON(label="summary", elem_id="toy-train-summary")
         train_button.click(
             self.toy_train,

@@ -349,10 +349,10 @@ class TransitionTab:
                 dataset_choices(shipped or [default]), value=default, label="data set", elem_id="transition-dataset"
             )
         )
-        show = gr.Button("Show the table", variant="primary", elem_id="transition-button")
+        show = gr.Button("Show the shipped results", variant="primary", elem_id="transition-button")
         picture = output_picture("copies and agreement against N", "transition-plot")
         sentence = gr.Markdown(elem_id="transition-text", latex_delimiters=LATEX)
-        with gr.Accordion("The table (the API's last output)", open=False):
+        with gr.Accordion("The table (as a program calling the demo gets it)", open=False):
             table = gr.JSON(label="table", elem_id="transition-table")
         show_outputs = api_outputs(picture=picture, text=sentence, table=table)
         show.click(self.transition_table, [dataset, state], show_outputs, api_name="transition", **UI_QUEUE)
@@ -426,7 +426,10 @@ class TransitionTab:
             train_button = gr.Button("Train the pair at this N", variant="primary", elem_id="transition-train-button")
             forget_button = gr.Button("Forget my pairs", elem_id="transition-forget-button")
         train_text = gr.Markdown(text.TRAIN_EMPTY, elem_id="transition-train-text", latex_delimiters=LATEX)
-        with gr.Accordion("JSON summary of the training (the API's last output)", open=False):
+        with gr.Accordion(
+            "JSON summary of the training (as a program calling the demo gets it)",
+            open=False,
+        ):
             train_summary = gr.JSON(label="summary", elem_id="transition-train-summary")
         picture = output_picture("this session's pairs on the data set's table", "transition-train-plot")
         train_button.click(

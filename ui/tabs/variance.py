@@ -225,7 +225,10 @@ class VarianceTab:
             with gr.Column(scale=3):
                 plot = picture("per-pixel variance of each reverse step", "variance-plot")
                 note = gr.Markdown(elem_id="variance-caption", latex_delimiters=LATEX)
-                with gr.Accordion("JSON summary (every number of the plot; the API's last output)", open=False):
+                with gr.Accordion(
+                    "JSON summary (every number of the plot; as a program calling the demo gets it)",
+                    open=False,
+                ):
                     summary = gr.JSON(label="summary", elem_id="variance-summary")
         outputs = api_outputs(plot=plot, caption=note, summary=summary)
         button.click(

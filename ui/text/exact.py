@@ -12,6 +12,7 @@ from pipelines.exact.comparisons import COMMIT_WEIGHT, SamplerComparison
 from pipelines.exact.costs import StepCosts
 from pipelines.exact.neighbours import COPY_RATIO_TEXT, chance_copy_fraction, copy_summary, is_copy_by_ratio
 from ui.format import duration, image_values, sci, size_bytes
+from ui.text.page import model_name
 
 # The copy rule as the page writes it: d₁/d₂ < 1/3.
 RULE = f"d₁/d₂ < {COPY_RATIO_TEXT}"
@@ -261,9 +262,9 @@ def cost_note(source: str, model_id: str, model_ms: float | None) -> str:
     if model_ms is None:
         return source + "."
     return (
-        f"{source}. Model line: {model_id}, one UNet call + step, batch 1, measured in this app — this model, at its "
-        "own image size: a UNet for ImageNet-sized images is larger and slower per call, but its cost too does not "
-        "grow with N. Index lines: the project's benchmark, not this app."
+        f"{source}. Model line: {model_name(model_id)}, one UNet call + step, batch 1, measured in this app — "
+        "this model, at its own image size: a UNet for ImageNet-sized images is larger and slower per call, but its "
+        "cost too does not grow with N. Index lines: the project's benchmark, not this app."
     )
 
 
@@ -309,8 +310,8 @@ def model_line_label(model_id: str, num_parameters: int, image_shape, model_ms: 
     """The cost plot's model line, named honestly: which model, its size, what it draws."""
     c, h, w = image_shape
     return (
-        f"model $p_\\theta$: {model_id} ({num_parameters / 1e6:.1f} M parameters, {c}×{h}×{w}), one UNet call "
-        f"({duration(model_ms)}), any N"
+        f"model $p_\\theta$: {model_name(model_id)} ({num_parameters / 1e6:.1f} M parameters, {c}×{h}×{w}), "
+        f"one UNet call ({duration(model_ms)}), any N"
     )
 
 

@@ -1,17 +1,30 @@
-"""The page's header: which model is loaded."""
+"""The page's header: the question it answers and which model is loaded."""
 
 from __future__ import annotations
 
 
 # ---------------------------------------------------------------------------------------------- page
 def header(model_id: str, image_shape, num_train_timesteps: int, prediction_type: str) -> str:
-    """The page's first lines (Markdown): the model, its image shape (C, H, W), T and what it predicts."""
+    """The page's first lines (Markdown, LaTeX): the question the page answers, where to read the answer, and the
+    model loaded (its name in words, its folder or Hub id, image shape (C, H, W), T and what its network predicts)."""
     C, H, W = image_shape
+    predicts = {"epsilon": "the noise $\\epsilon$", "sample": "the clean image $x_0$", "v_prediction": "$v$"}
     return (
-        f"# DDPM, step by step\nModel **{model_id}**: {C}×{H}×{W} images, T = {num_train_timesteps} training "
-        f"steps, {prediction_type} prediction. The Sample tab runs p_θ from pure noise, step by step; "
-        "the other tabs ask why that loop needs a learned p_θ at all."
+        "# DDPM, step by step\n"
+        "**The question:** in Ho et al.'s DDPM the forward step $q(x_t\\mid x_{t-1})$ is known and the posterior "
+        "$q(x_{t-1}\\mid x_t,x_0)$ has a closed form, so why train a model $p_\\theta(x_{t-1}\\mid x_t)$ at all? "
+        "This first tab runs the trained $p_\\theta$ from pure noise, step by step; the answer starts on the next tab, "
+        "*Why do we need $p_\\theta$?*, and each tab after it takes one part of it.\n\n"
+        f"The model loaded here: {model_name(model_id)}, {C}×{H}×{W} images, $T = {num_train_timesteps}$ "
+        f"training steps; its network predicts {predicts.get(prediction_type, prediction_type)}."
     )
+
+
+def model_name(model_id: str) -> str:
+    """A model as the page names it: the shipped MNIST model in words, anything else by its folder or Hub id."""
+    if model_id.rstrip("/").endswith("models/ddpm-mnist"):
+        return "the shipped MNIST model"
+    return model_id
 
 
 DATASET_NAMES = {"two_moons": "two moons", "eight_gaussians": "eight Gaussians", "spiral": "spiral", "mnist": "MNIST"}

@@ -56,6 +56,10 @@ CSS = """
 #final-images .grid-wrap.fixed-height { height: auto; min-height: 0; max-height: none; }
 /* the candidates' "#index: weight" is drawn in each picture; the API's caption would repeat it, cut short */
 #posterior-candidates .caption-label { display: none; }
+/* the exact tab's "sample | nearest" pairs carry their verdict drawn above them: no caption over the picture, and
+   cells of the pictures' own shape (210 × 140 px), not squares with empty bands above and below */
+#exact-gallery .caption-label, #model-gallery .caption-label { display: none; }
+#exact-gallery .thumbnail-item, #model-gallery .thumbnail-item { aspect-ratio: 3 / 2; }
 """
 
 

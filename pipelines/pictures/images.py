@@ -250,11 +250,16 @@ def make_trajectory_gif(
 
 
 def labelled_row(
-    images: Sequence[np.ndarray], captions: Sequence[str] | None = None, scale: int = 1, gap: int = 6
+    images: Sequence[np.ndarray],
+    captions: Sequence[str] | None = None,
+    scale: int = 1,
+    gap: int = 6,
+    title: str | None = None,
 ) -> Image.Image:
     """Images side by side, each (H, W, C) uint8 (C = 1 or 3, as `to_uint8` makes them), upscaled by `scale`
     (nearest neighbour) and, with `captions` (one per image), captioned above — e.g. a sample beside its
-    nearest training image, or an estimate of x_{t-1} beside its x̂0."""
+    nearest training image, or an estimate of x_{t-1} beside its x̂0 — and with `title`, one more caption above
+    the whole row."""
     if not len(images):
         raise ValueError("images must not be empty")
     if captions is not None and len(captions) != len(images):
@@ -262,7 +267,8 @@ def labelled_row(
     tiles = [grid_uint8(np.asarray(image)[None], padding=0, scale=scale) for image in images]
     if captions is not None:
         tiles = [_with_caption(tile, caption) for tile, caption in zip(tiles, captions)]
-    return _hstack(tiles, gap=gap)
+    row = _hstack(tiles, gap=gap)
+    return row if title is None else _with_caption(row, title)
 
 
 def digit_image(x: torch.Tensor, scale: int = 4) -> Image.Image:

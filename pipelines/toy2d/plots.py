@@ -317,6 +317,9 @@ def plot_toy_samplers(points, comparison):
         label = f"{len(s):,} samples: {copies:.0%} copies (d₁/d₂ < {ratio_shown})"  # plain text: laid out fast
         ax.scatter(s[:, 0], s[:, 1], s=4, color=color, zorder=3, label=label)
         if paths is not None:
+            starts = paths[0].reshape(-1, 2).abs().amax(dim=1)
+            inside = int((starts <= PLANE_LIMIT).sum())  # a start of pure noise may lie beyond the frame
+            seen = "" if inside == paths.shape[1] else f" ({inside} of {paths.shape[1]} inside the frame)"
             for k in range(paths.shape[1]):
                 path = paths[:, k].reshape(-1, 2).numpy()
                 ax.plot(
@@ -328,7 +331,7 @@ def plot_toy_samplers(points, comparison):
                     zorder=1,
                     label=f"{paths.shape[1]} trajectories $x_T \\to x_0$" if k == 0 else None,
                 )
-                start = "start $x_T$ of each trajectory" if k == 0 else None
+                start = f"start $x_T$ of each trajectory{seen}" if k == 0 else None
                 ax.scatter(*path[0], marker=".", s=20, color="0.2", label=start)
         ax.set_xlim(-PLANE_LIMIT, PLANE_LIMIT)
         ax.set_ylim(-PLANE_LIMIT, PLANE_LIMIT)
@@ -377,6 +380,9 @@ def plot_toy_training(losses, points, samples, update: int, num_updates: int, ba
         ax.plot(steps[window - 1 :], running, color=MODEL_COLOR, linewidth=1.6, label=f"running mean ({window})")
         ax.set_ylim(0, max(1.05, float(np.percentile(losses, 99))))
         ax.legend(fontsize=7.5, loc="upper right")
+    else:  # before the first update: say why the axes are empty
+        ax.text(0.5, 0.5, "no update yet: the loss of each batch\nis drawn here as training runs",
+                transform=ax.transAxes, ha="center", va="center", fontsize=10, color="0.4")  # fmt: skip
     ax.set_xlim(0, num_updates)
     ax.set_xlabel("optimizer update")
     ax.set_ylabel(r"mean of $(\epsilon - \epsilon_\theta(x_t, t))^2$ per coordinate")

@@ -379,8 +379,9 @@ class ExactSamplerTab:
         )
 
     def _pairs(self, kind: str, samples, indices, distances, second_distances) -> list[tuple]:
-        """One sampler's gallery: per sample (B, C, H, W) a "sample | nearest training image" picture, the index and
-        the distance d₁ drawn above the nearest, captioned with the copy verdict (d₂: second_distances, or None)."""
+        """One sampler's gallery: per sample (B, C, H, W) a "sample | nearest training image" picture, the index
+        drawn above the nearest and the copy verdict with d₁ and d₁/d₂ above both; its caption (hidden on the page,
+        the API's) says the same (d₂: second_distances, or None)."""
         seconds = [None] * len(distances) if second_distances is None else second_distances.tolist()
         items = []
         for k, (i, d, d2) in enumerate(zip(indices.tolist(), distances.tolist(), seconds)):
@@ -388,7 +389,8 @@ class ExactSamplerTab:
                 to_uint8(samples[k : k + 1], model_space=True)[0],
                 to_uint8(self.ctx.training_image(i), model_space=True)[0],
             ]
-            picture = labelled_row(pictures, [kind, text.pair_label(i, d)], scale=PAIR_SCALE)
+            title = text.pair_title(d, d2)  # the verdict and distances, drawn over the pair
+            picture = labelled_row(pictures, [kind, text.pair_label(i)], scale=PAIR_SCALE, title=title)
             items.append((picture, text.pair_caption(i, d, d2)))
         return items
 

@@ -33,8 +33,9 @@ Where to see each part:
 5. **Why the trained $p_\theta$ makes new {noun}s although training's optimum copies** — tabs **Copies or new
    points?** (from which $N$ on) and **Why doesn't p_θ copy?** (how the network misses the optimum).
 
-Timesteps are numbered $t = 0,\dots,T-1$ ($T = 1000$; Ho et al. count $1,\dots,T$, so our $t$ is
-their $t - 1$); $x_0$ is the clean {noun}, and $D$ the number of values in it.
+Timesteps are numbered $t = 0,\dots,T-1$ ($T = 1000$, as in diffusers; Ho et al. count $1,\dots,T$, so our $t$
+is their $t - 1$): the sample at our $t = 0$ still carries a little noise ($\beta = 10^{-4}$), and $x_0$ always means
+the clean {noun}, one step further. $D$ is the number of values in {a_noun}.
 """
 
 

@@ -42,8 +42,9 @@ def plan_words(timesteps) -> str:
 TOY_INTRO = r"""
 ## The same question in two dimensions, where every density can be drawn
 Here a data set is $N$ points $x_0^1,\dots,x_0^N$ in the plane, and the forward process is the image
-model's ($T = 1000$, $\beta_t$ linear from $10^{-4}$ to $0.02$; timesteps are numbered $t = 0,\dots,999$ as in the
-code, Ho et al.'s $t$ minus one, so a step to $t-\Delta = 0$ still leaves a little noise and $x_0$ is the clean point):
+model's ($T = 1000$, $\beta_t$ linear from $10^{-4}$ to $0.02$; timesteps are numbered $t = 0,\dots,999$ as in
+diffusers, Ho et al.'s $t$ minus one, so a step to $t-\Delta = 0$ still leaves a little noise and $x_0$ is the clean
+point):
 $q(x_t\mid x_0)=\mathcal N(\sqrt{\bar\alpha_t}\,x_0,\,(1-\bar\alpha_t)I)$.
 By Bayes' rule the **true reverse step** over these points is a mixture with one Gaussian per training point:
 

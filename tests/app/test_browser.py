@@ -336,6 +336,16 @@ PAGE_PROBLEMS = r"""() => {
     if (tex.test(node.textContent))
       problems.push(`raw TeX "${node.textContent.trim().slice(0, 60)}" in ${describe(parent)}`);
   }
+  // Math typed as plain text in the page's prose (a Markdown block), where LaTeX is used: "x_t", "p_θ", "x_{t-1}".
+  const plain = /(^|[\s(\[,;:"'])[A-Za-zα-ωθ]_(\{|[A-Za-z0-9θ])/;
+  const prose = document.createTreeWalker(root, NodeFilter.SHOW_TEXT);
+  for (let node = prose.nextNode(); node; node = prose.nextNode()) {
+    const parent = node.parentElement;
+    if (!parent || !parent.closest('.prose') || parent.closest('.katex, script, style, code, pre, button, label'))
+      continue;
+    if (visible(parent) && plain.test(node.textContent))
+      problems.push(`plain-text math "${node.textContent.trim().slice(0, 60)}" in ${describe(parent)}`);
+  }
   for (const field of root.querySelectorAll('input[type=text], textarea'))
     if (visible(field) && tex.test(field.value)) problems.push(`raw TeX in the field ${describe(field)}`);
   for (const error of root.querySelectorAll('.katex-error'))

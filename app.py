@@ -37,7 +37,7 @@ import torch
 from pipelines import PosteriorDDPMPipeline
 from pipelines.checks import OneLineParser, first_line, non_empty
 from ui import TABS
-from ui.base import LATEX
+from ui.base import CSS, LATEX
 from ui.context import DEFAULT_MODEL, FRAME_BUDGET, FRAME_INTERVAL_S, AppContext
 from ui.files import DEFAULT_MAX_TEMP_MB, RunStore, ServedFiles
 from ui.inputs import name_api_outputs
@@ -49,18 +49,6 @@ QUEUE_MAX_SIZE = 32
 DELETE_CACHE = (600, 3600)  # gradio's cached files: every 10 min, delete those older than 1 h
 # gradio's own limit on any upload, above ours, so that ours (which names the input) is the one users meet.
 SERVER_MAX_FILE_SIZE = "10mb"
-CSS = """
-/* 32×32 digits shown large must stay crisp pixels */
-.pixelated img { image-rendering: pixelated; }
-/* the final images: as tall as their rows (gradio's default fixed height left an empty area under them) */
-#final-images .grid-wrap.fixed-height { height: auto; min-height: 0; max-height: none; }
-/* the candidates' "#index: weight" is drawn in each picture; the API's caption would repeat it, cut short */
-#posterior-candidates .caption-label { display: none; }
-/* the exact tab's "sample | nearest" pairs carry their verdict drawn above them: no caption over the picture, and
-   cells of the pictures' own shape (210 × 140 px), not squares with empty bands above and below */
-#exact-gallery .caption-label, #model-gallery .caption-label { display: none; }
-#exact-gallery .thumbnail-item, #model-gallery .thumbnail-item { aspect-ratio: 3 / 2; }
-"""
 
 
 # ---------------------------------------------------------------------------------------------- model loading

@@ -10,6 +10,22 @@ import gradio as gr
 LATEX = [{"left": "$$", "right": "$$", "display": True}, {"left": "$", "right": "$", "display": False}]
 
 
+# ---------------------------------------------------------------------------------------------- page style
+# The page's own CSS (app.py hands it to launch).
+CSS = """
+/* 32×32 digits shown large must stay crisp pixels */
+.pixelated img { image-rendering: pixelated; }
+/* the final images: as tall as their rows (gradio's default fixed height left an empty area under them) */
+#final-images .grid-wrap.fixed-height { height: auto; min-height: 0; max-height: none; }
+/* the candidates' "#index: weight" is drawn in each picture; the API's caption would repeat it, cut short */
+#posterior-candidates .caption-label { display: none; }
+/* the exact tab's "sample | nearest" pairs carry their verdict drawn above them: no caption over the picture, and
+   cells of the pictures' own shape (210 × 140 px), not squares with empty bands above and below */
+#exact-gallery .caption-label, #model-gallery .caption-label { display: none; }
+#exact-gallery .thumbnail-item, #model-gallery .thumbnail-item { aspect-ratio: 3 / 2; }
+"""
+
+
 # ---------------------------------------------------------------------------------------------- queues
 # Concurrency ids: events with the same id share one queue slot pool (gradio's concurrency_id).
 SAMPLE_QUEUE_ID = "sample"  # /sample and /exact_sample: the UNet over many steps

@@ -161,7 +161,7 @@ class SampleTab:
         )
         variance = unchecked(
             gr.Radio(
-                [(label, key) for key, label in VARIANCE_LABELS.items()],
+                [(text.VARIANCE_OPTIONS[key], key) for key in VARIANCE_LABELS],
                 value=config.variance_type if config.variance_type in VARIANCE_LABELS else "fixed_small",
                 label="variance of each step",
                 info=text.VARIANCE_INFO,

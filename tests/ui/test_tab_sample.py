@@ -430,6 +430,12 @@ def test_the_spacing_fids_are_the_benchmarks_at_200_samples_from_seed_0():
         assert (row["num_samples"], row["seed"]) == (200, 0)
         assert round(row["fid"], 1) == text.FID_200[f"order 1, 10 steps, {spacing}"], spacing
     assert {round(d["reference"]["fid"]) for d in (trailing, leading)} == {text.FID_200["1000 steps"]}
+    seeded: dict[str, list[float]] = {}
+    for r in trailing["results"]:
+        if r["num_inference_steps"] == 10 and r.get("fid") is not None:
+            seeded.setdefault(r["label"], []).append(r["fid"])
+    spreads = [max(f) - min(f) for f in seeded.values() if len(f) == 3]
+    assert spreads and (round(min(spreads)), round(max(spreads))) == text.FID_200["seeds' spread, 10 steps"]
     words = " ".join(text.sample_explanation("digit").split())
     assert "FID 18.7 trailing against 23.1 leading" in words and "FID 14.3 against 6.0" in words
 

@@ -30,8 +30,9 @@ the "Exact posterior sampler" and "Which variance for $p_\theta$?" tabs use) wou
 whose $x_t$ still holds $\sqrt{\bar\alpha_{900}} = 0.016$ of the image that a pure-noise start leaves out, and spend
 its last step on $t = 0$, where there is almost nothing left to remove (Lin et al. 2024 recommend trailing for this
 reason). With plain DDPM (order 1) at 10 steps the shipped model scored FID {fid_trailing} trailing against
-{fid_leading} leading (200 samples from seed 0 each, two benchmark runs; the 1000-step sampler scores
-{fid_reference_200} on 200 samples).
+{fid_leading} leading (lower is better; 200 samples from seed 0 each, in two benchmark runs, where the 1000-step
+sampler scores {fid_reference_200}): a hint, not a
+verdict: over 200 samples at 10 steps, FID moves by {seed_spread_200} between seeds.
 
 **Why do 10 big steps give sharp {nouns}** when tab "2-D world" shows a big Gaussian step blurring, and finds
 $\tilde\beta_{t|s}$ 21.5× too narrow for a long stride from a point between two modes (tab "Which variance for
@@ -67,6 +68,7 @@ def sample_explanation(noun: str) -> str:
         "fid_trailing": FID_200["order 1, 10 steps, trailing"],
         "fid_leading": FID_200["order 1, 10 steps, leading"],
         "fid_reference_200": f"about {FID_200['1000 steps']:.0f}",
+        "seed_spread_200": "{} to {}".format(*FID_200["seeds' spread, 10 steps"]),
         "fid_order1_10": FID_1000["order 1, 10 steps"],
         "fid_order1_20": FID_1000["order 1, 20 steps"],
         "fid_1000": FID_1000["1000 steps"],
@@ -107,8 +109,14 @@ FID_1000 = {
 }
 # Plain DDPM (order 1, β̃, η = 1) at 10 steps over 200 samples from seed 0, per spacing: trailing from the sampler
 # benchmark (bench/results/samplers.json), leading from the quality benchmark (bench/results/quality.json); the
-# 1000-step reference over 200 samples (12.7 in one, 12.9 in the other), rounded as the page writes it.
-FID_200 = {"order 1, 10 steps, trailing": 18.7, "order 1, 10 steps, leading": 23.1, "1000 steps": 13}
+# 1000-step reference over 200 samples (12.7 in one, 12.9 in the other), rounded as the page writes it; and how far
+# FID moved between 3 seeds (max − min, rounded: least and most over the samplers measured so) at 10 steps there.
+FID_200 = {
+    "order 1, 10 steps, trailing": 18.7,
+    "order 1, 10 steps, leading": 23.1,
+    "1000 steps": 13,
+    "seeds' spread, 10 steps": (5, 7),
+}
 ORDER_SENTENCE = (
     r"Every order takes the same step, the posterior $q(x_s\mid x_t, x_0)$ with $x_0$ replaced by a guess; a higher "
     r"order only makes the guess better, extrapolating it from the last steps' $\hat x_0$ as they move along the run. "

@@ -16,8 +16,8 @@ _INTRO = r"""
 **Notation.** Timesteps are numbered $t = 0,\dots,T-1$ ($T = 1000$, as in diffusers, the Hugging Face library
 this demo builds on; Ho et al. count $1,\dots,T$, so our $t$ is their $t - 1$): the sample at our $t = 0$ still
 carries a little noise ($\beta_0 = 10^{-4}$), and $x_0$ always means the clean {noun}, one step further.
-A chain of $K$ steps skips timesteps: one step goes from $x_t$ to $x_s$, $s$ the chain's next timestep ($s = t - 1$ in Ho et al.'s
-1,000-step chain, $s = t - 25$ with $K = 40$).
+A chain of $K$ steps skips timesteps: one step goes from $x_t$ to $x_s$, $s$ the chain's next timestep
+($s = t - 1$ in Ho et al.'s 1,000-step chain, $s = t - 25$ with $K = 40$).
 For that step, with Ho et al.'s $\bar\alpha_t$:
 $\alpha_{t|s} = \bar\alpha_t/\bar\alpha_s$, $\beta_{t|s} = 1 - \alpha_{t|s}$ (the noise the forward process adds
 from $s$ to $t$: Ho et al.'s $\beta_t$ when $s = t - 1$), and

@@ -23,16 +23,14 @@ deterministic samplers do worse on this model (the numbers are under the order).
 **Steps** trade time for fidelity: the run visits $K$ of the $T$ training timesteps (the spacing decides which);
 the cost is linear in $K$, and the chain matches training exactly only at $K = T$.
 
-**Spacing.** This tab starts from trailing so that its first step is from $t = 999$, where
+**Spacing.** This tab defaults to trailing so that its first step is from $t = 999$, where
 $x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon$ holds only $\sqrt{\bar\alpha_{999}} = 0.006$ of the
-image, as the run's pure-noise start assumes; the model's own plan (leading spacing, as its scheduler was saved, which
-the "Exact posterior sampler" and "Which variance for $p_\theta$?" tabs use) would start 10 steps at $t = 900$,
-whose $x_t$ still holds $\sqrt{\bar\alpha_{900}} = 0.016$ of the image that a pure-noise start leaves out, and spend
-its last step on $t = 0$, where there is almost nothing left to remove (Lin et al. 2024 recommend trailing for this
-reason). With plain DDPM (order 1) at 10 steps the shipped model scored FID {fid_trailing} trailing against
-{fid_leading} leading (lower is better; 200 samples from seed 0 each, in two benchmark runs, where the 1000-step
-sampler scores {fid_reference_200}): a hint, not a
-verdict: over 200 samples at 10 steps, FID moves by {seed_spread_200} between seeds.
+image, as the pure-noise start assumes. The model's own plan (leading, as its scheduler was saved; the "Exact
+posterior sampler" and "Which variance for $p_\theta$?" tabs use it) would start 10 steps at $t = 900$, whose $x_t$
+still holds $\sqrt{\bar\alpha_{900}} = 0.016$ of the image, and spend its last step on $t = 0$, where almost nothing
+is left to remove (Lin et al. 2024 recommend trailing for this reason). Plain DDPM (order 1) at 10 steps scored FID
+{fid_trailing} trailing against {fid_leading} leading (200 samples from seed 0, where 1000 steps score
+{fid_reference_200}): a hint, not a verdict, as FID there moves by {seed_spread_200} between seeds.
 
 **Why do 10 big steps give sharp {nouns}** when tab "2-D world" shows a big Gaussian step blurring, and finds
 $\tilde\beta_{t|s}$ 21.5× too narrow for a long stride from a point between two modes (tab "Which variance for
@@ -142,14 +140,16 @@ SPACING_INFO = (
     "noise), leading (the model's own plan) counts up from 0 in strides of T/K, linspace spreads K evenly from T−1 "
     "to 0"
 )
+_J = "\u2060"  # a word joiner: a line never breaks inside βₜ|ₛ
 VARIANCE_INFO = (
-    "the noise of each step t → s: β̃ₜ|ₛ the true posterior's, βₜ|ₛ the forward process's from s to t (larger), "
-    "σ*² the one closest in KL to the true step on average (Analytic-DPM, below); for one step, β̃ₜ and βₜ"
+    f"the noise of each step t → s: β̃ₜ{_J}|{_J}ₛ the true posterior's, βₜ{_J}|{_J}ₛ the forward process's from s "
+    "to t (larger), σ*² the one closest in KL to the true step on average (Analytic-DPM, below); for one step, "
+    "β̃ₜ and βₜ"
 )
 # The variance radio's options, by the scheduler's variance_type values: the symbols of the text, in Unicode.
 VARIANCE_OPTIONS = {
-    "fixed_small": "β̃ₜ|ₛ (the posterior's variance)",
-    "fixed_large": "βₜ|ₛ (the forward step's)",
+    "fixed_small": f"β̃ₜ{_J}|{_J}ₛ (the posterior's variance)",
+    "fixed_large": f"βₜ{_J}|{_J}ₛ (the forward step's)",
     "analytic": "σ*² (Analytic-DPM, optimal on average over xₜ)",
 }
 

@@ -73,16 +73,16 @@ def plan_words(reading, spacing: str | None, trailing=None) -> str:
         return ""
     words = (
         f" The chain visits $t$ = {_plan(reading.timesteps)}: the model's own plan ({spacing} spacing, as its "
-        "scheduler was saved; the Sample tab defaults to trailing instead, so that its first step starts at "
-        "$t = 999$, where $x$ is as close to pure noise as the schedule gets)"
+        "scheduler was saved)."
     )
     if spacing != "trailing" and trailing is not None and list(trailing) != list(reading.timesteps):
         words += (
-            f". The Sample tab's spacing, trailing, would visit $t$ = {_plan(trailing)} at this $K$: the same strides, "
-            "shifted "
-            f"by {trailing[0] - reading.timesteps[0]} timesteps, so the steps compared here are the same kind of step"
+            " The Sample tab defaults to trailing instead, so that its first step starts at "
+            f"$t = {trailing[0]}$, where $x$ is as close to pure noise as the schedule gets; at this $K$ it would "
+            f"visit $t$ = {_plan(trailing)}: the same strides, shifted by {trailing[0] - reading.timesteps[0]} "
+            "timesteps, so the steps compared here are the same kind of step."
         )
-    return words + "."
+    return words
 
 
 def shading_words(reading, num_draws: int) -> str:

@@ -167,7 +167,7 @@ def trajectory_title(max_frames: int) -> str:
     """The title above the GIF, which shows every step of a run of at most max_frames steps, else max_frames."""
     return (
         f"**Trajectory**: the run as an animation (every step, or {max_frames} spread as evenly as the steps allow), "
-        "ending on the result; each frame is one step t → s: left (x_s) the sample it drew; right the model's "
+        "ending on the result; each frame is one step t → s: left (xₛ) the sample it drew; right the model's "
         "x̂₀ from x at t."
     )
 
@@ -194,6 +194,6 @@ def filmstrip_caption(num_frames: int, num_images: int) -> str:
     return (
         f"**Filmstrip**: {num_frames} steps spread over the run as evenly as its steps allow (all of them in a run of "
         f"{num_frames} or fewer), noise (left) to "
-        f"image (right); for {rows}, x_s above x̂₀. Each column is one step, labelled t->s: x_s is the sample "
+        f"image (right); for {rows}, xₛ above x̂₀. Each column is one step, labelled t→s: xₛ is the sample "
         "it drew, x̂₀ the model's guess from x at t."
     )

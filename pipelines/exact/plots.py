@@ -23,40 +23,61 @@ def _positive(values) -> np.ndarray:
     return np.where(a > 0, a, np.nan)
 
 
+SHADE_MIN_SPREAD = 1.1  # the draws' (max / min) true variance from which their range is shaded: narrower is invisible
+
+
+def draw_spread(true_q) -> float | None:
+    """The largest (max / min) of the true variance over the x_t draws of one step (None with a zero draw)."""
+    draws = np.asarray(true_q, dtype=np.float64)
+    return float((draws.max(1) / draws.min(1)).max()) if draws.size and draws.min() > 0 else None
+
+
 def plot_chain_variances(record: dict[str, Any], title: str | None = None):
     """Two panels against the t of each step's input (T on the left, 0 on the right):
 
-    top (log): the true step's variance at x_t ~ q(x_t) (its range over the draws, shaded, and mean), at the x_t of
-    a real trajectory, β̃, β, σ*² with the exact Γ_t and, if present, σ*² with the model's Γ_t;
-    bottom: each variance divided by the mean true variance (1 = the right width).
-    `record`: the dict of `chain_variances`. Uses `matplotlib.figure.Figure` (not pyplot): safe from threads."""
+    top (log): the true step's variance at x_t ~ q(x_t) (its mean, and its range over the draws shaded when that
+    range is wide enough to see: SHADE_MIN_SPREAD), at the x_t of a real trajectory, β̃, β, σ*² with the exact Γ_t
+    and, if present, σ*² with the model's Γ_t; bottom: each variance divided by the mean true variance (1 = the
+    right width). The curves that coincide are drawn wide under thin, dashes over a solid line, markers of
+    different sizes, so each one the legend names shows. `record`: the dict of `chain_variances`. Uses
+    `matplotlib.figure.Figure` (not pyplot): safe from threads."""
     from matplotlib.figure import Figure
 
     ts = np.asarray(record["timesteps"])
     true_q = np.asarray(record["true_q"], dtype=np.float64)
     exact = true_q.mean(1)
-    curves = [
-        ("beta", r"$\beta_{t|s}$ of the forward step", dict(color="C1", lw=3.5, alpha=0.5)),
-        ("beta_tilde", r"$\tilde\beta_{t|s}$ of the posterior (DDPM's choice)", dict(color="C2", ls="--", lw=1.4)),
-        ("sigma2_model", r"$\sigma^{*2}$ with the model's $\Gamma_t$", dict(color="C3", lw=1.4)),
+    curves = [  # drawn in this order, each over the ones before
+        ("beta", r"$\beta_{t|s}$ of the forward step (Ho et al.'s other choice)", dict(color="C1", lw=4, alpha=0.5)),
+        ("sigma2_model", r"$\sigma^{*2}$ with the model's $\Gamma_t$", dict(color="C3", lw=1.3)),
+        (
+            "beta_tilde",
+            r"$\tilde\beta_{t|s}$ of the posterior (one of Ho et al.'s two choices; this demo's default)",
+            dict(color="C2", ls=(0, (4, 3)), lw=1.8),
+        ),
         (
             "sigma2_exact",
-            r"$\sigma^{*2}$ with the exact $\Gamma_t$",
-            dict(color="k", ls="none", marker="o", ms=4, mfc="none"),
+            r"$\sigma^{*2}$ with the exact $\Gamma_t$ (circles)",
+            dict(color="k", ls="none", marker="o", ms=9, mfc="none", mew=1.1),
         ),
-        ("true_trajectory", "true step at a sampled trajectory's $x_t$", dict(color="C4", ls="none", marker="x")),
+        (
+            "true_trajectory",
+            "true step at a sampled trajectory's $x_t$ (×, inside the circles)",
+            dict(color="C4", ls="none", marker="x", ms=5, mew=1.4),
+        ),
     ]
-    fig = Figure(figsize=(9.2, 6.2), dpi=100, layout="constrained")
+    fig = Figure(figsize=(9.2, 7.2), dpi=100, layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
-    top.fill_between(ts, true_q.min(1), true_q.max(1), color="C0", alpha=0.25, lw=0)
-    top.plot(
-        ts,
-        _positive(exact),
-        color="C0",
-        lw=2,
-        label="true step, mean over $x_t \\sim q(x_t)$ (its spread over the draws shaded)",
-    )
-    bottom.axhline(1.0, color="C0", lw=2)
+    spread = draw_spread(true_q)
+    num_draws = true_q.shape[1] if true_q.ndim == 2 else 1
+    true_label = f"true step, mean over {num_draws} draws of $x_t \\sim q(x_t)$ (wide blue)"
+    if spread is not None and spread >= SHADE_MIN_SPREAD:
+        top.fill_between(ts, true_q.min(1), true_q.max(1), color="C0", alpha=0.25, lw=0)
+        true_label += "; their range shaded"
+    elif spread is not None:
+        true_label += f"; they agree within {spread - 1:.1%}, too close to shade"
+    truth = dict(color="C0", lw=6, alpha=0.4, solid_capstyle="butt")
+    top.plot(ts, _positive(exact), label=true_label, **truth)
+    bottom.axhline(1.0, **truth)
     with np.errstate(invalid="ignore", divide="ignore"):
         for key, label, style in curves:
             values = record.get(key) or []
@@ -74,7 +95,7 @@ def plot_chain_variances(record: dict[str, Any], title: str | None = None):
     for ax in (top, bottom):
         ax.grid(True, which="both", alpha=0.3)
     top.set_title(title or f"The variance of each of the {len(ts)} reverse steps", fontsize=10)
-    fig.legend(loc="outside lower center", ncol=2, fontsize=8, frameon=False)
+    fig.legend(loc="outside lower center", ncol=1, fontsize=8, frameon=False)  # one a line: whole, however long
     return fig
 
 

@@ -79,6 +79,33 @@ def test_schedule_plot_shows_the_scheduler_tables_and_marks_t():
         assert any(list(line.get_xdata()) == [400, 400] for line in ax.get_lines())  # the marker at t
 
 
+def test_schedule_plot_shows_the_runs_own_strided_step_beside_the_one_step_values():
+    """The header labels the one-step β_t, β̃_t (t → t−1) and the run's own step t → s with β_{t|s}, β̃_{t|s}; the
+    log panel marks β_{t|s}, β̃_{t|s} at each noisy step of the run; the last step (to x_0) adds no noise."""
+    from pipelines.ddpm.plots import chain_steps
+
+    scheduler = PosteriorDDPMScheduler(num_train_timesteps=1000)
+    a = scheduler.alphas_cumprod.double().numpy()
+    run = [999, 899, 799, 699, 599, 499, 399, 299, 199, 99]
+    steps = chain_steps(a, run)
+    assert np.allclose(steps["beta"][:-1], 1 - a[run[:-1]] / a[run[1:]])
+    assert np.allclose(steps["beta_tilde"][:-1], (1 - a[run[1:]]) / (1 - a[run[:-1]]) * steps["beta"][:-1])
+    assert steps["s"][-1] == -1 and steps["beta_tilde"][-1] == 0  # ᾱ_s = 1 for x_0
+    one = chain_steps(a, list(range(999, -1, -1)))  # s = t − 1: Ho et al.'s β_t and β̃_t
+    # ᾱ is float32: the ratio of two neighbours carries its rounding (1e-4 relative at small β)
+    assert np.allclose(one["beta"][:-1], scheduler.betas.double().numpy()[999:0:-1], rtol=1e-3)
+    assert np.allclose(one["beta_tilde"][:-1], scheduler.posterior_variance.double().numpy()[999:0:-1], rtol=1e-3)
+    header = plot_schedule(scheduler, t=199, timesteps=run).get_suptitle()
+    assert "one step $t\\to t-1$" in header and "199 → 99" in header
+    assert f"$\\beta_{{t|s}}$ = {steps['beta'][8]:.3g}" in header
+    assert f"$\\tilde\\beta_{{t|s}}$ = {steps['beta_tilde'][8]:.3g}" in header
+    assert "it adds no noise" in plot_schedule(scheduler, t=99, timesteps=run).get_suptitle()
+    figure = plot_schedule(scheduler, t=99, timesteps=run)
+    marked = [line for line in figure.axes[1].get_lines() if "this run's steps" in line.get_label()]
+    assert len(marked) == 2 and all(list(line.get_xdata()) == run[:-1] for line in marked)
+    assert "\n" not in plot_schedule(scheduler, t=500).get_suptitle()  # no run: the one-step values only
+
+
 # ---------------------------------------------------------------------------------------------- text in pictures
 def ink_box(picture: Image.Image, top: int = 0, bottom: int | None = None):
     """The bounding box (left, top, right, bottom) of the dark pixels in rows [top, bottom) of a picture."""

@@ -367,6 +367,10 @@ def test_the_fid_numbers_under_the_order_are_the_benchmarks():
     assert round(big["reference"]["fid"], 1) == text.FID_1000["1000 steps"]
     sde = fids("samplers-1000.json", "diffusers SDE-DPM-Solver++ 2M", 10)
     assert len(sde) == 3 and round(sum(sde) / 3, 1) == text.FID_1000["SDE-DPM-Solver++ 2M"]
+    order1 = "diffusers DDPM (= ours, order 1, β̃)"
+    assert big["settings"]["timestep_spacing"] == "trailing"
+    for key, steps in (("order 1, 10 steps", 10), ("order 1, 20 steps", 20)):
+        assert [round(f, 1) for f in fids("samplers-1000.json", order1, steps)] == [text.FID_1000[key]], key
     for key, label in [
         ("DDIM", "diffusers DDIM η=0"),
         ("DPM-Solver++ (ODE)", "diffusers DPM-Solver++ 2M (ODE)"),
@@ -402,3 +406,65 @@ def test_the_live_view_sends_no_frame_the_final_update_would_soon_replace(
     assert module.FINAL_SOON_INTERVALS == 2
     assert [int(label.split()[1]) for _, _, label, *_ in streamed] == [1, 2, 3, 4, 5, 6]
     assert final[2].startswith("step 8 / 8")
+
+
+def test_the_spacing_fids_are_the_benchmarks_at_200_samples_from_seed_0():
+    """Plain DDPM at 10 steps, trailing (sampler benchmark) against leading (quality benchmark): 200 samples, seed 0
+    in both, and the 1000-step reference the page rounds."""
+    from pathlib import Path
+
+    from ui.text import sample as text
+
+    results = Path(__file__).resolve().parents[2] / "bench" / "results"
+    trailing, leading = (json.loads((results / name).read_text()) for name in ("samplers.json", "quality.json"))
+    assert (trailing["settings"]["timestep_spacing"], leading["settings"]["timestep_spacing"]) == (
+        "trailing",
+        "leading",
+    )
+    rows = {
+        "trailing": [r for r in trailing["results"] if r["label"].startswith("diffusers DDPM")],
+        "leading": [r for r in leading["results"] if r["label"] == "DDPM η=1, β̃_t"],
+    }
+    for spacing, found in rows.items():
+        (row,) = [r for r in found if r["num_inference_steps"] == 10]
+        assert (row["num_samples"], row["seed"]) == (200, 0)
+        assert round(row["fid"], 1) == text.FID_200[f"order 1, 10 steps, {spacing}"], spacing
+    assert {round(d["reference"]["fid"]) for d in (trailing, leading)} == {text.FID_200["1000 steps"]}
+    seeded: dict[str, list[float]] = {}
+    for r in trailing["results"]:
+        if r["num_inference_steps"] == 10 and r.get("fid") is not None:
+            seeded.setdefault(r["label"], []).append(r["fid"])
+    spreads = [max(f) - min(f) for f in seeded.values() if len(f) == 3]
+    assert spreads and (round(min(spreads)), round(max(spreads))) == text.FID_200["seeds' spread, 10 steps"]
+    words = " ".join(text.sample_explanation("digit").split())
+    assert "FID 18.7 trailing against 23.1 leading" in words and "FID 14.3 against 6.0" in words
+
+
+def test_the_schedule_numbers_in_the_words_are_the_shipped_schedulers():
+    """√ᾱ at the two starts, the spacing plans and β_{t|s} / β̃_{t|s} at t = 199 of the default run."""
+    from pathlib import Path
+
+    from pipelines import PosteriorDDPMScheduler
+    from pipelines.ddpm.plots import chain_steps
+    from ui.text import sample as text
+
+    folder = Path(__file__).resolve().parents[2] / "models" / "ddpm-mnist" / "scheduler"
+    scheduler = PosteriorDDPMScheduler.from_pretrained(folder)
+    a = scheduler.alphas_cumprod.double().numpy()
+    words = " ".join(text.sample_explanation("digit").split())  # one line: the sentences' own line breaks dropped
+    assert f"= {a[999] ** 0.5:.3f}$ of the" in words and f"= {a[900] ** 0.5:.3f}$ of the image" in words
+    trailing = PosteriorDDPMScheduler.from_config(scheduler.config, timestep_spacing="trailing").timestep_plan(10)
+    leading = PosteriorDDPMScheduler.from_config(scheduler.config, timestep_spacing="leading").timestep_plan(10)
+    assert (trailing[0], leading[0], leading[-1], trailing[0] - leading[0]) == (999, 900, 0, 99)
+    steps = chain_steps(a, trailing.tolist())
+    k = list(steps["t"]).index(199)
+    assert f"is {steps['beta'][k] / steps['beta_tilde'][k]:.1f} times" in words
+
+
+def test_the_2d_number_the_words_quote_is_the_2d_tabs_default_step():
+    from ui.format import times
+    from ui.tabs.variance import toy_default_step
+    from ui.text import sample as text
+
+    ratio = toy_default_step()["ratios"]["fixed_small"]
+    assert f"{times(1 / ratio)} too narrow for a long" in " ".join(text.sample_explanation("digit").split())

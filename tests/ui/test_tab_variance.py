@@ -66,9 +66,44 @@ def test_the_plot_draws_every_curve_unclipped(gamma_ctx):
     assert len(labels) == 6 and any("model" in label for label in labels)
 
 
-def test_without_a_gamma_file_the_caption_names_the_command(ctx):
+def test_without_a_gamma_file_the_caption_says_so_and_the_summary_names_the_command(ctx):
     image, words, summary = VarianceTab(ctx).variance(3, 0)
-    assert summary["sigma2_model"] == [] and "python -m pipelines.ddpm.gamma --model" in words
+    assert summary["sigma2_model"] == [] and "no file of $\\Gamma_t$" in words
+    assert "python -m" not in words  # no shell command on the page; a program calling /variance gets it:
+    assert summary["gamma_missing_command"].startswith("python -m pipelines.ddpm.gamma --model")
+
+
+def test_the_legend_promises_only_what_is_drawn():
+    """The draws' range is shaded, and the legend says so, only when it is wide enough to see; else the legend says
+    how close the draws are. Every legend entry is a curve or marker set of the plot."""
+    from matplotlib.collections import PolyCollection
+
+    from pipelines.exact.plots import SHADE_MIN_SPREAD
+
+    ts, K = [900, 600, 300, 0], 4
+    base = {"timesteps": ts, "prev_timesteps": ts[1:] + [-1], "beta": [0.9, 0.5, 0.2, 0.1],
+            "beta_tilde": [0.8, 0.4, 0.1, 0.0], "sigma2_exact": [0.8, 0.4, 0.1, 0.0]}  # fmt: skip
+    for spread, shaded in ((1.004, False), (SHADE_MIN_SPREAD * 1.5, True)):
+        true_q = [[v, v * spread] for v in (0.8, 0.4, 0.1, 1e-4)]
+        fig = plot_chain_variances({**base, "true_q": true_q})
+        assert_layout_ok(fig)
+        labels = [t.get_text() for t in fig.legends[0].get_texts()]
+        fills = [c for c in fig.axes[0].collections if isinstance(c, PolyCollection)]
+        assert bool(fills) == shaded and ("range shaded" in labels[0]) == shaded, labels[0]
+        if not shaded:
+            assert "agree within 0.4%" in labels[0]
+        assert len(labels) == K and "Ho et al." in labels[2]
+
+
+def test_the_caption_writes_small_numbers_in_latex_and_says_what_it_checks():
+    from ui.tabs.variance import ChainReading
+    from ui.text import variance as text
+
+    reading = ChainReading(40, 25.0, 9.89e-5, 0.385, 0.998, 25, True, 90.3, 25, draw_spread=1.005)
+    words = text.caption(reading, "digit")
+    assert "$9.89\\times10^{-5}$ to 0.385" in words and "e-05" not in words
+    assert "**width**" in words and "2-D world" in words and "best Gaussian" in words
+    assert "too close to draw as a range" in words
 
 
 @pytest.mark.parametrize("steps, seed", [(0, 0), (201, 0), (2.5, 0), (5, -1)])

@@ -161,7 +161,7 @@ class SampleTab:
         )
         variance = unchecked(
             gr.Radio(
-                [(label, key) for key, label in VARIANCE_LABELS.items()],
+                [(text.VARIANCE_OPTIONS[key], key) for key in VARIANCE_LABELS],
                 value=config.variance_type if config.variance_type in VARIANCE_LABELS else "fixed_small",
                 label="variance of each step",
                 info=text.VARIANCE_INFO,
@@ -332,8 +332,9 @@ class SampleTab:
             num_inference_steps: K, the number of reverse steps, 1 to T (the model's training steps)
             eta: 0 (deterministic DDIM) to 1 (the DDPM posterior)
             timestep_spacing: which K of the T timesteps to visit: leading, linspace or trailing
-            variance: the noise of each step: fixed_small (β̃_t), fixed_large (β_t, needs eta = 1) or analytic
-                (Bao et al.'s optimal σ*², from the model folder's analytic_variance.json)
+            variance: the noise of each step t → s: fixed_small (β̃_{t|s}, the posterior's; β̃_t for one step),
+                fixed_large (β_{t|s} = 1 − ᾱ_t/ᾱ_s, the forward process's; needs eta = 1) or analytic (Bao et al.'s
+                optimal σ*², from the model folder's analytic_variance.json)
             order: 1, 2 or 3: the x̂0 each step's posterior is built from: 1 = the model's, 2 and 3 = extrapolated
                 from the last steps' x̂0 (DPM-Solver++ multistep; at η = 1, order 2 is SDE-DPM-Solver++ 2M)
         Returns:

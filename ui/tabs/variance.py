@@ -13,9 +13,9 @@ import gradio as gr
 import numpy as np
 
 from pipelines import toy2d
-from pipelines.ddpm.optimal_variance import GAMMA_FILE, make_command
+from pipelines.ddpm.optimal_variance import make_command
 from pipelines.ddpm.schedule import plan_timesteps
-from pipelines.exact.plots import plot_chain_variances
+from pipelines.exact.plots import draw_spread, plot_chain_variances
 from pipelines.exact.posterior import DatasetPosterior
 from pipelines.exact.variance import chain_variances, sampled_trajectory
 from pipelines.toy2d.step_view import DEFAULT_STRIDE, DEFAULT_T, DEFAULT_X_T
@@ -83,8 +83,7 @@ def read_chain(record: dict, num_train_timesteps: int) -> ChainReading | None:
     if len(record.get("sigma2_exact") or []) == K:
         best = np.asarray(record["sigma2_exact"])[noisy] / true
         extra["exact_sigma_ratio"] = float(best[int(np.argmax(np.abs(best - 1)))])
-    draws = np.asarray(record["true_q"], dtype=np.float64)[noisy]
-    extra["draw_spread"] = float((draws.max(1) / draws.min(1)).max()) if draws.min() > 0 else None
+    extra["draw_spread"] = draw_spread(np.asarray(record["true_q"], dtype=np.float64)[noisy])
     return ChainReading(
         num_steps=K,
         timesteps=tuple(int(t) for t in record["timesteps"]),
@@ -202,6 +201,7 @@ class VarianceTab:
                         value=min(DEFAULT_NUM_INFERENCE_STEPS, high),
                         step=1,
                         label="K, the chain's length in steps",
+                        info=text.STEPS_INFO,
                         elem_id="variance-num-steps",
                     )
                 )
@@ -209,7 +209,7 @@ class VarianceTab:
                     gr.Number(
                         0,
                         label="seed",
-                        info=f"integer in [0, {MAX_SEED}]; the x_t draws and the sampled trajectory",
+                        info=f"integer in [0, {MAX_SEED}]; picks the draws of xₜ and the sampled trajectory",
                         precision=None,
                         elem_id="variance-seed",
                     ),
@@ -280,7 +280,7 @@ class VarianceTab:
         spacing = self.ctx.pipe.scheduler.config.timestep_spacing
         words = caption(record, self.ctx.num_train_timesteps, self.ctx.noun, toy_default_step(), spacing)
         if record["gamma_missing_command"]:
-            words += text.no_model_gamma(GAMMA_FILE, record["gamma_missing_command"])
+            words += text.no_model_gamma()
         title = f"The variance of each noisy reverse step of the {K}-step chain"
         figure = drawn(plot_chain_variances, noisy_steps(record), title)
         return figure, words, record

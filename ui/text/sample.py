@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from ui.base import VARIANCE_SYMBOLS
-
 # ---------------------------------------------------------------------------------------------- tab: sample
 _SAMPLE_EXPLANATION = r"""
 **Left: the sample just drawn.** A step goes from $t$ to a smaller $s$ (the step box reads "$t$ → $s$"): it draws
@@ -23,35 +21,63 @@ of it: $\hat x_0$ at order 1, a better one at orders 2 and 3 (the picture shows 
 deterministic samplers do worse on this model (the numbers are under the order).
 
 **Steps** trade time for fidelity: the run visits $K$ of the $T$ training timesteps (the spacing decides which);
-the cost is linear in $K$, and the chain matches training exactly only at $K = T$. Why do 10 big steps give sharp
-{nouns} when tab "2-D world" shows a big Gaussian step blurring, and finds $\tilde\beta$ 21.5× too narrow for a long
-stride from a point between two modes (tab "Which variance for p_θ?" quotes it beside the MNIST chain, where
-$\tilde\beta$ is right)? Those points stand: each step here is still one Gaussian, and over a long
-stride the true step is not one. But each Gaussian is centred on a good guess of $x_0$ (the order makes it better),
-its fresh noise keeps the samples spread like the data instead of averaged, and by the last steps $\hat x_0$ is
-nearly the image itself, with narrow Gaussians around it: on the shipped MNIST model 10 steps reach the 1000-step
-sampler's FID (the numbers under the order).
+the cost is linear in $K$, and the chain matches training exactly only at $K = T$.
 
-The **variance** is the noise of each step: {fixed_small} $= \frac{1-\bar\alpha_{s}}{1-\bar\alpha_t}
-\big(1-\frac{\bar\alpha_t}{\bar\alpha_s}\big)$ (the posterior's, eq. 7), {fixed_large} (the forward step's; Ho et
-al.'s other extreme, right when $x_0$ is as spread as noise; needs $\eta = 1$) or {analytic} (Bao et al. 2022,
-Analytic-DPM: the width that brings $p_\theta$ closest to the true step in KL, on average over $x_t$, estimated from
-the model's own errors). For one step of the 1,000 the first two differ only near $t = 0$ (their curves in the
-schedule plot lie on top of each other elsewhere); for the long strides of a short run ($s = t - 100$ at $K = 10$)
-they part far from $t = 0$ too: $\beta$ is 3.3 times $\tilde\beta$ at $t = 199$ (tab "Which variance for p_θ?"
-compares both with the true step).
+**Spacing.** This tab defaults to trailing so that its first step is from $t = 999$, where
+$x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon$ holds only $\sqrt{\bar\alpha_{999}} = 0.006$ of the
+image, as the pure-noise start assumes. The model's own plan (leading, as its scheduler was saved; the "Exact
+posterior sampler" and "Which variance for $p_\theta$?" tabs use it) would start 10 steps at $t = 900$, whose $x_t$
+still holds $\sqrt{\bar\alpha_{900}} = 0.016$ of the image, and spend its last step on $t = 0$, where almost nothing
+is left to remove (Lin et al. 2024 recommend trailing for this reason). Plain DDPM (order 1) at 10 steps scored FID
+{fid_trailing} trailing against {fid_leading} leading (200 samples from seed 0, where 1000 steps score
+{fid_reference_200}): a hint, not a verdict, as FID there moves by {seed_spread_200} between seeds.
+
+**Why do 10 big steps give sharp {nouns}** when tab "2-D world" shows a big Gaussian step blurring, and finds
+$\tilde\beta_{t|s}$ 21.5× too narrow for a long stride from a point between two modes (tab "Which variance for
+$p_\theta$?" quotes it beside the MNIST chain, where $\tilde\beta_{t|s}$ has the right width)? Those points stand:
+each step here is still one Gaussian, and over a long stride the true step is not one. With the model's plain
+$\hat x_0$ (order 1) the 10 big steps do cost quality: FID {fid_order1_10} against {fid_1000} for the 1000-step
+sampler (and {fid_order1_20} at 20 steps). A better guess of $x_0$ for each Gaussian to be centred on recovers it:
+order 3 reaches {fid_order3_10} at 10 steps (the numbers under the order). The steps' fresh noise helps too, on
+this model: the same kind of guess without noise scores worse (DDIM, order 1 with $\eta = 0$: {fid_ddim} against
+{fid_order1_10}; DPM-Solver++ 2M without noise: {fid_ode} against {fid_sde} with it); we measured that it helps,
+not why. And by the last steps $\hat x_0$ is nearly the image itself, with narrow
+Gaussians around it.
+
+The **variance** is the noise of each step $t \to s$: $\tilde\beta_{t|s} = \frac{1-\bar\alpha_s}{1-\bar\alpha_t}
+\beta_{t|s}$ (the posterior's, eq. 7, for this step), $\beta_{t|s} = 1 - \bar\alpha_t/\bar\alpha_s$ (the noise
+the forward process adds from $s$ to $t$; needs $\eta = 1$) or $\sigma^{*2}$ (Bao et al. 2022, Analytic-DPM: the
+width that brings $p_\theta$ closest to the true step in KL, on average over $x_t$, estimated from the model's own
+errors). For one step ($s = t - 1$) the first two are Ho et al.'s $\tilde\beta_t$ and $\beta_t$, the two choices
+they tried, with similar samples ($\beta_t$ is right when $x_0$ is as spread as noise, $\tilde\beta_t$ when it is
+one point); they differ only near $t = 0$ (their curves in the schedule plot lie on top of each other elsewhere).
+For the long strides of a short run ($s = t - 100$ at $K = 10$) they part far from $t = 0$ too: $\beta_{t|s}$ is
+3.3 times $\tilde\beta_{t|s}$ at $t = 199$ (the markers of the schedule plot show both for each step of the run).
+Tab "Which variance for $p_\theta$?" compares both with the true step's variance; it starts at $K = 40$ (strides of
+25): set its $K$ to 10 for these strides (on the model's leading plan: 900, 800, …, 0, the same strides shifted by
+99 timesteps).
 """
 
 
 def sample_explanation(noun: str) -> str:
     """How to read the tab (markdown + LaTeX), for a model of `noun`s ("digit" for MNIST, "image" otherwise)."""
-    return (
-        _SAMPLE_EXPLANATION.replace("{nouns}", f"{noun}s")
-        .replace("{noun}", noun)
-        .replace("{fixed_small}", VARIANCE_SYMBOLS["fixed_small"])
-        .replace("{fixed_large}", VARIANCE_SYMBOLS["fixed_large"])
-        .replace("{analytic}", VARIANCE_SYMBOLS["analytic"])
-    )
+    words = _SAMPLE_EXPLANATION.replace("{nouns}", f"{noun}s").replace("{noun}", noun)
+    numbers = {
+        "fid_trailing": FID_200["order 1, 10 steps, trailing"],
+        "fid_leading": FID_200["order 1, 10 steps, leading"],
+        "fid_reference_200": f"about {FID_200['1000 steps']:.0f}",
+        "seed_spread_200": "{} to {}".format(*FID_200["seeds' spread, 10 steps"]),
+        "fid_order1_10": FID_1000["order 1, 10 steps"],
+        "fid_order1_20": FID_1000["order 1, 20 steps"],
+        "fid_1000": FID_1000["1000 steps"],
+        "fid_order3_10": FID_1000["order 3, 10 steps"],
+        "fid_ddim": FID_1000["DDIM"],
+        "fid_ode": FID_1000["DPM-Solver++ (ODE)"],
+        "fid_sde": FID_1000["SDE-DPM-Solver++ 2M"],
+    }
+    for name, value in numbers.items():
+        words = words.replace("{" + name + "}", str(value))
+    return words
 
 
 def step_label(k: int, num_steps: int, t: int, prev_t: int) -> str:
@@ -66,40 +92,66 @@ ORDER_INFO = (
     "DPM-Solver++, a fast sampler by Lu et al. 2022)"
 )
 # FID of the shipped MNIST model's samplers over 1,000 samples, as the project's sampler benchmark measured them
-# (bench/results/samplers-1000.json; the test of this tab reads the file and checks these roundings). Order 3 at
-# 10 steps is the mean of 3 seeds; the others at 10 steps are one seed.
+# (bench/results/samplers-1000.json, trailing spacing; the test of this tab reads the file and checks these roundings).
+# Order 3 and SDE-DPM-Solver++ 2M at 10 steps are the means of 3 seeds; the others are one seed. Order 1 is diffusers'
+# DDPM (the same sampler as ours at order 1, β̃).
 FID_1000 = {
     "order 3, 10 steps": 6.1,
+    "order 1, 10 steps": 14.3,
+    "order 1, 20 steps": 6.7,
     "1000 steps": 6.0,
     "DDIM": 21.9,
     "DPM-Solver++ (ODE)": 15.3,
     "UniPC": 14.6,
     "SDE-DPM-Solver++ 2M": 7.2,
 }
+# Plain DDPM (order 1, β̃, η = 1) at 10 steps over 200 samples from seed 0, per spacing: trailing from the sampler
+# benchmark (bench/results/samplers.json), leading from the quality benchmark (bench/results/quality.json); the
+# 1000-step reference over 200 samples (12.7 in one, 12.9 in the other), rounded as the page writes it; and how far
+# FID moved between 3 seeds (max − min, rounded: least and most over the samplers measured so) at 10 steps there.
+FID_200 = {
+    "order 1, 10 steps, trailing": 18.7,
+    "order 1, 10 steps, leading": 23.1,
+    "1000 steps": 13,
+    "seeds' spread, 10 steps": (5, 7),
+}
 ORDER_SENTENCE = (
     r"Every order takes the same step, the posterior $q(x_s\mid x_t, x_0)$ with $x_0$ replaced by a guess; a higher "
     r"order only makes the guess better, extrapolating it from the last steps' $\hat x_0$ as they move along the run. "
-    f"On the shipped MNIST model, 10 steps at order 3 reach the 1000-step sampler's quality: FID "
-    f"{FID_1000['order 3, 10 steps']} (mean of 3 seeds) against {FID_1000['1000 steps']}, over 1,000 samples (FID: "
-    "the distance between the features of the samples and of real digits; lower is better). diffusers' "
-    f"stochastic SDE-DPM-Solver++ 2M (the same posterior step at order 2, without clipping $\\hat x_0$) "
-    f"scores {FID_1000['SDE-DPM-Solver++ 2M']} (3 seeds). The deterministic samplers do worse: DDIM "
-    f"{FID_1000['DDIM']}, DPM-Solver++ without noise {FID_1000['DPM-Solver++ (ODE)']} and UniPC {FID_1000['UniPC']} "
-    "(fast solvers of the noise-free, ODE form of the sampler). At 15 to 25 steps, order 2 and order 3 and the best "
-    "diffusers samplers differ by less than the FID moves between seeds."
+    "On the shipped MNIST model (the one that comes with this demo, trained on 4,500 MNIST digits), over 1,000 "
+    "samples (FID: the distance between the features of the samples and of real digits; lower is better), the "
+    f"1000-step sampler scores {FID_1000['1000 steps']}. Plain DDPM (order 1) needs 20 steps to come close: "
+    f"{FID_1000['order 1, 20 steps']}, and {FID_1000['order 1, 10 steps']} at 10. Order 3 reaches "
+    f"{FID_1000['order 3, 10 steps']} at 10 steps (mean of 3 seeds): the steps are the same Gaussians, centred on a "
+    "better guess. Among the samplers of diffusers (the Hugging Face library this demo builds on), "
+    f"SDE-DPM-Solver++ 2M (Lu et al.'s fast solver in its stochastic form: the same posterior step at order 2, "
+    f"without clipping $\\hat x_0$) scores {FID_1000['SDE-DPM-Solver++ 2M']} (3 seeds). The deterministic samplers "
+    f"do worse: DDIM {FID_1000['DDIM']}, DPM-Solver++ without noise {FID_1000['DPM-Solver++ (ODE)']} and UniPC "
+    f"{FID_1000['UniPC']} (Zhao et al.'s predictor-corrector solver; all three solve the noise-free, ODE form of the "
+    "sampler). At 15 to 25 steps, order 2 and order 3 and the best diffusers samplers differ by less than the FID "
+    "moves between seeds."
 )
 ETA_INFO = (
     "the step's noise: 1 = DDPM's posterior (stochastic), 0 = DDIM (Song et al.'s deterministic sampler: no noise "
     "added), between = a mix"
 )
 SPACING_INFO = (
-    "which K of the T timesteps the run visits: trailing counts down from T−1 (starts at pure noise), leading "
-    "counts up from 0 in strides of T/K, linspace spreads K evenly from T−1 to 0"
+    "which K of the T timesteps the run visits: trailing (the default here) counts down from T−1 (starts at pure "
+    "noise), leading (the model's own plan) counts up from 0 in strides of T/K, linspace spreads K evenly from T−1 "
+    "to 0"
 )
+_J = "\u2060"  # a word joiner: a line never breaks inside βₜ|ₛ
 VARIANCE_INFO = (
-    "the noise of each step: β̃ₜ the true posterior's, βₜ the forward step's (larger), σ*² the one closest in KL to "
-    "the true step on average (Analytic-DPM, below)"
+    f"the noise of each step t → s: β̃ₜ{_J}|{_J}ₛ the true posterior's, βₜ{_J}|{_J}ₛ the forward process's from s "
+    "to t (larger), σ*² the one closest in KL to the true step on average (Analytic-DPM, below); for one step, "
+    "β̃ₜ and βₜ"
 )
+# The variance radio's options, by the scheduler's variance_type values: the symbols of the text, in Unicode.
+VARIANCE_OPTIONS = {
+    "fixed_small": f"β̃ₜ{_J}|{_J}ₛ (the posterior's variance)",
+    "fixed_large": f"βₜ{_J}|{_J}ₛ (the forward step's)",
+    "analytic": "σ*² (Analytic-DPM, optimal on average over xₜ)",
+}
 
 
 XT_TITLE = "**The sample just drawn**: x at the t after the arrow in the step box (the image after the last step)"
@@ -115,7 +167,7 @@ def trajectory_title(max_frames: int) -> str:
     """The title above the GIF, which shows every step of a run of at most max_frames steps, else max_frames."""
     return (
         f"**Trajectory**: the run as an animation (every step, or {max_frames} spread as evenly as the steps allow), "
-        "ending on the result; each frame is one step t → s: left (x_s) the sample it drew; right the model's "
+        "ending on the result; each frame is one step t → s: left (xₛ) the sample it drew; right the model's "
         "x̂₀ from x at t."
     )
 
@@ -142,6 +194,6 @@ def filmstrip_caption(num_frames: int, num_images: int) -> str:
     return (
         f"**Filmstrip**: {num_frames} steps spread over the run as evenly as its steps allow (all of them in a run of "
         f"{num_frames} or fewer), noise (left) to "
-        f"image (right); for {rows}, x_s above x̂₀. Each column is one step, labelled t->s: x_s is the sample "
+        f"image (right); for {rows}, xₛ above x̂₀. Each column is one step, labelled t→s: xₛ is the sample "
         "it drew, x̂₀ the model's guess from x at t."
     )

@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import math
 
-from ui.format import times
+from pipelines.exact.plots import SHADE_MIN_SPREAD
+from ui.format import sci, times
 from ui.text.page import dataset_name
 
 # ---------------------------------------------------------------------------------------------- tab: variance
 _INTRO = r"""
 ### Which Gaussian for $p_\theta$?
 
-**Notation.** Timesteps are numbered $t = 0,\dots,T-1$ ($T = 1000$, as in diffusers; Ho et al. count
-$1,\dots,T$, so our $t$ is their $t - 1$): the sample at our $t = 0$ still carries a little noise
-($\beta = 10^{-4}$), and $x_0$ always means the clean {noun}, one step further. A chain of $K$ steps skips
-timesteps: one step goes from $x_t$ to $x_s$, $s$ the chain's next timestep ($s = t - 1$ in Ho et al.'s
-1,000-step chain, $s = t - 25$ with $K = 40$).
+**Notation.** Timesteps are numbered $t = 0,\dots,T-1$ ($T = 1000$, as in diffusers, the Hugging Face library
+this demo builds on; Ho et al. count $1,\dots,T$, so our $t$ is their $t - 1$): the sample at our $t = 0$ still
+carries a little noise ($\beta_0 = 10^{-4}$), and $x_0$ always means the clean {noun}, one step further.
+A chain of $K$ steps skips timesteps: one step goes from $x_t$ to $x_s$, $s$ the chain's next timestep
+($s = t - 1$ in Ho et al.'s 1,000-step chain, $s = t - 25$ with $K = 40$).
 For that step, with Ho et al.'s $\bar\alpha_t$:
 $\alpha_{t|s} = \bar\alpha_t/\bar\alpha_s$, $\beta_{t|s} = 1 - \alpha_{t|s}$ (the noise the forward process adds
 from $s$ to $t$: Ho et al.'s $\beta_t$ when $s = t - 1$), and
@@ -25,7 +26,8 @@ this step). {d_phrase}.
 
 The true reverse step $q(x_s \mid x_t)$ is a mixture, not a Gaussian; $p_\theta(x_s \mid x_t)$ replaces it by one
 Gaussian $\mathcal N(\mu_\theta, \sigma^2 I)$. Its mean is learned; its variance $\sigma^2$ is a choice: the
-posterior's own $\tilde\beta_{t|s}$ (what DDPM samples with), the forward step's $\beta_{t|s}$, or Bao et al.'s
+posterior's own $\tilde\beta_{t|s}$ or the forward step's $\beta_{t|s}$ (Ho et al.'s two choices, which gave them
+similar samples with all 1,000 steps; $\tilde\beta_{t|s}$ is this demo's default), or Bao et al.'s
 (2022, Analytic-DPM) optimal
 
 $$\sigma^{*2} = \tilde\beta_{t|s} + \frac{\beta_{t|s}^2}{\alpha_{t|s}\,(1-\bar\alpha_t)}\,(1-\Gamma_t),$$
@@ -51,6 +53,11 @@ def intro(num_data: str, noun: str, num_values: str = "D") -> str:
     return _INTRO.replace("{num_data}", num_data).replace("{noun}", noun).replace("{d_phrase}", d_phrase)
 
 
+STEPS_INFO = (
+    "the chain steps in strides of T/K timesteps: K = 40 by default (strides of 25); K = 10 gives the Sample tab's "
+    "default strides of 100"
+)
+
 NO_NOISY_STEP = "A 1-step chain goes straight to $x_0$ and adds no noise: there is no variance to choose."
 
 
@@ -66,26 +73,27 @@ def plan_words(reading, spacing: str | None, trailing=None) -> str:
         return ""
     words = (
         f" The chain visits $t$ = {_plan(reading.timesteps)}: the model's own plan ({spacing} spacing, as its "
-        "scheduler was saved)"
+        "scheduler was saved)."
     )
     if spacing != "trailing" and trailing is not None and list(trailing) != list(reading.timesteps):
         words += (
-            f". The Sample tab's spacing, trailing, would visit $t$ = {_plan(trailing)} at this $K$: the same strides, "
-            "shifted "
-            f"by {trailing[0] - reading.timesteps[0]} timesteps, so the steps compared here are the same kind of step"
+            " The Sample tab defaults to trailing instead, so that its first step starts at "
+            f"$t = {trailing[0]}$, where $x$ is as close to pure noise as the schedule gets; at this $K$ it would "
+            f"visit $t$ = {_plan(trailing)}: the same strides, shifted by {trailing[0] - reading.timesteps[0]} "
+            "timesteps, so the steps compared here are the same kind of step."
         )
-    return words + "."
+    return words
 
 
 def shading_words(reading, num_draws: int) -> str:
     """What the shaded range is, and why it may not be visible."""
     if reading.draw_spread is None:
         return ""
-    if reading.draw_spread < 1.5:
+    if reading.draw_spread < SHADE_MIN_SPREAD:
         return (
             f" The true variance barely depends on which $x_t$ was drawn: over the {num_draws} draws of each step its "
-            f"highest is at most {reading.draw_spread - 1:.1%} above its lowest, so the shaded range between them is "
-            "hidden under the line."
+            f"highest is at most {reading.draw_spread - 1:.1%} above its lowest, too close to draw as a range (the "
+            "wide blue line is their mean)."
         )
     return (
         f" Over the {num_draws} draws of $x_t$ it varies by up to a factor {reading.draw_spread:.3g} at one step "
@@ -104,14 +112,16 @@ def caption(
     parts = [
         f"**The typical $x_t$, drawn from $q(x_t)$ (noised training {noun}s).** Along this "
         f"{r.num_steps}-step chain (strides of about {r.stride:.0f} timesteps) the true step's variance per number "
-        f"runs from {r.true_low:.3g} to {r.true_high:.3g}.{plan_words(r, spacing, trailing)}"
+        f"runs from {_tex(r.true_low)} to {_tex(r.true_high)}.{plan_words(r, spacing, trailing)}"
         f"{shading_words(r, num_draws)}"
     ]
     miss = abs(r.small_ratio - 1)
     if r.small_close:
         parts.append(
-            rf"$\tilde\beta_{{t|s}}$ is within {miss:.1%} of it at every noisy step: each step is "
-            "small enough that one Gaussian with the posterior's own variance has the right width."
+            rf"$\tilde\beta_{{t|s}}$ is within {miss:.1%} of it at every noisy step: at this stride one Gaussian "
+            "with the posterior's own variance has the right **width**. Width is all this tab checks: whether the "
+            "step is shaped like one Gaussian at all is measured on the *2-D world* tab, by the KL divergence from "
+            "the exact step to the best Gaussian."
         )
     else:
         parts.append(
@@ -208,6 +218,11 @@ def side_by_side(toy: dict, reading=None) -> str:
     )
 
 
+def _tex(x: float) -> str:
+    """A variance for prose: "0.385", or "$9.89\\times10^{-5}$" (never "9.89e-05")."""
+    return sci(x, 3)
+
+
 def _ratio_words(ratio: float) -> str:
     """A variance / the true variance in words: "21.5× too narrow", "0.89×", "3.2× too wide"."""
     if ratio < 0.5:
@@ -217,9 +232,9 @@ def _ratio_words(ratio: float) -> str:
     return f"{ratio:.2f}×"
 
 
-def no_model_gamma(gamma_file: str, command: str) -> str:
+def no_model_gamma() -> str:
     """Appended to the caption when the model folder has no Γ_t file."""
     return (
-        rf" (No $\sigma^{{*2}}$ with the model's $\Gamma_t$: the model folder has no {gamma_file}; "
-        f"make it with `{command}`.)"
+        r" (No $\sigma^{*2}$ with the model's $\Gamma_t$: the model folder has no file of $\Gamma_t$; the JSON "
+        "summary names the command that makes one.)"
     )

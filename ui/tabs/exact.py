@@ -116,11 +116,11 @@ def data_line(ctx: AppContext) -> str:
     return f"**Data:** {data.description}; the model {ctx.model_id} draws {'×'.join(map(str, ctx.image_shape))}."
 
 
-def pair_gallery(label: str, elem_id: str) -> gr.Gallery:
+def pair_gallery(label: str, elem_id: str, title: str | None = None) -> gr.Gallery:
     """A gallery of "sample | nearest training image" pictures, two a row, titled by a Markdown line above it (the
-    label badge sat on the first pictures). height=None: it grows with its rows (a fixed or "auto" height cut the
-    third row off)."""
-    gr.Markdown(f"**{label}**", elem_id=f"{elem_id}-title")
+    label badge sat on the first pictures; `title`, Markdown + LaTeX, else the plain label in bold). height=None: it
+    grows with its rows (a fixed or "auto" height cut the third row off)."""
+    gr.Markdown(title or f"**{label}**", latex_delimiters=LATEX, elem_id=f"{elem_id}-title")
     return gr.Gallery(
         label=label,
         show_label=False,
@@ -232,11 +232,15 @@ class ExactSamplerTab:
         noun = self.ctx.noun
         caption = gr.Markdown(elem_id="exact-caption", latex_delimiters=LATEX)
         with gr.Row():
-            # Plain-text labels (a gallery's label is not Markdown): Unicode, not TeX.
+            # Plain-text labels (a gallery's label is not Markdown): Unicode, not TeX; the titles shown: LaTeX.
             with gr.Column():
-                exact_gallery = pair_gallery(text.gallery_label("exact", noun), "exact-gallery")
+                exact_gallery = pair_gallery(
+                    text.gallery_label("exact", noun), "exact-gallery", text.gallery_title("exact", noun)
+                )
             with gr.Column():
-                model_gallery = pair_gallery(text.gallery_label("model", noun), "model-gallery")
+                model_gallery = pair_gallery(
+                    text.gallery_label("model", noun), "model-gallery", text.gallery_title("model", noun)
+                )
         gr.Markdown(text.commit_intro(noun), latex_delimiters=LATEX, elem_id="commit-intro")
         commit_plot = _plot("effective number of candidates and largest weight against t", "commit-plot")
         commit_note = gr.Markdown(elem_id="commit-note", latex_delimiters=LATEX)

@@ -336,9 +336,15 @@ def candidates_label(noun: str) -> str:
 
 
 def candidate_caption(index: int, weight: float) -> str:
-    """ "#75: 12.3%" — a candidate's index and its weight w_i, with digits even when the weight is tiny."""
-    shown = f"{weight:.1%}" if weight >= 1e-3 else f"{weight * 100:.1e}%"
-    return f"#{index}: {shown}"
+    """ "#75: 12.3%" — a candidate's index and its weight w_i, with digits even when the weight is tiny
+    ("#15: 1.5×10⁻¹¹ %": drawn into the picture in DejaVu Sans, which has the superscripts)."""
+    if weight >= 1e-3:
+        return f"#{index}: {weight:.1%}"
+    mantissa, exponent = f"{weight * 100:.1e}".split("e")  # as a person writes it: 2.7×10⁻⁵ %, not 2.7e-05%
+    return f"#{index}: {mantissa}×10{str(int(exponent)).translate(_SUPERSCRIPTS)} %"
+
+
+_SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def training_loss_text(c, noun: str) -> str:

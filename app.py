@@ -69,7 +69,7 @@ CSS = """
   font-weight: 500 900;
   font-style: normal;
 }
-.prose strong, .prose b, .prose h1, .prose h2, .prose h3, .prose h4 {
+.prose strong, .prose b, .prose th, .prose h1, .prose h2, .prose h3, .prose h4 {
   font-family: 'Source Sans Pro Bold', 'Source Sans Pro', ui-sans-serif, system-ui, sans-serif;
 }
 """

@@ -202,13 +202,6 @@ def plot_step_costs(
             [last["N"]], [last["ms"]], marker="D", markersize=8, linestyle="none", color="C2", zorder=4,
             label=f"this app's data set: {mark}",
         )  # fmt: skip
-        # its name below and to the right, clear of the index lines' first squares (which sit above it), with a
-        # leader line back to the diamond
-        ax.annotate(
-            mark.split(":")[0].split(" (")[0], (last["N"], last["ms"]), textcoords="offset points", xytext=(14, -34),
-            fontsize=7.5, color="C2", va="top", bbox=_LABEL_BOX,
-            arrowprops=dict(arrowstyle="-", color="C2", linewidth=0.8, shrinkA=0, shrinkB=5),
-        )  # fmt: skip
     _plot_extrapolated(ax, grid, c, D0, targets)
     _plot_index_costs(ax, index_costs)
     ax.axhline(
@@ -248,7 +241,7 @@ def plot_commit(
         bottom.plot(timesteps, w_max, color=color, linewidth=1.2)
     _commit_markers(top, bottom, timesteps, effective_n, max_weight, commit_step)
     top.set_yscale("log")
-    top.set_ylim(0.8, num_data * 1.5)
+    top.set_ylim(0.6, num_data * 1.5)  # room under n_eff = 1 for the commit rings
     top.axhline(num_data, color="gray", linestyle=":", linewidth=0.8)
     # the dotted line's meaning, written under it at the image end (where every curve has fallen to 1)
     top.annotate(
@@ -288,7 +281,7 @@ def _commit_markers(top, bottom, timesteps, effective_n, max_weight, commit_step
             size = 6 + 3.5 * (len(members) - 1 - rank)  # the first largest, drawn first, the last smallest on top
             for ax, values in ((top, effective_n[b]), (bottom, max_weight[b])):
                 ax.plot([timesteps[k]], [values[k]], marker="o", color=f"C{b % 10}", markersize=size,
-                        markeredgecolor="white", markeredgewidth=0.8, zorder=3 + rank)  # fmt: skip
+                        markeredgecolor="white", markeredgewidth=0.8, zorder=3 + rank, clip_on=False)  # fmt: skip
         if len(members) > 1:
             top.annotate(
                 f"{len(members)}", (timesteps[k], effective_n[members[0]][k]), textcoords="offset points",

@@ -26,6 +26,7 @@ from ui.context import AppContext
 from ui.figures import plot_output
 from ui.inputs import MAX_NUM_IMAGES, MAX_SEED, api_outputs, check_int, check_seed, integer_input, user_errors
 from ui.text import exact as text
+from ui.text.page import model_name
 
 DEFAULT_EXACT_NUM_IMAGES = 8
 # 20 steps, not the page's 40: the model's half of a click is one UNet pass per step (1.0 of the 1.4 s of a 40-step,
@@ -113,7 +114,9 @@ SMALL_REST = 0.01  # the rest bound from which the restriction to the k nearest 
 def data_line(ctx: AppContext) -> str:
     """Which images the tab compares the model with (one line above its controls)."""
     data = ctx.require_data()
-    return f"**Data:** {data.description}; the model {ctx.model_id} draws {'×'.join(map(str, ctx.image_shape))}."
+    description = data.description.replace("from mnist", "from MNIST")  # the data set as the page names it
+    shape = "×".join(map(str, ctx.image_shape))
+    return f"**Data:** {description}; the model ({model_name(ctx.model_id)}) draws {shape} images."
 
 
 def pair_gallery(label: str, elem_id: str, title: str | None = None) -> gr.Gallery:

@@ -97,8 +97,8 @@ def exact_caption(result: SamplerComparison, heldout_median: float | None, num_h
 
 
 NO_HELDOUT = (
-    "no held-out images: the model's data holds none (train.py holds out --heldout_fraction of a folder, 10 % by "
-    "default), so there is no yardstick of how far a genuinely new image lies"
+    "no held-out images: the model's data holds none (training on a folder of images holds out a share of it, 10 % "
+    "by default), so there is no yardstick of how far a genuinely new image lies"
 )
 
 

@@ -422,10 +422,7 @@ def _unrounded(difference: float, name: str) -> str:
     """How much larger the `name` mean's averaged loss is than the exact mean's, unrounded (or, below 10⁻¹² nats,
     that they agree to 12 decimal places: the page shows no finer digits, and the exact mean enters as float32)."""
     if abs(difference) < 1e-12:
-        return (
-            f"unrounded, the {name} and exact losses agree to 12 decimal places (they differ by less than "
-            "$10^{-12}$ nats)"
-        )
+        return f"unrounded, the {name} and exact losses agree to 12 decimal places, within $10^{{-12}}$ nats"
     return f"unrounded, the exact mean's is smaller than the {name} mean's by {sci(difference)} nats"
 
 

@@ -315,7 +315,7 @@ class ExactSamplerTab:
         """Sample with the exact q(x_{t-1} | x_t) over the training digits and with the model, same seed and steps.
 
         Parameters:
-            seed: integer in [0, 4294967295]; both samplers start from the same x_T
+            seed: integer in [0, 4294967295]; both samplers start from the same pure noise (at the first t of the plan)
             num_images: how many images from each sampler, 1 to 16
             num_inference_steps: K, the reverse steps of both samplers, 1 to T
         Returns:

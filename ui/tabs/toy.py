@@ -111,7 +111,7 @@ class ToyTab:
             num_points: N, the training points, 4 to 4000
             num_samples: M, points drawn by each sampler, 1 to 2000
             num_inference_steps: K, the reverse steps of both samplers, 1 to T
-            seed: integer in [0, 4294967295]; both samplers start from the same x_T
+            seed: integer in [0, 4294967295]; both samplers start from the same pure noise (at the first t of the plan)
         Returns:
             a picture (both scatters over the training points with a few trajectories, and the histogram of
             nearest-training-point distances), a text with the numbers, and a JSON summary (see README).

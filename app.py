@@ -37,7 +37,7 @@ import torch
 from pipelines import PosteriorDDPMPipeline
 from pipelines.checks import OneLineParser, first_line, non_empty
 from ui import TABS
-from ui.base import LATEX
+from ui.base import BOLD_FACE_CSS, LATEX
 from ui.context import DEFAULT_MODEL, FRAME_BUDGET, FRAME_INTERVAL_S, AppContext
 from ui.files import DEFAULT_MAX_TEMP_MB, RunStore, ServedFiles
 from ui.inputs import name_api_outputs
@@ -60,18 +60,6 @@ CSS = """
    cells of the pictures' own shape (210 × 140 px), not squares with empty bands above and below */
 #exact-gallery .caption-label, #model-gallery .caption-label { display: none; }
 #exact-gallery .thumbnail-item, #model-gallery .thumbnail-item { aspect-ratio: 3 / 2; }
-/* bold text in one face: gradio's theme registers Source Sans Pro at 600 from a file that holds only "A" and "B", so
-   bold runs mixed it with a system bold glyph by glyph (a lighter "B" in "By brute force", "Bayes'"); the full bold
-   file it ships, under a name of its own, draws every bold glyph in the Markdown */
-@font-face {
-  font-family: 'Source Sans Pro Bold';
-  src: url('static/fonts/SourceSansPro/SourceSansPro-Bold.woff2') format('woff2');
-  font-weight: 500 900;
-  font-style: normal;
-}
-.prose strong, .prose b, .prose th, .prose h1, .prose h2, .prose h3, .prose h4 {
-  font-family: 'Source Sans Pro Bold', 'Source Sans Pro', ui-sans-serif, system-ui, sans-serif;
-}
 """
 
 
@@ -254,7 +242,7 @@ def main(argv: list[str] | None = None) -> None:
             server_name=args.host,
             server_port=args.port,
             theme=gr.themes.Default(),
-            css=CSS,
+            css=CSS + BOLD_FACE_CSS,
             ssr_mode=False,
             show_error=False,
             max_file_size=SERVER_MAX_FILE_SIZE,

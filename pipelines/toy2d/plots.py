@@ -293,6 +293,20 @@ def plan_title(timesteps) -> str:
     return f"{len(plan)} steps of Δ = {stride}"
 
 
+def _trajectories(ax, paths, first) -> None:
+    """`plot_toy_samplers`' few trajectories (K + 1, n, ...) of one sampler, each from its start (pure noise at the
+    plan's first t, `first`; a start may lie beyond the frame, and the legend counts those inside) to x_0."""
+    starts = paths[0].reshape(-1, 2).abs().amax(dim=1)
+    inside = int((starts <= PLANE_LIMIT).sum())
+    seen = "" if inside == paths.shape[1] else f", {inside} of {paths.shape[1]} inside the frame"
+    for k in range(paths.shape[1]):
+        path = paths[:, k].reshape(-1, 2).numpy()
+        label = f"{paths.shape[1]} trajectories, pure noise at t = {first} → $x_0$" if k == 0 else None
+        ax.plot(path[:, 0], path[:, 1], color="0.25", linewidth=0.5, alpha=0.5, zorder=1, label=label)
+        start = f"start of each (pure noise at t = {first}){seen}" if k == 0 else None
+        ax.scatter(*path[0], marker=".", s=20, color="0.2", label=start)
+
+
 def plot_toy_samplers(points, comparison):
     """Exact and p_θ samples from the same noise over the training points, a few trajectories of each (from pure noise
     at the plan's first t to x_0), and each sample's ratio d₁/d₂ of its nearest to its second-nearest training point
@@ -332,23 +346,7 @@ def plot_toy_samplers(points, comparison):
         label = f"{len(s):,} samples: {copies:.0%} copies (d₁/d₂ < {ratio_shown})"  # plain text: laid out fast
         ax.scatter(s[:, 0], s[:, 1], s=4, color=color, zorder=3, label=label)
         if paths is not None:
-            starts = paths[0].reshape(-1, 2).abs().amax(dim=1)
-            inside = int((starts <= PLANE_LIMIT).sum())  # a start of pure noise may lie beyond the frame
-            seen = "" if inside == paths.shape[1] else f", {inside} of {paths.shape[1]} inside the frame"
-            first = int(comparison.timesteps[0]) if comparison.timesteps else "T − 1"  # the plan's first t
-            for k in range(paths.shape[1]):
-                path = paths[:, k].reshape(-1, 2).numpy()
-                ax.plot(
-                    path[:, 0],
-                    path[:, 1],
-                    color="0.25",
-                    linewidth=0.5,
-                    alpha=0.5,
-                    zorder=1,
-                    label=f"{paths.shape[1]} trajectories, pure noise at t = {first} → $x_0$" if k == 0 else None,
-                )
-                start = f"start of each (pure noise at t = {first}){seen}" if k == 0 else None
-                ax.scatter(*path[0], marker=".", s=20, color="0.2", label=start)
+            _trajectories(ax, paths, int(comparison.timesteps[0]) if comparison.timesteps else "T − 1")
         ax.set_xlim(-PLANE_LIMIT, PLANE_LIMIT)
         ax.set_ylim(-PLANE_LIMIT, PLANE_LIMIT)
         ax.set_aspect("equal")

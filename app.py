@@ -37,7 +37,7 @@ import torch
 from pipelines import PosteriorDDPMPipeline
 from pipelines.checks import OneLineParser, first_line, non_empty
 from ui import TABS
-from ui.base import CSS, LATEX
+from ui.base import BOLD_FACE_CSS, CSS, LATEX
 from ui.context import DEFAULT_MODEL, FRAME_BUDGET, FRAME_INTERVAL_S, AppContext
 from ui.files import DEFAULT_MAX_TEMP_MB, RunStore, ServedFiles
 from ui.inputs import name_api_outputs
@@ -230,7 +230,7 @@ def main(argv: list[str] | None = None) -> None:
             server_name=args.host,
             server_port=args.port,
             theme=gr.themes.Default(),
-            css=CSS,
+            css=CSS + BOLD_FACE_CSS,
             ssr_mode=False,
             show_error=False,
             max_file_size=SERVER_MAX_FILE_SIZE,

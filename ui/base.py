@@ -74,3 +74,19 @@ def eager_pictures(*elem_ids: str) -> str:
     the fold only once scrolled to), so a view drawn when its tab opens would wait there, half-loaded."""
     selector = ", ".join(f"#{elem_id} img" for elem_id in elem_ids)
     return f"() => document.querySelectorAll('{selector}').forEach(i => i.loading = 'eager')"
+
+
+# The page's CSS for bold text (app.py adds it to its own): gradio's theme registers Source Sans Pro at 600 from a file
+# holding only "A" and "B", so bold runs mixed it with a system bold glyph by glyph (a lighter "B" in "By brute force",
+# "Bayes'"); the full bold file gradio ships, under a name of its own, draws every bold glyph of the Markdown.
+BOLD_FACE_CSS = """
+@font-face {
+  font-family: 'Source Sans Pro Bold';
+  src: url('static/fonts/SourceSansPro/SourceSansPro-Bold.woff2') format('woff2');
+  font-weight: 500 900;
+  font-style: normal;
+}
+.prose strong, .prose b, .prose th, .prose h1, .prose h2, .prose h3, .prose h4 {
+  font-family: 'Source Sans Pro Bold', 'Source Sans Pro', ui-sans-serif, system-ui, sans-serif;
+}
+"""

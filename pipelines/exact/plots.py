@@ -137,6 +137,16 @@ def plot_step_cost(
     return fig
 
 
+# A label's box: white, so a line that passes behind it does not run through its letters.
+_LABEL_BOX = dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.85)
+
+
+def _mathtext_sci(x: float, digits: int = 3) -> str:
+    """x in mathtext with `digits` significant figures, as the page writes it: 8.66\\times10^{-7}."""
+    mantissa, exponent = f"{x:.{digits - 1}e}".split("e")
+    return rf"{mantissa}\times10^{{{int(exponent)}}}"
+
+
 def _plot_extrapolated(ax, grid, c: float, D0: int, targets) -> None:
     """`plot_step_costs`'s extrapolations: the fitted c·N·D line for each image size other than the measured D0,
     and each extrapolated data set (★) labelled with its time per step and memory."""
@@ -157,6 +167,8 @@ def _plot_extrapolated(ax, grid, c: float, D0: int, targets) -> None:
             xytext=(-8, 6),
             ha="right",
             fontsize=7.5,
+            bbox=_LABEL_BOX,  # the extrapolated lines pass behind the label, not through its letters
+            zorder=5,
         )
 
 
@@ -171,7 +183,7 @@ def _plot_index_costs(ax, index_costs) -> None:
             marker="s",
             color=("C1", "C8")[k % 2],
             linewidth=1.4,
-            label=f"index, {what}: nearest images per query, D = {rows[0]['D']:,} (benchmark)",
+            label=f"index, {what}: nearest images per query, D = {rows[0]['D']:,} (separate benchmark, 2 cores)",
         )
 
 
@@ -204,13 +216,13 @@ def plot_step_costs(
         zorder=3,
         label=rf"exact $q(x_{{t-1}}\mid x_t)$, measured (D = {D0:,})",
     )
-    ax.plot(grid, c * grid * D0, color="C0", linewidth=1, label=f"fit c·N·D, c = {c:.2g} ms per number")
+    ax.plot(grid, c * grid * D0, color="C0", linewidth=1, label=f"fit c·N·D, $c = {_mathtext_sci(c)}$ ms per number")
     if mark:
         last = costs.rows[-1]
-        ax.plot([last["N"]], [last["ms"]], marker="D", markersize=8, linestyle="none", color="C2", zorder=4)
-        ax.annotate(
-            mark, (last["N"], last["ms"]), textcoords="offset points", xytext=(6, -12), fontsize=7.5, color="C2"
-        )
+        ax.plot(
+            [last["N"]], [last["ms"]], marker="D", markersize=8, linestyle="none", color="C2", zorder=4,
+            label=f"this app's data set: {mark}",
+        )  # fmt: skip
     _plot_extrapolated(ax, grid, c, D0, targets)
     _plot_index_costs(ax, index_costs)
     ax.axhline(
@@ -248,16 +260,21 @@ def plot_commit(
         color = f"C{b % 10}"
         top.plot(timesteps, n_eff, color=color, linewidth=1.2, label=f"sample {b + 1}")
         bottom.plot(timesteps, w_max, color=color, linewidth=1.2)
-        k = commit_step[b] if b < len(commit_step) else None
-        if k is not None and 0 <= k < len(timesteps):
-            top.plot([timesteps[k]], [n_eff[k]], marker="o", color=color, markersize=6)
-            bottom.plot([timesteps[k]], [w_max[k]], marker="o", color=color, markersize=6)
+    _commit_markers(top, bottom, timesteps, effective_n, max_weight, commit_step)
     top.set_yscale("log")
-    top.set_ylim(0.8, num_data * 1.5)
+    top.set_ylim(0.6, num_data * 1.5)  # room under n_eff = 1 for the commit rings
     top.axhline(num_data, color="gray", linestyle=":", linewidth=0.8)
+    # the dotted line's meaning, written under it at the image end (where every curve has fallen to 1)
+    top.annotate(
+        f"N = {num_data:,}: every training {noun} equally likely",
+        (min(timesteps) if timesteps else 0, num_data), textcoords="offset points", xytext=(-4, -3), ha="right",
+        va="top", fontsize=7, color="0.35",
+    )  # fmt: skip
     top.set_ylabel("effective candidates\n" r"$1/\sum_i w_i^2$ (log)")
     top.set_title(f"Exact sampler: how many of the N = {num_data:,} training {noun}s are still in play", fontsize=10)
-    bottom.axhline(commit_weight, color="gray", linestyle="--", linewidth=0.8, label=f"{commit_weight:.0%}")
+    bottom.axhline(
+        commit_weight, color="gray", linestyle="--", linewidth=0.8, label=f"{commit_weight:.0%}: committed (●)"
+    )
     bottom.set_ylim(0, 1.05)
     bottom.set_ylabel("largest weight\n" r"$\max_i w_i$")
     bottom.set_xlabel(r"$t$ of the step's input $x_t$ (sampling runs left → right, noise → image)")
@@ -271,15 +288,38 @@ def plot_commit(
     return fig
 
 
+def _commit_markers(top, bottom, timesteps, effective_n, max_weight, commit_step) -> None:
+    """`plot_commit`'s ● at each trajectory's commit step. Trajectories that commit at the same step would hide each
+    other: theirs are nested rings (the first the largest), each in its trajectory's colour, and a count above them
+    says how many share the step."""
+    groups: dict[int, list[int]] = {}
+    for b in range(len(effective_n)):
+        k = commit_step[b] if b < len(commit_step) else None
+        if k is not None and 0 <= k < len(timesteps):
+            groups.setdefault(k, []).append(b)
+    for k, members in groups.items():
+        for rank, b in enumerate(members):
+            size = 6 + 3.5 * (len(members) - 1 - rank)  # the first largest, drawn first, the last smallest on top
+            for ax, values in ((top, effective_n[b]), (bottom, max_weight[b])):
+                ax.plot([timesteps[k]], [values[k]], marker="o", color=f"C{b % 10}", markersize=size,
+                        markeredgecolor="white", markeredgewidth=0.8, zorder=3 + rank, clip_on=False)  # fmt: skip
+        if len(members) > 1:
+            top.annotate(
+                f"{len(members)}", (timesteps[k], effective_n[members[0]][k]), textcoords="offset points",
+                xytext=(0, 7 + 1.75 * (len(members) - 1)), ha="center", va="bottom", fontsize=7.5, fontweight="bold",
+            )  # fmt: skip
+
+
 def plot_nearest_distances(heldout, exact, model, noun: str = "digit", image_shape: tuple[int, int, int] = (1, 32, 32)):
     """A histogram of the held-out real images' distances to their nearest training image, with this run's exact
     and model samples as strips of ticks on a panel of their own above it (each strip named with how many samples
-    it holds), and a line at each median. The x axis starts left of 0, so ticks at 0 (copies) stand clear of it. With no
+    it holds), and a line at each median. The legend (the histogram and each median line) sits below the axes, where
+    it covers no bar or line. The x axis starts left of 0, so ticks at 0 (copies) stand clear of it. With no
     held-out images (an empty `heldout`) only the strips are drawn. noun: what one image is ("digit", "image");
     image_shape: (C, H, W), named in the axis label."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(7.6, 3.9), dpi=110)
+    fig = Figure(figsize=(7.6, 4.5), dpi=110, layout="constrained")
     # this run's samples on their own strip (one tick each, no count axis), the held-out histogram below
     strip, ax = fig.subplots(2, 1, sharex=True, height_ratios=(1, 2.4))
     heldout = np.asarray(heldout, dtype=float)
@@ -291,9 +331,10 @@ def plot_nearest_distances(heldout, exact, model, noun: str = "digit", image_sha
             bins=bins,
             color="C2",
             alpha=0.6,
-            label=f"held-out real {noun}s ({len(heldout):,} never trained on), median {np.median(heldout):.2f}",
+            label=f"held-out real {noun}s ({len(heldout):,}, never trained on)",
         )
-        ax.axvline(float(np.median(heldout)), color="C2", linestyle="--", linewidth=0.8)
+        median = float(np.median(heldout))
+        ax.axvline(median, color="C2", linestyle="--", linewidth=0.8, label=f"median, held-out {noun}s: {median:.2f}")
     for values, y, color, name in ((exact, 1.0, "C0", "exact"), (model, 0.0, "C1", "model")):
         if len(values):
             strip.plot(
@@ -305,8 +346,10 @@ def plot_nearest_distances(heldout, exact, model, noun: str = "digit", image_sha
                 linestyle="none",
                 color=color,
             )
+            median = statistics.median(values)
             for axis in (strip, ax):
-                axis.axvline(statistics.median(values), color=color, linestyle=":", linewidth=0.8)
+                label = f"median, {name} samples: {median:.2f}" if axis is ax else None
+                axis.axvline(median, color=color, linestyle=":", linewidth=0.8, label=label)
     strip.set_ylim(-0.7, 1.7)
     names = [
         f"{len(v)} {name}" + (f", median {statistics.median(v):.2f}" if len(v) else "")
@@ -324,10 +367,9 @@ def plot_nearest_distances(heldout, exact, model, noun: str = "digit", image_sha
     ax.set_ylabel(f"held-out {noun}s (count)" if len(heldout) else "no held-out images", fontsize=8)
     if not len(heldout):
         ax.set_yticks([])
-    else:
-        ax.legend(fontsize=7.5, loc="upper right")
     ax.grid(True, alpha=0.3)
-    fig.tight_layout()
+    if ax.get_legend_handles_labels()[0]:
+        fig.legend(loc="outside lower center", ncol=2, fontsize=7.5, frameon=False)
     return fig
 
 

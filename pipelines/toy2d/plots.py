@@ -9,7 +9,6 @@ import math
 
 import numpy as np
 
-from pipelines.ddpm.scheduler import VARIANCE_SYMBOLS
 from pipelines.exact.neighbours import COPY_RATIO, COPY_RATIO_TEXT
 
 PLANE_LIMIT = 2.0  # the plane view shows [-2, 2]²: the data in [-1, 1]² and where x_t at large t usually lies
@@ -26,8 +25,16 @@ PLANE_AXES_LEFT, PLANE_AXES_TOP, PLANE_AXES_SIZE = 62, 44, 470
 EXACT_COLOR, MODEL_COLOR, TRACTABLE_COLOR, DATA_COLOR, XT_COLOR = "C0", "C1", "C2", "0.6", "C3"
 
 
-# p_θ's three variances, by the scheduler's names: how each is drawn (β̃ as the sampler uses it: solid); their
-# symbols are the scheduler's VARIANCE_SYMBOLS
+# p_θ's three variances, by the scheduler's names: how each is drawn (β̃ as the sampler uses it: solid), and their
+# symbols for a step t → s = t − Δ (the page's notation: β_{t|s} = 1 − ᾱ_t/ᾱ_s, never a bare β_t for a stride;
+# \vert is LaTeX's |, which a Markdown table would take for a column break)
+STRIDE_VARIANCE_SYMBOLS = {
+    "fixed_small": r"$\tilde\beta_{t\vert s}$",
+    "fixed_large": r"$\beta_{t\vert s}$",
+    "analytic": r"$\sigma^{*2}$",
+}
+# A mean closer than this to x_t hides under x_t's × on the plane (about 7 pixels at 470 pixels per 4 units).
+SHORT_STEP = 0.06
 VARIANCE_STYLES = {"fixed_small": "-", "fixed_large": (0, (5, 2)), "analytic": (0, (1, 1.5))}
 SAMPLER_VARIANCE = "fixed_small"  # the variance the 2-D sampler uses
 
@@ -105,6 +112,7 @@ def _plane_figure(points, limit: float):
         Line2D([], [], marker="o", markersize=6.5, color=EXACT_COLOR, markeredgecolor="white", **proxy),
         Line2D([], [], marker="s", markersize=5.5, markerfacecolor="none", markeredgecolor=MODEL_COLOR,
                markeredgewidth=1.6, **proxy),
+        Line2D([], [], color="0.3", linewidth=1.4, marker=">", markersize=5),
         Rectangle((0, 0), 1, 1, fill=False, color="0.3", linestyle=":"),
     ]  # fmt: skip
     labels = [
@@ -112,8 +120,9 @@ def _plane_figure(points, limit: float):
         r"component means $\tilde\mu(x_t, x_0^i)$, darker = heavier",
         "heaviest $x_0$ (its weight: in the text)",
         "$x_t$ (click to move it)",
-        r"exact mean $E[x_{t-\Delta} \mid x_t]$ (arrow from $x_t$)",
-        r"$p_\theta$ mean (open square, arrow from $x_t$)",
+        r"exact mean $E[x_{t-\Delta} \mid x_t]$",
+        r"$p_\theta$ mean (open square)",
+        r"arrows: $x_t$ → each mean (none if on $x_t$)",
         "zoomed view (right)",
     ]
     fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.005), ncol=2, fontsize=7.5, frameon=False)
@@ -165,6 +174,9 @@ def _plane_step(ax, view, limit: float) -> list:
         square = Rectangle((cx - half, cy - half), 2 * half, 2 * half, fill=False, color="0.3", linestyle=":")
         artists.append(ax.add_patch(square))
     title = f"The plane, and the step t = {view.t} → {view.prev_t} (Δ = {view.stride})"
+    moves = [float(np.linalg.norm(end - x_t)) for end in (step.exact_mean.numpy(), step.model_mean.numpy())]
+    if max(moves) < SHORT_STEP:  # no arrow can show: say where the means are
+        title += f"\nboth means within {max(moves):.2g} of the × of xₜ (the zoom, right, shows them)"
     artists.append(ax.set_title(title, fontsize=10, y=1.0))
     return artists
 
@@ -191,7 +203,7 @@ def _step_legend(fig) -> None:
     for name, style in VARIANCE_STYLES.items():
         handles.append(Line2D([], [], color=MODEL_COLOR, linestyle=style, linewidth=1.6))
         labels.append(
-            rf"$p_\theta$ with variance {VARIANCE_SYMBOLS[name]}"
+            rf"$p_\theta$ with variance {STRIDE_VARIANCE_SYMBOLS[name]}"
             + (" (as the sampler uses it)" if name == SAMPLER_VARIANCE else "")
         )
     handles += [
@@ -205,7 +217,7 @@ def _step_legend(fig) -> None:
         loc="lower center",
         bbox_to_anchor=(0.5, 0.01),
         fontsize=7.5,
-        title="ellipses: 1σ (thick), 2σ (thin); ● exact mean, □ $p_\\theta$ mean",
+        title="ellipses: 1σ (thick), 2σ (thin); ● exact mean, □ $p_\\theta$ mean, × $x_t$",
         title_fontsize=7.5,
     )
 
@@ -239,6 +251,9 @@ def _step_axes(fig, view) -> list:
         _ellipse(ax, step.model_mean.numpy(), step.variances[name] * eye, MODEL_COLOR, style, None, scales=scales)
     _ellipse(ax, step.exact_mean.numpy(), step.exact_cov.numpy(), EXACT_COLOR, "--", None)
     _ellipse(ax, view.tractable_mean.numpy(), step.component_variance * eye, TRACTABLE_COLOR, ":", None)
+    x_t = view.x_t.numpy()
+    if xs[0] <= x_t[0] <= xs[-1] and ys[0] <= x_t[1] <= ys[-1]:  # x_t in the window: a × under the means
+        ax.scatter(*x_t, marker="x", s=70, color=XT_COLOR, linewidths=1.2, zorder=3)
     ax.scatter(*step.exact_mean.numpy(), s=30, color=EXACT_COLOR, edgecolors="white", linewidths=0.6, zorder=4)
     ax.scatter(
         *step.model_mean.numpy(), marker="s", s=28, facecolors="none", edgecolors=MODEL_COLOR, linewidths=1.4, zorder=5
@@ -278,11 +293,25 @@ def plan_title(timesteps) -> str:
     return f"{len(plan)} steps of Δ = {stride}"
 
 
+def _trajectories(ax, paths, first) -> None:
+    """`plot_toy_samplers`' few trajectories (K + 1, n, ...) of one sampler, each from its start (pure noise at the
+    plan's first t, `first`; a start may lie beyond the frame, and the legend counts those inside) to x_0."""
+    starts = paths[0].reshape(-1, 2).abs().amax(dim=1)
+    inside = int((starts <= PLANE_LIMIT).sum())
+    seen = "" if inside == paths.shape[1] else f", {inside} of {paths.shape[1]} inside the frame"
+    for k in range(paths.shape[1]):
+        path = paths[:, k].reshape(-1, 2).numpy()
+        label = f"{paths.shape[1]} trajectories, pure noise at t = {first} → $x_0$" if k == 0 else None
+        ax.plot(path[:, 0], path[:, 1], color="0.25", linewidth=0.5, alpha=0.5, zorder=1, label=label)
+        start = f"start of each (pure noise at t = {first}){seen}" if k == 0 else None
+        ax.scatter(*path[0], marker=".", s=20, color="0.2", label=start)
+
+
 def plot_toy_samplers(points, comparison):
-    """Exact and p_θ samples from the same noise over the training points, a few trajectories x_T → x_0 of each,
-    and each sample's ratio d₁/d₂ of its nearest to its second-nearest training point — the project's copy rule
-    (Gu et al.; `pipelines.exact.neighbours`): a copy when below COPY_RATIO. `comparison`: a `SamplerComparison`
-    of 2-D points."""
+    """Exact and p_θ samples from the same noise over the training points, a few trajectories of each (from pure noise
+    at the plan's first t to x_0), and each sample's ratio d₁/d₂ of its nearest to its second-nearest training point
+    — the project's copy rule (Gu et al.; `pipelines.exact.neighbours`): a copy when below COPY_RATIO. `comparison`:
+    a `SamplerComparison` of 2-D points."""
     from matplotlib.figure import Figure
 
     pts = np.asarray(points, dtype=float)
@@ -317,22 +346,7 @@ def plot_toy_samplers(points, comparison):
         label = f"{len(s):,} samples: {copies:.0%} copies (d₁/d₂ < {ratio_shown})"  # plain text: laid out fast
         ax.scatter(s[:, 0], s[:, 1], s=4, color=color, zorder=3, label=label)
         if paths is not None:
-            starts = paths[0].reshape(-1, 2).abs().amax(dim=1)
-            inside = int((starts <= PLANE_LIMIT).sum())  # a start of pure noise may lie beyond the frame
-            seen = "" if inside == paths.shape[1] else f" ({inside} of {paths.shape[1]} inside the frame)"
-            for k in range(paths.shape[1]):
-                path = paths[:, k].reshape(-1, 2).numpy()
-                ax.plot(
-                    path[:, 0],
-                    path[:, 1],
-                    color="0.25",
-                    linewidth=0.5,
-                    alpha=0.5,
-                    zorder=1,
-                    label=f"{paths.shape[1]} trajectories $x_T \\to x_0$" if k == 0 else None,
-                )
-                start = f"start $x_T$ of each trajectory{seen}" if k == 0 else None
-                ax.scatter(*path[0], marker=".", s=20, color="0.2", label=start)
+            _trajectories(ax, paths, int(comparison.timesteps[0]) if comparison.timesteps else "T − 1")
         ax.set_xlim(-PLANE_LIMIT, PLANE_LIMIT)
         ax.set_ylim(-PLANE_LIMIT, PLANE_LIMIT)
         ax.set_aspect("equal")

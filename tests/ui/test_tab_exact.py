@@ -125,6 +125,29 @@ def test_the_cost_plot_is_log_log_with_measured_points_fit_extrapolation_and_the
     annotations = " ".join(child.get_text() for child in ax.texts)
     assert "LAION-400M" in annotations and "web-scale" in annotations and "TB" in annotations
     assert "measured in this app" in note and "tiny" in note
+    # the diamond at this data set is in the legend; c is written as the page writes it (3 figures, mathtext)
+    assert any(label.startswith("this app's data set:") for label in labels)
+    assert any(f"$c = {fmt_c}" in label for label in labels for fmt_c in [f"{float(tab_c(tab)):.2e}".split("e")[0]])
+
+
+def tab_c(tab):
+    """The fitted c of the tab's cost measurement."""
+    return step_costs(tab.ctx).ms_per_element
+
+
+def test_every_commit_marker_shows_when_trajectories_commit_at_the_same_step():
+    """Three trajectories committing at one step: three nested rings of different sizes, and a count above them."""
+    from pipelines.exact.plots import plot_commit
+
+    timesteps = [900, 500, 100]
+    effective_n = [[100.0, 1.0, 1.0]] * 3 + [[100.0, 50.0, 1.0]]
+    max_weight = [[0.01, 1.0, 1.0]] * 3 + [[0.01, 0.1, 1.0]]
+    fig = plot_commit(timesteps, effective_n, max_weight, [1, 1, 1, 2], 100)
+    top = fig.axes[0]
+    rings = [line.get_markersize() for line in top.get_lines() if line.get_marker() == "o"]
+    assert len(rings) == 4 and len(set(rings[:3])) == 3  # one size per trajectory of the shared step
+    texts = [t.get_text() for t in top.texts]
+    assert "3" in texts and any(t.startswith("N = 100") for t in texts)  # the count, and the dotted line named
 
 
 def test_the_cost_text_says_the_exact_step_is_cheap_here_and_hopeless_at_scale(tab, ctx):
@@ -169,6 +192,7 @@ def test_the_texts_are_written_for_the_data_shown_not_for_mnist():
     texts = [
         text.exact_intro("image", shape),
         text.gallery_label("exact", "image"),
+        text.gallery_title("model", "image"),
         text.copy_rule("image"),
         text.commit_intro("image"),
         text.commit_caption([1, None], [900, 500, 0], "image"),
@@ -180,8 +204,8 @@ def test_the_texts_are_written_for_the_data_shown_not_for_mnist():
     for words in texts:
         assert "digit" not in words and "MNIST" not in words, words
     assert "3×64×64 values" in texts[0] and "a training image" in texts[0]
-    assert "108 3×64×64 images" in texts[7]
-    assert "than real unseen images are" in texts[6] and "a hint that they are new, not a measurement" in texts[6]
+    assert "108 3×64×64 images" in texts[8] and r"$p_\theta(x_{t-1}\mid x_t)$" in texts[2]
+    assert "than real unseen images are" in texts[7] and "a hint that they are new, not a measurement" in texts[7]
     # and for MNIST the 32×32 pixels and the scale of a digit
     mnist = text.exact_intro("digit", (1, 32, 32))
     assert "all 32×32 pixels" in mnist and "a digit is about 30 from pure noise" in mnist

@@ -207,7 +207,7 @@ def test_the_texts_are_written_for_the_data_shown_not_for_mnist():
     assert "one step over N = 108 images" in texts[10]
     assert (
         text.upload_label("image", False, 64)
-        == "image: an uploaded image, used instead of digit_index (resized and cropped to 64²)"
+        == "image: an uploaded image, used instead of the index above (resized and cropped to 64²)"
     )
     assert "pick a digit $x_0$" in text.posterior_question(4500, "digit")
     assert "digits (or photos)" in text.bayes("digit") and "(or photos)" not in text.bayes("image")

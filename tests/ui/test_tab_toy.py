@@ -41,14 +41,19 @@ def test_the_step_text_reads_the_view_and_the_copy_rule_is_the_librarys():
     from pipelines import toy2d
     from pipelines.exact.neighbours import COPY_RATIO_TEXT
     from pipelines.exact.posterior import DatasetPosterior
-    from ui.base import VARIANCE_SYMBOLS
+    from pipelines.toy2d.plots import STRIDE_VARIANCE_SYMBOLS
     from ui.text import toy as text
 
     posterior = DatasetPosterior(toy2d.as_images(toy2d.load_points("two_moons", 64)), toy2d.toy_scheduler())
     view = toy2d.toy_step_view(posterior, toy2d.load_toy_model("two_moons"), (0.0, 0.0), 60, 50, num_draws=1000)
-    words = text.toy_step_text(view)
+    words = text.toy_step_text(view, one_step_beta=0.0013)
     assert "| 50 (this step) | 60 → 10 |" in words and view.kl_method in words
-    assert all(f"$p_\\theta$ with {VARIANCE_SYMBOLS[name]}" in words for name in toy2d.VARIANCES)
+    # a strided step's variances are written β_{t|s}, β̃_{t|s} (s = t − Δ); a bare β_t only for Ho et al.'s one step
+    assert all(f"$p_\\theta$ with {STRIDE_VARIANCE_SYMBOLS[name]}" in words for name in toy2d.VARIANCES)
+    assert "\\beta_{t\\vert s}" in STRIDE_VARIANCE_SYMBOLS["fixed_large"] and "$\\beta_t$" not in words
+    assert f"$\\beta_{{t|s}}$ = {view.step.variances['fixed_large']:.3g}, against 0.0013 for one step" in words
+    # the means' distances from x_t, and where the plane shows them (a short step: on x_t, the zoom shows them)
+    assert "from $x_t$" in words and "the zoom (right) shows them" in words
     assert "nearly Gaussian" in words and view.stride_shape == "splits"
     summary = dict.fromkeys(
         ("num_samples", "num_points", "exact_pixel_copies", "exact_distinct_points", "model_pixel_copies", "seed"), 1

@@ -26,6 +26,7 @@ from ui.context import AppContext
 from ui.figures import plot_output
 from ui.inputs import MAX_NUM_IMAGES, MAX_SEED, api_outputs, check_int, check_seed, integer_input, user_errors
 from ui.text import exact as text
+from ui.text.page import model_name
 
 DEFAULT_EXACT_NUM_IMAGES = 8
 # 20 steps, not the page's 40: the model's half of a click is one UNet pass per step (1.0 of the 1.4 s of a 40-step,
@@ -113,14 +114,16 @@ SMALL_REST = 0.01  # the rest bound from which the restriction to the k nearest 
 def data_line(ctx: AppContext) -> str:
     """Which images the tab compares the model with (one line above its controls)."""
     data = ctx.require_data()
-    return f"**Data:** {data.description}; the model {ctx.model_id} draws {'×'.join(map(str, ctx.image_shape))}."
+    description = data.description.replace("from mnist", "from MNIST")  # the data set as the page names it
+    shape = "×".join(map(str, ctx.image_shape))
+    return f"**Data:** {description}; the model ({model_name(ctx.model_id)}) draws {shape} images."
 
 
-def pair_gallery(label: str, elem_id: str) -> gr.Gallery:
+def pair_gallery(label: str, elem_id: str, title: str | None = None) -> gr.Gallery:
     """A gallery of "sample | nearest training image" pictures, two a row, titled by a Markdown line above it (the
-    label badge sat on the first pictures). height=None: it grows with its rows (a fixed or "auto" height cut the
-    third row off)."""
-    gr.Markdown(f"**{label}**", elem_id=f"{elem_id}-title")
+    label badge sat on the first pictures; `title`, Markdown + LaTeX, else the plain label in bold). height=None: it
+    grows with its rows (a fixed or "auto" height cut the third row off)."""
+    gr.Markdown(title or f"**{label}**", latex_delimiters=LATEX, elem_id=f"{elem_id}-title")
     return gr.Gallery(
         label=label,
         show_label=False,
@@ -232,11 +235,15 @@ class ExactSamplerTab:
         noun = self.ctx.noun
         caption = gr.Markdown(elem_id="exact-caption", latex_delimiters=LATEX)
         with gr.Row():
-            # Plain-text labels (a gallery's label is not Markdown): Unicode, not TeX.
+            # Plain-text labels (a gallery's label is not Markdown): Unicode, not TeX; the titles shown: LaTeX.
             with gr.Column():
-                exact_gallery = pair_gallery(text.gallery_label("exact", noun), "exact-gallery")
+                exact_gallery = pair_gallery(
+                    text.gallery_label("exact", noun), "exact-gallery", text.gallery_title("exact", noun)
+                )
             with gr.Column():
-                model_gallery = pair_gallery(text.gallery_label("model", noun), "model-gallery")
+                model_gallery = pair_gallery(
+                    text.gallery_label("model", noun), "model-gallery", text.gallery_title("model", noun)
+                )
         gr.Markdown(text.commit_intro(noun), latex_delimiters=LATEX, elem_id="commit-intro")
         commit_plot = _plot("effective number of candidates and largest weight against t", "commit-plot")
         commit_note = gr.Markdown(elem_id="commit-note", latex_delimiters=LATEX)
@@ -308,7 +315,7 @@ class ExactSamplerTab:
         """Sample with the exact q(x_{t-1} | x_t) over the training digits and with the model, same seed and steps.
 
         Parameters:
-            seed: integer in [0, 4294967295]; both samplers start from the same x_T
+            seed: integer in [0, 4294967295]; both samplers start from the same pure noise (at the first t of the plan)
             num_images: how many images from each sampler, 1 to 16
             num_inference_steps: K, the reverse steps of both samplers, 1 to T
         Returns:

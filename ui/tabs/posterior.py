@@ -167,7 +167,7 @@ class PosteriorTab:
                 T - 1,
                 value=min(DEFAULT_POSTERIOR_T, T - 1),
                 step=1,
-                label=f"t: how noisy x_t is (1 … {T - 1})",
+                label=f"t: how noisy xₜ is (1 … {T - 1})",
                 elem_id="posterior-t",
             )
         )
@@ -175,7 +175,7 @@ class PosteriorTab:
             gr.Number(
                 0,
                 label="seed",
-                info=f"integer in [0, {MAX_SEED}]: fixes the noise of x_t",
+                info=f"integer in [0, {MAX_SEED}]: fixes the noise of xₜ",
                 precision=None,
                 elem_id="posterior-seed",
             ),
@@ -320,9 +320,7 @@ class PosteriorTab:
             step_ms["exact"] = None
         texts = text.estimate_texts(c.num_data, c.num_pixels, c.num_parameters, ctx.noun)
         estimate_texts = [
-            text.estimate_text(
-                c, texts[name], name, l2_distance(e.mean, c.x0), text.took_text(name, e.seconds, step_ms, ctx.noun)
-            )
+            text.estimate_text(c, texts[name], name, text.took_text(name, e.seconds, step_ms, ctx.noun))
             for name, e in c.estimates.items()
         ]
         return (

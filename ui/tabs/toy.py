@@ -90,14 +90,15 @@ class ToyTab:
         dataset, num_points, seed = self._common(dataset, num_points, seed)
         t = check_int("t", t, 1, self.scheduler.config.num_train_timesteps - 1)
         stride = toy2d.check_stride(stride, t, integral_floats=True)
-        x = check_float("x", x, -PLANE_LIMIT, PLANE_LIMIT, " (first coordinate of x_t)")
-        y = check_float("y", y, -PLANE_LIMIT, PLANE_LIMIT, " (second coordinate of x_t)")
+        x = check_float("x", x, -PLANE_LIMIT, PLANE_LIMIT, " (first coordinate of xₜ)")
+        y = check_float("y", y, -PLANE_LIMIT, PLANE_LIMIT, " (second coordinate of xₜ)")
         model, model_info = self.cache.model_for(state, dataset)
         posterior = self.cache.posterior(dataset, num_points)
         gamma_t = self.cache.gamma(model, dataset, num_points, posterior, t, seed)
         view = toy2d.toy_step_view(posterior, model, (x, y), t, stride, seed, gamma_t=gamma_t)
         summary = {"dataset": dataset, "model": model_info, **view.as_dict()}
-        words = text.toy_step_text(view, model_info, default_chain_reading(self.ctx))
+        one_step_beta = float(self.scheduler.betas[t])  # Ho et al.'s β_t, beside the stride's β_{t|s}
+        words = text.toy_step_text(view, model_info, default_chain_reading(self.ctx), one_step_beta=one_step_beta)
         return drawn(draw_toy_plane, view), drawn(draw_toy_step, view), words, summary
 
     @user_errors
@@ -110,7 +111,7 @@ class ToyTab:
             num_points: N, the training points, 4 to 4000
             num_samples: M, points drawn by each sampler, 1 to 2000
             num_inference_steps: K, the reverse steps of both samplers, 1 to T
-            seed: integer in [0, 4294967295]; both samplers start from the same x_T
+            seed: integer in [0, 4294967295]; both samplers start from the same pure noise (at the first t of the plan)
         Returns:
             a picture (both scatters over the training points with a few trajectories, and the histogram of
             nearest-training-point distances), a text with the numbers, and a JSON summary (see README).
@@ -337,7 +338,7 @@ class ToyTab:
                     PLANE_LIMIT,
                     value=DEFAULT_X,
                     step=0.01,
-                    label="x (first coordinate of x_t)",
+                    label="x (first coordinate of xₜ)",
                     elem_id="toy-x",
                 )
             )
@@ -347,13 +348,13 @@ class ToyTab:
                     PLANE_LIMIT,
                     value=DEFAULT_Y,
                     step=0.01,
-                    label="y (second coordinate of x_t)",
+                    label="y (second coordinate of xₜ)",
                     elem_id="toy-y",
                 )
             )
         step_button = gr.Button("Draw the reverse step", variant="primary", elem_id="toy-step-button")
         with gr.Row():
-            plane = picture("the plane: click to place x_t", "toy-plane")
+            plane = picture("the plane: click to place xₜ", "toy-plane")
             zoom = picture("the step, zoomed", "toy-zoom")
         step_text = gr.Markdown(elem_id="toy-step-text", latex_delimiters=LATEX)
         with gr.Accordion("JSON summary of the step (as a program calling the demo gets it)", open=False):

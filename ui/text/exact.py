@@ -42,6 +42,12 @@ def gallery_label(sampler: str, noun: str) -> str:
     return f"{step}: sample | nearest training {noun}"
 
 
+def gallery_title(sampler: str, noun: str) -> str:
+    """The gallery's title as the page shows it above the pictures (Markdown + LaTeX, like the caption's)."""
+    step = r"exact $q(x_{t-1}\mid x_t)$" if sampler == "exact" else r"model $p_\theta(x_{t-1}\mid x_t)$"
+    return f"**{step}: sample | nearest training {noun}**"
+
+
 def copy_rule(noun: str) -> str:
     """The copy rule every tab uses (`pipelines.exact.neighbours`), explained for the page."""
     return (
@@ -91,8 +97,8 @@ def exact_caption(result: SamplerComparison, heldout_median: float | None, num_h
 
 
 NO_HELDOUT = (
-    "no held-out images: the model's data holds none (train.py holds out --heldout_fraction of a folder, 10 % by "
-    "default), so there is no yardstick of how far a genuinely new image lies"
+    "no held-out images: the model's data holds none (training on a folder of images holds out a share of it, 10 % "
+    "by default), so there is no yardstick of how far a genuinely new image lies"
 )
 
 
@@ -129,7 +135,9 @@ counts $0,\dots,T-1$, Ho et al.'s $t$ minus one): the **effective number of cand
 $n_\text{{eff}}=1/\sum_i w_i^2$ — how many training {noun}s the weights $w_i=q(x_0^i\mid x_t)$ are still
 spread over ($N$ when all are equally likely, 1 when one {noun} has all the weight) — and the **largest weight**
 $\max_i w_i$. A ● marks the step where one {noun} first takes ≥ {COMMITTED} of the weight: from
-there on the sample is that training {noun} plus shrinking noise.
+there on the sample is that training {noun} plus shrinking noise. Trajectories that commit at the same step share one
+spot: their ● are nested rings, one colour each, with their number above them. The dotted line at the top is $N$,
+where every training {noun} is equally likely.
 """
 
 
@@ -258,8 +266,8 @@ def cost_source_measured(repeats: int) -> str:
     """Where the cost numbers come from: this app's measurement at first use."""
     return (
         f"Cost: measured in this app at first use (median of at least {repeats} steps per point, "
-        "on this machine, so other requests running at the same time can slow it; the project's benchmark gives "
-        "steadier numbers)"
+        "on this machine, so other requests running at the same time can slow it; a separate benchmark run of the "
+        "project, outside this app on 2 CPU cores, gives steadier numbers)"
     )
 
 
@@ -270,7 +278,8 @@ def cost_note(source: str, model_id: str, model_ms: float | None) -> str:
     return (
         f"{source}. Model line: {model_name(model_id)}, one UNet call + step, batch 1, measured in this app — "
         "this model, at its own image size: a UNet for ImageNet-sized images is larger and slower per call, but its "
-        "cost too does not grow with N. Index lines: the project's benchmark, not this app."
+        "cost too does not grow with N. Index lines (■): a separate benchmark run of the project on 2 CPU cores, "
+        "not measured in this app."
     )
 
 
@@ -344,11 +353,11 @@ def index_text(index_costs, costs: StepCosts, noun: str, batch: int) -> str:
         what = "compressed (IVF, 8-bit)" if best["kind"] == "ivf" else "exact (flat)"
         searches = f"a {what} FAISS search for the nearest training images takes **{duration(best['ms_per_query'])}**"
     return (
-        f"**Through an index** (the ■ lines, measured by the project's benchmark on 2 cores, per query when "
-        f"{batch:,} queries are answered together): at $N$ = {largest:,} images of $D$ = {best['D']:,} numbers, "
-        f"{searches}. One brute-force exact step at batch 1, as this app runs it, would take {duration(brute)} "
-        "there (the fit above); its gap to the flat search, which reads as many images, is the batch, not the "
-        "index. Restricted to "
+        f"**Through an index** (the ■ lines, measured in a separate benchmark run on 2 CPU cores, not in this app; "
+        f"per query when {batch:,} queries are answered together): at $N$ = {largest:,} images of $D$ = "
+        f"{best['D']:,} numbers, {searches}. One brute-force exact step at batch 1, as this app runs it, would take "
+        f"{duration(brute)} there (the fit above); its gap to the flat search, which reads as many images, is the "
+        "batch, not the index. Restricted to "
         "the nearest images (with a bound on the weight of the rest), the exact step becomes affordable at scale — "
         f"and it still only gives back training {noun}s: its weights are the exact posterior's, a mixture of the "
         "images it was shown."

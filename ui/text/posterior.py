@@ -28,13 +28,13 @@ Where to see each part:
    copies training {noun}s).
 3. **The tractable posterior is the training target** — this tab, *What training does with*
    $q(x_{t-1}\mid x_t,x_0)$, under the three estimates, and the numbers that check it on your {noun}.
-4. **One Gaussian $p_\theta$ is enough for a small step** — tabs **Which variance for p_θ?** (the true step's
+4. **One Gaussian $p_\theta$ is enough for a small step** — tabs **Which variance for $p_\theta$?** (the true step's
    width along a chain) and **2-D world** (where one big step splits and one Gaussian cannot follow).
 5. **Why the trained $p_\theta$ makes new {noun}s although training's optimum copies** — tabs **Copies or new
-   points?** (from which $N$ on) and **Why doesn't p_θ copy?** (how the network misses the optimum).
+   points?** (from which $N$ on) and **Why doesn't $p_\theta$ copy?** (how the network misses the optimum).
 
 Timesteps are numbered $t = 0,\dots,T-1$ ($T = 1000$, as in diffusers; Ho et al. count $1,\dots,T$, so our $t$
-is their $t - 1$): the sample at our $t = 0$ still carries a little noise ($\beta = 10^{-4}$), and $x_0$ always means
+is their $t - 1$): the sample at our $t = 0$ still carries a little noise ($\beta_0 = 10^{-4}$), and $x_0$ always means
 the clean {noun}, one step further. $D$ is the number of values in {a_noun}.
 """
 
@@ -97,9 +97,10 @@ def estimate_texts(num_data: int, num_pixels: int, num_parameters: int, noun: st
     }
 
 
-def estimate_text(comparison, texts: dict[str, str], name: str, distance_to_x0: float, took: str) -> str:
+def estimate_text(comparison, texts: dict[str, str], name: str, took: str) -> str:
     """The markdown under one estimate's picture: formula, what it needs, time, distances to the others
-    (L2 over all pixels, in [-1, 1] units)."""
+    (L2 over all pixels, in [-1, 1] units). Not the distance of its mean to x_0: x_{t-1} still carries the noise
+    of step t − 1, so that number measures the noise, not the estimate (the JSON summary keeps it)."""
     others = [n for n in comparison.estimates if n != name]
     means = " · ".join(f"{n} {comparison.mean_distances[name][n]:.3f}" for n in others)
     x0s = " · ".join(f"{n} {comparison.x0_distances[name][n]:.3f}" for n in others)
@@ -107,7 +108,7 @@ def estimate_text(comparison, texts: dict[str, str], name: str, distance_to_x0: 
         f"**{texts['title']}**\n\n{texts['formula']}\n\n"
         f"- **needs:** {texts['needs']}\n"
         f"- **took:** {took}\n"
-        rf"- **L2 distance of its mean of $x_{{t-1}}$ to:** {means} · $x_0$ {distance_to_x0:.3f}"
+        rf"- **L2 distance of its mean of $x_{{t-1}}$ to:** {means}"
         "\n"
         rf"- **L2 distance of its $\hat x_0$ to:** {x0s}"
     )
@@ -117,12 +118,18 @@ def took_text(name: str, seconds: float, step_ms: dict, noun: str) -> str:
     """ "took" for one estimate: the shared cost measurement for the exact and model steps (the numbers the Exact
     posterior sampler tab plots), this request's time for the tractable formula (a few vector operations)."""
     if name == "tractable":
-        return f"{ms(seconds)} (this request)"
+        return f"{ms(seconds)} ({ONCE})"
     value = step_ms.get(name)
     if value is None:
-        return f"{ms(seconds)} (this request)"
+        return f"{ms(seconds)} ({ONCE})"
     what = f"one step over N = {step_ms['N']:,} {noun}s" if name == "exact" else "one UNet call + step"
-    return f"{duration(value)} ({what}, median of the app's cost measurement)"
+    return f"{duration(value)} ({what}, {MEDIAN})"
+
+
+# The two timing bases of the tab, said wherever a time is: the tractable formula (a few vector operations) is timed
+# once in this request; the exact and model steps are the app's one cost measurement (medians, batch 1).
+ONCE = "timed once, in this request"
+MEDIAN = "median of the app's cost measurement"
 
 
 def explain_comparison(c, noun: str, step_ms: dict | None = None, x0_coefficient: float | None = None) -> str:
@@ -134,16 +141,24 @@ def explain_comparison(c, noun: str, step_ms: dict | None = None, x0_coefficient
     scale = ", and a digit is about 30 from pure noise" if noun == "digit" else ""
     e = c.estimates
     d = c.mean_distances
-    exact_took = duration(step_ms["exact"]) if step_ms.get("exact") is not None else ms(e["exact"].seconds)
-    model_took = duration(step_ms["model"]) if step_ms.get("model") is not None else ms(e["model"].seconds)
+    exact_took = (
+        f"{duration(step_ms['exact'])} per step ({MEDIAN}, batch 1)"
+        if step_ms.get("exact") is not None
+        else f"{ms(e['exact'].seconds)} per step ({ONCE})"
+    )
+    model_took = (
+        f"{duration(step_ms['model'])}, {MEDIAN}"
+        if step_ms.get("model") is not None
+        else f"{ms(e['model'].seconds)}, {ONCE}"
+    )
     lines = [
         "### What the three estimates need",
         rf"At $t = {c.t}$, $x_t$ keeps $\sqrt{{\bar\alpha_t}} = {math.sqrt(c.alpha_bar):.3f}$ of the {noun} and "
         rf"$\sqrt{{1-\bar\alpha_t}} = {math.sqrt(1 - c.alpha_bar):.3f}$ of noise (all distances below: L2 over "
         rf"all {c.num_pixels:,} pixels, in $[-1,1]$ units; for scale, the noise one step adds has norm "
         rf"$\sqrt{{D\tilde\beta_t}} = {c.step_noise_norm:.3f}${scale}).",
-        rf"**1. Tractable** $\tilde\mu_t(x_t,x_0)$ took {ms(e['tractable'].seconds)}, but it needs $x_0$ — the "
-        r"image we are trying to generate. At sampling time we only have $x_t$, so this formula cannot drive a "
+        rf"**1. Tractable** $\tilde\mu_t(x_t,x_0)$ took {ms(e['tractable'].seconds)} ({ONCE}), but it needs $x_0$ "
+        r"— the image we are trying to generate. At sampling time we only have $x_t$, so this formula cannot drive a "
         "sampler.",
     ]
     who = (
@@ -153,7 +168,7 @@ def explain_comparison(c, noun: str, step_ms: dict | None = None, x0_coefficient
     )
     lines.append(
         rf"**2. Exact** $E[x_{{t-1}}\mid x_t]$ needs no $x_0$, but it compares $x_t$ with all {c.num_data:,} "
-        f"training images ({c.num_data * c.num_pixels:,} numbers): {exact_took} per step, for every step of every "
+        f"training images ({c.num_data * c.num_pixels:,} numbers): {exact_took}, for every step of every "
         f"sample, growing with the data set (the *Exact posterior sampler* tab extrapolates it to millions of "
         f"images). It puts {c.max_weight:.1%} of its weight on {who}; its effective number of candidates — how "
         rf"many training {noun}s still share the weight, $1/\sum_i w_i^2$ ($N$ when all are equally likely, 1 when "
@@ -235,8 +250,8 @@ The last term does not depend on $\mu$, so the averaged loss is smallest **exact
 $\mu=E[x_{t-1}\mid x_t]$. Minimising the tractable loss over many $(x_0, x_t)$ pairs pulls $\mu_\theta$ towards the
 exact mean without ever computing the mixture over the data set. Over the {num_data} {noun}s shown, that optimum is
 the mean that copies them; a network that generalises stops short of it and approximates the mean for the whole
-distribution of {noun}s instead (tab "Why doesn't p_θ copy?" shows why and by how much). The numbers below check
-this on your {noun}.
+distribution of {noun}s instead (the *Why doesn't* $p_\theta$ *copy?* tab shows why and by how much). The numbers
+below check this on your {noun}.
 """
 
 
@@ -285,7 +300,7 @@ def gallery_title(noun: str) -> str:
 
 def index_info(noun: str, num_data: int) -> str:
     """The digit_index input's help line."""
-    return f"which training {noun}, 0 … {num_data - 1} (unless an image is given)"
+    return f"which training {noun}, 0 … {num_data - 1} (unless an image is uploaded or drawn)"
 
 
 def own_image(is_mnist: bool) -> str:
@@ -296,7 +311,7 @@ def own_image(is_mnist: bool) -> str:
 def upload_label(noun: str, is_mnist: bool, side: int) -> str:
     """The image input's label; other data than MNIST is resized and cropped to the model's side²."""
     resized = "" if is_mnist else f" (resized and cropped to {side}²)"
-    return f"image: an uploaded {noun}, used instead of digit_index{resized}"
+    return f"image: an uploaded {noun}, used instead of the index above{resized}"
 
 
 SKETCH_LABEL = "draw a digit (white ink on dark is what MNIST looks like; any ink works)"
@@ -321,9 +336,15 @@ def candidates_label(noun: str) -> str:
 
 
 def candidate_caption(index: int, weight: float) -> str:
-    """ "#75: 12.3%" — a candidate's index and its weight w_i, with digits even when the weight is tiny."""
-    shown = f"{weight:.1%}" if weight >= 1e-3 else f"{weight * 100:.1e}%"
-    return f"#{index}: {shown}"
+    """ "#75: 12.3%" — a candidate's index and its weight w_i, with digits even when the weight is tiny
+    ("#15: 1.5×10⁻¹¹ %": drawn into the picture in DejaVu Sans, which has the superscripts)."""
+    if weight >= 1e-3:
+        return f"#{index}: {weight:.1%}"
+    mantissa, exponent = f"{weight * 100:.1e}".split("e")  # as a person writes it: 2.7×10⁻⁵ %, not 2.7e-05%
+    return f"#{index}: {mantissa}×10{str(int(exponent)).translate(_SUPERSCRIPTS)} %"
+
+
+_SUPERSCRIPTS = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
 def training_loss_text(c, noun: str) -> str:
@@ -398,10 +419,10 @@ def training_loss_text(c, noun: str) -> str:
 
 
 def _unrounded(difference: float, name: str) -> str:
-    """How much larger the `name` mean's averaged loss is than the exact mean's, unrounded (or that float64 cannot
-    tell them apart)."""
+    """How much larger the `name` mean's averaged loss is than the exact mean's, unrounded (or, below 10⁻¹² nats,
+    that they agree to 12 decimal places: the page shows no finer digits, and the exact mean enters as float32)."""
     if abs(difference) < 1e-12:
-        return f"unrounded, the {name} and exact losses differ by less than $10^{{-12}}$ nats, below float64 rounding"
+        return f"unrounded, the {name} and exact losses agree to 12 decimal places, within $10^{{-12}}$ nats"
     return f"unrounded, the exact mean's is smaller than the {name} mean's by {sci(difference)} nats"
 
 

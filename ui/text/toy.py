@@ -6,7 +6,8 @@ import math
 
 from pipelines.exact.neighbours import COPY_RATIO_TEXT, chance_copy_fraction
 from pipelines.toy2d import HEAVY_WEIGHT, VARIANCES
-from ui.base import VARIANCE_SYMBOLS
+from pipelines.toy2d.plots import SHORT_STEP
+from pipelines.toy2d.plots import STRIDE_VARIANCE_SYMBOLS as VARIANCE_SYMBOLS
 from ui.format import nats, times
 
 LOSS_WINDOW = 100  # the live training's loss is the mean over its last this many updates
@@ -51,17 +52,19 @@ By Bayes' rule the **true reverse step** over these points is a mixture with one
 $$q(x_{t-\Delta}\mid x_t)=\sum_{i=1}^{N} w_i\; q(x_{t-\Delta}\mid x_t, x_0^i),\qquad
 w_i = q(x_0^i\mid x_t)\propto \exp\Big(-\frac{\lVert x_t-\sqrt{\bar\alpha_t}\,x_0^i\rVert^2}{2(1-\bar\alpha_t)}\Big).$$
 
-Each component is the **tractable posterior**, mean $\tilde\mu(x_t, x_0^i)$ and variance
-$\tilde\beta=\frac{1-\bar\alpha_{t-\Delta}}{1-\bar\alpha_t}\big(1-\frac{\bar\alpha_t}{\bar\alpha_{t-\Delta}}\big)$
-(Ho et al. eq. 7, for a step of $\Delta$). The **learned** step is one Gaussian,
-$p_\theta(x_{t-\Delta}\mid x_t)=\mathcal N(\mu_\theta(x_t,t),\,\sigma^2 I)$, with $\mu_\theta$ from a small
-network $\epsilon_\theta(x_t,t)$ (an MLP) in Ho et al.'s **ε-parametrisation**: the network guesses the noise
+Each component is the **tractable posterior** of the step from $t$ to $s = t-\Delta$: mean
+$\tilde\mu(x_t, x_0^i)$ and variance $\tilde\beta_{t|s}=\frac{1-\bar\alpha_s}{1-\bar\alpha_t}\,\beta_{t|s}$, where
+$\beta_{t|s}=1-\bar\alpha_t/\bar\alpha_s$ is the variance the forward process adds from $s$ to $t$ (Ho et al. eq. 7 for
+a step of $\Delta$; for $\Delta = 1$ they are Ho et al.'s $\tilde\beta_t$ and $\beta_t$; for a stride of $\Delta$,
+$\beta_{t|s}\approx\beta_{s+1}+\dots+\beta_t$, the sum of its $\Delta$ one-step variances). The **learned** step is
+one Gaussian, $p_\theta(x_{t-\Delta}\mid x_t)=\mathcal N(\mu_\theta(x_t,t),\,\sigma^2 I)$, with $\mu_\theta$ from a
+small network $\epsilon_\theta(x_t,t)$ (an MLP) in Ho et al.'s **ε-parametrisation**: the network guesses the noise
 $\epsilon$ that was added to make $x_t$, that guess gives $\hat x_0=(x_t-\sqrt{1-\bar\alpha_t}\,\epsilon_\theta)/
-\sqrt{\bar\alpha_t}$, and $\mu_\theta=\tilde\mu(x_t,\hat x_0)$. The sampler uses $\sigma^2=\tilde\beta$; below,
-$p_\theta$ is also drawn with the forward variance $\beta=1-\bar\alpha_t/\bar\alpha_{t-\Delta}$ and with
-$\sigma^{*2}$, the variance that is best **on average over** $x_t\sim q(x_t)$ — not at every $x_t$ (Bao et al.
-2022, Analytic-DPM): $\sigma^{*2}=\tilde\beta+\frac{\beta^2}{\alpha_{t|t-\Delta}(1-\bar\alpha_t)}(1-\Gamma_t)$ with
-$\alpha_{t|t-\Delta}=\bar\alpha_t/\bar\alpha_{t-\Delta}=1-\beta$ and $\Gamma_t=E_{x_t\sim q(x_t)}
+\sqrt{\bar\alpha_t}$, and $\mu_\theta=\tilde\mu(x_t,\hat x_0)$. The sampler uses $\sigma^2=\tilde\beta_{t|s}$; below,
+$p_\theta$ is also drawn with the forward variance $\beta_{t|s}$ and with $\sigma^{*2}$, the variance that is best
+**on average over** $x_t\sim q(x_t)$ — not at every $x_t$ (Bao et al. 2022, Analytic-DPM):
+$\sigma^{*2}=\tilde\beta_{t|s}+\frac{\beta_{t|s}^2}{\alpha_{t|s}(1-\bar\alpha_t)}(1-\Gamma_t)$ with
+$\alpha_{t|s}=\bar\alpha_t/\bar\alpha_s=1-\beta_{t|s}$ and $\Gamma_t=E_{x_t\sim q(x_t)}
 \lVert\epsilon_\theta(x_t,t)\rVert^2/2$ (the network's mean squared noise guess per coordinate, averaged here over
 noised training points).
 """
@@ -71,8 +74,8 @@ TOY_STEP_INTRO = r"""
 ### 1. One reverse step: when is one Gaussian enough?
 Place $x_t$ (click the plane, or use the sliders) and choose $t$ and the stride $\Delta$. **Left**, the whole plane:
 the training points, $x_t$, and the component means $\tilde\mu(x_t,x_0^i)$ shaded by their weight $w_i$. **Right**,
-zoomed on the step: the exact density (grey), $p_\theta$'s Gaussian (orange: solid with $\tilde\beta$, dashed with
-$\beta$, dotted with $\sigma^{*2}$), the **best Gaussian** (blue, dashed), and the tractable
+zoomed on the step: the exact density (grey), $p_\theta$'s Gaussian (orange: solid with $\tilde\beta_{t|s}$, dashed
+with $\beta_{t|s}$, dotted with $\sigma^{*2}$; $s = t-\Delta$), the **best Gaussian** (blue, dashed), and the tractable
 $q(x_{t-\Delta}\mid x_t, x_0)$ of the heaviest $x_0$ (green, dotted): the training target for that one point.
 The best Gaussian comes from **moment matching**: the Gaussian with the mixture's own mean and covariance is the one
 closest to it in $\mathrm{KL}(\text{exact}\,\Vert\,\cdot)$, so no Gaussian $p_\theta$ can do better. Distances
@@ -95,13 +98,14 @@ in the shape between them.
 TOY_TRAIN_INTRO = r"""
 ### 3. Train $p_\theta$ yourself
 Training never computes the mixture. Each optimizer update draws training points $x_0$, times $t$ and noise
-$\epsilon$, and regresses $\epsilon_\theta(x_t,t)$ on $\epsilon$ (Ho et al. eq. 14). That is the loss $L_{t-1}$
-comparing $p_\theta$ with the tractable $q(x_{t-1}\mid x_t,x_0)$ of **one** $x_0$; averaged over the $x_0$ that could
-have produced $x_t$ it is smallest at the exact mean $\sum_i w_i\,\tilde\mu(x_t,x_0^i)$ — so training pulls
-$p_\theta$ towards the exact step's mean without ever computing it, and the loss stays above 0 (several $x_0$ fit one
-$x_t$). Over $N$ training points that optimum copies them; a network that generalises stops short of it (tab
-"Why doesn't p_θ copy?"). Try a small $N$
-(say 16), train, then sample above. **Your model drives only your views** (this browser session, or one
+$\epsilon$, and regresses $\epsilon_\theta(x_t,t)$ on $\epsilon$: Ho et al.'s $L_\text{simple}$ (eq. 14). For each $t$
+that is the loss $L_{t-1}$ — comparing $p_\theta$ with the tractable $q(x_{t-1}\mid x_t,x_0)$ of **one** $x_0$ — up to
+a per-$t$ weight, which $L_\text{simple}$ drops (eq. 12; the *Why do we need* $p_\theta$*?* tab derives it).
+Averaged over the $x_0$ that could have produced $x_t$ it is smallest at the exact mean
+$\sum_i w_i\,\tilde\mu(x_t,x_0^i)$ — so training pulls $p_\theta$ towards the exact step's mean without ever computing
+it, and the loss stays above 0 (several $x_0$ fit one $x_t$). Over $N$ training points that optimum copies them; a
+network that generalises stops short of it (tab *Why doesn't* $p_\theta$ *copy?*). Try a small $N$ (say 16), train,
+then sample above. **Your model drives only your views** (this browser session, or one
 API client); everyone else keeps the shipped one. The server runs one training at a time; others wait
 in the queue. The picture updates about twice a second while it trains; the line under it counts the updates.
 """
@@ -130,11 +134,14 @@ def toy_model_line(info: dict) -> str:
     )
 
 
-def toy_step_text(view, model_info: dict | None = None, mnist=None) -> str:
+def toy_step_text(view, model_info: dict | None = None, mnist=None, one_step_beta: float | None = None) -> str:
     """The numbers of one reverse step and the sentences they support. `view`: a `pipelines.toy2d.ToyStepView`;
     model_info: which p_θ (`ToyCache.model_for`'s info); mnist: the variance tab's default chain
-    (`ui.tabs.variance.ChainReading`), quoted beside this step's variances, or None."""
+    (`ui.tabs.variance.ChainReading`), quoted beside this step's variances, or None; one_step_beta: Ho et al.'s β_t
+    of the one step t → t − 1, quoted beside this stride's β_{t|s}, or None."""
     step, n = view.step, len(view.points)
+    beta = step.variances["fixed_large"]
+    against = "" if one_step_beta is None else f", against {one_step_beta:.2g} for one step ($\\beta_{{{view.t}}}$)"
     which = f" $p_\\theta$: {model_words(model_info)}." if model_info else ""
     lines = [
         f"**At $x_t$ = ({float(view.x_t[0]):.2f}, {float(view.x_t[1]):.2f}), step $t$ = {view.t} → {view.prev_t} "
@@ -150,8 +157,9 @@ def toy_step_text(view, model_info: dict | None = None, mnist=None) -> str:
         f"{n:,}, the heaviest (training point #{view.heaviest_index}, circled green) "
         f"{view.heaviest_weight:.1%}; **effective number** $1/\\sum_i w_i^2$ = {view.effective_number:.1f} "
         "(how many equally weighted training points would give the same spread of weights: 1 when one $x_0$ has all "
-        f"the weight, N when all are equal). Each component's standard deviation $\\sqrt{{\\tilde\\beta}}$ = "
-        f"{step.component_variance**0.5:.3g}.",
+        f"the weight, N when all are equal). Each component's standard deviation $\\sqrt{{\\tilde\\beta_{{t|s}}}}$ = "
+        f"{step.component_variance**0.5:.3g}; this stride's $\\beta_{{t|s}}$ = {beta:.3g}{against}.",
+        _means_line(view),
         "",
         *_stride_table(view),
         "",
@@ -164,13 +172,30 @@ def toy_step_text(view, model_info: dict | None = None, mnist=None) -> str:
     return "\n".join(lines)
 
 
+def _means_line(view) -> str:
+    """How far the step moves x_t: the exact and p_θ means' distances from x_t, and where the plane shows them."""
+    x_t = view.x_t.double()
+    exact = float((view.step.exact_mean.double() - x_t).norm())
+    model = float((view.step.model_mean.double() - x_t).norm())
+    where = (
+        " On the plane (left) both lie on the × of $x_t$, too close to draw an arrow; the zoom (right) shows them "
+        "(● exact, □ $p_\\theta$)."
+        if max(exact, model) < SHORT_STEP
+        else " On the plane (left) an arrow from $x_t$ points to each."
+    )
+    return (
+        f"- The step's means: the exact mean lies {exact:.3g} from $x_t$, $p_\\theta$'s {model:.3g} (and "
+        f"{view.model_mean_error:.3g} from each other).{where}"
+    )
+
+
 def _stride_table(view) -> list[str]:
     """KL(exact ‖ best Gaussian) and KL(exact ‖ p_θ) with each variance, for each stride; the Monte-Carlo error
     once per row (every column of a row shares it: KL(exact ‖ p_θ) = KL(exact ‖ best) + a closed form)."""
     head = " | ".join(f"$p_\\theta$ with {VARIANCE_SYMBOLS[name]}" for name in VARIANCES)
     lines = [
         "KL divergences from the exact step, in nats (± : the row's Monte-Carlo standard error, the same for every "
-        "column of the row):",
+        "column of the row; each row's step goes from $t$ to $s = t-\\Delta$):",
         "",
         f"| stride $\\Delta$ | step | best Gaussian | {head} | ± |",
         "|---:|---|---:|---:|---:|---:|---:|",
@@ -203,7 +228,7 @@ def variance_sentence(view, mnist=None) -> str:
         "over both, so the true variance here is wider than average and even $\\sigma^{*2}$ is too narrow."
     )
     setting = (
-        "the *Which variance for $p_\\theta$?* tab (MNIST, "
+        "the *Which variance for* $p_\\theta$*?* tab (MNIST, "
         + (f"{mnist.num_steps} steps of stride {mnist.stride:.0f}" if mnist else "a few dozen small steps")
         + ", $x_t$ drawn from $q(x_t)$)"
     )
@@ -232,7 +257,7 @@ def variance_sentence(view, mnist=None) -> str:
             f"| {setting}, where it is furthest from 1 | within {abs(mnist.small_ratio - 1):.1%} | "
             f"up to {times(mnist.large_ratio)} too wide | {model} |",
             "",
-            "Both rows are right: $\\tilde\\beta$ fits a small step from a typical $x_t$ and is too narrow for a "
+            "Both rows are right: $\\tilde\\beta_{t|s}$ fits a small step from a typical $x_t$ and is too narrow for a "
             "large stride from a point between modes, like this one.",
         ]
     )
@@ -258,10 +283,10 @@ def _stride_sentence(view) -> str:
             f"({nats(big.kl_gaussian.nats)} nats: it lands on several separate parts of the data). That is why "
             "one Gaussian $p_\\theta$ is enough for DDPM's many small steps (Sohl-Dickstein et al. 2015: the reverse "
             "of a small Gaussian step is itself nearly Gaussian), and why a few big steps blur: one Gaussian must "
-            "cover several modes. From this point between modes a wider variance ($\\beta$ or $\\sigma^{*2}$) "
-            "brings $p_\\theta$ closer to the best Gaussian for moderate strides than $\\tilde\\beta$ does; for "
-            "big strides no Gaussian is close. (From a typical $x_t$ near the data, $\\tilde\\beta$ is the right "
-            'width: tab "Which variance for p_θ?".)'
+            "cover several modes. From this point between modes a wider variance ($\\beta_{t|s}$ or $\\sigma^{*2}$) "
+            "brings $p_\\theta$ closer to the best Gaussian for moderate strides than $\\tilde\\beta_{t|s}$ does; for "
+            "big strides no Gaussian is close. (From a typical $x_t$ near the data, $\\tilde\\beta_{t|s}$ is the right "
+            "width: tab *Which variance for* $p_\\theta$*?*.)"
         )
     if view.stride_shape == "one_mode":
         return (
@@ -315,11 +340,12 @@ def toy_sample_text(summary: dict, exact_median: float, model_median: float) -> 
         "so their copy rates at the same N differ from this one's.)"
         f"\n\n**Exact sampler:** {summary['exact_copy_fraction']:.0%} of {M:,} samples are copies "
         f"({summary['exact_pixel_copies']:,} lie exactly on a training point, $d_1$ < {summary['copy_distance']:g}); "
-        f"they hit {summary['exact_distinct_points']:,} distinct points of N = {N:,}; median $d_1$ {exact_median:.3g}."
+        f"they hit {summary['exact_distinct_points']:,} distinct points of N = {N:,}; median $d_1$ = "
+        f"{exact_median:.3g}."
         f"\n\n**$p_\\theta$:** {summary['model_copy_fraction']:.0%} copies by the same rule (about "
         f"{chance_copy_fraction(2):.0%} of even new points pass it in 2-D by chance, $({COPY_RATIO_TEXT})^2$: its "
         "floor here) "
-        f"({summary['model_pixel_copies']:,} exactly on a point); median $d_1$ {model_median:.3g}, against a typical "
+        f"({summary['model_pixel_copies']:,} exactly on a point); median $d_1$ = {model_median:.3g}, against a typical "
         f"gap of {summary['training_spacing_median']:.3g} between neighbouring training points. "
         f"Both used the same {summary['num_inference_steps']} steps from the same noise (seed {summary['seed']}); "
         f"exact {summary['exact_seconds']:.2f} s, $p_\\theta$ {summary['model_seconds']:.2f} s."

@@ -371,7 +371,7 @@ def toy_train_text(summary: dict) -> str:
                 "noise, so its "
                 "$\\hat x_0=(x_t-\\sqrt{1-\\bar\\alpha_t}\\,\\epsilon_\\theta)/\\sqrt{\\bar\\alpha_t}$ lies far "
                 "outside the data, and the sampler clips $\\hat x_0$ to $[-1, 1]^2$ at every step (as it does for "
-                "images). Training moves them onto the data. Press **Train p_θ** to train it on N = "
+                "images). Training moves them onto the data. Press **Train $p_\\theta$** to train it on N = "
                 f"{summary['num_points']:,} points of {name}."
                 if summary.get("preview")
                 else f"Training $p_\\theta$ on N = {summary['num_points']:,} points of {name}: update 0 "

@@ -110,3 +110,11 @@ def test_the_live_re_sample_refuses_bad_values_by_name(ctx):
     for args, words in ((("mnist", 16, -1), "seed must be an integer in"), (("mnist", 17, 0), "shipped ladder")):
         with pytest.raises(gr.Error, match=words):
             tab.pair_live(*args)
+
+
+def test_the_2d_sentence_gives_the_datas_own_floor_and_the_sampling_error():
+    floor = ((64, 0.14, 3872), (256, 0.12, 3488))
+    text = transition_sentence([_row(4, 1.0, 50.0), _row(2000, 0.16, 1.2)], "points", floor)
+    assert "14% at $N = 64$, 12% at $N = 256$" in text  # the data's unseen points, not (1/3)² alone
+    assert "over 8 samples, a standard error of about 13 percentage points at 16%" in text  # √(0.16·0.84/8)
+    assert "Do the two models agree?" in text  # the right panel read in words

@@ -1,4 +1,5 @@
-"""The patch-size fit checked on a seed it was not fitted on: the median r² of the LS machine (the calibrated patch
+"""The patch-size fit checked: where it means something (`patch_fit`, from the calibration record's r² per P), and
+on a seed it was not fitted on: the median r² of the LS machine (the calibrated patch
 size per t) and of the exact posterior to the network's x̂₀, per band of t, along the network's own run from a seed
 other than the calibration's (`local_patch_sizes.json` lists its seeds). The shipped denoiser record
 (`denoiser_record`) runs from seed 0, one of the calibration's; this record says whether its r² holds out of sample.
@@ -21,6 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from pipelines.exact.calibration import PATCH_TABLE_FILE
 from pipelines.exact.local import LocalPosterior
 from pipelines.exact.posterior import DatasetPosterior
 from pipelines.exact.trajectory import DEFAULT_BAND_EDGES, model_run, r2_along
@@ -54,10 +56,43 @@ def load_heldout(folder) -> dict | None:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
+FIT_THRESHOLD = 0.05  # the patch size "means something" where the choice of P moves r² by at least this
+
+
+def patch_fit(folder) -> dict | None:
+    """Where a model's calibrated patch size means something (the dict the mechanism tab's words read), from its
+    calibration record (r² per calibrated t and candidate P): below the largest t at and below which P moves r² by at
+    least FIT_THRESHOLD. None without a record."""
+    path = Path(folder) / PATCH_TABLE_FILE
+    if not path.is_file():
+        return None
+    record = json.loads(path.read_text())
+    ts, best = np.asarray(record["timesteps"]), np.asarray(record["best"])
+    r2 = np.asarray(record["r2"], dtype=np.float64)
+    spread = r2.max(axis=1) - r2.min(axis=1)
+    order = np.argsort(ts)  # from t = 0 up
+    meaningful = np.cumprod(spread[order] >= FIT_THRESHOLD).astype(bool)
+    if not meaningful.any() or meaningful.all():
+        return None
+    below, above = order[meaningful], order[~meaningful]
+    top = above[np.argsort(-ts[above])]
+    return {
+        "t_star": int(ts[below].max()),
+        "threshold": FIT_THRESHOLD,
+        "spread": (float(spread[below].min()), float(spread[below].max())),
+        "above": float(spread[above].max()),
+        "jumps": [int(p) for p in best[top]],
+        "largest": int(max(record["candidates"])),
+        "floor": float(r2[above].min()),
+        "p0": int(best[order[0]]),
+        "pmax": int(best[below].max()),
+    }
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """The CLI: 0 done, 2 bad input (one line)."""
     from pipelines.checks import OneLineParser, check_int, check_seed, non_empty
-    from pipelines.exact.calibration import PATCH_TABLE_FILE, _load, load_patch_table
+    from pipelines.exact.calibration import _load, load_patch_table
 
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = OneLineParser(prog="python -m pipelines.exact.heldout_seed", description=__doc__.split("\n\n")[0])

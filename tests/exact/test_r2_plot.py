@@ -21,7 +21,10 @@ def curves(batch: int = 4, low: float = -0.3):
 
 
 def legend_texts(fig):
-    return [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    """The figure's legend, drawn below the axes so that it covers no curve."""
+    (legend,) = fig.legends
+    assert fig.axes[0].get_legend() is None
+    return [t.get_text() for t in legend.get_texts()]
 
 
 def test_three_named_curves_and_the_patch_sizes_readable_at_900_px():
@@ -32,7 +35,7 @@ def test_three_named_curves_and_the_patch_sizes_readable_at_900_px():
     assert legend_texts(fig) == [
         "local (LS, patch P per t)",
         "equivariant (ELS)",
-        "exact posterior (whole image)",
+        "exact posterior (whole image; wide, pale)",
         "patch size $P$ (right)",
     ]
     ax = fig.axes[0]

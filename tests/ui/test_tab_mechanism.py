@@ -44,7 +44,7 @@ def test_the_loss_gap_caption_says_what_the_table_says_band_by_band(tab):
     image, words, record = tab.loss_gap("two_moons")
     assert isinstance(image, Image.Image)
     for low, high in record["bands"]:  # every panel is read in words, not only the smallest t
-        assert f"**$t$ in [{low}, {high})**" in words
+        assert f"- **$t$ in [{low}, {high})**" in words
     first = min((r["t_low"], r["t_high"]) for r in record["rows"])
     rows = [r for r in record["rows"] if (r["t_low"], r["t_high"]) == first]
     if all(r["heldout_optimum"] > r["heldout_network"] + 2 * r["heldout_gap_se"] for r in rows):
@@ -168,7 +168,7 @@ def test_the_shipped_record_marks_els_as_the_weaker_column_and_shows_a_held_out_
     assert f"LS, seed {heldout['seed']}" in words and "which the fit never saw" in words
     assert "partly in-sample" in words
     assert "**ELS column is the weaker, smaller measurement**" in words and "not one fitted for ELS" in words
-    assert f"ELS ({record['equivariant_subset']['images_compared']} digits, smaller)" in words
+    assert f"ELS, seed 0 ({record['equivariant_subset']['images_compared']} digits: smaller)" in words
 
 
 def test_the_puzzle_heading_and_the_means_it_names():

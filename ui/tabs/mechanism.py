@@ -140,7 +140,7 @@ class MechanismTab:
         dataset = self._dataset(dataset)
         record = transition_loss_gap.load_loss_gap(dataset)
         rows = sorted(record["rows"], key=lambda r: (r["t_low"], r["num_points"]))
-        words = text.loss_gap_caption(dataset, rows) + " " + self._why_not_zero(dataset, rows)
+        words = text.loss_gap_caption(dataset, rows) + "\n\n" + self._why_not_zero(dataset, rows)
         return drawn(plot_loss_gap, record, dataset), words, record
 
     def _why_not_zero(self, dataset: str, rows: list[dict]) -> str:

@@ -46,6 +46,21 @@ missing the first in the right way: this tab is about that miss.
    constraint, the same weights at every position, gives their **ELS machine**, "equivariant local score"). It
    assembles each new image from patches of different training images, and at small $t$, where a sample's details
    are decided, it predicts the trained UNet's output far better than the exact posterior does (view 4).
+
+**Why the miss makes new images, step by step.**
+- The loss rewards, at each $x_t$, the average of the clean images that could have made it. Over $N$ images that
+  average collapses onto one training image at small $t$: a function that jumps from one image to the next across
+  the space of $x_t$ (view 1's exact arrows all end on points).
+- A network does not build that function. It is smooth (nearby inputs give nearby outputs) and, as a convolutional
+  network, local (each output pixel sees a patch). It is fitted by gradient steps on noisy draws, and the steps
+  needed to carve the jumps grow with $N$ (view 3). So it settles near the best smooth, local function it reaches.
+- The best local function is the patch posterior (view 4): each pixel's guess averages the training pixels whose
+  surrounding *patch* matches the patch of $x_t$ there. With many training images a patch has near-matches in
+  many of them, and neighbouring pixels pick matches from different images.
+- So each step pulls $x_t$ towards a mosaic that agrees with some training image in every small window but with
+  no training image as a whole. The chain follows these guesses down to $t = 0$ and ends at a new image made of
+  training patches: it looks like the data and is not a copy. With few training images there are few patches to
+  choose from, and a run of normal length reaches the exact optimum anyway (view 3): then it copies.
 """
 
 
@@ -108,7 +123,7 @@ def _band_words(rows: list[dict]) -> str:
     held_higher = [r for r in rows if not _agree(r, "heldout") and r["heldout_gap"] > 0]
     held_lower = [r for r in rows if not _agree(r, "heldout") and r["heldout_gap"] < 0]
     level = [r for r in rows if _agree(r, "train") and _agree(r, "heldout")]
-    words = [f"**$t$ in [{low}, {high})**:"]
+    words = [f"- **$t$ in [{low}, {high})**:"]
     if len(train_lower) == len(rows):
         words.append(f"on the training points the optimum is lower at every $N$ ({_pair(rows[0], 'train')} at "
                      f"$N = {rows[0]['num_points']:,}$)")  # fmt: skip
@@ -139,7 +154,7 @@ def loss_gap_caption(dataset: str, rows: list[dict]) -> str:
     parts = [f"**{dataset_name(dataset)}**, panel by panel ("
              "the optimum against the network; they **agree** where they differ by less than twice the standard "
              "error of their paired difference, or by less than 1 %)."]  # fmt: skip
-    parts += [_band_words(by_band[b]) for b in bands]
+    parts.append("\n\n" + "\n".join(_band_words(by_band[b]) for b in bands) + "\n\n")
     parts.append(
         "So the optimum loses on new points at small $t$ (by far while $N$ is small), and not at larger $t$. At "
         "larger $t$ the noise hides which training point $x_t$ came from: the optimum's weights "
@@ -153,7 +168,7 @@ def loss_gap_caption(dataset: str, rows: list[dict]) -> str:
         r = below[0]
         above = [q for q in last if q["heldout_network"] > q["train_network"]]
         parts.append(
-            f"In [{bands[-1][0]}, {bands[-1][1]}) the held-out loss is even a little below the training loss at "
+            f"At $t$ in [{bands[-1][0]}, {bands[-1][1]}) the held-out loss is even a little below the training loss at "
             f"$N$ = {_ns(below)} ({r['heldout_network']:.3f} against {r['train_network']:.3f} for the network at "
             f"$N = {r['num_points']:,}$), for the optimum as for the network. Nothing there has learned the points "
             "(the two denoisers agree): set B is simply a different draw of $N$ points from the data than A, and "
@@ -296,8 +311,9 @@ posterior $\mathbb E[x_0\mid x_t]$. A convolutional network is also **equivarian
 position, so a patch may come from anywhere in a training image. That variant (the **ELS machine**, "equivariant
 local score"; the first is the **LS machine**, "local score") searches the patches at every position of every
 training {noun}. The patch size is fitted to the UNet, one number per $t$: along the UNet's own runs from seeds 0
-and 1 (4 {noun}s each, 40 steps), the $P$ from 1 to 15 whose $r^2$ to the UNet (defined below) is highest. {fit}
-To see the match with no fitting, untick "calibrated" and move the slider. The slider
+and 1 (4 {noun}s each, 40 steps), the $P$ from 1 to 15 whose $r^2$ to the UNet (defined below) is highest.
+
+{fit} To see the match with no fitting, untick "calibrated" and move the slider. The slider
 stops at $2\cdot 32-1 = 63$: a window of that side centred on any pixel covers the whole $32\times32$ image.
 
 **How well does it predict the UNet?** Along the UNet's own sampling run from the seed, each step compares the
@@ -383,12 +399,13 @@ def record_text(record: dict, label: str, noun: str, heldout: dict | None = None
     subset = record.get("equivariant_subset") or {}
     els_n = subset.get("images_compared", 0)
     held = {(b["low"], b["high"]): b for b in (heldout or {}).get("bands", [])}
-    head = "| $t$ band | steps | local (LS) | exact |"
+    seed = record.get("seed")
+    head = f"| $t$ band | steps | local (LS), seed {seed} | exact, seed {seed} |"
     rule = "|---|---:|---:|---:|"
     if held:
         head += f" LS, seed {heldout['seed']} | exact, seed {heldout['seed']} |"
         rule += "---:|---:|"
-    head += f" ELS ({els_n} {noun}s, smaller) |"
+    head += f" ELS, seed {seed} ({els_n} {noun}s: smaller) |"
     rule += "---:|"
     rows = [head, rule]
     diffs = []
@@ -423,7 +440,7 @@ def record_text(record: dict, label: str, noun: str, heldout: dict | None = None
             "worse fit. The fit holds out of sample."
         )
     words += (
-        f" Copies by the rule: {', '.join(copies)}. The **ELS column is the weaker, smaller measurement**: ELS "
+        f" Copies by the rule: {', '.join(copies)}.\n\nThe **ELS column is the weaker, smaller measurement**: ELS "
         f"compares every pixel with every patch at every position of every training {noun}, too slow for this "
         f"page, so it searches only {subset.get('size', 0):,} of the {subset.get('of', 0):,} training {noun}s (a "
         f"seeded random subset), was run on {els_n} {noun}s, and uses the patch size fitted for LS, not one fitted "

@@ -61,7 +61,11 @@ server, others wait in the queue.
     "gives, for the data set shown, how often the data's own unseen points pass the rule. A model's copy fraction "
     "is also a count over 256 samples, with a binomial standard error of about 2 percentage points. Together these "
     "explain copy fractions of 10–16 % at large $N$: that is the floor, not copying. In the 1,024 dimensions of a "
-    "digit the floor is essentially 0, which is why the MNIST table reaches 0 %.\n"
+    'digit the floor is essentially 0, which is why the MNIST table reaches 0 %. In the right panel ("Do the two '
+    "models agree?\") the solid line is the two models' distance from the same noise, the dotted line the exact "
+    "processes'. Where the solid line drops below the dotted one, two models that share no training point agree "
+    "with each other more than two copiers can: they have learned much the same density (the sentence under the "
+    "tab's first plot gives the numbers when a 2-D data set is chosen there).\n"
 )
 
 

@@ -13,10 +13,10 @@ _RATIO = COPY_RATIO_TEXT  # "1/3"
 INTRO = r"""
 ## Copies or new points?
 
-The exact reverse process over N training points can only return one of them (tab "2-D world"). Does a trained
+The exact reverse process over $N$ training points can only return one of them (tab "2-D world"). Does a trained
 $p_\theta$ make new points because it is a network, or because it has seen enough data? The test of
 Kadkhodaie et al. (ICLR 2024): split the data set's pool (4,000 points in 2-D; the 4,500 training digits on MNIST)
-into two **disjoint** subsets A and B of N each, train one $p_\theta$ on each with the same recipe, and sample
+into two **disjoint** subsets A and B of $N$ each, train one $p_\theta$ on each with the same recipe, and sample
 both **from the same noise**: the same starting $x_T$ and the same fresh Gaussian $z$ that each reverse step adds,
 $x_{t-1}=\mu_\theta(x_t,t)+\sigma_t z$ with $z\sim\mathcal N(0,I)$ (Ho et al., Algorithm 2). If each model copies
 its own subset, the two samples differ, since A and B share no point. If both have learned the same smooth density,
@@ -28,16 +28,16 @@ distance. Agreement is the median of $\|x_A - x_B\|$ over the noises, divided by
 distance from an item of the pool to its nearest other item). The exact processes of A and B, sampled
 from the same noise, are the reference: each returns a point of its own subset, so they never agree.
 
-The tab opens on **MNIST**: small UNets trained on two disjoint blocks of N of the 4,500 training digits, for
-N = 16, 256 and 2,250. There a "point" is a 32×32 image (the 28×28 digit padded by 2 pixels) and every distance is
+The tab opens on **MNIST**: small UNets trained on two disjoint blocks of $N$ of the 4,500 training digits, for
+$N$ = 16, 256 and 2,250. There a "point" is a 32×32 image (the 28×28 digit padded by 2 pixels) and every distance is
 over its 1,024 pixels. The same test on the 2-D data sets (two moons, eight Gaussians, a spiral; pool of 4,000
-points, N from 4 to 2,000) is in the data set menu.
+points, $N$ from 4 to 2,000) is in the data set menu.
 """.replace("{ratio}", _RATIO)
 
 
 PAIR_INTRO = r"""
 ### One pair, side by side
-The two shipped models at one N of the ladder, sampled from the same noises (seed 0). In 2-D: 256 samples each over
+The two shipped models at one $N$ of the ladder, sampled from the same noises (seed 0). In 2-D: 256 samples each over
 its own subset, then both together with the first pairs from the same noise joined by a segment. On MNIST: one column
 per noise; under each model's sample, its nearest digit in its own block with $d_1/d_2$ ("copy" when below {ratio}).
 The MNIST samples of seed 0 were recorded once (100 sampling steps of both UNets take 10–60 s here); the sampler is
@@ -47,9 +47,9 @@ new noises. The copy fractions in the picture's title are the table's (256 sampl
 
 
 TRAIN_INTRO = r"""
-### Train the pair at this N
+### Train the pair at this $N$
 On a 2-D data set (its own menu below; an MNIST pair trains for about half an hour, so only the shipped ones are
-shown): trains the two models of the recipe (data set, N, steps, seed) here, then samples both and both exact
+shown): trains the two models of the recipe (data set, $N$, steps, seed) here, then samples both and both exact
 processes from the same noises and adds the point (a star) to **your** plot of that data set's table, drawn below
 (and above, when that data set is chosen there). Other users keep theirs; one training runs at a time on the
 server, others wait in the queue.
@@ -71,7 +71,7 @@ server, others wait in the queue.
 
 TRAIN_EMPTY = (
     "No pair trained in this session yet. The plot below is the shipped table of the data set chosen here; choose "
-    "N and press **Train the pair at this N** to add your pair to it as a star."
+    "$N$ and press **Train the pair at this N** to add your pair to it as a star."
 )
 
 
@@ -165,7 +165,7 @@ def transition_sentence(reading, noun: str = "points", floor=None, num_samples: 
     else:
         parts.append(
             f"Even at $N = {r.last_n:,}$, {r.last_copies:.0%} of the samples are copies: with this "
-            f"recipe the models have not yet reached the N where the two agree."
+            f"recipe the models have not yet reached the $N$ where the two agree."
         )
     if r.agreeing:
         same = abs(r.first_ratio / r.first_exact_ratio - 1) < 0.25 if r.first_exact_ratio > 0 else False
@@ -196,7 +196,7 @@ def transition_sentence(reading, noun: str = "points", floor=None, num_samples: 
             "at random, $(d_1/d_2)^2$ is uniform), so fractions near that are the rule's floor, not copying."
         )
     parts.append(
-        f"The exact processes of A and B copy {r.exact_copies:.0%} of the time at every N and stay "
+        f"The exact processes of A and B copy {r.exact_copies:.0%} of the time at every $N$ and stay "
         f"{_spacings(r.exact_low)} to {_spacings(r.exact_high)} spacings apart: they never agree."
     )
     return " ".join(parts)
@@ -213,7 +213,8 @@ SAMPLING_STATUS = "Sampling both models and both exact processes from the same n
 def trained_row_text(row: dict) -> str:
     """The live pair's numbers once it is measured (a `TransitionRow.as_dict()`)."""
     return (
-        f"N = {row['num_points']:,}: copies {row['copy_fraction']['a']:.0%} (A), {row['copy_fraction']['b']:.0%} (B); "
+        f"$N = {row['num_points']:,}$: copies {row['copy_fraction']['a']:.0%} (A), "
+        f"{row['copy_fraction']['b']:.0%} (B); "
         f"the two models' samples from the same noise are {row['pair_distance_over_spacing']:.1f} spacings apart "
         f"(exact processes: {row['exact']['pair_distance_over_spacing']:.1f})."
     )

@@ -82,7 +82,7 @@ def test_the_training_curves_name_both_n(tab):
     image, words, record = tab.training_dynamics("two_moons")
     assert isinstance(image, Image.Image)
     for run in record["runs"]:
-        assert f"$N = {run['num_points']:,}$" in words
+        assert f"$N = {run['num_points']:,}$".replace(",", "{,}") in words
 
 
 def test_the_local_view_compares_three_samplers_from_one_seed(tab):

@@ -9,6 +9,12 @@ from ui.text.page import dataset_name
 
 _RATIO = COPY_RATIO_TEXT  # "1/3"
 
+
+def _m(value: int) -> str:
+    """An integer with thousands separators for inside $…$: {,} keeps KaTeX from spacing the comma (2{,}000)."""
+    return f"{value:,}".replace(",", "{,}")
+
+
 # ---------------------------------------------------------------------------------------------- the puzzle
 PUZZLE = r"""
 ## Why doesn't the trained $p_\theta$ copy?
@@ -84,7 +90,7 @@ def fields_caption(dataset: str, num_points: int, t: int, alpha_bar: float, exac
     ratio = network / exact if exact > 0 else float("inf")
     times = f"{ratio:,.0f}×" if ratio >= 10 else f"{ratio:.1f}×"
     return (
-        f"**{dataset_name(dataset)}, $N = {num_points:,}$, $t = {t}$** ($\\bar\\alpha_t = {alpha_bar:.4f}$): "
+        f"**{dataset_name(dataset)}, $N = {_m(num_points)}$, $t = {t}$** ($\\bar\\alpha_t = {alpha_bar:.4f}$): "
         "the exact denoiser's "
         f"guesses lie a median {exact:.2g} from the nearest training point, the network's {network:.2g} "
         f"({times} farther). The exact one sends almost every $x_t$ onto a training point; the network sends it "
@@ -126,13 +132,13 @@ def _band_words(rows: list[dict]) -> str:
     words = [f"- **$t$ in [{low}, {high})**:"]
     if len(train_lower) == len(rows):
         words.append(f"on the training points the optimum is lower at every $N$ ({_pair(rows[0], 'train')} at "
-                     f"$N = {rows[0]['num_points']:,}$)")  # fmt: skip
+                     f"$N = {_m(rows[0]['num_points'])}$)")  # fmt: skip
     elif train_lower:
         words.append(f"on the training points the optimum is lower at $N$ = {_ns(train_lower)}")
     if len(held_higher) == len(rows):
         words.append(
             f"on held-out points it is higher at every $N$ ({_pair(rows[0], 'heldout')} at "
-            f"$N = {rows[0]['num_points']:,}$, {_pair(rows[-1], 'heldout')} at $N = {rows[-1]['num_points']:,}$)"
+            f"$N = {_m(rows[0]['num_points'])}$, {_pair(rows[-1], 'heldout')} at $N = {_m(rows[-1]['num_points'])}$)"
         )
     elif held_higher:
         words.append(f"on held-out points it is higher at $N$ = {_ns(held_higher)} only")
@@ -170,7 +176,7 @@ def loss_gap_caption(dataset: str, rows: list[dict]) -> str:
         parts.append(
             f"At $t$ in [{bands[-1][0]}, {bands[-1][1]}) the held-out loss is even a little below the training loss at "
             f"$N$ = {_ns(below)} ({r['heldout_network']:.3f} against {r['train_network']:.3f} for the network at "
-            f"$N = {r['num_points']:,}$), for the optimum as for the network. Nothing there has learned the points "
+            f"$N = {_m(r['num_points'])}$), for the optimum as for the network. Nothing there has learned the points "
             "(the two denoisers agree): set B is simply a different draw of $N$ points from the data than A, and "
             "the loss at large $t$ depends on where the points lie. The standard errors count the draws of $t$ and "
             "$\\epsilon$, not which $N$ points were drawn"
@@ -192,10 +198,10 @@ def why_not_zero(
     crowded = [(lo, d) for lo, d in by_point if lo >= 1e-6]
     alone = [(lo, d) for lo, d in by_point if lo < 1e-6]
     head = (
-        f"**Why the optimum's training loss is not 0 at $t$ in [{band[0]}, {band[1]})** ({loss:.3g} at $N = {n:,}$): "
+        f"**Why the optimum's training loss is not 0 at $t$ in [{band[0]}, {band[1]})** ({loss:.3g} at $N = {_m(n)}$): "
         if crowded
         else f"**The optimum's training loss at $t$ in [{band[0]}, {band[1]}) is about 0** ({loss:.2g} at "
-        f"$N = {n:,}$, every training point far from the others): "
+        f"$N = {_m(n)}$, every training point far from the others): "
     )
     words = (
         head + f"at such $t$ the noise $\\sqrt{{1-\\bar\\alpha_t}}$ is {widths[0]:.2g} to {widths[1]:.2g}. For a "
@@ -208,15 +214,16 @@ def why_not_zero(
         dists = " and ".join(sorted({f"{d:.2g}" for _, d in crowded}))
         far = ", ".join(f"{d:.2g}" for _, d in alone)
         words += (
-            f" In set A at $N = {n:,}$, {len(crowded)} points lie {dists} from their nearest neighbour; the draws from "
-            f"them lose {near}. The other {len(alone)} (nearest neighbour {far} away) lose less than $10^{{-6}}$. "
+            f" In set A at $N = {_m(n)}$, {len(crowded)} points lie {dists} from their nearest neighbour; the draws "
+            f"from them lose {near}. The other {len(alone)} (nearest neighbour {far} away) lose less than $10^{{-6}}$. "
             "The mean is the share of draws from crowded points times their loss, so it depends on the set's "
             "closest pairs, not on $N$ alone."
         )
         if nested is not None:
             words += (
-                f" The sets are nested (the first $N$ of one shuffled pool), so view 3's $N = {nested[0]:,}$ holds the "
-                f"same close points among more others, and its loss is lower ({nested[1]:.2g})."
+                " The sets are nested (the first $N$ of one shuffled pool), so view 3's "
+                f"$N = {_m(nested[0])}$ holds the same close points among more others, and its loss is lower "
+                f"({nested[1]:.2g})."
             )
         words += (
             " As $N$ grows more points have a near neighbour, and the optimum's training loss climbs toward the "
@@ -254,17 +261,17 @@ def dynamics_caption(rows: list[dict]) -> str:
             mem = f"$\\tau_{{mem}}$ = {r['tau_mem']:,}"
         else:
             mem = f"the copy fraction never reaches 1/2 in {r['train_steps']:,} steps"
-        parts.append(f"$N = {r['num_points']:,}$: {gen}, {mem} ({r['final_copy_fraction']:.0%} copies at the end)")
+        parts.append(f"$N = {_m(r['num_points'])}$: {gen}, {mem} ({r['final_copy_fraction']:.0%} copies at the end)")
     words = "Read off the curves: " + "; ".join(parts) + "."
     mems = [r for r in rows if r["tau_mem"] is not None]
     if len(mems) >= 2 and mems[-1]["tau_mem"] > mems[0]["tau_mem"]:
         a, b = mems[0], mems[-1]
         words += (
-            f" Copying starts later the larger $N$: {a['tau_mem']:,} steps at $N = {a['num_points']:,}$, "
-            f"{b['tau_mem']:,} at $N = {b['num_points']:,}$"
+            f" Copying starts later the larger $N$: {a['tau_mem']:,} steps at $N = {_m(a['num_points'])}$, "
+            f"{b['tau_mem']:,} at $N = {_m(b['num_points'])}$"
         )
         never = [r for r in rows if r["tau_mem"] is None]
-        words += f", and not at all at $N = {never[-1]['num_points']:,}$." if never else "."
+        words += f", and not at all at $N = {_m(never[-1]['num_points'])}$." if never else "."
     gens = [r["tau_gen"] for r in rows if r["tau_gen"] is not None]
     if gens and max(gens) > 2 * min(gens):
         words += (
@@ -279,8 +286,8 @@ def dynamics_caption(rows: list[dict]) -> str:
 def views_compared(n: int, band: tuple[int, int], view2: dict, view3: dict) -> str:
     """The same N and band of t in view 2 (its row) and view 3 (its run's optimum and last checkpoint)."""
     return (
-        f" At $N = {n:,}$ and $t$ in [{band[0]}, {band[1]}) the held-out losses differ from view 2's as expected from "
-        f"the other held-out points and draws: the optimum's {view3['optimum']:.3g} here against "
+        f" At $N = {_m(n)}$ and $t$ in [{band[0]}, {band[1]}) the held-out losses differ from view 2's as expected "
+        f"from the other held-out points and draws: the optimum's {view3['optimum']:.3g} here against "
         f"{view2['heldout_optimum']:.3g} there, the network's {view3['network']:.3g} against "
         f"{view2['heldout_network']:.3g}; on the training points, the same set in both, the optimum's "
         f"{view3['optimum_train']:.4g} against {view2['train_optimum']:.4g}."

@@ -105,9 +105,10 @@ The training loss per dimension, $L=\tfrac12\,\mathbb E\,\lVert\epsilon-\hat\eps
 $x_t=\sqrt{\bar\alpha_t}\,x_0+\sqrt{1-\bar\alpha_t}\,\epsilon$ (Ho et al. eq. 14), $t$ uniform over each of four
 bands (one panel each; the smallest $t$, where the two part, first), 20,000 draws of $(x_0, t, \epsilon)$ per band and
 split, the same draws for both. It is measured for the network trained on the $N$ points of set A (view 1's network) and
-for the optimum over A, whose $\hat\epsilon$ comes from the exact $\mathbb E[x_0\mid x_t]$ over A. Both are
-evaluated on A's own points (**train**) and on set B's $N$ points (**held out**: the same distribution, never seen
-by either).
+for the optimum over A, whose $\hat\epsilon=(x_t-\sqrt{\bar\alpha_t}\,\mathbb E[x_0\mid x_t])/\sqrt{1-\bar\alpha_t}$
+comes from the exact $\mathbb E[x_0\mid x_t]$ over A (nothing clipped; the $\tfrac12$ averages the two
+coordinates). Both are evaluated on A's own points (**train**) and on set B's $N$ points (**held out**: the same
+distribution, never seen by either).
 """
 
 

@@ -75,3 +75,17 @@ def test_bad_shapes_are_refused():
         plot_r2_curves(TS, np.zeros(K), np.zeros(K), patch_sizes=[3, 5])
     with pytest.raises(ValueError, match="timesteps must be a non-empty"):
         plot_r2_curves([], [], [])
+
+
+def test_the_steps_where_the_fitted_patch_size_means_nothing_are_shaded_and_named():
+    local, _, exact = curves()
+    patch = np.where(TS > 500, 15, np.where(TS > 100, 7, 1))
+    fig = plot_r2_curves(TS, local, exact, patch_sizes=patch, fit_below=725)
+    ax = fig.axes[0]
+    (span,) = [p for p in ax.patches if p.get_facecolor()[:3] == pytest.approx((0.85, 0.85, 0.85))]
+    xs = span.get_transform().transform(span.get_path().vertices)  # display coordinates → back to data
+    xs = ax.transData.inverted().transform(xs)[:, 0]
+    assert min(xs) == pytest.approx(725) and max(xs) >= TS.max()
+    assert any("the fitted $P$ means nothing" in t for t in legend_texts(fig))
+    assert_layout_ok(fig, "plot_r2_curves, shaded")
+    assert not [p for p in plot_r2_curves(TS, local, exact, patch_sizes=patch).axes[0].patches]

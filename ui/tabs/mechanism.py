@@ -282,13 +282,11 @@ class MechanismTab:
         samples = {"model": entry.run.sample.float(), "local": result.sample, "exact": entry.exact_sample}
         summary = self._summary(seed, entry, r2_local, samples, text.patch_words(calibrated, patch_size, bool(table)))
         summary["patch_sizes"] = list(result.patch_sizes)
-        figure = drawn(
-            plot_r2_curves,
-            entry.run.timesteps,
-            r2_local,
-            entry.r2_exact,
-            patch_sizes=summary["patch_sizes"],
-        )
+        folder = model_data_folder(self.ctx.model_id)  # where the calibrated P means something: shaded above
+        fit = patch_fit(folder) if calibrated and table and folder is not None else None
+        fit_below = fit["t_star"] if fit else None
+        figure = drawn(plot_r2_curves, entry.run.timesteps, r2_local, entry.r2_exact,
+                       patch_sizes=summary["patch_sizes"], fit_below=fit_below)  # fmt: skip
         return self._samples_picture(samples, summary), figure, text.local_caption(summary, self.ctx.noun), summary
 
     def _nearest(self, x: torch.Tensor) -> dict:

@@ -352,7 +352,8 @@ def patch_fit_words(fit: dict) -> str:
         f"$r^2$ by {fit['spread'][0]:.2f} to {fit['spread'][1]:.2f} (step by step), "
         f"and the fitted $P$ grows, roughly, with $t$, from {fit['p0']} "
         f"at $t = 0$ to {fit['pmax']} (the largest $P$ tried is {fit['largest']}; where the fit says "
-        f'{fit["largest"]} it means "{fit["largest"]} or more"). Above it, every $P$ gives an $r^2$ within '
+        f'{fit["largest"]} it means "{fit["largest"]} or more"). '
+        'Above it (shaded in the plot below when "calibrated" is ticked), every $P$ gives an $r^2$ within '
         f"{fit['above']:.2f} of the others: the noise is so large that each machine's guess is a blurred average of "
         "many training images whatever window it looks through. There the fitted $P$ (from the top: "
         f"{jumps}) jumps without meaning, and near the top $r^2$ is near or below 0 for every $P$ (down to "

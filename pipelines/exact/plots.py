@@ -388,12 +388,17 @@ def _r2_rows(name: str, values, K: int) -> np.ndarray:
     return a
 
 
-def plot_r2_curves(timesteps, r2_local, r2_exact, r2_equivariant=None, patch_sizes=None, title: str | None = None):
+def plot_r2_curves(
+    timesteps, r2_local, r2_exact, r2_equivariant=None, patch_sizes=None, title: str | None = None, fit_below=None
+):
     """r² of each denoiser's x̂_0 against the network's, step by step along its run: the median over the images per
-    step (a line) and, with more than one image, their min–max range (shaded), against t running from T down to 0
-    (the order sampling goes). timesteps: (K,); r2_local, r2_exact, r2_equivariant: (K,) medians or (K, B) per image
-    (NaN skipped); patch_sizes: (K,) the local machines' patch side per step, drawn as a step line on a right-hand
-    axis. The y axis shows [−0.5, 1]; lower values are clipped there (the y label says so). A Figure ~900 px wide."""
+    step (a line) and, with more than one image, their min–max range (shaded), against t running from T down to
+    0 (the order sampling goes). timesteps: (K,); r2_local, r2_exact, r2_equivariant: (K,) medians or (K, B) per
+    image (NaN skipped); patch_sizes: (K,) the local machines' patch side per step, drawn as a step line on a
+    right-hand axis; fit_below: the t below which a fitted patch size means something (above it the t axis is
+    shaded and the legend says why). The exact posterior's line is drawn wide and pale under the others (where a
+    local line coincides with it, both stay visible); the legend sits below the axes, over no curve. The y axis
+    shows [−0.5, 1]; lower values are clipped there (the y label says so). A Figure ~900 px wide."""
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
@@ -404,9 +409,9 @@ def plot_r2_curves(timesteps, r2_local, r2_exact, r2_equivariant=None, patch_siz
     curves = [
         ("r2_local", r2_local, "local (LS, patch P per t)", "C0"),
         ("r2_equivariant", r2_equivariant, "equivariant (ELS)", "C2"),
-        ("r2_exact", r2_exact, "exact posterior (whole image)", "C3"),
+        ("r2_exact", r2_exact, "exact posterior (whole image; wide, pale)", "C3"),
     ]
-    fig = Figure(figsize=(9.0, 4.8), dpi=100, layout="constrained")
+    fig = Figure(figsize=(9.0, 5.0), dpi=100, layout="constrained")
     ax = fig.add_subplot(1, 1, 1)
     clipped = False
     with np.errstate(invalid="ignore"), warnings.catch_warnings():
@@ -420,8 +425,15 @@ def plot_r2_curves(timesteps, r2_local, r2_exact, r2_equivariant=None, patch_siz
             if rows.shape[1] > 1:
                 low, high = np.nanmin(rows, axis=1), np.nanmax(rows, axis=1)
                 ax.fill_between(ts, np.maximum(low, R2_FLOOR), high, color=color, alpha=0.18, lw=0)
-            ax.plot(ts, np.maximum(median, R2_FLOOR), color=color, lw=2, marker="o", ms=3, label=label)
+            wide = name == "r2_exact"  # drawn wide and pale under the others, so a curve on top of it stays visible
+            ax.plot(
+                ts, np.maximum(median, R2_FLOOR), color=color, lw=5 if wide else 1.8, alpha=0.45 if wide else 1.0,
+                marker="o", ms=3, label=label, zorder=1 if wide else 2,
+            )  # fmt: skip
     ax.axhline(0.0, color="0.5", lw=0.8, ls=":")
+    if fit_below is not None and ts.max() > fit_below:
+        ax.axvspan(ts.max() + 10, fit_below, color="0.85", alpha=0.5, lw=0, zorder=0,
+                   label="here $r^2$ hardly depends on $P$: the fitted $P$ means nothing")  # fmt: skip
     ax.set_ylim(R2_FLOOR - 0.02, 1.02)
     ax.set_xlim(ts.max() + 10, max(ts.min() - 10, -10))  # T on the left, 0 on the right: the order sampling goes
     note = f"\n(values below {R2_FLOOR:g} drawn at {R2_FLOOR:g})" if clipped else ""
@@ -439,6 +451,7 @@ def plot_r2_curves(timesteps, r2_local, r2_exact, r2_equivariant=None, patch_siz
         right.set_ylim(0, max(sizes.max(), 1) * 1.15 + 1)
         right.yaxis.set_major_locator(MaxNLocator(integer=True))
         handles, labels = handles + [line], labels + [line.get_label()]
-    ax.legend(handles, labels, loc="best", fontsize=9, framealpha=0.9)
+    ncol = len(handles) if len(handles) <= 3 else 2  # one row for three entries; two columns beyond, within the width
+    fig.legend(handles, labels, loc="outside lower center", ncol=ncol, fontsize=9, frameon=False)
     ax.set_title(title or "$r^2$ of each denoiser's $\\hat x_0$ against the network's, along its run")
     return fig

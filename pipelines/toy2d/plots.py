@@ -429,10 +429,11 @@ FIELD_ARROWS = 21  # arrows per side at most: a denser grid is thinned to about 
 def plot_denoiser_fields(fields, points, data=None):
     """Two panels side by side, the exact E[x_0 | x_t] (left) and the network's x̂_0 (right) at one t: an arrow from
     each grid point x_t to its estimate, coloured by the estimate's distance to the nearest training point (one
-    colour scale for both, a labelled colour bar), over the training points. Each title says t, ᾱ_t, N and the
-    median of that distance. fields: a `pipelines.toy2d.DenoiserFields` (a denser grid than FIELD_ARROWS per side is
-    thinned); points: its N training points (N, 2); data: optional (M, 2) points of the whole distribution (the
-    pool), drawn faintly so the eye sees where the data lie between the training points."""
+    colour scale for both, one labelled colour bar; one legend below both panels), over the training points.
+    Each title says t, ᾱ_t, N and the median of that distance. fields: a `pipelines.toy2d.DenoiserFields` (a
+    denser grid than FIELD_ARROWS per side is thinned); points: its N training points (N, 2); data: optional (M,
+    2) points of the whole distribution (the pool), drawn faintly so the eye sees where the data lie between the
+    training points."""
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
@@ -455,8 +456,8 @@ def plot_denoiser_fields(fields, points, data=None):
     )
     distances = [d.numpy()[::stride, ::stride].reshape(-1) for _, _, d in panels]
     norm = Normalize(0.0, max(float(np.percentile(np.concatenate(distances), 98)), 1e-3))
-    fig = Figure(figsize=(10.0, 5.0), dpi=100)
-    fig.subplots_adjust(left=0.06, right=0.9, bottom=0.1, top=0.86, wspace=0.18)
+    fig = Figure(figsize=(10.0, 5.4), dpi=100)
+    fig.subplots_adjust(left=0.06, right=0.9, bottom=0.17, top=0.87, wspace=0.18)
     extent = float(fields.axis.abs().max()) + 0.15
     for k, ((name, estimate, _), distance) in enumerate(zip(panels, distances)):
         ax = fig.add_subplot(1, 2, k + 1)
@@ -474,13 +475,14 @@ def plot_denoiser_fields(fields, points, data=None):
         ax.grid(True, alpha=0.2)
         ax.set_xlabel(r"$x_1$")
         ax.set_ylabel(r"$x_2$")
-        ax.legend(fontsize=7.5, loc="lower left", framealpha=0.85)
         ax.set_title(
             rf"{name}, $t$ = {fields.t}, $\bar\alpha_t$ = {fields.alpha_bar:.4f}, N = {fields.num_points:,}"
             + f"\nmedian distance to the nearest training point: {float(np.median(distance)):.3f}",
             fontsize=9.5, y=1.0,
         )  # fmt: skip
-    bar = fig.colorbar(arrows, cax=fig.add_axes((0.915, 0.1, 0.015, 0.76)), extend="max")
-    bar.set_label("distance of the estimate to the nearest training point", fontsize=9)
+    # one legend for both panels, below them, so it covers no arrow
+    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=2, fontsize=8.5, frameon=False)
+    bar = fig.colorbar(arrows, cax=fig.add_axes((0.915, 0.17, 0.015, 0.7)), extend="max")
+    bar.set_label("arrow colour, both panels: distance of the estimate\nto the nearest training point", fontsize=9)
     bar.ax.tick_params(labelsize=8)
     return fig

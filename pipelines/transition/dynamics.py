@@ -334,6 +334,44 @@ def load_dynamics(dataset: str, output: str | Path | None = None) -> dict[str, A
     return json.loads(path.read_text())
 
 
+def nested_small_t(dataset: str, num_points: int, band: tuple[int, int]) -> tuple[int, float] | None:
+    """(N, the optimum's training loss over the small-t band) of the shipped run with the least N above num_points,
+    whose training set holds the ladder's set A at num_points (both are the first N of one seeded permutation); None
+    without a record or when its small-t band is not `band`."""
+    try:
+        record = load_dynamics(dataset)
+    except FileNotFoundError:
+        return None
+    if tuple(record["bands"]["small_t"]) != tuple(band):
+        return None
+    above = [r for r in record["runs"] if r["num_points"] > num_points]
+    if not above:
+        return None
+    run = min(above, key=lambda r: r["num_points"])
+    return run["num_points"], run["optimum"]["small_t"]["train"]
+
+
+def shared_with_loss_gap(record: dict) -> tuple | None:
+    """The first N of a dynamics record that the data set's loss-gap table also holds, over the small-t band:
+    (N, band, the loss-gap row, {"optimum", "optimum_train", "network"} of this record: the optimum's held-out and
+    training loss and the network's held-out loss at the last checkpoint); None when they share none."""
+    try:
+        table = gap.load_loss_gap(record["dataset"])
+    except FileNotFoundError:
+        return None
+    band = tuple(record["bands"]["small_t"])
+    rows = {r["num_points"]: r for r in table["rows"] if (r["t_low"], r["t_high"]) == band}
+    for run in record["runs"]:
+        if run["num_points"] in rows:
+            view3 = {
+                "optimum": run["optimum"]["small_t"]["heldout"],
+                "optimum_train": run["optimum"]["small_t"]["train"],
+                "network": run["checkpoints"]["heldout_loss_small_t"][-1],
+            }
+            return run["num_points"], band, rows[run["num_points"]], view3
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """python -m pipelines.transition.dynamics --dataset two_moons --num-points 16,1024: train one model per N,
     measure it every --eval-every steps, and write <output>/<dataset>/dynamics.json (the record, the command,

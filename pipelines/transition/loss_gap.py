@@ -215,6 +215,40 @@ def loss_gap_rows(
     return rows
 
 
+@torch.inference_mode()
+def optimum_loss_by_point(
+    points: torch.Tensor, band: tuple[int, int], draws: int = DEFAULT_DRAWS, seed: int = 0
+) -> list[tuple[float, float]]:
+    """Why the optimum's training loss is not 0 at small t: per training point (N ≥ 2, 2), (the optimum's mean loss
+    on the draws whose x_0 is that point, the distance to its nearest other training point). The optimum returns
+    x_0 itself, and so ε̂ = ε, only where the noise √(1 − ᾱ_t) is small against that distance; two points closer
+    than a few noise widths share x_t's and each takes the blame for the other."""
+    draws, seed = check_draws(draws), check_seed(seed)
+    pts = points.double()
+    if pts.ndim != 2 or pts.shape[1] != 2 or len(pts) < 2:
+        raise ValueError(f"points must have shape (N >= 2, 2), got {tuple(points.shape)}")
+    optimum = DatasetPosterior(toy2d.as_images(pts), toy2d.toy_scheduler())
+    d = loss_draws(pts, check_bands([band], optimum.num_train_timesteps)[0], draws, torch.Generator().manual_seed(seed),
+                   optimum.alphas_cumprod)  # fmt: skip
+    losses = optimum_losses(optimum, d)
+    which = torch.cdist(d.x0, pts).argmin(1)
+    gaps = torch.cdist(pts, pts) + torch.diag(torch.full((len(pts),), math.inf, dtype=torch.float64))
+    nearest = gaps.min(1).values
+    return [
+        (float(losses[which == i].mean()) if bool((which == i).any()) else math.nan, float(nearest[i]))
+        for i in range(len(pts))
+    ]
+
+
+def smallest_set_by_point(dataset: str, num_points: int, band: tuple[int, int]) -> tuple[list, list[float]]:
+    """`optimum_loss_by_point` for set A of the shipped pair at num_points, and the noise √(1 − ᾱ_t) at the band's
+    two ends: (by_point, [width at low, width at high − 1])."""
+    _, indices = load_pair_model(pair_folder(DEFAULT_OUTPUT, check_dataset(dataset), num_points), "a")
+    by_point = optimum_loss_by_point(pool(dataset)[indices], band)
+    alpha_bar = toy2d.toy_scheduler().alphas_cumprod.double()
+    return by_point, [float((1 - alpha_bar[t]).sqrt()) for t in (band[0], band[1] - 1)]
+
+
 def shipped_ladder(dataset: str, output: str | Path | None = None) -> list[int]:
     """The N of a data set's shipped pairs (its transition.json)."""
     return [int(row["num_points"]) for row in load_table(dataset, output)["rows"]]

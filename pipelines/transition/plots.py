@@ -73,7 +73,7 @@ def plot_transition(
         if ladder:
             ax.set_xticks(ladder, [f"{n:,}" for n in ladder], fontsize=8)
             ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel(f"N, training {noun} of each model")
+        ax.set_xlabel(f"$N$, training {noun} of each model")
         ax.grid(True, which="both", alpha=0.25)
         if rows or live_rows:
             ax.legend(fontsize=8, loc="best")
@@ -280,7 +280,7 @@ def plot_loss_gap(record: dict[str, Any], dataset: str):
         ax.set_xticks(n, [str(int(v)) for v in n], fontsize=8)
         ax.xaxis.set_minor_formatter(NullFormatter())
         ax.grid(True, which="major", alpha=0.25)
-        ax.set_xlabel("N, training points", fontsize=9)
+        ax.set_xlabel("$N$, training points", fontsize=9)
         ax.set_ylabel(r"loss $\|\epsilon - \hat\epsilon\|^2 / 2$", fontsize=9)
         emphasis = {"fontweight": "bold"} if k == 0 else {}
         where = ": where they part" if k == 0 else ""
@@ -321,7 +321,7 @@ def plot_training_dynamics(record: dict[str, Any]):
     bands = (("all", ""), ("small_t", "_small_t"))
     for row, (band, suffix) in enumerate(bands):
         low, high = record["bands"][band]
-        for column, (split, where) in enumerate((("train", "the N training points"), ("heldout", "held-out points"))):
+        for column, (split, where) in enumerate((("train", "the $N$ training points"), ("heldout", "held-out points"))):
             ax = fig.add_subplot(grid[row, column])
             values = []
             for run, color in zip(runs, colors):

@@ -21,7 +21,10 @@ def curves(batch: int = 4, low: float = -0.3):
 
 
 def legend_texts(fig):
-    return [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    """The figure's legend, drawn below the axes so that it covers no curve."""
+    (legend,) = fig.legends
+    assert fig.axes[0].get_legend() is None
+    return [t.get_text() for t in legend.get_texts()]
 
 
 def test_three_named_curves_and_the_patch_sizes_readable_at_900_px():
@@ -32,7 +35,7 @@ def test_three_named_curves_and_the_patch_sizes_readable_at_900_px():
     assert legend_texts(fig) == [
         "local (LS, patch P per t)",
         "equivariant (ELS)",
-        "exact posterior (whole image)",
+        "exact posterior (whole image; wide, pale)",
         "patch size $P$ (right)",
     ]
     ax = fig.axes[0]
@@ -72,3 +75,17 @@ def test_bad_shapes_are_refused():
         plot_r2_curves(TS, np.zeros(K), np.zeros(K), patch_sizes=[3, 5])
     with pytest.raises(ValueError, match="timesteps must be a non-empty"):
         plot_r2_curves([], [], [])
+
+
+def test_the_steps_where_the_fitted_patch_size_means_nothing_are_shaded_and_named():
+    local, _, exact = curves()
+    patch = np.where(TS > 500, 15, np.where(TS > 100, 7, 1))
+    fig = plot_r2_curves(TS, local, exact, patch_sizes=patch, fit_below=725)
+    ax = fig.axes[0]
+    (span,) = [p for p in ax.patches if p.get_facecolor()[:3] == pytest.approx((0.85, 0.85, 0.85))]
+    xs = span.get_transform().transform(span.get_path().vertices)  # display coordinates → back to data
+    xs = ax.transData.inverted().transform(xs)[:, 0]
+    assert min(xs) == pytest.approx(725) and max(xs) >= TS.max()
+    assert any("the fitted $P$ means nothing" in t for t in legend_texts(fig))
+    assert_layout_ok(fig, "plot_r2_curves, shaded")
+    assert not [p for p in plot_r2_curves(TS, local, exact, patch_sizes=patch).axes[0].patches]

@@ -102,7 +102,8 @@ def test_the_fields_plot_draws_the_data_behind_when_given(untrained):
     pool = ladders.pool("two_moons")[:200]
     fig = plot_denoiser_fields(denoiser_fields(untrained, POINTS, t=20, grid=5), POINTS, data=pool)
     assert_layout_ok(fig)
+    (legend,) = fig.legends  # one legend below both panels, over no arrow
+    assert [text.get_text() for text in legend.get_texts()] == ["the data (pool)", "training points (N = 8)"]
     for ax in fig.axes[:2]:
-        labels = [text.get_text() for text in ax.get_legend().get_texts()]
-        assert labels == ["the data (pool)", "training points (N = 8)"]
+        assert ax.get_legend() is None
         assert len(ax.collections[0].get_offsets()) == 200

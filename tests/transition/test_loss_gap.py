@@ -151,7 +151,7 @@ def test_the_loss_gap_plot_draws_four_curves_per_band_smallest_t_first():
     assert "[10, 50)" in second.get_title()
     for ax in (first, second):
         assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
-        assert ax.get_xlabel() == "N, training points" and "loss" in ax.get_ylabel()
+        assert ax.get_xlabel() == "$N$, training points" and "loss" in ax.get_ylabel()
         curves = [line for line in ax.lines if line.get_linestyle() in ("-", "--")]  # not the error bars' caps
         assert len(curves) == 4 and all(list(line.get_xdata()) == [4, 64, 2000] for line in curves)
     network_train, optimum_train, network_heldout, optimum_heldout = (

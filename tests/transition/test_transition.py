@@ -210,7 +210,7 @@ def test_the_transition_plot_is_laid_out_and_draws_what_it_is_given():
     assert_layout_ok(plot_transition([]))
     mnist = plot_transition(rows, [], "mnist: two models on disjoint blocks of digits", "digits")
     assert_layout_ok(mnist)
-    assert mnist.axes[0].get_xlabel() == "N, training digits of each model"
+    assert mnist.axes[0].get_xlabel() == "$N$, training digits of each model"
 
 
 def test_the_pair_plot_is_laid_out():

@@ -29,7 +29,7 @@ def test_transition_returns_the_shipped_table(app_url):
     for row in table["rows"]:
         assert ROW_KEYS <= set(row) and set(row["copy_fraction"]) == {"a", "b"}
         assert set(row["exact"]) >= {"copy_fraction", "pair_distance_median", "pair_distance_over_spacing"}
-    assert "never agree" in text and f"N = {shipped['rows'][-1]['num_points']:,}" in text
+    assert "never agree" in text and f"N = {shipped['rows'][-1]['num_points']:,}".replace(",", "{,}") in text
 
 
 def test_a_pair_trained_live_is_added_to_this_sessions_plot_only(app_url):
@@ -73,7 +73,8 @@ def _row(n: int, copies: float, ratio: float, exact_ratio: float = 5.0) -> dict:
 def test_the_sentence_states_what_the_numbers_say():
     text = transition_sentence([_row(4, 1.0, 50.0), _row(8, 0.9, 30.0), _row(64, 0.5, 9.0), _row(2000, 0.1, 1.2)])
     assert "up to $N = 8$ at least 90%" in text
-    assert "From $N = 2,000$ at most 10%" in text and "1.2 against 5.0 at $N = 2,000$" in text
+    # {,}: KaTeX sets a bare comma in math as punctuation with a space after it
+    assert "From $N = 2{,}000$ at most 10%" in text and "1.2 against 5.0 at $N = 2{,}000$" in text
     assert "copy 100%" in text and "never agree" in text
     assert "not learned the same density" not in text  # agreeing models are not also said to disagree
 
@@ -110,3 +111,11 @@ def test_the_live_re_sample_refuses_bad_values_by_name(ctx):
     for args, words in ((("mnist", 16, -1), "seed must be an integer in"), (("mnist", 17, 0), "shipped ladder")):
         with pytest.raises(gr.Error, match=words):
             tab.pair_live(*args)
+
+
+def test_the_2d_sentence_gives_the_datas_own_floor_and_the_sampling_error():
+    floor = ((64, 0.14, 3872), (256, 0.12, 3488))
+    text = transition_sentence([_row(4, 1.0, 50.0), _row(2000, 0.16, 1.2)], "points", floor)
+    assert "14% at $N = 64$, 12% at $N = 256$" in text  # the data's unseen points, not (1/3)² alone
+    assert "over 8 samples, a standard error of about 13 percentage points at 16%" in text  # √(0.16·0.84/8)
+    assert "Do the two models agree?" in text  # the right panel read in words

@@ -19,6 +19,7 @@ from pipelines.data.record import model_data_folder
 from pipelines.exact.calibration import load_patch_table
 from pipelines.exact.denoiser_record import RECORD_FILE
 from pipelines.exact.denoisers import DEFAULT_BAND_EDGES, model_run, r2_along
+from pipelines.exact.heldout_seed import load_heldout, patch_fit
 from pipelines.exact.local import LocalPosterior
 from pipelines.exact.neighbours import is_copy_by_ratio, nearest_two
 from pipelines.exact.plots import plot_r2_curves
@@ -138,11 +139,17 @@ class MechanismTab:
         """
         dataset = self._dataset(dataset)
         record = transition_loss_gap.load_loss_gap(dataset)
-        rows = sorted(record["rows"], key=lambda r: r["num_points"])
-        band = min((r["t_low"], r["t_high"]) for r in rows)  # the smallest t, where the gap lives
-        first = [r for r in rows if (r["t_low"], r["t_high"]) == band]
-        words = text.loss_gap_caption(dataset, band, first)
+        rows = sorted(record["rows"], key=lambda r: (r["t_low"], r["num_points"]))
+        words = text.loss_gap_caption(dataset, rows) + "\n\n" + self._why_not_zero(dataset, rows)
         return drawn(plot_loss_gap, record, dataset), words, record
+
+    def _why_not_zero(self, dataset: str, rows: list[dict]) -> str:
+        """Why the optimum's training loss at the smallest t and N is not 0: its loss per training point of set A."""
+        first = rows[0]
+        band, n = (first["t_low"], first["t_high"]), first["num_points"]
+        by_point, widths = transition_loss_gap.smallest_set_by_point(dataset, n, band)
+        nested = transition_dynamics.nested_small_t(dataset, n, band)
+        return text.why_not_zero(band, n, first["train_optimum"], by_point, widths, nested)
 
     @user_errors
     def training_dynamics(self, dataset):
@@ -169,7 +176,7 @@ class MechanismTab:
             }
             for run in record["runs"]
         ]
-        return drawn(plot_training_dynamics, record), text.dynamics_caption(rows), record
+        return drawn(plot_training_dynamics, record), text.dynamics_caption(rows) + _views_compared(record), record
 
     # -- the local posterior ----------------------------------------------------------------------------------
     def patch_table(self) -> list[int] | None:
@@ -275,13 +282,11 @@ class MechanismTab:
         samples = {"model": entry.run.sample.float(), "local": result.sample, "exact": entry.exact_sample}
         summary = self._summary(seed, entry, r2_local, samples, text.patch_words(calibrated, patch_size, bool(table)))
         summary["patch_sizes"] = list(result.patch_sizes)
-        figure = drawn(
-            plot_r2_curves,
-            entry.run.timesteps,
-            r2_local,
-            entry.r2_exact,
-            patch_sizes=summary["patch_sizes"],
-        )
+        folder = model_data_folder(self.ctx.model_id)  # where the calibrated P means something: shaded above
+        fit = patch_fit(folder) if calibrated and table and folder is not None else None
+        fit_below = fit["t_star"] if fit else None
+        figure = drawn(plot_r2_curves, entry.run.timesteps, r2_local, entry.r2_exact,
+                       patch_sizes=summary["patch_sizes"], fit_below=fit_below)  # fmt: skip
         return self._samples_picture(samples, summary), figure, text.local_caption(summary, self.ctx.noun), summary
 
     def _nearest(self, x: torch.Tensor) -> dict:
@@ -404,7 +409,9 @@ class MechanismTab:
 
     def _local_section(self) -> list:
         ctx = self.ctx
-        gr.Markdown(text.local_intro(ctx.noun), latex_delimiters=LATEX, elem_id="local-intro")
+        folder = model_data_folder(ctx.model_id)
+        fit = patch_fit(folder) if folder is not None else None  # where the fitted P means something
+        gr.Markdown(text.local_intro(ctx.noun, fit), latex_delimiters=LATEX, elem_id="local-intro")
         if not ctx.has_data:
             gr.Markdown(f"⚠️ **{ctx.data_notice()}**", elem_id="local-notice")
             return []
@@ -437,13 +444,14 @@ class MechanismTab:
         records = self.shipped_records()
         if records:
             gr.Markdown(
-                text.RECORD_INTRO + "\n\n".join(text.record_text(r, label, ctx.noun) for label, r in records),
+                text.RECORD_INTRO
+                + "\n\n".join(text.record_text(r, label, ctx.noun, heldout) for label, r, heldout in records),
                 latex_delimiters=LATEX,
                 elem_id="local-records",
             )
         return [(self.local_posterior, inputs, outputs)]
 
-    def shipped_records(self) -> list[tuple[str, dict]]:
+    def shipped_records(self) -> list[tuple[str, dict, dict | None]]:
         """The shipped denoiser records: the model's own (its folder's RECORD_FILE), and the attention-free UNet of
         the MNIST transition at its largest N, where the paper's conditions hold more closely."""
         out = []
@@ -455,6 +463,7 @@ class MechanismTab:
                     "The UNet loaded on this page (the Sample tab's model; it has self-attention layers at low "
                     "resolution, through which a pixel can see the whole image)",
                     record,
+                    load_heldout(folder),
                 )
             )
         pairs = transition_mnist.pair_folders() if transition_mnist.DEFAULT_FOLDER.is_dir() else {}
@@ -465,10 +474,16 @@ class MechanismTab:
                 label = (
                     f"A UNet with no attention layers, so that every output pixel sees only a neighbourhood of the "
                     f"input (the locality the patch posterior assumes): one of the pair trained on N = {n:,} digits "
-                    f'for tab "Copies or new points?"'
+                    f'for tab "Copies or new points?"; its patch size fitted to it, the same way'
                 )
-                out.append((label, json.loads(path.read_text())))
+                out.append((label, json.loads(path.read_text()), load_heldout(pairs[n][0])))
         return out
+
+
+def _views_compared(record: dict) -> str:
+    """View 2 and view 3 at the first N and small-t band they share, in words (empty when they share none)."""
+    shared = transition_dynamics.shared_with_loss_gap(record)
+    return text.views_compared(*shared) if shared else ""
 
 
 def _finite(value) -> float | None:

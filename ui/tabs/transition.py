@@ -18,6 +18,7 @@ from pipelines import toy2d
 from pipelines.exact.neighbours import copy_fraction_by_ratio
 from pipelines.transition import ladders as transition
 from pipelines.transition import mnist as transition_mnist
+from pipelines.transition.floor import data_floor
 from pipelines.transition.plots import mnist_pair_picture, plot_pair_samples, plot_transition
 from ui.base import LATEX, LOCAL, STREAM_INTERVAL_S, TRAINING_QUEUE, UI_QUEUE
 from ui.base import picture as output_picture
@@ -118,9 +119,12 @@ def read_table(rows: list[dict]) -> TransitionReading:
     )
 
 
-def transition_sentence(rows: list[dict], noun: str = "points") -> str:
+def transition_sentence(rows: list[dict], noun: str = "points", floor=None) -> str:
     """What the table says, in one paragraph built from its numbers (noun: "points" in 2-D, "digits" for MNIST)."""
-    return text.transition_sentence(read_table(rows), noun) if rows else text.NO_ROWS
+    if not rows:
+        return text.NO_ROWS
+    samples = min(int(r.get("num_samples", 256)) for r in rows)
+    return text.transition_sentence(read_table(rows), noun, floor, samples)
 
 
 class TransitionTab:
@@ -184,7 +188,8 @@ class TransitionTab:
         table, live = self._table(dataset, state)
         summary = {**table, "live_rows": live}
         noun = "digits" if dataset == transition_mnist.DATASET else "points"
-        words = transition_sentence(table["rows"], noun) if table["rows"] else text.NO_TABLE
+        floor = None if dataset == transition_mnist.DATASET or not table["rows"] else data_floor(dataset)
+        words = transition_sentence(table["rows"], noun, floor) if table["rows"] else text.NO_TABLE
         return self._picture(table, live), words, summary
 
     @user_errors

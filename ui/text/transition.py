@@ -9,17 +9,24 @@ from ui.text.page import dataset_name
 
 _RATIO = COPY_RATIO_TEXT  # "1/3"
 
+
+def _m(value: int) -> str:
+    """An integer with thousands separators for inside $…$: {,} keeps KaTeX from spacing the comma (2{,}000)."""
+    return f"{value:,}".replace(",", "{,}")
+
+
 # ---------------------------------------------------------------------------------------------- tab: transition
 INTRO = r"""
 ## Copies or new points?
 
-The exact reverse process over N training points can only return one of them (tab "2-D world"). Does a trained
+The exact reverse process over $N$ training points can only return one of them (tab "2-D world"). Does a trained
 $p_\theta$ make new points because it is a network, or because it has seen enough data? The test of
 Kadkhodaie et al. (ICLR 2024): split the data set's pool (4,000 points in 2-D; the 4,500 training digits on MNIST)
-into two **disjoint** subsets A and B of N each, train one $p_\theta$ on each with the same recipe, and sample
-both **from the same noise** (the same starting noise and the same $z$ at every step). If each model copies its own
-subset, the two samples differ, since A and B share no point. If both have learned the same smooth density, the two
-samples nearly coincide.
+into two **disjoint** subsets A and B of $N$ each, train one $p_\theta$ on each with the same recipe, and sample
+both **from the same noise**: the same starting $x_T$ and the same fresh Gaussian $z$ that each reverse step adds,
+$x_{t-1}=\mu_\theta(x_t,t)+\sigma_t z$ with $z\sim\mathcal N(0,I)$ (Ho et al., Algorithm 2). If each model copies
+its own subset, the two samples differ, since A and B share no point. If both have learned the same smooth density,
+the two samples nearly coincide.
 
 A sample $x$ is a **copy** when its nearest training point of its own subset is much closer than the second
 nearest (Gu et al., TMLR 2025): $d_1 / d_2 < {ratio}$, with $d_1 = \min_i \|x - x_0^i\|$ and $d_2$ the second smallest
@@ -27,16 +34,16 @@ distance. Agreement is the median of $\|x_A - x_B\|$ over the noises, divided by
 distance from an item of the pool to its nearest other item). The exact processes of A and B, sampled
 from the same noise, are the reference: each returns a point of its own subset, so they never agree.
 
-The tab opens on **MNIST**: small UNets trained on two disjoint blocks of N of the 4,500 training digits, for
-N = 16, 256 and 2,250. There a "point" is a 32×32 image (the 28×28 digit padded by 2 pixels) and every distance is
+The tab opens on **MNIST**: small UNets trained on two disjoint blocks of $N$ of the 4,500 training digits, for
+$N$ = 16, 256 and 2,250. There a "point" is a 32×32 image (the 28×28 digit padded by 2 pixels) and every distance is
 over its 1,024 pixels. The same test on the 2-D data sets (two moons, eight Gaussians, a spiral; pool of 4,000
-points, N from 4 to 2,000) is in the data set menu.
+points, $N$ from 4 to 2,000) is in the data set menu.
 """.replace("{ratio}", _RATIO)
 
 
 PAIR_INTRO = r"""
 ### One pair, side by side
-The two shipped models at one N of the ladder, sampled from the same noises (seed 0). In 2-D: 256 samples each over
+The two shipped models at one $N$ of the ladder, sampled from the same noises (seed 0). In 2-D: 256 samples each over
 its own subset, then both together with the first pairs from the same noise joined by a segment. On MNIST: one column
 per noise; under each model's sample, its nearest digit in its own block with $d_1/d_2$ ("copy" when below {ratio}).
 The MNIST samples of seed 0 were recorded once (100 sampling steps of both UNets take 10–60 s here); the sampler is
@@ -46,24 +53,31 @@ new noises. The copy fractions in the picture's title are the table's (256 sampl
 
 
 TRAIN_INTRO = r"""
-### Train the pair at this N
+### Train the pair at this $N$
 On a 2-D data set (its own menu below; an MNIST pair trains for about half an hour, so only the shipped ones are
-shown): trains the two models of the recipe (data set, N, steps, seed) here, then samples both and both exact
+shown): trains the two models of the recipe (data set, $N$, steps, seed) here, then samples both and both exact
 processes from the same noises and adds the point (a star) to **your** plot of that data set's table, drawn below
 (and above, when that data set is chosen there). Other users keep theirs; one training runs at a time on the
 server, others wait in the queue.
 """ + (
     "\n**Reading a 2-D plot:** in 2-D the copy rule has a floor. For points scattered at random in the plane, "
-    f"$(d_1/d_2)^2$ is uniform on $[0, 1]$, so even a genuinely new sample has $d_1/d_2 < {_RATIO}$ with probability "
-    f"$({_RATIO})^2$, about {chance_copy_fraction(2):.0%}. Copy fractions of 10–16 % at large $N$ are that floor, "
-    "not copying; in the 1,024 dimensions of a digit the floor is essentially 0, which is why the MNIST table "
-    "reaches 0 %.\n"
+    f"$(d_1/d_2)^2$ is uniform on $[0, 1]$, so even a genuinely new point has $d_1/d_2 < {_RATIO}$ with probability "
+    f"$({_RATIO})^2$, about {chance_copy_fraction(2):.0%}. Data that lie along curves (two moons, a spiral) sit "
+    f"higher, between that and the rate along a line, {chance_copy_fraction(1):.0%}: the sentence under the plot "
+    "gives, for the data set shown, how often the data's own unseen points pass the rule. A model's copy fraction "
+    "is also a count over 256 samples, with a binomial standard error of about 2 percentage points. Together these "
+    "explain copy fractions of 10–16 % at large $N$: that is the floor, not copying. In the 1,024 dimensions of a "
+    'digit the floor is essentially 0, which is why the MNIST table reaches 0 %. In the right panel ("Do the two '
+    "models agree?\") the solid line is the two models' distance from the same noise, the dotted line the exact "
+    "processes'. Where the solid line drops below the dotted one, two models that share no training point agree "
+    "with each other more than two copiers can: they have learned much the same density (the sentence under the "
+    "tab's first plot gives the numbers when a 2-D data set is chosen there).\n"
 )
 
 
 TRAIN_EMPTY = (
-    "No pair trained in this session yet: choose a data set and N and press **Train the pair at this N**; the "
-    "plot appears below, with your pair on the shipped table."
+    "No pair trained in this session yet. The plot below is the shipped table of the data set chosen here; choose "
+    "$N$ and press **Train the pair at this N** to add your pair to it as a star."
 )
 
 
@@ -96,34 +110,55 @@ def _spacings(value: float) -> str:
     return f"{value:.1f}" if value < 10 else f"{value:.0f}"
 
 
-def transition_sentence(reading, noun: str = "points") -> str:
-    """What the table says, in one paragraph built from its numbers (`ui.tabs.transition.TransitionReading`)."""
+def floor_words(floor, most: float, num_samples: int) -> str:
+    """The 2-D copy rule's floor on the data's own unseen points (floor: [(N, fraction, count)] of
+    `pipelines.transition.floor.data_floor`), against the models' largest copy fraction from the N where they make
+    new points on (most) over num_samples samples."""
+    if not floor:
+        return ""
+    cells = ", ".join(f"{f:.0%} at $N = {_m(n)}$" for n, f, _ in floor if n >= 64) or ", ".join(
+        f"{f:.0%} at $N = {_m(n)}$" for n, f, _ in floor
+    )
+    se = (most * (1 - most) / num_samples) ** 0.5
+    return (
+        f"The data's own unseen points (pool points in neither subset) pass the copy rule against A {cells}: "
+        "points along a curve have their two nearest training neighbours along it, closer to the 1-D case. The "
+        f"models' copy fractions are counts over {num_samples} samples, a standard error of about "
+        f"{100 * se:.0f} percentage points at {most:.0%}, so what they show at large $N$ is this floor, not copying."
+    )
+
+
+def transition_sentence(reading, noun: str = "points", floor=None, num_samples: int = 256) -> str:
+    """What the table says, in one paragraph built from its numbers (`ui.tabs.transition.TransitionReading`);
+    floor: the 2-D data's own floor (`floor_words`), None where there is none (MNIST, a live-only table)."""
     r = reading
     parts = []
     if r.copying_until is not None:
-        where = f"at $N = {r.copying_until:,}$" if r.copying_until == r.first_n else f"up to $N = {r.copying_until:,}$"
+        where = (
+            f"at $N = {_m(r.copying_until)}$" if r.copying_until == r.first_n else f"up to $N = {_m(r.copying_until)}$"
+        )
         parts.append(
             f"With few points a trained $p_\\theta$ copies too: {where} at least "
             f"{r.copying_least:.0%} of the samples of each model are copies of its own training {noun} "
             f"($d_1/d_2 < {_RATIO}$), and the two models, from the same noise, land {_spacings(r.first_ratio)} "
-            f"spacings apart at $N = {r.first_n:,}$ ({_spacings(r.first_exact_ratio)} for the exact processes)."
+            f"spacings apart at $N = {_m(r.first_n)}$ ({_spacings(r.first_exact_ratio)} for the exact processes)."
         )
     else:
-        parts.append(f"At $N = {r.first_n:,}$, {r.first_copies:.0%} of the samples are copies.")
+        parts.append(f"At $N = {_m(r.first_n)}$, {r.first_copies:.0%} of the samples are copies.")
     if r.new_from is not None:
         share = "no sample is a copy" if r.new_most == 0 else f"at most {r.new_most:.0%} are copies"
-        parts.append(f"From $N = {r.new_from:,}$ {share}: the models make new {noun}.")
+        parts.append(f"From $N = {_m(r.new_from)}$ {share}: the models make new {noun}.")
         if r.agreeing:
-            pairs = ", ".join(f"{model:.1f} against {exact:.1f} at $N = {n:,}$" for n, model, exact in r.agreeing)
+            pairs = ", ".join(f"{model:.1f} against {exact:.1f} at $N = {_m(n)}$" for n, model, exact in r.agreeing)
             parts.append(
-                f"From $N = {r.agreeing[0][0]:,}$ the two models, trained on disjoint {noun}, also agree "
+                f"From $N = {_m(r.agreeing[0][0])}$ the two models, trained on disjoint {noun}, also agree "
                 f"more than the exact processes: their samples from the same noise are {pairs} spacings apart "
                 f"(models against exact processes). They sample much the same learned density rather than their "
                 f"own {noun} — they generalise, though the two samples are not yet identical."
             )
         if r.rises:
             steps = "; ".join(
-                f"from $N = {n:,}$ to ${m:,}$ it grows from {a:.1f} to {b:.1f} spacings" for n, a, m, b in r.rises
+                f"from $N = {_m(n)}$ to ${_m(m)}$ it grows from {a:.1f} to {b:.1f} spacings" for n, a, m, b in r.rises
             )
             parts.append(
                 f"The models' distance does not fall at every step ({steps}): the table has one pair per $N$ and "
@@ -131,23 +166,45 @@ def transition_sentence(reading, noun: str = "points") -> str:
             )
         elif not r.agreeing:
             parts.append(
-                f"But at $N = {r.last_n:,}$ the two models' samples from the same noise are still "
+                f"But at $N = {_m(r.last_n)}$ the two models' samples from the same noise are still "
                 f"{r.last_ratio:.1f} spacings apart, not clearly closer than the exact processes' "
                 f"({r.last_exact_ratio:.1f}): they have not learned the same density."
             )
     else:
         parts.append(
-            f"Even at $N = {r.last_n:,}$, {r.last_copies:.0%} of the samples are copies: with this "
-            f"recipe the models have not yet reached the N where the two agree."
+            f"Even at $N = {_m(r.last_n)}$, {r.last_copies:.0%} of the samples are copies: with this "
+            f"recipe the models have not yet reached the $N$ where the two agree."
         )
-    if noun == "points":
+    if r.agreeing:
+        same = abs(r.first_ratio / r.first_exact_ratio - 1) < 0.25 if r.first_exact_ratio > 0 else False
+        start = (
+            f"at $N = {_m(r.first_n)}$, where the models copy, their line lies on the exact processes' "
+            f"({_spacings(r.first_ratio)} against {_spacings(r.first_exact_ratio)}: each returns its own subset's "
+            "points); "
+            if same
+            else ""
+        )
+        parts.append(
+            f'Read the right panel ("Do the two models agree?") this way: {start}from $N = {_m(r.agreeing[0][0])}$ '
+            f"the models' line drops below the exact one, to {min(m for _, m, _ in r.agreeing):.1f} spacings, while "
+            f"the exact line stays at {_spacings(r.exact_low)} or more: the gap between the two lines is what the "
+            "models share and the exact processes cannot."
+        )
+    if noun == "points" and floor:
+        parts.append(
+            f"In 2-D even a new point passes the copy rule: about {chance_copy_fraction(2):.0%} of the time for "
+            f"points scattered at random ($({_RATIO})^2$, as $(d_1/d_2)^2$ is then uniform)."
+        )
+        if r.new_most is not None:
+            parts.append(floor_words(floor, r.new_most, num_samples))
+    elif noun == "points":
         parts.append(
             f"In 2-D even a new point passes the copy rule about {chance_copy_fraction(2):.0%} of the time "
             f"($({_RATIO})^2$: for points scattered "
             "at random, $(d_1/d_2)^2$ is uniform), so fractions near that are the rule's floor, not copying."
         )
     parts.append(
-        f"The exact processes of A and B copy {r.exact_copies:.0%} of the time at every N and stay "
+        f"The exact processes of A and B copy {r.exact_copies:.0%} of the time at every $N$ and stay "
         f"{_spacings(r.exact_low)} to {_spacings(r.exact_high)} spacings apart: they never agree."
     )
     return " ".join(parts)
@@ -164,7 +221,8 @@ SAMPLING_STATUS = "Sampling both models and both exact processes from the same n
 def trained_row_text(row: dict) -> str:
     """The live pair's numbers once it is measured (a `TransitionRow.as_dict()`)."""
     return (
-        f"N = {row['num_points']:,}: copies {row['copy_fraction']['a']:.0%} (A), {row['copy_fraction']['b']:.0%} (B); "
+        f"$N = {_m(row['num_points'])}$: copies {row['copy_fraction']['a']:.0%} (A), "
+        f"{row['copy_fraction']['b']:.0%} (B); "
         f"the two models' samples from the same noise are {row['pair_distance_over_spacing']:.1f} spacings apart "
         f"(exact processes: {row['exact']['pair_distance_over_spacing']:.1f})."
     )

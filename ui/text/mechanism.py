@@ -22,7 +22,7 @@ PUZZLE = r"""
 **The puzzle.** Training's optimum copies, yet the trained network does not. Training minimises $L_{t-1}$, which
 compares $p_\theta$ with the tractable posterior $q(x_{t-1}\mid x_t,x_0)$ on training images. Averaged over the
 $N$ training images, its minimiser is the **exact posterior mean** $\mathbb E[x_0\mid x_t]$ over those $N$ images.
-(Tab "Why do we need p_θ?" names the step's mean $\mathbb E[x_{t-1}\mid x_t]$ instead: the same thing, since
+(Tab *Why do we need $p_\theta$?* names the step's mean $\mathbb E[x_{t-1}\mid x_t]$ instead: the same thing, since
 $\tilde\mu(x_t,x_0)$ is linear in $x_0$, so $\mathbb E[x_{t-1}\mid x_t]=\tilde\mu(x_t,\mathbb E[x_0\mid x_t])$.)
 A sampler built from that optimum returns a training image every time (tab "Exact posterior sampler"). Yet a
 network trained toward it makes new images once $N$ is large (tab "Copies or new points?"). So the network does

@@ -243,7 +243,9 @@ def test_exact_sampler_tab_shows_both_samplers_and_the_cost_plot(page, app_url):
         "() => [...document.querySelectorAll('#exact-gallery img, #model-gallery img')]"
         ".every(img => img.complete && img.naturalWidth > 0)"
     )
-    assert "copy of #" in page.locator("#exact-gallery").inner_text()
+    # the verdict is drawn above each pair; the API's caption stays in the page, hidden (it would cover the picture)
+    assert "copy of #" in page.locator("#exact-gallery").text_content()
+    assert not page.locator("#exact-gallery .caption-label").first.is_visible()
     for gallery in ("exact-gallery", "model-gallery"):
         assert_inside(page, f"#{gallery} img", f"#{gallery}")
     # After the run: when each exact trajectory committed, and the held-out yardstick.

@@ -466,8 +466,8 @@ CASES: list[Case] = [
                 "stride": "stride must be an integer in [1, 5] (prev_t = t − stride >= 0 at t = 5), got ",
             },
             {
-                "x": "x must be a number in [-2, 2] (first coordinate of x_t), got ",
-                "y": "y must be a number in [-2, 2] (second coordinate of x_t), got ",
+                "x": "x must be a number in [-2, 2] (first coordinate of xₜ), got ",
+                "y": "y must be a number in [-2, 2] (second coordinate of xₜ), got ",
             },
         )
         + [

@@ -208,7 +208,7 @@ def test_the_texts_are_written_for_the_data_shown_not_for_mnist():
     assert "than real unseen images are" in texts[7] and "a hint that they are new, not a measurement" in texts[7]
     # and for MNIST the 32×32 pixels and the scale of a digit
     mnist = text.exact_intro("digit", (1, 32, 32))
-    assert "all 32×32 pixels" in mnist and "a digit is about 30 from pure noise" in mnist
+    assert "all 32×32 pixels" in mnist and "a digit is about 45 from a draw of pure noise" in mnist
     assert "real MNIST digits" in text.distances_intro("digit")
 
 

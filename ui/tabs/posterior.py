@@ -339,7 +339,7 @@ class PosteriorTab:
         return [
             labelled_row(
                 [to_uint8(e.mean, model_space=True)[0], to_uint8(e.pred_original_sample, model_space=True)[0]],
-                ["xₜ₋₁", "x̂₀"],
+                ["mean of xₜ₋₁", "x̂₀"],
                 scale=self.scale(DISPLAY_PIXELS),
             )
             for e in c.estimates.values()

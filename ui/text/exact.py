@@ -12,7 +12,7 @@ from pipelines.exact.comparisons import COMMIT_WEIGHT, SamplerComparison
 from pipelines.exact.costs import StepCosts
 from pipelines.exact.neighbours import COPY_RATIO_TEXT, chance_copy_fraction, copy_summary, is_copy_by_ratio
 from ui.format import duration, image_values, sci, size_bytes
-from ui.text.page import model_name
+from ui.text.page import DIGIT_TO_NOISE, model_name
 
 # The copy rule as the page writes it: d₁/d₂ < 1/3.
 RULE = f"d₁/d₂ < {COPY_RATIO_TEXT}"
@@ -23,7 +23,7 @@ COMMITTED = f"{COMMIT_WEIGHT * 100:g} %"
 # ---------------------------------------------------------------------------------------------- tab: exact sampler
 def exact_intro(noun: str, image_shape: tuple[int, int, int]) -> str:
     """The tab's opening paragraph (markdown + LaTeX): the exact reverse step over the data set can only copy."""
-    scale = "; a digit is about 30 from pure noise" if noun == "digit" else ""
+    scale = f"; a digit is about {DIGIT_TO_NOISE} from a draw of pure noise" if noun == "digit" else ""
     return rf"""
 With a finite data set the true reverse step is known exactly (Bayes' rule with the empirical distribution, see
 the *Why do we need* $p_\theta$*?* tab):

@@ -13,10 +13,11 @@ def header(model_id: str, image_shape, num_train_timesteps: int, prediction_type
         "# DDPM, step by step\n"
         "**The question:** in Ho et al.'s DDPM the forward step $q(x_t\\mid x_{t-1})$ is known and the posterior "
         "$q(x_{t-1}\\mid x_t,x_0)$ has a closed form, so why train a model $p_\\theta(x_{t-1}\\mid x_t)$ at all? "
-        "This first tab runs the trained $p_\\theta$ from pure noise, step by step; the answer starts on the next tab, "
-        "*Why do we need $p_\\theta$?*, and each tab after it takes one part of it.\n\n"
+        "The first tab, *Sample from noise*, runs the trained $p_\\theta$ from pure noise, step by step; the answer "
+        "starts on the second, *Why do we need $p_\\theta$?*, and each tab after it takes one part of it.\n\n"
         f"The model loaded here: {model_name(model_id)}, {C}×{H}×{W} images, $T = {num_train_timesteps}$ "
-        f"training steps; its network predicts {predicts.get(prediction_type, prediction_type)}."
+        f"training steps; its network predicts {predicts.get(prediction_type, prediction_type)}. The tabs "
+        "*2-D world* and *Copies or new points?* also train and use small models of their own, named there."
     )
 
 
@@ -25,6 +26,11 @@ def model_name(model_id: str) -> str:
     if model_id.rstrip("/").endswith("models/ddpm-mnist"):
         return "the shipped MNIST model"
     return model_id
+
+
+# The L2 scale of a 32×32 MNIST digit in [-1, 1] units, for the tabs' distances: the median distance of the training
+# digits to a draw of pure noise N(0, I) (tests/ui/test_page_text.py measures it).
+DIGIT_TO_NOISE = 45
 
 
 DATASET_NAMES = {"two_moons": "two moons", "eight_gaussians": "eight Gaussians", "spiral": "spiral", "mnist": "MNIST"}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 
 from ui.format import a_noun, duration, ms, sci, sci_tex
+from ui.text.page import DIGIT_TO_NOISE
 
 # ---------------------------------------------------------------------------------------------- tab: why p_θ
 POSTERIOR_QUESTION = r"""
@@ -84,7 +85,7 @@ def estimate_texts(num_data: int, num_pixels: int, num_parameters: int, noun: st
             "formula": r"$E[x_{t-1}\mid x_t]=\sum_{i=1}^{N} w_i\,\tilde\mu_t(x_t,x_0^i)$, "
             r"$w_i=q(x_0^i\mid x_t)\propto\exp\!\big(-\frac{\lVert x_t-\sqrt{\bar\alpha_t}\,x_0^i\rVert^2}"
             r"{2(1-\bar\alpha_t)}\big)$",
-            "needs": rf"$x_t$ and all N = {num_data:,} training images ({num_data * num_pixels:,} numbers), "
+            "needs": rf"$x_t$ and all $N$ = {num_data:,} training images ({num_data * num_pixels:,} numbers), "
             "compared at every step",
         },
         "model": {
@@ -122,7 +123,7 @@ def took_text(name: str, seconds: float, step_ms: dict, noun: str) -> str:
     value = step_ms.get(name)
     if value is None:
         return f"{ms(seconds)} ({ONCE})"
-    what = f"one step over N = {step_ms['N']:,} {noun}s" if name == "exact" else "one UNet call + step"
+    what = f"one step over $N$ = {step_ms['N']:,} {noun}s" if name == "exact" else "one UNet call + step"
     return f"{duration(value)} ({what}, {MEDIAN})"
 
 
@@ -138,7 +139,7 @@ def explain_comparison(c, noun: str, step_ms: dict | None = None, x0_coefficient
     derivation, `training_target`) and the numbers that check it on this x_t (`training_loss_text`).
     x0_coefficient: the weight of x_0 in μ̃_t at this step (the scheduler's posterior_mean_coef1, eq. 7)."""
     step_ms = step_ms or {}
-    scale = ", and a digit is about 30 from pure noise" if noun == "digit" else ""
+    scale = f", and a digit is about {DIGIT_TO_NOISE} from a draw of pure noise" if noun == "digit" else ""
     e = c.estimates
     d = c.mean_distances
     exact_took = (

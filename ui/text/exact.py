@@ -53,8 +53,10 @@ def copy_rule(noun: str) -> str:
     return (
         f"A **copy**, by the copy rule every tab uses (Gu et al., TMLR 2025): a sample whose nearest training {noun} "
         f"is closer than {COPY_RATIO_TEXT} of its second-nearest, {RULE} — a relative test, with no pixel scale. Even "
-        f"new samples pass it by chance, about $({COPY_RATIO_TEXT})^d$ of the time in $d$ dimensions: "
-        f"{chance_copy_fraction(2):.0%} in a plane, nothing for images. The absolute distance d₁ (L2 in $[-1, 1]$ "
+        f"new samples pass it by chance, about $({COPY_RATIO_TEXT})^d$ of the time in $d$ dimensions when the "
+        "training points lie at random (then $(d_1/d_2)^d$, the ratio of the volumes of the balls out to the nearest "
+        f"and the second-nearest, is uniform on $[0, 1]$): {chance_copy_fraction(2):.0%} in a plane, nothing for "
+        "images. The absolute distance d₁ (L2 in $[-1, 1]$ "
         "units) is drawn above each pair, and d₁ = 0 is a pixel copy."
     )
 
@@ -137,7 +139,9 @@ spread over ($N$ when all are equally likely, 1 when one {noun} has all the weig
 $\max_i w_i$. A ● marks the step where one {noun} first takes ≥ {COMMITTED} of the weight: from
 there on the sample is that training {noun} plus shrinking noise. Trajectories that commit at the same step share one
 spot: their ● are nested rings, one colour each, with their number above them. The dotted line at the top is $N$,
-where every training {noun} is equally likely.
+where every training {noun} is equally likely. The largest weight need not rise steadily: while the noise still
+hides how two similar training {noun}s differ, the lead can pass from one to the other (the weight of the first
+falls) before one of them takes it all.
 """
 
 

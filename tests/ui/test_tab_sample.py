@@ -222,7 +222,8 @@ def test_a_bad_value_is_refused_by_name_and_the_next_request_succeeds(client, na
 def test_beta_t_variance_needs_eta_1(client):
     from gradio_client.exceptions import AppError
 
-    with pytest.raises(AppError, match=r"^(?=.*\beta\b.*\b1\b)(?=.*fixed_large)"):  # names eta, 1 and the variance
+    # names eta, 1 and the variance, and says why (η < 1 is DDIM's family of variances)
+    with pytest.raises(AppError, match=r"^(?=.*\beta\b.*\b1\b)(?=.*fixed_large)(?=.*DDIM's family)"):
         sample(client, variance="fixed_large", eta=0.5)
     # with eta = 1 it is accepted, and draws other images than β̃_t from the same seed (3 steps: 2 add noise)
     large, small = (

@@ -350,6 +350,8 @@ class SampleTab:
         spacing = check_choice("timestep_spacing", timestep_spacing, TIMESTEP_SPACINGS)
         variance = check_choice("variance", variance, tuple(VARIANCE_LABELS))
         order = check_int("order", order, ORDERS[0], ORDERS[-1])
+        if variance == "fixed_large" and eta != 1.0:  # the library refuses it too, in its own terms
+            raise ValueError(text.ETA_NEEDS_ONE)
         run = Run(seed, num_images, eta, spacing, variance, self.ctx.timestep_plan(spacing, num_steps), order)
         with self.ctx.store.run() as folder:
             xt_steps, x0_steps, seconds = yield from self._denoise(run)

@@ -43,17 +43,15 @@ not why. And by the last steps $\hat x_0$ is nearly the image itself, with narro
 Gaussians around it.
 
 The **variance** is the noise of each step $t \to s$: $\tilde\beta_{t|s} = \frac{1-\bar\alpha_s}{1-\bar\alpha_t}
-\beta_{t|s}$ (the posterior's, eq. 7, for this step), $\beta_{t|s} = 1 - \bar\alpha_t/\bar\alpha_s$ (the noise
-the forward process adds from $s$ to $t$; only at $\eta = 1$: a smaller $\eta$ shrinks the noise to
-$\eta^2\tilde\beta_{t|s}$ and moves the mean to match, DDIM's family, which has no member with $\beta_{t|s}$) or
-$\sigma^{*2}$ (Bao et al. 2022, Analytic-DPM: the
-width that brings $p_\theta$ closest to the true step in KL, on average over $x_t$, estimated from the model's own
-errors). For one step ($s = t - 1$) the first two are Ho et al.'s $\tilde\beta_t$ and $\beta_t$, the two choices
-they tried, with similar samples ($\beta_t$ is right when $x_0$ is as spread as noise, $\tilde\beta_t$ when it is
-one point); they differ only near $t = 0$ (their curves in the schedule plot lie on top of each other elsewhere).
-For the long strides of a short run ($s = t - 100$ at $K = 10$) they part far from $t = 0$ too: $\beta_{t|s}$ is
-3.3 times $\tilde\beta_{t|s}$ at $t = 199$ (the schedule plot marks both at each step of the run; on the last
-step, to $x_0$, $\tilde\beta_{t|s} = 0$, off its log axis).
+\beta_{t|s}$ (the posterior's, eq. 7, for this step), $\beta_{t|s} = 1 - \bar\alpha_t/\bar\alpha_s$ (the noise the
+forward process adds from $s$ to $t$; only at $\eta = 1$: a smaller $\eta$ shrinks the noise to
+$\eta^2\tilde\beta_{t|s}$, DDIM's family, which has no $\beta_{t|s}$ member) or $\sigma^{*2}$ (Bao et al. 2022,
+Analytic-DPM: the width that brings $p_\theta$ closest to the true step in KL, on average over $x_t$, estimated from
+the model's own errors). For one step ($s = t - 1$) the first two are Ho et al.'s $\tilde\beta_t$ and $\beta_t$, the
+two choices they tried, with similar samples ($\beta_t$ is right when $x_0$ is as spread as noise, $\tilde\beta_t$
+when it is one point); they differ only near $t = 0$ (their curves in the schedule plot lie on top of each other
+elsewhere). For the long strides of a short run ($s = t - 100$ at $K = 10$) they part far from $t = 0$ too:
+$\beta_{t|s}$ is 3.3 times $\tilde\beta_{t|s}$ at $t = 199$ (the schedule plot marks both at each step of the run).
 Tab "Which variance for $p_\theta$?" compares both with the true step's variance; it starts at $K = 40$ (strides of
 25): set its $K$ to 10 for these strides (on the model's leading plan: 900, 800, …, 0, the same strides shifted by
 99 timesteps).
@@ -85,7 +83,7 @@ def step_label(k: int, num_steps: int, t: int, prev_t: int) -> str:
 # One short clause per control (its `info`), what it is rather than how to use it.
 STEPS_INFO = "K, the reverse steps: each is one network call; fewer is faster"
 ORDER_INFO = (
-    "1 = the model's own x̂₀; 2, 3 = x̂₀ extrapolated from the last steps' guesses (the multistep rule of "
+    "1 = the network's own x̂₀; 2, 3 = x̂₀ extrapolated from the last steps' guesses (the multistep rule of "
     "DPM-Solver++, a fast sampler by Lu et al. 2022)"
 )
 # FID of the shipped MNIST model's samplers over 1,000 samples, as the project's sampler benchmark measured them
@@ -110,7 +108,7 @@ ORDER_SENTENCE = (
     r"$q(x_s\mid x_t, x_0)$ with $x_0$ replaced by a guess: order 1 uses the network's $\hat x_0$ (at $\eta = 1$ it "
     r"is Ho et al.'s sampler itself, on the run's $K$ timesteps); order 3 builds the guess from the network's last "
     r"three $\hat x_0$ (order 2: two), extrapolating them along the run. "
-    "On the shipped MNIST model (the one that comes with this demo, trained on 4,500 MNIST digits), over 1,000 "
+    "On the shipped MNIST model (trained on 4,500 MNIST digits), over 1,000 "
     "samples (FID: the distance between the samples and 500 held-out real digits, in the features of a small "
     "digit classifier trained on MNIST, the project's judge; lower is better), the "
     f"1000-step sampler scores {FID_1000['1000 steps']}. Plain DDPM (order 1) needs 20 steps to come close: "
@@ -140,6 +138,11 @@ VARIANCE_INFO = (
     "the noise of each step t → s: the true posterior's (β̃ in the text below), the forward process's from s to t "
     "(β, larger), or σ*², the one closest in KL to the true step on average (Analytic-DPM, below); for one step "
     "(s = t − 1), Ho et al.'s β̃ₜ and βₜ"
+)
+# The error for η < 1 with β (an API caller's variance value named too).
+ETA_NEEDS_ONE = (
+    "eta must be 1 with the forward process's variance β of the step t → s (variance = fixed_large): η < 1 shrinks "
+    "the step's noise to η²·β̃ (DDIM's family), which has no member with β. Set η to 1, or pick β̃ or σ*²."
 )
 # The variance radio's options, by the scheduler's variance_type values.
 VARIANCE_OPTIONS = {

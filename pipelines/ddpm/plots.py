@@ -64,17 +64,17 @@ def _header(curves: dict, t: int, timesteps: Sequence[int] | None) -> str:
 
 
 def _plot_run_steps(ax, curves: dict, timesteps: Sequence[int]) -> None:
-    """The run's noisy steps t → s on the log panel: β_{t|s} and β̃_{t|s} at each step's t."""
+    """The run's steps t → s on the log panel: β_{t|s} at each step's t, the last (to x_0) too, and β̃_{t|s} at each
+    noisy one (the last step's β̃_{t|s} is 0, which a log axis cannot show: the legend says so)."""
     steps = chain_steps(curves["alphas_cumprod"], timesteps)
-    noisy = steps["s"] >= 0  # the last step lands on x_0 and adds no noise in any sampler
-    if not noisy.any():
-        return
-    few = noisy.sum() <= MAX_STEP_MARKERS
-    ts = steps["t"][noisy]
-    ax.semilogy(ts, steps["beta"][noisy], "^" if few else "-", color="C1", ms=6, mec="k", mew=0.6, lw=1,
+    noisy = steps["s"] >= 0  # the last step lands on x_0: β̃_{t|s} = 0 there
+    few = len(steps["t"]) <= MAX_STEP_MARKERS
+    ax.semilogy(steps["t"], steps["beta"], "^" if few else "-", color="C1", ms=6, mec="k", mew=0.6, lw=1,
                 label=r"$\beta_{t|s}$ of this run's steps $t\to s$")  # fmt: skip
-    ax.semilogy(ts, steps["beta_tilde"][noisy], "s" if few else "-", color="C2", ms=4.5, mec="k", mew=0.6, lw=1,
-                label=r"$\tilde\beta_{t|s}$ of this run's steps")  # fmt: skip
+    label = r"$\tilde\beta_{t|s}$ of this run's steps (0 on the last, to $x_0$: not drawn)"
+    if noisy.any():
+        ax.semilogy(steps["t"][noisy], steps["beta_tilde"][noisy], "s" if few else "-", color="C2", ms=4.5, mec="k",
+                    mew=0.6, lw=1, label=label)  # fmt: skip
 
 
 def plot_schedule(scheduler, t: int | None = None, timesteps: Sequence[int] | None = None, sigma_star=None):

@@ -81,7 +81,8 @@ def test_schedule_plot_shows_the_scheduler_tables_and_marks_t():
 
 def test_schedule_plot_shows_the_runs_own_strided_step_beside_the_one_step_values():
     """The header labels the one-step β_t, β̃_t (t → t−1) and the run's own step t → s with β_{t|s}, β̃_{t|s}; the
-    log panel marks β_{t|s}, β̃_{t|s} at each noisy step of the run; the last step (to x_0) adds no noise."""
+    log panel marks β_{t|s} at each step of the run and β̃_{t|s} at each noisy one; the last step (to x_0) adds no
+    noise."""
     from pipelines.ddpm.plots import chain_steps
 
     scheduler = PosteriorDDPMScheduler(num_train_timesteps=1000)
@@ -101,8 +102,13 @@ def test_schedule_plot_shows_the_runs_own_strided_step_beside_the_one_step_value
     assert f"$\\tilde\\beta_{{t|s}}$ = {steps['beta_tilde'][8]:.3g}" in header
     assert "it adds no noise" in plot_schedule(scheduler, t=99, timesteps=run).get_suptitle()
     figure = plot_schedule(scheduler, t=99, timesteps=run)
-    marked = [line for line in figure.axes[1].get_lines() if "this run's steps" in line.get_label()]
-    assert len(marked) == 2 and all(list(line.get_xdata()) == run[:-1] for line in marked)
+    # β_{t|s} at every step, the last (to x_0, β_{t|s} = 1 − ᾱ_t) too; β̃_{t|s} at the noisy ones, its 0 on the last
+    # step named in the legend instead (a log axis cannot draw it)
+    (beta,) = [line for line in figure.axes[1].get_lines() if line.get_label().startswith(r"$\beta_{t|s}$")]
+    (tilde,) = [line for line in figure.axes[1].get_lines() if line.get_label().startswith(r"$\tilde\beta_{t|s}$")]
+    assert list(beta.get_xdata()) == run and np.allclose(beta.get_ydata(), steps["beta"])
+    assert np.isclose(beta.get_ydata()[-1], 1 - a[99])
+    assert list(tilde.get_xdata()) == run[:-1] and "0 on the last" in tilde.get_label()
     assert "\n" not in plot_schedule(scheduler, t=500).get_suptitle()  # no run: the one-step values only
 
 

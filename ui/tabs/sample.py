@@ -74,7 +74,7 @@ def _result(generator):
 
 def _titled_image(title: str, title_id: str, label: str, elem_id: str) -> gr.Image:
     """A live picture (x_t or x̂0) under its Markdown title, 300 pixels tall, pixelated."""
-    gr.Markdown(title, elem_id=title_id)
+    gr.Markdown(title, elem_id=title_id, latex_delimiters=LATEX)
     return picture(label, elem_id, elem_classes="pixelated", height=300)
 
 
@@ -210,7 +210,7 @@ class SampleTab:
         """Below the live view: the final images, the trajectory, the filmstrip, the files and the JSON summary."""
         # Alone in its row, as tall as its rows: beside the trajectory it was stretched to that image's height and
         # showed one row of images above an empty area.
-        gr.Markdown(text.FINAL_IMAGES_TITLE, elem_id="final-images-title")
+        gr.Markdown(text.FINAL_IMAGES_TITLE, elem_id="final-images-title", latex_delimiters=LATEX)
         gallery = gr.Gallery(
             label="final images",
             show_label=False,
@@ -223,7 +223,7 @@ class SampleTab:
         )
         # Its title is Markdown: gradio's label badge sat over the frame's own title ("step 1 / 40, …"). No fixed
         # height: scaled down, the pixelated view dropped rows of the captions' letters.
-        gr.Markdown(text.trajectory_title(GIF_MAX_FRAMES), elem_id="animation-title")
+        gr.Markdown(text.trajectory_title(GIF_MAX_FRAMES), elem_id="animation-title", latex_delimiters=LATEX)
         with gr.Row():
             animation_view = gr.Image(
                 label="trajectory",
@@ -233,7 +233,7 @@ class SampleTab:
                 elem_id="animation",
                 elem_classes="pixelated",
             )
-        gr.Markdown(text.filmstrip_caption(FILMSTRIP_FRAMES, FILMSTRIP_IMAGES))
+        gr.Markdown(text.filmstrip_caption(FILMSTRIP_FRAMES, FILMSTRIP_IMAGES), latex_delimiters=LATEX)
         # No label: it would sit on top of the strip's first caption.
         filmstrip = picture(None, "filmstrip", elem_classes="pixelated")
         with gr.Row():
@@ -350,6 +350,8 @@ class SampleTab:
         spacing = check_choice("timestep_spacing", timestep_spacing, TIMESTEP_SPACINGS)
         variance = check_choice("variance", variance, tuple(VARIANCE_LABELS))
         order = check_int("order", order, ORDERS[0], ORDERS[-1])
+        if variance == "fixed_large" and eta != 1.0:  # the library refuses it too, in its own terms
+            raise ValueError(text.ETA_NEEDS_ONE)
         run = Run(seed, num_images, eta, spacing, variance, self.ctx.timestep_plan(spacing, num_steps), order)
         with self.ctx.store.run() as folder:
             xt_steps, x0_steps, seconds = yield from self._denoise(run)

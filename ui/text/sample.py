@@ -25,12 +25,10 @@ the cost is linear in $K$, and the chain matches training exactly only at $K = T
 
 **Spacing.** This tab defaults to trailing so that its first step is from $t = 999$, where
 $x_t = \sqrt{\bar\alpha_t}\,x_0 + \sqrt{1-\bar\alpha_t}\,\epsilon$ holds only $\sqrt{\bar\alpha_{999}} = 0.006$ of the
-image, as the pure-noise start assumes. The model's own plan (leading, as its scheduler was saved; the "Exact
-posterior sampler" and "Which variance for $p_\theta$?" tabs use it) would start 10 steps at $t = 900$, whose $x_t$
-still holds $\sqrt{\bar\alpha_{900}} = 0.016$ of the image, and spend its last step on $t = 0$, where almost nothing
-is left to remove (Lin et al. 2024 recommend trailing for this reason). Plain DDPM (order 1) at 10 steps scored FID
-{fid_trailing} trailing against {fid_leading} leading (200 samples from seed 0, where 1000 steps score
-{fid_reference_200}): a hint, not a verdict, as FID there moves by {seed_spread_200} between seeds.
+image, as the pure-noise start assumes. Leading spacing, the model's own plan (the one saved with its scheduler;
+the "Exact posterior sampler" and "Which variance for $p_\theta$?" tabs use it), would start 10 steps at $t = 900$,
+whose $x_t$ still holds $\sqrt{\bar\alpha_{900}} = 0.016$ of the image, and spend its last step on $t = 0$, where
+almost nothing is left to remove (Lin et al. 2024 recommend trailing for this reason).
 
 **Why do 10 big steps give sharp {nouns}** when tab "2-D world" shows a big Gaussian step blurring, and finds
 $\tilde\beta_{t|s}$ 21.5× too narrow for a long stride from a point between two modes (tab "Which variance for
@@ -45,14 +43,15 @@ not why. And by the last steps $\hat x_0$ is nearly the image itself, with narro
 Gaussians around it.
 
 The **variance** is the noise of each step $t \to s$: $\tilde\beta_{t|s} = \frac{1-\bar\alpha_s}{1-\bar\alpha_t}
-\beta_{t|s}$ (the posterior's, eq. 7, for this step), $\beta_{t|s} = 1 - \bar\alpha_t/\bar\alpha_s$ (the noise
-the forward process adds from $s$ to $t$; needs $\eta = 1$) or $\sigma^{*2}$ (Bao et al. 2022, Analytic-DPM: the
-width that brings $p_\theta$ closest to the true step in KL, on average over $x_t$, estimated from the model's own
-errors). For one step ($s = t - 1$) the first two are Ho et al.'s $\tilde\beta_t$ and $\beta_t$, the two choices
-they tried, with similar samples ($\beta_t$ is right when $x_0$ is as spread as noise, $\tilde\beta_t$ when it is
-one point); they differ only near $t = 0$ (their curves in the schedule plot lie on top of each other elsewhere).
-For the long strides of a short run ($s = t - 100$ at $K = 10$) they part far from $t = 0$ too: $\beta_{t|s}$ is
-3.3 times $\tilde\beta_{t|s}$ at $t = 199$ (the markers of the schedule plot show both for each step of the run).
+\beta_{t|s}$ (the posterior's, eq. 7, for this step), $\beta_{t|s} = 1 - \bar\alpha_t/\bar\alpha_s$ (the noise the
+forward process adds from $s$ to $t$; only at $\eta = 1$: a smaller $\eta$ shrinks the noise to
+$\eta^2\tilde\beta_{t|s}$, DDIM's family, which has no $\beta_{t|s}$ member) or $\sigma^{*2}$ (Bao et al. 2022,
+Analytic-DPM: the width that brings $p_\theta$ closest to the true step in KL, on average over $x_t$, estimated from
+the model's own errors). For one step ($s = t - 1$) the first two are Ho et al.'s $\tilde\beta_t$ and $\beta_t$, the
+two choices they tried, with similar samples ($\beta_t$ is right when $x_0$ is as spread as noise, $\tilde\beta_t$
+when it is one point); they differ only near $t = 0$ (their curves in the schedule plot lie on top of each other
+elsewhere). For the long strides of a short run ($s = t - 100$ at $K = 10$) they part far from $t = 0$ too:
+$\beta_{t|s}$ is 3.3 times $\tilde\beta_{t|s}$ at $t = 199$ (the schedule plot marks both at each step of the run).
 Tab "Which variance for $p_\theta$?" compares both with the true step's variance; it starts at $K = 40$ (strides of
 25): set its $K$ to 10 for these strides (on the model's leading plan: 900, 800, …, 0, the same strides shifted by
 99 timesteps).
@@ -63,10 +62,6 @@ def sample_explanation(noun: str) -> str:
     """How to read the tab (markdown + LaTeX), for a model of `noun`s ("digit" for MNIST, "image" otherwise)."""
     words = _SAMPLE_EXPLANATION.replace("{nouns}", f"{noun}s").replace("{noun}", noun)
     numbers = {
-        "fid_trailing": FID_200["order 1, 10 steps, trailing"],
-        "fid_leading": FID_200["order 1, 10 steps, leading"],
-        "fid_reference_200": f"about {FID_200['1000 steps']:.0f}",
-        "seed_spread_200": "{} to {}".format(*FID_200["seeds' spread, 10 steps"]),
         "fid_order1_10": FID_1000["order 1, 10 steps"],
         "fid_order1_20": FID_1000["order 1, 20 steps"],
         "fid_1000": FID_1000["1000 steps"],
@@ -88,7 +83,7 @@ def step_label(k: int, num_steps: int, t: int, prev_t: int) -> str:
 # One short clause per control (its `info`), what it is rather than how to use it.
 STEPS_INFO = "K, the reverse steps: each is one network call; fewer is faster"
 ORDER_INFO = (
-    "1 = the model's own x̂₀; 2, 3 = x̂₀ extrapolated from the last steps' guesses (the multistep rule of "
+    "1 = the network's own x̂₀; 2, 3 = x̂₀ extrapolated from the last steps' guesses (the multistep rule of "
     "DPM-Solver++, a fast sampler by Lu et al. 2022)"
 )
 # FID of the shipped MNIST model's samplers over 1,000 samples, as the project's sampler benchmark measured them
@@ -105,21 +100,17 @@ FID_1000 = {
     "UniPC": 14.6,
     "SDE-DPM-Solver++ 2M": 7.2,
 }
-# Plain DDPM (order 1, β̃, η = 1) at 10 steps over 200 samples from seed 0, per spacing: trailing from the sampler
-# benchmark (bench/results/samplers.json), leading from the quality benchmark (bench/results/quality.json); the
-# 1000-step reference over 200 samples (12.7 in one, 12.9 in the other), rounded as the page writes it; and how far
-# FID moved between 3 seeds (max − min, rounded: least and most over the samplers measured so) at 10 steps there.
-FID_200 = {
-    "order 1, 10 steps, trailing": 18.7,
-    "order 1, 10 steps, leading": 23.1,
-    "1000 steps": 13,
-    "seeds' spread, 10 steps": (5, 7),
-}
+# How far FID moved between 3 seeds at 15, 20 and 25 steps (least and most over those step counts, rounded): the
+# benchmark's own "fid_spread" per step count, over the samplers it ran with 3 seeds (samplers-1000.json again).
+SEED_SPREAD_1000 = (1.7, 4.3)
 ORDER_SENTENCE = (
-    r"Every order takes the same step, the posterior $q(x_s\mid x_t, x_0)$ with $x_0$ replaced by a guess; a higher "
-    r"order only makes the guess better, extrapolating it from the last steps' $\hat x_0$ as they move along the run. "
-    "On the shipped MNIST model (the one that comes with this demo, trained on 4,500 MNIST digits), over 1,000 "
-    "samples (FID: the distance between the features of the samples and of real digits; lower is better), the "
+    r"Every order runs the same trained network and takes the same Gaussian step, the posterior "
+    r"$q(x_s\mid x_t, x_0)$ with $x_0$ replaced by a guess: order 1 uses the network's $\hat x_0$ (at $\eta = 1$ it "
+    r"is Ho et al.'s sampler itself, on the run's $K$ timesteps); order 3 builds the guess from the network's last "
+    r"three $\hat x_0$ (order 2: two), extrapolating them along the run. "
+    "On the shipped MNIST model (trained on 4,500 MNIST digits), over 1,000 "
+    "samples (FID: the distance between the samples and 500 held-out real digits, in the features of a small "
+    "digit classifier trained on MNIST, the project's judge; lower is better), the "
     f"1000-step sampler scores {FID_1000['1000 steps']}. Plain DDPM (order 1) needs 20 steps to come close: "
     f"{FID_1000['order 1, 20 steps']}, and {FID_1000['order 1, 10 steps']} at 10. Order 3 reaches "
     f"{FID_1000['order 3, 10 steps']} at 10 steps (mean of 3 seeds): the steps are the same Gaussians, centred on a "
@@ -129,7 +120,7 @@ ORDER_SENTENCE = (
     f"do worse: DDIM {FID_1000['DDIM']}, DPM-Solver++ without noise {FID_1000['DPM-Solver++ (ODE)']} and UniPC "
     f"{FID_1000['UniPC']} (Zhao et al.'s predictor-corrector solver; all three solve the noise-free, ODE form of the "
     "sampler). At 15 to 25 steps, order 2 and order 3 and the best diffusers samplers differ by less than the FID "
-    "moves between seeds."
+    f"moves between seeds (there by {SEED_SPREAD_1000[0]} to {SEED_SPREAD_1000[1]}, most minus least over 3 seeds)."
 )
 ETA_INFO = (
     "the step's noise: 1 = DDPM's posterior (stochastic), 0 = DDIM (Song et al.'s deterministic sampler: no noise "
@@ -137,38 +128,49 @@ ETA_INFO = (
 )
 SPACING_INFO = (
     "which K of the T timesteps the run visits: trailing (the default here) counts down from T−1 (starts at pure "
-    "noise), leading (the model's own plan) counts up from 0 in strides of T/K, linspace spreads K evenly from T−1 "
+    "noise), leading (the model's own plan: the spacing saved with its scheduler) counts up from 0 in strides of T/K, "
+    "linspace spreads K evenly from T−1 "
     "to 0"
 )
-_J = "\u2060"  # a word joiner: a line never breaks inside βₜ|ₛ
+# Plain text (a radio's info and options hold no LaTeX): the symbols of a step t → s without a subscript "t|s",
+# which plain text can only set on the baseline.
 VARIANCE_INFO = (
-    f"the noise of each step t → s: β̃ₜ{_J}|{_J}ₛ the true posterior's, βₜ{_J}|{_J}ₛ the forward process's from s "
-    "to t (larger), σ*² the one closest in KL to the true step on average (Analytic-DPM, below); for one step, "
-    "β̃ₜ and βₜ"
+    "the noise of each step t → s: the true posterior's (β̃ in the text below), the forward process's from s to t "
+    "(β, larger), or σ*², the one closest in KL to the true step on average (Analytic-DPM, below); for one step "
+    "(s = t − 1), Ho et al.'s β̃ₜ and βₜ"
 )
-# The variance radio's options, by the scheduler's variance_type values: the symbols of the text, in Unicode.
+# The error for η < 1 with β (an API caller's variance value named too).
+ETA_NEEDS_ONE = (
+    "eta must be 1 with the forward process's variance β of the step t → s (variance = fixed_large): η < 1 shrinks "
+    "the step's noise to η²·β̃ (DDIM's family), which has no member with β. Set η to 1, or pick β̃ or σ*²."
+)
+# The variance radio's options, by the scheduler's variance_type values.
 VARIANCE_OPTIONS = {
-    "fixed_small": f"β̃ₜ{_J}|{_J}ₛ (the posterior's variance)",
-    "fixed_large": f"βₜ{_J}|{_J}ₛ (the forward step's)",
-    "analytic": "σ*² (Analytic-DPM, optimal on average over xₜ)",
+    "fixed_small": "β̃ of the step t → s (the posterior's variance)",
+    "fixed_large": "β of the step t → s (the forward process's)",
+    "analytic": "σ*² of the step t → s (Analytic-DPM: optimal on average over xₜ)",
 }
 
 
-XT_TITLE = "**The sample just drawn**: x at the t after the arrow in the step box (the image after the last step)"
+XT_TITLE = (
+    r"**The sample just drawn**: $x_s$ of the step $t \to s$ in the step box (the image $x_0$ after the last step)"
+)
 
 
-X0_TITLE = "**x̂₀**: the model's guess of the clean image, from x at the t before the arrow"
+X0_TITLE = r"**$\hat x_0$**: the network's guess of the clean image, from $x_t$ of the step $t \to s$"
 
 
-FINAL_IMAGES_TITLE = "**Final images** (the last step's x₀)"
+FINAL_IMAGES_TITLE = (
+    r"**Final images**: the samples $x_0$ (the last step adds no noise: it lands on its guess of $x_0$)"
+)
 
 
 def trajectory_title(max_frames: int) -> str:
     """The title above the GIF, which shows every step of a run of at most max_frames steps, else max_frames."""
     return (
         f"**Trajectory**: the run as an animation (every step, or {max_frames} spread as evenly as the steps allow), "
-        "ending on the result; each frame is one step t → s: left (xₛ) the sample it drew; right the model's "
-        "x̂₀ from x at t."
+        r"ending on the result; each frame is one step $t \to s$: left, the sample $x_s$ it drew; right, the "
+        r"network's $\hat x_0$ from $x_t$."
     )
 
 
@@ -194,6 +196,6 @@ def filmstrip_caption(num_frames: int, num_images: int) -> str:
     return (
         f"**Filmstrip**: {num_frames} steps spread over the run as evenly as its steps allow (all of them in a run of "
         f"{num_frames} or fewer), noise (left) to "
-        f"image (right); for {rows}, xₛ above x̂₀. Each column is one step, labelled t→s: xₛ is the sample "
-        "it drew, x̂₀ the model's guess from x at t."
+        f"image (right); for {rows}, $x_s$ above $\\hat x_0$. Each column is one step, labelled $t \\to s$: $x_s$ "
+        r"is the sample it drew, $\hat x_0$ the network's guess from $x_t$."
     )

@@ -98,7 +98,7 @@ class SampleTab:
         self._wire(controls, views, record=gr.State(None))
 
     def _controls(self) -> SimpleNamespace:
-        """The left column: seed (with a dice), num_images, K, the sampler's settings, the button, how to read it."""
+        """The left column: seed (with a dice), num_images, K, the button, the sampler's settings, how to read it."""
         T = self.ctx.num_train_timesteps
         with gr.Row(equal_height=True):
             seed = integer_input(
@@ -123,8 +123,9 @@ class SampleTab:
                 elem_id="num-steps",
             )
         )
-        sampler = self._sampler_controls()
+        # the button above the sampler's settings and their sentences: pressing it keeps the pictures in view
         button = gr.Button("Sample", variant="primary", elem_id="sample-button")
+        sampler = self._sampler_controls()
         gr.Markdown(text.sample_explanation(self.ctx.noun), latex_delimiters=LATEX)
         return SimpleNamespace(seed=seed, dice=dice, num_images=num_images, steps=steps, button=button, **sampler)
 

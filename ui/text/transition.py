@@ -59,12 +59,18 @@ shown): trains the two models of the recipe (data set, $N$, steps, seed) here, t
 processes from the same noises and adds the point (a star) to **your** plot of that data set's table, drawn below
 (and above, when that data set is chosen there). Other users keep theirs; one training runs at a time on the
 server, others wait in the queue.
+
+The shipped 2-D pairs trained for 10,000 steps each (the sentence under the plot below says so for the data set
+shown); the default here is 2,000, a few seconds. At small $N$ a shorter training copies **less**: a network stopped
+early has not yet fitted its few points (tab "Why doesn't $p_\theta$ copy?", the training-length view). So your star
+is comparable with the shipped table only when it trained for the same number of steps.
 """ + (
     "\n**Reading a 2-D plot:** in 2-D the copy rule has a floor. For points scattered at random in the plane, "
     f"$(d_1/d_2)^2$ is uniform on $[0, 1]$, so even a genuinely new point has $d_1/d_2 < {_RATIO}$ with probability "
     f"$({_RATIO})^2$, about {chance_copy_fraction(2):.0%}. Data that lie along curves (two moons, a spiral) sit "
-    f"higher, between that and the rate along a line, {chance_copy_fraction(1):.0%}: the sentence under the plot "
-    "gives, for the data set shown, how often the data's own unseen points pass the rule. A model's copy fraction "
+    f"higher, between that and the rate along a line, {chance_copy_fraction(1):.0%}: the sentence under this section's "
+    "plot (and the one under the tab's first plot, when a 2-D data set is chosen there) gives, for the data set "
+    "shown, how often the data's own unseen points pass the rule. A model's copy fraction "
     "is also a count over 256 samples, with a binomial standard error of about 2 percentage points. Together these "
     "explain copy fractions of 10–16 % at large $N$: that is the floor, not copying. In the 1,024 dimensions of a "
     'digit the floor is essentially 0, which is why the MNIST table reaches 0 %. In the right panel ("Do the two '
@@ -82,6 +88,34 @@ TRAIN_EMPTY = (
 
 
 NO_TABLE = "No shipped table for this data set yet."
+
+
+def recipe_words(train_steps: int, mnist: bool, batch_size: int | None = None) -> str:
+    """The shipped pairs' training length, from the table's recipe."""
+    batch = f" of {batch_size} {'digits' if mnist else 'points'}" if batch_size else ""
+    return f"The shipped pairs each trained for {train_steps:,} steps{batch} (one recipe for every $N$). " + (
+        ""
+        if mnist
+        else "A pair trained below for fewer steps copies less at small $N$, so compare at the same length. "
+    )
+
+
+def train_plot_words(dataset: str, floor, train_steps: int | None) -> str:
+    """The sentence under the training section's plot: the shipped pairs' training length and the copy rule's floor
+    on the data set's own unseen points (floor as in `floor_words`)."""
+    parts = []
+    if train_steps:
+        parts.append(
+            f"{dataset_name(dataset)}: the shipped pairs (circles and squares) each trained for {train_steps:,} "
+            "steps; a star trained for fewer steps copies less at small $N$."
+        )
+    if floor:
+        cells = ", ".join(f"{f:.0%} at $N = {_m(n)}$" for n, f, _ in floor)
+        parts.append(
+            f"The copy rule's floor here: the data's own unseen points (pool points in neither subset) pass it against "
+            f"A {cells}. Copy fractions near these are the floor, not copying."
+        )
+    return " ".join(parts) or NO_TABLE
 
 
 NO_ROWS = "No rows yet."
@@ -202,6 +236,14 @@ def transition_sentence(reading, noun: str = "points", floor=None, num_samples: 
             f"In 2-D even a new point passes the copy rule about {chance_copy_fraction(2):.0%} of the time "
             f"($({_RATIO})^2$: for points scattered "
             "at random, $(d_1/d_2)^2$ is uniform), so fractions near that are the rule's floor, not copying."
+        )
+    if r.both_rise:
+        where = ", ".join(f"from $N = {_m(n)}$ to ${_m(m)}$" for n, m in r.both_rise)
+        parts.append(
+            f"Both lines of the right panel rise {where}. The spacing is one yardstick for the whole data set, the "
+            "same at every $N$, so this is no change of unit: with few points, how far apart two copiers land from "
+            f"the same noise depends on where A's and B's few {noun} happen to lie, and the table holds one draw of "
+            "the subsets per $N$ (another draw moves the exact line by tens of spacings at small $N$)."
         )
     parts.append(
         f"The exact processes of A and B copy {r.exact_copies:.0%} of the time at every $N$ and stay "

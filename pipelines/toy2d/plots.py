@@ -407,6 +407,8 @@ def plot_toy_training(losses, points, samples, update: int, num_updates: int, ba
     ax.set_title(rf"Training $p_\theta$: update {update:,} of {num_updates:,}", fontsize=10, y=1.0)
     ax.grid(True, alpha=0.3)
     if not len(losses):  # no frame, ticks or labels around nothing: only the message until the first update
+        ax.set_xlabel("")
+        ax.set_ylabel("")
         ax.axis("off")
     ax = fig.add_subplot(grid[1])
     pts = np.asarray(points, dtype=float)

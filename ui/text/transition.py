@@ -92,8 +92,8 @@ NO_TABLE = "No shipped table for this data set yet."
 
 def recipe_words(train_steps: int, mnist: bool, batch_size: int | None = None) -> str:
     """The shipped pairs' training length, from the table's recipe."""
-    batch = f" of {batch_size} {'digits' if mnist else 'points'}" if batch_size else ""
-    return f"The shipped pairs each trained for {train_steps:,} steps{batch} (one recipe for every $N$). " + (
+    batch = f" on batches of {batch_size} {'digits' if mnist else 'points'}" if batch_size else ""
+    return f"The shipped pairs each trained for {train_steps:,} steps{batch}, one recipe for every $N$. " + (
         ""
         if mnist
         else "A pair trained below for fewer steps copies less at small $N$, so compare at the same length. "
@@ -162,6 +162,36 @@ def floor_words(floor, most: float, num_samples: int) -> str:
     )
 
 
+def _both_rise_words(both_rise, noun: str) -> str:
+    """Why the models' and the exact processes' pair distances can both grow from one N to the next."""
+    where = ", ".join(f"from $N = {_m(n)}$ to ${_m(m)}$" for n, m in both_rise)
+    return (
+        f"Both lines of the right panel rise {where}. The spacing is one yardstick for the whole data set, the "
+        "same at every $N$, so this is no change of unit: with few points, how far apart two copiers land from "
+        f"the same noise depends on where A's and B's few {noun} happen to lie, and the table holds one draw of "
+        "the subsets per $N$ (another draw moves the exact line by tens of spacings at small $N$)."
+    )
+
+
+def _floor_parts(r, floor, num_samples: int) -> list[str]:
+    """The 2-D copy rule's floor: the chance rate for random points, and the data's own (`floor_words`) if known."""
+    parts = []
+    if floor:
+        parts.append(
+            f"In 2-D even a new point passes the copy rule: about {chance_copy_fraction(2):.0%} of the time for "
+            f"points scattered at random ($({_RATIO})^2$, as $(d_1/d_2)^2$ is then uniform)."
+        )
+        if r.new_most is not None:
+            parts.append(floor_words(floor, r.new_most, num_samples))
+    else:
+        parts.append(
+            f"In 2-D even a new point passes the copy rule about {chance_copy_fraction(2):.0%} of the time "
+            f"($({_RATIO})^2$: for points scattered "
+            "at random, $(d_1/d_2)^2$ is uniform), so fractions near that are the rule's floor, not copying."
+        )
+    return parts
+
+
 def transition_sentence(reading, noun: str = "points", floor=None, num_samples: int = 256) -> str:
     """What the table says, in one paragraph built from its numbers (`ui.tabs.transition.TransitionReading`);
     floor: the 2-D data's own floor (`floor_words`), None where there is none (MNIST, a live-only table)."""
@@ -224,27 +254,10 @@ def transition_sentence(reading, noun: str = "points", floor=None, num_samples: 
             f"the exact line stays at {_spacings(r.exact_low)} or more: the gap between the two lines is what the "
             "models share and the exact processes cannot."
         )
-    if noun == "points" and floor:
-        parts.append(
-            f"In 2-D even a new point passes the copy rule: about {chance_copy_fraction(2):.0%} of the time for "
-            f"points scattered at random ($({_RATIO})^2$, as $(d_1/d_2)^2$ is then uniform)."
-        )
-        if r.new_most is not None:
-            parts.append(floor_words(floor, r.new_most, num_samples))
-    elif noun == "points":
-        parts.append(
-            f"In 2-D even a new point passes the copy rule about {chance_copy_fraction(2):.0%} of the time "
-            f"($({_RATIO})^2$: for points scattered "
-            "at random, $(d_1/d_2)^2$ is uniform), so fractions near that are the rule's floor, not copying."
-        )
+    if noun == "points":
+        parts += _floor_parts(r, floor, num_samples)
     if r.both_rise:
-        where = ", ".join(f"from $N = {_m(n)}$ to ${_m(m)}$" for n, m in r.both_rise)
-        parts.append(
-            f"Both lines of the right panel rise {where}. The spacing is one yardstick for the whole data set, the "
-            "same at every $N$, so this is no change of unit: with few points, how far apart two copiers land from "
-            f"the same noise depends on where A's and B's few {noun} happen to lie, and the table holds one draw of "
-            "the subsets per $N$ (another draw moves the exact line by tens of spacings at small $N$)."
-        )
+        parts.append(_both_rise_words(r.both_rise, noun))
     parts.append(
         f"The exact processes of A and B copy {r.exact_copies:.0%} of the time at every $N$ and stay "
         f"{_spacings(r.exact_low)} to {_spacings(r.exact_high)} spacings apart: they never agree."

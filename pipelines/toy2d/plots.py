@@ -346,7 +346,9 @@ def plot_toy_samplers(points, comparison):
     for ax, (key, name, samples, paths, distances, color) in zip(axes, runs):
         s = samples.reshape(-1, 2).numpy()
         copies = counts[key]["copy_fraction"]
-        ax.scatter(pts[:, 0], pts[:, 1], s=14, color=DATA_COLOR, label=f"training points (N = {len(pts):,})")
+        # open rings: a sample that copies a training point sits inside its ring, and both stay visible
+        ax.scatter(pts[:, 0], pts[:, 1], s=26, facecolors="none", edgecolors="0.45", linewidths=0.9, zorder=4,
+                   label=f"training points (N = {len(pts):,})")  # fmt: skip
         label = f"{len(s):,} samples: {copies:.0%} copies (d₁/d₂ < {ratio_shown})"  # plain text: laid out fast
         ax.scatter(s[:, 0], s[:, 1], s=4, color=color, zorder=3, label=label)
         if paths is not None:

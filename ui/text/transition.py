@@ -106,7 +106,7 @@ def train_plot_words(dataset: str, floor, train_steps: int | None) -> str:
     parts = []
     if train_steps:
         parts.append(
-            f"{dataset_name(dataset)}: the shipped pairs (circles and squares) each trained for {train_steps:,} "
+            f"On {dataset_name(dataset)} the shipped pairs (circles and squares) each trained for {train_steps:,} "
             "steps; a star trained for fewer steps copies less at small $N$."
         )
     if floor:

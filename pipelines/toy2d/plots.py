@@ -347,7 +347,7 @@ def plot_toy_samplers(points, comparison):
         s = samples.reshape(-1, 2).numpy()
         copies = counts[key]["copy_fraction"]
         # open rings: a sample that copies a training point sits inside its ring, and both stay visible
-        ax.scatter(pts[:, 0], pts[:, 1], s=26, facecolors="none", edgecolors="0.45", linewidths=0.9, zorder=4,
+        ax.scatter(pts[:, 0], pts[:, 1], s=26, facecolors="none", edgecolors=DATA_COLOR, linewidths=0.7, zorder=2,
                    label=f"training points (N = {len(pts):,})")  # fmt: skip
         label = f"{len(s):,} samples: {copies:.0%} copies (d₁/d₂ < {ratio_shown})"  # plain text: laid out fast
         ax.scatter(s[:, 0], s[:, 1], s=4, color=color, zorder=3, label=label)

@@ -109,7 +109,8 @@ def _plane_figure(points, limit: float):
         Line2D([], [], marker="o", markersize=7, markerfacecolor="none", markeredgecolor=TRACTABLE_COLOR,
                markeredgewidth=1.8, **proxy),
         Line2D([], [], marker="x", markersize=8, color=XT_COLOR, markeredgewidth=1.4, **proxy),
-        Line2D([], [], marker="o", markersize=6.5, color=EXACT_COLOR, markeredgecolor="white", **proxy),
+        Line2D([], [], marker="D", markersize=6.5, color=EXACT_COLOR, markeredgecolor="black", markeredgewidth=0.9,
+               **proxy),
         Line2D([], [], marker="s", markersize=5.5, markerfacecolor="none", markeredgecolor=MODEL_COLOR,
                markeredgewidth=1.6, **proxy),
         Line2D([], [], color="0.3", linewidth=1.4, marker=">", markersize=5),
@@ -161,8 +162,10 @@ def _plane_step(ax, view, limit: float) -> list:
         artists.append(arrow)
     # x_t as a thin open cross under the two means: a mean close to x_t (a small step) stays visible on top of it
     artists.append(ax.scatter(*x_t, marker="x", s=140, color=XT_COLOR, linewidths=1.4, zorder=4))
-    artists.append(ax.scatter(*step.exact_mean.numpy(), s=46, color=EXACT_COLOR, edgecolors="white", linewidths=0.8,
-                              zorder=6))  # fmt: skip
+    # the exact mean: a black-edged diamond (not a dot like the component means), bigger than p_θ's open square on
+    # top of it, so its corners show even where the two means and x_t coincide
+    artists.append(ax.scatter(*step.exact_mean.numpy(), marker="D", s=64, color=EXACT_COLOR, edgecolors="black",
+                              linewidths=0.9, zorder=6))  # fmt: skip
     artists.append(
         ax.scatter(
             *step.model_mean.numpy(), marker="s", s=30, facecolors="none", edgecolors=MODEL_COLOR, linewidths=1.6,
@@ -217,7 +220,7 @@ def _step_legend(fig) -> None:
         loc="lower center",
         bbox_to_anchor=(0.5, 0.01),
         fontsize=7.5,
-        title="ellipses: 1σ (thick), 2σ (thin); ● exact mean, □ $p_\\theta$ mean, × $x_t$",
+        title="ellipses: 1σ (thick), 2σ (thin); ◆ exact mean, □ $p_\\theta$ mean, × $x_t$",
         title_fontsize=7.5,
     )
 
@@ -254,7 +257,8 @@ def _step_axes(fig, view) -> list:
     x_t = view.x_t.numpy()
     if xs[0] <= x_t[0] <= xs[-1] and ys[0] <= x_t[1] <= ys[-1]:  # x_t in the window: a × under the means
         ax.scatter(*x_t, marker="x", s=70, color=XT_COLOR, linewidths=1.2, zorder=3)
-    ax.scatter(*step.exact_mean.numpy(), s=30, color=EXACT_COLOR, edgecolors="white", linewidths=0.6, zorder=4)
+    ax.scatter(*step.exact_mean.numpy(), marker="D", s=52, color=EXACT_COLOR, edgecolors="black", linewidths=0.8,
+               zorder=4)  # fmt: skip
     ax.scatter(
         *step.model_mean.numpy(), marker="s", s=28, facecolors="none", edgecolors=MODEL_COLOR, linewidths=1.4, zorder=5
     )
@@ -342,7 +346,9 @@ def plot_toy_samplers(points, comparison):
     for ax, (key, name, samples, paths, distances, color) in zip(axes, runs):
         s = samples.reshape(-1, 2).numpy()
         copies = counts[key]["copy_fraction"]
-        ax.scatter(pts[:, 0], pts[:, 1], s=14, color=DATA_COLOR, label=f"training points (N = {len(pts):,})")
+        # open rings: a sample that copies a training point sits inside its ring, and both stay visible
+        ax.scatter(pts[:, 0], pts[:, 1], s=26, facecolors="none", edgecolors=DATA_COLOR, linewidths=0.7, zorder=2,
+                   label=f"training points (N = {len(pts):,})")  # fmt: skip
         label = f"{len(s):,} samples: {copies:.0%} copies (d₁/d₂ < {ratio_shown})"  # plain text: laid out fast
         ax.scatter(s[:, 0], s[:, 1], s=4, color=color, zorder=3, label=label)
         if paths is not None:
@@ -394,7 +400,7 @@ def plot_toy_training(losses, points, samples, update: int, num_updates: int, ba
         ax.plot(steps[window - 1 :], running, color=MODEL_COLOR, linewidth=1.6, label=f"running mean ({window})")
         ax.set_ylim(0, max(1.05, float(np.percentile(losses, 99))))
         ax.legend(fontsize=7.5, loc="upper right")
-    else:  # before the first update: say why the axes are empty
+    else:  # before the first update: say why there is no curve yet
         ax.text(0.5, 0.5, "no update yet: the loss of each batch\nis drawn here as training runs",
                 transform=ax.transAxes, ha="center", va="center", fontsize=10, color="0.4")  # fmt: skip
     ax.set_xlim(0, num_updates)
@@ -402,6 +408,10 @@ def plot_toy_training(losses, points, samples, update: int, num_updates: int, ba
     ax.set_ylabel(r"mean of $(\epsilon - \epsilon_\theta(x_t, t))^2$ per coordinate")
     ax.set_title(rf"Training $p_\theta$: update {update:,} of {num_updates:,}", fontsize=10, y=1.0)
     ax.grid(True, alpha=0.3)
+    if not len(losses):  # no frame, ticks or labels around nothing: only the message until the first update
+        ax.set_xlabel("")
+        ax.set_ylabel("")
+        ax.axis("off")
     ax = fig.add_subplot(grid[1])
     pts = np.asarray(points, dtype=float)
     ax.scatter(pts[:, 0], pts[:, 1], s=10, color=DATA_COLOR, label=f"training points\n(N = {len(pts):,})")

@@ -50,8 +50,12 @@ def plot_transition(
     rows, live_rows = sorted(rows, key=lambda r: r["num_points"]), list(live_rows)
     if rows:
         n = _column(rows, "num_points")
-        left.plot(n, _column(rows, "copy_fraction", "a"), "o-", color=COLOR_A, label=r"$p_\theta$ on A")
-        left.plot(n, _column(rows, "copy_fraction", "b"), "s--", color=COLOR_B, label=r"$p_\theta$ on B")
+        # A: big hollow rings, B: small squares inside them, so equal values (both 0 on MNIST) show both
+        left.plot(
+            n, _column(rows, "copy_fraction", "a"), "o-", color=COLOR_A, markersize=10, markerfacecolor="none",
+            markeredgewidth=1.8, label=r"$p_\theta$ on A",
+        )  # fmt: skip
+        left.plot(n, _column(rows, "copy_fraction", "b"), "s--", color=COLOR_B, markersize=4, label=r"$p_\theta$ on B")
         exact = (_column(rows, "exact", "copy_fraction", "a") + _column(rows, "exact", "copy_fraction", "b")) / 2
         left.plot(n, exact, ":", color=EXACT_COLOR, linewidth=2, label="exact processes")
         right.plot(n, _column(rows, "pair_distance_over_spacing"), "o-", color=COLOR_A, label=r"$p_\theta$: A vs B")
@@ -94,7 +98,10 @@ def plot_transition(
     right.yaxis.set_minor_formatter(FuncFormatter(minor_label))
     right.tick_params(axis="y", which="minor", labelsize=8)
     right.set_ylabel(r"median $\|x_A - x_B\|$ / data spacing")
-    right.set_title("Do the two models agree? (same noise)", fontsize=10)
+    spacings = {float(r["spacing"]) for r in rows if r.get("spacing")}
+    unit = "L2 over the 1,024 pixels in [−1, 1]" if noun == "digits" else "in the [−1, 1]² plane"
+    spacing = f"\n1 spacing = {spacings.pop():.3g} ({unit})" if len(spacings) == 1 else ""  # one per data set
+    right.set_title(f"Do the two models agree? (same noise){spacing}", fontsize=10)
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
@@ -293,11 +300,20 @@ def plot_loss_gap(record: dict[str, Any], dataset: str):
 
 
 def _mark_times(ax, runs, colors) -> None:
-    for run, color in zip(runs, colors):
-        if run.get("tau_gen") is not None:
-            ax.axvline(run["tau_gen"], color=color, linestyle=":", linewidth=1.3)
-        if run.get("tau_mem") is not None:
-            ax.axvline(run["tau_mem"], color=color, linestyle="-.", linewidth=1.3)
+    """τ_gen (dotted) and τ_mem (dash-dot) per run as vertical lines; runs whose time coincides share the line in
+    alternating segments of their colours, so every colour stays visible."""
+    for key, on, period in (("tau_gen", 1.5, 3.0), ("tau_mem", 4.0, 6.0)):
+        at: dict[int, list[str]] = {}
+        for run, color in zip(runs, colors):
+            if run.get(key) is not None:
+                at.setdefault(int(run[key]), []).append(color)
+        for step, shared in at.items():
+            g = len(shared)
+            for i, color in enumerate(shared):
+                style = ":" if key == "tau_gen" else "-."
+                if g > 1:  # segment i of every g: the colours alternate along one line
+                    style = (i * period, (on, period * g - on))
+                ax.axvline(step, color=color, linestyle=style, linewidth=1.3 if g == 1 else 1.8)
 
 
 def plot_training_dynamics(record: dict[str, Any]):

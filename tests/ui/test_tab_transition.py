@@ -119,3 +119,22 @@ def test_the_2d_sentence_gives_the_datas_own_floor_and_the_sampling_error():
     assert "14% at $N = 64$, 12% at $N = 256$" in text  # the data's unseen points, not (1/3)² alone
     assert "over 8 samples, a standard error of about 13 percentage points at 16%" in text  # √(0.16·0.84/8)
     assert "Do the two models agree?" in text  # the right panel read in words
+
+
+def test_both_lines_rising_is_explained_not_as_a_change_of_unit():
+    rows = [_row(4, 1.0, 100.0, 100.0), _row(16, 0.7, 37.0, 36.0), _row(64, 0.15, 47.0, 47.0), _row(256, 0.1, 5.0)]
+    text = transition_sentence(rows)
+    assert "Both lines of the right panel rise from $N = 16$ to $64$" in text
+    assert "same at every $N$" in text and "one draw of the subsets per $N$" in text
+    assert "Both lines" not in transition_sentence([_row(4, 1.0, 50.0), _row(2000, 0.1, 1.2)])
+
+
+def test_the_training_plot_says_the_shipped_length_and_the_floor(ctx):
+    from ui.tabs.transition import TransitionTab
+
+    tab = TransitionTab(ctx)
+    dataset = transition.shipped_datasets()[0]
+    _, words = tab.train_plot(dataset)
+    steps = transition.load_table(dataset)["recipe"]["train_steps"]
+    assert f"each trained for {steps:,} steps" in words  # the promised length of the shipped pairs
+    assert "The copy rule's floor here" in words and "% at $N = " in words  # the promised floor sentence

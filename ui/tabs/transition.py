@@ -46,7 +46,7 @@ class TransitionReading:
     rows from new_from on where the models agree (within AGREE_FRACTION of the exact processes), empty unless the
     largest N agrees; rises: (N, ratio, next N, its ratio) where the models' pair distance grows from one N to the
     next from new_from on; exact_copies: the exact processes' least copy fraction, exact_low/high: their ratios'
-    range."""
+    range; both_rise: (N, next N) where the models' and the exact processes' pair distances both grow."""
 
     first_n: int
     first_copies: float
@@ -65,6 +65,7 @@ class TransitionReading:
     new_most: float | None = None
     agreeing: list[tuple[int, float, float]] = field(default_factory=list)
     rises: list[tuple[int, float, int, float]] = field(default_factory=list)
+    both_rise: list[tuple[int, int]] = field(default_factory=list)
 
 
 def _mean_copies(row: dict) -> float:
@@ -103,6 +104,11 @@ def read_table(rows: list[dict]) -> TransitionReading:
             for r, s in zip(later, later[1:])
             if _ratios(s)[0] > _ratios(r)[0]
         ]
+    found["both_rise"] = [
+        (r["num_points"], s["num_points"])
+        for r, s in zip(rows, rows[1:])
+        if all(b > a for a, b in zip(_ratios(r), _ratios(s)))
+    ]
     return TransitionReading(
         first_n=first["num_points"],
         first_copies=_mean_copies(first),
@@ -190,6 +196,10 @@ class TransitionTab:
         noun = "digits" if dataset == transition_mnist.DATASET else "points"
         floor = None if dataset == transition_mnist.DATASET or not table["rows"] else data_floor(dataset)
         words = transition_sentence(table["rows"], noun, floor) if table["rows"] else text.NO_TABLE
+        recipe = table.get("recipe") or {}
+        if table["rows"] and recipe.get("train_steps"):
+            mnist = dataset == transition_mnist.DATASET
+            words = text.recipe_words(int(recipe["train_steps"]), mnist, recipe.get("batch_size")) + words
         return self._picture(table, live), words, summary
 
     @user_errors
@@ -437,6 +447,7 @@ class TransitionTab:
         ):
             train_summary = gr.JSON(label="summary", elem_id="transition-train-summary")
         picture = output_picture("this session's pairs on the data set's table", "transition-train-plot")
+        plot_words = gr.Markdown(elem_id="transition-train-plot-text", latex_delimiters=LATEX)
         train_button.click(
             self.transition_train,
             [dataset, num_points, train_steps, num_samples, seed, state],
@@ -444,17 +455,22 @@ class TransitionTab:
             api_name="transition_train",
             **TRAINING_QUEUE,
         )
-        dataset.change(self.train_plot, [dataset, state], picture, api_visibility="private", **UI_QUEUE)
+        shown = [picture, plot_words]
+        dataset.change(self.train_plot, [dataset, state], shown, api_visibility="private", **UI_QUEUE)
         if self.block is not None:  # the data set's table drawn when the tab is opened, ready for a live pair
-            self.block.select(self.train_plot, [dataset, state], picture, api_visibility="private", **UI_QUEUE)
+            self.block.select(self.train_plot, [dataset, state], shown, api_visibility="private", **UI_QUEUE)
         forget_button.click(self.forget, [dataset, state], state, **LOCAL).then(
-            self.train_plot, [dataset, state], picture, api_visibility="private", **UI_QUEUE
+            self.train_plot, [dataset, state], shown, api_visibility="private", **UI_QUEUE
         )
 
     def train_plot(self, dataset, state=None):
-        """UI only: the training section's plot: the data set's shipped table with this session's live pairs."""
+        """UI only: the training section's plot (the data set's shipped table with this session's live pairs) and
+        the sentence under it (the shipped pairs' training length and the copy rule's floor on the data)."""
         dataset = check_choice("dataset", dataset, list(toy2d.DATASETS))
-        return self._picture(*self._table(dataset, state))
+        table, live = self._table(dataset, state)
+        floor = data_floor(dataset) if table["rows"] else None
+        steps = (table.get("recipe") or {}).get("train_steps")
+        return self._picture(table, live), text.train_plot_words(dataset, floor, steps)
 
 
 MAX_PAIR_POINTS = 2250  # the largest shipped N: half of the 4,500 mnist training digits (2-D: 2,000)

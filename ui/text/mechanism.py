@@ -148,7 +148,7 @@ def _band_words(rows: list[dict]) -> str:
     if len(level) == len(rows):
         words.append("the two agree at every $N$, on training and on held-out points")
     elif level:
-        words.append(f"the two agree at $N$ = {_ns(level)}")
+        words.append(f"the two agree at $N$ = {_ns(level)}, on training and on held-out points")
     return words[0] + " " + "; ".join(words[1:]) + "."
 
 
@@ -357,7 +357,10 @@ def patch_fit_words(fit: dict) -> str:
         f"{fit['above']:.2f} of the others: the noise is so large that each machine's guess is a blurred average of "
         "many training images whatever window it looks through. There the fitted $P$ (from the top: "
         f"{jumps}) jumps without meaning, and near the top $r^2$ is near or below 0 for every $P$ (down to "
-        f"${fit['floor']:.2f}$): every machine's guess is close to the data's average rather than to the UNet's."
+        f"${fit['floor']:.2f}$ in the fit, over its 8 {{noun}}s of seeds 0 and 1; the plot below follows one "
+        "{noun}'s run, of the seed chosen there, so its first points sit a little apart from that): every machine's "
+        "guess is "
+        "close to the data's average rather than to the UNet's."
     )
 
 

@@ -179,7 +179,7 @@ def _means_line(view) -> str:
     model = float((view.step.model_mean.double() - x_t).norm())
     where = (
         " On the plane (left) both lie on the × of $x_t$, too close to draw an arrow; the zoom (right) shows them "
-        "(● exact, □ $p_\\theta$)."
+        "(◆ exact, □ $p_\\theta$)."
         if max(exact, model) < SHORT_STEP
         else " On the plane (left) an arrow from $x_t$ points to each."
     )

@@ -59,12 +59,18 @@ shown): trains the two models of the recipe (data set, $N$, steps, seed) here, t
 processes from the same noises and adds the point (a star) to **your** plot of that data set's table, drawn below
 (and above, when that data set is chosen there). Other users keep theirs; one training runs at a time on the
 server, others wait in the queue.
+
+The shipped 2-D pairs trained for 10,000 steps each (the sentence under the plot below says so for the data set
+shown); the default here is 2,000, a few seconds. At small $N$ a shorter training copies **less**: a network stopped
+early has not yet fitted its few points (tab "Why doesn't $p_\theta$ copy?", the training-length view). So your star
+is comparable with the shipped table only when it trained for the same number of steps.
 """ + (
     "\n**Reading a 2-D plot:** in 2-D the copy rule has a floor. For points scattered at random in the plane, "
     f"$(d_1/d_2)^2$ is uniform on $[0, 1]$, so even a genuinely new point has $d_1/d_2 < {_RATIO}$ with probability "
     f"$({_RATIO})^2$, about {chance_copy_fraction(2):.0%}. Data that lie along curves (two moons, a spiral) sit "
-    f"higher, between that and the rate along a line, {chance_copy_fraction(1):.0%}: the sentence under the plot "
-    "gives, for the data set shown, how often the data's own unseen points pass the rule. A model's copy fraction "
+    f"higher, between that and the rate along a line, {chance_copy_fraction(1):.0%}: the sentence under this section's "
+    "plot (and the one under the tab's first plot, when a 2-D data set is chosen there) gives, for the data set "
+    "shown, how often the data's own unseen points pass the rule. A model's copy fraction "
     "is also a count over 256 samples, with a binomial standard error of about 2 percentage points. Together these "
     "explain copy fractions of 10–16 % at large $N$: that is the floor, not copying. In the 1,024 dimensions of a "
     'digit the floor is essentially 0, which is why the MNIST table reaches 0 %. In the right panel ("Do the two '
@@ -82,6 +88,34 @@ TRAIN_EMPTY = (
 
 
 NO_TABLE = "No shipped table for this data set yet."
+
+
+def recipe_words(train_steps: int, mnist: bool, batch_size: int | None = None) -> str:
+    """The shipped pairs' training length, from the table's recipe."""
+    batch = f" on batches of {batch_size} {'digits' if mnist else 'points'}" if batch_size else ""
+    return f"The shipped pairs each trained for {train_steps:,} steps{batch}, one recipe for every $N$. " + (
+        ""
+        if mnist
+        else "A pair trained below for fewer steps copies less at small $N$, so compare at the same length. "
+    )
+
+
+def train_plot_words(dataset: str, floor, train_steps: int | None) -> str:
+    """The sentence under the training section's plot: the shipped pairs' training length and the copy rule's floor
+    on the data set's own unseen points (floor as in `floor_words`)."""
+    parts = []
+    if train_steps:
+        parts.append(
+            f"On {dataset_name(dataset)} the shipped pairs (circles and squares) each trained for {train_steps:,} "
+            "steps; a star trained for fewer steps copies less at small $N$."
+        )
+    if floor:
+        cells = ", ".join(f"{f:.0%} at $N = {_m(n)}$" for n, f, _ in floor)
+        parts.append(
+            f"The copy rule's floor here: the data's own unseen points (pool points in neither subset) pass it against "
+            f"A {cells}. Copy fractions near these are the floor, not copying."
+        )
+    return " ".join(parts) or NO_TABLE
 
 
 NO_ROWS = "No rows yet."
@@ -126,6 +160,36 @@ def floor_words(floor, most: float, num_samples: int) -> str:
         f"models' copy fractions are counts over {num_samples} samples, a standard error of about "
         f"{100 * se:.0f} percentage points at {most:.0%}, so what they show at large $N$ is this floor, not copying."
     )
+
+
+def _both_rise_words(both_rise, noun: str) -> str:
+    """Why the models' and the exact processes' pair distances can both grow from one N to the next."""
+    where = ", ".join(f"from $N = {_m(n)}$ to ${_m(m)}$" for n, m in both_rise)
+    return (
+        f"Both lines of the right panel rise {where}. The spacing is one yardstick for the whole data set, the "
+        "same at every $N$, so this is no change of unit: with few points, how far apart two copiers land from "
+        f"the same noise depends on where A's and B's few {noun} happen to lie, and the table holds one draw of "
+        "the subsets per $N$ (another draw moves the exact line by tens of spacings at small $N$)."
+    )
+
+
+def _floor_parts(r, floor, num_samples: int) -> list[str]:
+    """The 2-D copy rule's floor: the chance rate for random points, and the data's own (`floor_words`) if known."""
+    parts = []
+    if floor:
+        parts.append(
+            f"In 2-D even a new point passes the copy rule: about {chance_copy_fraction(2):.0%} of the time for "
+            f"points scattered at random ($({_RATIO})^2$, as $(d_1/d_2)^2$ is then uniform)."
+        )
+        if r.new_most is not None:
+            parts.append(floor_words(floor, r.new_most, num_samples))
+    else:
+        parts.append(
+            f"In 2-D even a new point passes the copy rule about {chance_copy_fraction(2):.0%} of the time "
+            f"($({_RATIO})^2$: for points scattered "
+            "at random, $(d_1/d_2)^2$ is uniform), so fractions near that are the rule's floor, not copying."
+        )
+    return parts
 
 
 def transition_sentence(reading, noun: str = "points", floor=None, num_samples: int = 256) -> str:
@@ -190,19 +254,10 @@ def transition_sentence(reading, noun: str = "points", floor=None, num_samples: 
             f"the exact line stays at {_spacings(r.exact_low)} or more: the gap between the two lines is what the "
             "models share and the exact processes cannot."
         )
-    if noun == "points" and floor:
-        parts.append(
-            f"In 2-D even a new point passes the copy rule: about {chance_copy_fraction(2):.0%} of the time for "
-            f"points scattered at random ($({_RATIO})^2$, as $(d_1/d_2)^2$ is then uniform)."
-        )
-        if r.new_most is not None:
-            parts.append(floor_words(floor, r.new_most, num_samples))
-    elif noun == "points":
-        parts.append(
-            f"In 2-D even a new point passes the copy rule about {chance_copy_fraction(2):.0%} of the time "
-            f"($({_RATIO})^2$: for points scattered "
-            "at random, $(d_1/d_2)^2$ is uniform), so fractions near that are the rule's floor, not copying."
-        )
+    if noun == "points":
+        parts += _floor_parts(r, floor, num_samples)
+    if r.both_rise:
+        parts.append(_both_rise_words(r.both_rise, noun))
     parts.append(
         f"The exact processes of A and B copy {r.exact_copies:.0%} of the time at every $N$ and stay "
         f"{_spacings(r.exact_low)} to {_spacings(r.exact_high)} spacings apart: they never agree."

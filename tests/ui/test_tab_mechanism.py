@@ -176,4 +176,4 @@ def test_the_puzzle_heading_and_the_means_it_names():
 
     assert "## Why doesn't the trained $p_\\theta$ copy?" in PUZZLE
     assert "Training learns the exact mean" not in PUZZLE  # no tab says it in those words
-    assert "\\mathbb E[x_{t-1}\\mid x_t]=\\tilde\\mu(x_t,\\mathbb E[x_0\\mid x_t])" in PUZZLE
+    assert "E[x_{t-1}\\mid x_t]=\\tilde\\mu(x_t,E[x_0\\mid x_t])" in PUZZLE

@@ -21,9 +21,9 @@ PUZZLE = r"""
 
 **The puzzle.** Training's optimum copies, yet the trained network does not. Training minimises $L_{t-1}$, which
 compares $p_\theta$ with the tractable posterior $q(x_{t-1}\mid x_t,x_0)$ on training images. Averaged over the
-$N$ training images, its minimiser is the **exact posterior mean** $\mathbb E[x_0\mid x_t]$ over those $N$ images.
-(Tab *Why do we need $p_\theta$?* names the step's mean $\mathbb E[x_{t-1}\mid x_t]$ instead: the same thing, since
-$\tilde\mu(x_t,x_0)$ is linear in $x_0$, so $\mathbb E[x_{t-1}\mid x_t]=\tilde\mu(x_t,\mathbb E[x_0\mid x_t])$.)
+$N$ training images, its minimiser is the **exact posterior mean** $E[x_0\mid x_t]$ over those $N$ images.
+(Tab *Why do we need $p_\theta$?* names the step's mean $E[x_{t-1}\mid x_t]$ instead: the same thing, since
+$\tilde\mu(x_t,x_0)$ is linear in $x_0$, so $E[x_{t-1}\mid x_t]=\tilde\mu(x_t,E[x_0\mid x_t])$.)
 A sampler built from that optimum returns a training image every time (tab "Exact posterior sampler"). Yet a
 network trained toward it makes new images once $N$ is large (tab "Copies or new points?"). So the network does
 **not** reach the optimum. This tab shows how it misses it, and why the miss makes new images.
@@ -43,7 +43,7 @@ missing the first in the right way: this tab is about that miss.
    ($t<10$), the optimum's loss is **higher** at every $N$, by far at small $N$: it has memorised the $N$ points,
    and the network generalises. At larger $t$ the noise hides which point $x_t$ came from, and the two agree
    (view 2, band by band).
-3. Reaching the optimum takes training time. Bonnaire et al. find that the time to start copying grows in
+3. Reaching the optimum takes training time. Bonnaire et al. (NeurIPS 2025) find that the time to start copying grows in
    proportion to $N$ while the time to make good samples does not; view 3's 2-D runs show the copying time growing
    with $N$. At small $N$ a normal training run gets there and copies; at large $N$ it stops long before.
 4. On images the miss has a known shape. A convolutional network is **local**: each output pixel sees only a
@@ -74,7 +74,7 @@ missing the first in the right way: this tab is about that miss.
 FIELDS_INTRO = r"""
 ### 1. The exact denoiser and the network's, over the plane
 A **denoiser** maps a noisy point $x_t$ to a guess of the clean $x_0$ it came from. The **exact** one is
-$\mathbb E[x_0\mid x_t]=\sum_i w_i\,x_0^i$, with
+$E[x_0\mid x_t]=\sum_i w_i\,x_0^i$, with
 $w_i\propto\exp\!\big(-\lVert x_t-\sqrt{\bar\alpha_t}\,x_0^i\rVert^2/2(1-\bar\alpha_t)\big)$ over the $N$ training
 points. It is the training loss's optimum. The **network's** is $\hat x_0=(x_t-\sqrt{1-\bar\alpha_t}\,
 \epsilon_\theta(x_t,t))/\sqrt{\bar\alpha_t}$ (Ho et al. eq. 15), from the network trained on those same $N$
@@ -101,12 +101,12 @@ def fields_caption(dataset: str, num_points: int, t: int, alpha_bar: float, exac
 # ---------------------------------------------------------------------------------------------- 2. loss gap
 LOSS_GAP_INTRO = r"""
 ### 2. The loss gap: the optimum wins on the training points and loses on new ones, at small $t$
-The training loss per dimension, $L=\tfrac12\,\mathbb E\,\lVert\epsilon-\hat\epsilon(x_t,t)\rVert^2$ with
+The training loss per dimension, $L=\tfrac12\,E\,\lVert\epsilon-\hat\epsilon(x_t,t)\rVert^2$ with
 $x_t=\sqrt{\bar\alpha_t}\,x_0+\sqrt{1-\bar\alpha_t}\,\epsilon$ (Ho et al. eq. 14), $t$ uniform over each of four
 bands (one panel each; the smallest $t$, where the two part, first), 20,000 draws of $(x_0, t, \epsilon)$ per band and
 split, the same draws for both. It is measured for the network trained on the $N$ points of set A (view 1's network) and
-for the optimum over A, whose $\hat\epsilon=(x_t-\sqrt{\bar\alpha_t}\,\mathbb E[x_0\mid x_t])/\sqrt{1-\bar\alpha_t}$
-comes from the exact $\mathbb E[x_0\mid x_t]$ over A (nothing clipped; the $\tfrac12$ averages the two
+for the optimum over A, whose $\hat\epsilon=(x_t-\sqrt{\bar\alpha_t}\,E[x_0\mid x_t])/\sqrt{1-\bar\alpha_t}$
+comes from the exact $E[x_0\mid x_t]$ over A (nothing clipped; the $\tfrac12$ averages the two
 coordinates). Both are evaluated on A's own points (**train**) and on set B's $N$ points (**held out**: the same
 distribution, never seen by either).
 """
@@ -236,7 +236,7 @@ def why_not_zero(
 # ---------------------------------------------------------------------------------------------- 3. dynamics
 DYNAMICS_INTRO = r"""
 ### 3. Training time: good samples early, copies only later (how much later with $N$: see the caption)
-Bonnaire et al. (NeurIPS 2025) find two times in training: $\tau_{\text{gen}}$, after which samples are good,
+Bonnaire et al. find two times in training: $\tau_{\text{gen}}$, after which samples are good,
 which does not depend on $N$; and $\tau_{\text{mem}}$, after which the model starts to copy, which grows in
 proportion to $N$. Below, the same 2-D $\epsilon$-network is trained at three $N$ with one recipe. At checkpoints
 (every 250 steps) we record the training loss, the held-out loss and the fraction of samples that are copies.
@@ -315,7 +315,7 @@ w_n(p)\propto\exp\Big(-\frac{\lVert x_t[\Omega_p]-\sqrt{\bar\alpha_t}\,x_0^n[\Om
 
 Neighbouring pixels may follow different training {noun}s, so a sample becomes a **mosaic of training patches**:
 something new. With $P$ as large as the whole image, every pixel sees all of $x_t$ and this is exactly the exact
-posterior $\mathbb E[x_0\mid x_t]$. A convolutional network is also **equivariant**: the same weights at every
+posterior $E[x_0\mid x_t]$. A convolutional network is also **equivariant**: the same weights at every
 position, so a patch may come from anywhere in a training image. That variant (the **ELS machine**, "equivariant
 local score"; the first is the **LS machine**, "local score") searches the patches at every position of every
 training {noun}. The patch size is fitted to the UNet, one number per $t$: along the UNet's own runs from seeds 0

@@ -32,7 +32,7 @@ similar samples with all 1,000 steps; $\tilde\beta_{t|s}$ is this demo's default
 
 $$\sigma^{*2} = \tilde\beta_{t|s} + \frac{\beta_{t|s}^2}{\alpha_{t|s}\,(1-\bar\alpha_t)}\,(1-\Gamma_t),$$
 
-$$\Gamma_t = \mathbb E_{x_t\sim q(x_t)}\,\frac{\lVert \epsilon_\theta(x_t,t)\rVert^2}{D}.$$
+$$\Gamma_t = E_{x_t\sim q(x_t)}\,\frac{\lVert \epsilon_\theta(x_t,t)\rVert^2}{D}.$$
 
 $\Gamma_t$ is how large the network's noise prediction is on average (per number, over $x_t$ drawn from
 $q(x_t)$): close to 1 when the noise in $x_t$ can be told apart from the {noun}, smaller when it cannot. With an

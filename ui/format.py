@@ -63,3 +63,12 @@ def image_values(image_shape: tuple[int, int, int]) -> str:
 def times(ratio: float) -> str:
     """A ratio as words show it: "3.87×", "1,050×"."""
     return f"{ratio:.3g}×" if ratio < 100 else f"{ratio:,.0f}×"
+
+
+def shown_ratio(a: str, b: str) -> float:
+    """a / b from two numbers as the page shows them ("119 ms", "45 ms"; "0.09", "0.018"): a ratio the page quotes
+    beside them then agrees with the reader's own division of what is shown. Different units: nan."""
+    (a_value, *a_unit), (b_value, *b_unit) = a.split(" ", 1), b.split(" ", 1)
+    if a_unit != b_unit:
+        return float("nan")
+    return float(a_value.replace(",", "")) / float(b_value.replace(",", ""))

@@ -61,7 +61,7 @@ def plot_chain_variances(record: dict[str, Any], title: str | None = None):
         ),
         (
             "true_trajectory",
-            "true step at a sampled trajectory's $x_t$ (×, inside the circles)",
+            "exact step at a sampled trajectory's $x_t$ (×, inside the circles)",
             dict(color="C4", ls="none", marker="x", ms=5, mew=1.4),
         ),
     ]
@@ -69,7 +69,7 @@ def plot_chain_variances(record: dict[str, Any], title: str | None = None):
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=(3, 2))
     spread = draw_spread(true_q)
     num_draws = true_q.shape[1] if true_q.ndim == 2 else 1
-    true_label = f"true step, mean over {num_draws} draws of $x_t \\sim q(x_t)$ (wide blue)"
+    true_label = f"exact step, mean over {num_draws} draws of $x_t \\sim q(x_t)$ (wide blue)"
     if spread is not None and spread >= SHADE_MIN_SPREAD:
         top.fill_between(ts, true_q.min(1), true_q.max(1), color="C0", alpha=0.25, lw=0)
         true_label += "; their range shaded"
@@ -88,7 +88,7 @@ def plot_chain_variances(record: dict[str, Any], title: str | None = None):
     top.set_yscale("log")
     bottom.set_yscale("log")
     top.set_ylabel("per-pixel variance (log)")
-    bottom.set_ylabel("ratio to the true variance\n(1 = right width; log)")
+    bottom.set_ylabel("ratio to the exact step's variance\n(1 = right width; log)")
     bottom.set_xlabel("t of the step's input $x_t$ (sampling runs left → right)")
     span = max(ts.max() - ts.min(), 1)
     top.set_xlim(ts.max() + 0.02 * span, ts.min() - 0.02 * span)

@@ -11,7 +11,7 @@ import statistics
 from pipelines.exact.comparisons import COMMIT_WEIGHT, SamplerComparison
 from pipelines.exact.costs import StepCosts
 from pipelines.exact.neighbours import COPY_RATIO_TEXT, chance_copy_fraction, copy_summary, is_copy_by_ratio
-from ui.format import duration, image_values, sci, size_bytes
+from ui.format import duration, image_values, sci, shown_ratio, size_bytes
 from ui.text.page import DIGIT_TO_NOISE, model_name
 
 # The copy rule as the page writes it: d₁/d₂ < 1/3.
@@ -25,7 +25,8 @@ def exact_intro(noun: str, image_shape: tuple[int, int, int]) -> str:
     """The tab's opening paragraph (markdown + LaTeX): the exact reverse step over the data set can only copy."""
     scale = f"; a digit is about {DIGIT_TO_NOISE} from a draw of pure noise" if noun == "digit" else ""
     return rf"""
-With a finite data set the true reverse step is known exactly (Bayes' rule with the empirical distribution, see
+With the training set standing in for the data, the reverse step is known exactly — the **exact** step (Bayes' rule
+with the empirical distribution, see
 the *Why do we need* $p_\theta$*?* tab):
 $q(x_{{t-1}}\mid x_t)=\sum_{{i=1}}^{{N}} w_i\,q(x_{{t-1}}\mid x_t,x_0^i)$, a mixture over all $N$ training {noun}s with
 weights $w_i=q(x_0^i\mid x_t)$. Sample with it from pure noise and every chain ends **on a training {noun},
@@ -351,7 +352,7 @@ def index_text(index_costs, costs: StepCosts, noun: str, batch: int) -> str:
             f"an exact (flat) search for the nearest training images, which still reads every image, takes "
             f"{duration(flat['ms_per_query'])} per query, and a compressed (IVF, 8-bit) FAISS index "
             f"**{duration(best['ms_per_query'])}**: the index itself saves "
-            f"{flat['ms_per_query'] / best['ms_per_query']:.1f}×"
+            f"{shown_ratio(duration(flat['ms_per_query']), duration(best['ms_per_query'])):.1f}×"
         )
     else:
         what = "compressed (IVF, 8-bit)" if best["kind"] == "ivf" else "exact (flat)"

@@ -5,6 +5,7 @@ sentences built from the numbers the tab computes. The copy rule is `pipelines.e
 from __future__ import annotations
 
 from pipelines.exact.neighbours import COPY_RATIO_TEXT
+from ui.format import shown_ratio
 from ui.text.page import dataset_name
 
 _RATIO = COPY_RATIO_TEXT  # "1/3"
@@ -87,7 +88,7 @@ ends at the guess. Its colour is the guess's distance to the nearest training po
 def fields_caption(dataset: str, num_points: int, t: int, alpha_bar: float, exact: float, network: float) -> str:
     """The sentence under the 2-D fields: median distances of each denoiser's guesses to the nearest training
     point (over the grid)."""
-    ratio = network / exact if exact > 0 else float("inf")
+    ratio = shown_ratio(f"{network:.2g}", f"{exact:.2g}") if exact > 0 else float("inf")  # of the numbers shown
     times = f"{ratio:,.0f}×" if ratio >= 10 else f"{ratio:.1f}×"
     return (
         f"**{dataset_name(dataset)}, $N = {_m(num_points)}$, $t = {t}$** ($\\bar\\alpha_t = {alpha_bar:.4f}$): "
@@ -330,7 +331,7 @@ $r^2=1-\sum_p(\hat y_p-y_p)^2/\sum_p(y_p-\bar y)^2$, with $y$ the UNet's guess o
 mean value. $r^2 = 1$ is a perfect prediction; $0$ is no better than predicting every pixel as $\bar y$, the UNet
 image's own mean (a flat image of that value); it is negative when worse. The three samplers
 start from the same pure noise. The UNet and the local machine take Ho et al.'s step, one Gaussian around
-$\tilde\mu(x_t,\hat x_0)$ with their own $\hat x_0$; the exact sampler draws each step from the true mixture (as on
+$\tilde\mu(x_t,\hat x_0)$ with their own $\hat x_0$; the exact sampler draws each step from the exact mixture (as on
 tab "Exact posterior sampler"). Each sample is shown beside its nearest training {noun}.
 """
 

@@ -16,7 +16,7 @@ POSTERIOR_QUESTION = r"""
 **Short answer:** that closed form (Ho et al. eq. 6–7) needs $x_0$, and at sampling time $x_0$ is exactly what we do
 not have. Without $x_0$, the true reverse step $q(x_{t-1}\mid x_t)$ is a mixture over the entire data distribution,
 which nobody has. With the training set standing in for it, it becomes a mixture over the {num_data} {noun}s — what
-every tab calls the **exact** step (and its variance the "true" one) — computable here, for
+every tab calls the **exact** step ("true" is kept for the step over the data distribution) — computable here, for
 millions of images only approximately (restricted to the nearest ones through an index, tab "Exact posterior
 sampler"), and either way it only gives back training images. So DDPM uses $q(x_{t-1}\mid x_t,x_0)$ where $x_0$ *is*
 known: as the **training target** of $p_\theta$.
@@ -24,12 +24,13 @@ known: as the **training target** of $p_\theta$.
 Where to see each part:
 1. **$x_0$ is what we do not have** — this tab: pick {a_noun} $x_0$ and a step $t$, press *Compare*; the tractable
    estimate below is the only one that reads $x_0$.
-2. **The true reverse step is a mixture over the data set** — this tab (the *exact* estimate, its candidates, and
+2. **The reverse step is a mixture over the data; over the training set it is the exact step** — this tab (the
+   *exact* estimate, its candidates, and
    Bayes' rule below) and the **Exact posterior sampler** tab (its cost as the data set grows, and that it only
    copies training {noun}s).
 3. **The tractable posterior is the training target** — this tab, *What training does with*
    $q(x_{t-1}\mid x_t,x_0)$, under the three estimates, and the numbers that check it on your {noun}.
-4. **One Gaussian $p_\theta$ is enough for a small step** — tabs **Which variance for $p_\theta$?** (the true step's
+4. **One Gaussian $p_\theta$ is enough for a small step** — tabs **Which variance for $p_\theta$?** (the exact step's
    width along a chain) and **2-D world** (where one big step splits and one Gaussian cannot follow).
 5. **Why the trained $p_\theta$ makes new {noun}s although training's optimum copies** — tabs **Copies or new
    points?** (from which $N$ on) and **Why doesn't $p_\theta$ copy?** (how the network misses the optimum).

@@ -33,7 +33,7 @@ almost nothing is left to remove (Lin et al. 2024 recommend trailing for this re
 **Why do 10 big steps give sharp {nouns}** when tab "2-D world" shows a big Gaussian step blurring, and finds
 $\tilde\beta_{t|s}$ 21.5× too narrow for a long stride from a point between two modes (tab "Which variance for
 $p_\theta$?" quotes it beside the MNIST chain, where $\tilde\beta_{t|s}$ has the right width)? Those points stand:
-each step here is still one Gaussian, and over a long stride the true step is not one. With the model's plain
+each step here is still one Gaussian, and over a long stride the exact step is not one. With the model's plain
 $\hat x_0$ (order 1) the 10 big steps do cost quality: FID {fid_order1_10} against {fid_1000} for the 1000-step
 sampler (and {fid_order1_20} at 20 steps). A better guess of $x_0$ for each Gaussian to be centred on recovers it:
 order 3 reaches {fid_order3_10} at 10 steps (the numbers under the order). The steps' fresh noise helps too, on
@@ -46,13 +46,13 @@ The **variance** is the noise of each step $t \to s$: $\tilde\beta_{t|s} = \frac
 \beta_{t|s}$ (the posterior's, eq. 7, for this step), $\beta_{t|s} = 1 - \bar\alpha_t/\bar\alpha_s$ (the noise the
 forward process adds from $s$ to $t$; only at $\eta = 1$: a smaller $\eta$ shrinks the noise to
 $\eta^2\tilde\beta_{t|s}$, DDIM's family, which has no $\beta_{t|s}$ member) or $\sigma^{*2}$ (Bao et al. 2022,
-Analytic-DPM: the width that brings $p_\theta$ closest to the true step in KL, on average over $x_t$, estimated from
+Analytic-DPM: the width that brings $p_\theta$ closest to the exact step in KL, on average over $x_t$, estimated from
 the model's own errors). For one step ($s = t - 1$) the first two are Ho et al.'s $\tilde\beta_t$ and $\beta_t$, the
 two choices they tried, with similar samples ($\beta_t$ is right when $x_0$ is as spread as noise, $\tilde\beta_t$
 when it is one point); they differ only near $t = 0$ (their curves in the schedule plot lie on top of each other
 elsewhere). For the long strides of a short run ($s = t - 100$ at $K = 10$) they part far from $t = 0$ too:
 $\beta_{t|s}$ is 3.3 times $\tilde\beta_{t|s}$ at $t = 199$ (the schedule plot marks both at each step of the run).
-Tab "Which variance for $p_\theta$?" compares both with the true step's variance; it starts at $K = 40$ (strides of
+Tab "Which variance for $p_\theta$?" compares both with the exact step's variance; it starts at $K = 40$ (strides of
 25): set its $K$ to 10 for these strides (on the model's leading plan: 900, 800, …, 0, the same strides shifted by
 99 timesteps).
 """
@@ -135,8 +135,8 @@ SPACING_INFO = (
 # Plain text (a radio's info and options hold no LaTeX): the symbols of a step t → s without a subscript "t|s",
 # which plain text can only set on the baseline.
 VARIANCE_INFO = (
-    "the noise of each step t → s: the true posterior's (β̃ in the text below), the forward process's from s to t "
-    "(β, larger), or σ*², the one closest in KL to the true step on average (Analytic-DPM, below); for one step "
+    "the noise of each step t → s: the tractable posterior's (β̃ in the text below), the forward process's from s to t "
+    "(β, larger), or σ*², the one closest in KL to the exact step on average (Analytic-DPM, below); for one step "
     "(s = t − 1), Ho et al.'s β̃ₜ and βₜ"
 )
 # The error for η < 1 with β (an API caller's variance value named too).

@@ -47,7 +47,7 @@ model's ($T = 1000$, $\beta_t$ linear from $10^{-4}$ to $0.02$; timesteps are nu
 diffusers, Ho et al.'s $t$ minus one, so a step to $t-\Delta = 0$ still leaves a little noise and $x_0$ is the clean
 point):
 $q(x_t\mid x_0)=\mathcal N(\sqrt{\bar\alpha_t}\,x_0,\,(1-\bar\alpha_t)I)$.
-By Bayes' rule the **true reverse step** over these points is a mixture with one Gaussian per training point:
+By Bayes' rule the **exact reverse step** over these points is a mixture with one Gaussian per training point:
 
 $$q(x_{t-\Delta}\mid x_t)=\sum_{i=1}^{N} w_i\; q(x_{t-\Delta}\mid x_t, x_0^i),\qquad
 w_i = q(x_0^i\mid x_t)\propto \exp\Big(-\frac{\lVert x_t-\sqrt{\bar\alpha_t}\,x_0^i\rVert^2}{2(1-\bar\alpha_t)}\Big).$$
@@ -223,9 +223,10 @@ def variance_sentence(view, mnist=None) -> str:
         + f" of it, so {VARIANCE_SYMBOLS[closest]} is the closest width here. "
         "This does not contradict the variance tab. $\\sigma^{*2}$ is optimal **on average over** "
         "$x_t\\sim q(x_t)$ (Bao et al.: it minimises the KL averaged over $x_t$), not at every point: it is about "
-        "the true variance averaged over typical $x_t$. Most $x_t$ lie near one noised training point, where the "
+        "the exact step's variance averaged over typical $x_t$. Most $x_t$ lie near one noised training point, "
+        "where the "
         "step is narrow; this $x_t$ sits between two parts of the data, where a large stride spreads the step "
-        "over both, so the true variance here is wider than average and even $\\sigma^{*2}$ is too narrow."
+        "over both, so the exact step's variance here is wider than average and even $\\sigma^{*2}$ is too narrow."
     )
     setting = (
         "the *Which variance for* $p_\\theta$*?* tab (MNIST, "

@@ -24,7 +24,8 @@ from $s$ to $t$: Ho et al.'s $\beta_t$ when $s = t - 1$), and
 $\tilde\beta_{t|s} = \frac{1-\bar\alpha_s}{1-\bar\alpha_t}\,\beta_{t|s}$ (Ho et al.'s $\tilde\beta_t$, eq. 7, for
 this step). {d_phrase}.
 
-The true reverse step $q(x_s \mid x_t)$ is a mixture, not a Gaussian; $p_\theta(x_s \mid x_t)$ replaces it by one
+The exact reverse step $q(x_s \mid x_t)$ over the training {noun}s is a mixture, not a Gaussian; $p_\theta(x_s \mid
+x_t)$ replaces it by one
 Gaussian $\mathcal N(\mu_\theta, \sigma^2 I)$. Its mean is learned; its variance $\sigma^2$ is a choice: the
 posterior's own $\tilde\beta_{t|s}$ or the forward step's $\beta_{t|s}$ (Ho et al.'s two choices, which gave them
 similar samples with all 1,000 steps; $\tilde\beta_{t|s}$ is this demo's default), or Bao et al.'s
@@ -36,8 +37,8 @@ $$\Gamma_t = E_{x_t\sim q(x_t)}\,\frac{\lVert \epsilon_\theta(x_t,t)\rVert^2}{D}
 
 $\Gamma_t$ is how large the network's noise prediction is on average (per number, over $x_t$ drawn from
 $q(x_t)$): close to 1 when the noise in $x_t$ can be told apart from the {noun}, smaller when it cannot. With an
-exact $\epsilon_\theta$, $\sigma^{*2}$ equals the true step's variance **averaged over** $x_t \sim q(x_t)$: it is
-optimal on average, not at every $x_t$. Over the {num_data} training {noun}s the true step is computable: its
+exact $\epsilon_\theta$, $\sigma^{*2}$ equals the exact step's variance **averaged over** $x_t \sim q(x_t)$: it is
+optimal on average, not at every $x_t$. Over the {num_data} training {noun}s the exact step is computable: its
 variance per number is $\tilde\beta_{t|s} + c_0^2\,\mathrm{tr}\,\mathrm{Cov}[x_0 \mid x_t]/D$, with $c_0$ the
 weight of $x_0$ in the posterior mean $\tilde\mu$ (eq. 7). The plot shows it at every step of the chain, at
 $x_t$ drawn from $q(x_t)$ (noised training {noun}s: the typical $x_t$) and along one sampled trajectory.
@@ -91,9 +92,9 @@ def shading_words(reading, num_draws: int) -> str:
         return ""
     if reading.draw_spread < SHADE_MIN_SPREAD:
         return (
-            f" The true variance barely depends on which $x_t$ was drawn: over the {num_draws} draws of each step its "
-            f"highest is at most {reading.draw_spread - 1:.1%} above its lowest, too close to draw as a range (the "
-            "wide blue line is their mean)."
+            f" The exact step's variance barely depends on which $x_t$ was drawn: over the {num_draws} draws of each "
+            f"step its highest is at most {reading.draw_spread - 1:.1%} above its lowest, too close to draw as a range "
+            "(the wide blue line is their mean)."
         )
     return (
         f" Over the {num_draws} draws of $x_t$ it varies by up to a factor {reading.draw_spread:.3g} at one step "
@@ -111,7 +112,7 @@ def caption(
     r = reading
     parts = [
         f"**The typical $x_t$, drawn from $q(x_t)$ (noised training {noun}s).** Along this "
-        f"{r.num_steps}-step chain (strides of about {r.stride:.0f} timesteps) the true step's variance per number "
+        f"{r.num_steps}-step chain (strides of about {r.stride:.0f} timesteps) the exact step's variance per number "
         f"runs from {_tex(r.true_low)} to {_tex(r.true_high)}.{plan_words(r, spacing, trailing)}"
         f"{shading_words(r, num_draws)}"
     ]
@@ -130,19 +131,19 @@ def caption(
         )
     parts.append(
         rf"$\beta_{{t|s}}$ is up to {times(r.large_ratio)} too wide (at $t = {r.large_t}$, where "
-        r"$\tilde\beta_{t|s}$ and $\beta_{t|s}$ differ most). $\sigma^{*2}$ with the exact $\Gamma_t$ is the true "
-        "variance averaged over $x_t$ (Bao et al.'s theorem; the circles sit on the blue line)."
+        r"$\tilde\beta_{t|s}$ and $\beta_{t|s}$ differ most). $\sigma^{*2}$ with the exact $\Gamma_t$ is the exact "
+        "step's variance averaged over $x_t$ (Bao et al.'s theorem; the circles sit on the blue line)."
     )
     if r.trajectory_ratio is not None:
         parts.append(
-            rf"At the $x_t$ of the sampled trajectory (×) the true step is up to {times(r.trajectory_ratio)} "
+            rf"At the $x_t$ of the sampled trajectory (×) the exact step is up to {times(r.trajectory_ratio)} "
             rf"$\tilde\beta_{{t|s}}$ (at $t = {r.trajectory_t}$): the model's own sample is no training "
             f"{noun}, so the exact posterior over the training {noun}s stays undecided between several of them "
             f"longer there than it does at a noised training {noun}."
         )
     if r.model_ratio is not None:
         parts.append(
-            rf"With the model's $\Gamma_t$, $\sigma^{{*2}}$ is up to {times(r.model_ratio)} the true variance "
+            rf"With the model's $\Gamma_t$, $\sigma^{{*2}}$ is up to {times(r.model_ratio)} the exact step's variance "
             rf"(at $t = {r.model_t}$): the model, which generalises, is less sure of $\epsilon$ than the exact "
             f"posterior over the training {noun}s, which has already picked one {noun} there ($\\Gamma_t \\to 1$, "
             r"$\sigma^{*2} \to \tilde\beta_{t|s}$)."
@@ -169,7 +170,7 @@ def toy_contrast(toy: dict, reading=None) -> str:
         rf"({dataset_name(toy['dataset'])}, "
         rf"N = {toy['num_points']:,} points, $x_t = ({x:.2f}, {y:.2f})$, $t = {toy['t']} \to {toy['prev_t']}$, a "
         f"stride of {toy['t'] - toy['prev_t']} timesteps; the shipped 2-D model). There $x_t$ sits **between** two "
-        "parts of the data and the stride is large, so the true step spreads over both: its variance per coordinate "
+        "parts of the data and the stride is large, so the exact step spreads over both: its variance per coordinate "
         rf"is {toy['true']:.3g}, and $\tilde\beta_{{t|s}}$ is {_ratio_words(small)}, $\beta_{{t|s}}$ "
         rf"{_ratio_words(large)}, $\sigma^{{*2}}$ {_ratio_words(best)} of it. Both tabs are right: "
         rf"$\tilde\beta_{{t|s}}$ fits a small step from a typical $x_t${here}; it is too narrow for a big step from a "
@@ -198,12 +199,12 @@ def side_by_side(toy: dict, reading=None) -> str:
         ),
         ("stride (timesteps)", f"about {reading.stride:.0f}", f"{toy['t'] - toy['prev_t']}"),
         (
-            r"$\tilde\beta_{t\mid s}$ / true",
+            r"$\tilde\beta_{t\mid s}$ / exact",
             f"{reading.small_ratio:.3f}× at worst",
             f"{small:.3g}× ({_ratio_words(small)})" if small < 0.5 or small > 2 else f"{small:.2f}×",
         ),
-        (r"$\beta_{t\mid s}$ / true", f"up to {times(reading.large_ratio)}", f"{large:.2f}×"),
-        (r"$\sigma^{*2}$ (exact $\Gamma_t$) / true", here_best, f"{best:.2f}×"),
+        (r"$\beta_{t\mid s}$ / exact", f"up to {times(reading.large_ratio)}", f"{large:.2f}×"),
+        (r"$\sigma^{*2}$ (exact $\Gamma_t$) / exact", here_best, f"{best:.2f}×"),
     ]
     table = "\n".join(
         [
@@ -213,7 +214,7 @@ def side_by_side(toy: dict, reading=None) -> str:
         ]
     )
     return (
-        "**The two settings side by side** (each variance divided by the true step's variance; 1 = the right "
+        "**The two settings side by side** (each variance divided by the exact step's variance; 1 = the right "
         "width):\n\n" + table + "\n\n"
     )
 

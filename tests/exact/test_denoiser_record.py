@@ -6,31 +6,16 @@ import numpy as np
 import pytest
 import torch
 
+from helpers.tiny import PATCH_N as N
+from helpers.tiny import PATCH_SHAPE as SHAPE
+from helpers.tiny import PATCH_STEPS as STEPS
+from helpers.tiny import PATCH_TABLE as TABLE
 from helpers.tiny import save_tiny_pipeline
 from pipelines import DatasetPosterior, LocalPosterior, PosteriorDDPMPipeline
 from pipelines.data.record import save_bundle
-from pipelines.exact import calibration as cal
 from pipelines.exact import denoiser_record as rec
 from pipelines.exact.denoisers import model_run, r2_along
 from pipelines.exact.neighbours import is_copy_by_ratio, nearest_two
-
-SHAPE, STEPS, N = (1, 8, 8), 3, 10
-TABLE = [1] * 500 + [3] * 500
-
-
-@pytest.fixture(scope="module")
-def data():
-    # 8-bit values, as the bundle stores them, so the CLI's reloaded images are the same.
-    values = torch.randint(0, 256, (N, *SHAPE), generator=torch.Generator().manual_seed(0))
-    return values.float() / 127.5 - 1.0
-
-
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory, data):
-    path = save_tiny_pipeline(tmp_path_factory.mktemp("tiny") / "model", sample_size=8)
-    save_bundle(path, data, data[:0])
-    (path / cal.PATCH_TABLE_FILE).write_text(json.dumps({"num_train_timesteps": 1000, "table": TABLE}))
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -1,36 +1,15 @@
 """The patch-size fit checked on a seed it was not fitted on: the record's bands are the medians of r² along the
 network's run, and the CLI refuses a seed the table was fitted on."""
 
-import json
-
 import numpy as np
 import pytest
 import torch
 
-from helpers.tiny import save_tiny_pipeline
+from helpers.tiny import PATCH_STEPS as STEPS
+from helpers.tiny import PATCH_TABLE as TABLE
 from pipelines import DatasetPosterior, LocalPosterior, PosteriorDDPMPipeline
-from pipelines.data.record import save_bundle
-from pipelines.exact import calibration as cal
 from pipelines.exact import heldout_seed as held
 from pipelines.exact.denoisers import model_run, r2_along
-
-SHAPE, STEPS, N = (1, 8, 8), 3, 10
-TABLE = [1] * 500 + [3] * 500
-
-
-@pytest.fixture(scope="module")
-def data():
-    values = torch.randint(0, 256, (N, *SHAPE), generator=torch.Generator().manual_seed(0))
-    return values.float() / 127.5 - 1.0
-
-
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory, data):
-    path = save_tiny_pipeline(tmp_path_factory.mktemp("tiny") / "model", sample_size=8)
-    save_bundle(path, data, data[:0])
-    table = {"num_train_timesteps": 1000, "table": TABLE, "seeds": [0, 1]}
-    (path / cal.PATCH_TABLE_FILE).write_text(json.dumps(table))
-    return path
 
 
 def test_the_bands_are_the_medians_of_r2_along_the_run(folder, data):

@@ -65,3 +65,9 @@ def ema_weights(folder: Path) -> dict:
     from safetensors.torch import load_file
 
     return load_file(Path(folder) / "unet" / "diffusion_pytorch_model.safetensors")
+
+
+# The denoiser-record tests' tiny folder (tests/exact/conftest.py): 10 8-bit images of 1×8×8, runs of 3 steps and a
+# patch-size table of P = 1, then 3.
+PATCH_SHAPE, PATCH_STEPS, PATCH_N = (1, 8, 8), 3, 10
+PATCH_TABLE = [1] * 500 + [3] * 500

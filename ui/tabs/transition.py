@@ -482,7 +482,8 @@ class TransitionTab:
         table, live = self._table(dataset, state)
         floor = data_floor(dataset) if table["rows"] else None
         steps = (table.get("recipe") or {}).get("train_steps")
-        return self._picture(table, live), text.train_plot_words(dataset, floor, steps)
+        between = read_table(table["rows"]).between if table["rows"] else []
+        return self._picture(table, live), text.train_plot_words(dataset, floor, steps, between)
 
 
 MAX_PAIR_POINTS = 2250  # the largest shipped N: half of the 4,500 mnist training digits (2-D: 2,000)

@@ -96,6 +96,13 @@ def fields_caption(dataset: str, num_points: int, t: int, alpha_bar: float, exac
         f"guesses lie a median {exact:.2g} from the nearest training point, the network's {network:.2g} "
         f"({times} farther). The exact one sends almost every $x_t$ onto a training point; the network sends it "
         f"near the data's shape, between the points as well as onto them."
+        + (
+            f" Grid points far from all the data, as in the corners, are not typical $x_t$ here: at this $t$ the "
+            f"noise moves a point by about {(1 - alpha_bar) ** 0.5:.2g} (its standard deviation), so training never "
+            "showed the network such an $x_t$; its arrows there may point away from the data, even off the frame."
+            if alpha_bar > 0.96
+            else ""
+        )
     )
 
 

@@ -100,9 +100,10 @@ def recipe_words(train_steps: int, mnist: bool, batch_size: int | None = None) -
     )
 
 
-def train_plot_words(dataset: str, floor, train_steps: int | None) -> str:
-    """The sentence under the training section's plot: the shipped pairs' training length and the copy rule's floor
-    on the data set's own unseen points (floor as in `floor_words`)."""
+def train_plot_words(dataset: str, floor, train_steps: int | None, between=()) -> str:
+    """The sentence under the training section's plot: the shipped pairs' training length, the copy rule's floor
+    on the data set's own unseen points (floor as in `floor_words`) and the N between copying and agreeing (between:
+    (N, models' ratio, exact processes' ratio) as in `TransitionReading.between`)."""
     parts = []
     if train_steps:
         parts.append(
@@ -115,6 +116,8 @@ def train_plot_words(dataset: str, floor, train_steps: int | None) -> str:
             f"The copy rule's floor here: the data's own unseen points (pool points in neither subset) pass it against "
             f"A {cells}{_NO_UNSEEN}. Copy fractions near these are the floor, not copying."
         )
+    if between:
+        parts.append(_between_words(between, "points"))
     return " ".join(parts) or NO_TABLE
 
 
@@ -157,6 +160,16 @@ def yardstick_words(spacing: float, gap: tuple[int, float] | None) -> str:
         f"One spacing here is {spacing:.3g}, the median distance from a point of the 4,000-point pool to its nearest "
         f'other one; it is smaller than the typical gap of {value:.3g} on tab "2-D world", which is over only its '
         f"$N = {_m(n)}$ training points, so more thinly spread."
+    )
+
+
+def _between_words(between, noun: str) -> str:
+    """The N where the models no longer copy but do not yet agree (between: (N, models' ratio, exact ratio))."""
+    cells = ", ".join(f"{m:.1f} spacings against {e:.1f} at $N = {_m(n)}$" for n, m, e in between)
+    return (
+        f"Between copying and generalising: the models no longer copy, yet their samples from the same noise are "
+        f"not clearly closer than the exact processes' ({cells}, models against exact processes): each makes new "
+        f"{noun}, but not yet the same ones; agreement comes at larger $N$."
     )
 
 
@@ -242,12 +255,7 @@ def transition_sentence(reading, noun: str = "points", floor=None, num_samples: 
                 f"own {noun} — they generalise, though the two samples are not yet identical."
             )
         if r.between:
-            cells = ", ".join(f"{m:.1f} spacings against {e:.1f} at $N = {_m(n)}$" for n, m, e in r.between)
-            parts.append(
-                f"Between copying and generalising: the models no longer copy, yet their samples from the same noise "
-                f"are not clearly closer than the exact processes' ({cells}, models against exact processes): each "
-                f"makes new {noun}, but not yet the same ones; agreement comes at larger $N$."
-            )
+            parts.append(_between_words(r.between, noun))
         if r.rises:
             steps = "; ".join(
                 f"from $N = {_m(n)}$ to ${_m(m)}$ it grows from {a:.1f} to {b:.1f} spacings" for n, a, m, b in r.rises

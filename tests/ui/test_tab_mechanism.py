@@ -159,7 +159,7 @@ def test_the_shipped_record_marks_els_as_the_weaker_column_and_shows_a_held_out_
     import json
 
     from pipelines.exact.heldout_seed import load_heldout
-    from ui.text.mechanism_records import record_text
+    from ui.mechanism_records import record_text
 
     record = json.loads(open("models/ddpm-mnist/denoisers.json").read())
     heldout = load_heldout("models/ddpm-mnist")

@@ -34,7 +34,7 @@ from ui.base import LATEX, LOCAL, UI_QUEUE, eager_pictures, picture
 from ui.context import AppContext
 from ui.figures import drawn
 from ui.inputs import MAX_SEED, api_outputs, check_choice, check_int, check_seed, integer_input, unchecked, user_errors
-from ui.tabs.mechanism_records import records_markdown
+from ui.mechanism_records import records_markdown
 from ui.text import mechanism as text
 from ui.text.page import dataset_choices
 

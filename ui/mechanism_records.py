@@ -1,8 +1,16 @@
-"""The words of the mechanism tab's shipped denoiser records (part 4's table under the live local machine): which
-UNet each record measures, the median r² of the LS, exact and ELS machines per band of t, and how the two UNets
-compare."""
+"""The tab "Why doesn't p_θ copy?", part 4's shipped denoiser records: which UNets were measured (the page's own, with
+self-attention, and the attention-free UNet of the MNIST transition at its largest N, where the patch posterior's
+conditions hold more closely), read from their folders, and their words: the median r² of the LS, exact and ELS
+machines per band of t, and the two UNets compared. The tab (ui/tabs/mechanism.py) shows what this module returns."""
 
 from __future__ import annotations
+
+import json
+
+from pipelines.data.record import model_data_folder
+from pipelines.exact.denoiser_record import RECORD_FILE
+from pipelines.exact.heldout_seed import load_heldout
+from pipelines.transition import mnist as transition_mnist
 
 RECORD_INTRO = r"""
 #### The shipped measurement: every machine, more samples
@@ -142,3 +150,25 @@ def _r2(value) -> str:
 
 
 NO_RECORD = "No shipped measurement for this model yet."
+
+
+def shipped_records(model_id) -> list[tuple[str, dict, dict | None, bool]]:
+    """(label, record, held-out seed's record or None, whether the UNet has attention) per shipped record: the
+    model's own (its folder's RECORD_FILE), then the attention-free pair model at the largest N."""
+    out = []
+    folder = model_data_folder(model_id)
+    if folder is not None and (folder / RECORD_FILE).is_file():
+        out.append((PAGE_UNET, json.loads((folder / RECORD_FILE).read_text()), load_heldout(folder), True))
+    pairs = transition_mnist.pair_folders() if transition_mnist.DEFAULT_FOLDER.is_dir() else {}
+    if pairs:
+        n = max(pairs)
+        path = pairs[n][0] / RECORD_FILE
+        if path.is_file():
+            out.append((attention_free_label(n), json.loads(path.read_text()), load_heldout(pairs[n][0]), False))
+    return out
+
+
+def records_markdown(model_id, noun: str) -> str | None:
+    """The records' section as Markdown, None when none is shipped."""
+    records = shipped_records(model_id)
+    return records_text(records, noun) if records else None

@@ -220,7 +220,7 @@ def _step_legend(fig) -> None:
         loc="lower center",
         bbox_to_anchor=(0.5, 0.01),
         fontsize=7.5,
-        title="ellipses: 1σ (thick), 2σ (thin); ◆ exact mean, □ $p_\\theta$ mean, × $x_t$",
+        title="ellipses: 1σ (thick), 2σ (thin); ◆ exact mean, □ $p_\\theta$ mean, × $x_t$ (when in the window)",
         title_fontsize=7.5,
     )
 
@@ -228,6 +228,7 @@ def _step_legend(fig) -> None:
 def _step_axes(fig, view) -> list:
     """The zoomed step's changing part on `fig`: its axes (density, contours, ellipses, means, ticks, labels, title)
     and the colour bar's axes. Returns both axes."""
+    from matplotlib import patheffects
     from matplotlib.colors import PowerNorm
 
     step = view.step
@@ -255,13 +256,14 @@ def _step_axes(fig, view) -> list:
     _ellipse(ax, step.exact_mean.numpy(), step.exact_cov.numpy(), EXACT_COLOR, "--", None)
     _ellipse(ax, view.tractable_mean.numpy(), step.component_variance * eye, TRACTABLE_COLOR, ":", None)
     x_t = view.x_t.numpy()
-    if xs[0] <= x_t[0] <= xs[-1] and ys[0] <= x_t[1] <= ys[-1]:  # x_t in the window: a × under the means
-        ax.scatter(*x_t, marker="x", s=70, color=XT_COLOR, linewidths=1.2, zorder=3)
     ax.scatter(*step.exact_mean.numpy(), marker="D", s=52, color=EXACT_COLOR, edgecolors="black", linewidths=0.8,
                zorder=4)  # fmt: skip
     ax.scatter(
         *step.model_mean.numpy(), marker="s", s=28, facecolors="none", edgecolors=MODEL_COLOR, linewidths=1.4, zorder=5
     )
+    if xs[0] <= x_t[0] <= xs[-1] and ys[0] <= x_t[1] <= ys[-1]:  # x_t in the window: a × over the means, white-edged
+        ax.scatter(*x_t, marker="x", s=90, color=XT_COLOR, linewidths=1.6, zorder=8,
+                   path_effects=[patheffects.withStroke(linewidth=3.2, foreground="white")])  # fmt: skip
     ax.set_xlim(xs[0], xs[-1])
     ax.set_ylim(ys[0], ys[-1])
     ax.locator_params(nbins=5)
@@ -319,9 +321,9 @@ def plot_toy_samplers(points, comparison):
     from matplotlib.figure import Figure
 
     pts = np.asarray(points, dtype=float)
-    fig = Figure(figsize=(12.6, 4.8), dpi=100)
-    # fixed margins (no tight_layout: laying the text out twice costs more than drawing the points)
-    fig.subplots_adjust(left=0.045, right=0.99, bottom=0.11, top=0.88, wspace=0.22)
+    fig = Figure(figsize=(12.6, 5.6), dpi=100)
+    # fixed margins (no tight_layout: costs more than the points); the legends below, covering no sample
+    fig.subplots_adjust(left=0.045, right=0.99, bottom=0.25, top=0.9, wspace=0.22)
     axes = [fig.add_subplot(1, 3, k + 1) for k in range(3)]
     counts = comparison.as_dict()  # the copy rule's counts, as the API reports them
     ratio_shown = COPY_RATIO_TEXT
@@ -359,7 +361,7 @@ def plot_toy_samplers(points, comparison):
         ax.set_title(f"{name}: {plan_title(comparison.timesteps)}", fontsize=10, y=1.0)
         ax.set_xlabel("first coordinate", fontsize=8, labelpad=1)
         ax.set_ylabel("second coordinate", fontsize=8, labelpad=1)
-        ax.legend(fontsize=7, loc="upper left", framealpha=0.85)
+        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.13), frameon=False)
         ax.grid(True, alpha=0.25)
     ax = axes[2]
     bins = np.linspace(0, 1, 41)

@@ -279,8 +279,9 @@ def plot_loss_gap(record: dict[str, Any], dataset: str):
                 name = r"network $p_\theta$" if who == "network" else "optimum (exact posterior)"
                 ax.errorbar(
                     n, _column(rows, f"{split}_{who}"), yerr=_column(rows, f"{split}_{who}_se"), fmt=marker,
-                    linestyle=style, color=color, markersize=4, linewidth=1.4, capsize=2,
-                    markerfacecolor=color if who == "network" else "white", label=f"{name}, {where}",
+                    linestyle=style, color=color, markersize=3.5 if who == "network" else 8, linewidth=1.4, capsize=2,
+                    markerfacecolor=color if who == "network" else "none", label=f"{name}, {where}",
+                    zorder=3 if who == "network" else 2,  # the network's dot on top, inside the optimum's open square
                 )  # fmt: skip
         ax.set_xscale("log")
         _log_axis(ax, "y")

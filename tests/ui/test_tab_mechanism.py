@@ -44,7 +44,7 @@ def test_the_loss_gap_caption_says_what_the_table_says_band_by_band(tab):
     image, words, record = tab.loss_gap("two_moons")
     assert isinstance(image, Image.Image)
     for low, high in record["bands"]:  # every panel is read in words, not only the smallest t
-        assert f"- **$t$ in [{low}, {high})**" in words
+        assert f"- **$t \\in [{low}, {high})$**" in words
     first = min((r["t_low"], r["t_high"]) for r in record["rows"])
     rows = [r for r in record["rows"] if (r["t_low"], r["t_high"]) == first]
     if all(r["heldout_optimum"] > r["heldout_network"] + 2 * r["heldout_gap_se"] for r in rows):
@@ -75,7 +75,7 @@ def test_the_optimums_small_t_training_loss_is_explained_by_its_close_points(tab
 
 def test_views_2_and_3_are_compared_at_the_n_they_share(tab):
     _, words, record = tab.training_dynamics("two_moons")
-    assert "At $N = 16$ and $t$ in [0, 10)" in words and "as expected from the other held-out points" in words
+    assert "At $N = 16$ and $t \\in [0, 10)$" in words and "as expected from the other held-out points" in words
 
 
 def test_the_training_curves_name_both_n(tab):
@@ -159,7 +159,7 @@ def test_the_shipped_record_marks_els_as_the_weaker_column_and_shows_a_held_out_
     import json
 
     from pipelines.exact.heldout_seed import load_heldout
-    from ui.text.mechanism import record_text
+    from ui.mechanism_records import record_text
 
     record = json.loads(open("models/ddpm-mnist/denoisers.json").read())
     heldout = load_heldout("models/ddpm-mnist")

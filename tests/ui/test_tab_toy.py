@@ -64,7 +64,7 @@ def test_the_step_text_reads_the_view_and_the_copy_rule_is_the_librarys():
     words = text.toy_sample_text(summary, 0.0, 0.05)
     assert f"$d_1/d_2 < {COPY_RATIO_TEXT}$" in words and "Gu et al., TMLR 2025" in words
     # which model and which N: the shipped model's N differs from the exact sampler's here, and the page says so
-    assert "the shipped $p_\\theta$ (trained on N = 256 points" in words and "exact sampler uses N = 1" in words
+    assert "the shipped $p_\\theta$ (trained on $N = 256$ points" in words and "exact sampler uses $N = 1$" in words
     # the variance verdict at this x_t, with the numbers of the variance tab's MNIST chain beside it
     from ui.tabs.variance import ChainReading
 
@@ -86,7 +86,7 @@ def test_each_stride_row_shows_its_monte_carlo_error_once_and_the_training_loss_
     posterior = DatasetPosterior(toy2d.as_images(toy2d.load_points("two_moons", 256)), toy2d.toy_scheduler())
     view = toy2d.toy_step_view(posterior, toy2d.load_toy_model("two_moons"), (0.0, 0.0), 60, 50, num_draws=1000)
     rows = [line for line in text.toy_step_text(view).splitlines() if line.startswith("| 1 |")]
-    assert len(rows) == 1 and rows[0].count("±") == 0 and rows[0].count("2e-08") == 1
+    assert len(rows) == 1 and rows[0].count("±") == 0 and rows[0].count("$2\\times10^{-8}$") == 1
     losses = [1.0] * 50 + [0.5] * 100
     summary = dict(dataset="spiral", num_points=16, train_steps=150, seed=0, step=150, done=True, seconds=1.0)
     done = text.toy_train_text({**summary, "loss": losses[-1], "final_loss": final_loss(losses)})
@@ -133,7 +133,7 @@ def test_the_page_names_things_as_a_student_reads_them_and_says_the_strides_it_d
     from ui.text import toy as text
 
     plan = PosteriorDDPMScheduler().timestep_plan(100).tolist()
-    assert text.plan_words(plan) == "K = 100 steps of stride $\\Delta$ = 10 ($t$ = 990 → 980 → … → 0, then to $x_0$)"
+    assert text.plan_words(plan) == "$K = 100$ steps of stride $\\Delta = 10$ ($t$ = 990 → 980 → … → 0, then to $x_0$)"
     assert plan_title(plan) == "100 steps of Δ = 10"
     assert plan_title(PosteriorDDPMScheduler().timestep_plan(300).tolist()) == "300 steps of Δ = 3"
     summary = dict(dataset="two_moons", num_points=256, train_steps=3000, seed=0, step=0, done=False, loss=None)
@@ -149,8 +149,8 @@ def test_numbers_the_step_view_shows_twice_agree():
     coefficients) are the same number on the page; the chosen step's KLs head the text and its table row."""
     from pipelines import toy2d
     from pipelines.exact.posterior import DatasetPosterior
-    from ui.format import nats
     from ui.text import toy as text
+    from ui.text.toy import nats
 
     posterior = DatasetPosterior(toy2d.as_images(toy2d.load_points("two_moons", 64)), toy2d.toy_scheduler())
     view = toy2d.toy_step_view(posterior, toy2d.load_toy_model("two_moons"), (0.0, 0.0), 60, 50, num_draws=1000)

@@ -6,7 +6,6 @@ the exact posterior from one seed (/local_posterior). The library computes; the 
 
 from __future__ import annotations
 
-import json
 import threading
 from collections import OrderedDict
 from types import SimpleNamespace
@@ -17,9 +16,8 @@ import torch
 
 from pipelines.data.record import model_data_folder
 from pipelines.exact.calibration import load_patch_table
-from pipelines.exact.denoiser_record import RECORD_FILE
 from pipelines.exact.denoisers import DEFAULT_BAND_EDGES, model_run, r2_along
-from pipelines.exact.heldout_seed import load_heldout, patch_fit
+from pipelines.exact.heldout_seed import patch_fit
 from pipelines.exact.local import LocalPosterior
 from pipelines.exact.neighbours import is_copy_by_ratio, nearest_two
 from pipelines.exact.plots import plot_r2_curves
@@ -31,12 +29,12 @@ from pipelines.toy2d.plots import plot_denoiser_fields
 from pipelines.transition import dynamics as transition_dynamics
 from pipelines.transition import ladders as transition
 from pipelines.transition import loss_gap as transition_loss_gap
-from pipelines.transition import mnist as transition_mnist
 from pipelines.transition.plots import plot_loss_gap, plot_training_dynamics
 from ui.base import LATEX, LOCAL, UI_QUEUE, eager_pictures, picture
 from ui.context import AppContext
 from ui.figures import drawn
 from ui.inputs import MAX_SEED, api_outputs, check_choice, check_int, check_seed, integer_input, unchecked, user_errors
+from ui.mechanism_records import records_markdown
 from ui.text import mechanism as text
 from ui.text.page import dataset_choices
 
@@ -361,7 +359,7 @@ class MechanismTab:
                 gr.Dropdown(ladder, value=DEFAULT_FIELDS_N if DEFAULT_FIELDS_N in ladder else ladder[0],
                             label="N, training points", elem_id="fields-n"), min(ladder), max(ladder),
             )  # fmt: skip
-            t = integer_input(gr.Slider(0, 999, value=DEFAULT_FIELDS_T, step=1, label="t", elem_id="fields-t"))
+            t = integer_input(gr.Slider(1, 999, value=DEFAULT_FIELDS_T, step=1, label="t", elem_id="fields-t"))
         button = gr.Button("Draw both denoisers", variant="primary", elem_id="fields-button")
         plot = picture("the exact and the network's denoiser over the plane", "fields-plot")
         words = gr.Markdown(elem_id="fields-caption", latex_delimiters=LATEX)
@@ -441,43 +439,10 @@ class MechanismTab:
         patch.release(lambda: False, None, calibrated, api_visibility="private", queue=False).then(
             self.local_posterior, inputs, outputs, api_visibility="private", **UI_QUEUE
         )
-        records = self.shipped_records()
+        records = records_markdown(ctx.model_id, ctx.noun)
         if records:
-            gr.Markdown(
-                text.RECORD_INTRO
-                + "\n\n".join(text.record_text(r, label, ctx.noun, heldout) for label, r, heldout in records),
-                latex_delimiters=LATEX,
-                elem_id="local-records",
-            )
+            gr.Markdown(records, latex_delimiters=LATEX, elem_id="local-records")
         return [(self.local_posterior, inputs, outputs)]
-
-    def shipped_records(self) -> list[tuple[str, dict, dict | None]]:
-        """The shipped denoiser records: the model's own (its folder's RECORD_FILE), and the attention-free UNet of
-        the MNIST transition at its largest N, where the paper's conditions hold more closely."""
-        out = []
-        folder = model_data_folder(self.ctx.model_id)
-        if folder is not None and (folder / RECORD_FILE).is_file():
-            record = json.loads((folder / RECORD_FILE).read_text())
-            out.append(
-                (
-                    "The UNet loaded on this page (the Sample tab's model; it has self-attention layers at low "
-                    "resolution, through which a pixel can see the whole image)",
-                    record,
-                    load_heldout(folder),
-                )
-            )
-        pairs = transition_mnist.pair_folders() if transition_mnist.DEFAULT_FOLDER.is_dir() else {}
-        if pairs:
-            n = max(pairs)
-            path = pairs[n][0] / RECORD_FILE
-            if path.is_file():
-                label = (
-                    f"A UNet with no attention layers, so that every output pixel sees only a neighbourhood of the "
-                    f"input (the locality the patch posterior assumes): one of the pair trained on N = {n:,} digits "
-                    f'for tab "Copies or new points?"; its patch size fitted to it, the same way'
-                )
-                out.append((label, json.loads(path.read_text()), load_heldout(pairs[n][0])))
-        return out
 
 
 def _views_compared(record: dict) -> str:

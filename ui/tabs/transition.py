@@ -46,7 +46,8 @@ class TransitionReading:
     rows from new_from on where the models agree (within AGREE_FRACTION of the exact processes), empty unless the
     largest N agrees; rises: (N, ratio, next N, its ratio) where the models' pair distance grows from one N to the
     next from new_from on; exact_copies: the exact processes' least copy fraction, exact_low/high: their ratios'
-    range; both_rise: (N, next N) where the models' and the exact processes' pair distances both grow."""
+    range; both_rise: (N, next N) where the models' and the exact processes' pair distances both grow; between: (N,
+    model ratio, exact ratio) of the rows from new_from on before the first agreeing N (new points, no agreement)."""
 
     first_n: int
     first_copies: float
@@ -66,6 +67,7 @@ class TransitionReading:
     agreeing: list[tuple[int, float, float]] = field(default_factory=list)
     rises: list[tuple[int, float, int, float]] = field(default_factory=list)
     both_rise: list[tuple[int, int]] = field(default_factory=list)
+    between: list[tuple[int, float, float]] = field(default_factory=list)
 
 
 def _mean_copies(row: dict) -> float:
@@ -99,6 +101,8 @@ def read_table(rows: list[dict]) -> TransitionReading:
         found.update(new_from=new[0]["num_points"], new_most=max(_mean_copies(r) for r in later))
         if _agree(last):
             found["agreeing"] = [(r["num_points"], *_ratios(r)) for r in later if _agree(r)]
+            start = found["agreeing"][0][0]
+            found["between"] = [(r["num_points"], *_ratios(r)) for r in later if r["num_points"] < start]
         found["rises"] = [
             (r["num_points"], _ratios(r)[0], s["num_points"], _ratios(s)[0])
             for r, s in zip(later, later[1:])
@@ -196,6 +200,14 @@ class TransitionTab:
         noun = "digits" if dataset == transition_mnist.DATASET else "points"
         floor = None if dataset == transition_mnist.DATASET or not table["rows"] else data_floor(dataset)
         words = transition_sentence(table["rows"], noun, floor) if table["rows"] else text.NO_TABLE
+        if table["rows"] and table["rows"][0].get("spacing"):
+            n = toy2d.DEFAULT_NUM_POINTS  # the 2-D tab's N
+            gap = (
+                None
+                if noun == "digits"
+                else (n, float(toy2d.nearest_other_distances(toy2d.load_points(dataset, n)).median()))
+            )
+            words += " " + text.yardstick_words(float(table["rows"][0]["spacing"]), gap)
         recipe = table.get("recipe") or {}
         if table["rows"] and recipe.get("train_steps"):
             mnist = dataset == transition_mnist.DATASET
@@ -470,7 +482,8 @@ class TransitionTab:
         table, live = self._table(dataset, state)
         floor = data_floor(dataset) if table["rows"] else None
         steps = (table.get("recipe") or {}).get("train_steps")
-        return self._picture(table, live), text.train_plot_words(dataset, floor, steps)
+        between = read_table(table["rows"]).between if table["rows"] else []
+        return self._picture(table, live), text.train_plot_words(dataset, floor, steps, between)
 
 
 MAX_PAIR_POINTS = 2250  # the largest shipped N: half of the 4,500 mnist training digits (2-D: 2,000)

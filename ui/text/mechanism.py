@@ -5,7 +5,7 @@ sentences built from the numbers the tab computes. The copy rule is `pipelines.e
 from __future__ import annotations
 
 from pipelines.exact.neighbours import COPY_RATIO_TEXT
-from ui.format import shown_ratio
+from ui.format import sci, shown_ratio
 from ui.text.page import dataset_name
 
 _RATIO = COPY_RATIO_TEXT  # "1/3"
@@ -96,6 +96,13 @@ def fields_caption(dataset: str, num_points: int, t: int, alpha_bar: float, exac
         f"guesses lie a median {exact:.2g} from the nearest training point, the network's {network:.2g} "
         f"({times} farther). The exact one sends almost every $x_t$ onto a training point; the network sends it "
         f"near the data's shape, between the points as well as onto them."
+        + (
+            f" Grid points far from all the data, as in the corners, are not typical $x_t$ here: at this $t$ the "
+            f"noise moves a point by about {(1 - alpha_bar) ** 0.5:.2g} (its standard deviation), so training never "
+            "showed the network such an $x_t$; its arrows there may point away from the data, even off the frame."
+            if alpha_bar > 0.96
+            else ""
+        )
     )
 
 
@@ -121,7 +128,7 @@ def _agree(row: dict, split: str) -> bool:
 
 
 def _ns(rows: list[dict]) -> str:
-    return ", ".join(f"{r['num_points']:,}" for r in rows)
+    return ", ".join(_m(r["num_points"]) for r in rows)
 
 
 def _band_words(rows: list[dict]) -> str:
@@ -131,25 +138,28 @@ def _band_words(rows: list[dict]) -> str:
     held_higher = [r for r in rows if not _agree(r, "heldout") and r["heldout_gap"] > 0]
     held_lower = [r for r in rows if not _agree(r, "heldout") and r["heldout_gap"] < 0]
     level = [r for r in rows if _agree(r, "train") and _agree(r, "heldout")]
-    words = [f"- **$t$ in [{low}, {high})**:"]
+    words = [f"- **$t \\in [{low}, {high})$**:"]
     if len(train_lower) == len(rows):
         words.append(f"on the training points the optimum is lower at every $N$ ({_pair(rows[0], 'train')} at "
                      f"$N = {_m(rows[0]['num_points'])}$)")  # fmt: skip
     elif train_lower:
-        words.append(f"on the training points the optimum is lower at $N$ = {_ns(train_lower)}")
+        words.append(f"on the training points the optimum is lower at $N = {_ns(train_lower)}$")
+    train_level = [r for r in rows if _agree(r, "train") and r not in level]
+    if train_level:
+        words.append(f"on the training points the two agree at $N = {_ns(train_level)}$")
     if len(held_higher) == len(rows):
         words.append(
             f"on held-out points it is higher at every $N$ ({_pair(rows[0], 'heldout')} at "
             f"$N = {_m(rows[0]['num_points'])}$, {_pair(rows[-1], 'heldout')} at $N = {_m(rows[-1]['num_points'])}$)"
         )
     elif held_higher:
-        words.append(f"on held-out points it is higher at $N$ = {_ns(held_higher)} only")
+        words.append(f"on held-out points it is higher at $N = {_ns(held_higher)}$ only")
     if held_lower:
-        words.append(f"on held-out points it is slightly lower at $N$ = {_ns(held_lower)}")
+        words.append(f"on held-out points the optimum is slightly lower at $N = {_ns(held_lower)}$")
     if len(level) == len(rows):
         words.append("the two agree at every $N$, on training and on held-out points")
     elif level:
-        words.append(f"the two agree at $N$ = {_ns(level)}, on training and on held-out points")
+        words.append(f"the two agree at $N = {_ns(level)}$, on training and on held-out points")
     return words[0] + " " + "; ".join(words[1:]) + "."
 
 
@@ -176,19 +186,20 @@ def loss_gap_caption(dataset: str, rows: list[dict]) -> str:
         r = below[0]
         above = [q for q in last if q["heldout_network"] > q["train_network"]]
         parts.append(
-            f"At $t$ in [{bands[-1][0]}, {bands[-1][1]}) the held-out loss is even a little below the training loss at "
-            f"$N$ = {_ns(below)} ({r['heldout_network']:.3f} against {r['train_network']:.3f} for the network at "
+            f"At $t \\in [{bands[-1][0]}, {bands[-1][1]})$ the held-out loss is even a little below the training "
+            "loss at "
+            f"$N = {_ns(below)}$ ({r['heldout_network']:.3f} against {r['train_network']:.3f} for the network at "
             f"$N = {_m(r['num_points'])}$), for the optimum as for the network. Nothing there has learned the points "
             "(the two denoisers agree): set B is simply a different draw of $N$ points from the data than A, and "
             "the loss at large $t$ depends on where the points lie. The standard errors count the draws of $t$ and "
             "$\\epsilon$, not which $N$ points were drawn"
-            + (f"; at $N$ = {_ns(above)} the difference goes the other way." if above else ".")
+            + (f"; at $N = {_ns(above)}$ the difference goes the other way." if above else ".")
         )
     return " ".join(parts)
 
 
 def _pair(row: dict, split: str) -> str:
-    return f"{row[f'{split}_optimum']:.3g} against {row[f'{split}_network']:.3g}"
+    return f"{sci(row[f'{split}_optimum'])} against {sci(row[f'{split}_network'])}"
 
 
 def why_not_zero(
@@ -200,9 +211,10 @@ def why_not_zero(
     crowded = [(lo, d) for lo, d in by_point if lo >= 1e-6]
     alone = [(lo, d) for lo, d in by_point if lo < 1e-6]
     head = (
-        f"**Why the optimum's training loss is not 0 at $t$ in [{band[0]}, {band[1]})** ({loss:.3g} at $N = {_m(n)}$): "
+        f"**Why the optimum's training loss is not 0 at $t \\in [{band[0]}, {band[1]})$** ({loss:.3g} at "
+        f"$N = {_m(n)}$): "
         if crowded
-        else f"**The optimum's training loss at $t$ in [{band[0]}, {band[1]}) is about 0** ({loss:.2g} at "
+        else f"**The optimum's training loss at $t \\in [{band[0]}, {band[1]})$ is about 0** ({loss:.2g} at "
         f"$N = {_m(n)}$, every training point far from the others): "
     )
     words = (
@@ -288,7 +300,7 @@ def dynamics_caption(rows: list[dict]) -> str:
 def views_compared(n: int, band: tuple[int, int], view2: dict, view3: dict) -> str:
     """The same N and band of t in view 2 (its row) and view 3 (its run's optimum and last checkpoint)."""
     return (
-        f" At $N = {_m(n)}$ and $t$ in [{band[0]}, {band[1]}) the held-out losses differ from view 2's as expected "
+        f" At $N = {_m(n)}$ and $t \\in [{band[0]}, {band[1]})$ the held-out losses differ from view 2's as expected "
         f"from the other held-out points and draws: the optimum's {view3['optimum']:.3g} here against "
         f"{view2['heldout_optimum']:.3g} there, the network's {view3['network']:.3g} against "
         f"{view2['heldout_network']:.3g}; on the training points, the same set in both, the optimum's "
@@ -398,90 +410,3 @@ def local_caption(summary: dict, noun: str) -> str:
         f"{low['local']:.2f} against {low['exact']:.2f}. Copy rule: $d_1/d_2 < {_RATIO}$, $d_1$ and $d_2$ the L2 "
         f"distances to the nearest and second-nearest training {noun} over all pixel values in $[-1, 1]$."
     )
-
-
-RECORD_INTRO = r"""
-#### The shipped measurement: every machine, more samples
-"""
-
-
-def record_text(record: dict, label: str, noun: str, heldout: dict | None = None) -> str:
-    """A paragraph and a Markdown table from a shipped denoiser record (`python -m pipelines.exact.denoisers`):
-    the median r² to the UNet's x̂0 per band of t for the LS, exact and ELS machines, each sampler's copies, and,
-    with heldout (`pipelines.exact.heldout_seed`'s record), LS and exact on a seed the patch size was not fitted on."""
-    subset = record.get("equivariant_subset") or {}
-    els_n = subset.get("images_compared", 0)
-    held = {(b["low"], b["high"]): b for b in (heldout or {}).get("bands", [])}
-    seed = record.get("seed")
-    head = f"| $t$ band | steps | local (LS), seed {seed} | exact, seed {seed} |"
-    rule = "|---|---:|---:|---:|"
-    if held:
-        head += f" LS, seed {heldout['seed']} | exact, seed {heldout['seed']} |"
-        rule += "---:|---:|"
-    head += f" ELS, seed {seed} ({els_n} {noun}s: smaller) |"
-    rule += "---:|"
-    rows = [head, rule]
-    diffs = []
-    for band in record.get("bands", []):
-        cells = [_r2(band.get("local")), _r2(band.get("exact"))]
-        other = held.get((band["low"], band["high"]))
-        if held:
-            cells += [_r2((other or {}).get("local")), _r2((other or {}).get("exact"))]
-            if other and None not in (other.get("local"), band.get("local"), other.get("exact"), band.get("exact")):
-                diffs.append((abs(other["local"] - band["local"]), abs(other["exact"] - band["exact"]), band))
-        cells.append(_r2(band.get("equivariant")))
-        rows.append(f"| [{band['low']}, {band['high']}) | {band['steps']} | " + " | ".join(cells) + " |")
-    names = {"model": "UNet", "local": "LS", "equivariant": "ELS", "exact": "exact"}
-    copies = []
-    for key, name in names.items():
-        flags = record.get("samplers", {}).get(key, {}).get("copy")
-        if flags:
-            copies.append(f"{name} {sum(flags)} of {len(flags)}")
-    words = (
-        f"**{label}.** Median $r^2$ to the UNet's $\\hat x_0$ per band of $t$, over {record.get('batch_size')} "
-        f"{noun}s from seed {record.get('seed')} ({record.get('num_inference_steps')} steps, this UNet's own "
-        "calibrated patch size per $t$). That patch size was fitted on seeds 0 and 1, so the seed-"
-        f"{record.get('seed')} columns are partly in-sample."
-    )
-    if held and diffs:
-        local, exact, band = max(diffs, key=lambda d: d[0])
-        words += (
-            f" On seed {heldout['seed']}, which the fit never saw ({heldout['batch_size']} {noun}s), LS's $r^2$ "
-            f"stays within {local:.2f} of seed {record.get('seed')}'s in every band, most in "
-            f"[{band['low']}, {band['high']}), "
-            f"where the exact posterior's, which involves no fit, moves by {exact:.2f} too: other {noun}s, not a "
-            "worse fit. The fit holds out of sample."
-        )
-    words += (
-        f" Copies by the rule: {', '.join(copies)}.\n\nThe **ELS column is the weaker, smaller measurement**: ELS "
-        f"compares every pixel with every patch at every position of every training {noun}, too slow for this "
-        f"page, so it searches only {subset.get('size', 0):,} of the {subset.get('of', 0):,} training {noun}s (a "
-        f"seeded random subset), was run on {els_n} {noun}s, and uses the patch size fitted for LS, not one fitted "
-        "for ELS. Its low $r^2$ at larger $t$ is a statement about this rough set-up, not a clean test of "
-        "equivariance; "
-        "the UNet is not exactly equivariant anyway (zero padding tells it where the border is; self-attention, "
-        "where it has it, sees the whole image)."
-    )
-    same = {(b["low"], b["high"]): b for b in record.get("bands_same_images", [])}
-    pairs = {
-        k: (next(v for n, v in b.items() if n.startswith("local_first")), b.get("equivariant"))
-        for k, b in same.items()
-        if any(n.startswith("local_first") for n in b) and b.get("equivariant") is not None
-    }
-    pairs = {k: v for k, v in pairs.items() if v[0] is not None}
-    if pairs:
-        key = max(pairs, key=lambda k: pairs[k][0] - pairs[k][1])
-        local, els = pairs[key]
-        band = {"equivariant": els}
-        words += (
-            f" On the same {els_n} {noun}s, LS gives {_r2(local)} and ELS {_r2(band.get('equivariant'))} at $t$ in "
-            f"[{key[0]}, {key[1]})."
-        )
-    return words + "\n\n" + "\n".join(rows)
-
-
-def _r2(value) -> str:
-    return "–" if value is None else f"{value:.2f}"
-
-
-NO_RECORD = "No shipped measurement for this model yet."

@@ -8,7 +8,8 @@ from pipelines.exact.neighbours import COPY_RATIO_TEXT, chance_copy_fraction
 from pipelines.toy2d import HEAVY_WEIGHT, VARIANCES
 from pipelines.toy2d.plots import SHORT_STEP
 from pipelines.toy2d.plots import STRIDE_VARIANCE_SYMBOLS as VARIANCE_SYMBOLS
-from ui.format import nats, times
+from ui.format import nats as nats_plain
+from ui.format import sci, times
 
 LOSS_WINDOW = 100  # the live training's loss is the mean over its last this many updates
 
@@ -21,21 +22,31 @@ def dataset_name(dataset: str) -> str:
     return DATASET_NAMES.get(dataset, dataset.replace("_", " "))
 
 
+def _m(value: int) -> str:
+    """An integer with thousands separators for inside $…$ (2{,}000)."""
+    return f"{value:,}".replace(",", "{,}")
+
+
+def nats(value: float) -> str:
+    """A KL in nats, tiny values in LaTeX scientific notation as the other tabs write them."""
+    return sci(value) if value and abs(value) < 1e-3 else nats_plain(value)
+
+
 def plan_words(timesteps) -> str:
     """A sampler's K steps and their stride as drawn: "K = 100 steps of stride Δ = 10 (t = 990 → 980 → … → 0,
     then to x_0)"; strides that differ are given as a range."""
     plan = [int(t) for t in timesteps]
     if not plan:
-        return "K = 0 steps"
+        return "$K = 0$ steps"
     strides = sorted({a - b for a, b in zip(plan, plan[1:])})
     if not strides:
-        return f"K = 1 step ($t$ = {plan[0]} to $x_0$)"
+        return f"$K = 1$ step ($t$ = {plan[0]} to $x_0$)"
     if len(strides) == 1:
-        stride = f"stride $\\Delta$ = {strides[0]}"
+        stride = f"stride $\\Delta = {strides[0]}$"
     else:
         stride = f"strides $\\Delta$ from {strides[0]} to {strides[-1]}"
     path = " → ".join(str(t) for t in plan[:2]) + (" → … → " + str(plan[-1]) if len(plan) > 2 else "")
-    steps = f"K = {len(plan)} step{'s' if len(plan) > 1 else ''}"
+    steps = f"$K = {len(plan)}$ step{'s' if len(plan) > 1 else ''}"
     return f"{steps} of {stride} ($t$ = {path}, then to $x_0$)"
 
 
@@ -87,8 +98,8 @@ q_{\text{exact}}-\log q]$; 0 means identical, 0.01 is hard to see, 1 is a clearl
 TOY_SAMPLE_INTRO = r"""
 ### 2. The exact sampler and $p_\theta$ from the same noise: copies or new points?
 $M$ points start from the same pure noise; one sampler draws every step from the exact mixture above, the other from
-$p_\theta$, $K$ steps each, every step a stride of about $\Delta = 1000/K$ timesteps ($K$ = 100 steps of
-$\Delta$ = 10; the pictures' titles and the text below give the strides taken). The exact process can only end
+$p_\theta$, $K$ steps each, every step a stride of about $\Delta = 1000/K$ timesteps ($K = 100$ steps of
+$\Delta = 10$; the pictures' titles and the text below give the strides taken). The exact process can only end
 **on** a training point (its last step is a draw of one $x_0^i$), however many points it is given: it returns the
 data set, never a new point. $p_\theta$ has learned a smooth $\epsilon_\theta$ from the same $N$ points and fills
 in the shape between them.
@@ -113,7 +124,7 @@ in the queue. The picture updates about twice a second while it trains; the line
 
 def model_words(info: dict) -> str:
     """Which p_θ, in a few words: "the shipped p_θ (trained on N = 256 points, 10,000 updates, seed 0)"."""
-    how = f"trained on N = {info['num_points']:,} points, {info['train_steps']:,} updates, seed {info['seed']}"
+    how = f"trained on $N = {_m(info['num_points'])}$ points, {info['train_steps']:,} updates, seed {info['seed']}"
     if info["source"] == "shipped":
         return f"the shipped $p_\\theta$ ({how})"
     return f"**your $p_\\theta$, trained in this session** ({how})"
@@ -127,7 +138,7 @@ def toy_model_line(info: dict) -> str:
         else f"**trained in this session** (mean loss over its last {LOSS_WINDOW} updates {info['final_loss']:.4f})"
     )
     return (
-        f"**$p_\\theta$ for {dataset_name(info['dataset'])}:** {where}, trained on N = {info['num_points']:,} "
+        f"**$p_\\theta$ for {dataset_name(info['dataset'])}:** {where}, trained on $N = {_m(info['num_points'])}$ "
         "points for "
         f"{info['train_steps']:,} updates, seed {info['seed']}. Every view below uses it, except the training section, "
         "which trains a model of your own."
@@ -145,10 +156,10 @@ def toy_step_text(view, model_info: dict | None = None, mnist=None, one_step_bet
     which = f" $p_\\theta$: {model_words(model_info)}." if model_info else ""
     lines = [
         f"**At $x_t$ = ({float(view.x_t[0]):.2f}, {float(view.x_t[1]):.2f}), step $t$ = {view.t} → {view.prev_t} "
-        f"($\\Delta$ = {view.stride}), N = {n:,} points.**{which}",
+        f"($\\Delta = {view.stride}$), $N = {_m(n)}$ points.**{which}",
         f"- $\\mathrm{{KL}}(\\text{{exact}}\\,\\Vert\\,p_\\theta)$ = **{nats(step.kl_model.nats)} nats**; "
         f"$\\mathrm{{KL}}(\\text{{exact}}\\,\\Vert\\,\\text{{best Gaussian}})$ = "
-        f"**{nats(step.kl_gaussian.nats)} nats** (both ± {step.kl_gaussian.standard_error:.1g}: one Monte-Carlo "
+        f"**{nats(step.kl_gaussian.nats)} nats** (both ± {sci(step.kl_gaussian.standard_error, 1)}: one Monte-Carlo "
         f"estimate, and the difference is exact). How computed: {view.kl_method}: the mean of "
         "$\\log q_{\\text{exact}}-\\log q$ over the draws, "
         "with a **control variate** (a quantity with known mean 0, here $q/q_{\\text{exact}}-1$, added with the "
@@ -157,7 +168,7 @@ def toy_step_text(view, model_info: dict | None = None, mnist=None, one_step_bet
         f"{n:,}, the heaviest (training point #{view.heaviest_index}, circled green) "
         f"{view.heaviest_weight:.1%}; **effective number** $1/\\sum_i w_i^2$ = {view.effective_number:.1f} "
         "(how many equally weighted training points would give the same spread of weights: 1 when one $x_0$ has all "
-        f"the weight, N when all are equal). Each component's standard deviation $\\sqrt{{\\tilde\\beta_{{t|s}}}}$ = "
+        f"the weight, $N$ when all are equal). Each component's standard deviation $\\sqrt{{\\tilde\\beta_{{t|s}}}}$ = "
         f"{step.component_variance**0.5:.3g}; this stride's $\\beta_{{t|s}}$ = {beta:.3g}{against}.",
         _means_line(view),
         "",
@@ -206,7 +217,7 @@ def _stride_table(view) -> list[str]:
         cells = " | ".join(nats(row.kl_by_variance[name].nats) for name in VARIANCES)
         lines.append(
             f"| {stride}{mine} | {view.t} → {row.prev_t} | {nats(row.kl_gaussian.nats)} | {cells} | "
-            f"{row.kl_gaussian.standard_error:.1g} |"
+            f"{sci(row.kl_gaussian.standard_error, 1)} |"
         )
     return lines
 
@@ -253,7 +264,7 @@ def variance_sentence(view, mnist=None) -> str:
             "",
             f"| setting | {head} |",
             "|---|---:|---:|---:|",
-            f"| this tab: 2-D, one step of $\\Delta$ = {view.stride} from $x_t$ between two parts of the data | "
+            f"| this tab: 2-D, one step of $\\Delta = {view.stride}$ from $x_t$ between two parts of the data | "
             f"{here} |",
             f"| {setting}, where it is furthest from 1 | within {abs(mnist.small_ratio - 1):.1%} | "
             f"up to {times(mnist.large_ratio)} too wide | {model} |",
@@ -279,8 +290,8 @@ def _stride_sentence(view) -> str:
     small_stride, big_stride = view.t - small.prev_t, view.t - big.prev_t
     if view.stride_shape == "splits":
         return (
-            f"From this $x_t$, a step of $\\Delta$ = {small_stride} is nearly Gaussian (the best Gaussian misses "
-            f"by {nats(small.kl_gaussian.nats)} nats), a step of $\\Delta$ = {big_stride} is not "
+            f"From this $x_t$, a step of $\\Delta = {small_stride}$ is nearly Gaussian (the best Gaussian misses "
+            f"by {nats(small.kl_gaussian.nats)} nats), a step of $\\Delta = {big_stride}$ is not "
             f"({nats(big.kl_gaussian.nats)} nats: it lands on several separate parts of the data). That is why "
             "one Gaussian $p_\\theta$ is enough for DDPM's many small steps (Sohl-Dickstein et al. 2015: the reverse "
             "of a small Gaussian step is itself nearly Gaussian), and why a few big steps blur: one Gaussian must "
@@ -291,12 +302,12 @@ def _stride_sentence(view) -> str:
         )
     if view.stride_shape == "one_mode":
         return (
-            f"From this $x_t$ even $\\Delta$ = {big_stride} is nearly Gaussian "
+            f"From this $x_t$ even $\\Delta = {big_stride}$ is nearly Gaussian "
             f"({nats(big.kl_gaussian.nats)} nats): every point the step could head for lies in one direction. "
             "Move $x_t$ between two parts of the data, or lower $t$, to see a step split."
         )
     return (
-        f"Here even $\\Delta$ = {small_stride} is not quite Gaussian ({nats(small.kl_gaussian.nats)} "
+        f"Here even $\\Delta = {small_stride}$ is not quite Gaussian ({nats(small.kl_gaussian.nats)} "
         "nats): near $t$ = 0 the weights pick out single training points."
     )
 
@@ -324,24 +335,26 @@ def toy_sample_text(summary: dict, exact_median: float, model_median: float) -> 
     info = summary["model"]
     ratio = COPY_RATIO_TEXT
     plan = (
-        plan_words(summary["timesteps"]) if summary.get("timesteps") else f"K = {summary['num_inference_steps']} steps"
+        plan_words(summary["timesteps"])
+        if summary.get("timesteps")
+        else f"$K = {summary['num_inference_steps']}$ steps"
     )
     trained_on = (
         ""
         if info["num_points"] == N
-        else f" Note: this $p_\\theta$ was trained on N = {info['num_points']:,} points, the exact sampler uses N = "
-        f"{N:,}."
+        else f" Note: this $p_\\theta$ was trained on $N = {_m(info['num_points'])}$ points, the exact sampler uses "
+        f"$N = {_m(N)}$."
     )
     return (
         f"**The copy rule** (the one rule every tab uses, Gu et al., TMLR 2025): a sample is a **copy** when its "
         f"nearest training point is closer than {ratio} of the distance to the second nearest ($d_1/d_2 < {ratio}$)."
-        f"\n\n**Which model and which N:** {model_words(info)}; the exact sampler over the first N = {N:,} points; "
-        f"M = {M:,} samples each, {plan}.{trained_on} (The *Copies or new points?* "
-        "tab's 2-D pairs are other models — two per N, each trained on its own disjoint subset, sampled 256 times — "
-        "so their copy rates at the same N differ from this one's.)"
+        f"\n\n**Which model and which $N$:** {model_words(info)}; the exact sampler over the first "
+        f"$N = {_m(N)}$ points; $M = {_m(M)}$ samples each, {plan}.{trained_on} (The *Copies or new points?* "
+        "tab's 2-D pairs are other models — two per $N$, each trained on its own disjoint subset, sampled 256 times — "
+        "so their copy rates at the same $N$ differ from this one's.)"
         f"\n\n**Exact sampler:** {summary['exact_copy_fraction']:.0%} of {M:,} samples are copies "
         f"({summary['exact_pixel_copies']:,} lie exactly on a training point, $d_1$ < {summary['copy_distance']:g}); "
-        f"they hit {summary['exact_distinct_points']:,} distinct points of N = {N:,}; median $d_1$ = "
+        f"they hit {summary['exact_distinct_points']:,} distinct points of $N = {_m(N)}$; median $d_1$ = "
         f"{exact_median:.3g}."
         f"\n\n**$p_\\theta$:** {summary['model_copy_fraction']:.0%} copies by the same rule (about "
         f"{chance_copy_fraction(2):.0%} of even new points pass it in 2-D by chance, $({COPY_RATIO_TEXT})^2$: its "
@@ -372,18 +385,18 @@ def toy_train_text(summary: dict) -> str:
                 "noise, so its "
                 "$\\hat x_0=(x_t-\\sqrt{1-\\bar\\alpha_t}\\,\\epsilon_\\theta)/\\sqrt{\\bar\\alpha_t}$ lies far "
                 "outside the data, and the sampler clips $\\hat x_0$ to $[-1, 1]^2$ at every step (as it does for "
-                "images). Training moves them onto the data. Press **Train $p_\\theta$** to train it on N = "
-                f"{summary['num_points']:,} points of {name}."
+                "images). Training moves them onto the data. Press **Train $p_\\theta$** to train it on "
+                f"$N = {_m(summary['num_points'])}$ points of {name}."
                 if summary.get("preview")
-                else f"Training $p_\\theta$ on N = {summary['num_points']:,} points of {name}: update 0 "
+                else f"Training $p_\\theta$ on $N = {_m(summary['num_points'])}$ points of {name}: update 0 "
                 f"of {summary['train_steps']:,}."
             )
         return (
-            f"Training $p_\\theta$ on N = {summary['num_points']:,} points of {name}: update "
+            f"Training $p_\\theta$ on $N = {_m(summary['num_points'])}$ points of {name}: update "
             f"{summary['step']:,} of {summary['train_steps']:,}{loss}, {summary['seconds']:.1f} s so far."
         )
     return (
-        f"**Done:** {summary['train_steps']:,} updates on N = {summary['num_points']:,} points in "
+        f"**Done:** {summary['train_steps']:,} updates on $N = {_m(summary['num_points'])}$ points in "
         f"{summary['seconds']:.1f} s{loss}. The views of {name} above are redrawn with this model (for "
         "this session only); press **Use the shipped p_θ again** to go back."
     )

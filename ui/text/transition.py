@@ -100,9 +100,10 @@ def recipe_words(train_steps: int, mnist: bool, batch_size: int | None = None) -
     )
 
 
-def train_plot_words(dataset: str, floor, train_steps: int | None) -> str:
-    """The sentence under the training section's plot: the shipped pairs' training length and the copy rule's floor
-    on the data set's own unseen points (floor as in `floor_words`)."""
+def train_plot_words(dataset: str, floor, train_steps: int | None, between=()) -> str:
+    """The sentence under the training section's plot: the shipped pairs' training length, the copy rule's floor
+    on the data set's own unseen points (floor as in `floor_words`) and the N between copying and agreeing (between:
+    (N, models' ratio, exact processes' ratio) as in `TransitionReading.between`)."""
     parts = []
     if train_steps:
         parts.append(
@@ -113,8 +114,10 @@ def train_plot_words(dataset: str, floor, train_steps: int | None) -> str:
         cells = ", ".join(f"{f:.0%} at $N = {_m(n)}$" for n, f, _ in floor)
         parts.append(
             f"The copy rule's floor here: the data's own unseen points (pool points in neither subset) pass it against "
-            f"A {cells}. Copy fractions near these are the floor, not copying."
+            f"A {cells}{_NO_UNSEEN}. Copy fractions near these are the floor, not copying."
         )
+    if between:
+        parts.append(_between_words(between, "points"))
     return " ".join(parts) or NO_TABLE
 
 
@@ -140,6 +143,36 @@ def plot_title(dataset: str, mnist: bool) -> str:
     )
 
 
+_NO_UNSEEN = " (none at $N = 2{,}000$: A and B then share out the whole pool of 4,000, leaving no unseen point)"
+
+
+def yardstick_words(spacing: float, gap: tuple[int, float] | None) -> str:
+    """How the spacing relates to the other tabs' yardsticks (gap: the 2-D tab's N and its median gap between
+    neighbouring training points; None on MNIST)."""
+    if gap is None:
+        return (
+            f"One spacing here is {spacing:.3g}, the median distance from a training digit to its nearest other one; "
+            "it is about the held-out digits' median distance to their nearest training digit on tab \"Exact "
+            'posterior sampler", the yardstick of a new digit there.'
+        )
+    n, value = gap
+    return (
+        f"One spacing here is {spacing:.3g}, the median distance from a point of the 4,000-point pool to its nearest "
+        f'other one; it is smaller than the typical gap of {value:.3g} on tab "2-D world", which is over only its '
+        f"$N = {_m(n)}$ training points, so more thinly spread."
+    )
+
+
+def _between_words(between, noun: str) -> str:
+    """The N where the models no longer copy but do not yet agree (between: (N, models' ratio, exact ratio))."""
+    cells = ", ".join(f"{m:.1f} spacings against {e:.1f} at $N = {_m(n)}$" for n, m, e in between)
+    return (
+        f"Between copying and generalising: the models no longer copy, yet their samples from the same noise are "
+        f"not clearly closer than the exact processes' ({cells}, models against exact processes): each makes new "
+        f"{noun}, but not yet the same ones; agreement comes at larger $N$."
+    )
+
+
 def _spacings(value: float) -> str:
     return f"{value:.1f}" if value < 10 else f"{value:.0f}"
 
@@ -155,8 +188,9 @@ def floor_words(floor, most: float, num_samples: int) -> str:
     )
     se = (most * (1 - most) / num_samples) ** 0.5
     return (
-        f"The data's own unseen points (pool points in neither subset) pass the copy rule against A {cells}: "
-        "points along a curve have their two nearest training neighbours along it, closer to the 1-D case. The "
+        f"The data's own unseen points (pool points in neither subset) pass the copy rule against A {cells}"
+        f"{_NO_UNSEEN}: points along a curve have their two nearest training neighbours along it, closer to the "
+        "1-D case. The "
         f"models' copy fractions are counts over {num_samples} samples, a standard error of about "
         f"{100 * se:.0f} percentage points at {most:.0%}, so what they show at large $N$ is this floor, not copying."
     )
@@ -220,6 +254,8 @@ def transition_sentence(reading, noun: str = "points", floor=None, num_samples: 
                 f"(models against exact processes). They sample much the same learned density rather than their "
                 f"own {noun} — they generalise, though the two samples are not yet identical."
             )
+        if r.between:
+            parts.append(_between_words(r.between, noun))
         if r.rises:
             steps = "; ".join(
                 f"from $N = {_m(n)}$ to ${_m(m)}$ it grows from {a:.1f} to {b:.1f} spacings" for n, a, m, b in r.rises

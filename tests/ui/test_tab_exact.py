@@ -215,7 +215,7 @@ def test_the_texts_are_written_for_the_data_shown_not_for_mnist():
 def test_the_copy_verdict_and_threshold_are_the_librarys_rule():
     from pipelines.exact.neighbours import COPY_RATIO
 
-    assert text.RULE == "d₁/d₂ < 1/3" and COPY_RATIO == 1 / 3
+    assert text.RULE == "$d_1/d_2 < 1/3$" and COPY_RATIO == 1 / 3
     assert text.pair_caption(4, 1.0, 3.01).startswith("copy of #4")
     assert text.pair_caption(4, 1.0, 3.0).startswith("nearest #4")  # d₁ < d₂/3 strictly, as is_copy_by_ratio says
     assert text.pair_caption(4, 1.0, None) == "nearest #4: d₁ 1.00"

@@ -204,7 +204,7 @@ def test_the_texts_are_written_for_the_data_shown_not_for_mnist():
     for words in texts:
         assert "digit" not in words and "MNIST" not in words, words
     assert "pick an image $x_0$" in texts[0] and "108 images" in texts[0]
-    assert "one step over $N$ = 108 images" in texts[10]
+    assert "one step over $N = 108$ images" in texts[10]
     assert (
         text.upload_label("image", False, 64)
         == "image: an uploaded image, used instead of the index above (resized and cropped to 64²)"

@@ -159,7 +159,7 @@ def test_the_cost_text_says_the_exact_step_is_cheap_here_and_hopeless_at_scale(t
 def test_the_cost_text_gives_the_index_sentence_and_the_spacing_is_said(tab):
     _, _, words = tab.cost_view()
     assert "Through an index" in words and "affordable at scale" in words
-    assert "only gives back training digits" in words and "1,000,000" in words
+    assert "only gives back training digits" in words and "$N = 1{,}000{,}000$" in words
     info = tab._spacing_info()  # the K slider's info: the model's own (leading) timesteps against the Sample tab's
     assert "leading" in info and "950, 900, …, 0" in info and "would visit 999, 949, …, 49 at this K" in info  # K = 20
 

@@ -342,7 +342,7 @@ def test_posterior_shows_three_estimates_with_consistent_distances_and_an_answer
         others = [other for other in ESTIMATES if other != name]
         assert "needs" in shown and "took" in shown
         assert all(f"{other} {d[name][other]:.3f}" in shown for other in others), shown
-    assert "x_0" in tractable and "4,500" in exact and "$x_t$ only" in model
+    assert "x_0" in tractable and "$N = 4{,}500$" in exact and "$x_t$ only" in model
     # The answer is computed from these numbers, not written in advance.
     assert f"{d['model']['exact']:.3f}" in answer and f"t = {summary['t']}" in answer
     assert "4,500" in answer

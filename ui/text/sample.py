@@ -42,8 +42,8 @@ this model: the same kind of guess without noise scores worse (DDIM, order 1 wit
 {fid_order1_10}; DPM-Solver++ 2M without noise: {fid_ode} against {fid_sde} with it, 3 seeds); we measured that it
 helps, not why. Where the steps are taken explains why one Gaussian each suffices here: the 2-D blur is at a point
 between two modes; a typical MNIST $x_t$ lies near one {noun}, where the exact step has the width of
-$\tilde\beta_{t|s}$ (tab "Which variance for $p_\theta$?"), and the exact sampler's trajectories commit to one
-training {noun} by about $t = 400$ (tab "Exact posterior sampler"), after which each step is nearly one Gaussian.
+$\tilde\beta_{t|s}$ (tab "Which variance for $p_\theta$?"), and the exact step is itself nearly one Gaussian once
+its trajectory has committed to one training {noun}: at a median $t = 400$ in the run of tab "Exact posterior sampler".
 
 The **variance** is the noise of each step $t \to s$: $\tilde\beta_{t|s} = \frac{1-\bar\alpha_s}{1-\bar\alpha_t}
 \beta_{t|s}$ (the posterior's, eq. 7, for this step), $\beta_{t|s} = 1 - \bar\alpha_t/\bar\alpha_s$ (the noise the

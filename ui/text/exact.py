@@ -246,7 +246,7 @@ def cost_text(
     intro = (
         f"Measured in this app, batch of 1, the same protocol for both, on the first {measured:,} of the "
         f"{num_data:,} {noun}s (all of them are on disk): one model step (a UNet call) takes "
-        f"**{duration(costs.model_ms)}**, whatever N is; one brute-force exact step over all {num_data:,} would "
+        f"**{duration(costs.model_ms)}**, whatever $N$ is; one brute-force exact step over all {num_data:,} would "
         f"take **{duration(exact_ms)}** by the fit $c\\cdot N\\cdot D$ ($c$ = {sci(costs.ms_per_element)} ms per "
         "number), reading every training image at every step — this page does not run it: it searches an index "
         "(below). Extrapolated:"
@@ -256,7 +256,7 @@ def cost_text(
     intro = intro or (
         f"Measured in this app, batch of 1, the same protocol for both: one exact step over $N = {tex_int(num_data)}$ "
         f"{noun}s takes **{duration(exact_ms)}**; one model step (a UNet call) **{duration(costs.model_ms)}**, "
-        f"whatever N is. At {num_data:,} {size} the exact step is cheap — that is why this page can "
+        f"whatever $N$ is. At {num_data:,} {size} the exact step is cheap — that is why this page can "
         "run it — but it reads every training image at every step, so it grows like $c\\cdot N\\cdot D$ "
         f"($c$ = {sci(costs.ms_per_element)} ms per number, fitted to the measured points):"
     )

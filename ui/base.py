@@ -17,6 +17,8 @@ CSS = """
 .pixelated img { image-rendering: pixelated; }
 /* the final images: as tall as their rows (gradio's default fixed height left an empty area under them) */
 #final-images .grid-wrap.fixed-height { height: auto; min-height: 0; max-height: none; }
+/* the candidates too (one row; a fixed height left an empty band under it) */
+#posterior-candidates .grid-wrap.fixed-height { height: auto; min-height: 0; max-height: none; }
 /* the candidates' "#index: weight" is drawn in each picture; the API's caption would repeat it, cut short */
 #posterior-candidates .caption-label { display: none; }
 /* the exact tab's "sample | nearest" pairs carry their verdict drawn above them: no caption over the picture, and

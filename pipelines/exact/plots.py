@@ -138,6 +138,8 @@ def plot_step_cost(
 
 
 # A label's box: white, so a line that passes behind it does not run through its letters.
+# How far (points, left and up) each extrapolated data set's label sits from its star.
+STAR_LABEL_OFFSET = 28
 _LABEL_BOX = dict(boxstyle="round,pad=0.15", facecolor="white", edgecolor="none", alpha=0.85)
 
 
@@ -160,14 +162,18 @@ def _plot_extrapolated(ax, grid, c: float, D0: int, targets) -> None:
     for e in targets:
         ax.plot([e["N"]], [e["ms"]], marker="*", markersize=12, linestyle="none", color="C3", zorder=3)
         name = e["name"] + (" (web-scale)" if "LAION" in e["name"] else "")
+        # Up and to the left, with an arrow: every line rises to the right with the same slope, so that corner is
+        # clear of them all (beside the star, the next line up ran through the label, and the box cut the line).
         ax.annotate(
             f"{name}\n{format_duration(e['ms'])} / step, {format_bytes(e['bytes'])}",
             (e["N"], e["ms"]),
             textcoords="offset points",
-            xytext=(-8, 6),
+            xytext=(-STAR_LABEL_OFFSET, STAR_LABEL_OFFSET),
             ha="right",
+            va="bottom",
             fontsize=7.5,
-            bbox=_LABEL_BOX,  # the extrapolated lines pass behind the label, not through its letters
+            bbox=_LABEL_BOX,
+            arrowprops=dict(arrowstyle="-", color="C3", linewidth=0.8, shrinkA=0, shrinkB=5),
             zorder=5,
         )
 

@@ -77,7 +77,7 @@ def test_exact_samples_are_pixel_copies_of_the_folders_training_images(client, s
     assert summary["exact"]["copies"] == 4 and summary["exact"]["pixel_copies"] == 4
     assert all(r == 0 for r in summary["exact"]["ratios"])
     assert summary["model"]["copies"] == sum(r < 1 / 3 for r in summary["model"]["ratios"])
-    assert "d₁/d₂ < 1/3" in caption and "4/4 samples are copies of training images" in caption
+    assert "$d_1/d_2 < 1/3$" in caption and "4/4 samples are copies of training images" in caption
     assert "digit" not in caption  # the words follow the data
     for item, d, d2 in zip(model, summary["model"]["nearest_distances"], summary["model"]["second_distances"]):
         assert item["caption"].endswith(f"d₁/d₂ {d / d2:.2f}")

@@ -159,7 +159,7 @@ def test_the_cost_text_says_the_exact_step_is_cheap_here_and_hopeless_at_scale(t
 def test_the_cost_text_gives_the_index_sentence_and_the_spacing_is_said(tab):
     _, _, words = tab.cost_view()
     assert "Through an index" in words and "affordable at scale" in words
-    assert "only gives back training digits" in words and "1,000,000" in words
+    assert "only gives back training digits" in words and "$N = 1{,}000{,}000$" in words
     info = tab._spacing_info()  # the K slider's info: the model's own (leading) timesteps against the Sample tab's
     assert "leading" in info and "950, 900, …, 0" in info and "would visit 999, 949, …, 49 at this K" in info  # K = 20
 
@@ -215,7 +215,7 @@ def test_the_texts_are_written_for_the_data_shown_not_for_mnist():
 def test_the_copy_verdict_and_threshold_are_the_librarys_rule():
     from pipelines.exact.neighbours import COPY_RATIO
 
-    assert text.RULE == "d₁/d₂ < 1/3" and COPY_RATIO == 1 / 3
+    assert text.RULE == "$d_1/d_2 < 1/3$" and COPY_RATIO == 1 / 3
     assert text.pair_caption(4, 1.0, 3.01).startswith("copy of #4")
     assert text.pair_caption(4, 1.0, 3.0).startswith("nearest #4")  # d₁ < d₂/3 strictly, as is_copy_by_ratio says
     assert text.pair_caption(4, 1.0, None) == "nearest #4: d₁ 1.00"

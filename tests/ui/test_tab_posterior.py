@@ -204,7 +204,7 @@ def test_the_texts_are_written_for_the_data_shown_not_for_mnist():
     for words in texts:
         assert "digit" not in words and "MNIST" not in words, words
     assert "pick an image $x_0$" in texts[0] and "108 images" in texts[0]
-    assert "one step over $N$ = 108 images" in texts[10]
+    assert "one step over $N = 108$ images" in texts[10]
     assert (
         text.upload_label("image", False, 64)
         == "image: an uploaded image, used instead of the index above (resized and cropped to 64²)"
@@ -342,7 +342,7 @@ def test_posterior_shows_three_estimates_with_consistent_distances_and_an_answer
         others = [other for other in ESTIMATES if other != name]
         assert "needs" in shown and "took" in shown
         assert all(f"{other} {d[name][other]:.3f}" in shown for other in others), shown
-    assert "x_0" in tractable and "4,500" in exact and "$x_t$ only" in model
+    assert "x_0" in tractable and "$N = 4{,}500$" in exact and "$x_t$ only" in model
     # The answer is computed from these numbers, not written in advance.
     assert f"{d['model']['exact']:.3f}" in answer and f"t = {summary['t']}" in answer
     assert "4,500" in answer

@@ -421,7 +421,7 @@ def test_the_seeds_spread_and_the_spacing_words_are_the_1000_sample_benchmarks()
     assert results["settings"]["num_samples"] == 1000
     spreads = [results["comparison"][str(k)]["fid_spread"] for k in (15, 20, 25)]
     assert (round(min(spreads), 1), round(max(spreads), 1)) == text.SEED_SPREAD_1000
-    for k in (15, 20, 25):  # the benchmark's spread is the largest max − min over the samplers run with 3 seeds
+    for k in (10, 15, 20, 25):  # the benchmark's spread is the largest max − min over the samplers run with 3 seeds
         seeded: dict[str, list[float]] = {}
         for r in results["results"]:
             if r["num_inference_steps"] == k and r.get("fid") is not None:
@@ -430,6 +430,10 @@ def test_the_seeds_spread_and_the_spacing_words_are_the_1000_sample_benchmarks()
             results["comparison"][str(k)]["fid_spread"]
         )
     assert "by {} to {}, most minus least over 3 seeds".format(*text.SEED_SPREAD_1000) in text.ORDER_SENTENCE
+    # and at 10 steps, the step count of every FID quoted without one
+    assert round(results["comparison"]["10"]["fid_spread"], 1) == text.SEED_SPREAD_10
+    assert f"by up to {text.SEED_SPREAD_10} at 10 steps" in text.ORDER_SENTENCE
+    assert "one seed unless said" in text.ORDER_SENTENCE
     words = " ".join(text.sample_explanation("digit").split())
     assert "FID 14.3 against 6.0" in words and "200 samples" not in words and "trailing against" not in words
 

@@ -192,3 +192,25 @@ def test_the_words_are_written_for_the_data_shown():
     assert "too narrow by up to 20% (at $t = 600$)" in text.caption(reading, "digit")
     one_step = {"timesteps": [999], "prev_timesteps": [-1]}
     assert caption(one_step, 1000) == text.NO_NOISY_STEP
+
+
+def test_the_stride_is_exact_when_the_steps_are_equal_and_about_otherwise():
+    """K = 40 visits 975, 950, …, 0: strides of 25, no "about"; trailing K = 30 rounds T/K = 33.3 to 33 or 34."""
+    from pipelines.ddpm.schedule import plan_timesteps
+    from ui.tabs.variance import ChainReading
+    from ui.text import variance as text
+
+    equal = ChainReading(40, 25.0, 9.89e-5, 0.385, 0.998, 25, True, 90.3, 25, timesteps=tuple(range(975, -1, -25)))
+    words = text.caption(equal, "digit")
+    assert "strides of 25 timesteps" in words and "about 25" not in words
+    assert text.stride_words(equal) == "25"
+    trailing = tuple(int(t) for t in plan_timesteps(1000, "trailing", 0, 30))
+    uneven = ChainReading(30, 1000 / 30, 0.01, 0.5, 0.998, 25, True, 3.0, 25, timesteps=trailing)
+    assert len({a - b for a, b in zip(trailing, trailing[1:])}) > 1 and text.stride_words(uneven) == "about 33"
+
+
+def test_the_intro_sets_numbers_and_d_in_latex():
+    from ui.text import variance as text
+
+    words = text.intro("4,500", "digit", "1,024")
+    assert "$D = 1{,}024$ numbers in one digit" in words and "stands in here for the true one" in words

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import gradio as gr
 import torch
+from PIL import Image
 
 from pipelines.data.sources import prepare_digit
 from pipelines.exact.comparisons import PosteriorComparison, compare_estimates
@@ -115,10 +116,10 @@ class PosteriorTab:
         the first row of pictures)."""
         self.gallery_indices, items = self.gallery_digits()
         title = text.gallery_title(self.ctx.noun)
-        gr.Markdown(title, elem_id="digit-gallery-title")
+        gr.Markdown(title, latex_delimiters=LATEX, elem_id="digit-gallery-title")
         return gr.Gallery(
             items,
-            label=title,
+            label=title.replace("$x_0$", "x₀"),
             show_label=False,
             columns=max(1, (len(items) + 1) // 2),
             height=260,
@@ -201,7 +202,7 @@ class PosteriorTab:
             label=text.candidates_label(noun),
             show_label=False,
             columns=NUM_CANDIDATES,
-            height=240,
+            height="auto",
             format="png",
             interactive=False,
             allow_preview=False,
@@ -354,7 +355,10 @@ class PosteriorTab:
             caption = text.candidate_caption(i, w)
             picture = to_uint8(data[i : i + 1].float(), model_space=True)[0]
             items.append((labelled_row([picture], [caption], scale=self.scale(CANDIDATE_PIXELS)), caption))
-        return items
+        # One size for all: a wider caption ("#220: 0.0123") widened its picture, which the gallery then showed
+        # smaller and lower than the others.
+        width, height = max(p.width for p, _ in items), max(p.height for p, _ in items)
+        return [(_pad(p, width, height), caption) for p, caption in items]
 
     def _summary(self, c: PosteriorComparison, source: dict, seed: int, step_ms: dict, texts: dict) -> dict:
         """The JSON summary: every number on the tab (the comparison's, the distances to x0, the training loss and
@@ -384,3 +388,10 @@ class PosteriorTab:
         for name, entry in summary["estimates"].items():  # the API's summary names each estimate as the page does
             summary["estimates"][name] = {**texts[name], **entry}
         return summary
+
+
+def _pad(picture: Image.Image, width: int, height: int) -> Image.Image:
+    """The picture centred left to right on a width × height canvas of its own background (its top-left pixel)."""
+    out = Image.new(picture.mode, (width, height), color=picture.getpixel((0, 0)))
+    out.paste(picture, ((width - picture.width) // 2, 0))
+    return out

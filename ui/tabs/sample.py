@@ -175,7 +175,7 @@ class SampleTab:
         """The right column: the live step, x_t and x̂0, the scrubber, the schedule, then the run's results."""
         status = gr.Textbox(
             label="step",
-            info="the step whose xₜ and x̂₀ are shown, a few frames a second while it runs",
+            info="the step t → s shown: xₛ, the sample it drew (left), and x̂₀ from xₜ (right); a few frames a second",
             interactive=False,
             elem_id="status",
             placeholder="press Sample: the steps appear here as they happen",

@@ -14,8 +14,15 @@ from pipelines.exact.neighbours import COPY_RATIO_TEXT, chance_copy_fraction, co
 from ui.format import duration, image_values, sci, shown_ratio, size_bytes
 from ui.text.page import DIGIT_TO_NOISE, model_name
 
-# The copy rule as the page writes it: d₁/d₂ < 1/3.
-RULE = f"d₁/d₂ < {COPY_RATIO_TEXT}"
+# The copy rule as the page writes it (LaTeX): d₁/d₂ < 1/3.
+RULE = f"$d_1/d_2 < {COPY_RATIO_TEXT}$"
+
+
+def tex_int(n: int) -> str:
+    """A whole number for inside $…$: 4{,}500 (KaTeX sets a bare "4,500" as "4, 500")."""
+    return f"{n:,}".replace(",", "{,}")
+
+
 # Where an exact trajectory has committed to one training image: ≥ 99 % of the weight.
 COMMITTED = f"{COMMIT_WEIGHT * 100:g} %"
 
@@ -53,12 +60,13 @@ def copy_rule(noun: str) -> str:
     """The copy rule every tab uses (`pipelines.exact.neighbours`), explained for the page."""
     return (
         f"A **copy**, by the copy rule every tab uses (Gu et al., TMLR 2025): a sample whose nearest training {noun} "
-        f"is closer than {COPY_RATIO_TEXT} of its second-nearest, {RULE} — a relative test, with no pixel scale. Even "
+        f"is closer than ${COPY_RATIO_TEXT}$ of its second-nearest, {RULE} — a relative test, with no pixel scale. "
+        "Even "
         f"new samples pass it by chance, about $({COPY_RATIO_TEXT})^d$ of the time in $d$ dimensions when the "
         "training points lie at random (then $(d_1/d_2)^d$, the ratio of the volumes of the balls out to the nearest "
         f"and the second-nearest, is uniform on $[0, 1]$): {chance_copy_fraction(2):.0%} in a plane, nothing for "
-        "images. The absolute distance d₁ (L2 in $[-1, 1]$ "
-        "units) is drawn above each pair, and d₁ = 0 is a pixel copy."
+        "images. The absolute distance $d_1$ (L2 in $[-1, 1]$ "
+        "units) is drawn above each pair, and $d_1 = 0$ is a pixel copy."
     )
 
 
@@ -80,9 +88,9 @@ def exact_caption(result: SamplerComparison, heldout_median: float | None, num_h
         f"training {noun}s, or $p_\\theta$'s one Gaussian — so the two chains part after the first step and end "
         f"on different {noun}s.\n\n"
         rf"- **exact $q(x_{{t-1}}\mid x_t)$:** {exact_copies}/{num_images} samples are copies of training "
-        f"{noun}s by {RULE} (largest L2 distance d₁ to the nearest training {noun} {max(exact_d):.2f}), in "
+        f"{noun}s by {RULE} (largest L2 distance $d_1$ to the nearest training {noun} {max(exact_d):.2f}), in "
         f"{result.exact_seconds:.2f} s\n"
-        rf"- **model $p_\theta$:** {model_copies}/{num_images} copies by {RULE}; L2 distance d₁ to the nearest "
+        rf"- **model $p_\theta$:** {model_copies}/{num_images} copies by {RULE}; L2 distance $d_1$ to the nearest "
         f"training {noun}: median {statistics.median(model_d):.2f}, smallest {min(model_d):.2f}, in "
         f"{result.model_seconds:.2f} s\n"
     )
@@ -194,7 +202,7 @@ def distances_caption(exact_d: list[float], model_d: list[float], heldout_median
             f"{side} the training set than real unseen {noun}s are ({m:.2f} against {heldout_median:.2f}), far "
             f"from the exact samples' {e:.2f} — from {len(model_d)} sample"
             f"{'s' if len(model_d) > 1 else ''}, a hint that they are new, not a measurement (the *Copies or new "
-            "points?* tab counts copies over 256)"
+            "points?* tab counts copies over 256 samples)"
         )
     else:
         verdict = (
@@ -238,7 +246,7 @@ def cost_text(
     intro = (
         f"Measured in this app, batch of 1, the same protocol for both, on the first {measured:,} of the "
         f"{num_data:,} {noun}s (all of them are on disk): one model step (a UNet call) takes "
-        f"**{duration(costs.model_ms)}**, whatever N is; one brute-force exact step over all {num_data:,} would "
+        f"**{duration(costs.model_ms)}**, whatever $N$ is; one brute-force exact step over all {num_data:,} would "
         f"take **{duration(exact_ms)}** by the fit $c\\cdot N\\cdot D$ ($c$ = {sci(costs.ms_per_element)} ms per "
         "number), reading every training image at every step — this page does not run it: it searches an index "
         "(below). Extrapolated:"
@@ -246,9 +254,9 @@ def cost_text(
         else None
     )
     intro = intro or (
-        f"Measured in this app, batch of 1, the same protocol for both: one exact step over N = {num_data:,} "
+        f"Measured in this app, batch of 1, the same protocol for both: one exact step over $N = {tex_int(num_data)}$ "
         f"{noun}s takes **{duration(exact_ms)}**; one model step (a UNet call) **{duration(costs.model_ms)}**, "
-        f"whatever N is. At {num_data:,} {size} the exact step is cheap — that is why this page can "
+        f"whatever $N$ is. At {num_data:,} {size} the exact step is cheap — that is why this page can "
         "run it — but it reads every training image at every step, so it grows like $c\\cdot N\\cdot D$ "
         f"($c$ = {sci(costs.ms_per_element)} ms per number, fitted to the measured points):"
     )
@@ -256,7 +264,7 @@ def cost_text(
     for e in costs.extrapolated:
         name = e["name"] + (" (web-scale)" if "LAION" in e["name"] else "")
         bullets.append(
-            f"- {name}: N = {e['N']:,} images × D = {e['D']:,} numbers → {duration(e['ms'])} per "
+            f"- {name}: $N = {tex_int(e['N'])}$ images × $D = {tex_int(e['D'])}$ numbers → {duration(e['ms'])} per "
             f"step, {duration(e['ms'] * num_steps)} for one {num_steps:,}-step sample, with "
             f"{size_bytes(e['bytes'])} of images in memory (float32)"
         )
@@ -307,7 +315,8 @@ def scale_caption(scale: dict, noun: str) -> str:
         else f"Compressed index: recall@2 against brute force, measured on a sample of its searches: {recall:.3f}."
     )
     return (
-        f"\n\n**At this data set's size:** restricted to the {scale['k']} nearest of $N$ = {scale['N']:,} training "
+        f"\n\n**At this data set's size:** restricted to the {scale['k']} nearest of "
+        f"$N = {tex_int(scale['N'])}$ training "
         f"{noun}s; the rest can hold at most {max(bounds, default=0.0):.2g} of the weight (the largest over the "
         f"{len(bounds)} steps).{when} {engine}"
     )
@@ -359,10 +368,10 @@ def index_text(index_costs, costs: StepCosts, noun: str, batch: int) -> str:
         searches = f"a {what} FAISS search for the nearest training images takes **{duration(best['ms_per_query'])}**"
     return (
         f"**Through an index** (the ■ lines, measured in a separate benchmark run on 2 CPU cores, not in this app; "
-        f"per query when {batch:,} queries are answered together): at $N$ = {largest:,} images of $D$ = "
-        f"{best['D']:,} numbers, {searches}. One brute-force exact step at batch 1, as this app runs it, would take "
-        f"{duration(brute)} there (the fit above); its gap to the flat search, which reads as many images, is the "
-        "batch, not the index. Restricted to "
+        f"per query when {batch:,} queries are answered together): at $N = {tex_int(largest)}$ images of "
+        f"$D = {tex_int(best['D'])}$ numbers, {searches}. One brute-force exact step at batch 1, as this app runs it, "
+        f"would take {duration(brute)} there (the fit above); its gap to the flat search, which reads as many "
+        "images, is the batch, not the index. Restricted to "
         "the nearest images (with a bound on the weight of the rest), the exact step becomes affordable at scale — "
         f"and it still only gives back training {noun}s: its weights are the exact posterior's, a mixture of the "
         "images it was shown."

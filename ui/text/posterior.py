@@ -86,7 +86,7 @@ def estimate_texts(num_data: int, num_pixels: int, num_parameters: int, noun: st
             "formula": r"$E[x_{t-1}\mid x_t]=\sum_{i=1}^{N} w_i\,\tilde\mu_t(x_t,x_0^i)$, "
             r"$w_i=q(x_0^i\mid x_t)\propto\exp\!\big(-\frac{\lVert x_t-\sqrt{\bar\alpha_t}\,x_0^i\rVert^2}"
             r"{2(1-\bar\alpha_t)}\big)$",
-            "needs": rf"$x_t$ and all $N$ = {num_data:,} training images ({num_data * num_pixels:,} numbers), "
+            "needs": rf"$x_t$ and all $N = {_tex_int(num_data)}$ training images ({num_data * num_pixels:,} numbers), "
             "compared at every step",
         },
         "model": {
@@ -124,7 +124,7 @@ def took_text(name: str, seconds: float, step_ms: dict, noun: str) -> str:
     value = step_ms.get(name)
     if value is None:
         return f"{ms(seconds)} ({ONCE})"
-    what = f"one step over $N$ = {step_ms['N']:,} {noun}s" if name == "exact" else "one UNet call + step"
+    what = f"one step over $N = {_tex_int(step_ms['N'])}$ {noun}s" if name == "exact" else "one UNet call + step"
     return f"{duration(value)} ({what}, {MEDIAN})"
 
 
@@ -207,15 +207,21 @@ def explain_comparison(c, noun: str, step_ms: dict | None = None, x0_coefficient
     return "\n\n".join(lines)
 
 
+def _tex_int(n: int) -> str:
+    """A whole number for inside $…$: 4{,}500 (KaTeX sets a bare "4,500" as "4, 500")."""
+    return f"{n:,}".replace(",", "{,}")
+
+
 def x0_coefficient_text(x0_distance: float, mean_distance: float, coefficient: float, noun: str) -> str:
     """Why the model's x̂0 can be far from the exact one while its x_{t-1} is close: both means are μ̃_t of their
     x̂0, and μ̃_t weighs x̂0 by `coefficient`."""
     return (
         r"**Why its $\hat x_0$ can be far off while its $x_{t-1}$ is close:** both means are "
         r"$\tilde\mu_t(x_t,\hat x_0)=c_0\,\hat x_0+c_t\,x_t$ of their own $\hat x_0$ (eq. 7), with "
-        rf"$c_0=\sqrt{{\bar\alpha_{{t-1}}}}\,\beta_t/(1-\bar\alpha_t)={sci_tex(coefficient, 3)}$ at this $t$. A "
-        rf"difference in $\hat x_0$ reaches $x_{{t-1}}$ multiplied by $c_0$: {x0_distance:.3f} × "
-        rf"${sci_tex(coefficient, 3)}$ ≈ {x0_distance * coefficient:.3f}, the {mean_distance:.3f} above. One step "
+        rf"$c_0=\sqrt{{\bar\alpha_{{t-1}}}}\,\beta_t/(1-\bar\alpha_t)={sci_tex(coefficient, 3)}$ at this $t$ "
+        r"and $c_t=\sqrt{\alpha_t}\,(1-\bar\alpha_{t-1})/(1-\bar\alpha_t)$. A "
+        rf"difference in $\hat x_0$ reaches $x_{{t-1}}$ multiplied by $c_0$: ${x0_distance:.3f} \times "
+        rf"{sci_tex(coefficient, 3)} \approx {x0_distance * coefficient:.3f}$, the {mean_distance:.3f} above. One step "
         rf"only nudges $x_t$ towards its guess of the clean {noun}; $c_0$ grows towards 1 as $t$ nears 0, where a "
         r"wrong $\hat x_0$ would show."
     )
@@ -297,7 +303,7 @@ def bayes(noun: str) -> str:
 
 def gallery_title(noun: str) -> str:
     """The title of the gallery of training images to pick x₀ from (Markdown, also its plain label)."""
-    return f"**Pick a training {noun}** (click one): it becomes x₀ and the comparison runs."
+    return f"**Pick a training {noun}** (click one): it becomes $x_0$ and the comparison runs."
 
 
 def index_info(noun: str, num_data: int) -> str:

@@ -36,11 +36,14 @@ $p_\theta$?" quotes it beside the MNIST chain, where $\tilde\beta_{t|s}$ has the
 each step here is still one Gaussian, and over a long stride the exact step is not one. With the model's plain
 $\hat x_0$ (order 1) the 10 big steps do cost quality: FID {fid_order1_10} against {fid_1000} for the 1000-step
 sampler (and {fid_order1_20} at 20 steps). A better guess of $x_0$ for each Gaussian to be centred on recovers it:
-order 3 reaches {fid_order3_10} at 10 steps (the numbers under the order). The steps' fresh noise helps too, on
+order 3 reaches {fid_order3_10} at 10 steps (the numbers under the order; one seed each unless said, all at 10
+steps unless said). The steps' fresh noise helps too, on
 this model: the same kind of guess without noise scores worse (DDIM, order 1 with $\eta = 0$: {fid_ddim} against
-{fid_order1_10}; DPM-Solver++ 2M without noise: {fid_ode} against {fid_sde} with it); we measured that it helps,
-not why. And by the last steps $\hat x_0$ is nearly the image itself, with narrow
-Gaussians around it.
+{fid_order1_10}; DPM-Solver++ 2M without noise: {fid_ode} against {fid_sde} with it, 3 seeds); we measured that it
+helps, not why. Where the steps are taken explains why one Gaussian each suffices here: the 2-D blur is at a point
+between two modes; a typical MNIST $x_t$ lies near one {noun}, where the exact step has the width of
+$\tilde\beta_{t|s}$ (tab "Which variance for $p_\theta$?"), and the exact step is itself nearly one Gaussian once
+its trajectory has committed to one training {noun}: at a median $t = 400$ in the run of tab "Exact posterior sampler".
 
 The **variance** is the noise of each step $t \to s$: $\tilde\beta_{t|s} = \frac{1-\bar\alpha_s}{1-\bar\alpha_t}
 \beta_{t|s}$ (the posterior's, eq. 7, for this step), $\beta_{t|s} = 1 - \bar\alpha_t/\bar\alpha_s$ (the noise the
@@ -103,6 +106,8 @@ FID_1000 = {
 # How far FID moved between 3 seeds at 15, 20 and 25 steps (least and most over those step counts, rounded): the
 # benchmark's own "fid_spread" per step count, over the samplers it ran with 3 seeds (samplers-1000.json again).
 SEED_SPREAD_1000 = (1.7, 4.3)
+# The same at 10 steps (the benchmark's "fid_spread" there, rounded).
+SEED_SPREAD_10 = 2.4
 ORDER_SENTENCE = (
     r"Every order runs the same trained network and takes the same Gaussian step, the posterior "
     r"$q(x_s\mid x_t, x_0)$ with $x_0$ replaced by a guess: order 1 uses the network's $\hat x_0$ (at $\eta = 1$ it "
@@ -110,16 +115,18 @@ ORDER_SENTENCE = (
     r"three $\hat x_0$ (order 2: two), extrapolating them along the run. "
     "On the shipped MNIST model (trained on 4,500 MNIST digits), over 1,000 "
     "samples (FID: the distance between the samples and 500 held-out real digits, in the features of a small "
-    "digit classifier trained on MNIST, the project's judge; lower is better), the "
+    "digit classifier trained on MNIST, the project's judge; lower is better; one seed unless said), the "
     f"1000-step sampler scores {FID_1000['1000 steps']}. Plain DDPM (order 1) needs 20 steps to come close: "
     f"{FID_1000['order 1, 20 steps']}, and {FID_1000['order 1, 10 steps']} at 10. Order 3 reaches "
     f"{FID_1000['order 3, 10 steps']} at 10 steps (mean of 3 seeds): the steps are the same Gaussians, centred on a "
     "better guess. Among the samplers of diffusers (the Hugging Face library this demo builds on), "
     f"SDE-DPM-Solver++ 2M (Lu et al.'s fast solver in its stochastic form: the same posterior step at order 2, "
     f"without clipping $\\hat x_0$) scores {FID_1000['SDE-DPM-Solver++ 2M']} (3 seeds). The deterministic samplers "
-    f"do worse: DDIM {FID_1000['DDIM']}, DPM-Solver++ without noise {FID_1000['DPM-Solver++ (ODE)']} and UniPC "
+    f"do worse at 10 steps: DDIM {FID_1000['DDIM']}, DPM-Solver++ without noise {FID_1000['DPM-Solver++ (ODE)']} "
+    f"and UniPC "
     f"{FID_1000['UniPC']} (Zhao et al.'s predictor-corrector solver; all three solve the noise-free, ODE form of the "
-    "sampler). At 15 to 25 steps, order 2 and order 3 and the best diffusers samplers differ by less than the FID "
+    f"sampler). FID moves between seeds by up to {SEED_SPREAD_10} at 10 steps (most minus least over 3 seeds). At 15 "
+    "to 25 steps, order 2 and order 3 and the best diffusers samplers differ by less than the FID "
     f"moves between seeds (there by {SEED_SPREAD_1000[0]} to {SEED_SPREAD_1000[1]}, most minus least over 3 seeds)."
 )
 ETA_INFO = (

@@ -38,9 +38,10 @@ $$\Gamma_t = E_{x_t\sim q(x_t)}\,\frac{\lVert \epsilon_\theta(x_t,t)\rVert^2}{D}
 $\Gamma_t$ is how large the network's noise prediction is on average (per number, over $x_t$ drawn from
 $q(x_t)$): close to 1 when the noise in $x_t$ can be told apart from the {noun}, smaller when it cannot. With an
 exact $\epsilon_\theta$, $\sigma^{*2}$ equals the exact step's variance **averaged over** $x_t \sim q(x_t)$: it is
-optimal on average, not at every $x_t$. Over the {num_data} training {noun}s the exact step is computable: its
-variance per number is $\tilde\beta_{t|s} + c_0^2\,\mathrm{tr}\,\mathrm{Cov}[x_0 \mid x_t]/D$, with $c_0$ the
-weight of $x_0$ in the posterior mean $\tilde\mu$ (eq. 7). The plot shows it at every step of the chain, at
+optimal on average, not at every $x_t$. Over the {num_data} training {noun}s the exact step is computable, and
+stands in here for the true one (over the data distribution, unknown): its variance per number is
+$\tilde\beta_{t|s} + c_0^2\,\mathrm{tr}\,\mathrm{Cov}[x_0 \mid x_t]/D$, with $c_0$ the weight of $x_0$ in
+the posterior mean $\tilde\mu$ (eq. 7). The plot shows it at every step of the chain, at
 $x_t$ drawn from $q(x_t)$ (noised training {noun}s: the typical $x_t$) and along one sampled trajectory.
 """
 
@@ -49,7 +50,9 @@ def intro(num_data: str, noun: str, num_values: str = "D") -> str:
     """The tab's introduction; num_data: how many training images, as the page writes it ("4,500", or "N");
     num_values: how many numbers one image holds ("1,024")."""
     d_phrase = (
-        f"$D$ = {num_values} numbers in one {noun}" if num_values != "D" else f"$D$: how many numbers one {noun} holds"
+        f"$D = {num_values.replace(',', '{,}')}$ numbers in one {noun}"
+        if num_values != "D"
+        else f"$D$: how many numbers one {noun} holds"
     )
     return _INTRO.replace("{num_data}", num_data).replace("{noun}", noun).replace("{d_phrase}", d_phrase)
 
@@ -112,7 +115,7 @@ def caption(
     r = reading
     parts = [
         f"**The typical $x_t$, drawn from $q(x_t)$ (noised training {noun}s).** Along this "
-        f"{r.num_steps}-step chain (strides of about {r.stride:.0f} timesteps) the exact step's variance per number "
+        f"{r.num_steps}-step chain (strides of {stride_words(r)} timesteps) the exact step's variance per number "
         f"runs from {_tex(r.true_low)} to {_tex(r.true_high)}.{plan_words(r, spacing, trailing)}"
         f"{shading_words(r, num_draws)}"
     ]
@@ -146,7 +149,10 @@ def caption(
             rf"With the model's $\Gamma_t$, $\sigma^{{*2}}$ is up to {times(r.model_ratio)} the exact step's variance "
             rf"(at $t = {r.model_t}$): the model, which generalises, is less sure of $\epsilon$ than the exact "
             f"posterior over the training {noun}s, which has already picked one {noun} there ($\\Gamma_t \\to 1$, "
-            r"$\sigma^{*2} \to \tilde\beta_{t|s}$)."
+            r"$\sigma^{*2} \to \tilde\beta_{t|s}$). The true step, over all "
+            f"{noun}s, would likewise be wider than "
+            r"the exact one where that has committed: there $\tilde\beta_{t|s}$ is, if anything, too narrow for it, "
+            r"and the model's $\sigma^{*2}$ is this page's estimate of by how much."
         )
     words = " ".join(parts)
     return words if toy is None else words + "\n\n" + toy_contrast(toy, r)
@@ -158,6 +164,7 @@ def toy_contrast(toy: dict, reading=None) -> str:
     ratios {variance name: that variance / true}. reading: this tab's chain (`ChainReading`), quoted beside it."""
     small, large, best = (toy["ratios"][name] for name in ("fixed_small", "fixed_large", "analytic"))
     x, y = toy["x_t"]
+    num_points = f"{toy['num_points']:,}".replace(",", "{,}")
     here = (
         rf" (here: within {abs(reading.small_ratio - 1):.1%}, while $\beta_{{t|s}}$ is up to "
         f"{times(reading.large_ratio)} too wide)"
@@ -168,7 +175,7 @@ def toy_contrast(toy: dict, reading=None) -> str:
     return side_by_side(toy, reading) + (
         r"**The same question where it goes the other way: the *2-D world* tab's default step** "
         rf"({dataset_name(toy['dataset'])}, "
-        rf"N = {toy['num_points']:,} points, $x_t = ({x:.2f}, {y:.2f})$, $t = {toy['t']} \to {toy['prev_t']}$, a "
+        rf"$N = {num_points}$ points, $x_t = ({x:.2f}, {y:.2f})$, $t = {toy['t']} \to {toy['prev_t']}$, a "
         f"stride of {toy['t'] - toy['prev_t']} timesteps; the shipped 2-D model). There $x_t$ sits **between** two "
         "parts of the data and the stride is large, so the exact step spreads over both: its variance per coordinate "
         rf"is {toy['true']:.3g}, and $\tilde\beta_{{t|s}}$ is {_ratio_words(small)}, $\beta_{{t|s}}$ "
@@ -197,7 +204,7 @@ def side_by_side(toy: dict, reading=None) -> str:
             f"this tab: {reading.num_steps}-step chain, $x_t \\sim q(x_t)$",
             f"2-D world: {dataset_name(toy['dataset'])}, one $x_t$ between modes",
         ),
-        ("stride (timesteps)", f"about {reading.stride:.0f}", f"{toy['t'] - toy['prev_t']}"),
+        ("stride (timesteps)", stride_words(reading), f"{toy['t'] - toy['prev_t']}"),
         (
             r"$\tilde\beta_{t\mid s}$ / exact",
             f"{reading.small_ratio:.3f}× at worst",
@@ -217,6 +224,12 @@ def side_by_side(toy: dict, reading=None) -> str:
         "**The two settings side by side** (each variance divided by the exact step's variance; 1 = the right "
         "width):\n\n" + table + "\n\n"
     )
+
+
+def stride_words(reading) -> str:
+    """The chain's stride as the text says it: "25" when all its steps are that far apart, else "about 33"."""
+    gaps = {a - b for a, b in zip(reading.timesteps, reading.timesteps[1:])}
+    return f"{gaps.pop()}" if len(gaps) == 1 else f"about {reading.stride:.0f}"
 
 
 def _tex(x: float) -> str:

@@ -72,3 +72,8 @@ def shown_ratio(a: str, b: str) -> float:
     if a_unit != b_unit:
         return float("nan")
     return float(a_value.replace(",", "")) / float(b_value.replace(",", ""))
+
+
+def tex_int(n: int) -> str:
+    """A whole number for inside $…$: 4{,}500 (KaTeX sets a bare "4,500" as "4, 500")."""
+    return f"{n:,}".replace(",", "{,}")

@@ -228,7 +228,6 @@ def _step_legend(fig) -> None:
 def _step_axes(fig, view) -> list:
     """The zoomed step's changing part on `fig`: its axes (density, contours, ellipses, means, ticks, labels, title)
     and the colour bar's axes. Returns both axes."""
-    from matplotlib import patheffects
     from matplotlib.colors import PowerNorm
 
     step = view.step
@@ -261,9 +260,9 @@ def _step_axes(fig, view) -> list:
     ax.scatter(
         *step.model_mean.numpy(), marker="s", s=28, facecolors="none", edgecolors=MODEL_COLOR, linewidths=1.4, zorder=5
     )
-    if xs[0] <= x_t[0] <= xs[-1] and ys[0] <= x_t[1] <= ys[-1]:  # x_t in the window: a × over the means, white-edged
-        ax.scatter(*x_t, marker="x", s=90, color=XT_COLOR, linewidths=1.6, zorder=8,
-                   path_effects=[patheffects.withStroke(linewidth=3.2, foreground="white")])  # fmt: skip
+    if xs[0] <= x_t[0] <= xs[-1] and ys[0] <= x_t[1] <= ys[-1]:  # x_t in the window: a large thin × under the
+        # means, its arms reaching past them, so the ◆ and □ on it stay visible and so does the ×
+        ax.scatter(*x_t, marker="x", s=300, color=XT_COLOR, linewidths=1.1, zorder=3)
     ax.set_xlim(xs[0], xs[-1])
     ax.set_ylim(ys[0], ys[-1])
     ax.locator_params(nbins=5)

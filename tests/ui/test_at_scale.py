@@ -59,7 +59,7 @@ def test_the_exact_tab_runs_through_the_index_and_its_copy_rule_is_brute_forces(
     exact, model, caption, summary = tab.exact_sample(0, 2, 3)
     scale = summary["at_scale"]
     assert scale["k"] == 64 and scale["N"] == N and len(scale["rest_bound_per_step"]) == 3
-    assert "restricted to the 64 nearest of $N$ = 3,000" in caption and "the rest can hold at most" in caption
+    assert "restricted to the 64 nearest of $N = 3{,}000$" in caption and "the rest can hold at most" in caption
     train = ctx.train_images().load()
     assert len(exact) == len(model) == 2
     d, i = nearest_neighbours(torch.zeros(1, 3, 32, 32), train, 2)
@@ -77,7 +77,7 @@ def test_the_cost_view_fits_the_first_images_and_does_not_claim_to_run_the_brute
 def test_the_posterior_tab_restricts_to_the_nearest_and_says_what_the_rest_can_hold(ctx):
     out = PosteriorTab(ctx).posterior(5, 300, 0)
     answer, summary = out[-2], out[-1]
-    assert "restricted to the 64 nearest of $N$ = 3,000 training images; the rest can hold at most" in answer
+    assert "restricted to the 64 nearest of $N = 3{,}000$ training images; the rest can hold at most" in answer
     assert summary["at_scale"]["max_rest_bound"] < 1e-6
     dense = DatasetPosterior(ctx.train_images().load(), ctx.pipe.scheduler)
     x_t = torch.from_numpy(np.zeros((1, 3, 32, 32), np.float32))

@@ -150,12 +150,17 @@ def test_numbers_the_step_view_shows_twice_agree():
     from pipelines import toy2d
     from pipelines.exact.posterior import DatasetPosterior
     from ui.text import toy as text
-    from ui.text.toy import nats
+    from ui.text.toy import _math, nats
 
     posterior = DatasetPosterior(toy2d.as_images(toy2d.load_points("two_moons", 64)), toy2d.toy_scheduler())
     view = toy2d.toy_step_view(posterior, toy2d.load_toy_model("two_moons"), (0.0, 0.0), 60, 50, num_draws=1000)
     assert f"{view.model_std:.3g}" == f"{view.step.component_variance**0.5:.3g}"
     words = text.toy_step_text(view)
     row = next(line for line in words.splitlines() if "(this step)" in line)
-    assert f"**{nats(view.step.kl_model.nats)} nats**" in words and f"| {nats(view.step.kl_gaussian.nats)} |" in row
-    assert f"| {nats(view.step.kl_by_variance['fixed_small'].nats)} |" in row  # the sampler's variance: the same KL
+    # the same number in the text and in the table (where every number is LaTeX, like its tiny neighbours)
+    assert (
+        f"**{nats(view.step.kl_model.nats)} nats**" in words and f"| {_math(nats(view.step.kl_gaussian.nats))} |" in row
+    )
+    assert (
+        f"| {_math(nats(view.step.kl_by_variance['fixed_small'].nats))} |" in row
+    )  # the sampler's variance: the same KL

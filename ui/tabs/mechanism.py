@@ -359,7 +359,7 @@ class MechanismTab:
                 gr.Dropdown(ladder, value=DEFAULT_FIELDS_N if DEFAULT_FIELDS_N in ladder else ladder[0],
                             label="N, training points", elem_id="fields-n"), min(ladder), max(ladder),
             )  # fmt: skip
-            t = integer_input(gr.Slider(1, 999, value=DEFAULT_FIELDS_T, step=1, label="t", elem_id="fields-t"))
+            t = integer_input(gr.Slider(0, 999, value=DEFAULT_FIELDS_T, step=1, label="t", elem_id="fields-t"))
         button = gr.Button("Draw both denoisers", variant="primary", elem_id="fields-button")
         plot = picture("the exact and the network's denoiser over the plane", "fields-plot")
         words = gr.Markdown(elem_id="fields-caption", latex_delimiters=LATEX)

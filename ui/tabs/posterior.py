@@ -16,6 +16,7 @@ from pipelines.exact.neighbours import l2_distance
 from pipelines.pictures.images import digit_image, grid_uint8, labelled_row, to_uint8
 from ui.base import LATEX, LOCAL, POSTERIOR_QUEUE, UI_QUEUE, picture
 from ui.context import AppContext
+from ui.format import tex_int
 from ui.inputs import MAX_SEED, api_outputs, check_int, check_seed, integer_input, read_digit, unchecked, user_errors
 from ui.tabs.exact import exact_step_ms, step_costs
 from ui.text import posterior as text
@@ -36,7 +37,7 @@ def rest_line(scale: dict, noun: str) -> str:
     measured = "" if recall is None else f"; recall@2 of the compressed index: {recall:.3f}"
     return (
         f"\n\n**Exact estimate at this data set's size:** restricted to the {scale['k']} nearest of "
-        f"$N$ = {scale['N']:,} training {noun}s; the rest can hold at most {scale['max_rest_bound']:.2g} of the "
+        f"$N = {tex_int(scale['N'])}$ training {noun}s; the rest can hold at most {scale['max_rest_bound']:.2g} of the "
         f"weight{measured}."
     )
 

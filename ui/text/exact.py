@@ -11,16 +11,11 @@ import statistics
 from pipelines.exact.comparisons import COMMIT_WEIGHT, SamplerComparison
 from pipelines.exact.costs import StepCosts
 from pipelines.exact.neighbours import COPY_RATIO_TEXT, chance_copy_fraction, copy_summary, is_copy_by_ratio
-from ui.format import duration, image_values, sci, shown_ratio, size_bytes
+from ui.format import duration, image_values, sci, shown_ratio, size_bytes, tex_int
 from ui.text.page import DIGIT_TO_NOISE, model_name
 
 # The copy rule as the page writes it (LaTeX): d₁/d₂ < 1/3.
 RULE = f"$d_1/d_2 < {COPY_RATIO_TEXT}$"
-
-
-def tex_int(n: int) -> str:
-    """A whole number for inside $…$: 4{,}500 (KaTeX sets a bare "4,500" as "4, 500")."""
-    return f"{n:,}".replace(",", "{,}")
 
 
 # Where an exact trajectory has committed to one training image: ≥ 99 % of the weight.

@@ -5,15 +5,10 @@ sentences built from the numbers the tab computes. The copy rule is `pipelines.e
 from __future__ import annotations
 
 from pipelines.exact.neighbours import COPY_RATIO_TEXT
-from ui.format import sci, shown_ratio
+from ui.format import sci, shown_ratio, tex_int
 from ui.text.page import dataset_name
 
 _RATIO = COPY_RATIO_TEXT  # "1/3"
-
-
-def _m(value: int) -> str:
-    """An integer with thousands separators for inside $…$: {,} keeps KaTeX from spacing the comma (2{,}000)."""
-    return f"{value:,}".replace(",", "{,}")
 
 
 # ---------------------------------------------------------------------------------------------- the puzzle
@@ -42,17 +37,20 @@ missing the first in the right way: this tab is about that miss.
 2. The losses confirm it. At small $t$, on the training points, the optimum's loss is **lower** than the
    network's: the network has not reached it. On new points from the same distribution, at the smallest $t$
    ($t<10$), the optimum's loss is **higher** at every $N$, by far at small $N$: it has memorised the $N$ points,
-   and the network generalises. At larger $t$ the noise hides which point $x_t$ came from, and the two agree
-   (view 2, band by band).
-3. Reaching the optimum takes training time. Bonnaire et al. (NeurIPS 2025) find that the time to start copying grows in
-   proportion to $N$ while the time to make good samples does not; view 3's 2-D runs show the copying time growing
-   with $N$. At small $N$ a normal training run gets there and copies; at large $N$ it stops long before.
-4. On images the miss has a known shape. A convolutional network is **local**: each output pixel sees only a
-   patch of $x_t$. The best denoiser under that one constraint is the exact posterior over training **patches**
-   instead of whole images (Kamb & Ganguli's **LS machine**, for "local score"; adding the network's other
-   constraint, the same weights at every position, gives their **ELS machine**, "equivariant local score"). It
-   assembles each new image from patches of different training images, and at small $t$, where a sample's details
-   are decided, it predicts the trained UNet's output far better than the exact posterior does (view 4).
+   and the network generalises. At larger $t$ the noise hides more of which point $x_t$ came from and the gap
+   narrows; for $t \ge 200$ the two agree (view 2, band by band).
+3. Reaching the optimum takes training time. Bonnaire et al. (NeurIPS 2025) find that the time to start copying
+   grows in proportion to $N$ while the time to make good samples does not; view 3's 2-D runs show the copying time
+   growing with $N$ (the second part, they do not confirm). At small $N$ a normal training run gets there and
+   copies; at large $N$ it stops long before.
+4. On images the miss has a known shape. A convolutional network is **local**: each output pixel sees only a patch
+   of $x_t$ (the Sample tab's UNet also has attention at low resolution, which sees the whole image; view 4 measures
+   how local it behaves all the same). The best denoiser under that one constraint is the exact posterior over
+   training **patches** instead of whole images (Kamb & Ganguli's **LS machine**, for "local score"; adding the
+   network's other constraint, the same weights at every position, gives their **ELS machine**, "equivariant local
+   score"). It assembles each new image from patches of different training images, and at small $t$, where a
+   sample's details are decided, it predicts the trained UNet's output far better than the exact posterior does
+   (view 4).
 
 **Why the miss makes new images, step by step.**
 - The loss rewards, at each $x_t$, the average of the clean images that could have made it. Over $N$ images that
@@ -91,7 +89,7 @@ def fields_caption(dataset: str, num_points: int, t: int, alpha_bar: float, exac
     ratio = shown_ratio(f"{network:.2g}", f"{exact:.2g}") if exact > 0 else float("inf")  # of the numbers shown
     times = f"{ratio:,.0f}×" if ratio >= 10 else f"{ratio:.1f}×"
     return (
-        f"**{dataset_name(dataset)}, $N = {_m(num_points)}$, $t = {t}$** ($\\bar\\alpha_t = {alpha_bar:.4f}$): "
+        f"**{dataset_name(dataset)}, $N = {tex_int(num_points)}$, $t = {t}$** ($\\bar\\alpha_t = {alpha_bar:.4f}$): "
         "the exact denoiser's "
         f"guesses lie a median {exact:.2g} from the nearest training point, the network's {network:.2g} "
         f"({times} farther). The exact one sends almost every $x_t$ onto a training point; the network sends it "
@@ -128,7 +126,7 @@ def _agree(row: dict, split: str) -> bool:
 
 
 def _ns(rows: list[dict]) -> str:
-    return ", ".join(_m(r["num_points"]) for r in rows)
+    return ", ".join(tex_int(r["num_points"]) for r in rows)
 
 
 def _band_words(rows: list[dict]) -> str:
@@ -141,7 +139,7 @@ def _band_words(rows: list[dict]) -> str:
     words = [f"- **$t \\in [{low}, {high})$**:"]
     if len(train_lower) == len(rows):
         words.append(f"on the training points the optimum is lower at every $N$ ({_pair(rows[0], 'train')} at "
-                     f"$N = {_m(rows[0]['num_points'])}$)")  # fmt: skip
+                     f"$N = {tex_int(rows[0]['num_points'])}$)")  # fmt: skip
     elif train_lower:
         words.append(f"on the training points the optimum is lower at $N = {_ns(train_lower)}$")
     train_level = [r for r in rows if _agree(r, "train") and r not in level]
@@ -150,7 +148,8 @@ def _band_words(rows: list[dict]) -> str:
     if len(held_higher) == len(rows):
         words.append(
             f"on held-out points it is higher at every $N$ ({_pair(rows[0], 'heldout')} at "
-            f"$N = {_m(rows[0]['num_points'])}$, {_pair(rows[-1], 'heldout')} at $N = {_m(rows[-1]['num_points'])}$)"
+            f"$N = {tex_int(rows[0]['num_points'])}$, {_pair(rows[-1], 'heldout')} at $N = "
+            f"{tex_int(rows[-1]['num_points'])}$)"
         )
     elif held_higher:
         words.append(f"on held-out points it is higher at $N = {_ns(held_higher)}$ only")
@@ -189,7 +188,8 @@ def loss_gap_caption(dataset: str, rows: list[dict]) -> str:
             f"At $t \\in [{bands[-1][0]}, {bands[-1][1]})$ the held-out loss is even a little below the training "
             "loss at "
             f"$N = {_ns(below)}$ ({r['heldout_network']:.3f} against {r['train_network']:.3f} for the network at "
-            f"$N = {_m(r['num_points'])}$), for the optimum as for the network. Nothing there has learned the points "
+            f"$N = {tex_int(r['num_points'])}$), for the optimum as for the network. Nothing there has "
+            f"learned the points "
             "(the two denoisers agree): set B is simply a different draw of $N$ points from the data than A, and "
             "the loss at large $t$ depends on where the points lie. The standard errors count the draws of $t$ and "
             "$\\epsilon$, not which $N$ points were drawn"
@@ -212,10 +212,10 @@ def why_not_zero(
     alone = [(lo, d) for lo, d in by_point if lo < 1e-6]
     head = (
         f"**Why the optimum's training loss is not 0 at $t \\in [{band[0]}, {band[1]})$** ({loss:.3g} at "
-        f"$N = {_m(n)}$): "
+        f"$N = {tex_int(n)}$): "
         if crowded
         else f"**The optimum's training loss at $t \\in [{band[0]}, {band[1]})$ is about 0** ({loss:.2g} at "
-        f"$N = {_m(n)}$, every training point far from the others): "
+        f"$N = {tex_int(n)}$, every training point far from the others): "
     )
     words = (
         head + f"at such $t$ the noise $\\sqrt{{1-\\bar\\alpha_t}}$ is {widths[0]:.2g} to {widths[1]:.2g}. For a "
@@ -228,7 +228,8 @@ def why_not_zero(
         dists = " and ".join(sorted({f"{d:.2g}" for _, d in crowded}))
         far = ", ".join(f"{d:.2g}" for _, d in alone)
         words += (
-            f" In set A at $N = {_m(n)}$, {len(crowded)} points lie {dists} from their nearest neighbour; the draws "
+            f" In set A at $N = {tex_int(n)}$, {len(crowded)} points lie {dists} from their nearest "
+            f"neighbour; the draws "
             f"from them lose {near}. The other {len(alone)} (nearest neighbour {far} away) lose less than $10^{{-6}}$. "
             "The mean is the share of draws from crowded points times their loss, so it depends on the set's "
             "closest pairs, not on $N$ alone."
@@ -236,7 +237,7 @@ def why_not_zero(
         if nested is not None:
             words += (
                 " The sets are nested (the first $N$ of one shuffled pool), so view 3's "
-                f"$N = {_m(nested[0])}$ holds the same close points among more others, and its loss is lower "
+                f"$N = {tex_int(nested[0])}$ holds the same close points among more others, and its loss is lower "
                 f"({nested[1]:.2g})."
             )
         words += (
@@ -275,17 +276,19 @@ def dynamics_caption(rows: list[dict]) -> str:
             mem = f"$\\tau_{{mem}}$ = {r['tau_mem']:,}"
         else:
             mem = f"the copy fraction never reaches 1/2 in {r['train_steps']:,} steps"
-        parts.append(f"$N = {_m(r['num_points'])}$: {gen}, {mem} ({r['final_copy_fraction']:.0%} copies at the end)")
+        parts.append(
+            f"$N = {tex_int(r['num_points'])}$: {gen}, {mem} ({r['final_copy_fraction']:.0%} copies at the end)"
+        )
     words = "Read off the curves: " + "; ".join(parts) + "."
     mems = [r for r in rows if r["tau_mem"] is not None]
     if len(mems) >= 2 and mems[-1]["tau_mem"] > mems[0]["tau_mem"]:
         a, b = mems[0], mems[-1]
         words += (
-            f" Copying starts later the larger $N$: {a['tau_mem']:,} steps at $N = {_m(a['num_points'])}$, "
-            f"{b['tau_mem']:,} at $N = {_m(b['num_points'])}$"
+            f" Copying starts later the larger $N$: {a['tau_mem']:,} steps at $N = {tex_int(a['num_points'])}$, "
+            f"{b['tau_mem']:,} at $N = {tex_int(b['num_points'])}$"
         )
         never = [r for r in rows if r["tau_mem"] is None]
-        words += f", and not at all at $N = {_m(never[-1]['num_points'])}$." if never else "."
+        words += f", and not at all at $N = {tex_int(never[-1]['num_points'])}$." if never else "."
     gens = [r["tau_gen"] for r in rows if r["tau_gen"] is not None]
     if gens and max(gens) > 2 * min(gens):
         words += (
@@ -300,7 +303,8 @@ def dynamics_caption(rows: list[dict]) -> str:
 def views_compared(n: int, band: tuple[int, int], view2: dict, view3: dict) -> str:
     """The same N and band of t in view 2 (its row) and view 3 (its run's optimum and last checkpoint)."""
     return (
-        f" At $N = {_m(n)}$ and $t \\in [{band[0]}, {band[1]})$ the held-out losses differ from view 2's as expected "
+        f" At $N = {tex_int(n)}$ and $t \\in [{band[0]}, {band[1]})$ the held-out losses differ from view 2's "
+        f"as expected "
         f"from the other held-out points and draws: the optimum's {view3['optimum']:.3g} here against "
         f"{view2['heldout_optimum']:.3g} there, the network's {view3['network']:.3g} against "
         f"{view2['heldout_network']:.3g}; on the training points, the same set in both, the optimum's "

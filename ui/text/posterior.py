@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 
-from ui.format import a_noun, duration, ms, sci, sci_tex
+from ui.format import a_noun, duration, ms, sci, sci_tex, tex_int
 from ui.text.page import DIGIT_TO_NOISE
 
 # ---------------------------------------------------------------------------------------------- tab: why p_θ
@@ -86,7 +86,7 @@ def estimate_texts(num_data: int, num_pixels: int, num_parameters: int, noun: st
             "formula": r"$E[x_{t-1}\mid x_t]=\sum_{i=1}^{N} w_i\,\tilde\mu_t(x_t,x_0^i)$, "
             r"$w_i=q(x_0^i\mid x_t)\propto\exp\!\big(-\frac{\lVert x_t-\sqrt{\bar\alpha_t}\,x_0^i\rVert^2}"
             r"{2(1-\bar\alpha_t)}\big)$",
-            "needs": rf"$x_t$ and all $N = {_tex_int(num_data)}$ training images ({num_data * num_pixels:,} numbers), "
+            "needs": rf"$x_t$ and all $N = {tex_int(num_data)}$ training images ({num_data * num_pixels:,} numbers), "
             "compared at every step",
         },
         "model": {
@@ -124,7 +124,7 @@ def took_text(name: str, seconds: float, step_ms: dict, noun: str) -> str:
     value = step_ms.get(name)
     if value is None:
         return f"{ms(seconds)} ({ONCE})"
-    what = f"one step over $N = {_tex_int(step_ms['N'])}$ {noun}s" if name == "exact" else "one UNet call + step"
+    what = f"one step over $N = {tex_int(step_ms['N'])}$ {noun}s" if name == "exact" else "one UNet call + step"
     return f"{duration(value)} ({what}, {MEDIAN})"
 
 
@@ -205,11 +205,6 @@ def explain_comparison(c, noun: str, step_ms: dict | None = None, x0_coefficient
     lines.append(training_target(c.num_data, noun).strip())
     lines.append(training_loss_text(c, noun))
     return "\n\n".join(lines)
-
-
-def _tex_int(n: int) -> str:
-    """A whole number for inside $…$: 4{,}500 (KaTeX sets a bare "4,500" as "4, 500")."""
-    return f"{n:,}".replace(",", "{,}")
 
 
 def x0_coefficient_text(x0_distance: float, mean_distance: float, coefficient: float, noun: str) -> str:

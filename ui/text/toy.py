@@ -9,7 +9,7 @@ from pipelines.toy2d import HEAVY_WEIGHT, VARIANCES
 from pipelines.toy2d.plots import SHORT_STEP
 from pipelines.toy2d.plots import STRIDE_VARIANCE_SYMBOLS as VARIANCE_SYMBOLS
 from ui.format import nats as nats_plain
-from ui.format import sci, times
+from ui.format import sci, tex_int, times
 
 LOSS_WINDOW = 100  # the live training's loss is the mean over its last this many updates
 
@@ -20,11 +20,6 @@ DATASET_NAMES = {"two_moons": "two moons", "eight_gaussians": "eight Gaussians",
 def dataset_name(dataset: str) -> str:
     """A data set's id → its name on the page ("two_moons" → "two moons")."""
     return DATASET_NAMES.get(dataset, dataset.replace("_", " "))
-
-
-def _m(value: int) -> str:
-    """An integer with thousands separators for inside $…$ (2{,}000)."""
-    return f"{value:,}".replace(",", "{,}")
 
 
 def nats(value: float) -> str:
@@ -124,7 +119,7 @@ in the queue. The picture updates about twice a second while it trains; the line
 
 def model_words(info: dict) -> str:
     """Which p_θ, in a few words: "the shipped p_θ (trained on N = 256 points, 10,000 updates, seed 0)"."""
-    how = f"trained on $N = {_m(info['num_points'])}$ points, {info['train_steps']:,} updates, seed {info['seed']}"
+    how = f"trained on $N = {tex_int(info['num_points'])}$ points, {info['train_steps']:,} updates, seed {info['seed']}"
     if info["source"] == "shipped":
         return f"the shipped $p_\\theta$ ({how})"
     return f"**your $p_\\theta$, trained in this session** ({how})"
@@ -138,7 +133,7 @@ def toy_model_line(info: dict) -> str:
         else f"**trained in this session** (mean loss over its last {LOSS_WINDOW} updates {info['final_loss']:.4f})"
     )
     return (
-        f"**$p_\\theta$ for {dataset_name(info['dataset'])}:** {where}, trained on $N = {_m(info['num_points'])}$ "
+        f"**$p_\\theta$ for {dataset_name(info['dataset'])}:** {where}, trained on $N = {tex_int(info['num_points'])}$ "
         "points for "
         f"{info['train_steps']:,} updates, seed {info['seed']}. Every view below uses it, except the training section, "
         "which trains a model of your own."
@@ -156,7 +151,7 @@ def toy_step_text(view, model_info: dict | None = None, mnist=None, one_step_bet
     which = f" $p_\\theta$: {model_words(model_info)}." if model_info else ""
     lines = [
         f"**At $x_t$ = ({float(view.x_t[0]):.2f}, {float(view.x_t[1]):.2f}), step $t$ = {view.t} → {view.prev_t} "
-        f"($\\Delta = {view.stride}$), $N = {_m(n)}$ points.**{which}",
+        f"($\\Delta = {view.stride}$), $N = {tex_int(n)}$ points.**{which}",
         f"- $\\mathrm{{KL}}(\\text{{exact}}\\,\\Vert\\,p_\\theta)$ = **{nats(step.kl_model.nats)} nats**; "
         f"$\\mathrm{{KL}}(\\text{{exact}}\\,\\Vert\\,\\text{{best Gaussian}})$ = "
         f"**{nats(step.kl_gaussian.nats)} nats** (both ± {sci(step.kl_gaussian.standard_error, 1)}: one Monte-Carlo "
@@ -214,12 +209,17 @@ def _stride_table(view) -> list[str]:
     for row in view.stride_rows:
         stride = view.t - row.prev_t
         mine = " (this step)" if row.prev_t == view.prev_t else ""
-        cells = " | ".join(nats(row.kl_by_variance[name].nats) for name in VARIANCES)
+        cells = " | ".join(_math(nats(row.kl_by_variance[name].nats)) for name in VARIANCES)
         lines.append(
-            f"| {stride}{mine} | {view.t} → {row.prev_t} | {nats(row.kl_gaussian.nats)} | {cells} | "
-            f"{sci(row.kl_gaussian.standard_error, 1)} |"
+            f"| {stride}{mine} | {view.t} → {row.prev_t} | {_math(nats(row.kl_gaussian.nats))} | {cells} | "
+            f"{_math(sci(row.kl_gaussian.standard_error, 1))} |"
         )
     return lines
+
+
+def _math(number: str) -> str:
+    """A table's number in LaTeX like its tiny neighbours ("$0.0779$" beside "$1.02\\times10^{-7}$"): one type."""
+    return number if number.startswith("$") or not number[:1].isdigit() else f"${number.replace(',', '{,}')}$"
 
 
 def variance_sentence(view, mnist=None) -> str:
@@ -249,13 +249,14 @@ def variance_sentence(view, mnist=None) -> str:
     # the variance tab's σ*² column: with the model's Γ_t where it has one, else with the exact Γ_t (the average true
     # variance by construction), else not measured
     if mnist.model_ratio is not None:
-        model = f"{_ratio_words(mnist.model_ratio)} at worst"
+        model = f"{_ratio_words(mnist.model_ratio)} at worst (the network's $\\Gamma_t$)"
     elif mnist.exact_sigma_ratio is not None:
-        model = f"{mnist.exact_sigma_ratio:.3f}× (the average, by construction)"
+        model = f"{mnist.exact_sigma_ratio:.3f}× (the exact $\\Gamma_t$: the average, by construction)"
     else:
         model = "–"
     head = " | ".join(VARIANCE_SYMBOLS[name] for name in VARIANCES)
-    here = " | ".join(_ratio_words(ratios[name]) for name in VARIANCES)
+    gamma = {"analytic": " (the network's $\\Gamma_t$)"}  # which Γ_t each σ*² uses, said in its cell
+    here = " | ".join(_ratio_words(ratios[name]) + gamma.get(name, "") for name in VARIANCES)
     return "\n".join(
         [
             words,
@@ -342,23 +343,25 @@ def toy_sample_text(summary: dict, exact_median: float, model_median: float) -> 
     trained_on = (
         ""
         if info["num_points"] == N
-        else f" Note: this $p_\\theta$ was trained on $N = {_m(info['num_points'])}$ points, the exact sampler uses "
-        f"$N = {_m(N)}$."
+        else f" Note: this $p_\\theta$ was trained on $N = {tex_int(info['num_points'])}$ points, the exact "
+        "sampler uses "
+        f"$N = {tex_int(N)}$."
     )
     return (
         f"**The copy rule** (the one rule every tab uses, Gu et al., TMLR 2025): a sample is a **copy** when its "
         f"nearest training point is closer than {ratio} of the distance to the second nearest ($d_1/d_2 < {ratio}$)."
         f"\n\n**Which model and which $N$:** {model_words(info)}; the exact sampler over the first "
-        f"$N = {_m(N)}$ points; $M = {_m(M)}$ samples each, {plan}.{trained_on} (The *Copies or new points?* "
+        f"$N = {tex_int(N)}$ points; $M = {tex_int(M)}$ samples each, {plan}.{trained_on} (The *Copies or new points?* "
         "tab's 2-D pairs are other models — two per $N$, each trained on its own disjoint subset, sampled 256 times — "
         "so their copy rates at the same $N$ differ from this one's.)"
         f"\n\n**Exact sampler:** {summary['exact_copy_fraction']:.0%} of {M:,} samples are copies "
         f"({summary['exact_pixel_copies']:,} lie exactly on a training point, $d_1$ < {summary['copy_distance']:g}); "
-        f"they hit {summary['exact_distinct_points']:,} distinct points of $N = {_m(N)}$; median $d_1$ = "
+        f"they hit {summary['exact_distinct_points']:,} distinct points of $N = {tex_int(N)}$; median $d_1$ = "
         f"{exact_median:.3g}."
-        f"\n\n**$p_\\theta$:** {summary['model_copy_fraction']:.0%} copies by the same rule (about "
-        f"{chance_copy_fraction(2):.0%} of even new points pass it in 2-D by chance, $({COPY_RATIO_TEXT})^2$: its "
-        "floor here) "
+        f"\n\n**$p_\\theta$:** {summary['model_copy_fraction']:.0%} copies by the same rule (new points "
+        f"scattered at random in 2-D pass it by chance about {chance_copy_fraction(2):.0%} of the time, "
+        f"$({COPY_RATIO_TEXT})^2$; points along a curve like these more often: tab *Copies or new points?* measures "
+        "that floor on the data) "
         f"({summary['model_pixel_copies']:,} exactly on a point); median $d_1$ = {model_median:.3g}, against a typical "
         f"gap of {summary['training_spacing_median']:.3g} between neighbouring training points. "
         f"Both used the same {summary['num_inference_steps']} steps from the same noise (seed {summary['seed']}); "
@@ -386,17 +389,17 @@ def toy_train_text(summary: dict) -> str:
                 "$\\hat x_0=(x_t-\\sqrt{1-\\bar\\alpha_t}\\,\\epsilon_\\theta)/\\sqrt{\\bar\\alpha_t}$ lies far "
                 "outside the data, and the sampler clips $\\hat x_0$ to $[-1, 1]^2$ at every step (as it does for "
                 "images). Training moves them onto the data. Press **Train $p_\\theta$** to train it on "
-                f"$N = {_m(summary['num_points'])}$ points of {name}."
+                f"$N = {tex_int(summary['num_points'])}$ points of {name}."
                 if summary.get("preview")
-                else f"Training $p_\\theta$ on $N = {_m(summary['num_points'])}$ points of {name}: update 0 "
+                else f"Training $p_\\theta$ on $N = {tex_int(summary['num_points'])}$ points of {name}: update 0 "
                 f"of {summary['train_steps']:,}."
             )
         return (
-            f"Training $p_\\theta$ on $N = {_m(summary['num_points'])}$ points of {name}: update "
+            f"Training $p_\\theta$ on $N = {tex_int(summary['num_points'])}$ points of {name}: update "
             f"{summary['step']:,} of {summary['train_steps']:,}{loss}, {summary['seconds']:.1f} s so far."
         )
     return (
-        f"**Done:** {summary['train_steps']:,} updates on $N = {_m(summary['num_points'])}$ points in "
+        f"**Done:** {summary['train_steps']:,} updates on $N = {tex_int(summary['num_points'])}$ points in "
         f"{summary['seconds']:.1f} s{loss}. The views of {name} above are redrawn with this model (for "
         "this session only); press **Use the shipped p_θ again** to go back."
     )

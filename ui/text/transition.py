@@ -5,14 +5,10 @@ data it shows (noun: "points" in 2-D, "digits" for MNIST). The copy rule's thres
 from __future__ import annotations
 
 from pipelines.exact.neighbours import COPY_RATIO_TEXT, chance_copy_fraction
+from ui.format import tex_int
 from ui.text.page import dataset_name
 
 _RATIO = COPY_RATIO_TEXT  # "1/3"
-
-
-def _m(value: int) -> str:
-    """An integer with thousands separators for inside $…$: {,} keeps KaTeX from spacing the comma (2{,}000)."""
-    return f"{value:,}".replace(",", "{,}")
 
 
 # ---------------------------------------------------------------------------------------------- tab: transition
@@ -111,7 +107,7 @@ def train_plot_words(dataset: str, floor, train_steps: int | None, between=()) -
             "steps; a star trained for fewer steps copies less at small $N$."
         )
     if floor:
-        cells = ", ".join(f"{f:.0%} at $N = {_m(n)}$" for n, f, _ in floor)
+        cells = ", ".join(f"{f:.0%} at $N = {tex_int(n)}$" for n, f, _ in floor)
         parts.append(
             f"The copy rule's floor here: the data's own unseen points (pool points in neither subset) pass it against "
             f"A {cells}{_NO_UNSEEN}. Copy fractions near these are the floor, not copying."
@@ -159,13 +155,13 @@ def yardstick_words(spacing: float, gap: tuple[int, float] | None) -> str:
     return (
         f"One spacing here is {spacing:.3g}, the median distance from a point of the 4,000-point pool to its nearest "
         f'other one; it is smaller than the typical gap of {value:.3g} on tab "2-D world", which is over only its '
-        f"$N = {_m(n)}$ training points, so more thinly spread."
+        f"$N = {tex_int(n)}$ training points, so more thinly spread."
     )
 
 
 def _between_words(between, noun: str) -> str:
     """The N where the models no longer copy but do not yet agree (between: (N, models' ratio, exact ratio))."""
-    cells = ", ".join(f"{m:.1f} spacings against {e:.1f} at $N = {_m(n)}$" for n, m, e in between)
+    cells = ", ".join(f"{m:.1f} spacings against {e:.1f} at $N = {tex_int(n)}$" for n, m, e in between)
     return (
         f"Between copying and generalising: the models no longer copy, yet their samples from the same noise are "
         f"not clearly closer than the exact processes' ({cells}, models against exact processes): each makes new "
@@ -183,8 +179,8 @@ def floor_words(floor, most: float, num_samples: int) -> str:
     new points on (most) over num_samples samples."""
     if not floor:
         return ""
-    cells = ", ".join(f"{f:.0%} at $N = {_m(n)}$" for n, f, _ in floor if n >= 64) or ", ".join(
-        f"{f:.0%} at $N = {_m(n)}$" for n, f, _ in floor
+    cells = ", ".join(f"{f:.0%} at $N = {tex_int(n)}$" for n, f, _ in floor if n >= 64) or ", ".join(
+        f"{f:.0%} at $N = {tex_int(n)}$" for n, f, _ in floor
     )
     se = (most * (1 - most) / num_samples) ** 0.5
     return (
@@ -198,7 +194,7 @@ def floor_words(floor, most: float, num_samples: int) -> str:
 
 def _both_rise_words(both_rise, noun: str) -> str:
     """Why the models' and the exact processes' pair distances can both grow from one N to the next."""
-    where = ", ".join(f"from $N = {_m(n)}$ to ${_m(m)}$" for n, m in both_rise)
+    where = ", ".join(f"from $N = {tex_int(n)}$ to ${tex_int(m)}$" for n, m in both_rise)
     return (
         f"Both lines of the right panel rise {where}. The spacing is one yardstick for the whole data set, the "
         "same at every $N$, so this is no change of unit: with few points, how far apart two copiers land from "
@@ -233,23 +229,27 @@ def transition_sentence(reading, noun: str = "points", floor=None, num_samples: 
     parts = []
     if r.copying_until is not None:
         where = (
-            f"at $N = {_m(r.copying_until)}$" if r.copying_until == r.first_n else f"up to $N = {_m(r.copying_until)}$"
+            f"at $N = {tex_int(r.copying_until)}$"
+            if r.copying_until == r.first_n
+            else f"up to $N = {tex_int(r.copying_until)}$"
         )
         parts.append(
             f"With few points a trained $p_\\theta$ copies too: {where} at least "
             f"{r.copying_least:.0%} of the samples of each model are copies of its own training {noun} "
             f"($d_1/d_2 < {_RATIO}$), and the two models, from the same noise, land {_spacings(r.first_ratio)} "
-            f"spacings apart at $N = {_m(r.first_n)}$ ({_spacings(r.first_exact_ratio)} for the exact processes)."
+            f"spacings apart at $N = {tex_int(r.first_n)}$ ({_spacings(r.first_exact_ratio)} for the exact processes)."
         )
     else:
-        parts.append(f"At $N = {_m(r.first_n)}$, {r.first_copies:.0%} of the samples are copies.")
+        parts.append(f"At $N = {tex_int(r.first_n)}$, {r.first_copies:.0%} of the samples are copies.")
     if r.new_from is not None:
         share = "no sample is a copy" if r.new_most == 0 else f"at most {r.new_most:.0%} are copies"
-        parts.append(f"From $N = {_m(r.new_from)}$ {share}: the models make new {noun}.")
+        parts.append(f"From $N = {tex_int(r.new_from)}$ {share}: the models make new {noun}.")
         if r.agreeing:
-            pairs = ", ".join(f"{model:.1f} against {exact:.1f} at $N = {_m(n)}$" for n, model, exact in r.agreeing)
+            pairs = ", ".join(
+                f"{model:.1f} against {exact:.1f} at $N = {tex_int(n)}$" for n, model, exact in r.agreeing
+            )
             parts.append(
-                f"From $N = {_m(r.agreeing[0][0])}$ the two models, trained on disjoint {noun}, also agree "
+                f"From $N = {tex_int(r.agreeing[0][0])}$ the two models, trained on disjoint {noun}, also agree "
                 f"more than the exact processes: their samples from the same noise are {pairs} spacings apart "
                 f"(models against exact processes). They sample much the same learned density rather than their "
                 f"own {noun} — they generalise, though the two samples are not yet identical."
@@ -258,7 +258,8 @@ def transition_sentence(reading, noun: str = "points", floor=None, num_samples: 
             parts.append(_between_words(r.between, noun))
         if r.rises:
             steps = "; ".join(
-                f"from $N = {_m(n)}$ to ${_m(m)}$ it grows from {a:.1f} to {b:.1f} spacings" for n, a, m, b in r.rises
+                f"from $N = {tex_int(n)}$ to ${tex_int(m)}$ it grows from {a:.1f} to {b:.1f} spacings"
+                for n, a, m, b in r.rises
             )
             parts.append(
                 f"The models' distance does not fall at every step ({steps}): the table has one pair per $N$ and "
@@ -266,26 +267,27 @@ def transition_sentence(reading, noun: str = "points", floor=None, num_samples: 
             )
         elif not r.agreeing:
             parts.append(
-                f"But at $N = {_m(r.last_n)}$ the two models' samples from the same noise are still "
+                f"But at $N = {tex_int(r.last_n)}$ the two models' samples from the same noise are still "
                 f"{r.last_ratio:.1f} spacings apart, not clearly closer than the exact processes' "
                 f"({r.last_exact_ratio:.1f}): they have not learned the same density."
             )
     else:
         parts.append(
-            f"Even at $N = {_m(r.last_n)}$, {r.last_copies:.0%} of the samples are copies: with this "
+            f"Even at $N = {tex_int(r.last_n)}$, {r.last_copies:.0%} of the samples are copies: with this "
             f"recipe the models have not yet reached the $N$ where the two agree."
         )
     if r.agreeing:
         same = abs(r.first_ratio / r.first_exact_ratio - 1) < 0.25 if r.first_exact_ratio > 0 else False
         start = (
-            f"at $N = {_m(r.first_n)}$, where the models copy, their line lies on the exact processes' "
+            f"at $N = {tex_int(r.first_n)}$, where the models copy, their line lies on the exact processes' "
             f"({_spacings(r.first_ratio)} against {_spacings(r.first_exact_ratio)}: each returns its own subset's "
             "points); "
             if same
             else ""
         )
         parts.append(
-            f'Read the right panel ("Do the two models agree?") this way: {start}from $N = {_m(r.agreeing[0][0])}$ '
+            f'Read the right panel ("Do the two models agree?") this way: {start}from $N = '
+            f"{tex_int(r.agreeing[0][0])}$ "
             f"the models' line drops below the exact one, to {min(m for _, m, _ in r.agreeing):.1f} spacings, while "
             f"the exact line stays at {_spacings(r.exact_low)} or more: the gap between the two lines is what the "
             "models share and the exact processes cannot."
@@ -312,7 +314,7 @@ SAMPLING_STATUS = "Sampling both models and both exact processes from the same n
 def trained_row_text(row: dict) -> str:
     """The live pair's numbers once it is measured (a `TransitionRow.as_dict()`)."""
     return (
-        f"$N = {_m(row['num_points'])}$: copies {row['copy_fraction']['a']:.0%} (A), "
+        f"$N = {tex_int(row['num_points'])}$: copies {row['copy_fraction']['a']:.0%} (A), "
         f"{row['copy_fraction']['b']:.0%} (B); "
         f"the two models' samples from the same noise are {row['pair_distance_over_spacing']:.1f} spacings apart "
         f"(exact processes: {row['exact']['pair_distance_over_spacing']:.1f})."

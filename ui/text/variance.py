@@ -194,7 +194,7 @@ def side_by_side(toy: dict, reading=None) -> str:
         return ""
     small, large, best = (toy["ratios"][name] for name in ("fixed_small", "fixed_large", "analytic"))
     here_best = (
-        f"{reading.exact_sigma_ratio:.3f}× (the average, by construction)"
+        f"{reading.exact_sigma_ratio:.3f}× with the exact $\\Gamma_t$ (the average, by construction)"
         if reading.exact_sigma_ratio is not None
         else "–"
     )
@@ -211,7 +211,7 @@ def side_by_side(toy: dict, reading=None) -> str:
             f"{small:.3g}× ({_ratio_words(small)})" if small < 0.5 or small > 2 else f"{small:.2f}×",
         ),
         (r"$\beta_{t\mid s}$ / exact", f"up to {times(reading.large_ratio)}", f"{large:.2f}×"),
-        (r"$\sigma^{*2}$ (exact $\Gamma_t$) / exact", here_best, f"{best:.2f}×"),
+        (r"$\sigma^{*2}$ / exact", here_best, rf"{best:.2f}× with the network's $\Gamma_t$"),
     ]
     table = "\n".join(
         [

@@ -484,10 +484,10 @@ def plot_denoiser_fields(fields, points, data=None):
         ax.set_ylim(-extent, extent)
         ax.set_aspect("equal")
         ax.grid(True, alpha=0.2)
-        ax.set_xlabel(r"$x_1$")
-        ax.set_ylabel(r"$x_2$")
+        ax.set_xlabel("first coordinate")
+        ax.set_ylabel("second coordinate")
         ax.set_title(
-            rf"{name}, $t$ = {fields.t}, $\bar\alpha_t$ = {fields.alpha_bar:.4f}, N = {fields.num_points:,}"
+            rf"{name}, $t$ = {fields.t}, $\bar\alpha_t$ = {fields.alpha_bar:.4f}, $N$ = {fields.num_points:,}"
             + f"\nmedian distance to the nearest training point: {float(np.median(distance)):.3f}",
             fontsize=9.5, y=1.0,
         )  # fmt: skip

@@ -72,13 +72,13 @@ def test_the_fields_plot_has_both_panels_titled_and_one_colour_scale(untrained):
     exact, network, bar = fig.axes
     for ax, name, distance in ((exact, "exact", f.exact_distance), (network, "network", f.network_distance)):
         title = ax.get_title()
-        assert title.startswith(name) and "$t$ = 10" in title and "N = 8" in title
+        assert title.startswith(name) and "$t$ = 10" in title and "$N$ = 8" in title
         assert rf"$\bar\alpha_t$ = {f.alpha_bar:.4f}" in title
         thinned = distance[::2, ::2]  # 41 per side thinned to 21
         assert f"nearest training point: {float(thinned.median()):.3f}" in title
         arrows = ax.collections[-1]
         assert len(arrows.get_offsets()) == FIELD_ARROWS**2
-        assert ax.get_xlabel() == "$x_1$" and ax.get_ylabel() == "$x_2$"
+        assert ax.get_xlabel() == "first coordinate" and ax.get_ylabel() == "second coordinate"
     assert exact.collections[-1].norm is network.collections[-1].norm  # one colour scale
     assert "nearest training point" in bar.get_ylabel()
 

@@ -133,7 +133,10 @@ def test_the_page_names_things_as_a_student_reads_them_and_says_the_strides_it_d
     from ui.text import toy as text
 
     plan = PosteriorDDPMScheduler().timestep_plan(100).tolist()
-    assert text.plan_words(plan) == "$K = 100$ steps of stride $\\Delta = 10$ ($t$ = 990 → 980 → … → 0, then to $x_0$)"
+    assert (
+        text.plan_words(plan)
+        == r"$K = 100$ steps of stride $\Delta = 10$ ($t = 990 \to 980 \to \dots \to 0$, then to $x_0$)"
+    )
     assert plan_title(plan) == "100 steps of Δ = 10"
     assert plan_title(PosteriorDDPMScheduler().timestep_plan(300).tolist()) == "300 steps of Δ = 3"
     summary = dict(dataset="two_moons", num_points=256, train_steps=3000, seed=0, step=0, done=False, loss=None)

@@ -159,8 +159,8 @@ def commit_caption(commit_steps: list[int | None], timesteps: list[int], noun: s
     if not committed:
         return f"None of the {n} exact trajectories put ≥ {COMMITTED} on one {noun} before the last step."
     return (
-        f"{len(committed)} of {n} exact trajectories committed to one training {noun}, at $t$ = "
-        f"{', '.join(str(t) for t in committed)} (median $t$ = {statistics.median(committed):g}): long before "
+        f"{len(committed)} of {n} exact trajectories committed to one training {noun}, at "
+        f"$t = {', '.join(str(t) for t in committed)}$ (median $t = {statistics.median(committed):g}$): long before "
         f"the image looks finished, the exact sampler has already chosen which training {noun} to copy."
     )
 
@@ -242,8 +242,9 @@ def cost_text(
         f"Measured in this app, batch of 1, the same protocol for both, on the first {measured:,} of the "
         f"{num_data:,} {noun}s (all of them are on disk): one model step (a UNet call) takes "
         f"**{duration(costs.model_ms)}**, whatever $N$ is; one brute-force exact step over all {num_data:,} would "
-        f"take **{duration(exact_ms)}** by the fit $c\\cdot N\\cdot D$ ($c$ = {sci(costs.ms_per_element)} ms per "
-        "number), reading every training image at every step — this page does not run it: it searches an index "
+        f"take **{duration(exact_ms)}** by the fit $c\\cdot N\\cdot D$ "
+        f"($c = {sci(costs.ms_per_element).strip('$')}$ ms per number), reading every training image at every "
+        "step — this page does not run it: it searches an index "
         "(below). Extrapolated:"
         if at_scale
         else None
@@ -253,7 +254,7 @@ def cost_text(
         f"{noun}s takes **{duration(exact_ms)}**; one model step (a UNet call) **{duration(costs.model_ms)}**, "
         f"whatever $N$ is. At {num_data:,} {size} the exact step is cheap — that is why this page can "
         "run it — but it reads every training image at every step, so it grows like $c\\cdot N\\cdot D$ "
-        f"($c$ = {sci(costs.ms_per_element)} ms per number, fitted to the measured points):"
+        f"($c = {sci(costs.ms_per_element).strip('$')}$ ms per number, fitted to the measured points):"
     )
     bullets = []
     for e in costs.extrapolated:
@@ -286,7 +287,7 @@ def cost_note(source: str, model_id: str, model_ms: float | None) -> str:
     return (
         f"{source}. Model line: {model_name(model_id)}, one UNet call + step, batch 1, measured in this app — "
         "this model, at its own image size: a UNet for ImageNet-sized images is larger and slower per call, but its "
-        "cost too does not grow with N. Index lines (■): a separate benchmark run of the project on 2 CPU cores, "
+        "cost too does not grow with $N$. Index lines (■): a separate benchmark run of the project on 2 CPU cores, "
         "not measured in this app."
     )
 

@@ -147,9 +147,9 @@ def _band_words(rows: list[dict]) -> str:
         words.append(f"on the training points the two agree at $N = {_ns(train_level)}$")
     if len(held_higher) == len(rows):
         words.append(
-            f"on held-out points it is higher at every $N$ ({_pair(rows[0], 'heldout')} at "
+            f"on held-out points it is higher at every $N$: {_pair(rows[0], 'heldout')} at "
             f"$N = {tex_int(rows[0]['num_points'])}$, {_pair(rows[-1], 'heldout')} at $N = "
-            f"{tex_int(rows[-1]['num_points'])}$)"
+            f"{tex_int(rows[-1]['num_points'])}$"
         )
     elif held_higher:
         words.append(f"on held-out points it is higher at $N = {_ns(held_higher)}$ only")
@@ -271,7 +271,7 @@ def dynamics_caption(rows: list[dict]) -> str:
     copy fraction. rows: [{"num_points", "tau_gen", "tau_mem", "final_copy_fraction", "train_steps"}]."""
     parts = []
     for r in rows:
-        gen = f"$\\tau_{{gen}}$ = {r['tau_gen']:,}" if r["tau_gen"] is not None else "no $\\tau_{gen}$"
+        gen = f"$\\tau_{{gen}} = {tex_int(r['tau_gen'])}$" if r["tau_gen"] is not None else "no $\\tau_{gen}$"
         if r["tau_mem"] is not None:
             mem = f"$\\tau_{{mem}}$ = {r['tau_mem']:,}"
         else:

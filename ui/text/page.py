@@ -18,7 +18,8 @@ def header(model_id: str, image_shape, num_train_timesteps: int, prediction_type
         "starts on the second, *Why do we need $p_\\theta$?*, and each tab after it takes one part of it.\n\n"
         f"The model loaded here: {model_name(model_id)}, {C}×{H}×{W} images, $T = {num_train_timesteps}$ "
         f"training steps; its network predicts {predicts.get(prediction_type, prediction_type)}. The tabs "
-        "*2-D world* and *Copies or new points?* also train and use small models of their own, named there."
+        "*2-D world*, *Copies or new points?* and *Why doesn't $p_\\theta$ copy?* also use small models of their own, "
+        "named there."
     )
 
 

@@ -33,7 +33,8 @@ Where to see each part:
 4. **One Gaussian $p_\theta$ is enough for a small step** — tabs **Which variance for $p_\theta$?** (the exact step's
    width along a chain) and **2-D world** (where one big step splits and one Gaussian cannot follow).
 5. **Why the trained $p_\theta$ makes new {noun}s although training's optimum copies** — tabs **Copies or new
-   points?** (from which $N$ on) and **Why doesn't $p_\theta$ copy?** (how the network misses the optimum).
+   points?** (from which number $N$ of training images on) and **Why doesn't $p_\theta$ copy?** (how the network
+   misses the optimum).
 
 Timesteps are numbered $t = 0,\dots,T-1$ ($T = 1000$, as in diffusers; Ho et al. count $1,\dots,T$, so our $t$
 is their $t - 1$): the sample at our $t = 0$ still carries a little noise ($\beta_0 = 10^{-4}$), and $x_0$ always means
@@ -450,12 +451,12 @@ def epsilon_form_text(epsilon_mse: float, weight: float, model_loss: float) -> s
             )
         return head + (
             rf"within {gap:.1%} of the model's row for this $x_0$ (${sci_tex(model_loss)}$): the same loss computed "
-            r"two ways, equal whenever no pixel of the model's $\hat x_0$ leaves $[-1,1]$. This model clips "
+            r"two ways, equal whenever no pixel of the model's $\hat x_0$ leaves $[-1,1]$. The sampler clips "
             r"$\hat x_0$ to $[-1,1]$ before taking $\tilde\mu_t$ (the table keeps the mean its step really takes), "
             "and the pixels it clipped here make the small difference."
         )
     return head + (
-        rf"not the model's row for this $x_0$ (${sci_tex(model_loss)}$): this model clips $\hat x_0$ to $[-1,1]$ "
+        rf"not the model's row for this $x_0$ (${sci_tex(model_loss)}$): the sampler clips $\hat x_0$ to $[-1,1]$ "
         r"before taking $\tilde\mu_t$, and here clipping moved it, so the mean its step really takes (the "
         r"table's) is not the one eq. 12 describes. Without clipping the two are equal."
     )

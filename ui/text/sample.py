@@ -115,7 +115,7 @@ ORDER_SENTENCE = (
     r"three $\hat x_0$ (order 2: two), extrapolating them along the run. "
     "On the shipped MNIST model (trained on 4,500 MNIST digits), over 1,000 "
     "samples (FID: the distance between the samples and 500 held-out real digits, in the features of a small "
-    "digit classifier trained on MNIST, the project's judge; lower is better; one seed unless said), the "
+    "digit classifier trained on MNIST for this project; lower is better; one seed unless said), the "
     f"1000-step sampler scores {FID_1000['1000 steps']}. Plain DDPM (order 1) needs 20 steps to come close: "
     f"{FID_1000['order 1, 20 steps']}, and {FID_1000['order 1, 10 steps']} at 10. Order 3 reaches "
     f"{FID_1000['order 3, 10 steps']} at 10 steps (mean of 3 seeds): the steps are the same Gaussians, centred on a "

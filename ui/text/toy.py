@@ -40,9 +40,9 @@ def plan_words(timesteps) -> str:
         stride = f"stride $\\Delta = {strides[0]}$"
     else:
         stride = f"strides $\\Delta$ from {strides[0]} to {strides[-1]}"
-    path = " → ".join(str(t) for t in plan[:2]) + (" → … → " + str(plan[-1]) if len(plan) > 2 else "")
+    path = r" \to ".join(str(t) for t in plan[:2]) + (r" \to \dots \to " + str(plan[-1]) if len(plan) > 2 else "")
     steps = f"$K = {len(plan)}$ step{'s' if len(plan) > 1 else ''}"
-    return f"{steps} of {stride} ($t$ = {path}, then to $x_0$)"
+    return f"{steps} of {stride} ($t = {path}$, then to $x_0$)"
 
 
 # ---------------------------------------------------------------------------------------------- tab: 2-D world

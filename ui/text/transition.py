@@ -31,9 +31,9 @@ distance from an item of the pool to its nearest other item). The exact processe
 from the same noise, are the reference: each returns a point of its own subset, so they never agree.
 
 The tab opens on **MNIST**: small UNets trained on two disjoint blocks of $N$ of the 4,500 training digits, for
-$N$ = 16, 256 and 2,250. There a "point" is a 32×32 image (the 28×28 digit padded by 2 pixels) and every distance is
-over its 1,024 pixels. The same test on the 2-D data sets (two moons, eight Gaussians, a spiral; pool of 4,000
-points, $N$ from 4 to 2,000) is in the data set menu.
+$N = 16$, $256$ and $2{,}250$. There a "point" is a 32×32 image (the 28×28 digit padded by 2 pixels) and every
+distance is over its 1,024 pixels. The same test on the 2-D data sets (two moons, eight Gaussians, a spiral; pool of
+4,000 points, $N$ from 4 to 2,000) is in the data set menu.
 """.replace("{ratio}", _RATIO)
 
 

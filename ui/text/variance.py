@@ -68,7 +68,7 @@ NO_NOISY_STEP = "A 1-step chain goes straight to $x_0$ and adds no noise: there 
 def _plan(ts) -> str:
     """A chain's timesteps as words show them: "975, 950, …, 0"."""
     ts = list(ts)
-    return ", ".join(str(t) for t in ts) if len(ts) <= 4 else f"{ts[0]}, {ts[1]}, …, {ts[-1]}"
+    return ", ".join(str(t) for t in ts) if len(ts) <= 4 else f"{ts[0]}, {ts[1]}, \\dots, {ts[-1]}"
 
 
 def plan_words(reading, spacing: str | None, trailing=None) -> str:
@@ -76,14 +76,14 @@ def plan_words(reading, spacing: str | None, trailing=None) -> str:
     if not reading.timesteps or spacing is None:
         return ""
     words = (
-        f" The chain visits $t$ = {_plan(reading.timesteps)}: the model's own plan ({spacing} spacing, as its "
+        f" The chain visits $t = {_plan(reading.timesteps)}$: the model's own plan ({spacing} spacing, as its "
         "scheduler was saved)."
     )
     if spacing != "trailing" and trailing is not None and list(trailing) != list(reading.timesteps):
         words += (
             " The Sample tab defaults to trailing instead, so that its first step starts at "
             f"$t = {trailing[0]}$, where $x$ is as close to pure noise as the schedule gets; at this $K$ it would "
-            f"visit $t$ = {_plan(trailing)}: the same strides, shifted by {trailing[0] - reading.timesteps[0]} "
+            f"visit $t = {_plan(trailing)}$: the same strides, shifted by {trailing[0] - reading.timesteps[0]} "
             "timesteps, so the steps compared here are the same kind of step."
         )
     return words

@@ -179,7 +179,7 @@ def _plane_step(ax, view, limit: float) -> list:
     title = f"The plane, and the step t = {view.t} → {view.prev_t} (Δ = {view.stride})"
     moves = [float(np.linalg.norm(end - x_t)) for end in (step.exact_mean.numpy(), step.model_mean.numpy())]
     if max(moves) < SHORT_STEP:  # no arrow can show: say where the means are
-        title += f"\nboth means within {max(moves):.3g} of the × of xₜ (the zoom, right, shows them)"
+        title += f"\nboth means within {max(moves):.3g} of the × of xₜ (one spot in the zoom, right, too)"
     artists.append(ax.set_title(title, fontsize=10, y=1.0))
     return artists
 

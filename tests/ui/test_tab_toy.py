@@ -53,7 +53,7 @@ def test_the_step_text_reads_the_view_and_the_copy_rule_is_the_librarys():
     assert "\\beta_{t\\vert s}" in STRIDE_VARIANCE_SYMBOLS["fixed_large"] and "$\\beta_t$" not in words
     assert f"$\\beta_{{t|s}}$ = {view.step.variances['fixed_large']:.3g}, against 0.0013 for one step" in words
     # the means' distances from x_t, and where the plane shows them (a short step: on x_t, the zoom shows them)
-    assert "from $x_t$" in words and "the zoom (right) shows them" in words
+    assert "from $x_t$" in words and "at its scale they are one spot" in words
     assert "nearly Gaussian" in words and view.stride_shape == "splits"
     summary = dict.fromkeys(
         ("num_samples", "num_points", "exact_pixel_copies", "exact_distinct_points", "model_pixel_copies", "seed"), 1

@@ -252,7 +252,7 @@ class ExactSamplerTab:
         distance_note = gr.Markdown(elem_id="distance-note", latex_delimiters=LATEX)
         cost_intro = gr.Markdown(elem_id="cost-text", latex_delimiters=LATEX)
         cost = _plot("cost of one reverse step against the data set's size N (log–log)", "cost-plot")
-        cost_note = gr.Markdown(elem_id="cost-note")
+        cost_note = gr.Markdown(elem_id="cost-note", latex_delimiters=LATEX)
         with gr.Accordion(
             "JSON summary (every number on this tab; as a program calling the demo gets it)",
             open=False,

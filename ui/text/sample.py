@@ -36,9 +36,9 @@ $p_\theta$?" quotes it beside the MNIST chain, where $\tilde\beta_{t|s}$ has the
 each step here is still one Gaussian, and over a long stride the exact step is not one. With the model's plain
 $\hat x_0$ (order 1) the 10 big steps do cost quality: FID {fid_order1_10} against {fid_1000} for the 1000-step
 sampler (and {fid_order1_20} at 20 steps). A better guess of $x_0$ for each Gaussian to be centred on recovers it:
-order 3 reaches {fid_order3_10} at 10 steps (the numbers under the order; one seed each unless said, all at 10
-steps unless said). The steps' fresh noise helps too, on
-this model: the same kind of guess without noise scores worse (DDIM, order 1 with $\eta = 0$: {fid_ddim} against
+order 3 reaches {fid_order3_10} at 10 steps (mean of 3 seeds; the numbers under the order; one seed each unless
+said, all at 10 steps unless said). The steps' fresh noise helps too, on this model: the same kind of guess
+without noise scores worse (DDIM, order 1 with $\eta = 0$: {fid_ddim} against
 {fid_order1_10}; DPM-Solver++ 2M without noise: {fid_ode} against {fid_sde} with it, 3 seeds); we measured that it
 helps, not why. Where the steps are taken explains why one Gaussian each suffices here: the 2-D blur is at a point
 between two modes; a typical MNIST $x_t$ lies near one {noun}, where the exact step has the width of

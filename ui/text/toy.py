@@ -163,8 +163,9 @@ def toy_step_text(view, model_info: dict | None = None, mnist=None, one_step_bet
         f"{n:,}, the heaviest (training point #{view.heaviest_index}, circled green) "
         f"{view.heaviest_weight:.1%}; **effective number** $1/\\sum_i w_i^2$ = {view.effective_number:.1f} "
         "(how many equally weighted training points would give the same spread of weights: 1 when one $x_0$ has all "
-        f"the weight, $N$ when all are equal). Each component's standard deviation $\\sqrt{{\\tilde\\beta_{{t|s}}}}$ = "
-        f"{step.component_variance**0.5:.3g}; this stride's $\\beta_{{t|s}}$ = {beta:.3g}{against}.",
+        f"the weight, $N$ when all are equal). Each component's variance $\\tilde\\beta_{{t|s}}$ = "
+        f"{step.component_variance:.3g} (standard deviation {step.component_variance**0.5:.3g}); this stride's "
+        f"$\\beta_{{t|s}}$ = {beta:.3g}{against}.",
         _means_line(view),
         "",
         *_stride_table(view),
@@ -184,8 +185,8 @@ def _means_line(view) -> str:
     exact = float((view.step.exact_mean.double() - x_t).norm())
     model = float((view.step.model_mean.double() - x_t).norm())
     where = (
-        " On the plane (left) both lie on the × of $x_t$, too close to draw an arrow; the zoom (right) shows them "
-        "(◆ exact, □ $p_\\theta$)."
+        " On the plane (left) both lie on the × of $x_t$, too close to draw an arrow; in the zoom (right) too the "
+        "◆ (exact) and □ ($p_\\theta$) sit on the × — at its scale they are one spot."
         if max(exact, model) < SHORT_STEP
         else " On the plane (left) an arrow from $x_t$ points to each."
     )
@@ -358,11 +359,11 @@ def toy_sample_text(summary: dict, exact_median: float, model_median: float) -> 
         f"({summary['exact_pixel_copies']:,} lie exactly on a training point, $d_1$ < {summary['copy_distance']:g}); "
         f"they hit {summary['exact_distinct_points']:,} distinct points of $N = {tex_int(N)}$; median $d_1$ = "
         f"{exact_median:.3g}."
-        f"\n\n**$p_\\theta$:** {summary['model_copy_fraction']:.0%} copies by the same rule (new points "
-        f"scattered at random in 2-D pass it by chance about {chance_copy_fraction(2):.0%} of the time, "
-        f"$({COPY_RATIO_TEXT})^2$; points along a curve like these more often: tab *Copies or new points?* measures "
-        "that floor on the data) "
-        f"({summary['model_pixel_copies']:,} exactly on a point); median $d_1$ = {model_median:.3g}, against a typical "
+        f"\n\n**$p_\\theta$:** {summary['model_copy_fraction']:.0%} copies by the same rule, "
+        f"{summary['model_pixel_copies']:,} of them exactly on a point (new points scattered at random in 2-D pass "
+        f"the rule by chance about {chance_copy_fraction(2):.0%} of the time, $({COPY_RATIO_TEXT})^2$; points along a "
+        "curve like these more often: tab *Copies or new points?* measures that floor on the data); "
+        f"median $d_1$ = {model_median:.3g}, against a typical "
         f"gap of {summary['training_spacing_median']:.3g} between neighbouring training points. "
         f"Both used the same {summary['num_inference_steps']} steps from the same noise (seed {summary['seed']}); "
         f"exact {summary['exact_seconds']:.2f} s, $p_\\theta$ {summary['model_seconds']:.2f} s."

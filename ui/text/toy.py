@@ -213,9 +213,17 @@ def _stride_table(view) -> list[str]:
         cells = " | ".join(_math(nats(row.kl_by_variance[name].nats)) for name in VARIANCES)
         lines.append(
             f"| {stride}{mine} | {view.t} → {row.prev_t} | {_math(nats(row.kl_gaussian.nats))} | {cells} | "
-            f"{_math(sci(row.kl_gaussian.standard_error, 1))} |"
+            f"{_error(row.kl_gaussian.standard_error)} |"
         )
     return lines
+
+
+def _error(value: float) -> str:
+    """A Monte-Carlo standard error for the table's ± column, every row in one form: "$2\\times10^{-2}$"."""
+    if not value or not math.isfinite(value):
+        return _math(sci(value, 1))
+    mantissa, exponent = f"{value:.0e}".split("e")
+    return rf"${mantissa}\times10^{{{int(exponent)}}}$"
 
 
 def _math(number: str) -> str:

@@ -125,6 +125,7 @@ def plot_schedule(scheduler, t: int | None = None, timesteps: Sequence[int] | No
         )
     ax_log.set_xlabel("$t$")
     ax_log.set_title("variances and SNR (log scale)", fontsize=10)
+    ax_log.set_ylabel("variance, or SNR (no unit)", fontsize=9)
     for ax in (ax_lin, ax_log):
         ax.grid(alpha=0.3)
         if timesteps is not None and len(timesteps):

@@ -372,7 +372,8 @@ def patch_fit_words(fit: dict) -> str:
         f'{fit["largest"]} it means "{fit["largest"]} or more"). '
         'Above it (shaded in the plot below when "calibrated" is ticked), every $P$ gives an $r^2$ within '
         f"{fit['above']:.2f} of the others: the noise is so large that each machine's guess is a blurred average of "
-        "many training images whatever window it looks through. There the fitted $P$ (from the top: "
+        "many training images whatever window it looks through. There the fitted $P$ (at the fit's own calibrated "
+        "timesteps, which are not all the plot's steps; from the top: "
         f"{jumps}) jumps without meaning, and near the top $r^2$ is near or below 0 for every $P$ (down to "
         f"${fit['floor']:.2f}$ in the fit, over its 8 {{noun}}s of seeds 0 and 1; the plot below follows one "
         "{noun}'s run, of the seed chosen there, so its first points sit a little apart from that): every machine's "

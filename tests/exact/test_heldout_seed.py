@@ -35,3 +35,19 @@ def test_the_cli_writes_the_record_and_refuses_a_fitted_seed(folder, capsys):
     with pytest.raises(SystemExit) as error:
         held.main(["--model", str(folder), "--seed", "1"])
     assert error.value.code == 2 and "fitted on" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "flags, named",
+    [
+        (["--batch-size", "0"], "--batch-size"),
+        (["--steps", "0"], "--steps"),
+        (["--steps", "1001"], "--steps"),
+        (["--seed", "-1"], "--seed"),
+    ],
+)
+def test_bad_flags_are_one_line_naming_the_flag(folder, capsys, flags, named):
+    with pytest.raises(SystemExit) as error:
+        held.main(["--model", str(folder), *flags])
+    err = capsys.readouterr().err.strip()
+    assert error.value.code == 2 and named in err and len(err.splitlines()) == 1, err
